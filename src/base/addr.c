@@ -56,8 +56,8 @@ char *sfu_addr_ip(const sfu_addr_t *a, char out[SFU_ADDR_STRLEN]) {
 char *sfu_addr_format(const sfu_addr_t *a, char out[SFU_ADDR_STRLEN]) {
   char ip[SFU_ADDR_STRLEN];
   sfu_addr_ip(a, ip);
-  if (a->u.sa.sa_family == AF_INET6) snprintf(out, SFU_ADDR_STRLEN, "[%s]:%u", ip, sfu_addr_port(a));
-  else snprintf(out, SFU_ADDR_STRLEN, "%s:%u", ip, sfu_addr_port(a));
+  if (a->u.sa.sa_family == AF_INET6) snprintf(out, SFU_ADDR_STRLEN, "[%.46s]:%u", ip, sfu_addr_port(a));
+  else snprintf(out, SFU_ADDR_STRLEN, "%.46s:%u", ip, sfu_addr_port(a));
   return out;
 }
 
