@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds and runs every test of sfu-worker; the README's second command.
+# Builds and runs every test of sfu-worker; `tools/test.sh --install` is the README's
+# second command.
 #   1. plain build (debugoptimized): unit, integration and interop suites
 #   2. ASan+UBSan build: unit and integration suites
 #   3. libFuzzer build: every fuzz target briefly (FUZZ_SECONDS each, default 15)
@@ -7,6 +8,8 @@
 # Exit status 0 only if nothing failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# --install: first install what is missing (build and test dependencies).
+if [[ ${1:-} == --install ]]; then tools/install-deps.sh --test || exit 1; fi
 
 passed=0 failed=0 skipped=0
 jobs=${SFU_TEST_JOBS:-$(nproc)}
