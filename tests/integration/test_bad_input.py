@@ -1,0 +1,209 @@
+"""Hostile control messages: malformed JSON, wrong types, unknown ops, a 10 MB
+message, deep nesting, binary garbage, an empty message, embedded NULs.
+After every one the worker must answer a valid request and a meeting created
+beforehand must be exactly as it was."""
+
+import json
+import random
+
+import harness
+import nnclient
+from harness import WorkerTest
+
+ONE_MIB = 1 << 20
+
+
+class BadInputTests(WorkerTest):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.m = cls.w.create_meeting("keep-me", MeetingFeatures={
+            "Video": {"MaxResolution": "FHD"}, "Attendee": {"MaxCount": 10}})
+        cls.a = cls.w.create_attendee(cls.m["MeetingId"], "keeper")
+
+    def send_raw(self, data, timeout=5.0):
+        """Sends bytes on a fresh REQ; returns the reply parsed, after checking it is
+        UTF-8 JSON (RFC 8259 section 8.1)."""
+        with nnclient.Req(self.w.control) as r:
+            rep = r.request_raw(data, timeout)
+        try:
+            text = rep.decode("utf-8")
+        except UnicodeDecodeError:
+            self.fail("reply is not UTF-8: %r" % rep[:200])
+        return json.loads(text)
+
+    def assertIntact(self):
+        self.assertTrue(self.w.alive(), "worker died:\n" + self.w.log_text())
+        self.assertEqual(self.w.get_meeting(self.m["MeetingId"])["Meeting"], self.m)
+        got = self.w.ok({"op": "GetAttendee", "MeetingId": self.m["MeetingId"],
+                         "AttendeeId": self.a["AttendeeId"]})["Attendee"]
+        self.assertEqual(got["ExternalUserId"], "keeper")
+        stats = self.w.ok({"op": "GetWorkerStats"})
+        self.assertEqual(stats["Meetings"], 1, stats)
+        self.assertEqual(stats["Attendees"], 1, stats)
+
+    def bad(self, data, field=None, code="BadRequest"):
+        rep = self.send_raw(data)
+        self.assertError(rep, code, field)
+        self.assertIntact()
+        return rep
+
+    def test_malformed_json(self):
+        for data in (b'{"op": "GetWorkerStats"', b"{op:1}", b'{"op":"GetWorkerStats",}',
+                     b"nul", b"'single'", b'{"op":"GetWorkerStats"} xyz',
+                     b'{"op":"GetWorkerStats"}{"op":"GetWorkerStats"}', b"}", b"{{",
+                     b'{"op":"CreateMeeting","ExternalMeetingId":"abc}',
+                     b'{"op":"CreateMeeting","ExternalMeetingId":"a\\q"}',
+                     b'{"op":"GetWorkerStats","x":NaN}',
+                     b"   "):
+            with self.subTest(data=data):
+                self.bad(data)
+
+    def test_not_an_object(self):
+        for data in (b"[]", b'["op","GetWorkerStats"]', b'"GetWorkerStats"', b"42", b"null",
+                     b"true", b"[{\"op\":\"GetWorkerStats\"}]"):
+            with self.subTest(data=data):
+                self.bad(data)
+
+    def test_op_wrong_or_missing(self):
+        for obj in ({}, {"op": 5}, {"op": None}, {"op": ["GetWorkerStats"]},
+                    {"op": {"name": "GetWorkerStats"}}, {"op": True},
+                    {"Op": "GetWorkerStats"}, {"OP": "GetWorkerStats"}):
+            with self.subTest(obj=obj):
+                self.bad(json.dumps(obj), "op")
+
+    def test_unknown_op(self):
+        for op in ("Nope", "createmeeting", "", "CreateMeeting ", "GetWorkerStats\u00e9",
+                   "x" * 100000):
+            with self.subTest(op=op[:40]):
+                rep = self.bad(json.dumps({"op": op}), "op")
+                self.assertLess(len(rep["error"]["message"]), 4096,
+                                "error message should not echo 100 KB")
+        rep = self.bad(json.dumps({"op": "Nope"}), "op")
+        self.assertIn("Nope", rep["error"]["message"])
+
+    def test_wrong_types_everywhere(self):
+        mid = self.m["MeetingId"]
+        for obj in ({"op": "CreateMeeting", "ExternalMeetingId": {"$ne": 1}},
+                    {"op": "CreateMeeting", "ExternalMeetingId": "ab", "MeetingFeatures": 1},
+                    {"op": "CreateMeeting", "ExternalMeetingId": "ab",
+                     "MeetingFeatures": {"Attendee": {"MaxCount": 1e999}}},
+                    {"op": "CreateAttendee", "MeetingId": [mid], "ExternalUserId": "ab"},
+                    {"op": "BatchCreateAttendee", "MeetingId": mid, "Attendees": "all"},
+                    {"op": "ListAttendees", "MeetingId": mid, "MaxResults": "ten"},
+                    {"op": "GetMeeting", "MeetingId": {"id": mid}},
+                    {"op": "DeleteMeeting", "MeetingId": [mid]},
+                    {"op": "DeleteAttendee", "MeetingId": mid, "AttendeeId": 0}):
+            with self.subTest(obj=obj):
+                text = json.dumps(obj).replace("Infinity", "1e999")
+                self.bad(text)
+
+    def test_ten_megabytes(self):
+        big = b'{"op":"CreateMeeting","ExternalMeetingId":"' + b"x" * (10 * ONE_MIB) + b'"}'
+        self._too_large(big)
+        # just over the 1 MiB limit, otherwise well-formed
+        pad = b'{"op":"GetWorkerStats","Pad":"' + b"y" * ONE_MIB + b'"}'
+        self._too_large(pad)
+
+    def _too_large(self, data):
+        # The contract prefers a BadRequest reply; dropping the message (so the
+        # requester times out) is allowed. Either way the worker keeps serving.
+        try:
+            rep = self.send_raw(data, timeout=3.0)
+        except nnclient.Timeout:
+            print("note: worker dropped a %d-byte message without reply" % len(data))
+        else:
+            self.assertError(rep, "BadRequest")
+        self.assertIntact()
+
+    def test_large_but_legal(self):
+        # A legal request under 1 MiB (whitespace padding) is served.
+        data = b'{"op":"GetWorkerStats"}' + b" " * (ONE_MIB - 100)
+        rep = self.send_raw(data)
+        self.assertIs(rep["ok"], True, rep)
+        self.assertIntact()
+
+    def test_deep_nesting(self):
+        for data in (b"[" * 100000, b"{\"a\":" * 50000, b"[" * 100000 + b"]" * 100000,
+                     b'{"op":"GetWorkerStats","x":' + b"[" * 40 + b"]" * 40 + b"}",
+                     b'{"op":"CreateMeeting","ExternalMeetingId":"ab","MeetingFeatures":' +
+                     b'{"Video":' * 10000 + b"{}" + b"}" * 10000 + b"}"):
+            with self.subTest(data=data[:30]):
+                self.bad(data)
+
+    def test_moderate_nesting_ok(self):
+        # Well under the 32-level limit: an extra field nested 10 deep is fine or
+        # refused as unknown, but must not crash.
+        data = b'{"op":"GetWorkerStats","x":' + b"[" * 10 + b"]" * 10 + b"}"
+        rep = self.send_raw(data)
+        self.assertIn(rep.get("ok"), (True, False), rep)
+        self.assertIntact()
+
+    def test_binary_garbage(self):
+        rnd = random.Random(1234)
+        blobs = [bytes(range(256)), b"\xff" * 1000, b"\x00" * 64, b"\x80\x81\x82",
+                 b"\xef\xbb\xbf{\"op\":\"Nope\"}"]
+        blobs += [bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 4000)))
+                  for _ in range(20)]
+        for blob in blobs:
+            with self.subTest(blob=blob[:16]):
+                self.bad(blob)
+
+    def test_empty_message(self):
+        self.bad(b"")
+
+    def test_embedded_nul(self):
+        # A single trailing NUL (C clients sending strlen + 1) may be tolerated.
+        rep = self.send_raw(b'{"op":"GetWorkerStats"}\x00')
+        if rep.get("ok") is not True:
+            self.assertError(rep, "BadRequest")
+        self.assertIntact()
+        for data in (b'{"op":"GetWorkerStats"}\x00garbage',
+                     b'{"op":"Get\x00WorkerStats"}', b'\x00{"op":"GetWorkerStats"}',
+                     b'{"op":"CreateMeeting","ExternalMeetingId":"ab\x00cd"}'):
+            with self.subTest(data=data):
+                self.bad(data)
+
+    def test_escaped_nul_in_string(self):
+        # "\u0000" is legal JSON; a C string would silently cut "ab\u0000cd" to
+        # "ab". Either refuse it or keep it whole, never truncate.
+        data = b'{"op":"CreateMeeting","ExternalMeetingId":"ab\\u0000cd"}'
+        rep = self.send_raw(data)
+        if rep.get("ok") is True:
+            mid = rep["Meeting"]["MeetingId"]
+            self.assertEqual(rep["Meeting"]["ExternalMeetingId"], "ab\x00cd")
+            self.w.ok({"op": "DeleteMeeting", "MeetingId": mid})
+        else:
+            self.assertError(rep, "BadRequest", "ExternalMeetingId")
+        self.assertIntact()
+
+    def test_invalid_utf8_in_string(self):
+        data = b'{"op":"CreateMeeting","ExternalMeetingId":"ab\xff\xfecd"}'
+        rep = self.send_raw(data)  # the reply itself must be valid UTF-8
+        if rep.get("ok") is True:
+            self.w.ok({"op": "DeleteMeeting", "MeetingId": rep["Meeting"]["MeetingId"]})
+        else:
+            self.assertError(rep, "BadRequest")
+        self.assertIntact()
+
+    def test_flood_of_garbage(self):
+        # Many bad requests back to back on one socket: each gets exactly one reply.
+        with nnclient.Req(self.w.control) as r:
+            for i in range(300):
+                rep = json.loads(r.request_raw(b"garbage %d" % i))
+                self.assertEqual(rep["error"]["code"], "BadRequest")
+                rep = json.loads(r.request_raw(b'{"op":"GetWorkerStats"}'))
+                self.assertIs(rep["ok"], True)
+        self.assertIntact()
+
+    def test_unknown_fields_do_not_leak_into_meeting(self):
+        rep = self.w.request({"op": "GetMeeting", "MeetingId": self.m["MeetingId"],
+                              "Evil": {"MeetingId": "x"}, "ExternalMeetingId": "hack"})
+        if rep.get("ok") is True:
+            self.assertEqual(rep["Meeting"], self.m)
+        self.assertIntact()
+
+
+if __name__ == "__main__":
+    harness.main()
