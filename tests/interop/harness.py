@@ -1,0 +1,606 @@
+"""Shared pieces of the interop tests: the real sfu-worker on loopback, a
+control-API client (nanomsg through tests/integration/nnclient.py), an event
+collector, and process hygiene (no worker or browser outlives a test).
+
+Each test script is run by meson as
+    /usr/bin/python3 test_x.py <path to sfu-worker> [unittest args]
+Exit status 77 means "skipped" (meson reports SKIP): only when a peer (aiortc,
+chromium) is genuinely not installed.
+"""
+
+import atexit
+import ctypes
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import nnclient  # noqa: E402  (tests/integration/nnclient.py, shared with them)
+
+SKIP = 77
+WORKER = None
+
+# Where captured SDPs, page stats and worker logs of a failing run are kept.
+ARTIFACTS = os.environ.get("SFU_INTEROP_ARTIFACTS",
+                           os.path.join(tempfile.gettempdir(), "sfu-interop"))
+
+
+def skip(reason):
+    """Exits with meson's skip code; only for a peer that is not installed."""
+    print("SKIP: " + reason, flush=True)
+    sys.stdout.flush()
+    os._exit(SKIP) if _children else sys.exit(SKIP)
+
+
+def parse_args():
+    """Takes the worker path off sys.argv (the rest goes to unittest)."""
+    global WORKER
+    if len(sys.argv) < 2:
+        sys.exit("usage: %s <sfu-worker> [unittest args]" % sys.argv[0])
+    WORKER = os.path.abspath(sys.argv[1])
+    del sys.argv[1]
+    if not os.access(WORKER, os.X_OK):
+        sys.exit("not an executable: %s" % WORKER)
+
+
+# ---------------------------------------------------------------------------
+# Process hygiene. Every child runs in its own session (process group) so
+# that a whole tree (chromium forks renderers, zygotes, a GPU process) dies
+# with one killpg; PR_SET_PDEATHSIG kills the group leader if this script is
+# SIGKILLed (meson's timeout sends SIGTERM first, which we turn into exit).
+# ---------------------------------------------------------------------------
+_children = []
+_children_lock = threading.Lock()
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
+# Grandchildren orphaned by a killed group leader (chromium's renderers) are
+# re-parented to this script rather than to init, so kill_group can reap them
+# and check that nothing of the group is left.
+_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _child_setup():
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def spawn(argv, **kw):
+    """Popen in a new session, registered for cleanup. Call from the main thread
+    (PDEATHSIG fires when the forking *thread* exits)."""
+    p = subprocess.Popen(argv, start_new_session=True, preexec_fn=_child_setup, **kw)
+    with _children_lock:
+        _children.append(p)
+    return p
+
+
+def kill_group(p, grace=3.0):
+    """SIGTERM the child's process group, wait up to `grace`, then SIGKILL it.
+    Also kills what is left of the group when the leader has already exited."""
+    if p is None:
+        return
+    try:
+        pgid = p.pid  # start_new_session: the child leads its own group
+        if p.poll() is None:
+            try:
+                os.killpg(pgid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(grace)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if p.poll() is None:
+            p.wait(5)
+        _reap_group(pgid)
+    finally:
+        with _children_lock:
+            if p in _children:
+                _children.remove(p)
+
+
+def _group_members(pgid):
+    """[(pid, ppid, state)] of live or zombie processes in process group pgid."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp ...; comm may hold spaces and parens.
+        f = st[st.rindex(")") + 2:].split()
+        if int(f[2]) == pgid:
+            out.append((int(d), int(f[1]), f[0]))
+    return out
+
+
+def _reap_group(pgid, timeout=5.0):
+    """Waits for the killed group's members (ours to reap thanks to the
+    subreaper flag); raises if any is still alive after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = []
+        for pid, ppid, state in _group_members(pgid):
+            if ppid == os.getpid():
+                try:
+                    if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                        continue
+                except ChildProcessError:
+                    pass
+            if state != "Z" or ppid == os.getpid():
+                left.append((pid, state))
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("process group %d not gone: %s" % (pgid, left))
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:
+            pass
+        time.sleep(0.05)
+
+
+def kill_all():
+    with _children_lock:
+        kids = list(_children)
+    for p in kids:
+        try:
+            kill_group(p, grace=1.0)
+        except Exception:
+            pass
+
+
+def _on_signal(signum, frame):
+    kill_all()
+    # 128+n is what a shell reports; meson shows it as a failure (or timeout).
+    os._exit(128 + signum)
+
+
+atexit.register(kill_all)
+for _s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    signal.signal(_s, _on_signal)
+
+
+# ---------------------------------------------------------------------------
+# Ports
+# ---------------------------------------------------------------------------
+# Below the Linux ephemeral range (32768+) so outgoing connections never take
+# them, at random so parallel scripts do not collide, checked free for TCP+UDP.
+PORT_LO, PORT_HI = 20000, 32000
+
+
+def _port_free(port):
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def free_port_block(n):
+    rnd = random.Random(os.getpid() ^ time.monotonic_ns())
+    for _ in range(500):
+        base = rnd.randrange(PORT_LO, PORT_HI - n)
+        if all(_port_free(base + i) for i in range(n)):
+            return base
+    raise RuntimeError("no free port block")
+
+
+def save_artifact(name, text):
+    """Writes text under ARTIFACTS (for a failure report); returns the path."""
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    path = os.path.join(ARTIFACTS, name)
+    with open(path, "w", newline="") as f:
+        f.write(text if isinstance(text, str) else json.dumps(text, indent=1))
+    return path
+
+
+# ---------------------------------------------------------------------------
+# Events: a background thread drains the SUB socket so that nothing blocks an
+# asyncio loop (aiortc) or an HTTP handler (chromium page) while waiting.
+# ---------------------------------------------------------------------------
+class Events:
+    def __init__(self, url):
+        self.sub = nnclient.Sub(url)
+        self.sub.wait_connected()
+        self.seen = []
+        self.cond = threading.Condition()
+        self._stop = False
+        self.thread = threading.Thread(target=self._run, name="events", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self._stop:
+            try:
+                ev = self.sub.next_event(timeout=0.2)
+            except nnclient.Timeout:
+                continue
+            except Exception:
+                if self._stop:
+                    return
+                raise
+            with self.cond:
+                self.seen.append(ev)
+                self.cond.notify_all()
+
+    def close(self):
+        self._stop = True
+        self.thread.join(2.0)
+        self.sub.close()
+
+    def matching(self, etype=None, **fields):
+        with self.cond:
+            return [e for e in self.seen
+                    if (etype is None or e.get("eventType") == etype)
+                    and all(e.get(k) == v for k, v in fields.items())]
+
+    def wait(self, etype, timeout=5.0, **fields):
+        """Returns the first event of type etype whose fields match, waiting up to
+        timeout seconds; None if none came."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for e in self.seen:
+                    if e.get("eventType") == etype and all(
+                            e.get(k) == v for k, v in fields.items()):
+                        return e
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+    def wait_any(self, etypes, timeout=5.0, **fields):
+        deadline = time.monotonic() + timeout
+        while True:
+            for t in etypes:
+                e = self.wait(t, 0, **fields)
+                if e:
+                    return e
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            with self.cond:
+                self.cond.wait(min(left, 0.1))
+
+    def summary(self):
+        with self.cond:
+            return [(e.get("eventType"), (e.get("attendeeId") or "")[:8])
+                    for e in self.seen]
+
+
+# ---------------------------------------------------------------------------
+# The worker
+# ---------------------------------------------------------------------------
+class Worker:
+    """One sfu-worker process on loopback. start() returns once it answers."""
+
+    def __init__(self, loops=1, extra=()):
+        base = free_port_block(2 + 2 * loops)
+        self.control = "tcp://127.0.0.1:%d" % base
+        self.events_url = "tcp://127.0.0.1:%d" % (base + 1)
+        self.udp_port = base + 2
+        self.tcp_port = base + 2 + loops
+        self.worker_id = "interop-%d-%d" % (os.getpid(), base)
+        self.argv = [WORKER, "--loops", str(loops), "--udp-port", str(self.udp_port),
+                     "--tcp-port", str(self.tcp_port), "--control", self.control,
+                     "--events", self.events_url, "--announce-ip", "127.0.0.1",
+                     "--worker-id", self.worker_id] + list(extra)
+        self.log = tempfile.NamedTemporaryFile(prefix="sfu-worker-interop-",
+                                               suffix=".log", delete=False)
+        self.proc = None
+        self._req = None
+        self._lock = threading.Lock()  # REQ is strictly send/recv: one user at a time
+        self.events = None
+
+    def start(self, ready_timeout=10.0):
+        self.proc = spawn(self.argv, stdin=subprocess.DEVNULL, stdout=self.log,
+                          stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + ready_timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError("worker exited with %d at start: %s\n%s"
+                                     % (self.proc.returncode, " ".join(self.argv),
+                                        self.log_text()))
+            try:
+                with nnclient.Req(self.control) as r:
+                    if r.request({"op": "GetWorkerStats"}, timeout=0.5).get("ok"):
+                        break
+            except nnclient.Timeout:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("worker not answering after %.0fs:\n%s"
+                                     % (ready_timeout, self.log_text()))
+            time.sleep(0.05)
+        self.events = Events(self.events_url)
+        time.sleep(0.05)  # let the PUB side register the new pipe
+        return self
+
+    def request(self, obj, timeout=5.0):
+        with self._lock:
+            if self._req is None:
+                self._req = nnclient.Req(self.control)
+            try:
+                return self._req.request(obj, timeout)
+            except nnclient.Timeout:
+                self._req.close()
+                self._req = None
+                raise AssertionError("no reply within %.1fs to %s (worker %s)\n%s"
+                                     % (timeout, _short(obj),
+                                        "alive" if self.alive() else "DEAD",
+                                        self.log_text()))
+
+    def ok(self, obj, timeout=5.0):
+        rep = self.request(obj, timeout)
+        if rep.get("ok") is not True:
+            raise AssertionError("%s failed: %s" % (obj.get("op"), json.dumps(rep)))
+        return rep
+
+    # ---- control shortcuts ----------------------------------------------
+    def create_meeting(self, **fields):
+        req = {"op": "CreateMeeting", "ExternalMeetingId": "interop-" + uid8()}
+        req.update(fields)
+        return self.ok(req)["Meeting"]
+
+    def create_attendee(self, meeting_id, **fields):
+        req = {"op": "CreateAttendee", "MeetingId": meeting_id,
+               "ExternalUserId": "peer-" + uid8()}
+        req.update(fields)
+        return self.ok(req)["Attendee"]
+
+    def meeting_and_attendee(self):
+        m = self.create_meeting()
+        a = self.create_attendee(m["MeetingId"])
+        return m, a
+
+    def subscribe(self, meeting, attendee, offer, timeout=10.0, tag=None):
+        """Subscribe: offer in, answer out. Saves both SDPs under ARTIFACTS."""
+        tag = tag or attendee["AttendeeId"][:8]
+        save_artifact(tag + "-offer.sdp", offer)
+        rep = self.request({"op": "Subscribe", "MeetingId": meeting["MeetingId"],
+                            "AttendeeId": attendee["AttendeeId"],
+                            "JoinToken": attendee["JoinToken"], "SdpOffer": offer},
+                           timeout)
+        if rep.get("ok") is not True:
+            raise AssertionError("Subscribe failed: %s\n(offer saved in %s)"
+                                 % (json.dumps(rep), ARTIFACTS))
+        answer = rep.get("SdpAnswer")
+        if not isinstance(answer, str) or not answer.startswith("v=0"):
+            raise AssertionError("Subscribe reply has no SdpAnswer: %s" % _short(rep))
+        save_artifact(tag + "-answer.sdp", answer)
+        return answer
+
+    def worker_stats(self):
+        return self.ok({"op": "GetWorkerStats"})
+
+    def attendee_stats(self, meeting_id, attendee_id):
+        """The per-attendee transport figures (see transport_figures)."""
+        return self.request({"op": "GetAttendeeStats", "MeetingId": meeting_id,
+                             "AttendeeId": attendee_id})
+
+    def wait_event(self, etype, attendee_id=None, timeout=5.0):
+        f = {"attendeeId": attendee_id} if attendee_id else {}
+        return self.events.wait(etype, timeout, **f)
+
+    # ---- process ---------------------------------------------------------
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self, tail=8000):
+        self.log.flush()
+        try:
+            with open(self.log.name, "rb") as f:
+                return f.read().decode(errors="replace")[-tail:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout=10.0):
+        """SIGTERM and wait; returns the exit status (None if it had to be killed)."""
+        if self.events:
+            self.events.close()
+            self.events = None
+        with self._lock:
+            if self._req:
+                self._req.close()
+                self._req = None
+        if self.proc is None:
+            return None
+        if self.proc.poll() is not None:
+            rc = self.proc.returncode
+            kill_group(self.proc)
+            return rc
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+        kill_group(self.proc)
+        return rc
+
+    def cleanup(self, keep_log_as=None):
+        self.stop()
+        self.log.close()
+        if keep_log_as:
+            try:
+                os.makedirs(ARTIFACTS, exist_ok=True)
+                os.replace(self.log.name, os.path.join(ARTIFACTS, keep_log_as))
+                return
+            except OSError:
+                pass
+        try:
+            os.unlink(self.log.name)
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------------------
+# Transport figures. The worker reports, per transport: ICE state, selected
+# candidate protocol, DTLS state, SRTP profile, packets/bytes received and
+# decrypted, decrypt failures, STUN requests (issue 3, docs/control-api.md).
+# transport_figures() normalises the reply into a flat dict with the keys
+# below so the tests read one shape.
+# ---------------------------------------------------------------------------
+FIGURES = ("ice_state", "protocol", "dtls_state", "srtp_profile", "rtp_decrypted",
+           "srtcp_decrypted", "decrypt_failures", "packets_received", "bytes_received",
+           "stun_requests", "dtls_app_packets")
+
+
+def _norm(k):
+    return re.sub(r"[^a-z0-9]", "", k.lower())
+
+
+def _flatten(obj, prefix="", out=None):
+    out = {} if out is None else out
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _flatten(v, prefix + _norm(k) + ".", out)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _flatten(v, prefix + str(i) + ".", out)
+    else:
+        out[prefix[:-1]] = obj
+    return out
+
+
+# Accepted spellings (normalised: lower case, alphanumerics only) per figure.
+_NAMES = {
+    "ice_state": ("icestate", "ice"),
+    "protocol": ("selectedprotocol", "protocol", "selectedproto", "proto", "transport"),
+    "dtls_state": ("dtlsstate", "dtls"),
+    "srtp_profile": ("srtpprofile", "srtp", "profile"),
+    "rtp_decrypted": ("decrypted", "decryptedpackets", "packetsdecrypted", "rtpdecrypted",
+                      "srtpdecrypted"),
+    "decrypt_failures": ("decryptfailures", "decryptionfailures", "decryptfailed",
+                         "srtpfailures", "unprotectfailures"),
+    "packets_received": ("packetsin", "packetsreceived", "packets"),
+    "bytes_received": ("bytesin", "bytesreceived", "bytes"),
+    "stun_requests": ("stunrequests", "bindingrequests"),
+    "dtls_app_packets": ("dtlsin", "dtlspackets", "dtlsrecords", "dtlsreceived"),
+}
+_NUMERIC = ("rtp_decrypted", "decrypt_failures", "packets_received", "bytes_received",
+            "stun_requests", "dtls_app_packets")
+
+
+def _find_transport(obj, attendee_id):
+    """The innermost dict that names this attendee and looks like a transport."""
+    if isinstance(obj, dict):
+        for v in obj.values():
+            r = _find_transport(v, attendee_id)
+            if r is not None:
+                return r
+        if attendee_id in [v for k, v in obj.items() if "attendee" in _norm(k)]:
+            return obj
+    elif isinstance(obj, list):
+        for v in obj:
+            r = _find_transport(v, attendee_id)
+            if r is not None:
+                return r
+    return None
+
+
+def transport_figures(worker, meeting_id, attendee_id):
+    """The attendee's transport figures as {figure: value, "raw": reply}, figures as
+    in FIGURES (numbers default to 0, strings to ""). Reads GetAttendeeStats, or the
+    attendee's entry in GetWorkerStats when that op is not there."""
+    rep = worker.attendee_stats(meeting_id, attendee_id)
+    src = rep
+    if rep.get("ok") is not True:
+        code = (rep.get("error") or {}).get("code")
+        if code != "BadRequest":
+            raise AssertionError("GetAttendeeStats: %s" % json.dumps(rep))
+        rep = worker.worker_stats()
+        src = _find_transport(rep, attendee_id)
+        if src is None:
+            raise AssertionError("attendee %s not in GetWorkerStats: %s"
+                                 % (attendee_id, _short(rep, 2000)))
+    flat = _flatten(src)
+    out = {"raw": src}
+    for fig in FIGURES:
+        names = _NAMES.get(fig, ())
+        val = None
+        for name in names:  # the most specific spelling first
+            for k, v in flat.items():
+                if k.split(".")[-1] == name and not isinstance(v, bool):
+                    val = v
+                    break
+            if val is not None:
+                break
+        if fig in _NUMERIC:
+            out[fig] = val if isinstance(val, (int, float)) else 0
+        else:
+            val = "" if val is None else str(val)
+            if fig == "protocol":
+                val = val.lower()
+                val = "tcp" if "tcp" in val else "udp" if "udp" in val else val
+            out[fig] = val
+    return out
+
+
+def norm_profile(p):
+    """SRTP profile names as Chromium and the worker spell them, made comparable."""
+    p = (p or "").upper().replace("SRTP_", "")
+    return {"AES128_CM_SHA1_80": "AES_CM_128_HMAC_SHA1_80",
+            "AES128_CM_HMAC_SHA1_80": "AES_CM_128_HMAC_SHA1_80"}.get(p, p)
+
+
+def uid8():
+    return uuid.uuid4().hex[:8]
+
+
+def _short(obj, n=400):
+    s = obj if isinstance(obj, str) else json.dumps(obj)
+    return s if len(s) < n else s[:n] + "..."
+
+
+def wait_until(pred, timeout, interval=0.1):
+    """Polls pred() until it returns a truthy value (returned) or timeout (None)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval)
+
+
+def sdp_without_udp_candidates(sdp):
+    """The answer with its UDP a=candidate lines removed (TCP passive ones kept):
+    the client can then reach the worker only over ICE-TCP (RFC 6544)."""
+    eol = "\r\n" if "\r\n" in sdp else "\n"
+    lines = sdp.split(eol)
+    kept = [l for l in lines
+            if not (l.startswith("a=candidate:") and l.split()[2].lower() == "udp")]
+    return eol.join(kept)
+
+
+def candidates(sdp):
+    """[(protocol, address, port, type, tcptype or None)] of the SDP's candidates."""
+    out = []
+    for l in re.split(r"\r?\n", sdp):
+        if l.startswith("a=candidate:"):
+            f = l.split()
+            tcptype = None
+            if "tcptype" in f:
+                tcptype = f[f.index("tcptype") + 1]
+            out.append((f[2].lower(), f[4], int(f[5]), f[7], tcptype))
+    return out

@@ -1,0 +1,351 @@
+#!/usr/bin/python3
+"""Interop: headless Chromium (Debian `chromium`) against the real sfu-worker.
+
+The test is the signaling path: a tiny HTTP server on 127.0.0.1 serves page.html /
+page.js; the page POSTs its offer (audio, 3-layer simulcast video, a data channel) to
+/offer, the test turns it into a Subscribe on the control API and hands the answer back,
+and the page then POSTs getStats() summaries to /stats every 500 ms.
+
+  test_udp: connected over UDP; AttendeeJoined; DTLS connected; bytes climbing on every
+            simulcast layer and on audio; the worker decrypts with no failures.
+  test_tcp: the answer's UDP candidate removed (UDP "blocked"): Chromium's ICE-TCP active
+            candidate reaches the worker's passive one (RFC 6544); same checks over TCP.
+
+Run: /usr/bin/python3 test_chromium.py <sfu-worker>   (exit 77 = chromium not installed)
+"""
+
+import http.server
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import harness
+from harness import Worker, wait_until
+
+CHROMIUM = os.environ.get("SFU_INTEROP_CHROMIUM", "/usr/bin/chromium")
+HERE = harness.HERE
+
+# shared/design/interop.md, plus belt and braces so the browser resolves nothing and
+# talks to nobody but 127.0.0.1 (the page and the worker).
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync",
+         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+         "--allow-loopback-in-peer-connection",
+         "--disable-features=WebRtcHideLocalIpsWithMdns",
+         "--no-default-browser-check", "--disable-default-apps", "--disable-extensions",
+         "--disable-breakpad", "--metrics-recording-only", "--mute-audio",
+         "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+         "--remote-debugging-port=0"]
+
+RUN_TIMEOUT = 100.0      # hard cap on one browser's life (watchdog kills its group)
+OFFER_TIMEOUT = 30.0     # browser start + getUserMedia + offer + ICE gathering (<= 4 s)
+CONNECT_TIMEOUT = 15.0   # answer applied -> AttendeeJoined / dtlsState connected
+FLOW_TIMEOUT = 25.0      # connected -> bytes climbing on every layer
+
+
+class BrowserRun:
+    """One page load in one headless Chromium, with its HTTP signaling server.
+    answer_filter(answer) -> answer lets a test edit the worker's answer."""
+
+    def __init__(self, worker, meeting, attendee, tag, answer_filter=None):
+        self.w, self.m, self.a = worker, meeting, attendee
+        self.tag = tag
+        self.answer_filter = answer_filter
+        self.cond = threading.Condition()
+        self.snapshots = []
+        self.logs = []
+        self.offer = self.answer = self.given_answer = None
+        self.offer_error = None
+        self.answer_applied = False
+        self.fatal = None
+        self.proc = None
+        self.srv = None
+        self.profile = tempfile.mkdtemp(prefix="sfu-interop-chromium-")
+        self.browser_log = os.path.join(self.profile, "chromium.log")
+        self.watchdog = None
+
+    # ---- HTTP ------------------------------------------------------------
+    def _handler(run):
+        class H(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _reply(self, code, body, ctype="application/json"):
+                data = body.encode() if isinstance(body, str) else body
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                files = {"/": "page.html", "/page.html": "page.html", "/page.js": "page.js"}
+                if self.path in files:
+                    with open(os.path.join(HERE, files[self.path]), "rb") as f:
+                        ctype = ("text/javascript" if self.path.endswith(".js")
+                                 else "text/html")
+                        return self._reply(200, f.read(), ctype)
+                if self.path == "/config":
+                    return self._reply(200, json.dumps({"statsIntervalMs": 500}))
+                self._reply(404, "{}")
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                try:
+                    body = json.loads(self.rfile.read(n) or b"{}")
+                except ValueError:
+                    return self._reply(400, "{}")
+                if self.path == "/offer":
+                    return self._reply(200, json.dumps(run._on_offer(body.get("sdp", ""))))
+                if self.path == "/stats":
+                    with run.cond:
+                        run.snapshots.append(body)
+                        run.cond.notify_all()
+                    return self._reply(200, "{}")
+                if self.path == "/log":
+                    with run.cond:
+                        run.logs.append(body)
+                        if body.get("kind") == "fatal":
+                            run.fatal = body.get("msg")
+                        if body.get("kind") == "answer":
+                            run.answer_applied = True
+                        run.cond.notify_all()
+                    return self._reply(200, "{}")
+                self._reply(404, "{}")
+        return H
+
+    def _on_offer(self, sdp):
+        with self.cond:
+            self.offer = sdp
+        try:
+            answer = self.w.subscribe(self.m, self.a, sdp, tag=self.tag)
+            given = self.answer_filter(answer) if self.answer_filter else answer
+            with self.cond:
+                self.answer, self.given_answer = answer, given
+                self.cond.notify_all()
+            return {"answer": given}
+        except Exception as e:  # the page reports it; the test fails on it
+            with self.cond:
+                self.offer_error = str(e)
+                self.cond.notify_all()
+            return {"error": str(e)}
+
+    # ---- lifecycle -------------------------------------------------------
+    def start(self):
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.srv.daemon_threads = True
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        url = "http://127.0.0.1:%d/page.html" % self.srv.server_address[1]
+        argv = [CHROMIUM] + FLAGS + ["--user-data-dir=" + self.profile, url]
+        self.logf = open(self.browser_log, "wb")
+        self.proc = harness.spawn(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
+                                  stderr=subprocess.STDOUT)
+        self.watchdog = threading.Timer(RUN_TIMEOUT, self._expire)
+        self.watchdog.daemon = True
+        self.watchdog.start()
+        return self
+
+    def _expire(self):
+        # Runs on a timer thread: only signal the group, the main thread reaps it.
+        try:
+            os.killpg(self.proc.pid, 9)
+        except OSError:
+            pass
+
+    def close(self, keep=False):
+        if self.watchdog:
+            self.watchdog.cancel()
+        harness.kill_group(self.proc)
+        if self.srv:
+            self.srv.shutdown()
+            self.srv.server_close()
+        self.logf.close()
+        if keep:
+            try:
+                shutil.copy(self.browser_log,
+                            os.path.join(harness.ARTIFACTS, self.tag + "-chromium.log"))
+                harness.save_artifact(self.tag + "-page.json",
+                                      {"logs": self.logs, "snapshots": self.snapshots[-6:]})
+            except OSError:
+                pass
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+    # ---- waiting ---------------------------------------------------------
+    def _check_alive(self):
+        if self.fatal:
+            raise AssertionError("page: %s\npage log: %s" % (self.fatal, self.logs))
+        if self.offer_error:
+            raise AssertionError("signaling: %s" % self.offer_error)
+        if self.proc.poll() is not None:
+            raise AssertionError("chromium exited with %s; page log %s; tail:\n%s"
+                                 % (self.proc.returncode, self.logs, self.log_tail()))
+
+    def wait(self, pred, timeout, what):
+        """Waits until pred(self) is truthy (under the lock); fails fast on a page error
+        or a dead browser; the failure says what was awaited and shows the last
+        snapshot."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                self._check_alive()
+                v = pred(self)
+                if v:
+                    return v
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(
+                        "%s: not within %.0fs.\nlast page stats: %s\npage log: %s"
+                        % (what, timeout, json.dumps(self.last(), indent=1), self.logs))
+                self.cond.wait(min(left, 0.5))
+
+    def last(self):
+        return self.snapshots[-1] if self.snapshots else None
+
+    def wait_snapshot(self, pred, timeout, what):
+        """The first snapshot (from now on, or the newest) satisfying pred."""
+        def p(run):
+            s = run.last()
+            return s if s is not None and pred(s) else None
+        return self.wait(p, timeout, what)
+
+    def log_tail(self, n=3000):
+        try:
+            with open(self.browser_log, "rb") as f:
+                return f.read().decode(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+
+def outbound(s, kind, rid=None):
+    for o in s.get("outbound", []):
+        if o.get("kind") == kind and (rid is None or o.get("rid") == rid):
+            return o
+    return None
+
+
+def dtls_connected(s):
+    return (s.get("transport") or {}).get("dtlsState") == "connected"
+
+
+class ChromiumTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.w = Worker().start()
+        cls.failed = False
+
+    @classmethod
+    def tearDownClass(cls):
+        alive = cls.w.alive()
+        rc = cls.w.stop()
+        cls.w.cleanup(keep_log_as="chromium-worker.log" if cls.failed or not alive
+                      else None)
+        if not alive or rc != 0:
+            raise AssertionError("worker exited with %s (log in %s)" % (rc, harness.ARTIFACTS))
+
+    def run_case(self, name, answer_filter, want_protocol):
+        w = self.w
+        m, a = w.meeting_and_attendee()
+        aid = a["AttendeeId"]
+        run = BrowserRun(w, m, a, "chromium-" + name, answer_filter).start()
+        ok = False
+        try:
+            run.wait(lambda r: r.answer_applied, OFFER_TIMEOUT,
+                     "offer from the page, Subscribe, answer applied")
+            self.check_offer_answer(run, want_protocol)
+
+            joined = w.wait_event("chime:AttendeeJoined", aid, CONNECT_TIMEOUT)
+            self.assertIsNotNone(joined, "no chime:AttendeeJoined for %s within %.0fs; "
+                                 "events %s; page %s" % (aid, CONNECT_TIMEOUT,
+                                                         w.events.summary(), run.last()))
+            first = run.wait_snapshot(dtls_connected, CONNECT_TIMEOUT,
+                                      "page transport dtlsState == connected")
+
+            # The selected pair: our candidate of the wanted protocol, to the worker.
+            self.assertEqual((first.get("local") or {}).get("protocol"), want_protocol,
+                             "selected local candidate: %s" % first)
+            remote = first.get("remote") or {}
+            self.assertEqual(remote.get("address"), "127.0.0.1", first)
+            self.assertEqual(remote.get("port"),
+                             w.udp_port if want_protocol == "udp" else w.tcp_port, first)
+            self.assertEqual((first.get("pair") or {}).get("state"), "succeeded", first)
+
+            # Bytes climbing on audio and on every simulcast layer: the answer's
+            # a=simulcast:recv q;h;f with a=rid lines made Chromium send all three.
+            def flowing(s):
+                for kind, rid in (("audio", None), ("video", "q"), ("video", "h"),
+                                  ("video", "f")):
+                    o0, o1 = outbound(first, kind, rid), outbound(s, kind, rid)
+                    if not o1 or (o1.get("bytesSent") or 0) <= ((o0 or {}).get(
+                            "bytesSent") or 0):
+                        return False
+                return True
+            later = run.wait_snapshot(flowing, FLOW_TIMEOUT,
+                                      "bytesSent increasing on audio and rids q, h, f")
+            widths = {r: outbound(later, "video", r).get("frameWidth") for r in "qhf"}
+            self.assertTrue(all(widths.values()), "frameWidth per rid: %s" % widths)
+            self.assertLess(widths["q"], widths["h"], widths)
+            self.assertLess(widths["h"], widths["f"], widths)
+            self.assertEqual((later.get("transport") or {}).get("dtlsState"), "connected")
+
+            # The worker's side: decrypting, no failures, over the wanted protocol.
+            self.check_worker_figures(m, a, want_protocol, run)
+
+            # Data channel: created and negotiated (SCTP itself is the data-messages
+            # issue; when the worker answers SCTP it opens and the page sends 5 messages).
+            dc = later.get("dataChannel") or {}
+            self.assertIn(dc.get("readyState"), ("connecting", "open"), dc)
+            self.assertIn("m=application", run.answer, "answer has no m=application")
+            ok = True
+        finally:
+            self.__class__.failed |= not ok
+            run.close(keep=not ok)
+
+    def check_offer_answer(self, run, want_protocol):
+        offer, answer, given = run.offer, run.answer, run.given_answer
+        self.assertIn("a=simulcast:send", offer)
+        self.assertIn("a=simulcast:recv", answer, "answer must accept simulcast")
+        for rid in "qhf":
+            self.assertIn("a=rid:%s recv" % rid, answer)
+        cands = harness.candidates(given)
+        self.assertTrue(cands, "answer given to the page has no candidate")
+        self.assertTrue(all(c[0] == want_protocol for c in cands), cands)
+        if want_protocol == "tcp":
+            self.assertIn(("tcp", "127.0.0.1", self.w.tcp_port, "host", "passive"), cands)
+
+    def check_worker_figures(self, m, a, want_protocol, run):
+        w = self.w
+        f0 = harness.transport_figures(w, m["MeetingId"], a["AttendeeId"])
+        f1 = wait_until(
+            lambda: (lambda f: f if f["rtp_decrypted"] > f0["rtp_decrypted"] + 50 else None)(
+                harness.transport_figures(w, m["MeetingId"], a["AttendeeId"])), 10.0, 0.25)
+        self.assertIsNotNone(f1, "worker's decrypted RTP count not climbing: %s" % f0)
+        msg = "worker figures %s" % json.dumps(f1.get("raw"))
+        self.assertEqual(f1["decrypt_failures"], 0, msg)
+        self.assertEqual(f1["protocol"], want_protocol, msg)
+        self.assertEqual(f1["dtls_state"], "connected", msg)
+        self.assertTrue(f1["srtp_profile"], msg)
+        cipher = (run.last().get("transport") or {}).get("srtpCipher")
+        if cipher:  # the page and the worker agree on the SRTP profile
+            self.assertEqual(harness.norm_profile(cipher),
+                             harness.norm_profile(f1["srtp_profile"]), msg)
+
+    def test_udp(self):
+        self.run_case("udp", None, "udp")
+
+    def test_tcp_when_udp_blocked(self):
+        self.run_case("tcp", harness.sdp_without_udp_candidates, "tcp")
+
+
+if __name__ == "__main__":
+    harness.parse_args()
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        harness.skip("chromium not installed (%s); tools/install-deps.sh --test" % CHROMIUM)
+    unittest.main(verbosity=2)
