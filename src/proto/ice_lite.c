@@ -1,0 +1,270 @@
+/* ICE-lite agent: RFC 8445 §2.5 and §7.3 (responding to checks), RFC 7675 (consent). */
+#include <string.h>
+
+#include "sfu/err.h"
+#include "sfu/ice_lite.h"
+#include "sfu/log.h"
+
+#define ICE_OUT_MAX 512 /* largest response: 420 with 8 unknown types, MI, FP: < 100 */
+
+static const char *state_names[] = {"new", "checking", "connected", "failed", "closed"};
+
+int sfu_ice_init(sfu_ice_t *ice, const sfu_ice_cbs_t *cbs, void *user, uint64_t now_us) {
+  if (!ice) return SFU_EINVAL;
+  memset(ice, 0, sizeof *ice);
+  if (cbs) ice->cbs = *cbs;
+  ice->user = user;
+  ice->state = SFU_ICE_NEW;
+  /* RFC 8445 §6.1.1: "a lite agent MUST take the controlled role". Its tiebreaker is
+   * never compared in its favour of switching (§7.3.1.1), so make it the maximum. */
+  ice->role = SFU_ICE_ROLE_CONTROLLED;
+  ice->tiebreaker = UINT64_MAX;
+  ice->consent_timeout_us = SFU_ICE_CONSENT_TIMEOUT_US;
+  ice->consent_deadline_us = UINT64_MAX;
+  return 0;
+}
+
+/* ufrag/pwd sanity: 1..256 printable ASCII, no spaces, and no ':' in a ufrag (it would
+ * make USERNAME ambiguous). RFC 8839 §5.4's ice-char set is stricter; peers are not. */
+static int cred_ok(const char *s, int is_ufrag, size_t *len) {
+  if (!s) return 0;
+  size_t n = strnlen(s, SFU_ICE_CRED_MAX + 1);
+  if (n == 0 || n > SFU_ICE_CRED_MAX) return 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c <= 0x20 || c >= 0x7F || (is_ufrag && c == ':')) return 0;
+  }
+  *len = n;
+  return 1;
+}
+
+int sfu_ice_set_local(sfu_ice_t *ice, const char *ufrag, const char *pwd) {
+  size_t ul = 0, pl = 0;
+  if (!ice || !cred_ok(ufrag, 1, &ul) || !cred_ok(pwd, 0, &pl)) return SFU_EINVAL;
+  if (ice->state == SFU_ICE_FAILED || ice->state == SFU_ICE_CLOSED) return SFU_ESTATE;
+  int restart = ice->local_ufrag_len &&
+                (ul != ice->local_ufrag_len || memcmp(ufrag, ice->local_ufrag, ul) != 0 ||
+                 pl != ice->local_pwd_len || memcmp(pwd, ice->local_pwd, pl) != 0);
+  if (restart) {
+    /* RFC 8445 §9: new credentials; checks with the old ufrag now fail with 401. */
+    ice->stats.restarts++;
+    SFU_INFO("ice", "restart: local ufrag %s -> %s", ice->local_ufrag, ufrag);
+  }
+  memcpy(ice->local_ufrag, ufrag, ul + 1);
+  memcpy(ice->local_pwd, pwd, pl + 1);
+  ice->local_ufrag_len = ul;
+  ice->local_pwd_len = pl;
+  return 0;
+}
+
+int sfu_ice_set_remote(sfu_ice_t *ice, const char *ufrag, const char *pwd) {
+  size_t ul = 0, pl = 0;
+  if (!ice || !cred_ok(ufrag, 1, &ul) || (pwd && !cred_ok(pwd, 0, &pl))) return SFU_EINVAL;
+  if (ice->state == SFU_ICE_FAILED || ice->state == SFU_ICE_CLOSED) return SFU_ESTATE;
+  memcpy(ice->remote_ufrag, ufrag, ul + 1);
+  ice->remote_ufrag_len = ul;
+  /* Kept for a future full agent (checks we send are keyed with it); a lite agent's
+   * responses use the local password (RFC 8445 §7.3.1.4). */
+  if (pwd) memcpy(ice->remote_pwd, pwd, pl + 1);
+  else ice->remote_pwd[0] = 0;
+  return 0;
+}
+
+int sfu_ice_set_role(sfu_ice_t *ice, sfu_ice_role_t role, uint64_t tiebreaker) {
+  if (!ice || (role != SFU_ICE_ROLE_CONTROLLED && role != SFU_ICE_ROLE_CONTROLLING))
+    return SFU_EINVAL;
+  ice->role = role;
+  ice->tiebreaker = tiebreaker;
+  return 0;
+}
+
+int sfu_ice_set_consent_timeout(sfu_ice_t *ice, uint64_t timeout_us) {
+  if (!ice || timeout_us == 0) return SFU_EINVAL;
+  ice->consent_timeout_us = timeout_us;
+  if (ice->state == SFU_ICE_CONNECTED && ice->stats.last_valid_us)
+    ice->consent_deadline_us = ice->stats.last_valid_us + timeout_us;
+  return 0;
+}
+
+static void send_out(sfu_ice_t *ice, const sfu_addr_t *to, const uint8_t *buf, int len) {
+  if (len <= 0) {
+    SFU_ERROR("ice", "cannot build a STUN response: %s", sfu_strerror(len));
+    return;
+  }
+  if (ice->cbs.send) ice->cbs.send(ice->user, to, buf, (size_t)len);
+}
+
+/* An error response (RFC 8489 §6.3.4). MI only when the request was authenticated:
+ * §9.1.3 forbids it on 400/401, where the key cannot be trusted. */
+static void send_error(sfu_ice_t *ice, const sfu_addr_t *to, const sfu_stun_msg_t *req,
+                       uint16_t code, int with_mi) {
+  uint8_t out[ICE_OUT_MAX];
+  int n = sfu_stun_build_error(out, sizeof out, req->method, req->tid, code, req->unknown,
+                               req->n_unknown, with_mi ? (const uint8_t *)ice->local_pwd : NULL,
+                               with_mi ? ice->local_pwd_len : 0);
+  ice->stats.errors_sent++;
+  switch (code) {
+  case SFU_STUN_ERR_BAD_REQUEST: ice->stats.err_400++; break;
+  case SFU_STUN_ERR_UNAUTHORIZED: ice->stats.err_401++; break;
+  case SFU_STUN_ERR_UNKNOWN_ATTRIBUTE: ice->stats.err_420++; break;
+  case SFU_STUN_ERR_ROLE_CONFLICT: ice->stats.err_487++; break;
+  default: break;
+  }
+  send_out(ice, to, out, n);
+}
+
+/* USERNAME must be "<local ufrag>:<remote ufrag>" (RFC 8445 §7.2.2), the remote part
+ * checked only once the offer's ufrag is known. Ufrags are public (they travel in SDP),
+ * so a plain comparison is fine; the password check is constant-time. */
+static int username_ok(const sfu_ice_t *ice, const sfu_stun_msg_t *msg) {
+  const char *l = NULL, *r = NULL;
+  size_t ll = 0, rl = 0;
+  if (sfu_stun_username_local(msg, &l, &ll) || sfu_stun_username_remote(msg, &r, &rl)) return 0;
+  if (ll != ice->local_ufrag_len || memcmp(l, ice->local_ufrag, ll) != 0) return 0;
+  if (ice->remote_ufrag_len && (rl != ice->remote_ufrag_len || memcmp(r, ice->remote_ufrag, rl)))
+    return 0;
+  return rl > 0;
+}
+
+/* RFC 8445 §7.3.1.1: role conflict detection on an incoming request. Returns 1 if the
+ * request must be answered 487; may switch our role when we lose the tie-break. */
+static int role_conflict(sfu_ice_t *ice, const sfu_stun_msg_t *msg) {
+  if (ice->role == SFU_ICE_ROLE_CONTROLLED && msg->has_controlled) {
+    /* "If the agent's tiebreaker value is larger than or equal to the contents of the
+     * ICE-CONTROLLED attribute, the agent generates a Binding error response [487]...
+     * Otherwise, the agent switches to the controlling role." */
+    if (ice->tiebreaker >= msg->tiebreaker) return 1;
+    ice->role = SFU_ICE_ROLE_CONTROLLING;
+  } else if (ice->role == SFU_ICE_ROLE_CONTROLLING && msg->has_controlling) {
+    if (ice->tiebreaker >= msg->tiebreaker) return 1;
+    ice->role = SFU_ICE_ROLE_CONTROLLED;
+  }
+  return 0;
+}
+
+/* Runs the RFC 7675 check lazily as well, so a request processed after the deadline
+ * but before the timer fired cannot revive a transport whose consent already expired. */
+static void check_consent(sfu_ice_t *ice, uint64_t now_us) {
+  if (ice->state != SFU_ICE_CONNECTED || now_us < ice->consent_deadline_us) return;
+  char a[SFU_ADDR_STRLEN];
+  SFU_INFO("ice", "consent lost on %s/%s: no valid request for %llu ms",
+           sfu_addr_format(&ice->selected, a), ice->selected.proto == SFU_PROTO_TCP ? "tcp" : "udp",
+           (unsigned long long)(ice->consent_timeout_us / 1000));
+  ice->state = SFU_ICE_FAILED;
+  ice->consent_deadline_us = UINT64_MAX;
+  if (ice->cbs.on_consent_lost) ice->cbs.on_consent_lost(ice->user);
+}
+
+/* RFC 8445 §7.3.1.5: a valid request with USE-CANDIDATE from the controlling agent
+ * nominates the pair it arrived on; a later nomination of another pair replaces it (the
+ * peer moved, e.g. a network change). */
+static void nominate(sfu_ice_t *ice, uint64_t now_us, const sfu_addr_t *from) {
+  if (ice->has_selected && sfu_addr_equal(&ice->selected, from)) return;
+  ice->selected = *from;
+  ice->has_selected = 1;
+  ice->state = SFU_ICE_CONNECTED;
+  ice->consent_deadline_us = now_us + ice->consent_timeout_us;
+  ice->stats.nominations++;
+  ice->stats.nominated_at_us = now_us;
+  char a[SFU_ADDR_STRLEN];
+  SFU_INFO("ice", "selected %s/%s (nomination %llu)", sfu_addr_format(from, a),
+           from->proto == SFU_PROTO_TCP ? "tcp" : "udp", (unsigned long long)ice->stats.nominations);
+  if (ice->cbs.on_selected) ice->cbs.on_selected(ice->user, &ice->selected);
+}
+
+/* Authenticates a binding request (RFC 8489 §9.1.3) and answers errors itself.
+ * 0 if the request may be answered with success. */
+static int authenticate(sfu_ice_t *ice, const sfu_addr_t *from, const sfu_stun_msg_t *msg) {
+  if (!msg->username || !msg->integrity_off) {
+    send_error(ice, from, msg, SFU_STUN_ERR_BAD_REQUEST, 0);
+    return SFU_EPARSE;
+  }
+  if (!username_ok(ice, msg)) {
+    send_error(ice, from, msg, SFU_STUN_ERR_UNAUTHORIZED, 0);
+    return SFU_EAUTH;
+  }
+  int rc = sfu_stun_check_integrity(msg, (const uint8_t *)ice->local_pwd, ice->local_pwd_len);
+  if (rc) {
+    send_error(ice, from, msg, SFU_STUN_ERR_UNAUTHORIZED, 0);
+    return rc == SFU_ECRYPTO ? rc : SFU_EAUTH;
+  }
+  /* §6.3.1.1: unknown comprehension-required attributes → 420, after authentication. */
+  if (msg->n_unknown) {
+    send_error(ice, from, msg, SFU_STUN_ERR_UNKNOWN_ATTRIBUTE, 1);
+    return SFU_EUNSUPP;
+  }
+  if (role_conflict(ice, msg)) {
+    send_error(ice, from, msg, SFU_STUN_ERR_ROLE_CONFLICT, 1);
+    return SFU_EPERM;
+  }
+  return 0;
+}
+
+int sfu_ice_handle_stun(sfu_ice_t *ice, uint64_t now_us, const sfu_addr_t *from,
+                        const sfu_stun_msg_t *msg) {
+  if (!ice || !from || !msg || !msg->buf) return SFU_EINVAL;
+  check_consent(ice, now_us);
+  /* A lite agent sends no requests, so responses and indications are not for it. */
+  if (msg->method != SFU_STUN_BINDING || msg->cls != SFU_STUN_REQUEST) {
+    ice->stats.dropped++;
+    return SFU_EINVAL;
+  }
+  /* RFC 8445 §7.2.2 / RFC 8489 §7.3: ICE uses FINGERPRINT; a message without a correct
+   * one is not ICE's and is discarded without an answer (no reflection either). */
+  int rc = sfu_stun_check_fingerprint(msg);
+  if (rc) {
+    ice->stats.dropped++;
+    return rc;
+  }
+  if (ice->state == SFU_ICE_FAILED || ice->state == SFU_ICE_CLOSED || !ice->local_ufrag_len) {
+    ice->stats.dropped++;
+    return SFU_ESTATE;
+  }
+  ice->stats.requests++;
+  rc = authenticate(ice, from, msg);
+  if (rc) return rc;
+
+  uint8_t out[ICE_OUT_MAX];
+  int n = sfu_stun_build_binding_success(out, sizeof out, msg->tid, from,
+                                         (const uint8_t *)ice->local_pwd, ice->local_pwd_len);
+  ice->stats.responses_sent++;
+  ice->stats.last_valid_us = now_us;
+  send_out(ice, from, out, n);
+  if (ice->state == SFU_ICE_NEW) ice->state = SFU_ICE_CHECKING;
+  if (ice->state == SFU_ICE_CLOSED) return 0; /* send callback closed us */
+
+  if (msg->use_candidate && ice->role == SFU_ICE_ROLE_CONTROLLED) nominate(ice, now_us, from);
+  /* RFC 7675 §5.1 as it applies to a lite agent, which cannot send its own consent
+   * checks: a valid request on the selected pair renews consent for 30 s. */
+  if (ice->has_selected && ice->state == SFU_ICE_CONNECTED && sfu_addr_equal(&ice->selected, from))
+    ice->consent_deadline_us = now_us + ice->consent_timeout_us;
+  return 0;
+}
+
+void sfu_ice_handle_timeout(sfu_ice_t *ice, uint64_t now_us) {
+  if (ice) check_consent(ice, now_us);
+}
+
+uint64_t sfu_ice_next_deadline(const sfu_ice_t *ice) {
+  if (!ice || ice->state != SFU_ICE_CONNECTED) return UINT64_MAX;
+  return ice->consent_deadline_us;
+}
+
+const sfu_addr_t *sfu_ice_selected(const sfu_ice_t *ice) {
+  return ice && ice->has_selected ? &ice->selected : NULL;
+}
+
+sfu_ice_state_t sfu_ice_state(const sfu_ice_t *ice) { return ice ? ice->state : SFU_ICE_CLOSED; }
+
+const char *sfu_ice_state_name(const sfu_ice_t *ice) {
+  sfu_ice_state_t s = sfu_ice_state(ice);
+  return (unsigned)s < sizeof state_names / sizeof state_names[0] ? state_names[s] : "?";
+}
+
+const char *sfu_ice_local_ufrag(const sfu_ice_t *ice) { return ice ? ice->local_ufrag : ""; }
+
+void sfu_ice_close(sfu_ice_t *ice) {
+  if (!ice) return;
+  ice->state = SFU_ICE_CLOSED;
+  ice->consent_deadline_us = UINT64_MAX;
+}
