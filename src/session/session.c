@@ -1,0 +1,372 @@
+/* The meeting model of one loop: meetings, attendees, join tokens, quotas, lifecycle
+ * timers, events. See include/sfu/session.h for the contract. */
+#include "sfu/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sfu/err.h"
+#include "sfu/ids.h"
+
+/* Owned by the media loop that created it; freed by sfu_session_free on that thread. */
+struct sfu_session {
+  sfu_session_config_t cfg;
+  sfu_session_cbs_t cbs;
+  sfu_hmap_t meetings;     /* id -> sfu_meeting_t */
+  sfu_list_t meeting_list; /* creation order */
+  size_t attendee_count;   /* over all meetings */
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, const char *arg) {
+  if (err && errlen) snprintf(err, errlen, fmt, arg);
+}
+
+/* ---- events ---- */
+
+static void event_init(sfu_event_t *ev, sfu_event_type_t type, const sfu_meeting_t *m,
+                       uint64_t now_us) {
+  memset(ev, 0, sizeof *ev);
+  ev->type = type;
+  ev->timestamp_us = now_us;
+  memcpy(ev->meeting_id, m->id, sizeof ev->meeting_id);
+  memcpy(ev->external_meeting_id, m->external_id, sizeof ev->external_meeting_id);
+  memcpy(ev->primary_meeting_id, m->primary_id, sizeof ev->primary_meeting_id);
+}
+
+static void emit_meeting(sfu_session_t *s, sfu_event_type_t type, const sfu_meeting_t *m,
+                         sfu_end_reason_t reason, uint64_t now_us) {
+  if (!s->cbs.on_event_cb) return;
+  sfu_event_t ev;
+  event_init(&ev, type, m, now_us);
+  ev.reason = reason;
+  s->cbs.on_event_cb(s->cbs.user, &ev);
+}
+
+static void emit_attendee(sfu_session_t *s, sfu_event_type_t type, const sfu_attendee_t *a,
+                          uint64_t now_us) {
+  if (!s->cbs.on_event_cb) return;
+  sfu_event_t ev;
+  event_init(&ev, type, a->meeting, now_us);
+  memcpy(ev.attendee_id, a->id, sizeof ev.attendee_id);
+  memcpy(ev.external_user_id, a->external_user_id, sizeof ev.external_user_id);
+  ev.caps = a->caps;
+  s->cbs.on_event_cb(s->cbs.user, &ev);
+}
+
+/* ---- session ---- */
+
+sfu_session_t *sfu_session_new(const sfu_session_config_t *cfg, const sfu_session_cbs_t *cbs) {
+  sfu_session_t *s = calloc(1, sizeof *s);
+  if (!s) return NULL;
+  s->cfg = *cfg;
+  if (cbs) s->cbs = *cbs;
+  if (sfu_hmap_init(&s->meetings, 16) != 0) {
+    free(s);
+    return NULL;
+  }
+  sfu_list_init(&s->meeting_list);
+  return s;
+}
+
+static void attendee_free(sfu_session_t *s, sfu_attendee_t *a) {
+  if (s->cbs.on_attendee_removed_cb) s->cbs.on_attendee_removed_cb(s->cbs.user, a);
+  /* Wipe the token so that a dangling copy of the pointer cannot authenticate. */
+  memset(a->join_token, 0, sizeof a->join_token);
+  free(a);
+}
+
+static void meeting_free(sfu_session_t *s, sfu_meeting_t *m) {
+  sfu_list_t *it, *tmp;
+  sfu_list_foreach_safe(it, tmp, &m->attendee_list) {
+    sfu_attendee_t *a = sfu_container_of(it, sfu_attendee_t, link);
+    sfu_list_remove(&a->link);
+    attendee_free(s, a);
+  }
+  s->attendee_count -= m->attendee_count;
+  sfu_hmap_free(&m->attendees);
+  free(m);
+}
+
+void sfu_session_free(sfu_session_t *s) {
+  if (!s) return;
+  sfu_list_t *it, *tmp;
+  sfu_list_foreach_safe(it, tmp, &s->meeting_list) {
+    sfu_meeting_t *m = sfu_container_of(it, sfu_meeting_t, link);
+    sfu_list_remove(&m->link);
+    meeting_free(s, m);
+  }
+  sfu_hmap_free(&s->meetings);
+  free(s);
+}
+
+sfu_meeting_t *sfu_session_find_meeting(const sfu_session_t *s, const char *id) {
+  if (!id) return NULL;
+  uint64_t h = sfu_hash_str(id);
+  for (sfu_hnode_t *n = sfu_hmap_first(&s->meetings, h); n; n = sfu_hmap_next(n, h)) {
+    sfu_meeting_t *m = sfu_container_of(n, sfu_meeting_t, node);
+    if (strcmp(m->id, id) == 0) return m;
+  }
+  return NULL;
+}
+
+sfu_attendee_t *sfu_meeting_find_attendee(const sfu_meeting_t *m, const char *id) {
+  if (!m || !id) return NULL;
+  uint64_t h = sfu_hash_str(id);
+  for (sfu_hnode_t *n = sfu_hmap_first(&m->attendees, h); n; n = sfu_hmap_next(n, h)) {
+    sfu_attendee_t *a = sfu_container_of(n, sfu_attendee_t, node);
+    if (strcmp(a->id, id) == 0) return a;
+  }
+  return NULL;
+}
+
+static sfu_meeting_t *find_or_err(const sfu_session_t *s, const char *id, char *err,
+                                  size_t errlen) {
+  sfu_meeting_t *m = sfu_session_find_meeting(s, id);
+  if (!m) set_err(err, errlen, "MeetingId: no such meeting '%s'", id ? id : "");
+  return m;
+}
+
+int sfu_session_create_meeting(sfu_session_t *s, const sfu_meeting_params_t *p, uint64_t now_us,
+                               sfu_meeting_t **out, char *err, size_t errlen) {
+  if (!p->meeting_id || !sfu_uuid_valid(p->meeting_id)) {
+    set_err(err, errlen, "MeetingId: must be a UUID%s", "");
+    return SFU_EINVAL;
+  }
+  int rc = sfu_validate_external_id("ExternalMeetingId", p->external_id,
+                                    p->external_id ? strlen(p->external_id) : 0, err, errlen);
+  if (rc) return rc;
+  int replica = p->primary_id && p->primary_id[0];
+  if (replica && !sfu_uuid_valid(p->primary_id)) {
+    set_err(err, errlen, "PrimaryMeetingId: must be a UUID%s", "");
+    return SFU_EINVAL;
+  }
+  sfu_features_t f = p->features;
+  if ((rc = sfu_features_resolve(&f, err, errlen)) != 0) return rc;
+  if (sfu_session_find_meeting(s, p->meeting_id)) {
+    set_err(err, errlen, "MeetingId: meeting '%s' already exists", p->meeting_id);
+    return SFU_EEXIST;
+  }
+  sfu_meeting_t *m = calloc(1, sizeof *m);
+  if (!m || sfu_hmap_init(&m->attendees, 8) != 0) {
+    free(m);
+    set_err(err, errlen, "out of memory%s", "");
+    return SFU_ENOMEM;
+  }
+  snprintf(m->id, sizeof m->id, "%s", p->meeting_id);
+  snprintf(m->external_id, sizeof m->external_id, "%s", p->external_id);
+  if (replica) snprintf(m->primary_id, sizeof m->primary_id, "%s", p->primary_id);
+  m->features = f;
+  m->created_at_us = m->last_active_us = now_us;
+  sfu_list_init(&m->attendee_list);
+  sfu_hmap_insert(&s->meetings, &m->node, sfu_hash_str(m->id)); /* ENOMEM on grow is benign */
+  sfu_list_insert_tail(&s->meeting_list, &m->link);
+  emit_meeting(s, SFU_EV_MEETING_STARTED, m, SFU_END_DELETED, now_us);
+  if (out) *out = m;
+  return 0;
+}
+
+static void remove_attendee(sfu_session_t *s, sfu_attendee_t *a, uint64_t now_us) {
+  sfu_meeting_t *m = a->meeting;
+  sfu_hmap_remove(&m->attendees, &a->node);
+  sfu_list_remove(&a->link);
+  m->attendee_count--;
+  s->attendee_count--;
+  if (a->connected) {
+    m->connected_count--;
+    if (m->connected_count == 0) m->last_active_us = now_us;
+  }
+  emit_attendee(s, SFU_EV_ATTENDEE_DELETED, a, now_us);
+  attendee_free(s, a);
+}
+
+/* Order required by the contract: every AttendeeDeleted before MeetingEnded. */
+static void end_meeting(sfu_session_t *s, sfu_meeting_t *m, sfu_end_reason_t reason,
+                        uint64_t now_us) {
+  sfu_list_t *it, *tmp;
+  sfu_list_foreach_safe(it, tmp, &m->attendee_list) {
+    remove_attendee(s, sfu_container_of(it, sfu_attendee_t, link), now_us);
+  }
+  sfu_hmap_remove(&s->meetings, &m->node);
+  sfu_list_remove(&m->link);
+  emit_meeting(s, SFU_EV_MEETING_ENDED, m, reason, now_us);
+  meeting_free(s, m);
+}
+
+int sfu_session_delete_meeting(sfu_session_t *s, const char *id, sfu_end_reason_t reason,
+                               uint64_t now_us, char *err, size_t errlen) {
+  sfu_meeting_t *m = find_or_err(s, id, err, errlen);
+  if (!m) return SFU_ENOENT;
+  end_meeting(s, m, reason, now_us);
+  return 0;
+}
+
+int sfu_session_create_attendee(sfu_session_t *s, const char *meeting_id, const char *ext_user_id,
+                                const sfu_caps_t *caps, uint64_t now_us, sfu_attendee_t **out,
+                                char *err, size_t errlen) {
+  sfu_meeting_t *m = find_or_err(s, meeting_id, err, errlen);
+  if (!m) return SFU_ENOENT;
+  int rc = sfu_validate_external_id("ExternalUserId", ext_user_id,
+                                    ext_user_id ? strlen(ext_user_id) : 0, err, errlen);
+  if (rc) return rc;
+  sfu_caps_t c;
+  if (caps) c = *caps;
+  else sfu_caps_default(&c);
+  if ((rc = sfu_validate_caps(&c, err, errlen)) != 0) return rc;
+  if (m->attendee_count >= (size_t)m->features.max_count) {
+    if (err && errlen)
+      snprintf(err, errlen, "Attendees: meeting '%s' already has its maximum of %d attendees",
+               m->id, m->features.max_count);
+    return SFU_ELIMIT;
+  }
+  sfu_attendee_t *a = calloc(1, sizeof *a);
+  if (!a) {
+    set_err(err, errlen, "out of memory%s", "");
+    return SFU_ENOMEM;
+  }
+  if (sfu_uuid_v4(a->id) != 0 || sfu_token_new(a->join_token) != 0) {
+    free(a);
+    set_err(err, errlen, "random source failed%s", "");
+    return SFU_EINTERNAL;
+  }
+  snprintf(a->external_user_id, sizeof a->external_user_id, "%s", ext_user_id);
+  a->caps = c;
+  a->meeting = m;
+  a->seq = m->next_seq++;
+  sfu_hmap_insert(&m->attendees, &a->node, sfu_hash_str(a->id));
+  sfu_list_insert_tail(&m->attendee_list, &a->link);
+  m->attendee_count++;
+  s->attendee_count++;
+  m->last_active_us = now_us;
+  emit_attendee(s, SFU_EV_ATTENDEE_ADDED, a, now_us);
+  if (out) *out = a;
+  return 0;
+}
+
+static sfu_attendee_t *find_attendee_or_err(const sfu_session_t *s, const char *meeting_id,
+                                            const char *attendee_id, char *err, size_t errlen) {
+  sfu_meeting_t *m = find_or_err(s, meeting_id, err, errlen);
+  if (!m) return NULL;
+  sfu_attendee_t *a = sfu_meeting_find_attendee(m, attendee_id);
+  if (!a) set_err(err, errlen, "AttendeeId: no such attendee '%s'", attendee_id ? attendee_id : "");
+  return a;
+}
+
+int sfu_session_delete_attendee(sfu_session_t *s, const char *meeting_id, const char *attendee_id,
+                                uint64_t now_us, char *err, size_t errlen) {
+  sfu_attendee_t *a = find_attendee_or_err(s, meeting_id, attendee_id, err, errlen);
+  if (!a) return SFU_ENOENT;
+  remove_attendee(s, a, now_us);
+  return 0;
+}
+
+int sfu_session_update_caps(sfu_session_t *s, const char *meeting_id, const char *attendee_id,
+                            const sfu_caps_t *caps, uint64_t now_us, sfu_attendee_t **out,
+                            char *err, size_t errlen) {
+  sfu_attendee_t *a = find_attendee_or_err(s, meeting_id, attendee_id, err, errlen);
+  if (!a) return SFU_ENOENT;
+  int rc = sfu_validate_caps(caps, err, errlen);
+  if (rc) return rc;
+  a->caps = *caps;
+  emit_attendee(s, SFU_EV_ATTENDEE_CAPS_UPDATED, a, now_us);
+  if (out) *out = a;
+  return 0;
+}
+
+int sfu_session_check_token(const sfu_session_t *s, const char *meeting_id,
+                            const char *attendee_id, const char *token, size_t token_len,
+                            sfu_attendee_t **out, char *err, size_t errlen) {
+  sfu_attendee_t *a = find_attendee_or_err(s, meeting_id, attendee_id, err, errlen);
+  if (!a) return SFU_ENOENT;
+  /* Constant time in the secret's length: a wrong guess learns nothing from timing. */
+  if (!token || !sfu_ct_equal(token, token_len, a->join_token, strlen(a->join_token))) {
+    set_err(err, errlen, "JoinToken: does not match attendee '%s'", a->id);
+    return SFU_EPERM;
+  }
+  if (out) *out = a;
+  return 0;
+}
+
+void sfu_session_set_connected(sfu_session_t *s, sfu_attendee_t *a, int connected,
+                               uint64_t now_us) {
+  (void)s;
+  connected = !!connected;
+  if (a->connected == connected) return;
+  a->connected = connected;
+  sfu_meeting_t *m = a->meeting;
+  if (connected) m->connected_count++;
+  else m->connected_count--;
+  /* The idle clock restarts when the last attendee leaves (and while anyone is
+   * connected the meeting is not idle at all). */
+  m->last_active_us = now_us;
+}
+
+/* ---- timers ---- */
+
+/* When meeting m must end, and why; UINT64_MAX if never (cannot happen: max duration). */
+static uint64_t meeting_deadline(const sfu_session_t *s, const sfu_meeting_t *m,
+                                 sfu_end_reason_t *why) {
+  uint64_t d = m->created_at_us + s->cfg.max_duration_us;
+  if (d < m->created_at_us) d = UINT64_MAX; /* overflow: never */
+  *why = SFU_END_MAX_DURATION;
+  /* requirements.md: idle end applies to "no attendee connected (not replicas)". */
+  if (!m->primary_id[0] && m->connected_count == 0) {
+    uint64_t i = m->last_active_us + s->cfg.idle_timeout_us;
+    if (i < m->last_active_us) i = UINT64_MAX;
+    if (i < d) {
+      d = i;
+      *why = SFU_END_IDLE_TIMEOUT;
+    }
+  }
+  return d;
+}
+
+void sfu_session_handle_timeout(sfu_session_t *s, uint64_t now_us) {
+  sfu_list_t *it, *tmp;
+  sfu_list_foreach_safe(it, tmp, &s->meeting_list) {
+    sfu_meeting_t *m = sfu_container_of(it, sfu_meeting_t, link);
+    sfu_end_reason_t why;
+    uint64_t d = meeting_deadline(s, m, &why);
+    /* If both have passed, the max duration is the one that came first or equal. */
+    if (d <= now_us) end_meeting(s, m, why, now_us);
+  }
+}
+
+uint64_t sfu_session_next_deadline(const sfu_session_t *s) {
+  uint64_t best = UINT64_MAX;
+  sfu_list_t *it;
+  sfu_list_foreach(it, &s->meeting_list) {
+    sfu_end_reason_t why;
+    uint64_t d = meeting_deadline(s, sfu_container_of(it, sfu_meeting_t, link), &why);
+    if (d < best) best = d;
+  }
+  return best;
+}
+
+/* ---- iteration ---- */
+
+sfu_meeting_t *sfu_session_first_meeting(const sfu_session_t *s) {
+  return sfu_list_empty(&s->meeting_list)
+             ? NULL
+             : sfu_container_of(s->meeting_list.next, sfu_meeting_t, link);
+}
+
+sfu_meeting_t *sfu_session_next_meeting(const sfu_session_t *s, const sfu_meeting_t *m) {
+  return m->link.next == &s->meeting_list ? NULL
+                                          : sfu_container_of(m->link.next, sfu_meeting_t, link);
+}
+
+sfu_attendee_t *sfu_meeting_first_attendee(const sfu_meeting_t *m) {
+  return sfu_list_empty(&m->attendee_list)
+             ? NULL
+             : sfu_container_of(m->attendee_list.next, sfu_attendee_t, link);
+}
+
+sfu_attendee_t *sfu_meeting_next_attendee(const sfu_meeting_t *m, const sfu_attendee_t *a) {
+  return a->link.next == &m->attendee_list
+             ? NULL
+             : sfu_container_of(a->link.next, sfu_attendee_t, link);
+}
+
+size_t sfu_session_meeting_count(const sfu_session_t *s) { return s->meetings.count; }
+size_t sfu_session_attendee_count(const sfu_session_t *s) { return s->attendee_count; }

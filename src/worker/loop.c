@@ -1,0 +1,147 @@
+/* Media loop thread: runs commands against its session, forwards the session's events to
+ * the control thread, and keeps one timer armed for the session's next deadline. */
+#include "worker/loop.h"
+
+#include <stdlib.h>
+
+#include <cjson/cJSON.h>
+
+#include "sfu/err.h"
+#include "sfu/log.h"
+
+uint64_t sfu_loop_now_us(void) { return uv_hrtime() / 1000; }
+
+/* Session event -> control thread. Called synchronously inside session calls. */
+static void on_session_event(void *user, const sfu_event_t *ev) {
+  sfu_loop_t *l = user;
+  sfu_msg_t *m = sfu_msg_new(SFU_MSG_EVENT);
+  if (!m) {
+    SFU_ERROR("loop", "loop %d: out of memory, event %s dropped", l->index,
+              sfu_event_type_name(ev->type));
+    return;
+  }
+  m->loop = l->index;
+  m->ev = *ev;
+  sfu_mq_push(l->control_inbox, m);
+}
+
+static void on_timer(uv_timer_t *t);
+
+/* Re-arms the timer for the session's next deadline (or stops it when there is none).
+ * Rounded up to the next millisecond: firing early would only re-arm. */
+static void rearm(sfu_loop_t *l) {
+  uint64_t d = sfu_session_next_deadline(l->session);
+  if (d == UINT64_MAX) {
+    uv_timer_stop(&l->timer);
+    return;
+  }
+  uint64_t now = sfu_loop_now_us();
+  uint64_t ms = d > now ? (d - now + 999) / 1000 : 0;
+  uv_update_time(&l->loop);
+  uv_timer_start(&l->timer, on_timer, ms, 0);
+}
+
+static void on_timer(uv_timer_t *t) {
+  sfu_loop_t *l = t->data;
+  sfu_session_handle_timeout(l->session, sfu_loop_now_us());
+  rearm(l);
+}
+
+static void loop_stop(sfu_loop_t *l) {
+  if (uv_is_closing((uv_handle_t *)&l->timer)) return;
+  uv_close((uv_handle_t *)&l->timer, NULL);
+  uv_close((uv_handle_t *)&l->inbox.async, NULL);
+}
+
+static void handle_cmd(sfu_loop_t *l, sfu_msg_t *m) {
+  cJSON *reply = sfu_control_exec(l->session, &m->cmd, &l->ctx, sfu_loop_now_us());
+  if (!reply) reply = sfu_control_error(SFU_ENOMEM, "out of memory");
+  /* The same message travels back as the reply: no allocation for the answer. */
+  sfu_cmd_free(&m->cmd);
+  m->type = SFU_MSG_REPLY;
+  m->loop = l->index;
+  m->reply = reply;
+  sfu_mq_push(l->control_inbox, m);
+}
+
+static void on_inbox(uv_async_t *a) {
+  sfu_loop_t *l = a->data;
+  sfu_list_t msgs, *it, *tmp;
+  sfu_list_init(&msgs);
+  sfu_mq_take(&l->inbox, &msgs);
+  int stop = 0;
+  sfu_list_foreach_safe(it, tmp, &msgs) {
+    sfu_msg_t *m = sfu_container_of(it, sfu_msg_t, link);
+    sfu_list_remove(it);
+    if (stop || m->type != SFU_MSG_CMD) {
+      stop |= m->type == SFU_MSG_STOP;
+      sfu_msg_free(m);
+      continue;
+    }
+    handle_cmd(l, m);
+  }
+  if (stop) loop_stop(l);
+  else rearm(l);
+}
+
+static void loop_main(void *arg) {
+  sfu_loop_t *l = arg;
+  SFU_DEBUG("loop", "loop %d running (udp %d, tcp %d)", l->index, l->udp_port, l->tcp_port);
+  uv_run(&l->loop, UV_RUN_DEFAULT);
+  /* Everything is closed: the session goes last so that issue 3's transports (freed
+   * through on_attendee_removed_cb) could still reach their loop's handles. */
+  sfu_session_free(l->session);
+  l->session = NULL;
+  SFU_DEBUG("loop", "loop %d stopped", l->index);
+}
+
+int sfu_loop_start(sfu_loop_t *l, int index, const char *announce_ip, int udp_port, int tcp_port,
+                   const sfu_session_config_t *cfg, sfu_mq_t *control_inbox) {
+  l->index = index;
+  l->udp_port = udp_port;
+  l->tcp_port = tcp_port;
+  l->ctx.announce_ip = announce_ip;
+  l->ctx.loop_index = index;
+  l->ctx.udp_port = udp_port;
+  l->ctx.tcp_port = tcp_port;
+  l->control_inbox = control_inbox;
+  sfu_session_cbs_t cbs = {on_session_event, NULL, l};
+  l->session = sfu_session_new(cfg, &cbs);
+  if (!l->session) return SFU_ENOMEM;
+  if (uv_loop_init(&l->loop) != 0) goto fail_session;
+  if (sfu_mq_init(&l->inbox, &l->loop, on_inbox, l) != 0) goto fail_loop;
+  uv_timer_init(&l->loop, &l->timer);
+  l->timer.data = l;
+  if (uv_thread_create(&l->thread, loop_main, l) != 0) {
+    loop_stop(l);
+    uv_run(&l->loop, UV_RUN_DEFAULT);
+    sfu_mq_destroy(&l->inbox);
+    goto fail_loop;
+  }
+  l->started = 1;
+  return 0;
+fail_loop:
+  uv_loop_close(&l->loop);
+fail_session:
+  sfu_session_free(l->session);
+  l->session = NULL;
+  return SFU_EINTERNAL;
+}
+
+void sfu_loop_send(sfu_loop_t *l, sfu_msg_t *m) {
+  m->loop = l->index;
+  sfu_mq_push(&l->inbox, m);
+}
+
+void sfu_loop_join(sfu_loop_t *l) {
+  if (!l->started) return;
+  sfu_msg_t *m = sfu_msg_new(SFU_MSG_STOP);
+  /* Without that message there is no clean way to stop the thread and the join below
+   * would hang: abort loudly rather than hang quietly. */
+  if (!m) abort();
+  sfu_loop_send(l, m);
+  uv_thread_join(&l->thread);
+  sfu_mq_destroy(&l->inbox);
+  if (uv_loop_close(&l->loop) != 0) SFU_WARN("loop", "loop %d: handles left open", l->index);
+  l->started = 0;
+}

@@ -1,0 +1,50 @@
+/* A media loop: one thread, one uv_loop_t, one sfu_session_t (the meetings placed on
+ * it), an inbox of commands from the control thread, and one timer driven by the
+ * session's next deadline.
+ *
+ * Issue 3 adds here, per loop: the UDP socket (udp_port) and TCP listener (tcp_port),
+ * the transports of the loop's attendees, buffer pools. Every such member is created in
+ * sfu_loop_start (before the thread exists) or on the loop thread, closed by loop_stop
+ * on the loop thread, and freed after the thread is joined.
+ *
+ * Ownership: the worker owns the sfu_loop_t array and frees it after sfu_loop_join.
+ * Everything inside is touched only by the loop's thread once it runs, except `inbox`
+ * (pushed to by the control thread) and the read-only configuration fields. */
+#ifndef SFU_WORKER_LOOP_H
+#define SFU_WORKER_LOOP_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "sfu/control.h"
+#include "sfu/session.h"
+#include "worker/queue.h"
+
+typedef struct sfu_loop {
+  /* configuration: written before the thread starts, read-only afterwards */
+  int index;
+  int udp_port, tcp_port;
+  sfu_control_ctx_t ctx;
+  sfu_mq_t *control_inbox; /* where replies and events go (the control thread's queue) */
+
+  /* loop thread only */
+  uv_thread_t thread;
+  uv_loop_t loop;
+  sfu_mq_t inbox;
+  uv_timer_t timer;
+  sfu_session_t *session;
+  int started;
+} sfu_loop_t;
+
+/* Initialises the loop's handles and session and starts its thread. */
+int sfu_loop_start(sfu_loop_t *l, int index, const char *announce_ip, int udp_port, int tcp_port,
+                   const sfu_session_config_t *cfg, sfu_mq_t *control_inbox);
+/* Control thread: queues a message for the loop (ownership passes to the loop). */
+void sfu_loop_send(sfu_loop_t *l, sfu_msg_t *m);
+/* Control thread: asks the loop to stop and waits for its thread to exit; frees what
+ * the loop owned. Safe on a loop that never started. */
+void sfu_loop_join(sfu_loop_t *l);
+/* The loops' clock: monotonic microseconds (uv_hrtime). */
+uint64_t sfu_loop_now_us(void);
+
+#endif
