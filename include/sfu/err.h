@@ -22,7 +22,9 @@
   X(ETOOBIG, "too big")                                                      \
   X(EIO, "i/o error")                                                        \
   X(ECLOSED, "closed")                                                       \
-  X(EINTERNAL, "internal error")
+  X(EINTERNAL, "internal error")                                            \
+  X(ETIMEDOUT, "timed out")                                                  \
+  X(EREPLAY, "replayed packet")
 
 typedef enum {
   SFU_OK = 0,
