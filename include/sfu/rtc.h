@@ -1,0 +1,96 @@
+/* The WebRTC side of one media loop: which attendee has which transport, the Subscribe
+ * offer/answer, the transports' timers, and the media events (Joined / Left / Dropped /
+ * Authorized). Pure logic between the session (meetings, attendees, join tokens) and the
+ * transport composite (transport.h): no libuv, no JSON, no clock.
+ *
+ * The worker feeds it datagrams (sfu_rtc_input), fires its timer (sfu_rtc_next_deadline /
+ * sfu_rtc_handle_timeout), and gives it a send callback that writes to the loop's UDP
+ * socket or TCP connection. Events come out through on_event_cb, in the same sfu_event_t
+ * form as the session's (the control layer turns both into JSON).
+ *
+ * Departure rules (one departure event per joined transport, never two):
+ *   close_notify from the client, or LeaveMeeting        → AttendeeLeft
+ *   consent lost, DTLS failure, fingerprint mismatch      → AttendeeDropped
+ *   a Subscribe with a new DTLS fingerprint (new device)  → AttendeeLeft for the old
+ *       transport if it had joined, then AttendeeAuthorized for the new one
+ *   DeleteAttendee / DeleteMeeting / meeting end          → the transport is closed with
+ *       close_notify and NO Left/Dropped: AttendeeDeleted (emitted by the session before
+ *       the attendee is freed) is that attendee's final event.
+ * A transport that never reached DTLS connected emits no departure event at all.
+ *
+ * Timers: transports sit in a binary min-heap keyed by their next deadline; the deadline
+ * is re-read after every call into a transport (O(1) when unchanged, O(log n) when it
+ * moved), so next_deadline is O(1) and a timeout pops only the due transports.
+ *
+ * Ownership: one per media loop, created and freed by the loop, touched only by its
+ * thread. It owns the transports; the session owns the attendees. a->transport points
+ * to this module's per-attendee record while the attendee has a live transport. */
+#ifndef SFU_RTC_H
+#define SFU_RTC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sfu/addr.h"
+#include "sfu/session.h"
+#include "sfu/transport.h"
+#include "sfu/transport_table.h"
+
+struct sfu_dtls_cert;
+typedef struct sfu_rtc sfu_rtc_t;
+
+typedef struct {
+  const char *announce_ip; /* host candidate address in answers */
+  uint16_t udp_port;       /* 0 = no UDP candidate */
+  uint16_t tcp_port;       /* 0 = no TCP candidate */
+} sfu_rtc_config_t;
+
+typedef struct {
+  /* A datagram for `to` (UDP, or a TCP connection: the worker adds RFC 4571 framing). */
+  void (*send_cb)(void *user, const sfu_addr_t *to, const uint8_t *buf, size_t len);
+  /* Joined / Left / Dropped / Authorized. May call into the session? No: events are
+   * emitted after the session state is updated; the callee must not call back here. */
+  void (*on_event_cb)(void *user, const sfu_event_t *ev);
+  void *user;
+} sfu_rtc_cbs_t;
+
+/* Figures of a loop: live transports plus the totals of those already freed. */
+typedef struct {
+  uint64_t transports;      /* live now */
+  uint64_t joined;          /* live and DTLS-connected */
+  uint64_t created;         /* since start */
+  sfu_transport_stats_t sum;
+  uint64_t unrouted;        /* datagrams no transport claimed (unknown 5-tuple / ufrag) */
+} sfu_rtc_stats_t;
+
+sfu_rtc_t *sfu_rtc_new(sfu_session_t *session, const struct sfu_dtls_cert *cert,
+                       const sfu_rtc_config_t *cfg, const sfu_rtc_cbs_t *cbs);
+/* Frees every transport (no events). Call after the session is freed or before? Before:
+ * sfu_session_free calls sfu_rtc_attendee_removed for each attendee. Either order works. */
+void sfu_rtc_free(sfu_rtc_t *r);
+
+/* Subscribe (docs/control-api.md): authenticates the join token, parses the offer,
+ * creates or renegotiates the attendee's transport and writes the answer (malloc'd,
+ * caller frees). Errors, with "<Field>: <why>" in err: SFU_ENOENT (meeting/attendee),
+ * SFU_EPERM (token), SFU_EINVAL/SFU_EPARSE/SFU_EUNSUPP/SFU_ELIMIT (offer), SFU_ENOMEM. */
+int sfu_rtc_subscribe(sfu_rtc_t *r, const char *meeting_id, const char *attendee_id,
+                      const char *token, size_t token_len, const char *sdp, size_t sdp_len,
+                      uint64_t now_us, char **answer, char *err, size_t errlen);
+/* LeaveMeeting: closes the attendee's transport with close_notify (AttendeeLeft if it had
+ * joined). SFU_ENOENT if the meeting or attendee does not exist; 0 if it had no transport. */
+int sfu_rtc_leave(sfu_rtc_t *r, const char *meeting_id, const char *attendee_id, uint64_t now_us,
+                  char *err, size_t errlen);
+/* From the session's on_attendee_removed_cb: closes the transport silently (see above). */
+void sfu_rtc_attendee_removed(sfu_rtc_t *r, sfu_attendee_t *a);
+
+/* A datagram from the loop's UDP socket or a TCP connection (from->proto). Returns 1 if
+ * a transport took it, 0 if it was dropped (counted in unrouted). */
+int sfu_rtc_input(sfu_rtc_t *r, uint64_t now_us, const sfu_addr_t *from, uint8_t *buf, size_t len);
+void sfu_rtc_handle_timeout(sfu_rtc_t *r, uint64_t now_us);
+uint64_t sfu_rtc_next_deadline(const sfu_rtc_t *r);
+
+void sfu_rtc_stats(const sfu_rtc_t *r, sfu_rtc_stats_t *out);
+/* The attendee's live transport, or NULL. */
+const sfu_transport_t *sfu_rtc_attendee_transport(const sfu_attendee_t *a);
+
+#endif

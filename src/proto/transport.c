@@ -1,0 +1,468 @@
+/* One attendee's WebRTC transport: ICE-lite + DTLS + SRTP composed (see
+ * include/sfu/transport.h for the contract). Sans-IO: no clock, no socket. */
+#include "sfu/transport.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sfu/demux.h"
+#include "sfu/dtls.h"
+#include "sfu/err.h"
+#include "sfu/ice_lite.h"
+#include "sfu/ids.h"
+#include "sfu/log.h"
+#include "sfu/srtp.h"
+#include "sfu/stun.h"
+
+#define FP_MAX 160 /* sha-512 "AB:" * 64 fits */
+#define ALG_MAX 16
+
+typedef enum { ST_NEW = 0, ST_JOINED, ST_GONE } tstate_t;
+
+/* A 5-tuple ICE has authenticated for this transport. */
+typedef struct {
+  sfu_tt_addr_entry_t entry; /* linked in the table while in use */
+  uint64_t last_us;          /* last authenticated request from it (LRU replacement) */
+} vaddr_t;
+
+/* Owner: the media loop that created it (sfu_transport_new/free); one thread. */
+struct sfu_transport {
+  sfu_transport_table_t *table;
+  sfu_transport_cbs_t cbs;
+  void *tag;
+  tstate_t state;
+  sfu_ice_t ice;
+  sfu_dtls_t *dtls;
+  sfu_srtp_t *srtp;
+  sfu_srtp_profile_t profile;
+  uint64_t connect_deadline_us; /* DTLS must be up by then (UINT64_MAX once joined) */
+  sfu_tt_ufrag_entry_t ufrag_entry;
+  vaddr_t addrs[SFU_TRANSPORT_MAX_ADDRS];
+  sfu_addr_t dtls_peer; /* where the last DTLS record came from: replies go there until a
+                           pair is nominated (Chromium may start DTLS first) */
+  int has_dtls_peer;
+  char local_ufrag[SFU_ICE_UFRAG_LEN + 1], local_pwd[SFU_ICE_PWD_LEN + 1];
+  char remote_ufrag[SFU_ICE_UFRAG_MAX + 1], remote_pwd[SFU_ICE_UFRAG_MAX + 1];
+  char fp_alg[ALG_MAX], fp[FP_MAX];
+  sfu_transport_stats_t st;
+};
+
+/* ---- departure: exactly once ---- */
+
+static void unregister_all(sfu_transport_t *t) {
+  sfu_tt_remove_ufrag(t->table, &t->ufrag_entry);
+  for (int i = 0; i < SFU_TRANSPORT_MAX_ADDRS; i++) sfu_tt_remove_addr(t->table, &t->addrs[i].entry);
+}
+
+static void depart(sfu_transport_t *t, sfu_depart_kind_t kind, int err) {
+  if (t->state == ST_GONE) return;
+  int joined = t->state == ST_JOINED;
+  t->state = ST_GONE;
+  sfu_ice_close(&t->ice); /* no more answers, deadlines or callbacks from the agent */
+  /* Nothing reaches a departed transport: its keys leave the table now, so a packet
+   * still in flight is dropped by the lookup like any unknown one. */
+  unregister_all(t);
+  if (t->cbs.on_departed_cb) t->cbs.on_departed_cb(t->cbs.user, t, kind, joined, err);
+}
+
+/* ---- where to send ---- */
+
+static const sfu_addr_t *dest(const sfu_transport_t *t) {
+  const sfu_addr_t *sel = sfu_ice_selected(&t->ice);
+  if (sel) return sel;
+  if (t->has_dtls_peer) return &t->dtls_peer;
+  const vaddr_t *best = NULL;
+  for (int i = 0; i < SFU_TRANSPORT_MAX_ADDRS; i++)
+    if (t->addrs[i].entry.linked && (!best || t->addrs[i].last_us > best->last_us)) best = &t->addrs[i];
+  return best ? &best->entry.addr : NULL;
+}
+
+static void emit(sfu_transport_t *t, const sfu_addr_t *to, const uint8_t *buf, size_t len) {
+  t->st.packets_out++;
+  t->st.bytes_out += len;
+  t->cbs.send_cb(t->cbs.user, t, to, buf, len);
+}
+
+/* ---- ICE callbacks ---- */
+
+static void ice_send(void *user, const sfu_addr_t *to, const uint8_t *buf, size_t len) {
+  emit(user, to, buf, len);
+}
+
+static void ice_selected(void *user, const sfu_addr_t *remote) {
+  sfu_transport_t *t = user;
+  char a[SFU_ADDR_STRLEN];
+  SFU_INFO("transport", "%s: selected %s/%s", t->local_ufrag, sfu_addr_format(remote, a),
+           remote->proto == SFU_PROTO_TCP ? "tcp" : "udp");
+}
+
+static void ice_consent_lost(void *user) {
+  sfu_transport_t *t = user;
+  SFU_INFO("transport", "%s: consent lost (RFC 7675), dropping", t->local_ufrag);
+  depart(t, SFU_DEPART_DROPPED, SFU_ECLOSED);
+}
+
+static const sfu_ice_cbs_t ice_cbs = {ice_send, ice_selected, ice_consent_lost};
+
+/* ---- DTLS callbacks ---- */
+
+static void dtls_send(void *user, const uint8_t *buf, size_t len) {
+  sfu_transport_t *t = user;
+  const sfu_addr_t *to = dest(t);
+  if (!to) return; /* no validated 5-tuple yet: the DTLS core retransmits later */
+  emit(t, to, buf, len);
+}
+
+static void dtls_connected(void *user, const sfu_srtp_keys_t *keys) {
+  sfu_transport_t *t = user;
+  if (t->state != ST_NEW) return;
+  /* RFC 5764 §4.2: we are the DTLS server, so we send with the server write key. */
+  t->srtp = sfu_srtp_new(keys, 1);
+  if (!t->srtp) {
+    t->st.dtls_failures++;
+    SFU_WARN("transport", "%s: SRTP session setup failed", t->local_ufrag);
+    depart(t, SFU_DEPART_DROPPED, SFU_ECRYPTO);
+    return;
+  }
+  t->profile = keys->profile;
+  t->state = ST_JOINED;
+  t->connect_deadline_us = UINT64_MAX;
+  SFU_INFO("transport", "%s: DTLS connected, SRTP %s", t->local_ufrag,
+           sfu_srtp_profile_name(keys->profile));
+  if (t->cbs.on_joined_cb) t->cbs.on_joined_cb(t->cbs.user, t);
+}
+
+static void dtls_app_data(void *user, const uint8_t *buf, size_t len) {
+  sfu_transport_t *t = user;
+  if (t->state == ST_JOINED && t->cbs.on_app_data_cb) t->cbs.on_app_data_cb(t->cbs.user, t, buf, len);
+}
+
+static void dtls_closed(void *user, int reason) {
+  sfu_transport_t *t = user;
+  if (t->state == ST_GONE) return;
+  if (reason == 0) {
+    SFU_INFO("transport", "%s: close_notify received", t->local_ufrag);
+    depart(t, SFU_DEPART_LEFT, 0);
+    return;
+  }
+  t->st.dtls_failures++;
+  if (reason == SFU_EAUTH) {
+    t->st.fingerprint_mismatches++;
+    SFU_WARN("transport", "%s: peer certificate does not match the offered %s fingerprint %s",
+             t->local_ufrag, t->fp_alg, t->fp);
+  } else {
+    SFU_WARN("transport", "%s: DTLS failed: %s", t->local_ufrag, sfu_strerror(reason));
+  }
+  depart(t, SFU_DEPART_DROPPED, reason);
+}
+
+static const sfu_dtls_cbs_t dtls_cbs = {dtls_send, dtls_connected, dtls_app_data, dtls_closed};
+
+/* ---- creation ---- */
+
+static int copy_str(char *dst, size_t cap, const char *src) {
+  size_t n = src ? strlen(src) : 0;
+  if (n == 0 || n >= cap) return SFU_EINVAL;
+  memcpy(dst, src, n + 1);
+  return 0;
+}
+
+static int new_local_creds(sfu_transport_t *t) {
+  int r = sfu_random_ice_chars(t->local_ufrag, SFU_ICE_UFRAG_LEN);
+  if (!r) r = sfu_random_ice_chars(t->local_pwd, SFU_ICE_PWD_LEN);
+  return r;
+}
+
+static int set_remote_creds(sfu_transport_t *t, const sfu_transport_remote_t *rm) {
+  if (copy_str(t->remote_ufrag, sizeof t->remote_ufrag, rm->ice_ufrag) ||
+      copy_str(t->remote_pwd, sizeof t->remote_pwd, rm->ice_pwd))
+    return SFU_EINVAL;
+  return 0;
+}
+
+/* Registers the local ufrag; a (astronomically unlikely) collision just draws again. */
+static int register_ufrag(sfu_transport_t *t) {
+  for (int tries = 0; tries < 4; tries++) {
+    int r = sfu_tt_add_ufrag(t->table, &t->ufrag_entry, t->local_ufrag, t);
+    if (r != SFU_EEXIST) return r;
+    if ((r = sfu_random_ice_chars(t->local_ufrag, SFU_ICE_UFRAG_LEN))) return r;
+  }
+  return SFU_EEXIST;
+}
+
+sfu_transport_t *sfu_transport_new(sfu_transport_table_t *table, const struct sfu_dtls_cert *cert,
+                                   const sfu_transport_remote_t *remote,
+                                   const sfu_transport_cbs_t *cbs, void *tag, uint64_t now_us) {
+  if (!table || !cert || !remote || !cbs || !cbs->send_cb) return NULL;
+  sfu_transport_t *t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  t->table = table;
+  t->cbs = *cbs;
+  t->tag = tag;
+  t->connect_deadline_us = now_us + SFU_TRANSPORT_CONNECT_TIMEOUT_US;
+  if (set_remote_creds(t, remote) || copy_str(t->fp_alg, sizeof t->fp_alg, remote->fingerprint_alg) ||
+      copy_str(t->fp, sizeof t->fp, remote->fingerprint) || new_local_creds(t))
+    goto fail;
+  if (sfu_ice_init(&t->ice, &ice_cbs, t, now_us) || sfu_ice_set_local(&t->ice, t->local_ufrag, t->local_pwd) ||
+      sfu_ice_set_remote(&t->ice, t->remote_ufrag, t->remote_pwd))
+    goto fail;
+  /* Server role: the answer says a=setup:passive (RFC 5763 §5), the client starts. */
+  t->dtls = sfu_dtls_new(cert, SFU_DTLS_ROLE_SERVER, &dtls_cbs, t, now_us);
+  if (!t->dtls || sfu_dtls_set_remote_fingerprint(t->dtls, t->fp_alg, t->fp)) goto fail;
+  if (register_ufrag(t)) goto fail;
+  return t;
+fail:
+  if (t->dtls) sfu_dtls_free(t->dtls);
+  free(t);
+  return NULL;
+}
+
+void sfu_transport_free(sfu_transport_t *t) {
+  if (!t) return;
+  unregister_all(t);
+  t->state = ST_GONE; /* callbacks fired by the frees below are ignored */
+  if (t->dtls) sfu_dtls_free(t->dtls);
+  if (t->srtp) sfu_srtp_free(t->srtp);
+  free(t);
+}
+
+int sfu_transport_same_fingerprint(const sfu_transport_t *t, const char *alg, const char *fp) {
+  return alg && fp && strcasecmp(alg, t->fp_alg) == 0 && strcasecmp(fp, t->fp) == 0;
+}
+
+int sfu_transport_renegotiate(sfu_transport_t *t, const sfu_transport_remote_t *remote,
+                              uint64_t now_us, int *restarted) {
+  if (restarted) *restarted = 0;
+  if (t->state == ST_GONE) return SFU_ECLOSED;
+  if (!remote->ice_ufrag || !remote->ice_pwd) return SFU_EINVAL;
+  if (!sfu_transport_same_fingerprint(t, remote->fingerprint_alg, remote->fingerprint)) return SFU_EINVAL;
+  if (strcmp(remote->ice_ufrag, t->remote_ufrag) == 0 && strcmp(remote->ice_pwd, t->remote_pwd) == 0)
+    return 0;
+  /* RFC 8445 §9: an ICE restart changes both sides' credentials. Validated 5-tuples stay
+   * (media keeps flowing on the old pair until the new one is nominated, §9). */
+  char old_ufrag[SFU_ICE_UFRAG_LEN + 1];
+  memcpy(old_ufrag, t->local_ufrag, sizeof old_ufrag);
+  if (set_remote_creds(t, remote) || new_local_creds(t)) return SFU_EINVAL;
+  sfu_tt_remove_ufrag(t->table, &t->ufrag_entry);
+  int r = register_ufrag(t);
+  if (!r) r = sfu_ice_set_local(&t->ice, t->local_ufrag, t->local_pwd);
+  if (!r) r = sfu_ice_set_remote(&t->ice, t->remote_ufrag, t->remote_pwd);
+  if (r) return r;
+  if (t->state == ST_NEW) t->connect_deadline_us = now_us + SFU_TRANSPORT_CONNECT_TIMEOUT_US;
+  SFU_INFO("transport", "%s: ICE restart, new local ufrag %s", old_ufrag, t->local_ufrag);
+  if (restarted) *restarted = 1;
+  return 0;
+}
+
+void sfu_transport_close(sfu_transport_t *t, uint64_t now_us) {
+  if (t->state == ST_GONE) return;
+  /* RFC 5246 §7.2.1 close_notify, sent while the 5-tuples are still known. */
+  if (t->dtls) sfu_dtls_close(t->dtls);
+  depart(t, SFU_DEPART_LEFT, 0);
+}
+
+/* ---- input ---- */
+
+/* Enters `from` as a validated 5-tuple (ICE just accepted a request from it). */
+static void validate_addr(sfu_transport_t *t, const sfu_addr_t *from, uint64_t now_us) {
+  vaddr_t *slot = NULL, *oldest = NULL;
+  const sfu_addr_t *sel = sfu_ice_selected(&t->ice);
+  for (int i = 0; i < SFU_TRANSPORT_MAX_ADDRS; i++) {
+    vaddr_t *v = &t->addrs[i];
+    if (v->entry.linked && sfu_addr_equal(&v->entry.addr, from)) {
+      v->last_us = now_us;
+      return;
+    }
+    if (!v->entry.linked) {
+      if (!slot) slot = v;
+    } else if (!(sel && sfu_addr_equal(sel, &v->entry.addr)) && (!oldest || v->last_us < oldest->last_us)) {
+      oldest = v;
+    }
+  }
+  if (!slot) {
+    if (!oldest) return;
+    sfu_tt_remove_addr(t->table, &oldest->entry);
+    slot = oldest;
+  }
+  sfu_tt_addr_entry_t *evicted = NULL;
+  sfu_tt_add_addr(t->table, &slot->entry, from, t, &evicted);
+  slot->last_us = now_us;
+  /* An evicted entry belonged to another transport whose peer moved away from this
+   * 5-tuple; that transport simply stops receiving on it (its consent will tell). */
+}
+
+static int handle_stun(sfu_transport_t *t, uint64_t now_us, const sfu_addr_t *from,
+                       const sfu_stun_msg_t *msg) {
+  t->st.stun_requests++;
+  int r = sfu_ice_handle_stun(&t->ice, now_us, from, msg);
+  if (r < 0) {
+    t->st.stun_rejected++;
+    return r;
+  }
+  if (t->state != ST_GONE) validate_addr(t, from, now_us);
+  return 0;
+}
+
+static int handle_srtp(sfu_transport_t *t, uint64_t now_us, uint8_t *buf, size_t len, int rtcp) {
+  if (rtcp) t->st.rtcp_in++;
+  else t->st.rtp_in++;
+  if (t->state != ST_JOINED || !t->srtp) {
+    t->st.decrypt_failures++;
+    return SFU_ESTATE;
+  }
+  size_t n = len;
+  int r = rtcp ? sfu_srtp_unprotect_rtcp(t->srtp, buf, &n) : sfu_srtp_unprotect_rtp(t->srtp, buf, &n);
+  if (r) {
+    t->st.decrypt_failures++;
+    return r;
+  }
+  t->st.decrypted++;
+  t->st.decrypted_bytes += n;
+  if (rtcp) {
+    if (t->cbs.on_rtcp_cb) t->cbs.on_rtcp_cb(t->cbs.user, t, now_us, buf, n);
+  } else if (t->cbs.on_rtp_cb) {
+    t->cbs.on_rtp_cb(t->cbs.user, t, now_us, buf, n);
+  }
+  return 0;
+}
+
+/* Whether a non-STUN packet comes from a 5-tuple ICE validated for this transport. */
+static int from_validated(const sfu_transport_t *t, const sfu_addr_t *from) {
+  for (int i = 0; i < SFU_TRANSPORT_MAX_ADDRS; i++)
+    if (t->addrs[i].entry.linked && sfu_addr_equal(&t->addrs[i].entry.addr, from)) return 1;
+  return 0;
+}
+
+static int input_kind(sfu_transport_t *t, uint64_t now_us, const sfu_addr_t *from, uint8_t *buf,
+                      size_t len, sfu_pkt_kind_t kind, const sfu_stun_msg_t *stun) {
+  t->st.packets_in++;
+  t->st.bytes_in += len;
+  if (t->state == ST_GONE) {
+    t->st.dropped++;
+    return SFU_ECLOSED;
+  }
+  if (kind == SFU_PKT_STUN) {
+    sfu_stun_msg_t m;
+    if (!stun) {
+      if (sfu_stun_parse(buf, len, &m)) {
+        t->st.dropped++;
+        return SFU_EPARSE;
+      }
+      stun = &m;
+    }
+    if (stun->cls != SFU_STUN_REQUEST || stun->method != SFU_STUN_BINDING) {
+      t->st.dropped++; /* a lite agent sends no requests, so expects no responses */
+      return SFU_EINVAL;
+    }
+    return handle_stun(t, now_us, from, stun);
+  }
+  if (!from_validated(t, from)) {
+    t->st.dropped++;
+    return SFU_EPERM;
+  }
+  switch (kind) {
+  case SFU_PKT_DTLS:
+    t->st.dtls_in++;
+    t->dtls_peer = *from;
+    t->has_dtls_peer = 1;
+    return sfu_dtls_handle_input(t->dtls, now_us, buf, len);
+  case SFU_PKT_RTP:
+    return handle_srtp(t, now_us, buf, len, 0);
+  case SFU_PKT_RTCP:
+    return handle_srtp(t, now_us, buf, len, 1);
+  default:
+    t->st.dropped++;
+    return SFU_EPARSE;
+  }
+}
+
+int sfu_transport_handle_input(sfu_transport_t *t, uint64_t now_us, const sfu_addr_t *from,
+                               uint8_t *buf, size_t len) {
+  return input_kind(t, now_us, from, buf, len, sfu_demux_classify(buf, len), NULL);
+}
+
+sfu_transport_t *sfu_transport_dispatch(sfu_transport_table_t *table, uint64_t now_us,
+                                        const sfu_addr_t *from, uint8_t *buf, size_t len) {
+  sfu_pkt_kind_t kind = sfu_demux_classify(buf, len);
+  sfu_transport_t *t;
+  if (kind == SFU_PKT_STUN) {
+    /* RFC 8445 §7.2.2: USERNAME is "LFRAG:RFRAG"; the local part names the transport.
+     * Only a parse on the stack, no allocation, before the lookup. */
+    sfu_stun_msg_t m;
+    const char *uf;
+    size_t uflen;
+    if (sfu_stun_parse(buf, len, &m) || m.cls != SFU_STUN_REQUEST ||
+        sfu_stun_username_local(&m, &uf, &uflen))
+      return NULL;
+    t = sfu_tt_lookup_ufrag(table, uf, uflen);
+    if (!t) return NULL;
+    input_kind(t, now_us, from, buf, len, kind, &m);
+    return t;
+  }
+  if (kind == SFU_PKT_UNKNOWN) return NULL;
+  t = sfu_tt_lookup_addr(table, from);
+  if (!t) return NULL;
+  input_kind(t, now_us, from, buf, len, kind, NULL);
+  return t;
+}
+
+/* ---- timers ---- */
+
+void sfu_transport_handle_timeout(sfu_transport_t *t, uint64_t now_us) {
+  if (t->state == ST_GONE) return;
+  sfu_ice_handle_timeout(&t->ice, now_us);
+  if (t->state == ST_GONE) return;
+  sfu_dtls_handle_timeout(t->dtls, now_us);
+  if (t->state == ST_NEW && now_us >= t->connect_deadline_us) {
+    SFU_INFO("transport", "%s: no DTLS connection within %llu s, dropping", t->local_ufrag,
+             (unsigned long long)(SFU_TRANSPORT_CONNECT_TIMEOUT_US / 1000000));
+    depart(t, SFU_DEPART_DROPPED, SFU_ECLOSED);
+  }
+}
+
+uint64_t sfu_transport_next_deadline(const sfu_transport_t *t) {
+  if (t->state == ST_GONE) return UINT64_MAX;
+  uint64_t d = sfu_ice_next_deadline(&t->ice);
+  uint64_t x = sfu_dtls_next_deadline(t->dtls);
+  if (x < d) d = x;
+  if (t->state == ST_NEW && t->connect_deadline_us < d) d = t->connect_deadline_us;
+  return d;
+}
+
+/* ---- output of media (later issues) ---- */
+
+static int send_srtp(sfu_transport_t *t, uint8_t *buf, size_t len, size_t cap, int rtcp) {
+  if (t->state != ST_JOINED || !t->srtp) return SFU_ESTATE;
+  const sfu_addr_t *to = dest(t);
+  if (!to) return SFU_ESTATE;
+  int r = rtcp ? sfu_srtp_protect_rtcp(t->srtp, buf, &len, cap) : sfu_srtp_protect_rtp(t->srtp, buf, &len, cap);
+  if (r) return r;
+  emit(t, to, buf, len);
+  return 0;
+}
+
+int sfu_transport_send_rtp(sfu_transport_t *t, uint8_t *buf, size_t len, size_t cap) {
+  return send_srtp(t, buf, len, cap, 0);
+}
+
+int sfu_transport_send_rtcp(sfu_transport_t *t, uint8_t *buf, size_t len, size_t cap) {
+  return send_srtp(t, buf, len, cap, 1);
+}
+
+/* ---- figures ---- */
+
+const sfu_transport_stats_t *sfu_transport_stats(const sfu_transport_t *t) { return &t->st; }
+void *sfu_transport_tag(const sfu_transport_t *t) { return t->tag; }
+const char *sfu_transport_local_ufrag(const sfu_transport_t *t) { return t->local_ufrag; }
+const char *sfu_transport_local_pwd(const sfu_transport_t *t) { return t->local_pwd; }
+const char *sfu_transport_ice_state(const sfu_transport_t *t) {
+  return t->state == ST_GONE ? "closed" : sfu_ice_state_name(&t->ice);
+}
+const char *sfu_transport_dtls_state(const sfu_transport_t *t) { return sfu_dtls_state_name(t->dtls); }
+const sfu_addr_t *sfu_transport_selected(const sfu_transport_t *t) { return sfu_ice_selected(&t->ice); }
+const char *sfu_transport_srtp_profile(const sfu_transport_t *t) {
+  return t->srtp ? sfu_srtp_profile_name(t->profile) : "";
+}
+int sfu_transport_joined(const sfu_transport_t *t) { return t->state == ST_JOINED; }
+int sfu_transport_gone(const sfu_transport_t *t) { return t->state == ST_GONE; }

@@ -1,0 +1,79 @@
+/* A media loop's UDP socket: batched receive (recvmmsg) and batched send (sendmmsg).
+ *
+ * Why a raw non-blocking socket watched by uv_poll_t rather than uv_udp_t: libuv 1.44
+ * (Debian 12) can receive with recvmmsg (UV_UDP_RECVMMSG) but sends one datagram per
+ * syscall (uv_udp_try_send; a batch send only arrived in 1.48), and the architecture's
+ * budget is "no syscall per packet" both ways. With the raw fd we own both batches and
+ * the buffers: one fixed receive batch reused for every read (no allocation per packet;
+ * the packet is processed in place — SRTP unprotects in the receive buffer), and a
+ * fixed send queue flushed with one sendmmsg per loop turn (from a uv_check_t, i.e.
+ * after the poll phase's callbacks and once per iteration).
+ *
+ * Send queue full → flushed at once; kernel buffer full (EAGAIN) → the rest of the
+ * batch is dropped and counted: it is media over UDP, the senders recover (NACK,
+ * retransmission timers), and holding packets longer only adds delay.
+ *
+ * Ownership: embedded in the media loop (sfu_loop_t), initialised and closed on the
+ * loop's thread (or before it starts), touched only by that thread. */
+#ifndef SFU_WORKER_UDP_IO_H
+#define SFU_WORKER_UDP_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "sfu/addr.h"
+
+#define SFU_UDP_RX_BATCH 32    /* datagrams per recvmmsg */
+#define SFU_UDP_RX_SLOT 2048   /* > any WebRTC datagram (MTU-sized; 1500 on Ethernet) */
+#define SFU_UDP_RX_ROUNDS 8    /* recvmmsg calls per readable event, for fairness */
+#define SFU_UDP_TX_QUEUE 256   /* datagrams per sendmmsg flush */
+#define SFU_UDP_TX_SLOT 1500
+
+/* One datagram for the owner; buf is writable and valid only during the call. now_us is
+ * read once per recvmmsg batch. */
+typedef void (*sfu_udp_recv_cb)(void *user, uint64_t now_us, const sfu_addr_t *from,
+                                uint8_t *buf, size_t len);
+
+typedef struct {
+  uint64_t rx_packets, rx_bytes, rx_batches, rx_truncated;
+  uint64_t tx_packets, tx_bytes, tx_batches, tx_dropped, tx_too_big;
+} sfu_udp_io_stats_t;
+
+typedef struct sfu_udp_io {
+  uv_poll_t poll;
+  uv_check_t check;
+  int fd;
+  uint16_t port;
+  int open_handles;
+  sfu_udp_recv_cb recv_cb;
+  void *user;
+  void (*closed_cb)(struct sfu_udp_io *u);
+  sfu_udp_io_stats_t st;
+  /* receive batch, reused */
+  struct mmsghdr rx_msgs[SFU_UDP_RX_BATCH];
+  struct iovec rx_iov[SFU_UDP_RX_BATCH];
+  struct sockaddr_storage rx_addr[SFU_UDP_RX_BATCH];
+  uint8_t rx_buf[SFU_UDP_RX_BATCH][SFU_UDP_RX_SLOT];
+  /* send queue */
+  size_t tx_n;
+  struct mmsghdr tx_msgs[SFU_UDP_TX_QUEUE];
+  struct iovec tx_iov[SFU_UDP_TX_QUEUE];
+  sfu_addr_t tx_addr[SFU_UDP_TX_QUEUE];
+  uint8_t tx_buf[SFU_UDP_TX_QUEUE][SFU_UDP_TX_SLOT];
+} sfu_udp_io_t;
+
+/* Binds ip:port (ip "0.0.0.0" or "::" for all) and starts reading. 0 or a negative
+ * SFU_E* code (SFU_EIO with the errno logged when the port is taken). */
+int sfu_udp_io_open(sfu_udp_io_t *u, uv_loop_t *loop, const char *ip, uint16_t port,
+                    sfu_udp_recv_cb cb, void *user);
+/* Queues a copy of one datagram; flushes first when the queue is full. */
+int sfu_udp_io_send(sfu_udp_io_t *u, const sfu_addr_t *to, const uint8_t *buf, size_t len);
+/* Sends everything queued (also done by the loop-turn check handle). */
+void sfu_udp_io_flush(sfu_udp_io_t *u);
+/* Flushes, closes the handles; closed_cb (may be NULL) runs once both are closed, after
+ * which the socket is closed and u may be freed. */
+void sfu_udp_io_close(sfu_udp_io_t *u, void (*closed_cb)(sfu_udp_io_t *u));
+
+#endif
