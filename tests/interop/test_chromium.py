@@ -44,10 +44,12 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
          "--remote-debugging-port=0"]
 
-RUN_TIMEOUT = 100.0      # hard cap on one browser's life (watchdog kills its group)
+RUN_TIMEOUT = 110.0      # hard cap on one browser's life (watchdog kills its group)
 OFFER_TIMEOUT = 30.0     # browser start + getUserMedia + offer + ICE gathering (<= 4 s)
 CONNECT_TIMEOUT = 15.0   # answer applied -> AttendeeJoined / dtlsState connected
-FLOW_TIMEOUT = 25.0      # connected -> bytes climbing on every layer
+# connected -> bytes climbing on every layer. Chromium turns on its 1280x720 layer only
+# when its bandwidth estimate allows (~20 s after start even with REMB feedback here).
+FLOW_TIMEOUT = 60.0
 
 
 class BrowserRun:
