@@ -73,7 +73,15 @@ async def run(name, policy, build, args, results):
             try:
                 await pc.setRemoteDescription(
                     RTCSessionDescription(sdp=p.stdout.decode(), type="answer"))
-                results[name] = "ok"
+                # How many DTLS transports aiortc kept: 1 means it bundled everything
+                # onto the one transport the worker has.
+                ts = {id(t.receiver.transport) for t in pc.getTransceivers()}
+                if pc.sctp:
+                    ts.add(id(pc.sctp.transport))
+                dirs = " ".join("%s:%s" % (t.kind, t.currentDirection)
+                                for t in pc.getTransceivers())
+                results[name] = "ok transports=%d %s%s" % (
+                    len(ts), dirs, " sctp" if pc.sctp else "")
             except Exception as e:  # noqa
                 results[name] = "error: %r" % e
     finally:
