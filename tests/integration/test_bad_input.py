@@ -100,19 +100,22 @@ class BadInputTests(WorkerTest):
                 self.bad(text)
 
     def test_ten_megabytes(self):
+        # The worker reads messages up to 16 MiB so that the sender of a too-large
+        # one gets an answer rather than a timeout (docs/control-api.md, Transport).
         big = b'{"op":"CreateMeeting","ExternalMeetingId":"' + b"x" * (10 * ONE_MIB) + b'"}'
-        self._too_large(big)
+        self.bad(big, "too large")
         # just over the 1 MiB limit, otherwise well-formed
         pad = b'{"op":"GetWorkerStats","Pad":"' + b"y" * ONE_MIB + b'"}'
-        self._too_large(pad)
+        self.bad(pad, "too large")
 
-    def _too_large(self, data):
-        # The contract prefers a BadRequest reply; dropping the message (so the
-        # requester times out) is allowed. Either way the worker keeps serving.
+    def test_beyond_receive_limit(self):
+        # Past 16 MiB nanomsg drops the connection: no reply (and the REQ side
+        # re-sends on reconnect until it gives up), but the worker keeps serving.
+        huge = b'{"op":"GetWorkerStats","Pad":"' + b"z" * (17 * ONE_MIB) + b'"}'
         try:
-            rep = self.send_raw(data, timeout=3.0)
+            rep = self.send_raw(huge, timeout=2.0)
         except nnclient.Timeout:
-            print("note: worker dropped a %d-byte message without reply" % len(data))
+            pass
         else:
             self.assertError(rep, "BadRequest")
         self.assertIntact()
@@ -167,7 +170,8 @@ class BadInputTests(WorkerTest):
 
     def test_escaped_nul_in_string(self):
         # "\u0000" is legal JSON; a C string would silently cut "ab\u0000cd" to
-        # "ab". Either refuse it or keep it whole, never truncate.
+        # "ab". Either refuse it (the worker does, for the whole request) or keep it
+        # whole, never truncate.
         data = b'{"op":"CreateMeeting","ExternalMeetingId":"ab\\u0000cd"}'
         rep = self.send_raw(data)
         if rep.get("ok") is True:
@@ -175,7 +179,7 @@ class BadInputTests(WorkerTest):
             self.assertEqual(rep["Meeting"]["ExternalMeetingId"], "ab\x00cd")
             self.w.ok({"op": "DeleteMeeting", "MeetingId": mid})
         else:
-            self.assertError(rep, "BadRequest", "ExternalMeetingId")
+            self.assertError(rep, "BadRequest")
         self.assertIntact()
 
     def test_invalid_utf8_in_string(self):

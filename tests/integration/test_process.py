@@ -131,6 +131,51 @@ class LoopTests(harness.WorkerTest):
                                 ev.index("chime:MeetingEnded", meetingId=r["MeetingId"]))
 
 
+class ConcurrencyTests(harness.WorkerTest):
+    LOOPS = 2
+
+    def test_parallel_clients_get_their_own_replies(self):
+        # 8 clients, each on its own REQ socket, interleaving requests: every
+        # reply must answer the request that was sent on that socket.
+        import threading
+        import nnclient
+        meetings = [self.w.create_meeting("par-%d" % i)["MeetingId"] for i in range(4)]
+        failures = []
+
+        def client(k):
+            try:
+                with nnclient.Req(self.w.control) as r:
+                    for j in range(40):
+                        mid = meetings[(k + j) % 4]
+                        user = "c%d-%d" % (k, j)
+                        rep = r.request({"op": "CreateAttendee", "MeetingId": mid,
+                                         "ExternalUserId": user})
+                        if rep.get("Attendee", {}).get("ExternalUserId") != user:
+                            failures.append((user, rep))
+                            return
+                        got = r.request({"op": "GetAttendee", "MeetingId": mid,
+                                         "AttendeeId": rep["Attendee"]["AttendeeId"]})
+                        if got.get("Attendee", {}).get("ExternalUserId") != user:
+                            failures.append((user, got))
+                            return
+                        bad = r.request(b"{not json %d" % j)
+                        if bad.get("error", {}).get("code") != "BadRequest":
+                            failures.append((user, bad))
+                            return
+            except Exception as e:  # a timeout is a failure too
+                failures.append((k, repr(e)))
+
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(failures, [])
+        stats = self.w.ok({"op": "GetWorkerStats"})
+        self.assertEqual(stats["Attendees"], 8 * 40)
+        self.assertEqual(sum(lp["Attendees"] for lp in stats["Loops"]), 8 * 40)
+
+
 class SignalTests(unittest.TestCase):
 
     def _run_and_signal(self, sig):
