@@ -1,0 +1,551 @@
+/* Unit tests for src/control: request decoding (every op, every kind of bad input),
+ * execution against a session, reply and event shapes, and the control directory
+ * (placement, uniqueness, replica rules, load from events). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "sfu/control.h"
+#include "sfu/control_dir.h"
+#include "sfu/err.h"
+#include "sfu/ids.h"
+#include "test.h"
+
+static char g_err[SFU_CONTROL_ERRLEN];
+static sfu_cmd_t g_cmd;
+
+/* Decodes a NUL-terminated request; returns the code, message in g_err. */
+static int dec(const char *json) {
+  sfu_cmd_free(&g_cmd);
+  g_err[0] = 0;
+  return sfu_control_decode(json, strlen(json), &g_cmd, g_err, sizeof g_err);
+}
+
+/* Decode must fail with BadRequest and a message starting with prefix. */
+#define BAD(json, prefix)                                                       \
+  do {                                                                          \
+    CHECK_EQ_INT(dec(json), SFU_EINVAL);                                        \
+    if (strncmp(g_err, prefix, strlen(prefix)) != 0) {                          \
+      fprintf(stderr, "%s:%d: message \"%s\" does not start with \"%s\"\n", __FILE__, \
+              __LINE__, g_err, prefix);                                         \
+      test_cur_failed_ = 1;                                                     \
+    }                                                                           \
+  } while (0)
+
+#define MID "6f1b0e9a-3c1d-4e8e-9a55-0c4b2f7d8e11"
+#define AID "0b7e3a52-9f0c-4f63-8d21-5a6e2c1b9d04"
+
+TEST(decode_every_op_good) {
+  CHECK_EQ_INT(dec("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"standup\"}"), 0);
+  CHECK_EQ_INT(g_cmd.op, SFU_OP_CREATE_MEETING);
+  CHECK_EQ_STR(g_cmd.external_id, "standup");
+  CHECK_EQ_STR(g_cmd.meeting_id, "");
+  CHECK_EQ_INT(g_cmd.features.video, SFU_RES_HD);
+  CHECK_EQ_INT(g_cmd.features.content, SFU_RES_FHD);
+  CHECK_EQ_INT(g_cmd.features.max_count, 250);
+  CHECK_EQ_INT(dec("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"hd\",\"MeetingId\":\""
+                   "6F1B0E9A-3C1D-4E8E-9A55-0C4B2F7D8E11\",\"PrimaryMeetingId\":\"" AID "\","
+                   "\"MeetingFeatures\":{\"Video\":{\"MaxResolution\":\"FHD\"},\"Content\":{"
+                   "\"MaxResolution\":\"UHD\"},\"Attendee\":{\"MaxCount\":10}}}"), 0);
+  CHECK_EQ_STR(g_cmd.meeting_id, MID); /* lower-cased */
+  CHECK_EQ_STR(g_cmd.primary_meeting_id, AID);
+  CHECK_EQ_INT(g_cmd.features.video, SFU_RES_FHD);
+  CHECK_EQ_INT(g_cmd.features.content, SFU_RES_UHD);
+  CHECK_EQ_INT(g_cmd.features.max_count, 10);
+  CHECK_EQ_INT(dec("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"hd\",\"MeetingFeatures\":"
+                   "{\"Video\":{\"MaxResolution\":\"FHD\"}}}"), 0);
+  CHECK_EQ_INT(g_cmd.features.max_count, 25);
+  CHECK_EQ_INT(dec("{\"op\":\"GetMeeting\",\"MeetingId\":\"" MID "\"}"), 0);
+  CHECK_EQ_INT(g_cmd.op, SFU_OP_GET_MEETING);
+  CHECK_EQ_INT(dec("{\"op\":\"DeleteMeeting\",\"MeetingId\":\"" MID "\"}"), 0);
+  CHECK_EQ_INT(g_cmd.op, SFU_OP_DELETE_MEETING);
+  CHECK_EQ_INT(dec("{\"op\":\"ListMeetings\"}"), 0);
+  CHECK_EQ_INT(dec("{\"op\":\"GetWorkerStats\"}"), 0);
+  CHECK_EQ_INT(g_cmd.op, SFU_OP_GET_WORKER_STATS);
+  CHECK_EQ_INT(dec("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ExternalUserId\":\"alice\"}"), 0);
+  CHECK_EQ_STR(g_cmd.external_id, "alice");
+  CHECK_EQ_INT(g_cmd.caps.audio, SFU_CAP_SEND_RECEIVE);
+  CHECK_EQ_INT(dec("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ExternalUserId\":\"bob\","
+                   "\"Capabilities\":{\"Audio\":\"Send\",\"Video\":\"Receive\",\"Content\":\"None\"}}"), 0);
+  CHECK_EQ_INT(g_cmd.caps.audio, SFU_CAP_SEND);
+  CHECK_EQ_INT(g_cmd.caps.video, SFU_CAP_RECEIVE);
+  CHECK_EQ_INT(g_cmd.caps.content, SFU_CAP_NONE);
+  CHECK_EQ_INT(dec("{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID "\",\"Attendees\":["
+                   "{\"ExternalUserId\":\"u1\"},{\"ExternalUserId\":\"x\"},7]}"), 0);
+  CHECK_EQ_INT(g_cmd.n_items, 3);
+  CHECK_EQ_INT(g_cmd.items[0].err, 0);
+  CHECK_EQ_INT(g_cmd.items[1].err, SFU_EINVAL);
+  CHECK(strncmp(g_cmd.items[1].errmsg, "Attendees[1].ExternalUserId:", 28) == 0);
+  CHECK_EQ_INT(g_cmd.items[2].err, SFU_EINVAL);
+  CHECK_EQ_INT(dec("{\"op\":\"GetAttendee\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID "\"}"), 0);
+  CHECK_EQ_STR(g_cmd.attendee_id, AID);
+  CHECK_EQ_INT(dec("{\"op\":\"DeleteAttendee\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID "\"}"), 0);
+  CHECK_EQ_INT(dec("{\"op\":\"ListAttendees\",\"MeetingId\":\"" MID "\"}"), 0);
+  CHECK_EQ_INT(g_cmd.max_results, 100);
+  CHECK_EQ_INT(dec("{\"op\":\"ListAttendees\",\"MeetingId\":\"" MID "\",\"MaxResults\":5,\"NextToken\":\"17\"}"), 0);
+  CHECK_EQ_INT(g_cmd.max_results, 5);
+  CHECK_EQ_INT(g_cmd.next_token, 17);
+  CHECK_EQ_INT(dec("{\"op\":\"UpdateAttendeeCapabilities\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID
+                   "\",\"Capabilities\":{\"Audio\":\"None\",\"Video\":\"Send\",\"Content\":\"Send\"}}"), 0);
+  CHECK_EQ_INT(g_cmd.caps.audio, SFU_CAP_NONE);
+  CHECK_EQ_INT(dec("{\"op\":\"Subscribe\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID
+                   "\",\"JoinToken\":\"abc\",\"SdpOffer\":\"v=0\\r\\n\"}"), 0);
+  CHECK_EQ_STR(g_cmd.join_token, "abc");
+  CHECK_EQ_INT(g_cmd.join_token_len, 3);
+  CHECK_EQ_STR(g_cmd.sdp_offer, "v=0\r\n");
+  /* Whitespace around the object is fine. */
+  CHECK_EQ_INT(dec(" \n{\"op\":\"ListMeetings\"}\r\n "), 0);
+}
+
+TEST(decode_missing_and_wrong_fields) {
+  BAD("{\"op\":\"CreateMeeting\"}", "ExternalMeetingId: missing");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":5}", "ExternalMeetingId: must be a string");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"a\"}", "ExternalMeetingId: must be a string of 2 to 64");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingId\":\"nope\"}", "MeetingId: must be a UUID");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingId\":7}", "MeetingId: must be a string");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"PrimaryMeetingId\":\"x\"}", "PrimaryMeetingId: must be a UUID");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":[]}", "MeetingFeatures: must be an object");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Video\":{\"MaxResolution\":\"UHD\"}}}",
+      "MeetingFeatures.Video.MaxResolution:");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Content\":{\"MaxResolution\":\"HD\"}}}",
+      "MeetingFeatures.Content.MaxResolution:");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Attendee\":{\"MaxCount\":0}}}",
+      "MeetingFeatures.Attendee.MaxCount:");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Attendee\":{\"MaxCount\":251}}}",
+      "MeetingFeatures.Attendee.MaxCount:");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Attendee\":{\"MaxCount\":2.5}}}",
+      "MeetingFeatures.Attendee.MaxCount:");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Attendee\":{\"MaxCount\":\"5\"}}}",
+      "MeetingFeatures.Attendee.MaxCount:");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Content\":{\"MaxResolution\":\"UHD\"},"
+      "\"Attendee\":{\"MaxCount\":26}}}", "MeetingFeatures.Attendee.MaxCount: must be an integer from 1 to 25");
+  BAD("{\"op\":\"GetMeeting\"}", "MeetingId: missing");
+  BAD("{\"op\":\"GetMeeting\",\"MeetingId\":null}", "MeetingId: must be a string");
+  BAD("{\"op\":\"DeleteMeeting\",\"MeetingId\":\"" MID "x\"}", "MeetingId: must be a UUID");
+  BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\"}", "ExternalUserId: missing");
+  BAD("{\"op\":\"CreateAttendee\",\"ExternalUserId\":\"alice\"}", "MeetingId: missing");
+  BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ExternalUserId\":\"alice\",\"Capabilities\":\"all\"}",
+      "Capabilities: must be an object");
+  BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ExternalUserId\":\"alice\",\"Capabilities\":{\"Audio\":\"Loud\"}}",
+      "Capabilities.Audio: must be SendReceive, Send, Receive or None");
+  BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ExternalUserId\":\"alice\",\"Capabilities\":{\"Video\":\"None\"}}",
+      "Capabilities.Content:");
+  BAD("{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID "\"}", "Attendees: missing");
+  BAD("{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID "\",\"Attendees\":{}}", "Attendees: must be an array");
+  BAD("{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID "\",\"Attendees\":[]}", "Attendees: wrong number");
+  BAD("{\"op\":\"GetAttendee\",\"MeetingId\":\"" MID "\"}", "AttendeeId: missing");
+  BAD("{\"op\":\"ListAttendees\",\"MeetingId\":\"" MID "\",\"MaxResults\":0}", "MaxResults:");
+  BAD("{\"op\":\"ListAttendees\",\"MeetingId\":\"" MID "\",\"MaxResults\":101}", "MaxResults:");
+  BAD("{\"op\":\"ListAttendees\",\"MeetingId\":\"" MID "\",\"NextToken\":\"abc\"}", "NextToken:");
+  BAD("{\"op\":\"ListAttendees\",\"MeetingId\":\"" MID "\",\"NextToken\":3}", "NextToken:");
+  BAD("{\"op\":\"UpdateAttendeeCapabilities\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID "\"}",
+      "Capabilities: missing");
+  BAD("{\"op\":\"UpdateAttendeeCapabilities\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID
+      "\",\"Capabilities\":{\"Audio\":\"None\",\"Video\":\"None\"}}", "Capabilities.Content: missing");
+  BAD("{\"op\":\"Subscribe\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID "\",\"SdpOffer\":\"v=0\"}",
+      "JoinToken: missing");
+  BAD("{\"op\":\"Subscribe\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID "\",\"JoinToken\":\"t\"}",
+      "SdpOffer: missing");
+  BAD("{\"op\":\"Subscribe\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID "\",\"JoinToken\":1,\"SdpOffer\":\"v\"}",
+      "JoinToken: must be a string");
+}
+
+TEST(decode_op_errors) {
+  BAD("{}", "op: missing");
+  BAD("{\"op\":5}", "op: must be a string");
+  BAD("{\"op\":\"Explode\"}", "op: unknown operation 'Explode'");
+  BAD("{\"op\":\"createmeeting\"}", "op: unknown operation 'createmeeting'");
+  /* Non-ASCII in the echoed name is replaced, so the reply stays valid UTF-8. */
+  BAD("{\"op\":\"\xff\xfe\"}", "op: unknown operation '?\?'");
+  BAD("{\"Op\":\"ListMeetings\"}", "op: missing");
+}
+
+TEST(decode_hostile_inputs) {
+  BAD("", "request: empty");
+  BAD("[]", "request: must be a JSON object");
+  BAD("\"CreateMeeting\"", "request: must be a JSON object");
+  BAD("42", "request: must be a JSON object");
+  BAD("null", "request: must be a JSON object");
+  BAD("{\"op\":", "request: malformed JSON");
+  BAD("{\"op\":\"ListMeetings\"", "request: malformed JSON");
+  BAD("{\"op\":\"ListMeetings\"}}", "request: unexpected data");
+  BAD("{\"op\":\"ListMeetings\"} {}", "request: unexpected data");
+  BAD("\x89PNG\r\n\x1a\n garbage \xff", "request: malformed JSON");
+  /* \u0000 would silently cut a string short inside cJSON. */
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\\u0000cd\"}", "request: \\u0000");
+  /* Escaped quotes and brackets inside strings do not confuse the depth scan. */
+  CHECK_EQ_INT(dec("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"[[\\\"{{\"}"), 0);
+  CHECK_EQ_STR(g_cmd.external_id, "[[\"{{");
+
+  /* Embedded NUL bytes. */
+  const char nul[] = "{\"op\":\"ListMeetings\"}\0trailing";
+  sfu_cmd_free(&g_cmd);
+  CHECK_EQ_INT(sfu_control_decode(nul, sizeof nul - 1, &g_cmd, g_err, sizeof g_err), SFU_EINVAL);
+  CHECK(strstr(g_err, "NUL") != NULL);
+
+  /* Depth 1000: refused by the scan, long before cJSON recurses. */
+  char *deep = malloc(2100);
+  size_t n = 0;
+  deep[n++] = '{';
+  memcpy(deep + n, "\"a\":", 4), n += 4;
+  for (int i = 0; i < 1000; i++) deep[n++] = '[';
+  for (int i = 0; i < 1000; i++) deep[n++] = ']';
+  deep[n++] = '}';
+  deep[n] = 0;
+  BAD(deep, "request: JSON nested deeper than 32 levels");
+  free(deep);
+  /* Exactly 32 levels is accepted, 33 is not. */
+  char lim[200];
+  n = 0;
+  n += (size_t)sprintf(lim, "{\"op\":\"ListMeetings\",\"x\":");
+  for (int i = 0; i < 31; i++) lim[n++] = '[';
+  for (int i = 0; i < 31; i++) lim[n++] = ']';
+  lim[n++] = '}';
+  lim[n] = 0;
+  CHECK_EQ_INT(dec(lim), 0);
+  CHECK_EQ_INT(sfu_control_json_depth(lim, strlen(lim)), 32);
+  n = 0;
+  n += (size_t)sprintf(lim, "{\"op\":\"ListMeetings\",\"x\":");
+  for (int i = 0; i < 32; i++) lim[n++] = '[';
+  for (int i = 0; i < 32; i++) lim[n++] = ']';
+  lim[n++] = '}';
+  lim[n] = 0;
+  BAD(lim, "request: JSON nested deeper");
+
+  /* A 10 MB string: refused by size before any parse. */
+  size_t big = 10 * 1024 * 1024;
+  char *s = malloc(big + 1);
+  memset(s, 'a', big);
+  const char *head = "{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"";
+  memcpy(s, head, strlen(head));
+  memcpy(s + big - 2, "\"}", 2);
+  s[big] = 0;
+  BAD(s, "request: message too large");
+  /* Just under the limit: parsed, and the field is refused for its length. */
+  size_t under = SFU_CONTROL_MAX_REQUEST;
+  memcpy(s + under - 2, "\"}", 2);
+  s[under] = 0;
+  BAD(s, "ExternalMeetingId: must be a string of 2 to 64");
+  free(s);
+}
+
+TEST(decode_every_truncation_and_garbage_never_crashes) {
+  const char *req =
+      "{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID "\",\"Attendees\":[{\"ExternalUserId\":"
+      "\"u1\",\"Capabilities\":{\"Audio\":\"Send\",\"Video\":\"None\",\"Content\":\"None\"}}]}";
+  size_t len = strlen(req);
+  char *buf = malloc(len);
+  for (size_t i = 0; i < len; i++) {
+    memcpy(buf, req, i); /* exact-length heap buffer: ASan catches any over-read */
+    sfu_cmd_free(&g_cmd);
+    CHECK(sfu_control_decode(buf, i, &g_cmd, g_err, sizeof g_err) == SFU_EINVAL);
+  }
+  free(buf);
+  CHECK_EQ_INT(dec(req), 0);
+  /* Deterministic pseudo-random garbage and bit flips. */
+  uint32_t x = 12345;
+  char g[256];
+  for (int round = 0; round < 2000; round++) {
+    size_t n = (size_t)(round % 200) + 1;
+    if (round % 2) {
+      for (size_t i = 0; i < n; i++) g[i] = (char)((x = x * 1103515245u + 12345u) >> 16);
+    } else {
+      n = len < sizeof g ? len : sizeof g;
+      memcpy(g, req, n);
+      x = x * 1103515245u + 12345u;
+      g[(x >> 8) % n] ^= (char)(1u << ((x >> 4) % 8));
+    }
+    sfu_cmd_t c;
+    char e[SFU_CONTROL_ERRLEN];
+    int rc = sfu_control_decode(g, n, &c, e, sizeof e);
+    CHECK(rc == 0 || rc == SFU_EINVAL);
+    if (rc == 0) sfu_cmd_free(&c);
+  }
+}
+
+/* ---- execution against a session ---- */
+
+static sfu_event_t g_events[64];
+static int g_nev;
+static void on_ev(void *user, const sfu_event_t *ev) {
+  if (g_nev < 64) g_events[g_nev] = *ev;
+  g_nev++;
+}
+
+static cJSON *run(sfu_session_t *s, const char *json) {
+  static const sfu_control_ctx_t ctx = {"192.0.2.7", 1, 3479, 4444};
+  sfu_cmd_t c;
+  char e[SFU_CONTROL_ERRLEN];
+  if (sfu_control_decode(json, strlen(json), &c, e, sizeof e) != 0) return sfu_control_error(SFU_EINVAL, e);
+  if (c.op == SFU_OP_CREATE_MEETING && !c.meeting_id[0]) sfu_uuid_v4(c.meeting_id);
+  cJSON *r = sfu_control_exec(s, &c, &ctx, 1000);
+  sfu_cmd_free(&c);
+  return r;
+}
+
+static const char *str_at(const cJSON *o, const char *a, const char *b) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, a);
+  if (b) v = cJSON_GetObjectItemCaseSensitive(v, b);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static const char *err_code(const cJSON *r) {
+  return str_at(cJSON_GetObjectItemCaseSensitive(r, "error"), "code", NULL);
+}
+
+TEST(exec_meeting_and_attendee_ops) {
+  sfu_session_config_t cfg = {300000000, 86400000000ull};
+  sfu_session_cbs_t cbs = {on_ev, NULL, NULL};
+  sfu_session_t *s = sfu_session_new(&cfg, &cbs);
+  g_nev = 0;
+  cJSON *r = run(s, "{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"weekly\"}");
+  CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok")));
+  cJSON *m = cJSON_GetObjectItemCaseSensitive(r, "Meeting");
+  char mid[SFU_UUID_LEN + 1];
+  REQUIRE(str_at(m, "MeetingId", NULL));
+  snprintf(mid, sizeof mid, "%s", str_at(m, "MeetingId", NULL));
+  CHECK_EQ_STR(str_at(m, "ExternalMeetingId", NULL), "weekly");
+  CHECK_EQ_STR(str_at(cJSON_GetObjectItemCaseSensitive(m, "MeetingFeatures"), "Video", "MaxResolution"), "HD");
+  CHECK_EQ_STR(str_at(cJSON_GetObjectItemCaseSensitive(m, "MeetingFeatures"), "Content", "MaxResolution"), "FHD");
+  CHECK_EQ_STR(str_at(m, "MediaPlacement", "AudioHostUrl"), "192.0.2.7:3479");
+  CHECK_EQ_STR(str_at(m, "MediaPlacement", "AudioFallbackUrl"), "192.0.2.7:4444");
+  CHECK(cJSON_GetObjectItemCaseSensitive(m, "PrimaryMeetingId") == NULL);
+  CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(m, "Loop")->valueint, 1);
+  cJSON_Delete(r);
+
+  char req[512];
+  snprintf(req, sizeof req, "{\"op\":\"CreateAttendee\",\"MeetingId\":\"%s\",\"ExternalUserId\":\"alice\"}", mid);
+  r = run(s, req);
+  cJSON *a = cJSON_GetObjectItemCaseSensitive(r, "Attendee");
+  char aid[SFU_UUID_LEN + 1], tok[64];
+  REQUIRE(str_at(a, "AttendeeId", NULL) && str_at(a, "JoinToken", NULL));
+  snprintf(aid, sizeof aid, "%s", str_at(a, "AttendeeId", NULL));
+  snprintf(tok, sizeof tok, "%s", str_at(a, "JoinToken", NULL));
+  CHECK_EQ_STR(str_at(a, "Capabilities", "Content"), "SendReceive");
+  cJSON_Delete(r);
+
+  /* Batch: one good, one bad item, one over MaxCount would need a full meeting. */
+  snprintf(req, sizeof req, "{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"%s\",\"Attendees\":["
+           "{\"ExternalUserId\":\"bob\"},{\"ExternalUserId\":\"b\"},{\"ExternalUserId\":\"carol\"}]}", mid);
+  r = run(s, req);
+  CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "Attendees")), 2);
+  cJSON *errs = cJSON_GetObjectItemCaseSensitive(r, "Errors");
+  REQUIRE(cJSON_GetArraySize(errs) == 1);
+  CHECK_EQ_STR(str_at(cJSON_GetArrayItem(errs, 0), "ErrorCode", NULL), "BadRequest");
+  CHECK_EQ_STR(str_at(cJSON_GetArrayItem(errs, 0), "ExternalUserId", NULL), "b");
+  cJSON_Delete(r);
+
+  /* ListAttendees pages of 2: alice, bob | carol. */
+  snprintf(req, sizeof req, "{\"op\":\"ListAttendees\",\"MeetingId\":\"%s\",\"MaxResults\":2}", mid);
+  r = run(s, req);
+  cJSON *list = cJSON_GetObjectItemCaseSensitive(r, "Attendees");
+  CHECK_EQ_INT(cJSON_GetArraySize(list), 2);
+  CHECK_EQ_STR(str_at(cJSON_GetArrayItem(list, 0), "ExternalUserId", NULL), "alice");
+  const char *next = str_at(r, "NextToken", NULL);
+  REQUIRE(next);
+  snprintf(req, sizeof req, "{\"op\":\"ListAttendees\",\"MeetingId\":\"%s\",\"MaxResults\":2,\"NextToken\":\"%s\"}", mid, next);
+  cJSON_Delete(r);
+  r = run(s, req);
+  list = cJSON_GetObjectItemCaseSensitive(r, "Attendees");
+  CHECK_EQ_INT(cJSON_GetArraySize(list), 1);
+  CHECK_EQ_STR(str_at(cJSON_GetArrayItem(list, 0), "ExternalUserId", NULL), "carol");
+  CHECK(cJSON_GetObjectItemCaseSensitive(r, "NextToken") == NULL);
+  cJSON_Delete(r);
+
+  /* Subscribe: NotFound, Forbidden, then ServiceUnavailable with the right token. */
+  snprintf(req, sizeof req, "{\"op\":\"Subscribe\",\"MeetingId\":\"%s\",\"AttendeeId\":\"" AID "\",\"JoinToken\":\"%s\",\"SdpOffer\":\"v=0\"}", mid, tok);
+  r = run(s, req);
+  CHECK_EQ_STR(err_code(r), "NotFound");
+  cJSON_Delete(r);
+  snprintf(req, sizeof req, "{\"op\":\"Subscribe\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\",\"JoinToken\":\"wrong\",\"SdpOffer\":\"v=0\"}", mid, aid);
+  r = run(s, req);
+  CHECK_EQ_STR(err_code(r), "Forbidden");
+  cJSON_Delete(r);
+  snprintf(req, sizeof req, "{\"op\":\"Subscribe\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\",\"JoinToken\":\"%s\",\"SdpOffer\":\"v=0\"}", mid, aid, tok);
+  r = run(s, req);
+  CHECK_EQ_STR(err_code(r), "ServiceUnavailable");
+  CHECK_EQ_STR(str_at(cJSON_GetObjectItemCaseSensitive(r, "error"), "message", NULL),
+               "Subscribe: media transport not available yet");
+  cJSON_Delete(r);
+
+  /* Update, get, delete attendee; then the token is dead. */
+  snprintf(req, sizeof req, "{\"op\":\"UpdateAttendeeCapabilities\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\","
+           "\"Capabilities\":{\"Audio\":\"Receive\",\"Video\":\"None\",\"Content\":\"None\"}}", mid, aid);
+  r = run(s, req);
+  CHECK_EQ_STR(str_at(cJSON_GetObjectItemCaseSensitive(r, "Attendee"), "Capabilities", "Audio"), "Receive");
+  cJSON_Delete(r);
+  snprintf(req, sizeof req, "{\"op\":\"DeleteAttendee\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\"}", mid, aid);
+  r = run(s, req);
+  CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok")));
+  cJSON_Delete(r);
+  r = run(s, req);
+  CHECK_EQ_STR(err_code(r), "NotFound");
+  cJSON_Delete(r);
+  snprintf(req, sizeof req, "{\"op\":\"GetAttendee\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\"}", mid, aid);
+  r = run(s, req);
+  CHECK_EQ_STR(err_code(r), "NotFound");
+  cJSON_Delete(r);
+
+  /* Stats share of this loop. */
+  r = run(s, "{\"op\":\"GetWorkerStats\"}");
+  cJSON *l = cJSON_GetObjectItemCaseSensitive(r, "Loop");
+  CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(l, "Meetings")->valueint, 1);
+  CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(l, "Attendees")->valueint, 2);
+  CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(l, "UdpPort")->valueint, 3479);
+  cJSON_Delete(r);
+
+  snprintf(req, sizeof req, "{\"op\":\"DeleteMeeting\",\"MeetingId\":\"%s\"}", mid);
+  r = run(s, req);
+  CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok")));
+  cJSON_Delete(r);
+  snprintf(req, sizeof req, "{\"op\":\"GetMeeting\",\"MeetingId\":\"%s\"}", mid);
+  r = run(s, req);
+  CHECK_EQ_STR(err_code(r), "NotFound");
+  CHECK(strstr(str_at(cJSON_GetObjectItemCaseSensitive(r, "error"), "message", NULL), "MeetingId:") != NULL);
+  cJSON_Delete(r);
+  CHECK_EQ_INT(g_events[g_nev - 1].type, SFU_EV_MEETING_ENDED);
+  sfu_session_free(s);
+}
+
+TEST(exec_limit_exceeded_in_batch) {
+  sfu_session_config_t cfg = {300000000, 86400000000ull};
+  sfu_session_t *s = sfu_session_new(&cfg, NULL);
+  cJSON *r = run(s, "{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"tiny\",\"MeetingFeatures\":{\"Attendee\":{\"MaxCount\":1}}}");
+  char mid[SFU_UUID_LEN + 1], req[512];
+  snprintf(mid, sizeof mid, "%s", str_at(cJSON_GetObjectItemCaseSensitive(r, "Meeting"), "MeetingId", NULL));
+  cJSON_Delete(r);
+  snprintf(req, sizeof req, "{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"%s\",\"Attendees\":["
+           "{\"ExternalUserId\":\"u1\"},{\"ExternalUserId\":\"u2\"}]}", mid);
+  r = run(s, req);
+  CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "Attendees")), 1);
+  cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r, "Errors"), 0);
+  CHECK_EQ_STR(str_at(e, "ErrorCode", NULL), "LimitExceeded");
+  CHECK_EQ_STR(str_at(e, "ExternalUserId", NULL), "u2");
+  cJSON_Delete(r);
+  snprintf(req, sizeof req, "{\"op\":\"CreateAttendee\",\"MeetingId\":\"%s\",\"ExternalUserId\":\"u3\"}", mid);
+  r = run(s, req);
+  CHECK_EQ_STR(err_code(r), "LimitExceeded");
+  cJSON_Delete(r);
+  sfu_session_free(s);
+}
+
+TEST(error_and_event_shapes) {
+  char *s = sfu_control_print(sfu_control_error(SFU_EEXIST, "MeetingId: taken"));
+  CHECK_EQ_STR(s, "{\"ok\":false,\"error\":{\"code\":\"Conflict\",\"message\":\"MeetingId: taken\"}}");
+  free(s);
+  CHECK_EQ_STR(sfu_control_code_name(SFU_EINVAL), "BadRequest");
+  CHECK_EQ_STR(sfu_control_code_name(SFU_ENOENT), "NotFound");
+  CHECK_EQ_STR(sfu_control_code_name(SFU_ELIMIT), "LimitExceeded");
+  CHECK_EQ_STR(sfu_control_code_name(SFU_EPERM), "Forbidden");
+  CHECK_EQ_STR(sfu_control_code_name(SFU_EUNSUPP), "ServiceUnavailable");
+  CHECK_EQ_STR(sfu_control_code_name(SFU_ENOMEM), "InternalError");
+
+  sfu_event_t ev;
+  memset(&ev, 0, sizeof ev);
+  ev.type = SFU_EV_MEETING_ENDED;
+  strcpy(ev.meeting_id, MID);
+  strcpy(ev.external_meeting_id, "ext\"q");
+  strcpy(ev.primary_meeting_id, AID);
+  ev.reason = SFU_END_PRIMARY_ENDED;
+  s = sfu_control_event_json(&ev, "w1", 1700000000123ull);
+  CHECK_EQ_STR(s, "{\"eventType\":\"chime:MeetingEnded\",\"timestamp\":1700000000123,\"workerId\":\"w1\","
+                  "\"meetingId\":\"" MID "\",\"externalMeetingId\":\"ext\\\"q\",\"primaryMeetingId\":\"" AID
+                  "\",\"reason\":\"PrimaryEnded\"}");
+  free(s);
+  memset(&ev, 0, sizeof ev);
+  ev.type = SFU_EV_ATTENDEE_CAPS_UPDATED;
+  strcpy(ev.meeting_id, MID);
+  strcpy(ev.external_meeting_id, "m");
+  strcpy(ev.attendee_id, AID);
+  strcpy(ev.external_user_id, "alice");
+  ev.caps.video = SFU_CAP_NONE;
+  ev.caps.content = SFU_CAP_NONE;
+  s = sfu_control_event_json(&ev, "w1", 5);
+  CHECK_EQ_STR(s, "{\"eventType\":\"chime:AttendeeCapabilitiesUpdated\",\"timestamp\":5,\"workerId\":\"w1\","
+                  "\"meetingId\":\"" MID "\",\"externalMeetingId\":\"m\",\"attendeeId\":\"" AID
+                  "\",\"externalUserId\":\"alice\",\"capabilities\":{\"Audio\":\"SendReceive\","
+                  "\"Video\":\"None\",\"Content\":\"None\"}}");
+  free(s);
+}
+
+/* ---- directory ---- */
+
+TEST(directory_placement_and_rules) {
+  sfu_dir_t d;
+  char err[256];
+  REQUIRE(sfu_dir_init(&d, 3) == 0);
+  CHECK_EQ_INT(sfu_dir_place(&d), 0);
+  char p[SFU_UUID_LEN + 1], ids[6][SFU_UUID_LEN + 1];
+  sfu_uuid_v4(p);
+  CHECK_EQ_INT(sfu_dir_check_create(&d, p, NULL, err, sizeof err), 0);
+  CHECK_EQ_INT(sfu_dir_add(&d, p, NULL, sfu_dir_place(&d)), 0);
+  CHECK_EQ_INT(sfu_dir_find(&d, p)->loop, 0);
+  CHECK_EQ_INT(sfu_dir_check_create(&d, p, NULL, err, sizeof err), SFU_EEXIST);
+  /* Least loaded: loop 0 has a meeting, 1 and 2 none. */
+  CHECK_EQ_INT(sfu_dir_place(&d), 1);
+  /* Attendees weigh before meetings. */
+  sfu_event_t ev;
+  memset(&ev, 0, sizeof ev);
+  strcpy(ev.meeting_id, p);
+  ev.type = SFU_EV_ATTENDEE_ADDED;
+  sfu_dir_on_event(&d, &ev);
+  char q[SFU_UUID_LEN + 1];
+  sfu_uuid_v4(q);
+  sfu_dir_add(&d, q, NULL, 1);
+  sfu_uuid_v4(ids[5]);
+  sfu_dir_add(&d, ids[5], NULL, 2);
+  /* loads: 0 = 1 meeting 1 attendee; 1 and 2 = 1 meeting 0 attendees */
+  CHECK_EQ_INT(sfu_dir_place(&d), 1);
+  CHECK_EQ_INT(d.loads[0].attendees, 1);
+
+  /* Replicas: up to 4, not of a replica, primary must exist. */
+  char missing[SFU_UUID_LEN + 1];
+  sfu_uuid_v4(missing);
+  CHECK_EQ_INT(sfu_dir_check_create(&d, missing, missing, err, sizeof err), SFU_ENOENT);
+  CHECK(strncmp(err, "PrimaryMeetingId:", 17) == 0);
+  for (int i = 0; i < 4; i++) {
+    sfu_uuid_v4(ids[i]);
+    CHECK_EQ_INT(sfu_dir_check_create(&d, ids[i], p, err, sizeof err), 0);
+    sfu_dir_add(&d, ids[i], p, i % 3);
+  }
+  CHECK_EQ_INT(sfu_dir_find(&d, p)->n_replicas, 4);
+  char fifth[SFU_UUID_LEN + 1];
+  sfu_uuid_v4(fifth);
+  CHECK_EQ_INT(sfu_dir_check_create(&d, fifth, p, err, sizeof err), SFU_ELIMIT);
+  CHECK_EQ_INT(sfu_dir_check_create(&d, fifth, ids[0], err, sizeof err), SFU_EINVAL);
+  char got[8][SFU_UUID_LEN + 1];
+  CHECK_EQ_INT(sfu_dir_replicas(&d, p, got, 8), 4);
+  CHECK_EQ_INT(sfu_dir_replicas(&d, q, got, 8), 0);
+  /* A replica ending frees a slot; the primary ending removes it. */
+  memset(&ev, 0, sizeof ev);
+  ev.type = SFU_EV_MEETING_ENDED;
+  strcpy(ev.meeting_id, ids[0]);
+  sfu_dir_on_event(&d, &ev);
+  CHECK_EQ_INT(sfu_dir_find(&d, p)->n_replicas, 3);
+  CHECK_EQ_INT(sfu_dir_check_create(&d, fifth, p, err, sizeof err), 0);
+  strcpy(ev.meeting_id, p);
+  sfu_dir_on_event(&d, &ev);
+  CHECK(sfu_dir_find(&d, p) == NULL);
+  CHECK_EQ_INT(d.loads[0].attendees, 0);
+  CHECK_EQ_INT(sfu_dir_count(&d), 5);
+  sfu_dir_remove(&d, q);
+  sfu_dir_remove(&d, q); /* unknown: no-op */
+  CHECK_EQ_INT(sfu_dir_count(&d), 4);
+  sfu_dir_free(&d);
+}
+
+int main(void) {
+  RUN(decode_every_op_good);
+  RUN(decode_missing_and_wrong_fields);
+  RUN(decode_op_errors);
+  RUN(decode_hostile_inputs);
+  RUN(decode_every_truncation_and_garbage_never_crashes);
+  RUN(exec_meeting_and_attendee_ops);
+  RUN(exec_limit_exceeded_in_batch);
+  RUN(error_and_event_shapes);
+  RUN(directory_placement_and_rules);
+  sfu_cmd_free(&g_cmd);
+  return test_summary();
+}
