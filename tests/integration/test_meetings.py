@@ -76,6 +76,16 @@ class MeetingTests(WorkerTest):
             m = self.w.create_meeting(ext)
             self.assertEqual(m["ExternalMeetingId"], ext)
 
+    def test_external_id_counts_characters_not_bytes(self):
+        for ext in ("\U0001F600" * 64, "\u00e9" * 64, "\u65e5\u672c"):
+            m = self.w.create_meeting(ext)
+            self.assertEqual(m["ExternalMeetingId"], ext)
+            self.assertEqual(self.w.get_meeting(m["MeetingId"])["Meeting"]["ExternalMeetingId"],
+                             ext)
+        for bad in ("\U0001F600" * 65, "a\u0085b", "a\tb", "a\nb", "\u00e9"):
+            self.err({"op": "CreateMeeting", "ExternalMeetingId": bad}, "BadRequest",
+                     "ExternalMeetingId")
+
     def test_high_definition_defaults_and_limits(self):
         for f in (features(video="FHD"), features(content="UHD"),
                   features(video="FHD", content="UHD")):

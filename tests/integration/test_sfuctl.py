@@ -173,6 +173,24 @@ class SfuctlTests(WorkerTest):
             self.assertIn(ev["meetingId"], made)
             self.assertEqual(ev["workerId"], self.w.worker_id)
 
+    def test_events_until_interrupted(self):
+        import signal
+        proc = subprocess.Popen([harness.SFUCTL, "--events", self.w.events, "events"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            time.sleep(0.5)
+            self.w.create_meeting("evint")
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=5)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertEqual(proc.returncode, 0, err)
+        evs = [json.loads(line) for line in out.decode().splitlines()]
+        self.assertIn("evint", [e["externalMeetingId"] for e in evs])
+
     def test_events_timeout_without_count(self):
         out = subprocess.run([harness.SFUCTL, "--events", self.w.events, "--timeout", "300",
                               "events"], capture_output=True, timeout=10)
