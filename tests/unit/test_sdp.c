@@ -1,0 +1,916 @@
+/* SDP parser and answer builder, on offers captured from real peers (tests/data/sdp,
+ * captured by tools/capture-offers) plus small hand-written offers for the edges. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sfu/err.h"
+#include "sfu/sdp.h"
+#include "test.h"
+
+/* ---- helpers ------------------------------------------------------------------------ */
+
+static const char *captured[] = {
+    "chromium-audio-only.sdp",
+    "chromium-audio-datachannel.sdp",
+    "chromium-simulcast-datachannel.sdp",
+    "chromium-simulcast-no-datachannel.sdp",
+    "chromium-ice-restart.sdp",
+    "chromium-h264-only.sdp",
+    "chromium-recvonly.sdp",
+    "chromium-datachannel-only.sdp",
+    "aiortc-audio-datachannel.sdp",
+    "aiortc-audio-video.sdp",
+    "aiortc-audio-video-datachannel.sdp",
+    "derived-aiortc-no-bundle.sdp",
+};
+
+/* tests/data/sdp, found from the working directory upwards (meson runs tests from the
+ * build tree), or $SFU_SDP_DATA. */
+static char *load(const char *name, size_t *len) {
+  char path[1024];
+  const char *env = getenv("SFU_SDP_DATA");
+  FILE *f = NULL;
+  if (env) {
+    snprintf(path, sizeof path, "%s/%s", env, name);
+    f = fopen(path, "rb");
+  }
+  for (int up = 0; !f && up < 6; up++) {
+    size_t off = 0;
+    for (int i = 0; i < up; i++) off += (size_t)snprintf(path + off, sizeof path - off, "../");
+    snprintf(path + off, sizeof path - off, "tests/data/sdp/%s", name);
+    f = fopen(path, "rb");
+  }
+  if (!f) {
+    fprintf(stderr, "cannot find tests/data/sdp/%s (set SFU_SDP_DATA)\n", name);
+    return NULL;
+  }
+  char *buf = malloc(SFU_SDP_MAX_SIZE + 1);
+  *len = fread(buf, 1, SFU_SDP_MAX_SIZE, f);
+  buf[*len] = '\0';
+  fclose(f);
+  return buf;
+}
+
+static const sfu_sdp_local_t local = {
+    .ice_ufrag = "lUfr",
+    .ice_pwd = "localPasswordLocalPassw0",
+    .fingerprint = "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:"
+                   "22:33:44:55:66:77:88:99",
+    .ip = "192.0.2.7",
+    .udp_port = 40000,
+    .tcp_port = 40001,
+    .sctp_port = 5000,
+    .max_message_size = 262144,
+    .session_id = 77,
+    .session_version = 2,
+};
+
+static int count(const char *hay, const char *needle) {
+  int n = 0;
+  for (const char *p = strstr(hay, needle); p; p = strstr(p + 1, needle)) n++;
+  return n;
+}
+
+/* Copy of m-section i of an SDP text (from its "m=" to the next), "" if absent. */
+static char *section(const char *sdp, int i) {
+  const char *p = sdp;
+  int k = -1;
+  while ((p = strstr(p, "m=")) != NULL) {
+    if (p == sdp || p[-1] == '\n') {
+      if (++k == i) break;
+    }
+    p += 2;
+  }
+  if (!p) return strdup("");
+  const char *e = strstr(p + 2, "\nm=");
+  size_t n = e ? (size_t)(e - p + 1) : strlen(p);
+  char *s = malloc(n + 1);
+  memcpy(s, p, n);
+  s[n] = '\0';
+  return s;
+}
+
+/* The SDP without lines starting with any of the prefixes (NULL-terminated list). */
+static char *without_lines(const char *sdp, const char *const *prefixes) {
+  char *out = malloc(strlen(sdp) + 1);
+  size_t o = 0;
+  const char *p = sdp;
+  while (*p) {
+    const char *nl = strchr(p, '\n');
+    size_t n = nl ? (size_t)(nl - p + 1) : strlen(p);
+    int drop = 0;
+    for (int i = 0; prefixes[i]; i++)
+      if (strncmp(p, prefixes[i], strlen(prefixes[i])) == 0) drop = 1;
+    if (!drop) memcpy(out + o, p, n), o += n;
+    p += n;
+  }
+  out[o] = '\0';
+  return out;
+}
+
+typedef struct {
+  sfu_sdp_offer_t *offer;
+  char *text;
+  sfu_sdp_answer_t neg;
+  int rc;
+  char err[256];
+} result_t;
+
+static void answer_str(const char *sdp, result_t *r) {
+  memset(r, 0, sizeof *r);
+  r->rc = sfu_sdp_parse(sdp, strlen(sdp), &r->offer, r->err, sizeof r->err);
+  if (r->rc) return;
+  r->rc = sfu_sdp_answer(r->offer, &local, &r->text, &r->neg, r->err, sizeof r->err);
+}
+
+static int answer_file(const char *name, result_t *r) {
+  size_t len;
+  char *buf = load(name, &len);
+  if (!buf) {
+    memset(r, 0, sizeof *r);
+    r->rc = -1;
+    return -1;
+  }
+  answer_str(buf, r);
+  free(buf);
+  return r->rc;
+}
+
+static void result_free(result_t *r) {
+  sfu_sdp_offer_free(r->offer);
+  free(r->text);
+  sfu_sdp_answer_clear(&r->neg);
+}
+
+static const sfu_sdp_neg_media_t *neg_by_mid(const sfu_sdp_answer_t *n, const char *mid) {
+  for (size_t i = 0; i < n->n_media; i++)
+    if (n->media[i].mid && strcmp(n->media[i].mid, mid) == 0) return &n->media[i];
+  return NULL;
+}
+
+static const sfu_sdp_neg_codec_t *neg_codec(const sfu_sdp_neg_media_t *m, int pt) {
+  for (size_t i = 0; i < m->n_codecs; i++)
+    if (m->codecs[i].pt == pt) return &m->codecs[i];
+  return NULL;
+}
+
+/* ---- every captured offer ------------------------------------------------------------- */
+
+/* Checks valid for every answer: the shape JSEP requires and the worker's choices. */
+static void check_answer_invariants(const char *name, const result_t *r) {
+  const char *t = r->text;
+  CHECK(strncmp(t, "v=0\r\no=- 77 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", 38) == 0);
+  CHECK(count(t, "a=ice-lite\r\n") == 1);
+  CHECK(count(t, "a=setup:passive") == (int)r->neg.n_media);
+  CHECK(count(t, "a=setup:active") == 0);
+  CHECK(count(t, "a=fingerprint:sha-256 AA:BB") == (int)r->neg.n_media);
+  for (const char *bad = "red/\0ulpfec\0flexfec\0telephone-event\0G722\0PCMU\0CN/\0"; *bad;
+       bad += strlen(bad) + 1)
+    if (count(t, bad)) {
+      fprintf(stderr, "%s: answer contains %s\n", name, bad);
+      CHECK(!"refused codec in answer");
+    }
+  /* Exactly one set of candidates (in the transport's section). */
+  CHECK(count(t, "a=candidate:1 1 udp 2130706431 192.0.2.7 40000 typ host\r\n") == 1);
+  CHECK(count(t, "a=candidate:2 1 tcp 1671430143 192.0.2.7 40001 typ host tcptype passive") ==
+        1);
+  CHECK(count(t, "a=end-of-candidates") == 1);
+  /* The answer is SDP too: parse it, compare with the offer (same count, order, mids,
+   * and every answered extmap id means the same URI as in the offer's section). */
+  sfu_sdp_offer_t *a = NULL;
+  char err[128];
+  int rc = sfu_sdp_parse(t, strlen(t), &a, err, sizeof err);
+  CHECK_EQ_INT(rc, 0);
+  if (rc) {
+    fprintf(stderr, "%s: answer does not parse: %s\n", name, err);
+    return;
+  }
+  CHECK_EQ_INT(a->n_media, r->offer->n_media);
+  for (size_t i = 0; i < a->n_media && i < r->offer->n_media; i++) {
+    const sfu_sdp_media_t *am = &a->media[i], *om = &r->offer->media[i];
+    CHECK((!am->mid && !om->mid) || (am->mid && om->mid && strcmp(am->mid, om->mid) == 0));
+    CHECK_EQ_STR(am->media, om->media);
+    for (size_t e = 0; e < am->n_extmaps; e++) {
+      int same = 0;
+      for (size_t k = 0; k < om->n_extmaps; k++)
+        same |= om->extmaps[k].id == am->extmaps[e].id &&
+                strcmp(om->extmaps[k].uri, am->extmaps[e].uri) == 0;
+      CHECK(same);
+    }
+    /* PTs in the answer exist in the offer with the same name. */
+    for (size_t c = 0; c < am->n_codecs && am->port; c++) {
+      int same = 0;
+      for (size_t k = 0; k < om->n_codecs; k++)
+        same |= om->codecs[k].pt == am->codecs[c].pt && om->codecs[k].name &&
+                am->codecs[c].name && strcasecmp(om->codecs[k].name, am->codecs[c].name) == 0;
+      CHECK(same);
+    }
+    if (am->port && am->kind != SFU_SDP_KIND_APPLICATION) CHECK(am->rtcp_mux);
+  }
+  sfu_sdp_offer_free(a);
+}
+
+TEST(every_captured_offer_parses_and_is_answered) {
+  for (size_t i = 0; i < sizeof captured / sizeof captured[0]; i++) {
+    result_t r;
+    int rc = answer_file(captured[i], &r);
+    if (rc) fprintf(stderr, "%s: rc %d: %s\n", captured[i], rc, r.err);
+    CHECK_EQ_INT(rc, 0);
+    if (!rc) {
+      CHECK(r.offer->n_media >= 1);
+      CHECK(r.neg.n_media >= 1);
+      CHECK_EQ_INT(r.neg.n_offered, r.offer->n_media);
+      check_answer_invariants(captured[i], &r);
+    }
+    result_free(&r);
+  }
+}
+
+TEST(lf_only_parses_like_crlf) {
+  size_t len;
+  char *crlf = load("chromium-simulcast-datachannel.sdp", &len);
+  REQUIRE(crlf);
+  REQUIRE(strstr(crlf, "\r\n"));
+  char *lf = malloc(len + 1);
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++)
+    if (crlf[i] != '\r') lf[o++] = crlf[i];
+  sfu_sdp_offer_t *a, *b;
+  REQUIRE(sfu_sdp_parse(crlf, len, &a, NULL, 0) == 0);
+  REQUIRE(sfu_sdp_parse(lf, o, &b, NULL, 0) == 0);
+  CHECK_EQ_INT(a->n_media, b->n_media);
+  for (size_t i = 0; i < a->n_media; i++) {
+    CHECK_EQ_INT(a->media[i].n_codecs, b->media[i].n_codecs);
+    CHECK_EQ_INT(a->media[i].n_extmaps, b->media[i].n_extmaps);
+    CHECK_EQ_STR(a->media[i].tp.ice_pwd, b->media[i].tp.ice_pwd);
+    CHECK_EQ_STR(a->media[i].mid, b->media[i].mid);
+  }
+  sfu_sdp_offer_free(a);
+  sfu_sdp_offer_free(b);
+  free(lf);
+  free(crlf);
+}
+
+/* ---- Chromium ------------------------------------------------------------------------ */
+
+TEST(chromium_simulcast_offer_parsed) {
+  size_t len;
+  char *buf = load("chromium-simulcast-datachannel.sdp", &len);
+  REQUIRE(buf);
+  sfu_sdp_offer_t *o;
+  REQUIRE(sfu_sdp_parse(buf, len, &o, NULL, 0) == 0);
+  CHECK(o->has_bundle);
+  CHECK_EQ_INT(o->n_bundle, 3);
+  CHECK_EQ_INT(o->n_media, 3);
+  const sfu_sdp_media_t *au = &o->media[0], *vi = &o->media[1], *dc = &o->media[2];
+  CHECK_EQ_INT(au->kind, SFU_SDP_KIND_AUDIO);
+  CHECK_EQ_INT(au->dir, SFU_SDP_SENDONLY);
+  CHECK(au->rtcp_mux && au->rtcp_rsize && au->tp.ice_trickle);
+  CHECK_EQ_INT(au->tp.setup, SFU_SDP_SETUP_ACTPASS);
+  CHECK_EQ_STR(au->tp.fp_alg, "sha-256");
+  CHECK(au->n_candidates >= 1 && au->n_candidates == au->n_candidates_seen);
+  CHECK(au->n_ssrcs == 1 && au->ssrcs[0].cname);
+  CHECK_EQ_INT(vi->kind, SFU_SDP_KIND_VIDEO);
+  CHECK_EQ_INT(vi->n_rids, 3);
+  CHECK_EQ_STR(vi->rids[0].id, "q");
+  CHECK(vi->rids[2].send);
+  CHECK_EQ_STR(vi->sim_send.raw, "q;h;f");
+  CHECK_EQ_INT(vi->sim_send.n_streams, 3);
+  CHECK(!vi->sim_recv.raw);
+  CHECK_EQ_INT(vi->n_ssrcs, 0); /* interop.md: simulcast video carries no a=ssrc */
+  CHECK(vi->n_codecs >= 20);
+  CHECK_EQ_INT(dc->kind, SFU_SDP_KIND_APPLICATION);
+  CHECK_EQ_INT(dc->proto, SFU_SDP_PROTO_SCTP);
+  CHECK_EQ_INT(dc->sctp_port, 5000);
+  CHECK_EQ_INT(dc->max_message_size, 262144);
+  /* rtx apt parsed */
+  int found97 = 0;
+  for (size_t i = 0; i < vi->n_codecs; i++)
+    if (vi->codecs[i].pt == 97) found97 = vi->codecs[i].apt == 96;
+  CHECK(found97);
+  sfu_sdp_offer_free(o);
+  free(buf);
+}
+
+TEST(chromium_simulcast_answer) {
+  result_t r;
+  REQUIRE(answer_file("chromium-simulcast-datachannel.sdp", &r) == 0);
+  const char *t = r.text;
+  CHECK(strstr(t, "a=group:BUNDLE 0 1 2\r\n"));
+  char *au = section(t, 0), *vi = section(t, 1), *dc = section(t, 2);
+  /* audio: Opus only, its fmtp kept, transport-cc only, direction reversed */
+  CHECK(strstr(au, "m=audio 40000 UDP/TLS/RTP/SAVPF 111\r\n"));
+  CHECK(strstr(au, "a=fmtp:111 minptime=10;useinbandfec=1\r\n"));
+  CHECK(strstr(au, "a=rtcp-fb:111 transport-cc\r\n"));
+  CHECK(strstr(au, "a=recvonly\r\n"));
+  CHECK(strstr(au, "a=rtcp-mux\r\n") && strstr(au, "a=rtcp-rsize\r\n"));
+  CHECK(strstr(au, "a=candidate:1 1 udp")); /* the BUNDLE-tag section */
+  CHECK(strstr(au, "c=IN IP4 192.0.2.7\r\n"));
+  /* video: simulcast received, RTX pairs, no RED/ULPFEC, no H.264 mode 0 */
+  CHECK(strstr(vi, "a=simulcast:recv q;h;f\r\n"));
+  CHECK(strstr(vi, "a=rid:q recv\r\n") && strstr(vi, "a=rid:h recv\r\n") &&
+        strstr(vi, "a=rid:f recv\r\n"));
+  CHECK(strstr(vi, "a=rtpmap:96 VP8/90000\r\n"));
+  CHECK(strstr(vi, "a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n"));
+  CHECK(strstr(vi, "a=fmtp:103 apt=102\r\n"));
+  CHECK(strstr(vi, "a=fmtp:46 apt=45\r\n"));  /* AV1 */
+  CHECK(strstr(vi, "a=fmtp:99 apt=98\r\n"));  /* VP9 */
+  CHECK(!strstr(vi, "a=rtpmap:104 ") && !strstr(vi, "a=rtpmap:114 ") &&
+        !strstr(vi, "a=rtpmap:39 ")); /* packetization-mode=0 */
+  CHECK(!strstr(vi, " 118") && !strstr(vi, " 120"));
+  CHECK(strstr(vi, "a=rtcp-fb:96 nack pli\r\n") && strstr(vi, "a=rtcp-fb:96 ccm fir\r\n") &&
+        strstr(vi, "a=rtcp-fb:96 goog-remb\r\n") && strstr(vi, "a=rtcp-fb:96 transport-cc\r\n"));
+  CHECK(!strstr(vi, "a=candidate"));
+  CHECK(!strstr(vi, "playout-delay") && !strstr(vi, "video-layers-allocation"));
+  CHECK(strstr(vi, "sdes:rtp-stream-id") && strstr(vi, "repaired-rtp-stream-id") &&
+        strstr(vi, "dependency-descriptor"));
+  /* data channel, modern form */
+  CHECK(strstr(dc, "m=application 40000 UDP/DTLS/SCTP webrtc-datachannel\r\n"));
+  CHECK(strstr(dc, "a=sctp-port:5000\r\n") && strstr(dc, "a=max-message-size:262144\r\n"));
+  CHECK(!strstr(dc, "sctpmap"));
+  free(au);
+  free(vi);
+  free(dc);
+
+  /* negotiated struct */
+  const sfu_sdp_answer_t *n = &r.neg;
+  CHECK(n->bundled);
+  CHECK_EQ_INT(n->n_media, 3);
+  CHECK_EQ_STR(n->remote_ufrag, r.offer->media[0].tp.ice_ufrag);
+  CHECK_EQ_STR(n->remote_pwd, r.offer->media[0].tp.ice_pwd);
+  CHECK_EQ_STR(n->remote_fp_alg, "sha-256");
+  CHECK_EQ_STR(n->remote_fp, r.offer->media[0].tp.fp_value);
+  CHECK_EQ_INT(n->remote_setup, SFU_SDP_SETUP_ACTPASS);
+  CHECK(!n->note);
+  const sfu_sdp_neg_media_t *nv = neg_by_mid(n, "1"), *na = neg_by_mid(n, "0"),
+                            *nd = neg_by_mid(n, "2");
+  REQUIRE(nv && na && nd);
+  CHECK_EQ_INT(nv->kind, SFU_SDP_KIND_VIDEO);
+  CHECK_EQ_INT(nv->dir, SFU_SDP_RECVONLY);
+  CHECK(nv->simulcast_recv);
+  CHECK_EQ_INT(nv->n_rids, 3);
+  CHECK_EQ_STR(nv->rids[0], "q");
+  CHECK_EQ_STR(nv->rids[1], "h");
+  CHECK_EQ_STR(nv->rids[2], "f");
+  const sfu_sdp_neg_codec_t *vp8 = neg_codec(nv, 96), *h264 = neg_codec(nv, 102);
+  REQUIRE(vp8 && h264);
+  CHECK_EQ_STR(vp8->name, "VP8");
+  CHECK_EQ_INT(vp8->rtx_pt, 97);
+  CHECK_EQ_INT(vp8->clock_rate, 90000);
+  CHECK_EQ_STR(h264->fmtp, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f");
+  CHECK(!neg_codec(nv, 104) && !neg_codec(nv, 118) && !neg_codec(nv, 120));
+  /* extension ids from the offer's video section */
+  const sfu_sdp_media_t *ov = &r.offer->media[1];
+  for (size_t i = 0; i < ov->n_extmaps; i++)
+    if (sfu_rtp_ext_kind_from_uri(ov->extmaps[i].uri) == SFU_EXT_RID)
+      CHECK_EQ_INT(sfu_rtp_ext_map_id(&nv->ext, SFU_EXT_RID), ov->extmaps[i].id);
+  CHECK(sfu_rtp_ext_map_id(&nv->ext, SFU_EXT_MID) != 0);
+  CHECK(sfu_rtp_ext_map_id(&nv->ext, SFU_EXT_REPAIRED_RID) != 0);
+  CHECK_EQ_INT(sfu_rtp_ext_map_id(&nv->ext, SFU_EXT_PLAYOUT_DELAY), 0);
+  CHECK_EQ_INT(sfu_rtp_ext_map_id(&na->ext, SFU_EXT_RID), 0);
+  CHECK(sfu_rtp_ext_map_id(&na->ext, SFU_EXT_AUDIO_LEVEL) != 0);
+  CHECK_EQ_INT(na->n_codecs, 1);
+  CHECK_EQ_INT(na->codecs[0].pt, 111);
+  CHECK_EQ_INT(na->codecs[0].channels, 2);
+  CHECK_EQ_INT(na->codecs[0].rtx_pt, -1);
+  CHECK_EQ_INT(na->codecs[0].rtcp_fb, SFU_SDP_FB_TRANSPORT_CC);
+  CHECK_EQ_INT(na->n_ssrcs, 1);
+  CHECK_EQ_INT(na->ssrcs[0].ssrc, r.offer->media[0].ssrcs[0].ssrc);
+  CHECK_EQ_INT(nd->kind, SFU_SDP_KIND_APPLICATION);
+  CHECK_EQ_INT(nd->sctp_port, 5000);
+  CHECK_EQ_INT(nd->max_message_size, 262144);
+  CHECK(!nd->sctp_legacy);
+  result_free(&r);
+}
+
+TEST(chromium_ice_restart_gives_new_remote_credentials) {
+  result_t first, re;
+  REQUIRE(answer_file("chromium-simulcast-datachannel.sdp", &first) == 0);
+  REQUIRE(answer_file("chromium-ice-restart.sdp", &re) == 0);
+  /* RFC 8839 §4.4.1.1.1: an ICE restart changes ufrag and pwd; DTLS stays. */
+  CHECK(strcmp(first.neg.remote_ufrag, re.neg.remote_ufrag) != 0);
+  CHECK(strcmp(first.neg.remote_pwd, re.neg.remote_pwd) != 0);
+  CHECK_EQ_STR(re.neg.remote_ufrag, re.offer->media[0].tp.ice_ufrag);
+  CHECK_EQ_STR(first.neg.remote_fp, re.neg.remote_fp);
+  CHECK_EQ_INT(first.neg.n_media, re.neg.n_media);
+  /* The re-offer after an answer is active/actpass per JSEP; we stay passive. */
+  CHECK(re.neg.remote_setup == SFU_SDP_SETUP_ACTPASS || re.neg.remote_setup == SFU_SDP_SETUP_ACTIVE);
+  CHECK(strstr(re.text, "a=simulcast:recv q;h;f"));
+  result_free(&first);
+  result_free(&re);
+}
+
+TEST(chromium_h264_only) {
+  result_t r;
+  REQUIRE(answer_file("chromium-h264-only.sdp", &r) == 0);
+  const sfu_sdp_neg_media_t *v = neg_by_mid(&r.neg, "1");
+  REQUIRE(v);
+  CHECK_EQ_INT(v->dir, SFU_SDP_SENDRECV);
+  CHECK(v->n_codecs >= 1);
+  for (size_t i = 0; i < v->n_codecs; i++) {
+    CHECK_EQ_STR(v->codecs[i].name, "H264");
+    CHECK(strstr(v->codecs[i].fmtp, "packetization-mode=1") != NULL);
+    CHECK(v->codecs[i].rtx_pt >= 0);
+  }
+  char *vs = section(r.text, 1);
+  CHECK(strstr(vs, "a=sendrecv\r\n"));
+  CHECK(!strstr(vs, "VP8") && !strstr(vs, "packetization-mode=0"));
+  CHECK(!strstr(vs, "a=simulcast"));
+  free(vs);
+  result_free(&r);
+}
+
+TEST(chromium_recvonly_subscriber) {
+  result_t r;
+  REQUIRE(answer_file("chromium-recvonly.sdp", &r) == 0);
+  CHECK_EQ_INT(r.neg.n_media, 4);
+  CHECK_EQ_INT(count(r.text, "a=sendonly\r\n"), 3);
+  CHECK_EQ_INT(count(r.text, "a=recvonly\r\n"), 0);
+  for (size_t i = 0; i < 3; i++) CHECK_EQ_INT(r.neg.media[i].dir, SFU_SDP_SENDONLY);
+  result_free(&r);
+}
+
+TEST(chromium_audio_only_and_datachannel_only) {
+  result_t r;
+  REQUIRE(answer_file("chromium-audio-only.sdp", &r) == 0);
+  CHECK_EQ_INT(r.neg.n_media, 1);
+  CHECK_EQ_INT(r.neg.media[0].dir, SFU_SDP_SENDRECV);
+  CHECK(strstr(r.text, "a=group:BUNDLE 0\r\n"));
+  CHECK(!strstr(r.text, "m=application"));
+  result_free(&r);
+  REQUIRE(answer_file("chromium-datachannel-only.sdp", &r) == 0);
+  CHECK_EQ_INT(r.neg.n_media, 1);
+  CHECK_EQ_INT(r.neg.media[0].kind, SFU_SDP_KIND_APPLICATION);
+  CHECK(strstr(r.text, "a=sctp-port:5000\r\n"));
+  CHECK(strstr(r.text, "a=candidate:1 1 udp"));
+  result_free(&r);
+}
+
+/* ---- aiortc --------------------------------------------------------------------------- */
+
+TEST(aiortc_extension_id_reuse_mapped_per_section) {
+  result_t r;
+  REQUIRE(answer_file("aiortc-audio-video.sdp", &r) == 0);
+  /* aiortc 1.4.0: id 2 = audio-level in audio, abs-send-time in video. */
+  const sfu_sdp_neg_media_t *a = neg_by_mid(&r.neg, "0"), *v = neg_by_mid(&r.neg, "1");
+  REQUIRE(a && v);
+  CHECK_EQ_INT(sfu_rtp_ext_map_kind(&a->ext, 2), SFU_EXT_AUDIO_LEVEL);
+  CHECK_EQ_INT(sfu_rtp_ext_map_kind(&v->ext, 2), SFU_EXT_ABS_SEND_TIME);
+  CHECK_EQ_INT(sfu_rtp_ext_map_id(&a->ext, SFU_EXT_MID), 1);
+  CHECK_EQ_INT(sfu_rtp_ext_map_id(&v->ext, SFU_EXT_MID), 1);
+  char *as = section(r.text, 0), *vs = section(r.text, 1);
+  CHECK(strstr(as, "a=extmap:2 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"));
+  CHECK(strstr(vs, "a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\n"));
+  free(as);
+  free(vs);
+  /* codecs and SSRCs */
+  CHECK_EQ_INT(a->n_codecs, 1);
+  CHECK_EQ_INT(a->codecs[0].pt, 96);
+  CHECK_EQ_STR(a->codecs[0].name, "opus");
+  CHECK_EQ_INT(a->n_ssrcs, 1);
+  const sfu_sdp_neg_codec_t *vp8 = neg_codec(v, 97), *h1 = neg_codec(v, 99), *h2 = neg_codec(v, 101);
+  REQUIRE(vp8 && h1 && h2);
+  CHECK_EQ_INT(vp8->rtx_pt, 98);
+  CHECK_EQ_INT(h1->rtx_pt, 100);
+  CHECK_EQ_INT(h2->rtx_pt, 102);
+  CHECK_EQ_INT(vp8->rtcp_fb, SFU_SDP_FB_NACK | SFU_SDP_FB_NACK_PLI | SFU_SDP_FB_GOOG_REMB);
+  CHECK_EQ_INT(v->n_fids, 1);
+  CHECK_EQ_INT(v->n_ssrcs, 2);
+  CHECK_EQ_INT(v->fids[0].primary, r.offer->media[1].fids[0].primary);
+  CHECK(!v->simulcast_recv);
+  /* aiortc gives each section its own ufrag: the transport is the BUNDLE-tag's (mid 0). */
+  CHECK(r.neg.bundled);
+  CHECK(strcmp(r.offer->media[0].tp.ice_ufrag, r.offer->media[1].tp.ice_ufrag) != 0);
+  CHECK_EQ_STR(r.neg.remote_ufrag, r.offer->media[0].tp.ice_ufrag);
+  CHECK(strstr(r.text, "a=group:BUNDLE 0 1\r\n"));
+  result_free(&r);
+}
+
+TEST(aiortc_legacy_sctp_form) {
+  result_t r;
+  REQUIRE(answer_file("aiortc-audio-datachannel.sdp", &r) == 0);
+  CHECK_EQ_INT(r.offer->media[1].proto, SFU_SDP_PROTO_SCTP_LEGACY);
+  CHECK(r.offer->media[1].has_sctpmap);
+  char *dc = section(r.text, 1);
+  CHECK(strstr(dc, "m=application 40000 DTLS/SCTP 5000\r\n"));
+  CHECK(strstr(dc, "a=sctpmap:5000 webrtc-datachannel 1024\r\n"));
+  CHECK(!strstr(dc, "a=sctp-port"));
+  free(dc);
+  const sfu_sdp_neg_media_t *d = neg_by_mid(&r.neg, "1");
+  REQUIRE(d);
+  CHECK(d->sctp_legacy);
+  CHECK_EQ_INT(d->sctp_port, 5000);
+  CHECK_EQ_INT(d->max_message_size, 65536);
+  result_free(&r);
+}
+
+TEST(no_bundle_accepts_first_section_only) {
+  result_t r;
+  REQUIRE(answer_file("derived-aiortc-no-bundle.sdp", &r) == 0);
+  CHECK(!r.offer->has_bundle);
+  CHECK(!r.neg.bundled);
+  CHECK_EQ_INT(r.neg.n_media, 1);
+  CHECK_EQ_INT(r.neg.media[0].index, 0);
+  CHECK_EQ_INT(r.neg.n_offered, 3);
+  CHECK(r.neg.note && strstr(r.neg.note, "BUNDLE") && strstr(r.neg.note, "max-bundle"));
+  CHECK(!strstr(r.text, "a=group:BUNDLE"));
+  CHECK(strstr(r.text, "m=audio 40000 "));
+  CHECK(strstr(r.text, "m=video 0 UDP/TLS/RTP/SAVPF 97 98 99 100 101 102\r\n"));
+  CHECK(strstr(r.text, "m=application 0 DTLS/SCTP 5000\r\n"));
+  CHECK_EQ_STR(r.neg.remote_ufrag, r.offer->media[0].tp.ice_ufrag);
+  result_free(&r);
+}
+
+/* ---- errors --------------------------------------------------------------------------- */
+
+static void expect_error(const char *sdp, int code, const char *msg) {
+  result_t r;
+  answer_str(sdp, &r);
+  CHECK_EQ_INT(r.rc, code);
+  CHECK(r.text == NULL);
+  if (!strstr(r.err, msg)) {
+    fprintf(stderr, "error \"%s\" lacks \"%s\"\n", r.err, msg);
+    CHECK(!"error message");
+  }
+  result_free(&r);
+}
+
+TEST(error_no_fingerprint) {
+  size_t len;
+  char *buf = load("chromium-simulcast-datachannel.sdp", &len);
+  REQUIRE(buf);
+  const char *drop[] = {"a=fingerprint", NULL};
+  char *s = without_lines(buf, drop);
+  expect_error(s, SFU_EINVAL, "no DTLS fingerprint");
+  expect_error(s, SFU_EINVAL, "mid 0");
+  free(s);
+  free(buf);
+}
+
+TEST(error_no_ice_credentials) {
+  size_t len;
+  char *buf = load("aiortc-audio-video.sdp", &len);
+  REQUIRE(buf);
+  const char *drop[] = {"a=ice-ufrag", NULL};
+  char *s = without_lines(buf, drop);
+  expect_error(s, SFU_EINVAL, "no ICE credentials");
+  free(s);
+  const char *drop2[] = {"a=ice-pwd", NULL};
+  s = without_lines(buf, drop2);
+  expect_error(s, SFU_EINVAL, "no ICE credentials");
+  free(s);
+  free(buf);
+}
+
+static const char *mini_head =
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+    "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdefghijkl\r\n"
+    "a=fingerprint:sha-256 01:02:03\r\na=setup:actpass\r\n";
+
+static char *mini(const char *body) {
+  size_t n = strlen(mini_head) + strlen(body) + 1;
+  char *s = malloc(n);
+  snprintf(s, n, "%s%s", mini_head, body);
+  return s;
+}
+
+TEST(error_no_codec) {
+  char *s = mini("a=group:BUNDLE a\r\n"
+                 "m=audio 9 UDP/TLS/RTP/SAVPF 0 8 9\r\nc=IN IP4 0.0.0.0\r\na=mid:a\r\na=rtcp-mux\r\n"
+                 "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:9 G722/8000\r\n");
+  expect_error(s, SFU_EUNSUPP, "nothing the worker can decode");
+  expect_error(s, SFU_EUNSUPP, "m-section 0 (mid a)");
+  expect_error(s, SFU_EUNSUPP, "no codec");
+  free(s);
+  /* H.264 packetization-mode 0 only, and video RED only */
+  s = mini("m=video 9 UDP/TLS/RTP/SAVPF 100 101\r\na=mid:v\r\na=rtcp-mux\r\n"
+           "a=rtpmap:100 H264/90000\r\na=fmtp:100 packetization-mode=0\r\n"
+           "a=rtpmap:101 red/90000\r\n");
+  expect_error(s, SFU_EUNSUPP, "no codec");
+  free(s);
+  s = mini("m=audio 9 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2\r\n");
+  expect_error(s, SFU_EUNSUPP, "unsupported media or protocol");
+  free(s);
+  s = mini("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n");
+  expect_error(s, SFU_EUNSUPP, "rtcp-mux");
+  free(s);
+}
+
+TEST(error_setup_passive_and_ice_lite_offerer) {
+  char *s = mini("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=rtcp-mux\r\na=setup:passive\r\n"
+                 "a=rtpmap:111 opus/48000/2\r\n");
+  expect_error(s, SFU_EINVAL, "setup:passive");
+  free(s);
+  s = mini("a=ice-lite\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtcp-mux\r\n"
+           "a=rtpmap:111 opus/48000/2\r\n");
+  expect_error(s, SFU_EINVAL, "ICE-lite");
+  free(s);
+}
+
+/* ---- parser details on hand-written offers -------------------------------------------- */
+
+TEST(session_level_inherited_media_level_wins) {
+  char *s = mini("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=rtcp-mux\r\n"
+                 "a=rtpmap:111 opus/48000/2\r\n"
+                 "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=rtcp-mux\r\n"
+                 "a=ice-ufrag:medi\r\na=ice-pwd:mediamediamediamediamedia\r\na=setup:active\r\n"
+                 "a=fingerprint:sha-1 AA:BB\r\na=fingerprint:sha-256 CC:DD\r\n"
+                 "a=rtpmap:96 VP8/90000\r\na=rtcp-fb:* nack\r\na=rtcp-fb:* nack pli\r\n");
+  sfu_sdp_offer_t *o;
+  REQUIRE(sfu_sdp_parse(s, strlen(s), &o, NULL, 0) == 0);
+  CHECK_EQ_STR(o->media[0].tp.ice_ufrag, "abcd");
+  CHECK_EQ_INT(o->media[0].tp.setup, SFU_SDP_SETUP_ACTPASS);
+  CHECK_EQ_STR(o->media[1].tp.ice_ufrag, "medi");
+  CHECK_EQ_INT(o->media[1].tp.setup, SFU_SDP_SETUP_ACTIVE);
+  CHECK_EQ_STR(o->media[1].tp.fp_alg, "sha-256"); /* preferred over sha-1 */
+  CHECK_EQ_STR(o->media[1].tp.fp_value, "CC:DD");
+  CHECK_EQ_INT(o->media[1].codecs[0].rtcp_fb, SFU_SDP_FB_NACK | SFU_SDP_FB_NACK_PLI);
+  CHECK(!o->has_bundle);
+  sfu_sdp_offer_free(o);
+  free(s);
+}
+
+TEST(simulcast_paused_alternatives_and_recv) {
+  char *s = mini("a=group:BUNDLE v\r\n"
+                 "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:v\r\na=rtcp-mux\r\n"
+                 "a=rtpmap:96 VP8/90000\r\n"
+                 "a=rid:a send max-width=320;max-height=180\r\na=rid:b send\r\na=rid:c send\r\n"
+                 "a=rid:r recv\r\n"
+                 "a=simulcast:send a;~b,c recv r\r\n");
+  result_t r;
+  answer_str(s, &r);
+  REQUIRE(r.rc == 0);
+  const sfu_sdp_media_t *m = &r.offer->media[0];
+  CHECK_EQ_INT(m->n_rids, 4);
+  CHECK_EQ_STR(m->rids[0].params, "max-width=320;max-height=180");
+  CHECK(!m->rids[3].send);
+  CHECK_EQ_INT(m->sim_send.n_streams, 2);
+  CHECK_EQ_INT(m->sim_send.streams[1].n_alts, 2);
+  CHECK(m->sim_send.streams[1].paused[0] && !m->sim_send.streams[1].paused[1]);
+  CHECK_EQ_STR(m->sim_send.streams[1].rid[1], "c");
+  CHECK_EQ_STR(m->sim_recv.raw, "r");
+  CHECK(strstr(r.text, "a=simulcast:recv a;~b,c\r\n"));
+  CHECK(strstr(r.text, "a=rid:a recv\r\na=rid:b recv\r\na=rid:c recv\r\n"));
+  CHECK(!strstr(r.text, "a=rid:r")); /* the worker does not send simulcast */
+  CHECK(!strstr(r.text, "max-width"));
+  CHECK_EQ_INT(r.neg.media[0].n_rids, 3);
+  CHECK(r.neg.media[0].rid_paused[1]);
+  result_free(&r);
+  free(s);
+  /* a simulcast rid without its a=rid line: simulcast is not answered (RFC 8853 §5.2) */
+  s = mini("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:v\r\na=rtcp-mux\r\n"
+           "a=rtpmap:96 VP8/90000\r\na=rid:a send\r\na=simulcast:send a;zz\r\n");
+  answer_str(s, &r);
+  REQUIRE(r.rc == 0);
+  CHECK(!strstr(r.text, "a=simulcast"));
+  CHECK(!r.neg.media[0].simulcast_recv);
+  result_free(&r);
+  free(s);
+}
+
+TEST(bundle_only_section_rtcp_mux_only_and_ipv6) {
+  /* GStreamer-style: second section port 0 + a=bundle-only, a=rtcp-mux-only. */
+  char *s = mini("a=group:BUNDLE 0 1\r\n"
+                 "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=rtcp-mux\r\n"
+                 "a=rtpmap:111 opus/48000/2\r\n"
+                 "m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=bundle-only\r\n"
+                 "a=rtcp-mux-only\r\na=rtpmap:96 VP8/90000\r\n"
+                 "m=video 0 UDP/TLS/RTP/SAVPF 96\r\na=mid:2\r\na=rtcp-mux\r\n"
+                 "a=rtpmap:96 VP8/90000\r\n");
+  sfu_sdp_offer_t *o;
+  REQUIRE(sfu_sdp_parse(s, strlen(s), &o, NULL, 0) == 0);
+  sfu_sdp_local_t l6 = local;
+  l6.ip = "2001:db8::7";
+  l6.udp_port = 0; /* TCP only */
+  char *text;
+  sfu_sdp_answer_t neg;
+  REQUIRE(sfu_sdp_answer(o, &l6, &text, &neg, NULL, 0) == 0);
+  CHECK_EQ_INT(neg.n_media, 2);
+  CHECK(strstr(text, "a=group:BUNDLE 0 1\r\n"));
+  CHECK(strstr(text, "m=video 40001 UDP/TLS/RTP/SAVPF 96\r\n"));
+  CHECK(strstr(text, "m=video 0 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:2\r\n"));
+  CHECK(strstr(text, "c=IN IP6 2001:db8::7\r\n"));
+  CHECK(!strstr(text, " udp "));
+  CHECK(strstr(text, "a=candidate:2 1 tcp 1671430143 2001:db8::7 40001 typ host tcptype passive"));
+  free(text);
+  sfu_sdp_answer_clear(&neg);
+  sfu_sdp_offer_free(o);
+  free(s);
+}
+
+TEST(extmap_direction_and_ids) {
+  char *s = mini("a=extmap-allow-mixed\r\n"
+                 "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=rtcp-mux\r\n"
+                 "a=rtpmap:96 VP8/90000\r\n"
+                 "a=extmap:200/sendonly urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
+                 "a=extmap:4096 urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id\r\n"
+                 "a=extmap:7 urn:example:unknown\r\n");
+  result_t r;
+  answer_str(s, &r);
+  REQUIRE(r.rc == 0);
+  CHECK_EQ_INT(r.offer->media[0].n_extmaps, 2); /* 4096 skipped */
+  CHECK(strstr(r.text, "a=extmap:200/recvonly urn:ietf:params:rtp-hdrext:sdes:mid\r\n"));
+  CHECK(!strstr(r.text, "unknown") && !strstr(r.text, "4096"));
+  CHECK(strstr(r.text, "a=extmap-allow-mixed\r\n"));
+  CHECK_EQ_INT(sfu_rtp_ext_map_id(&r.neg.media[0].ext, SFU_EXT_MID), 200);
+  result_free(&r);
+  free(s);
+}
+
+static void expect_parse_error(const char *sdp, size_t len, int code, const char *msg) {
+  sfu_sdp_offer_t *o = (sfu_sdp_offer_t *)1;
+  char err[200];
+  int rc = sfu_sdp_parse(sdp, len, &o, err, sizeof err);
+  CHECK_EQ_INT(rc, code);
+  CHECK(o == NULL);
+  if (rc && !strstr(err, msg)) {
+    fprintf(stderr, "parse error \"%s\" lacks \"%s\"\n", err, msg);
+    CHECK(!"parse error message");
+  }
+  if (!rc) sfu_sdp_offer_free(o);
+}
+
+static void expect_body_error(const char *body, const char *msg) {
+  char *s = mini(body);
+  expect_parse_error(s, strlen(s), SFU_EPARSE, msg);
+  free(s);
+}
+
+TEST(strict_where_it_matters) {
+  expect_body_error("m=audio 9 UDP/TLS/RTP/SAVPF 128\r\n", "0..127");
+  expect_body_error("m=audio 9 UDP/TLS/RTP/SAVPF -1\r\n", "0..127");
+  expect_body_error("m=audio 9 UDP/TLS/RTP/SAVPF\r\n", "m= needs");
+  expect_body_error("m=audio 70000 UDP/TLS/RTP/SAVPF 111\r\n", "port");
+  expect_body_error("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus\r\n", "rtpmap");
+  expect_body_error("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:300 opus/48000\r\n", "0..127");
+  expect_body_error("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=extmap:0 urn:x\r\n", "extmap");
+  expect_body_error("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=extmap:256 urn:x\r\n", "extmap");
+  expect_body_error("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=extmap:3/sideways urn:x\r\n", "extmap");
+  expect_body_error("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=extmap:3 urn:x\r\na=extmap:3 urn:y\r\n",
+                    "twice");
+  expect_body_error("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rid:a$b send\r\n", "rid");
+  expect_body_error("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rid:abcdefghijklmnopq send\r\n", "rid");
+  expect_body_error("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rid:a both\r\n", "rid");
+  expect_body_error("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=simulcast:send a;;b\r\n", "simulcast");
+  expect_body_error("m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=simulcast:both a\r\n", "simulcast");
+  expect_body_error("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=setup:maybe\r\n", "setup");
+  expect_body_error("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:x\r\n"
+                    "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:x\r\n",
+                    "twice");
+  expect_body_error("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ssrc:99999999999 cname:x\r\n", "ssrc");
+  expect_body_error("m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=sctp-port:0\r\n",
+                    "sctp-port");
+  expect_body_error("this is not sdp\r\n", "not <type>=<value>");
+  const char *nov = "o=- 1 1 IN IP4 0.0.0.0\r\nv=0\r\n";
+  expect_parse_error(nov, strlen(nov), SFU_EPARSE, "v=0");
+  expect_parse_error("", 0, SFU_EPARSE, "empty");
+  expect_parse_error("\r\n\r\n", 4, SFU_EPARSE, "empty");
+  const char nul[] = "v=0\r\ns=\0-\r\n";
+  expect_parse_error(nul, sizeof nul - 1, SFU_EPARSE, "NUL");
+}
+
+TEST(bounds) {
+  /* larger than 64 KiB */
+  size_t big = SFU_SDP_MAX_SIZE + 1;
+  char *s = malloc(big + 1);
+  memset(s, 'x', big);
+  memcpy(s, "v=0\r\n", 5);
+  expect_parse_error(s, big, SFU_ELIMIT, "larger");
+  free(s);
+  /* 65 m-sections */
+  size_t cap = 65 * 64 + 256, o = 0;
+  s = malloc(cap);
+  o += (size_t)snprintf(s + o, cap - o, "v=0\r\n");
+  for (int i = 0; i < 65; i++)
+    o += (size_t)snprintf(s + o, cap - o, "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:%d\r\n", i);
+  expect_parse_error(s, o, SFU_ELIMIT, "m-sections");
+  free(s);
+  /* 65 payload types in one section */
+  cap = 4096, o = 0;
+  s = malloc(cap);
+  o += (size_t)snprintf(s + o, cap - o, "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF");
+  for (int i = 0; i < 65; i++) o += (size_t)snprintf(s + o, cap - o, " %d", i);
+  o += (size_t)snprintf(s + o, cap - o, "\r\n");
+  expect_parse_error(s, o, SFU_ELIMIT, "payload types");
+  free(s);
+  /* 33 extmaps */
+  cap = 8192, o = 0;
+  s = malloc(cap);
+  o += (size_t)snprintf(s + o, cap - o, "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n");
+  for (int i = 1; i <= 33; i++) o += (size_t)snprintf(s + o, cap - o, "a=extmap:%d urn:x:%d\r\n", i, i);
+  expect_parse_error(s, o, SFU_ELIMIT, "extmaps");
+  free(s);
+}
+
+/* ---- hostile input -------------------------------------------------------------------- */
+
+static void parse_and_answer_any(const char *buf, size_t len) {
+  sfu_sdp_offer_t *o = NULL;
+  char err[128];
+  int rc = sfu_sdp_parse(buf, len, &o, err, sizeof err);
+  CHECK(rc <= 0);
+  CHECK((rc == 0) == (o != NULL));
+  if (rc) {
+    CHECK(err[0] != '\0');
+    return;
+  }
+  char *text = NULL;
+  sfu_sdp_answer_t neg;
+  rc = sfu_sdp_answer(o, &local, &text, &neg, err, sizeof err);
+  CHECK(rc <= 0);
+  CHECK((rc == 0) == (text != NULL));
+  if (rc == 0) {
+    sfu_sdp_offer_t *again = NULL;
+    CHECK(sfu_sdp_parse(text, strlen(text), &again, NULL, 0) == 0); /* answers re-parse */
+    sfu_sdp_offer_free(again);
+  }
+  free(text);
+  sfu_sdp_answer_clear(&neg);
+  sfu_sdp_offer_free(o);
+}
+
+TEST(every_truncation_of_simulcast_offer) {
+  size_t len;
+  char *buf = load("chromium-simulcast-datachannel.sdp", &len);
+  REQUIRE(buf);
+  int parsed = 0;
+  for (size_t n = 0; n <= len; n++) {
+    /* exact-size copy so ASan sees any read past the end */
+    char *cut = malloc(n ? n : 1);
+    memcpy(cut, buf, n);
+    sfu_sdp_offer_t *o = NULL;
+    if (sfu_sdp_parse(cut, n, &o, NULL, 0) == 0) parsed++;
+    sfu_sdp_offer_free(o);
+    parse_and_answer_any(cut, n);
+    free(cut);
+  }
+  CHECK(parsed > 0);
+  free(buf);
+}
+
+static uint32_t rng_state = 12345;
+static uint32_t rnd(void) {
+  rng_state = rng_state * 1103515245u + 12345u;
+  return rng_state >> 8;
+}
+
+TEST(garbage_and_mutations) {
+  /* random bytes */
+  for (int i = 0; i < 3000; i++) {
+    size_t n = rnd() % 600;
+    char *g = malloc(n ? n : 1);
+    for (size_t k = 0; k < n; k++) g[k] = (char)rnd();
+    if (n > 2 && (i & 1)) memcpy(g, "v=0\n", n < 4 ? n : 4);
+    parse_and_answer_any(g, n);
+    free(g);
+  }
+  /* mutations of real offers: byte flips, SDP-ish characters, line shuffles */
+  static const char alphabet[] = "0123456789 :;/,~=\r\nam-*v";
+  for (size_t f = 0; f < sizeof captured / sizeof captured[0]; f++) {
+    size_t len;
+    char *buf = load(captured[f], &len);
+    REQUIRE(buf);
+    char *m = malloc(len);
+    for (int i = 0; i < 300; i++) {
+      memcpy(m, buf, len);
+      int edits = 1 + (int)(rnd() % 4);
+      for (int e = 0; e < edits; e++) {
+        size_t at = rnd() % len;
+        m[at] = (rnd() & 1) ? alphabet[rnd() % (sizeof alphabet - 1)] : (char)rnd();
+      }
+      parse_and_answer_any(m, len);
+    }
+    free(m);
+    free(buf);
+  }
+}
+
+int main(void) {
+  RUN(every_captured_offer_parses_and_is_answered);
+  RUN(lf_only_parses_like_crlf);
+  RUN(chromium_simulcast_offer_parsed);
+  RUN(chromium_simulcast_answer);
+  RUN(chromium_ice_restart_gives_new_remote_credentials);
+  RUN(chromium_h264_only);
+  RUN(chromium_recvonly_subscriber);
+  RUN(chromium_audio_only_and_datachannel_only);
+  RUN(aiortc_extension_id_reuse_mapped_per_section);
+  RUN(aiortc_legacy_sctp_form);
+  RUN(no_bundle_accepts_first_section_only);
+  RUN(error_no_fingerprint);
+  RUN(error_no_ice_credentials);
+  RUN(error_no_codec);
+  RUN(error_setup_passive_and_ice_lite_offerer);
+  RUN(session_level_inherited_media_level_wins);
+  RUN(simulcast_paused_alternatives_and_recv);
+  RUN(bundle_only_section_rtcp_mux_only_and_ipv6);
+  RUN(extmap_direction_and_ids);
+  RUN(strict_where_it_matters);
+  RUN(bounds);
+  RUN(every_truncation_of_simulcast_offer);
+  RUN(garbage_and_mutations);
+  return test_summary();
+}
