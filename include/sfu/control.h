@@ -45,27 +45,27 @@ typedef enum {
 typedef struct {
   char external_user_id[SFU_EXT_ID_BUF]; /* as given (sanitised, truncated) if invalid */
   sfu_caps_t caps;
-  int err;                               /* 0 or SFU_E*: decode error of this item */
+  int err; /* 0 or SFU_E*: decode error of this item */
   char errmsg[SFU_CONTROL_ERRLEN];
 } sfu_cmd_item_t;
 
 /* A decoded request. Fields not used by `op` are zero. */
 typedef struct {
   sfu_op_t op;
-  char meeting_id[SFU_UUID_LEN + 1];   /* lower-case; CreateMeeting: "" if not given */
+  char meeting_id[SFU_UUID_LEN + 1]; /* lower-case; CreateMeeting: "" if not given */
   char attendee_id[SFU_UUID_LEN + 1];
   char primary_meeting_id[SFU_UUID_LEN + 1]; /* CreateMeeting, "" if not given */
-  char external_id[SFU_EXT_ID_BUF];    /* ExternalMeetingId or ExternalUserId */
-  sfu_features_t features;             /* CreateMeeting, resolved */
-  sfu_caps_t caps;                     /* CreateAttendee, UpdateAttendeeCapabilities */
-  sfu_cmd_item_t *items;               /* BatchCreateAttendee, owned */
+  char external_id[SFU_EXT_ID_BUF];          /* ExternalMeetingId or ExternalUserId */
+  sfu_features_t features;                   /* CreateMeeting, resolved */
+  sfu_caps_t caps;                           /* CreateAttendee, UpdateAttendeeCapabilities */
+  sfu_cmd_item_t *items;                     /* BatchCreateAttendee, owned */
   size_t n_items;
-  int max_results;                     /* ListAttendees */
-  uint64_t next_token;                 /* ListAttendees: first seq to return */
-  char *join_token;                    /* Subscribe, owned */
+  int max_results;     /* ListAttendees */
+  uint64_t next_token; /* ListAttendees: first seq to return */
+  char *join_token;    /* Subscribe, owned */
   size_t join_token_len;
-  char *sdp_offer;                     /* Subscribe, owned */
-  sfu_end_reason_t reason;             /* DeleteMeeting: set by the worker, never decoded */
+  char *sdp_offer;         /* Subscribe, owned */
+  sfu_end_reason_t reason; /* DeleteMeeting: set by the worker, never decoded */
 } sfu_cmd_t;
 
 /* Where the executing loop lives (for MediaPlacement and stats). */

@@ -23,7 +23,7 @@ typedef struct {
   char id[SFU_UUID_LEN + 1];
   char primary_id[SFU_UUID_LEN + 1]; /* "" unless a replica */
   int loop;
-  int n_replicas;                    /* primaries: live replicas */
+  int n_replicas; /* primaries: live replicas */
   size_t attendees;
 } sfu_dir_meeting_t;
 
@@ -56,8 +56,8 @@ void sfu_dir_remove(sfu_dir_t *d, const char *id);
 void sfu_dir_on_event(sfu_dir_t *d, const sfu_event_t *ev);
 /* Copies up to max replica ids of primary_id into ids; returns how many exist.
  * O(meetings): only used when a primary ends. */
-size_t sfu_dir_replicas(const sfu_dir_t *d, const char *primary_id,
-                        char (*ids)[SFU_UUID_LEN + 1], size_t max);
+size_t sfu_dir_replicas(const sfu_dir_t *d, const char *primary_id, char (*ids)[SFU_UUID_LEN + 1],
+                        size_t max);
 size_t sfu_dir_count(const sfu_dir_t *d);
 
 #endif

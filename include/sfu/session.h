@@ -26,10 +26,10 @@
 #include "sfu/list.h"
 
 /* Limits from requirements.md ("Quotas"). */
-#define SFU_MAX_ATTENDEES 250    /* attendees per meeting, standard session */
-#define SFU_MAX_ATTENDEES_HD 25  /* attendees per meeting, high-definition session */
-#define SFU_MAX_REPLICAS 4       /* replicas per primary meeting */
-#define SFU_MAX_BATCH 100        /* attendees per BatchCreateAttendee */
+#define SFU_MAX_ATTENDEES 250   /* attendees per meeting, standard session */
+#define SFU_MAX_ATTENDEES_HD 25 /* attendees per meeting, high-definition session */
+#define SFU_MAX_REPLICAS 4      /* replicas per primary meeting */
+#define SFU_MAX_BATCH 100       /* attendees per BatchCreateAttendee */
 /* ExternalMeetingId / ExternalUserId: 2..64 characters (UTF-8 code points). */
 #define SFU_EXT_ID_MIN_CHARS 2
 #define SFU_EXT_ID_MAX_CHARS 64
@@ -95,22 +95,22 @@ struct sfu_meeting;
 /* An attendee. Owned by its meeting (freed by the session when deleted or when the
  * meeting ends); touched only by the session's thread. */
 typedef struct sfu_attendee {
-  sfu_hnode_t node;   /* in meeting->attendees, keyed by id */
-  sfu_list_t link;    /* in meeting->attendee_list, creation order (ListAttendees) */
+  sfu_hnode_t node; /* in meeting->attendees, keyed by id */
+  sfu_list_t link;  /* in meeting->attendee_list, creation order (ListAttendees) */
   struct sfu_meeting *meeting;
-  uint64_t seq;       /* creation order inside the meeting; pagination key */
+  uint64_t seq; /* creation order inside the meeting; pagination key */
   char id[SFU_UUID_LEN + 1];
   char external_user_id[SFU_EXT_ID_BUF];
   char join_token[SFU_TOKEN_LEN + 1];
   sfu_caps_t caps;
-  int connected;      /* set through sfu_session_set_connected (issue 3: media transport) */
-  void *transport;    /* issue 3: the attendee's media transport; closed in on_attendee_removed */
+  int connected;   /* set through sfu_session_set_connected (issue 3: media transport) */
+  void *transport; /* issue 3: the attendee's media transport; closed in on_attendee_removed */
 } sfu_attendee_t;
 
 /* A meeting. Owned by the session; freed when it ends; touched only by its thread. */
 typedef struct sfu_meeting {
-  sfu_hnode_t node;   /* in session->meetings, keyed by id */
-  sfu_list_t link;    /* in session->meeting_list, creation order */
+  sfu_hnode_t node; /* in session->meetings, keyed by id */
+  sfu_list_t link;  /* in session->meeting_list, creation order */
   char id[SFU_UUID_LEN + 1];
   char external_id[SFU_EXT_ID_BUF];
   char primary_id[SFU_UUID_LEN + 1]; /* "" unless this is a replica */
@@ -143,7 +143,7 @@ typedef struct sfu_session sfu_session_t;
 
 /* What CreateMeeting needs. Strings must already be validated (the session re-checks). */
 typedef struct {
-  const char *meeting_id;  /* a UUID chosen by the caller (the worker checks uniqueness) */
+  const char *meeting_id; /* a UUID chosen by the caller (the worker checks uniqueness) */
   const char *external_id;
   const char *primary_id;  /* NULL or "" for a standard meeting */
   sfu_features_t features; /* max_count 0 = default */
@@ -151,7 +151,8 @@ typedef struct {
 
 /* ---- validation helpers (shared by the control layer and tests) ----
  * Each returns 0 or SFU_EINVAL and writes "<Field>: <why>" into err. */
-int sfu_validate_external_id(const char *field, const char *s, size_t len, char *err, size_t errlen);
+int sfu_validate_external_id(const char *field, const char *s, size_t len, char *err,
+                             size_t errlen);
 /* Chime rule: Content SendReceive/Receive needs Video SendReceive/Receive. */
 int sfu_validate_caps(const sfu_caps_t *c, char *err, size_t errlen);
 /* Fills a default max_count (250, or 25 for a high-definition session) and checks it. */
@@ -195,9 +196,9 @@ int sfu_session_update_caps(sfu_session_t *s, const char *meeting_id, const char
                             char *err, size_t errlen);
 /* Authenticates a media connection: SFU_ENOENT (meeting or attendee), SFU_EPERM (token
  * does not match; compared in constant time). */
-int sfu_session_check_token(const sfu_session_t *s, const char *meeting_id,
-                            const char *attendee_id, const char *token, size_t token_len,
-                            sfu_attendee_t **out, char *err, size_t errlen);
+int sfu_session_check_token(const sfu_session_t *s, const char *meeting_id, const char *attendee_id,
+                            const char *token, size_t token_len, sfu_attendee_t **out, char *err,
+                            size_t errlen);
 /* Issue 3 calls this when an attendee's transport comes up or goes away; a meeting is
  * idle while none of its attendees is connected. */
 void sfu_session_set_connected(sfu_session_t *s, sfu_attendee_t *a, int connected, uint64_t now_us);

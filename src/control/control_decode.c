@@ -17,13 +17,14 @@
 #include "sfu/err.h"
 
 static const char *const g_op_names[SFU_OP__COUNT] = {
-    "CreateMeeting",  "GetMeeting",          "ListMeetings",  "DeleteMeeting",
-    "CreateAttendee", "BatchCreateAttendee", "GetAttendee",   "ListAttendees",
-    "DeleteAttendee", "UpdateAttendeeCapabilities", "GetWorkerStats", "Subscribe"};
+    "CreateMeeting",  "GetMeeting",
+    "ListMeetings",   "DeleteMeeting",
+    "CreateAttendee", "BatchCreateAttendee",
+    "GetAttendee",    "ListAttendees",
+    "DeleteAttendee", "UpdateAttendeeCapabilities",
+    "GetWorkerStats", "Subscribe"};
 
-const char *sfu_op_name(sfu_op_t op) {
-  return (unsigned)op < SFU_OP__COUNT ? g_op_names[op] : "?";
-}
+const char *sfu_op_name(sfu_op_t op) { return (unsigned)op < SFU_OP__COUNT ? g_op_names[op] : "?"; }
 
 void sfu_control_sanitize(char *out, size_t outlen, const char *s, size_t len, size_t max) {
   size_t n = 0;
@@ -35,7 +36,8 @@ void sfu_control_sanitize(char *out, size_t outlen, const char *s, size_t len, s
   out[n] = 0;
 }
 
-static int bad(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int bad(char *err, size_t errlen, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -112,12 +114,15 @@ static int get_cap(const cJSON *caps, const char *name, int required, sfu_cap_t 
                    size_t errlen) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(caps, name);
   if (!v) {
-    if (required) return bad(err, errlen, "Capabilities.%s: missing (SendReceive, Send, Receive or None)", name);
+    if (required)
+      return bad(err, errlen, "Capabilities.%s: missing (SendReceive, Send, Receive or None)",
+                 name);
     *out = SFU_CAP_SEND_RECEIVE;
     return 0;
   }
   int c = cJSON_IsString(v) ? sfu_cap_parse(v->valuestring) : -1;
-  if (c < 0) return bad(err, errlen, "Capabilities.%s: must be SendReceive, Send, Receive or None", name);
+  if (c < 0)
+    return bad(err, errlen, "Capabilities.%s: must be SendReceive, Send, Receive or None", name);
   *out = (sfu_cap_t)c;
   return 0;
 }
@@ -126,7 +131,10 @@ static int get_cap(const cJSON *caps, const char *name, int required, sfu_cap_t 
 static int get_caps(const cJSON *o, int required_all, sfu_caps_t *out, char *err, size_t errlen) {
   const cJSON *caps = cJSON_GetObjectItemCaseSensitive(o, "Capabilities");
   sfu_caps_default(out);
-  if (!caps) return required_all ? bad(err, errlen, "Capabilities: missing (an object with Audio, Video and Content)") : 0;
+  if (!caps)
+    return required_all
+               ? bad(err, errlen, "Capabilities: missing (an object with Audio, Video and Content)")
+               : 0;
   if (!cJSON_IsObject(caps)) return bad(err, errlen, "Capabilities: must be an object");
   int rc;
   if ((rc = get_cap(caps, "Audio", required_all, &out->audio, err, errlen)) ||
@@ -171,7 +179,8 @@ static int get_features(const cJSON *o, sfu_features_t *f, char *err, size_t err
         (rc = get_resolution(mf, "Content", SFU_RES_FHD, content, 3, &f->content, err, errlen)))
       return rc;
     const cJSON *att = cJSON_GetObjectItemCaseSensitive(mf, "Attendee");
-    if (att && !cJSON_IsObject(att)) return bad(err, errlen, "MeetingFeatures.Attendee: must be an object");
+    if (att && !cJSON_IsObject(att))
+      return bad(err, errlen, "MeetingFeatures.Attendee: must be an object");
     const cJSON *mc = att ? cJSON_GetObjectItemCaseSensitive(att, "MaxCount") : NULL;
     if (mc && (rc = get_int(mc, "MeetingFeatures.Attendee.MaxCount", 1, SFU_MAX_ATTENDEES,
                             &f->max_count, err, errlen)))
@@ -198,7 +207,8 @@ static int dec_batch_item(const cJSON *it, size_t idx, sfu_cmd_item_t *item) {
     item->err = bad(item->errmsg, sizeof item->errmsg, "Attendees[%zu]: must be an object", idx);
     return 0;
   }
-  int rc = get_ext_id(it, "ExternalUserId", item->external_user_id, item->errmsg, sizeof item->errmsg);
+  int rc =
+      get_ext_id(it, "ExternalUserId", item->external_user_id, item->errmsg, sizeof item->errmsg);
   if (!rc) rc = get_caps(it, 0, &item->caps, item->errmsg, sizeof item->errmsg);
   if (rc) {
     /* Prefix the item index so that the message still names the field exactly. */
@@ -220,7 +230,10 @@ static int dec_batch(const cJSON *o, sfu_cmd_t *c, char *err, size_t errlen) {
   int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : -1;
   if (n < 1 || n > SFU_MAX_BATCH)
     return bad(err, errlen, "Attendees: %s (an array of 1 to %d attendees)",
-               !arr ? "missing" : n < 0 ? "must be an array" : "wrong number of items", SFU_MAX_BATCH);
+               !arr    ? "missing"
+               : n < 0 ? "must be an array"
+                       : "wrong number of items",
+               SFU_MAX_BATCH);
   c->items = calloc((size_t)n, sizeof *c->items);
   if (!c->items) return bad(err, errlen, "request: out of memory");
   c->n_items = (size_t)n;
@@ -276,29 +289,36 @@ static int dec_subscribe(const cJSON *o, sfu_cmd_t *c, char *err, size_t errlen)
 static int dec_op(const cJSON *o, sfu_cmd_t *c, char *err, size_t errlen) {
   int rc;
   switch (c->op) {
-    case SFU_OP_CREATE_MEETING: return dec_create_meeting(o, c, err, errlen);
+    case SFU_OP_CREATE_MEETING:
+      return dec_create_meeting(o, c, err, errlen);
     case SFU_OP_GET_MEETING:
-    case SFU_OP_DELETE_MEETING: return get_uuid(o, "MeetingId", 1, c->meeting_id, err, errlen);
+    case SFU_OP_DELETE_MEETING:
+      return get_uuid(o, "MeetingId", 1, c->meeting_id, err, errlen);
     case SFU_OP_LIST_MEETINGS:
-    case SFU_OP_GET_WORKER_STATS: return 0;
+    case SFU_OP_GET_WORKER_STATS:
+      return 0;
     case SFU_OP_CREATE_ATTENDEE:
       if ((rc = get_uuid(o, "MeetingId", 1, c->meeting_id, err, errlen)) ||
           (rc = get_ext_id(o, "ExternalUserId", c->external_id, err, errlen)))
         return rc;
       return get_caps(o, 0, &c->caps, err, errlen);
-    case SFU_OP_BATCH_CREATE_ATTENDEE: return dec_batch(o, c, err, errlen);
+    case SFU_OP_BATCH_CREATE_ATTENDEE:
+      return dec_batch(o, c, err, errlen);
     case SFU_OP_GET_ATTENDEE:
     case SFU_OP_DELETE_ATTENDEE:
       if ((rc = get_uuid(o, "MeetingId", 1, c->meeting_id, err, errlen))) return rc;
       return get_uuid(o, "AttendeeId", 1, c->attendee_id, err, errlen);
-    case SFU_OP_LIST_ATTENDEES: return dec_list_attendees(o, c, err, errlen);
+    case SFU_OP_LIST_ATTENDEES:
+      return dec_list_attendees(o, c, err, errlen);
     case SFU_OP_UPDATE_ATTENDEE_CAPS:
       if ((rc = get_uuid(o, "MeetingId", 1, c->meeting_id, err, errlen)) ||
           (rc = get_uuid(o, "AttendeeId", 1, c->attendee_id, err, errlen)))
         return rc;
       return get_caps(o, 1, &c->caps, err, errlen);
-    case SFU_OP_SUBSCRIBE: return dec_subscribe(o, c, err, errlen);
-    default: return bad(err, errlen, "op: unknown operation");
+    case SFU_OP_SUBSCRIBE:
+      return dec_subscribe(o, c, err, errlen);
+    default:
+      return bad(err, errlen, "op: unknown operation");
   }
 }
 
@@ -308,7 +328,8 @@ static int precheck(const char *buf, size_t len, char *err, size_t errlen) {
     return bad(err, errlen, "request: message too large (%zu bytes; the limit is %d)", len,
                SFU_CONTROL_MAX_REQUEST);
   if (len == 0) return bad(err, errlen, "request: empty message (expected a JSON object)");
-  if (memchr(buf, 0, len)) return bad(err, errlen, "request: embedded NUL byte (expected a JSON object)");
+  if (memchr(buf, 0, len))
+    return bad(err, errlen, "request: embedded NUL byte (expected a JSON object)");
   int depth = sfu_control_json_depth(buf, len);
   if (depth < 0) return bad(err, errlen, "request: \\u0000 is not allowed in strings");
   if (depth > SFU_CONTROL_MAX_DEPTH)

@@ -115,13 +115,16 @@ void sfu_dir_on_event(sfu_dir_t *d, const sfu_event_t *ev) {
         d->loads[m->loop].attendees--;
       }
       break;
-    case SFU_EV_MEETING_ENDED: sfu_dir_remove(d, ev->meeting_id); break;
-    default: break;
+    case SFU_EV_MEETING_ENDED:
+      sfu_dir_remove(d, ev->meeting_id);
+      break;
+    default:
+      break;
   }
 }
 
-size_t sfu_dir_replicas(const sfu_dir_t *d, const char *primary_id,
-                        char (*ids)[SFU_UUID_LEN + 1], size_t max) {
+size_t sfu_dir_replicas(const sfu_dir_t *d, const char *primary_id, char (*ids)[SFU_UUID_LEN + 1],
+                        size_t max) {
   size_t n = 0, b;
   if (!primary_id || !primary_id[0]) return 0;
   for (sfu_hnode_t *it = sfu_hmap_iter_first(&d->meetings, &b); it;

@@ -15,16 +15,23 @@ const char *sfu_control_code_name(int err) {
     case SFU_EINVAL:
     case SFU_EPARSE:
     case SFU_ETRUNC:
-    case SFU_ETOOBIG: return "BadRequest";
-    case SFU_ENOENT: return "NotFound";
-    case SFU_EEXIST: return "Conflict";
-    case SFU_ELIMIT: return "LimitExceeded";
+    case SFU_ETOOBIG:
+      return "BadRequest";
+    case SFU_ENOENT:
+      return "NotFound";
+    case SFU_EEXIST:
+      return "Conflict";
+    case SFU_ELIMIT:
+      return "LimitExceeded";
     case SFU_EPERM:
-    case SFU_EAUTH: return "Forbidden";
+    case SFU_EAUTH:
+      return "Forbidden";
     case SFU_EUNSUPP:
     case SFU_EAGAIN:
-    case SFU_ECLOSED: return "ServiceUnavailable";
-    default: return "InternalError";
+    case SFU_ECLOSED:
+      return "ServiceUnavailable";
+    default:
+      return "InternalError";
   }
 }
 
@@ -55,8 +62,10 @@ static cJSON *ok_reply(void) {
 static void add_host_port(cJSON *o, const char *name, const char *ip, int port) {
   char buf[96];
   /* IPv6 literals need brackets before ":port" (RFC 3986 section 3.2.2). */
-  if (strchr(ip, ':')) snprintf(buf, sizeof buf, "[%s]:%d", ip, port);
-  else snprintf(buf, sizeof buf, "%s:%d", ip, port);
+  if (strchr(ip, ':'))
+    snprintf(buf, sizeof buf, "[%s]:%d", ip, port);
+  else
+    snprintf(buf, sizeof buf, "%s:%d", ip, port);
   cJSON_AddStringToObject(o, name, buf);
 }
 
@@ -101,8 +110,10 @@ cJSON *sfu_control_attendee_json(const sfu_attendee_t *a) {
 
 static cJSON *with_item(const char *name, cJSON *item) {
   cJSON *r = ok_reply();
-  if (r) cJSON_AddItemToObject(r, name, item);
-  else cJSON_Delete(item);
+  if (r)
+    cJSON_AddItemToObject(r, name, item);
+  else
+    cJSON_Delete(item);
   return r;
 }
 
@@ -202,7 +213,8 @@ static cJSON *exec_meeting(sfu_session_t *s, const sfu_cmd_t *cmd, const sfu_con
     case SFU_OP_DELETE_MEETING:
       rc = sfu_session_delete_meeting(s, cmd->meeting_id, cmd->reason, now_us, err, sizeof err);
       return rc ? sfu_control_error(rc, err) : ok_reply();
-    default: return sfu_control_error(SFU_EINTERNAL, "op: not a meeting operation");
+    default:
+      return sfu_control_error(SFU_EINTERNAL, "op: not a meeting operation");
   }
   if (rc) return sfu_control_error(rc, err);
   return with_item("Meeting", sfu_control_meeting_json(m, ctx));
@@ -214,25 +226,29 @@ static cJSON *exec_attendee(sfu_session_t *s, const sfu_cmd_t *cmd, uint64_t now
   int rc;
   switch (cmd->op) {
     case SFU_OP_CREATE_ATTENDEE:
-      rc = sfu_session_create_attendee(s, cmd->meeting_id, cmd->external_id, &cmd->caps, now_us,
-                                       &a, err, sizeof err);
+      rc = sfu_session_create_attendee(s, cmd->meeting_id, cmd->external_id, &cmd->caps, now_us, &a,
+                                       err, sizeof err);
       break;
     case SFU_OP_GET_ATTENDEE: {
       sfu_meeting_t *m = sfu_session_find_meeting(s, cmd->meeting_id);
       a = sfu_meeting_find_attendee(m, cmd->attendee_id);
       rc = a ? 0 : SFU_ENOENT;
-      if (!m) snprintf(err, sizeof err, "MeetingId: no such meeting '%s'", cmd->meeting_id);
-      else if (!a) snprintf(err, sizeof err, "AttendeeId: no such attendee '%s'", cmd->attendee_id);
+      if (!m)
+        snprintf(err, sizeof err, "MeetingId: no such meeting '%s'", cmd->meeting_id);
+      else if (!a)
+        snprintf(err, sizeof err, "AttendeeId: no such attendee '%s'", cmd->attendee_id);
       break;
     }
     case SFU_OP_DELETE_ATTENDEE:
-      rc = sfu_session_delete_attendee(s, cmd->meeting_id, cmd->attendee_id, now_us, err, sizeof err);
+      rc = sfu_session_delete_attendee(s, cmd->meeting_id, cmd->attendee_id, now_us, err,
+                                       sizeof err);
       return rc ? sfu_control_error(rc, err) : ok_reply();
     case SFU_OP_UPDATE_ATTENDEE_CAPS:
       rc = sfu_session_update_caps(s, cmd->meeting_id, cmd->attendee_id, &cmd->caps, now_us, &a,
                                    err, sizeof err);
       break;
-    default: return sfu_control_error(SFU_EINTERNAL, "op: not an attendee operation");
+    default:
+      return sfu_control_error(SFU_EINTERNAL, "op: not an attendee operation");
   }
   if (rc) return sfu_control_error(rc, err);
   return with_item("Attendee", sfu_control_attendee_json(a));
@@ -243,7 +259,8 @@ cJSON *sfu_control_exec(sfu_session_t *s, const sfu_cmd_t *cmd, const sfu_contro
   switch (cmd->op) {
     case SFU_OP_CREATE_MEETING:
     case SFU_OP_GET_MEETING:
-    case SFU_OP_DELETE_MEETING: return exec_meeting(s, cmd, ctx, now_us);
+    case SFU_OP_DELETE_MEETING:
+      return exec_meeting(s, cmd, ctx, now_us);
     case SFU_OP_LIST_MEETINGS: {
       cJSON *arr = cJSON_CreateArray();
       for (sfu_meeting_t *m = sfu_session_first_meeting(s); m; m = sfu_session_next_meeting(s, m))
@@ -253,12 +270,18 @@ cJSON *sfu_control_exec(sfu_session_t *s, const sfu_cmd_t *cmd, const sfu_contro
     case SFU_OP_CREATE_ATTENDEE:
     case SFU_OP_GET_ATTENDEE:
     case SFU_OP_DELETE_ATTENDEE:
-    case SFU_OP_UPDATE_ATTENDEE_CAPS: return exec_attendee(s, cmd, now_us);
-    case SFU_OP_BATCH_CREATE_ATTENDEE: return exec_batch(s, cmd, now_us);
-    case SFU_OP_LIST_ATTENDEES: return exec_list_attendees(s, cmd);
-    case SFU_OP_GET_WORKER_STATS: return exec_stats(s, ctx);
-    case SFU_OP_SUBSCRIBE: return exec_subscribe(s, cmd);
-    default: return sfu_control_error(SFU_EINVAL, "op: unknown operation");
+    case SFU_OP_UPDATE_ATTENDEE_CAPS:
+      return exec_attendee(s, cmd, now_us);
+    case SFU_OP_BATCH_CREATE_ATTENDEE:
+      return exec_batch(s, cmd, now_us);
+    case SFU_OP_LIST_ATTENDEES:
+      return exec_list_attendees(s, cmd);
+    case SFU_OP_GET_WORKER_STATS:
+      return exec_stats(s, ctx);
+    case SFU_OP_SUBSCRIBE:
+      return exec_subscribe(s, cmd);
+    default:
+      return sfu_control_error(SFU_EINVAL, "op: unknown operation");
   }
 }
 
@@ -270,7 +293,8 @@ char *sfu_control_event_json(const sfu_event_t *ev, const char *worker_id, uint6
   cJSON_AddStringToObject(o, "workerId", worker_id);
   cJSON_AddStringToObject(o, "meetingId", ev->meeting_id);
   cJSON_AddStringToObject(o, "externalMeetingId", ev->external_meeting_id);
-  if (ev->primary_meeting_id[0]) cJSON_AddStringToObject(o, "primaryMeetingId", ev->primary_meeting_id);
+  if (ev->primary_meeting_id[0])
+    cJSON_AddStringToObject(o, "primaryMeetingId", ev->primary_meeting_id);
   if (ev->attendee_id[0]) {
     cJSON_AddStringToObject(o, "attendeeId", ev->attendee_id);
     cJSON_AddStringToObject(o, "externalUserId", ev->external_user_id);

@@ -210,8 +210,10 @@ int sfu_session_create_attendee(sfu_session_t *s, const char *meeting_id, const 
                                     ext_user_id ? strlen(ext_user_id) : 0, err, errlen);
   if (rc) return rc;
   sfu_caps_t c;
-  if (caps) c = *caps;
-  else sfu_caps_default(&c);
+  if (caps)
+    c = *caps;
+  else
+    sfu_caps_default(&c);
   if ((rc = sfu_validate_caps(&c, err, errlen)) != 0) return rc;
   if (m->attendee_count >= (size_t)m->features.max_count) {
     if (err && errlen)
@@ -273,9 +275,9 @@ int sfu_session_update_caps(sfu_session_t *s, const char *meeting_id, const char
   return 0;
 }
 
-int sfu_session_check_token(const sfu_session_t *s, const char *meeting_id,
-                            const char *attendee_id, const char *token, size_t token_len,
-                            sfu_attendee_t **out, char *err, size_t errlen) {
+int sfu_session_check_token(const sfu_session_t *s, const char *meeting_id, const char *attendee_id,
+                            const char *token, size_t token_len, sfu_attendee_t **out, char *err,
+                            size_t errlen) {
   sfu_attendee_t *a = find_attendee_or_err(s, meeting_id, attendee_id, err, errlen);
   if (!a) return SFU_ENOENT;
   /* Constant time in the secret's length: a wrong guess learns nothing from timing. */
@@ -294,8 +296,10 @@ void sfu_session_set_connected(sfu_session_t *s, sfu_attendee_t *a, int connecte
   if (a->connected == connected) return;
   a->connected = connected;
   sfu_meeting_t *m = a->meeting;
-  if (connected) m->connected_count++;
-  else m->connected_count--;
+  if (connected)
+    m->connected_count++;
+  else
+    m->connected_count--;
   /* The idle clock restarts when the last attendee leaves (and while anyone is
    * connected the meeting is not idle at all). */
   m->last_active_us = now_us;
@@ -363,9 +367,8 @@ sfu_attendee_t *sfu_meeting_first_attendee(const sfu_meeting_t *m) {
 }
 
 sfu_attendee_t *sfu_meeting_next_attendee(const sfu_meeting_t *m, const sfu_attendee_t *a) {
-  return a->link.next == &m->attendee_list
-             ? NULL
-             : sfu_container_of(a->link.next, sfu_attendee_t, link);
+  return a->link.next == &m->attendee_list ? NULL
+                                           : sfu_container_of(a->link.next, sfu_attendee_t, link);
 }
 
 size_t sfu_session_meeting_count(const sfu_session_t *s) { return s->meetings.count; }

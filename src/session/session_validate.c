@@ -11,13 +11,11 @@ static const char *const g_cap_names[] = {"SendReceive", "Send", "Receive", "Non
 static const char *const g_res_names[] = {"None", "HD", "FHD", "UHD"};
 static const char *const g_reason_names[] = {"Deleted", "IdleTimeout", "MaxDuration",
                                              "PrimaryEnded"};
-static const char *const g_event_names[] = {
-    "chime:MeetingStarted", "chime:MeetingEnded", "chime:AttendeeAdded",
-    "chime:AttendeeDeleted", "chime:AttendeeCapabilitiesUpdated"};
+static const char *const g_event_names[] = {"chime:MeetingStarted", "chime:MeetingEnded",
+                                            "chime:AttendeeAdded", "chime:AttendeeDeleted",
+                                            "chime:AttendeeCapabilitiesUpdated"};
 
-const char *sfu_cap_name(sfu_cap_t c) {
-  return (unsigned)c < 4 ? g_cap_names[c] : "?";
-}
+const char *sfu_cap_name(sfu_cap_t c) { return (unsigned)c < 4 ? g_cap_names[c] : "?"; }
 
 int sfu_cap_parse(const char *s) {
   for (int i = 0; i < 4; i++)
@@ -37,9 +35,7 @@ const char *sfu_event_type_name(sfu_event_type_t t) {
   return (unsigned)t < 5 ? g_event_names[t] : "?";
 }
 
-void sfu_caps_default(sfu_caps_t *c) {
-  c->audio = c->video = c->content = SFU_CAP_SEND_RECEIVE;
-}
+void sfu_caps_default(sfu_caps_t *c) { c->audio = c->video = c->content = SFU_CAP_SEND_RECEIVE; }
 
 /* Counts UTF-8 code points; -1 on malformed UTF-8 (overlong forms, surrogates and
  * code points past U+10FFFF included, RFC 3629 section 3) or on a control character. */
@@ -48,13 +44,23 @@ static long utf8_chars(const unsigned char *p, size_t len) {
   for (size_t i = 0; i < len; n++) {
     unsigned c = p[i];
     if (c < 0x20 || c == 0x7f) return -1;
-    if (c < 0x80) { i++; continue; }
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
     size_t k;
     unsigned cp;
-    if (c >= 0xc2 && c <= 0xdf) { k = 1; cp = c & 0x1f; }
-    else if (c >= 0xe0 && c <= 0xef) { k = 2; cp = c & 0x0f; }
-    else if (c >= 0xf0 && c <= 0xf4) { k = 3; cp = c & 0x07; }
-    else return -1;
+    if (c >= 0xc2 && c <= 0xdf) {
+      k = 1;
+      cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      k = 2;
+      cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      k = 3;
+      cp = c & 0x07;
+    } else
+      return -1;
     for (size_t j = 1; j <= k; j++) {
       if (i + j >= len || (p[i + j] & 0xc0) != 0x80) return -1;
       cp = (cp << 6) | (p[i + j] & 0x3f);
@@ -73,8 +79,8 @@ int sfu_validate_external_id(const char *field, const char *s, size_t len, char 
   long n = s ? utf8_chars((const unsigned char *)s, len) : -1;
   if (n < SFU_EXT_ID_MIN_CHARS || n > SFU_EXT_ID_MAX_CHARS || len >= SFU_EXT_ID_BUF) {
     snprintf(err, errlen,
-             "%s: must be a string of %d to %d characters (UTF-8, no control characters)",
-             field, SFU_EXT_ID_MIN_CHARS, SFU_EXT_ID_MAX_CHARS);
+             "%s: must be a string of %d to %d characters (UTF-8, no control characters)", field,
+             SFU_EXT_ID_MIN_CHARS, SFU_EXT_ID_MAX_CHARS);
     return SFU_EINVAL;
   }
   return 0;

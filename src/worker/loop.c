@@ -80,8 +80,10 @@ static void on_inbox(uv_async_t *a) {
     }
     handle_cmd(l, m);
   }
-  if (stop) loop_stop(l);
-  else rearm(l);
+  if (stop)
+    loop_stop(l);
+  else
+    rearm(l);
 }
 
 static void loop_main(void *arg) {

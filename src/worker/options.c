@@ -14,8 +14,18 @@
 #include "worker/sfu_version.h"
 
 enum {
-  OPT_CONTROL = 256, OPT_EVENTS, OPT_LOOPS, OPT_UDP_PORT, OPT_TCP_PORT, OPT_ANNOUNCE_IP,
-  OPT_WORKER_ID, OPT_LOG_LEVEL, OPT_IDLE, OPT_MAX_DURATION, OPT_HELP, OPT_VERSION
+  OPT_CONTROL = 256,
+  OPT_EVENTS,
+  OPT_LOOPS,
+  OPT_UDP_PORT,
+  OPT_TCP_PORT,
+  OPT_ANNOUNCE_IP,
+  OPT_WORKER_ID,
+  OPT_LOG_LEVEL,
+  OPT_IDLE,
+  OPT_MAX_DURATION,
+  OPT_HELP,
+  OPT_VERSION
 };
 
 static const struct option g_opts[] = {
@@ -106,31 +116,42 @@ static int apply(sfu_worker_opts_t *o, int c, const char *v, const char **why) {
   long n;
   unsigned char addr[16];
   switch (c) {
-    case OPT_CONTROL: *why = "must be a nanomsg URL (e.g. tcp://127.0.0.1:7700)";
+    case OPT_CONTROL:
+      *why = "must be a nanomsg URL (e.g. tcp://127.0.0.1:7700)";
       return strstr(v, "://") ? copy(o->control_url, sizeof o->control_url, v) : -1;
-    case OPT_EVENTS: *why = "must be a nanomsg URL (e.g. tcp://127.0.0.1:7701)";
+    case OPT_EVENTS:
+      *why = "must be a nanomsg URL (e.g. tcp://127.0.0.1:7701)";
       return strstr(v, "://") ? copy(o->events_url, sizeof o->events_url, v) : -1;
-    case OPT_LOOPS: *why = "must be an integer from 1 to 256";
+    case OPT_LOOPS:
+      *why = "must be an integer from 1 to 256";
       if (parse_long(v, 1, SFU_MAX_LOOPS, &n)) return -1;
       o->loops = (int)n;
       return 0;
     case OPT_UDP_PORT:
-    case OPT_TCP_PORT: *why = "must be a port from 1 to 65535";
+    case OPT_TCP_PORT:
+      *why = "must be a port from 1 to 65535";
       if (parse_long(v, 1, 65535, &n)) return -1;
       *(c == OPT_UDP_PORT ? &o->udp_port : &o->tcp_port) = (int)n;
       return 0;
-    case OPT_ANNOUNCE_IP: *why = "must be an IPv4 or IPv6 address";
+    case OPT_ANNOUNCE_IP:
+      *why = "must be an IPv4 or IPv6 address";
       if (inet_pton(AF_INET, v, addr) != 1 && inet_pton(AF_INET6, v, addr) != 1) return -1;
       return copy(o->announce_ip, sizeof o->announce_ip, v);
-    case OPT_WORKER_ID: *why = "must be 1 to 64 characters of [A-Za-z0-9._:-]";
+    case OPT_WORKER_ID:
+      *why = "must be 1 to 64 characters of [A-Za-z0-9._:-]";
       return valid_worker_id(v) ? copy(o->worker_id, sizeof o->worker_id, v) : -1;
-    case OPT_LOG_LEVEL: *why = "must be trace, debug, info, warn, error or off";
+    case OPT_LOG_LEVEL:
+      *why = "must be trace, debug, info, warn, error or off";
       return (o->log_level = sfu_log_level_parse(v)) < 0 ? -1 : 0;
-    case OPT_IDLE: *why = "must be a number of seconds (at least 0.001)";
+    case OPT_IDLE:
+      *why = "must be a number of seconds (at least 0.001)";
       return parse_seconds(v, &o->idle_timeout_us);
-    case OPT_MAX_DURATION: *why = "must be a number of seconds (at least 0.001)";
+    case OPT_MAX_DURATION:
+      *why = "must be a number of seconds (at least 0.001)";
       return parse_seconds(v, &o->max_duration_us);
-    default: *why = "unknown flag"; return -1;
+    default:
+      *why = "unknown flag";
+      return -1;
   }
 }
 
@@ -140,8 +161,14 @@ int sfu_worker_opts_parse(sfu_worker_opts_t *o, int argc, char **argv, FILE *out
   opterr = 0;
   int c, idx = -1;
   while ((c = getopt_long(argc, argv, ":", g_opts, &idx)) != -1) {
-    if (c == OPT_HELP) { usage(out); return 1; }
-    if (c == OPT_VERSION) { fprintf(out, "sfu-worker %s\n", SFU_VERSION); return 1; }
+    if (c == OPT_HELP) {
+      usage(out);
+      return 1;
+    }
+    if (c == OPT_VERSION) {
+      fprintf(out, "sfu-worker %s\n", SFU_VERSION);
+      return 1;
+    }
     if (c == '?' || c == ':') {
       const char *arg = argv[optind - 1];
       fprintf(err, "sfu-worker: %s: %s (see --help)\n", arg,

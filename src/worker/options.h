@@ -13,7 +13,7 @@ typedef struct {
   char control_url[256];
   char events_url[256];
   int loops;
-  int udp_port, tcp_port;   /* loop i uses port + i */
+  int udp_port, tcp_port; /* loop i uses port + i */
   char announce_ip[64];
   char worker_id[SFU_WORKER_ID_MAX + 1];
   int log_level;            /* sfu_log_level_t */

@@ -27,11 +27,11 @@ typedef enum {
 typedef struct {
   sfu_list_t link;
   sfu_msg_type_t type;
-  int loop;        /* the loop that sends (REPLY, EVENT) or receives (CMD) */
+  int loop; /* the loop that sends (REPLY, EVENT) or receives (CMD) */
   uint64_t req_id;
-  sfu_cmd_t cmd;   /* CMD; owned */
-  cJSON *reply;    /* REPLY; owned */
-  sfu_event_t ev;  /* EVENT */
+  sfu_cmd_t cmd;  /* CMD; owned */
+  cJSON *reply;   /* REPLY; owned */
+  sfu_event_t ev; /* EVENT */
 } sfu_msg_t;
 
 sfu_msg_t *sfu_msg_new(sfu_msg_type_t type);

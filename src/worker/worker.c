@@ -31,14 +31,14 @@
 /* The request being served. Control thread only. */
 typedef struct {
   int active;
-  uint64_t id;          /* req_id carried by the loop messages of this request */
+  uint64_t id; /* req_id carried by the loop messages of this request */
   sfu_op_t op;
-  int waiting;          /* loop replies still expected */
-  int phase;            /* DeleteMeeting with replicas: 1 = replicas, 2 = the meeting */
-  int loop;             /* the owning loop of a meeting-scoped request */
+  int waiting; /* loop replies still expected */
+  int phase;   /* DeleteMeeting with replicas: 1 = replicas, 2 = the meeting */
+  int loop;    /* the owning loop of a meeting-scoped request */
   char meeting_id[SFU_UUID_LEN + 1];
-  cJSON **parts;        /* fan-out ops: one reply per loop, merged at the end */
-  sfu_cmd_t saved;      /* DeleteMeeting phase 2 */
+  cJSON **parts;   /* fan-out ops: one reply per loop, merged at the end */
+  sfu_cmd_t saved; /* DeleteMeeting phase 2 */
 } pending_t;
 
 /* The worker. Owned by sfu_worker_run's stack frame; everything in it is touched only by
@@ -53,8 +53,8 @@ typedef struct {
   sfu_loop_t *loops;
   int n_started;
   sfu_dir_t dir;
-  uint64_t start_us;       /* loop clock at start */
-  int64_t wall_offset_us;  /* wall clock - loop clock, measured once at start */
+  uint64_t start_us;      /* loop clock at start */
+  int64_t wall_offset_us; /* wall clock - loop clock, measured once at start */
   uint64_t next_req_id;
   pending_t pend;
   uint64_t requests, events_published, events_dropped;
@@ -70,7 +70,9 @@ static void on_rep(uv_poll_t *h, int status, int events);
 
 static void send_reply(worker_t *w, cJSON *reply) {
   char *s = sfu_control_print(reply);
-  if (!s) s = strdup("{\"ok\":false,\"error\":{\"code\":\"InternalError\",\"message\":\"out of memory\"}}");
+  if (!s)
+    s = strdup(
+        "{\"ok\":false,\"error\":{\"code\":\"InternalError\",\"message\":\"out of memory\"}}");
   if (!s) return;
   /* REP answers the pipe the request came from; it does not block. If the requester is
    * gone nanomsg drops the reply, which is what we want. */
@@ -138,8 +140,10 @@ static void dispatch_fanout(worker_t *w, sfu_cmd_t *cmd) {
     if (send_cmd(w, i, &c, p->id) == 0) p->waiting++;
   }
   sfu_cmd_free(cmd);
-  if (p->waiting == 0) reply_error(w, SFU_ENOMEM, "out of memory");
-  else p->active = 1;
+  if (p->waiting == 0)
+    reply_error(w, SFU_ENOMEM, "out of memory");
+  else
+    p->active = 1;
 }
 
 static void dispatch_create(worker_t *w, sfu_cmd_t *cmd) {
@@ -203,9 +207,12 @@ static void dispatch(worker_t *w, sfu_cmd_t *cmd) {
   p->op = cmd->op;
   switch (cmd->op) {
     case SFU_OP_LIST_MEETINGS:
-    case SFU_OP_GET_WORKER_STATS: return dispatch_fanout(w, cmd);
-    case SFU_OP_CREATE_MEETING: return dispatch_create(w, cmd);
-    default: break;
+    case SFU_OP_GET_WORKER_STATS:
+      return dispatch_fanout(w, cmd);
+    case SFU_OP_CREATE_MEETING:
+      return dispatch_create(w, cmd);
+    default:
+      break;
   }
   /* Every other op names a meeting: route it to the loop that owns it. */
   const sfu_dir_meeting_t *dm = sfu_dir_find(&w->dir, cmd->meeting_id);
@@ -304,8 +311,10 @@ static void on_reply(worker_t *w, sfu_msg_t *m) {
   switch (p->op) {
     case SFU_OP_LIST_MEETINGS:
     case SFU_OP_GET_WORKER_STATS:
-      if (m->loop >= 0 && m->loop < w->opts.loops && !p->parts[m->loop]) p->parts[m->loop] = reply;
-      else cJSON_Delete(reply);
+      if (m->loop >= 0 && m->loop < w->opts.loops && !p->parts[m->loop])
+        p->parts[m->loop] = reply;
+      else
+        cJSON_Delete(reply);
       if (--p->waiting == 0)
         finish(w, p->op == SFU_OP_LIST_MEETINGS ? merge_list(w) : merge_stats(w));
       return;
@@ -326,7 +335,8 @@ static void on_reply(worker_t *w, sfu_msg_t *m) {
       if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(reply, "ok")))
         sfu_dir_remove(&w->dir, p->meeting_id);
       break;
-    default: break;
+    default:
+      break;
   }
   finish(w, reply);
 }
@@ -340,8 +350,10 @@ static void publish(worker_t *w, const sfu_event_t *ev) {
   }
   /* PUB never waits for subscribers: a slow one loses events rather than stalling the
    * control thread. Counted in GetWorkerStats (EventsDropped). */
-  if (nn_send(w->pub, s, strlen(s), NN_DONTWAIT) < 0) w->events_dropped++;
-  else w->events_published++;
+  if (nn_send(w->pub, s, strlen(s), NN_DONTWAIT) < 0)
+    w->events_dropped++;
+  else
+    w->events_published++;
   SFU_DEBUG("events", "%s", s);
   free(s);
 }
@@ -374,8 +386,10 @@ static void on_inbox(uv_async_t *a) {
   sfu_list_foreach_safe(it, tmp, &msgs) {
     sfu_msg_t *m = sfu_container_of(it, sfu_msg_t, link);
     sfu_list_remove(it);
-    if (m->type == SFU_MSG_REPLY) on_reply(w, m);
-    else if (m->type == SFU_MSG_EVENT) on_event(w, &m->ev);
+    if (m->type == SFU_MSG_REPLY)
+      on_reply(w, m);
+    else if (m->type == SFU_MSG_EVENT)
+      on_event(w, &m->ev);
     sfu_msg_free(m);
   }
   if (w->need_drain) drain_rep(w);
@@ -468,8 +482,8 @@ int sfu_worker_run(const sfu_worker_opts_t *opts) {
   if (rc == 0) rc = start(w);
   if (rc == 0) {
     SFU_INFO("worker", "worker %s: %d loops, control %s, events %s, media %s udp %d.. tcp %d..",
-             opts->worker_id, opts->loops, opts->control_url, opts->events_url,
-             opts->announce_ip, opts->udp_port, opts->tcp_port);
+             opts->worker_id, opts->loops, opts->control_url, opts->events_url, opts->announce_ip,
+             opts->udp_port, opts->tcp_port);
   } else {
     stop(w, "start-up failed");
   }

@@ -24,14 +24,14 @@ static int dec(const char *json) {
 }
 
 /* Decode must fail with BadRequest and a message starting with prefix. */
-#define BAD(json, prefix)                                                       \
-  do {                                                                          \
-    CHECK_EQ_INT(dec(json), SFU_EINVAL);                                        \
-    if (strncmp(g_err, prefix, strlen(prefix)) != 0) {                          \
-      fprintf(stderr, "%s:%d: message \"%s\" does not start with \"%s\"\n", __FILE__, \
-              __LINE__, g_err, prefix);                                         \
-      test_cur_failed_ = 1;                                                     \
-    }                                                                           \
+#define BAD(json, prefix)                                                                       \
+  do {                                                                                          \
+    CHECK_EQ_INT(dec(json), SFU_EINVAL);                                                        \
+    if (strncmp(g_err, prefix, strlen(prefix)) != 0) {                                          \
+      fprintf(stderr, "%s:%d: message \"%s\" does not start with \"%s\"\n", __FILE__, __LINE__, \
+              g_err, prefix);                                                                   \
+      test_cur_failed_ = 1;                                                                     \
+    }                                                                                           \
   } while (0)
 
 #define MID "6f1b0e9a-3c1d-4e8e-9a55-0c4b2f7d8e11"
@@ -48,14 +48,16 @@ TEST(decode_every_op_good) {
   CHECK_EQ_INT(dec("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"hd\",\"MeetingId\":\""
                    "6F1B0E9A-3C1D-4E8E-9A55-0C4B2F7D8E11\",\"PrimaryMeetingId\":\"" AID "\","
                    "\"MeetingFeatures\":{\"Video\":{\"MaxResolution\":\"FHD\"},\"Content\":{"
-                   "\"MaxResolution\":\"UHD\"},\"Attendee\":{\"MaxCount\":10}}}"), 0);
+                   "\"MaxResolution\":\"UHD\"},\"Attendee\":{\"MaxCount\":10}}}"),
+               0);
   CHECK_EQ_STR(g_cmd.meeting_id, MID); /* lower-cased */
   CHECK_EQ_STR(g_cmd.primary_meeting_id, AID);
   CHECK_EQ_INT(g_cmd.features.video, SFU_RES_FHD);
   CHECK_EQ_INT(g_cmd.features.content, SFU_RES_UHD);
   CHECK_EQ_INT(g_cmd.features.max_count, 10);
   CHECK_EQ_INT(dec("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"hd\",\"MeetingFeatures\":"
-                   "{\"Video\":{\"MaxResolution\":\"FHD\"}}}"), 0);
+                   "{\"Video\":{\"MaxResolution\":\"FHD\"}}}"),
+               0);
   CHECK_EQ_INT(g_cmd.features.max_count, 25);
   CHECK_EQ_INT(dec("{\"op\":\"GetMeeting\",\"MeetingId\":\"" MID "\"}"), 0);
   CHECK_EQ_INT(g_cmd.op, SFU_OP_GET_MEETING);
@@ -64,34 +66,45 @@ TEST(decode_every_op_good) {
   CHECK_EQ_INT(dec("{\"op\":\"ListMeetings\"}"), 0);
   CHECK_EQ_INT(dec("{\"op\":\"GetWorkerStats\"}"), 0);
   CHECK_EQ_INT(g_cmd.op, SFU_OP_GET_WORKER_STATS);
-  CHECK_EQ_INT(dec("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ExternalUserId\":\"alice\"}"), 0);
+  CHECK_EQ_INT(
+      dec("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ExternalUserId\":\"alice\"}"), 0);
   CHECK_EQ_STR(g_cmd.external_id, "alice");
   CHECK_EQ_INT(g_cmd.caps.audio, SFU_CAP_SEND_RECEIVE);
-  CHECK_EQ_INT(dec("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ExternalUserId\":\"bob\","
-                   "\"Capabilities\":{\"Audio\":\"Send\",\"Video\":\"Receive\",\"Content\":\"None\"}}"), 0);
+  CHECK_EQ_INT(
+      dec("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ExternalUserId\":\"bob\","
+          "\"Capabilities\":{\"Audio\":\"Send\",\"Video\":\"Receive\",\"Content\":\"None\"}}"),
+      0);
   CHECK_EQ_INT(g_cmd.caps.audio, SFU_CAP_SEND);
   CHECK_EQ_INT(g_cmd.caps.video, SFU_CAP_RECEIVE);
   CHECK_EQ_INT(g_cmd.caps.content, SFU_CAP_NONE);
   CHECK_EQ_INT(dec("{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID "\",\"Attendees\":["
-                   "{\"ExternalUserId\":\"u1\"},{\"ExternalUserId\":\"x\"},7]}"), 0);
+                   "{\"ExternalUserId\":\"u1\"},{\"ExternalUserId\":\"x\"},7]}"),
+               0);
   CHECK_EQ_INT(g_cmd.n_items, 3);
   CHECK_EQ_INT(g_cmd.items[0].err, 0);
   CHECK_EQ_INT(g_cmd.items[1].err, SFU_EINVAL);
   CHECK(strncmp(g_cmd.items[1].errmsg, "Attendees[1].ExternalUserId:", 28) == 0);
   CHECK_EQ_INT(g_cmd.items[2].err, SFU_EINVAL);
-  CHECK_EQ_INT(dec("{\"op\":\"GetAttendee\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID "\"}"), 0);
+  CHECK_EQ_INT(dec("{\"op\":\"GetAttendee\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID "\"}"),
+               0);
   CHECK_EQ_STR(g_cmd.attendee_id, AID);
-  CHECK_EQ_INT(dec("{\"op\":\"DeleteAttendee\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID "\"}"), 0);
+  CHECK_EQ_INT(
+      dec("{\"op\":\"DeleteAttendee\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID "\"}"), 0);
   CHECK_EQ_INT(dec("{\"op\":\"ListAttendees\",\"MeetingId\":\"" MID "\"}"), 0);
   CHECK_EQ_INT(g_cmd.max_results, 100);
-  CHECK_EQ_INT(dec("{\"op\":\"ListAttendees\",\"MeetingId\":\"" MID "\",\"MaxResults\":5,\"NextToken\":\"17\"}"), 0);
+  CHECK_EQ_INT(dec("{\"op\":\"ListAttendees\",\"MeetingId\":\"" MID
+                   "\",\"MaxResults\":5,\"NextToken\":\"17\"}"),
+               0);
   CHECK_EQ_INT(g_cmd.max_results, 5);
   CHECK_EQ_INT(g_cmd.next_token, 17);
-  CHECK_EQ_INT(dec("{\"op\":\"UpdateAttendeeCapabilities\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID
-                   "\",\"Capabilities\":{\"Audio\":\"None\",\"Video\":\"Send\",\"Content\":\"Send\"}}"), 0);
+  CHECK_EQ_INT(
+      dec("{\"op\":\"UpdateAttendeeCapabilities\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID
+          "\",\"Capabilities\":{\"Audio\":\"None\",\"Video\":\"Send\",\"Content\":\"Send\"}}"),
+      0);
   CHECK_EQ_INT(g_cmd.caps.audio, SFU_CAP_NONE);
   CHECK_EQ_INT(dec("{\"op\":\"Subscribe\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID
-                   "\",\"JoinToken\":\"abc\",\"SdpOffer\":\"v=0\\r\\n\"}"), 0);
+                   "\",\"JoinToken\":\"abc\",\"SdpOffer\":\"v=0\\r\\n\"}"),
+               0);
   CHECK_EQ_STR(g_cmd.join_token, "abc");
   CHECK_EQ_INT(g_cmd.join_token_len, 3);
   CHECK_EQ_STR(g_cmd.sdp_offer, "v=0\r\n");
@@ -102,53 +115,76 @@ TEST(decode_every_op_good) {
 TEST(decode_missing_and_wrong_fields) {
   BAD("{\"op\":\"CreateMeeting\"}", "ExternalMeetingId: missing");
   BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":5}", "ExternalMeetingId: must be a string");
-  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"a\"}", "ExternalMeetingId: must be a string of 2 to 64");
-  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingId\":\"nope\"}", "MeetingId: must be a UUID");
-  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingId\":7}", "MeetingId: must be a string");
-  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"PrimaryMeetingId\":\"x\"}", "PrimaryMeetingId: must be a UUID");
-  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":[]}", "MeetingFeatures: must be an object");
-  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Video\":{\"MaxResolution\":\"UHD\"}}}",
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"a\"}",
+      "ExternalMeetingId: must be a string of 2 to 64");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingId\":\"nope\"}",
+      "MeetingId: must be a UUID");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingId\":7}",
+      "MeetingId: must be a string");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"PrimaryMeetingId\":\"x\"}",
+      "PrimaryMeetingId: must be a UUID");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":[]}",
+      "MeetingFeatures: must be an object");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Video\":{"
+      "\"MaxResolution\":\"UHD\"}}}",
       "MeetingFeatures.Video.MaxResolution:");
-  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Content\":{\"MaxResolution\":\"HD\"}}}",
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Content\":{"
+      "\"MaxResolution\":\"HD\"}}}",
       "MeetingFeatures.Content.MaxResolution:");
-  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Attendee\":{\"MaxCount\":0}}}",
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Attendee\":{"
+      "\"MaxCount\":0}}}",
       "MeetingFeatures.Attendee.MaxCount:");
-  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Attendee\":{\"MaxCount\":251}}}",
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Attendee\":{"
+      "\"MaxCount\":251}}}",
       "MeetingFeatures.Attendee.MaxCount:");
-  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Attendee\":{\"MaxCount\":2.5}}}",
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Attendee\":{"
+      "\"MaxCount\":2.5}}}",
       "MeetingFeatures.Attendee.MaxCount:");
-  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Attendee\":{\"MaxCount\":\"5\"}}}",
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Attendee\":{"
+      "\"MaxCount\":\"5\"}}}",
       "MeetingFeatures.Attendee.MaxCount:");
-  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Content\":{\"MaxResolution\":\"UHD\"},"
-      "\"Attendee\":{\"MaxCount\":26}}}", "MeetingFeatures.Attendee.MaxCount: must be an integer from 1 to 25");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Content\":{"
+      "\"MaxResolution\":\"UHD\"},"
+      "\"Attendee\":{\"MaxCount\":26}}}",
+      "MeetingFeatures.Attendee.MaxCount: must be an integer from 1 to 25");
   BAD("{\"op\":\"GetMeeting\"}", "MeetingId: missing");
   BAD("{\"op\":\"GetMeeting\",\"MeetingId\":null}", "MeetingId: must be a string");
   BAD("{\"op\":\"DeleteMeeting\",\"MeetingId\":\"" MID "x\"}", "MeetingId: must be a UUID");
   BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\"}", "ExternalUserId: missing");
   BAD("{\"op\":\"CreateAttendee\",\"ExternalUserId\":\"alice\"}", "MeetingId: missing");
-  BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ExternalUserId\":\"alice\",\"Capabilities\":\"all\"}",
+  BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID
+      "\",\"ExternalUserId\":\"alice\",\"Capabilities\":\"all\"}",
       "Capabilities: must be an object");
-  BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ExternalUserId\":\"alice\",\"Capabilities\":{\"Audio\":\"Loud\"}}",
+  BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID
+      "\",\"ExternalUserId\":\"alice\",\"Capabilities\":{\"Audio\":\"Loud\"}}",
       "Capabilities.Audio: must be SendReceive, Send, Receive or None");
-  BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ExternalUserId\":\"alice\",\"Capabilities\":{\"Video\":\"None\"}}",
+  BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID
+      "\",\"ExternalUserId\":\"alice\",\"Capabilities\":{\"Video\":\"None\"}}",
       "Capabilities.Content:");
   BAD("{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID "\"}", "Attendees: missing");
-  BAD("{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID "\",\"Attendees\":{}}", "Attendees: must be an array");
-  BAD("{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID "\",\"Attendees\":[]}", "Attendees: wrong number");
+  BAD("{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID "\",\"Attendees\":{}}",
+      "Attendees: must be an array");
+  BAD("{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID "\",\"Attendees\":[]}",
+      "Attendees: wrong number");
   BAD("{\"op\":\"GetAttendee\",\"MeetingId\":\"" MID "\"}", "AttendeeId: missing");
   BAD("{\"op\":\"ListAttendees\",\"MeetingId\":\"" MID "\",\"MaxResults\":0}", "MaxResults:");
   BAD("{\"op\":\"ListAttendees\",\"MeetingId\":\"" MID "\",\"MaxResults\":101}", "MaxResults:");
   BAD("{\"op\":\"ListAttendees\",\"MeetingId\":\"" MID "\",\"NextToken\":\"abc\"}", "NextToken:");
   BAD("{\"op\":\"ListAttendees\",\"MeetingId\":\"" MID "\",\"NextToken\":3}", "NextToken:");
-  BAD("{\"op\":\"UpdateAttendeeCapabilities\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID "\"}",
+  BAD("{\"op\":\"UpdateAttendeeCapabilities\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID
+      "\"}",
       "Capabilities: missing");
   BAD("{\"op\":\"UpdateAttendeeCapabilities\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID
-      "\",\"Capabilities\":{\"Audio\":\"None\",\"Video\":\"None\"}}", "Capabilities.Content: missing");
-  BAD("{\"op\":\"Subscribe\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID "\",\"SdpOffer\":\"v=0\"}",
+      "\",\"Capabilities\":{\"Audio\":\"None\",\"Video\":\"None\"}}",
+      "Capabilities.Content: missing");
+  BAD("{\"op\":\"Subscribe\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID
+      "\",\"SdpOffer\":\"v=0\"}",
       "JoinToken: missing");
-  BAD("{\"op\":\"Subscribe\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID "\",\"JoinToken\":\"t\"}",
+  BAD("{\"op\":\"Subscribe\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID
+      "\",\"JoinToken\":\"t\"}",
       "SdpOffer: missing");
-  BAD("{\"op\":\"Subscribe\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID "\",\"JoinToken\":1,\"SdpOffer\":\"v\"}",
+  BAD("{\"op\":\"Subscribe\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID
+      "\",\"JoinToken\":1,\"SdpOffer\":\"v\"}",
       "JoinToken: must be a string");
 }
 
@@ -233,7 +269,8 @@ TEST(decode_hostile_inputs) {
 
 TEST(decode_every_truncation_and_garbage_never_crashes) {
   const char *req =
-      "{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID "\",\"Attendees\":[{\"ExternalUserId\":"
+      "{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID
+      "\",\"Attendees\":[{\"ExternalUserId\":"
       "\"u1\",\"Capabilities\":{\"Audio\":\"Send\",\"Video\":\"None\",\"Content\":\"None\"}}]}";
   size_t len = strlen(req);
   char *buf = malloc(len);
@@ -278,7 +315,8 @@ static cJSON *run(sfu_session_t *s, const char *json) {
   static const sfu_control_ctx_t ctx = {"192.0.2.7", 1, 3479, 4444};
   sfu_cmd_t c;
   char e[SFU_CONTROL_ERRLEN];
-  if (sfu_control_decode(json, strlen(json), &c, e, sizeof e) != 0) return sfu_control_error(SFU_EINVAL, e);
+  if (sfu_control_decode(json, strlen(json), &c, e, sizeof e) != 0)
+    return sfu_control_error(SFU_EINVAL, e);
   if (c.op == SFU_OP_CREATE_MEETING && !c.meeting_id[0]) sfu_uuid_v4(c.meeting_id);
   cJSON *r = sfu_control_exec(s, &c, &ctx, 1000);
   sfu_cmd_free(&c);
@@ -307,8 +345,12 @@ TEST(exec_meeting_and_attendee_ops) {
   REQUIRE(str_at(m, "MeetingId", NULL));
   snprintf(mid, sizeof mid, "%s", str_at(m, "MeetingId", NULL));
   CHECK_EQ_STR(str_at(m, "ExternalMeetingId", NULL), "weekly");
-  CHECK_EQ_STR(str_at(cJSON_GetObjectItemCaseSensitive(m, "MeetingFeatures"), "Video", "MaxResolution"), "HD");
-  CHECK_EQ_STR(str_at(cJSON_GetObjectItemCaseSensitive(m, "MeetingFeatures"), "Content", "MaxResolution"), "FHD");
+  CHECK_EQ_STR(
+      str_at(cJSON_GetObjectItemCaseSensitive(m, "MeetingFeatures"), "Video", "MaxResolution"),
+      "HD");
+  CHECK_EQ_STR(
+      str_at(cJSON_GetObjectItemCaseSensitive(m, "MeetingFeatures"), "Content", "MaxResolution"),
+      "FHD");
   CHECK_EQ_STR(str_at(m, "MediaPlacement", "AudioHostUrl"), "192.0.2.7:3479");
   CHECK_EQ_STR(str_at(m, "MediaPlacement", "AudioFallbackUrl"), "192.0.2.7:4444");
   CHECK(cJSON_GetObjectItemCaseSensitive(m, "PrimaryMeetingId") == NULL);
@@ -316,7 +358,8 @@ TEST(exec_meeting_and_attendee_ops) {
   cJSON_Delete(r);
 
   char req[512];
-  snprintf(req, sizeof req, "{\"op\":\"CreateAttendee\",\"MeetingId\":\"%s\",\"ExternalUserId\":\"alice\"}", mid);
+  snprintf(req, sizeof req,
+           "{\"op\":\"CreateAttendee\",\"MeetingId\":\"%s\",\"ExternalUserId\":\"alice\"}", mid);
   r = run(s, req);
   cJSON *a = cJSON_GetObjectItemCaseSensitive(r, "Attendee");
   char aid[SFU_UUID_LEN + 1], tok[64];
@@ -327,8 +370,11 @@ TEST(exec_meeting_and_attendee_ops) {
   cJSON_Delete(r);
 
   /* Batch: one good, one bad item, one over MaxCount would need a full meeting. */
-  snprintf(req, sizeof req, "{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"%s\",\"Attendees\":["
-           "{\"ExternalUserId\":\"bob\"},{\"ExternalUserId\":\"b\"},{\"ExternalUserId\":\"carol\"}]}", mid);
+  snprintf(
+      req, sizeof req,
+      "{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"%s\",\"Attendees\":["
+      "{\"ExternalUserId\":\"bob\"},{\"ExternalUserId\":\"b\"},{\"ExternalUserId\":\"carol\"}]}",
+      mid);
   r = run(s, req);
   CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "Attendees")), 2);
   cJSON *errs = cJSON_GetObjectItemCaseSensitive(r, "Errors");
@@ -338,14 +384,17 @@ TEST(exec_meeting_and_attendee_ops) {
   cJSON_Delete(r);
 
   /* ListAttendees pages of 2: alice, bob | carol. */
-  snprintf(req, sizeof req, "{\"op\":\"ListAttendees\",\"MeetingId\":\"%s\",\"MaxResults\":2}", mid);
+  snprintf(req, sizeof req, "{\"op\":\"ListAttendees\",\"MeetingId\":\"%s\",\"MaxResults\":2}",
+           mid);
   r = run(s, req);
   cJSON *list = cJSON_GetObjectItemCaseSensitive(r, "Attendees");
   CHECK_EQ_INT(cJSON_GetArraySize(list), 2);
   CHECK_EQ_STR(str_at(cJSON_GetArrayItem(list, 0), "ExternalUserId", NULL), "alice");
   const char *next = str_at(r, "NextToken", NULL);
   REQUIRE(next);
-  snprintf(req, sizeof req, "{\"op\":\"ListAttendees\",\"MeetingId\":\"%s\",\"MaxResults\":2,\"NextToken\":\"%s\"}", mid, next);
+  snprintf(req, sizeof req,
+           "{\"op\":\"ListAttendees\",\"MeetingId\":\"%s\",\"MaxResults\":2,\"NextToken\":\"%s\"}",
+           mid, next);
   cJSON_Delete(r);
   r = run(s, req);
   list = cJSON_GetObjectItemCaseSensitive(r, "Attendees");
@@ -355,15 +404,24 @@ TEST(exec_meeting_and_attendee_ops) {
   cJSON_Delete(r);
 
   /* Subscribe: NotFound, Forbidden, then ServiceUnavailable with the right token. */
-  snprintf(req, sizeof req, "{\"op\":\"Subscribe\",\"MeetingId\":\"%s\",\"AttendeeId\":\"" AID "\",\"JoinToken\":\"%s\",\"SdpOffer\":\"v=0\"}", mid, tok);
+  snprintf(req, sizeof req,
+           "{\"op\":\"Subscribe\",\"MeetingId\":\"%s\",\"AttendeeId\":\"" AID
+           "\",\"JoinToken\":\"%s\",\"SdpOffer\":\"v=0\"}",
+           mid, tok);
   r = run(s, req);
   CHECK_EQ_STR(err_code(r), "NotFound");
   cJSON_Delete(r);
-  snprintf(req, sizeof req, "{\"op\":\"Subscribe\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\",\"JoinToken\":\"wrong\",\"SdpOffer\":\"v=0\"}", mid, aid);
+  snprintf(req, sizeof req,
+           "{\"op\":\"Subscribe\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\",\"JoinToken\":"
+           "\"wrong\",\"SdpOffer\":\"v=0\"}",
+           mid, aid);
   r = run(s, req);
   CHECK_EQ_STR(err_code(r), "Forbidden");
   cJSON_Delete(r);
-  snprintf(req, sizeof req, "{\"op\":\"Subscribe\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\",\"JoinToken\":\"%s\",\"SdpOffer\":\"v=0\"}", mid, aid, tok);
+  snprintf(req, sizeof req,
+           "{\"op\":\"Subscribe\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\",\"JoinToken\":\"%s\","
+           "\"SdpOffer\":\"v=0\"}",
+           mid, aid, tok);
   r = run(s, req);
   CHECK_EQ_STR(err_code(r), "ServiceUnavailable");
   CHECK_EQ_STR(str_at(cJSON_GetObjectItemCaseSensitive(r, "error"), "message", NULL),
@@ -371,19 +429,24 @@ TEST(exec_meeting_and_attendee_ops) {
   cJSON_Delete(r);
 
   /* Update, get, delete attendee; then the token is dead. */
-  snprintf(req, sizeof req, "{\"op\":\"UpdateAttendeeCapabilities\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\","
-           "\"Capabilities\":{\"Audio\":\"Receive\",\"Video\":\"None\",\"Content\":\"None\"}}", mid, aid);
+  snprintf(req, sizeof req,
+           "{\"op\":\"UpdateAttendeeCapabilities\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\","
+           "\"Capabilities\":{\"Audio\":\"Receive\",\"Video\":\"None\",\"Content\":\"None\"}}",
+           mid, aid);
   r = run(s, req);
-  CHECK_EQ_STR(str_at(cJSON_GetObjectItemCaseSensitive(r, "Attendee"), "Capabilities", "Audio"), "Receive");
+  CHECK_EQ_STR(str_at(cJSON_GetObjectItemCaseSensitive(r, "Attendee"), "Capabilities", "Audio"),
+               "Receive");
   cJSON_Delete(r);
-  snprintf(req, sizeof req, "{\"op\":\"DeleteAttendee\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\"}", mid, aid);
+  snprintf(req, sizeof req,
+           "{\"op\":\"DeleteAttendee\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\"}", mid, aid);
   r = run(s, req);
   CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok")));
   cJSON_Delete(r);
   r = run(s, req);
   CHECK_EQ_STR(err_code(r), "NotFound");
   cJSON_Delete(r);
-  snprintf(req, sizeof req, "{\"op\":\"GetAttendee\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\"}", mid, aid);
+  snprintf(req, sizeof req, "{\"op\":\"GetAttendee\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\"}",
+           mid, aid);
   r = run(s, req);
   CHECK_EQ_STR(err_code(r), "NotFound");
   cJSON_Delete(r);
@@ -403,7 +466,8 @@ TEST(exec_meeting_and_attendee_ops) {
   snprintf(req, sizeof req, "{\"op\":\"GetMeeting\",\"MeetingId\":\"%s\"}", mid);
   r = run(s, req);
   CHECK_EQ_STR(err_code(r), "NotFound");
-  CHECK(strstr(str_at(cJSON_GetObjectItemCaseSensitive(r, "error"), "message", NULL), "MeetingId:") != NULL);
+  CHECK(strstr(str_at(cJSON_GetObjectItemCaseSensitive(r, "error"), "message", NULL),
+               "MeetingId:") != NULL);
   cJSON_Delete(r);
   CHECK_EQ_INT(g_events[g_nev - 1].type, SFU_EV_MEETING_ENDED);
   sfu_session_free(s);
@@ -412,19 +476,25 @@ TEST(exec_meeting_and_attendee_ops) {
 TEST(exec_limit_exceeded_in_batch) {
   sfu_session_config_t cfg = {300000000, 86400000000ull};
   sfu_session_t *s = sfu_session_new(&cfg, NULL);
-  cJSON *r = run(s, "{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"tiny\",\"MeetingFeatures\":{\"Attendee\":{\"MaxCount\":1}}}");
+  cJSON *r = run(s,
+                 "{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"tiny\",\"MeetingFeatures\":{"
+                 "\"Attendee\":{\"MaxCount\":1}}}");
   char mid[SFU_UUID_LEN + 1], req[512];
-  snprintf(mid, sizeof mid, "%s", str_at(cJSON_GetObjectItemCaseSensitive(r, "Meeting"), "MeetingId", NULL));
+  snprintf(mid, sizeof mid, "%s",
+           str_at(cJSON_GetObjectItemCaseSensitive(r, "Meeting"), "MeetingId", NULL));
   cJSON_Delete(r);
-  snprintf(req, sizeof req, "{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"%s\",\"Attendees\":["
-           "{\"ExternalUserId\":\"u1\"},{\"ExternalUserId\":\"u2\"}]}", mid);
+  snprintf(req, sizeof req,
+           "{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"%s\",\"Attendees\":["
+           "{\"ExternalUserId\":\"u1\"},{\"ExternalUserId\":\"u2\"}]}",
+           mid);
   r = run(s, req);
   CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(r, "Attendees")), 1);
   cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(r, "Errors"), 0);
   CHECK_EQ_STR(str_at(e, "ErrorCode", NULL), "LimitExceeded");
   CHECK_EQ_STR(str_at(e, "ExternalUserId", NULL), "u2");
   cJSON_Delete(r);
-  snprintf(req, sizeof req, "{\"op\":\"CreateAttendee\",\"MeetingId\":\"%s\",\"ExternalUserId\":\"u3\"}", mid);
+  snprintf(req, sizeof req,
+           "{\"op\":\"CreateAttendee\",\"MeetingId\":\"%s\",\"ExternalUserId\":\"u3\"}", mid);
   r = run(s, req);
   CHECK_EQ_STR(err_code(r), "LimitExceeded");
   cJSON_Delete(r);
@@ -433,7 +503,8 @@ TEST(exec_limit_exceeded_in_batch) {
 
 TEST(error_and_event_shapes) {
   char *s = sfu_control_print(sfu_control_error(SFU_EEXIST, "MeetingId: taken"));
-  CHECK_EQ_STR(s, "{\"ok\":false,\"error\":{\"code\":\"Conflict\",\"message\":\"MeetingId: taken\"}}");
+  CHECK_EQ_STR(s,
+               "{\"ok\":false,\"error\":{\"code\":\"Conflict\",\"message\":\"MeetingId: taken\"}}");
   free(s);
   CHECK_EQ_STR(sfu_control_code_name(SFU_EINVAL), "BadRequest");
   CHECK_EQ_STR(sfu_control_code_name(SFU_ENOENT), "NotFound");
@@ -450,9 +521,11 @@ TEST(error_and_event_shapes) {
   strcpy(ev.primary_meeting_id, AID);
   ev.reason = SFU_END_PRIMARY_ENDED;
   s = sfu_control_event_json(&ev, "w1", 1700000000123ull);
-  CHECK_EQ_STR(s, "{\"eventType\":\"chime:MeetingEnded\",\"timestamp\":1700000000123,\"workerId\":\"w1\","
-                  "\"meetingId\":\"" MID "\",\"externalMeetingId\":\"ext\\\"q\",\"primaryMeetingId\":\"" AID
-                  "\",\"reason\":\"PrimaryEnded\"}");
+  CHECK_EQ_STR(
+      s,
+      "{\"eventType\":\"chime:MeetingEnded\",\"timestamp\":1700000000123,\"workerId\":\"w1\","
+      "\"meetingId\":\"" MID "\",\"externalMeetingId\":\"ext\\\"q\",\"primaryMeetingId\":\"" AID
+      "\",\"reason\":\"PrimaryEnded\"}");
   free(s);
   memset(&ev, 0, sizeof ev);
   ev.type = SFU_EV_ATTENDEE_CAPS_UPDATED;
@@ -463,10 +536,12 @@ TEST(error_and_event_shapes) {
   ev.caps.video = SFU_CAP_NONE;
   ev.caps.content = SFU_CAP_NONE;
   s = sfu_control_event_json(&ev, "w1", 5);
-  CHECK_EQ_STR(s, "{\"eventType\":\"chime:AttendeeCapabilitiesUpdated\",\"timestamp\":5,\"workerId\":\"w1\","
-                  "\"meetingId\":\"" MID "\",\"externalMeetingId\":\"m\",\"attendeeId\":\"" AID
-                  "\",\"externalUserId\":\"alice\",\"capabilities\":{\"Audio\":\"SendReceive\","
-                  "\"Video\":\"None\",\"Content\":\"None\"}}");
+  CHECK_EQ_STR(
+      s,
+      "{\"eventType\":\"chime:AttendeeCapabilitiesUpdated\",\"timestamp\":5,\"workerId\":\"w1\","
+      "\"meetingId\":\"" MID "\",\"externalMeetingId\":\"m\",\"attendeeId\":\"" AID
+      "\",\"externalUserId\":\"alice\",\"capabilities\":{\"Audio\":\"SendReceive\","
+      "\"Video\":\"None\",\"Content\":\"None\"}}");
   free(s);
 }
 

@@ -200,7 +200,8 @@ TEST(attendee_quota_250_and_max_count) {
   sfu_meeting_t *sm = NULL;
   REQUIRE(sfu_session_create_meeting(s, &p, 0, &sm, err, sizeof err) == 0);
   CHECK(attendee(s, sm, "a1", 0) && attendee(s, sm, "a2", 0) && attendee(s, sm, "a3", 0));
-  CHECK_EQ_INT(sfu_session_create_attendee(s, sm->id, "a4", NULL, 0, NULL, err, sizeof err), SFU_ELIMIT);
+  CHECK_EQ_INT(sfu_session_create_attendee(s, sm->id, "a4", NULL, 0, NULL, err, sizeof err),
+               SFU_ELIMIT);
 
   /* High-definition: 25 by default. */
   sfu_uuid_v4(id);
@@ -212,7 +213,8 @@ TEST(attendee_quota_250_and_max_count) {
     snprintf(ext, sizeof ext, "hd%d", i);
     CHECK(attendee(s, hm, ext, 0) != NULL);
   }
-  CHECK_EQ_INT(sfu_session_create_attendee(s, hm->id, "hd25", NULL, 0, NULL, err, sizeof err), SFU_ELIMIT);
+  CHECK_EQ_INT(sfu_session_create_attendee(s, hm->id, "hd25", NULL, 0, NULL, err, sizeof err),
+               SFU_ELIMIT);
   sfu_uuid_v4(id);
   hp.features.max_count = 26;
   CHECK_EQ_INT(sfu_session_create_meeting(s, &hp, 0, NULL, err, sizeof err), SFU_EINVAL);
@@ -231,11 +233,13 @@ TEST(token_check_and_revocation) {
   sfu_attendee_t *out = NULL;
   CHECK_EQ_INT(sfu_session_check_token(s, m->id, aid, tok, strlen(tok), &out, err, sizeof err), 0);
   CHECK(out == a);
-  CHECK_EQ_INT(sfu_session_check_token(s, m->id, aid, tok, strlen(tok) - 1, NULL, err, sizeof err), SFU_EPERM);
+  CHECK_EQ_INT(sfu_session_check_token(s, m->id, aid, tok, strlen(tok) - 1, NULL, err, sizeof err),
+               SFU_EPERM);
   char bad[SFU_TOKEN_LEN + 1];
   memcpy(bad, tok, sizeof bad);
   bad[5] ^= 1;
-  CHECK_EQ_INT(sfu_session_check_token(s, m->id, aid, bad, strlen(bad), NULL, err, sizeof err), SFU_EPERM);
+  CHECK_EQ_INT(sfu_session_check_token(s, m->id, aid, bad, strlen(bad), NULL, err, sizeof err),
+               SFU_EPERM);
   CHECK(strstr(err, "JoinToken:") == err);
   CHECK_EQ_INT(sfu_session_check_token(s, m->id, aid, NULL, 0, NULL, err, sizeof err), SFU_EPERM);
   a->transport = (void *)0x1234;
@@ -243,7 +247,8 @@ TEST(token_check_and_revocation) {
   CHECK_EQ_INT(r.removed, 1);
   CHECK(r.last_transport == (void *)0x1234);
   /* The revoked token no longer matches anything. */
-  CHECK_EQ_INT(sfu_session_check_token(s, m->id, aid, tok, strlen(tok), NULL, err, sizeof err), SFU_ENOENT);
+  CHECK_EQ_INT(sfu_session_check_token(s, m->id, aid, tok, strlen(tok), NULL, err, sizeof err),
+               SFU_ENOENT);
   CHECK(strstr(err, "AttendeeId:") == err);
   CHECK_EQ_INT(sfu_session_delete_attendee(s, m->id, aid, 1, err, sizeof err), SFU_ENOENT);
   CHECK_EQ_INT(r.ev[r.n - 1].type, SFU_EV_ATTENDEE_DELETED);
@@ -397,7 +402,8 @@ TEST(iteration_in_creation_order) {
   const char *want[] = {"first", "second", "third"};
   int i = 0;
   uint64_t last_seq = 0;
-  for (sfu_attendee_t *a = sfu_meeting_first_attendee(m); a; a = sfu_meeting_next_attendee(m, a), i++) {
+  for (sfu_attendee_t *a = sfu_meeting_first_attendee(m); a;
+       a = sfu_meeting_next_attendee(m, a), i++) {
     REQUIRE(i < 3);
     CHECK_EQ_STR(a->external_user_id, want[i]);
     if (i) CHECK(a->seq > last_seq);
