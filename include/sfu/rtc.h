@@ -83,6 +83,10 @@ int sfu_rtc_leave(sfu_rtc_t *r, const char *meeting_id, const char *attendee_id,
 /* From the session's on_attendee_removed_cb: closes the transport silently (see above). */
 void sfu_rtc_attendee_removed(sfu_rtc_t *r, sfu_attendee_t *a);
 
+/* Loop shutdown: every transport closed with close_notify, silently (no events, no
+ * session calls: the session is about to be freed without events too). */
+void sfu_rtc_close_all(sfu_rtc_t *r);
+
 /* A datagram from the loop's UDP socket or a TCP connection (from->proto). Returns 1 if
  * a transport took it, 0 if it was dropped (counted in unrouted). */
 int sfu_rtc_input(sfu_rtc_t *r, uint64_t now_us, const sfu_addr_t *from, uint8_t *buf, size_t len);

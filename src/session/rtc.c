@@ -404,6 +404,18 @@ void sfu_rtc_attendee_removed(sfu_rtc_t *r, sfu_attendee_t *a) {
   reap(r);
 }
 
+void sfu_rtc_close_all(sfu_rtc_t *r) {
+  sfu_list_t *it, *tmp;
+  sfu_list_foreach_safe(it, tmp, &r->live) {
+    rtc_rec_t *x = sfu_container_of(it, rtc_rec_t, link);
+    if (x->att && x->att->transport == x) x->att->transport = NULL;
+    x->att = NULL;
+    x->silent = 1;
+    sfu_transport_close(x->tp, r->last_now_us); /* moves it to the dead list */
+  }
+  reap(r);
+}
+
 /* ---- packets and timers ---- */
 
 int sfu_rtc_input(sfu_rtc_t *r, uint64_t now_us, const sfu_addr_t *from, uint8_t *buf, size_t len) {

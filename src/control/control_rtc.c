@@ -1,0 +1,134 @@
+/* The media ops of the control API (Subscribe, LeaveMeeting, GetAttendeeStats) and the
+ * transport figures of GetWorkerStats: typed commands in, cJSON replies out, executed on
+ * the meeting's loop against its sfu_rtc_t (docs/control-api.md). */
+#include "control/control_rtc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "sfu/err.h"
+
+static cJSON *ok_with(const char *name, cJSON *item) {
+  cJSON *r = cJSON_CreateObject();
+  if (!r) {
+    cJSON_Delete(item);
+    return NULL;
+  }
+  cJSON_AddTrueToObject(r, "ok");
+  if (name) cJSON_AddItemToObject(r, name, item);
+  return r;
+}
+
+cJSON *sfu_control_exec_subscribe(sfu_session_t *s, const sfu_cmd_t *cmd,
+                                  const sfu_control_ctx_t *ctx, uint64_t now_us) {
+  char err[SFU_CONTROL_ERRLEN];
+  if (!ctx->rtc) {
+    int rc = sfu_session_check_token(s, cmd->meeting_id, cmd->attendee_id, cmd->join_token,
+                                     cmd->join_token_len, NULL, err, sizeof err);
+    if (rc) return sfu_control_error(rc, err);
+    return sfu_control_error(SFU_EUNSUPP, "Subscribe: media transport not available");
+  }
+  char *answer = NULL;
+  int rc = sfu_rtc_subscribe(ctx->rtc, cmd->meeting_id, cmd->attendee_id, cmd->join_token,
+                             cmd->join_token_len, cmd->sdp_offer,
+                             cmd->sdp_offer ? strlen(cmd->sdp_offer) : 0, now_us, &answer, err,
+                             sizeof err);
+  if (rc) return sfu_control_error(rc, err);
+  cJSON *r = cJSON_CreateObject();
+  if (r) {
+    cJSON_AddTrueToObject(r, "ok");
+    cJSON_AddStringToObject(r, "SdpAnswer", answer);
+  }
+  free(answer);
+  return r;
+}
+
+cJSON *sfu_control_exec_leave(sfu_session_t *s, const sfu_cmd_t *cmd,
+                              const sfu_control_ctx_t *ctx, uint64_t now_us) {
+  char err[SFU_CONTROL_ERRLEN];
+  if (!ctx->rtc) return sfu_control_error(SFU_EUNSUPP, "LeaveMeeting: media transport not available");
+  int rc = sfu_rtc_leave(ctx->rtc, cmd->meeting_id, cmd->attendee_id, now_us, err, sizeof err);
+  if (rc) return sfu_control_error(rc, err);
+  return ok_with(NULL, NULL);
+}
+
+static void add_counters(cJSON *o, const sfu_transport_stats_t *st) {
+  cJSON_AddNumberToObject(o, "PacketsIn", (double)st->packets_in);
+  cJSON_AddNumberToObject(o, "BytesIn", (double)st->bytes_in);
+  cJSON_AddNumberToObject(o, "StunRequests", (double)st->stun_requests);
+  cJSON_AddNumberToObject(o, "StunRejected", (double)st->stun_rejected);
+  cJSON_AddNumberToObject(o, "DtlsPackets", (double)st->dtls_in);
+  cJSON_AddNumberToObject(o, "RtpPackets", (double)st->rtp_in);
+  cJSON_AddNumberToObject(o, "RtcpPackets", (double)st->rtcp_in);
+  cJSON_AddNumberToObject(o, "Decrypted", (double)st->decrypted);
+  cJSON_AddNumberToObject(o, "DecryptedBytes", (double)st->decrypted_bytes);
+  cJSON_AddNumberToObject(o, "DecryptFailures", (double)st->decrypt_failures);
+  cJSON_AddNumberToObject(o, "DtlsFailures", (double)st->dtls_failures);
+  cJSON_AddNumberToObject(o, "FingerprintMismatches", (double)st->fingerprint_mismatches);
+  cJSON_AddNumberToObject(o, "Dropped", (double)st->dropped);
+  cJSON_AddNumberToObject(o, "PacketsOut", (double)st->packets_out);
+  cJSON_AddNumberToObject(o, "BytesOut", (double)st->bytes_out);
+}
+
+cJSON *sfu_control_transport_json(const sfu_transport_t *t) {
+  cJSON *o = cJSON_CreateObject();
+  if (!o) return NULL;
+  cJSON_AddStringToObject(o, "IceState", sfu_transport_ice_state(t));
+  const sfu_addr_t *sel = sfu_transport_selected(t);
+  if (sel) {
+    char a[SFU_ADDR_STRLEN];
+    cJSON_AddStringToObject(o, "SelectedProtocol", sel->proto == SFU_PROTO_TCP ? "tcp" : "udp");
+    cJSON_AddStringToObject(o, "SelectedAddress", sfu_addr_format(sel, a));
+  } else {
+    cJSON_AddNullToObject(o, "SelectedProtocol");
+  }
+  cJSON_AddStringToObject(o, "DtlsState", sfu_transport_dtls_state(t));
+  const char *p = sfu_transport_srtp_profile(t);
+  if (p && p[0]) cJSON_AddStringToObject(o, "SrtpProfile", p);
+  else cJSON_AddNullToObject(o, "SrtpProfile");
+  cJSON_AddStringToObject(o, "LocalUfrag", sfu_transport_local_ufrag(t));
+  add_counters(o, sfu_transport_stats(t));
+  return o;
+}
+
+cJSON *sfu_control_exec_attendee_stats(sfu_session_t *s, const sfu_cmd_t *cmd,
+                                       const sfu_control_ctx_t *ctx) {
+  char err[SFU_CONTROL_ERRLEN];
+  sfu_meeting_t *m = sfu_session_find_meeting(s, cmd->meeting_id);
+  if (!m) {
+    snprintf(err, sizeof err, "MeetingId: no such meeting '%s'", cmd->meeting_id);
+    return sfu_control_error(SFU_ENOENT, err);
+  }
+  sfu_attendee_t *a = sfu_meeting_find_attendee(m, cmd->attendee_id);
+  if (!a) {
+    snprintf(err, sizeof err, "AttendeeId: no such attendee '%s'", cmd->attendee_id);
+    return sfu_control_error(SFU_ENOENT, err);
+  }
+  cJSON *r = cJSON_CreateObject();
+  if (!r) return NULL;
+  cJSON_AddTrueToObject(r, "ok");
+  cJSON_AddStringToObject(r, "MeetingId", m->id);
+  cJSON_AddStringToObject(r, "AttendeeId", a->id);
+  cJSON_AddBoolToObject(r, "Connected", a->connected);
+  const sfu_transport_t *t = sfu_rtc_attendee_transport(a);
+  if (t) cJSON_AddItemToObject(r, "Transport", sfu_control_transport_json(t));
+  else cJSON_AddNullToObject(r, "Transport");
+  return r;
+}
+
+void sfu_control_add_rtc_stats(cJSON *loop_obj, const sfu_rtc_t *rtc) {
+  if (!rtc || !loop_obj) return;
+  sfu_rtc_stats_t st;
+  sfu_rtc_stats(rtc, &st);
+  cJSON *o = cJSON_CreateObject();
+  if (!o) return;
+  cJSON_AddNumberToObject(o, "Transports", (double)st.transports);
+  cJSON_AddNumberToObject(o, "Connected", (double)st.joined);
+  cJSON_AddNumberToObject(o, "Created", (double)st.created);
+  cJSON_AddNumberToObject(o, "Unrouted", (double)st.unrouted);
+  add_counters(o, &st.sum);
+  cJSON_AddItemToObject(loop_obj, "Media", o);
+}

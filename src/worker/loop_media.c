@@ -1,0 +1,87 @@
+/* The media side of a loop (see loop_media.h). */
+#include "worker/loop_media.h"
+
+#include <stdlib.h>
+
+#include "sfu/err.h"
+#include "sfu/log.h"
+#include "worker/loop.h"
+
+static void on_udp(void *user, uint64_t now_us, const sfu_addr_t *from, uint8_t *buf, size_t len) {
+  sfu_loop_media_t *m = user;
+  sfu_rtc_input(m->rtc, now_us, from, buf, len);
+}
+
+static int on_tcp(void *user, uint64_t now_us, const sfu_addr_t *from, uint8_t *buf, size_t len) {
+  sfu_loop_media_t *m = user;
+  return sfu_rtc_input(m->rtc, now_us, from, buf, len);
+}
+
+static void rtc_send(void *user, const sfu_addr_t *to, const uint8_t *buf, size_t len) {
+  sfu_loop_media_t *m = user;
+  if (to->proto == SFU_PROTO_TCP) {
+    if (m->tcp_open) sfu_tcp_io_send(&m->tcp, to, buf, len);
+  } else if (m->udp_open) {
+    sfu_udp_io_send(&m->udp, to, buf, len);
+  }
+}
+
+static void rtc_event(void *user, const sfu_event_t *ev) {
+  sfu_loop_media_t *m = user;
+  sfu_loop_emit_event(m->loop, ev);
+}
+
+/* Once per loop turn, after the poll phase: re-arm the loop timer if a batch of packets
+ * moved the earliest transport deadline. O(1) when nothing moved. */
+static void on_check(uv_check_t *c) {
+  sfu_loop_media_t *m = c->data;
+  if (sfu_rtc_next_deadline(m->rtc) != m->armed_us) sfu_loop_rearm(m->loop);
+}
+
+int sfu_loop_media_open(sfu_loop_media_t **out, struct sfu_loop *l,
+                        const struct sfu_dtls_cert *cert, const char *bind_ip) {
+  *out = NULL;
+  if (!cert) return SFU_EINVAL;
+  sfu_loop_media_t *m = calloc(1, sizeof *m);
+  if (!m) return SFU_ENOMEM;
+  m->loop = l;
+  m->armed_us = UINT64_MAX;
+  sfu_rtc_config_t cfg = {l->ctx.announce_ip, (uint16_t)l->udp_port, (uint16_t)l->tcp_port};
+  sfu_rtc_cbs_t cbs = {rtc_send, rtc_event, m};
+  m->rtc = sfu_rtc_new(l->session, cert, &cfg, &cbs);
+  if (!m->rtc) {
+    free(m);
+    return SFU_ENOMEM;
+  }
+  *out = m;
+  int rc = sfu_udp_io_open(&m->udp, &l->loop, bind_ip, (uint16_t)l->udp_port, on_udp, m);
+  if (rc) return rc;
+  m->udp_open = 1;
+  if (l->tcp_port > 0) {
+    rc = sfu_tcp_io_open(&m->tcp, &l->loop, bind_ip, (uint16_t)l->tcp_port, on_tcp, m);
+    if (rc) return rc;
+    m->tcp_open = 1;
+  }
+  uv_check_init(&l->loop, &m->check);
+  m->check.data = m;
+  uv_check_start(&m->check, on_check);
+  uv_unref((uv_handle_t *)&m->check);
+  m->check_open = 1;
+  return 0;
+}
+
+void sfu_loop_media_close(sfu_loop_media_t *m) {
+  if (!m) return;
+  /* close_notify to every client still connected, then out with one last flush. */
+  if (m->rtc) sfu_rtc_close_all(m->rtc);
+  if (m->udp_open) sfu_udp_io_close(&m->udp, NULL);
+  if (m->tcp_open) sfu_tcp_io_close(&m->tcp, NULL);
+  if (m->check_open) uv_close((uv_handle_t *)&m->check, NULL);
+  m->udp_open = m->tcp_open = m->check_open = 0;
+}
+
+void sfu_loop_media_free(sfu_loop_media_t *m) {
+  if (!m) return;
+  sfu_rtc_free(m->rtc);
+  free(m);
+}

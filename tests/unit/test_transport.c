@@ -1,0 +1,445 @@
+/* The transport composite over the simulated link: a client built from the same cores
+ * (binding requests from stun.h's builder, a DTLS client core, an SRTP session) against
+ * a server transport reached through the per-loop demux table.
+ *
+ * Checked: connect + join event; SRTP RTP/RTCP from the client decrypted and counted;
+ * consent loss → DROPPED; close_notify → LEFT; local close → LEFT and the client sees
+ * close_notify; never two departures; fingerprint mismatch → DROPPED + counted; DTLS
+ * never started → DROPPED after the connect timeout; unknown 5-tuples and ufrags
+ * dropped; ICE restart re-keys the table; DTLS from an unvalidated 5-tuple ignored. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sfu/demux.h"
+#include "sfu/dtls.h"
+#include "sfu/err.h"
+#include "sfu/srtp.h"
+#include "sfu/stun.h"
+#include "sfu/transport.h"
+#include "sim_link.h"
+#include "test.h"
+
+#define SEC 1000000ull
+#define CLI_UFRAG "cliU"
+#define CLI_PWD "clientpasswordclientpasswd"
+
+static sfu_dtls_cert_t *g_srv_cert, *g_cli_cert;
+
+typedef struct env env_t;
+
+/* The client: ICE controlling (checks every 500 ms, USE-CANDIDATE), DTLS client, SRTP. */
+typedef struct {
+  env_t *env;
+  int checks_on;           /* stop to simulate consent loss */
+  uint64_t next_check_us;
+  int stun_ok;             /* success responses received */
+  sfu_dtls_t *dtls;
+  sfu_srtp_t *srtp;
+  int connected, closed, closed_reason;
+  uint32_t tid_n;
+  sfu_addr_t addr;
+} client_t;
+
+/* The server side: a table and one transport; the events it reported. */
+struct env {
+  sim_link_t *link;
+  sfu_transport_table_t table;
+  sfu_transport_t *t;
+  client_t cli;
+  sfu_addr_t srv_addr;
+  int joined, departed, depart_kind, depart_joined, depart_err;
+  int rtp_seen, rtcp_seen;
+  uint8_t last_rtp[1500];
+  size_t last_rtp_len;
+};
+
+/* ---- server callbacks ---- */
+
+static void srv_send(void *user, sfu_transport_t *t, const sfu_addr_t *to, const uint8_t *buf,
+                     size_t len) {
+  env_t *e = user;
+  sim_link_send(e->link, SIM_BA, sim_link_now(e->link), buf, len);
+}
+static void srv_joined(void *user, sfu_transport_t *t) { ((env_t *)user)->joined++; }
+static void srv_departed(void *user, sfu_transport_t *t, sfu_depart_kind_t kind, int joined, int err) {
+  env_t *e = user;
+  e->departed++;
+  e->depart_kind = kind;
+  e->depart_joined = joined;
+  e->depart_err = err;
+}
+static void srv_rtp(void *user, sfu_transport_t *t, uint64_t now, uint8_t *buf, size_t len) {
+  env_t *e = user;
+  e->rtp_seen++;
+  memcpy(e->last_rtp, buf, len);
+  e->last_rtp_len = len;
+}
+static void srv_rtcp(void *user, sfu_transport_t *t, uint64_t now, uint8_t *buf, size_t len) {
+  ((env_t *)user)->rtcp_seen++;
+}
+
+/* ---- client ---- */
+
+static void cli_dtls_send(void *user, const uint8_t *buf, size_t len) {
+  client_t *c = user;
+  sim_link_send(c->env->link, SIM_AB, sim_link_now(c->env->link), buf, len);
+}
+static void cli_connected(void *user, const sfu_srtp_keys_t *keys) {
+  client_t *c = user;
+  c->connected = 1;
+  c->srtp = sfu_srtp_new(keys, 0);
+}
+static void cli_app(void *user, const uint8_t *buf, size_t len) {}
+static void cli_closed(void *user, int reason) {
+  client_t *c = user;
+  c->closed = 1;
+  c->closed_reason = reason;
+}
+static const sfu_dtls_cbs_t cli_dtls_cbs = {cli_dtls_send, cli_connected, cli_app, cli_closed};
+
+static void cli_send_check(client_t *c, uint64_t now) {
+  env_t *e = c->env;
+  char user[300];
+  snprintf(user, sizeof user, "%s:%s", sfu_transport_local_ufrag(e->t), CLI_UFRAG);
+  uint8_t tid[12] = {0};
+  c->tid_n++;
+  memcpy(tid, &c->tid_n, sizeof c->tid_n);
+  sfu_stun_request_params_t p = {
+      .tid = tid, .username = user, .password = sfu_transport_local_pwd(e->t),
+      .priority = 0x6e0001ff, .role = SFU_ICE_ROLE_CONTROLLING, .tiebreaker = 42,
+      .use_candidate = 1};
+  uint8_t buf[512];
+  int n = sfu_stun_build_binding_request(buf, sizeof buf, &p);
+  if (n > 0) sim_link_send(e->link, SIM_AB, now, buf, (size_t)n);
+}
+
+static uint64_t cli_deadline(void *core) {
+  client_t *c = core;
+  uint64_t d = c->checks_on ? c->next_check_us : UINT64_MAX;
+  if (c->dtls) {
+    uint64_t x = sfu_dtls_next_deadline(c->dtls);
+    if (x < d) d = x;
+  }
+  return d;
+}
+
+static void cli_timeout(void *core, uint64_t now) {
+  client_t *c = core;
+  if (c->checks_on && now >= c->next_check_us) {
+    cli_send_check(c, now);
+    c->next_check_us = now + 500000;
+  }
+  if (c->dtls) sfu_dtls_handle_timeout(c->dtls, now);
+}
+
+static void cli_input(void *core, uint64_t now, const uint8_t *buf, size_t len) {
+  client_t *c = core;
+  sfu_pkt_kind_t k = sfu_demux_classify(buf, len);
+  if (k == SFU_PKT_STUN) {
+    sfu_stun_msg_t m;
+    if (sfu_stun_parse(buf, len, &m) == 0 && m.cls == SFU_STUN_SUCCESS) {
+      c->stun_ok++;
+      /* RFC 8842: the client (setup:active) starts DTLS once ICE works. */
+      if (!c->dtls) {
+        c->dtls = sfu_dtls_new(g_cli_cert, SFU_DTLS_ROLE_CLIENT, &cli_dtls_cbs, c, now);
+        sfu_dtls_set_remote_fingerprint(c->dtls, "sha-256", sfu_dtls_cert_fingerprint(g_srv_cert));
+      }
+    }
+  } else if (k == SFU_PKT_DTLS && c->dtls) {
+    sfu_dtls_handle_input(c->dtls, now, buf, len);
+  }
+}
+
+/* ---- server peer for sim_run ---- */
+
+static uint64_t srv_deadline(void *core) {
+  env_t *e = core;
+  return e->t ? sfu_transport_next_deadline(e->t) : UINT64_MAX;
+}
+static void srv_timeout(void *core, uint64_t now) {
+  env_t *e = core;
+  if (e->t) sfu_transport_handle_timeout(e->t, now);
+}
+static void srv_input(void *core, uint64_t now, const uint8_t *buf, size_t len) {
+  env_t *e = core;
+  uint8_t copy[2048];
+  if (len > sizeof copy) return;
+  memcpy(copy, buf, len);
+  sfu_transport_dispatch(&e->table, now, &e->cli.addr, copy, len);
+}
+
+/* ---- setup ---- */
+
+static const char *g_fp_override;
+
+static void env_init(env_t *e, uint64_t seed) {
+  memset(e, 0, sizeof *e);
+  e->link = sim_link_new(seed);
+  sim_dir_cfg_t cfg = {.delay_us = 10000};
+  sim_link_config(e->link, SIM_AB, &cfg);
+  sim_link_config(e->link, SIM_BA, &cfg);
+  sfu_transport_table_init(&e->table);
+  sfu_addr_parse(&e->cli.addr, "10.0.0.2:50000");
+  sfu_addr_parse(&e->srv_addr, "10.0.0.1:3478");
+  e->cli.env = e;
+  e->cli.checks_on = 1;
+  sfu_transport_remote_t rm = {CLI_UFRAG, CLI_PWD, "sha-256",
+                               g_fp_override ? g_fp_override : sfu_dtls_cert_fingerprint(g_cli_cert)};
+  sfu_transport_cbs_t cbs = {srv_send, srv_joined, srv_departed, srv_rtp, srv_rtcp, NULL, e};
+  e->t = sfu_transport_new(&e->table, g_srv_cert, &rm, &cbs, e, 0);
+}
+
+static void env_free(env_t *e) {
+  sfu_transport_free(e->t);
+  if (e->cli.dtls) sfu_dtls_free(e->cli.dtls);
+  if (e->cli.srtp) sfu_srtp_free(e->cli.srtp);
+  sfu_transport_table_free(&e->table);
+  sim_link_free(e->link);
+}
+
+static int run(env_t *e, uint64_t until, int (*cond)(void *), void *u) {
+  sim_peer_t a = {&e->cli, cli_deadline, cli_timeout, cli_input};
+  sim_peer_t b = {e, srv_deadline, srv_timeout, srv_input};
+  return sim_run(e->link, &a, &b, until, cond, u);
+}
+
+static int is_joined(void *u) {
+  env_t *e = u;
+  return e->joined && e->cli.connected;
+}
+static int is_departed(void *u) { return ((env_t *)u)->departed > 0; }
+
+/* Brings a fresh env to "joined". */
+static int do_connect(env_t *e, uint64_t seed) {
+  env_init(e, seed);
+  if (!e->t) return 0;
+  return run(e, 5 * SEC, is_joined, e) == 1;
+}
+
+static void cli_send_rtp(env_t *e, uint16_t seq, int rtcp) {
+  uint8_t pkt[256] = {0};
+  size_t len;
+  if (!rtcp) {
+    pkt[0] = 0x80;
+    pkt[1] = 111;
+    pkt[2] = (uint8_t)(seq >> 8);
+    pkt[3] = (uint8_t)seq;
+    pkt[8] = 0x12, pkt[9] = 0x34, pkt[10] = 0x56, pkt[11] = 0x78;
+    memset(pkt + 12, 0xab, 40);
+    len = 52;
+    REQUIRE(sfu_srtp_protect_rtp(e->cli.srtp, pkt, &len, sizeof pkt) == 0);
+  } else {
+    /* RR with no report blocks: V=2 PT=201 length=1 SSRC */
+    pkt[0] = 0x80, pkt[1] = 201, pkt[2] = 0, pkt[3] = 1;
+    pkt[4] = 0x12, pkt[5] = 0x34, pkt[6] = 0x56, pkt[7] = 0x78;
+    len = 8;
+    REQUIRE(sfu_srtp_protect_rtcp(e->cli.srtp, pkt, &len, sizeof pkt) == 0);
+  }
+  sim_link_send(e->link, SIM_AB, sim_link_now(e->link), pkt, len);
+}
+
+/* ---- tests ---- */
+
+TEST(connect_join_and_decrypt) {
+  env_t e;
+  REQUIRE(do_connect(&e, 1));
+  CHECK_EQ_INT(e.joined, 1);
+  CHECK(sfu_transport_joined(e.t));
+  CHECK_EQ_STR(sfu_transport_dtls_state(e.t), "connected");
+  CHECK_EQ_STR(sfu_transport_ice_state(e.t), "connected");
+  CHECK(sfu_transport_selected(e.t) != NULL);
+  CHECK_EQ_STR(sfu_transport_srtp_profile(e.t), "AEAD_AES_128_GCM");
+  CHECK(sfu_transport_stats(e.t)->stun_requests >= 1);
+  REQUIRE(e.cli.srtp);
+  for (uint16_t i = 0; i < 10; i++) cli_send_rtp(&e, (uint16_t)(100 + i), 0);
+  cli_send_rtp(&e, 0, 1);
+  run(&e, sim_link_now(e.link) + SEC, NULL, NULL);
+  const sfu_transport_stats_t *st = sfu_transport_stats(e.t);
+  CHECK_EQ_INT(st->rtp_in, 10);
+  CHECK_EQ_INT(st->rtcp_in, 1);
+  CHECK_EQ_INT(st->decrypted, 11);
+  CHECK_EQ_INT(st->decrypt_failures, 0);
+  CHECK_EQ_INT(e.rtp_seen, 10);
+  CHECK_EQ_INT(e.rtcp_seen, 1);
+  CHECK_EQ_INT(e.last_rtp_len, 52);
+  CHECK(e.last_rtp[12] == 0xab && e.last_rtp[51] == 0xab);
+  CHECK_EQ_INT(e.departed, 0);
+  env_free(&e);
+}
+
+TEST(tampered_srtp_counts_failure) {
+  env_t e;
+  REQUIRE(do_connect(&e, 2));
+  uint8_t pkt[256] = {0x80, 111, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4};
+  size_t len = 40;
+  REQUIRE(sfu_srtp_protect_rtp(e.cli.srtp, pkt, &len, sizeof pkt) == 0);
+  pkt[20] ^= 1;
+  sim_link_send(e.link, SIM_AB, sim_link_now(e.link), pkt, len);
+  run(&e, sim_link_now(e.link) + SEC, NULL, NULL);
+  CHECK_EQ_INT(sfu_transport_stats(e.t)->decrypt_failures, 1);
+  CHECK_EQ_INT(sfu_transport_stats(e.t)->decrypted, 0);
+  CHECK_EQ_INT(e.rtp_seen, 0);
+  env_free(&e);
+}
+
+TEST(consent_loss_drops_once) {
+  env_t e;
+  REQUIRE(do_connect(&e, 3));
+  e.cli.checks_on = 0;
+  uint64_t t0 = sim_link_now(e.link);
+  CHECK_EQ_INT(run(&e, t0 + 40 * SEC, is_departed, &e), 1);
+  CHECK(sim_link_now(e.link) >= t0 + 29 * SEC); /* not before the 30 s consent timeout */
+  CHECK_EQ_INT(e.departed, 1);
+  CHECK_EQ_INT(e.depart_kind, SFU_DEPART_DROPPED);
+  CHECK_EQ_INT(e.depart_joined, 1);
+  CHECK(sfu_transport_gone(e.t));
+  CHECK_EQ_INT(sfu_transport_next_deadline(e.t), UINT64_MAX);
+  /* Nothing reaches it any more: its keys left the table. */
+  CHECK_EQ_INT(sfu_tt_ufrag_count(&e.table), 0);
+  CHECK_EQ_INT(sfu_tt_addr_count(&e.table), 0);
+  sfu_transport_close(e.t, sim_link_now(e.link)); /* no second departure */
+  run(&e, sim_link_now(e.link) + 5 * SEC, NULL, NULL);
+  CHECK_EQ_INT(e.departed, 1);
+  env_free(&e);
+}
+
+TEST(close_notify_leaves_never_drops) {
+  env_t e;
+  REQUIRE(do_connect(&e, 4));
+  sfu_dtls_close(e.cli.dtls);
+  CHECK_EQ_INT(run(&e, sim_link_now(e.link) + 5 * SEC, is_departed, &e), 1);
+  CHECK_EQ_INT(e.depart_kind, SFU_DEPART_LEFT);
+  CHECK_EQ_INT(e.depart_err, 0);
+  CHECK_EQ_INT(e.depart_joined, 1);
+  e.cli.checks_on = 0; /* consent would run out now, but it is over */
+  run(&e, sim_link_now(e.link) + 60 * SEC, NULL, NULL);
+  CHECK_EQ_INT(e.departed, 1);
+  env_free(&e);
+}
+
+TEST(local_close_sends_close_notify) {
+  env_t e;
+  REQUIRE(do_connect(&e, 5));
+  sfu_transport_close(e.t, sim_link_now(e.link));
+  CHECK_EQ_INT(e.departed, 1);
+  CHECK_EQ_INT(e.depart_kind, SFU_DEPART_LEFT);
+  run(&e, sim_link_now(e.link) + SEC, NULL, NULL);
+  CHECK(e.cli.closed);
+  CHECK_EQ_INT(e.cli.closed_reason, 0);
+  CHECK_EQ_INT(e.departed, 1);
+  env_free(&e);
+}
+
+TEST(fingerprint_mismatch_drops) {
+  env_t e;
+  g_fp_override = "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF";
+  env_init(&e, 6);
+  g_fp_override = NULL;
+  REQUIRE(e.t);
+  CHECK_EQ_INT(run(&e, 10 * SEC, is_departed, &e), 1);
+  CHECK_EQ_INT(e.joined, 0);
+  CHECK_EQ_INT(e.depart_kind, SFU_DEPART_DROPPED);
+  CHECK_EQ_INT(e.depart_joined, 0);
+  CHECK_EQ_INT(e.depart_err, SFU_EAUTH);
+  CHECK_EQ_INT(sfu_transport_stats(e.t)->fingerprint_mismatches, 1);
+  CHECK_EQ_INT(sfu_transport_stats(e.t)->dtls_failures, 1);
+  env_free(&e);
+}
+
+/* The client answers ICE but never starts DTLS. */
+static void cli_input_no_dtls(void *core, uint64_t now, const uint8_t *buf, size_t len) {}
+
+TEST(no_dtls_connect_timeout) {
+  env_t e;
+  env_init(&e, 7);
+  REQUIRE(e.t);
+  sim_peer_t a = {&e.cli, cli_deadline, cli_timeout, cli_input_no_dtls};
+  sim_peer_t b = {&e, srv_deadline, srv_timeout, srv_input};
+  CHECK_EQ_INT(sim_run(e.link, &a, &b, 60 * SEC, is_departed, &e), 1);
+  CHECK(sim_link_now(e.link) >= SFU_TRANSPORT_CONNECT_TIMEOUT_US);
+  CHECK_EQ_INT(e.depart_kind, SFU_DEPART_DROPPED);
+  CHECK_EQ_INT(e.depart_joined, 0);
+  CHECK(sfu_transport_stats(e.t)->stun_requests > 10);
+  env_free(&e);
+}
+
+TEST(unknown_sources_dropped) {
+  env_t e;
+  env_init(&e, 8);
+  REQUIRE(e.t);
+  sfu_addr_t stranger;
+  sfu_addr_parse(&stranger, "10.9.9.9:1234");
+  /* DTLS-looking and RTP-looking garbage from an unknown 5-tuple */
+  uint8_t dtls[40] = {22, 0xfe, 0xfd};
+  uint8_t rtp[40] = {0x80, 96};
+  uint8_t junk[40] = {0xff};
+  CHECK(sfu_transport_dispatch(&e.table, 0, &stranger, dtls, sizeof dtls) == NULL);
+  CHECK(sfu_transport_dispatch(&e.table, 0, &stranger, rtp, sizeof rtp) == NULL);
+  CHECK(sfu_transport_dispatch(&e.table, 0, &stranger, junk, sizeof junk) == NULL);
+  CHECK(sfu_transport_dispatch(&e.table, 0, &stranger, junk, 0) == NULL);
+  /* a binding request for an unknown ufrag */
+  uint8_t tid[12] = {1};
+  sfu_stun_request_params_t p = {.tid = tid, .username = "nobody:cliU", .password = "x",
+                                 .priority = 1, .role = SFU_ICE_ROLE_CONTROLLING};
+  uint8_t buf[256];
+  int n = sfu_stun_build_binding_request(buf, sizeof buf, &p);
+  REQUIRE(n > 0);
+  CHECK(sfu_transport_dispatch(&e.table, 0, &stranger, buf, (size_t)n) == NULL);
+  /* a request for the right ufrag with a wrong password reaches the transport but does
+   * not validate the 5-tuple (401): DTLS from it is still ignored */
+  char user[64];
+  snprintf(user, sizeof user, "%s:%s", sfu_transport_local_ufrag(e.t), CLI_UFRAG);
+  p.username = user;
+  p.password = "wrongpasswordwrongpassword";
+  n = sfu_stun_build_binding_request(buf, sizeof buf, &p);
+  CHECK(sfu_transport_dispatch(&e.table, 0, &stranger, buf, (size_t)n) == e.t);
+  CHECK_EQ_INT(sfu_transport_stats(e.t)->stun_rejected, 1);
+  CHECK_EQ_INT(sfu_tt_addr_count(&e.table), 0);
+  CHECK(sfu_transport_dispatch(&e.table, 0, &stranger, dtls, sizeof dtls) == NULL);
+  CHECK_EQ_INT(e.departed, 0);
+  env_free(&e);
+}
+
+TEST(ice_restart_rekeys) {
+  env_t e;
+  REQUIRE(do_connect(&e, 9));
+  char old[64];
+  snprintf(old, sizeof old, "%s", sfu_transport_local_ufrag(e.t));
+  int restarted = -1;
+  sfu_transport_remote_t same = {CLI_UFRAG, CLI_PWD, "sha-256", sfu_dtls_cert_fingerprint(g_cli_cert)};
+  CHECK_EQ_INT(sfu_transport_renegotiate(e.t, &same, sim_link_now(e.link), &restarted), 0);
+  CHECK_EQ_INT(restarted, 0);
+  CHECK_EQ_STR(sfu_transport_local_ufrag(e.t), old);
+  sfu_transport_remote_t other_fp = same;
+  other_fp.fingerprint = "AA:BB";
+  CHECK_EQ_INT(sfu_transport_renegotiate(e.t, &other_fp, sim_link_now(e.link), &restarted), SFU_EINVAL);
+  sfu_transport_remote_t fresh = {"cliV", "anotherclientpasswordxx", "sha-256",
+                                  sfu_dtls_cert_fingerprint(g_cli_cert)};
+  CHECK_EQ_INT(sfu_transport_renegotiate(e.t, &fresh, sim_link_now(e.link), &restarted), 0);
+  CHECK_EQ_INT(restarted, 1);
+  CHECK(strcmp(sfu_transport_local_ufrag(e.t), old) != 0);
+  CHECK(sfu_tt_lookup_ufrag(&e.table, old, strlen(old)) == NULL);
+  const char *nu = sfu_transport_local_ufrag(e.t);
+  CHECK(sfu_tt_lookup_ufrag(&e.table, nu, strlen(nu)) == e.t);
+  CHECK(sfu_transport_joined(e.t)); /* same DTLS association */
+  env_free(&e);
+}
+
+int main(void) {
+  sfu_openssl_init();
+  if (sfu_srtp_global_init() != 0) return 1;
+  if (sfu_dtls_cert_new(&g_srv_cert) || sfu_dtls_cert_new(&g_cli_cert)) return 1;
+  RUN(connect_join_and_decrypt);
+  RUN(tampered_srtp_counts_failure);
+  RUN(consent_loss_drops_once);
+  RUN(close_notify_leaves_never_drops);
+  RUN(local_close_sends_close_notify);
+  RUN(fingerprint_mismatch_drops);
+  RUN(no_dtls_connect_timeout);
+  RUN(unknown_sources_dropped);
+  RUN(ice_restart_rekeys);
+  sfu_dtls_cert_free(g_srv_cert);
+  sfu_dtls_cert_free(g_cli_cert);
+  sfu_srtp_global_shutdown();
+  return test_summary();
+}
