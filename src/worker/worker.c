@@ -125,7 +125,9 @@ static int send_cmd(worker_t *w, int loop, sfu_cmd_t *cmd, uint64_t req_id) {
 static void route(worker_t *w, int loop, sfu_cmd_t *cmd) {
   pending_t *p = &w->pend;
   if (send_cmd(w, loop, cmd, p->id) != 0) {
-    reply_error(w, SFU_ENOMEM, "out of memory");
+    /* Phase 2 of a DeleteMeeting is already pending: finish it, or REP would stall. */
+    if (p->active) finish(w, sfu_control_error(SFU_ENOMEM, "out of memory"));
+    else reply_error(w, SFU_ENOMEM, "out of memory");
     return;
   }
   p->active = 1;
