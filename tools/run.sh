@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's first command: installs what is missing, builds, and starts a worker on
-# loopback in the foreground. Drive it with build/sfuctl from another shell.
+# loopback in the foreground. Drive it with build/tools/sfuctl from another shell.
 # Extra arguments go to sfu-worker (see build/sfu-worker --help).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,10 +10,10 @@ ninja -C build
 cat <<'MSG'
 
 sfu-worker is starting. In another shell, for example:
-  build/sfuctl create-meeting --external-id demo
-  build/sfuctl create-attendee <MeetingId> alice
-  build/sfuctl stats
-  build/sfuctl events            # tail the event stream
+  build/tools/sfuctl create-meeting --external-id demo
+  build/tools/sfuctl create-attendee <MeetingId> alice
+  build/tools/sfuctl stats
+  build/tools/sfuctl events            # tail the event stream
 Stop the worker with Ctrl-C.
 
 MSG
