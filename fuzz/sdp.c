@@ -1,0 +1,36 @@
+/* libFuzzer target: SDP offer parse, then answer, then re-parse of our own answer.
+ * Corpus: fuzz/corpus/sdp/ (the captured offers of tests/data/sdp plus small edge cases). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sfu/sdp.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  sfu_sdp_offer_t *o = NULL;
+  char err[128];
+  if (sfu_sdp_parse((const char *)data, size, &o, err, sizeof err) != 0) {
+    if (o) abort(); /* contract: NULL on error */
+    return 0;
+  }
+  static const sfu_sdp_local_t local = {
+      .ice_ufrag = "fuzz", .ice_pwd = "fuzzfuzzfuzzfuzzfuzzfuzz", .fingerprint = "AA:BB",
+      .ip = "127.0.0.1", .udp_port = 40000, .tcp_port = 40001};
+  char *text = NULL;
+  sfu_sdp_answer_t neg;
+  if (sfu_sdp_answer(o, &local, &text, &neg, err, sizeof err) == 0) {
+    /* Our answer must always be SDP our own parser accepts. */
+    sfu_sdp_offer_t *again = NULL;
+    if (sfu_sdp_parse(text, strlen(text), &again, err, sizeof err) != 0) abort();
+    if (again->n_media != o->n_media || neg.n_media > o->n_media) abort();
+    sfu_sdp_offer_free(again);
+    free(text);
+    sfu_sdp_answer_clear(&neg);
+  } else if (text) {
+    abort();
+  }
+  sfu_sdp_offer_free(o);
+  return 0;
+}
