@@ -95,10 +95,14 @@ static void really_free(sfu_dtls_t *d) {
   free(d);
 }
 
+static int count_records(const uint8_t *p, size_t len);
+
 static void flush_out(sfu_dtls_t *d) {
   if (d->out_len == 0) return;
   size_t n = d->out_len;
   d->out_len = 0;
+  int nrec = count_records(d->out, n);
+  d->stats.records_out += nrec > 0 ? (uint64_t)nrec : 0;
   d->stats.datagrams_out++;
   d->stats.bytes_out += n;
   if (d->cbs.send && !d->free_pending) d->cbs.send(d->user, d->out, n);
@@ -144,10 +148,10 @@ static int bio_write(BIO *b, const char *data, int len) {
   sfu_dtls_t *d = BIO_get_data(b);
   if (len <= 0) return 0;
   size_t n = (size_t)len;
-  d->stats.records_out++;
   if (d->out_len + n > d->mtu) flush_out(d);
   if (n > d->mtu || n > OUT_CAP) {
     /* An application record larger than the MTU (the caller's choice): its own datagram. */
+    d->stats.records_out++;
     d->stats.datagrams_out++;
     d->stats.bytes_out += n;
     if (d->cbs.send && !d->free_pending) d->cbs.send(d->user, (const uint8_t *)data, n);
@@ -343,8 +347,10 @@ int sfu_dtls__verify_cb(int preverify_ok, X509_STORE_CTX *store) {
   sfu_dtls_t *d = ssl ? SSL_get_app_data(ssl) : NULL;
   if (!d || X509_STORE_CTX_get_error_depth(store) != 0 || !d->fp_set) return 1;
   if (cert_matches(d, X509_STORE_CTX_get_current_cert(store))) return 1;
-  /* Returning 0 aborts the handshake with a bad_certificate alert to the peer. */
+  /* Returning 0 aborts the handshake; CERT_REJECTED makes the alert bad_certificate
+   * (RFC 5246 §7.2.2) rather than the unknown_ca a self-signed chain error would give. */
   d->fp_mismatch = 1;
+  X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REJECTED);
   return 0;
 }
 
@@ -460,16 +466,31 @@ static void read_app(sfu_dtls_t *d) {
 }
 
 /* Counts the records of a datagram; -1 if it is not a sequence of whole DTLS records
- * (RFC 6347 §4.1: type 20..25, version major 0xFE, 16-bit length). */
-static int count_records(const uint8_t *p, size_t len) {
+ * (RFC 6347 §4.1: type 20..25, version major 0xFE, 16-bit length). With min_protected
+ * non-zero, a record of epoch >= 1 shorter than that also makes it -1. */
+static int walk_records(const uint8_t *p, size_t len, size_t min_protected) {
   int n = 0;
   while (len > 0) {
     if (len < DTLS_HDR_LEN || p[0] < 20 || p[0] > 25 || p[1] != 0xFE) return -1;
-    size_t rl = DTLS_HDR_LEN + sfu_rd16(p + 11);
+    size_t body = sfu_rd16(p + 11), rl = DTLS_HDR_LEN + body;
     if (rl > len) return -1;
+    if (min_protected && body < min_protected && (p[3] | p[4]) != 0) return -1;
     p += rl, len -= rl, n++;
   }
   return n;
+}
+
+static int count_records(const uint8_t *p, size_t len) { return walk_records(p, len, 0); }
+
+/* Smallest well-formed protected record body for the negotiated suite. Needed because
+ * OpenSSL 3.0 turns a too-short record of the current epoch into a fatal internal_error
+ * (EVP_Cipher fails in tls1_enc) instead of discarding it as RFC 6347 §4.1.2.7 asks: one
+ * spoofed 14..36-byte datagram would otherwise end a live association. */
+static size_t min_protected_len(const SSL *ssl) {
+  const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+  if (!c) return 8 + 16; /* not negotiated yet: no protected record is legitimate */
+  if (SSL_CIPHER_get_cipher_nid(c) == NID_chacha20_poly1305) return 16; /* tag */
+  return 8 + 16; /* AES-GCM: explicit nonce + tag (RFC 5288 §3); only AEAD is offered */
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -558,8 +579,8 @@ int sfu_dtls_handle_input(sfu_dtls_t *d, uint64_t now_us, const uint8_t *buf, si
   if (!alive(d)) return SFU_ESTATE;
   d->stats.datagrams_in++;
   d->stats.bytes_in += len;
-  int nrec = count_records(buf, len);
-  if (nrec <= 0) { /* not DTLS at all: OpenSSL would drop it too (RFC 6347 §4.1.2.7) */
+  int nrec = walk_records(buf, len, min_protected_len(d->ssl));
+  if (nrec <= 0) { /* not DTLS, or a record no peer would send (RFC 6347 §4.1.2.7) */
     d->stats.bad_input++;
     return 0;
   }

@@ -15,11 +15,13 @@
 #include "sfu/ids.h"
 #include "sfu/log.h"
 
-/* ECDSA certificates only allow ECDHE-ECDSA suites. AEAD first; the CBC ones remain for
- * old peers (they are what DTLS 1.0 stacks offer). */
+/* ECDSA certificates only allow ECDHE-ECDSA suites, and only AEAD ones are offered:
+ * every WebRTC stack has AES-GCM, and with the CBC suites OpenSSL 3.0 DTLS treats a record
+ * with a bad MAC (encrypt-then-MAC) as fatal, so any spoofed datagram on the 5-tuple would
+ * end the association (RFC 6347 §4.1.2.7 says such records are to be discarded). */
 #define CIPHERS                                                                        \
   "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                       \
-  "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA"
+  "ECDHE-ECDSA-CHACHA20-POLY1305"
 
 static int random_serial(X509 *x) {
   uint8_t raw[16];
