@@ -25,6 +25,7 @@ static const char *captured[] = {
     "aiortc-audio-video.sdp",
     "aiortc-audio-video-datachannel.sdp",
     "derived-aiortc-no-bundle.sdp",
+    "chromium-simulcast-trickle.sdp",
 };
 
 /* tests/data/sdp, found from the working directory upwards (meson runs tests from the
@@ -524,6 +525,35 @@ TEST(no_bundle_accepts_first_section_only) {
   result_free(&r);
 }
 
+/* The capture scripts applied our answer to each captured offer in the real peer
+ * (setRemoteDescription) and recorded the outcome; keep those records honest: every
+ * captured offer has one, all say ok, Chromium kept 3 simulcast encodings, and aiortc
+ * bundled everything onto one transport. Re-run tools/capture-offers after changing the
+ * answer builder. */
+TEST(recorded_peer_outcomes_ok) {
+  size_t len;
+  char *c = load("accepted-chromium.txt", &len), *a = load("accepted-aiortc.txt", &len);
+  REQUIRE(c && a);
+  for (size_t i = 0; i < sizeof captured / sizeof captured[0]; i++) {
+    char key[128];
+    const char *name = captured[i];
+    if (strncmp(name, "derived-", 8) == 0 || strstr(name, "trickle")) continue;
+    snprintf(key, sizeof key, "\n%.*s: ok", (int)(strlen(name) - 4), name);
+    if (!strstr(c, key) && !strstr(a, key)) {
+      fprintf(stderr, "no 'ok' setRemoteDescription record for %s\n", name);
+      CHECK(!"recorded outcome");
+    }
+  }
+  CHECK(strstr(c, "chromium-simulcast-datachannel: ok audio:sendonly:audio/opus "
+                  "video:sendonly:encodings=3:video/VP8 sctp"));
+  CHECK(strstr(c, "chromium-ice-restart: ok") && strstr(c, "encodings=3"));
+  CHECK(!strstr(c, "error") && !strstr(a, "error") && !strstr(c, "failed") &&
+        !strstr(a, "failed"));
+  CHECK_EQ_INT(count(a, "transports=1 "), 3);
+  free(c);
+  free(a);
+}
+
 /* ---- errors --------------------------------------------------------------------------- */
 
 static void expect_error(const char *sdp, int code, const char *msg) {
@@ -900,6 +930,7 @@ int main(void) {
   RUN(aiortc_extension_id_reuse_mapped_per_section);
   RUN(aiortc_legacy_sctp_form);
   RUN(no_bundle_accepts_first_section_only);
+  RUN(recorded_peer_outcomes_ok);
   RUN(error_no_fingerprint);
   RUN(error_no_ice_credentials);
   RUN(error_no_codec);
