@@ -1,0 +1,61 @@
+/* SRTP/SRTCP (RFC 3711, AES-GCM RFC 7714) for one DTLS-SRTP transport, over libsrtp2.
+ *
+ * Keys come from the DTLS exporter (sfu/srtp_keys.h, RFC 5764 §4.2). Two libsrtp
+ * sessions per transport: libsrtp allows one wildcard-SSRC template per session, so
+ * inbound (ssrc_any_inbound, peer's key) and outbound (ssrc_any_outbound, our key) are
+ * separate. Every packet is protected or unprotected in place: no allocation per packet
+ * (libsrtp allocates a stream context the first time it sees an SSRC, i.e. per stream,
+ * and only after that packet authenticated).
+ *
+ * Thread rules: sfu_srtp_global_init() once, from the main thread, before any loop
+ * starts (srtp_init sets up libsrtp's global crypto kernel and is not thread-safe);
+ * sfu_srtp_global_shutdown() after every loop has stopped. A sfu_srtp_t belongs to one
+ * transport, touched only by its loop thread. Sessions on different threads are
+ * independent.
+ *
+ * API CHANGE vs /tmp/proto-apis.md: additions only — sfu_srtp_stats, sfu_srtp_remove_ssrc,
+ * sfu_srtp_trailer_len; errors SFU_EAUTH (authentication failed) and SFU_EREPLAY. */
+#ifndef SFU_SRTP_H
+#define SFU_SRTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sfu/srtp_keys.h"
+
+int sfu_srtp_global_init(void);
+void sfu_srtp_global_shutdown(void);
+
+typedef struct sfu_srtp sfu_srtp_t;
+
+typedef struct {
+  uint64_t rtp_in, rtcp_in, rtp_out, rtcp_out;  /* packets that succeeded */
+  uint64_t auth_fail, replay, other_fail;        /* inbound failures */
+} sfu_srtp_stats_t;
+
+/* is_server: our outbound key is the server's (RFC 5764 §4.2: the DTLS server's
+ * SRTP write key is server_write_SRTP_master_key). NULL on bad keys or no memory. */
+sfu_srtp_t *sfu_srtp_new(const sfu_srtp_keys_t *keys, int is_server);
+void sfu_srtp_free(sfu_srtp_t *s);
+
+/* In place. Unprotect: *len shrinks to the plain packet; SFU_EAUTH (tampered / wrong
+ * key), SFU_EREPLAY (seen before or too old for the 1024-packet window), SFU_EPARSE
+ * (too short to be SRTP), SFU_ECRYPTO otherwise. */
+int sfu_srtp_unprotect_rtp(sfu_srtp_t *s, uint8_t *buf, size_t *len);
+int sfu_srtp_unprotect_rtcp(sfu_srtp_t *s, uint8_t *buf, size_t *len);
+/* In place; buf must have room for the trailer: SFU_ETOOBIG if *len + trailer > cap.
+ * Resending the same RTP sequence number (RTX / NACK answer re-sent) is allowed. */
+int sfu_srtp_protect_rtp(sfu_srtp_t *s, uint8_t *buf, size_t *len, size_t cap);
+int sfu_srtp_protect_rtcp(sfu_srtp_t *s, uint8_t *buf, size_t *len, size_t cap);
+
+/* Bytes protect adds: RTP 10 (AES_CM_80) / 16 (GCM); RTCP adds the 4-byte index too. */
+size_t sfu_srtp_trailer_len(const sfu_srtp_t *s, int rtcp);
+/* Forgets the stream context of an SSRC (inbound or outbound) when a stream ends, so that
+ * long sessions do not accumulate them. SFU_ENOENT if unknown. */
+int sfu_srtp_remove_ssrc(sfu_srtp_t *s, uint32_t ssrc, int outbound);
+const sfu_srtp_stats_t *sfu_srtp_stats(const sfu_srtp_t *s);
+
+/* "AEAD_AES_128_GCM" / "AES_CM_128_HMAC_SHA1_80" (SDP/RFC names), "unknown" otherwise. */
+const char *sfu_srtp_profile_name(sfu_srtp_profile_t p);
+
+#endif
