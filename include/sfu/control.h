@@ -37,6 +37,8 @@ typedef enum {
   SFU_OP_UPDATE_ATTENDEE_CAPS,
   SFU_OP_GET_WORKER_STATS,
   SFU_OP_SUBSCRIBE,
+  SFU_OP_LEAVE_MEETING,      /* issue 3 */
+  SFU_OP_GET_ATTENDEE_STATS, /* issue 3 */
   SFU_OP__COUNT
 } sfu_op_t;
 
@@ -73,6 +75,7 @@ typedef struct {
   const char *announce_ip;
   int loop_index;
   int udp_port, tcp_port;
+  struct sfu_rtc *rtc; /* the loop's transports (issue 3); NULL in tests without media */
 } sfu_control_ctx_t;
 
 const char *sfu_op_name(sfu_op_t op);

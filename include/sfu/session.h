@@ -73,6 +73,11 @@ typedef enum {
   SFU_EV_ATTENDEE_ADDED,
   SFU_EV_ATTENDEE_DELETED,
   SFU_EV_ATTENDEE_CAPS_UPDATED,
+  /* issue 3, emitted by the loop's rtc (rtc.h) */
+  SFU_EV_ATTENDEE_AUTHORIZED, /* a Subscribe created a transport (first device or takeover) */
+  SFU_EV_ATTENDEE_JOINED,     /* DTLS connected */
+  SFU_EV_ATTENDEE_LEFT,       /* close_notify, LeaveMeeting, replaced by another device */
+  SFU_EV_ATTENDEE_DROPPED,    /* consent lost, DTLS failure */
 } sfu_event_type_t;
 
 /* One event, self-contained by value so that it can be copied into a message and read

@@ -22,7 +22,8 @@ static const char *const g_op_names[SFU_OP__COUNT] = {
     "CreateAttendee", "BatchCreateAttendee",
     "GetAttendee",    "ListAttendees",
     "DeleteAttendee", "UpdateAttendeeCapabilities",
-    "GetWorkerStats", "Subscribe"};
+    "GetWorkerStats", "Subscribe",
+    "LeaveMeeting",   "GetAttendeeStats"};
 
 const char *sfu_op_name(sfu_op_t op) { return (unsigned)op < SFU_OP__COUNT ? g_op_names[op] : "?"; }
 
@@ -306,6 +307,8 @@ static int dec_op(const cJSON *o, sfu_cmd_t *c, char *err, size_t errlen) {
       return dec_batch(o, c, err, errlen);
     case SFU_OP_GET_ATTENDEE:
     case SFU_OP_DELETE_ATTENDEE:
+    case SFU_OP_LEAVE_MEETING:
+    case SFU_OP_GET_ATTENDEE_STATS:
       if ((rc = get_uuid(o, "MeetingId", 1, c->meeting_id, err, errlen))) return rc;
       return get_uuid(o, "AttendeeId", 1, c->attendee_id, err, errlen);
     case SFU_OP_LIST_ATTENDEES:

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "sfu/control.h"
+#include "control/control_rtc.h"
 #include "sfu/err.h"
 
 const char *sfu_control_code_name(int err) {
@@ -182,15 +183,8 @@ static cJSON *exec_stats(sfu_session_t *s, const sfu_control_ctx_t *ctx) {
   cJSON_AddNumberToObject(l, "TcpPort", ctx->tcp_port);
   cJSON_AddNumberToObject(l, "Meetings", (double)sfu_session_meeting_count(s));
   cJSON_AddNumberToObject(l, "Attendees", (double)sfu_session_attendee_count(s));
+  sfu_control_add_rtc_stats(l, ctx->rtc);
   return with_item("Loop", l);
-}
-
-static cJSON *exec_subscribe(sfu_session_t *s, const sfu_cmd_t *cmd) {
-  char err[SFU_CONTROL_ERRLEN];
-  int rc = sfu_session_check_token(s, cmd->meeting_id, cmd->attendee_id, cmd->join_token,
-                                   cmd->join_token_len, NULL, err, sizeof err);
-  if (rc) return sfu_control_error(rc, err);
-  return sfu_control_error(SFU_EUNSUPP, "Subscribe: media transport not available yet");
 }
 
 static cJSON *exec_meeting(sfu_session_t *s, const sfu_cmd_t *cmd, const sfu_control_ctx_t *ctx,
@@ -279,7 +273,11 @@ cJSON *sfu_control_exec(sfu_session_t *s, const sfu_cmd_t *cmd, const sfu_contro
     case SFU_OP_GET_WORKER_STATS:
       return exec_stats(s, ctx);
     case SFU_OP_SUBSCRIBE:
-      return exec_subscribe(s, cmd);
+      return sfu_control_exec_subscribe(s, cmd, ctx, now_us);
+    case SFU_OP_LEAVE_MEETING:
+      return sfu_control_exec_leave(s, cmd, ctx, now_us);
+    case SFU_OP_GET_ATTENDEE_STATS:
+      return sfu_control_exec_attendee_stats(s, cmd, ctx);
     default:
       return sfu_control_error(SFU_EINVAL, "op: unknown operation");
   }
@@ -301,6 +299,8 @@ char *sfu_control_event_json(const sfu_event_t *ev, const char *worker_id, uint6
   }
   if (ev->type == SFU_EV_MEETING_ENDED)
     cJSON_AddStringToObject(o, "reason", sfu_end_reason_name(ev->reason));
+  /* Chime's AttendeeJoined detail: networkType "Voip" (a WebRTC client; "Pstn" is phone). */
+  if (ev->type == SFU_EV_ATTENDEE_JOINED) cJSON_AddStringToObject(o, "networkType", "Voip");
   if (ev->type == SFU_EV_ATTENDEE_CAPS_UPDATED)
     cJSON_AddItemToObject(o, "capabilities", caps_json(&ev->caps));
   return sfu_control_print(o);

@@ -13,7 +13,9 @@ static const char *const g_reason_names[] = {"Deleted", "IdleTimeout", "MaxDurat
                                              "PrimaryEnded"};
 static const char *const g_event_names[] = {"chime:MeetingStarted", "chime:MeetingEnded",
                                             "chime:AttendeeAdded", "chime:AttendeeDeleted",
-                                            "chime:AttendeeCapabilitiesUpdated"};
+                                            "chime:AttendeeCapabilitiesUpdated",
+                                            "chime:AttendeeAuthorized", "chime:AttendeeJoined",
+                                            "chime:AttendeeLeft", "chime:AttendeeDropped"};
 
 const char *sfu_cap_name(sfu_cap_t c) { return (unsigned)c < 4 ? g_cap_names[c] : "?"; }
 
@@ -32,7 +34,7 @@ const char *sfu_end_reason_name(sfu_end_reason_t r) {
 }
 
 const char *sfu_event_type_name(sfu_event_type_t t) {
-  return (unsigned)t < 5 ? g_event_names[t] : "?";
+  return (unsigned)t < sizeof g_event_names / sizeof g_event_names[0] ? g_event_names[t] : "?";
 }
 
 void sfu_caps_default(sfu_caps_t *c) { c->audio = c->video = c->content = SFU_CAP_SEND_RECEIVE; }

@@ -3,17 +3,18 @@
 #include "worker/loop.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
 #include "sfu/err.h"
 #include "sfu/log.h"
+#include "sfu/rtc.h"
+#include "worker/loop_media.h"
 
 uint64_t sfu_loop_now_us(void) { return uv_hrtime() / 1000; }
 
-/* Session event -> control thread. Called synchronously inside session calls. */
-static void on_session_event(void *user, const sfu_event_t *ev) {
-  sfu_loop_t *l = user;
+void sfu_loop_emit_event(sfu_loop_t *l, const sfu_event_t *ev) {
   sfu_msg_t *m = sfu_msg_new(SFU_MSG_EVENT);
   if (!m) {
     SFU_ERROR("loop", "loop %d: out of memory, event %s dropped", l->index,
@@ -25,12 +26,28 @@ static void on_session_event(void *user, const sfu_event_t *ev) {
   sfu_mq_push(l->control_inbox, m);
 }
 
+/* Session event -> control thread. Called synchronously inside session calls. */
+static void on_session_event(void *user, const sfu_event_t *ev) { sfu_loop_emit_event(user, ev); }
+
+/* The session frees an attendee: its transport goes with it (rtc.h: no Left/Dropped). */
+static void on_attendee_removed(void *user, sfu_attendee_t *a) {
+  sfu_loop_t *l = user;
+  if (l->media) sfu_rtc_attendee_removed(l->media->rtc, a);
+}
+
 static void on_timer(uv_timer_t *t);
 
-/* Re-arms the timer for the session's next deadline (or stops it when there is none).
- * Rounded up to the next millisecond: firing early would only re-arm. */
-static void rearm(sfu_loop_t *l) {
+/* Re-arms the timer for the earliest of the session's and the transports' deadlines (or
+ * stops it when there is none). Both are O(1) to read (the session: O(meetings), see
+ * session.h; the transports sit in a heap, rtc.h). Rounded up to the next millisecond:
+ * firing early would only re-arm. */
+void sfu_loop_rearm(sfu_loop_t *l) {
   uint64_t d = sfu_session_next_deadline(l->session);
+  if (l->media) {
+    uint64_t m = sfu_rtc_next_deadline(l->media->rtc);
+    l->media->armed_us = m;
+    if (m < d) d = m;
+  }
   if (d == UINT64_MAX) {
     uv_timer_stop(&l->timer);
     return;
@@ -43,12 +60,15 @@ static void rearm(sfu_loop_t *l) {
 
 static void on_timer(uv_timer_t *t) {
   sfu_loop_t *l = t->data;
-  sfu_session_handle_timeout(l->session, sfu_loop_now_us());
-  rearm(l);
+  uint64_t now = sfu_loop_now_us();
+  sfu_session_handle_timeout(l->session, now);
+  if (l->media) sfu_rtc_handle_timeout(l->media->rtc, now);
+  sfu_loop_rearm(l);
 }
 
 static void loop_stop(sfu_loop_t *l) {
   if (uv_is_closing((uv_handle_t *)&l->timer)) return;
+  sfu_loop_media_close(l->media);
   uv_close((uv_handle_t *)&l->timer, NULL);
   uv_close((uv_handle_t *)&l->inbox.async, NULL);
 }
@@ -83,7 +103,7 @@ static void on_inbox(uv_async_t *a) {
   if (stop)
     loop_stop(l);
   else
-    rearm(l);
+    sfu_loop_rearm(l);
 }
 
 static void loop_main(void *arg) {
@@ -107,17 +127,33 @@ int sfu_loop_start(sfu_loop_t *l, int index, const char *announce_ip, int udp_po
   l->ctx.udp_port = udp_port;
   l->ctx.tcp_port = tcp_port;
   l->control_inbox = control_inbox;
-  sfu_session_cbs_t cbs = {on_session_event, NULL, l};
+  sfu_session_cbs_t cbs = {on_session_event, on_attendee_removed, l};
   l->session = sfu_session_new(cfg, &cbs);
   if (!l->session) return SFU_ENOMEM;
   if (uv_loop_init(&l->loop) != 0) goto fail_session;
   if (sfu_mq_init(&l->inbox, &l->loop, on_inbox, l) != 0) goto fail_loop;
   uv_timer_init(&l->loop, &l->timer);
   l->timer.data = l;
+  /* Bind to every address of the announced family; clients are told announce_ip. */
+  int rc = sfu_loop_media_open(&l->media, l, l->cert, strchr(announce_ip, ':') ? "::" : "0.0.0.0");
+  if (rc) {
+    loop_stop(l);
+    uv_run(&l->loop, UV_RUN_DEFAULT);
+    sfu_mq_destroy(&l->inbox);
+    sfu_loop_media_free(l->media);
+    l->media = NULL;
+    uv_loop_close(&l->loop);
+    sfu_session_free(l->session);
+    l->session = NULL;
+    return rc;
+  }
+  l->ctx.rtc = l->media->rtc;
   if (uv_thread_create(&l->thread, loop_main, l) != 0) {
     loop_stop(l);
     uv_run(&l->loop, UV_RUN_DEFAULT);
     sfu_mq_destroy(&l->inbox);
+    sfu_loop_media_free(l->media);
+    l->media = NULL;
     goto fail_loop;
   }
   l->started = 1;
@@ -145,5 +181,7 @@ void sfu_loop_join(sfu_loop_t *l) {
   uv_thread_join(&l->thread);
   sfu_mq_destroy(&l->inbox);
   if (uv_loop_close(&l->loop) != 0) SFU_WARN("loop", "loop %d: handles left open", l->index);
+  sfu_loop_media_free(l->media);
+  l->media = NULL;
   l->started = 0;
 }

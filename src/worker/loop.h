@@ -20,12 +20,16 @@
 #include "sfu/session.h"
 #include "worker/queue.h"
 
+struct sfu_dtls_cert;
+struct sfu_loop_media;
+
 typedef struct sfu_loop {
   /* configuration: written before the thread starts, read-only afterwards */
   int index;
   int udp_port, tcp_port;
   sfu_control_ctx_t ctx;
   sfu_mq_t *control_inbox; /* where replies and events go (the control thread's queue) */
+  const struct sfu_dtls_cert *cert; /* the worker's DTLS identity, shared read-only (issue 3) */
 
   /* loop thread only */
   uv_thread_t thread;
@@ -33,10 +37,12 @@ typedef struct sfu_loop {
   sfu_mq_t inbox;
   uv_timer_t timer;
   sfu_session_t *session;
+  struct sfu_loop_media *media; /* UDP socket, TCP listener, transports (loop_media.h) */
   int started;
 } sfu_loop_t;
 
-/* Initialises the loop's handles and session and starts its thread. */
+/* Initialises the loop's handles, session and media (UDP/TCP ports: SFU_EIO if taken;
+ * set l->cert first) and starts its thread. */
 int sfu_loop_start(sfu_loop_t *l, int index, const char *announce_ip, int udp_port, int tcp_port,
                    const sfu_session_config_t *cfg, sfu_mq_t *control_inbox);
 /* Control thread: queues a message for the loop (ownership passes to the loop). */
@@ -46,5 +52,9 @@ void sfu_loop_send(sfu_loop_t *l, sfu_msg_t *m);
 void sfu_loop_join(sfu_loop_t *l);
 /* The loops' clock: monotonic microseconds (uv_hrtime). */
 uint64_t sfu_loop_now_us(void);
+/* Loop thread: re-arms the loop timer for min(session, transports) deadlines. */
+void sfu_loop_rearm(sfu_loop_t *l);
+/* Loop thread: an event to the control thread (session and media events alike). */
+void sfu_loop_emit_event(sfu_loop_t *l, const sfu_event_t *ev);
 
 #endif

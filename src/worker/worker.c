@@ -18,8 +18,10 @@
 
 #include "sfu/control.h"
 #include "sfu/control_dir.h"
+#include "sfu/dtls.h"
 #include "sfu/err.h"
 #include "sfu/log.h"
+#include "sfu/srtp.h"
 #include "worker/loop.h"
 #include "worker/queue.h"
 
@@ -61,6 +63,7 @@ typedef struct {
   int stopping;
   int need_drain;
   int handles_init; /* rep_poll and signals initialised (must be closed) */
+  sfu_dtls_cert_t *cert; /* made once here, shared read-only by the loops, freed after them */
 } worker_t;
 
 static void drain_rep(worker_t *w);
@@ -453,6 +456,7 @@ static int start(worker_t *w) {
 
   sfu_session_config_t cfg = {w->opts.idle_timeout_us, w->opts.max_duration_us};
   for (int i = 0; i < w->opts.loops; i++) {
+    w->loops[i].cert = w->cert;
     int rc = sfu_loop_start(&w->loops[i], i, w->opts.announce_ip, w->opts.udp_port + i,
                             w->opts.tcp_port + i, &cfg, &w->inbox);
     if (rc) {
@@ -481,6 +485,13 @@ int sfu_worker_run(const sfu_worker_opts_t *opts) {
   if (sfu_dir_init(&w->dir, opts->loops) != 0) goto out_loop;
   if (sfu_mq_init(&w->inbox, &w->loop, on_inbox, w) != 0) goto out_dir;
   rc = open_sockets(w);
+  /* Process-global crypto state, main thread, before any loop exists (dtls.h, srtp.h). */
+  if (rc == 0) {
+    sfu_openssl_init();
+    rc = sfu_srtp_global_init();
+    if (rc == 0) rc = sfu_dtls_cert_new(&w->cert);
+    if (rc) SFU_ERROR("worker", "DTLS/SRTP set-up: %s", sfu_strerror(rc));
+  }
   if (rc == 0) rc = start(w);
   if (rc == 0) {
     SFU_INFO("worker", "worker %s: %d loops, control %s, events %s, media %s udp %d.. tcp %d..",
@@ -501,6 +512,8 @@ out_loop:
 out_free:
   if (w->rep >= 0) nn_close(w->rep);
   if (w->pub >= 0) nn_close(w->pub);
+  if (w->cert) sfu_dtls_cert_free(w->cert); /* every loop is joined: no transport left */
+  sfu_srtp_global_shutdown();
   pending_clear(w);
   free(w->pend.parts);
   free(w->loops);
