@@ -1,0 +1,236 @@
+/* The simulated link itself: delay, jitter, loss, reordering, duplicates, bandwidth cap,
+ * determinism, and the two-peer driver. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_link.h"
+#include "test.h"
+
+#define MS 1000ull
+
+static int poll_one(sim_link_t *l, uint64_t now, int dir, uint8_t *buf, size_t *len) {
+  *len = 2048;
+  return sim_link_poll(l, now, dir, buf, len);
+}
+
+TEST(fixed_delay) {
+  sim_link_t *l = sim_link_new(1);
+  sim_dir_cfg_t c = {.delay_us = 50 * MS};
+  sim_link_config(l, SIM_AB, &c);
+  uint8_t b[2048];
+  size_t len;
+  CHECK_EQ_INT(sim_link_send(l, SIM_AB, 1000, (const uint8_t *)"hello", 5), 1);
+  CHECK_EQ_INT(sim_link_next_delivery(l), 1000 + 50 * MS);
+  CHECK_EQ_INT(poll_one(l, 1000 + 50 * MS - 1, SIM_AB, b, &len), 0); /* not yet */
+  CHECK_EQ_INT(poll_one(l, 1000 + 50 * MS, SIM_BA, b, &len), 0);     /* other direction */
+  CHECK_EQ_INT(poll_one(l, 1000 + 50 * MS, SIM_AB, b, &len), 1);
+  CHECK_EQ_INT(len, 5);
+  CHECK(memcmp(b, "hello", 5) == 0);
+  CHECK(sim_link_next_delivery(l) == UINT64_MAX);
+  /* the other direction has no delay configured: immediate */
+  CHECK_EQ_INT(sim_link_send(l, SIM_BA, 7, (const uint8_t *)"x", 1), 1);
+  CHECK_EQ_INT(poll_one(l, 7, SIM_BA, b, &len), 1);
+  /* too-small buffer: -1 and the packet is gone */
+  sim_link_send(l, SIM_BA, 8, (const uint8_t *)"abcdef", 6);
+  len = 3;
+  CHECK_EQ_INT(sim_link_poll(l, 8, SIM_BA, b, &len), -1);
+  CHECK(sim_link_next_delivery(l) == UINT64_MAX);
+  sim_link_free(l);
+}
+
+TEST(loss_rate_and_determinism) {
+  uint64_t got[2];
+  for (int run = 0; run < 2; run++) {
+    sim_link_t *l = sim_link_new(12345);
+    sim_dir_cfg_t c = {.delay_us = 10 * MS, .loss = 0.3};
+    sim_link_config(l, SIM_AB, &c);
+    int delivered = 0;
+    for (int i = 0; i < 10000; i++) delivered += sim_link_send(l, SIM_AB, (uint64_t)i * MS, (const uint8_t *)"p", 1);
+    const sim_dir_stats_t *st = sim_link_stats(l, SIM_AB);
+    CHECK_EQ_INT(st->sent, 10000);
+    CHECK_EQ_INT(st->lost + (uint64_t)delivered, 10000);
+    /* 30% +- 2% (binomial sd ~0.46%, so this is > 4 sd) */
+    CHECK(st->lost > 2800 && st->lost < 3200);
+    got[run] = st->lost;
+    sim_link_free(l);
+  }
+  CHECK_EQ_INT(got[0], got[1]); /* same seed, same run */
+  sim_link_t *l = sim_link_new(999);
+  sim_dir_cfg_t c = {.loss = 0.3};
+  sim_link_config(l, SIM_AB, &c);
+  for (int i = 0; i < 10000; i++) sim_link_send(l, SIM_AB, 0, (const uint8_t *)"p", 1);
+  CHECK(sim_link_stats(l, SIM_AB)->lost != got[0]); /* another seed, another pattern */
+  sim_link_free(l);
+}
+
+TEST(jitter_keeps_order_unless_reordered) {
+  sim_link_t *l = sim_link_new(5);
+  sim_dir_cfg_t c = {.delay_us = 20 * MS, .jitter_us = 15 * MS};
+  sim_link_config(l, SIM_AB, &c);
+  for (uint32_t i = 0; i < 500; i++) sim_link_send(l, SIM_AB, i * 1000ull, (const uint8_t *)&i, 4);
+  uint8_t b[2048];
+  size_t len;
+  uint32_t expect = 0;
+  uint64_t t = 0;
+  int in_order = 1;
+  while (sim_link_next_delivery(l) != UINT64_MAX) {
+    t = sim_link_next_delivery(l);
+    while (poll_one(l, t, SIM_AB, b, &len) == 1) {
+      uint32_t v;
+      memcpy(&v, b, 4);
+      if (v != expect) in_order = 0;
+      /* arrival within [send + delay, send + delay + jitter] unless held by FIFO order */
+      CHECK(t >= v * 1000ull + 20 * MS);
+      expect++;
+    }
+  }
+  CHECK(in_order);
+  CHECK_EQ_INT(expect, 500);
+  sim_link_free(l);
+
+  l = sim_link_new(6);
+  c = (sim_dir_cfg_t){.delay_us = 20 * MS, .reorder = 0.1};
+  sim_link_config(l, SIM_AB, &c);
+  for (uint32_t i = 0; i < 500; i++) sim_link_send(l, SIM_AB, i * 1000ull, (const uint8_t *)&i, 4);
+  int inversions = 0;
+  uint32_t last = 0;
+  expect = 0;
+  while (sim_link_next_delivery(l) != UINT64_MAX) {
+    t = sim_link_next_delivery(l);
+    while (poll_one(l, t, SIM_AB, b, &len) == 1) {
+      uint32_t v;
+      memcpy(&v, b, 4);
+      if (expect && v < last) inversions++;
+      last = v;
+      expect++;
+    }
+  }
+  CHECK_EQ_INT(expect, 500);
+  uint64_t reordered = sim_link_stats(l, SIM_AB)->reordered;
+  CHECK(reordered > 25 && reordered < 80);
+  CHECK(inversions > 0);
+  sim_link_free(l);
+}
+
+TEST(duplicates) {
+  sim_link_t *l = sim_link_new(8);
+  sim_dir_cfg_t c = {.delay_us = 1 * MS, .duplicate = 0.5};
+  sim_link_config(l, SIM_BA, &c);
+  for (int i = 0; i < 1000; i++) sim_link_send(l, SIM_BA, 0, (const uint8_t *)"d", 1);
+  uint8_t b[2048];
+  size_t len;
+  int n = 0;
+  while (poll_one(l, 10 * MS, SIM_BA, b, &len) == 1) n++;
+  uint64_t dups = sim_link_stats(l, SIM_BA)->duplicated;
+  CHECK_EQ_INT(n, 1000 + (int)dups);
+  CHECK(dups > 420 && dups < 580);
+  sim_link_free(l);
+}
+
+TEST(bandwidth_cap_serialises_and_drops_tail) {
+  sim_link_t *l = sim_link_new(9);
+  /* 1 Mbit/s: a 1250-byte packet takes 10 ms on the wire. */
+  sim_dir_cfg_t c = {.delay_us = 5 * MS, .rate_bps = 1000000, .queue_bytes = 6000};
+  sim_link_config(l, SIM_AB, &c);
+  uint8_t p[1250];
+  int accepted = 0;
+  for (int i = 0; i < 10; i++) {
+    p[0] = (uint8_t)i;
+    accepted += sim_link_send(l, SIM_AB, 0, p, sizeof p); /* a burst at t = 0 */
+  }
+  /* queue holds ~6000 bytes of backlog: the rest of the burst is dropped at the tail */
+  CHECK(accepted >= 4 && accepted <= 6);
+  CHECK_EQ_INT(sim_link_stats(l, SIM_AB)->queue_drops, (uint64_t)(10 - accepted));
+  uint8_t b[2048];
+  size_t len;
+  for (int i = 0; i < accepted; i++) {
+    uint64_t want = (uint64_t)(i + 1) * 10 * MS + 5 * MS;
+    CHECK_EQ_INT(sim_link_next_delivery(l), want);
+    CHECK_EQ_INT(poll_one(l, want, SIM_AB, b, &len), 1);
+    CHECK_EQ_INT(b[0], i); /* FIFO */
+  }
+  /* an idle link starts fresh: no backlog after it drained */
+  CHECK_EQ_INT(sim_link_send(l, SIM_AB, 1000 * MS, p, sizeof p), 1);
+  CHECK_EQ_INT(sim_link_next_delivery(l), 1000 * MS + 15 * MS);
+  sim_link_free(l);
+}
+
+static int drop_odd(void *u, int dir, uint64_t now, const uint8_t *b, size_t l) {
+  (void)u, (void)dir, (void)now, (void)l;
+  return b[0] & 1;
+}
+
+TEST(filter) {
+  sim_link_t *l = sim_link_new(10);
+  sim_link_set_filter(l, drop_odd, NULL);
+  for (uint8_t i = 0; i < 10; i++) sim_link_send(l, SIM_AB, 0, &i, 1);
+  CHECK_EQ_INT(sim_link_stats(l, SIM_AB)->filtered, 5);
+  uint8_t b[2048];
+  size_t len;
+  int n = 0;
+  while (poll_one(l, 0, SIM_AB, b, &len) == 1) {
+    CHECK((b[0] & 1) == 0);
+    n++;
+  }
+  CHECK_EQ_INT(n, 5);
+  sim_link_free(l);
+}
+
+/* Driver: a ping-pong peer that answers each packet and also sends on a timer. */
+typedef struct {
+  sim_link_t *l;
+  int dir, received, ticks;
+  uint64_t next_tick;
+} toy_t;
+static uint64_t toy_deadline(void *c) { return ((toy_t *)c)->next_tick; }
+static void toy_timeout(void *c, uint64_t now) {
+  toy_t *t = c;
+  t->ticks++;
+  t->next_tick = now + 100 * MS;
+  sim_link_send(t->l, t->dir, sim_link_now(t->l), (const uint8_t *)"T", 1);
+}
+static void toy_input(void *c, uint64_t now, const uint8_t *b, size_t len) {
+  toy_t *t = c;
+  (void)now, (void)len;
+  t->received++;
+  if (b[0] == 'P') sim_link_send(t->l, t->dir, sim_link_now(t->l), (const uint8_t *)"Q", 1);
+}
+static toy_t ta, tb;
+static int enough(void *u) {
+  (void)u;
+  return tb.received >= 25;
+}
+
+TEST(driver_steps_both_peers) {
+  sim_link_t *l = sim_link_new(11);
+  sim_dir_cfg_t c = {.delay_us = 30 * MS};
+  sim_link_config(l, SIM_AB, &c);
+  sim_link_config(l, SIM_BA, &c);
+  ta = (toy_t){l, SIM_AB, 0, 0, 100 * MS};
+  tb = (toy_t){l, SIM_BA, 0, 0, UINT64_MAX};
+  sim_peer_t a = {&ta, toy_deadline, toy_timeout, toy_input};
+  sim_peer_t b = {&tb, toy_deadline, toy_timeout, toy_input};
+  sim_link_send(l, SIM_AB, 0, (const uint8_t *)"P", 1);
+  CHECK_EQ_INT(sim_run(l, &a, &b, 10000 * MS, enough, NULL), 1);
+  /* B got the ping at 30 ms and A's ticks at 100 ms + 30 ms, 200 + 30, ... */
+  CHECK_EQ_INT(tb.received, 25);
+  CHECK_EQ_INT(ta.received, 1); /* the pong */
+  CHECK_EQ_INT(sim_link_now(l), 2400 * MS + 30 * MS);
+  CHECK_EQ_INT(ta.ticks, 24);
+  /* without a condition it runs to the limit and stops the clock there */
+  CHECK_EQ_INT(sim_run(l, &a, &b, 5000 * MS, NULL, NULL), 0);
+  CHECK_EQ_INT(sim_link_now(l), 5000 * MS);
+  CHECK_EQ_INT(ta.ticks, 50);
+  sim_link_free(l);
+}
+
+int main(void) {
+  RUN(fixed_delay);
+  RUN(loss_rate_and_determinism);
+  RUN(jitter_keeps_order_unless_reordered);
+  RUN(duplicates);
+  RUN(bandwidth_cap_serialises_and_drops_tail);
+  RUN(filter);
+  RUN(driver_steps_both_peers);
+  return test_summary();
+}
