@@ -91,8 +91,11 @@ sfu_dtls_t *sfu_dtls_new_ex(const sfu_dtls_cert_t *cert, sfu_dtls_role_t role,
                             const sfu_dtls_opts_t *opts, const sfu_dtls_cbs_t *cbs, void *user,
                             uint64_t now_us);
 /* Remote fingerprint from SDP: alg "sha-256" (also "sha-1", "sha-384", "sha-512"),
- * hex "AB:CD:.." (case-insensitive). SFU_EINVAL/SFU_EUNSUPP on a malformed value. If the
- * handshake already finished, verification happens now (on_connected or on_closed). */
+ * hex "AB:CD:.." (case-insensitive). SFU_EINVAL/SFU_EUNSUPP on a malformed value. Set it
+ * right after sfu_dtls_new so the peer's certificate is checked during the handshake (a
+ * mismatch then sends bad_certificate). If the handshake already finished, verification
+ * happens now (on_connected or on_closed), and application data received before that was
+ * dropped. */
 int sfu_dtls_set_remote_fingerprint(sfu_dtls_t *d, const char *alg, const char *hex);
 
 /* One received datagram (first byte 20..63, RFC 7983 §7). Garbage is dropped and
@@ -102,8 +105,10 @@ int sfu_dtls_handle_input(sfu_dtls_t *d, uint64_t now_us, const uint8_t *buf, si
 void sfu_dtls_handle_timeout(sfu_dtls_t *d, uint64_t now_us);
 /* UINT64_MAX when no timer runs. */
 uint64_t sfu_dtls_next_deadline(const sfu_dtls_t *d);
-/* Application data (one record) once connected; SFU_ESTATE before, SFU_ETOOBIG over
- * 16 KB. */
+/* Application data (one record, one datagram) once connected; SFU_ESTATE before,
+ * SFU_ETOOBIG over 16 KB. A record adds 37 bytes (13 header + 8 nonce + 16 tag, AES-GCM),
+ * so callers that want datagrams within the MTU send at most mtu - 37 bytes (SCTP: set
+ * its path MTU accordingly); larger ones still go out, as one oversize datagram. */
 int sfu_dtls_send(sfu_dtls_t *d, const uint8_t *buf, size_t len);
 /* Sends close_notify if connected; no on_closed follows. Idempotent. */
 void sfu_dtls_close(sfu_dtls_t *d);

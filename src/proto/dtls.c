@@ -40,10 +40,12 @@
 /* The virtual-timer technique below depends on OpenSSL 3.0/3.1 internals (d1_lib.c keeps
  * `struct timeval next_timeout` in DTLS1_STATE and passes its address to the BIO). 3.2
  * moved to OSSL_TIME and passes a stack copy, so there we fall back to OpenSSL's clock. */
+#ifndef SFU_DTLS_VIRTUAL_TIMER /* -DSFU_DTLS_VIRTUAL_TIMER=0 tests the fallback */
 #if OPENSSL_VERSION_NUMBER < 0x30200000L
 #define SFU_DTLS_VIRTUAL_TIMER 1
 #else
 #define SFU_DTLS_VIRTUAL_TIMER 0
+#endif
 #endif
 
 typedef enum { ST_NEW, ST_CONNECTING, ST_CONNECTED, ST_CLOSED, ST_FAILED } dtls_state_t;
@@ -255,17 +257,23 @@ int sfu_dtls__bio_method_init(void) { return bio_method() ? 0 : SFU_ENOMEM; }
  * rto instead, and a resend happens when both clocks agree (real time in production).
  * ------------------------------------------------------------------------------------ */
 
+/* The headers say 3.0/3.1, but libssl.so.3 may have been upgraded under the binary: the
+ * field trick is used only if the running library is also older than 3.2. */
+static int virtual_timer_usable(void) {
+#if SFU_DTLS_VIRTUAL_TIMER
+  return OpenSSL_version_num() < 0x30200000L;
+#else
+  return 0;
+#endif
+}
+
 static unsigned int timer_cb(SSL *ssl, unsigned int timer_us) {
   sfu_dtls_t *d = SSL_get_app_data(ssl);
   if (timer_us != 0) { /* called from dtls1_handle_timeout: a resend follows */
     d->stats.retransmits++;
     d->flight_retx++;
   }
-#if SFU_DTLS_VIRTUAL_TIMER
-  return OSSL_TIMER_PARKED_US;
-#else
-  return (unsigned int)d->rto_us;
-#endif
+  return virtual_timer_usable() ? OSSL_TIMER_PARKED_US : (unsigned int)d->rto_us;
 }
 
 static void timer_event(sfu_dtls_t *d, struct timeval *tv) {
@@ -286,7 +294,7 @@ static void timer_event(sfu_dtls_t *d, struct timeval *tv) {
 /* Makes OpenSSL's timer expired (step 3 above). Returns 1 if done. */
 static int expire_ossl_timer(sfu_dtls_t *d) {
 #if SFU_DTLS_VIRTUAL_TIMER
-  if (!d->ossl_armed || !d->ossl_tv) return 0;
+  if (!virtual_timer_usable() || !d->ossl_armed || !d->ossl_tv) return 0;
   if (d->ossl_tv->tv_sec != d->ossl_tv_seen.tv_sec ||
       d->ossl_tv->tv_usec != d->ossl_tv_seen.tv_usec)
     return 0;

@@ -80,7 +80,8 @@ typedef struct {
 /* Advances the virtual clock from sim_link_now() to each next event (a delivery or a
  * peer's deadline), feeds deliveries and fires timeouts, until cond(cond_user) is true
  * (returns 1) or the clock would pass until_us (returns 0, clock left at until_us).
- * cond may be NULL (run until until_us). max_steps bounds runaway loops (returns -1). */
+ * cond may be NULL (run until until_us). Returns -1 after 10 million steps (a peer whose
+ * deadline never moves forward). */
 int sim_run(sim_link_t *l, sim_peer_t *a, sim_peer_t *b, uint64_t until_us,
             int (*cond)(void *cond_user), void *cond_user);
 
