@@ -64,11 +64,11 @@ typedef struct {
 typedef struct {
   uint64_t datagrams_in, datagrams_out;
   uint64_t bytes_in, bytes_out;
-  uint64_t records_in, records_out;   /* DTLS records seen in those datagrams */
-  uint64_t app_in, app_out;           /* application-data messages delivered / sent */
-  uint32_t retransmits;               /* flights resent because a timer expired */
-  uint32_t bad_input;                 /* datagrams that were not well-formed DTLS records */
-  int fail_reason;                    /* reason given to on_closed, 0 if none */
+  uint64_t records_in, records_out; /* DTLS records seen in those datagrams */
+  uint64_t app_in, app_out;         /* application-data messages delivered / sent */
+  uint32_t retransmits;             /* flights resent because a timer expired */
+  uint32_t bad_input;               /* datagrams that were not well-formed DTLS records */
+  int fail_reason;                  /* reason given to on_closed, 0 if none */
 } sfu_dtls_stats_t;
 
 typedef struct sfu_dtls sfu_dtls_t;

@@ -29,8 +29,8 @@ void sfu_srtp_global_shutdown(void);
 typedef struct sfu_srtp sfu_srtp_t;
 
 typedef struct {
-  uint64_t rtp_in, rtcp_in, rtp_out, rtcp_out;  /* packets that succeeded */
-  uint64_t auth_fail, replay, other_fail;        /* inbound failures */
+  uint64_t rtp_in, rtcp_in, rtp_out, rtcp_out; /* packets that succeeded */
+  uint64_t auth_fail, replay, other_fail;      /* inbound failures */
 } sfu_srtp_stats_t;
 
 /* is_server: our outbound key is the server's (RFC 5764 §4.2: the DTLS server's

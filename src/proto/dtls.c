@@ -27,14 +27,15 @@
 #include "sfu/ids.h"
 #include "sfu/log.h"
 
-#define DTLS_HDR_LEN 13               /* RFC 6347 §4.1 record header */
-#define OUT_CAP 1500                  /* datagram buffer; the MTU is at most this */
+#define DTLS_HDR_LEN 13 /* RFC 6347 §4.1 record header */
+#define OUT_CAP 1500    /* datagram buffer; the MTU is at most this */
 #define DEFAULT_MTU 1200
 #define MIN_MTU 256
-#define RTO_INITIAL_US 1000000ull     /* RFC 6347 §4.2.4.1: initial timer 1 s */
-#define RTO_MAX_US 60000000ull        /* ... doubled per retransmission, at most 60 s */
-#define MAX_FLIGHT_RETX 6             /* resends of one flight before giving up (~2 min);
-                                       * below OpenSSL's DTLS1_TMO_ALERT_COUNT (12) */
+#define RTO_INITIAL_US 1000000ull /* RFC 6347 §4.2.4.1: initial timer 1 s */
+#define RTO_MAX_US 60000000ull    /* ... doubled per retransmission, at most 60 s */
+#define MAX_FLIGHT_RETX                                                                      \
+  6                                      /* resends of one flight before giving up (~2 min); \
+                                          * below OpenSSL's DTLS1_TMO_ALERT_COUNT (12) */
 #define OSSL_TIMER_PARKED_US 3600000000u /* see timer_cb() */
 
 /* The virtual-timer technique below depends on OpenSSL 3.0/3.1 internals (d1_lib.c keeps
@@ -54,23 +55,23 @@ typedef enum { ST_NEW, ST_CONNECTING, ST_CONNECTED, ST_CLOSED, ST_FAILED } dtls_
  * that transport's loop thread. Holds its SSL (and, through it, the BIO). */
 struct sfu_dtls {
   SSL *ssl;
-  BIO *bio;                    /* owned by ssl (SSL_set_bio) */
+  BIO *bio; /* owned by ssl (SSL_set_bio) */
   sfu_dtls_role_t role;
   dtls_state_t state;
   sfu_dtls_cbs_t cbs;
   void *user;
-  uint64_t now_us;             /* time of the sfu_dtls_* call in progress */
-  int depth;                   /* nesting of sfu_dtls_* calls (callbacks may re-enter) */
-  int free_pending;            /* sfu_dtls_free called from a callback */
+  uint64_t now_us;  /* time of the sfu_dtls_* call in progress */
+  int depth;        /* nesting of sfu_dtls_* calls (callbacks may re-enter) */
+  int free_pending; /* sfu_dtls_free called from a callback */
 
-  const uint8_t *in_buf;       /* datagram being fed (caller's memory), NULL when none */
+  const uint8_t *in_buf; /* datagram being fed (caller's memory), NULL when none */
   size_t in_len;
-  uint8_t out[OUT_CAP];        /* datagram being packed */
+  uint8_t out[OUT_CAP]; /* datagram being packed */
   size_t out_len;
   unsigned mtu;
 
   /* Retransmission timer (virtual time). */
-  uint64_t deadline;           /* UINT64_MAX: none */
+  uint64_t deadline; /* UINT64_MAX: none */
   uint64_t rto_us;
   int flight_retx;
   int ossl_armed;              /* OpenSSL's timer runs (last BIO timer event non-zero) */
@@ -82,7 +83,7 @@ struct sfu_dtls {
   uint8_t fp[EVP_MAX_MD_SIZE];
   unsigned fp_len;
   int fp_set, fp_mismatch;
-  int handshake_done;          /* OpenSSL finished; maybe still waiting for fp */
+  int handshake_done; /* OpenSSL finished; maybe still waiting for fp */
 
   sfu_srtp_profile_t profile;
   sfu_dtls_stats_t stats;
@@ -128,8 +129,8 @@ static int leave(sfu_dtls_t *d) {
 }
 
 static int alive(const sfu_dtls_t *d) {
-  return !d->free_pending && (d->state == ST_NEW || d->state == ST_CONNECTING ||
-                              d->state == ST_CONNECTED);
+  return !d->free_pending &&
+         (d->state == ST_NEW || d->state == ST_CONNECTING || d->state == ST_CONNECTED);
 }
 
 static void fail(sfu_dtls_t *d, int reason) {
@@ -186,22 +187,22 @@ static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
   sfu_dtls_t *d = BIO_get_data(b);
   (void)num;
   switch (cmd) {
-  case BIO_CTRL_FLUSH:
-    flush_out(d);
-    return 1;
-  case BIO_CTRL_WPENDING:
-    return (long)d->out_len;
-  case BIO_CTRL_PENDING:
-    return d->in_buf ? (long)d->in_len : 0;
-  case BIO_CTRL_DGRAM_SET_NEXT_TIMEOUT:
-    timer_event(d, ptr);
-    return 1;
-  case BIO_CTRL_DGRAM_QUERY_MTU:
-  case BIO_CTRL_DGRAM_GET_FALLBACK_MTU:
-    return (long)d->mtu;
-  case BIO_CTRL_DGRAM_GET_MTU_OVERHEAD: /* our MTU already is the UDP payload size */
-  default:
-    return 0;
+    case BIO_CTRL_FLUSH:
+      flush_out(d);
+      return 1;
+    case BIO_CTRL_WPENDING:
+      return (long)d->out_len;
+    case BIO_CTRL_PENDING:
+      return d->in_buf ? (long)d->in_len : 0;
+    case BIO_CTRL_DGRAM_SET_NEXT_TIMEOUT:
+      timer_event(d, ptr);
+      return 1;
+    case BIO_CTRL_DGRAM_QUERY_MTU:
+    case BIO_CTRL_DGRAM_GET_FALLBACK_MTU:
+      return (long)d->mtu;
+    case BIO_CTRL_DGRAM_GET_MTU_OVERHEAD: /* our MTU already is the UDP payload size */
+    default:
+      return 0;
   }
 }
 
@@ -336,8 +337,10 @@ static int parse_fp(const char *hex, uint8_t *out, unsigned want) {
     if (hi < 0 || lo < 0 || n >= want) return SFU_EINVAL;
     out[n++] = (uint8_t)(hi << 4 | lo);
     p += 2;
-    if (*p == ':' && p[1]) p++;
-    else if (*p) return SFU_EINVAL;
+    if (*p == ':' && p[1])
+      p++;
+    else if (*p)
+      return SFU_EINVAL;
   }
   return n == want ? 0 : SFU_EINVAL;
 }
@@ -420,13 +423,13 @@ static int map_ssl_error(const sfu_dtls_t *d) {
   unsigned long e = ERR_peek_last_error();
   if (ERR_GET_LIB(e) == ERR_LIB_SSL) {
     switch (ERR_GET_REASON(e)) {
-    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
-    case SSL_R_CERTIFICATE_VERIFY_FAILED:
-      return SFU_EAUTH;
-    case SSL_R_READ_TIMEOUT_EXPIRED:
-      return SFU_ETIMEDOUT;
-    default:
-      break;
+      case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+      case SSL_R_CERTIFICATE_VERIFY_FAILED:
+        return SFU_EAUTH;
+      case SSL_R_READ_TIMEOUT_EXPIRED:
+        return SFU_ETIMEDOUT;
+      default:
+        break;
     }
   }
   return SFU_ECRYPTO;
@@ -438,8 +441,10 @@ static void step_handshake(sfu_dtls_t *d) {
   int r = SSL_do_handshake(d->ssl);
   if (r == 1) {
     d->handshake_done = 1;
-    if (d->fp_set) verify_and_connect(d);
-    else SFU_DEBUG("dtls", "handshake done, waiting for the remote fingerprint");
+    if (d->fp_set)
+      verify_and_connect(d);
+    else
+      SFU_DEBUG("dtls", "handshake done, waiting for the remote fingerprint");
     return;
   }
   int e = SSL_get_error(d->ssl, r);
@@ -507,8 +512,7 @@ static size_t min_protected_len(const SSL *ssl) {
 sfu_dtls_t *sfu_dtls_new_ex(const sfu_dtls_cert_t *cert, sfu_dtls_role_t role,
                             const sfu_dtls_opts_t *opts, const sfu_dtls_cbs_t *cbs, void *user,
                             uint64_t now_us) {
-  if (!cert || !cbs || (role != SFU_DTLS_ROLE_SERVER && role != SFU_DTLS_ROLE_CLIENT))
-    return NULL;
+  if (!cert || !cbs || (role != SFU_DTLS_ROLE_SERVER && role != SFU_DTLS_ROLE_CLIENT)) return NULL;
   unsigned mtu = opts && opts->mtu ? opts->mtu : DEFAULT_MTU;
   if (mtu < MIN_MTU || mtu > OUT_CAP) return NULL;
   BIO_METHOD *m = bio_method();
@@ -551,8 +555,10 @@ sfu_dtls_t *sfu_dtls_new_ex(const sfu_dtls_cert_t *cert, sfu_dtls_role_t role,
 fail:
   ERR_clear_error();
   if (d) {
-    if (d->ssl) SSL_free(d->ssl);
-    else BIO_free(d->bio);
+    if (d->ssl)
+      SSL_free(d->ssl);
+    else
+      BIO_free(d->bio);
     free(d);
   }
   return NULL;

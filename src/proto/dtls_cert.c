@@ -19,8 +19,8 @@
  * every WebRTC stack has AES-GCM, and with the CBC suites OpenSSL 3.0 DTLS treats a record
  * with a bad MAC (encrypt-then-MAC) as fatal, so any spoofed datagram on the 5-tuple would
  * end the association (RFC 6347 §4.1.2.7 says such records are to be discarded). */
-#define CIPHERS                                                                        \
-  "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"                       \
+#define CIPHERS                                                  \
+  "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:" \
   "ECDHE-ECDSA-CHACHA20-POLY1305"
 
 static int random_serial(X509 *x) {

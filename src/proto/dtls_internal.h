@@ -12,8 +12,8 @@
 struct sfu_dtls_cert {
   EVP_PKEY *key;
   X509 *x509;
-  SSL_CTX *ctx[2];        /* indexed by sfu_dtls_role_t */
-  char fingerprint[96];   /* "AB:CD:..." SHA-256, 32 bytes * 3 - 1 + NUL */
+  SSL_CTX *ctx[2];      /* indexed by sfu_dtls_role_t */
+  char fingerprint[96]; /* "AB:CD:..." SHA-256, 32 bytes * 3 - 1 + NUL */
 };
 
 /* SSL_CTX verify callback (dtls.c): accepts any self-signed certificate, then checks the

@@ -44,10 +44,10 @@ void sfu_srtp_global_shutdown(void) {
 
 const char *sfu_srtp_profile_name(sfu_srtp_profile_t p) {
   switch (p) {
-  case SFU_SRTP_AEAD_AES_128_GCM:
-    return "AEAD_AES_128_GCM";
-  case SFU_SRTP_AES128_CM_SHA1_80:
-    return "AES_CM_128_HMAC_SHA1_80";
+    case SFU_SRTP_AEAD_AES_128_GCM:
+      return "AEAD_AES_128_GCM";
+    case SFU_SRTP_AES128_CM_SHA1_80:
+      return "AES_CM_128_HMAC_SHA1_80";
   }
   return "unknown";
 }
@@ -118,20 +118,20 @@ void sfu_srtp_free(sfu_srtp_t *s) {
 
 static int map_err(sfu_srtp_t *s, srtp_err_status_t st) {
   switch (st) {
-  case srtp_err_status_auth_fail:
-    s->stats.auth_fail++;
-    return SFU_EAUTH;
-  case srtp_err_status_replay_fail:
-  case srtp_err_status_replay_old:
-    s->stats.replay++;
-    return SFU_EREPLAY;
-  case srtp_err_status_bad_param:
-  case srtp_err_status_parse_err:
-    s->stats.other_fail++;
-    return SFU_EPARSE;
-  default:
-    s->stats.other_fail++;
-    return SFU_ECRYPTO;
+    case srtp_err_status_auth_fail:
+      s->stats.auth_fail++;
+      return SFU_EAUTH;
+    case srtp_err_status_replay_fail:
+    case srtp_err_status_replay_old:
+      s->stats.replay++;
+      return SFU_EREPLAY;
+    case srtp_err_status_bad_param:
+    case srtp_err_status_parse_err:
+      s->stats.other_fail++;
+      return SFU_EPARSE;
+    default:
+      s->stats.other_fail++;
+      return SFU_ECRYPTO;
   }
 }
 

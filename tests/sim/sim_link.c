@@ -6,8 +6,8 @@
 #include <string.h>
 
 typedef struct {
-  uint64_t at;   /* arrival time */
-  uint64_t seq;  /* send order, breaks ties so equal times stay FIFO */
+  uint64_t at;  /* arrival time */
+  uint64_t seq; /* send order, breaks ties so equal times stay FIFO */
   int dir;
   size_t len;
   uint8_t *data;
@@ -19,11 +19,11 @@ struct sim_link {
   uint64_t seq;
   sim_dir_cfg_t cfg[2];
   sim_dir_stats_t stats[2];
-  uint64_t link_free_at[2];  /* serialisation: when the bottleneck is idle again */
-  uint64_t last_arrival[2];  /* FIFO floor for packets not picked for reordering */
+  uint64_t link_free_at[2]; /* serialisation: when the bottleneck is idle again */
+  uint64_t last_arrival[2]; /* FIFO floor for packets not picked for reordering */
   sim_filter_cb filter;
   void *filter_user;
-  sim_pkt_t *q;              /* sorted by (at, seq) */
+  sim_pkt_t *q; /* sorted by (at, seq) */
   size_t n, cap;
 };
 
@@ -35,7 +35,9 @@ static uint64_t next_u64(sim_link_t *l) {
   return z ^ (z >> 31);
 }
 
-double sim_link_rand(sim_link_t *l) { return (double)(next_u64(l) >> 11) * (1.0 / 9007199254740992.0); }
+double sim_link_rand(sim_link_t *l) {
+  return (double)(next_u64(l) >> 11) * (1.0 / 9007199254740992.0);
+}
 
 sim_link_t *sim_link_new(uint64_t seed) {
   sim_link_t *l = calloc(1, sizeof *l);

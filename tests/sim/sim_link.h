@@ -35,8 +35,7 @@ typedef struct {
 } sim_dir_cfg_t;
 
 /* Return non-zero to drop this packet (deterministic losses: "the first 3 flights"). */
-typedef int (*sim_filter_cb)(void *user, int dir, uint64_t now_us, const uint8_t *buf,
-                             size_t len);
+typedef int (*sim_filter_cb)(void *user, int dir, uint64_t now_us, const uint8_t *buf, size_t len);
 
 typedef struct {
   uint64_t sent, delivered, lost, filtered, queue_drops, duplicated, reordered;

@@ -106,8 +106,8 @@ static void pair_init(pair_t *t, uint64_t seed, const char *cli_profiles, const 
 /* The client sends its hello at creation, so the link must exist first. */
 static void pair_start_client(pair_t *t, const char *cli_profiles, unsigned cli_mtu) {
   sfu_dtls_opts_t co = {.srtp_profiles = cli_profiles, .mtu = cli_mtu};
-  t->cli.d = sfu_dtls_new_ex(cli_cert, SFU_DTLS_ROLE_CLIENT, &co, &cbs, &t->cli,
-                             sim_link_now(t->link));
+  t->cli.d =
+      sfu_dtls_new_ex(cli_cert, SFU_DTLS_ROLE_CLIENT, &co, &cbs, &t->cli, sim_link_now(t->link));
   sfu_dtls_set_remote_fingerprint(t->cli.d, "sha-256", sfu_dtls_cert_fingerprint(srv_cert));
 }
 
@@ -152,8 +152,10 @@ TEST(cert_fingerprint_format) {
   const char *fp = sfu_dtls_cert_fingerprint(srv_cert);
   CHECK_EQ_INT(strlen(fp), 95);
   for (int i = 0; i < 95; i++) {
-    if (i % 3 == 2) CHECK(fp[i] == ':');
-    else CHECK((fp[i] >= '0' && fp[i] <= '9') || (fp[i] >= 'A' && fp[i] <= 'F'));
+    if (i % 3 == 2)
+      CHECK(fp[i] == ':');
+    else
+      CHECK((fp[i] >= '0' && fp[i] <= '9') || (fp[i] >= 'A' && fp[i] <= 'F'));
   }
   CHECK(strcmp(fp, sfu_dtls_cert_fingerprint(cli_cert)) != 0);
 }
@@ -281,8 +283,8 @@ TEST(random_loss_reorder_duplicates) {
   for (uint64_t seed = 100; seed < 120; seed++) {
     pair_t t;
     pair_init(&t, seed, NULL, NULL, 0);
-    sim_dir_cfg_t c = {.delay_us = 30000, .jitter_us = 20000, .loss = 0.2, .reorder = 0.2,
-                       .duplicate = 0.1};
+    sim_dir_cfg_t c = {
+        .delay_us = 30000, .jitter_us = 20000, .loss = 0.2, .reorder = 0.2, .duplicate = 0.1};
     sim_link_config(t.link, SIM_AB, &c);
     sim_link_config(t.link, SIM_BA, &c);
     pair_start_client(&t, NULL, 0);
@@ -290,8 +292,8 @@ TEST(random_loss_reorder_duplicates) {
       done++;
       check_same_keys(&t);
     } else {
-      printf("  seed %llu: srv %s cli %s\n", (unsigned long long)seed,
-             sfu_dtls_state_name(t.srv.d), sfu_dtls_state_name(t.cli.d));
+      printf("  seed %llu: srv %s cli %s\n", (unsigned long long)seed, sfu_dtls_state_name(t.srv.d),
+             sfu_dtls_state_name(t.cli.d));
     }
     pair_free(&t);
   }
@@ -346,7 +348,7 @@ TEST(fragmented_client_hello) {
   CHECK_EQ_INT(sfu_dtls_handle_input(t.srv.d, now, f2, l2), 0); /* second half first */
   CHECK_EQ_INT(sfu_dtls_stats(t.srv.d)->datagrams_out, 0);      /* waits for the rest */
   CHECK_EQ_INT(sfu_dtls_handle_input(t.srv.d, now, f1, l1), 0);
-  CHECK(sfu_dtls_stats(t.srv.d)->datagrams_out > 0);             /* ServerHello flight */
+  CHECK(sfu_dtls_stats(t.srv.d)->datagrams_out > 0); /* ServerHello flight */
   REQUIRE(run(&t, 60 * SEC, both_connected) == 1);
   check_same_keys(&t);
   pair_free(&t);
@@ -391,8 +393,8 @@ TEST(fingerprint_mismatch_client_side) {
   pair_init(&t, 40, NULL, NULL, 0);
   pair_start_client(&t, NULL, 0);
   /* The client expects some other certificate (its own). */
-  CHECK_EQ_INT(sfu_dtls_set_remote_fingerprint(t.cli.d, "sha-256",
-                                               sfu_dtls_cert_fingerprint(cli_cert)), 0);
+  CHECK_EQ_INT(
+      sfu_dtls_set_remote_fingerprint(t.cli.d, "sha-256", sfu_dtls_cert_fingerprint(cli_cert)), 0);
   run(&t, 200 * SEC, NULL);
   CHECK_EQ_INT(t.cli.connected, 0);
   CHECK_EQ_INT(t.cli.closed, 1);
@@ -410,8 +412,8 @@ TEST(fingerprint_mismatch_client_side) {
 TEST(fingerprint_mismatch_server_side) {
   pair_t t;
   pair_init(&t, 41, NULL, NULL, 0);
-  CHECK_EQ_INT(sfu_dtls_set_remote_fingerprint(t.srv.d, "sha-256",
-                                               sfu_dtls_cert_fingerprint(srv_cert)), 0);
+  CHECK_EQ_INT(
+      sfu_dtls_set_remote_fingerprint(t.srv.d, "sha-256", sfu_dtls_cert_fingerprint(srv_cert)), 0);
   pair_start_client(&t, NULL, 0);
   run(&t, 200 * SEC, NULL);
   CHECK_EQ_INT(t.srv.connected, 0);
@@ -472,8 +474,10 @@ TEST(fingerprint_parse) {
   strcpy(fp, sfu_dtls_cert_fingerprint(cli_cert));
   for (char *p = fp; *p; p++) *p = (char)(*p >= 'A' && *p <= 'F' ? *p + 32 : *p);
   CHECK_EQ_INT(sfu_dtls_set_remote_fingerprint(d, "sha-256", fp), 0); /* lower case ok */
-  CHECK_EQ_INT(sfu_dtls_set_remote_fingerprint(d, "sha-1", "00:11:22:33:44:55:66:77:88:99:"
-                                                            "AA:BB:CC:DD:EE:FF:00:11:22:33"), 0);
+  CHECK_EQ_INT(sfu_dtls_set_remote_fingerprint(d, "sha-1",
+                                               "00:11:22:33:44:55:66:77:88:99:"
+                                               "AA:BB:CC:DD:EE:FF:00:11:22:33"),
+               0);
   /* the last valid call wins: now a sha-1 that does not match -> EAUTH */
   run(&t, 20 * SEC, NULL);
   CHECK_EQ_INT(t.srv.close_reason, SFU_EAUTH);

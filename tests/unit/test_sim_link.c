@@ -45,7 +45,8 @@ TEST(loss_rate_and_determinism) {
     sim_dir_cfg_t c = {.delay_us = 10 * MS, .loss = 0.3};
     sim_link_config(l, SIM_AB, &c);
     int delivered = 0;
-    for (int i = 0; i < 10000; i++) delivered += sim_link_send(l, SIM_AB, (uint64_t)i * MS, (const uint8_t *)"p", 1);
+    for (int i = 0; i < 10000; i++)
+      delivered += sim_link_send(l, SIM_AB, (uint64_t)i * MS, (const uint8_t *)"p", 1);
     const sim_dir_stats_t *st = sim_link_stats(l, SIM_AB);
     CHECK_EQ_INT(st->sent, 10000);
     CHECK_EQ_INT(st->lost + (uint64_t)delivered, 10000);

@@ -16,7 +16,8 @@ static sfu_srtp_keys_t fixed_keys(sfu_srtp_profile_t p) {
   k.key_len = 16;
   k.salt_len = p == SFU_SRTP_AEAD_AES_128_GCM ? 12 : 14;
   for (int i = 0; i < 16; i++) k.client_key[i] = (uint8_t)i, k.server_key[i] = (uint8_t)(0x40 + i);
-  for (int i = 0; i < 14; i++) k.client_salt[i] = (uint8_t)(0x80 + i), k.server_salt[i] = (uint8_t)(0xC0 + i);
+  for (int i = 0; i < 14; i++)
+    k.client_salt[i] = (uint8_t)(0x80 + i), k.server_salt[i] = (uint8_t)(0xC0 + i);
   return k;
 }
 
@@ -24,7 +25,8 @@ static size_t make_rtp(uint8_t *b, uint16_t seq, uint32_t ssrc, size_t payload) 
   b[0] = 0x80, b[1] = 96;
   b[2] = (uint8_t)(seq >> 8), b[3] = (uint8_t)seq;
   memset(b + 4, 0x11, 4);
-  b[8] = (uint8_t)(ssrc >> 24), b[9] = (uint8_t)(ssrc >> 16), b[10] = (uint8_t)(ssrc >> 8), b[11] = (uint8_t)ssrc;
+  b[8] = (uint8_t)(ssrc >> 24), b[9] = (uint8_t)(ssrc >> 16), b[10] = (uint8_t)(ssrc >> 8),
+  b[11] = (uint8_t)ssrc;
   for (size_t i = 0; i < payload; i++) b[12 + i] = (uint8_t)(i * 3 + seq);
   return 12 + payload;
 }
@@ -32,7 +34,8 @@ static size_t make_rtp(uint8_t *b, uint16_t seq, uint32_t ssrc, size_t payload) 
 static size_t make_rtcp_rr(uint8_t *b, uint32_t ssrc) {
   static const uint8_t rr[] = {0x80, 201, 0x00, 0x01, 0, 0, 0, 0};
   memcpy(b, rr, sizeof rr);
-  b[4] = (uint8_t)(ssrc >> 24), b[5] = (uint8_t)(ssrc >> 16), b[6] = (uint8_t)(ssrc >> 8), b[7] = (uint8_t)ssrc;
+  b[4] = (uint8_t)(ssrc >> 24), b[5] = (uint8_t)(ssrc >> 16), b[6] = (uint8_t)(ssrc >> 8),
+  b[7] = (uint8_t)ssrc;
   return sizeof rr;
 }
 
@@ -45,8 +48,8 @@ static const uint8_t rtcp_plain[24] = {0x81, 0xc8, 0x00, 0x0b, 0xca, 0xfe, 0xba,
                                        0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab,
                                        0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab, 0xab};
 
-static void kat(sfu_srtp_keys_t *k, const uint8_t *srtp_ct, size_t srtp_len, const uint8_t *srtcp_ct,
-                size_t srtcp_len) {
+static void kat(sfu_srtp_keys_t *k, const uint8_t *srtp_ct, size_t srtp_len,
+                const uint8_t *srtcp_ct, size_t srtcp_len) {
   sfu_srtp_t *tx = sfu_srtp_new(k, 0), *rx = sfu_srtp_new(k, 1);
   REQUIRE(tx && rx);
   uint8_t b[128];
@@ -76,14 +79,14 @@ TEST(known_answer_aes_cm_sha1_80) {
                                   0xd6, 0x4f, 0xa3, 0x2c, 0x06, 0xde, 0x41, 0x39};
   static const uint8_t salt[14] = {0x0e, 0xc6, 0x75, 0xad, 0x49, 0x8a, 0xfe,
                                    0xeb, 0xb6, 0x96, 0x0b, 0x3a, 0xab, 0xe6};
-  static const uint8_t srtp_ct[38] = {
-      0x80, 0x0f, 0x12, 0x34, 0xde, 0xca, 0xfb, 0xad, 0xca, 0xfe, 0xba, 0xbe, 0x4e,
-      0x55, 0xdc, 0x4c, 0xe7, 0x99, 0x78, 0xd8, 0x8c, 0xa4, 0xd2, 0x15, 0x94, 0x9d,
-      0x24, 0x02, 0xb7, 0x8d, 0x6a, 0xcc, 0x99, 0xea, 0x17, 0x9b, 0x8d, 0xbb};
-  static const uint8_t srtcp_ct[38] = {
-      0x81, 0xc8, 0x00, 0x0b, 0xca, 0xfe, 0xba, 0xbe, 0x71, 0x28, 0x03, 0x5b, 0xe4,
-      0x87, 0xb9, 0xbd, 0xbe, 0xf8, 0x90, 0x41, 0xf9, 0x77, 0xa5, 0xa8, 0x80, 0x00,
-      0x00, 0x01, 0x99, 0x3e, 0x08, 0xcd, 0x54, 0xd6, 0xc1, 0x23, 0x07, 0x98};
+  static const uint8_t srtp_ct[38] = {0x80, 0x0f, 0x12, 0x34, 0xde, 0xca, 0xfb, 0xad, 0xca, 0xfe,
+                                      0xba, 0xbe, 0x4e, 0x55, 0xdc, 0x4c, 0xe7, 0x99, 0x78, 0xd8,
+                                      0x8c, 0xa4, 0xd2, 0x15, 0x94, 0x9d, 0x24, 0x02, 0xb7, 0x8d,
+                                      0x6a, 0xcc, 0x99, 0xea, 0x17, 0x9b, 0x8d, 0xbb};
+  static const uint8_t srtcp_ct[38] = {0x81, 0xc8, 0x00, 0x0b, 0xca, 0xfe, 0xba, 0xbe, 0x71, 0x28,
+                                       0x03, 0x5b, 0xe4, 0x87, 0xb9, 0xbd, 0xbe, 0xf8, 0x90, 0x41,
+                                       0xf9, 0x77, 0xa5, 0xa8, 0x80, 0x00, 0x00, 0x01, 0x99, 0x3e,
+                                       0x08, 0xcd, 0x54, 0xd6, 0xc1, 0x23, 0x07, 0x98};
   sfu_srtp_keys_t k = fixed_keys(SFU_SRTP_AES128_CM_SHA1_80);
   memcpy(k.client_key, key, 16);
   memcpy(k.client_salt, salt, 14);
@@ -277,7 +280,7 @@ TEST(replay_rejected_window_1024) {
     }
     len = lens[100];
     memcpy(b, pkts[100], len);
-    CHECK_EQ_INT(sfu_srtp_unprotect_rtp(rx, b, &len), 0);           /* 1000 behind: in window */
+    CHECK_EQ_INT(sfu_srtp_unprotect_rtp(rx, b, &len), 0); /* 1000 behind: in window */
     len = lens[100];
     memcpy(b, pkts[100], len);
     CHECK_EQ_INT(sfu_srtp_unprotect_rtp(rx, b, &len), SFU_EREPLAY); /* replay */
@@ -334,7 +337,8 @@ TEST(capacity_truncation_garbage) {
       CHECK(rc == SFU_EPARSE || rc == SFU_EAUTH);
     }
     size_t rl = make_rtcp_rr(b, 5);
-    CHECK_EQ_INT(sfu_srtp_protect_rtcp(tx, b, &rl, rl + sfu_srtp_trailer_len(tx, 1) - 1), SFU_ETOOBIG);
+    CHECK_EQ_INT(sfu_srtp_protect_rtcp(tx, b, &rl, rl + sfu_srtp_trailer_len(tx, 1) - 1),
+                 SFU_ETOOBIG);
     CHECK_EQ_INT(sfu_srtp_protect_rtcp(tx, b, &rl, sizeof b), 0);
     for (size_t l = 0; l < rl; l++) {
       memcpy(c, b, rl);
