@@ -25,12 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void on_send(void *u, const sfu_addr_t *to, const uint8_t *buf, size_t len) {
   /* Whatever the agent sends must itself be a well-formed, fingerprinted message. */
   sfu_stun_msg_t m;
-  if (sfu_stun_parse(buf, len, &m) != 0 || sfu_stun_check_fingerprint(&m) != 0)
-    __builtin_trap();
+  if (sfu_stun_parse(buf, len, &m) != 0 || sfu_stun_check_fingerprint(&m) != 0) __builtin_trap();
   (void)u;
   (void)to;
 }
-static void on_selected(void *u, const sfu_addr_t *r) { (void)u; (void)r; }
+static void on_selected(void *u, const sfu_addr_t *r) {
+  (void)u;
+  (void)r;
+}
 static void on_lost(void *u) { (void)u; }
 
 static void one_message(const uint8_t *buf, size_t len, uint64_t now) {

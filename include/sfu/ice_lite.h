@@ -48,9 +48,9 @@ typedef enum {
 
 /* Counters, read by the owner for figures (GetWorkerStats). */
 typedef struct {
-  uint64_t requests;        /* binding requests with a correct FINGERPRINT */
-  uint64_t responses_sent;  /* success responses */
-  uint64_t errors_sent;     /* error responses, all codes; split below */
+  uint64_t requests;       /* binding requests with a correct FINGERPRINT */
+  uint64_t responses_sent; /* success responses */
+  uint64_t errors_sent;    /* error responses, all codes; split below */
   uint64_t err_400, err_401, err_420, err_487;
   uint64_t dropped;         /* silently discarded: not a binding request, FINGERPRINT
                                missing or wrong, agent failed/closed */
@@ -66,8 +66,8 @@ typedef struct sfu_ice {
   sfu_ice_cbs_t cbs;
   void *user;
   sfu_ice_state_t state;
-  sfu_ice_role_t role;  /* SFU_ICE_ROLE_CONTROLLED for a lite agent */
-  uint64_t tiebreaker;  /* UINT64_MAX by default: a lite agent never yields its role */
+  sfu_ice_role_t role; /* SFU_ICE_ROLE_CONTROLLED for a lite agent */
+  uint64_t tiebreaker; /* UINT64_MAX by default: a lite agent never yields its role */
   char local_ufrag[SFU_ICE_CRED_MAX + 1], local_pwd[SFU_ICE_CRED_MAX + 1];
   char remote_ufrag[SFU_ICE_CRED_MAX + 1], remote_pwd[SFU_ICE_CRED_MAX + 1];
   size_t local_ufrag_len, local_pwd_len, remote_ufrag_len;
@@ -112,10 +112,11 @@ int sfu_ice_handle_stun(sfu_ice_t *ice, uint64_t now_us, const sfu_addr_t *from,
                         const sfu_stun_msg_t *msg);
 /* Fires consent loss if now_us >= the consent deadline. */
 void sfu_ice_handle_timeout(sfu_ice_t *ice, uint64_t now_us);
-uint64_t sfu_ice_next_deadline(const sfu_ice_t *ice); /* UINT64_MAX if none */
+uint64_t sfu_ice_next_deadline(const sfu_ice_t *ice);     /* UINT64_MAX if none */
 const sfu_addr_t *sfu_ice_selected(const sfu_ice_t *ice); /* NULL until nominated */
 sfu_ice_state_t sfu_ice_state(const sfu_ice_t *ice);
-const char *sfu_ice_state_name(const sfu_ice_t *ice); /* "new" "checking" "connected" "failed" "closed" */
+const char *sfu_ice_state_name(
+    const sfu_ice_t *ice); /* "new" "checking" "connected" "failed" "closed" */
 const char *sfu_ice_local_ufrag(const sfu_ice_t *ice); /* "" until set */
 /* Stops the agent: no more callbacks, deadlines, or answers. Idempotent. */
 void sfu_ice_close(sfu_ice_t *ice);

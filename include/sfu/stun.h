@@ -22,11 +22,12 @@
 #define SFU_STUN_HDR_LEN 20
 #define SFU_STUN_MAGIC_COOKIE 0x2112A442u
 #define SFU_STUN_TID_LEN 12
-#define SFU_STUN_MI_LEN 20              /* HMAC-SHA1 */
-#define SFU_STUN_FP_XOR 0x5354554eu     /* RFC 8489 §14.7 */
-#define SFU_STUN_USERNAME_MAX 513       /* two 256-char ufrags and a colon (RFC 8445 §5.3);
-                                           RFC 8489 §14.3 says < 509, RFC 5389 < 513 */
-#define SFU_STUN_MAX_UNKNOWN 8          /* unknown comprehension-required types remembered */
+#define SFU_STUN_MI_LEN 20          /* HMAC-SHA1 */
+#define SFU_STUN_FP_XOR 0x5354554eu /* RFC 8489 §14.7 */
+#define SFU_STUN_USERNAME_MAX                                                       \
+  513                          /* two 256-char ufrags and a colon (RFC 8445 §5.3); \
+                                  RFC 8489 §14.3 says < 509, RFC 5389 < 513 */
+#define SFU_STUN_MAX_UNKNOWN 8 /* unknown comprehension-required types remembered */
 
 /* Methods (RFC 8489 §18.2) and classes (§5). */
 enum { SFU_STUN_BINDING = 0x001 };
@@ -100,8 +101,8 @@ typedef struct {
   const char *error_reason; /* NOT NUL-terminated, may be empty */
   size_t error_reason_len;
 
-  size_t integrity_off;   /* offset of the MESSAGE-INTEGRITY attribute header; 0 = absent */
-  size_t fingerprint_off; /* offset of the FINGERPRINT attribute header; 0 = absent */
+  size_t integrity_off;         /* offset of the MESSAGE-INTEGRITY attribute header; 0 = absent */
+  size_t fingerprint_off;       /* offset of the FINGERPRINT attribute header; 0 = absent */
   uint8_t has_integrity_sha256; /* present but not verified by this codec */
 
   /* Comprehension-required (type < 0x8000) attributes this codec does not know,
@@ -191,14 +192,14 @@ typedef enum { SFU_ICE_ROLE_CONTROLLED = 0, SFU_ICE_ROLE_CONTROLLING = 1 } sfu_i
 
 /* Parameters of an ICE connectivity check (RFC 8445 §7.1.1). Owner: the caller. */
 typedef struct {
-  const uint8_t *tid;      /* 12 bytes; the caller picks it (random, RFC 8489 §6) */
-  const char *username;    /* "RFRAG:LFRAG" (remote ufrag first, RFC 8445 §7.2.2) */
-  const char *password;    /* the remote agent's password (the MI key) */
-  uint32_t priority;       /* PRIORITY of the would-be peer-reflexive candidate */
-  sfu_ice_role_t role;     /* ICE-CONTROLLING or ICE-CONTROLLED */
+  const uint8_t *tid;   /* 12 bytes; the caller picks it (random, RFC 8489 §6) */
+  const char *username; /* "RFRAG:LFRAG" (remote ufrag first, RFC 8445 §7.2.2) */
+  const char *password; /* the remote agent's password (the MI key) */
+  uint32_t priority;    /* PRIORITY of the would-be peer-reflexive candidate */
+  sfu_ice_role_t role;  /* ICE-CONTROLLING or ICE-CONTROLLED */
   uint64_t tiebreaker;
-  int use_candidate;       /* controlling only: nominate (RFC 8445 §8.1.1) */
-  const char *software;    /* optional SOFTWARE, NULL to omit */
+  int use_candidate;    /* controlling only: nominate (RFC 8445 §8.1.1) */
+  const char *software; /* optional SOFTWARE, NULL to omit */
 } sfu_stun_request_params_t;
 
 /* Binding request: [SOFTWARE] USERNAME PRIORITY ICE-CONTROLLING|ICE-CONTROLLED

@@ -23,15 +23,15 @@
 /* Owner: the TCP connection that embeds it, together with its storage; nothing to free.
  * Touched only by the connection's loop thread. */
 typedef struct {
-  uint8_t *buf;      /* caller storage for one split frame */
-  size_t max_frame;  /* largest accepted frame (= storage size, ≤ 65535) */
+  uint8_t *buf;     /* caller storage for one split frame */
+  size_t max_frame; /* largest accepted frame (= storage size, ≤ 65535) */
   uint8_t hdr[2];
-  uint8_t hdr_have;  /* bytes of the length prefix seen (0..2) */
-  size_t need;       /* length of the frame being read, once hdr_have == 2 */
-  size_t have;       /* bytes of it buffered in buf */
-  int err;           /* sticky: once garbage was seen every call returns it */
-  uint64_t frames;   /* frames delivered */
-  uint64_t copied;   /* of those, frames that had to be reassembled in buf */
+  uint8_t hdr_have; /* bytes of the length prefix seen (0..2) */
+  size_t need;      /* length of the frame being read, once hdr_have == 2 */
+  size_t have;      /* bytes of it buffered in buf */
+  int err;          /* sticky: once garbage was seen every call returns it */
+  uint64_t frames;  /* frames delivered */
+  uint64_t copied;  /* of those, frames that had to be reassembled in buf */
 } sfu_tcp_deframer_t;
 
 /* storage of cap bytes (1..65535; more is clamped) bounds the accepted frame size.

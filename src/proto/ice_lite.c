@@ -65,8 +65,10 @@ int sfu_ice_set_remote(sfu_ice_t *ice, const char *ufrag, const char *pwd) {
   ice->remote_ufrag_len = ul;
   /* Kept for a future full agent (checks we send are keyed with it); a lite agent's
    * responses use the local password (RFC 8445 §7.3.1.4). */
-  if (pwd) memcpy(ice->remote_pwd, pwd, pl + 1);
-  else ice->remote_pwd[0] = 0;
+  if (pwd)
+    memcpy(ice->remote_pwd, pwd, pl + 1);
+  else
+    ice->remote_pwd[0] = 0;
   return 0;
 }
 
@@ -104,11 +106,20 @@ static void send_error(sfu_ice_t *ice, const sfu_addr_t *to, const sfu_stun_msg_
                                with_mi ? ice->local_pwd_len : 0);
   ice->stats.errors_sent++;
   switch (code) {
-  case SFU_STUN_ERR_BAD_REQUEST: ice->stats.err_400++; break;
-  case SFU_STUN_ERR_UNAUTHORIZED: ice->stats.err_401++; break;
-  case SFU_STUN_ERR_UNKNOWN_ATTRIBUTE: ice->stats.err_420++; break;
-  case SFU_STUN_ERR_ROLE_CONFLICT: ice->stats.err_487++; break;
-  default: break;
+    case SFU_STUN_ERR_BAD_REQUEST:
+      ice->stats.err_400++;
+      break;
+    case SFU_STUN_ERR_UNAUTHORIZED:
+      ice->stats.err_401++;
+      break;
+    case SFU_STUN_ERR_UNKNOWN_ATTRIBUTE:
+      ice->stats.err_420++;
+      break;
+    case SFU_STUN_ERR_ROLE_CONFLICT:
+      ice->stats.err_487++;
+      break;
+    default:
+      break;
   }
   send_out(ice, to, out, n);
 }
@@ -168,7 +179,8 @@ static void nominate(sfu_ice_t *ice, uint64_t now_us, const sfu_addr_t *from) {
   ice->stats.nominated_at_us = now_us;
   char a[SFU_ADDR_STRLEN];
   SFU_INFO("ice", "selected %s/%s (nomination %llu)", sfu_addr_format(from, a),
-           from->proto == SFU_PROTO_TCP ? "tcp" : "udp", (unsigned long long)ice->stats.nominations);
+           from->proto == SFU_PROTO_TCP ? "tcp" : "udp",
+           (unsigned long long)ice->stats.nominations);
   if (ice->cbs.on_selected) ice->cbs.on_selected(ice->user, &ice->selected);
 }
 

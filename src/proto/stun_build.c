@@ -17,8 +17,14 @@ void sfu_stun_w_init(sfu_stun_writer_t *w, uint8_t *buf, size_t cap, uint16_t me
   memset(w, 0, sizeof *w);
   w->buf = buf;
   w->cap = cap;
-  if (!buf || !tid || method > 0x0FFF || (unsigned)cls > 3) { w->err = SFU_EINVAL; return; }
-  if (cap < SFU_STUN_HDR_LEN) { w->err = SFU_ETOOBIG; return; }
+  if (!buf || !tid || method > 0x0FFF || (unsigned)cls > 3) {
+    w->err = SFU_EINVAL;
+    return;
+  }
+  if (cap < SFU_STUN_HDR_LEN) {
+    w->err = SFU_ETOOBIG;
+    return;
+  }
   /* §5: class bits C0 (bit 4) and C1 (bit 8) interleaved with the method bits. */
   uint16_t type = (uint16_t)((method & 0x000F) | ((method & 0x0070) << 1) |
                              ((method & 0x0F80) << 2) | ((cls & 1) << 4) | ((cls & 2) << 7));
@@ -33,8 +39,14 @@ void sfu_stun_w_init(sfu_stun_writer_t *w, uint8_t *buf, size_t cap, uint16_t me
 static uint8_t *w_reserve(sfu_stun_writer_t *w, uint16_t type, size_t len) {
   if (w->err) return NULL;
   size_t padded = (len + 3) & ~(size_t)3;
-  if (len > 0xFFFF || w->len + 4 + padded > STUN_MAX_LEN) { w->err = SFU_ETOOBIG; return NULL; }
-  if (w->len + 4 + padded > w->cap) { w->err = SFU_ETOOBIG; return NULL; }
+  if (len > 0xFFFF || w->len + 4 + padded > STUN_MAX_LEN) {
+    w->err = SFU_ETOOBIG;
+    return NULL;
+  }
+  if (w->len + 4 + padded > w->cap) {
+    w->err = SFU_ETOOBIG;
+    return NULL;
+  }
   uint8_t *p = w->buf + w->len;
   sfu_wr16(p, type);
   sfu_wr16(p + 2, (uint16_t)len);
@@ -45,7 +57,10 @@ static uint8_t *w_reserve(sfu_stun_writer_t *w, uint16_t type, size_t len) {
 }
 
 void sfu_stun_w_attr(sfu_stun_writer_t *w, uint16_t type, const void *val, size_t len) {
-  if (!w->err && len && !val) { w->err = SFU_EINVAL; return; }
+  if (!w->err && len && !val) {
+    w->err = SFU_EINVAL;
+    return;
+  }
   uint8_t *v = w_reserve(w, type, len);
   if (v && len) memcpy(v, val, len);
 }
@@ -63,7 +78,10 @@ void sfu_stun_w_u64(sfu_stun_writer_t *w, uint16_t type, uint64_t x) {
 void sfu_stun_w_xor_addr(sfu_stun_writer_t *w, uint16_t type, const sfu_addr_t *a) {
   if (w->err) return;
   int fam = a ? a->u.sa.sa_family : 0;
-  if (fam != AF_INET && fam != AF_INET6) { w->err = SFU_EINVAL; return; }
+  if (fam != AF_INET && fam != AF_INET6) {
+    w->err = SFU_EINVAL;
+    return;
+  }
   uint8_t *v = w_reserve(w, type, fam == AF_INET ? 8 : 20);
   if (!v) return;
   /* §14.2, the inverse of sfu_stun_xor_mapped(). */
@@ -81,9 +99,15 @@ void sfu_stun_w_xor_addr(sfu_stun_writer_t *w, uint16_t type, const sfu_addr_t *
 
 void sfu_stun_w_error(sfu_stun_writer_t *w, uint16_t code, const char *reason) {
   if (w->err) return;
-  if (code < 300 || code > 699) { w->err = SFU_EINVAL; return; }
+  if (code < 300 || code > 699) {
+    w->err = SFU_EINVAL;
+    return;
+  }
   size_t rlen = reason ? strlen(reason) : 0;
-  if (rlen > 763) { w->err = SFU_EINVAL; return; }
+  if (rlen > 763) {
+    w->err = SFU_EINVAL;
+    return;
+  }
   uint8_t *v = w_reserve(w, SFU_STUN_ATTR_ERROR_CODE, 4 + rlen);
   if (!v) return;
   /* §14.8: 21 reserved zero bits, class = hundreds digit, number = code mod 100. */
@@ -95,7 +119,10 @@ void sfu_stun_w_error(sfu_stun_writer_t *w, uint16_t code, const char *reason) {
 
 void sfu_stun_w_integrity(sfu_stun_writer_t *w, const uint8_t *key, size_t key_len) {
   if (w->err) return;
-  if (!key && key_len) { w->err = SFU_EINVAL; return; }
+  if (!key && key_len) {
+    w->err = SFU_EINVAL;
+    return;
+  }
   size_t start = w->len;
   uint8_t *v = w_reserve(w, SFU_STUN_ATTR_MESSAGE_INTEGRITY, SFU_STUN_MI_LEN);
   if (!v) return;
@@ -133,15 +160,24 @@ int sfu_stun_build_binding_success(uint8_t *buf, size_t cap, const uint8_t tid[S
 
 static const char *reason_phrase(uint16_t code) {
   switch (code) { /* RFC 8489 §14.8, RFC 8445 §16.1 */
-  case 300: return "Try Alternate";
-  case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
-  case 420: return "Unknown Attribute";
-  case 438: return "Stale Nonce";
-  case 487: return "Role Conflict";
-  case 500: return "Server Error";
-  default: return "Error";
+    case 300:
+      return "Try Alternate";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 420:
+      return "Unknown Attribute";
+    case 438:
+      return "Stale Nonce";
+    case 487:
+      return "Role Conflict";
+    case 500:
+      return "Server Error";
+    default:
+      return "Error";
   }
 }
 

@@ -14,9 +14,8 @@
  * RFC 1952 that §14.7 names. A 16-entry nibble table: two lookups per byte, which is
  * plenty for ~100-byte STUN messages and needs no run-time table initialisation. */
 static const uint32_t crc_nibble[16] = {
-    0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4,
-    0x4DB26158, 0x5005713C, 0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C,
-    0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C,
+    0x00000000, 0x1DB71064, 0x3B6E20C8, 0x26D930AC, 0x76DC4190, 0x6B6B51F4, 0x4DB26158, 0x5005713C,
+    0xEDB88320, 0xF00F9344, 0xD6D6A3E8, 0xCB61B38C, 0x9B64C2B0, 0x86D3D2D4, 0xA00AE278, 0xBDBDF21C,
 };
 
 uint32_t sfu_stun_crc32(const uint8_t *buf, size_t len) {
@@ -74,11 +73,13 @@ int sfu_stun__hmac_sha1(const uint8_t *key, size_t key_len, const uint8_t *a, si
   /* EVP_MAC_init with a NULL/empty key keeps the previous key; HMAC pads keys with
    * zeros to the block size (RFC 2104 §2), so one zero byte is the empty key. */
   static const uint8_t zero = 0;
-  if (key_len == 0) { key = &zero; key_len = 1; }
+  if (key_len == 0) {
+    key = &zero;
+    key_len = 1;
+  }
   size_t outl = 0;
   if (!EVP_MAC_init(c, key, key_len, NULL) || !EVP_MAC_update(c, a, a_len) ||
-      (b_len && !EVP_MAC_update(c, b, b_len)) || !EVP_MAC_final(c, out, &outl, 20) ||
-      outl != 20)
+      (b_len && !EVP_MAC_update(c, b, b_len)) || !EVP_MAC_final(c, out, &outl, 20) || outl != 20)
     return SFU_ECRYPTO;
   return 0;
 }

@@ -15,11 +15,16 @@ int sfu_stun_is_stun(const uint8_t *buf, size_t len) {
 
 const char *sfu_stun_class_name(int cls) {
   switch (cls) {
-  case SFU_STUN_REQUEST: return "request";
-  case SFU_STUN_INDICATION: return "indication";
-  case SFU_STUN_SUCCESS: return "success";
-  case SFU_STUN_ERROR: return "error";
-  default: return "?";
+    case SFU_STUN_REQUEST:
+      return "request";
+    case SFU_STUN_INDICATION:
+      return "indication";
+    case SFU_STUN_SUCCESS:
+      return "success";
+    case SFU_STUN_ERROR:
+      return "error";
+    default:
+      return "?";
   }
 }
 
@@ -27,20 +32,22 @@ const char *sfu_stun_class_name(int cls) {
  * below 0x8000 is reported in msg->unknown (RFC 8489 §6.3.1.1, §14). */
 static int known_required(uint16_t t) {
   switch (t) {
-  case SFU_STUN_ATTR_MAPPED_ADDRESS:
-  case SFU_STUN_ATTR_USERNAME:
-  case SFU_STUN_ATTR_MESSAGE_INTEGRITY:
-  case SFU_STUN_ATTR_ERROR_CODE:
-  case SFU_STUN_ATTR_UNKNOWN_ATTRIBUTES:
-  case SFU_STUN_ATTR_REALM:
-  case SFU_STUN_ATTR_NONCE:
-  case SFU_STUN_ATTR_MESSAGE_INTEGRITY_SHA256:
-  case SFU_STUN_ATTR_PASSWORD_ALGORITHM:
-  case SFU_STUN_ATTR_USERHASH:
-  case SFU_STUN_ATTR_XOR_MAPPED_ADDRESS:
-  case SFU_STUN_ATTR_PRIORITY:
-  case SFU_STUN_ATTR_USE_CANDIDATE: return 1;
-  default: return 0;
+    case SFU_STUN_ATTR_MAPPED_ADDRESS:
+    case SFU_STUN_ATTR_USERNAME:
+    case SFU_STUN_ATTR_MESSAGE_INTEGRITY:
+    case SFU_STUN_ATTR_ERROR_CODE:
+    case SFU_STUN_ATTR_UNKNOWN_ATTRIBUTES:
+    case SFU_STUN_ATTR_REALM:
+    case SFU_STUN_ATTR_NONCE:
+    case SFU_STUN_ATTR_MESSAGE_INTEGRITY_SHA256:
+    case SFU_STUN_ATTR_PASSWORD_ALGORITHM:
+    case SFU_STUN_ATTR_USERHASH:
+    case SFU_STUN_ATTR_XOR_MAPPED_ADDRESS:
+    case SFU_STUN_ATTR_PRIORITY:
+    case SFU_STUN_ATTR_USE_CANDIDATE:
+      return 1;
+    default:
+      return 0;
   }
 }
 
@@ -48,58 +55,72 @@ static int known_required(uint16_t t) {
  * First occurrence wins (RFC 8489 §14: "only the first occurrence needs to be processed"). */
 static int parse_attr(sfu_stun_msg_t *m, uint16_t type, const uint8_t *v, size_t alen) {
   switch (type) {
-  case SFU_STUN_ATTR_USERNAME:
-    if (alen > SFU_STUN_USERNAME_MAX) return SFU_EPARSE;
-    if (!m->username) { m->username = (const char *)v; m->username_len = alen; }
-    return 0;
-  case SFU_STUN_ATTR_SOFTWARE:
-    /* §14.14: fewer than 128 characters, at most 763 bytes. */
-    if (alen > 763) return SFU_EPARSE;
-    if (!m->software) { m->software = (const char *)v; m->software_len = alen; }
-    return 0;
-  case SFU_STUN_ATTR_PRIORITY: /* RFC 8445 §16.1: 32-bit */
-    if (alen != 4) return SFU_EPARSE;
-    if (!m->has_priority) { m->has_priority = 1; m->priority = sfu_rd32(v); }
-    return 0;
-  case SFU_STUN_ATTR_USE_CANDIDATE: /* RFC 8445 §16.1: no content */
-    if (alen != 0) return SFU_EPARSE;
-    m->use_candidate = 1;
-    return 0;
-  case SFU_STUN_ATTR_ICE_CONTROLLED:
-  case SFU_STUN_ATTR_ICE_CONTROLLING: /* RFC 8445 §16.1: 64-bit tiebreaker */
-    if (alen != 8) return SFU_EPARSE;
-    if (!m->has_controlled && !m->has_controlling) m->tiebreaker = sfu_rd64(v);
-    if (type == SFU_STUN_ATTR_ICE_CONTROLLED) m->has_controlled = 1;
-    else m->has_controlling = 1;
-    return 0;
-  case SFU_STUN_ATTR_XOR_MAPPED_ADDRESS: /* §14.2: family 1 → 8 bytes, family 2 → 20 */
-    if (!((alen == 8 && v[1] == 0x01) || (alen == 20 && v[1] == 0x02))) return SFU_EPARSE;
-    if (!m->xor_mapped) { m->xor_mapped = v; m->xor_mapped_len = alen; }
-    return 0;
-  case SFU_STUN_ATTR_ERROR_CODE: {
-    /* §14.8: 21 reserved bits, class (3..6), number (0..99), reason ≤ 763 bytes. */
-    if (alen < 4 || alen > 4 + 763) return SFU_EPARSE;
-    unsigned cls = v[2] & 0x07, num = v[3];
-    if (cls < 3 || cls > 6 || num > 99) return SFU_EPARSE;
-    if (!m->has_error) {
-      m->has_error = 1;
-      m->error_code = (uint16_t)(cls * 100 + num);
-      m->error_reason = (const char *)v + 4;
-      m->error_reason_len = alen - 4;
+    case SFU_STUN_ATTR_USERNAME:
+      if (alen > SFU_STUN_USERNAME_MAX) return SFU_EPARSE;
+      if (!m->username) {
+        m->username = (const char *)v;
+        m->username_len = alen;
+      }
+      return 0;
+    case SFU_STUN_ATTR_SOFTWARE:
+      /* §14.14: fewer than 128 characters, at most 763 bytes. */
+      if (alen > 763) return SFU_EPARSE;
+      if (!m->software) {
+        m->software = (const char *)v;
+        m->software_len = alen;
+      }
+      return 0;
+    case SFU_STUN_ATTR_PRIORITY: /* RFC 8445 §16.1: 32-bit */
+      if (alen != 4) return SFU_EPARSE;
+      if (!m->has_priority) {
+        m->has_priority = 1;
+        m->priority = sfu_rd32(v);
+      }
+      return 0;
+    case SFU_STUN_ATTR_USE_CANDIDATE: /* RFC 8445 §16.1: no content */
+      if (alen != 0) return SFU_EPARSE;
+      m->use_candidate = 1;
+      return 0;
+    case SFU_STUN_ATTR_ICE_CONTROLLED:
+    case SFU_STUN_ATTR_ICE_CONTROLLING: /* RFC 8445 §16.1: 64-bit tiebreaker */
+      if (alen != 8) return SFU_EPARSE;
+      if (!m->has_controlled && !m->has_controlling) m->tiebreaker = sfu_rd64(v);
+      if (type == SFU_STUN_ATTR_ICE_CONTROLLED)
+        m->has_controlled = 1;
+      else
+        m->has_controlling = 1;
+      return 0;
+    case SFU_STUN_ATTR_XOR_MAPPED_ADDRESS: /* §14.2: family 1 → 8 bytes, family 2 → 20 */
+      if (!((alen == 8 && v[1] == 0x01) || (alen == 20 && v[1] == 0x02))) return SFU_EPARSE;
+      if (!m->xor_mapped) {
+        m->xor_mapped = v;
+        m->xor_mapped_len = alen;
+      }
+      return 0;
+    case SFU_STUN_ATTR_ERROR_CODE: {
+      /* §14.8: 21 reserved bits, class (3..6), number (0..99), reason ≤ 763 bytes. */
+      if (alen < 4 || alen > 4 + 763) return SFU_EPARSE;
+      unsigned cls = v[2] & 0x07, num = v[3];
+      if (cls < 3 || cls > 6 || num > 99) return SFU_EPARSE;
+      if (!m->has_error) {
+        m->has_error = 1;
+        m->error_code = (uint16_t)(cls * 100 + num);
+        m->error_reason = (const char *)v + 4;
+        m->error_reason_len = alen - 4;
+      }
+      return 0;
     }
-    return 0;
-  }
-  default:
-    if (type < 0x8000 && !known_required(type) && m->n_unknown < SFU_STUN_MAX_UNKNOWN)
-      m->unknown[m->n_unknown++] = type;
-    return 0;
+    default:
+      if (type < 0x8000 && !known_required(type) && m->n_unknown < SFU_STUN_MAX_UNKNOWN)
+        m->unknown[m->n_unknown++] = type;
+      return 0;
   }
 }
 
 /* Header checks (RFC 8489 §5). Garbage is told apart from a short read as early as the
  * bytes present allow, so a caller buffering a stream can tell "wait" from "drop". */
 static int parse_header(const uint8_t *buf, size_t len, size_t *total) {
-  if (len >= 1 && (buf[0] & 0xC0) != 0) return SFU_EPARSE;   /* top two bits zero */
+  if (len >= 1 && (buf[0] & 0xC0) != 0) return SFU_EPARSE; /* top two bits zero */
   if (len >= 8 && sfu_rd32(buf + 4) != SFU_STUN_MAGIC_COOKIE) return SFU_EPARSE;
   if (len >= 4 && (sfu_rd16(buf + 2) & 3) != 0) return SFU_EPARSE; /* multiple of 4 */
   if (len < SFU_STUN_HDR_LEN) return SFU_ETRUNC;
@@ -123,7 +144,8 @@ int sfu_stun_parse(const uint8_t *buf, size_t len, sfu_stun_msg_t *m) {
   m->len = total;
   m->type = sfu_rd16(buf);
   /* §5: M11..M0 interleaved with class bits C1 (bit 8) and C0 (bit 4). */
-  m->method = (uint16_t)((m->type & 0x000F) | ((m->type & 0x00E0) >> 1) | ((m->type & 0x3E00) >> 2));
+  m->method =
+      (uint16_t)((m->type & 0x000F) | ((m->type & 0x00E0) >> 1) | ((m->type & 0x3E00) >> 2));
   m->cls = (uint8_t)(((m->type >> 4) & 1) | ((m->type >> 7) & 2));
   m->tid = buf + 8;
 

@@ -63,10 +63,10 @@ typedef struct {
   const char *username; /* NULL → L_UFRAG ":" R_UFRAG */
   const char *password; /* NULL → L_PWD */
   int use_candidate;
-  int controlled;       /* claims ICE-CONTROLLED instead of ICE-CONTROLLING */
+  int controlled; /* claims ICE-CONTROLLED instead of ICE-CONTROLLING */
   uint64_t tiebreaker;
   int no_username, no_integrity, no_fingerprint, bad_fingerprint, unknown_attr;
-  int cls;              /* SFU_STUN_REQUEST unless set */
+  int cls; /* SFU_STUN_REQUEST unless set */
 } req_t;
 
 static uint32_t tid_counter;
@@ -78,8 +78,8 @@ static int build_req(uint8_t *buf, size_t cap, const req_t *q) {
   const char *user = q->username ? q->username : L_UFRAG ":" R_UFRAG;
   const char *pwd = q->password ? q->password : L_PWD;
   sfu_stun_writer_t w;
-  sfu_stun_w_init(&w, buf, cap, SFU_STUN_BINDING, q->cls ? (sfu_stun_class_t)q->cls : SFU_STUN_REQUEST,
-                  tid);
+  sfu_stun_w_init(&w, buf, cap, SFU_STUN_BINDING,
+                  q->cls ? (sfu_stun_class_t)q->cls : SFU_STUN_REQUEST, tid);
   if (!q->no_username) sfu_stun_w_attr(&w, SFU_STUN_ATTR_USERNAME, user, strlen(user));
   sfu_stun_w_u32(&w, SFU_STUN_ATTR_PRIORITY, 0x6e7f00ff);
   sfu_stun_w_u64(&w, q->controlled ? SFU_STUN_ATTR_ICE_CONTROLLED : SFU_STUN_ATTR_ICE_CONTROLLING,
@@ -159,24 +159,38 @@ TEST(rejected_requests_named) {
   static const struct {
     const char *name;
     req_t q;
-    int rc;       /* handle_stun result */
-    int code;     /* response: 0 none, else error code */
-    int with_mi;  /* error response carries a valid MI */
+    int rc;      /* handle_stun result */
+    int code;    /* response: 0 none, else error code */
+    int with_mi; /* error response carries a valid MI */
   } cases[] = {
-      {"wrong password", {.password = "notTheLocalPassword!!", .use_candidate = 1}, SFU_EAUTH, 401, 0},
+      {"wrong password",
+       {.password = "notTheLocalPassword!!", .use_candidate = 1},
+       SFU_EAUTH,
+       401,
+       0},
       {"unknown local ufrag", {.username = "XXXX:" R_UFRAG, .use_candidate = 1}, SFU_EAUTH, 401, 0},
       {"wrong remote ufrag", {.username = L_UFRAG ":OTHER", .use_candidate = 1}, SFU_EAUTH, 401, 0},
       {"username without colon", {.username = L_UFRAG, .use_candidate = 1}, SFU_EAUTH, 401, 0},
       {"empty remote ufrag", {.username = L_UFRAG ":", .use_candidate = 1}, SFU_EAUTH, 401, 0},
-      {"local ufrag prefix only", {.username = "LFR:" R_UFRAG, .use_candidate = 1}, SFU_EAUTH, 401, 0},
+      {"local ufrag prefix only",
+       {.username = "LFR:" R_UFRAG, .use_candidate = 1},
+       SFU_EAUTH,
+       401,
+       0},
       {"missing USERNAME", {.no_username = 1, .use_candidate = 1}, SFU_EPARSE, 400, 0},
       {"missing MESSAGE-INTEGRITY", {.no_integrity = 1, .use_candidate = 1}, SFU_EPARSE, 400, 0},
       {"missing FINGERPRINT", {.no_fingerprint = 1, .use_candidate = 1}, SFU_ENOENT, 0, 0},
       {"bad FINGERPRINT", {.bad_fingerprint = 1, .use_candidate = 1}, SFU_EAUTH, 0, 0},
       {"peer also ICE-CONTROLLED (role conflict)",
-       {.controlled = 1, .tiebreaker = UINT64_MAX, .use_candidate = 1}, SFU_EPERM, 487, 1},
-      {"unknown comprehension-required attribute", {.unknown_attr = 1, .use_candidate = 1},
-       SFU_EUNSUPP, 420, 1},
+       {.controlled = 1, .tiebreaker = UINT64_MAX, .use_candidate = 1},
+       SFU_EPERM,
+       487,
+       1},
+      {"unknown comprehension-required attribute",
+       {.unknown_attr = 1, .use_candidate = 1},
+       SFU_EUNSUPP,
+       420,
+       1},
       {"binding indication", {.cls = SFU_STUN_INDICATION, .use_candidate = 1}, SFU_EINVAL, 0, 0},
       {"binding success response", {.cls = SFU_STUN_SUCCESS, .use_candidate = 1}, SFU_EINVAL, 0, 0},
   };
@@ -227,8 +241,9 @@ TEST(rfc5769_sample_request_is_not_ours) {
   sfu_stun_msg_t resp;
   REQUIRE(sfu_stun_parse(r.last, r.last_len, &resp) == 0);
   CHECK_EQ_INT(resp.error_code, 487);
-  CHECK_EQ_INT(sfu_stun_check_integrity(&resp, (const uint8_t *)rfc5769_password,
-                                        strlen(rfc5769_password)), 0);
+  CHECK_EQ_INT(
+      sfu_stun_check_integrity(&resp, (const uint8_t *)rfc5769_password, strlen(rfc5769_password)),
+      0);
 }
 
 TEST(consent_expires_at_30s_not_29s) {
@@ -286,9 +301,9 @@ TEST(consent_not_refreshed_by_other_pairs_or_bad_requests) {
   sfu_addr_t b = addr("198.51.100.7:50002", SFU_PROTO_UDP);
   REQUIRE(feed(&ice, 0, &a, &(req_t){.use_candidate = 1}) == 0);
   for (int s = 5; s < 30; s += 5) {
-    CHECK_EQ_INT(feed(&ice, (uint64_t)s * SEC, &b, &(req_t){0}), 0);               /* other pair */
+    CHECK_EQ_INT(feed(&ice, (uint64_t)s * SEC, &b, &(req_t){0}), 0); /* other pair */
     CHECK_EQ_INT(feed(&ice, (uint64_t)s * SEC, &a, &(req_t){.password = "wrongwrongwrongwrong!!"}),
-                 SFU_EAUTH);                                                           /* forged */
+                 SFU_EAUTH); /* forged */
   }
   CHECK(sfu_ice_next_deadline(&ice) == 30 * SEC);
   sfu_ice_handle_timeout(&ice, 30 * SEC);
@@ -346,12 +361,14 @@ TEST(ice_restart_old_ufrag_rejected_new_accepted) {
   int mi;
   CHECK_EQ_INT(feed(&ice, 2 * SEC, &a, &(req_t){0}), SFU_EAUTH); /* old creds */
   CHECK_EQ_INT(last_code(&r, &a, &mi), 401);
-  CHECK_EQ_INT(feed(&ice, 2 * SEC, &a, &(req_t){.username = "NEWU:" R_UFRAG,
-                                              .password = "aBrandNewLocalPassword"}),
+  CHECK_EQ_INT(feed(&ice, 2 * SEC, &a,
+                    &(req_t){.username = "NEWU:" R_UFRAG, .password = "aBrandNewLocalPassword"}),
                SFU_EAUTH); /* new local, old remote ufrag */
-  CHECK_EQ_INT(feed(&ice, 3 * SEC, &a, &(req_t){.username = "NEWU:RNEW",
-                                              .password = "aBrandNewLocalPassword",
-                                              .use_candidate = 1}), 0);
+  CHECK_EQ_INT(
+      feed(&ice, 3 * SEC, &a,
+           &(req_t){
+               .username = "NEWU:RNEW", .password = "aBrandNewLocalPassword", .use_candidate = 1}),
+      0);
   sfu_stun_msg_t m;
   REQUIRE(sfu_stun_parse(r.last, r.last_len, &m) == 0);
   CHECK_EQ_INT(m.cls, SFU_STUN_SUCCESS);
@@ -441,9 +458,10 @@ TEST(role_tiebreak_when_controlling) {
     rec_t r;
     agent(&ice, &r);
     REQUIRE(sfu_ice_set_role(&ice, cases[i].ours, cases[i].our_tb) == 0);
-    int rc = feed(&ice, SEC, &a, &(req_t){.controlled = cases[i].peer_controlled,
-                                          .tiebreaker = cases[i].peer_tb});
-    if (rc != cases[i].rc || ice.role != cases[i].after) fprintf(stderr, "case '%s'\n", cases[i].name);
+    int rc = feed(&ice, SEC, &a,
+                  &(req_t){.controlled = cases[i].peer_controlled, .tiebreaker = cases[i].peer_tb});
+    if (rc != cases[i].rc || ice.role != cases[i].after)
+      fprintf(stderr, "case '%s'\n", cases[i].name);
     CHECK_EQ_INT(rc, cases[i].rc);
     CHECK_EQ_INT(ice.role, cases[i].after);
   }

@@ -229,10 +229,10 @@ TEST(hostile_attributes_named) {
       {"attribute length 0xffff", A(0x80, 0x22, 0xff, 0xff, 0, 0, 0, 0), SFU_EPARSE},
       {"padding overruns message", A(0x00, 0x06, 0x00, 0x05, 'a', 'b', 'c', 'd'), SFU_EPARSE},
       {"fingerprint 3 bytes", A(0x80, 0x28, 0x00, 0x03, 1, 2, 3, 0), SFU_EPARSE},
-      {"attribute after fingerprint",
-       A(0x80, 0x28, 0x00, 0x04, 1, 2, 3, 4, 0x80, 0x22, 0x00, 0x00), SFU_EPARSE},
-      {"integrity 16 bytes", A(0x00, 0x08, 0x00, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                               0, 0), SFU_EPARSE},
+      {"attribute after fingerprint", A(0x80, 0x28, 0x00, 0x04, 1, 2, 3, 4, 0x80, 0x22, 0x00, 0x00),
+       SFU_EPARSE},
+      {"integrity 16 bytes",
+       A(0x00, 0x08, 0x00, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), SFU_EPARSE},
       {"priority 3 bytes", A(0x00, 0x24, 0x00, 0x03, 1, 2, 3, 0), SFU_EPARSE},
       {"use-candidate with content", A(0x00, 0x25, 0x00, 0x04, 1, 2, 3, 4), SFU_EPARSE},
       {"ice-controlling 4 bytes", A(0x80, 0x2a, 0x00, 0x04, 1, 2, 3, 4), SFU_EPARSE},
@@ -242,8 +242,8 @@ TEST(hostile_attributes_named) {
       {"error-code class 7", A(0x00, 0x09, 0x00, 0x04, 0, 0, 7, 0), SFU_EPARSE},
       {"error-code number 100", A(0x00, 0x09, 0x00, 0x04, 0, 0, 4, 100), SFU_EPARSE},
       {"error-code 2 bytes", A(0x00, 0x09, 0x00, 0x02, 0, 0, 0, 0), SFU_EPARSE},
-      {"integrity-sha256 12 bytes",
-       A(0x00, 0x1c, 0x00, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), SFU_EPARSE},
+      {"integrity-sha256 12 bytes", A(0x00, 0x1c, 0x00, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+       SFU_EPARSE},
       {"empty attribute list", NULL, 0, 0},
       {"zero-length username", A(0x00, 0x06, 0x00, 0x00), 0},
       {"unknown optional attribute", A(0xc0, 0x57, 0x00, 0x04, 0, 1, 0, 0), 0},
@@ -261,7 +261,7 @@ TEST(hostile_headers_named) {
   uint8_t ok[20] = {0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42};
   static const struct {
     const char *name;
-    int byte;      /* byte to overwrite, -1 none */
+    int byte; /* byte to overwrite, -1 none */
     uint8_t value;
     size_t len;
     int want;
@@ -300,8 +300,8 @@ TEST(unknown_required_reported_and_after_integrity_ignored) {
   uint8_t buf[256];
   sfu_stun_writer_t w;
   sfu_stun_w_init(&w, buf, sizeof buf, SFU_STUN_BINDING, SFU_STUN_REQUEST, rfc5769_request + 8);
-  sfu_stun_w_attr(&w, 0x7777, "x", 1);           /* unknown, comprehension-required */
-  sfu_stun_w_attr(&w, 0xC057, "abcd", 4);        /* unknown, optional: not reported */
+  sfu_stun_w_attr(&w, 0x7777, "x", 1);    /* unknown, comprehension-required */
+  sfu_stun_w_attr(&w, 0xC057, "abcd", 4); /* unknown, optional: not reported */
   sfu_stun_w_attr(&w, SFU_STUN_ATTR_USERNAME, "a:b", 3);
   sfu_stun_w_attr(&w, SFU_STUN_ATTR_USERNAME, "c:d", 3); /* duplicate: first wins */
   sfu_stun_w_u32(&w, SFU_STUN_ATTR_PRIORITY, 7);
@@ -386,9 +386,12 @@ TEST(binding_request_builder_roundtrip) {
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     uint8_t tid[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, buf[256];
-    sfu_stun_request_params_t p = {.tid = tid, .username = "remoteU:localU",
-                                   .password = "theRemotePasswordIs22+", .priority = 0x6e7f1eff,
-                                   .role = cases[i].role, .tiebreaker = 0x0102030405060708ull,
+    sfu_stun_request_params_t p = {.tid = tid,
+                                   .username = "remoteU:localU",
+                                   .password = "theRemotePasswordIs22+",
+                                   .priority = 0x6e7f1eff,
+                                   .role = cases[i].role,
+                                   .tiebreaker = 0x0102030405060708ull,
                                    .use_candidate = cases[i].use_candidate,
                                    .software = cases[i].software};
     int n = sfu_stun_build_binding_request(buf, sizeof buf, &p);
@@ -418,20 +421,26 @@ TEST(writer_never_writes_past_capacity) {
   uint8_t full[256];
   sfu_addr_t a;
   REQUIRE(sfu_addr_parse(&a, "[2001:db8::1]:4000") == 0);
-  int need = sfu_stun_build_binding_success(full, sizeof full, rfc5769_request + 8, &a, PWD, PWD_LEN);
+  int need =
+      sfu_stun_build_binding_success(full, sizeof full, rfc5769_request + 8, &a, PWD, PWD_LEN);
   REQUIRE(need > 0);
   for (int cap = 0; cap < need; cap++) {
     uint8_t buf[256];
     memset(buf, 0xEE, sizeof buf);
-    int rc = sfu_stun_build_binding_success(buf, (size_t)cap, rfc5769_request + 8, &a, PWD, PWD_LEN);
+    int rc =
+        sfu_stun_build_binding_success(buf, (size_t)cap, rfc5769_request + 8, &a, PWD, PWD_LEN);
     CHECK_EQ_INT(rc, SFU_ETOOBIG);
     for (size_t i = (size_t)cap; i < sizeof buf; i++)
-      if (buf[i] != 0xEE) { CHECK(!"wrote past cap"); break; }
+      if (buf[i] != 0xEE) {
+        CHECK(!"wrote past cap");
+        break;
+      }
   }
   sfu_addr_t none;
   memset(&none, 0, sizeof none);
-  CHECK_EQ_INT(sfu_stun_build_binding_success(full, sizeof full, rfc5769_request + 8, &none, PWD,
-                                              PWD_LEN), SFU_EINVAL);
+  CHECK_EQ_INT(
+      sfu_stun_build_binding_success(full, sizeof full, rfc5769_request + 8, &none, PWD, PWD_LEN),
+      SFU_EINVAL);
 }
 
 TEST(type_encoding_roundtrip) {

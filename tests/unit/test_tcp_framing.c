@@ -129,7 +129,10 @@ TEST(storage_never_written_past_cap) {
   CHECK(roundtrip(&s, 1, storage, 1500));
   CHECK(roundtrip(&s, 333, storage, 1500));
   for (size_t i = 1500; i < sizeof storage; i++)
-    if (storage[i] != 0xEE) { CHECK(!"storage overrun"); break; }
+    if (storage[i] != 0xEE) {
+      CHECK(!"storage overrun");
+      break;
+    }
   free(s.stream);
 }
 
@@ -142,7 +145,7 @@ TEST(garbage_named) {
     int frames_before; /* delivered before the error */
   } cases[] = {
       {"zero-length frame", {0, 0}, 2, 100, 0},
-      {"frame over the configured maximum", {0x05, 0xDD}, 2, 1500, 0},   /* 1501 */
+      {"frame over the configured maximum", {0x05, 0xDD}, 2, 1500, 0}, /* 1501 */
       {"HTTP request on the ICE-TCP port", {'G', 'E', 'T', ' ', '/'}, 5, 1500, 0},
       {"TLS ClientHello (0x16 0x03)", {0x16, 0x03, 0x01, 0x00}, 4, 1500, 0},
       {"good frame then zero length", {0, 1, 'x', 0, 0}, 5, 100, 1},
