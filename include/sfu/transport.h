@@ -137,6 +137,10 @@ sfu_transport_t *sfu_transport_dispatch(sfu_transport_table_t *table, uint64_t n
 int sfu_transport_send_rtp(sfu_transport_t *t, uint8_t *buf, size_t len, size_t cap);
 int sfu_transport_send_rtcp(sfu_transport_t *t, uint8_t *buf, size_t len, size_t cap);
 
+/* The negotiated id of the transport-wide-cc header extension (0 = none): the transport
+ * then answers the sender's packets with transport-cc feedback (twcc_recv.h). */
+void sfu_transport_set_twcc_ext(sfu_transport_t *t, uint8_t ext_id);
+
 /* ---- figures ---- */
 const sfu_transport_stats_t *sfu_transport_stats(const sfu_transport_t *t);
 void *sfu_transport_tag(const sfu_transport_t *t);

@@ -13,7 +13,9 @@
 #include "sfu/ids.h"
 #include "sfu/log.h"
 #include "sfu/srtp.h"
+#include "sfu/rtp.h"
 #include "sfu/stun.h"
+#include "sfu/twcc_recv.h"
 
 #define FP_MAX 160 /* sha-512 "AB:" * 64 fits */
 #define ALG_MAX 16
@@ -46,6 +48,8 @@ struct sfu_transport {
   char remote_ufrag[SFU_ICE_UFRAG_MAX + 1], remote_pwd[SFU_ICE_UFRAG_MAX + 1];
   char fp_alg[ALG_MAX], fp[FP_MAX];
   sfu_transport_stats_t st;
+  uint32_t rtcp_ssrc;     /* sender SSRC of the RTCP this transport itself sends */
+  sfu_twcc_recv_t twcc;   /* transport-wide CC feedback (off until an ext id is set) */
 };
 
 /* ---- departure: exactly once ---- */
@@ -201,6 +205,8 @@ sfu_transport_t *sfu_transport_new(sfu_transport_table_t *table, const struct sf
   t->cbs = *cbs;
   t->tag = tag;
   t->connect_deadline_us = now_us + SFU_TRANSPORT_CONNECT_TIMEOUT_US;
+  sfu_twcc_recv_init(&t->twcc, 0);
+  sfu_random_bytes(&t->rtcp_ssrc, sizeof t->rtcp_ssrc);
   if (set_remote_creds(t, remote) || copy_str(t->fp_alg, sizeof t->fp_alg, remote->fingerprint_alg) ||
       copy_str(t->fp, sizeof t->fp, remote->fingerprint) || new_local_creds(t))
     goto fail;
@@ -319,6 +325,13 @@ static int handle_srtp(sfu_transport_t *t, uint64_t now_us, uint8_t *buf, size_t
   }
   t->st.decrypted++;
   t->st.decrypted_bytes += n;
+  if (!rtcp && t->twcc.ext_id) {
+    sfu_rtp_hdr_t h;
+    const uint8_t *v;
+    size_t vl;
+    if (sfu_rtp_parse(buf, n, &h) == 0 && sfu_rtp_ext_find(&h, t->twcc.ext_id, &v, &vl) == 0 && vl >= 2)
+      sfu_twcc_recv_packet(&t->twcc, sfu_rd16(v), h.ssrc, now_us);
+  }
   if (rtcp) {
     if (t->cbs.on_rtcp_cb) t->cbs.on_rtcp_cb(t->cbs.user, t, now_us, buf, n);
   } else if (t->cbs.on_rtp_cb) {
@@ -414,6 +427,11 @@ void sfu_transport_handle_timeout(sfu_transport_t *t, uint64_t now_us) {
   sfu_ice_handle_timeout(&t->ice, now_us);
   if (t->state == ST_GONE) return;
   sfu_dtls_handle_timeout(t->dtls, now_us);
+  if (t->state == ST_JOINED && now_us >= sfu_twcc_recv_deadline(&t->twcc)) {
+    uint8_t fb[1500];
+    int n = sfu_twcc_recv_build(&t->twcc, now_us, t->rtcp_ssrc, fb, sizeof fb - 64);
+    if (n > 0) sfu_transport_send_rtcp(t, fb, (size_t)n, sizeof fb);
+  }
   if (t->state == ST_NEW && now_us >= t->connect_deadline_us) {
     SFU_INFO("transport", "%s: no DTLS connection within %llu s, dropping", t->local_ufrag,
              (unsigned long long)(SFU_TRANSPORT_CONNECT_TIMEOUT_US / 1000000));
@@ -427,6 +445,7 @@ uint64_t sfu_transport_next_deadline(const sfu_transport_t *t) {
   uint64_t x = sfu_dtls_next_deadline(t->dtls);
   if (x < d) d = x;
   if (t->state == ST_NEW && t->connect_deadline_us < d) d = t->connect_deadline_us;
+  if (t->state == ST_JOINED && sfu_twcc_recv_deadline(&t->twcc) < d) d = sfu_twcc_recv_deadline(&t->twcc);
   return d;
 }
 
@@ -448,6 +467,10 @@ int sfu_transport_send_rtp(sfu_transport_t *t, uint8_t *buf, size_t len, size_t 
 
 int sfu_transport_send_rtcp(sfu_transport_t *t, uint8_t *buf, size_t len, size_t cap) {
   return send_srtp(t, buf, len, cap, 1);
+}
+
+void sfu_transport_set_twcc_ext(sfu_transport_t *t, uint8_t ext_id) {
+  if (ext_id != t->twcc.ext_id) sfu_twcc_recv_init(&t->twcc, ext_id);
 }
 
 /* ---- figures ---- */

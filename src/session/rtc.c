@@ -289,6 +289,16 @@ static int build_answer(sfu_rtc_t *r, const sfu_sdp_offer_t *offer, const char *
   return 0;
 }
 
+/* The transport-wide-cc extension id of the BUNDLE transport: the first accepted RTP
+ * section that negotiated it (Chromium uses one id in every section). 0 if none. */
+static uint8_t twcc_ext_id(const sfu_sdp_answer_t *neg) {
+  for (size_t i = 0; i < neg->n_media; i++) {
+    uint8_t id = neg->media[i].ext.id_of[SFU_EXT_TWCC];
+    if (id) return id;
+  }
+  return 0;
+}
+
 /* The remote side of the transport as negotiated. Views into neg. */
 static void remote_of(const sfu_sdp_answer_t *neg, sfu_transport_remote_t *rm) {
   rm->ice_ufrag = neg->remote_ufrag;
@@ -360,6 +370,7 @@ int sfu_rtc_subscribe(sfu_rtc_t *r, const char *meeting_id, const char *attendee
   text = NULL;
   rtc_rec_t *x = NULL;
   rc = attach(r, a, &neg, now_us, &x, err, errlen);
+  if (!rc) sfu_transport_set_twcc_ext(x->tp, twcc_ext_id(&neg));
   sfu_sdp_answer_clear(&neg);
   if (rc) goto out;
   x->sdp_version++;
