@@ -29,7 +29,7 @@ cJSON *sfu_control_exec_subscribe(sfu_session_t *s, const sfu_cmd_t *cmd,
     int rc = sfu_session_check_token(s, cmd->meeting_id, cmd->attendee_id, cmd->join_token,
                                      cmd->join_token_len, NULL, err, sizeof err);
     if (rc) return sfu_control_error(rc, err);
-    return sfu_control_error(SFU_EUNSUPP, "Subscribe: media transport not available");
+    return sfu_control_error(SFU_EUNSUPP, "Subscribe: media transport not available yet");
   }
   char *answer = NULL;
   int rc = sfu_rtc_subscribe(ctx->rtc, cmd->meeting_id, cmd->attendee_id, cmd->join_token,
