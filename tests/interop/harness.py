@@ -453,105 +453,51 @@ class Worker:
 
 
 # ---------------------------------------------------------------------------
-# Transport figures. The worker reports, per transport: ICE state, selected
-# candidate protocol, DTLS state, SRTP profile, packets/bytes received and
-# decrypted, decrypt failures, STUN requests (issue 3, docs/control-api.md).
-# transport_figures() normalises the reply into a flat dict with the keys
-# below so the tests read one shape.
+# Transport figures (docs/control-api.md, GetAttendeeStats): per transport, ICE state,
+# selected candidate, DTLS state, SRTP profile, packets/bytes received and decrypted,
+# decrypt failures, STUN requests. transport_figures() maps the reply onto short
+# names so a renamed field fails in one place, loudly.
 # ---------------------------------------------------------------------------
-FIGURES = ("ice_state", "protocol", "dtls_state", "srtp_profile", "rtp_decrypted",
-           "srtcp_decrypted", "decrypt_failures", "packets_received", "bytes_received",
-           "stun_requests", "dtls_app_packets")
-
-
-def _norm(k):
-    return re.sub(r"[^a-z0-9]", "", k.lower())
-
-
-def _flatten(obj, prefix="", out=None):
-    out = {} if out is None else out
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            _flatten(v, prefix + _norm(k) + ".", out)
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            _flatten(v, prefix + str(i) + ".", out)
-    else:
-        out[prefix[:-1]] = obj
-    return out
-
-
-# Accepted spellings (normalised: lower case, alphanumerics only) per figure.
-_NAMES = {
-    "ice_state": ("icestate", "ice"),
-    "protocol": ("selectedprotocol", "protocol", "selectedproto", "proto", "transport"),
-    "dtls_state": ("dtlsstate", "dtls"),
-    "srtp_profile": ("srtpprofile", "srtp", "profile"),
-    "rtp_decrypted": ("decrypted", "decryptedpackets", "packetsdecrypted", "rtpdecrypted",
-                      "srtpdecrypted"),
-    "decrypt_failures": ("decryptfailures", "decryptionfailures", "decryptfailed",
-                         "srtpfailures", "unprotectfailures"),
-    "packets_received": ("packetsin", "packetsreceived", "packets"),
-    "bytes_received": ("bytesin", "bytesreceived", "bytes"),
-    "stun_requests": ("stunrequests", "bindingrequests"),
-    "dtls_app_packets": ("dtlsin", "dtlspackets", "dtlsrecords", "dtlsreceived"),
+_FIELDS = {  # our name: (field in "Transport", default when absent/null)
+    "ice_state": ("IceState", ""),
+    "protocol": ("SelectedProtocol", ""),
+    "selected_address": ("SelectedAddress", ""),
+    "dtls_state": ("DtlsState", ""),
+    "srtp_profile": ("SrtpProfile", ""),
+    "packets_in": ("PacketsIn", None),
+    "stun_requests": ("StunRequests", None),
+    "dtls_packets": ("DtlsPackets", None),
+    "rtp_packets": ("RtpPackets", None),
+    "rtcp_packets": ("RtcpPackets", None),
+    "decrypted": ("Decrypted", None),          # RTP + RTCP unprotected
+    "decrypt_failures": ("DecryptFailures", None),
+    "dtls_failures": ("DtlsFailures", None),
+    "fingerprint_mismatches": ("FingerprintMismatches", None),
 }
-_NUMERIC = ("rtp_decrypted", "decrypt_failures", "packets_received", "bytes_received",
-            "stun_requests", "dtls_app_packets")
 
 
-def _find_transport(obj, attendee_id):
-    """The innermost dict that names this attendee and looks like a transport."""
-    if isinstance(obj, dict):
-        for v in obj.values():
-            r = _find_transport(v, attendee_id)
-            if r is not None:
-                return r
-        if attendee_id in [v for k, v in obj.items() if "attendee" in _norm(k)]:
-            return obj
-    elif isinstance(obj, list):
-        for v in obj:
-            r = _find_transport(v, attendee_id)
-            if r is not None:
-                return r
-    return None
+class NoTransport(AssertionError):
+    """The attendee has no live transport (never subscribed, or departed)."""
 
 
 def transport_figures(worker, meeting_id, attendee_id):
-    """The attendee's transport figures as {figure: value, "raw": reply}, figures as
-    in FIGURES (numbers default to 0, strings to ""). Reads GetAttendeeStats, or the
-    attendee's entry in GetWorkerStats when that op is not there."""
+    """{short name: value, "raw": the reply} for the attendee's live transport;
+    raises NoTransport when it has none, AssertionError on an error reply or a
+    reply missing a counter."""
     rep = worker.attendee_stats(meeting_id, attendee_id)
-    src = rep
     if rep.get("ok") is not True:
-        code = (rep.get("error") or {}).get("code")
-        if code != "BadRequest":
-            raise AssertionError("GetAttendeeStats: %s" % json.dumps(rep))
-        rep = worker.worker_stats()
-        src = _find_transport(rep, attendee_id)
-        if src is None:
-            raise AssertionError("attendee %s not in GetWorkerStats: %s"
-                                 % (attendee_id, _short(rep, 2000)))
-    flat = _flatten(src)
-    out = {"raw": src}
-    for fig in FIGURES:
-        names = _NAMES.get(fig, ())
-        val = None
-        for name in names:  # the most specific spelling first
-            for k, v in flat.items():
-                if k.split(".")[-1] == name and not isinstance(v, bool):
-                    val = v
-                    break
-            if val is not None:
-                break
-        if fig in _NUMERIC:
-            out[fig] = val if isinstance(val, (int, float)) else 0
-        else:
-            val = "" if val is None else str(val)
-            if fig == "protocol":
-                val = val.lower()
-                val = "tcp" if "tcp" in val else "udp" if "udp" in val else val
-            out[fig] = val
+        raise AssertionError("GetAttendeeStats: %s" % json.dumps(rep))
+    t = rep.get("Transport")
+    if t is None:
+        raise NoTransport("no transport: %s" % json.dumps(rep))
+    out = {"raw": rep, "connected": rep.get("Connected")}
+    for name, (field, default) in _FIELDS.items():
+        v = t.get(field)
+        if v is None:
+            if default is None:
+                raise AssertionError("GetAttendeeStats: no %s in %s" % (field, json.dumps(rep)))
+            v = default
+        out[name] = v
     return out
 
 

@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -267,6 +266,7 @@ class ChromiumTest(unittest.TestCase):
             self.assertIsNotNone(joined, "no chime:AttendeeJoined for %s within %.0fs; "
                                  "events %s; page %s" % (aid, CONNECT_TIMEOUT,
                                                          w.events.summary(), run.last()))
+            f_join = harness.transport_figures(w, m["MeetingId"], aid)
             first = run.wait_snapshot(dtls_connected, CONNECT_TIMEOUT,
                                       "page transport dtlsState == connected")
 
@@ -298,13 +298,13 @@ class ChromiumTest(unittest.TestCase):
             self.assertEqual((later.get("transport") or {}).get("dtlsState"), "connected")
 
             # The worker's side: decrypting, no failures, over the wanted protocol.
-            self.check_worker_figures(m, a, want_protocol, run)
+            self.check_worker_figures(m, a, want_protocol, run, f_join)
 
             # Data channel: created and negotiated (SCTP itself is the data-messages
             # issue; when the worker answers SCTP it opens and the page sends 5 messages).
             dc = later.get("dataChannel") or {}
             self.assertIn(dc.get("readyState"), ("connecting", "open"), dc)
-            self.assertIn("m=application", run.answer, "answer has no m=application")
+            self.assertRegex(run.answer, r"\r?\nm=application [1-9]", "data channel refused")
             ok = True
         finally:
             self.__class__.failed |= not ok
@@ -322,22 +322,34 @@ class ChromiumTest(unittest.TestCase):
         if want_protocol == "tcp":
             self.assertIn(("tcp", "127.0.0.1", self.w.tcp_port, "host", "passive"), cands)
 
-    def check_worker_figures(self, m, a, want_protocol, run):
+    def check_worker_figures(self, m, a, want_protocol, run, f_join):
+        """Decrypted packets climbing (> 50 more) with no failure, over the wanted
+        protocol, the SRTP profile the page reports; SCTP (DTLS records after the
+        handshake) reaching the worker."""
         w = self.w
-        f0 = harness.transport_figures(w, m["MeetingId"], a["AttendeeId"])
-        f1 = wait_until(
-            lambda: (lambda f: f if f["rtp_decrypted"] > f0["rtp_decrypted"] + 50 else None)(
-                harness.transport_figures(w, m["MeetingId"], a["AttendeeId"])), 10.0, 0.25)
-        self.assertIsNotNone(f1, "worker's decrypted RTP count not climbing: %s" % f0)
-        msg = "worker figures %s" % json.dumps(f1.get("raw"))
+        fig = lambda: harness.transport_figures(w, m["MeetingId"], a["AttendeeId"])
+        f0 = fig()
+        f1 = wait_until(lambda: (lambda f: f if f["decrypted"] > f0["decrypted"] + 50
+                                 and f["rtp_packets"] > f0["rtp_packets"] + 50
+                                 else None)(fig()), 10.0, 0.25)
+        self.assertIsNotNone(f1, "worker's decrypted count not climbing: before %s, now %s"
+                             % (json.dumps(f0["raw"]), json.dumps(fig()["raw"])))
+        msg = "worker figures %s" % json.dumps(f1["raw"])
         self.assertEqual(f1["decrypt_failures"], 0, msg)
+        self.assertEqual(f1["dtls_failures"], 0, msg)
         self.assertEqual(f1["protocol"], want_protocol, msg)
         self.assertEqual(f1["dtls_state"], "connected", msg)
+        self.assertIs(f1["connected"], True, msg)
         self.assertTrue(f1["srtp_profile"], msg)
+        local = run.last().get("local") or {}
+        self.assertEqual(f1["selected_address"], "%s:%s" % (local.get("address"),
+                                                            local.get("port")), msg)
         cipher = (run.last().get("transport") or {}).get("srtpCipher")
         if cipher:  # the page and the worker agree on the SRTP profile
             self.assertEqual(harness.norm_profile(cipher),
                              harness.norm_profile(f1["srtp_profile"]), msg)
+        self.assertGreater(f1["dtls_packets"], f_join["dtls_packets"],
+                           "no DTLS record (SCTP) after the join: %s" % msg)
 
     def test_udp(self):
         self.run_case("udp", None, "udp")
