@@ -529,14 +529,24 @@ def wait_until(pred, timeout, interval=0.1):
         time.sleep(interval)
 
 
-def sdp_without_udp_candidates(sdp):
-    """The answer with its UDP a=candidate lines removed (TCP passive ones kept):
-    the client can then reach the worker only over ICE-TCP (RFC 6544)."""
+def sdp_without_candidates(sdp, protocol):
+    """The SDP with its a=candidate lines of one transport protocol removed."""
     eol = "\r\n" if "\r\n" in sdp else "\n"
     lines = sdp.split(eol)
     kept = [l for l in lines
-            if not (l.startswith("a=candidate:") and l.split()[2].lower() == "udp")]
+            if not (l.startswith("a=candidate:") and l.split()[2].lower() == protocol)]
     return eol.join(kept)
+
+
+def sdp_without_udp_candidates(sdp):
+    """UDP "blocked": only the TCP passive candidate is left, so the client reaches
+    the worker over ICE-TCP (RFC 6544) or not at all."""
+    return sdp_without_candidates(sdp, "udp")
+
+
+def sdp_without_tcp_candidates(sdp):
+    """UDP only (see test_chromium.py: on loopback Chromium prefers a TCP pair)."""
+    return sdp_without_candidates(sdp, "tcp")
 
 
 def candidates(sdp):

@@ -39,7 +39,8 @@ function pick(o, keys) {
   return r;
 }
 
-const CAND = ['protocol', 'candidateType', 'tcpType', 'address', 'port', 'relayProtocol'];
+const CAND = ['protocol', 'candidateType', 'tcpType', 'address', 'port', 'relayProtocol',
+              'priority', 'networkType', 'networkAdapterType'];
 const PAIR = ['state', 'nominated', 'bytesSent', 'bytesReceived', 'packetsSent',
               'packetsReceived', 'requestsSent', 'responsesReceived', 'requestsReceived',
               'responsesSent', 'consentRequestsSent', 'availableOutgoingBitrate',

@@ -44,11 +44,12 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--remote-debugging-port=0"]
 
 RUN_TIMEOUT = 110.0      # hard cap on one browser's life (watchdog kills its group)
-OFFER_TIMEOUT = 30.0     # browser start + getUserMedia + offer + ICE gathering (<= 4 s)
+OFFER_TIMEOUT = 20.0     # browser start + getUserMedia + offer + ICE gathering (<= 4 s)
 CONNECT_TIMEOUT = 15.0   # answer applied -> AttendeeJoined / dtlsState connected
 # connected -> bytes climbing on every layer. Chromium turns on its 1280x720 layer only
-# when its bandwidth estimate allows (~20 s after start even with REMB feedback here).
-FLOW_TIMEOUT = 60.0
+# when its bandwidth estimate allows: at once with the worker's transport-cc feedback,
+# ~20 s later with REMB alone, never without feedback.
+FLOW_TIMEOUT = 40.0
 
 
 class BrowserRun:
@@ -318,9 +319,11 @@ class ChromiumTest(unittest.TestCase):
             self.assertIn("a=rid:%s recv" % rid, answer)
         cands = harness.candidates(given)
         self.assertTrue(cands, "answer given to the page has no candidate")
-        self.assertTrue(all(c[0] == want_protocol for c in cands), cands)
-        if want_protocol == "tcp":
-            self.assertIn(("tcp", "127.0.0.1", self.w.tcp_port, "host", "passive"), cands)
+        # The worker's answer has both (RFC 6544: TCP passive); the page got one.
+        both = harness.candidates(answer)
+        self.assertIn(("tcp", "127.0.0.1", self.w.tcp_port, "host", "passive"), both)
+        self.assertIn(("udp", "127.0.0.1", self.w.udp_port, "host", None), both)
+        self.assertEqual([c for c in cands if c[0] != want_protocol], [], cands)
 
     def check_worker_figures(self, m, a, want_protocol, run, f_join):
         """Decrypted packets climbing (> 50 more) with no failure, over the wanted
@@ -348,11 +351,24 @@ class ChromiumTest(unittest.TestCase):
         if cipher:  # the page and the worker agree on the SRTP profile
             self.assertEqual(harness.norm_profile(cipher),
                              harness.norm_profile(f1["srtp_profile"]), msg)
-        self.assertGreater(f1["dtls_packets"], f_join["dtls_packets"],
-                           "no DTLS record (SCTP) after the join: %s" % msg)
+        # Chromium's SCTP INIT (and its retransmissions, backing off 1, 2, 4 s...)
+        # arrives as DTLS records after the handshake.
+        f2 = wait_until(lambda: (lambda f: f if f["dtls_packets"] > f_join["dtls_packets"]
+                                 else None)(fig()), 10.0, 0.25)
+        self.assertIsNotNone(f2, "no DTLS record (SCTP) after the join: at join %s, now %s"
+                             % (json.dumps(f_join["raw"]), json.dumps(fig()["raw"])))
 
     def test_udp(self):
-        self.run_case("udp", None, "udp")
+        # The worker answers with a UDP and a TCP passive candidate, and both pairs
+        # succeed. On loopback, though, Chromium gives its loopback host candidates
+        # networkType "unknown" (network cost 50) but the peer-reflexive local candidate
+        # of its ICE-TCP connection "ethernet" (cost 0), and it ranks pairs by network
+        # cost before priority: it nominates TCP and never switches to UDP. On a real
+        # interface both costs are equal and UDP's higher priority wins. So the UDP case
+        # hands the page the answer without its TCP candidate, as the TCP case hands it
+        # the answer without its UDP candidate; check_offer_answer checks the worker's
+        # own answer carries both.
+        self.run_case("udp", harness.sdp_without_tcp_candidates, "udp")
 
     def test_tcp_when_udp_blocked(self):
         self.run_case("tcp", harness.sdp_without_udp_candidates, "tcp")
