@@ -269,6 +269,16 @@ static int build_delete_attendee(const sfuctl_args_t *a, cJSON **out)
     return build_by_position(a, "DeleteAttendee", f_attendee, out);
 }
 
+static int build_leave_meeting(const sfuctl_args_t *a, cJSON **out)
+{
+    return build_by_position(a, "LeaveMeeting", f_attendee, out);
+}
+
+static int build_attendee_stats(const sfuctl_args_t *a, cJSON **out)
+{
+    return build_by_position(a, "GetAttendeeStats", f_attendee, out);
+}
+
 static int build_stats(const sfuctl_args_t *a, cJSON **out)
 {
     return build_by_position(a, "GetWorkerStats", f_none, out);
@@ -568,6 +578,11 @@ static const sfuctl_cmd_t cmds[] = {
      build_update_caps},
     {"subscribe", "Subscribe", "MEETING_ID ATTENDEE_ID JOIN_TOKEN SDP_FILE|-",
      "Send an SDP offer (file or stdin) and print the answer.", 4, 4, 0, build_subscribe},
+    {"leave-meeting", "LeaveMeeting", "MEETING_ID ATTENDEE_ID",
+     "Close an attendee's media transport (the attendee stays).", 2, 2, 0,
+     build_leave_meeting},
+    {"attendee-stats", "GetAttendeeStats", "MEETING_ID ATTENDEE_ID",
+     "Show one attendee's transport figures.", 2, 2, 0, build_attendee_stats},
     {"stats", "GetWorkerStats", "", "Show worker and per-loop figures.", 0, 0, 0,
      build_stats},
     {"raw", NULL, "'<json object>' | -",
