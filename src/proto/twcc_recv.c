@@ -24,7 +24,13 @@ void sfu_twcc_recv_packet(sfu_twcc_recv_t *r, uint16_t seq, uint32_t ssrc, uint6
   } else {
     /* Unwrap against the highest seen: the 16-bit distance, signed (reordering). */
     u = r->max_seq + (int16_t)(uint16_t)(seq - (uint16_t)r->max_seq);
-    if (u < r->next_seq) return; /* late: its range was already reported */
+    if (u < r->next_seq) {
+      /* Late. Once a feedback went out its range was reported: drop it. Before the first
+       * one nothing was, so a packet reordered ahead of the first seen extends the range
+       * back (as libwebrtc does) instead of vanishing; u < 0 is a wrap below the start. */
+      if (r->feedbacks_sent != 0 || u < 0 || r->max_seq - u >= SFU_TWCC_WINDOW) return;
+      r->next_seq = u;
+    }
     if (u > r->max_seq) r->max_seq = u;
   }
   /* Keep the unreported range inside the window: the oldest are given up on. */
@@ -49,12 +55,18 @@ int sfu_twcc_recv_build(sfu_twcc_recv_t *r, uint64_t now_us, uint32_t sender_ssr
   if (r->next_fb_us == UINT64_MAX || now_us < r->next_fb_us) return 0;
   r->next_fb_us = UINT64_MAX;
   if (r->next_seq > r->max_seq) return 0;
-  /* The report starts at the first received packet of the range (a feedback must begin
-   * with a received one to carry the reference time). */
+  /* The reference time comes from the first received packet of the range; the report
+   * itself starts at the first unreported number, so that losses right after the previous
+   * feedback are reported too (libwebrtc counts only reported losses). At most
+   * MAX_PER_FB - 1 leading losses, so that the received one always fits. */
   int64_t first = r->next_seq;
   uint64_t t0 = 0;
   while (first <= r->max_seq && !received(r, first, &t0)) first++;
   if (first > r->max_seq) return 0;
+  if (first - r->next_seq < SFU_TWCC_MAX_PER_FB)
+    first = r->next_seq;
+  else
+    first -= SFU_TWCC_MAX_PER_FB - 1;
   sfu_rtcp_twcc_pkt_t pkts[SFU_TWCC_MAX_PER_FB];
   sfu_rtcp_twcc_t hdr = {sender_ssrc, r->media_ssrc, (uint16_t)first, 0, 0, r->fb_count};
   /* §3.1: reference time in multiples of 64 ms (24-bit, wraps); deltas in 250 us ticks,
