@@ -32,6 +32,12 @@ int sfu_udp_io_open(sfu_udp_io_t *u, uv_loop_t *loop, const char *ip, uint16_t p
     u->fd = -1;
     return SFU_EIO;
   }
+  u->family = sfu_addr_family(&a);
+  u->pktinfo = u->family == AF_INET6 ? IN6_IS_ADDR_UNSPECIFIED(&a.u.in6.sin6_addr)
+                                     : a.u.in4.sin_addr.s_addr == htonl(INADDR_ANY);
+  /* Without it replies still go out, from the kernel's choice of source. */
+  if (u->pktinfo && sfu_udp_pktinfo_enable(u->fd, u->family)) u->pktinfo = 0;
+  memset(&u->local, 0, sizeof u->local);
   set_buf(u->fd, SO_RCVBUF, 4 << 20);
   set_buf(u->fd, SO_SNDBUF, 4 << 20);
   u->port = port;
@@ -77,6 +83,10 @@ static void on_readable(uv_poll_t *p, int status, int events) {
       h->msg_namelen = sizeof u->rx_addr[i];
       h->msg_iov = &u->rx_iov[i];
       h->msg_iovlen = 1;
+      if (u->pktinfo) {
+        h->msg_control = u->rx_ctl[i];
+        h->msg_controllen = sizeof u->rx_ctl[i];
+      }
     }
     int n = recvmmsg(u->fd, u->rx_msgs, SFU_UDP_RX_BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0) {
@@ -94,6 +104,9 @@ static void on_readable(uv_poll_t *p, int status, int events) {
       }
       sfu_addr_t from;
       to_addr(&u->rx_addr[i], &from);
+      sfu_udp_local_t local;
+      if (u->pktinfo && sfu_udp_pktinfo_parse(&u->rx_msgs[i].msg_hdr, &local) == 0)
+        sfu_udp_pktinfo_learn(&u->local, &from, &local);
       u->st.rx_packets++;
       u->st.rx_bytes += len;
       u->recv_cb(u->user, now_us, &from, u->rx_buf[i], len);
@@ -146,6 +159,14 @@ int sfu_udp_io_send(sfu_udp_io_t *u, const sfu_addr_t *to, const uint8_t *buf, s
   h->msg_namelen = sfu_addr_len(&u->tx_addr[i]);
   h->msg_iov = &u->tx_iov[i];
   h->msg_iovlen = 1;
+  const sfu_udp_local_t *local = u->pktinfo ? sfu_udp_pktinfo_lookup(&u->local, to) : NULL;
+  if (local) {
+    size_t cl = sfu_udp_pktinfo_build(u->tx_ctl[i], u->family, local);
+    if (cl) {
+      h->msg_control = u->tx_ctl[i];
+      h->msg_controllen = cl;
+    }
+  }
   return 0;
 }
 

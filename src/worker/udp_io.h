@@ -24,6 +24,7 @@
 #include <uv.h>
 
 #include "sfu/addr.h"
+#include "worker/udp_pktinfo.h"
 
 #define SFU_UDP_RX_BATCH 32    /* datagrams per recvmmsg */
 #define SFU_UDP_RX_SLOT 2048   /* > any WebRTC datagram (MTU-sized; 1500 on Ethernet) */
@@ -51,20 +52,26 @@ typedef struct sfu_udp_io {
   void *user;
   void (*closed_cb)(struct sfu_udp_io *u);
   sfu_udp_io_stats_t st;
+  /* Bound to the wildcard address: replies name their source (udp_pktinfo.h). */
+  int family, pktinfo;
+  sfu_udp_pktinfo_t local;
   /* receive batch, reused */
   struct mmsghdr rx_msgs[SFU_UDP_RX_BATCH];
   struct iovec rx_iov[SFU_UDP_RX_BATCH];
   struct sockaddr_storage rx_addr[SFU_UDP_RX_BATCH];
+  uint8_t rx_ctl[SFU_UDP_RX_BATCH][SFU_UDP_PKTINFO_CTL];
   uint8_t rx_buf[SFU_UDP_RX_BATCH][SFU_UDP_RX_SLOT];
   /* send queue */
   size_t tx_n;
   struct mmsghdr tx_msgs[SFU_UDP_TX_QUEUE];
   struct iovec tx_iov[SFU_UDP_TX_QUEUE];
   sfu_addr_t tx_addr[SFU_UDP_TX_QUEUE];
+  uint8_t tx_ctl[SFU_UDP_TX_QUEUE][SFU_UDP_PKTINFO_CTL];
   uint8_t tx_buf[SFU_UDP_TX_QUEUE][SFU_UDP_TX_SLOT];
 } sfu_udp_io_t;
 
-/* Binds ip:port (ip "0.0.0.0" or "::" for all) and starts reading. 0 or a negative
+/* Binds ip:port (ip "0.0.0.0" or "::" for all) and starts reading. On a wildcard
+ * address each reply leaves from the local address its peer last sent to. 0 or a negative
  * SFU_E* code (SFU_EIO with the errno logged when the port is taken). */
 int sfu_udp_io_open(sfu_udp_io_t *u, uv_loop_t *loop, const char *ip, uint16_t port,
                     sfu_udp_recv_cb cb, void *user);
