@@ -1,0 +1,850 @@
+/* The loop's WebRTC side (src/session/rtc.c) with a real session, over the simulated
+ * link: clients built from the same cores as the worker (binding requests from stun.h's
+ * builder, a DTLS client core) get their answer from sfu_rtc_subscribe and connect.
+ *
+ * Offers are the captured Chromium offer tests/data/sdp/chromium-audio-only.sdp with its
+ * ICE credentials and fingerprint replaced by the test client's (so that DTLS verifies).
+ * Two clients can share the link: every datagram carries a one-byte client index in
+ * front (stripped before the cores see it), the server side maps it to an address.
+ *
+ * Checked: token errors; SDP errors naming what is missing; Authorized / Joined and the
+ * connected flag; renegotiation on the same transport and an ICE restart that keeps the
+ * connection; another device taking over (one Left for the old transport, Authorized,
+ * close_notify to the old client); LeaveMeeting → Left never Dropped; consent loss →
+ * Dropped never Left; DeleteAttendee while connected → close_notify and nothing after
+ * AttendeeDeleted; idle end counts connected attendees; the deadline heap. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sfu/demux.h"
+#include "sfu/dtls.h"
+#include "sfu/err.h"
+#include "sfu/rtc.h"
+#include "sfu/sdp.h"
+#include "sfu/session.h"
+#include "sfu/srtp.h"
+#include "sfu/stun.h"
+#include "sfu/transport.h"
+#include "sim_link.h"
+#include "test.h"
+
+#define SEC 1000000ull
+#define MAX_EV 256
+
+static sfu_dtls_cert_t *g_srv_cert, *g_cli_cert[2];
+static char *g_offer_tpl;
+static size_t g_offer_tpl_len;
+
+typedef struct env env_t;
+
+/* One client device: ICE controlling (checks every 500 ms with USE-CANDIDATE), DTLS
+ * client. Its ICE credentials are its own; the server's come from the answer. */
+typedef struct {
+  env_t *env;
+  int idx;
+  sfu_addr_t addr;
+  char ufrag[32], pwd[64];
+  char srv_ufrag[64], srv_pwd[64];
+  int on, checks_on;
+  uint64_t next_check_us;
+  int stun_ok;
+  sfu_dtls_t *dtls;
+  int connected, closed, closed_reason;
+  uint32_t tid_n;
+} client_t;
+
+struct env {
+  sim_link_t *link;
+  sfu_session_t *s;
+  sfu_rtc_t *rtc;
+  sfu_meeting_t *m;
+  sfu_attendee_t *a, *b;
+  client_t cli[2];
+  sfu_event_t ev[MAX_EV];
+  int n_ev;
+  int with_session_timers;
+};
+
+/* ---- events and server side ---- */
+
+static void on_event(void *user, const sfu_event_t *ev) {
+  env_t *e = user;
+  if (e->n_ev < MAX_EV) e->ev[e->n_ev++] = *ev;
+}
+static void on_removed(void *user, sfu_attendee_t *a) {
+  env_t *e = user;
+  if (e->rtc) sfu_rtc_attendee_removed(e->rtc, a);
+}
+static int count_ev(const env_t *e, sfu_event_type_t t) {
+  int n = 0;
+  for (int i = 0; i < e->n_ev; i++) n += e->ev[i].type == t;
+  return n;
+}
+static int index_of_ev(const env_t *e, sfu_event_type_t t) {
+  for (int i = 0; i < e->n_ev; i++)
+    if (e->ev[i].type == t) return i;
+  return -1;
+}
+
+static void srv_send(void *user, const sfu_addr_t *to, const uint8_t *buf, size_t len) {
+  env_t *e = user;
+  uint8_t pkt[2048];
+  if (len + 1 > sizeof pkt) return;
+  pkt[0] = sfu_addr_equal(to, &e->cli[1].addr) ? 1 : 0;
+  memcpy(pkt + 1, buf, len);
+  sim_link_send(e->link, SIM_BA, sim_link_now(e->link), pkt, len + 1);
+}
+
+static uint64_t srv_deadline(void *core) {
+  env_t *e = core;
+  uint64_t d = sfu_rtc_next_deadline(e->rtc);
+  if (e->with_session_timers) {
+    uint64_t x = sfu_session_next_deadline(e->s);
+    if (x < d) d = x;
+  }
+  return d;
+}
+static void srv_timeout(void *core, uint64_t now) {
+  env_t *e = core;
+  sfu_rtc_handle_timeout(e->rtc, now);
+  if (e->with_session_timers && now >= sfu_session_next_deadline(e->s))
+    sfu_session_handle_timeout(e->s, now);
+}
+static void srv_input(void *core, uint64_t now, const uint8_t *buf, size_t len) {
+  env_t *e = core;
+  uint8_t copy[2048];
+  if (len < 1 || len - 1 > sizeof copy || buf[0] > 1) return;
+  memcpy(copy, buf + 1, len - 1);
+  sfu_rtc_input(e->rtc, now, &e->cli[buf[0]].addr, copy, len - 1);
+}
+
+/* ---- clients ---- */
+
+static void cli_raw_send(client_t *c, uint64_t now, const uint8_t *buf, size_t len) {
+  uint8_t pkt[2048];
+  if (len + 1 > sizeof pkt) return;
+  pkt[0] = (uint8_t)c->idx;
+  memcpy(pkt + 1, buf, len);
+  sim_link_send(c->env->link, SIM_AB, now, pkt, len + 1);
+}
+static void cli_dtls_send(void *user, const uint8_t *buf, size_t len) {
+  client_t *c = user;
+  cli_raw_send(c, sim_link_now(c->env->link), buf, len);
+}
+static void cli_connected(void *user, const sfu_srtp_keys_t *keys) { ((client_t *)user)->connected = 1; }
+static void cli_app(void *user, const uint8_t *buf, size_t len) {}
+static void cli_closed(void *user, int reason) {
+  client_t *c = user;
+  c->closed = 1;
+  c->closed_reason = reason;
+}
+static const sfu_dtls_cbs_t cli_dtls_cbs = {cli_dtls_send, cli_connected, cli_app, cli_closed};
+
+static void cli_send_check(client_t *c, uint64_t now) {
+  char user[200];
+  snprintf(user, sizeof user, "%s:%s", c->srv_ufrag, c->ufrag);
+  uint8_t tid[12] = {(uint8_t)c->idx};
+  c->tid_n++;
+  memcpy(tid + 4, &c->tid_n, sizeof c->tid_n);
+  sfu_stun_request_params_t p = {.tid = tid, .username = user, .password = c->srv_pwd,
+                                 .priority = 0x6e0001ff, .role = SFU_ICE_ROLE_CONTROLLING,
+                                 .tiebreaker = 42, .use_candidate = 1};
+  uint8_t buf[512];
+  int n = sfu_stun_build_binding_request(buf, sizeof buf, &p);
+  if (n > 0) cli_raw_send(c, now, buf, (size_t)n);
+}
+
+static uint64_t clis_deadline(void *core) {
+  env_t *e = core;
+  uint64_t d = UINT64_MAX;
+  for (int i = 0; i < 2; i++) {
+    client_t *c = &e->cli[i];
+    if (c->on && c->checks_on && c->next_check_us < d) d = c->next_check_us;
+    if (c->dtls) {
+      uint64_t x = sfu_dtls_next_deadline(c->dtls);
+      if (x < d) d = x;
+    }
+  }
+  return d;
+}
+static void clis_timeout(void *core, uint64_t now) {
+  env_t *e = core;
+  for (int i = 0; i < 2; i++) {
+    client_t *c = &e->cli[i];
+    if (c->on && c->checks_on && now >= c->next_check_us) {
+      cli_send_check(c, now);
+      c->next_check_us = now + 500000;
+    }
+    if (c->dtls) sfu_dtls_handle_timeout(c->dtls, now);
+  }
+}
+static void clis_input(void *core, uint64_t now, const uint8_t *buf, size_t len) {
+  env_t *e = core;
+  if (len < 1 || buf[0] > 1) return;
+  client_t *c = &e->cli[buf[0]];
+  buf++, len--;
+  sfu_pkt_kind_t k = sfu_demux_classify(buf, len);
+  if (k == SFU_PKT_STUN) {
+    sfu_stun_msg_t m;
+    if (sfu_stun_parse(buf, len, &m) == 0 && m.cls == SFU_STUN_SUCCESS) {
+      c->stun_ok++;
+      if (!c->dtls) { /* RFC 8842: the active side starts DTLS once ICE works */
+        c->dtls = sfu_dtls_new(g_cli_cert[c->idx], SFU_DTLS_ROLE_CLIENT, &cli_dtls_cbs, c, now);
+        sfu_dtls_set_remote_fingerprint(c->dtls, "sha-256", sfu_dtls_cert_fingerprint(g_srv_cert));
+      }
+    }
+  } else if (k == SFU_PKT_DTLS && c->dtls) {
+    sfu_dtls_handle_input(c->dtls, now, buf, len);
+  }
+}
+
+static int run(env_t *e, uint64_t until, int (*cond)(void *), void *u) {
+  sim_peer_t a = {e, clis_deadline, clis_timeout, clis_input};
+  sim_peer_t b = {e, srv_deadline, srv_timeout, srv_input};
+  return sim_run(e->link, &a, &b, until, cond, u);
+}
+static uint64_t now_of(env_t *e) { return sim_link_now(e->link); }
+
+/* ---- offers and answers ---- */
+
+/* tests/data/sdp/<name>, from the working directory upwards (meson runs tests in the
+ * build tree), or $SFU_SDP_DATA. */
+static char *load(const char *name, size_t *len) {
+  char path[1024];
+  const char *env = getenv("SFU_SDP_DATA");
+  FILE *f = NULL;
+  if (env) {
+    snprintf(path, sizeof path, "%s/%s", env, name);
+    f = fopen(path, "rb");
+  }
+  for (int up = 0; !f && up < 6; up++) {
+    size_t off = 0;
+    for (int i = 0; i < up; i++) off += (size_t)snprintf(path + off, sizeof path - off, "../");
+    snprintf(path + off, sizeof path - off, "tests/data/sdp/%s", name);
+    f = fopen(path, "rb");
+  }
+  if (!f) return NULL;
+  char *buf = malloc(SFU_SDP_MAX_SIZE + 1);
+  *len = fread(buf, 1, SFU_SDP_MAX_SIZE, f);
+  buf[*len] = '\0';
+  fclose(f);
+  return buf;
+}
+
+/* The template with its transport lines replaced; `drop` (a line prefix) removed. */
+static char *make_offer(const char *ufrag, const char *pwd, const char *fp, const char *drop) {
+  size_t cap = g_offer_tpl_len + 1024;
+  char *out = malloc(cap);
+  size_t o = 0;
+  const char *p = g_offer_tpl, *end = g_offer_tpl + g_offer_tpl_len;
+  while (p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *next = nl ? nl + 1 : end;
+    size_t l = (size_t)(next - p);
+    if (drop && strncmp(p, drop, strlen(drop)) == 0) {
+    } else if (strncmp(p, "a=ice-ufrag:", 12) == 0) {
+      o += (size_t)snprintf(out + o, cap - o, "a=ice-ufrag:%s\r\n", ufrag);
+    } else if (strncmp(p, "a=ice-pwd:", 10) == 0) {
+      o += (size_t)snprintf(out + o, cap - o, "a=ice-pwd:%s\r\n", pwd);
+    } else if (strncmp(p, "a=fingerprint:", 14) == 0) {
+      o += (size_t)snprintf(out + o, cap - o, "a=fingerprint:sha-256 %s\r\n", fp);
+    } else {
+      memcpy(out + o, p, l);
+      o += l;
+    }
+    p = next;
+  }
+  out[o] = '\0';
+  return out;
+}
+
+/* Copies the value of "a=<attr>:" from the answer into out. */
+static int answer_attr(const char *answer, const char *attr, char *out, size_t cap) {
+  char key[64];
+  snprintf(key, sizeof key, "a=%s:", attr);
+  const char *p = strstr(answer, key);
+  if (!p) return -1;
+  p += strlen(key);
+  size_t n = strcspn(p, "\r\n");
+  if (n >= cap) return -1;
+  memcpy(out, p, n);
+  out[n] = '\0';
+  return 0;
+}
+
+/* Subscribe for attendee `a` as client `ci` (its current credentials). */
+static int subscribe_as(env_t *e, sfu_attendee_t *a, int ci, char *err, size_t errlen) {
+  client_t *c = &e->cli[ci];
+  char *offer = make_offer(c->ufrag, c->pwd, sfu_dtls_cert_fingerprint(g_cli_cert[ci]), NULL);
+  char *answer = NULL;
+  int rc = sfu_rtc_subscribe(e->rtc, e->m->id, a->id, a->join_token, strlen(a->join_token),
+                             offer, strlen(offer), now_of(e), &answer, err, errlen);
+  free(offer);
+  if (rc == 0) {
+    if (!answer || !strstr(answer, "a=ice-lite") || !strstr(answer, "a=setup:passive") ||
+        !strstr(answer, sfu_dtls_cert_fingerprint(g_srv_cert)) ||
+        answer_attr(answer, "ice-ufrag", c->srv_ufrag, sizeof c->srv_ufrag) ||
+        answer_attr(answer, "ice-pwd", c->srv_pwd, sizeof c->srv_pwd))
+      rc = -1000;
+    c->on = 1;
+  }
+  free(answer);
+  return rc;
+}
+
+/* ---- setup ---- */
+
+static void env_init(env_t *e, uint64_t seed, uint64_t idle_s) {
+  memset(e, 0, sizeof *e);
+  e->link = sim_link_new(seed);
+  sim_dir_cfg_t cfg = {.delay_us = 10000};
+  sim_link_config(e->link, SIM_AB, &cfg);
+  sim_link_config(e->link, SIM_BA, &cfg);
+  sim_link_set_now(e->link, 1 * SEC);
+  sfu_session_config_t scfg = {idle_s * SEC, 86400 * SEC};
+  sfu_session_cbs_t scbs = {on_event, on_removed, e};
+  e->s = sfu_session_new(&scfg, &scbs);
+  sfu_rtc_config_t rcfg = {"10.0.0.1", 3478, 0};
+  sfu_rtc_cbs_t rcbs = {srv_send, on_event, e};
+  e->rtc = sfu_rtc_new(e->s, g_srv_cert, &rcfg, &rcbs);
+  char id[SFU_UUID_LEN + 1], err[256];
+  sfu_uuid_v4(id);
+  sfu_meeting_params_t p = {id, "standup", NULL, {SFU_RES_HD, SFU_RES_FHD, 0}};
+  sfu_session_create_meeting(e->s, &p, now_of(e), &e->m, err, sizeof err);
+  sfu_session_create_attendee(e->s, e->m->id, "alice", NULL, now_of(e), &e->a, err, sizeof err);
+  sfu_session_create_attendee(e->s, e->m->id, "bob", NULL, now_of(e), &e->b, err, sizeof err);
+  for (int i = 0; i < 2; i++) {
+    client_t *c = &e->cli[i];
+    c->env = e;
+    c->idx = i;
+    c->checks_on = 1;
+    snprintf(c->ufrag, sizeof c->ufrag, "cli%d", i);
+    snprintf(c->pwd, sizeof c->pwd, "clientpasswordclientpass%02d", i);
+    sfu_addr_parse(&c->addr, i ? "10.0.0.3:50001" : "10.0.0.2:50000");
+  }
+  e->n_ev = 0;
+}
+
+static void env_free(env_t *e) {
+  sfu_rtc_free(e->rtc);
+  e->rtc = NULL;
+  sfu_session_free(e->s);
+  for (int i = 0; i < 2; i++)
+    if (e->cli[i].dtls) sfu_dtls_free(e->cli[i].dtls);
+  sim_link_free(e->link);
+}
+
+static int cli0_joined(void *u) {
+  env_t *e = u;
+  return e->cli[0].connected && count_ev(e, SFU_EV_ATTENDEE_JOINED) > 0;
+}
+static int cli1_joined(void *u) {
+  env_t *e = u;
+  return e->cli[1].connected && count_ev(e, SFU_EV_ATTENDEE_JOINED) > 1;
+}
+static int departed(void *u) {
+  env_t *e = u;
+  return count_ev(e, SFU_EV_ATTENDEE_LEFT) + count_ev(e, SFU_EV_ATTENDEE_DROPPED) > 0;
+}
+
+/* A fresh env with alice connected through client 0. */
+static int connect_alice(env_t *e, uint64_t seed, uint64_t idle_s) {
+  char err[256];
+  env_init(e, seed, idle_s);
+  if (!e->rtc || !e->a || subscribe_as(e, e->a, 0, err, sizeof err) != 0) return 0;
+  return run(e, now_of(e) + 5 * SEC, cli0_joined, e) == 1;
+}
+
+/* ---- tests ---- */
+
+TEST(token_errors_forbidden) {
+  env_t e;
+  env_init(&e, 1, 300);
+  REQUIRE(e.rtc && e.a && e.b);
+  char *offer = make_offer("cli0", "clientpasswordclientpass00", sfu_dtls_cert_fingerprint(g_cli_cert[0]), NULL);
+  char *answer = (char *)1, err[256] = "";
+  size_t ol = strlen(offer);
+  /* wrong token */
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, "nope", 4, offer, ol, now_of(&e), &answer, err, sizeof err), SFU_EPERM);
+  CHECK(answer == NULL);
+  CHECK(strstr(err, "JoinToken") != NULL);
+  /* bob's token for alice (another attendee's) */
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, e.b->join_token, strlen(e.b->join_token), offer, ol, now_of(&e), &answer, err, sizeof err), SFU_EPERM);
+  /* a prefix of the right token, and no token at all */
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, e.a->join_token, strlen(e.a->join_token) - 1, offer, ol, now_of(&e), &answer, err, sizeof err), SFU_EPERM);
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, NULL, 0, offer, ol, now_of(&e), &answer, err, sizeof err), SFU_EPERM);
+  /* unknown meeting */
+  char other[SFU_UUID_LEN + 1];
+  sfu_uuid_v4(other);
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, other, e.a->id, e.a->join_token, strlen(e.a->join_token), offer, ol, now_of(&e), &answer, err, sizeof err), SFU_ENOENT);
+  /* deleted attendee: its token stops working (docs/control-api.md: NotFound for that
+   * attendee, Forbidden on any other) */
+  char bid[SFU_UUID_LEN + 1], btok[SFU_TOKEN_LEN + 1];
+  snprintf(bid, sizeof bid, "%s", e.b->id);
+  snprintf(btok, sizeof btok, "%s", e.b->join_token);
+  REQUIRE(sfu_session_delete_attendee(e.s, e.m->id, bid, now_of(&e), err, sizeof err) == 0);
+  e.b = NULL;
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, bid, btok, strlen(btok), offer, ol, now_of(&e), &answer, err, sizeof err), SFU_ENOENT);
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, btok, strlen(btok), offer, ol, now_of(&e), &answer, err, sizeof err), SFU_EPERM);
+  CHECK(answer == NULL);
+  /* Nothing was created, nothing announced but the deletion. */
+  sfu_rtc_stats_t st;
+  sfu_rtc_stats(e.rtc, &st);
+  CHECK_EQ_INT(st.created, 0);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_AUTHORIZED), 0);
+  CHECK(sfu_rtc_attendee_transport(e.a) == NULL);
+  CHECK_EQ_INT(sfu_rtc_next_deadline(e.rtc), UINT64_MAX);
+  free(offer);
+  env_free(&e);
+}
+
+TEST(bad_offer_names_what_is_missing) {
+  env_t e;
+  env_init(&e, 2, 300);
+  REQUIRE(e.rtc && e.a);
+  const char *fp = sfu_dtls_cert_fingerprint(g_cli_cert[0]);
+  struct {
+    const char *drop, *want;
+  } cases[] = {{"a=fingerprint:", "fingerprint"}, {"a=ice-ufrag:", "ICE"}, {"a=ice-pwd:", "ICE"}};
+  char err[256], *answer;
+  const char *tok = e.a->join_token;
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char *offer = make_offer("cli0", "clientpasswordclientpass00", fp, cases[i].drop);
+    err[0] = '\0';
+    int rc = sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, tok, strlen(tok), offer, strlen(offer), now_of(&e), &answer, err, sizeof err);
+    CHECK_EQ_INT(rc, SFU_EINVAL);
+    CHECK(answer == NULL);
+    CHECK(strncmp(err, "SdpOffer: ", 10) == 0);
+    if (!strstr(err, cases[i].want)) fprintf(stderr, "drop %s: err \"%s\"\n", cases[i].drop, err);
+    CHECK(strstr(err, cases[i].want) != NULL);
+    free(offer);
+  }
+  /* Garbage, empty, and every truncation of a good offer: an error or an answer, no crash. */
+  const char *garbage[] = {"", "hello", "v=0\r\n", "v=0\r\no=- 1 1 IN IP4 0\r\ns=-\r\nt=0 0\r\n"};
+  for (size_t i = 0; i < 4; i++) {
+    int rc = sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, tok, strlen(tok), garbage[i], strlen(garbage[i]), now_of(&e), &answer, err, sizeof err);
+    CHECK(rc == SFU_EINVAL);
+    CHECK(strncmp(err, "SdpOffer: ", 10) == 0);
+  }
+  /* An offer with nothing the worker can decode. */
+  char *offer = make_offer("cli0", "clientpasswordclientpass00", fp, NULL);
+  char *p;
+  while ((p = strstr(offer, "opus/48000/2"))) memcpy(p, "fooo", 4);
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, tok, strlen(tok), offer, strlen(offer), now_of(&e), &answer, err, sizeof err), SFU_EINVAL);
+  free(offer);
+  sfu_rtc_stats_t st;
+  sfu_rtc_stats(e.rtc, &st);
+  CHECK_EQ_INT(st.created, 0);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_AUTHORIZED), 0);
+  /* Truncations of a good offer (every 7th length, to stay fast). */
+  offer = make_offer("cli0", "clientpasswordclientpass00", fp, NULL);
+  size_t ol = strlen(offer);
+  int ok = 0;
+  for (size_t l = 0; l < ol; l += 7) {
+    char *t = malloc(l + 1);
+    memcpy(t, offer, l);
+    t[l] = '\0';
+    int rc = sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, tok, strlen(tok), t, l, now_of(&e), &answer, err, sizeof err);
+    if (rc == 0) {
+      ok++;
+      free(answer);
+    } else {
+      CHECK(answer == NULL);
+    }
+    free(t);
+  }
+  sfu_rtc_stats(e.rtc, &st);
+  CHECK(st.created <= 1); /* truncations keep the same device: renegotiations at most */
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_LEFT) + count_ev(&e, SFU_EV_ATTENDEE_DROPPED), 0);
+  free(offer);
+  env_free(&e);
+}
+
+TEST(subscribe_connect_joined) {
+  env_t e;
+  char err[256];
+  env_init(&e, 3, 300);
+  REQUIRE(e.rtc && e.a);
+  REQUIRE(subscribe_as(&e, e.a, 0, err, sizeof err) == 0);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_AUTHORIZED), 1);
+  CHECK_EQ_STR(e.ev[0].attendee_id, e.a->id);
+  CHECK_EQ_STR(e.ev[0].external_user_id, "alice");
+  CHECK_EQ_STR(e.ev[0].meeting_id, e.m->id);
+  CHECK_EQ_INT(e.a->connected, 0);
+  REQUIRE(sfu_rtc_attendee_transport(e.a) != NULL);
+  CHECK(sfu_rtc_next_deadline(e.rtc) != UINT64_MAX);
+  CHECK_EQ_INT(run(&e, now_of(&e) + 5 * SEC, cli0_joined, &e), 1);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_JOINED), 1);
+  CHECK(index_of_ev(&e, SFU_EV_ATTENDEE_AUTHORIZED) < index_of_ev(&e, SFU_EV_ATTENDEE_JOINED));
+  CHECK_EQ_INT(e.a->connected, 1);
+  CHECK_EQ_INT(e.m->connected_count, 1);
+  CHECK(sfu_transport_joined(sfu_rtc_attendee_transport(e.a)));
+  sfu_rtc_stats_t st;
+  sfu_rtc_stats(e.rtc, &st);
+  CHECK_EQ_INT(st.transports, 1);
+  CHECK_EQ_INT(st.joined, 1);
+  CHECK_EQ_INT(st.created, 1);
+  CHECK(st.sum.stun_requests >= 1);
+  /* A stranger's datagram is counted as unrouted. */
+  sfu_addr_t stranger;
+  sfu_addr_parse(&stranger, "10.9.9.9:1");
+  uint8_t junk[20] = {0x80, 96};
+  CHECK_EQ_INT(sfu_rtc_input(e.rtc, now_of(&e), &stranger, junk, sizeof junk), 0);
+  sfu_rtc_stats(e.rtc, &st);
+  CHECK_EQ_INT(st.unrouted, 1);
+  /* Keeps running while the client keeps consent. */
+  run(&e, now_of(&e) + 45 * SEC, NULL, NULL);
+  CHECK_EQ_INT(e.a->connected, 1);
+  CHECK_EQ_INT(departed(&e), 0);
+  env_free(&e);
+}
+
+TEST(resubscribe_same_device_renegotiates_and_ice_restarts) {
+  env_t e;
+  char err[256];
+  REQUIRE(connect_alice(&e, 4, 300));
+  const sfu_transport_t *t = sfu_rtc_attendee_transport(e.a);
+  char old_ufrag[64];
+  snprintf(old_ufrag, sizeof old_ufrag, "%s", e.cli[0].srv_ufrag);
+  /* Same credentials, same fingerprint: the same transport, the same local ufrag. */
+  REQUIRE(subscribe_as(&e, e.a, 0, err, sizeof err) == 0);
+  CHECK(sfu_rtc_attendee_transport(e.a) == t);
+  CHECK_EQ_STR(e.cli[0].srv_ufrag, old_ufrag);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_AUTHORIZED), 1);
+  /* New ICE credentials: an ICE restart on the same transport, new local ufrag. */
+  snprintf(e.cli[0].ufrag, sizeof e.cli[0].ufrag, "cliR");
+  snprintf(e.cli[0].pwd, sizeof e.cli[0].pwd, "restartedpasswordrestarted");
+  REQUIRE(subscribe_as(&e, e.a, 0, err, sizeof err) == 0);
+  CHECK(sfu_rtc_attendee_transport(e.a) == t);
+  CHECK(strcmp(e.cli[0].srv_ufrag, old_ufrag) != 0);
+  int ok_before = e.cli[0].stun_ok;
+  run(&e, now_of(&e) + 45 * SEC, NULL, NULL); /* past consent: only the new creds refresh it */
+  CHECK(e.cli[0].stun_ok > ok_before + 50);
+  CHECK_EQ_INT(e.a->connected, 1);
+  CHECK(sfu_transport_joined(t));
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_JOINED), 1);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_AUTHORIZED), 1);
+  CHECK_EQ_INT(departed(&e), 0);
+  CHECK_EQ_INT(e.cli[0].closed, 0);
+  sfu_rtc_stats_t st;
+  sfu_rtc_stats(e.rtc, &st);
+  CHECK_EQ_INT(st.created, 1);
+  env_free(&e);
+}
+
+TEST(new_device_takes_over) {
+  env_t e;
+  char err[256];
+  REQUIRE(connect_alice(&e, 5, 300));
+  const sfu_transport_t *t0 = sfu_rtc_attendee_transport(e.a);
+  int n0 = e.n_ev;
+  /* The same join token from another device (client 1, another certificate). */
+  REQUIRE(subscribe_as(&e, e.a, 1, err, sizeof err) == 0);
+  const sfu_transport_t *t1 = sfu_rtc_attendee_transport(e.a);
+  CHECK(t1 != NULL && t1 != t0);
+  /* Left for the old transport, then Authorized for the new one. */
+  REQUIRE(e.n_ev == n0 + 2);
+  CHECK_EQ_INT(e.ev[n0].type, SFU_EV_ATTENDEE_LEFT);
+  CHECK_EQ_INT(e.ev[n0 + 1].type, SFU_EV_ATTENDEE_AUTHORIZED);
+  CHECK_EQ_STR(e.ev[n0].attendee_id, e.a->id);
+  CHECK_EQ_INT(e.a->connected, 0);
+  CHECK_EQ_INT(run(&e, now_of(&e) + 5 * SEC, cli1_joined, &e), 1);
+  CHECK_EQ_INT(e.a->connected, 1);
+  CHECK(e.cli[0].closed); /* the old device heard close_notify */
+  CHECK_EQ_INT(e.cli[0].closed_reason, 0);
+  /* The old client keeps knocking with its old credentials: nothing answers, no second
+   * departure for the old transport, ever. */
+  run(&e, now_of(&e) + 60 * SEC, NULL, NULL);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_LEFT), 1);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_DROPPED), 0);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_JOINED), 2);
+  CHECK_EQ_INT(e.a->connected, 1);
+  CHECK_EQ_INT(e.m->connected_count, 1);
+  sfu_rtc_stats_t st;
+  sfu_rtc_stats(e.rtc, &st);
+  CHECK_EQ_INT(st.transports, 1);
+  CHECK_EQ_INT(st.created, 2);
+  env_free(&e);
+}
+
+TEST(takeover_before_join_emits_no_departure) {
+  env_t e;
+  char err[256];
+  env_init(&e, 6, 300);
+  REQUIRE(e.rtc && e.a);
+  REQUIRE(subscribe_as(&e, e.a, 0, err, sizeof err) == 0);
+  e.cli[0].on = 0; /* never connects */
+  REQUIRE(subscribe_as(&e, e.a, 1, err, sizeof err) == 0);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_AUTHORIZED), 2);
+  CHECK_EQ_INT(run(&e, now_of(&e) + 5 * SEC, cli1_joined, &e), 0); /* only one JOINED ... */
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_JOINED), 1);         /* ... from client 1 */
+  CHECK(e.cli[1].connected);
+  CHECK_EQ_INT(departed(&e), 0);
+  env_free(&e);
+}
+
+TEST(leave_meeting_left_not_dropped) {
+  env_t e;
+  char err[256];
+  REQUIRE(connect_alice(&e, 7, 300));
+  char other[SFU_UUID_LEN + 1];
+  sfu_uuid_v4(other);
+  CHECK_EQ_INT(sfu_rtc_leave(e.rtc, other, e.a->id, now_of(&e), err, sizeof err), SFU_ENOENT);
+  CHECK_EQ_INT(sfu_rtc_leave(e.rtc, e.m->id, other, now_of(&e), err, sizeof err), SFU_ENOENT);
+  CHECK_EQ_INT(departed(&e), 0);
+  CHECK_EQ_INT(sfu_rtc_leave(e.rtc, e.m->id, e.b->id, now_of(&e), err, sizeof err), 0); /* no transport */
+  CHECK_EQ_INT(sfu_rtc_leave(e.rtc, e.m->id, e.a->id, now_of(&e), err, sizeof err), 0);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_LEFT), 1);
+  CHECK_EQ_INT(e.a->connected, 0);
+  CHECK_EQ_INT(e.m->connected_count, 0);
+  CHECK(sfu_rtc_attendee_transport(e.a) == NULL);
+  CHECK_EQ_INT(sfu_rtc_next_deadline(e.rtc), UINT64_MAX);
+  run(&e, now_of(&e) + 60 * SEC, NULL, NULL);
+  CHECK(e.cli[0].closed);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_LEFT), 1);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_DROPPED), 0);
+  CHECK_EQ_INT(sfu_rtc_leave(e.rtc, e.m->id, e.a->id, now_of(&e), err, sizeof err), 0); /* again: ok */
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_LEFT), 1);
+  /* A new Subscribe reconnects it. */
+  e.cli[0].connected = 0;
+  sfu_dtls_free(e.cli[0].dtls);
+  e.cli[0].dtls = NULL;
+  REQUIRE(subscribe_as(&e, e.a, 0, err, sizeof err) == 0);
+  CHECK_EQ_INT(run(&e, now_of(&e) + 5 * SEC, cli1_joined /* 2nd JOINED */, &e), 0);
+  CHECK(e.cli[0].connected);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_JOINED), 2);
+  CHECK_EQ_INT(e.a->connected, 1);
+  env_free(&e);
+}
+
+TEST(client_close_notify_left) {
+  env_t e;
+  REQUIRE(connect_alice(&e, 8, 300));
+  sfu_dtls_close(e.cli[0].dtls);
+  CHECK_EQ_INT(run(&e, now_of(&e) + 5 * SEC, departed, &e), 1);
+  e.cli[0].checks_on = 0;
+  run(&e, now_of(&e) + 60 * SEC, NULL, NULL);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_LEFT), 1);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_DROPPED), 0);
+  CHECK_EQ_INT(e.a->connected, 0);
+  env_free(&e);
+}
+
+TEST(consent_loss_dropped_not_left) {
+  env_t e;
+  REQUIRE(connect_alice(&e, 9, 300));
+  e.cli[0].checks_on = 0;
+  uint64_t t0 = now_of(&e);
+  CHECK_EQ_INT(run(&e, t0 + 40 * SEC, departed, &e), 1);
+  CHECK(now_of(&e) >= t0 + 29 * SEC);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_DROPPED), 1);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_LEFT), 0);
+  CHECK_EQ_INT(e.a->connected, 0);
+  CHECK_EQ_INT(e.m->connected_count, 0);
+  CHECK(sfu_rtc_attendee_transport(e.a) == NULL);
+  /* Gone for good: a LeaveMeeting now changes nothing. */
+  char err[256];
+  CHECK_EQ_INT(sfu_rtc_leave(e.rtc, e.m->id, e.a->id, now_of(&e), err, sizeof err), 0);
+  run(&e, now_of(&e) + 30 * SEC, NULL, NULL);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_DROPPED), 1);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_LEFT), 0);
+  sfu_rtc_stats_t st;
+  sfu_rtc_stats(e.rtc, &st);
+  CHECK_EQ_INT(st.transports, 0);
+  CHECK(st.sum.stun_requests >= 1); /* the freed transport's figures are kept */
+  env_free(&e);
+}
+
+TEST(delete_attendee_closes_silently) {
+  env_t e;
+  char err[256];
+  REQUIRE(connect_alice(&e, 10, 300));
+  char aid[SFU_UUID_LEN + 1];
+  snprintf(aid, sizeof aid, "%s", e.a->id);
+  REQUIRE(sfu_session_delete_attendee(e.s, e.m->id, aid, now_of(&e), err, sizeof err) == 0);
+  e.a = NULL;
+  int del = index_of_ev(&e, SFU_EV_ATTENDEE_DELETED);
+  CHECK(del >= 0);
+  CHECK_EQ_INT(e.m->connected_count, 0);
+  CHECK_EQ_INT(sfu_rtc_next_deadline(e.rtc), UINT64_MAX);
+  run(&e, now_of(&e) + 60 * SEC, NULL, NULL);
+  CHECK(e.cli[0].closed); /* close_notify reached the client */
+  CHECK_EQ_INT(e.cli[0].closed_reason, 0);
+  CHECK_EQ_INT(e.n_ev, del + 1); /* AttendeeDeleted was the last event */
+  CHECK_EQ_INT(departed(&e), 0);
+  sfu_rtc_stats_t st;
+  sfu_rtc_stats(e.rtc, &st);
+  CHECK_EQ_INT(st.transports, 0);
+  /* The whole meeting going away while bob is connected: no Left/Dropped either. */
+  REQUIRE(subscribe_as(&e, e.b, 1, err, sizeof err) == 0);
+  run(&e, now_of(&e) + 3 * SEC, NULL, NULL);
+  CHECK(e.cli[1].connected);
+  CHECK_EQ_INT(e.b->connected, 1);
+  REQUIRE(sfu_session_delete_meeting(e.s, e.m->id, SFU_END_DELETED, now_of(&e), err, sizeof err) == 0);
+  e.m = NULL, e.b = NULL;
+  run(&e, now_of(&e) + 60 * SEC, NULL, NULL);
+  CHECK(e.cli[1].closed);
+  CHECK_EQ_INT(departed(&e), 0);
+  CHECK_EQ_INT(e.ev[e.n_ev - 1].type, SFU_EV_MEETING_ENDED);
+  env_free(&e);
+}
+
+TEST(idle_end_counts_connected_attendees) {
+  env_t e;
+  char err[256];
+  REQUIRE(connect_alice(&e, 11, 60));
+  e.with_session_timers = 1;
+  char mid[SFU_UUID_LEN + 1];
+  snprintf(mid, sizeof mid, "%s", e.m->id);
+  /* Connected for well past the idle timeout: the meeting lives. */
+  run(&e, now_of(&e) + 200 * SEC, NULL, NULL);
+  CHECK(sfu_session_find_meeting(e.s, mid) != NULL);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_MEETING_ENDED), 0);
+  CHECK_EQ_INT(e.a->connected, 1);
+  /* The last attendee leaves: the idle clock starts then, not at creation. */
+  uint64_t t_leave = now_of(&e);
+  CHECK_EQ_INT(sfu_rtc_leave(e.rtc, mid, e.a->id, t_leave, err, sizeof err), 0);
+  run(&e, t_leave + 59 * SEC, NULL, NULL);
+  CHECK(sfu_session_find_meeting(e.s, mid) != NULL);
+  run(&e, t_leave + 61 * SEC, NULL, NULL);
+  CHECK(sfu_session_find_meeting(e.s, mid) == NULL);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_MEETING_ENDED), 1);
+  CHECK_EQ_INT(e.ev[e.n_ev - 1].reason, SFU_END_IDLE_TIMEOUT);
+  env_free(&e);
+}
+
+/* The heap's top equals the earliest deadline of the live transports. */
+static int heap_consistent(sfu_session_t *s, sfu_rtc_t *r) {
+  uint64_t min = UINT64_MAX;
+  for (sfu_meeting_t *m = sfu_session_first_meeting(s); m; m = sfu_session_next_meeting(s, m))
+    for (sfu_attendee_t *a = sfu_meeting_first_attendee(m); a; a = sfu_meeting_next_attendee(m, a)) {
+      const sfu_transport_t *t = sfu_rtc_attendee_transport(a);
+      if (t && sfu_transport_next_deadline(t) < min) min = sfu_transport_next_deadline(t);
+    }
+  return sfu_rtc_next_deadline(r) == min;
+}
+
+TEST(deadline_heap_earliest) {
+  env_t e;
+  char err[256];
+  env_init(&e, 12, 300);
+  REQUIRE(e.rtc);
+  enum { N = 40 };
+  sfu_attendee_t *as[N];
+  uint64_t seed = 12345;
+  for (int i = 0; i < N; i++) {
+    char ext[16];
+    snprintf(ext, sizeof ext, "user%02d", i);
+    REQUIRE(sfu_session_create_attendee(e.s, e.m->id, ext, NULL, now_of(&e), &as[i], err, sizeof err) == 0);
+  }
+  /* Transports created at scattered times, in scattered order. */
+  for (int i = 0; i < N; i++) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    int k = (int)((seed >> 33) % N);
+    sim_link_set_now(e.link, now_of(&e) + (seed >> 40) % (3 * SEC));
+    if (!sfu_rtc_attendee_transport(as[k])) {
+      char *offer = make_offer("cliX", "clientpasswordclientpassX", sfu_dtls_cert_fingerprint(g_cli_cert[0]), NULL);
+      char *answer = NULL;
+      CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, as[k]->id, as[k]->join_token, strlen(as[k]->join_token), offer, strlen(offer), now_of(&e), &answer, err, sizeof err), 0);
+      free(answer);
+      free(offer);
+    }
+    CHECK(heap_consistent(e.s, e.rtc));
+  }
+  /* Some leave; others are ICE-restarted later (their connect deadline moves). */
+  for (int i = 0; i < N; i++) {
+    sim_link_set_now(e.link, now_of(&e) + 100000);
+    if (i % 3 == 0) {
+      sfu_rtc_leave(e.rtc, e.m->id, as[i]->id, now_of(&e), err, sizeof err);
+    } else if (i % 3 == 1 && sfu_rtc_attendee_transport(as[i])) {
+      char *offer = make_offer("cliY", "clientpasswordclientpassY", sfu_dtls_cert_fingerprint(g_cli_cert[0]), NULL);
+      char *answer = NULL;
+      CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, as[i]->id, as[i]->join_token, strlen(as[i]->join_token), offer, strlen(offer), now_of(&e), &answer, err, sizeof err), 0);
+      free(answer);
+      free(offer);
+    }
+    CHECK(heap_consistent(e.s, e.rtc));
+  }
+  /* The earliest one restarts ICE: its deadline moves later, the heap must re-sort. */
+  for (int round = 0; round < 10; round++) {
+    sim_link_set_now(e.link, now_of(&e) + 50000);
+    uint64_t min = sfu_rtc_next_deadline(e.rtc);
+    sfu_attendee_t *top = NULL;
+    for (int i = 0; i < N; i++) {
+      const sfu_transport_t *t = sfu_rtc_attendee_transport(as[i]);
+      if (t && sfu_transport_next_deadline(t) == min) top = as[i];
+    }
+    REQUIRE(top);
+    char ufrag[16];
+    snprintf(ufrag, sizeof ufrag, "cli%c", 'a' + round);
+    char *offer = make_offer(ufrag, "clientpasswordclientpassZ", sfu_dtls_cert_fingerprint(g_cli_cert[0]), NULL);
+    char *answer = NULL;
+    CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, top->id, top->join_token, strlen(top->join_token), offer, strlen(offer), now_of(&e), &answer, err, sizeof err), 0);
+    free(answer);
+    free(offer);
+    CHECK(sfu_transport_next_deadline(sfu_rtc_attendee_transport(top)) > min);
+    CHECK(sfu_rtc_next_deadline(e.rtc) > min);
+    CHECK(heap_consistent(e.s, e.rtc));
+  }
+  /* Each timeout pops only what is due; the never-connected ones end at the connect
+   * timeout (no departure event: they never joined). */
+  uint64_t prev = 0;
+  for (int guard = 0; guard < 100000 && sfu_rtc_next_deadline(e.rtc) != UINT64_MAX; guard++) {
+    uint64_t d = sfu_rtc_next_deadline(e.rtc);
+    CHECK(d >= prev);
+    prev = d;
+    sfu_rtc_handle_timeout(e.rtc, d);
+    CHECK(heap_consistent(e.s, e.rtc));
+  }
+  CHECK_EQ_INT(sfu_rtc_next_deadline(e.rtc), UINT64_MAX);
+  sfu_rtc_stats_t st;
+  sfu_rtc_stats(e.rtc, &st);
+  CHECK_EQ_INT(st.transports, 0);
+  CHECK_EQ_INT(departed(&e), 0);
+  CHECK_EQ_INT(e.m->connected_count, 0);
+  env_free(&e);
+}
+
+TEST(close_all_is_silent) {
+  env_t e;
+  REQUIRE(connect_alice(&e, 13, 300));
+  int n = e.n_ev;
+  sfu_rtc_close_all(e.rtc);
+  run(&e, now_of(&e) + 5 * SEC, NULL, NULL);
+  CHECK(e.cli[0].closed);
+  CHECK_EQ_INT(e.n_ev, n);
+  CHECK(sfu_rtc_attendee_transport(e.a) == NULL);
+  env_free(&e);
+}
+
+int main(void) {
+  sfu_openssl_init();
+  if (sfu_srtp_global_init() != 0) return 1;
+  if (sfu_dtls_cert_new(&g_srv_cert) || sfu_dtls_cert_new(&g_cli_cert[0]) ||
+      sfu_dtls_cert_new(&g_cli_cert[1]))
+    return 1;
+  g_offer_tpl = load("chromium-audio-only.sdp", &g_offer_tpl_len);
+  if (!g_offer_tpl) {
+    fprintf(stderr, "cannot find tests/data/sdp/chromium-audio-only.sdp (set SFU_SDP_DATA)\n");
+    return 1;
+  }
+  RUN(token_errors_forbidden);
+  RUN(bad_offer_names_what_is_missing);
+  RUN(subscribe_connect_joined);
+  RUN(resubscribe_same_device_renegotiates_and_ice_restarts);
+  RUN(new_device_takes_over);
+  RUN(takeover_before_join_emits_no_departure);
+  RUN(leave_meeting_left_not_dropped);
+  RUN(client_close_notify_left);
+  RUN(consent_loss_dropped_not_left);
+  RUN(delete_attendee_closes_silently);
+  RUN(idle_end_counts_connected_attendees);
+  RUN(deadline_heap_earliest);
+  RUN(close_all_is_silent);
+  free(g_offer_tpl);
+  sfu_dtls_cert_free(g_srv_cert);
+  sfu_dtls_cert_free(g_cli_cert[0]);
+  sfu_dtls_cert_free(g_cli_cert[1]);
+  sfu_srtp_global_shutdown();
+  return test_summary();
+}
