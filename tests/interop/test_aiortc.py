@@ -170,6 +170,8 @@ class AiortcTest(unittest.TestCase):
         except asyncio.TimeoutError:
             pass
         took = time.monotonic() - t0
+        print("[%.2fs] answer applied -> joined=%s, aiortc %s" % (
+            took, joined is not None, pc.connectionState), flush=True)
         self.assertIsNotNone(joined, "no chime:AttendeeJoined within %.1fs; aiortc state "
                              "ice=%s dtls/conn=%s; events %s; worker figures %s"
                              % (CONNECT_S, pc.iceConnectionState, pc.connectionState,

@@ -246,7 +246,9 @@ class ChromiumTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         alive = cls.w.alive()
+        t = time.monotonic()
         rc = cls.w.stop()
+        print("worker stopped in %.1fs, status %s" % (time.monotonic() - t, rc), flush=True)
         cls.w.cleanup(keep_log_as="chromium-worker.log" if cls.failed or not alive
                       else None)
         if not alive or rc != 0:
@@ -258,19 +260,26 @@ class ChromiumTest(unittest.TestCase):
         aid = a["AttendeeId"]
         run = BrowserRun(w, m, a, "chromium-" + name, answer_filter).start()
         ok = False
+        t0 = time.monotonic()
+
+        def phase(what):  # progress on stdout: where the time goes (no assertion)
+            print("[%5.1fs] %s" % (time.monotonic() - t0, what), flush=True)
         try:
             run.wait(lambda r: r.answer_applied, OFFER_TIMEOUT,
                      "offer from the page, Subscribe, answer applied")
+            phase("answer applied by the page")
             self.check_offer_answer(run, want_protocol)
 
             joined = w.wait_event("chime:AttendeeJoined", aid, CONNECT_TIMEOUT)
             self.assertIsNotNone(joined, "no chime:AttendeeJoined for %s within %.0fs; "
                                  "events %s; page %s" % (aid, CONNECT_TIMEOUT,
                                                          w.events.summary(), run.last()))
+            phase("chime:AttendeeJoined")
             f_join = harness.transport_figures(w, m["MeetingId"], aid)
             first = run.wait_snapshot(dtls_connected, CONNECT_TIMEOUT,
                                       "page transport dtlsState == connected")
 
+            phase("page: dtlsState connected")
             # The selected pair: our candidate of the wanted protocol, to the worker.
             self.assertEqual((first.get("local") or {}).get("protocol"), want_protocol,
                              "selected local candidate: %s" % first)
@@ -292,6 +301,7 @@ class ChromiumTest(unittest.TestCase):
                 return True
             later = run.wait_snapshot(flowing, FLOW_TIMEOUT,
                                       "bytesSent increasing on audio and rids q, h, f")
+            phase("page: bytes climbing on audio, q, h, f")
             widths = {r: outbound(later, "video", r).get("frameWidth") for r in "qhf"}
             self.assertTrue(all(widths.values()), "frameWidth per rid: %s" % widths)
             self.assertLess(widths["q"], widths["h"], widths)
@@ -301,6 +311,7 @@ class ChromiumTest(unittest.TestCase):
             # The worker's side: decrypting, no failures, over the wanted protocol.
             self.check_worker_figures(m, a, want_protocol, run, f_join)
 
+            phase("worker figures checked")
             # Data channel: created and negotiated (SCTP itself is the data-messages
             # issue; when the worker answers SCTP it opens and the page sends 5 messages).
             dc = later.get("dataChannel") or {}
