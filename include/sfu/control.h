@@ -75,7 +75,7 @@ typedef struct {
   const char *announce_ip;
   int loop_index;
   int udp_port, tcp_port;
-  struct sfu_rtc *rtc; /* the loop's transports (issue 3); NULL in tests without media */
+  struct sfu_rtc *rtc; /* the loop's transports; NULL in tests without media */
 } sfu_control_ctx_t;
 
 const char *sfu_op_name(sfu_op_t op);

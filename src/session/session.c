@@ -278,8 +278,16 @@ int sfu_session_update_caps(sfu_session_t *s, const char *meeting_id, const char
 int sfu_session_check_token(const sfu_session_t *s, const char *meeting_id, const char *attendee_id,
                             const char *token, size_t token_len, sfu_attendee_t **out, char *err,
                             size_t errlen) {
-  sfu_attendee_t *a = find_attendee_or_err(s, meeting_id, attendee_id, err, errlen);
-  if (!a) return SFU_ENOENT;
+  sfu_meeting_t *m = find_or_err(s, meeting_id, err, errlen);
+  if (!m) return SFU_ENOENT;
+  sfu_attendee_t *a = sfu_meeting_find_attendee(m, attendee_id);
+  if (!a) {
+    /* A deleted attendee's token is refused as Forbidden, like any token that does not
+     * open this door (issue 3); and an unknown AttendeeId reveals nothing more. */
+    set_err(err, errlen, "JoinToken: not valid for attendee '%s' (no such attendee, or deleted)",
+            attendee_id ? attendee_id : "");
+    return SFU_EPERM;
+  }
   /* Constant time in the secret's length: a wrong guess learns nothing from timing. */
   if (!token || !sfu_ct_equal(token, token_len, a->join_token, strlen(a->join_token))) {
     set_err(err, errlen, "JoinToken: does not match attendee '%s'", a->id);

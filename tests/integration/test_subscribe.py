@@ -1,4 +1,4 @@
-"""Subscribe: NotFound, Forbidden (wrong, foreign, deleted attendee's token),
+"""Subscribe: NotFound (meeting), Forbidden (wrong, foreign, deleted attendee's token),
 BadRequest per field, and with the right token ServiceUnavailable until the
 media transport (issue 3) exists, a real SDP answer after."""
 
@@ -61,8 +61,8 @@ class SubscribeTests(WorkerTest):
     def test_deleted_attendee_token(self):
         self.w.ok({"op": "DeleteAttendee", "MeetingId": self.mid,
                    "AttendeeId": self.a["AttendeeId"]})
-        # the deleted attendee itself is gone
-        self.assertError(self.sub(), "NotFound", "AttendeeId")
+        # the deleted attendee's own token is refused: revoked
+        self.assertError(self.sub(), "Forbidden", "JoinToken")
         # its token does not open another attendee's door
         self.assertError(self.sub(self.b, token=self.a["JoinToken"]), "Forbidden")
         self.assertAccepted(self.sub(self.b))
@@ -73,9 +73,10 @@ class SubscribeTests(WorkerTest):
 
     def test_not_found(self):
         self.assertError(self.sub(MeetingId=str(uuid.uuid4())), "NotFound", "MeetingId")
-        self.assertError(self.sub(AttendeeId=str(uuid.uuid4())), "NotFound", "AttendeeId")
+        # an attendee the meeting does not have: the token cannot be valid for it
+        self.assertError(self.sub(AttendeeId=str(uuid.uuid4())), "Forbidden", "JoinToken")
         other = self.w.create_meeting()
-        self.assertError(self.sub(MeetingId=other["MeetingId"]), "NotFound", "AttendeeId")
+        self.assertError(self.sub(MeetingId=other["MeetingId"]), "Forbidden", "JoinToken")
 
     def test_bad_request(self):
         for field in ("MeetingId", "AttendeeId", "JoinToken", "SdpOffer"):

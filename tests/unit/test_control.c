@@ -312,7 +312,8 @@ static void on_ev(void *user, const sfu_event_t *ev) {
 }
 
 static cJSON *run(sfu_session_t *s, const char *json) {
-  static const sfu_control_ctx_t ctx = {"192.0.2.7", 1, 3479, 4444};
+  static const sfu_control_ctx_t ctx = {
+      .announce_ip = "192.0.2.7", .loop_index = 1, .udp_port = 3479, .tcp_port = 4444, .rtc = NULL};
   sfu_cmd_t c;
   char e[SFU_CONTROL_ERRLEN];
   if (sfu_control_decode(json, strlen(json), &c, e, sizeof e) != 0)
@@ -403,13 +404,14 @@ TEST(exec_meeting_and_attendee_ops) {
   CHECK(cJSON_GetObjectItemCaseSensitive(r, "NextToken") == NULL);
   cJSON_Delete(r);
 
-  /* Subscribe: NotFound, Forbidden, then ServiceUnavailable with the right token. */
+  /* Subscribe: Forbidden for an attendee the meeting lacks or a wrong token, then
+   * ServiceUnavailable with the right token (no media transport in this test). */
   snprintf(req, sizeof req,
            "{\"op\":\"Subscribe\",\"MeetingId\":\"%s\",\"AttendeeId\":\"" AID
            "\",\"JoinToken\":\"%s\",\"SdpOffer\":\"v=0\"}",
            mid, tok);
   r = run(s, req);
-  CHECK_EQ_STR(err_code(r), "NotFound");
+  CHECK_EQ_STR(err_code(r), "Forbidden");
   cJSON_Delete(r);
   snprintf(req, sizeof req,
            "{\"op\":\"Subscribe\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\",\"JoinToken\":"

@@ -377,14 +377,13 @@ TEST(token_errors_forbidden) {
   char other[SFU_UUID_LEN + 1];
   sfu_uuid_v4(other);
   CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, other, e.a->id, e.a->join_token, strlen(e.a->join_token), offer, ol, now_of(&e), &answer, err, sizeof err), SFU_ENOENT);
-  /* deleted attendee: its token stops working (docs/control-api.md: NotFound for that
-   * attendee, Forbidden on any other) */
+  /* deleted attendee: its token is revoked, Forbidden for it and for any other */
   char bid[SFU_UUID_LEN + 1], btok[SFU_TOKEN_LEN + 1];
   snprintf(bid, sizeof bid, "%s", e.b->id);
   snprintf(btok, sizeof btok, "%s", e.b->join_token);
   REQUIRE(sfu_session_delete_attendee(e.s, e.m->id, bid, now_of(&e), err, sizeof err) == 0);
   e.b = NULL;
-  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, bid, btok, strlen(btok), offer, ol, now_of(&e), &answer, err, sizeof err), SFU_ENOENT);
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, bid, btok, strlen(btok), offer, ol, now_of(&e), &answer, err, sizeof err), SFU_EPERM);
   CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, btok, strlen(btok), offer, ol, now_of(&e), &answer, err, sizeof err), SFU_EPERM);
   CHECK(answer == NULL);
   /* Nothing was created, nothing announced but the deletion. */

@@ -248,8 +248,8 @@ TEST(token_check_and_revocation) {
   CHECK(r.last_transport == (void *)0x1234);
   /* The revoked token no longer matches anything. */
   CHECK_EQ_INT(sfu_session_check_token(s, m->id, aid, tok, strlen(tok), NULL, err, sizeof err),
-               SFU_ENOENT);
-  CHECK(strstr(err, "AttendeeId:") == err);
+               SFU_EPERM);
+  CHECK(strstr(err, "JoinToken:") == err);
   CHECK_EQ_INT(sfu_session_delete_attendee(s, m->id, aid, 1, err, sizeof err), SFU_ENOENT);
   CHECK_EQ_INT(r.ev[r.n - 1].type, SFU_EV_ATTENDEE_DELETED);
   CHECK_EQ_STR(r.ev[r.n - 1].attendee_id, aid);
