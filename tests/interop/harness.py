@@ -189,7 +189,7 @@ def _port_free(port):
     for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
         s = socket.socket(socket.AF_INET, kind)
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind(("0.0.0.0", port))  # the worker may bind the wildcard address
         except OSError:
             return False
         finally:
@@ -295,6 +295,17 @@ class Worker:
     """One sfu-worker process on loopback. start() returns once it answers."""
 
     def __init__(self, loops=1, extra=()):
+        self.loops, self.extra = loops, list(extra)
+        self._pick_ports()
+        self.log = tempfile.NamedTemporaryFile(prefix="sfu-worker-interop-",
+                                               suffix=".log", delete=False)
+        self.proc = None
+        self._req = None
+        self._lock = threading.Lock()  # REQ is strictly send/recv: one user at a time
+        self.events = None
+
+    def _pick_ports(self):
+        loops = self.loops
         base = free_port_block(2 + 2 * loops)
         self.control = "tcp://127.0.0.1:%d" % base
         self.events_url = "tcp://127.0.0.1:%d" % (base + 1)
@@ -304,20 +315,20 @@ class Worker:
         self.argv = [WORKER, "--loops", str(loops), "--udp-port", str(self.udp_port),
                      "--tcp-port", str(self.tcp_port), "--control", self.control,
                      "--events", self.events_url, "--announce-ip", "127.0.0.1",
-                     "--worker-id", self.worker_id] + list(extra)
-        self.log = tempfile.NamedTemporaryFile(prefix="sfu-worker-interop-",
-                                               suffix=".log", delete=False)
-        self.proc = None
-        self._req = None
-        self._lock = threading.Lock()  # REQ is strictly send/recv: one user at a time
-        self.events = None
+                     "--worker-id", self.worker_id] + self.extra
 
-    def start(self, ready_timeout=10.0):
+    def start(self, ready_timeout=10.0, attempts=3):
+        """Starts the worker; if it exits at once (another process took one of the
+        ports between the check and the bind), retries on fresh ports."""
         self.proc = spawn(self.argv, stdin=subprocess.DEVNULL, stdout=self.log,
                           stderr=subprocess.STDOUT)
         deadline = time.monotonic() + ready_timeout
         while True:
             if self.proc.poll() is not None:
+                if attempts > 1 and "in use" in self.log_text().lower():
+                    kill_group(self.proc)
+                    self._pick_ports()
+                    return self.start(ready_timeout, attempts - 1)
                 raise AssertionError("worker exited with %d at start: %s\n%s"
                                      % (self.proc.returncode, " ".join(self.argv),
                                         self.log_text()))
