@@ -29,7 +29,8 @@ fi
 if [ $# -gt 0 ]; then
   targets="$*"
 else
-  targets=$(cd "$BUILD/fuzz" && ls fuzz_* 2>/dev/null | grep -v '\.p$' | sed 's/^fuzz_//')
+  targets=$(find "$BUILD/fuzz" -maxdepth 1 -type f -perm -u+x -name 'fuzz_*' | sort |
+    sed 's|.*/fuzz_||')
 fi
 [ -n "$targets" ] || { echo "fuzz: no targets built"; exit 2; }
 
