@@ -14,7 +14,15 @@
  * independent.
  *
  * API CHANGE vs /tmp/proto-apis.md: additions only — sfu_srtp_stats, sfu_srtp_remove_ssrc,
- * sfu_srtp_trailer_len; errors SFU_EAUTH (authentication failed) and SFU_EREPLAY. */
+ * sfu_srtp_trailer_len; errors SFU_EAUTH (authentication failed) and SFU_EREPLAY.
+ *
+ * Backends (additions): the default transforms are the project's own, on OpenSSL 3 EVP
+ * (src/proto/srtp_ossl.c: RFC 3711 key derivation, ROC, replay windows; no allocation per
+ * packet). libsrtp2 stays available (sfu_srtp_set_backend, worker flag --srtp-backend) and
+ * is the tests' independent oracle. Debian's libsrtp2 runs on NSS and allocates per packet
+ * (docs/benchmarks.md). OpenSSL backend limits: at most 64 inbound SSRCs per transport (a
+ * new one beyond that: SFU_ELIMIT, before any crypto), 512 outbound; a new SSRC may grow
+ * a small table (the only allocation, at most a few times per transport). */
 #ifndef SFU_SRTP_H
 #define SFU_SRTP_H
 
@@ -26,6 +34,15 @@
 int sfu_srtp_global_init(void);
 void sfu_srtp_global_shutdown(void);
 
+typedef enum { SFU_SRTP_BACKEND_OPENSSL = 0, SFU_SRTP_BACKEND_LIBSRTP = 1 } sfu_srtp_backend_t;
+/* The backend sfu_srtp_new uses from now on (default OpenSSL). Main thread, once, before
+ * any loop starts (a plain global, not synchronised). SFU_EINVAL for an unknown value. */
+int sfu_srtp_set_backend(sfu_srtp_backend_t b);
+sfu_srtp_backend_t sfu_srtp_get_backend(void);
+/* "openssl" / "libsrtp" (flag values), "unknown" otherwise; parse: 0 or SFU_EINVAL. */
+const char *sfu_srtp_backend_name(sfu_srtp_backend_t b);
+int sfu_srtp_backend_parse(const char *s, sfu_srtp_backend_t *out);
+
 typedef struct sfu_srtp sfu_srtp_t;
 
 typedef struct {
@@ -36,11 +53,17 @@ typedef struct {
 /* is_server: our outbound key is the server's (RFC 5764 §4.2: the DTLS server's
  * SRTP write key is server_write_SRTP_master_key). NULL on bad keys or no memory. */
 sfu_srtp_t *sfu_srtp_new(const sfu_srtp_keys_t *keys, int is_server);
+/* The same with an explicit backend (tests, bench: both side by side). */
+sfu_srtp_t *sfu_srtp_new_backend(const sfu_srtp_keys_t *keys, int is_server,
+                                 sfu_srtp_backend_t backend);
 void sfu_srtp_free(sfu_srtp_t *s);
+sfu_srtp_backend_t sfu_srtp_backend(const sfu_srtp_t *s);
 
 /* In place. Unprotect: *len shrinks to the plain packet; SFU_EAUTH (tampered / wrong
  * key), SFU_EREPLAY (seen before or too old for the 1024-packet window), SFU_EPARSE
- * (too short to be SRTP), SFU_ECRYPTO otherwise. */
+ * (too short to be SRTP), SFU_ELIMIT (a new SSRC beyond the bound, OpenSSL backend),
+ * SFU_ECRYPTO otherwise. On failure the buffer may have been altered (GCM decrypts
+ * before the tag check ends): drop it. */
 int sfu_srtp_unprotect_rtp(sfu_srtp_t *s, uint8_t *buf, size_t *len);
 int sfu_srtp_unprotect_rtcp(sfu_srtp_t *s, uint8_t *buf, size_t *len);
 /* In place; buf must have room for the trailer: SFU_ETOOBIG if *len + trailer > cap.

@@ -1,8 +1,13 @@
-/* SRTP wrapper: libsrtp's known-answer vectors through our key layout, round trips with
- * keys exported by a real DTLS handshake (both profiles), tampering, replay, truncation. */
+/* SRTP: libsrtp's known-answer vectors through our key layout, round trips with keys
+ * exported by a real DTLS handshake (both profiles), tampering, replay, truncation — all
+ * run once per backend (OpenSSL, libsrtp2). Then the OpenSSL transforms alone against the
+ * RFC vectors (RFC 3711 B.2, B.3; RFC 7714 §16, §17), and against libsrtp2 as an
+ * independent oracle (both directions, both profiles, wrap, reordering, replays,
+ * tampering), and hostile input (SSRC floods, truncations, garbage). */
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/srtp_internal.h"
 #include "sfu/dtls.h"
 #include "sfu/err.h"
 #include "sfu/srtp.h"
@@ -389,10 +394,426 @@ TEST(remove_ssrc_and_names) {
   CHECK(sfu_srtp_new(NULL, 0) == NULL);
 }
 
-int main(void) {
-  sfu_openssl_init();
-  if (sfu_srtp_global_init() != 0) return 1;
-  CHECK_EQ_INT(sfu_srtp_global_init(), 0); /* idempotent */
+/* ---- RFC vectors (OpenSSL backend pieces) ---- */
+
+static void unhex(const char *h, uint8_t *out, size_t *n) {
+  size_t k = 0;
+  for (; h[0] && h[1]; h += 2) {
+    unsigned v;
+    sscanf(h, "%2x", &v);
+    out[k++] = (uint8_t)v;
+  }
+  *n = k;
+}
+
+TEST(rfc3711_b3_key_derivation) {
+  uint8_t mk[16], ms[14], want[128], got[128];
+  size_t n;
+  unhex("E1F97A0D3E018BE0D64FA32C06DE4139", mk, &n);
+  unhex("0EC675AD498AFEEBB6960B3AABE6", ms, &n);
+  CHECK_EQ_INT(sfu_srtp_kdf(mk, ms, 0x00, got, 16), 0);
+  unhex("C61E7A93744F39EE10734AFE3FF7A087", want, &n);
+  CHECK(memcmp(got, want, 16) == 0);
+  CHECK_EQ_INT(sfu_srtp_kdf(mk, ms, 0x02, got, 14), 0);
+  unhex("30CBBC08863D8C85D49DB34A9AE1", want, &n);
+  CHECK(memcmp(got, want, 14) == 0);
+  /* B.3 lists 94 bytes of the auth keystream (for HMAC keys up to 752 bits) */
+  CHECK_EQ_INT(sfu_srtp_kdf(mk, ms, 0x01, got, 94), 0);
+  unhex("CEBE321F6FF7716B6FD4AB49AF256A156D38BAA48F0A0ACF3C34E2359E6CDBCE"
+        "E049646C43D9327AD175578EF72270986371C10C9A369AC2F94A8C5FBCDDDC25"
+        "6D6E919A48B610EF17C2041E474035766B68642C59BBFC2F34DB60DBDFB2",
+        want, &n);
+  CHECK_EQ_INT(n, 94);
+  CHECK(memcmp(got, want, 94) == 0);
+  /* the whole set, as sfu_srtp_new derives it */
+  sfu_srtp_dir_keys_t dk;
+  CHECK_EQ_INT(sfu_srtp_derive(0, mk, ms, 14, &dk), 0);
+  unhex("C61E7A93744F39EE10734AFE3FF7A087", want, &n);
+  CHECK(memcmp(dk.rtp.key, want, 16) == 0);
+  unhex("CEBE321F6FF7716B6FD4AB49AF256A156D38BAA4", want, &n);
+  CHECK(memcmp(dk.rtp.auth, want, 20) == 0);
+  CHECK(memcmp(dk.rtcp.key, dk.rtp.key, 16) != 0); /* labels 3..5 differ */
+  CHECK_EQ_INT(sfu_srtp_derive(0, mk, ms, 12, &dk), SFU_EINVAL);
+}
+
+TEST(rfc3711_b2_aes_cm_keystream) {
+  static const struct {
+    unsigned block;
+    const char *hex;
+  } v[] = {{0x0000, "E03EAD0935C95E80E166B16DD92B4EB4"}, {0x0001, "D23513162B02D0F72A43A2FE4A5F97AB"},
+           {0x0002, "41E95B3BB0A2E8DD477901E4FCA894C0"}, {0xfeff, "EC8CDF7398607CB0F2D21675EA9EA1E4"},
+           {0xff00, "362B7C3C6773516318A077D7FC5073AE"}, {0xff01, "6A2CC3787889374FBEB4C81B17BA6C44"}};
+  uint8_t key[16], iv[16] = {0}, want[16];
+  size_t n;
+  unhex("2B7E151628AED2A6ABF7158809CF4F3C", key, &n);
+  unhex("F0F1F2F3F4F5F6F7F8F9FAFBFCFD", iv, &n); /* salt * 2^16, SSRC 0, index 0 */
+  size_t len = 0xff02u * 16;
+  uint8_t *ks = malloc(len);
+  REQUIRE(ks);
+  CHECK_EQ_INT(sfu_srtp_aes_cm_keystream(key, iv, ks, len), 0);
+  for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+    unhex(v[i].hex, want, &n);
+    CHECK(memcmp(ks + 16 * (size_t)v[i].block, want, 16) == 0);
+  }
+  free(ks);
+}
+
+/* RFC 7714 §16/§17 give session keys (no derivation): both directions keyed alike. */
+static sfu_srtp_ossl_t *rfc7714_ctx(void) {
+  sfu_srtp_dir_keys_t k;
+  size_t n;
+  memset(&k, 0, sizeof k);
+  unhex("000102030405060708090a0b0c0d0e0f", k.rtp.key, &n);
+  unhex("517569642070726f2071756f", k.rtp.salt, &n);
+  k.rtcp = k.rtp;
+  return sfu_srtp_ossl_new(1, &k, &k);
+}
+
+TEST(rfc7714_16_srtp_gcm_vector) {
+  uint8_t plain[128], prot[128], b[128];
+  size_t pl, prl, len;
+  unhex("8040f17b8041f8d35501a0b247616c6c696120657374206f6d6e69732064697669736120696e20"
+        "7061727465732074726573", plain, &pl);
+  unhex("8040f17b8041f8d35501a0b2f24de3a3fb34de6cacba861c9d7e4bcabe633bd50d294e6f42a5f47a"
+        "51c7d19b36de3adf8833899d7f27beb16a9152cf765ee4390cce", prot, &prl);
+  sfu_srtp_ossl_t *o = rfc7714_ctx();
+  REQUIRE(o);
+  memcpy(b, plain, pl);
+  len = pl;
+  CHECK_EQ_INT(sfu_srtp_ossl_protect_rtp(o, b, &len, 12), 0); /* §16.1.1 */
+  CHECK_EQ_INT(len, prl);
+  CHECK(memcmp(b, prot, prl) == 0);
+  CHECK_EQ_INT(sfu_srtp_ossl_unprotect_rtp(o, b, &len, 12), 0); /* §16.1.2 */
+  CHECK_EQ_INT(len, pl);
+  CHECK(memcmp(b, plain, pl) == 0);
+  sfu_srtp_ossl_free(o);
+}
+
+TEST(rfc7714_17_srtcp_gcm_vectors) {
+  uint8_t plain[128], prot[128], tagonly[128], b[128];
+  size_t pl, prl, tl, len;
+  unhex("81c8000d4d6172734e5450314e545032525450200000042a0000e9304c756e61deadbeefdeadbeef"
+        "deadbeefdeadbeefdeadbeef", plain, &pl);
+  unhex("81c8000d4d61727363e94885dcdab67ca727d7662f6b7e997ff5c0f76c06f32dc676a5f1730d6fda"
+        "4ce09b4686303ded0bb9275bc84aa45896cf4d2fc5abf87245d9eade800005d4", prot, &prl);
+  unhex("81c8000d4d6172734e5450314e545032525450200000042a0000e9304c756e61deadbeefdeadbeef"
+        "deadbeefdeadbeefdeadbeef841dd9683dd78ec92ae58790125f62b3000005d4", tagonly, &tl);
+  CHECK_EQ_INT(pl, 52);
+  sfu_srtp_ossl_t *o = rfc7714_ctx();
+  REQUIRE(o);
+  memcpy(b, prot, prl); /* §17.1.2: decryption, E = 1, index 0x5d4 */
+  len = prl;
+  CHECK_EQ_INT(sfu_srtp_ossl_unprotect_rtcp(o, b, &len), 0);
+  CHECK_EQ_INT(len, pl);
+  CHECK(memcmp(b, plain, pl) == 0);
+  memcpy(b, tagonly, tl); /* §17.3: authenticated only (E = 0): same index, so a replay */
+  len = tl;
+  CHECK_EQ_INT(sfu_srtp_ossl_unprotect_rtcp(o, b, &len), SFU_EREPLAY);
+  sfu_srtp_ossl_free(o);
+  o = rfc7714_ctx();
+  REQUIRE(o);
+  memcpy(b, tagonly, tl);
+  len = tl;
+  CHECK_EQ_INT(sfu_srtp_ossl_unprotect_rtcp(o, b, &len), 0);
+  CHECK_EQ_INT(len, pl);
+  CHECK(memcmp(b, plain, pl) == 0);
+  tagonly[20] ^= 1; /* the whole packet is AAD when E = 0 */
+  memcpy(b, tagonly, tl);
+  len = tl;
+  sfu_srtp_ossl_free(o);
+  o = rfc7714_ctx(); /* a fresh stream, so that the verdict is about the tag */
+  REQUIRE(o);
+  CHECK_EQ_INT(sfu_srtp_ossl_unprotect_rtcp(o, b, &len), SFU_EAUTH);
+  /* §17.1.1: encryption; our index counts from 1 per SSRC, so send 0x5d3 first */
+  for (int i = 1; i < 0x5d4; i++) {
+    memcpy(b, plain, pl);
+    len = pl;
+    CHECK_EQ_INT(sfu_srtp_ossl_protect_rtcp(o, b, &len), 0);
+  }
+  memcpy(b, plain, pl);
+  len = pl;
+  CHECK_EQ_INT(sfu_srtp_ossl_protect_rtcp(o, b, &len), 0);
+  CHECK_EQ_INT(len, prl);
+  CHECK(memcmp(b, prot, prl) == 0);
+  sfu_srtp_ossl_free(o);
+}
+
+TEST(roc_estimation_and_window) {
+  /* RFC 3711 Appendix A, boundary cases */
+  CHECK_EQ_INT(sfu_srtp_estimate_index(100, 65500), 65500); /* ROC 0 cannot go to -1 */
+  CHECK_EQ_INT(sfu_srtp_estimate_index(65530, 3), 65536 + 3);   /* wrap: ROC + 1 */
+  CHECK_EQ_INT(sfu_srtp_estimate_index(65536 + 3, 65530), 65530); /* late: ROC - 1 */
+  CHECK_EQ_INT(sfu_srtp_estimate_index(5 * 65536 + 40000, 10), 6 * 65536 + 10);
+  CHECK_EQ_INT(sfu_srtp_estimate_index(5 * 65536 + 40000, 8000), 5 * 65536 + 8000);
+  CHECK_EQ_INT(sfu_srtp_estimate_index(5 * 65536 + 100, 60000), 4 * 65536 + 60000);
+  uint64_t win[SFU_SRTP_WINDOW / 64] = {0}, top = 0;
+  uint8_t seen = 0;
+  CHECK_EQ_INT(sfu_srtp_window_check(win, SFU_SRTP_WINDOW, top, seen, 7), 0);
+  sfu_srtp_window_add(win, SFU_SRTP_WINDOW, &top, &seen, 7);
+  CHECK_EQ_INT(sfu_srtp_window_check(win, SFU_SRTP_WINDOW, top, seen, 7), SFU_EREPLAY);
+  sfu_srtp_window_add(win, SFU_SRTP_WINDOW, &top, &seen, 7 + 1023);
+  CHECK_EQ_INT(sfu_srtp_window_check(win, SFU_SRTP_WINDOW, top, seen, 7), SFU_EREPLAY);
+  CHECK_EQ_INT(sfu_srtp_window_check(win, SFU_SRTP_WINDOW, top, seen, 8), 0); /* 1022 back */
+  sfu_srtp_window_add(win, SFU_SRTP_WINDOW, &top, &seen, 8 + 1023); /* slides by one */
+  CHECK_EQ_INT(sfu_srtp_window_check(win, SFU_SRTP_WINDOW, top, seen, 8), 0);
+  CHECK_EQ_INT(sfu_srtp_window_check(win, SFU_SRTP_WINDOW, top, seen, 7), SFU_EREPLAY);
+  CHECK_EQ_INT(sfu_srtp_window_check(win, SFU_SRTP_WINDOW, top, seen, 8 + 1023), SFU_EREPLAY);
+  /* never received, inside the window: fresh (its slot was cleared as the window slid) */
+  CHECK_EQ_INT(sfu_srtp_window_check(win, SFU_SRTP_WINDOW, top, seen, 1029), 0);
+  CHECK_EQ_INT(sfu_srtp_window_check(win, SFU_SRTP_WINDOW, top, seen, 1030), SFU_EREPLAY);
+  sfu_srtp_window_add(win, SFU_SRTP_WINDOW, &top, &seen, 100000); /* jump: all cleared */
+  CHECK_EQ_INT(sfu_srtp_window_check(win, SFU_SRTP_WINDOW, top, seen, 99999), 0);
+  CHECK_EQ_INT(sfu_srtp_window_check(win, SFU_SRTP_WINDOW, top, seen, 100000), SFU_EREPLAY);
+}
+
+/* ---- OpenSSL against libsrtp2 (independent oracle) ---- */
+
+typedef struct {
+  uint8_t b[1300];
+  size_t len;
+  int orig; /* index of the plain packet it protects */
+} wire_t;
+
+/* One sender (backend txb) and two receivers (OpenSSL, libsrtp) fed the same datagrams,
+ * including reordered, duplicated, too-old and tampered ones: every verdict must be the
+ * same, and every accepted packet must decrypt to its plaintext. */
+static void cross_run(sfu_srtp_profile_t prof, sfu_srtp_backend_t txb, const sfu_srtp_keys_t *kc,
+                      const sfu_srtp_keys_t *ks) {
+  sfu_srtp_t *tx = sfu_srtp_new_backend(kc, 0, txb);
+  sfu_srtp_t *rx[2] = {sfu_srtp_new_backend(ks, 1, SFU_SRTP_BACKEND_OPENSSL),
+                       sfu_srtp_new_backend(ks, 1, SFU_SRTP_BACKEND_LIBSRTP)};
+  REQUIRE(tx && rx[0] && rx[1]);
+  enum { NSSRC = 12, PER = 150, N = NSSRC * PER + NSSRC * 10 };
+  static uint8_t plain[N][1300];
+  static size_t plen[N];
+  static wire_t w[N];
+  int np = 0;
+  sim_link_t *rng = sim_link_new((uint64_t)prof * 31 + txb);
+  /* RTP: SSRCs starting near the sequence wrap (ROC 0 -> 1), interleaved */
+  for (int k = 0; k < PER; k++)
+    for (int i = 0; i < NSSRC; i++) {
+      uint16_t seq = (uint16_t)(65536 - 60 + i * 7 + k);
+      plen[np] = make_rtp(plain[np], seq, 0x1000u + (uint32_t)i * 0x01010101u,
+                          20 + (size_t)(sim_link_rand(rng) * 1000));
+      memcpy(w[np].b, plain[np], plen[np]);
+      w[np].len = plen[np];
+      w[np].orig = np;
+      CHECK_EQ_INT(sfu_srtp_protect_rtp(tx, w[np].b, &w[np].len, sizeof w[np].b), 0);
+      np++;
+    }
+  int nrtp = np;
+  /* SRTCP: a few per SSRC */
+  for (int k = 0; k < 10; k++)
+    for (int i = 0; i < NSSRC; i++) {
+      plen[np] = make_rtcp_rr(plain[np], 0x2000u + (uint32_t)i);
+      memcpy(w[np].b, plain[np], plen[np]);
+      w[np].len = plen[np];
+      w[np].orig = np;
+      CHECK_EQ_INT(sfu_srtp_protect_rtcp(tx, w[np].b, &w[np].len, sizeof w[np].b), 0);
+      np++;
+    }
+  /* reorder: swap neighbours within 40 positions (well inside the 1024 window) */
+  for (int i = 0; i + 40 < nrtp; i++)
+    if (sim_link_rand(rng) < 0.3) {
+      int j = i + 1 + (int)(sim_link_rand(rng) * 39);
+      wire_t t = w[i];
+      w[i] = w[j];
+      w[j] = t;
+    }
+  int accepted = 0, replays = 0, tampered = 0;
+  for (int i = 0; i < np; i++) {
+    int rtcp = i >= nrtp;
+    for (int variant = 0; variant < 3; variant++) {
+      /* 0: as sent; 1: replay of an earlier datagram (sometimes); 2: a tampered copy */
+      wire_t cur = w[i];
+      if (variant == 1) {
+        if (sim_link_rand(rng) > 0.1 || i == 0) continue;
+        cur = w[(int)(sim_link_rand(rng) * i)];
+        rtcp = cur.orig >= nrtp;
+      } else if (variant == 2) {
+        if (sim_link_rand(rng) > 0.1) continue;
+        size_t pos = 1 + (size_t)(sim_link_rand(rng) * (double)(cur.len - 1));
+        cur.b[pos] ^= (uint8_t)(1u << (int)(sim_link_rand(rng) * 8));
+      }
+      int rc[2];
+      wire_t out[2];
+      for (int r = 0; r < 2; r++) {
+        out[r] = cur;
+        rc[r] = rtcp ? sfu_srtp_unprotect_rtcp(rx[r], out[r].b, &out[r].len)
+                     : sfu_srtp_unprotect_rtp(rx[r], out[r].b, &out[r].len);
+      }
+      CHECK_EQ_INT(rc[0], rc[1]);
+      if (variant == 0) CHECK_EQ_INT(rc[0], 0);
+      if (variant == 1) CHECK_EQ_INT(rc[0], SFU_EREPLAY);
+      if (variant == 2) CHECK(rc[0] == SFU_EAUTH || rc[0] == SFU_EPARSE || rc[0] == SFU_EREPLAY);
+      if (rc[0] == 0 && rc[1] == 0) {
+        CHECK_EQ_INT(out[0].len, plen[cur.orig]);
+        CHECK(memcmp(out[0].b, plain[cur.orig], plen[cur.orig]) == 0);
+        CHECK(out[0].len == out[1].len && memcmp(out[0].b, out[1].b, out[0].len) == 0);
+        accepted++;
+      }
+      replays += variant == 1;
+      tampered += variant == 2;
+    }
+  }
+  CHECK_EQ_INT(accepted, np);
+  CHECK(replays > 50 && tampered > 50);
+  /* a packet far behind the window: both call it a replay (too old) */
+  for (int k = 0; k < 1100; k++) {
+    uint8_t b[64];
+    size_t len = make_rtp(b, (uint16_t)(200 + k), 0x777, 10);
+    CHECK_EQ_INT(sfu_srtp_protect_rtp(tx, b, &len, sizeof b), 0);
+    if (k == 0) {
+      memcpy(plain[0], b, len), plen[0] = len;
+      continue;
+    }
+    for (int r = 0; r < 2; r++) {
+      uint8_t c[64];
+      size_t l2 = len;
+      memcpy(c, b, len);
+      CHECK_EQ_INT(sfu_srtp_unprotect_rtp(rx[r], c, &l2), 0);
+    }
+  }
+  for (int r = 0; r < 2; r++) {
+    uint8_t c[64];
+    size_t l2 = plen[0];
+    memcpy(c, plain[0], l2);
+    CHECK_EQ_INT(sfu_srtp_unprotect_rtp(rx[r], c, &l2), SFU_EREPLAY);
+  }
+  CHECK_EQ_INT(sfu_srtp_stats(rx[0])->replay, sfu_srtp_stats(rx[1])->replay);
+  CHECK_EQ_INT(sfu_srtp_stats(rx[0])->auth_fail + sfu_srtp_stats(rx[0])->other_fail,
+               sfu_srtp_stats(rx[1])->auth_fail + sfu_srtp_stats(rx[1])->other_fail);
+  sim_link_free(rng);
+  sfu_srtp_free(tx);
+  sfu_srtp_free(rx[0]);
+  sfu_srtp_free(rx[1]);
+}
+
+TEST(cross_openssl_libsrtp_fixed_keys) {
+  for (int p = 0; p < 2; p++) {
+    sfu_srtp_profile_t prof = p ? SFU_SRTP_AEAD_AES_128_GCM : SFU_SRTP_AES128_CM_SHA1_80;
+    sfu_srtp_keys_t k = fixed_keys(prof);
+    cross_run(prof, SFU_SRTP_BACKEND_OPENSSL, &k, &k);
+    cross_run(prof, SFU_SRTP_BACKEND_LIBSRTP, &k, &k);
+  }
+}
+
+TEST(cross_openssl_libsrtp_dtls_keys) {
+  const char *lists[] = {"SRTP_AES128_CM_SHA1_80", NULL};
+  for (int i = 0; i < 2; i++) {
+    sfu_srtp_keys_t ks, kc;
+    REQUIRE(handshake_keys(lists[i], &ks, &kc) == 0);
+    cross_run(ks.profile, SFU_SRTP_BACKEND_OPENSSL, &kc, &ks);
+    cross_run(ks.profile, SFU_SRTP_BACKEND_LIBSRTP, &kc, &ks);
+    /* and the other direction: the server (us) protects, the client unprotects */
+    for (int b = 0; b < 2; b++) {
+      sfu_srtp_t *srv = sfu_srtp_new_backend(&ks, 1, b ? SFU_SRTP_BACKEND_LIBSRTP : SFU_SRTP_BACKEND_OPENSSL);
+      sfu_srtp_t *cli = sfu_srtp_new_backend(&kc, 0, b ? SFU_SRTP_BACKEND_OPENSSL : SFU_SRTP_BACKEND_LIBSRTP);
+      REQUIRE(srv && cli);
+      uint8_t x[1500], ref[1500];
+      for (uint16_t seq = 65530; seq != 20; seq++) {
+        size_t len = make_rtp(x, seq, 0xfeed, 300), pl = len;
+        memcpy(ref, x, len);
+        CHECK_EQ_INT(sfu_srtp_protect_rtp(srv, x, &len, sizeof x), 0);
+        CHECK_EQ_INT(sfu_srtp_unprotect_rtp(cli, x, &len), 0);
+        CHECK(len == pl && memcmp(x, ref, pl) == 0);
+        len = make_rtcp_rr(x, 0xbeef);
+        CHECK_EQ_INT(sfu_srtp_protect_rtcp(srv, x, &len, sizeof x), 0);
+        CHECK_EQ_INT(sfu_srtp_unprotect_rtcp(cli, x, &len), 0);
+      }
+      sfu_srtp_free(srv);
+      sfu_srtp_free(cli);
+    }
+  }
+}
+
+/* ---- hostile input (OpenSSL backend) ---- */
+
+TEST(ssrc_flood_bounded) {
+  for (int p = 0; p < 2; p++) {
+    sfu_srtp_keys_t k = fixed_keys(p ? SFU_SRTP_AEAD_AES_128_GCM : SFU_SRTP_AES128_CM_SHA1_80);
+    sfu_srtp_t *tx = sfu_srtp_new_backend(&k, 0, SFU_SRTP_BACKEND_OPENSSL);
+    sfu_srtp_t *rx = sfu_srtp_new_backend(&k, 1, SFU_SRTP_BACKEND_OPENSSL);
+    REQUIRE(tx && rx);
+    uint8_t b[256];
+    /* garbage with fresh SSRCs never creates state: 64 real SSRCs still fit afterwards */
+    sim_link_t *rng = sim_link_new(5);
+    for (int i = 0; i < 3000; i++) {
+      size_t len = make_rtp(b, (uint16_t)i, 0x50000000u + (uint32_t)i, 100);
+      len += sfu_srtp_trailer_len(tx, 0);
+      for (size_t j = 12; j < len; j++) b[j] = (uint8_t)(sim_link_rand(rng) * 256);
+      CHECK_EQ_INT(sfu_srtp_unprotect_rtp(rx, b, &len), SFU_EAUTH);
+      len = make_rtcp_rr(b, 0x60000000u + (uint32_t)i);
+      for (size_t j = 8; j < 8 + sfu_srtp_trailer_len(tx, 1); j++)
+        b[j] = (uint8_t)(sim_link_rand(rng) * 256);
+      len += sfu_srtp_trailer_len(tx, 1);
+      CHECK_EQ_INT(sfu_srtp_unprotect_rtcp(rx, b, &len), SFU_EAUTH);
+    }
+    sim_link_free(rng);
+    for (uint32_t i = 0; i < 100; i++) {
+      size_t len = make_rtp(b, 1, 0x100 + i, 50);
+      CHECK_EQ_INT(sfu_srtp_protect_rtp(tx, b, &len, sizeof b), 0);
+      CHECK_EQ_INT(sfu_srtp_unprotect_rtp(rx, b, &len), i < SFU_SRTP_MAX_STREAMS_IN ? 0 : SFU_ELIMIT);
+    }
+    /* a known SSRC keeps working; a removed one frees a slot for a new one */
+    size_t len = make_rtp(b, 2, 0x100, 50);
+    CHECK_EQ_INT(sfu_srtp_protect_rtp(tx, b, &len, sizeof b), 0);
+    CHECK_EQ_INT(sfu_srtp_unprotect_rtp(rx, b, &len), 0);
+    CHECK_EQ_INT(sfu_srtp_remove_ssrc(rx, 0x100, 0), 0);
+    CHECK_EQ_INT(sfu_srtp_remove_ssrc(rx, 0x100, 0), SFU_ENOENT);
+    len = make_rtp(b, 2, 0x100 + 99, 50);
+    CHECK_EQ_INT(sfu_srtp_protect_rtp(tx, b, &len, sizeof b), 0);
+    CHECK_EQ_INT(sfu_srtp_unprotect_rtp(rx, b, &len), 0);
+    /* the other streams kept their state through the swap-remove: replays still caught */
+    len = make_rtp(b, 3, 0x100 + 63, 50);
+    CHECK_EQ_INT(sfu_srtp_protect_rtp(tx, b, &len, sizeof b), 0);
+    uint8_t c[256];
+    size_t l2 = len;
+    memcpy(c, b, len);
+    CHECK_EQ_INT(sfu_srtp_unprotect_rtp(rx, b, &len), 0);
+    CHECK_EQ_INT(sfu_srtp_unprotect_rtp(rx, c, &l2), SFU_EREPLAY);
+    CHECK_EQ_INT(sfu_srtp_stats(rx)->other_fail, 100 - SFU_SRTP_MAX_STREAMS_IN);
+    /* outbound: bounded too, protect refuses rather than grows */
+    int refused = 0;
+    for (uint32_t i = 0; i < SFU_SRTP_MAX_STREAMS_OUT + 10; i++) {
+      len = make_rtp(b, 1, 0x9000 + i, 10);
+      refused += sfu_srtp_protect_rtp(tx, b, &len, sizeof b) == SFU_ECRYPTO;
+    }
+    CHECK_EQ_INT(refused, SFU_SRTP_MAX_STREAMS_OUT + 10 + 100 - SFU_SRTP_MAX_STREAMS_OUT);
+    sfu_srtp_free(tx);
+    sfu_srtp_free(rx);
+  }
+}
+
+TEST(backend_selection) {
+  CHECK_EQ_STR(sfu_srtp_backend_name(SFU_SRTP_BACKEND_OPENSSL), "openssl");
+  CHECK_EQ_STR(sfu_srtp_backend_name(SFU_SRTP_BACKEND_LIBSRTP), "libsrtp");
+  CHECK_EQ_STR(sfu_srtp_backend_name((sfu_srtp_backend_t)9), "unknown");
+  sfu_srtp_backend_t b;
+  CHECK_EQ_INT(sfu_srtp_backend_parse("libsrtp", &b), 0);
+  CHECK_EQ_INT(b, SFU_SRTP_BACKEND_LIBSRTP);
+  CHECK_EQ_INT(sfu_srtp_backend_parse("openssl", &b), 0);
+  CHECK_EQ_INT(b, SFU_SRTP_BACKEND_OPENSSL);
+  CHECK_EQ_INT(sfu_srtp_backend_parse("nss", &b), SFU_EINVAL);
+  CHECK_EQ_INT(sfu_srtp_backend_parse(NULL, &b), SFU_EINVAL);
+  CHECK_EQ_INT(sfu_srtp_set_backend((sfu_srtp_backend_t)9), SFU_EINVAL);
+  sfu_srtp_keys_t k = fixed_keys(SFU_SRTP_AEAD_AES_128_GCM);
+  for (int i = 0; i < 2; i++) {
+    sfu_srtp_backend_t want = i ? SFU_SRTP_BACKEND_LIBSRTP : SFU_SRTP_BACKEND_OPENSSL;
+    CHECK_EQ_INT(sfu_srtp_set_backend(want), 0);
+    CHECK_EQ_INT(sfu_srtp_get_backend(), want);
+    sfu_srtp_t *s = sfu_srtp_new(&k, 1);
+    REQUIRE(s);
+    CHECK_EQ_INT(sfu_srtp_backend(s), want);
+    sfu_srtp_free(s);
+  }
+  CHECK(sfu_srtp_new_backend(&k, 1, (sfu_srtp_backend_t)9) == NULL);
+  sfu_srtp_set_backend(SFU_SRTP_BACKEND_OPENSSL);
+}
+
+static void run_common(sfu_srtp_backend_t b) {
+  printf("# backend %s\n", sfu_srtp_backend_name(b));
+  CHECK_EQ_INT(sfu_srtp_set_backend(b), 0);
   RUN(known_answer_aes_cm_sha1_80);
   RUN(known_answer_aead_aes_128_gcm);
   RUN(round_trip_fixed_keys_both_profiles);
@@ -402,6 +823,26 @@ int main(void) {
   RUN(repeat_tx_allowed_for_rtx);
   RUN(capacity_truncation_garbage);
   RUN(remove_ssrc_and_names);
+}
+
+int main(void) {
+  sfu_openssl_init();
+  if (sfu_srtp_global_init() != 0) return 1;
+  CHECK_EQ_INT(sfu_srtp_global_init(), 0); /* idempotent */
+  CHECK_EQ_INT(sfu_srtp_get_backend(), SFU_SRTP_BACKEND_OPENSSL); /* the default */
+  run_common(SFU_SRTP_BACKEND_OPENSSL);
+  run_common(SFU_SRTP_BACKEND_LIBSRTP);
+  sfu_srtp_set_backend(SFU_SRTP_BACKEND_OPENSSL);
+  printf("# OpenSSL transforms: RFC vectors, libsrtp2 as the oracle, hostile input\n");
+  RUN(rfc3711_b3_key_derivation);
+  RUN(rfc3711_b2_aes_cm_keystream);
+  RUN(rfc7714_16_srtp_gcm_vector);
+  RUN(rfc7714_17_srtcp_gcm_vectors);
+  RUN(roc_estimation_and_window);
+  RUN(cross_openssl_libsrtp_fixed_keys);
+  RUN(cross_openssl_libsrtp_dtls_keys);
+  RUN(ssrc_flood_bounded);
+  RUN(backend_selection);
   sfu_srtp_global_shutdown();
   sfu_dtls_cert_free(sc);
   sfu_dtls_cert_free(cc);

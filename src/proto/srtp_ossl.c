@@ -1,0 +1,333 @@
+/* SRTP/SRTCP transforms on OpenSSL 3 (the default backend of sfu/srtp.h):
+ * AES_CM_128_HMAC_SHA1_80 (RFC 3711 §4.1.1, §4.2) and AEAD_AES_128_GCM (RFC 7714 §8, §9).
+ *
+ * Cost model. Everything that allocates happens at key time: the EVP cipher contexts are
+ * keyed once per direction and stream kind (sfu_srtp_ossl_new) and only re-IV'd per packet
+ * (EVP_CipherInit_ex with a NULL cipher and NULL key: no key schedule, no allocation);
+ * HMAC-SHA1 restarts from SHA-1 states precomputed after the key pads (RFC 2104), copied
+ * by value per packet. EVP_MAC_init / EVP_MD_CTX_copy_ex would go through the provider's
+ * dupctx, i.e. a malloc per packet, hence the low-level SHA1_* calls (deprecated in 3.0,
+ * still exported, and SHA-NI accelerated). The only allocation on the packet path is the
+ * growth of a stream table when a new SSRC authenticates (srtp_stream.c).
+ *
+ * Owner: the sfu_srtp_t that holds it; its loop thread only (EVP contexts are not
+ * shareable between threads). */
+#define OPENSSL_SUPPRESS_DEPRECATED 1 /* SHA1_Init/Update/Final: see above */
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/srtp_internal.h"
+#include "sfu/bytes.h"
+#include "sfu/err.h"
+
+#define GCM_TAG 16 /* RFC 7714 §14.2: AEAD_AES_128_GCM, 16-octet tag */
+#define HMAC_TAG 10 /* RFC 3711 §5.2 / RFC 5764 §4.1.2: HMAC_SHA1_80 */
+
+/* Keyed transform of one stream kind (SRTP or SRTCP) in one direction. */
+typedef struct {
+  EVP_CIPHER_CTX *c;
+  uint8_t salt[14];
+  SHA_CTX ipad, opad; /* AES-CM profile: SHA-1 after (k_a ^ ipad), (k_a ^ opad) */
+} xform_t;
+
+/* One direction: its two transforms and its SSRCs' state. */
+typedef struct {
+  xform_t rtp, rtcp;
+  sfu_srtp_streams_t streams;
+} dir_t;
+
+struct sfu_srtp_ossl {
+  int gcm;
+  dir_t in, out;
+};
+
+static void xform_free(xform_t *x) {
+  EVP_CIPHER_CTX_free(x->c);
+  OPENSSL_cleanse(x, sizeof *x);
+}
+
+static int xform_init(xform_t *x, int gcm, int enc, const sfu_srtp_skeys_t *k) {
+  memset(x, 0, sizeof *x);
+  memcpy(x->salt, k->salt, gcm ? 12 : 14);
+  x->c = EVP_CIPHER_CTX_new();
+  /* AES-CM is a stream cipher: the same (encrypting) CTR context decrypts. GCM needs the
+   * direction, for the tag. The key schedule is computed here, once. */
+  const EVP_CIPHER *ciph = gcm ? EVP_aes_128_gcm() : EVP_aes_128_ctr();
+  if (!x->c || EVP_CipherInit_ex(x->c, ciph, NULL, k->key, NULL, gcm ? enc : 1) != 1)
+    return SFU_ECRYPTO;
+  if (!gcm) {
+    /* RFC 2104 with a 20-byte key (< the 64-byte block): K padded with zeros. */
+    uint8_t pad[64];
+    memset(pad, 0x36, sizeof pad);
+    for (int i = 0; i < 20; i++) pad[i] ^= k->auth[i];
+    SHA1_Init(&x->ipad);
+    SHA1_Update(&x->ipad, pad, 64);
+    memset(pad, 0x5c, sizeof pad);
+    for (int i = 0; i < 20; i++) pad[i] ^= k->auth[i];
+    SHA1_Init(&x->opad);
+    SHA1_Update(&x->opad, pad, 64);
+    OPENSSL_cleanse(pad, sizeof pad);
+  }
+  return 0;
+}
+
+static int dir_init(dir_t *d, int gcm, int enc, const sfu_srtp_dir_keys_t *k, unsigned max) {
+  if (xform_init(&d->rtp, gcm, enc, &k->rtp) || xform_init(&d->rtcp, gcm, enc, &k->rtcp))
+    return SFU_ECRYPTO;
+  return sfu_srtp_streams_init(&d->streams, max);
+}
+
+static void dir_free(dir_t *d) {
+  xform_free(&d->rtp);
+  xform_free(&d->rtcp);
+  sfu_srtp_streams_free(&d->streams);
+}
+
+sfu_srtp_ossl_t *sfu_srtp_ossl_new(int gcm, const sfu_srtp_dir_keys_t *in,
+                                   const sfu_srtp_dir_keys_t *out) {
+  sfu_srtp_ossl_t *o = calloc(1, sizeof *o);
+  if (!o) return NULL;
+  o->gcm = gcm;
+  if (dir_init(&o->in, gcm, 0, in, SFU_SRTP_MAX_STREAMS_IN) ||
+      dir_init(&o->out, gcm, 1, out, SFU_SRTP_MAX_STREAMS_OUT)) {
+    sfu_srtp_ossl_free(o);
+    return NULL;
+  }
+  return o;
+}
+
+void sfu_srtp_ossl_free(sfu_srtp_ossl_t *o) {
+  if (!o) return;
+  dir_free(&o->in);
+  dir_free(&o->out);
+  free(o);
+}
+
+/* ---- per-packet primitives ---- */
+
+/* RFC 3711 §4.2: HMAC-SHA1(k_a, m1 || m2), truncated by the caller. */
+static void hmac_sha1(const xform_t *x, const uint8_t *m1, size_t n1, const uint8_t *m2,
+                      size_t n2, uint8_t out[20]) {
+  SHA_CTX c = x->ipad;
+  uint8_t inner[20];
+  SHA1_Update(&c, m1, n1);
+  if (n2) SHA1_Update(&c, m2, n2);
+  SHA1_Final(inner, &c);
+  c = x->opad;
+  SHA1_Update(&c, inner, 20);
+  SHA1_Final(out, &c);
+}
+
+/* RFC 3711 §4.1.1: IV = (k_s * 2^16) XOR (SSRC * 2^64) XOR (i * 2^16), 128 bits; i is the
+ * 48-bit SRTP packet index, or the 31-bit SRTCP index (§4.1.1 applies to SRTCP with it). */
+static void cm_iv(const xform_t *x, uint32_t ssrc, uint64_t i, uint8_t iv[16]) {
+  memcpy(iv, x->salt, 14);
+  iv[14] = iv[15] = 0;
+  iv[4] ^= (uint8_t)(ssrc >> 24), iv[5] ^= (uint8_t)(ssrc >> 16);
+  iv[6] ^= (uint8_t)(ssrc >> 8), iv[7] ^= (uint8_t)ssrc;
+  for (int b = 0; b < 6; b++) iv[8 + b] ^= (uint8_t)(i >> (40 - 8 * b));
+}
+
+static int cm_crypt(const xform_t *x, const uint8_t iv[16], uint8_t *p, size_t n) {
+  int outl;
+  if (EVP_CipherInit_ex(x->c, NULL, NULL, NULL, iv, -1) != 1) return SFU_ECRYPTO;
+  if (n && EVP_CipherUpdate(x->c, p, &outl, p, (int)n) != 1) return SFU_ECRYPTO;
+  return 0;
+}
+
+/* RFC 7714 §8.1 (SRTP) / §9.1 (SRTCP): IV = (0x0000 || SSRC || hi32 || lo16) XOR salt with
+ * hi32||lo16 = ROC||SEQ (SRTP) or 0x0000 || 0 || 31-bit SRTCP index (SRTCP). */
+static void gcm_iv(const xform_t *x, uint32_t ssrc, uint32_t hi32, uint16_t lo16,
+                   uint8_t iv[12]) {
+  iv[0] = iv[1] = 0;
+  sfu_wr32(iv + 2, ssrc);
+  sfu_wr32(iv + 6, hi32);
+  sfu_wr16(iv + 10, lo16);
+  for (int i = 0; i < 12; i++) iv[i] ^= x->salt[i];
+}
+
+/* AEAD: aad1 || aad2 authenticated, p[0..n) encrypted or decrypted in place, tag written
+ * (enc) or checked (dec; OpenSSL compares it in constant time). */
+static int gcm_crypt(const xform_t *x, int enc, const uint8_t iv[12], const uint8_t *aad1,
+                     size_t a1, const uint8_t *aad2, size_t a2, uint8_t *p, size_t n,
+                     uint8_t *tag) {
+  int outl;
+  if (EVP_CipherInit_ex(x->c, NULL, NULL, NULL, iv, -1) != 1 ||
+      EVP_CipherUpdate(x->c, NULL, &outl, aad1, (int)a1) != 1 ||
+      (a2 && EVP_CipherUpdate(x->c, NULL, &outl, aad2, (int)a2) != 1) ||
+      (n && EVP_CipherUpdate(x->c, p, &outl, p, (int)n) != 1))
+    return SFU_ECRYPTO;
+  if (enc) {
+    if (EVP_CipherFinal_ex(x->c, p + n, &outl) != 1 ||
+        EVP_CIPHER_CTX_ctrl(x->c, EVP_CTRL_GCM_GET_TAG, GCM_TAG, tag) != 1)
+      return SFU_ECRYPTO;
+    return 0;
+  }
+  if (EVP_CIPHER_CTX_ctrl(x->c, EVP_CTRL_GCM_SET_TAG, GCM_TAG, tag) != 1) return SFU_ECRYPTO;
+  return EVP_CipherFinal_ex(x->c, p + n, &outl) == 1 ? 0 : SFU_EAUTH;
+}
+
+/* ---- SRTP (RFC 3711 §3.3) ---- */
+
+int sfu_srtp_ossl_unprotect_rtp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len, size_t hdr) {
+  dir_t *d = &o->in;
+  uint32_t ssrc = sfu_rd32(buf + 8);
+  uint16_t seq = sfu_rd16(buf + 2);
+  sfu_srtp_stream_t *st = sfu_srtp_streams_find(&d->streams, ssrc);
+  /* An unknown SSRC costs a stream only once its packet authenticates (below); refuse
+   * early when the table is full, before spending crypto on it. */
+  if (!st && d->streams.n >= d->streams.max) return SFU_ELIMIT;
+  /* §3.3 step 2: the index from ROC estimation (§3.3.1); a new stream starts at ROC 0. */
+  uint64_t idx = st ? sfu_srtp_estimate_index(st->rtp_top, seq) : seq;
+  /* Step 3/4: replay check (§3.3.2) before spending work on authentication. */
+  if (st && sfu_srtp_window_check(st->rtp_win, SFU_SRTP_WINDOW, st->rtp_top, st->rtp_seen, idx))
+    return SFU_EREPLAY;
+  uint32_t roc = (uint32_t)(idx >> 16);
+  int rc;
+  size_t n;
+  if (o->gcm) {
+    /* RFC 7714 §8.2: AAD = the RTP header (with CSRCs and extension), plaintext = payload,
+     * tag = the last 16 bytes. */
+    uint8_t iv[12];
+    n = *len - GCM_TAG;
+    gcm_iv(&d->rtp, ssrc, roc, seq, iv);
+    rc = gcm_crypt(&d->rtp, 0, iv, buf, hdr, NULL, 0, buf + hdr, n - hdr, buf + n);
+  } else {
+    /* §3.3 step 5 and §4.2: tag = HMAC(k_a, authenticated portion || ROC), checked in
+     * constant time before anything is decrypted. */
+    uint8_t tag[20], r[4], iv[16];
+    n = *len - HMAC_TAG;
+    sfu_wr32(r, roc);
+    hmac_sha1(&d->rtp, buf, n, r, 4, tag);
+    if (CRYPTO_memcmp(tag, buf + n, HMAC_TAG) != 0) return SFU_EAUTH;
+    cm_iv(&d->rtp, ssrc, idx, iv);
+    rc = cm_crypt(&d->rtp, iv, buf + hdr, n - hdr);
+  }
+  if (rc) return rc;
+  /* Step 7: only an authenticated packet updates ROC, s_l and the window; only an
+   * authenticated packet may create a stream (garbage never creates state). */
+  if (!st && (rc = sfu_srtp_streams_add(&d->streams, ssrc, &st)) != 0) return rc;
+  sfu_srtp_window_add(st->rtp_win, SFU_SRTP_WINDOW, &st->rtp_top, &st->rtp_seen, idx);
+  *len = n;
+  return 0;
+}
+
+int sfu_srtp_ossl_protect_rtp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len, size_t hdr) {
+  dir_t *d = &o->out;
+  uint32_t ssrc = sfu_rd32(buf + 8);
+  uint16_t seq = sfu_rd16(buf + 2);
+  sfu_srtp_stream_t *st = sfu_srtp_streams_find(&d->streams, ssrc);
+  if (!st && sfu_srtp_streams_add(&d->streams, ssrc, &st) != 0) return SFU_ECRYPTO;
+  uint64_t idx = st->rtp_seen ? sfu_srtp_estimate_index(st->rtp_top, seq) : seq;
+  /* The sender's index follows the same estimate (§3.3.1). Re-sending an index within the
+   * window is allowed (RTX / NACK answers resend identical packets, so the keystream
+   * reuse exposes nothing new); one older than the window is refused, as libsrtp does. */
+  if (st->rtp_seen && idx <= st->rtp_top && st->rtp_top - idx >= SFU_SRTP_WINDOW)
+    return SFU_ECRYPTO;
+  if (!st->rtp_seen || idx > st->rtp_top) st->rtp_top = idx, st->rtp_seen = 1;
+  uint32_t roc = (uint32_t)(idx >> 16);
+  size_t n = *len;
+  if (o->gcm) {
+    uint8_t iv[12];
+    gcm_iv(&d->rtp, ssrc, roc, seq, iv);
+    if (gcm_crypt(&d->rtp, 1, iv, buf, hdr, NULL, 0, buf + hdr, n - hdr, buf + n))
+      return SFU_ECRYPTO;
+    *len = n + GCM_TAG;
+    return 0;
+  }
+  uint8_t iv[16], tag[20], r[4];
+  cm_iv(&d->rtp, ssrc, idx, iv);
+  if (cm_crypt(&d->rtp, iv, buf + hdr, n - hdr)) return SFU_ECRYPTO;
+  sfu_wr32(r, roc);
+  hmac_sha1(&d->rtp, buf, n, r, 4, tag); /* §4.2: over the encrypted packet || ROC */
+  memcpy(buf + n, tag, HMAC_TAG);
+  *len = n + HMAC_TAG;
+  return 0;
+}
+
+/* ---- SRTCP (RFC 3711 §3.4; RFC 7714 §9) ---- */
+
+int sfu_srtp_ossl_unprotect_rtcp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len) {
+  dir_t *d = &o->in;
+  uint32_t ssrc = sfu_rd32(buf + 4);
+  /* §3.4: the trailer is E flag (1 bit) || SRTCP index (31 bits) || auth tag (CM); RFC 7714
+   * §9 puts the 16-byte tag before the E/index word instead. */
+  size_t tag = o->gcm ? GCM_TAG : HMAC_TAG;
+  uint8_t *ew = o->gcm ? buf + *len - 4 : buf + *len - tag - 4;
+  uint32_t w = sfu_rd32(ew), idx = w & 0x7fffffffu;
+  int e = (int)(w >> 31);
+  sfu_srtp_stream_t *st = sfu_srtp_streams_find(&d->streams, ssrc);
+  if (!st && d->streams.n >= d->streams.max) return SFU_ELIMIT;
+  if (st && sfu_srtp_window_check(st->rtcp_win, SFU_SRTCP_WINDOW, st->rtcp_top, st->rtcp_seen,
+                                  idx))
+    return SFU_EREPLAY;
+  int rc;
+  size_t n; /* length of the plain RTCP packet */
+  if (o->gcm) {
+    uint8_t iv[12];
+    n = *len - 4 - GCM_TAG;
+    gcm_iv(&d->rtcp, ssrc, idx >> 16, (uint16_t)idx, iv);
+    /* §9.1/§9.2: E=1: AAD = first 8 bytes || E/index word, the rest encrypted; E=0 (§9.3
+     * / §17.3): AAD = the whole packet || E/index word, nothing encrypted. */
+    size_t a1 = e ? 8 : n;
+    rc = gcm_crypt(&d->rtcp, 0, iv, buf, a1, ew, 4, buf + a1, n - a1, buf + n);
+  } else {
+    /* §3.4: the authenticated portion includes the E/index word; no ROC for SRTCP. */
+    uint8_t t[20], iv[16];
+    n = *len - 4 - HMAC_TAG;
+    hmac_sha1(&d->rtcp, buf, n + 4, NULL, 0, t);
+    if (CRYPTO_memcmp(t, buf + n + 4, HMAC_TAG) != 0) return SFU_EAUTH;
+    rc = 0;
+    if (e) {
+      cm_iv(&d->rtcp, ssrc, idx, iv);
+      rc = cm_crypt(&d->rtcp, iv, buf + 8, n - 8);
+    }
+  }
+  if (rc) return rc;
+  if (!st && (rc = sfu_srtp_streams_add(&d->streams, ssrc, &st)) != 0) return rc;
+  uint64_t top = st->rtcp_top;
+  sfu_srtp_window_add(st->rtcp_win, SFU_SRTCP_WINDOW, &top, &st->rtcp_seen, idx);
+  st->rtcp_top = (uint32_t)top;
+  *len = n;
+  return 0;
+}
+
+int sfu_srtp_ossl_protect_rtcp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len) {
+  dir_t *d = &o->out;
+  uint32_t ssrc = sfu_rd32(buf + 4);
+  sfu_srtp_stream_t *st = sfu_srtp_streams_find(&d->streams, ssrc);
+  if (!st && sfu_srtp_streams_add(&d->streams, ssrc, &st) != 0) return SFU_ECRYPTO;
+  /* §3.4: the SRTCP index counts from 1 per SSRC; at 2^31 - 1 the key must be renewed
+   * (§9.2), which DTLS-SRTP does by a new handshake: refuse rather than wrap. */
+  if (st->rtcp_top >= 0x7fffffffu) return SFU_ECRYPTO;
+  uint32_t idx = ++st->rtcp_top, ew = 0x80000000u | idx; /* E = 1: always encrypted */
+  size_t n = *len;
+  if (o->gcm) {
+    uint8_t iv[12], w[4];
+    sfu_wr32(w, ew);
+    gcm_iv(&d->rtcp, ssrc, idx >> 16, (uint16_t)idx, iv);
+    if (gcm_crypt(&d->rtcp, 1, iv, buf, 8, w, 4, buf + 8, n - 8, buf + n)) return SFU_ECRYPTO;
+    memcpy(buf + n + GCM_TAG, w, 4);
+    *len = n + GCM_TAG + 4;
+    return 0;
+  }
+  uint8_t iv[16], t[20];
+  cm_iv(&d->rtcp, ssrc, idx, iv);
+  if (cm_crypt(&d->rtcp, iv, buf + 8, n - 8)) return SFU_ECRYPTO;
+  sfu_wr32(buf + n, ew);
+  hmac_sha1(&d->rtcp, buf, n + 4, NULL, 0, t);
+  memcpy(buf + n + 4, t, HMAC_TAG);
+  *len = n + 4 + HMAC_TAG;
+  return 0;
+}
+
+int sfu_srtp_ossl_remove_ssrc(sfu_srtp_ossl_t *o, uint32_t ssrc, int outbound) {
+  return sfu_srtp_streams_remove(outbound ? &o->out.streams : &o->in.streams, ssrc);
+}
+
+unsigned sfu_srtp_ossl_nstreams(const sfu_srtp_ossl_t *o, int outbound) {
+  return outbound ? o->out.streams.n : o->in.streams.n;
+}
