@@ -8,6 +8,7 @@
 #include "sfu/hmap.h"
 #include "sfu/ids.h"
 #include "sfu/log.h"
+#include "sfu/srtp.h"
 #include "worker/options.h"
 #include "worker/worker.h"
 
@@ -17,6 +18,7 @@ int main(int argc, char **argv) {
   if (rc > 0) return 0;
   if (rc < 0) return 2;
   sfu_log_set_level((sfu_log_level_t)opts.log_level);
+  sfu_srtp_set_backend((sfu_srtp_backend_t)opts.srtp_backend); /* before any loop starts */
   /* A peer that closes a TCP connection must not kill the process on the next write. */
   signal(SIGPIPE, SIG_IGN);
   uint64_t seed = 0;

@@ -11,6 +11,7 @@
 
 #include "sfu/ids.h"
 #include "sfu/log.h"
+#include "sfu/srtp.h"
 #include "worker/sfu_version.h"
 
 enum {
@@ -24,6 +25,7 @@ enum {
   OPT_LOG_LEVEL,
   OPT_IDLE,
   OPT_MAX_DURATION,
+  OPT_SRTP_BACKEND,
   OPT_HELP,
   OPT_VERSION
 };
@@ -39,6 +41,7 @@ static const struct option g_opts[] = {
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"idle-meeting-timeout", required_argument, NULL, OPT_IDLE},
     {"max-meeting-duration", required_argument, NULL, OPT_MAX_DURATION},
+    {"srtp-backend", required_argument, NULL, OPT_SRTP_BACKEND},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0}};
@@ -58,6 +61,8 @@ static void usage(FILE *f) {
       "  --log-level LEVEL         trace|debug|info|warn|error|off (info)\n"
       "  --idle-meeting-timeout S  end a meeting with nobody connected after S seconds (300)\n"
       "  --max-meeting-duration S  end any meeting S seconds after creation (86400)\n"
+      "  --srtp-backend B          SRTP implementation: openssl (own, on OpenSSL 3) or libsrtp\n"
+      "                            (libsrtp2 as packaged) (openssl)\n"
       "  --help                    this text\n"
       "  --version                 print the version\n"
       "\n"
@@ -149,6 +154,13 @@ static int apply(sfu_worker_opts_t *o, int c, const char *v, const char **why) {
     case OPT_MAX_DURATION:
       *why = "must be a number of seconds (at least 0.001)";
       return parse_seconds(v, &o->max_duration_us);
+    case OPT_SRTP_BACKEND: {
+      *why = "must be openssl or libsrtp";
+      sfu_srtp_backend_t b;
+      if (sfu_srtp_backend_parse(v, &b) != 0) return -1;
+      o->srtp_backend = (int)b;
+      return 0;
+    }
     default:
       *why = "unknown flag";
       return -1;

@@ -19,6 +19,7 @@ typedef struct {
   int log_level;            /* sfu_log_level_t */
   uint64_t idle_timeout_us; /* --idle-meeting-timeout */
   uint64_t max_duration_us; /* --max-meeting-duration */
+  int srtp_backend;         /* --srtp-backend: sfu_srtp_backend_t (0: OpenSSL) */
 } sfu_worker_opts_t;
 
 /* Returns 0 to run, 1 if --help/--version was printed (exit 0), -1 on a bad flag (a
