@@ -14,11 +14,12 @@
  * malloc/calloc/realloc/free are interposed to count calls made while a timed stage
  * runs: the receive path must not allocate (architecture.md budgets).
  *
- * --crypto=evp swaps libsrtp2 for bench/srtp_ref.c (OpenSSL EVP directly) to show the
- * cost of the crypto itself; see that file for what it leaves out.
+ * --crypto picks the sfu_srtp backend (sfu_srtp_new_backend): openssl (the product's own
+ * transforms, src/proto/srtp_ossl.c, the default) or libsrtp (libsrtp2, Debian's NSS build);
+ * without it, both are measured.
  *
  * Usage: bench_recv [packets per run (default 400000)] [--json] [--profile=cm|gcm]
- *                   [--crypto=libsrtp|evp] [--transports=N (default 1000)]
+ *                   [--crypto=libsrtp|openssl] [--transports=N (default 1000)]
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -34,7 +35,6 @@
 #include "sfu/rtp_ext.h"
 #include "sfu/srtp.h"
 #include "sfu/transport_table.h"
-#include "srtp_ref.h"
 
 /* ---- allocation counter (glibc: the real allocator stays reachable as __libc_*) ---- */
 extern void *__libc_malloc(size_t);
@@ -71,7 +71,6 @@ typedef struct {
   sfu_addr_t remote;
   sfu_srtp_t *rx;            /* what the worker holds: inbound session */
   sfu_srtp_t *tx;            /* the client's outbound session (bench only) */
-  srtp_ref_t *ref_rx, *ref_tx; /* --crypto=evp: OpenSSL reference transform instead */
   uint32_t ssrc;
   uint16_t seq, twcc;
   uint64_t received;
@@ -90,15 +89,7 @@ static sfu_transport_table_t table;
 static slot_t slots[BATCH];
 static sfu_rtp_ext_map_t ext_map;
 static uint64_t sink; /* defeats dead-code elimination */
-static int use_ref;   /* 1: unprotect with bench/srtp_ref.c (OpenSSL EVP) instead of libsrtp2 */
-
-/* RTP header length (fixed + CSRCs + extension block), what SRTP needs before it can
- * find the payload; the packet was built by us, so no bounds checks. */
-static inline size_t rtp_hdr_len(const uint8_t *b) {
-  size_t n = 12 + 4u * (b[0] & 15);
-  if (b[0] & 0x10) n += 4 + 4u * sfu_rd16(b + n + 2);
-  return n;
-}
+static sfu_srtp_backend_t backend; /* the sfu_srtp backend measured in this run */
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -143,10 +134,7 @@ void bench_stage_demux_lookup(slot_t *s, int n) {
 void bench_stage_unprotect(slot_t *s, int n) {
   for (int i = 0; i < n; i++) {
     if (!s[i].t) continue;
-    int r = use_ref ? srtp_ref_unprotect(s[i].t->ref_rx, s[i].buf, &s[i].len,
-                                         rtp_hdr_len(s[i].buf))
-                    : sfu_srtp_unprotect_rtp(s[i].t->rx, s[i].buf, &s[i].len);
-    if (r != 0) {
+    if (sfu_srtp_unprotect_rtp(s[i].t->rx, s[i].buf, &s[i].len) != 0) {
       fprintf(stderr, "unprotect failed\n");
       exit(1);
     }
@@ -211,12 +199,9 @@ static void setup(sfu_srtp_profile_t prof) {
     if (sfu_addr_from_ip(&t->remote, ip, (uint16_t)(40000 + i), SFU_PROTO_UDP) != 0) exit(1);
     sfu_srtp_keys_t k;
     make_keys(&k, prof, i);
-    t->rx = sfu_srtp_new(&k, 1); /* the worker: DTLS server, inbound = client key */
-    t->tx = sfu_srtp_new(&k, 0); /* the browser: DTLS client */
-    int gcm = prof == SFU_SRTP_AEAD_AES_128_GCM;
-    t->ref_rx = srtp_ref_new(gcm, k.client_key, k.client_salt);
-    t->ref_tx = srtp_ref_new(gcm, k.client_key, k.client_salt);
-    if (!t->rx || !t->tx || !t->ref_rx || !t->ref_tx) {
+    t->rx = sfu_srtp_new_backend(&k, 1, backend); /* the worker: DTLS server */
+    t->tx = sfu_srtp_new_backend(&k, 0, backend); /* the browser: DTLS client */
+    if (!t->rx || !t->tx) {
       fprintf(stderr, "sfu_srtp_new failed\n");
       exit(1);
     }
@@ -231,8 +216,6 @@ static void teardown(void) {
     sfu_tt_remove_addr(&table, &transports[i].entry);
     sfu_srtp_free(transports[i].rx);
     sfu_srtp_free(transports[i].tx);
-    srtp_ref_free(transports[i].ref_rx);
-    srtp_ref_free(transports[i].ref_tx);
   }
   sfu_transport_table_free(&table);
 }
@@ -247,7 +230,7 @@ static void run(sfu_srtp_profile_t prof, uint64_t packets, result_t *r) {
   setup(prof);
   memset(r, 0, sizeof *r);
   r->profile = sfu_srtp_profile_name(prof);
-  r->impl = use_ref ? "openssl-evp-reference" : "libsrtp2 (sfu_srtp)";
+  r->impl = backend == SFU_SRTP_BACKEND_LIBSRTP ? "libsrtp2 (sfu_srtp)" : "openssl (sfu_srtp)";
   uint64_t rng = 88172645463325252ull, n = 0;
   while (n < packets) {
     /* untimed: the clients send a batch (random transports, like interleaved senders) */
@@ -255,10 +238,7 @@ static void run(sfu_srtp_profile_t prof, uint64_t packets, result_t *r) {
       rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
       bench_transport_t *t = &transports[rng % ntransports];
       slots[i].len = build_packet(slots[i].buf, t, n + (uint64_t)i);
-      int pr = use_ref ? srtp_ref_protect(t->ref_tx, slots[i].buf, &slots[i].len, SLOT_CAP,
-                                          rtp_hdr_len(slots[i].buf))
-                       : sfu_srtp_protect_rtp(t->tx, slots[i].buf, &slots[i].len, SLOT_CAP);
-      if (pr != 0) {
+      if (sfu_srtp_protect_rtp(t->tx, slots[i].buf, &slots[i].len, SLOT_CAP) != 0) {
         fprintf(stderr, "protect failed\n");
         exit(1);
       }
@@ -301,7 +281,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--profile=cm") == 0) pfirst = plast = 0;
     else if (strcmp(argv[i], "--profile=gcm") == 0) pfirst = plast = 1;
     else if (strcmp(argv[i], "--crypto=libsrtp") == 0) cfirst = clast = 0;
-    else if (strcmp(argv[i], "--crypto=evp") == 0) cfirst = clast = 1;
+    else if (strcmp(argv[i], "--crypto=openssl") == 0) cfirst = clast = 1;
     else if (strncmp(argv[i], "--transports=", 13) == 0) {
       ntransports = atoi(argv[i] + 13);
       if (ntransports < 1 || ntransports > NTRANSPORTS_MAX) return 2;
@@ -319,7 +299,7 @@ int main(int argc, char **argv) {
   result_t res[4];
   int nres = 0;
   for (int c = cfirst; c <= clast; c++) {
-    use_ref = c;
+    backend = c ? SFU_SRTP_BACKEND_OPENSSL : SFU_SRTP_BACKEND_LIBSRTP;
     for (int p = pfirst; p <= plast; p++) run(profs[p], packets, &res[nres++]);
   }
   if (json) printf("[\n");

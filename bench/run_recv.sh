@@ -38,7 +38,7 @@ for nt in 1 10 100 1000 3000; do
 done
 
 echo "== callgrind: $CG_PACKETS packets per run, only bench_stage_* counted"
-for crypto in libsrtp evp; do
+for crypto in libsrtp openssl; do
   for prof in cm gcm; do
     # callgrind counts only inside bench_stage_* (the timed receive stages)
     run="$crypto.$prof"
@@ -60,7 +60,7 @@ def inclusive(txt, fn):
         if m:
             return int(m.group(1).replace(",", ""))
     return 0
-runs = ["libsrtp.cm", "libsrtp.gcm", "evp.cm", "evp.gcm"]
+runs = ["libsrtp.cm", "libsrtp.gcm", "openssl.cm", "openssl.gcm"]
 for r, run in zip(native, runs):
     txt = open(os.path.join(tmp, f"cg.{run}.txt")).read()
     cg = json.load(open(os.path.join(tmp, f"cg.{run}.json")))[0]
