@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sfu/demux.h"
 #include "sfu/dtls.h"
 #include "sfu/err.h"
 #include "sfu/rtc.h"
@@ -25,8 +24,10 @@
 #include "sfu/srtp.h"
 #include "sfu/stun.h"
 #include "sfu/transport.h"
+#include "sim_client.h"
 #include "sim_link.h"
 #include "test.h"
+#include "test_data.h"
 
 #define SEC 1000000ull
 #define MAX_EV 256
@@ -37,21 +38,11 @@ static size_t g_offer_tpl_len;
 
 typedef struct env env_t;
 
-/* One client device: ICE controlling (checks every 500 ms with USE-CANDIDATE), DTLS
- * client. Its ICE credentials are its own; the server's come from the answer. */
+/* Which client a send callback is for: its datagrams get this index in front. */
 typedef struct {
   env_t *env;
   int idx;
-  sfu_addr_t addr;
-  char ufrag[32], pwd[64];
-  char srv_ufrag[64], srv_pwd[64];
-  int on, checks_on;
-  uint64_t next_check_us;
-  int stun_ok;
-  sfu_dtls_t *dtls;
-  int connected, closed, closed_reason;
-  uint32_t tid_n;
-} client_t;
+} cli_ref_t;
 
 struct env {
   sim_link_t *link;
@@ -59,7 +50,10 @@ struct env {
   sfu_rtc_t *rtc;
   sfu_meeting_t *m;
   sfu_attendee_t *a, *b;
-  client_t cli[2];
+  /* Two client devices (tests/sim/sim_client.h): ICE controlling, DTLS client. Their ICE
+   * credentials are their own; the server's come from the answer. */
+  sim_client_t cli[2];
+  cli_ref_t ref[2];
   sfu_event_t ev[MAX_EV];
   int n_ev;
   int with_session_timers;
@@ -120,82 +114,32 @@ static void srv_input(void *core, uint64_t now, const uint8_t *buf, size_t len) 
 
 /* ---- clients ---- */
 
-static void cli_raw_send(client_t *c, uint64_t now, const uint8_t *buf, size_t len) {
+static void cli_send(void *user, const uint8_t *buf, size_t len) {
+  cli_ref_t *r = user;
   uint8_t pkt[2048];
   if (len + 1 > sizeof pkt) return;
-  pkt[0] = (uint8_t)c->idx;
+  pkt[0] = (uint8_t)r->idx;
   memcpy(pkt + 1, buf, len);
-  sim_link_send(c->env->link, SIM_AB, now, pkt, len + 1);
-}
-static void cli_dtls_send(void *user, const uint8_t *buf, size_t len) {
-  client_t *c = user;
-  cli_raw_send(c, sim_link_now(c->env->link), buf, len);
-}
-static void cli_connected(void *user, const sfu_srtp_keys_t *keys) { ((client_t *)user)->connected = 1; }
-static void cli_app(void *user, const uint8_t *buf, size_t len) {}
-static void cli_closed(void *user, int reason) {
-  client_t *c = user;
-  c->closed = 1;
-  c->closed_reason = reason;
-}
-static const sfu_dtls_cbs_t cli_dtls_cbs = {cli_dtls_send, cli_connected, cli_app, cli_closed};
-
-static void cli_send_check(client_t *c, uint64_t now) {
-  char user[200];
-  snprintf(user, sizeof user, "%s:%s", c->srv_ufrag, c->ufrag);
-  uint8_t tid[12] = {(uint8_t)c->idx};
-  c->tid_n++;
-  memcpy(tid + 4, &c->tid_n, sizeof c->tid_n);
-  sfu_stun_request_params_t p = {.tid = tid, .username = user, .password = c->srv_pwd,
-                                 .priority = 0x6e0001ff, .role = SFU_ICE_ROLE_CONTROLLING,
-                                 .tiebreaker = 42, .use_candidate = 1};
-  uint8_t buf[512];
-  int n = sfu_stun_build_binding_request(buf, sizeof buf, &p);
-  if (n > 0) cli_raw_send(c, now, buf, (size_t)n);
+  sim_link_send(r->env->link, SIM_AB, sim_link_now(r->env->link), pkt, len + 1);
 }
 
 static uint64_t clis_deadline(void *core) {
   env_t *e = core;
   uint64_t d = UINT64_MAX;
   for (int i = 0; i < 2; i++) {
-    client_t *c = &e->cli[i];
-    if (c->on && c->checks_on && c->next_check_us < d) d = c->next_check_us;
-    if (c->dtls) {
-      uint64_t x = sfu_dtls_next_deadline(c->dtls);
-      if (x < d) d = x;
-    }
+    uint64_t x = sim_client_next_deadline(&e->cli[i]);
+    if (x < d) d = x;
   }
   return d;
 }
 static void clis_timeout(void *core, uint64_t now) {
   env_t *e = core;
-  for (int i = 0; i < 2; i++) {
-    client_t *c = &e->cli[i];
-    if (c->on && c->checks_on && now >= c->next_check_us) {
-      cli_send_check(c, now);
-      c->next_check_us = now + 500000;
-    }
-    if (c->dtls) sfu_dtls_handle_timeout(c->dtls, now);
-  }
+  for (int i = 0; i < 2; i++) sim_client_handle_timeout(&e->cli[i], now);
 }
 static void clis_input(void *core, uint64_t now, const uint8_t *buf, size_t len) {
   env_t *e = core;
   if (len < 1 || buf[0] > 1) return;
-  client_t *c = &e->cli[buf[0]];
-  buf++, len--;
-  sfu_pkt_kind_t k = sfu_demux_classify(buf, len);
-  if (k == SFU_PKT_STUN) {
-    sfu_stun_msg_t m;
-    if (sfu_stun_parse(buf, len, &m) == 0 && m.cls == SFU_STUN_SUCCESS) {
-      c->stun_ok++;
-      if (!c->dtls) { /* RFC 8842: the active side starts DTLS once ICE works */
-        c->dtls = sfu_dtls_new(g_cli_cert[c->idx], SFU_DTLS_ROLE_CLIENT, &cli_dtls_cbs, c, now);
-        sfu_dtls_set_remote_fingerprint(c->dtls, "sha-256", sfu_dtls_cert_fingerprint(g_srv_cert));
-      }
-    }
-  } else if (k == SFU_PKT_DTLS && c->dtls) {
-    sfu_dtls_handle_input(c->dtls, now, buf, len);
-  }
+  sim_client_handle_input(&e->cli[buf[0]], now, buf + 1, len - 1);
 }
 
 static int run(env_t *e, uint64_t until, int (*cond)(void *), void *u) {
@@ -206,30 +150,6 @@ static int run(env_t *e, uint64_t until, int (*cond)(void *), void *u) {
 static uint64_t now_of(env_t *e) { return sim_link_now(e->link); }
 
 /* ---- offers and answers ---- */
-
-/* tests/data/sdp/<name>, from the working directory upwards (meson runs tests in the
- * build tree), or $SFU_SDP_DATA. */
-static char *load(const char *name, size_t *len) {
-  char path[1024];
-  const char *env = getenv("SFU_SDP_DATA");
-  FILE *f = NULL;
-  if (env) {
-    snprintf(path, sizeof path, "%s/%s", env, name);
-    f = fopen(path, "rb");
-  }
-  for (int up = 0; !f && up < 6; up++) {
-    size_t off = 0;
-    for (int i = 0; i < up; i++) off += (size_t)snprintf(path + off, sizeof path - off, "../");
-    snprintf(path + off, sizeof path - off, "tests/data/sdp/%s", name);
-    f = fopen(path, "rb");
-  }
-  if (!f) return NULL;
-  char *buf = malloc(SFU_SDP_MAX_SIZE + 1);
-  *len = fread(buf, 1, SFU_SDP_MAX_SIZE, f);
-  buf[*len] = '\0';
-  fclose(f);
-  return buf;
-}
 
 /* The template with its transport lines replaced; `drop` (a line prefix) removed. */
 static char *make_offer(const char *ufrag, const char *pwd, const char *fp, const char *drop) {
@@ -274,19 +194,21 @@ static int answer_attr(const char *answer, const char *attr, char *out, size_t c
 
 /* Subscribe for attendee `a` as client `ci` (its current credentials). */
 static int subscribe_as(env_t *e, sfu_attendee_t *a, int ci, char *err, size_t errlen) {
-  client_t *c = &e->cli[ci];
+  sim_client_t *c = &e->cli[ci];
   char *offer = make_offer(c->ufrag, c->pwd, sfu_dtls_cert_fingerprint(g_cli_cert[ci]), NULL);
   char *answer = NULL;
   int rc = sfu_rtc_subscribe(e->rtc, e->m->id, a->id, a->join_token, strlen(a->join_token),
                              offer, strlen(offer), now_of(e), &answer, err, errlen);
   free(offer);
   if (rc == 0) {
+    char ufrag[64], pwd[64];
     if (!answer || !strstr(answer, "a=ice-lite") || !strstr(answer, "a=setup:passive") ||
         !strstr(answer, sfu_dtls_cert_fingerprint(g_srv_cert)) ||
-        answer_attr(answer, "ice-ufrag", c->srv_ufrag, sizeof c->srv_ufrag) ||
-        answer_attr(answer, "ice-pwd", c->srv_pwd, sizeof c->srv_pwd))
+        answer_attr(answer, "ice-ufrag", ufrag, sizeof ufrag) ||
+        answer_attr(answer, "ice-pwd", pwd, sizeof pwd))
       rc = -1000;
-    c->on = 1;
+    else
+      sim_client_set_server_ice(c, ufrag, pwd);
   }
   free(answer);
   return rc;
@@ -314,13 +236,14 @@ static void env_init(env_t *e, uint64_t seed, uint64_t idle_s) {
   sfu_session_create_attendee(e->s, e->m->id, "alice", NULL, now_of(e), &e->a, err, sizeof err);
   sfu_session_create_attendee(e->s, e->m->id, "bob", NULL, now_of(e), &e->b, err, sizeof err);
   for (int i = 0; i < 2; i++) {
-    client_t *c = &e->cli[i];
-    c->env = e;
-    c->idx = i;
-    c->checks_on = 1;
-    snprintf(c->ufrag, sizeof c->ufrag, "cli%d", i);
-    snprintf(c->pwd, sizeof c->pwd, "clientpasswordclientpass%02d", i);
-    sfu_addr_parse(&c->addr, i ? "10.0.0.3:50001" : "10.0.0.2:50000");
+    char ufrag[16], pwd[32];
+    snprintf(ufrag, sizeof ufrag, "cli%d", i);
+    snprintf(pwd, sizeof pwd, "clientpasswordclientpass%02d", i);
+    e->ref[i] = (cli_ref_t){e, i};
+    sim_client_config_t cc = {g_cli_cert[i], sfu_dtls_cert_fingerprint(g_srv_cert), ufrag, pwd,
+                              (uint8_t)i, {cli_send, NULL, &e->ref[i]}};
+    sim_client_init(&e->cli[i], &cc);
+    sfu_addr_parse(&e->cli[i].addr, i ? "10.0.0.3:50001" : "10.0.0.2:50000");
   }
   e->n_ev = 0;
 }
@@ -329,8 +252,7 @@ static void env_free(env_t *e) {
   sfu_rtc_free(e->rtc);
   e->rtc = NULL;
   sfu_session_free(e->s);
-  for (int i = 0; i < 2; i++)
-    if (e->cli[i].dtls) sfu_dtls_free(e->cli[i].dtls);
+  for (int i = 0; i < 2; i++) sim_client_free(&e->cli[i]);
   sim_link_free(e->link);
 }
 
@@ -511,8 +433,7 @@ TEST(resubscribe_same_device_renegotiates_and_ice_restarts) {
   CHECK_EQ_STR(e.cli[0].srv_ufrag, old_ufrag);
   CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_AUTHORIZED), 1);
   /* New ICE credentials: an ICE restart on the same transport, new local ufrag. */
-  snprintf(e.cli[0].ufrag, sizeof e.cli[0].ufrag, "cliR");
-  snprintf(e.cli[0].pwd, sizeof e.cli[0].pwd, "restartedpasswordrestarted");
+  sim_client_set_ice(&e.cli[0], "cliR", "restartedpasswordrestarted");
   REQUIRE(subscribe_as(&e, e.a, 0, err, sizeof err) == 0);
   CHECK(sfu_rtc_attendee_transport(e.a) == t);
   CHECK(strcmp(e.cli[0].srv_ufrag, old_ufrag) != 0);
@@ -572,7 +493,7 @@ TEST(takeover_before_join_emits_no_departure) {
   env_init(&e, 6, 300);
   REQUIRE(e.rtc && e.a);
   REQUIRE(subscribe_as(&e, e.a, 0, err, sizeof err) == 0);
-  e.cli[0].on = 0; /* never connects */
+  e.cli[0].checks_on = 0; /* never connects */
   REQUIRE(subscribe_as(&e, e.a, 1, err, sizeof err) == 0);
   CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_AUTHORIZED), 2);
   CHECK_EQ_INT(run(&e, now_of(&e) + 5 * SEC, cli1_joined, &e), 0); /* only one JOINED ... */
@@ -605,9 +526,7 @@ TEST(leave_meeting_left_not_dropped) {
   CHECK_EQ_INT(sfu_rtc_leave(e.rtc, e.m->id, e.a->id, now_of(&e), err, sizeof err), 0); /* again: ok */
   CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_LEFT), 1);
   /* A new Subscribe reconnects it. */
-  e.cli[0].connected = 0;
-  sfu_dtls_free(e.cli[0].dtls);
-  e.cli[0].dtls = NULL;
+  sim_client_reset_dtls(&e.cli[0]);
   REQUIRE(subscribe_as(&e, e.a, 0, err, sizeof err) == 0);
   CHECK_EQ_INT(run(&e, now_of(&e) + 5 * SEC, cli1_joined /* 2nd JOINED */, &e), 0);
   CHECK(e.cli[0].connected);
@@ -822,11 +741,8 @@ int main(void) {
   if (sfu_dtls_cert_new(&g_srv_cert) || sfu_dtls_cert_new(&g_cli_cert[0]) ||
       sfu_dtls_cert_new(&g_cli_cert[1]))
     return 1;
-  g_offer_tpl = load("chromium-audio-only.sdp", &g_offer_tpl_len);
-  if (!g_offer_tpl) {
-    fprintf(stderr, "cannot find tests/data/sdp/chromium-audio-only.sdp (set SFU_SDP_DATA)\n");
-    return 1;
-  }
+  g_offer_tpl = test_load_sdp("chromium-audio-only.sdp", &g_offer_tpl_len);
+  if (!g_offer_tpl) return 1;
   RUN(token_errors_forbidden);
   RUN(bad_offer_names_what_is_missing);
   RUN(subscribe_connect_joined);

@@ -9,6 +9,7 @@
 #include "sfu/err.h"
 #include "sfu/sdp.h"
 #include "test.h"
+#include "test_data.h"
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
@@ -27,33 +28,6 @@ static const char *captured[] = {
     "derived-aiortc-no-bundle.sdp",
     "chromium-simulcast-trickle.sdp",
 };
-
-/* tests/data/sdp, found from the working directory upwards (meson runs tests from the
- * build tree), or $SFU_SDP_DATA. */
-static char *load(const char *name, size_t *len) {
-  char path[1024];
-  const char *env = getenv("SFU_SDP_DATA");
-  FILE *f = NULL;
-  if (env) {
-    snprintf(path, sizeof path, "%s/%s", env, name);
-    f = fopen(path, "rb");
-  }
-  for (int up = 0; !f && up < 6; up++) {
-    size_t off = 0;
-    for (int i = 0; i < up; i++) off += (size_t)snprintf(path + off, sizeof path - off, "../");
-    snprintf(path + off, sizeof path - off, "tests/data/sdp/%s", name);
-    f = fopen(path, "rb");
-  }
-  if (!f) {
-    fprintf(stderr, "cannot find tests/data/sdp/%s (set SFU_SDP_DATA)\n", name);
-    return NULL;
-  }
-  char *buf = malloc(SFU_SDP_MAX_SIZE + 1);
-  *len = fread(buf, 1, SFU_SDP_MAX_SIZE, f);
-  buf[*len] = '\0';
-  fclose(f);
-  return buf;
-}
 
 static const sfu_sdp_local_t local = {
     .ice_ufrag = "lUfr",
@@ -129,7 +103,7 @@ static void answer_str(const char *sdp, result_t *r) {
 
 static int answer_file(const char *name, result_t *r) {
   size_t len;
-  char *buf = load(name, &len);
+  char *buf = test_load_sdp(name, &len);
   if (!buf) {
     memset(r, 0, sizeof *r);
     r->rc = -1;
@@ -232,7 +206,7 @@ TEST(every_captured_offer_parses_and_is_answered) {
 
 TEST(lf_only_parses_like_crlf) {
   size_t len;
-  char *crlf = load("chromium-simulcast-datachannel.sdp", &len);
+  char *crlf = test_load_sdp("chromium-simulcast-datachannel.sdp", &len);
   REQUIRE(crlf);
   REQUIRE(strstr(crlf, "\r\n"));
   char *lf = malloc(len + 1);
@@ -259,7 +233,7 @@ TEST(lf_only_parses_like_crlf) {
 
 TEST(chromium_simulcast_offer_parsed) {
   size_t len;
-  char *buf = load("chromium-simulcast-datachannel.sdp", &len);
+  char *buf = test_load_sdp("chromium-simulcast-datachannel.sdp", &len);
   REQUIRE(buf);
   sfu_sdp_offer_t *o;
   REQUIRE(sfu_sdp_parse(buf, len, &o, NULL, 0) == 0);
@@ -532,7 +506,7 @@ TEST(no_bundle_accepts_first_section_only) {
  * answer builder. */
 TEST(recorded_peer_outcomes_ok) {
   size_t len;
-  char *c = load("accepted-chromium.txt", &len), *a = load("accepted-aiortc.txt", &len);
+  char *c = test_load_sdp("accepted-chromium.txt", &len), *a = test_load_sdp("accepted-aiortc.txt", &len);
   REQUIRE(c && a);
   for (size_t i = 0; i < sizeof captured / sizeof captured[0]; i++) {
     char key[128];
@@ -570,7 +544,7 @@ static void expect_error(const char *sdp, int code, const char *msg) {
 
 TEST(error_no_fingerprint) {
   size_t len;
-  char *buf = load("chromium-simulcast-datachannel.sdp", &len);
+  char *buf = test_load_sdp("chromium-simulcast-datachannel.sdp", &len);
   REQUIRE(buf);
   const char *drop[] = {"a=fingerprint", NULL};
   char *s = without_lines(buf, drop);
@@ -582,7 +556,7 @@ TEST(error_no_fingerprint) {
 
 TEST(error_no_ice_credentials) {
   size_t len;
-  char *buf = load("aiortc-audio-video.sdp", &len);
+  char *buf = test_load_sdp("aiortc-audio-video.sdp", &len);
   REQUIRE(buf);
   const char *drop[] = {"a=ice-ufrag", NULL};
   char *s = without_lines(buf, drop);
@@ -864,7 +838,7 @@ static void parse_and_answer_any(const char *buf, size_t len) {
 
 TEST(every_truncation_of_simulcast_offer) {
   size_t len;
-  char *buf = load("chromium-simulcast-datachannel.sdp", &len);
+  char *buf = test_load_sdp("chromium-simulcast-datachannel.sdp", &len);
   REQUIRE(buf);
   int parsed = 0;
   for (size_t n = 0; n <= len; n++) {
@@ -901,7 +875,7 @@ TEST(garbage_and_mutations) {
   static const char alphabet[] = "0123456789 :;/,~=\r\nam-*v";
   for (size_t f = 0; f < sizeof captured / sizeof captured[0]; f++) {
     size_t len;
-    char *buf = load(captured[f], &len);
+    char *buf = test_load_sdp(captured[f], &len);
     REQUIRE(buf);
     char *m = malloc(len);
     for (int i = 0; i < 300; i++) {

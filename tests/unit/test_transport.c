@@ -10,12 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sfu/demux.h"
 #include "sfu/dtls.h"
 #include "sfu/err.h"
 #include "sfu/srtp.h"
 #include "sfu/stun.h"
 #include "sfu/transport.h"
+#include "sim_client.h"
 #include "sim_link.h"
 #include "test.h"
 
@@ -27,25 +27,12 @@ static sfu_dtls_cert_t *g_srv_cert, *g_cli_cert;
 
 typedef struct env env_t;
 
-/* The client: ICE controlling (checks every 500 ms, USE-CANDIDATE), DTLS client, SRTP. */
-typedef struct {
-  env_t *env;
-  int checks_on;           /* stop to simulate consent loss */
-  uint64_t next_check_us;
-  int stun_ok;             /* success responses received */
-  sfu_dtls_t *dtls;
-  sfu_srtp_t *srtp;
-  int connected, closed, closed_reason;
-  uint32_t tid_n;
-  sfu_addr_t addr;
-} client_t;
-
 /* The server side: a table and one transport; the events it reported. */
 struct env {
   sim_link_t *link;
   sfu_transport_table_t table;
   sfu_transport_t *t;
-  client_t cli;
+  sim_client_t cli; /* the client (tests/sim/sim_client.h) */
   sfu_addr_t srv_addr;
   int joined, departed, depart_kind, depart_joined, depart_err;
   int rtp_seen, rtcp_seen;
@@ -80,74 +67,9 @@ static void srv_rtcp(void *user, sfu_transport_t *t, uint64_t now, uint8_t *buf,
 
 /* ---- client ---- */
 
-static void cli_dtls_send(void *user, const uint8_t *buf, size_t len) {
-  client_t *c = user;
-  sim_link_send(c->env->link, SIM_AB, sim_link_now(c->env->link), buf, len);
-}
-static void cli_connected(void *user, const sfu_srtp_keys_t *keys) {
-  client_t *c = user;
-  c->connected = 1;
-  c->srtp = sfu_srtp_new(keys, 0);
-}
-static void cli_app(void *user, const uint8_t *buf, size_t len) {}
-static void cli_closed(void *user, int reason) {
-  client_t *c = user;
-  c->closed = 1;
-  c->closed_reason = reason;
-}
-static const sfu_dtls_cbs_t cli_dtls_cbs = {cli_dtls_send, cli_connected, cli_app, cli_closed};
-
-static void cli_send_check(client_t *c, uint64_t now) {
-  env_t *e = c->env;
-  char user[300];
-  snprintf(user, sizeof user, "%s:%s", sfu_transport_local_ufrag(e->t), CLI_UFRAG);
-  uint8_t tid[12] = {0};
-  c->tid_n++;
-  memcpy(tid, &c->tid_n, sizeof c->tid_n);
-  sfu_stun_request_params_t p = {
-      .tid = tid, .username = user, .password = sfu_transport_local_pwd(e->t),
-      .priority = 0x6e0001ff, .role = SFU_ICE_ROLE_CONTROLLING, .tiebreaker = 42,
-      .use_candidate = 1};
-  uint8_t buf[512];
-  int n = sfu_stun_build_binding_request(buf, sizeof buf, &p);
-  if (n > 0) sim_link_send(e->link, SIM_AB, now, buf, (size_t)n);
-}
-
-static uint64_t cli_deadline(void *core) {
-  client_t *c = core;
-  uint64_t d = c->checks_on ? c->next_check_us : UINT64_MAX;
-  if (c->dtls) {
-    uint64_t x = sfu_dtls_next_deadline(c->dtls);
-    if (x < d) d = x;
-  }
-  return d;
-}
-
-static void cli_timeout(void *core, uint64_t now) {
-  client_t *c = core;
-  if (c->checks_on && now >= c->next_check_us) {
-    cli_send_check(c, now);
-    c->next_check_us = now + 500000;
-  }
-  if (c->dtls) sfu_dtls_handle_timeout(c->dtls, now);
-}
-
-static void cli_input(void *core, uint64_t now, const uint8_t *buf, size_t len) {
-  client_t *c = core;
-  sfu_pkt_kind_t k = sfu_demux_classify(buf, len);
-  if (k == SFU_PKT_STUN) {
-    sfu_stun_msg_t m;
-    if (sfu_stun_parse(buf, len, &m) == 0 && m.cls == SFU_STUN_SUCCESS) {
-      c->stun_ok++;
-      /* RFC 8842: the client (setup:active) starts DTLS once ICE works. */
-      if (!c->dtls) {
-        c->dtls = sfu_dtls_new(g_cli_cert, SFU_DTLS_ROLE_CLIENT, &cli_dtls_cbs, c, now);
-        sfu_dtls_set_remote_fingerprint(c->dtls, "sha-256", sfu_dtls_cert_fingerprint(g_srv_cert));
-      }
-    }
-  } else if (k == SFU_PKT_DTLS && c->dtls) {
-    sfu_dtls_handle_input(c->dtls, now, buf, len);
-  }
+static void cli_send(void *user, const uint8_t *buf, size_t len) {
+  env_t *e = user;
+  sim_link_send(e->link, SIM_AB, sim_link_now(e->link), buf, len);
 }
 
 /* ---- server peer for sim_run ---- */
@@ -179,26 +101,28 @@ static void env_init(env_t *e, uint64_t seed) {
   sim_link_config(e->link, SIM_AB, &cfg);
   sim_link_config(e->link, SIM_BA, &cfg);
   sfu_transport_table_init(&e->table);
+  sim_client_config_t cc = {g_cli_cert, sfu_dtls_cert_fingerprint(g_srv_cert), CLI_UFRAG, CLI_PWD,
+                            0, {cli_send, NULL, e}};
+  sim_client_init(&e->cli, &cc);
   sfu_addr_parse(&e->cli.addr, "10.0.0.2:50000");
   sfu_addr_parse(&e->srv_addr, "10.0.0.1:3478");
-  e->cli.env = e;
-  e->cli.checks_on = 1;
   sfu_transport_remote_t rm = {CLI_UFRAG, CLI_PWD, "sha-256",
                                g_fp_override ? g_fp_override : sfu_dtls_cert_fingerprint(g_cli_cert)};
   sfu_transport_cbs_t cbs = {srv_send, srv_joined, srv_departed, srv_rtp, srv_rtcp, NULL, e};
   e->t = sfu_transport_new(&e->table, g_srv_cert, &rm, &cbs, e, 0);
+  if (e->t)
+    sim_client_set_server_ice(&e->cli, sfu_transport_local_ufrag(e->t), sfu_transport_local_pwd(e->t));
 }
 
 static void env_free(env_t *e) {
   sfu_transport_free(e->t);
-  if (e->cli.dtls) sfu_dtls_free(e->cli.dtls);
-  if (e->cli.srtp) sfu_srtp_free(e->cli.srtp);
+  sim_client_free(&e->cli);
   sfu_transport_table_free(&e->table);
   sim_link_free(e->link);
 }
 
 static int run(env_t *e, uint64_t until, int (*cond)(void *), void *u) {
-  sim_peer_t a = {&e->cli, cli_deadline, cli_timeout, cli_input};
+  sim_peer_t a = sim_client_peer(&e->cli);
   sim_peer_t b = {e, srv_deadline, srv_timeout, srv_input};
   return sim_run(e->link, &a, &b, until, cond, u);
 }
@@ -353,7 +277,8 @@ TEST(no_dtls_connect_timeout) {
   env_t e;
   env_init(&e, 7);
   REQUIRE(e.t);
-  sim_peer_t a = {&e.cli, cli_deadline, cli_timeout, cli_input_no_dtls};
+  sim_peer_t a = sim_client_peer(&e.cli);
+  a.handle_input = cli_input_no_dtls;
   sim_peer_t b = {&e, srv_deadline, srv_timeout, srv_input};
   CHECK_EQ_INT(sim_run(e.link, &a, &b, 60 * SEC, is_departed, &e), 1);
   CHECK(sim_link_now(e.link) >= SFU_TRANSPORT_CONNECT_TIMEOUT_US);
