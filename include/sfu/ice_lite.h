@@ -110,6 +110,13 @@ int sfu_ice_set_consent_timeout(sfu_ice_t *ice, uint64_t timeout_us);
  *   the selected pair refreshes consent. */
 int sfu_ice_handle_stun(sfu_ice_t *ice, uint64_t now_us, const sfu_addr_t *from,
                         const sfu_stun_msg_t *msg);
+/* The owner sends on `remote` (a 5-tuple from which this agent accepted a request, the
+ * latest at last_valid_us) although the peer never nominated a pair, e.g. DTLS completed
+ * without USE-CANDIDATE: the pair becomes the selected one (state "connected",
+ * on_selected) and RFC 7675 consent is tracked on it from last_valid_us. No-op (0) if a
+ * pair is already selected; SFU_ESTATE if no request was ever accepted or the agent is
+ * failed/closed. */
+int sfu_ice_use_pair(sfu_ice_t *ice, const sfu_addr_t *remote, uint64_t last_valid_us);
 /* Fires consent loss if now_us >= the consent deadline. */
 void sfu_ice_handle_timeout(sfu_ice_t *ice, uint64_t now_us);
 uint64_t sfu_ice_next_deadline(const sfu_ice_t *ice);     /* UINT64_MAX if none */

@@ -184,6 +184,26 @@ static void nominate(sfu_ice_t *ice, uint64_t now_us, const sfu_addr_t *from) {
   if (ice->cbs.on_selected) ice->cbs.on_selected(ice->user, &ice->selected);
 }
 
+/* RFC 8445 §7.3.1.5 lets only the controlling agent nominate, but a peer that never sends
+ * USE-CANDIDATE (some clients start DTLS on the first valid pair and never nominate) still
+ * sends on a pair, and RFC 7675 §5.1 protects every pair that carries media: once the
+ * owner sends on a validated pair, treat it as selected so that consent is tracked on it.
+ * A later nomination (of this or another pair) takes over as usual. */
+int sfu_ice_use_pair(sfu_ice_t *ice, const sfu_addr_t *remote, uint64_t last_valid_us) {
+  if (!ice || !remote) return SFU_EINVAL;
+  if (ice->state != SFU_ICE_CHECKING && ice->state != SFU_ICE_CONNECTED) return SFU_ESTATE;
+  if (ice->has_selected) return 0; /* nominated (or already in use): nothing to adopt */
+  ice->selected = *remote;
+  ice->has_selected = 1;
+  ice->state = SFU_ICE_CONNECTED;
+  ice->consent_deadline_us = last_valid_us + ice->consent_timeout_us;
+  char a[SFU_ADDR_STRLEN];
+  SFU_INFO("ice", "in use without nomination: %s/%s, consent tracked on it",
+           sfu_addr_format(remote, a), remote->proto == SFU_PROTO_TCP ? "tcp" : "udp");
+  if (ice->cbs.on_selected) ice->cbs.on_selected(ice->user, &ice->selected);
+  return 0;
+}
+
 /* Authenticates a binding request (RFC 8489 §9.1.3) and answers errors itself.
  * 0 if the request may be answered with success. */
 static int authenticate(sfu_ice_t *ice, const sfu_addr_t *from, const sfu_stun_msg_t *msg) {

@@ -118,6 +118,20 @@ static void dtls_send(void *user, const uint8_t *buf, size_t len) {
   emit(t, to, buf, len);
 }
 
+/* The connect deadline ends at join, so from then on only RFC 7675 consent can end a
+ * silent peer. A peer that never nominated (no USE-CANDIDATE) would have none: hand the
+ * pair DTLS runs on to the agent as selected, consent counted from its last valid check. */
+static void use_dtls_pair(sfu_transport_t *t) {
+  if (sfu_ice_selected(&t->ice) || !t->has_dtls_peer) return;
+  for (int i = 0; i < SFU_TRANSPORT_MAX_ADDRS; i++) {
+    const vaddr_t *v = &t->addrs[i];
+    if (v->entry.linked && sfu_addr_equal(&v->entry.addr, &t->dtls_peer)) {
+      (void)sfu_ice_use_pair(&t->ice, &t->dtls_peer, v->last_us);
+      return;
+    }
+  }
+}
+
 static void dtls_connected(void *user, const sfu_srtp_keys_t *keys) {
   sfu_transport_t *t = user;
   if (t->state != ST_NEW) return;
@@ -132,6 +146,7 @@ static void dtls_connected(void *user, const sfu_srtp_keys_t *keys) {
   t->profile = keys->profile;
   t->state = ST_JOINED;
   t->connect_deadline_us = UINT64_MAX;
+  use_dtls_pair(t);
   SFU_INFO("transport", "%s: DTLS connected, SRTP %s", t->local_ufrag,
            sfu_srtp_profile_name(keys->profile));
   if (t->cbs.on_joined_cb) t->cbs.on_joined_cb(t->cbs.user, t);

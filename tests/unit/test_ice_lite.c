@@ -310,6 +310,50 @@ TEST(consent_not_refreshed_by_other_pairs_or_bad_requests) {
   CHECK_EQ_INT(r.consent_lost, 1);
 }
 
+TEST(pair_in_use_without_nomination_gets_consent) {
+  /* DTLS completed on a pair the peer never nominated: the owner hands it over, consent
+   * runs from the last valid request on it, requests on it renew it, others do not. */
+  sfu_ice_t ice;
+  rec_t r;
+  agent(&ice, &r);
+  sfu_addr_t a = addr("198.51.100.7:50000", SFU_PROTO_UDP);
+  sfu_addr_t b = addr("198.51.100.7:50002", SFU_PROTO_UDP);
+  CHECK_EQ_INT(sfu_ice_use_pair(&ice, &a, 0), SFU_ESTATE); /* nothing validated yet */
+  REQUIRE(feed(&ice, 2 * SEC, &a, &(req_t){0}) == 0);
+  CHECK(sfu_ice_next_deadline(&ice) == UINT64_MAX); /* checking: no consent timer */
+  CHECK_EQ_INT(sfu_ice_use_pair(&ice, &a, 2 * SEC), 0);
+  CHECK_EQ_STR(sfu_ice_state_name(&ice), "connected");
+  REQUIRE(sfu_ice_selected(&ice));
+  CHECK(sfu_addr_equal(sfu_ice_selected(&ice), &a));
+  CHECK_EQ_INT(r.selected_calls, 1);
+  CHECK(sfu_ice_next_deadline(&ice) == 32 * SEC);
+  REQUIRE(feed(&ice, 10 * SEC, &a, &(req_t){0}) == 0);
+  CHECK(sfu_ice_next_deadline(&ice) == 40 * SEC);
+  REQUIRE(feed(&ice, 20 * SEC, &b, &(req_t){0}) == 0); /* another pair: no renewal */
+  CHECK(sfu_ice_next_deadline(&ice) == 40 * SEC);
+  CHECK_EQ_INT(sfu_ice_use_pair(&ice, &b, 20 * SEC), 0); /* already selected: no-op */
+  CHECK(sfu_addr_equal(sfu_ice_selected(&ice), &a));
+  sfu_ice_handle_timeout(&ice, 40 * SEC - 1);
+  CHECK_EQ_INT(r.consent_lost, 0);
+  sfu_ice_handle_timeout(&ice, 40 * SEC);
+  CHECK_EQ_INT(r.consent_lost, 1);
+  CHECK_EQ_INT(sfu_ice_use_pair(&ice, &a, 40 * SEC), SFU_ESTATE);
+}
+
+TEST(nomination_takes_over_a_pair_in_use) {
+  sfu_ice_t ice;
+  rec_t r;
+  agent(&ice, &r);
+  sfu_addr_t a = addr("198.51.100.7:50000", SFU_PROTO_UDP);
+  sfu_addr_t b = addr("198.51.100.7:50002", SFU_PROTO_TCP);
+  REQUIRE(feed(&ice, 0, &a, &(req_t){0}) == 0);
+  REQUIRE(sfu_ice_use_pair(&ice, &a, 0) == 0);
+  REQUIRE(feed(&ice, 5 * SEC, &b, &(req_t){.use_candidate = 1}) == 0);
+  CHECK(sfu_addr_equal(sfu_ice_selected(&ice), &b));
+  CHECK(sfu_ice_next_deadline(&ice) == 35 * SEC);
+  CHECK_EQ_INT(r.selected_calls, 2);
+}
+
 TEST(late_request_cannot_revive_expired_consent) {
   /* The timer was late: a request processed after the deadline fires the loss first. */
   sfu_ice_t ice;
@@ -524,6 +568,8 @@ int main(void) {
   RUN(consent_kept_alive_by_periodic_requests);
   RUN(consent_not_refreshed_by_other_pairs_or_bad_requests);
   RUN(late_request_cannot_revive_expired_consent);
+  RUN(pair_in_use_without_nomination_gets_consent);
+  RUN(nomination_takes_over_a_pair_in_use);
   RUN(renomination_switches_pair);
   RUN(ice_restart_old_ufrag_rejected_new_accepted);
   RUN(tcp_source_proto_preserved);

@@ -227,6 +227,32 @@ TEST(consent_loss_drops_once) {
   env_free(&e);
 }
 
+TEST(consent_loss_drops_a_peer_that_never_nominated) {
+  /* The client completes DTLS without ever sending USE-CANDIDATE, then goes silent: the
+   * pair DTLS used must still be under RFC 7675 consent (the connect deadline ended at
+   * join), so the transport is dropped 30 s after the last valid check. */
+  env_t e;
+  env_init(&e, 13);
+  REQUIRE(e.t);
+  e.cli.no_nominate = 1;
+  REQUIRE(run(&e, 5 * SEC, is_joined, &e) == 1);
+  CHECK_EQ_STR(sfu_transport_ice_state(e.t), "connected");
+  REQUIRE(sfu_transport_selected(e.t) != NULL);
+  CHECK(sfu_addr_equal(sfu_transport_selected(e.t), &e.cli.addr));
+  CHECK(sfu_transport_next_deadline(e.t) != UINT64_MAX);
+  /* Still alive while checks keep coming. */
+  run(&e, sim_link_now(e.link) + 40 * SEC, is_departed, &e);
+  CHECK_EQ_INT(e.departed, 0);
+  e.cli.checks_on = 0;
+  uint64_t t0 = sim_link_now(e.link);
+  CHECK_EQ_INT(run(&e, t0 + 60 * SEC, is_departed, &e), 1);
+  CHECK(sim_link_now(e.link) >= t0 + 29 * SEC);
+  CHECK_EQ_INT(e.departed, 1);
+  CHECK_EQ_INT(e.depart_kind, SFU_DEPART_DROPPED);
+  CHECK_EQ_INT(e.depart_joined, 1);
+  env_free(&e);
+}
+
 TEST(close_notify_leaves_never_drops) {
   env_t e;
   REQUIRE(do_connect(&e, 4));
@@ -357,6 +383,7 @@ int main(void) {
   RUN(connect_join_and_decrypt);
   RUN(tampered_srtp_counts_failure);
   RUN(consent_loss_drops_once);
+  RUN(consent_loss_drops_a_peer_that_never_nominated);
   RUN(close_notify_leaves_never_drops);
   RUN(local_close_sends_close_notify);
   RUN(fingerprint_mismatch_drops);
