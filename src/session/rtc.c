@@ -389,12 +389,12 @@ int sfu_rtc_leave(sfu_rtc_t *r, const char *meeting_id, const char *attendee_id,
   r->last_now_us = now_us;
   sfu_meeting_t *m = sfu_session_find_meeting(r->session, meeting_id);
   if (!m) {
-    snprintf(err, errlen, "MeetingId: no such meeting %s", meeting_id);
+    snprintf(err, errlen, "MeetingId: no such meeting '%s'", meeting_id);
     return SFU_ENOENT;
   }
   sfu_attendee_t *a = sfu_meeting_find_attendee(m, attendee_id);
   if (!a) {
-    snprintf(err, errlen, "AttendeeId: no such attendee %s in meeting %s", attendee_id, meeting_id);
+    snprintf(err, errlen, "AttendeeId: no such attendee '%s'", attendee_id);
     return SFU_ENOENT;
   }
   rtc_rec_t *x = a->transport;

@@ -85,12 +85,35 @@ class SfuctlTests(WorkerTest):
         with open(offer, "rb") as f:
             out = self.ctl("subscribe", mid, a["AttendeeId"], a["JoinToken"], "-",
                            stdin=f.read())
+        self.assertEqual(out.returncode, 0, out)
         rep = json.loads(out.stdout)
-        if rep["ok"]:
-            self.assertEqual(out.returncode, 0)
-        else:
-            self.assertEqual(out.returncode, 1)
-            self.assertEqual(rep["error"]["code"], "ServiceUnavailable")
+        self.assertIs(rep["ok"], True, rep)
+        self.assertTrue(rep["SdpAnswer"].startswith("v=0\r\n"), rep)
+        self.assertIn("\r\na=ice-lite\r\n", rep["SdpAnswer"])
+
+    def test_leave_meeting_and_attendee_stats(self):
+        mid = self.w.create_meeting()["MeetingId"]
+        a = self.w.create_attendee(mid)
+        rep = self.ok_json("attendee-stats", mid, a["AttendeeId"])
+        self.assertEqual((rep["AttendeeId"], rep["Connected"], rep["Transport"]),
+                         (a["AttendeeId"], False, None), rep)
+        self.assertEqual(self.ok_json("leave-meeting", mid, a["AttendeeId"]), {"ok": True})
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
+                               "chrome-offer.sdp"), "rb") as f:
+            out = self.ctl("subscribe", mid, a["AttendeeId"], a["JoinToken"], "-",
+                           stdin=f.read())
+        self.assertEqual(out.returncode, 0, out)
+        rep = self.ok_json("attendee-stats", mid, a["AttendeeId"])
+        self.assertIn(rep["Transport"]["IceState"], ("new", "checking"), rep)
+        self.assertEqual(self.ok_json("leave-meeting", mid, a["AttendeeId"]), {"ok": True})
+        self.assertIsNone(self.ok_json("attendee-stats", mid, a["AttendeeId"])["Transport"])
+        for cmd in ("leave-meeting", "attendee-stats"):
+            with self.subTest(cmd=cmd):
+                out = self.ctl(cmd, mid, str(uuid.uuid4()))
+                self.assertEqual(out.returncode, 1, out)
+                self.assertEqual(json.loads(out.stdout)["error"]["code"], "NotFound")
+                out = self.ctl(cmd, mid)
+                self.assertEqual(out.returncode, 2, out)
 
     def test_stats(self):
         rep = self.ok_json("stats")

@@ -1,8 +1,10 @@
 """Subscribe: NotFound (meeting), Forbidden (wrong, foreign, deleted attendee's token),
-BadRequest per field, and with the right token ServiceUnavailable until the
-media transport (issue 3) exists, a real SDP answer after."""
+BadRequest per field, and with the right token an ICE-lite SDP answer.
+LeaveMeeting and GetAttendeeStats: the transport Subscribe made, seen and closed;
+NotFound and BadRequest."""
 
 import os
+import re
 import uuid
 
 import harness
@@ -33,12 +35,13 @@ class SubscribeTests(WorkerTest):
         return self.w.request(req)
 
     def assertAccepted(self, rep):
-        """The token was accepted: ServiceUnavailable before issue 3, an answer after."""
-        if rep.get("ok") is True:
-            self.assertIsInstance(rep.get("SdpAnswer"), str, rep)
-            self.assertTrue(rep["SdpAnswer"].startswith("v=0"), rep)
-        else:
-            self.assertError(rep, "ServiceUnavailable", "Subscribe")
+        """The token was accepted: an ICE-lite answer. Returns the answer."""
+        self.assertIs(rep.get("ok"), True, rep)
+        self.assertEqual(set(rep.keys()), {"ok", "SdpAnswer"}, rep)
+        self.assertIsInstance(rep["SdpAnswer"], str, rep)
+        self.assertTrue(rep["SdpAnswer"].startswith("v=0\r\n"), rep)
+        self.assertIn("\r\na=ice-lite\r\n", rep["SdpAnswer"], rep)
+        return rep["SdpAnswer"]
 
     def test_right_token(self):
         self.assertAccepted(self.sub())
@@ -53,10 +56,8 @@ class SubscribeTests(WorkerTest):
                 self.assertError(self.sub(token=bad), "Forbidden")
 
     def test_empty_token(self):
-        # An empty token never matches; a worker may also call it malformed.
-        rep = self.sub(token="")
-        self.assertIs(rep["ok"], False, rep)
-        self.assertIn(rep["error"]["code"], ("Forbidden", "BadRequest"), rep)
+        # docs/control-api.md: JoinToken is 1..256 bytes, an empty one is a BadRequest.
+        self.assertError(self.sub(token=""), "BadRequest", "JoinToken")
 
     def test_deleted_attendee_token(self):
         self.w.ok({"op": "DeleteAttendee", "MeetingId": self.mid,
@@ -85,6 +86,91 @@ class SubscribeTests(WorkerTest):
             with self.subTest(number=field):
                 self.assertError(self.sub(**{field: 17}), "BadRequest", field)
         self.assertError(self.sub(MeetingId="not-a-uuid"), "BadRequest", "MeetingId")
+
+
+class LeaveAndStatsTests(WorkerTest):
+    """LeaveMeeting and GetAttendeeStats over nanomsg. Nothing connects here (no ICE
+    client): the transport Subscribe made stays in ICE "new"/"checking"."""
+
+    def setUp(self):
+        self.mid = self.w.create_meeting()["MeetingId"]
+        self.a = self.w.create_attendee(self.mid, "alice")
+        self.b = self.w.create_attendee(self.mid, "bob")
+
+    def subscribe(self, att):
+        rep = self.w.request({"op": "Subscribe", "MeetingId": self.mid,
+                              "AttendeeId": att["AttendeeId"], "JoinToken": att["JoinToken"],
+                              "SdpOffer": OFFER})
+        self.assertIs(rep.get("ok"), True, rep)
+        return rep["SdpAnswer"]
+
+    def stats(self, att):
+        rep = self.w.ok({"op": "GetAttendeeStats", "MeetingId": self.mid,
+                         "AttendeeId": att["AttendeeId"]})
+        self.assertEqual(rep["MeetingId"], self.mid, rep)
+        self.assertEqual(rep["AttendeeId"], att["AttendeeId"], rep)
+        return rep
+
+    def leave(self, att):
+        return self.w.request({"op": "LeaveMeeting", "MeetingId": self.mid,
+                               "AttendeeId": att["AttendeeId"]})
+
+    def test_stats_after_subscribe(self):
+        answer = self.subscribe(self.a)
+        ufrag = re.search(r"^a=ice-ufrag:(\S+)\r$", answer, re.M)
+        self.assertIsNotNone(ufrag, answer)
+        rep = self.stats(self.a)
+        self.assertIs(rep["Connected"], False, rep)
+        t = rep["Transport"]
+        self.assertIsInstance(t, dict, rep)
+        self.assertIn(t["IceState"], ("new", "checking"), rep)
+        self.assertEqual(t["LocalUfrag"], ufrag.group(1), rep)
+        self.assertIsNone(t["SelectedProtocol"], rep)
+        self.assertIsNone(t["SrtpProfile"], rep)
+        self.assertEqual(t["Decrypted"], 0, rep)
+        # bob has not subscribed: no transport
+        rep = self.stats(self.b)
+        self.assertIs(rep["Connected"], False, rep)
+        self.assertIsNone(rep["Transport"], rep)
+
+    def test_leave_closes_transport(self):
+        self.subscribe(self.a)
+        self.assertIsInstance(self.stats(self.a)["Transport"], dict)
+        self.assertEqual(self.leave(self.a), {"ok": True})
+        rep = self.stats(self.a)
+        self.assertIsNone(rep["Transport"], rep)
+        self.assertIs(rep["Connected"], False, rep)
+        # again, and for an attendee that never had a transport: ok, nothing to close
+        self.assertEqual(self.leave(self.a), {"ok": True})
+        self.assertEqual(self.leave(self.b), {"ok": True})
+        # the attendee stays: its token still works, a new Subscribe makes a new transport
+        self.subscribe(self.a)
+        self.assertIsInstance(self.stats(self.a)["Transport"], dict)
+
+    def test_not_found(self):
+        for op in ("LeaveMeeting", "GetAttendeeStats"):
+            with self.subTest(op=op, unknown="meeting"):
+                self.assertError(self.w.request({"op": op, "MeetingId": str(uuid.uuid4()),
+                                                 "AttendeeId": self.a["AttendeeId"]}),
+                                 "NotFound", "MeetingId")
+            with self.subTest(op=op, unknown="attendee"):
+                other = str(uuid.uuid4())
+                rep = self.w.request({"op": op, "MeetingId": self.mid, "AttendeeId": other})
+                self.assertError(rep, "NotFound", "AttendeeId")
+                # the same wording as every other NotFound of the API
+                self.assertIn("no such attendee '%s'" % other, rep["error"]["message"])
+
+    def test_bad_request(self):
+        for op in ("LeaveMeeting", "GetAttendeeStats"):
+            full = {"op": op, "MeetingId": self.mid, "AttendeeId": self.a["AttendeeId"]}
+            for field in ("MeetingId", "AttendeeId"):
+                with self.subTest(op=op, missing=field):
+                    req = dict(full)
+                    del req[field]
+                    self.assertError(self.w.request(req), "BadRequest", field)
+                with self.subTest(op=op, number=field):
+                    self.assertError(self.w.request(dict(full, **{field: 17})),
+                                     "BadRequest", field)
 
 
 if __name__ == "__main__":

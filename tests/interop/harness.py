@@ -12,10 +12,8 @@ import atexit
 import ctypes
 import json
 import os
-import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -178,32 +176,20 @@ for _s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
 
 
 # ---------------------------------------------------------------------------
-# Ports
+# Ports: the integration harness's picker (free for TCP and UDP on the wildcard
+# address, below the ephemeral range, random per process). Both files are named
+# harness.py, hence the load under another module name.
 # ---------------------------------------------------------------------------
-# Below the Linux ephemeral range (32768+) so outgoing connections never take
-# them, at random so parallel scripts do not collide, checked free for TCP+UDP.
-PORT_LO, PORT_HI = 20000, 32000
+def _load_integration_harness():
+    import importlib.util
+    path = os.path.join(HERE, "..", "integration", "harness.py")
+    spec = importlib.util.spec_from_file_location("integration_harness", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
-def _port_free(port):
-    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-        s = socket.socket(socket.AF_INET, kind)
-        try:
-            s.bind(("0.0.0.0", port))  # the worker may bind the wildcard address
-        except OSError:
-            return False
-        finally:
-            s.close()
-    return True
-
-
-def free_port_block(n):
-    rnd = random.Random(os.getpid() ^ time.monotonic_ns())
-    for _ in range(500):
-        base = rnd.randrange(PORT_LO, PORT_HI - n)
-        if all(_port_free(base + i) for i in range(n)):
-            return base
-    raise RuntimeError("no free port block")
+free_port_block = _load_integration_harness().free_port_block
 
 
 def save_artifact(name, text):
