@@ -12,37 +12,45 @@
  * smaller. Bigger is treated as garbage (the connection is closed). */
 #define CONN_MAX_FRAME 4096
 
-/* One accepted connection. Owner: the tcp_io (listed in conns, keyed in by_addr); freed
- * in its close callback. Loop thread only. */
+/* One accepted connection. Owner: the tcp_io (listed in conns, keyed in by_addr, and in
+ * unauth_by_ip until its first frame is claimed); freed in its close callback. Loop
+ * thread only. */
 typedef struct {
   uv_tcp_t h;
   sfu_tcp_io_t *io;
   sfu_hnode_t node;
+  sfu_hnode_t ip_node; /* in io->unauth_by_ip while ip_counted */
   sfu_list_t link;
+  sfu_list_t dirty_link; /* in io->dirty while dirty: frames queued, flush at the check */
   sfu_addr_t addr;
   sfu_tcp_deframer_t df;
-  int authed;
+  int authed, ip_counted, dirty;
   int closing;
   uint64_t accepted_ms;
-  size_t queued; /* bytes in pending uv_write requests */
+  /* Send ring: RFC 4571 frames (header + packet) copied in by sfu_tcp_io_send, written
+   * out once per loop turn. Allocated at the first send (SFU_TCP_MAX_QUEUED bytes, once
+   * per connection: the pages are only touched as the ring fills), freed with the
+   * connection. tx_len counts from tx_head, the in-flight bytes (handed to wreq)
+   * included, so the copy never overwrites what libuv still has to write. */
+  uint8_t *tx;
+  size_t tx_head, tx_len, tx_inflight;
+  uv_write_t wreq; /* one write at a time, embedded: no allocation per write */
   uint8_t storage[CONN_MAX_FRAME];
 } conn_t;
 
-/* A pending write: header + payload copied, freed in the write callback. Only used when
- * the socket cannot take the whole frame at once (uv_try_write first: no allocation in
- * the common case). */
-typedef struct {
-  uv_write_t req;
-  conn_t *c;
-  size_t len;
-  uint8_t data[];
-} wreq_t;
-
 static void handle_closed(uv_handle_t *h);
+static void on_flush(uv_check_t *h);
 
 static void conn_closed(uv_handle_t *h) {
   conn_t *c = h->data;
+  free(c->tx);
   free(c);
+}
+
+static void unauth_forget(sfu_tcp_io_t *io, conn_t *c) {
+  if (!c->ip_counted) return;
+  sfu_hmap_remove(&io->unauth_by_ip, &c->ip_node);
+  c->ip_counted = 0;
 }
 
 static void conn_close(conn_t *c, const char *why) {
@@ -52,7 +60,10 @@ static void conn_close(conn_t *c, const char *why) {
   char a[SFU_ADDR_STRLEN];
   SFU_DEBUG("tcp", "port %u: closing %s: %s", io->port, sfu_addr_format(&c->addr, a), why);
   sfu_hmap_remove(&io->by_addr, &c->node);
+  unauth_forget(io, c);
   sfu_list_remove(&c->link);
+  if (c->dirty) sfu_list_remove(&c->dirty_link);
+  c->dirty = 0;
   io->st.conns--;
   uv_close((uv_handle_t *)&c->h, conn_closed);
 }
@@ -64,6 +75,33 @@ static conn_t *find_conn(const sfu_tcp_io_t *io, const sfu_addr_t *a) {
     if (sfu_addr_equal(&c->addr, a)) return c;
   }
   return NULL;
+}
+
+/* The source IP of a connection (no port): the key of the per-IP cap. */
+static const void *ip_bytes(const sfu_addr_t *a, size_t *n) {
+  if (a->u.sa.sa_family == AF_INET6) {
+    *n = sizeof a->u.in6.sin6_addr;
+    return &a->u.in6.sin6_addr;
+  }
+  *n = sizeof a->u.in4.sin_addr;
+  return &a->u.in4.sin_addr;
+}
+
+/* Unauthenticated connections from a's IP, counted up to `stop`: O(stop) plus the
+ * other IPs sharing the bucket, no allocation (the nodes live in the connections). */
+static unsigned unauth_count(const sfu_tcp_io_t *io, const sfu_addr_t *a, unsigned stop) {
+  size_t n;
+  const void *ip = ip_bytes(a, &n);
+  uint64_t h = sfu_hash_bytes(ip, n);
+  unsigned k = 0;
+  for (sfu_hnode_t *it = sfu_hmap_first(&io->unauth_by_ip, h); it && k < stop;
+       it = sfu_hmap_next(it, h)) {
+    const conn_t *o = sfu_container_of(it, conn_t, ip_node);
+    size_t on;
+    const void *oip = ip_bytes(&o->addr, &on);
+    if (on == n && memcmp(oip, ip, n) == 0) k++;
+  }
+  return k;
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
@@ -112,6 +150,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
     if (c->closing) return;
     if (took) {
       c->authed = 1;
+      unauth_forget(io, c); /* authenticated: no longer counts against its IP's cap */
     } else if (!c->authed) {
       io->st.closed_unauth++;
       conn_close(c, "first frame is not an ICE check for a known ufrag");
@@ -140,6 +179,16 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   c->addr.proto = SFU_PROTO_TCP;
+  /* One source cannot hold the loop's whole connection budget for the auth timeout. */
+  if (unauth_count(io, &c->addr, SFU_TCP_MAX_UNAUTH_PER_IP) >= SFU_TCP_MAX_UNAUTH_PER_IP) {
+    io->st.refused_per_ip++;
+    uv_close((uv_handle_t *)&c->h, conn_closed);
+    return;
+  }
+  size_t ipn;
+  const void *ip = ip_bytes(&c->addr, &ipn);
+  if (sfu_hmap_insert(&io->unauth_by_ip, &c->ip_node, sfu_hash_bytes(ip, ipn)) == 0)
+    c->ip_counted = 1;
   sfu_tcp_deframer_init(&c->df, c->storage, sizeof c->storage);
   c->accepted_ms = uv_now(io->loop);
   uv_tcp_nodelay(&c->h, 1); /* media: no Nagle delay */
@@ -177,12 +226,19 @@ int sfu_tcp_io_open(sfu_tcp_io_t *t, uv_loop_t *loop, const char *ip, uint16_t p
   t->closing = 0;
   t->read_busy = 0;
   sfu_list_init(&t->conns);
+  sfu_list_init(&t->dirty);
   if (sfu_hmap_init(&t->by_addr, 64)) return SFU_ENOMEM;
+  if (sfu_hmap_init(&t->unauth_by_ip, 64)) {
+    sfu_hmap_free(&t->by_addr);
+    return SFU_ENOMEM;
+  }
   uv_tcp_init(loop, &t->listener);
   t->listener.data = t;
   uv_timer_init(loop, &t->sweep);
   t->sweep.data = t;
-  t->open_handles = 2;
+  uv_check_init(loop, &t->flush);
+  t->flush.data = t;
+  t->open_handles = 3;
   int r = uv_tcp_bind(&t->listener, &a.u.sa, 0);
   if (!r) r = uv_listen((uv_stream_t *)&t->listener, 128, on_connection);
   if (r) {
@@ -191,17 +247,94 @@ int sfu_tcp_io_open(sfu_tcp_io_t *t, uv_loop_t *loop, const char *ip, uint16_t p
     t->closing = 1;
     uv_close((uv_handle_t *)&t->listener, handle_closed);
     uv_close((uv_handle_t *)&t->sweep, handle_closed);
+    uv_close((uv_handle_t *)&t->flush, handle_closed);
     return SFU_EIO;
   }
   uv_timer_start(&t->sweep, on_sweep, 1000, 1000);
   uv_unref((uv_handle_t *)&t->sweep);
+  uv_check_start(&t->flush, on_flush);
+  uv_unref((uv_handle_t *)&t->flush); /* must not keep the loop alive on its own */
   return 0;
 }
 
+/* The queued bytes from tx_head as at most two buffers (the ring may wrap). */
+static unsigned ring_bufs(const conn_t *c, uv_buf_t b[2]) {
+  size_t first = SFU_TCP_MAX_QUEUED - c->tx_head;
+  if (first >= c->tx_len) {
+    b[0] = uv_buf_init((char *)c->tx + c->tx_head, (unsigned)c->tx_len);
+    return 1;
+  }
+  b[0] = uv_buf_init((char *)c->tx + c->tx_head, (unsigned)first);
+  b[1] = uv_buf_init((char *)c->tx, (unsigned)(c->tx_len - first));
+  return 2;
+}
+
+static void ring_consume(conn_t *c, size_t n) {
+  c->tx_head = (c->tx_head + n) % SFU_TCP_MAX_QUEUED;
+  c->tx_len -= n;
+  if (c->tx_len == 0) c->tx_head = 0;
+}
+
+static void ring_put(conn_t *c, const uint8_t *p, size_t n) {
+  size_t tail = (c->tx_head + c->tx_len) % SFU_TCP_MAX_QUEUED;
+  size_t first = SFU_TCP_MAX_QUEUED - tail;
+  if (first > n) first = n;
+  memcpy(c->tx + tail, p, first);
+  memcpy(c->tx, p + first, n - first);
+  c->tx_len += n;
+}
+
+static void mark_dirty(sfu_tcp_io_t *io, conn_t *c) {
+  if (c->dirty || c->closing) return;
+  c->dirty = 1;
+  sfu_list_insert_tail(&io->dirty, &c->dirty_link);
+}
+
 static void on_written(uv_write_t *req, int status) {
-  wreq_t *w = (wreq_t *)req;
-  w->c->queued -= w->len;
-  free(w);
+  conn_t *c = req->data;
+  if (status < 0) { /* UV_ECANCELED when the connection closes under it */
+    if (!c->closing) conn_close(c, uv_strerror(status));
+    return;
+  }
+  ring_consume(c, c->tx_inflight);
+  c->tx_inflight = 0;
+  if (c->tx_len) mark_dirty(c->io, c); /* written at this turn's check (after poll) */
+}
+
+/* Writes everything queued with one uv_try_write (one writev); what the socket does not
+ * take goes to one uv_write on the ring itself, which stays put until on_written. */
+static void conn_flush(sfu_tcp_io_t *io, conn_t *c) {
+  if (c->closing || c->tx_inflight || !c->tx_len) return;
+  uv_buf_t b[2];
+  unsigned nb = ring_bufs(c, b);
+  io->st.tx_writes++;
+  int r = uv_try_write((uv_stream_t *)&c->h, b, nb);
+  if (r > 0) {
+    ring_consume(c, (size_t)r);
+  } else if (r != UV_EAGAIN) {
+    conn_close(c, uv_strerror(r));
+    return;
+  }
+  if (!c->tx_len) return;
+  nb = ring_bufs(c, b);
+  c->wreq.data = c;
+  r = uv_write(&c->wreq, (uv_stream_t *)&c->h, b, nb, on_written);
+  if (r) {
+    conn_close(c, uv_strerror(r));
+    return;
+  }
+  c->tx_inflight = c->tx_len;
+}
+
+/* Once per loop turn, after the poll phase (like udp_io's sendmmsg flush). */
+static void on_flush(uv_check_t *h) {
+  sfu_tcp_io_t *io = h->data;
+  while (!sfu_list_empty(&io->dirty)) {
+    conn_t *c = sfu_container_of(io->dirty.next, conn_t, dirty_link);
+    sfu_list_remove(&c->dirty_link);
+    c->dirty = 0;
+    conn_flush(io, c);
+  }
 }
 
 int sfu_tcp_io_send(sfu_tcp_io_t *t, const sfu_addr_t *to, const uint8_t *buf, size_t len) {
@@ -212,46 +345,19 @@ int sfu_tcp_io_send(sfu_tcp_io_t *t, const sfu_addr_t *to, const uint8_t *buf, s
   }
   uint8_t hdr[2];
   if (sfu_tcp_frame_header(hdr, len)) return SFU_ETOOBIG;
-  size_t done = 0, total = len + 2;
-  if (c->queued == 0) {
-    /* Nothing queued: try to write at once, without copying (RFC 4571 header + packet). */
-    uv_buf_t bufs[2] = {uv_buf_init((char *)hdr, 2), uv_buf_init((char *)buf, (unsigned)len)};
-    int r = uv_try_write((uv_stream_t *)&c->h, bufs, 2);
-    if (r > 0) done = (size_t)r;
-    if (done == total) {
-      t->st.tx_frames++;
-      t->st.tx_bytes += len;
-      return 0;
-    }
-  } else if (c->queued + total > SFU_TCP_MAX_QUEUED) {
+  if (!c->tx && !(c->tx = malloc(SFU_TCP_MAX_QUEUED))) {
+    t->st.tx_dropped++;
+    return SFU_ENOMEM;
+  }
+  if (c->tx_len + len + 2 > SFU_TCP_MAX_QUEUED) {
     t->st.tx_dropped++; /* drop the whole frame: the stream stays well framed */
     return SFU_ELIMIT;
   }
-  size_t rest = total - done;
-  wreq_t *w = malloc(sizeof *w + rest);
-  if (!w) {
-    conn_close(c, "out of memory"); /* half a frame may be out: the stream is broken */
-    return SFU_ENOMEM;
-  }
-  w->c = c;
-  w->len = rest;
-  size_t hoff = done < 2 ? done : 2;
-  size_t k = 0;
-  if (hoff < 2) {
-    memcpy(w->data, hdr + hoff, 2 - hoff);
-    k = 2 - hoff;
-  }
-  size_t poff = done > 2 ? done - 2 : 0;
-  memcpy(w->data + k, buf + poff, len - poff);
-  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)rest);
-  if (uv_write(&w->req, (uv_stream_t *)&c->h, &b, 1, on_written) != 0) {
-    free(w);
-    conn_close(c, "write failed");
-    return SFU_EIO;
-  }
-  c->queued += rest;
+  ring_put(c, hdr, 2); /* RFC 4571 §2: 16-bit length, then the packet */
+  ring_put(c, buf, len);
   t->st.tx_frames++;
   t->st.tx_bytes += len;
+  mark_dirty(t, c);
   return 0;
 }
 
@@ -259,6 +365,7 @@ static void handle_closed(uv_handle_t *h) {
   sfu_tcp_io_t *t = h->data;
   if (--t->open_handles > 0) return;
   sfu_hmap_free(&t->by_addr);
+  sfu_hmap_free(&t->unauth_by_ip);
   if (t->closed_cb) t->closed_cb(t);
 }
 
@@ -270,4 +377,5 @@ void sfu_tcp_io_close(sfu_tcp_io_t *t, void (*closed_cb)(sfu_tcp_io_t *t)) {
   sfu_list_foreach_safe(it, tmp, &t->conns) conn_close(sfu_container_of(it, conn_t, link), "shutdown");
   uv_close((uv_handle_t *)&t->listener, handle_closed);
   uv_close((uv_handle_t *)&t->sweep, handle_closed);
+  uv_close((uv_handle_t *)&t->flush, handle_closed);
 }
