@@ -8,17 +8,27 @@ and the page then POSTs getStats() summaries to /stats every 500 ms.
 
   test_udp: connected over UDP; AttendeeJoined; DTLS connected; bytes climbing on every
             simulcast layer and on audio; the worker decrypts with no failures.
-  test_tcp: the answer's UDP candidate removed (UDP "blocked"): Chromium's ICE-TCP active
-            candidate reaches the worker's passive one (RFC 6544); same checks over TCP.
+  test_tcp: UDP really blocked: the case re-executes this script inside a network
+            namespace of its own (`ip netns add sfu-tcp-<pid>`) where tc drops every
+            datagram to the worker's UDP port; worker, control API, signaling server and
+            Chromium all live there. The page gets the whole answer (both candidates);
+            Chromium's ICE-TCP active candidate must reach the worker's passive one
+            (RFC 6544); same checks over TCP, plus: UDP was tried and dropped, and no
+            UDP datagram reached any socket in the namespace.
 
-Run: /usr/bin/python3 test_chromium.py <sfu-worker>   (exit 77 = chromium not installed)
+Run: /usr/bin/python3 test_chromium.py <sfu-worker>   (exit 77 = chromium not installed,
+or for test_tcp: not root / `ip netns` not available)
 """
 
+import atexit
 import http.server
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -50,6 +60,110 @@ CONNECT_TIMEOUT = 15.0   # answer applied -> AttendeeJoined / dtlsState connecte
 # when its bandwidth estimate allows: at once with the worker's transport-cc feedback,
 # ~20 s later with REMB alone, never without feedback.
 FLOW_TIMEOUT = 40.0
+
+# Set (to the namespace's name) in the re-executed child that runs the TCP case inside
+# its own network namespace.
+NETNS_ENV = "SFU_INTEROP_NETNS"
+TCP_CASE = "ChromiumTest.test_tcp_when_udp_blocked"
+
+
+# ---------------------------------------------------------------------------
+# UDP blocked for real: a network namespace, and tc on its loopback.
+# ---------------------------------------------------------------------------
+def _ip(*args, timeout=10):
+    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def run_in_netns(test_id):
+    """Runs `test_id` of this script in a new network namespace (lo up, nothing else)
+    and returns (exit status, reason if skipped). The namespace is deleted whatever
+    happens: finally, atexit, and on SIGTERM/SIGINT/SIGHUP (the harness's handlers
+    leave through os._exit, which skips atexit)."""
+    if os.geteuid() != 0:
+        return harness.SKIP, "UDP-blocked case needs root for `ip netns` (CI runs as root)"
+    ns = "sfu-tcp-%d" % os.getpid()
+    r = _ip("netns", "add", ns)
+    if r.returncode != 0:
+        return harness.SKIP, "`ip netns add %s` failed: %s" % (ns, r.stderr.strip())
+    deleted = []
+
+    def delete():
+        if not deleted:
+            deleted.append(1)
+            _ip("netns", "delete", ns)
+    atexit.register(delete)
+    old = {}
+
+    def on_signal(signum, frame):
+        delete()
+        harness._on_signal(signum, frame)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        old[sig] = signal.signal(sig, on_signal)
+    try:
+        r = _ip("netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        if r.returncode != 0:
+            return harness.SKIP, "`ip netns exec %s ip link set lo up` failed: %s" % (
+                ns, r.stderr.strip())
+        print("running %s in network namespace %s" % (test_id, ns), flush=True)
+        p = harness.spawn(["ip", "netns", "exec", ns, sys.executable,
+                           os.path.abspath(__file__), harness.WORKER, test_id],
+                          env=dict(os.environ, **{NETNS_ENV: ns}))
+        try:
+            rc = p.wait()
+        finally:
+            harness.kill_group(p)
+        return rc, "child skipped (see its output)" if rc == harness.SKIP else None
+    finally:
+        delete()
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+class UdpBlock:
+    """Drops every IPv4 datagram to `port` on lo, in this process's network namespace
+    only (refuses to run in the initial one). This kernel has neither the prio qdisc nor
+    tc's gact (`action drop`) module, so the drop is structural: an htb root whose u32
+    filter sends UDP to `port` into class 1:1, whose leaf is a pfifo of limit 0 (every
+    enqueue fails); everything unclassified goes htb's direct path, untouched."""
+
+    def __init__(self, port):
+        ns = os.environ.get(NETNS_ENV)
+        if not ns or (os.stat("/run/netns/" + ns).st_ino
+                      != os.stat("/proc/self/ns/net").st_ino):
+            raise AssertionError("UdpBlock outside the test's own network namespace")
+        self.port = port
+        for cmd in (["qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb"],
+                    ["class", "add", "dev", "lo", "parent", "1:", "classid", "1:1", "htb",
+                     "rate", "1gbit"],
+                    ["qdisc", "add", "dev", "lo", "parent", "1:1", "handle", "10:", "pfifo",
+                     "limit", "0"],
+                    ["filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio",
+                     "1", "u32", "match", "ip", "protocol", "17", "0xff", "match", "ip",
+                     "dport", str(port), "0xffff", "flowid", "1:1"]):
+            r = subprocess.run(["tc", *cmd], capture_output=True, text=True, timeout=10)
+            if r.returncode != 0:
+                raise AssertionError("tc %s: %s" % (" ".join(cmd), r.stderr.strip()))
+
+    def dropped(self):
+        """Packets the drop class has dropped so far."""
+        out = subprocess.run(["tc", "-s", "qdisc", "show", "dev", "lo", "parent", "1:1"],
+                             capture_output=True, text=True, timeout=10).stdout
+        m = re.search(r"dropped (\d+)", out)
+        if not m:
+            raise AssertionError("no drop counter in: %s" % out)
+        return int(m.group(1))
+
+    def remove(self):
+        subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True,
+                       timeout=10)
+
+
+def udp_in_datagrams():
+    """Udp InDatagrams of this network namespace (/proc/net/snmp is per namespace):
+    datagrams delivered to any UDP socket in it."""
+    with open("/proc/net/snmp") as f:
+        rows = [l.split() for l in f if l.startswith("Udp:")]
+    return int(rows[1][rows[0].index("InDatagrams")])
 
 
 class BrowserRun:
@@ -379,11 +493,37 @@ class ChromiumTest(unittest.TestCase):
         self.run_case("udp", None, "udp")
 
     def test_tcp_when_udp_blocked(self):
-        self.run_case("tcp", harness.sdp_without_udp_candidates, "tcp")
+        if not os.environ.get(NETNS_ENV):
+            rc, why = run_in_netns(TCP_CASE)
+            if rc == harness.SKIP:
+                self.skipTest(why)
+            self.assertEqual(rc, 0, "%s in its network namespace failed" % TCP_CASE)
+            return
+        # Here in the namespace: the whole answer goes to the page, and UDP to the
+        # worker's port never arrives.
+        block = UdpBlock(self.w.udp_port)
+        udp0 = udp_in_datagrams()
+        try:
+            self.run_case("tcp", None, "tcp")
+            dropped = block.dropped()
+            print("tc dropped %d datagrams to UDP port %d" % (dropped, self.w.udp_port),
+                  flush=True)
+            # Chromium did try UDP (so TCP won because UDP failed, not by preference) ...
+            self.assertGreater(dropped, 0, "no UDP to the worker's port was dropped")
+            # ... and no UDP datagram reached any socket here, the worker's included.
+            self.assertEqual(udp_in_datagrams(), udp0, "UDP got through the block")
+        finally:
+            block.remove()
 
 
 if __name__ == "__main__":
     harness.parse_args()
+    if sys.argv[1:] == [TCP_CASE] and not os.environ.get(NETNS_ENV):
+        # Only the TCP case: straight into its namespace (no worker out here).
+        rc, why = run_in_netns(TCP_CASE)
+        if why and rc == harness.SKIP:
+            print("SKIP: " + why, flush=True)
+        sys.exit(rc)
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         harness.skip("chromium not installed (%s); tools/install-deps.sh --test" % CHROMIUM)
     unittest.main(verbosity=2)
