@@ -96,5 +96,11 @@ uint64_t sfu_rtc_next_deadline(const sfu_rtc_t *r);
 void sfu_rtc_stats(const sfu_rtc_t *r, sfu_rtc_stats_t *out);
 /* The attendee's live transport, or NULL. */
 const sfu_transport_t *sfu_rtc_attendee_transport(const sfu_attendee_t *a);
+/* Calls cb for every live transport of the loop (not yet departed and freed), in
+ * creation order, with the ids of the attendee it was created for. cb must not call
+ * back into the rtc. O(live transports): for figures (GetWorkerStats), not per packet. */
+typedef void (*sfu_rtc_transport_cb)(void *user, const char *meeting_id, const char *attendee_id,
+                                     const sfu_transport_t *t);
+void sfu_rtc_foreach_transport(const sfu_rtc_t *r, sfu_rtc_transport_cb cb, void *user);
 
 #endif

@@ -73,9 +73,7 @@ static void add_counters(cJSON *o, const sfu_transport_stats_t *st) {
   cJSON_AddNumberToObject(o, "BytesOut", (double)st->bytes_out);
 }
 
-cJSON *sfu_control_transport_json(const sfu_transport_t *t) {
-  cJSON *o = cJSON_CreateObject();
-  if (!o) return NULL;
+static void transport_fields(cJSON *o, const sfu_transport_t *t) {
   cJSON_AddStringToObject(o, "IceState", sfu_transport_ice_state(t));
   const sfu_addr_t *sel = sfu_transport_selected(t);
   if (sel) {
@@ -91,6 +89,11 @@ cJSON *sfu_control_transport_json(const sfu_transport_t *t) {
   else cJSON_AddNullToObject(o, "SrtpProfile");
   cJSON_AddStringToObject(o, "LocalUfrag", sfu_transport_local_ufrag(t));
   add_counters(o, sfu_transport_stats(t));
+}
+
+cJSON *sfu_control_transport_json(const sfu_transport_t *t) {
+  cJSON *o = cJSON_CreateObject();
+  if (o) transport_fields(o, t);
   return o;
 }
 
@@ -119,16 +122,32 @@ cJSON *sfu_control_exec_attendee_stats(sfu_session_t *s, const sfu_cmd_t *cmd,
   return r;
 }
 
+/* One Loops[i].Media.Transports entry: the ids, then the GetAttendeeStats Transport
+ * object's fields (the same encoder, transport_fields). */
+static void add_transport_entry(void *user, const char *meeting_id, const char *attendee_id,
+                                const sfu_transport_t *t) {
+  cJSON *arr = user;
+  cJSON *o = cJSON_CreateObject();
+  if (!o) return;
+  cJSON_AddStringToObject(o, "MeetingId", meeting_id);
+  cJSON_AddStringToObject(o, "AttendeeId", attendee_id);
+  transport_fields(o, t);
+  cJSON_AddItemToArray(arr, o);
+}
+
 void sfu_control_add_rtc_stats(cJSON *loop_obj, const sfu_rtc_t *rtc) {
   if (!rtc || !loop_obj) return;
   sfu_rtc_stats_t st;
   sfu_rtc_stats(rtc, &st);
   cJSON *o = cJSON_CreateObject();
   if (!o) return;
-  cJSON_AddNumberToObject(o, "Transports", (double)st.transports);
+  cJSON_AddNumberToObject(o, "TransportCount", (double)st.transports);
   cJSON_AddNumberToObject(o, "Connected", (double)st.joined);
   cJSON_AddNumberToObject(o, "Created", (double)st.created);
   cJSON_AddNumberToObject(o, "Unrouted", (double)st.unrouted);
   add_counters(o, &st.sum);
+  /* Issue 3 "Figures": per transport, not only the loop's sums. */
+  cJSON *arr = cJSON_AddArrayToObject(o, "Transports");
+  if (arr) sfu_rtc_foreach_transport(rtc, add_transport_entry, arr);
   cJSON_AddItemToObject(loop_obj, "Media", o);
 }

@@ -484,6 +484,14 @@ void sfu_rtc_stats(const sfu_rtc_t *r, sfu_rtc_stats_t *out) {
   }
 }
 
+void sfu_rtc_foreach_transport(const sfu_rtc_t *r, sfu_rtc_transport_cb cb, void *user) {
+  const sfu_list_t *it;
+  sfu_list_foreach(it, &r->live) {
+    const rtc_rec_t *x = sfu_container_of(it, rtc_rec_t, link);
+    cb(user, x->ident.meeting_id, x->ident.attendee_id, x->tp);
+  }
+}
+
 const sfu_transport_t *sfu_rtc_attendee_transport(const sfu_attendee_t *a) {
   const rtc_rec_t *x = a->transport;
   return x ? x->tp : NULL;
