@@ -299,8 +299,11 @@ char *sfu_control_event_json(const sfu_event_t *ev, const char *worker_id, uint6
   }
   if (ev->type == SFU_EV_MEETING_ENDED)
     cJSON_AddStringToObject(o, "reason", sfu_end_reason_name(ev->reason));
-  /* Chime's AttendeeJoined detail: networkType "Voip" (a WebRTC client; "Pstn" is phone). */
-  if (ev->type == SFU_EV_ATTENDEE_JOINED) cJSON_AddStringToObject(o, "networkType", "Voip");
+  /* Chime's join/leave/drop details carry networkType (requirements.md): "Voip" for a
+   * WebRTC client ("Pstn" would be a phone, which this worker never serves). */
+  if (ev->type == SFU_EV_ATTENDEE_JOINED || ev->type == SFU_EV_ATTENDEE_LEFT ||
+      ev->type == SFU_EV_ATTENDEE_DROPPED)
+    cJSON_AddStringToObject(o, "networkType", "Voip");
   if (ev->type == SFU_EV_ATTENDEE_CAPS_UPDATED)
     cJSON_AddItemToObject(o, "capabilities", caps_json(&ev->caps));
   return sfu_control_print(o);

@@ -545,6 +545,33 @@ TEST(error_and_event_shapes) {
       "\",\"externalUserId\":\"alice\",\"capabilities\":{\"Audio\":\"SendReceive\","
       "\"Video\":\"None\",\"Content\":\"None\"}}");
   free(s);
+  /* Join, leave and drop carry networkType "Voip" (requirements.md); others do not. */
+  static const struct {
+    sfu_event_type_t type;
+    const char *name;
+    int voip;
+  } kinds[] = {{SFU_EV_ATTENDEE_JOINED, "chime:AttendeeJoined", 1},
+               {SFU_EV_ATTENDEE_LEFT, "chime:AttendeeLeft", 1},
+               {SFU_EV_ATTENDEE_DROPPED, "chime:AttendeeDropped", 1},
+               {SFU_EV_ATTENDEE_AUTHORIZED, "chime:AttendeeAuthorized", 0},
+               {SFU_EV_ATTENDEE_DELETED, "chime:AttendeeDeleted", 0}};
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    memset(&ev, 0, sizeof ev);
+    ev.type = kinds[i].type;
+    strcpy(ev.meeting_id, MID);
+    strcpy(ev.external_meeting_id, "m");
+    strcpy(ev.attendee_id, AID);
+    strcpy(ev.external_user_id, "alice");
+    s = sfu_control_event_json(&ev, "w1", 7);
+    char want[512];
+    snprintf(want, sizeof want,
+             "{\"eventType\":\"%s\",\"timestamp\":7,\"workerId\":\"w1\",\"meetingId\":\"" MID
+             "\",\"externalMeetingId\":\"m\",\"attendeeId\":\"" AID
+             "\",\"externalUserId\":\"alice\"%s}",
+             kinds[i].name, kinds[i].voip ? ",\"networkType\":\"Voip\"" : "");
+    CHECK_EQ_STR(s, want);
+    free(s);
+  }
 }
 
 /* ---- directory ---- */
