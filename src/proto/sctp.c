@@ -1,0 +1,847 @@
+/* SCTP associations over DTLS on usrsctp (AF_CONN), and DCEP on top (see sfu/sctp.h for
+ * the threading contract: process-global usrsctp, per-loop groups, callbacks that only
+ * send on the owner thread or queue and flag from a foreign one). */
+#include "sfu/sctp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <usrsctp.h>
+
+#include "sfu/err.h"
+#include "sfu/hmap.h"
+#include "sfu/list.h"
+#include "sfu/log.h"
+
+#define DEFAULT_MTU 1150       /* DTLS MTU 1200 - 37 bytes of record overhead, rounded down */
+#define REMOTE_MMS_DEFAULT 65536 /* RFC 8841 §6.1: absent a=max-message-size means 64 KiB */
+#define QUEUE_MAX 64           /* packets queued per association by foreign threads */
+#define RECV_BUF (64 * 1024)   /* scratch receive buffer per group */
+#define RECV_BATCH 256         /* messages read per service before yielding to the loop */
+#define ARG_SOCK (1ull << 63)  /* upcall arg bit: accepted/connected socket, not listener */
+
+/* ---- process-global state (usrsctp is one stack per process) ----
+ * g_mu guards the registry (id → association), every association's queue and flags and
+ * every group's flagged list. It is never held while calling usrsctp.
+ * g_timer_mu serialises usrsctp_handle_timers: its callout walk keeps its cursor in
+ * globals (sctp_os_timer_next), so two threads must never run it at once (with
+ * usrsctp's own threads only its one timer thread would). It also guards g_last_us. */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t g_timer_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_ready;        /* main thread writes, before/after the loops */
+static sfu_hmap_t g_reg;   /* under g_mu */
+static uint64_t g_next_id = 1; /* under g_mu */
+static uint64_t g_last_us; /* under g_timer_mu: time usrsctp's timers have reached */
+static int g_have_last;
+/* The group whose owner thread is inside one of its calls right now (per thread). */
+static __thread sfu_sctp_group_t *tls_group;
+
+typedef struct qpkt {
+  struct qpkt *next;
+  size_t len;
+  uint8_t data[];
+} qpkt_t;
+
+/* One per media loop. Owner: the loop's rtc (sfu_sctp_group_new/free); its thread only,
+ * except `flagged`, which foreign threads extend under g_mu. */
+struct sfu_sctp_group {
+  sfu_list_t assocs;  /* sfu_sctp_t.link */
+  size_t n;
+  sfu_list_t flagged; /* under g_mu: associations with queued packets or socket events */
+  uint64_t last_tick_us;
+  uint8_t rbuf[RECV_BUF];
+};
+
+/* One association. Owner: whoever created it (a transport); freed with sfu_sctp_free on
+ * the group's thread. Fields under "g_mu" may be written by foreign threads. */
+struct sfu_sctp {
+  sfu_sctp_group_t *g;
+  sfu_list_t link;
+  sfu_hnode_t node; /* in g_reg (g_mu) */
+  int registered;   /* g_mu */
+  uint64_t id;      /* usrsctp's AF_CONN address: (void *)id, never dereferenced */
+  sfu_sctp_cbs_t cbs;
+  sfu_sctp_opts_t o;
+  struct socket *lsock; /* server: the listening socket, until the accept */
+  struct socket *sock;  /* the association's (accepted or connected) socket */
+  sfu_sctp_state_t state;
+  /* g_mu: */
+  qpkt_t *q_head, *q_tail;
+  unsigned q_n;
+  uint64_t q_drops;
+  int flagged;          /* linked in g->flagged (or in a tick's to-do list) */
+  sfu_list_t flag_link;
+  /* owner: */
+  sfu_sctp_channel_t ch[SFU_SCTP_MAX_CHANNELS];
+  uint8_t ch_used[SFU_SCTP_MAX_CHANNELS];
+  size_t n_open;
+  uint8_t reset_pending[SFU_SCTP_STREAMS / 8]; /* outgoing resets to (re)try */
+  int has_reset_pending;
+  uint8_t *partial; /* a message arriving in pieces (no MSG_EOR yet) */
+  size_t partial_len, partial_cap;
+  int partial_drop;
+  sfu_sctp_stats_t st;
+};
+
+static uint64_t id_hash(uint64_t id) { return sfu_hash_bytes(&id, sizeof id); }
+
+/* Under g_mu. */
+static sfu_sctp_t *reg_find(uint64_t id) {
+  uint64_t h = id_hash(id);
+  for (sfu_hnode_t *n = sfu_hmap_first(&g_reg, h); n; n = sfu_hmap_next(n, h)) {
+    sfu_sctp_t *a = sfu_container_of(n, sfu_sctp_t, node);
+    if (a->id == id) return a;
+  }
+  return NULL;
+}
+
+/* Under g_mu: the owner will service this association on its next tick. */
+static void mark(sfu_sctp_t *a) {
+  if (a->flagged) return;
+  a->flagged = 1;
+  sfu_list_insert_tail(&a->g->flagged, &a->flag_link);
+}
+
+/* Under g_mu. */
+static void unmark(sfu_sctp_t *a) {
+  if (!a->flagged) return;
+  a->flagged = 0;
+  sfu_list_remove(&a->flag_link);
+}
+
+/* ---- output: usrsctp → DTLS ---- */
+
+static void send_now(sfu_sctp_t *a, const uint8_t *buf, size_t len) {
+  a->st.packets_out++;
+  a->st.bytes_out += len;
+  a->cbs.send_cb(a->cbs.user, buf, len);
+}
+
+/* usrsctp's AF_CONN output. Runs inside usrsctp (conninput, sendv, setsockopt, timers)
+ * on whatever thread called it, with usrsctp locks held. */
+static int conn_output(void *addr, void *buf, size_t len, uint8_t tos, uint8_t set_df) {
+  (void)tos;
+  (void)set_df;
+  uint64_t id = (uint64_t)(uintptr_t)addr;
+  pthread_mutex_lock(&g_mu);
+  sfu_sctp_t *a = reg_find(id);
+  if (!a) {
+    pthread_mutex_unlock(&g_mu); /* freed (or being freed): the peer will retransmit */
+    return 0;
+  }
+  if (a->g == tls_group) {
+    /* Its own thread, inside one of its calls: it cannot be freed under us. */
+    pthread_mutex_unlock(&g_mu);
+    send_now(a, buf, len);
+    return 0;
+  }
+  /* A foreign loop ran this association's timer: queue for the owner (one copy; SCTP
+   * retransmits what a full queue drops). */
+  qpkt_t *p = a->q_n < QUEUE_MAX ? malloc(sizeof *p + len) : NULL;
+  if (p) {
+    p->next = NULL;
+    p->len = len;
+    memcpy(p->data, buf, len);
+    if (a->q_tail) a->q_tail->next = p;
+    else a->q_head = p;
+    a->q_tail = p;
+    a->q_n++;
+  } else {
+    a->q_drops++;
+  }
+  mark(a);
+  pthread_mutex_unlock(&g_mu);
+  return 0;
+}
+
+/* Socket events (readable, writable, error), from any thread: flag only. */
+static void upcall(struct socket *so, void *arg, int flags) {
+  (void)so;
+  (void)flags;
+  uint64_t id = (uint64_t)(uintptr_t)arg & ~ARG_SOCK;
+  pthread_mutex_lock(&g_mu);
+  sfu_sctp_t *a = reg_find(id);
+  if (a) mark(a);
+  pthread_mutex_unlock(&g_mu);
+}
+
+/* ---- process-global ---- */
+
+int sfu_sctp_global_init(void) {
+  if (g_ready) return 0;
+  if (sfu_hmap_init(&g_reg, 64)) return SFU_ENOMEM;
+  /* No UDP encapsulation port, no threads: timers follow sfu_sctp_group_handle_timeout. */
+  usrsctp_init_nothreads(0, conn_output, NULL);
+  /* Browsers' settings for SCTP over DTLS: no ECN (nothing below marks), no ABORT for
+   * out-of-the-blue packets (blackhole 2), no ASCONF/multi-homing (one DTLS path). */
+  usrsctp_sysctl_set_sctp_ecn_enable(0);
+  usrsctp_sysctl_set_sctp_asconf_enable(0);
+  usrsctp_sysctl_set_sctp_blackhole(2);
+  g_ready = 1;
+  return 0;
+}
+
+int sfu_sctp_global_shutdown(void) {
+  if (!g_ready) return 0;
+  /* Closed sockets may still wait for a timer to free their PCBs (INPKILL); without
+   * usrsctp threads, run the timers here until usrsctp_finish agrees (bounded). */
+  int rc = SFU_ESTATE;
+  for (int i = 0; i < 500; i++) {
+    if (usrsctp_finish() == 0) {
+      rc = 0;
+      break;
+    }
+    pthread_mutex_lock(&g_timer_mu);
+    usrsctp_handle_timers(10);
+    pthread_mutex_unlock(&g_timer_mu);
+  }
+  if (rc) {
+    SFU_WARN("sctp", "usrsctp_finish: sockets still open at shutdown");
+    return rc; /* usrsctp still holds state: keep ours too */
+  }
+  sfu_hmap_free(&g_reg);
+  g_ready = 0;
+  g_have_last = 0;
+  return 0;
+}
+
+int sfu_sctp_global_ready(void) { return g_ready; }
+
+/* ---- groups ---- */
+
+sfu_sctp_group_t *sfu_sctp_group_new(void) {
+  if (!g_ready) return NULL;
+  sfu_sctp_group_t *g = calloc(1, sizeof *g);
+  if (!g) return NULL;
+  sfu_list_init(&g->assocs);
+  sfu_list_init(&g->flagged);
+  return g;
+}
+
+void sfu_sctp_group_free(sfu_sctp_group_t *g) {
+  if (!g) return;
+  if (g->n) {
+    /* Their owners still point at them: leaking beats a use-after-free. */
+    SFU_WARN("sctp", "group freed with %zu associations left (owner bug); leaking it", g->n);
+    return;
+  }
+  free(g);
+}
+
+size_t sfu_sctp_group_count(const sfu_sctp_group_t *g) { return g ? g->n : 0; }
+
+uint64_t sfu_sctp_group_next_deadline(const sfu_sctp_group_t *g) {
+  if (!g || g->n == 0) return UINT64_MAX;
+  return g->last_tick_us + SFU_SCTP_TICK_US;
+}
+
+/* Advances usrsctp's process-wide timers to now_us. If another loop is running them at
+ * this moment it will bring them up to date itself: skip rather than wait. */
+static void run_timers(uint64_t now_us) {
+  if (pthread_mutex_trylock(&g_timer_mu) != 0) return;
+  uint32_t ms = 0;
+  if (!g_have_last) {
+    g_have_last = 1;
+    g_last_us = now_us;
+  } else if (now_us > g_last_us) {
+    uint64_t d = (now_us - g_last_us) / 1000;
+    g_last_us += d * 1000;
+    ms = d > 60000 ? 60000 : (uint32_t)d;
+  }
+  if (ms) usrsctp_handle_timers(ms);
+  pthread_mutex_unlock(&g_timer_mu);
+}
+
+static void service(sfu_sctp_t *a);
+
+void sfu_sctp_group_handle_timeout(sfu_sctp_group_t *g, uint64_t now_us) {
+  if (!g) return;
+  sfu_sctp_group_t *prev = tls_group;
+  tls_group = g;
+  g->last_tick_us = now_us;
+  run_timers(now_us);
+  /* Only the flagged associations, each once: one that flags itself again while being
+   * serviced (more to read) lands on g->flagged for the next tick, not on this list. */
+  sfu_list_t todo;
+  sfu_list_init(&todo);
+  pthread_mutex_lock(&g_mu);
+  if (!sfu_list_empty(&g->flagged)) {
+    todo.next = g->flagged.next;
+    todo.prev = g->flagged.prev;
+    todo.next->prev = &todo;
+    todo.prev->next = &todo;
+    sfu_list_init(&g->flagged);
+  }
+  for (;;) {
+    if (sfu_list_empty(&todo)) break;
+    sfu_sctp_t *a = sfu_container_of(todo.next, sfu_sctp_t, flag_link);
+    pthread_mutex_unlock(&g_mu);
+    service(a); /* unmarks it (under g_mu) */
+    pthread_mutex_lock(&g_mu);
+  }
+  pthread_mutex_unlock(&g_mu);
+  tls_group = prev;
+}
+
+/* ---- state and channels ---- */
+
+static void set_state(sfu_sctp_t *a, sfu_sctp_state_t st) {
+  if (a->state == st) return;
+  a->state = st;
+  if (a->cbs.on_state_cb) a->cbs.on_state_cb(a->cbs.user, st);
+}
+
+static int ch_find(const sfu_sctp_t *a, uint16_t stream) {
+  for (int i = 0; i < SFU_SCTP_MAX_CHANNELS; i++)
+    if (a->ch_used[i] && a->ch[i].stream == stream) return i;
+  return -1;
+}
+
+static sfu_sctp_channel_t *ch_add(sfu_sctp_t *a, uint16_t stream, const sfu_dcep_open_t *o) {
+  for (int i = 0; i < SFU_SCTP_MAX_CHANNELS; i++) {
+    if (a->ch_used[i]) continue;
+    sfu_sctp_channel_t *c = &a->ch[i];
+    memset(c, 0, sizeof *c);
+    c->stream = stream;
+    c->channel_type = o->channel_type;
+    c->priority = o->priority;
+    c->reliability = o->reliability;
+    size_t n = o->label_len < SFU_SCTP_LABEL_MAX ? o->label_len : SFU_SCTP_LABEL_MAX;
+    if (n) memcpy(c->label, o->label, n);
+    n = o->protocol_len < SFU_SCTP_LABEL_MAX ? o->protocol_len : SFU_SCTP_LABEL_MAX;
+    if (n) memcpy(c->protocol, o->protocol, n);
+    a->ch_used[i] = 1;
+    return c;
+  }
+  return NULL;
+}
+
+static void ch_remove(sfu_sctp_t *a, int i) {
+  sfu_sctp_channel_t *c = &a->ch[i];
+  int was_open = c->open;
+  a->ch_used[i] = 0;
+  if (!was_open) return;
+  a->n_open--;
+  a->st.channels_closed++;
+  if (a->cbs.on_channel_cb) a->cbs.on_channel_cb(a->cbs.user, c, 0);
+}
+
+static void ch_set_open(sfu_sctp_t *a, sfu_sctp_channel_t *c) {
+  c->open = 1;
+  a->n_open++;
+  a->st.channels_opened++;
+  if (a->cbs.on_channel_cb) a->cbs.on_channel_cb(a->cbs.user, c, 1);
+}
+
+/* RFC 8831 §6.7: resetting our outgoing stream closes the channel in our direction.
+ * usrsctp allows one outstanding reset request: busy ones are retried on later calls. */
+static void flush_resets(sfu_sctp_t *a) {
+  if (!a->has_reset_pending || !a->sock || a->state != SFU_SCTP_ESTABLISHED) return;
+  uint16_t list[64];
+  uint16_t n = 0;
+  for (unsigned s = 0; s < SFU_SCTP_STREAMS && n < 64; s++)
+    if (a->reset_pending[s / 8] & (1u << (s % 8))) list[n++] = (uint16_t)s;
+  if (n == 0) {
+    a->has_reset_pending = 0;
+    return;
+  }
+  size_t sz = sizeof(struct sctp_reset_streams) + n * sizeof(uint16_t);
+  struct sctp_reset_streams *srs = calloc(1, sz);
+  if (!srs) return;
+  srs->srs_flags = SCTP_STREAM_RESET_OUTGOING;
+  srs->srs_number_streams = n;
+  memcpy(srs->srs_stream_list, list, n * sizeof(uint16_t));
+  if (usrsctp_setsockopt(a->sock, IPPROTO_SCTP, SCTP_RESET_STREAMS, srs, (socklen_t)sz) == 0) {
+    for (uint16_t i = 0; i < n; i++) a->reset_pending[list[i] / 8] &= (uint8_t)~(1u << (list[i] % 8));
+    a->has_reset_pending = 0;
+    for (unsigned s = 0; s < sizeof a->reset_pending; s++)
+      if (a->reset_pending[s]) a->has_reset_pending = 1;
+  }
+  free(srs);
+  if (a->has_reset_pending) { /* busy (one request at a time): retry next tick */
+    pthread_mutex_lock(&g_mu);
+    mark(a);
+    pthread_mutex_unlock(&g_mu);
+  }
+}
+
+static void reset_stream(sfu_sctp_t *a, uint16_t stream) {
+  if (stream >= SFU_SCTP_STREAMS) return;
+  a->reset_pending[stream / 8] |= (uint8_t)(1u << (stream % 8));
+  a->has_reset_pending = 1;
+  flush_resets(a);
+}
+
+/* ---- DCEP (RFC 8832) ---- */
+
+static int raw_send(sfu_sctp_t *a, uint16_t stream, uint32_t ppid, const uint8_t *buf, size_t len,
+                    const sfu_sctp_channel_t *c) {
+  struct sctp_sendv_spa spa;
+  memset(&spa, 0, sizeof spa);
+  spa.sendv_flags = SCTP_SEND_SNDINFO_VALID;
+  spa.sendv_sndinfo.snd_sid = stream;
+  spa.sendv_sndinfo.snd_ppid = htonl(ppid);
+  spa.sendv_sndinfo.snd_flags = SCTP_EOR;
+  if (c) {
+    /* RFC 8831 §6.4: the channel type's ordering and partial reliability (RFC 3758). */
+    if (c->channel_type & 0x80) spa.sendv_sndinfo.snd_flags |= SCTP_UNORDERED;
+    uint8_t pr = c->channel_type & 0x7f;
+    if (pr == SFU_DCEP_PARTIAL_RELIABLE_REXMIT || pr == SFU_DCEP_PARTIAL_RELIABLE_TIMED) {
+      spa.sendv_flags |= SCTP_SEND_PRINFO_VALID;
+      spa.sendv_prinfo.pr_policy = pr == SFU_DCEP_PARTIAL_RELIABLE_REXMIT ? SCTP_PR_SCTP_RTX : SCTP_PR_SCTP_TTL;
+      spa.sendv_prinfo.pr_value = c->reliability;
+    }
+  }
+  ssize_t n = usrsctp_sendv(a->sock, buf, len, NULL, 0, &spa, sizeof spa, SCTP_SENDV_SPA, 0);
+  if (n < 0) return errno == EWOULDBLOCK || errno == EAGAIN ? SFU_EAGAIN : SFU_EIO;
+  return 0;
+}
+
+static void dcep_open(sfu_sctp_t *a, uint16_t sid, const uint8_t *buf, size_t len) {
+  sfu_dcep_open_t o;
+  if (sfu_dcep_parse_open(buf, len, &o)) {
+    a->st.dcep_errors++;
+    SFU_DEBUG("sctp", "malformed DATA_CHANNEL_OPEN on stream %u: reset", sid);
+    reset_stream(a, sid); /* the opener's channel fails instead of hanging */
+    return;
+  }
+  if (ch_find(a, sid) >= 0) {
+    a->st.dcep_errors++; /* RFC 8832 §6: a stream carries one channel at a time */
+    return;
+  }
+  sfu_sctp_channel_t *c = ch_add(a, sid, &o);
+  if (!c) {
+    a->st.dcep_errors++;
+    SFU_INFO("sctp", "channel table full (%d): stream %u refused", SFU_SCTP_MAX_CHANNELS, sid);
+    reset_stream(a, sid);
+    return;
+  }
+  /* RFC 8832 §6: answer DATA_CHANNEL_ACK on the same stream. Sent ordered (§6: DCEP
+   * messages are sent ordered and reliably). */
+  uint8_t ack = SFU_DCEP_ACK;
+  if (raw_send(a, sid, SFU_SCTP_PPID_DCEP, &ack, 1, NULL)) a->st.dcep_errors++;
+  ch_set_open(a, c);
+}
+
+static void dcep_input(sfu_sctp_t *a, uint16_t sid, const uint8_t *buf, size_t len) {
+  if (len >= 1 && buf[0] == SFU_DCEP_OPEN) {
+    dcep_open(a, sid, buf, len);
+    return;
+  }
+  int i = ch_find(a, sid);
+  if (len == 1 && buf[0] == SFU_DCEP_ACK && i >= 0 && !a->ch[i].open) {
+    ch_set_open(a, &a->ch[i]); /* RFC 8832 §6: our OPEN was accepted */
+    return;
+  }
+  a->st.dcep_errors++;
+}
+
+/* A whole message (RFC 8831 §8 PPIDs). */
+static void deliver(sfu_sctp_t *a, uint16_t sid, uint32_t ppid, const uint8_t *buf, size_t len) {
+  if (ppid == SFU_SCTP_PPID_DCEP) {
+    dcep_input(a, sid, buf, len);
+    return;
+  }
+  int empty = ppid == SFU_SCTP_PPID_STRING_EMPTY || ppid == SFU_SCTP_PPID_BINARY_EMPTY;
+  if (!empty && ppid != SFU_SCTP_PPID_STRING && ppid != SFU_SCTP_PPID_BINARY) {
+    a->st.unknown_ppid++;
+    return;
+  }
+  /* Messages may follow an OPEN before our ACK reaches the peer (RFC 8832 §6), but never
+   * precede it: the stream is ordered for DCEP. No channel: not ours to accept. */
+  if (ch_find(a, sid) < 0) {
+    a->st.no_channel++;
+    return;
+  }
+  if (empty) len = 0; /* RFC 8831 §6.6: the single byte of an empty message is not data */
+  a->st.messages_in++;
+  a->st.message_bytes_in += len;
+  if (a->cbs.on_message_cb) a->cbs.on_message_cb(a->cbs.user, sid, ppid, buf, len);
+}
+
+/* A piece of a message: whole ones go straight from the scratch buffer; pieces are
+ * gathered (bounded by the max message size; past it the message is dropped). */
+static void on_data(sfu_sctp_t *a, uint16_t sid, uint32_t ppid, const uint8_t *buf, size_t n, int eor) {
+  size_t max = a->o.max_message_size;
+  if (eor && a->partial_len == 0 && !a->partial_drop) {
+    if (n > max) a->st.oversize++;
+    else deliver(a, sid, ppid, buf, n);
+    return;
+  }
+  if (!a->partial_drop) {
+    if (a->partial_len + n > max) {
+      a->partial_drop = 1;
+    } else {
+      if (a->partial_len + n > a->partial_cap) {
+        size_t cap = a->partial_cap ? a->partial_cap : 4096;
+        while (cap < a->partial_len + n) cap *= 2;
+        if (cap > max) cap = max;
+        uint8_t *p = realloc(a->partial, cap);
+        if (!p) {
+          a->partial_drop = 1;
+        } else {
+          a->partial = p;
+          a->partial_cap = cap;
+        }
+      }
+      if (!a->partial_drop) {
+        memcpy(a->partial + a->partial_len, buf, n);
+        a->partial_len += n;
+      }
+    }
+  }
+  if (!eor) return;
+  if (a->partial_drop) a->st.oversize++;
+  else deliver(a, sid, ppid, a->partial, a->partial_len);
+  a->partial_len = 0;
+  a->partial_drop = 0;
+}
+
+/* ---- notifications ---- */
+
+static void all_channels_closed(sfu_sctp_t *a) {
+  for (int i = 0; i < SFU_SCTP_MAX_CHANNELS; i++)
+    if (a->ch_used[i]) ch_remove(a, i);
+}
+
+static void on_stream_reset(sfu_sctp_t *a, const struct sctp_stream_reset_event *ev, size_t len) {
+  if (len < sizeof *ev) return;
+  if (ev->strreset_flags & (SCTP_STREAM_RESET_DENIED | SCTP_STREAM_RESET_FAILED)) return;
+  if (!(ev->strreset_flags & SCTP_STREAM_RESET_INCOMING_SSN)) return; /* ours completed */
+  size_t n = (len - sizeof *ev) / sizeof(uint16_t);
+  for (size_t k = 0; k < n; k++) {
+    uint16_t sid = ev->strreset_stream_list[k];
+    int i = ch_find(a, sid);
+    if (i < 0) continue;
+    /* RFC 8831 §6.7: the peer reset its outgoing stream: reset ours too (unless we
+     * started the close), and the channel is closed. */
+    if (!a->ch[i].closing) reset_stream(a, sid);
+    ch_remove(a, i);
+  }
+}
+
+static void on_notification(sfu_sctp_t *a, const uint8_t *buf, size_t len) {
+  const union sctp_notification *n = (const void *)buf;
+  if (len < sizeof n->sn_header) return;
+  switch (n->sn_header.sn_type) {
+  case SCTP_ASSOC_CHANGE:
+    if (len < sizeof n->sn_assoc_change) return;
+    switch (n->sn_assoc_change.sac_state) {
+    case SCTP_COMM_UP:
+    case SCTP_RESTART:
+      SFU_DEBUG("sctp", "association up: %u out / %u in streams", n->sn_assoc_change.sac_outbound_streams,
+                n->sn_assoc_change.sac_inbound_streams);
+      set_state(a, SFU_SCTP_ESTABLISHED);
+      flush_resets(a);
+      break;
+    case SCTP_COMM_LOST:
+    case SCTP_SHUTDOWN_COMP:
+    case SCTP_CANT_STR_ASSOC:
+      all_channels_closed(a);
+      set_state(a, SFU_SCTP_CLOSED);
+      break;
+    }
+    break;
+  case SCTP_SHUTDOWN_EVENT:
+    all_channels_closed(a);
+    set_state(a, SFU_SCTP_CLOSED);
+    break;
+  case SCTP_STREAM_RESET_EVENT:
+    on_stream_reset(a, &n->sn_strreset_event, len);
+    break;
+  default:
+    break;
+  }
+}
+
+/* ---- socket set-up ---- */
+
+static void fill_conn(struct sockaddr_conn *s, uint64_t id, uint16_t port) {
+  memset(s, 0, sizeof *s);
+  s->sconn_family = AF_CONN;
+  s->sconn_port = htons(port);
+  s->sconn_addr = (void *)(uintptr_t)id;
+}
+
+/* Path MTU fixed below the DTLS MTU: no PMTU discovery over DTLS (RFC 8261 §5). */
+static void set_mtu(sfu_sctp_t *a, struct socket *s, sctp_assoc_t assoc) {
+  struct sctp_paddrparams pp;
+  memset(&pp, 0, sizeof pp);
+  pp.spp_assoc_id = assoc;
+  pp.spp_flags = SPP_PMTUD_DISABLE;
+  pp.spp_pathmtu = a->o.mtu;
+  if (usrsctp_setsockopt(s, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &pp, sizeof pp))
+    SFU_DEBUG("sctp", "SCTP_PEER_ADDR_PARAMS: errno %d", errno);
+}
+
+static int set_opts(sfu_sctp_t *a, struct socket *s) {
+  struct linger lg = {1, 0}; /* close = ABORT, freed at once: no lingering state */
+  int on = 1;
+  struct sctp_assoc_value rst = {SCTP_FUTURE_ASSOC, SCTP_ENABLE_RESET_STREAM_REQ};
+  struct sctp_initmsg init = {SFU_SCTP_STREAMS, SFU_SCTP_STREAMS, 0, 0};
+  if (usrsctp_set_non_blocking(s, 1) || usrsctp_setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) ||
+      usrsctp_setsockopt(s, IPPROTO_SCTP, SCTP_NODELAY, &on, sizeof on) ||
+      usrsctp_setsockopt(s, IPPROTO_SCTP, SCTP_RECVRCVINFO, &on, sizeof on) ||
+      usrsctp_setsockopt(s, IPPROTO_SCTP, SCTP_ENABLE_STREAM_RESET, &rst, sizeof rst) ||
+      usrsctp_setsockopt(s, IPPROTO_SCTP, SCTP_INITMSG, &init, sizeof init))
+    return SFU_EINTERNAL;
+  /* I-DATA (RFC 8260) stays off: usrsctp's default, never enabled here. */
+  static const uint16_t events[] = {SCTP_ASSOC_CHANGE, SCTP_SHUTDOWN_EVENT, SCTP_STREAM_RESET_EVENT};
+  for (size_t i = 0; i < sizeof events / sizeof events[0]; i++) {
+    struct sctp_event ev = {SCTP_FUTURE_ASSOC, events[i], 1};
+    if (usrsctp_setsockopt(s, IPPROTO_SCTP, SCTP_EVENT, &ev, sizeof ev)) return SFU_EINTERNAL;
+  }
+  set_mtu(a, s, SCTP_FUTURE_ASSOC);
+  return 0;
+}
+
+static void do_accept(sfu_sctp_t *a) {
+  struct socket *s = usrsctp_accept(a->lsock, NULL, NULL);
+  if (!s) return; /* EWOULDBLOCK: no association yet */
+  usrsctp_set_non_blocking(s, 1);
+  usrsctp_set_upcall(s, upcall, (void *)(uintptr_t)(a->id | ARG_SOCK));
+  set_mtu(a, s, 0);
+  a->sock = s;
+  /* One association per transport: the listener has done its job. */
+  usrsctp_set_upcall(a->lsock, NULL, NULL);
+  usrsctp_close(a->lsock);
+  a->lsock = NULL;
+}
+
+static void do_recv(sfu_sctp_t *a) {
+  uint8_t *buf = a->g->rbuf;
+  for (int k = 0; k < RECV_BATCH && a->sock; k++) {
+    struct sctp_rcvinfo ri;
+    socklen_t ilen = sizeof ri;
+    unsigned itype = 0;
+    int flags = 0;
+    struct sockaddr_conn from;
+    socklen_t flen = sizeof from;
+    memset(&ri, 0, sizeof ri);
+    ssize_t n = usrsctp_recvv(a->sock, buf, RECV_BUF, (struct sockaddr *)&from, &flen, &ri, &ilen, &itype, &flags);
+    if (n < 0) return; /* EWOULDBLOCK: drained */
+    if (flags & MSG_NOTIFICATION) {
+      on_notification(a, buf, (size_t)n);
+      continue;
+    }
+    if (n == 0) { /* end of stream: the peer shut the association down */
+      all_channels_closed(a);
+      set_state(a, SFU_SCTP_CLOSED);
+      return;
+    }
+    if (itype != SCTP_RECVV_RCVINFO) continue; /* SCTP_RECVRCVINFO is on: not expected */
+    on_data(a, ri.rcv_sid, ntohl(ri.rcv_ppid), buf, (size_t)n, (flags & MSG_EOR) != 0);
+  }
+  /* More than a batch: come back on the next tick rather than starve the loop. */
+  pthread_mutex_lock(&g_mu);
+  mark(a);
+  pthread_mutex_unlock(&g_mu);
+}
+
+/* Owner thread, tls_group set: queued output, pending accept, receptions, resets. */
+static void service(sfu_sctp_t *a) {
+  pthread_mutex_lock(&g_mu);
+  qpkt_t *q = a->q_head;
+  a->q_head = a->q_tail = NULL;
+  a->q_n = 0;
+  a->st.queue_drops = a->q_drops;
+  unmark(a);
+  pthread_mutex_unlock(&g_mu);
+  while (q) {
+    qpkt_t *next = q->next;
+    send_now(a, q->data, q->len);
+    free(q);
+    q = next;
+  }
+  if (a->lsock && !a->sock) do_accept(a);
+  if (a->sock) do_recv(a);
+  flush_resets(a);
+}
+
+/* ---- associations ---- */
+
+static void unregister(sfu_sctp_t *a) {
+  pthread_mutex_lock(&g_mu);
+  if (a->registered) sfu_hmap_remove(&g_reg, &a->node);
+  a->registered = 0;
+  unmark(a);
+  qpkt_t *q = a->q_head;
+  a->q_head = a->q_tail = NULL;
+  pthread_mutex_unlock(&g_mu);
+  while (q) {
+    qpkt_t *next = q->next;
+    free(q);
+    q = next;
+  }
+}
+
+static int open_socket(sfu_sctp_t *a) {
+  struct socket *s = usrsctp_socket(AF_CONN, SOCK_STREAM, IPPROTO_SCTP, NULL, NULL, 0, NULL);
+  if (!s) return SFU_EINTERNAL;
+  uint64_t arg = a->id | (a->o.role == SFU_SCTP_ROLE_CLIENT ? ARG_SOCK : 0);
+  if (a->o.role == SFU_SCTP_ROLE_CLIENT) a->sock = s;
+  else a->lsock = s;
+  if (set_opts(a, s)) return SFU_EINTERNAL;
+  usrsctp_set_upcall(s, upcall, (void *)(uintptr_t)arg);
+  struct sockaddr_conn local, remote;
+  fill_conn(&local, a->id, a->o.local_port);
+  if (usrsctp_bind(s, (struct sockaddr *)&local, sizeof local)) return SFU_EINTERNAL;
+  if (a->o.role == SFU_SCTP_ROLE_SERVER) return usrsctp_listen(s, 1) ? SFU_EINTERNAL : 0;
+  /* Client: INIT goes out now (through conn_output, on this thread). */
+  fill_conn(&remote, a->id, a->o.remote_port);
+  if (usrsctp_connect(s, (struct sockaddr *)&remote, sizeof remote) && errno != EINPROGRESS)
+    return SFU_EINTERNAL;
+  return 0;
+}
+
+sfu_sctp_t *sfu_sctp_new(sfu_sctp_group_t *g, const sfu_sctp_opts_t *opts, const sfu_sctp_cbs_t *cbs,
+                         uint64_t now_us) {
+  if (!g || !opts || !cbs || !cbs->send_cb || !g_ready) return NULL;
+  sfu_sctp_t *a = calloc(1, sizeof *a);
+  if (!a) return NULL;
+  a->g = g;
+  a->cbs = *cbs;
+  a->o = *opts;
+  if (!a->o.local_port) a->o.local_port = SFU_SCTP_DEFAULT_PORT;
+  if (!a->o.remote_port) a->o.remote_port = SFU_SCTP_DEFAULT_PORT;
+  if (!a->o.max_message_size) a->o.max_message_size = SFU_SCTP_MAX_MESSAGE;
+  if (!a->o.remote_max_message_size) a->o.remote_max_message_size = REMOTE_MMS_DEFAULT;
+  if (!a->o.mtu) a->o.mtu = DEFAULT_MTU;
+  a->state = SFU_SCTP_CONNECTING;
+  pthread_mutex_lock(&g_mu);
+  a->id = g_next_id++;
+  sfu_hmap_insert(&g_reg, &a->node, id_hash(a->id));
+  a->registered = 1;
+  pthread_mutex_unlock(&g_mu);
+  sfu_list_insert_tail(&g->assocs, &a->link);
+  if (g->n++ == 0) g->last_tick_us = now_us;
+  usrsctp_register_address((void *)(uintptr_t)a->id);
+  sfu_sctp_group_t *prev = tls_group;
+  tls_group = g;
+  int rc = open_socket(a);
+  tls_group = prev;
+  if (rc) {
+    SFU_WARN("sctp", "could not open the SCTP socket (errno %d)", errno);
+    sfu_sctp_free(a);
+    return NULL;
+  }
+  return a;
+}
+
+void sfu_sctp_free(sfu_sctp_t *a) {
+  if (!a) return;
+  /* Out of the registry first: from here on usrsctp's callbacks (the ABORT that close
+   * sends, a timer on another loop) find nothing and drop. */
+  unregister(a);
+  sfu_sctp_group_t *prev = tls_group;
+  tls_group = a->g;
+  if (a->sock) {
+    usrsctp_set_upcall(a->sock, NULL, NULL);
+    usrsctp_close(a->sock);
+  }
+  if (a->lsock) {
+    usrsctp_set_upcall(a->lsock, NULL, NULL);
+    usrsctp_close(a->lsock);
+  }
+  usrsctp_deregister_address((void *)(uintptr_t)a->id);
+  tls_group = prev;
+  sfu_list_remove(&a->link);
+  a->g->n--;
+  free(a->partial);
+  free(a);
+}
+
+int sfu_sctp_handle_input(sfu_sctp_t *a, uint64_t now_us, const uint8_t *buf, size_t len) {
+  (void)now_us; /* usrsctp's timers advance in sfu_sctp_group_handle_timeout */
+  if (!buf || len == 0) return SFU_EINVAL;
+  a->st.packets_in++;
+  a->st.bytes_in += len;
+  sfu_sctp_group_t *prev = tls_group;
+  tls_group = a->g;
+  /* usrsctp checks the CRC32c and drops garbage itself (blackhole: no ABORT back). */
+  usrsctp_conninput((void *)(uintptr_t)a->id, buf, len, 0);
+  service(a);
+  tls_group = prev;
+  return 0;
+}
+
+int sfu_sctp_send(sfu_sctp_t *a, uint16_t stream, uint32_t ppid, const uint8_t *buf, size_t len) {
+  if (a->state != SFU_SCTP_ESTABLISHED || !a->sock) return SFU_ESTATE;
+  if (stream >= SFU_SCTP_STREAMS) return SFU_EINVAL;
+  if (len > a->o.remote_max_message_size) return SFU_ETOOBIG;
+  static const uint8_t zero = 0;
+  if (len == 0 && (ppid == SFU_SCTP_PPID_STRING || ppid == SFU_SCTP_PPID_BINARY)) {
+    ppid = ppid == SFU_SCTP_PPID_STRING ? SFU_SCTP_PPID_STRING_EMPTY : SFU_SCTP_PPID_BINARY_EMPTY;
+    buf = &zero;
+    len = 1;
+  }
+  if (len == 0) return SFU_EINVAL;
+  int i = ch_find(a, stream);
+  sfu_sctp_group_t *prev = tls_group;
+  tls_group = a->g;
+  int rc = raw_send(a, stream, ppid, buf, len, i >= 0 && ppid != SFU_SCTP_PPID_DCEP ? &a->ch[i] : NULL);
+  tls_group = prev;
+  if (rc == 0 && ppid != SFU_SCTP_PPID_DCEP) {
+    a->st.messages_out++;
+    a->st.message_bytes_out += len;
+  }
+  return rc;
+}
+
+int sfu_sctp_open_channel(sfu_sctp_t *a, uint16_t stream, const char *label, const char *protocol,
+                          uint8_t channel_type, uint32_t reliability) {
+  if (a->state != SFU_SCTP_ESTABLISHED) return SFU_ESTATE;
+  if (stream >= SFU_SCTP_STREAMS) return SFU_EINVAL;
+  if (ch_find(a, stream) >= 0) return SFU_EEXIST;
+  sfu_dcep_open_t o = {channel_type, 0, reliability, (const uint8_t *)label, (const uint8_t *)protocol,
+                       (uint16_t)(label ? strnlen(label, SFU_SCTP_LABEL_MAX) : 0),
+                       (uint16_t)(protocol ? strnlen(protocol, SFU_SCTP_LABEL_MAX) : 0)};
+  uint8_t msg[12 + 2 * SFU_SCTP_LABEL_MAX];
+  int n = sfu_dcep_build_open(msg, sizeof msg, &o);
+  if (n < 0) return n;
+  if (!ch_add(a, stream, &o)) return SFU_ELIMIT;
+  int rc = sfu_sctp_send(a, stream, SFU_SCTP_PPID_DCEP, msg, (size_t)n);
+  if (rc) a->ch_used[ch_find(a, stream)] = 0;
+  return rc;
+}
+
+int sfu_sctp_close_channel(sfu_sctp_t *a, uint16_t stream) {
+  int i = ch_find(a, stream);
+  if (i < 0) return SFU_ENOENT;
+  if (a->ch[i].closing) return 0;
+  a->ch[i].closing = 1;
+  sfu_sctp_group_t *prev = tls_group;
+  tls_group = a->g;
+  reset_stream(a, stream);
+  tls_group = prev;
+  return 0;
+}
+
+/* ---- figures ---- */
+
+sfu_sctp_state_t sfu_sctp_state(const sfu_sctp_t *a) { return a ? a->state : SFU_SCTP_NONE; }
+
+const char *sfu_sctp_state_name(sfu_sctp_state_t st) {
+  switch (st) {
+  case SFU_SCTP_CONNECTING:
+    return "connecting";
+  case SFU_SCTP_ESTABLISHED:
+    return "established";
+  case SFU_SCTP_CLOSED:
+    return "closed";
+  default:
+    return "none";
+  }
+}
+
+const sfu_sctp_stats_t *sfu_sctp_stats(const sfu_sctp_t *a) { return &a->st; }
+size_t sfu_sctp_open_channels(const sfu_sctp_t *a) { return a ? a->n_open : 0; }
+
+const sfu_sctp_channel_t *sfu_sctp_channel(const sfu_sctp_t *a, uint16_t stream) {
+  int i = ch_find(a, stream);
+  return i >= 0 ? &a->ch[i] : NULL;
+}

@@ -1,0 +1,365 @@
+/* SCTP over a simulated link + DCEP: two associations built with the same wrapper (the
+ * worker's, server role, and a client), each in its own group as if on two loops, so
+ * that packets one loop's timers produce for the other's association take the queued
+ * path. A virtual clock drives usrsctp's timers (it never runs a thread here). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sfu/err.h"
+#include "sfu/sctp.h"
+#include "sim_link.h"
+#include "test.h"
+
+/* usrsctp's timer clock is process-wide and only moves forward: one clock for all cases. */
+static uint64_t g_now = 1000000;
+
+typedef struct {
+  sfu_sctp_t *a;
+  sfu_sctp_group_t *g;
+  sim_link_t *link;
+  int dir;
+  size_t max_pkt;
+  int channel_events_open, channel_events_closed;
+  uint64_t msgs, bytes;
+  uint32_t last_ppid;
+  uint16_t last_stream;
+  char last_label[SFU_SCTP_LABEL_MAX + 1];
+  uint8_t last_msg[64];
+  size_t last_len;
+} peer_t;
+
+static void p_send(void *user, const uint8_t *buf, size_t len) {
+  peer_t *p = user;
+  if (len > p->max_pkt) p->max_pkt = len;
+  sim_link_send(p->link, p->dir, g_now, buf, len);
+}
+
+static void p_channel(void *user, const sfu_sctp_channel_t *ch, int open) {
+  peer_t *p = user;
+  if (open) {
+    p->channel_events_open++;
+    snprintf(p->last_label, sizeof p->last_label, "%s", ch->label);
+  } else {
+    p->channel_events_closed++;
+  }
+}
+
+static void p_message(void *user, uint16_t stream, uint32_t ppid, const uint8_t *buf, size_t len) {
+  peer_t *p = user;
+  p->msgs++;
+  p->bytes += len;
+  p->last_ppid = ppid;
+  p->last_stream = stream;
+  p->last_len = len;
+  memcpy(p->last_msg, buf, len < sizeof p->last_msg ? len : sizeof p->last_msg);
+}
+
+typedef struct {
+  sim_link_t *link;
+  peer_t srv, cli; /* cli sends on SIM_AB, srv on SIM_BA */
+} pair_t;
+
+static uint64_t min3(uint64_t a, uint64_t b, uint64_t c) {
+  uint64_t m = a < b ? a : b;
+  return m < c ? m : c;
+}
+
+/* One step of virtual time: deliveries due, timers due. */
+static void step(pair_t *P) {
+  uint64_t t = min3(sim_link_next_delivery(P->link), sfu_sctp_group_next_deadline(P->srv.g),
+                    sfu_sctp_group_next_deadline(P->cli.g));
+  if (t == UINT64_MAX) t = g_now + 10000;
+  if (t > g_now) g_now = t;
+  sim_link_set_now(P->link, g_now);
+  uint8_t buf[2048];
+  size_t len = sizeof buf;
+  while (sim_link_poll(P->link, g_now, SIM_AB, buf, &len) == 1) {
+    sfu_sctp_handle_input(P->srv.a, g_now, buf, len);
+    len = sizeof buf;
+  }
+  len = sizeof buf;
+  while (sim_link_poll(P->link, g_now, SIM_BA, buf, &len) == 1) {
+    sfu_sctp_handle_input(P->cli.a, g_now, buf, len);
+    len = sizeof buf;
+  }
+  if (sfu_sctp_group_next_deadline(P->srv.g) <= g_now) sfu_sctp_group_handle_timeout(P->srv.g, g_now);
+  if (sfu_sctp_group_next_deadline(P->cli.g) <= g_now) sfu_sctp_group_handle_timeout(P->cli.g, g_now);
+}
+
+/* Steps until cond or max_us of virtual time. */
+#define RUN_UNTIL(P, cond, max_us)                                        \
+  do {                                                                    \
+    uint64_t end_ = g_now + (max_us);                                     \
+    while (!(cond) && g_now < end_) step(P);                              \
+  } while (0)
+
+static int pair_open(pair_t *P, double loss, uint64_t seed) {
+  memset(P, 0, sizeof *P);
+  P->link = sim_link_new(seed);
+  sim_dir_cfg_t cfg = {.delay_us = 10000, .loss = loss};
+  sim_link_config(P->link, SIM_AB, &cfg);
+  sim_link_config(P->link, SIM_BA, &cfg);
+  sim_link_set_now(P->link, g_now);
+  P->srv.g = sfu_sctp_group_new();
+  P->cli.g = sfu_sctp_group_new();
+  if (!P->srv.g || !P->cli.g) return -1;
+  P->srv.link = P->cli.link = P->link;
+  P->srv.dir = SIM_BA;
+  P->cli.dir = SIM_AB;
+  sfu_sctp_cbs_t scb = {p_send, NULL, p_channel, p_message, &P->srv};
+  sfu_sctp_cbs_t ccb = {p_send, NULL, p_channel, p_message, &P->cli};
+  sfu_sctp_opts_t so = {.role = SFU_SCTP_ROLE_SERVER, .local_port = 5000, .remote_port = 5001};
+  sfu_sctp_opts_t co = {.role = SFU_SCTP_ROLE_CLIENT, .local_port = 5001, .remote_port = 5000};
+  P->srv.a = sfu_sctp_new(P->srv.g, &so, &scb, g_now);
+  P->cli.a = sfu_sctp_new(P->cli.g, &co, &ccb, g_now);
+  return P->srv.a && P->cli.a ? 0 : -1;
+}
+
+static void pair_close(pair_t *P) {
+  sfu_sctp_free(P->srv.a);
+  sfu_sctp_free(P->cli.a);
+  sfu_sctp_group_free(P->srv.g);
+  sfu_sctp_group_free(P->cli.g);
+  sim_link_free(P->link);
+}
+
+static int both_up(pair_t *P) {
+  return sfu_sctp_state(P->srv.a) == SFU_SCTP_ESTABLISHED && sfu_sctp_state(P->cli.a) == SFU_SCTP_ESTABLISHED;
+}
+
+/* Association up and channel `stream` open both ways. */
+static int pair_up_with_channel(pair_t *P, uint16_t stream, const char *label) {
+  RUN_UNTIL(P, both_up(P), 20000000);
+  if (!both_up(P)) return -1;
+  if (sfu_sctp_open_channel(P->cli.a, stream, label, "", SFU_DCEP_RELIABLE, 0)) return -2;
+  RUN_UNTIL(P, sfu_sctp_open_channels(P->cli.a) == 1, 20000000);
+  return sfu_sctp_open_channels(P->cli.a) == 1 && sfu_sctp_open_channels(P->srv.a) == 1 ? 0 : -3;
+}
+
+/* ---- DCEP codec ---- */
+
+TEST(dcep_open_roundtrip_and_truncations) {
+  sfu_dcep_open_t o = {SFU_DCEP_PARTIAL_RELIABLE_REXMIT_UNORDERED, 256, 3, (const uint8_t *)"chat", (const uint8_t *)"proto", 4, 5};
+  uint8_t buf[64];
+  int n = sfu_dcep_build_open(buf, sizeof buf, &o);
+  CHECK_EQ_INT(n, 12 + 4 + 5);
+  CHECK_EQ_INT(sfu_dcep_build_open(buf, 10, &o), SFU_ETOOBIG);
+  sfu_dcep_open_t p;
+  REQUIRE(sfu_dcep_parse_open(buf, (size_t)n, &p) == 0);
+  CHECK_EQ_INT(p.channel_type, SFU_DCEP_PARTIAL_RELIABLE_REXMIT_UNORDERED);
+  CHECK_EQ_INT(p.priority, 256);
+  CHECK_EQ_INT(p.reliability, 3);
+  CHECK(p.label_len == 4 && memcmp(p.label, "chat", 4) == 0);
+  CHECK(p.protocol_len == 5 && memcmp(p.protocol, "proto", 5) == 0);
+  for (int k = 0; k < n; k++) CHECK_EQ_INT(sfu_dcep_parse_open(buf, (size_t)k, &p), SFU_EPARSE);
+  /* Hostile: wrong type, unknown channel type, label length past the end. */
+  uint8_t bad[sizeof buf];
+  memcpy(bad, buf, (size_t)n);
+  bad[0] = SFU_DCEP_ACK;
+  CHECK_EQ_INT(sfu_dcep_parse_open(bad, (size_t)n, &p), SFU_EPARSE);
+  memcpy(bad, buf, (size_t)n);
+  bad[1] = 0x7f;
+  CHECK_EQ_INT(sfu_dcep_parse_open(bad, (size_t)n, &p), SFU_EPARSE);
+  memcpy(bad, buf, (size_t)n);
+  bad[8] = 0xff;
+  CHECK_EQ_INT(sfu_dcep_parse_open(bad, (size_t)n, &p), SFU_EPARSE);
+  CHECK_EQ_INT(sfu_dcep_parse_open(NULL, 0, &p), SFU_EPARSE);
+}
+
+/* ---- associations ---- */
+
+TEST(association_up_channel_opens_messages_counted) {
+  pair_t P;
+  REQUIRE(pair_open(&P, 0, 1) == 0);
+  CHECK_EQ_STR(sfu_sctp_state_name(sfu_sctp_state(P.srv.a)), "connecting");
+  CHECK(pair_up_with_channel(&P, 0, "chat") == 0);
+  CHECK_EQ_STR(sfu_sctp_state_name(sfu_sctp_state(P.srv.a)), "established");
+  /* The server learnt the channel from DATA_CHANNEL_OPEN and ACKed it (RFC 8832 §6). */
+  const sfu_sctp_channel_t *ch = sfu_sctp_channel(P.srv.a, 0);
+  REQUIRE(ch != NULL);
+  CHECK_EQ_STR(ch->label, "chat");
+  CHECK(ch->open);
+  CHECK_EQ_INT(P.srv.channel_events_open, 1);
+  CHECK_EQ_INT(P.cli.channel_events_open, 1);
+  CHECK_EQ_STR(P.srv.last_label, "chat");
+
+  /* Five strings, one binary, one empty string, one message of 10,000 bytes (spans
+   * several packets). */
+  for (int i = 0; i < 5; i++) CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"hello", 5), 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_BINARY, (const uint8_t *)"\x01\x02\x03", 3), 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_STRING, NULL, 0), 0);
+  static uint8_t big[10000];
+  memset(big, 'x', sizeof big);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_BINARY, big, sizeof big), 0);
+  RUN_UNTIL(&P, P.srv.msgs == 8, 5000000);
+  CHECK_EQ_INT(P.srv.msgs, 8);
+  CHECK_EQ_INT(P.srv.bytes, 5 * 5 + 3 + 0 + 10000);
+  const sfu_sctp_stats_t *st = sfu_sctp_stats(P.srv.a);
+  CHECK_EQ_INT(st->messages_in, 8);
+  CHECK_EQ_INT(st->message_bytes_in, 5 * 5 + 3 + 10000);
+  CHECK_EQ_INT(P.srv.last_len, 10000);
+  CHECK_EQ_INT(P.srv.last_ppid, SFU_SCTP_PPID_BINARY);
+  /* Every packet fits in one DTLS record under the DTLS MTU (1200 - 37). */
+  CHECK(P.cli.max_pkt <= 1163);
+  CHECK(P.srv.max_pkt <= 1163);
+  CHECK(P.cli.max_pkt > 1000); /* the big message did fill packets */
+
+  /* And the other way, worker to client. */
+  CHECK_EQ_INT(sfu_sctp_send(P.srv.a, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"welcome", 7), 0);
+  RUN_UNTIL(&P, P.cli.msgs == 1, 5000000);
+  CHECK_EQ_INT(P.cli.msgs, 1);
+  CHECK(P.cli.last_len == 7 && memcmp(P.cli.last_msg, "welcome", 7) == 0);
+  CHECK_EQ_INT(sfu_sctp_stats(P.srv.a)->dcep_errors, 0);
+  pair_close(&P);
+}
+
+TEST(channel_close_resets_streams_both_ways) {
+  pair_t P;
+  REQUIRE(pair_open(&P, 0, 2) == 0);
+  REQUIRE(pair_up_with_channel(&P, 2, "a") == 0);
+  REQUIRE(sfu_sctp_open_channel(P.cli.a, 4, "b", "", SFU_DCEP_RELIABLE_UNORDERED, 0) == 0);
+  RUN_UNTIL(&P, sfu_sctp_open_channels(P.srv.a) == 2 && sfu_sctp_open_channels(P.cli.a) == 2, 5000000);
+  CHECK_EQ_INT(sfu_sctp_open_channels(P.srv.a), 2);
+  CHECK_EQ_INT(sfu_sctp_close_channel(P.cli.a, 7), SFU_ENOENT);
+  /* RFC 8831 §6.7: the client resets its outgoing stream 2; the worker resets its own,
+   * and both drop the channel. */
+  CHECK_EQ_INT(sfu_sctp_close_channel(P.cli.a, 2), 0);
+  RUN_UNTIL(&P, sfu_sctp_open_channels(P.srv.a) == 1 && sfu_sctp_open_channels(P.cli.a) == 1, 5000000);
+  CHECK_EQ_INT(sfu_sctp_open_channels(P.srv.a), 1);
+  CHECK_EQ_INT(sfu_sctp_open_channels(P.cli.a), 1);
+  CHECK(sfu_sctp_channel(P.srv.a, 2) == NULL);
+  CHECK(sfu_sctp_channel(P.srv.a, 4) != NULL);
+  CHECK_EQ_INT(P.srv.channel_events_closed, 1);
+  CHECK_EQ_INT(sfu_sctp_stats(P.srv.a)->channels_closed, 1);
+  /* The stream is usable again for a new channel, and stream 4 still carries data. */
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 4, SFU_SCTP_PPID_STRING, (const uint8_t *)"still", 5), 0);
+  RUN_UNTIL(&P, P.srv.msgs == 1, 5000000);
+  CHECK_EQ_INT(P.srv.msgs, 1);
+  CHECK_EQ_INT(P.srv.last_stream, 4);
+  CHECK_EQ_INT(sfu_sctp_open_channel(P.cli.a, 2, "again", "", SFU_DCEP_RELIABLE, 0), 0);
+  RUN_UNTIL(&P, sfu_sctp_open_channels(P.srv.a) == 2, 5000000);
+  CHECK_EQ_INT(sfu_sctp_open_channels(P.srv.a), 2);
+  pair_close(&P);
+}
+
+TEST(garbage_and_bad_dcep_are_counted_not_fatal) {
+  pair_t P;
+  REQUIRE(pair_open(&P, 0, 3) == 0);
+  REQUIRE(pair_up_with_channel(&P, 0, "chat") == 0);
+  /* Raw garbage as if it came out of DTLS: usrsctp's CRC check drops it. */
+  uint8_t junk[300];
+  sim_link_t *l = P.link;
+  for (int k = 0; k < 200; k++) {
+    size_t n = 1 + (size_t)(sim_link_rand(l) * sizeof junk);
+    for (size_t i = 0; i < n; i++) junk[i] = (uint8_t)(sim_link_rand(l) * 256);
+    if (k % 2 == 0 && n >= 12) { /* a plausible common header: the right ports */
+      junk[0] = 0x13, junk[1] = 0x89, junk[2] = 0x13, junk[3] = 0x88;
+    }
+    sfu_sctp_handle_input(P.srv.a, g_now, junk, n);
+  }
+  CHECK_EQ_INT(sfu_sctp_handle_input(P.srv.a, g_now, junk, 0), SFU_EINVAL);
+  CHECK_EQ_INT(sfu_sctp_state(P.srv.a), SFU_SCTP_ESTABLISHED);
+  /* Garbage DCEP on stream 6: counted, and the stream reset (the opener's channel fails). */
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 6, SFU_SCTP_PPID_DCEP, (const uint8_t *)"\x03\x00", 2), 0);
+  /* An ACK nobody asked for, an unknown PPID, data on a stream without a channel. */
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_DCEP, (const uint8_t *)"\x02", 1), 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, 99, (const uint8_t *)"??", 2), 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 8, SFU_SCTP_PPID_STRING, (const uint8_t *)"orphan", 6), 0);
+  /* A second OPEN on a stream that already carries a channel. */
+  uint8_t open[32];
+  sfu_dcep_open_t o = {SFU_DCEP_RELIABLE, 0, 0, (const uint8_t *)"dup", NULL, 3, 0};
+  int n = sfu_dcep_build_open(open, sizeof open, &o);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_DCEP, open, (size_t)n), 0);
+  const sfu_sctp_stats_t *st = sfu_sctp_stats(P.srv.a);
+  RUN_UNTIL(&P, st->dcep_errors == 3 && st->unknown_ppid == 1 && st->no_channel == 1, 5000000);
+  CHECK_EQ_INT(st->dcep_errors, 3);
+  CHECK_EQ_INT(st->unknown_ppid, 1);
+  CHECK_EQ_INT(st->no_channel, 1);
+  CHECK_EQ_INT(st->messages_in, 0);
+  CHECK_EQ_INT(sfu_sctp_open_channels(P.srv.a), 1);
+  CHECK_EQ_STR(sfu_sctp_channel(P.srv.a, 0)->label, "chat");
+  /* Still alive: a good message goes through. */
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"ok", 2), 0);
+  RUN_UNTIL(&P, P.srv.msgs == 1, 5000000);
+  CHECK_EQ_INT(P.srv.msgs, 1);
+  pair_close(&P);
+}
+
+TEST(oversize_message_dropped_and_counted) {
+  pair_t P;
+  /* A server that accepts at most 1,000-byte messages. */
+  memset(&P, 0, sizeof P);
+  P.link = sim_link_new(5);
+  sim_dir_cfg_t cfg = {.delay_us = 5000};
+  sim_link_config(P.link, SIM_AB, &cfg);
+  sim_link_config(P.link, SIM_BA, &cfg);
+  sim_link_set_now(P.link, g_now);
+  P.srv.g = sfu_sctp_group_new();
+  P.cli.g = sfu_sctp_group_new();
+  P.srv.link = P.cli.link = P.link;
+  P.srv.dir = SIM_BA;
+  P.cli.dir = SIM_AB;
+  sfu_sctp_cbs_t scb = {p_send, NULL, p_channel, p_message, &P.srv};
+  sfu_sctp_cbs_t ccb = {p_send, NULL, p_channel, p_message, &P.cli};
+  sfu_sctp_opts_t so = {.role = SFU_SCTP_ROLE_SERVER, .max_message_size = 1000};
+  sfu_sctp_opts_t co = {.role = SFU_SCTP_ROLE_CLIENT, .remote_max_message_size = 100000};
+  P.srv.a = sfu_sctp_new(P.srv.g, &so, &scb, g_now);
+  P.cli.a = sfu_sctp_new(P.cli.g, &co, &ccb, g_now);
+  REQUIRE(P.srv.a && P.cli.a);
+  REQUIRE(pair_up_with_channel(&P, 0, "x") == 0);
+  static uint8_t big[5000];
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_BINARY, big, sizeof big), 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_BINARY, big, 999), 0);
+  RUN_UNTIL(&P, P.srv.msgs == 1, 5000000);
+  CHECK_EQ_INT(P.srv.msgs, 1);
+  CHECK_EQ_INT(P.srv.last_len, 999);
+  CHECK_EQ_INT(sfu_sctp_stats(P.srv.a)->oversize, 1);
+  pair_close(&P);
+}
+
+TEST(lossy_link_retransmits_through_ticks) {
+  pair_t P;
+  REQUIRE(pair_open(&P, 0.2, 6) == 0);
+  CHECK(pair_up_with_channel(&P, 0, "lossy") == 0);
+  for (int i = 0; i < 20; i++) CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"m", 1), 0);
+  RUN_UNTIL(&P, P.srv.msgs == 20, 600000000);
+  CHECK_EQ_INT(P.srv.msgs, 20);
+  CHECK(sim_link_stats(P.link, SIM_AB)->lost > 0);
+  pair_close(&P);
+}
+
+TEST(before_established_and_bad_args) {
+  pair_t P;
+  REQUIRE(pair_open(&P, 0, 7) == 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.srv.a, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"x", 1), SFU_ESTATE);
+  CHECK_EQ_INT(sfu_sctp_open_channel(P.cli.a, 0, "x", "", 0, 0), SFU_ESTATE);
+  RUN_UNTIL(&P, both_up(&P), 20000000);
+  REQUIRE(both_up(&P));
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, SFU_SCTP_STREAMS, SFU_SCTP_PPID_STRING, (const uint8_t *)"x", 1), SFU_EINVAL);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, 99, NULL, 0), SFU_EINVAL);
+  static uint8_t big[70000];
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_BINARY, big, sizeof big), SFU_ETOOBIG);
+  /* Freed while the peer still talks: the peer's packets to a freed one go nowhere. */
+  sfu_sctp_free(P.srv.a);
+  P.srv.a = NULL;
+  CHECK_EQ_INT(sfu_sctp_group_count(P.srv.g), 0);
+  CHECK_EQ_INT(sfu_sctp_group_next_deadline(P.srv.g), UINT64_MAX);
+  pair_close(&P);
+}
+
+int main(void) {
+  if (sfu_sctp_global_init()) {
+    fprintf(stderr, "usrsctp init failed\n");
+    return 1;
+  }
+  RUN(dcep_open_roundtrip_and_truncations);
+  RUN(association_up_channel_opens_messages_counted);
+  RUN(channel_close_resets_streams_both_ways);
+  RUN(garbage_and_bad_dcep_are_counted_not_fatal);
+  RUN(oversize_message_dropped_and_counted);
+  RUN(lossy_link_retransmits_through_ticks);
+  RUN(before_established_and_bad_args);
+  int rc = sfu_sctp_global_shutdown();
+  if (rc) fprintf(stderr, "sfu_sctp_global_shutdown: %d\n", rc);
+  return test_summary() + (rc != 0);
+}
