@@ -415,17 +415,66 @@ static int attr_ssrc_group(pctx_t *c, span_t v) {
   return 0;
 }
 
+/* RFC 8122 §5 / RFC 4572 §5: hash-func names (IANA "Hash Function Textual Names") and
+ * their digest sizes; the value is that many "XX" hex pairs joined by ':'. */
+static const struct {
+  const char *name;
+  size_t bytes;
+} fp_hashes[] = {{"sha-256", 32}, {"sha-1", 20},  {"sha-224", 28}, {"sha-384", 48},
+                 {"sha-512", 64}, {"md5", 16},    {"md2", 16}};
+
+static int hexc(char ch) {
+  return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'F') || (ch >= 'a' && ch <= 'f');
+}
+
+/* 1 if fp is `bytes` hex pairs separated by single colons (either case: RFC 8122 says
+ * upper-case, some peers are not). */
+static int fp_value_ok(span_t fp, size_t bytes) {
+  if (fp.n != bytes * 3 - 1) return 0;
+  for (size_t i = 0; i < fp.n; i++) {
+    if (i % 3 == 2) {
+      if (fp.p[i] != ':') return 0;
+    } else if (!hexc(fp.p[i])) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
 static int attr_fingerprint(pctx_t *c, sfu_sdp_tp_attrs_t *tp, span_t v) {
   /* RFC 8122 §5: a=fingerprint:<hash-func> <fingerprint>; several may be given, the
-   * worker prefers sha-256 (the one its DTLS core checks first). */
+   * worker prefers sha-256 (the one its DTLS core checks first). Checked here, so that a
+   * bad one is named with its line instead of failing later at transport creation. */
   span_t alg = next_tok(&v), fp = next_tok(&v);
-  if (!alg.n || !fp.n || fp.n > 200)
-    return PERR(c, SFU_EPARSE, "line %zu: fingerprint needs <alg> <hex>", c->line_no);
+  size_t bytes = 0;
+  for (size_t i = 0; alg.n && i < sizeof fp_hashes / sizeof fp_hashes[0]; i++)
+    if (span_ieq(alg, fp_hashes[i].name)) bytes = fp_hashes[i].bytes;
+  if (!bytes)
+    return PERR(c, SFU_EPARSE, "line %zu: malformed a=fingerprint (unknown hash function '%.*s')",
+                c->line_no, (int)(alg.n > 16 ? 16 : alg.n), alg.p);
+  if (!fp_value_ok(fp, bytes) || next_tok(&v).n)
+    return PERR(c, SFU_EPARSE,
+                "line %zu: malformed a=fingerprint (%.*s needs %zu hex pairs separated by ':')",
+                c->line_no, (int)alg.n, alg.p, bytes);
   if (tp->fp_alg && (strcasecmp(tp->fp_alg, "sha-256") == 0 || !span_ieq(alg, "sha-256")))
     return 0;
   DUP_OR_FAIL(c, tp->fp_alg, alg);
   DUP_OR_FAIL(c, tp->fp_value, fp);
   return 0;
+}
+
+/* RFC 8839 §5.4: ice-ufrag = 4*256ice-char, ice-pwd = 22*256ice-char, ice-char = ALPHA /
+ * DIGIT / "+" / "/". Chromium, Firefox and aiortc all stay inside it (tests/data/sdp).
+ * A ':' in a ufrag would make the STUN USERNAME "ours:theirs" ambiguous. */
+static int ice_chars_ok(span_t v, size_t min) {
+  if (v.n < min || v.n > 256) return 0;
+  for (size_t i = 0; i < v.n; i++) {
+    char ch = v.p[i];
+    if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+          ch == '+' || ch == '/'))
+      return 0;
+  }
+  return 1;
 }
 
 static int attr_group(pctx_t *c, span_t v) {
@@ -448,14 +497,19 @@ static int attr_transport(pctx_t *c, sfu_sdp_tp_attrs_t *tp, span_t name, span_t
                           int *handled) {
   *handled = 1;
   if (span_eq(name, "ice-ufrag")) {
-    /* RFC 8839 §5.4: ice-char 4..256 chars; we keep it bounded and non-empty. */
     v = trim(v);
-    if (v.n < 1 || v.n > 256)
-      return PERR(c, SFU_EPARSE, "line %zu: ice-ufrag length", c->line_no);
+    if (!ice_chars_ok(v, 4))
+      return PERR(c, SFU_EPARSE,
+                  "line %zu: a=ice-ufrag '%.*s%s' invalid (RFC 8839: 4..256 of A-Z a-z 0-9 + /)",
+                  c->line_no, (int)(v.n > 32 ? 32 : v.n), v.p, v.n > 32 ? "..." : "");
     if (!tp->ice_ufrag) DUP_OR_FAIL(c, tp->ice_ufrag, v);
   } else if (span_eq(name, "ice-pwd")) {
     v = trim(v);
-    if (v.n < 1 || v.n > 256) return PERR(c, SFU_EPARSE, "line %zu: ice-pwd length", c->line_no);
+    /* The password is a secret: its length only, never its value, in the message. */
+    if (!ice_chars_ok(v, 22))
+      return PERR(c, SFU_EPARSE,
+                  "line %zu: a=ice-pwd invalid (%zu chars; RFC 8839: 22..256 of A-Z a-z 0-9 + /)",
+                  c->line_no, v.n);
     if (!tp->ice_pwd) DUP_OR_FAIL(c, tp->ice_pwd, v);
   } else if (span_eq(name, "fingerprint")) {
     return attr_fingerprint(c, tp, v);

@@ -569,10 +569,15 @@ TEST(error_no_ice_credentials) {
   free(buf);
 }
 
+/* A well-formed sha-256 value (the parser checks the shape, RFC 8122 §5). */
+#define FP256 "00:01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F:10:11:12:13:14:15:16:17:18:19:1A:1B:1C:1D:1E:1F"
+#define FP256_CC "CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB"
+#define FP1 "AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD"
+
 static const char *mini_head =
     "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
     "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdefghijkl\r\n"
-    "a=fingerprint:sha-256 01:02:03\r\na=setup:actpass\r\n";
+    "a=fingerprint:sha-256 " FP256 "\r\na=setup:actpass\r\n";
 
 static char *mini(const char *body) {
   size_t n = strlen(mini_head) + strlen(body) + 1;
@@ -621,7 +626,7 @@ TEST(session_level_inherited_media_level_wins) {
                  "a=rtpmap:111 opus/48000/2\r\n"
                  "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=rtcp-mux\r\n"
                  "a=ice-ufrag:medi\r\na=ice-pwd:mediamediamediamediamedia\r\na=setup:active\r\n"
-                 "a=fingerprint:sha-1 AA:BB\r\na=fingerprint:sha-256 CC:DD\r\n"
+                 "a=fingerprint:sha-1 " FP1 "\r\na=fingerprint:sha-256 " FP256_CC "\r\n"
                  "a=rtpmap:96 VP8/90000\r\na=rtcp-fb:* nack\r\na=rtcp-fb:* nack pli\r\n");
   sfu_sdp_offer_t *o;
   REQUIRE(sfu_sdp_parse(s, strlen(s), &o, NULL, 0) == 0);
@@ -630,7 +635,7 @@ TEST(session_level_inherited_media_level_wins) {
   CHECK_EQ_STR(o->media[1].tp.ice_ufrag, "medi");
   CHECK_EQ_INT(o->media[1].tp.setup, SFU_SDP_SETUP_ACTIVE);
   CHECK_EQ_STR(o->media[1].tp.fp_alg, "sha-256"); /* preferred over sha-1 */
-  CHECK_EQ_STR(o->media[1].tp.fp_value, "CC:DD");
+  CHECK_EQ_STR(o->media[1].tp.fp_value, FP256_CC);
   CHECK_EQ_INT(o->media[1].codecs[0].rtcp_fb, SFU_SDP_FB_NACK | SFU_SDP_FB_NACK_PLI);
   CHECK(!o->has_bundle);
   sfu_sdp_offer_free(o);
@@ -743,6 +748,51 @@ static void expect_body_error(const char *body, const char *msg) {
   free(s);
 }
 
+TEST(credentials_and_fingerprints_peers_send) {
+  /* What real peers send stays accepted: ice-chars with + and /, 4-char ufrags (aiortc,
+   * Chromium), 22-char pwds (aiortc), lower-case hex, several hash functions (aiortc
+   * offers sha-256, sha-384 and sha-512), up to 256 chars. */
+  char ufrag256[257], pwd256[257];
+  memset(ufrag256, 'u', 256), ufrag256[256] = 0;
+  memset(pwd256, 'p', 256), pwd256[256] = 0;
+  char body[2000];
+  snprintf(body, sizeof body,
+           "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=rtpmap:111 opus/48000/2\r\n"
+           "a=ice-ufrag:a+/9\r\na=ice-pwd:Ja+yY2I+NFF0SswfsFON/b\r\n"
+           "a=fingerprint:sha-384 %s:%s\r\n"
+           "a=fingerprint:sha-256 %s\r\n"
+           "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:1\r\na=rtpmap:111 opus/48000/2\r\n"
+           "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\n",
+           FP256, "00:01:02:03:04:05:06:07:08:09:0a:0b:0c:0d:0e:0f", /* 48 bytes */
+           "aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:"
+           "66:77:88:99",
+           ufrag256, pwd256);
+  char *s = mini(body);
+  sfu_sdp_offer_t *o = NULL;
+  char err[200] = "";
+  int rc = sfu_sdp_parse(s, strlen(s), &o, err, sizeof err);
+  CHECK_EQ_INT(rc, 0);
+  if (rc) fprintf(stderr, "unexpected: %s\n", err);
+  if (!rc) {
+    CHECK_EQ_STR(o->media[0].tp.ice_ufrag, "a+/9");
+    CHECK_EQ_STR(o->media[0].tp.fp_alg, "sha-256");
+    CHECK(strncmp(o->media[0].tp.fp_value, "aa:bb:cc", 8) == 0);
+    CHECK_EQ_INT(strlen(o->media[1].tp.ice_ufrag), 256);
+    CHECK_EQ_INT(strlen(o->media[1].tp.ice_pwd), 256);
+    sfu_sdp_offer_free(o);
+  }
+  free(s);
+  /* One more character is one too many. */
+  snprintf(body, sizeof body, "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-ufrag:%sx\r\n", ufrag256);
+  s = mini(body);
+  expect_parse_error(s, strlen(s), SFU_EPARSE, "a=ice-ufrag");
+  free(s);
+  snprintf(body, sizeof body, "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-pwd:%sx\r\n", pwd256);
+  s = mini(body);
+  expect_parse_error(s, strlen(s), SFU_EPARSE, "a=ice-pwd invalid (257 chars");
+  free(s);
+}
+
 TEST(strict_where_it_matters) {
   expect_body_error("m=audio 9 UDP/TLS/RTP/SAVPF 128\r\n", "0..127");
   expect_body_error("m=audio 9 UDP/TLS/RTP/SAVPF -1\r\n", "0..127");
@@ -768,6 +818,47 @@ TEST(strict_where_it_matters) {
   expect_body_error("m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=sctp-port:0\r\n",
                     "sctp-port");
   expect_body_error("this is not sdp\r\n", "not <type>=<value>");
+  /* RFC 8122 §5 fingerprints and RFC 8839 §5.4 credentials, named with their line
+   * (mini_head is lines 1..8, the body starts at line 9). */
+  static const struct {
+    const char *line, *msg;
+  } bad_tp[] = {
+      {"a=fingerprint:sha-256 ZZ", "line 10: malformed a=fingerprint"},
+      {"a=fingerprint:sha-256", "line 10: malformed a=fingerprint"},
+      {"a=fingerprint:sha-256 " FP1, "malformed a=fingerprint (sha-256 needs 32"},
+      {"a=fingerprint:sha-1 " FP256, "malformed a=fingerprint (sha-1 needs 20"},
+      {"a=fingerprint:sha-256 " FP256 ":00", "malformed a=fingerprint"},
+      {"a=fingerprint:sha-256 " FP256 " extra", "malformed a=fingerprint"},
+      {"a=fingerprint:sha-256 0:01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F:10:11:12:13:14:15:16:17:18:"
+       "19:1A:1B:1C:1D:1E:1F0", "malformed a=fingerprint"},
+      {"a=fingerprint:sha-256 00-01-02-03-04-05-06-07-08-09-0A-0B-0C-0D-0E-0F-10-11-12-13-14-15-16-17-"
+       "18-19-1A-1B-1C-1D-1E-1F", "malformed a=fingerprint"},
+      {"a=fingerprint:sha-256 0G:01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F:10:11:12:13:14:15:16:17:"
+       "18:19:1A:1B:1C:1D:1E:1F", "malformed a=fingerprint"},
+      {"a=fingerprint:whirlpool " FP256, "unknown hash function 'whirlpool'"},
+      {"a=ice-ufrag:ab:cd", "line 10: a=ice-ufrag 'ab:cd' invalid"},
+      {"a=ice-ufrag:abc", "a=ice-ufrag 'abc' invalid"},
+      {"a=ice-ufrag:ab cd", "a=ice-ufrag 'ab cd' invalid"},
+      {"a=ice-ufrag:abc\x7f", "a=ice-ufrag"},
+      {"a=ice-pwd:0123456789abcdefghijk", "line 10: a=ice-pwd invalid (21 chars"},
+      {"a=ice-pwd:0123456789abcdefghijk=", "a=ice-pwd invalid"},
+  };
+  for (size_t i = 0; i < sizeof bad_tp / sizeof bad_tp[0]; i++) {
+    char body[300];
+    snprintf(body, sizeof body, "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n%s\r\n", bad_tp[i].line);
+    char *s = mini(body);
+    expect_parse_error(s, strlen(s), SFU_EPARSE, bad_tp[i].msg);
+    free(s);
+  }
+  /* The secret never appears in the message. */
+  {
+    char *s = mini("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-pwd:secretsecretsecret:secret\r\n");
+    char err[200];
+    sfu_sdp_offer_t *o = NULL;
+    CHECK_EQ_INT(sfu_sdp_parse(s, strlen(s), &o, err, sizeof err), SFU_EPARSE);
+    CHECK(!strstr(err, "secret"));
+    free(s);
+  }
   const char *nov = "o=- 1 1 IN IP4 0.0.0.0\r\nv=0\r\n";
   expect_parse_error(nov, strlen(nov), SFU_EPARSE, "v=0");
   expect_parse_error("", 0, SFU_EPARSE, "empty");
@@ -914,6 +1005,7 @@ int main(void) {
   RUN(bundle_only_section_rtcp_mux_only_and_ipv6);
   RUN(extmap_direction_and_ids);
   RUN(strict_where_it_matters);
+  RUN(credentials_and_fingerprints_peers_send);
   RUN(bounds);
   RUN(every_truncation_of_simulcast_offer);
   RUN(garbage_and_mutations);
