@@ -36,6 +36,9 @@
  * Owner: the worker's main; freed after every sfu_dtls_t using it is freed. */
 typedef struct sfu_dtls_cert sfu_dtls_cert_t;
 
+/* Days the certificate stays valid after it is made (notBefore is one day back). */
+#define SFU_DTLS_CERT_DAYS 365
+
 /* Generates key and certificate (reads the wall clock for the validity window and needs
  * sfu_openssl_init() first). Returns 0, SFU_ENOMEM or SFU_ECRYPTO. */
 int sfu_dtls_cert_new(sfu_dtls_cert_t **out);

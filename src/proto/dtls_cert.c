@@ -35,15 +35,18 @@ static int random_serial(X509 *x) {
 }
 
 /* X509 v3, random serial, subject = issuer = CN "sfu-worker", validity from one day back
- * (peers with a skewed clock) to 30 days ahead. WebRTC checks the fingerprint, not the
- * chain, so a short validity is fine; the worker makes a fresh one at every start. */
+ * (peers with a skewed clock) to 365 days ahead. Peers authenticate the certificate by
+ * the SDP fingerprint (RFC 8122 §5, RFC 8827 §6.5), not by a chain or its dates, but a
+ * stack that did check notAfter must never see it expire while the worker runs: one
+ * certificate is made at start and kept for the process's life, which can exceed 30
+ * days. A restart makes a new one (new key, new fingerprint). */
 static X509 *make_cert(EVP_PKEY *key) {
   X509 *x = X509_new();
   if (!x) return NULL;
   X509_NAME *name = X509_NAME_new();
   int ok = name && X509_set_version(x, 2) && random_serial(x) == 0 &&
            X509_gmtime_adj(X509_getm_notBefore(x), -24L * 3600) &&
-           X509_gmtime_adj(X509_getm_notAfter(x), 30L * 24 * 3600) &&
+           X509_gmtime_adj(X509_getm_notAfter(x), SFU_DTLS_CERT_DAYS * 24L * 3600) &&
            X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"sfu-worker",
                                       -1, -1, 0) &&
            X509_set_subject_name(x, name) && X509_set_issuer_name(x, name) &&

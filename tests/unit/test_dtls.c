@@ -4,6 +4,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/x509.h>
+
+#include "proto/dtls_internal.h" /* the X509, for its validity dates */
 #include "sfu/dtls.h"
 #include "sfu/err.h"
 #include "sim_link.h"
@@ -158,6 +161,20 @@ TEST(cert_fingerprint_format) {
       CHECK((fp[i] >= '0' && fp[i] <= '9') || (fp[i] >= 'A' && fp[i] <= 'F'));
   }
   CHECK(strcmp(fp, sfu_dtls_cert_fingerprint(cli_cert)) != 0);
+}
+
+TEST(cert_valid_a_year_from_yesterday) {
+  /* A worker runs longer than 30 days: notAfter must be ~365 days ahead, notBefore one
+   * day back (skewed peer clocks). Day granularity: no timing in this assertion. */
+  const X509 *x = srv_cert->x509;
+  int days = 0, secs = 0;
+  REQUIRE(ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)));
+  CHECK(days >= SFU_DTLS_CERT_DAYS - 1 && days <= SFU_DTLS_CERT_DAYS);
+  CHECK(days >= 364);
+  REQUIRE(ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notBefore(x)));
+  CHECK(days == -1 || (days == 0 && secs < 0));
+  CHECK(X509_cmp_current_time(X509_get0_notBefore(x)) < 0);
+  CHECK(X509_cmp_current_time(X509_get0_notAfter(x)) > 0);
 }
 
 static size_t max_datagram;
@@ -677,6 +694,7 @@ int main(void) {
     return 1;
   }
   RUN(cert_fingerprint_format);
+  RUN(cert_valid_a_year_from_yesterday);
   RUN(clean_link);
   RUN(client_flights_lost_retransmits_on_virtual_time);
   RUN(server_flights_lost_retransmits);
