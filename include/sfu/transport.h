@@ -68,6 +68,10 @@ typedef struct {
   uint64_t fingerprint_mismatches;
   uint64_t dropped;                /* unknown kind, not from a validated 5-tuple, after departure */
   uint64_t packets_out, bytes_out;
+  /* Data channels (SCTP over DTLS, sctp.h). data_channels is a gauge: open now (0 once
+   * the transport is gone); the others are cumulative. */
+  uint64_t data_channels;
+  uint64_t data_messages_in, data_bytes_in; /* user messages (PPID 51/53/56/57) */
 } sfu_transport_stats_t;
 
 typedef struct {
@@ -86,6 +90,12 @@ typedef struct {
   /* DTLS application data (SCTP, a later issue). Optional. */
   void (*on_app_data_cb)(void *user, sfu_transport_t *t, const uint8_t *buf, size_t len);
   void *user;
+  /* (After `user` so that existing positional initialisers stay valid.) A whole data-
+   * channel message once SCTP is set up (sfu_transport_set_sctp): stream id, PPID
+   * (51 string, 53 binary, 56/57 empty), bytes valid during the call. Optional; the
+   * data-message relay (roadmap item 5) sits here. Never free the transport from it. */
+  void (*on_data_message_cb)(void *user, sfu_transport_t *t, uint16_t stream, uint32_t ppid,
+                             const uint8_t *buf, size_t len);
 } sfu_transport_cbs_t;
 
 /* What the offer says about the remote side of the transport. */
@@ -141,6 +151,15 @@ int sfu_transport_send_rtcp(sfu_transport_t *t, uint8_t *buf, size_t len, size_t
  * then answers the sender's packets with transport-cc feedback (twcc_recv.h). */
 void sfu_transport_set_twcc_ext(sfu_transport_t *t, uint8_t ext_id);
 
+/* The negotiated answer has an application m-section (SCTP over DTLS, RFC 8841): once
+ * DTLS is connected (now, if it already is) the transport opens an SCTP association
+ * (server role: the client sends INIT) in `group` (the loop's, sctp.h) on our port
+ * local_port and the peer's remote_port (0 = 5000), and DTLS application data goes to
+ * it instead of on_app_data_cb. Later calls (renegotiation) change nothing. */
+struct sfu_sctp_group;
+int sfu_transport_set_sctp(sfu_transport_t *t, struct sfu_sctp_group *group, uint16_t local_port,
+                           uint16_t remote_port, uint32_t remote_max_message_size, uint64_t now_us);
+
 /* ---- figures ---- */
 const sfu_transport_stats_t *sfu_transport_stats(const sfu_transport_t *t);
 void *sfu_transport_tag(const sfu_transport_t *t);
@@ -154,5 +173,9 @@ const sfu_addr_t *sfu_transport_selected(const sfu_transport_t *t);
 const char *sfu_transport_srtp_profile(const sfu_transport_t *t);
 int sfu_transport_joined(const sfu_transport_t *t);
 int sfu_transport_gone(const sfu_transport_t *t);
+/* "none" (no association), "connecting", "established", "closed". */
+const char *sfu_transport_sctp_state(const sfu_transport_t *t);
+/* The association, or NULL (for sfu_sctp_send by the data-message relay, later). */
+struct sfu_sctp *sfu_transport_sctp(const sfu_transport_t *t);
 
 #endif

@@ -71,6 +71,9 @@ static void add_counters(cJSON *o, const sfu_transport_stats_t *st) {
   cJSON_AddNumberToObject(o, "Dropped", (double)st->dropped);
   cJSON_AddNumberToObject(o, "PacketsOut", (double)st->packets_out);
   cJSON_AddNumberToObject(o, "BytesOut", (double)st->bytes_out);
+  cJSON_AddNumberToObject(o, "DataChannels", (double)st->data_channels); /* open now */
+  cJSON_AddNumberToObject(o, "DataMessagesIn", (double)st->data_messages_in);
+  cJSON_AddNumberToObject(o, "DataBytesIn", (double)st->data_bytes_in);
 }
 
 static void transport_fields(cJSON *o, const sfu_transport_t *t) {
@@ -88,6 +91,7 @@ static void transport_fields(cJSON *o, const sfu_transport_t *t) {
   if (p && p[0]) cJSON_AddStringToObject(o, "SrtpProfile", p);
   else cJSON_AddNullToObject(o, "SrtpProfile");
   cJSON_AddStringToObject(o, "LocalUfrag", sfu_transport_local_ufrag(t));
+  cJSON_AddStringToObject(o, "SctpState", sfu_transport_sctp_state(t));
   add_counters(o, sfu_transport_stats(t));
 }
 

@@ -14,6 +14,7 @@
 #include "sfu/log.h"
 #include "sfu/srtp.h"
 #include "sfu/rtp.h"
+#include "sfu/sctp.h"
 #include "sfu/stun.h"
 #include "sfu/twcc_recv.h"
 
@@ -50,6 +51,13 @@ struct sfu_transport {
   sfu_transport_stats_t st;
   uint32_t rtcp_ssrc;     /* sender SSRC of the RTCP this transport itself sends */
   sfu_twcc_recv_t twcc;   /* transport-wide CC feedback (off until an ext id is set) */
+  /* Data channels: the association exists from DTLS connected (if the answer has an
+   * application section) until sfu_transport_free — never freed from a callback, since
+   * usrsctp may be on the stack (sctp.h). */
+  sfu_sctp_group_t *sctp_group; /* the loop's; NULL: no application section */
+  sfu_sctp_opts_t sctp_opts;
+  sfu_sctp_t *sctp;
+  uint64_t last_now_us;
 };
 
 /* ---- departure: exactly once ---- */
@@ -67,6 +75,7 @@ static void depart(sfu_transport_t *t, sfu_depart_kind_t kind, int err) {
   /* Nothing reaches a departed transport: its keys leave the table now, so a packet
    * still in flight is dropped by the lookup like any unknown one. */
   unregister_all(t);
+  t->st.data_channels = 0; /* the association stays (inert) until sfu_transport_free */
   if (t->cbs.on_departed_cb) t->cbs.on_departed_cb(t->cbs.user, t, kind, joined, err);
 }
 
@@ -132,6 +141,55 @@ static void use_dtls_pair(sfu_transport_t *t) {
   }
 }
 
+/* ---- SCTP (data channels) callbacks: may run inside usrsctp, see sctp.h ---- */
+
+static void sctp_out(void *user, const uint8_t *buf, size_t len) {
+  sfu_transport_t *t = user;
+  /* RFC 8261 §5: one SCTP packet per DTLS record (the SCTP path MTU keeps it small). */
+  if (t->state == ST_JOINED) sfu_dtls_send(t->dtls, buf, len);
+}
+
+static void sctp_channel(void *user, const sfu_sctp_channel_t *ch, int open) {
+  sfu_transport_t *t = user;
+  if (t->state == ST_GONE) return;
+  if (open) t->st.data_channels++;
+  else if (t->st.data_channels) t->st.data_channels--;
+  SFU_INFO("transport", "%s: data channel '%s' on stream %u %s", t->local_ufrag, ch->label, ch->stream,
+           open ? "open" : "closed");
+}
+
+static void sctp_message(void *user, uint16_t stream, uint32_t ppid, const uint8_t *buf, size_t len) {
+  sfu_transport_t *t = user;
+  if (t->state == ST_GONE) return;
+  t->st.data_messages_in++;
+  t->st.data_bytes_in += len;
+  if (t->cbs.on_data_message_cb) t->cbs.on_data_message_cb(t->cbs.user, t, stream, ppid, buf, len);
+}
+
+/* Once joined and configured: the SCTP server side waits for the client's INIT. */
+static void start_sctp(sfu_transport_t *t) {
+  if (t->sctp || !t->sctp_group || t->state != ST_JOINED) return;
+  sfu_sctp_cbs_t cbs = {sctp_out, NULL, sctp_channel, sctp_message, t};
+  t->sctp = sfu_sctp_new(t->sctp_group, &t->sctp_opts, &cbs, t->last_now_us);
+  if (!t->sctp) SFU_WARN("transport", "%s: could not create the SCTP association", t->local_ufrag);
+}
+
+int sfu_transport_set_sctp(sfu_transport_t *t, sfu_sctp_group_t *group, uint16_t local_port,
+                           uint16_t remote_port, uint32_t remote_max_message_size, uint64_t now_us) {
+  if (!group) return SFU_EINVAL;
+  if (t->state == ST_GONE) return SFU_ECLOSED;
+  if (t->sctp_group) return 0;
+  t->sctp_group = group;
+  memset(&t->sctp_opts, 0, sizeof t->sctp_opts);
+  t->sctp_opts.role = SFU_SCTP_ROLE_SERVER; /* we are the DTLS server (RFC 8832 §4: even/odd ids) */
+  t->sctp_opts.local_port = local_port;
+  t->sctp_opts.remote_port = remote_port;
+  t->sctp_opts.remote_max_message_size = remote_max_message_size;
+  t->last_now_us = now_us;
+  start_sctp(t);
+  return 0;
+}
+
 static void dtls_connected(void *user, const sfu_srtp_keys_t *keys) {
   sfu_transport_t *t = user;
   if (t->state != ST_NEW) return;
@@ -149,12 +207,15 @@ static void dtls_connected(void *user, const sfu_srtp_keys_t *keys) {
   use_dtls_pair(t);
   SFU_INFO("transport", "%s: DTLS connected, SRTP %s", t->local_ufrag,
            sfu_srtp_profile_name(keys->profile));
+  start_sctp(t);
   if (t->cbs.on_joined_cb) t->cbs.on_joined_cb(t->cbs.user, t);
 }
 
 static void dtls_app_data(void *user, const uint8_t *buf, size_t len) {
   sfu_transport_t *t = user;
-  if (t->state == ST_JOINED && t->cbs.on_app_data_cb) t->cbs.on_app_data_cb(t->cbs.user, t, buf, len);
+  if (t->state != ST_JOINED) return;
+  if (t->sctp) sfu_sctp_handle_input(t->sctp, t->last_now_us, buf, len);
+  else if (t->cbs.on_app_data_cb) t->cbs.on_app_data_cb(t->cbs.user, t, buf, len);
 }
 
 static void dtls_closed(void *user, int reason) {
@@ -243,6 +304,7 @@ void sfu_transport_free(sfu_transport_t *t) {
   if (!t) return;
   unregister_all(t);
   t->state = ST_GONE; /* callbacks fired by the frees below are ignored */
+  if (t->sctp) sfu_sctp_free(t->sctp); /* before DTLS: it sends nothing more either way */
   if (t->dtls) sfu_dtls_free(t->dtls);
   if (t->srtp) sfu_srtp_free(t->srtp);
   free(t);
@@ -364,6 +426,7 @@ static int from_validated(const sfu_transport_t *t, const sfu_addr_t *from) {
 
 static int input_kind(sfu_transport_t *t, uint64_t now_us, const sfu_addr_t *from, uint8_t *buf,
                       size_t len, sfu_pkt_kind_t kind, const sfu_stun_msg_t *stun) {
+  t->last_now_us = now_us;
   t->st.packets_in++;
   t->st.bytes_in += len;
   if (t->state == ST_GONE) {
@@ -439,6 +502,7 @@ sfu_transport_t *sfu_transport_dispatch(sfu_transport_table_t *table, uint64_t n
 
 void sfu_transport_handle_timeout(sfu_transport_t *t, uint64_t now_us) {
   if (t->state == ST_GONE) return;
+  t->last_now_us = now_us;
   sfu_ice_handle_timeout(&t->ice, now_us);
   if (t->state == ST_GONE) return;
   sfu_dtls_handle_timeout(t->dtls, now_us);
@@ -504,3 +568,8 @@ const char *sfu_transport_srtp_profile(const sfu_transport_t *t) {
 }
 int sfu_transport_joined(const sfu_transport_t *t) { return t->state == ST_JOINED; }
 int sfu_transport_gone(const sfu_transport_t *t) { return t->state == ST_GONE; }
+const char *sfu_transport_sctp_state(const sfu_transport_t *t) {
+  if (!t->sctp) return "none";
+  return t->state == ST_GONE ? "closed" : sfu_sctp_state_name(sfu_sctp_state(t->sctp));
+}
+sfu_sctp_t *sfu_transport_sctp(const sfu_transport_t *t) { return t->sctp; }

@@ -10,6 +10,7 @@
 #include "sfu/ids.h"
 #include "sfu/list.h"
 #include "sfu/log.h"
+#include "sfu/sctp.h"
 #include "sfu/sdp.h"
 
 #define NOT_IN_HEAP ((size_t)-1)
@@ -35,6 +36,7 @@ struct sfu_rtc {
   char announce_ip[64];
   sfu_rtc_cbs_t cbs;
   sfu_transport_table_t table;
+  sfu_sctp_group_t *sctp; /* this loop's usrsctp share (sctp.h); NULL: no data channels */
   sfu_list_t live, dead;
   rtc_rec_t **heap; /* min-heap by deadline; transports without a deadline are absent */
   size_t heap_n, heap_cap;
@@ -160,7 +162,9 @@ static void tp_departed(void *user, sfu_transport_t *t, sfu_depart_kind_t kind, 
 
 /* Decrypted media goes nowhere yet: the video router and the mixer (later issues) take
  * it from here, keyed by the meeting, not by the transport (roadmap.md). */
-static const sfu_transport_cbs_t tp_cbs_template = {tp_send, tp_joined, tp_departed, NULL, NULL, NULL, NULL};
+/* Data-channel messages are counted by the transport (DataMessagesIn) and dropped here
+ * for now: the data-message relay (roadmap item 5) will take them from on_data_message_cb. */
+static const sfu_transport_cbs_t tp_cbs_template = {tp_send, tp_joined, tp_departed, NULL, NULL, NULL, NULL, NULL};
 
 /* ---- lifetime ---- */
 
@@ -180,6 +184,9 @@ static void add_stats(sfu_transport_stats_t *s, const sfu_transport_stats_t *a) 
   s->dropped += a->dropped;
   s->packets_out += a->packets_out;
   s->bytes_out += a->bytes_out;
+  s->data_channels += a->data_channels;
+  s->data_messages_in += a->data_messages_in;
+  s->data_bytes_in += a->data_bytes_in;
 }
 
 static void rec_free(sfu_rtc_t *r, rtc_rec_t *x) {
@@ -213,6 +220,9 @@ sfu_rtc_t *sfu_rtc_new(sfu_session_t *session, const sfu_dtls_cert_t *cert,
     free(r);
     return NULL;
   }
+  /* NULL when usrsctp was not set up (sfu_sctp_global_init, main thread): the worker
+   * then answers m=application but no channel opens. */
+  r->sctp = sfu_sctp_group_new();
   return r;
 }
 
@@ -224,6 +234,7 @@ void sfu_rtc_free(sfu_rtc_t *r) {
     rec_free(r, x);
   }
   reap(r);
+  sfu_sctp_group_free(r->sctp); /* after the transports: they own the associations */
   sfu_transport_table_free(&r->table);
   free(r->heap);
   free(r);
@@ -299,6 +310,18 @@ static uint8_t twcc_ext_id(const sfu_sdp_answer_t *neg) {
   return 0;
 }
 
+/* An accepted application m-section: SCTP over DTLS on our a=sctp-port (build_answer
+ * leaves sfu_sdp_local_t.sctp_port 0, i.e. 5000) and the offer's port. */
+static void set_sctp(sfu_rtc_t *r, rtc_rec_t *x, const sfu_sdp_answer_t *neg, uint64_t now_us) {
+  if (!r->sctp) return;
+  for (size_t i = 0; i < neg->n_media; i++) {
+    const sfu_sdp_neg_media_t *m = &neg->media[i];
+    if (m->kind != SFU_SDP_KIND_APPLICATION) continue;
+    sfu_transport_set_sctp(x->tp, r->sctp, SFU_SCTP_DEFAULT_PORT, m->sctp_port, m->max_message_size, now_us);
+    return;
+  }
+}
+
 /* The remote side of the transport as negotiated. Views into neg. */
 static void remote_of(const sfu_sdp_answer_t *neg, sfu_transport_remote_t *rm) {
   rm->ice_ufrag = neg->remote_ufrag;
@@ -371,6 +394,7 @@ int sfu_rtc_subscribe(sfu_rtc_t *r, const char *meeting_id, const char *attendee
   rtc_rec_t *x = NULL;
   rc = attach(r, a, &neg, now_us, &x, err, errlen);
   if (!rc) sfu_transport_set_twcc_ext(x->tp, twcc_ext_id(&neg));
+  if (!rc) set_sctp(r, x, &neg, now_us);
   sfu_sdp_answer_clear(&neg);
   if (rc) goto out;
   x->sdp_version++;
@@ -444,6 +468,8 @@ int sfu_rtc_input(sfu_rtc_t *r, uint64_t now_us, const sfu_addr_t *from, uint8_t
 
 void sfu_rtc_handle_timeout(sfu_rtc_t *r, uint64_t now_us) {
   r->last_now_us = now_us;
+  /* usrsctp's timers and packets other loops queued for ours (sctp.h). */
+  if (sfu_sctp_group_next_deadline(r->sctp) <= now_us) sfu_sctp_group_handle_timeout(r->sctp, now_us);
   while (r->heap_n > 0 && r->heap[0]->deadline <= now_us) {
     rtc_rec_t *x = r->heap[0];
     sfu_transport_handle_timeout(x->tp, now_us);
@@ -464,7 +490,9 @@ void sfu_rtc_handle_timeout(sfu_rtc_t *r, uint64_t now_us) {
 }
 
 uint64_t sfu_rtc_next_deadline(const sfu_rtc_t *r) {
-  return r->heap_n ? r->heap[0]->deadline : UINT64_MAX;
+  uint64_t d = r->heap_n ? r->heap[0]->deadline : UINT64_MAX;
+  uint64_t s = sfu_sctp_group_next_deadline(r->sctp);
+  return s < d ? s : d;
 }
 
 /* ---- figures ---- */

@@ -21,6 +21,7 @@
 #include "sfu/dtls.h"
 #include "sfu/err.h"
 #include "sfu/log.h"
+#include "sfu/sctp.h"
 #include "sfu/srtp.h"
 #include "worker/loop.h"
 #include "worker/queue.h"
@@ -489,6 +490,7 @@ int sfu_worker_run(const sfu_worker_opts_t *opts) {
   if (rc == 0) {
     sfu_openssl_init();
     rc = sfu_srtp_global_init();
+    if (rc == 0) rc = sfu_sctp_global_init(); /* usrsctp: no threads, loops drive timers */
     if (rc == 0) rc = sfu_dtls_cert_new(&w->cert);
     if (rc) SFU_ERROR("worker", "DTLS/SRTP set-up: %s", sfu_strerror(rc));
   }
@@ -514,6 +516,7 @@ out_free:
   if (w->pub >= 0) nn_close(w->pub);
   if (w->cert) sfu_dtls_cert_free(w->cert); /* every loop is joined: no transport left */
   sfu_srtp_global_shutdown();
+  sfu_sctp_global_shutdown(); /* every loop (and its SCTP group) is gone by now */
   pending_clear(w);
   free(w->pend.parts);
   free(w->loops);

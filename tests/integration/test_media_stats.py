@@ -18,7 +18,8 @@ TRANSPORT_FIELDS = {"IceState", "SelectedProtocol", "DtlsState", "SrtpProfile", 
                     "PacketsIn", "BytesIn", "StunRequests", "StunRejected", "DtlsPackets",
                     "RtpPackets", "RtcpPackets", "Decrypted", "DecryptedBytes",
                     "DecryptFailures", "DtlsFailures", "FingerprintMismatches", "Dropped",
-                    "PacketsOut", "BytesOut"}
+                    "PacketsOut", "BytesOut", "SctpState", "DataChannels", "DataMessagesIn",
+                    "DataBytesIn"}
 
 
 class MediaStatsTests(WorkerTest):

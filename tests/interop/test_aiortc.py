@@ -4,8 +4,9 @@
 An aiortc peer gets its meeting, attendee and answer through the control API, connects
 over UDP (ICE, DTLS) within 2 s of applying the answer (chime:AttendeeJoined and
 pc.connectionState == "connected"), sends Opus from a sine-tone track and opens a data
-channel; the worker's figures show its packets decrypted (no decrypt failure, an SRTP
-profile). Closing the peer connection (aiortc sends a DTLS close_notify) yields exactly
+channel (it reaches "open": SCTP + DCEP) and sends messages; the worker's figures show
+its packets decrypted (no decrypt failure, an SRTP profile) and the data messages
+counted (DataChannels, DataMessagesIn). Closing the peer connection (aiortc sends a DTLS close_notify) yields exactly
 one departure event: chime:AttendeeLeft.
 
 Run: /usr/bin/python3 test_aiortc.py <sfu-worker>   (exit 77 = aiortc not installed)
@@ -27,6 +28,8 @@ from harness import Worker
 CONNECT_S = float(os.environ.get("SFU_INTEROP_CONNECT_S", "2.0"))
 FIGURES_TIMEOUT = 10.0   # Opus at 50 packets/s: > 50 decrypted after ~1 s
 DEPART_TIMEOUT = 10.0    # close -> AttendeeLeft (close_notify is immediate)
+DC_TIMEOUT = 10.0        # DTLS up -> SCTP association, DCEP OPEN/ACK, messages counted
+DC_MESSAGES = 5
 
 try:
     import aioice.ice
@@ -206,23 +209,31 @@ class AiortcTest(unittest.TestCase):
 
         # ---- data channel ---------------------------------------------------
         # aiortc (DTLS client) starts SCTP by itself once DTLS is up: its INIT travels
-        # as DTLS application data, and is retransmitted (RTO 3 s) while unanswered.
-        # The worker does not speak SCTP yet (the data-messages issue), so the channel
-        # stays "connecting"; once it does, the channel opens and we send messages.
+        # as DTLS application data; the worker accepts the association, answers the
+        # DCEP DATA_CHANNEL_OPEN with an ACK, and counts the messages that follow.
         self.assertEqual(dc.label, "chat")
         self.assertRegex(answer, r"\r?\nm=application [1-9]", "data channel refused")
         try:
-            await asyncio.wait_for(dc_open.wait(), 1.0)
+            await asyncio.wait_for(dc_open.wait(), DC_TIMEOUT)
         except asyncio.TimeoutError:
             pass
-        if dc.readyState == "open":
-            for i in range(5):
-                dc.send("hello %d" % i)
-        else:
-            self.assertEqual(dc.readyState, "connecting")
-        # DTLS records after the handshake (SCTP) keep reaching the worker.
-        f = await self._poll_figures(
-            m, a, lambda f: f["dtls_packets"] > f_join["dtls_packets"], 8.0)
+        self.assertEqual(dc.readyState, "open", "data channel not open within %.0fs; "
+                         "worker figures %s" % (DC_TIMEOUT, self._fig_text(m, a)))
+        for i in range(DC_MESSAGES):
+            dc.send("hello %d" % i)
+        dc.send(b"\x00\x01\x02")  # one binary message too (PPID 53)
+
+        def counted(f):
+            t = f["raw"]["Transport"]
+            return t.get("DataMessagesIn", 0) >= DC_MESSAGES + 1
+        f = await self._poll_figures(m, a, counted, DC_TIMEOUT)
+        t = f["raw"]["Transport"]
+        self.assertEqual(t.get("SctpState"), "established", json.dumps(f["raw"]))
+        self.assertGreaterEqual(t.get("DataChannels", 0), 1, json.dumps(f["raw"]))
+        self.assertGreaterEqual(t.get("DataMessagesIn", 0), DC_MESSAGES + 1,
+                                json.dumps(f["raw"]))
+        self.assertGreaterEqual(t.get("DataBytesIn", 0),
+                                DC_MESSAGES * len("hello 0") + 3, json.dumps(f["raw"]))
         self.assertGreater(f["dtls_packets"], f_join["dtls_packets"], json.dumps(f["raw"]))
         self.assertEqual(f["decrypt_failures"], 0, json.dumps(f["raw"]))
 

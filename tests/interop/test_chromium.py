@@ -60,6 +60,8 @@ CONNECT_TIMEOUT = 15.0   # answer applied -> AttendeeJoined / dtlsState connecte
 # when its bandwidth estimate allows: at once with the worker's transport-cc feedback,
 # ~20 s later with REMB alone, never without feedback.
 FLOW_TIMEOUT = 40.0
+DC_MESSAGES = 5         # page.js sends this many "hello <i>" once the channel opens
+DC_TIMEOUT = 15.0       # SCTP INIT..COOKIE-ACK, DCEP OPEN/ACK, messages (< 1 s here)
 
 # Set (to the namespace's name) in the re-executed child that runs the TCP case inside
 # its own network namespace.
@@ -426,15 +428,35 @@ class ChromiumTest(unittest.TestCase):
             self.check_worker_figures(m, a, want_protocol, run, f_join)
 
             phase("worker figures checked")
-            # Data channel: created and negotiated (SCTP itself is the data-messages
-            # issue; when the worker answers SCTP it opens and the page sends 5 messages).
-            dc = later.get("dataChannel") or {}
-            self.assertIn(dc.get("readyState"), ("connecting", "open"), dc)
+            # Data channel: SCTP over DTLS to the worker, DCEP OPEN answered with an ACK,
+            # so the channel opens and the page sends DC_MESSAGES (page.js); the worker
+            # counts them (GetAttendeeStats: DataChannels, DataMessagesIn).
             self.assertRegex(run.answer, r"\r?\nm=application [1-9]", "data channel refused")
+            snap = run.wait_snapshot(
+                lambda s: (s.get("dataChannel") or {}).get("sent", 0) >= DC_MESSAGES,
+                DC_TIMEOUT, "page: data channel open and %d messages sent" % DC_MESSAGES)
+            dc = snap.get("dataChannel") or {}
+            self.assertEqual(dc.get("readyState"), "open", dc)
+            self.assertTrue(dc.get("opened"), dc)
+            fig = harness.wait_until(lambda: self.data_figures(m, aid, DC_MESSAGES), DC_TIMEOUT)
+            t = self.data_figures(m, aid, 0)
+            self.assertIsNotNone(fig, "worker did not count %d data messages: %s"
+                                 % (DC_MESSAGES, json.dumps(t)))
+            self.assertEqual(t.get("SctpState"), "established", t)
+            self.assertGreaterEqual(t.get("DataChannels", 0), 1, t)
+            self.assertGreaterEqual(t.get("DataMessagesIn", 0), DC_MESSAGES, t)
+            self.assertGreaterEqual(t.get("DataBytesIn", 0), DC_MESSAGES * len("hello 0"), t)
+            phase("data channel open, %d messages counted by the worker" % DC_MESSAGES)
             ok = True
         finally:
             self.__class__.failed |= not ok
             run.close(keep=not ok)
+
+    def data_figures(self, m, aid, at_least):
+        """The worker's Transport object if it counted >= at_least data messages."""
+        rep = self.w.attendee_stats(m["MeetingId"], aid)
+        t = rep.get("Transport") or {}
+        return t if t.get("DataMessagesIn", 0) >= at_least else None
 
     def check_offer_answer(self, run, want_protocol):
         offer, answer, given = run.offer, run.answer, run.given_answer
