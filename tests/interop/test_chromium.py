@@ -500,12 +500,12 @@ class ChromiumTest(unittest.TestCase):
         if cipher:  # the page and the worker agree on the SRTP profile
             self.assertEqual(harness.norm_profile(cipher),
                              harness.norm_profile(f1["srtp_profile"]), msg)
-        # Chromium's SCTP INIT (and its retransmissions, backing off 1, 2, 4 s...)
-        # arrives as DTLS records after the handshake.
-        f2 = wait_until(lambda: (lambda f: f if f["dtls_packets"] > f_join["dtls_packets"]
-                                 else None)(fig()), 10.0, 0.25)
-        self.assertIsNotNone(f2, "no DTLS record (SCTP) after the join: at join %s, now %s"
-                             % (json.dumps(f_join["raw"]), json.dumps(fig()["raw"])))
+        # Chromium's SCTP travels as DTLS records after the handshake. The worker
+        # answers it at once, so the whole exchange (INIT .. DCEP .. messages) may be
+        # over before f_join was read: the association itself is the evidence (the
+        # data-channel checks in run_case count the messages).
+        self.assertIn(f1["raw"]["Transport"].get("SctpState"), ("connecting", "established"),
+                      msg)
 
     def test_udp(self):
         # The page gets the worker's whole answer, UDP and TCP passive candidates both:
