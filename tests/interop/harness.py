@@ -526,26 +526,6 @@ def wait_until(pred, timeout, interval=0.1):
         time.sleep(interval)
 
 
-def sdp_without_candidates(sdp, protocol):
-    """The SDP with its a=candidate lines of one transport protocol removed."""
-    eol = "\r\n" if "\r\n" in sdp else "\n"
-    lines = sdp.split(eol)
-    kept = [l for l in lines
-            if not (l.startswith("a=candidate:") and l.split()[2].lower() == protocol)]
-    return eol.join(kept)
-
-
-def sdp_without_udp_candidates(sdp):
-    """UDP "blocked": only the TCP passive candidate is left, so the client reaches
-    the worker over ICE-TCP (RFC 6544) or not at all."""
-    return sdp_without_candidates(sdp, "udp")
-
-
-def sdp_without_tcp_candidates(sdp):
-    """UDP only (see test_chromium.py: on loopback Chromium prefers a TCP pair)."""
-    return sdp_without_candidates(sdp, "tcp")
-
-
 def candidates(sdp):
     """[(protocol, address, port, type, tcptype or None)] of the SDP's candidates."""
     out = []
