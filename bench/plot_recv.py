@@ -20,8 +20,7 @@ doc = json.load(open(src))
 res = doc["results"]
 
 short = {"AES_CM_128_HMAC_SHA1_80": "AES-CM/HMAC-80", "AEAD_AES_128_GCM": "AES-GCM"}
-impl_short = {"libsrtp2 (sfu_srtp)": "libsrtp2", "openssl (sfu_srtp)": "OpenSSL (ours)",
-              "openssl-evp-reference": "EVP ref."}
+impl_short = {"libsrtp2 (sfu_srtp)": "libsrtp2", "openssl (sfu_srtp)": "OpenSSL (ours)"}
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5))
 labels = [f"{short.get(r['profile'], r['profile'])}\n{impl_short.get(r['impl'], r['impl'])}"

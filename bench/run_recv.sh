@@ -71,10 +71,12 @@ for r, run in zip(native, runs):
     r["ir_parse"] = round(st["parse"] / n, 1)
     r["ir_per_packet"] = round(sum(st.values()) / n, 1)
     r["callgrind_packets"] = n
-    # any allocator function reached from inside the timed stages?
+    # any allocator function reached from inside the timed stages? Only the function
+    # summary lines ("N (x%)  file:malloc [lib]"), not annotated source lines that
+    # merely contain the word.
     r["callgrind_alloc_calls_in_stages"] = sum(
         1 for l in txt.splitlines()
-        if re.search(r"[\s:](malloc|calloc|realloc|__libc_malloc|__libc_calloc)\b", l)
+        if re.search(r":(malloc|calloc|realloc|__libc_malloc|__libc_calloc)(\s+\[|\s*$)", l)
         and re.match(r"\s*[1-9]", l))
 cpu = ""
 try:
