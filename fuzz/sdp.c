@@ -16,8 +16,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
   }
   static const sfu_sdp_local_t local = {
-      .ice_ufrag = "fuzz", .ice_pwd = "fuzzfuzzfuzzfuzzfuzzfuzz", .fingerprint = "AA:BB",
-      .ip = "127.0.0.1", .udp_port = 40000, .tcp_port = 40001};
+      .ice_ufrag = "fuzz",
+      .ice_pwd = "fuzzfuzzfuzzfuzzfuzzfuzz",
+      /* A well-formed sha-256 fingerprint: the re-parse below checks the answer
+       * with the same rules a peer would apply to it. */
+      .fingerprint =
+          "00:01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F:10:11:12:13:14:15:16:17:18:19:1A:1B:1C:"
+          "1D:1E:1F",
+
+      .ip = "127.0.0.1",
+      .udp_port = 40000,
+      .tcp_port = 40001};
   char *text = NULL;
   sfu_sdp_answer_t neg;
   if (sfu_sdp_answer(o, &local, &text, &neg, err, sizeof err) == 0) {
