@@ -4,6 +4,7 @@
  * path. A virtual clock drives usrsctp's timers (it never runs a thread here). */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "sfu/err.h"
 #include "sfu/sctp.h"
@@ -12,6 +13,36 @@
 
 /* usrsctp's timer clock is process-wide and only moves forward: one clock for all cases. */
 static uint64_t g_now = 1000000;
+
+/* usrsctp's timers follow the virtual clock, but its T3-rtx handler also compares each
+ * chunk's send time, stamped on the real clock, with "now - srtt - rttvar" (real clock,
+ * millisecond granularity) and skips chunks that are too recent
+ * (sctp_mark_all_for_resend). If virtual time ran unboundedly faster than real time, a
+ * T3 expiry could find nothing old enough to resend, back off and at last give the
+ * association up without retransmitting. So virtual time may run at most PACE times
+ * faster than real time: an RTO of 1 s is then >= 10 ms of real time, well above the
+ * few milliseconds usrsctp wants, and the whole file still runs in well under a second. */
+#define PACE 100
+static uint64_t g_virt0, g_real0;
+
+static uint64_t real_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void pace(void) {
+  if (!g_real0) {
+    g_real0 = real_us();
+    g_virt0 = g_now;
+  }
+  uint64_t want = g_real0 + (g_now - g_virt0) / PACE, have = real_us();
+  if (want > have) {
+    struct timespec d = {(time_t)((want - have) / 1000000u),
+                         (long)((want - have) % 1000000u) * 1000};
+    nanosleep(&d, NULL);
+  }
+}
 
 typedef struct {
   sfu_sctp_t *a;
@@ -70,6 +101,7 @@ static void step(pair_t *P) {
                     sfu_sctp_group_next_deadline(P->cli.g));
   if (t == UINT64_MAX) t = g_now + 10000;
   if (t > g_now) g_now = t;
+  pace();
   sim_link_set_now(P->link, g_now);
   uint8_t buf[2048];
   size_t len = sizeof buf;
@@ -82,15 +114,17 @@ static void step(pair_t *P) {
     sfu_sctp_handle_input(P->cli.a, g_now, buf, len);
     len = sizeof buf;
   }
-  if (sfu_sctp_group_next_deadline(P->srv.g) <= g_now) sfu_sctp_group_handle_timeout(P->srv.g, g_now);
-  if (sfu_sctp_group_next_deadline(P->cli.g) <= g_now) sfu_sctp_group_handle_timeout(P->cli.g, g_now);
+  if (sfu_sctp_group_next_deadline(P->srv.g) <= g_now)
+    sfu_sctp_group_handle_timeout(P->srv.g, g_now);
+  if (sfu_sctp_group_next_deadline(P->cli.g) <= g_now)
+    sfu_sctp_group_handle_timeout(P->cli.g, g_now);
 }
 
 /* Steps until cond or max_us of virtual time. */
-#define RUN_UNTIL(P, cond, max_us)                                        \
-  do {                                                                    \
-    uint64_t end_ = g_now + (max_us);                                     \
-    while (!(cond) && g_now < end_) step(P);                              \
+#define RUN_UNTIL(P, cond, max_us)           \
+  do {                                       \
+    uint64_t end_ = g_now + (max_us);        \
+    while (!(cond) && g_now < end_) step(P); \
   } while (0)
 
 static int pair_open(pair_t *P, double loss, uint64_t seed) {
@@ -124,7 +158,8 @@ static void pair_close(pair_t *P) {
 }
 
 static int both_up(pair_t *P) {
-  return sfu_sctp_state(P->srv.a) == SFU_SCTP_ESTABLISHED && sfu_sctp_state(P->cli.a) == SFU_SCTP_ESTABLISHED;
+  return sfu_sctp_state(P->srv.a) == SFU_SCTP_ESTABLISHED &&
+         sfu_sctp_state(P->cli.a) == SFU_SCTP_ESTABLISHED;
 }
 
 /* Association up and channel `stream` open both ways. */
@@ -139,7 +174,13 @@ static int pair_up_with_channel(pair_t *P, uint16_t stream, const char *label) {
 /* ---- DCEP codec ---- */
 
 TEST(dcep_open_roundtrip_and_truncations) {
-  sfu_dcep_open_t o = {SFU_DCEP_PARTIAL_RELIABLE_REXMIT_UNORDERED, 256, 3, (const uint8_t *)"chat", (const uint8_t *)"proto", 4, 5};
+  sfu_dcep_open_t o = {SFU_DCEP_PARTIAL_RELIABLE_REXMIT_UNORDERED,
+                       256,
+                       3,
+                       (const uint8_t *)"chat",
+                       (const uint8_t *)"proto",
+                       4,
+                       5};
   uint8_t buf[64];
   int n = sfu_dcep_build_open(buf, sizeof buf, &o);
   CHECK_EQ_INT(n, 12 + 4 + 5);
@@ -185,8 +226,10 @@ TEST(association_up_channel_opens_messages_counted) {
 
   /* Five strings, one binary, one empty string, one message of 10,000 bytes (spans
    * several packets). */
-  for (int i = 0; i < 5; i++) CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"hello", 5), 0);
-  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_BINARY, (const uint8_t *)"\x01\x02\x03", 3), 0);
+  for (int i = 0; i < 5; i++)
+    CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"hello", 5), 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_BINARY, (const uint8_t *)"\x01\x02\x03", 3),
+               0);
   CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_STRING, NULL, 0), 0);
   static uint8_t big[10000];
   memset(big, 'x', sizeof big);
@@ -218,13 +261,15 @@ TEST(channel_close_resets_streams_both_ways) {
   REQUIRE(pair_open(&P, 0, 2) == 0);
   REQUIRE(pair_up_with_channel(&P, 2, "a") == 0);
   REQUIRE(sfu_sctp_open_channel(P.cli.a, 4, "b", "", SFU_DCEP_RELIABLE_UNORDERED, 0) == 0);
-  RUN_UNTIL(&P, sfu_sctp_open_channels(P.srv.a) == 2 && sfu_sctp_open_channels(P.cli.a) == 2, 5000000);
+  RUN_UNTIL(&P, sfu_sctp_open_channels(P.srv.a) == 2 && sfu_sctp_open_channels(P.cli.a) == 2,
+            5000000);
   CHECK_EQ_INT(sfu_sctp_open_channels(P.srv.a), 2);
   CHECK_EQ_INT(sfu_sctp_close_channel(P.cli.a, 7), SFU_ENOENT);
   /* RFC 8831 §6.7: the client resets its outgoing stream 2; the worker resets its own,
    * and both drop the channel. */
   CHECK_EQ_INT(sfu_sctp_close_channel(P.cli.a, 2), 0);
-  RUN_UNTIL(&P, sfu_sctp_open_channels(P.srv.a) == 1 && sfu_sctp_open_channels(P.cli.a) == 1, 5000000);
+  RUN_UNTIL(&P, sfu_sctp_open_channels(P.srv.a) == 1 && sfu_sctp_open_channels(P.cli.a) == 1,
+            5000000);
   CHECK_EQ_INT(sfu_sctp_open_channels(P.srv.a), 1);
   CHECK_EQ_INT(sfu_sctp_open_channels(P.cli.a), 1);
   CHECK(sfu_sctp_channel(P.srv.a, 2) == NULL);
@@ -321,7 +366,8 @@ TEST(lossy_link_retransmits_through_ticks) {
   pair_t P;
   REQUIRE(pair_open(&P, 0.2, 6) == 0);
   CHECK(pair_up_with_channel(&P, 0, "lossy") == 0);
-  for (int i = 0; i < 20; i++) CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"m", 1), 0);
+  for (int i = 0; i < 20; i++)
+    CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"m", 1), 0);
   RUN_UNTIL(&P, P.srv.msgs == 20, 600000000);
   CHECK_EQ_INT(P.srv.msgs, 20);
   CHECK(sim_link_stats(P.link, SIM_AB)->lost > 0);
@@ -331,11 +377,14 @@ TEST(lossy_link_retransmits_through_ticks) {
 TEST(before_established_and_bad_args) {
   pair_t P;
   REQUIRE(pair_open(&P, 0, 7) == 0);
-  CHECK_EQ_INT(sfu_sctp_send(P.srv.a, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"x", 1), SFU_ESTATE);
+  CHECK_EQ_INT(sfu_sctp_send(P.srv.a, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"x", 1),
+               SFU_ESTATE);
   CHECK_EQ_INT(sfu_sctp_open_channel(P.cli.a, 0, "x", "", 0, 0), SFU_ESTATE);
   RUN_UNTIL(&P, both_up(&P), 20000000);
   REQUIRE(both_up(&P));
-  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, SFU_SCTP_STREAMS, SFU_SCTP_PPID_STRING, (const uint8_t *)"x", 1), SFU_EINVAL);
+  CHECK_EQ_INT(
+      sfu_sctp_send(P.cli.a, SFU_SCTP_STREAMS, SFU_SCTP_PPID_STRING, (const uint8_t *)"x", 1),
+      SFU_EINVAL);
   CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, 99, NULL, 0), SFU_EINVAL);
   static uint8_t big[70000];
   CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_BINARY, big, sizeof big), SFU_ETOOBIG);
