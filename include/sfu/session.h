@@ -209,10 +209,12 @@ int sfu_session_check_token(const sfu_session_t *s, const char *meeting_id, cons
 void sfu_session_set_connected(sfu_session_t *s, sfu_attendee_t *a, int connected, uint64_t now_us);
 
 /* Ends meetings past their max duration, and non-replica meetings idle for the idle
- * timeout. O(meetings): fine for the hundreds of meetings one loop holds. */
+ * timeout. O(1) when nothing is due; O(meetings) when something is. */
 void sfu_session_handle_timeout(sfu_session_t *s, uint64_t now_us);
-/* The earliest time handle_timeout has something to do; UINT64_MAX if none. */
-uint64_t sfu_session_next_deadline(const sfu_session_t *s);
+/* The earliest time handle_timeout has something to do; UINT64_MAX if none. Cached: O(1)
+ * unless a meeting started or ended or an attendee was added, removed, connected or
+ * disconnected since the last call (then O(meetings) once). */
+uint64_t sfu_session_next_deadline(sfu_session_t *s);
 
 /* Iteration in creation order; NULL at the end. */
 sfu_meeting_t *sfu_session_first_meeting(const sfu_session_t *s);

@@ -16,6 +16,11 @@ struct sfu_session {
   sfu_hmap_t meetings;     /* id -> sfu_meeting_t */
   sfu_list_t meeting_list; /* creation order */
   size_t attendee_count;   /* over all meetings */
+  /* The earliest meeting deadline, recomputed (O(meetings)) only after something it
+   * depends on changed: the loop asks for it on every timer re-arm, and transport timers
+   * re-arm far more often than meetings start, end or (dis)connect. */
+  uint64_t deadline;
+  int deadline_stale;
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, const char *arg) {
@@ -66,6 +71,7 @@ sfu_session_t *sfu_session_new(const sfu_session_config_t *cfg, const sfu_sessio
     return NULL;
   }
   sfu_list_init(&s->meeting_list);
+  s->deadline = UINT64_MAX; /* no meeting, nothing due */
   return s;
 }
 
@@ -161,6 +167,7 @@ int sfu_session_create_meeting(sfu_session_t *s, const sfu_meeting_params_t *p, 
   sfu_list_init(&m->attendee_list);
   sfu_hmap_insert(&s->meetings, &m->node, sfu_hash_str(m->id)); /* ENOMEM on grow is benign */
   sfu_list_insert_tail(&s->meeting_list, &m->link);
+  s->deadline_stale = 1;
   emit_meeting(s, SFU_EV_MEETING_STARTED, m, SFU_END_DELETED, now_us);
   if (out) *out = m;
   return 0;
@@ -175,6 +182,7 @@ static void remove_attendee(sfu_session_t *s, sfu_attendee_t *a, uint64_t now_us
   if (a->connected) {
     m->connected_count--;
     if (m->connected_count == 0) m->last_active_us = now_us;
+    s->deadline_stale = 1;
   }
   emit_attendee(s, SFU_EV_ATTENDEE_DELETED, a, now_us);
   attendee_free(s, a);
@@ -189,6 +197,7 @@ static void end_meeting(sfu_session_t *s, sfu_meeting_t *m, sfu_end_reason_t rea
   }
   sfu_hmap_remove(&s->meetings, &m->node);
   sfu_list_remove(&m->link);
+  s->deadline_stale = 1;
   emit_meeting(s, SFU_EV_MEETING_ENDED, m, reason, now_us);
   meeting_free(s, m);
 }
@@ -240,6 +249,7 @@ int sfu_session_create_attendee(sfu_session_t *s, const char *meeting_id, const 
   m->attendee_count++;
   s->attendee_count++;
   m->last_active_us = now_us;
+  s->deadline_stale = 1;
   emit_attendee(s, SFU_EV_ATTENDEE_ADDED, a, now_us);
   if (out) *out = a;
   return 0;
@@ -299,7 +309,6 @@ int sfu_session_check_token(const sfu_session_t *s, const char *meeting_id, cons
 
 void sfu_session_set_connected(sfu_session_t *s, sfu_attendee_t *a, int connected,
                                uint64_t now_us) {
-  (void)s;
   connected = !!connected;
   if (a->connected == connected) return;
   a->connected = connected;
@@ -311,6 +320,7 @@ void sfu_session_set_connected(sfu_session_t *s, sfu_attendee_t *a, int connecte
   /* The idle clock restarts when the last attendee leaves (and while anyone is
    * connected the meeting is not idle at all). */
   m->last_active_us = now_us;
+  s->deadline_stale = 1;
 }
 
 /* ---- timers ---- */
@@ -334,6 +344,7 @@ static uint64_t meeting_deadline(const sfu_session_t *s, const sfu_meeting_t *m,
 }
 
 void sfu_session_handle_timeout(sfu_session_t *s, uint64_t now_us) {
+  if (sfu_session_next_deadline(s) > now_us) return; /* nothing due: O(1) */
   sfu_list_t *it, *tmp;
   sfu_list_foreach_safe(it, tmp, &s->meeting_list) {
     sfu_meeting_t *m = sfu_container_of(it, sfu_meeting_t, link);
@@ -344,7 +355,8 @@ void sfu_session_handle_timeout(sfu_session_t *s, uint64_t now_us) {
   }
 }
 
-uint64_t sfu_session_next_deadline(const sfu_session_t *s) {
+uint64_t sfu_session_next_deadline(sfu_session_t *s) {
+  if (!s->deadline_stale) return s->deadline;
   uint64_t best = UINT64_MAX;
   sfu_list_t *it;
   sfu_list_foreach(it, &s->meeting_list) {
@@ -352,6 +364,8 @@ uint64_t sfu_session_next_deadline(const sfu_session_t *s) {
     uint64_t d = meeting_deadline(s, sfu_container_of(it, sfu_meeting_t, link), &why);
     if (d < best) best = d;
   }
+  s->deadline = best;
+  s->deadline_stale = 0;
   return best;
 }
 

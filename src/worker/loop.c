@@ -38,7 +38,7 @@ static void on_attendee_removed(void *user, sfu_attendee_t *a) {
 static void on_timer(uv_timer_t *t);
 
 /* Re-arms the timer for the earliest of the session's and the transports' deadlines (or
- * stops it when there is none). Both are O(1) to read (the session: O(meetings), see
+ * stops it when there is none). Both are O(1) to read (the session caches its minimum,
  * session.h; the transports sit in a heap, rtc.h). Rounded up to the next millisecond:
  * firing early would only re-arm. */
 void sfu_loop_rearm(sfu_loop_t *l) {

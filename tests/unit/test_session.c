@@ -377,6 +377,46 @@ TEST(next_deadline_is_the_minimum) {
   sfu_session_free(s);
 }
 
+/* The deadline is cached: every change it depends on must be seen by handle_timeout even
+ * when nobody asked next_deadline in between (the loop does not always). */
+TEST(cached_deadline_follows_every_change) {
+  rec_t r;
+  char err[128];
+  sfu_session_t *s = new_session(&r, 300, 86400);
+  sfu_meeting_t *m = meeting(s, "m1", NULL, 0);
+  sfu_attendee_t *a = attendee(s, m, "alice", 0);
+  REQUIRE(m && a);
+  sfu_session_set_connected(s, a, 1, 10 * SEC);
+  CHECK(sfu_session_next_deadline(s) == 86400 * SEC); /* cached */
+  /* Disconnect: idle from 20 s, due at 320 s, with no next_deadline call before it. */
+  sfu_session_set_connected(s, a, 0, 20 * SEC);
+  sfu_session_handle_timeout(s, 319 * SEC);
+  CHECK_EQ_INT(sfu_session_meeting_count(s), 1);
+  /* A new attendee restarts the idle clock: 319 + 300. */
+  REQUIRE(attendee(s, m, "bob", 319 * SEC));
+  sfu_session_handle_timeout(s, 320 * SEC);
+  CHECK_EQ_INT(sfu_session_meeting_count(s), 1);
+  CHECK(sfu_session_next_deadline(s) == 619 * SEC);
+  /* Removing a connected attendee restarts it too. */
+  sfu_session_set_connected(s, a, 1, 400 * SEC);
+  CHECK(sfu_session_next_deadline(s) == 86400 * SEC);
+  CHECK_EQ_INT(sfu_session_delete_attendee(s, m->id, a->id, 500 * SEC, err, sizeof err), 0);
+  sfu_session_handle_timeout(s, 799 * SEC);
+  CHECK_EQ_INT(sfu_session_meeting_count(s), 1);
+  /* A second meeting, created later, then the first deleted: the next deadline is the
+   * second's, not the deleted one's. */
+  sfu_meeting_t *m2 = meeting(s, "m2", NULL, 700 * SEC);
+  REQUIRE(m2);
+  CHECK(sfu_session_next_deadline(s) == 800 * SEC);
+  CHECK_EQ_INT(sfu_session_delete_meeting(s, m->id, SFU_END_DELETED, 750 * SEC, err, sizeof err),
+               0);
+  CHECK(sfu_session_next_deadline(s) == 1000 * SEC);
+  sfu_session_handle_timeout(s, 1000 * SEC);
+  CHECK_EQ_INT(sfu_session_meeting_count(s), 0);
+  CHECK(sfu_session_next_deadline(s) == UINT64_MAX);
+  sfu_session_free(s);
+}
+
 TEST(free_with_live_meetings_releases_transports) {
   rec_t r;
   sfu_session_t *s = new_session(&r, 300, 86400);
@@ -429,6 +469,7 @@ int main(void) {
   RUN(max_duration_ends_even_connected_meeting);
   RUN(replicas_are_not_idle_ended);
   RUN(next_deadline_is_the_minimum);
+  RUN(cached_deadline_follows_every_change);
   RUN(free_with_live_meetings_releases_transports);
   RUN(iteration_in_creation_order);
   return test_summary();
