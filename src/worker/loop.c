@@ -76,6 +76,9 @@ static void loop_stop(sfu_loop_t *l) {
 static void handle_cmd(sfu_loop_t *l, sfu_msg_t *m) {
   cJSON *reply = sfu_control_exec(l->session, &m->cmd, &l->ctx, sfu_loop_now_us());
   if (!reply) reply = sfu_control_error(SFU_ENOMEM, "out of memory");
+  /* The sockets belong to this shell, not to the sans-IO control layer: added here. */
+  if (m->cmd.op == SFU_OP_GET_WORKER_STATS && l->media)
+    sfu_loop_media_add_socket_stats(l->media, cJSON_GetObjectItemCaseSensitive(reply, "Loop"));
   /* The same message travels back as the reply: no allocation for the answer. */
   sfu_cmd_free(&m->cmd);
   m->type = SFU_MSG_REPLY;

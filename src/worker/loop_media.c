@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 
+#include <cjson/cJSON.h>
+
 #include "sfu/err.h"
 #include "sfu/log.h"
 #include "worker/loop.h"
@@ -84,4 +86,44 @@ void sfu_loop_media_free(sfu_loop_media_t *m) {
   if (!m) return;
   sfu_rtc_free(m->rtc);
   free(m);
+}
+
+static void num(cJSON *o, const char *k, uint64_t v) { cJSON_AddNumberToObject(o, k, (double)v); }
+
+void sfu_loop_media_add_socket_stats(const sfu_loop_media_t *m, cJSON *loop_obj) {
+  if (!m || !loop_obj) return;
+  cJSON *sk = cJSON_CreateObject(), *u = cJSON_CreateObject(), *t = cJSON_CreateObject();
+  if (!sk || !u || !t) {
+    cJSON_Delete(sk);
+    cJSON_Delete(u);
+    cJSON_Delete(t);
+    return;
+  }
+  const sfu_udp_io_stats_t *us = &m->udp.st;
+  num(u, "RxPackets", us->rx_packets);
+  num(u, "RxBytes", us->rx_bytes);
+  num(u, "RxBatches", us->rx_batches);
+  num(u, "RxTruncated", us->rx_truncated);
+  num(u, "TxPackets", us->tx_packets);
+  num(u, "TxBytes", us->tx_bytes);
+  num(u, "TxBatches", us->tx_batches);
+  num(u, "TxDropped", us->tx_dropped);
+  num(u, "TxTooBig", us->tx_too_big);
+  const sfu_tcp_io_stats_t *ts = &m->tcp.st;
+  num(t, "Open", ts->conns);
+  num(t, "Accepted", ts->accepted);
+  num(t, "Refused", ts->refused);
+  num(t, "RefusedPerIp", ts->refused_per_ip);
+  num(t, "ClosedGarbage", ts->closed_garbage);
+  num(t, "ClosedUnauthenticated", ts->closed_unauth);
+  num(t, "ClosedByPeer", ts->closed_peer);
+  num(t, "RxFrames", ts->rx_frames);
+  num(t, "RxBytes", ts->rx_bytes);
+  num(t, "TxFrames", ts->tx_frames);
+  num(t, "TxBytes", ts->tx_bytes);
+  num(t, "TxDropped", ts->tx_dropped);
+  num(t, "TxWrites", ts->tx_writes);
+  cJSON_AddItemToObject(sk, "Udp", u);
+  cJSON_AddItemToObject(sk, "Tcp", t);
+  cJSON_AddItemToObject(loop_obj, "Sockets", sk);
 }

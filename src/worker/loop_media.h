@@ -43,6 +43,11 @@ int sfu_loop_media_open(sfu_loop_media_t **out, struct sfu_loop *l,
 /* Loop thread: closes every transport silently (close_notify sent), flushes, closes the
  * handles. */
 void sfu_loop_media_close(sfu_loop_media_t *m);
+/* Adds the loop's socket counters to its GetWorkerStats object (loop_obj, the "Loop" of
+ * the reply): "Udp" (the loop's datagram socket) and "Tcp" (its ICE-TCP listener and
+ * connections). Counters since start, except Tcp.Open. Loop thread. */
+struct cJSON;
+void sfu_loop_media_add_socket_stats(const sfu_loop_media_t *m, struct cJSON *loop_obj);
 /* After the loop thread is joined (handles closed). */
 void sfu_loop_media_free(sfu_loop_media_t *m);
 

@@ -7,6 +7,9 @@ creates a transport that stays in ICE "new", DTLS not connected; a LeaveMeeting 
 it from the array."""
 
 import os
+import socket
+import struct
+import time
 
 import harness
 from harness import WorkerTest
@@ -90,6 +93,49 @@ class MediaStatsTests(WorkerTest):
         self.w.ok({"op": "LeaveMeeting", "MeetingId": self.mid,
                    "AttendeeId": self.a["AttendeeId"]})
         self.assertEqual(set(self.mine()), {self.b["AttendeeId"]})
+
+    def loop_stats(self, i):
+        return self.w.ok({"op": "GetWorkerStats"})["Loops"][i]
+
+    def wait_loop(self, i, pred, what, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            loop = self.loop_stats(i)
+            if pred(loop):
+                return loop
+            if time.monotonic() > deadline:
+                self.fail("%s: not within %.0fs: %s" % (what, timeout, loop))
+            time.sleep(0.05)
+
+    def test_socket_counters(self):
+        """Loops[i].Sockets: the loop's UDP socket and ICE-TCP listener, counted since
+        start. Garbage on loop 1's UDP port is received and unrouted; a TCP connection to
+        loop 0 whose first frame is not an ICE check is accepted, then closed."""
+        u0 = self.loop_stats(1)
+        self.assertEqual(set(u0["Sockets"]), {"Udp", "Tcp"}, u0)
+        self.assertEqual(set(u0["Sockets"]["Udp"]),
+                         {"RxPackets", "RxBytes", "RxBatches", "RxTruncated", "TxPackets",
+                          "TxBytes", "TxBatches", "TxDropped", "TxTooBig"})
+        junk = b"\x01garbage-not-stun"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for _ in range(3):
+                s.sendto(junk, ("127.0.0.1", self.w.udp_port + 1))
+        u1 = self.wait_loop(1, lambda l: l["Sockets"]["Udp"]["RxPackets"]
+                            >= u0["Sockets"]["Udp"]["RxPackets"] + 3, "3 datagrams counted")
+        self.assertGreaterEqual(u1["Sockets"]["Udp"]["RxBytes"],
+                                u0["Sockets"]["Udp"]["RxBytes"] + 3 * len(junk))
+        self.assertGreaterEqual(u1["Media"]["Unrouted"], u0["Media"]["Unrouted"] + 3)
+
+        t0 = self.loop_stats(0)["Sockets"]["Tcp"]
+        with socket.create_connection(("127.0.0.1", self.w.tcp_port), timeout=5) as c:
+            c.sendall(struct.pack("!H", 4) + b"junk")  # RFC 4571 frame, not STUN
+            c.settimeout(5)
+            self.assertEqual(c.recv(16), b"", "the worker should close the connection")
+        t1 = self.wait_loop(0, lambda l: l["Sockets"]["Tcp"]["ClosedUnauthenticated"]
+                            > t0["ClosedUnauthenticated"], "TCP close counted")["Sockets"]["Tcp"]
+        self.assertEqual(t1["Accepted"], t0["Accepted"] + 1, t1)
+        self.assertEqual(t1["RxFrames"], t0["RxFrames"] + 1, t1)
+        self.assertEqual(t1["Open"], 0, t1)
 
 
 if __name__ == "__main__":
