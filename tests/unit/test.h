@@ -13,7 +13,10 @@
 
 static int test_failed_cases_, test_cases_, test_cur_failed_;
 
-#define TEST(name) static void test_##name(void)
+/* noinline: each case keeps its own stack frame. Inlined into main (a static function
+ * called once), every case's locals would share one frame, and under ASan (no stack
+ * slot reuse) big fixtures like test_session's event recorder overflow the stack. */
+#define TEST(name) static __attribute__((noinline)) void test_##name(void)
 #define RUN(name)                                                            \
   do {                                                                       \
     test_cur_failed_ = 0;                                                    \
