@@ -27,6 +27,13 @@
 
 #define SFU_ICE_CRED_MAX 256 /* ufrag and pwd: at most 256 characters (RFC 8839 §5.4) */
 #define SFU_ICE_CONSENT_TIMEOUT_US (30ull * 1000000ull) /* RFC 7675 §5.1 */
+/* Error responses to requests that did not authenticate (400, 401) are rate-limited per
+ * agent: anyone who knows a ufrag (it travels in clear) can make the agent answer, and
+ * RFC 8489 §6.3.4 does not oblige a server to answer every bad request. A token bucket
+ * of this rate and burst; the rest are dropped silently (err_suppressed). A real peer
+ * with a stale password sends a few checks per second at most. */
+#define SFU_ICE_UNAUTH_REPLIES_PER_S 5
+#define SFU_ICE_UNAUTH_REPLY_BURST 10
 
 typedef struct {
   /* A STUN response to `to` (the request's source, proto included). */
@@ -52,6 +59,7 @@ typedef struct {
   uint64_t responses_sent; /* success responses */
   uint64_t errors_sent;    /* error responses, all codes; split below */
   uint64_t err_400, err_401, err_420, err_487;
+  uint64_t err_suppressed;  /* 400/401 not sent: over SFU_ICE_UNAUTH_REPLIES_PER_S */
   uint64_t dropped;         /* silently discarded: not a binding request, FINGERPRINT
                                missing or wrong, agent failed/closed */
   uint64_t nominations;     /* selections: the first one and every switch */
@@ -67,6 +75,7 @@ typedef struct sfu_ice {
   void *user;
   sfu_ice_state_t state;
   sfu_ice_role_t role; /* SFU_ICE_ROLE_CONTROLLED for a lite agent */
+  int lite;            /* 1 (this is a lite agent): never takes the controlling role */
   uint64_t tiebreaker; /* UINT64_MAX by default: a lite agent never yields its role */
   char local_ufrag[SFU_ICE_CRED_MAX + 1], local_pwd[SFU_ICE_CRED_MAX + 1];
   char remote_ufrag[SFU_ICE_CRED_MAX + 1], remote_pwd[SFU_ICE_CRED_MAX + 1];
@@ -75,6 +84,8 @@ typedef struct sfu_ice {
   sfu_addr_t selected;
   uint64_t consent_timeout_us;  /* SFU_ICE_CONSENT_TIMEOUT_US unless changed */
   uint64_t consent_deadline_us; /* UINT64_MAX unless connected */
+  uint64_t unauth_credit_us;    /* token bucket of unauthenticated error replies, in µs of credit */
+  uint64_t unauth_credit_at_us; /* when the credit was last topped up */
   sfu_ice_stats_t stats;
 } sfu_ice_t;
 
@@ -90,8 +101,10 @@ int sfu_ice_set_local(sfu_ice_t *ice, const char *ufrag, const char *pwd);
 /* The peer's credentials (from the offer). The remote ufrag, once set, must be the
  * second part of every request's USERNAME; until set, any is accepted. */
 int sfu_ice_set_remote(sfu_ice_t *ice, const char *ufrag, const char *pwd);
-/* Role and tiebreaker (RFC 8445 §7.3.1.1). A lite agent keeps the default (controlled,
- * UINT64_MAX): a peer that also claims ICE-CONTROLLED always gets 487. */
+/* Role and tiebreaker (RFC 8445 §7.3.1.1). A lite agent keeps the default (controlled):
+ * a peer that also claims ICE-CONTROLLED always gets 487, whatever the tiebreakers,
+ * because a lite agent cannot take the controlling role (§6.1.1: it sends no checks).
+ * The tie-break rules of a full agent apply when `lite` is cleared (tests). */
 int sfu_ice_set_role(sfu_ice_t *ice, sfu_ice_role_t role, uint64_t tiebreaker);
 /* For tests and tuning: consent timeout in microseconds (> 0). */
 int sfu_ice_set_consent_timeout(sfu_ice_t *ice, uint64_t timeout_us);
@@ -103,6 +116,7 @@ int sfu_ice_set_consent_timeout(sfu_ice_t *ice, uint64_t timeout_us);
  *   agent failed or closed, no local credentials → dropped, SFU_ESTATE
  *   USERNAME or MESSAGE-INTEGRITY absent → 400, SFU_EPARSE
  *   USERNAME not "<local ufrag>:<remote ufrag>", or MI wrong → 401, SFU_EAUTH
+ *     (400 and 401 at most SFU_ICE_UNAUTH_REPLIES_PER_S, else no answer)
  *   unknown comprehension-required attributes → 420 (+MI), SFU_EUNSUPP
  *   role conflict                      → 487 (+MI), SFU_EPERM
  *   otherwise success (XOR-MAPPED-ADDRESS = from, MI, FINGERPRINT), 0; then

@@ -52,6 +52,10 @@ typedef struct {
    * emitted after the session state is updated; the callee must not call back here. */
   void (*on_event_cb)(void *user, const sfu_event_t *ev);
   void *user;
+  /* (After `user` so that positional initialisers stay valid.) A 5-tuple no transport
+   * accepts any more (transport.h: departure, replacement, consent expiry): the worker
+   * closes the ICE-TCP connection it was. Optional. */
+  void (*on_addr_released_cb)(void *user, const sfu_addr_t *addr);
 } sfu_rtc_cbs_t;
 
 /* Figures of a loop: live transports plus the totals of those already freed. */
@@ -87,8 +91,17 @@ void sfu_rtc_attendee_removed(sfu_rtc_t *r, sfu_attendee_t *a);
  * session calls: the session is about to be freed without events too). */
 void sfu_rtc_close_all(sfu_rtc_t *r);
 
-/* A datagram from the loop's UDP socket or a TCP connection (from->proto). Returns 1 if
- * a transport took it, 0 if it was dropped (counted in unrouted). */
+/* What sfu_rtc_input did with a datagram. */
+enum {
+  SFU_RTC_DROPPED = 0, /* no transport took it (counted in unrouted) */
+  SFU_RTC_ROUTED = 1,  /* a transport took it (e.g. a STUN check naming its ufrag), but
+                          its 5-tuple is not validated: proves nothing about the sender */
+  SFU_RTC_AUTHED = 2,  /* and its 5-tuple is validated: an ICE check from it passed
+                          MESSAGE-INTEGRITY (now or before). An ICE-TCP connection is
+                          authenticated by this, and by nothing less. */
+};
+/* A datagram from the loop's UDP socket or a TCP connection (from->proto). Returns one
+ * of SFU_RTC_DROPPED / ROUTED / AUTHED. */
 int sfu_rtc_input(sfu_rtc_t *r, uint64_t now_us, const sfu_addr_t *from, uint8_t *buf, size_t len);
 void sfu_rtc_handle_timeout(sfu_rtc_t *r, uint64_t now_us);
 uint64_t sfu_rtc_next_deadline(const sfu_rtc_t *r);

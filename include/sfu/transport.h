@@ -22,6 +22,14 @@
  * on_rtp/on_rtcp hand plain packets upward with the transport as an opaque origin; what
  * the layer above does with them (route, mix) is not this module's business.
  *
+ * Validated 5-tuples: at most SFU_TRANSPORT_MAX_ADDRS, the least recently checked
+ * non-selected one replaced first; one other than the selected pair is dropped when no
+ * valid check came from it for the consent timeout (RFC 7675); one that is another
+ * transport's selected pair with fresh consent is never taken over. Each removal is
+ * reported through the table's hook (transport_table.h): the loop closes the ICE-TCP
+ * connection of that 5-tuple, so a transport holds at most SFU_TRANSPORT_MAX_ADDRS
+ * connections, none idle past consent, none after it is gone.
+ *
  * Ownership: created and freed by the media loop that owns the attendee's meeting
  * (sfu_transport_new / sfu_transport_free); touched only by that loop's thread. It keeps
  * its own entries in the loop's sfu_transport_table_t up to date (ufrag always, 5-tuples
@@ -57,9 +65,13 @@ typedef enum {
 
 /* Every counter is cumulative for this transport. */
 typedef struct {
-  uint64_t packets_in, bytes_in;   /* every datagram routed to this transport */
+  uint64_t packets_in, bytes_in;   /* datagrams routed to this transport, except refused
+                                      STUN checks (anyone who knows the ufrag can send those) */
   uint64_t stun_requests;          /* binding requests received (valid or not) */
-  uint64_t stun_rejected;          /* of which the ICE agent refused */
+  uint64_t stun_rejected;          /* of which refused: by the ICE agent, or stun_addr_taken */
+  uint64_t stun_addr_taken;        /* of which from a 5-tuple that is another transport's
+                                      selected pair with fresh consent (not taken over) */
+  uint64_t stun_errors_out;        /* STUN error responses sent (not in packets_out) */
   uint64_t dtls_in;                /* DTLS records datagrams */
   uint64_t rtp_in, rtcp_in;        /* SRTP / SRTCP datagrams received */
   uint64_t decrypted, decrypted_bytes; /* RTP+RTCP successfully unprotected (plain bytes) */

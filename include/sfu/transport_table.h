@@ -49,12 +49,20 @@ typedef struct {
   int linked;
 } sfu_tt_addr_entry_t;
 
+/* Told when a 5-tuple stops being routed to any transport (its owner removed it:
+ * departure, LRU replacement, expiry), NOT when another transport takes it over (it is
+ * still routed). The loop closes an ICE-TCP connection whose 5-tuple it was. */
+typedef void (*sfu_tt_addr_removed_cb)(void *user, const sfu_addr_t *addr);
+
 typedef struct {
   sfu_hmap_t by_ufrag;
   sfu_hmap_t by_addr;
+  sfu_tt_addr_removed_cb on_addr_removed; /* NULL: nobody to tell */
+  void *hook_user;
 } sfu_transport_table_t;
 
 int sfu_transport_table_init(sfu_transport_table_t *t);
+void sfu_transport_table_set_hook(sfu_transport_table_t *t, sfu_tt_addr_removed_cb cb, void *user);
 /* Frees the buckets; entries still linked are simply forgotten (their owners are gone). */
 void sfu_transport_table_free(sfu_transport_table_t *t);
 
@@ -63,11 +71,13 @@ void sfu_transport_table_free(sfu_transport_table_t *t);
 int sfu_tt_add_ufrag(sfu_transport_table_t *t, sfu_tt_ufrag_entry_t *e, const char *ufrag,
                      void *value);
 void sfu_tt_remove_ufrag(sfu_transport_table_t *t, sfu_tt_ufrag_entry_t *e);
-/* A 5-tuple that belongs to another value is taken over (the newest authenticated
- * binding request wins: the old owner's entry is unlinked and returned in *evicted so
- * that its owner can be told; NULL if none). */
+/* A 5-tuple that belongs to another value is taken over (the old owner's entry is
+ * unlinked and returned in *evicted so that its owner can be told; NULL if none). The
+ * caller decides whether a takeover is legitimate (transport.c refuses it while the
+ * 5-tuple is the old owner's selected pair with fresh consent). */
 int sfu_tt_add_addr(sfu_transport_table_t *t, sfu_tt_addr_entry_t *e, const sfu_addr_t *addr,
                     void *value, sfu_tt_addr_entry_t **evicted);
+/* Unlinks e and tells the hook (e's 5-tuple is no longer routed). */
 void sfu_tt_remove_addr(sfu_transport_table_t *t, sfu_tt_addr_entry_t *e);
 
 /* NULL if unknown. ufrag is not NUL-terminated (a view into a STUN USERNAME). */

@@ -60,6 +60,8 @@ static void add_counters(cJSON *o, const sfu_transport_stats_t *st) {
   cJSON_AddNumberToObject(o, "BytesIn", (double)st->bytes_in);
   cJSON_AddNumberToObject(o, "StunRequests", (double)st->stun_requests);
   cJSON_AddNumberToObject(o, "StunRejected", (double)st->stun_rejected);
+  cJSON_AddNumberToObject(o, "StunAddressTaken", (double)st->stun_addr_taken);
+  cJSON_AddNumberToObject(o, "StunErrorsOut", (double)st->stun_errors_out);
   cJSON_AddNumberToObject(o, "DtlsPackets", (double)st->dtls_in);
   cJSON_AddNumberToObject(o, "RtpPackets", (double)st->rtp_in);
   cJSON_AddNumberToObject(o, "RtcpPackets", (double)st->rtcp_in);

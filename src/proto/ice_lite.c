@@ -6,6 +6,8 @@
 #include "sfu/log.h"
 
 #define ICE_OUT_MAX 512 /* largest response: 420 with 8 unknown types, MI, FP: < 100 */
+#define UNAUTH_REPLY_COST_US (1000000ull / SFU_ICE_UNAUTH_REPLIES_PER_S)
+#define UNAUTH_CREDIT_MAX_US (UNAUTH_REPLY_COST_US * SFU_ICE_UNAUTH_REPLY_BURST)
 
 static const char *state_names[] = {"new", "checking", "connected", "failed", "closed"};
 
@@ -18,7 +20,10 @@ int sfu_ice_init(sfu_ice_t *ice, const sfu_ice_cbs_t *cbs, void *user, uint64_t 
   /* RFC 8445 §6.1.1: "a lite agent MUST take the controlled role". Its tiebreaker is
    * never compared in its favour of switching (§7.3.1.1), so make it the maximum. */
   ice->role = SFU_ICE_ROLE_CONTROLLED;
+  ice->lite = 1;
   ice->tiebreaker = UINT64_MAX;
+  ice->unauth_credit_us = UNAUTH_CREDIT_MAX_US;
+  ice->unauth_credit_at_us = now_us;
   ice->consent_timeout_us = SFU_ICE_CONSENT_TIMEOUT_US;
   ice->consent_deadline_us = UINT64_MAX;
   return 0;
@@ -96,10 +101,27 @@ static void send_out(sfu_ice_t *ice, const sfu_addr_t *to, const uint8_t *buf, i
   if (ice->cbs.send) ice->cbs.send(ice->user, to, buf, (size_t)len);
 }
 
+/* Whether an error response to an unauthenticated request may go out now (the token
+ * bucket of SFU_ICE_UNAUTH_REPLIES_PER_S, see ice_lite.h). */
+static int unauth_reply_allowed(sfu_ice_t *ice, uint64_t now_us) {
+  if (now_us > ice->unauth_credit_at_us) {
+    uint64_t c = ice->unauth_credit_us + (now_us - ice->unauth_credit_at_us);
+    ice->unauth_credit_us = c > UNAUTH_CREDIT_MAX_US ? UNAUTH_CREDIT_MAX_US : c;
+    ice->unauth_credit_at_us = now_us;
+  }
+  if (ice->unauth_credit_us < UNAUTH_REPLY_COST_US) {
+    ice->stats.err_suppressed++;
+    return 0;
+  }
+  ice->unauth_credit_us -= UNAUTH_REPLY_COST_US;
+  return 1;
+}
+
 /* An error response (RFC 8489 §6.3.4). MI only when the request was authenticated:
  * §9.1.3 forbids it on 400/401, where the key cannot be trusted. */
-static void send_error(sfu_ice_t *ice, const sfu_addr_t *to, const sfu_stun_msg_t *req,
-                       uint16_t code, int with_mi) {
+static void send_error(sfu_ice_t *ice, uint64_t now_us, const sfu_addr_t *to,
+                       const sfu_stun_msg_t *req, uint16_t code, int with_mi) {
+  if (!with_mi && !unauth_reply_allowed(ice, now_us)) return;
   uint8_t out[ICE_OUT_MAX];
   int n = sfu_stun_build_error(out, sizeof out, req->method, req->tid, code, req->unknown,
                                req->n_unknown, with_mi ? (const uint8_t *)ice->local_pwd : NULL,
@@ -138,17 +160,22 @@ static int username_ok(const sfu_ice_t *ice, const sfu_stun_msg_t *msg) {
 }
 
 /* RFC 8445 §7.3.1.1: role conflict detection on an incoming request. Returns 1 if the
- * request must be answered 487; may switch our role when we lose the tie-break. */
+ * request must be answered 487; may switch our role as the tie-break says. */
 static int role_conflict(sfu_ice_t *ice, const sfu_stun_msg_t *msg) {
-  if (ice->role == SFU_ICE_ROLE_CONTROLLED && msg->has_controlled) {
+  if (ice->role == SFU_ICE_ROLE_CONTROLLING && msg->has_controlling) {
     /* "If the agent's tiebreaker value is larger than or equal to the contents of the
-     * ICE-CONTROLLED attribute, the agent generates a Binding error response [487]...
-     * Otherwise, the agent switches to the controlling role." */
-    if (ice->tiebreaker >= msg->tiebreaker) return 1;
-    ice->role = SFU_ICE_ROLE_CONTROLLING;
-  } else if (ice->role == SFU_ICE_ROLE_CONTROLLING && msg->has_controlling) {
+     * ICE-CONTROLLING attribute, the agent generates a Binding error response [487] ...
+     * If [it] is less ..., the agent switches to the controlled role." */
     if (ice->tiebreaker >= msg->tiebreaker) return 1;
     ice->role = SFU_ICE_ROLE_CONTROLLED;
+  } else if (ice->role == SFU_ICE_ROLE_CONTROLLED && msg->has_controlled) {
+    /* "If the agent's tiebreaker value is larger than or equal to the contents of the
+     * ICE-CONTROLLED attribute, the agent switches to the controlling role. If [it] is
+     * less ..., the agent generates a Binding error response [487]." A lite agent cannot
+     * switch (§6.1.1: it sends no checks, so it can neither control nor nominate): it
+     * answers 487 whatever the tiebreakers, and the full peer must take control. */
+    if (ice->lite || ice->tiebreaker < msg->tiebreaker) return 1;
+    ice->role = SFU_ICE_ROLE_CONTROLLING;
   }
   return 0;
 }
@@ -206,27 +233,28 @@ int sfu_ice_use_pair(sfu_ice_t *ice, const sfu_addr_t *remote, uint64_t last_val
 
 /* Authenticates a binding request (RFC 8489 §9.1.3) and answers errors itself.
  * 0 if the request may be answered with success. */
-static int authenticate(sfu_ice_t *ice, const sfu_addr_t *from, const sfu_stun_msg_t *msg) {
+static int authenticate(sfu_ice_t *ice, uint64_t now_us, const sfu_addr_t *from,
+                        const sfu_stun_msg_t *msg) {
   if (!msg->username || !msg->integrity_off) {
-    send_error(ice, from, msg, SFU_STUN_ERR_BAD_REQUEST, 0);
+    send_error(ice, now_us, from, msg, SFU_STUN_ERR_BAD_REQUEST, 0);
     return SFU_EPARSE;
   }
   if (!username_ok(ice, msg)) {
-    send_error(ice, from, msg, SFU_STUN_ERR_UNAUTHORIZED, 0);
+    send_error(ice, now_us, from, msg, SFU_STUN_ERR_UNAUTHORIZED, 0);
     return SFU_EAUTH;
   }
   int rc = sfu_stun_check_integrity(msg, (const uint8_t *)ice->local_pwd, ice->local_pwd_len);
   if (rc) {
-    send_error(ice, from, msg, SFU_STUN_ERR_UNAUTHORIZED, 0);
+    send_error(ice, now_us, from, msg, SFU_STUN_ERR_UNAUTHORIZED, 0);
     return rc == SFU_ECRYPTO ? rc : SFU_EAUTH;
   }
   /* §6.3.1.1: unknown comprehension-required attributes → 420, after authentication. */
   if (msg->n_unknown) {
-    send_error(ice, from, msg, SFU_STUN_ERR_UNKNOWN_ATTRIBUTE, 1);
+    send_error(ice, now_us, from, msg, SFU_STUN_ERR_UNKNOWN_ATTRIBUTE, 1);
     return SFU_EUNSUPP;
   }
   if (role_conflict(ice, msg)) {
-    send_error(ice, from, msg, SFU_STUN_ERR_ROLE_CONFLICT, 1);
+    send_error(ice, now_us, from, msg, SFU_STUN_ERR_ROLE_CONFLICT, 1);
     return SFU_EPERM;
   }
   return 0;
@@ -253,7 +281,7 @@ int sfu_ice_handle_stun(sfu_ice_t *ice, uint64_t now_us, const sfu_addr_t *from,
     return SFU_ESTATE;
   }
   ice->stats.requests++;
-  rc = authenticate(ice, from, msg);
+  rc = authenticate(ice, now_us, from, msg);
   if (rc) return rc;
 
   uint8_t out[ICE_OUT_MAX];

@@ -99,8 +99,21 @@ static void emit(sfu_transport_t *t, const sfu_addr_t *to, const uint8_t *buf, s
 
 /* ---- ICE callbacks ---- */
 
+/* RFC 8489 §5: the class bits of an error response (C1 = 0x0100, C0 = 0x0010). */
+static int is_stun_error(const uint8_t *buf, size_t len) {
+  return len >= 2 && (sfu_rd16(buf) & 0x0110) == 0x0110;
+}
+
 static void ice_send(void *user, const sfu_addr_t *to, const uint8_t *buf, size_t len) {
-  emit(user, to, buf, len);
+  sfu_transport_t *t = user;
+  /* Error responses mostly answer checks that failed, which anyone who knows the ufrag
+   * can send: counted apart, not as this attendee's traffic. */
+  if (is_stun_error(buf, len)) {
+    t->st.stun_errors_out++;
+    t->cbs.send_cb(t->cbs.user, t, to, buf, len);
+    return;
+  }
+  emit(t, to, buf, len);
 }
 
 static void ice_selected(void *user, const sfu_addr_t *remote) {
@@ -347,6 +360,21 @@ void sfu_transport_close(sfu_transport_t *t, uint64_t now_us) {
 
 /* ---- input ---- */
 
+/* Whether `from` is another live transport's selected pair with fresh consent (RFC 7675:
+ * a valid check on it within the consent timeout, else that transport would have
+ * departed). Such a 5-tuple is not taken over by a check for this transport: a peer
+ * who can send from it (same NAT, spoofing) could otherwise steal that attendee's media
+ * path with its own valid credentials. A real address reuse waits at most for the old
+ * transport's consent to lapse. */
+static int held_by_other(const sfu_transport_t *t, const sfu_addr_t *from, uint64_t now_us) {
+  const sfu_tt_addr_entry_t *e = sfu_tt_find_addr(t->table, from);
+  if (!e || e->value == t) return 0;
+  const sfu_transport_t *o = e->value;
+  const sfu_addr_t *sel = sfu_ice_selected(&o->ice);
+  return o->state != ST_GONE && sel && sfu_addr_equal(sel, from) &&
+         now_us < sfu_ice_next_deadline(&o->ice);
+}
+
 /* Enters `from` as a validated 5-tuple (ICE just accepted a request from it). */
 static void validate_addr(sfu_transport_t *t, const sfu_addr_t *from, uint64_t now_us) {
   vaddr_t *slot = NULL, *oldest = NULL;
@@ -375,14 +403,23 @@ static void validate_addr(sfu_transport_t *t, const sfu_addr_t *from, uint64_t n
    * 5-tuple; that transport simply stops receiving on it (its consent will tell). */
 }
 
+/* Only checks the agent accepted count as the attendee's traffic (PacketsIn): refused
+ * ones are anyone's (the ufrag is public) and are counted in stun_rejected alone. */
 static int handle_stun(sfu_transport_t *t, uint64_t now_us, const sfu_addr_t *from,
-                       const sfu_stun_msg_t *msg) {
+                       const sfu_stun_msg_t *msg, size_t len) {
   t->st.stun_requests++;
+  if (held_by_other(t, from, now_us)) {
+    t->st.stun_rejected++;
+    t->st.stun_addr_taken++;
+    return SFU_EEXIST;
+  }
   int r = sfu_ice_handle_stun(&t->ice, now_us, from, msg);
   if (r < 0) {
     t->st.stun_rejected++;
     return r;
   }
+  t->st.packets_in++;
+  t->st.bytes_in += len;
   if (t->state != ST_GONE) validate_addr(t, from, now_us);
   return 0;
 }
@@ -427,8 +464,6 @@ static int from_validated(const sfu_transport_t *t, const sfu_addr_t *from) {
 static int input_kind(sfu_transport_t *t, uint64_t now_us, const sfu_addr_t *from, uint8_t *buf,
                       size_t len, sfu_pkt_kind_t kind, const sfu_stun_msg_t *stun) {
   t->last_now_us = now_us;
-  t->st.packets_in++;
-  t->st.bytes_in += len;
   if (t->state == ST_GONE) {
     t->st.dropped++;
     return SFU_ECLOSED;
@@ -446,12 +481,14 @@ static int input_kind(sfu_transport_t *t, uint64_t now_us, const sfu_addr_t *fro
       t->st.dropped++; /* a lite agent sends no requests, so expects no responses */
       return SFU_EINVAL;
     }
-    return handle_stun(t, now_us, from, stun);
+    return handle_stun(t, now_us, from, stun, len);
   }
   if (!from_validated(t, from)) {
     t->st.dropped++;
     return SFU_EPERM;
   }
+  t->st.packets_in++;
+  t->st.bytes_in += len;
   switch (kind) {
   case SFU_PKT_DTLS:
     t->st.dtls_in++;
@@ -500,11 +537,36 @@ sfu_transport_t *sfu_transport_dispatch(sfu_transport_table_t *table, uint64_t n
 
 /* ---- timers ---- */
 
+/* When a validated 5-tuple other than the selected pair stops being valid: RFC 7675
+ * consent is the only proof the peer still wants traffic there, and it lapses after the
+ * consent timeout without a valid check. (The selected pair's consent is the agent's:
+ * its loss ends the transport.) Expiry removes the 5-tuple from the table, which closes
+ * an ICE-TCP connection the peer stopped checking on. */
+static uint64_t addr_expiry(const sfu_transport_t *t, const vaddr_t *v) {
+  const sfu_addr_t *sel = sfu_ice_selected(&t->ice);
+  if (!v->entry.linked || (sel && sfu_addr_equal(sel, &v->entry.addr))) return UINT64_MAX;
+  return v->last_us + t->ice.consent_timeout_us;
+}
+
+static void expire_addrs(sfu_transport_t *t, uint64_t now_us) {
+  for (int i = 0; i < SFU_TRANSPORT_MAX_ADDRS; i++) {
+    vaddr_t *v = &t->addrs[i];
+    if (now_us < addr_expiry(t, v)) continue;
+    char a[SFU_ADDR_STRLEN];
+    SFU_DEBUG("transport", "%s: %s/%s no longer valid (no check for %llu ms)", t->local_ufrag,
+              sfu_addr_format(&v->entry.addr, a), v->entry.addr.proto == SFU_PROTO_TCP ? "tcp" : "udp",
+              (unsigned long long)(t->ice.consent_timeout_us / 1000));
+    sfu_tt_remove_addr(t->table, &v->entry);
+    if (t->has_dtls_peer && sfu_addr_equal(&t->dtls_peer, &v->entry.addr)) t->has_dtls_peer = 0;
+  }
+}
+
 void sfu_transport_handle_timeout(sfu_transport_t *t, uint64_t now_us) {
   if (t->state == ST_GONE) return;
   t->last_now_us = now_us;
   sfu_ice_handle_timeout(&t->ice, now_us);
   if (t->state == ST_GONE) return;
+  expire_addrs(t, now_us);
   sfu_dtls_handle_timeout(t->dtls, now_us);
   if (t->state == ST_JOINED && now_us >= sfu_twcc_recv_deadline(&t->twcc)) {
     uint8_t fb[1500];
@@ -525,6 +587,10 @@ uint64_t sfu_transport_next_deadline(const sfu_transport_t *t) {
   if (x < d) d = x;
   if (t->state == ST_NEW && t->connect_deadline_us < d) d = t->connect_deadline_us;
   if (t->state == ST_JOINED && sfu_twcc_recv_deadline(&t->twcc) < d) d = sfu_twcc_recv_deadline(&t->twcc);
+  for (int i = 0; i < SFU_TRANSPORT_MAX_ADDRS; i++) {
+    uint64_t e = addr_expiry(t, &t->addrs[i]);
+    if (e < d) d = e;
+  }
   return d;
 }
 

@@ -13,7 +13,19 @@ int sfu_transport_table_init(sfu_transport_table_t *t) {
     sfu_hmap_free(&t->by_ufrag);
     return r;
   }
+  t->on_addr_removed = NULL;
+  t->hook_user = NULL;
   return 0;
+}
+
+void sfu_transport_table_set_hook(sfu_transport_table_t *t, sfu_tt_addr_removed_cb cb, void *user) {
+  t->on_addr_removed = cb;
+  t->hook_user = user;
+}
+
+static void unlink_addr(sfu_transport_table_t *t, sfu_tt_addr_entry_t *e) {
+  sfu_hmap_remove(&t->by_addr, &e->node);
+  e->linked = 0;
 }
 
 void sfu_transport_table_free(sfu_transport_table_t *t) {
@@ -68,7 +80,7 @@ int sfu_tt_add_addr(sfu_transport_table_t *t, sfu_tt_addr_entry_t *e, const sfu_
   if (old) {
     /* The same 5-tuple authenticated for another transport: the newest wins (a client
      * that reuses a port after a restart, or a new device behind the same NAT mapping). */
-    sfu_tt_remove_addr(t, old);
+    unlink_addr(t, old); /* still routed (to e's owner): no hook */
     if (evicted) *evicted = old;
   }
   e->addr = *addr;
@@ -80,8 +92,8 @@ int sfu_tt_add_addr(sfu_transport_table_t *t, sfu_tt_addr_entry_t *e, const sfu_
 
 void sfu_tt_remove_addr(sfu_transport_table_t *t, sfu_tt_addr_entry_t *e) {
   if (!e->linked) return;
-  sfu_hmap_remove(&t->by_addr, &e->node);
-  e->linked = 0;
+  unlink_addr(t, e);
+  if (t->on_addr_removed) t->on_addr_removed(t->hook_user, &e->addr);
 }
 
 void *sfu_tt_lookup_ufrag(const sfu_transport_table_t *t, const char *ufrag, size_t len) {

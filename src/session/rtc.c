@@ -173,6 +173,8 @@ static void add_stats(sfu_transport_stats_t *s, const sfu_transport_stats_t *a) 
   s->bytes_in += a->bytes_in;
   s->stun_requests += a->stun_requests;
   s->stun_rejected += a->stun_rejected;
+  s->stun_addr_taken += a->stun_addr_taken;
+  s->stun_errors_out += a->stun_errors_out;
   s->dtls_in += a->dtls_in;
   s->rtp_in += a->rtp_in;
   s->rtcp_in += a->rtcp_in;
@@ -204,6 +206,12 @@ static void reap(sfu_rtc_t *r) {
   while (!sfu_list_empty(&r->dead)) rec_free(r, sfu_container_of(r->dead.next, rtc_rec_t, link));
 }
 
+/* The table's hook (transport_table.h): passed up so the loop can close the connection. */
+static void addr_released(void *user, const sfu_addr_t *addr) {
+  sfu_rtc_t *r = user;
+  if (r->cbs.on_addr_released_cb) r->cbs.on_addr_released_cb(r->cbs.user, addr);
+}
+
 sfu_rtc_t *sfu_rtc_new(sfu_session_t *session, const sfu_dtls_cert_t *cert,
                        const sfu_rtc_config_t *cfg, const sfu_rtc_cbs_t *cbs) {
   sfu_rtc_t *r = calloc(1, sizeof *r);
@@ -220,6 +228,7 @@ sfu_rtc_t *sfu_rtc_new(sfu_session_t *session, const sfu_dtls_cert_t *cert,
     free(r);
     return NULL;
   }
+  sfu_transport_table_set_hook(&r->table, addr_released, r);
   /* NULL when usrsctp was not set up (sfu_sctp_global_init, main thread): the worker
    * then answers m=application but no channel opens. */
   r->sctp = sfu_sctp_group_new();
@@ -228,6 +237,7 @@ sfu_rtc_t *sfu_rtc_new(sfu_session_t *session, const sfu_dtls_cert_t *cert,
 
 void sfu_rtc_free(sfu_rtc_t *r) {
   if (!r) return;
+  sfu_transport_table_set_hook(&r->table, NULL, NULL); /* the loop's sockets are gone */
   while (!sfu_list_empty(&r->live)) {
     rtc_rec_t *x = sfu_container_of(r->live.next, rtc_rec_t, link);
     x->att = NULL; /* shutting down: no session calls, no events */
@@ -458,12 +468,13 @@ int sfu_rtc_input(sfu_rtc_t *r, uint64_t now_us, const sfu_addr_t *from, uint8_t
   sfu_transport_t *t = sfu_transport_dispatch(&r->table, now_us, from, buf, len);
   if (!t) {
     r->unrouted++;
-    return 0;
+    return SFU_RTC_DROPPED;
   }
   rtc_rec_t *x = sfu_transport_tag(t);
   if (!sfu_transport_gone(t)) touch(r, x);
   if (!sfu_list_empty(&r->dead)) reap(r);
-  return 1;
+  /* The table holds only 5-tuples from which an agent accepted a check (transport.h). */
+  return sfu_tt_lookup_addr(&r->table, from) ? SFU_RTC_AUTHED : SFU_RTC_ROUTED;
 }
 
 void sfu_rtc_handle_timeout(sfu_rtc_t *r, uint64_t now_us) {

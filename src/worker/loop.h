@@ -30,6 +30,7 @@ typedef struct sfu_loop {
   sfu_control_ctx_t ctx;
   sfu_mq_t *control_inbox; /* where replies and events go (the control thread's queue) */
   const struct sfu_dtls_cert *cert; /* the worker's DTLS identity, shared read-only (issue 3) */
+  unsigned tcp_max_conns; /* ICE-TCP connection budget (fd_budget.h); 0: none accepted */
 
   /* loop thread only */
   uv_thread_t thread;

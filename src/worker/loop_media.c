@@ -28,6 +28,11 @@ static void rtc_send(void *user, const sfu_addr_t *to, const uint8_t *buf, size_
   }
 }
 
+static void rtc_addr_released(void *user, const sfu_addr_t *addr) {
+  sfu_loop_media_t *m = user;
+  if (addr->proto == SFU_PROTO_TCP && m->tcp_open) sfu_tcp_io_release(&m->tcp, addr);
+}
+
 static void rtc_event(void *user, const sfu_event_t *ev) {
   sfu_loop_media_t *m = user;
   sfu_loop_emit_event(m->loop, ev);
@@ -49,7 +54,7 @@ int sfu_loop_media_open(sfu_loop_media_t **out, struct sfu_loop *l,
   m->loop = l;
   m->armed_us = UINT64_MAX;
   sfu_rtc_config_t cfg = {l->ctx.announce_ip, (uint16_t)l->udp_port, (uint16_t)l->tcp_port};
-  sfu_rtc_cbs_t cbs = {rtc_send, rtc_event, m};
+  sfu_rtc_cbs_t cbs = {rtc_send, rtc_event, m, rtc_addr_released};
   m->rtc = sfu_rtc_new(l->session, cert, &cfg, &cbs);
   if (!m->rtc) {
     free(m);
@@ -63,6 +68,7 @@ int sfu_loop_media_open(sfu_loop_media_t **out, struct sfu_loop *l,
     rc = sfu_tcp_io_open(&m->tcp, &l->loop, bind_ip, (uint16_t)l->tcp_port, on_tcp, m);
     if (rc) return rc;
     m->tcp_open = 1;
+    sfu_tcp_io_set_max_conns(&m->tcp, l->tcp_max_conns);
   }
   uv_check_init(&l->loop, &m->check);
   m->check.data = m;
@@ -117,6 +123,8 @@ void sfu_loop_media_add_socket_stats(const sfu_loop_media_t *m, cJSON *loop_obj)
   num(t, "ClosedGarbage", ts->closed_garbage);
   num(t, "ClosedUnauthenticated", ts->closed_unauth);
   num(t, "ClosedByPeer", ts->closed_peer);
+  num(t, "ClosedReleased", ts->closed_released);
+  num(t, "MaxConnections", ts->max_conns);
   num(t, "RxFrames", ts->rx_frames);
   num(t, "RxBytes", ts->rx_bytes);
   num(t, "TxFrames", ts->tx_frames);

@@ -25,6 +25,7 @@ typedef struct {
   sfu_addr_t addr;
   sfu_tcp_deframer_t df;
   int authed, ip_counted, dirty;
+  unsigned unauth_frames; /* routed but not authenticating, before authentication */
   int closing;
   uint64_t accepted_ms;
   /* Send ring: RFC 4571 frames (header + packet) copied in by sfu_tcp_io_send, written
@@ -148,12 +149,17 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
      * unprotects in place. */
     int took = io->recv_cb(io->user, now_us, &c->addr, (uint8_t *)f, flen);
     if (c->closing) return;
-    if (took) {
+    if (c->authed) continue; /* its frames go where the 5-tuple routes them */
+    if (took == SFU_TCP_AUTHED) {
       c->authed = 1;
       unauth_forget(io, c); /* authenticated: no longer counts against its IP's cap */
-    } else if (!c->authed) {
+    } else if (took != SFU_TCP_ROUTED) {
       io->st.closed_unauth++;
-      conn_close(c, "first frame is not an ICE check for a known ufrag");
+      conn_close(c, "not authenticated and not an ICE check for a known ufrag");
+      return;
+    } else if (++c->unauth_frames >= SFU_TCP_MAX_UNAUTH_FRAMES) {
+      io->st.closed_unauth++;
+      conn_close(c, "ICE checks keep failing");
       return;
     }
   }
@@ -172,7 +178,7 @@ static void on_connection(uv_stream_t *server, int status) {
     return;
   }
   int len = sizeof c->addr.u;
-  if (io->st.conns >= SFU_TCP_MAX_CONNS ||
+  if (io->st.conns >= io->max_conns ||
       uv_tcp_getpeername(&c->h, &c->addr.u.sa, &len) != 0) {
     io->st.refused++;
     uv_close((uv_handle_t *)&c->h, conn_closed);
@@ -225,6 +231,8 @@ int sfu_tcp_io_open(sfu_tcp_io_t *t, uv_loop_t *loop, const char *ip, uint16_t p
   t->user = user;
   t->closing = 0;
   t->read_busy = 0;
+  t->max_conns = SFU_TCP_MAX_CONNS;
+  t->st.max_conns = t->max_conns;
   sfu_list_init(&t->conns);
   sfu_list_init(&t->dirty);
   if (sfu_hmap_init(&t->by_addr, 64)) return SFU_ENOMEM;
@@ -359,6 +367,23 @@ int sfu_tcp_io_send(sfu_tcp_io_t *t, const sfu_addr_t *to, const uint8_t *buf, s
   t->st.tx_bytes += len;
   mark_dirty(t, c);
   return 0;
+}
+
+void sfu_tcp_io_set_max_conns(sfu_tcp_io_t *t, unsigned n) {
+  if (n > SFU_TCP_MAX_CONNS) n = SFU_TCP_MAX_CONNS;
+  t->max_conns = n;
+  t->st.max_conns = n;
+}
+
+void sfu_tcp_io_release(sfu_tcp_io_t *t, const sfu_addr_t *addr) {
+  conn_t *c = find_conn(t, addr);
+  if (!c || c->closing) return;
+  /* What the transport queued last (close_notify) goes out now if the socket takes it;
+   * a write still pending is cancelled by the close, like a datagram lost. */
+  conn_flush(t, c);
+  if (c->closing) return;
+  if (c->authed) t->st.closed_released++;
+  conn_close(c, "its 5-tuple was released by the transport");
 }
 
 static void handle_closed(uv_handle_t *h) {

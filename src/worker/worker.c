@@ -23,6 +23,7 @@
 #include "sfu/log.h"
 #include "sfu/sctp.h"
 #include "sfu/srtp.h"
+#include "worker/fd_budget.h"
 #include "worker/loop.h"
 #include "worker/queue.h"
 
@@ -456,8 +457,17 @@ static int start(worker_t *w) {
   uv_signal_start(&w->sigterm, on_signal, SIGTERM);
 
   sfu_session_config_t cfg = {w->opts.idle_timeout_us, w->opts.max_duration_us};
+  uint64_t nofile = sfu_fd_limit_raise();
+  unsigned tcp_budget = sfu_fd_tcp_budget(nofile, w->opts.loops);
+  if (tcp_budget < 64)
+    SFU_WARN("worker", "RLIMIT_NOFILE %llu leaves %u ICE-TCP connections per loop (raise LimitNOFILE)",
+             (unsigned long long)nofile, tcp_budget);
+  else
+    SFU_INFO("worker", "RLIMIT_NOFILE %llu: up to %u ICE-TCP connections per loop",
+             (unsigned long long)nofile, tcp_budget);
   for (int i = 0; i < w->opts.loops; i++) {
     w->loops[i].cert = w->cert;
+    w->loops[i].tcp_max_conns = tcp_budget;
     int rc = sfu_loop_start(&w->loops[i], i, w->opts.announce_ip, w->opts.udp_port + i,
                             w->opts.tcp_port + i, &cfg, &w->inbox);
     if (rc) {

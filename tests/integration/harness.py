@@ -262,10 +262,11 @@ class WorkerTest(unittest.TestCase):
 
     LOOPS = 1
     EXTRA = ()
+    PREFIX = ()  # e.g. ("prlimit", "--nofile=256:256")
 
     @classmethod
     def setUpClass(cls):
-        cls.w = Worker(loops=cls.LOOPS, extra=cls.EXTRA).start()
+        cls.w = Worker(loops=cls.LOOPS, extra=cls.EXTRA, prefix=cls.PREFIX).start()
 
     @classmethod
     def tearDownClass(cls):

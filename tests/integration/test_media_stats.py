@@ -18,7 +18,8 @@ OFFER = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "dat
                           "chromium-audio-only.sdp")).read()
 
 TRANSPORT_FIELDS = {"IceState", "SelectedProtocol", "DtlsState", "SrtpProfile", "LocalUfrag",
-                    "PacketsIn", "BytesIn", "StunRequests", "StunRejected", "DtlsPackets",
+                    "PacketsIn", "BytesIn", "StunRequests", "StunRejected",
+                    "StunAddressTaken", "StunErrorsOut", "DtlsPackets",
                     "RtpPackets", "RtcpPackets", "Decrypted", "DecryptedBytes",
                     "DecryptFailures", "DtlsFailures", "FingerprintMismatches", "Dropped",
                     "PacketsOut", "BytesOut", "SctpState", "DataChannels", "DataMessagesIn",

@@ -474,10 +474,12 @@ TEST(credentials_validated) {
   CHECK_EQ_INT(sfu_ice_set_role(&ice, (sfu_ice_role_t)7, 0), SFU_EINVAL);
 }
 
-TEST(role_tiebreak_when_controlling) {
-  /* Not the lite case, but the §7.3.1.1 logic the role parameter enables. */
+TEST(role_conflict_rules) {
+  /* RFC 8445 §7.3.1.1 for a full agent (lite cleared), and the lite agent, which never
+   * takes the controlling role (§6.1.1) and answers 487 to a controlled peer instead. */
   static const struct {
     const char *name;
+    int lite;
     sfu_ice_role_t ours;
     uint64_t our_tb;
     int peer_controlled;
@@ -485,22 +487,34 @@ TEST(role_tiebreak_when_controlling) {
     int rc;
     sfu_ice_role_t after;
   } cases[] = {
-      {"controlling vs controlling, ours larger", SFU_ICE_ROLE_CONTROLLING, 100, 0, 50, SFU_EPERM,
+      {"controlling vs controlling, ours larger", 0, SFU_ICE_ROLE_CONTROLLING, 100, 0, 50, SFU_EPERM,
        SFU_ICE_ROLE_CONTROLLING},
-      {"controlling vs controlling, ours equal", SFU_ICE_ROLE_CONTROLLING, 50, 0, 50, SFU_EPERM,
+      {"controlling vs controlling, ours equal", 0, SFU_ICE_ROLE_CONTROLLING, 50, 0, 50, SFU_EPERM,
        SFU_ICE_ROLE_CONTROLLING},
-      {"controlling vs controlling, ours smaller", SFU_ICE_ROLE_CONTROLLING, 10, 0, 50, 0,
+      {"controlling vs controlling, ours smaller", 0, SFU_ICE_ROLE_CONTROLLING, 10, 0, 50, 0,
        SFU_ICE_ROLE_CONTROLLED},
-      {"controlled vs controlled, ours smaller", SFU_ICE_ROLE_CONTROLLED, 10, 1, 50, 0,
+      {"controlled vs controlled, ours smaller: 487", 0, SFU_ICE_ROLE_CONTROLLED, 10, 1, 50, SFU_EPERM,
+       SFU_ICE_ROLE_CONTROLLED},
+      {"controlled vs controlled, ours larger: switch", 0, SFU_ICE_ROLE_CONTROLLED, 100, 1, 50, 0,
        SFU_ICE_ROLE_CONTROLLING},
-      {"controlling vs controlled: no conflict", SFU_ICE_ROLE_CONTROLLING, 10, 1, 50, 0,
+      {"controlled vs controlled, ours equal: switch", 0, SFU_ICE_ROLE_CONTROLLED, 50, 1, 50, 0,
        SFU_ICE_ROLE_CONTROLLING},
+      {"controlling vs controlled: no conflict", 0, SFU_ICE_ROLE_CONTROLLING, 10, 1, 50, 0,
+       SFU_ICE_ROLE_CONTROLLING},
+      {"lite, controlled vs controlled, ours larger: 487", 1, SFU_ICE_ROLE_CONTROLLED, UINT64_MAX, 1, 50,
+       SFU_EPERM, SFU_ICE_ROLE_CONTROLLED},
+      {"lite, controlled vs controlled, ours smaller: 487", 1, SFU_ICE_ROLE_CONTROLLED, 10, 1, 50, SFU_EPERM,
+       SFU_ICE_ROLE_CONTROLLED},
+      {"lite, controlled vs controlling: no conflict", 1, SFU_ICE_ROLE_CONTROLLED, 10, 0, 50, 0,
+       SFU_ICE_ROLE_CONTROLLED},
   };
   sfu_addr_t a = addr("198.51.100.7:50000", SFU_PROTO_UDP);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     sfu_ice_t ice;
     rec_t r;
     agent(&ice, &r);
+    CHECK_EQ_INT(ice.lite, 1); /* what every agent of the worker is */
+    ice.lite = cases[i].lite;
     REQUIRE(sfu_ice_set_role(&ice, cases[i].ours, cases[i].our_tb) == 0);
     int rc = feed(&ice, SEC, &a,
                   &(req_t){.controlled = cases[i].peer_controlled, .tiebreaker = cases[i].peer_tb});
@@ -508,7 +522,34 @@ TEST(role_tiebreak_when_controlling) {
       fprintf(stderr, "case '%s'\n", cases[i].name);
     CHECK_EQ_INT(rc, cases[i].rc);
     CHECK_EQ_INT(ice.role, cases[i].after);
+    if (cases[i].rc == SFU_EPERM) {
+      int mi;
+      CHECK_EQ_INT(last_code(&r, &a, &mi), 487);
+      CHECK_EQ_INT(ice.stats.err_487, 1);
+    }
   }
+}
+
+TEST(unauthenticated_replies_rate_limited) {
+  /* 401s (and 400s) answer anyone who knows the ufrag: a burst, then the rate. Errors to
+   * authenticated requests (420, 487) and successes are not limited. */
+  sfu_ice_t ice;
+  rec_t r;
+  agent(&ice, &r);
+  sfu_addr_t a = addr("198.51.100.7:50000", SFU_PROTO_UDP);
+  for (int i = 0; i < 3 * SFU_ICE_UNAUTH_REPLY_BURST; i++)
+    CHECK_EQ_INT(feed(&ice, SEC, &a, &(req_t){.password = "wrong-password-wrong-password"}), SFU_EAUTH);
+  CHECK_EQ_INT(ice.stats.err_401, SFU_ICE_UNAUTH_REPLY_BURST);
+  CHECK_EQ_INT(ice.stats.err_suppressed, 2 * SFU_ICE_UNAUTH_REPLY_BURST);
+  CHECK_EQ_INT(r.sends, SFU_ICE_UNAUTH_REPLY_BURST);
+  /* A valid request is answered whatever the bucket says. */
+  CHECK_EQ_INT(feed(&ice, SEC, &a, &(req_t){0}), 0);
+  CHECK_EQ_INT(r.sends, SFU_ICE_UNAUTH_REPLY_BURST + 1);
+  /* One second refills SFU_ICE_UNAUTH_REPLIES_PER_S replies. */
+  for (int i = 0; i < 2 * SFU_ICE_UNAUTH_REPLIES_PER_S; i++)
+    feed(&ice, 2 * SEC, &a, &(req_t){.no_integrity = 1});
+  CHECK_EQ_INT(ice.stats.err_400, SFU_ICE_UNAUTH_REPLIES_PER_S);
+  CHECK_EQ_INT(r.sends, SFU_ICE_UNAUTH_REPLY_BURST + 1 + SFU_ICE_UNAUTH_REPLIES_PER_S);
 }
 
 TEST(close_silences_agent) {
@@ -575,7 +616,8 @@ int main(void) {
   RUN(tcp_source_proto_preserved);
   RUN(remote_ufrag_unknown_accepts_any);
   RUN(credentials_validated);
-  RUN(role_tiebreak_when_controlling);
+  RUN(role_conflict_rules);
+  RUN(unauthenticated_replies_rate_limited);
   RUN(close_silences_agent);
   RUN(garbage_through_agent_never_answers_unauthenticated);
   return test_summary();

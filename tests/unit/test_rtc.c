@@ -227,7 +227,7 @@ static void env_init(env_t *e, uint64_t seed, uint64_t idle_s) {
   sfu_session_cbs_t scbs = {on_event, on_removed, e};
   e->s = sfu_session_new(&scfg, &scbs);
   sfu_rtc_config_t rcfg = {"10.0.0.1", 3478, 0};
-  sfu_rtc_cbs_t rcbs = {srv_send, on_event, e};
+  sfu_rtc_cbs_t rcbs = {.send_cb = srv_send, .on_event_cb = on_event, .user = e};
   e->rtc = sfu_rtc_new(e->s, g_srv_cert, &rcfg, &rcbs);
   char id[SFU_UUID_LEN + 1], err[256];
   sfu_uuid_v4(id);

@@ -2,7 +2,9 @@
  * and a private uv loop: frames queued in one loop turn leave in one write per
  * connection, in order and RFC 4571-framed; a full send ring drops whole frames
  * (counted) and the stream stays well framed; the per-source-IP cap on unauthenticated
- * connections closes the excess and does not count authenticated ones.
+ * connections closes the excess and does not count authenticated ones; a routed frame
+ * that does not authenticate leaves a connection unauthenticated; a released 5-tuple's
+ * connection closes after its last frame; the budget refuses at accept.
  *
  * The client side is plain blocking/non-blocking POSIX sockets driven between
  * uv_run(UV_RUN_NOWAIT) turns; every wait is bounded by an iteration count, never by
@@ -18,6 +20,7 @@
 
 #include "sfu/err.h"
 #include "test.h"
+#include "worker/fd_budget.h"
 #include "worker/tcp_io.h"
 
 typedef struct {
@@ -25,14 +28,18 @@ typedef struct {
   sfu_addr_t from; /* the last one's source */
 } rx_t;
 
-/* Claims frames starting with 'A' (an "ICE check" for this test), refuses others. */
+/* Frames starting with 'A' authenticate (an ICE check that passed MESSAGE-INTEGRITY),
+ * 'R' are routed but prove nothing (a check naming a known ufrag, wrong password),
+ * anything else is nobody's. */
 static int on_frame(void *user, uint64_t now_us, const sfu_addr_t *from, uint8_t *buf,
                     size_t len) {
   (void)now_us;
   rx_t *r = user;
   r->frames++;
   r->from = *from;
-  return len > 0 && buf[0] == 'A';
+  if (len > 0 && buf[0] == 'A') return SFU_TCP_AUTHED;
+  if (len > 0 && buf[0] == 'R') return SFU_TCP_ROUTED;
+  return SFU_TCP_DROPPED;
 }
 
 static uint16_t listen_port(sfu_tcp_io_t *io) {
@@ -253,9 +260,136 @@ TEST(unauthenticated_per_ip_cap) {
   free(io);
 }
 
+/* Sends n framed frames starting with `first` and runs the loop until all were seen. */
+static int send_frames(uv_loop_t *loop, int fd, rx_t *r, char first, int n) {
+  int before = r->frames;
+  for (int i = 0; i < n; i++) {
+    uint8_t f[6] = {0, 4, (uint8_t)first, 'B', 'C', 'D'};
+    if (write(fd, f, sizeof f) != (ssize_t)sizeof f) return 0;
+  }
+  for (int i = 0; i < 1000 && r->frames < before + n; i++) uv_run(loop, UV_RUN_NOWAIT);
+  return r->frames == before + n;
+}
+
+TEST(routed_frames_do_not_authenticate) {
+  /* A check that names a known ufrag but fails MESSAGE-INTEGRITY keeps the connection
+   * unauthenticated: it still counts against its IP's cap, and after
+   * SFU_TCP_MAX_UNAUTH_FRAMES such frames the connection is closed. */
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  sfu_tcp_io_t *io = calloc(1, sizeof *io);
+  rx_t r = {0};
+  REQUIRE(sfu_tcp_io_open(io, &loop, "127.0.0.1", 0, on_frame, &r) == 0);
+  uint16_t port = listen_port(io);
+  int fds[SFU_TCP_MAX_UNAUTH_PER_IP + 1];
+  for (int i = 0; i < SFU_TCP_MAX_UNAUTH_PER_IP; i++) {
+    fds[i] = connect_to(port);
+    REQUIRE(fds[i] >= 0);
+    REQUIRE(send_frames(&loop, fds[i], &r, 'R', 1));
+  }
+  fds[SFU_TCP_MAX_UNAUTH_PER_IP] = connect_to(port);
+  REQUIRE(fds[SFU_TCP_MAX_UNAUTH_PER_IP] >= 0);
+  for (int k = 0; k < 1000 && io->st.refused_per_ip < 1; k++) uv_run(&loop, UV_RUN_NOWAIT);
+  CHECK_EQ_INT(io->st.refused_per_ip, 1);
+  /* Retries up to the limit, then closed. */
+  REQUIRE(send_frames(&loop, fds[0], &r, 'R', SFU_TCP_MAX_UNAUTH_FRAMES - 2));
+  turns(&loop, 10);
+  CHECK(!closed_by_server(fds[0]));
+  REQUIRE(send_frames(&loop, fds[0], &r, 'R', 1));
+  turns(&loop, 10);
+  CHECK(closed_by_server(fds[0]));
+  CHECK_EQ_INT(io->st.closed_unauth, 1);
+  /* One that authenticates after a failed try is fine, and then frames are its own. */
+  REQUIRE(send_frames(&loop, fds[1], &r, 'A', 1));
+  REQUIRE(send_frames(&loop, fds[1], &r, 'x', SFU_TCP_MAX_UNAUTH_FRAMES + 1));
+  turns(&loop, 10);
+  CHECK(!closed_by_server(fds[1]));
+  for (int i = 0; i <= SFU_TCP_MAX_UNAUTH_PER_IP; i++) close(fds[i]);
+  sfu_tcp_io_close(io, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  free(io);
+}
+
+TEST(release_flushes_then_closes) {
+  /* The transport released the 5-tuple (it is gone): what it queued last (close_notify)
+   * still reaches the client, then the connection closes. */
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  sfu_tcp_io_t *io = calloc(1, sizeof *io);
+  rx_t r = {0};
+  REQUIRE(sfu_tcp_io_open(io, &loop, "127.0.0.1", 0, on_frame, &r) == 0);
+  int fd = connect_to(listen_port(io));
+  REQUIRE(fd >= 0);
+  REQUIRE(authenticate(&loop, fd, &r));
+  uint8_t bye[3] = {21, 0xfe, 0xfd};
+  CHECK_EQ_INT(sfu_tcp_io_send(io, &r.from, bye, sizeof bye), 0);
+  sfu_tcp_io_release(io, &r.from);
+  CHECK_EQ_INT(io->st.closed_released, 1);
+  CHECK_EQ_INT(io->st.conns, 0);
+  turns(&loop, 10);
+  uint8_t got[16];
+  size_t have = 0;
+  drain(fd, got, sizeof got, &have);
+  CHECK_EQ_INT(have, 5);
+  CHECK(got[0] == 0 && got[1] == 3 && memcmp(got + 2, bye, 3) == 0);
+  CHECK(closed_by_server(fd));
+  sfu_tcp_io_release(io, &r.from); /* gone already: no-op */
+  CHECK_EQ_INT(io->st.closed_released, 1);
+  close(fd);
+  sfu_tcp_io_close(io, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  free(io);
+}
+
+TEST(budget_refuses_at_accept) {
+  uv_loop_t loop;
+  REQUIRE(uv_loop_init(&loop) == 0);
+  sfu_tcp_io_t *io = calloc(1, sizeof *io);
+  rx_t r = {0};
+  REQUIRE(sfu_tcp_io_open(io, &loop, "127.0.0.1", 0, on_frame, &r) == 0);
+  CHECK_EQ_INT(io->st.max_conns, SFU_TCP_MAX_CONNS);
+  sfu_tcp_io_set_max_conns(io, 2);
+  CHECK_EQ_INT(io->st.max_conns, 2);
+  uint16_t port = listen_port(io);
+  int fds[3];
+  for (int i = 0; i < 3; i++) {
+    fds[i] = connect_to(port);
+    REQUIRE(fds[i] >= 0);
+    for (int k = 0; k < 1000 && io->st.accepted + io->st.refused < (uint64_t)i + 1; k++)
+      uv_run(&loop, UV_RUN_NOWAIT);
+  }
+  CHECK_EQ_INT(io->st.accepted, 2);
+  CHECK_EQ_INT(io->st.refused, 1);
+  CHECK_EQ_INT(io->st.conns, 2);
+  turns(&loop, 10);
+  CHECK(closed_by_server(fds[2]));
+  for (int i = 0; i < 3; i++) close(fds[i]);
+  sfu_tcp_io_close(io, NULL);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  CHECK_EQ_INT(uv_loop_close(&loop), 0);
+  free(io);
+}
+
+TEST(fd_budget_shares_what_the_reserve_leaves) {
+  const unsigned r1 = SFU_FD_RESERVE_FIXED + SFU_FD_RESERVE_PER_LOOP;
+  CHECK_EQ_INT(sfu_fd_tcp_budget(1024, 1), 1024 - r1);
+  CHECK_EQ_INT(sfu_fd_tcp_budget(256, 2), (256 - SFU_FD_RESERVE_FIXED - 2 * SFU_FD_RESERVE_PER_LOOP) / 2);
+  CHECK_EQ_INT(sfu_fd_tcp_budget(r1, 1), 0);      /* nothing left over */
+  CHECK_EQ_INT(sfu_fd_tcp_budget(10, 4), 0);
+  CHECK_EQ_INT(sfu_fd_tcp_budget(1u << 20, 2), SFU_TCP_MAX_CONNS); /* capped */
+  CHECK_EQ_INT(sfu_fd_tcp_budget(UINT64_MAX, 8), SFU_TCP_MAX_CONNS);
+  CHECK_EQ_INT(sfu_fd_tcp_budget(1024, 0), 1024 - r1); /* loops < 1 taken as 1 */
+}
+
 int main(void) {
   RUN(frames_of_one_turn_leave_in_one_write);
   RUN(full_ring_drops_whole_frames);
   RUN(unauthenticated_per_ip_cap);
+  RUN(routed_frames_do_not_authenticate);
+  RUN(release_flushes_then_closes);
+  RUN(budget_refuses_at_accept);
+  RUN(fd_budget_shares_what_the_reserve_leaves);
   return test_summary();
 }

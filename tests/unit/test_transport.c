@@ -6,12 +6,16 @@
  * consent loss → DROPPED; close_notify → LEFT; local close → LEFT and the client sees
  * close_notify; never two departures; fingerprint mismatch → DROPPED + counted; DTLS
  * never started → DROPPED after the connect timeout; unknown 5-tuples and ufrags
- * dropped; ICE restart re-keys the table; DTLS from an unvalidated 5-tuple ignored. */
+ * dropped; ICE restart re-keys the table; DTLS from an unvalidated 5-tuple ignored;
+ * another transport's selected pair is not taken over; a validated 5-tuple idle past
+ * consent is released; failed checks are not counted as traffic. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sfu/dtls.h"
 #include "sfu/err.h"
+#include "sfu/ice_lite.h"
 #include "sfu/srtp.h"
 #include "sfu/stun.h"
 #include "sfu/transport.h"
@@ -376,6 +380,125 @@ TEST(ice_restart_rekeys) {
   env_free(&e);
 }
 
+/* The table's hook: which 5-tuples stopped being routed. */
+typedef struct {
+  int n;
+  sfu_addr_t last;
+} released_t;
+static void on_released(void *user, const sfu_addr_t *a) {
+  released_t *r = user;
+  r->n++;
+  r->last = *a;
+}
+
+/* A valid check for t (MESSAGE-INTEGRITY keyed with its password) from `from`. */
+static sfu_transport_t *valid_check(sfu_transport_table_t *tb, sfu_transport_t *t, const char *remote_ufrag,
+                                    uint64_t now, const sfu_addr_t *from, int nominate) {
+  static uint8_t tid_n;
+  uint8_t tid[12] = {0xEE, ++tid_n};
+  char user[128];
+  snprintf(user, sizeof user, "%s:%s", sfu_transport_local_ufrag(t), remote_ufrag);
+  sfu_stun_request_params_t p = {.tid = tid, .username = user, .password = sfu_transport_local_pwd(t),
+                                 .priority = 1, .role = SFU_ICE_ROLE_CONTROLLING,
+                                 .use_candidate = nominate};
+  uint8_t buf[256];
+  int n = sfu_stun_build_binding_request(buf, sizeof buf, &p);
+  if (n <= 0) return NULL;
+  return sfu_transport_dispatch(tb, now, from, buf, (size_t)n);
+}
+
+TEST(selected_pair_is_not_taken_over) {
+  /* Issue 6 item 8: A's selected pair, with fresh consent, is not taken by a valid check
+   * for another transport B from the same 5-tuple (same NAT, or spoofed). */
+  env_t e;
+  REQUIRE(do_connect(&e, 11));
+  sfu_transport_remote_t rm = {"othU", "otherpasswordotherpasswd", "sha-256",
+                               sfu_dtls_cert_fingerprint(g_cli_cert)};
+  sfu_transport_cbs_t cbs = {srv_send, NULL, NULL, NULL, NULL, NULL, &e, NULL};
+  uint64_t now = sim_link_now(e.link);
+  sfu_transport_t *b = sfu_transport_new(&e.table, g_srv_cert, &rm, &cbs, NULL, now);
+  REQUIRE(b);
+  CHECK(valid_check(&e.table, b, "othU", now, &e.cli.addr, 1) == b);
+  CHECK(sfu_tt_lookup_addr(&e.table, &e.cli.addr) == e.t);
+  CHECK_EQ_INT(sfu_transport_stats(b)->stun_addr_taken, 1);
+  CHECK_EQ_INT(sfu_transport_stats(b)->stun_rejected, 1);
+  CHECK_EQ_INT(sfu_transport_stats(b)->packets_in, 0);
+  CHECK(sfu_transport_selected(b) == NULL);
+  /* A's media still flows. */
+  cli_send_rtp(&e, 1, 0);
+  run(&e, sim_link_now(e.link) + SEC, NULL, NULL);
+  CHECK_EQ_INT(e.rtp_seen, 1);
+  /* Once A is gone, the 5-tuple is free for B. */
+  sfu_transport_close(e.t, sim_link_now(e.link));
+  now = sim_link_now(e.link);
+  CHECK(valid_check(&e.table, b, "othU", now, &e.cli.addr, 1) == b);
+  CHECK(sfu_tt_lookup_addr(&e.table, &e.cli.addr) == b);
+  CHECK(sfu_transport_selected(b) != NULL);
+  sfu_transport_free(b);
+  env_free(&e);
+}
+
+TEST(idle_validated_addr_expires_and_is_released) {
+  /* A 5-tuple other than the selected pair that sees no valid check for the consent
+   * timeout stops being valid; the table's hook hears of it (the loop then closes its
+   * ICE-TCP connection). The selected pair, checked by the client, stays. */
+  env_t e;
+  REQUIRE(do_connect(&e, 12));
+  released_t rel = {0};
+  sfu_transport_table_set_hook(&e.table, on_released, &rel);
+  sfu_addr_t tcp;
+  sfu_addr_parse(&tcp, "10.0.0.2:40000");
+  tcp.proto = SFU_PROTO_TCP;
+  uint64_t t0 = sim_link_now(e.link);
+  CHECK(valid_check(&e.table, e.t, CLI_UFRAG, t0, &tcp, 0) == e.t);
+  CHECK(sfu_tt_lookup_addr(&e.table, &tcp) == e.t);
+  CHECK(sfu_transport_next_deadline(e.t) <= t0 + SFU_ICE_CONSENT_TIMEOUT_US);
+  run(&e, t0 + SFU_ICE_CONSENT_TIMEOUT_US - SEC, NULL, NULL);
+  CHECK_EQ_INT(rel.n, 0);
+  run(&e, t0 + SFU_ICE_CONSENT_TIMEOUT_US + SEC, NULL, NULL);
+  CHECK_EQ_INT(rel.n, 1);
+  CHECK(sfu_addr_equal(&rel.last, &tcp));
+  CHECK(sfu_tt_lookup_addr(&e.table, &tcp) == NULL);
+  CHECK(sfu_tt_lookup_addr(&e.table, &e.cli.addr) == e.t);
+  CHECK_EQ_INT(e.departed, 0);
+  /* Departure releases the rest. */
+  sfu_transport_close(e.t, sim_link_now(e.link));
+  CHECK_EQ_INT(rel.n, 2);
+  CHECK(sfu_addr_equal(&rel.last, &e.cli.addr));
+  env_free(&e);
+}
+
+TEST(failed_checks_are_not_traffic) {
+  /* Issue 6 item 7: checks with a wrong password are counted in stun_rejected only, and
+   * their 401 replies in stun_errors_out, rate-limited; PacketsIn/Out stay untouched. */
+  env_t e;
+  env_init(&e, 13);
+  REQUIRE(e.t);
+  sfu_addr_t stranger;
+  sfu_addr_parse(&stranger, "10.9.9.9:1234");
+  char user[64];
+  snprintf(user, sizeof user, "%s:%s", sfu_transport_local_ufrag(e.t), CLI_UFRAG);
+  for (int i = 0; i < 100; i++) {
+    uint8_t tid[12] = {2, (uint8_t)i};
+    sfu_stun_request_params_t p = {.tid = tid, .username = user, .password = "wrongpasswordwrongpassword",
+                                   .priority = 1, .role = SFU_ICE_ROLE_CONTROLLING};
+    uint8_t buf[256];
+    int n = sfu_stun_build_binding_request(buf, sizeof buf, &p);
+    REQUIRE(n > 0);
+    sfu_transport_dispatch(&e.table, (uint64_t)i * 1000, &stranger, buf, (size_t)n); /* 1,000/s */
+  }
+  const sfu_transport_stats_t *st = sfu_transport_stats(e.t);
+  CHECK_EQ_INT(st->stun_requests, 100);
+  CHECK_EQ_INT(st->stun_rejected, 100);
+  CHECK_EQ_INT(st->packets_in, 0);
+  CHECK_EQ_INT(st->bytes_in, 0);
+  CHECK_EQ_INT(st->packets_out, 0);
+  /* 100 ms at 1,000 checks/s: the burst plus what 100 ms refills, no more. */
+  CHECK(st->stun_errors_out >= SFU_ICE_UNAUTH_REPLY_BURST);
+  CHECK(st->stun_errors_out <= SFU_ICE_UNAUTH_REPLY_BURST + 1);
+  env_free(&e);
+}
+
 int main(void) {
   sfu_openssl_init();
   if (sfu_srtp_global_init() != 0) return 1;
@@ -390,6 +513,9 @@ int main(void) {
   RUN(no_dtls_connect_timeout);
   RUN(unknown_sources_dropped);
   RUN(ice_restart_rekeys);
+  RUN(selected_pair_is_not_taken_over);
+  RUN(idle_validated_addr_expires_and_is_released);
+  RUN(failed_checks_are_not_traffic);
   sfu_dtls_cert_free(g_srv_cert);
   sfu_dtls_cert_free(g_cli_cert);
   sfu_srtp_global_shutdown();

@@ -53,9 +53,17 @@ TEST(addr_keys_include_proto_and_port) {
   sfu_transport_table_free(&t);
 }
 
+static int g_released;
+static void count_released(void *user, const sfu_addr_t *a) {
+  (void)a;
+  (*(int *)user)++;
+}
+
 TEST(addr_takeover_evicts_old_owner) {
   sfu_transport_table_t t;
   REQUIRE(sfu_transport_table_init(&t) == 0);
+  g_released = 0;
+  sfu_transport_table_set_hook(&t, count_released, &g_released);
   sfu_tt_addr_entry_t e1 = {0}, e2 = {0};
   int v1, v2;
   sfu_addr_t a = udp("10.0.0.1:4000");
@@ -67,8 +75,14 @@ TEST(addr_takeover_evicts_old_owner) {
   CHECK(!e1.linked);
   CHECK(sfu_tt_lookup_addr(&t, &a) == &v2);
   CHECK_EQ_INT(sfu_tt_addr_count(&t), 1);
+  CHECK_EQ_INT(g_released, 0); /* still routed, to its new owner: the hook is not told */
   sfu_tt_remove_addr(&t, &e1); /* no-op: already evicted */
   CHECK(sfu_tt_lookup_addr(&t, &a) == &v2);
+  CHECK_EQ_INT(g_released, 0);
+  sfu_tt_remove_addr(&t, &e2); /* no longer routed at all: told once */
+  CHECK_EQ_INT(g_released, 1);
+  sfu_tt_remove_addr(&t, &e2);
+  CHECK_EQ_INT(g_released, 1);
   sfu_transport_table_free(&t);
 }
 
