@@ -465,6 +465,7 @@ void sfu_rtc_close_all(sfu_rtc_t *r) {
 
 int sfu_rtc_input(sfu_rtc_t *r, uint64_t now_us, const sfu_addr_t *from, uint8_t *buf, size_t len) {
   r->last_now_us = now_us;
+  int stun = len > 0 && buf[0] < 4; /* RFC 7983 §7: STUN; read before SRTP rewrites buf */
   sfu_transport_t *t = sfu_transport_dispatch(&r->table, now_us, from, buf, len);
   if (!t) {
     r->unrouted++;
@@ -473,7 +474,10 @@ int sfu_rtc_input(sfu_rtc_t *r, uint64_t now_us, const sfu_addr_t *from, uint8_t
   rtc_rec_t *x = sfu_transport_tag(t);
   if (!sfu_transport_gone(t)) touch(r, x);
   if (!sfu_list_empty(&r->dead)) reap(r);
-  /* The table holds only 5-tuples from which an agent accepted a check (transport.h). */
+  /* The table holds only 5-tuples from which an agent accepted a check (transport.h):
+   * anything but STUN was routed by one of them; a STUN check may have just added its
+   * own, or failed. */
+  if (!stun) return SFU_RTC_AUTHED;
   return sfu_tt_lookup_addr(&r->table, from) ? SFU_RTC_AUTHED : SFU_RTC_ROUTED;
 }
 
