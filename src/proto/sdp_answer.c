@@ -17,6 +17,8 @@
  * - Offer payload type numbers, fmtp and extension ids are kept: the answerer of a
  *   sendrecv/sendonly section must use the offerer's PTs (RFC 3264 §6.1) and ids
  *   (RFC 8285 §6), and keeping them makes forwarding a copy.
+ * - DTLS fingerprints: every fingerprint of the transport section's set is kept (RFC 8122
+ *   §5); bundled sections that contradict it are refused (check_fingerprints).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -392,8 +394,7 @@ static size_t neg_string_bytes(const sfu_sdp_offer_t *o) {
   size_t n = 512; /* note */
   for (size_t i = 0; i < o->n_media; i++) {
     const sfu_sdp_media_t *m = &o->media[i];
-    n += slen(m->mid) + slen(m->tp.ice_ufrag) + slen(m->tp.ice_pwd) + slen(m->tp.fp_alg) +
-         slen(m->tp.fp_value);
+    n += slen(m->mid) + slen(m->tp.ice_ufrag) + slen(m->tp.ice_pwd);
     for (size_t k = 0; k < m->n_codecs; k++) n += slen(m->codecs[k].fmtp);
     for (size_t s = 0; s < m->sim_send.n_streams; s++)
       for (size_t k = 0; k < m->sim_send.streams[s].n_alts; k++)
@@ -473,7 +474,12 @@ static int check_transport(const sfu_sdp_offer_t *o, const sfu_sdp_media_t *t, s
   if (o->ice_lite)
     return sfu_sdp_err(err, errlen, SFU_EINVAL,
                        "offerer is ICE-lite: two lite agents cannot connect (RFC 8445 §6.1.1)");
-  if (!t->tp.fp_alg || !t->tp.fp_value)
+  if (!t->tp.fingerprints.n && t->tp.fp_refused != SFU_FP_NONE)
+    return sfu_sdp_err(err, errlen, SFU_EINVAL,
+                       "%s offers only a=fingerprint %s, which the worker refuses (RFC 8122 "
+                       "§5: MD2 and MD5 MUST NOT be used); offer sha-256",
+                       w, sfu_fp_hash_name(t->tp.fp_refused));
+  if (!t->tp.fingerprints.n)
     return sfu_sdp_err(err, errlen, SFU_EINVAL, "no DTLS fingerprint for %s", w);
   if (!t->tp.ice_ufrag || !t->tp.ice_pwd)
     return sfu_sdp_err(err, errlen, SFU_EINVAL, "no ICE credentials for %s", w);
@@ -484,6 +490,29 @@ static int check_transport(const sfu_sdp_offer_t *o, const sfu_sdp_media_t *t, s
                        "%s offers a=setup:%s; the worker is the DTLS server and needs "
                        "actpass or active",
                        w, t->tp.setup == SFU_SDP_SETUP_PASSIVE ? "passive" : "holdconn");
+  return 0;
+}
+
+/* Bundled m-sections share one DTLS transport (RFC 8843 §7), and JSEP puts the same
+ * fingerprint value(s) in every m-section (RFC 8829 §5.2.1). A section of the BUNDLE
+ * group with another set says the offer is broken (or forged in part): refused rather
+ * than guessing which set the certificate will match. Sections the offerer disabled (port
+ * 0 without bundle-only) and sections with no fingerprint line of their own or inherited
+ * are not part of it. */
+static int check_fingerprints(const sfu_sdp_offer_t *o, const plan_t *plan,
+                              const sfu_sdp_media_t *t, size_t ti, char *err, size_t errlen) {
+  if (!o->has_bundle || !o->n_bundle) return 0; /* one section, one transport */
+  for (size_t i = 0; i < o->n_media; i++) {
+    const sfu_sdp_media_t *m = &o->media[i];
+    if (m == t || plan[i].why == R_OFFERER || !in_bundle(o, m)) continue;
+    if (!m->tp.fingerprints.n && m->tp.fp_refused == SFU_FP_NONE) continue;
+    if (sfu_fingerprint_set_equal(&m->tp.fingerprints, &t->tp.fingerprints)) continue;
+    char w[96], wt[96];
+    return sfu_sdp_err(err, errlen, SFU_EINVAL,
+                       "%s has other a=fingerprint values than %s; bundled m-sections share "
+                       "one DTLS transport (RFC 8843, RFC 8829 §5.2.1)",
+                       where(m, i, w, sizeof w), where(t, ti, wt, sizeof wt));
+  }
   return 0;
 }
 
@@ -512,8 +541,7 @@ static int build_neg(const sfu_sdp_offer_t *o, const plan_t *plan, size_t n_ok,
   neg->media = sfu_sdp_arena_alloc(&ar, n_ok * sizeof(sfu_sdp_neg_media_t));
   neg->remote_ufrag = ADUP(&ar, t->tp.ice_ufrag);
   neg->remote_pwd = ADUP(&ar, t->tp.ice_pwd);
-  neg->remote_fp_alg = ADUP(&ar, t->tp.fp_alg);
-  neg->remote_fp = ADUP(&ar, t->tp.fp_value);
+  neg->remote_fingerprints = t->tp.fingerprints;
   neg->remote_setup = t->tp.setup;
   neg->bundled = (uint8_t)bundled;
   neg->n_offered = o->n_media;
@@ -567,7 +595,9 @@ int sfu_sdp_answer(const sfu_sdp_offer_t *o, const sfu_sdp_local_t *l, char **an
     goto out;
   }
   const sfu_sdp_media_t *t = transport_section(o, plan, &ti);
-  if ((rc = check_transport(o, t, ti, err, errlen))) goto out;
+  if ((rc = check_transport(o, t, ti, err, errlen)) ||
+      (rc = check_fingerprints(o, plan, t, ti, err, errlen)))
+    goto out;
   int bundled = o->has_bundle && o->n_bundle > 0 && t->mid;
   char note[256] = "";
   if (!(o->has_bundle && o->n_bundle > 0) && o->n_media > 1)
