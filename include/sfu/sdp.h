@@ -34,6 +34,7 @@
 #define SFU_SDP_MAX_SSRCS 32         /* distinct a=ssrc ids per m-section */
 #define SFU_SDP_MAX_FIDS 16          /* a=ssrc-group:FID per m-section */
 #define SFU_SDP_MAX_CANDIDATES 32    /* kept per m-section (more are counted, dropped) */
+#define SFU_SDP_MAX_FMTP 4096        /* bytes of one a=fmtp value (real ones: < 200) */
 
 typedef enum {
   SFU_SDP_KIND_OTHER = 0,
@@ -208,7 +209,8 @@ typedef struct {
   uint32_t clock_rate;
   uint32_t rtcp_fb;                     /* SFU_SDP_FB_* as answered */
   const char *name;                     /* canonical: "opus" "VP8" "H264" "VP9" "AV1" */
-  const char *fmtp;                     /* as offered, NULL if none */
+  const char *fmtp;                     /* as answered: the parameters the worker
+                                         * understands (sdp_fmtp.c); NULL if none */
 } sfu_sdp_neg_codec_t;
 
 /* One ACCEPTED m-section of the answer. Owned by its sfu_sdp_answer_t. */

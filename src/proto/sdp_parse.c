@@ -211,6 +211,10 @@ static int attr_fmtp(pctx_t *c, span_t v) {
   if (!is_rtp_proto(m->proto)) return 0;
   if (parse_u64(pts, 127, &pt))
     return PERR(c, SFU_EPARSE, "line %zu: fmtp payload type not in 0..127", c->line_no);
+  /* Real fmtp values are under 200 bytes; one of kilobytes is garbage, said so. */
+  if (params.n > SFU_SDP_MAX_FMTP)
+    return PERR(c, SFU_ELIMIT, "line %zu: a=fmtp value of %zu bytes (limit %d)", c->line_no,
+                params.n, SFU_SDP_MAX_FMTP);
   sfu_sdp_codec_t *k = find_codec(m, pt);
   if (!k || k->fmtp) return 0;
   DUP_OR_FAIL(c, k->fmtp, params);
@@ -649,6 +653,12 @@ static int parse_lines(pctx_t *c, const char *sdp, size_t len) {
     pos = nl ? end + 1 : len;
     c->line_no++;
     if (line.n && line.p[line.n - 1] == '\r') line.n--; /* CRLF (RFC 8866 §5) or bare LF */
+    /* RFC 8866 §9: a value is byte-string or text, neither of which holds CR or LF. A CR
+     * inside a line would reach the answer wherever a value is echoed (mid, extmap URI,
+     * ...) and split the line there for a peer that also ends lines at a CR. */
+    if (memchr(line.p, '\r', line.n))
+      return PERR(c, SFU_EPARSE, "line %zu: CR inside a line (RFC 8866 §9: only CRLF ends one)",
+                  c->line_no);
     if (!line.n) continue; /* blank lines (a trailing one is common): tolerated */
     if (line.n < 2 || line.p[1] != '=' || line.p[0] < 'a' || line.p[0] > 'z')
       return PERR(c, SFU_EPARSE, "line %zu: not <type>=<value>", c->line_no);

@@ -1094,6 +1094,113 @@ TEST(bundled_sections_must_agree_on_fingerprints) {
   free(t);
 }
 
+/* ---- a=fmtp in the answer ------------------------------------------------------------- */
+
+/* The a=fmtp line answered for payload type pt ("" if none), copied into out. */
+static const char *answered_fmtp(const char *answer, int pt, char *out, size_t cap) {
+  char key[32];
+  snprintf(key, sizeof key, "a=fmtp:%d ", pt);
+  const char *p = strstr(answer, key);
+  out[0] = '\0';
+  if (!p) return out;
+  p += strlen(key);
+  size_t n = strcspn(p, "\r\n");
+  if (n >= cap) n = cap - 1;
+  memcpy(out, p, n);
+  out[n] = '\0';
+  return out;
+}
+
+TEST(fmtp_answer_keeps_only_parameters_the_worker_understands) {
+  char *s = mini("a=group:BUNDLE a v\r\n"
+                 "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:a\r\na=rtcp-mux\r\n"
+                 "a=rtpmap:111 opus/48000/2\r\n"
+                 "a=fmtp:111 minptime=10; useinbandfec=1;foo=bar;stereo=1;usedtx=yes;"
+                 "maxaveragebitrate=510000;sprop-stereo=0;minptime=20\r\n"
+                 "m=video 9 UDP/TLS/RTP/SAVPF 96 97 98 99 100 101 102\r\na=mid:v\r\na=rtcp-mux\r\n"
+                 "a=rtpmap:96 VP8/90000\r\na=fmtp:96 max-fs=12288;max-fr=60\r\n"
+                 "a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96;rtx-time=3000\r\n"
+                 "a=rtpmap:98 H264/90000\r\n"
+                 "a=fmtp:98 profile-level-id=42e01f;packetization-mode=1;"
+                 "sprop-parameter-sets=Z0IAH5WoFAFuQA==,aM48gA==;level-asymmetry-allowed=1;x=\r\n"
+                 "a=rtpmap:99 VP9/90000\r\na=fmtp:99 profile-id=2;max-fr=30\r\n"
+                 "a=rtpmap:100 AV1/90000\r\na=fmtp:100 level-idx=5;profile=0;tier=0;junk=1\r\n"
+                 "a=rtpmap:101 H264/90000\r\n"
+                 "a=fmtp:101 profile-level-id=42e01fff;packetization-mode=1;"
+                 "level-asymmetry-allowed=2\r\n"
+                 "a=rtpmap:102 VP9/90000\r\na=fmtp:102 profile-id=9\r\n");
+  result_t r;
+  answer_str(s, &r);
+  REQUIRE(r.rc == 0);
+  char f[256];
+  /* Opus (RFC 7587 §7): the receive preferences the worker can honour; the first value of
+   * a key; malformed values and unknown keys are not answered. */
+  CHECK_EQ_STR(answered_fmtp(r.text, 111, f, sizeof f),
+               "minptime=10;useinbandfec=1;stereo=1;sprop-stereo=0");
+  /* VP8 (RFC 7741 §6.1): max-fr/max-fs bound what the answerer receives; the worker
+   * forwards and decodes nothing, so it states no bound. */
+  CHECK(!strstr(r.text, "a=fmtp:96 "));
+  CHECK_EQ_STR(answered_fmtp(r.text, 97, f, sizeof f), "apt=96"); /* RFC 4588 §8.1 */
+  /* H.264 (RFC 6184 §8.2.2): profile-level-id, packetization-mode, level-asymmetry-allowed;
+   * sprop-parameter-sets describe the offerer's stream, not ours. */
+  CHECK_EQ_STR(answered_fmtp(r.text, 98, f, sizeof f),
+               "profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1");
+  CHECK_EQ_STR(answered_fmtp(r.text, 99, f, sizeof f), "profile-id=2");
+  CHECK_EQ_STR(answered_fmtp(r.text, 100, f, sizeof f), "level-idx=5;profile=0;tier=0");
+  CHECK_EQ_STR(answered_fmtp(r.text, 101, f, sizeof f), "packetization-mode=1");
+  CHECK(!strstr(r.text, "a=fmtp:102 "));
+  CHECK(!strstr(r.text, "foo") && !strstr(r.text, "sprop-parameter-sets") &&
+        !strstr(r.text, "junk") && !strstr(r.text, "max-f") && !strstr(r.text, "rtx-time"));
+  result_free(&r);
+  free(s);
+}
+
+TEST(fmtp_overlong_or_with_a_lone_cr_is_never_echoed) {
+  /* 60 KB of fmtp: refused with a message naming the line and the bound. */
+  size_t big = 60 * 1024;
+  char *body = malloc(big + 512);
+  size_t o = (size_t)snprintf(body, big + 512,
+                              "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=rtcp-mux\r\n"
+                              "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;x=");
+  memset(body + o, 'A', big);
+  o += big;
+  snprintf(body + o, big + 512 - o, "\r\n");
+  char *s = mini(body);
+  result_t r;
+  answer_str(s, &r);
+  CHECK(r.rc != 0);
+  CHECK(r.text == NULL);
+  CHECK_EQ_INT(r.rc, SFU_ELIMIT);
+  CHECK(strstr(r.err, "line 13") && strstr(r.err, "a=fmtp"));
+  result_free(&r);
+  free(s);
+  free(body);
+  /* A CR inside a line is not SDP (RFC 8866 §9: text is byte-string, which excludes CR
+   * and LF): refused, whatever line it is in, so it can never reach the answer. */
+  static const char *const cr_lines[] = {
+      "a=fmtp:111 minptime=10\r;useinbandfec=1",
+      "a=fmtp:111 minptime=10;useinbandfec=1\r\r",
+      "a=mid:0\rX",
+      "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid\r",
+  };
+  for (size_t i = 0; i < sizeof cr_lines / sizeof cr_lines[0]; i++) {
+    char b[400];
+    snprintf(b, sizeof b,
+             "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n%s\r\n",
+             cr_lines[i]);
+    s = mini(b);
+    answer_str(s, &r);
+    CHECK_EQ_INT(r.rc, SFU_EPARSE);
+    CHECK(r.text == NULL);
+    if (!strstr(r.err, "line 12") || !strstr(r.err, "CR")) {
+      fprintf(stderr, "case %zu: \"%s\"\n", i, r.err);
+      CHECK(!"CR error names the line");
+    }
+    result_free(&r);
+    free(s);
+  }
+}
+
 /* ---- hostile input -------------------------------------------------------------------- */
 
 static void parse_and_answer_any(const char *buf, size_t len) {
@@ -1205,6 +1312,8 @@ int main(void) {
   RUN(fingerprint_md5_and_md2_refused_naming_the_hash);
   RUN(fingerprint_set_is_capped);
   RUN(bundled_sections_must_agree_on_fingerprints);
+  RUN(fmtp_answer_keeps_only_parameters_the_worker_understands);
+  RUN(fmtp_overlong_or_with_a_lone_cr_is_never_echoed);
   RUN(every_truncation_of_simulcast_offer);
   RUN(garbage_and_mutations);
   return test_summary();
