@@ -1,4 +1,5 @@
-/* libFuzzer target: SDP offer parse, then answer, then re-parse of our own answer.
+/* libFuzzer target: SDP offer parse, then answer, then re-parse of our own answer, which
+ * must also hold no lone CR and no a=fmtp longer than the answer builder writes.
  * Corpus: fuzz/corpus/sdp/ (the captured offers of tests/data/sdp plus small edge cases). */
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,6 +35,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     sfu_sdp_offer_t *again = NULL;
     if (sfu_sdp_parse(text, strlen(text), &again, err, sizeof err) != 0) abort();
     if (again->n_media != o->n_media || neg.n_media > o->n_media) abort();
+    /* Nothing of the offer leaks into the answer unchecked: every CR ends a line (a lone
+     * one would split it for some peers) and every a=fmtp is the short, rebuilt kind. */
+    for (const char *p = text; (p = strchr(p, '\r')) != NULL; p++)
+      if (p[1] != '\n') abort();
+    for (const char *p = text; (p = strstr(p, "\na=fmtp:")) != NULL; p++)
+      if (strcspn(p + 1, "\r") > sizeof "a=fmtp:127 " + 128) abort();
     sfu_sdp_offer_free(again);
     free(text);
     sfu_sdp_answer_clear(&neg);

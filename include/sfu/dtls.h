@@ -7,14 +7,17 @@
  * records packed up to the MTU, RFC 6347 §4.1.1).
  *
  * Peer authentication is WebRTC's (RFC 8122 / RFC 8827 §6.5): any self-signed certificate
- * is accepted at the TLS level, and the certificate's digest must equal the fingerprint
- * from the remote SDP. When the fingerprint is known before the peer's Certificate arrives
- * (the normal case), a mismatch aborts the handshake with a bad_certificate alert; when it
- * is set later, it is checked then. Either way on_connected fires only after a match, and a
- * mismatch gives on_closed(SFU_EAUTH) with no keys exported.
+ * is accepted at the TLS level, and the certificate must match the fingerprint set from the
+ * remote SDP (sfu/fingerprint.h): hashed with the strongest hash function of the set, it
+ * must equal one fingerprint of that hash (RFC 8122 §5). When the set is known before the
+ * peer's Certificate arrives (the normal case), a mismatch aborts the handshake with a
+ * bad_certificate alert; when it is set later, it is checked then. Either way on_connected
+ * fires only after a match, and a mismatch gives on_closed(SFU_EAUTH) with no keys
+ * exported.
  *
  * API CHANGE vs /tmp/proto-apis.md: additions only — sfu_dtls_new_ex (SRTP profile list,
- * MTU), sfu_dtls_stats, sfu_dtls_srtp_profile, SFU_ETIMEDOUT; the SRTP key
+ * MTU), sfu_dtls_stats, sfu_dtls_srtp_profile, SFU_ETIMEDOUT, fingerprint sets
+ * (sfu_dtls_set_remote_fingerprints, sfu_dtls_peer_matches); the SRTP key
  * types live in sfu/srtp_keys.h (included here) and sfu_openssl_init in
  * sfu/openssl_init.h (included here).
  *
@@ -26,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sfu/fingerprint.h"
 #include "sfu/openssl_init.h"
 #include "sfu/srtp_keys.h"
 
@@ -93,13 +97,21 @@ sfu_dtls_t *sfu_dtls_new(const sfu_dtls_cert_t *cert, sfu_dtls_role_t role,
 sfu_dtls_t *sfu_dtls_new_ex(const sfu_dtls_cert_t *cert, sfu_dtls_role_t role,
                             const sfu_dtls_opts_t *opts, const sfu_dtls_cbs_t *cbs, void *user,
                             uint64_t now_us);
-/* Remote fingerprint from SDP: alg "sha-256" (also "sha-1", "sha-384", "sha-512"),
- * hex "AB:CD:.." (case-insensitive). SFU_EINVAL/SFU_EUNSUPP on a malformed value. Set it
+/* The remote fingerprint set from SDP (RFC 8122 §5; sha-1, sha-224, sha-256, sha-384,
+ * sha-512). SFU_EINVAL for an empty set or a digest of the wrong length, SFU_EUNSUPP for
+ * md5/md2 (RFC 8122 §5 forbids verifying with them); the previous set stays then. Set it
  * right after sfu_dtls_new so the peer's certificate is checked during the handshake (a
  * mismatch then sends bad_certificate). If the handshake already finished, verification
  * happens now (on_connected or on_closed), and application data received before that was
- * dropped. */
+ * dropped. Once connected, a new set is only stored. */
+int sfu_dtls_set_remote_fingerprints(sfu_dtls_t *d, const sfu_fingerprint_set_t *set);
+/* The same for one fingerprint: alg "sha-256" (any case), hex "AB:CD:.." (any case).
+ * SFU_EUNSUPP for an unknown or refused hash, SFU_EINVAL for a malformed value. */
 int sfu_dtls_set_remote_fingerprint(sfu_dtls_t *d, const char *alg, const char *hex);
+/* Once connected: 1 if the peer's (verified) certificate also matches `set` by the same
+ * rule, 0 if not; SFU_ESTATE before (no authenticated certificate yet). For telling a
+ * re-offer from the same device apart from another device's. */
+int sfu_dtls_peer_matches(const sfu_dtls_t *d, const sfu_fingerprint_set_t *set);
 
 /* One received datagram (first byte 20..63, RFC 7983 §7). Garbage is dropped and
  * counted. Returns 0, or SFU_ESTATE once closed/failed. */

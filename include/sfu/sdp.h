@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sfu/fingerprint.h"
 #include "sfu/rtp_ext.h"
 
 /* Bounds. An offer over any of them is refused with SFU_ELIMIT and a message saying which;
@@ -33,6 +34,7 @@
 #define SFU_SDP_MAX_SSRCS 32         /* distinct a=ssrc ids per m-section */
 #define SFU_SDP_MAX_FIDS 16          /* a=ssrc-group:FID per m-section */
 #define SFU_SDP_MAX_CANDIDATES 32    /* kept per m-section (more are counted, dropped) */
+#define SFU_SDP_MAX_FMTP 4096        /* bytes of one a=fmtp value (real ones: < 200) */
 
 typedef enum {
   SFU_SDP_KIND_OTHER = 0,
@@ -123,7 +125,12 @@ typedef struct {
  * (RFC 8839 §5.4, RFC 8122 §5). */
 typedef struct {
   const char *ice_ufrag, *ice_pwd;
-  const char *fp_alg, *fp_value;   /* "sha-256", "AB:CD:..." (sha-256 preferred if several) */
+  /* Every a=fingerprint of the level (RFC 8122 §5: the certificate must match one of
+   * them), at most SFU_FP_SET_MAX, duplicates once; md5/md2 lines are not in it (RFC 8122
+   * §5 forbids verifying with them) but the first such hash is in fp_refused. A level with
+   * any a=fingerprint line replaces the session level's set as a whole. */
+  sfu_fingerprint_set_t fingerprints;
+  sfu_fp_hash_t fp_refused;        /* SFU_FP_NONE, or SFU_FP_MD5 / SFU_FP_MD2 */
   sfu_sdp_setup_t setup;
   uint8_t ice_trickle;             /* a=ice-options containing "trickle" */
 } sfu_sdp_tp_attrs_t;
@@ -202,7 +209,8 @@ typedef struct {
   uint32_t clock_rate;
   uint32_t rtcp_fb;                     /* SFU_SDP_FB_* as answered */
   const char *name;                     /* canonical: "opus" "VP8" "H264" "VP9" "AV1" */
-  const char *fmtp;                     /* as offered, NULL if none */
+  const char *fmtp;                     /* as answered: the parameters the worker
+                                         * understands (sdp_fmtp.c); NULL if none */
 } sfu_sdp_neg_codec_t;
 
 /* One ACCEPTED m-section of the answer. Owned by its sfu_sdp_answer_t. */
@@ -232,7 +240,7 @@ typedef struct {
  * allocation); release with sfu_sdp_answer_clear. Touched by the meeting's loop only. */
 typedef struct sfu_sdp_answer {
   const char *remote_ufrag, *remote_pwd;   /* of the BUNDLE transport */
-  const char *remote_fp_alg, *remote_fp;   /* "sha-256", "AB:..." */
+  sfu_fingerprint_set_t remote_fingerprints; /* of the BUNDLE transport (RFC 8122 §5) */
   sfu_sdp_setup_t remote_setup;            /* as offered for that section */
   uint8_t bundled;                         /* the answer has a=group:BUNDLE */
   size_t n_offered;                        /* m-sections in offer and answer */
@@ -244,7 +252,8 @@ typedef struct sfu_sdp_answer {
 
 /* Builds the answer text (malloc'd, NUL-terminated, CRLF lines; caller frees) and the
  * negotiated description. On error returns SFU_EINVAL (offer unusable: no DTLS
- * fingerprint, no ICE credentials, setup:passive, ...), SFU_EUNSUPP (nothing the worker can
+ * fingerprint or only md5/md2 ones, bundled sections with different fingerprint sets, no
+ * ICE credentials, setup:passive, ...), SFU_EUNSUPP (nothing the worker can
  * decode), SFU_ENOMEM, with a message in err naming the m-section index/mid; *answer_text
  * is NULL and neg is cleared. `neg` may be NULL if the caller only wants the text. */
 int sfu_sdp_answer(const sfu_sdp_offer_t *offer, const sfu_sdp_local_t *local,

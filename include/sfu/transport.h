@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "sfu/addr.h"
+#include "sfu/fingerprint.h"
 #include "sfu/transport_table.h"
 
 struct sfu_dtls_cert;
@@ -110,11 +111,14 @@ typedef struct {
                              const uint8_t *buf, size_t len);
 } sfu_transport_cbs_t;
 
-/* What the offer says about the remote side of the transport. */
+/* What the offer says about the remote side of the transport. The DTLS fingerprints are
+ * the offered set (RFC 8122 §5, sfu/fingerprint.h) or, when `fingerprints` is NULL, the
+ * one fingerprint_alg/fingerprint pair. Read during the call only. */
 typedef struct {
   const char *ice_ufrag, *ice_pwd;
   const char *fingerprint_alg; /* "sha-256" */
   const char *fingerprint;     /* "AB:CD:..." */
+  const sfu_fingerprint_set_t *fingerprints;
 } sfu_transport_remote_t;
 
 /* Creates a transport with fresh local ICE credentials, registered in `table` under its
@@ -129,13 +133,17 @@ void sfu_transport_free(sfu_transport_t *t);
 /* A renegotiation on the same transport (same DTLS association). Remote ICE credentials
  * that differ from the current ones start an ICE restart (RFC 8445 §9): new local
  * credentials too (the table is re-keyed), validated 5-tuples kept until the new ones
- * arrive. *restarted tells which. A different fingerprint is SFU_EINVAL: that is a new
- * device, a new transport (the caller decides). */
+ * arrive. *restarted tells which. The re-offer's fingerprint set replaces the old one. A
+ * set that is not sfu_transport_same_fingerprint's is SFU_EINVAL: that is a new device, a
+ * new transport (the caller decides). */
 int sfu_transport_renegotiate(sfu_transport_t *t, const sfu_transport_remote_t *remote,
                               uint64_t now_us, int *restarted);
 
-/* Whether the fingerprint (alg, value; case-insensitive) is the one this transport checks. */
-int sfu_transport_same_fingerprint(const sfu_transport_t *t, const char *alg, const char *fp);
+/* Whether an offer with this fingerprint set comes from the device this transport is for:
+ * once DTLS is connected, whether the certificate it authenticated matches the set
+ * (RFC 8122 §5 rule, so a re-offer may add or drop hashes of the same certificate);
+ * before, whether the set shares a fingerprint with the current one. */
+int sfu_transport_same_fingerprint(const sfu_transport_t *t, const sfu_fingerprint_set_t *set);
 
 /* Orderly close: sends close_notify if DTLS is up, departs with LEFT (err 0). */
 void sfu_transport_close(sfu_transport_t *t, uint64_t now_us);

@@ -78,10 +78,8 @@ struct sfu_dtls {
   struct timeval *ossl_tv;     /* &s->d1->next_timeout as handed to the BIO (3.0/3.1) */
   struct timeval ossl_tv_seen; /* its value then: proves it is still OpenSSL's field */
 
-  /* Peer authentication (RFC 8122 fingerprint). */
-  const EVP_MD *fp_md;
-  uint8_t fp[EVP_MAX_MD_SIZE];
-  unsigned fp_len;
+  /* Peer authentication (RFC 8122 §5): the offered fingerprint set. */
+  sfu_fingerprint_set_t fps;
   int fp_set, fp_mismatch;
   int handshake_done; /* OpenSSL finished; maybe still waiting for fp */
 
@@ -313,44 +311,32 @@ static int expire_ossl_timer(sfu_dtls_t *d) {
 /* ------------------------------------------------------------------------------------ */
 /* Fingerprints (RFC 8122 §5).                                                           */
 
-static const EVP_MD *md_by_name(const char *alg) {
-  if (!strcasecmp(alg, "sha-256")) return EVP_sha256();
-  if (!strcasecmp(alg, "sha-1")) return EVP_sha1();
-  if (!strcasecmp(alg, "sha-384")) return EVP_sha384();
-  if (!strcasecmp(alg, "sha-512")) return EVP_sha512();
-  return NULL;
-}
-
-static int hexval(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/* "AB:CD:..." -> bytes; exactly `want` bytes or SFU_EINVAL. */
-static int parse_fp(const char *hex, uint8_t *out, unsigned want) {
-  unsigned n = 0;
-  const char *p = hex;
-  while (*p) {
-    int hi = hexval(p[0]), lo = hi < 0 ? -1 : hexval(p[1]);
-    if (hi < 0 || lo < 0 || n >= want) return SFU_EINVAL;
-    out[n++] = (uint8_t)(hi << 4 | lo);
-    p += 2;
-    if (*p == ':' && p[1])
-      p++;
-    else if (*p)
-      return SFU_EINVAL;
+static const EVP_MD *md_of(sfu_fp_hash_t h) {
+  switch (h) {
+    case SFU_FP_SHA1: return EVP_sha1();
+    case SFU_FP_SHA224: return EVP_sha224();
+    case SFU_FP_SHA256: return EVP_sha256();
+    case SFU_FP_SHA384: return EVP_sha384();
+    case SFU_FP_SHA512: return EVP_sha512();
+    default: return NULL; /* md5, md2: RFC 8122 §5 forbids verifying with them */
   }
-  return n == want ? 0 : SFU_EINVAL;
 }
 
-static int cert_matches(const sfu_dtls_t *d, X509 *cert) {
+/* RFC 8122 §5: "An endpoint MUST select the set of fingerprints that use its most
+ * preferred hash function (out of those offered by the peer) and verify that each
+ * certificate used matches one fingerprint out of that set." The certificate is hashed
+ * once, with the strongest hash offered, and compared with every fingerprint of that
+ * hash: a bogus one listed first does not hide the real one, and a weaker hash in the
+ * set never stands in for a stronger one. */
+static int cert_matches_set(const sfu_fingerprint_set_t *set, X509 *cert) {
   uint8_t md[EVP_MAX_MD_SIZE];
   unsigned len = 0;
-  if (!cert || !X509_digest(cert, d->fp_md, md, &len)) return 0;
-  return sfu_ct_equal(md, len, d->fp, d->fp_len);
+  const EVP_MD *h = md_of(sfu_fingerprint_set_preferred(set));
+  if (!cert || !h || !X509_digest(cert, h, md, &len)) return 0;
+  return sfu_fingerprint_set_matches(set, md, len);
 }
+
+static int cert_matches(const sfu_dtls_t *d, X509 *cert) { return cert_matches_set(&d->fps, cert); }
 
 int sfu_dtls__verify_cb(int preverify_ok, X509_STORE_CTX *store) {
   (void)preverify_ok; /* self-signed: chain errors are expected and irrelevant */
@@ -569,17 +555,13 @@ sfu_dtls_t *sfu_dtls_new(const sfu_dtls_cert_t *cert, sfu_dtls_role_t role,
   return sfu_dtls_new_ex(cert, role, NULL, cbs, user, now_us);
 }
 
-int sfu_dtls_set_remote_fingerprint(sfu_dtls_t *d, const char *alg, const char *hex) {
-  if (!alg || !hex) return SFU_EINVAL;
-  const EVP_MD *md = md_by_name(alg);
-  if (!md) return SFU_EUNSUPP;
-  uint8_t fp[EVP_MAX_MD_SIZE];
-  unsigned len = (unsigned)EVP_MD_get_size(md);
-  int rc = parse_fp(hex, fp, len);
-  if (rc != 0) return rc;
-  d->fp_md = md;
-  memcpy(d->fp, fp, len);
-  d->fp_len = len;
+int sfu_dtls_set_remote_fingerprints(sfu_dtls_t *d, const sfu_fingerprint_set_t *set) {
+  if (!set || !set->n || set->n > SFU_FP_SET_MAX) return SFU_EINVAL;
+  for (size_t i = 0; i < set->n; i++) {
+    if (!md_of(set->fp[i].hash)) return SFU_EUNSUPP;
+    if (set->fp[i].len != sfu_fp_hash_size(set->fp[i].hash)) return SFU_EINVAL;
+  }
+  d->fps = *set;
   d->fp_set = 1;
   if (d->handshake_done && d->state == ST_CONNECTING) {
     enter(d, d->now_us);
@@ -587,6 +569,20 @@ int sfu_dtls_set_remote_fingerprint(sfu_dtls_t *d, const char *alg, const char *
     leave(d);
   }
   return 0;
+}
+
+int sfu_dtls_set_remote_fingerprint(sfu_dtls_t *d, const char *alg, const char *hex) {
+  if (!alg || !hex) return SFU_EINVAL;
+  sfu_fp_hash_t h = sfu_fp_hash_from_name(alg, strlen(alg));
+  if (!sfu_fp_hash_usable(h)) return SFU_EUNSUPP;
+  sfu_fingerprint_set_t set = {.n = 1};
+  if (sfu_fingerprint_parse(&set.fp[0], h, hex, strlen(hex))) return SFU_EINVAL;
+  return sfu_dtls_set_remote_fingerprints(d, &set);
+}
+
+int sfu_dtls_peer_matches(const sfu_dtls_t *d, const sfu_fingerprint_set_t *set) {
+  if (d->state != ST_CONNECTED || d->free_pending) return SFU_ESTATE;
+  return set && cert_matches_set(set, SSL_get0_peer_certificate(d->ssl));
 }
 
 int sfu_dtls_handle_input(sfu_dtls_t *d, uint64_t now_us, const uint8_t *buf, size_t len) {

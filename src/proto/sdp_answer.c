@@ -14,9 +14,13 @@
  * - Codecs: Opus 48000/2; VP8, H.264 packetization-mode=1, VP9, AV1, each with its RTX.
  *   red/ulpfec/flexfec and the rest are refused: accepting red makes Chromium wrap video
  *   in RED, which the router does not unwrap (shared/design/interop.md).
- * - Offer payload type numbers, fmtp and extension ids are kept: the answerer of a
+ * - Offer payload type numbers and extension ids are kept: the answerer of a
  *   sendrecv/sendonly section must use the offerer's PTs (RFC 3264 §6.1) and ids
- *   (RFC 8285 §6), and keeping them makes forwarding a copy.
+ *   (RFC 8285 §6), and keeping them makes forwarding a copy. The a=fmtp of each accepted
+ *   codec states only the parameters the worker understands (sdp_fmtp.c), never the
+ *   offer's line as such.
+ * - DTLS fingerprints: every fingerprint of the transport section's set is kept (RFC 8122
+ *   §5); bundled sections that contradict it are refused (check_fingerprints).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -75,28 +79,9 @@ typedef enum {
 typedef struct {
   reason_t why;
   sfu_sdp_neg_codec_t codecs[16];
+  char fmtp[16][SFU_SDP_FMTP_ANSWER_MAX]; /* codecs[i].fmtp points here (or is NULL) */
   int n_codecs;
 } plan_t;
-
-/* value of key in a "k=v;k=v" fmtp string, copied into out; 0 if found */
-static int fmtp_get(const char *fmtp, const char *key, char *out, size_t outlen) {
-  size_t kl = strlen(key);
-  const char *p = fmtp;
-  while (p && *p) {
-    while (*p == ' ' || *p == ';') p++;
-    const char *end = strchr(p, ';');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
-      size_t vl = n - kl - 1;
-      if (vl >= outlen) vl = outlen - 1;
-      memcpy(out, p + kl + 1, vl);
-      out[vl] = '\0';
-      return 0;
-    }
-    p = end;
-  }
-  return -1;
-}
 
 /* The canonical name if the worker forwards this codec, else NULL. */
 static const char *codec_ok(sfu_sdp_kind_t kind, const sfu_sdp_codec_t *c) {
@@ -115,7 +100,7 @@ static const char *codec_ok(sfu_sdp_kind_t kind, const sfu_sdp_codec_t *c) {
     /* RFC 6184 §8.1: absent packetization-mode means 0 (single NAL unit), which cannot
      * carry what browsers produce at our rates without FU-A; only mode 1 is forwarded. */
     char v[8];
-    if (c->fmtp && fmtp_get(c->fmtp, "packetization-mode", v, sizeof v) == 0 &&
+    if (c->fmtp && sfu_sdp_fmtp_value(c->fmtp, "packetization-mode", v, sizeof v) == 0 &&
         strcmp(v, "1") == 0)
       return "H264";
   }
@@ -132,10 +117,12 @@ static void choose_codecs(const sfu_sdp_media_t *m, plan_t *p) {
     const sfu_sdp_codec_t *c = &m->codecs[i];
     const char *name = codec_ok(m->kind, c);
     if (!name) continue;
+    char *fmtp = p->fmtp[p->n_codecs];
     sfu_sdp_neg_codec_t *n = &p->codecs[p->n_codecs++];
     *n = (sfu_sdp_neg_codec_t){.pt = c->pt, .rtx_pt = -1, .channels = c->channels,
                                .clock_rate = c->clock_rate, .rtcp_fb = c->rtcp_fb & fb_ok,
-                               .name = name, .fmtp = c->fmtp};
+                               .name = name};
+    if (sfu_sdp_fmtp_answer(name, c->fmtp, fmtp, SFU_SDP_FMTP_ANSWER_MAX)) n->fmtp = fmtp;
     /* RFC 4588 §8.1: the rtx payload type whose apt names this one (video only: the
      * worker retransmits video; audio has no NACK here). */
     for (size_t j = 0; j < m->n_codecs && m->kind == SFU_SDP_KIND_VIDEO; j++) {
@@ -387,14 +374,14 @@ static void write_rejected(actx_t *a, const sfu_sdp_media_t *m) {
 static size_t slen(const char *s) { return s ? strlen(s) + 1 : 0; }
 
 /* Upper bound of the string bytes copied into the answer struct (all offer strings it
- * might keep), so that one allocation suffices. O(offer size). */
-static size_t neg_string_bytes(const sfu_sdp_offer_t *o) {
+ * might keep, and the answered fmtp values), so that one allocation suffices.
+ * O(offer size). */
+static size_t neg_string_bytes(const sfu_sdp_offer_t *o, const plan_t *plan) {
   size_t n = 512; /* note */
   for (size_t i = 0; i < o->n_media; i++) {
     const sfu_sdp_media_t *m = &o->media[i];
-    n += slen(m->mid) + slen(m->tp.ice_ufrag) + slen(m->tp.ice_pwd) + slen(m->tp.fp_alg) +
-         slen(m->tp.fp_value);
-    for (size_t k = 0; k < m->n_codecs; k++) n += slen(m->codecs[k].fmtp);
+    n += slen(m->mid) + slen(m->tp.ice_ufrag) + slen(m->tp.ice_pwd);
+    for (int k = 0; k < plan[i].n_codecs; k++) n += slen(plan[i].codecs[k].fmtp); /* answered */
     for (size_t s = 0; s < m->sim_send.n_streams; s++)
       for (size_t k = 0; k < m->sim_send.streams[s].n_alts; k++)
         n += slen(m->sim_send.streams[s].rid[k]);
@@ -473,7 +460,12 @@ static int check_transport(const sfu_sdp_offer_t *o, const sfu_sdp_media_t *t, s
   if (o->ice_lite)
     return sfu_sdp_err(err, errlen, SFU_EINVAL,
                        "offerer is ICE-lite: two lite agents cannot connect (RFC 8445 §6.1.1)");
-  if (!t->tp.fp_alg || !t->tp.fp_value)
+  if (!t->tp.fingerprints.n && t->tp.fp_refused != SFU_FP_NONE)
+    return sfu_sdp_err(err, errlen, SFU_EINVAL,
+                       "%s offers only a=fingerprint %s, which the worker refuses (RFC 8122 "
+                       "§5: MD2 and MD5 MUST NOT be used); offer sha-256",
+                       w, sfu_fp_hash_name(t->tp.fp_refused));
+  if (!t->tp.fingerprints.n)
     return sfu_sdp_err(err, errlen, SFU_EINVAL, "no DTLS fingerprint for %s", w);
   if (!t->tp.ice_ufrag || !t->tp.ice_pwd)
     return sfu_sdp_err(err, errlen, SFU_EINVAL, "no ICE credentials for %s", w);
@@ -484,6 +476,29 @@ static int check_transport(const sfu_sdp_offer_t *o, const sfu_sdp_media_t *t, s
                        "%s offers a=setup:%s; the worker is the DTLS server and needs "
                        "actpass or active",
                        w, t->tp.setup == SFU_SDP_SETUP_PASSIVE ? "passive" : "holdconn");
+  return 0;
+}
+
+/* Bundled m-sections share one DTLS transport (RFC 8843 §7), and JSEP puts the same
+ * fingerprint value(s) in every m-section (RFC 8829 §5.2.1). A section of the BUNDLE
+ * group with another set says the offer is broken (or forged in part): refused rather
+ * than guessing which set the certificate will match. Sections the offerer disabled (port
+ * 0 without bundle-only) and sections with no fingerprint line of their own or inherited
+ * are not part of it. */
+static int check_fingerprints(const sfu_sdp_offer_t *o, const plan_t *plan,
+                              const sfu_sdp_media_t *t, size_t ti, char *err, size_t errlen) {
+  if (!o->has_bundle || !o->n_bundle) return 0; /* one section, one transport */
+  for (size_t i = 0; i < o->n_media; i++) {
+    const sfu_sdp_media_t *m = &o->media[i];
+    if (m == t || plan[i].why == R_OFFERER || !in_bundle(o, m)) continue;
+    if (!m->tp.fingerprints.n && m->tp.fp_refused == SFU_FP_NONE) continue;
+    if (sfu_fingerprint_set_equal(&m->tp.fingerprints, &t->tp.fingerprints)) continue;
+    char w[96], wt[96];
+    return sfu_sdp_err(err, errlen, SFU_EINVAL,
+                       "%s has other a=fingerprint values than %s; bundled m-sections share "
+                       "one DTLS transport (RFC 8843, RFC 8829 §5.2.1)",
+                       where(m, i, w, sizeof w), where(t, ti, wt, sizeof wt));
+  }
   return 0;
 }
 
@@ -503,7 +518,7 @@ static int build_neg(const sfu_sdp_offer_t *o, const plan_t *plan, size_t n_ok,
                      const sfu_sdp_media_t *t, sfu_rtp_ext_map_t *maps, int bundled,
                      const char *note, sfu_sdp_answer_t *neg) {
   size_t hdr = (n_ok * sizeof(sfu_sdp_neg_media_t) + 7u) & ~(size_t)7u;
-  size_t cap = hdr + neg_string_bytes(o) + 8;
+  size_t cap = hdr + neg_string_bytes(o, plan) + 8;
   char *mem = malloc(cap);
   if (!mem) return SFU_ENOMEM;
   sfu_sdp_arena_t ar = {mem, cap, 0};
@@ -512,8 +527,7 @@ static int build_neg(const sfu_sdp_offer_t *o, const plan_t *plan, size_t n_ok,
   neg->media = sfu_sdp_arena_alloc(&ar, n_ok * sizeof(sfu_sdp_neg_media_t));
   neg->remote_ufrag = ADUP(&ar, t->tp.ice_ufrag);
   neg->remote_pwd = ADUP(&ar, t->tp.ice_pwd);
-  neg->remote_fp_alg = ADUP(&ar, t->tp.fp_alg);
-  neg->remote_fp = ADUP(&ar, t->tp.fp_value);
+  neg->remote_fingerprints = t->tp.fingerprints;
   neg->remote_setup = t->tp.setup;
   neg->bundled = (uint8_t)bundled;
   neg->n_offered = o->n_media;
@@ -567,7 +581,9 @@ int sfu_sdp_answer(const sfu_sdp_offer_t *o, const sfu_sdp_local_t *l, char **an
     goto out;
   }
   const sfu_sdp_media_t *t = transport_section(o, plan, &ti);
-  if ((rc = check_transport(o, t, ti, err, errlen))) goto out;
+  if ((rc = check_transport(o, t, ti, err, errlen)) ||
+      (rc = check_fingerprints(o, plan, t, ti, err, errlen)))
+    goto out;
   int bundled = o->has_bundle && o->n_bundle > 0 && t->mid;
   char note[256] = "";
   if (!(o->has_bundle && o->n_bundle > 0) && o->n_media > 1)

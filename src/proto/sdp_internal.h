@@ -1,5 +1,6 @@
-/* Private helpers shared by sdp_parse.c and sdp_answer.c: a bump arena (one allocation
- * per parsed offer / negotiated answer) and a growable text buffer for the answer.
+/* Private helpers shared by sdp_parse.c, sdp_answer.c and sdp_fmtp.c: a bump arena (one
+ * allocation per parsed offer / negotiated answer), a growable text buffer for the answer,
+ * and the fmtp parameters the answer states.
  * Not thread-shared: each object lives on one thread (see sfu/sdp.h). */
 #ifndef SFU_PROTO_SDP_INTERNAL_H
 #define SFU_PROTO_SDP_INTERNAL_H
@@ -45,6 +46,22 @@ typedef struct {
 
 void sfu_sdp_sb_printf(sfu_sdp_sb_t *sb, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* ---- a=fmtp (sdp_fmtp.c) ---- */
+
+/* Longest a=fmtp the answer writes for one payload type (the longest possible, H.264's
+ * three parameters, is about 70 bytes). */
+#define SFU_SDP_FMTP_ANSWER_MAX 128
+
+/* The value of `key` (case-insensitive) in an offered "k=v;k=v" string, spaces around
+ * parts ignored, copied into out; 0 if found and it fits, else -1. */
+int sfu_sdp_fmtp_value(const char *fmtp, const char *key, char *out, size_t cap);
+
+/* The a=fmtp value the answer states for codec ("opus", "H264", "VP9", "AV1", "VP8": the
+ * canonical names of sfu_sdp_neg_codec_t) given the offered one (may be NULL): only the
+ * parameters the worker understands, with checked values, "k=v;k=v". Writes at most cap
+ * bytes with the NUL, never a cut parameter; returns the length (0: no a=fmtp line). */
+size_t sfu_sdp_fmtp_answer(const char *codec, const char *offered, char *out, size_t cap);
 
 /* Writes "fmt..." into err (if errlen) and returns code. */
 int sfu_sdp_err(char *err, size_t errlen, int code, const char *fmt, ...)

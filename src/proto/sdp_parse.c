@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "proto/sdp_internal.h"
 #include "sfu/err.h"
@@ -46,11 +45,6 @@ typedef struct {
 static int span_eq(span_t s, const char *lit) {
   size_t n = strlen(lit);
   return s.n == n && memcmp(s.p, lit, n) == 0;
-}
-
-static int span_ieq(span_t s, const char *lit) {
-  size_t n = strlen(lit);
-  return s.n == n && strncasecmp(s.p, lit, n) == 0;
 }
 
 /* Next token separated by spaces or tabs (RFC 8866 uses single SP; be lenient). */
@@ -217,6 +211,10 @@ static int attr_fmtp(pctx_t *c, span_t v) {
   if (!is_rtp_proto(m->proto)) return 0;
   if (parse_u64(pts, 127, &pt))
     return PERR(c, SFU_EPARSE, "line %zu: fmtp payload type not in 0..127", c->line_no);
+  /* Real fmtp values are under 200 bytes; one of kilobytes is garbage, said so. */
+  if (params.n > SFU_SDP_MAX_FMTP)
+    return PERR(c, SFU_ELIMIT, "line %zu: a=fmtp value of %zu bytes (limit %d)", c->line_no,
+                params.n, SFU_SDP_MAX_FMTP);
   sfu_sdp_codec_t *k = find_codec(m, pt);
   if (!k || k->fmtp) return 0;
   DUP_OR_FAIL(c, k->fmtp, params);
@@ -415,51 +413,29 @@ static int attr_ssrc_group(pctx_t *c, span_t v) {
   return 0;
 }
 
-/* RFC 8122 §5 / RFC 4572 §5: hash-func names (IANA "Hash Function Textual Names") and
- * their digest sizes; the value is that many "XX" hex pairs joined by ':'. */
-static const struct {
-  const char *name;
-  size_t bytes;
-} fp_hashes[] = {{"sha-256", 32}, {"sha-1", 20},  {"sha-224", 28}, {"sha-384", 48},
-                 {"sha-512", 64}, {"md5", 16},    {"md2", 16}};
-
-static int hexc(char ch) {
-  return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'F') || (ch >= 'a' && ch <= 'f');
-}
-
-/* 1 if fp is `bytes` hex pairs separated by single colons (either case: RFC 8122 says
- * upper-case, some peers are not). */
-static int fp_value_ok(span_t fp, size_t bytes) {
-  if (fp.n != bytes * 3 - 1) return 0;
-  for (size_t i = 0; i < fp.n; i++) {
-    if (i % 3 == 2) {
-      if (fp.p[i] != ':') return 0;
-    } else if (!hexc(fp.p[i])) {
-      return 0;
-    }
-  }
-  return 1;
-}
-
 static int attr_fingerprint(pctx_t *c, sfu_sdp_tp_attrs_t *tp, span_t v) {
-  /* RFC 8122 §5: a=fingerprint:<hash-func> <fingerprint>; several may be given, the
-   * worker prefers sha-256 (the one its DTLS core checks first). Checked here, so that a
+  /* RFC 8122 §5: a=fingerprint:<hash-func> <fingerprint>. Several may be given: the
+   * certificate must match one of the set (sfu/fingerprint.h). Checked here, so that a
    * bad one is named with its line instead of failing later at transport creation. */
   span_t alg = next_tok(&v), fp = next_tok(&v);
-  size_t bytes = 0;
-  for (size_t i = 0; alg.n && i < sizeof fp_hashes / sizeof fp_hashes[0]; i++)
-    if (span_ieq(alg, fp_hashes[i].name)) bytes = fp_hashes[i].bytes;
-  if (!bytes)
+  sfu_fp_hash_t h = alg.n ? sfu_fp_hash_from_name(alg.p, alg.n) : SFU_FP_NONE;
+  if (h == SFU_FP_NONE)
     return PERR(c, SFU_EPARSE, "line %zu: malformed a=fingerprint (unknown hash function '%.*s')",
                 c->line_no, (int)(alg.n > 16 ? 16 : alg.n), alg.p);
-  if (!fp_value_ok(fp, bytes) || next_tok(&v).n)
+  sfu_fingerprint_t f;
+  if (sfu_fingerprint_parse(&f, h, fp.p, fp.n) || next_tok(&v).n)
     return PERR(c, SFU_EPARSE,
-                "line %zu: malformed a=fingerprint (%.*s needs %zu hex pairs separated by ':')",
-                c->line_no, (int)alg.n, alg.p, bytes);
-  if (tp->fp_alg && (strcasecmp(tp->fp_alg, "sha-256") == 0 || !span_ieq(alg, "sha-256")))
+                "line %zu: malformed a=fingerprint (%s needs %zu hex pairs separated by ':')",
+                c->line_no, sfu_fp_hash_name(h), sfu_fp_hash_size(h));
+  if (!sfu_fp_hash_usable(h)) {
+    /* RFC 8122 §5: MD2 and MD5 MUST NOT be used to verify. Left out of the set; the
+     * answer names the hash if nothing else is offered. */
+    if (tp->fp_refused == SFU_FP_NONE) tp->fp_refused = h;
     return 0;
-  DUP_OR_FAIL(c, tp->fp_alg, alg);
-  DUP_OR_FAIL(c, tp->fp_value, fp);
+  }
+  if (sfu_fingerprint_set_add(&tp->fingerprints, &f) == SFU_ELIMIT)
+    return PERR(c, SFU_ELIMIT, "line %zu: more than %d a=fingerprint in one set", c->line_no,
+                SFU_FP_SET_MAX);
   return 0;
 }
 
@@ -646,7 +622,10 @@ static void inherit_session(sfu_sdp_offer_t *o) {
     sfu_sdp_tp_attrs_t *t = &o->media[i].tp;
     if (!t->ice_ufrag) t->ice_ufrag = s->ice_ufrag;
     if (!t->ice_pwd) t->ice_pwd = s->ice_pwd;
-    if (!t->fp_alg) t->fp_alg = s->fp_alg, t->fp_value = s->fp_value;
+    /* RFC 8122 §5: the session-level set "applies to all TLS sessions for which no
+     * media-level fingerprint attribute is defined" - a media-level set replaces it. */
+    if (!t->fingerprints.n && t->fp_refused == SFU_FP_NONE)
+      t->fingerprints = s->fingerprints, t->fp_refused = s->fp_refused;
     if (t->setup == SFU_SDP_SETUP_NONE) t->setup = s->setup;
     t->ice_trickle |= s->ice_trickle;
     if (o->media[i].proto == SFU_SDP_PROTO_SCTP && !o->media[i].sctp_port)
@@ -674,6 +653,12 @@ static int parse_lines(pctx_t *c, const char *sdp, size_t len) {
     pos = nl ? end + 1 : len;
     c->line_no++;
     if (line.n && line.p[line.n - 1] == '\r') line.n--; /* CRLF (RFC 8866 §5) or bare LF */
+    /* RFC 8866 §9: a value is byte-string or text, neither of which holds CR or LF. A CR
+     * inside a line would reach the answer wherever a value is echoed (mid, extmap URI,
+     * ...) and split the line there for a peer that also ends lines at a CR. */
+    if (memchr(line.p, '\r', line.n))
+      return PERR(c, SFU_EPARSE, "line %zu: CR inside a line (RFC 8866 §9: only CRLF ends one)",
+                  c->line_no);
     if (!line.n) continue; /* blank lines (a trailing one is common): tolerated */
     if (line.n < 2 || line.p[1] != '=' || line.p[0] < 'a' || line.p[0] > 'z')
       return PERR(c, SFU_EPARSE, "line %zu: not <type>=<value>", c->line_no);

@@ -18,9 +18,6 @@
 #include "sfu/stun.h"
 #include "sfu/twcc_recv.h"
 
-#define FP_MAX 160 /* sha-512 "AB:" * 64 fits */
-#define ALG_MAX 16
-
 typedef enum { ST_NEW = 0, ST_JOINED, ST_GONE } tstate_t;
 
 /* A 5-tuple ICE has authenticated for this transport. */
@@ -47,7 +44,7 @@ struct sfu_transport {
   int has_dtls_peer;
   char local_ufrag[SFU_ICE_UFRAG_LEN + 1], local_pwd[SFU_ICE_PWD_LEN + 1];
   char remote_ufrag[SFU_ICE_UFRAG_MAX + 1], remote_pwd[SFU_ICE_UFRAG_MAX + 1];
-  char fp_alg[ALG_MAX], fp[FP_MAX];
+  sfu_fingerprint_set_t fps; /* the remote's, as last offered (RFC 8122 §5) */
   sfu_transport_stats_t st;
   uint32_t rtcp_ssrc;     /* sender SSRC of the RTCP this transport itself sends */
   sfu_twcc_recv_t twcc;   /* transport-wide CC feedback (off until an ext id is set) */
@@ -242,8 +239,13 @@ static void dtls_closed(void *user, int reason) {
   t->st.dtls_failures++;
   if (reason == SFU_EAUTH) {
     t->st.fingerprint_mismatches++;
-    SFU_WARN("transport", "%s: peer certificate does not match the offered %s fingerprint %s",
-             t->local_ufrag, t->fp_alg, t->fp);
+    char fp[SFU_FP_TEXT_MAX];
+    SFU_WARN("transport",
+             "%s: peer certificate matches none of the %zu offered fingerprints (checked "
+             "with %s; first %s %s)",
+             t->local_ufrag, t->fps.n, sfu_fp_hash_name(sfu_fingerprint_set_preferred(&t->fps)),
+             sfu_fp_hash_name(t->fps.fp[0].hash),
+             sfu_fingerprint_format(&t->fps.fp[0], fp, sizeof fp));
   } else {
     SFU_WARN("transport", "%s: DTLS failed: %s", t->local_ufrag, sfu_strerror(reason));
   }
@@ -274,6 +276,21 @@ static int set_remote_creds(sfu_transport_t *t, const sfu_transport_remote_t *rm
   return 0;
 }
 
+/* The remote's fingerprint set: the offered set, or the single alg/value pair. */
+static int remote_fingerprints(const sfu_transport_remote_t *rm, sfu_fingerprint_set_t *out) {
+  if (rm->fingerprints) {
+    if (!rm->fingerprints->n) return SFU_EINVAL;
+    *out = *rm->fingerprints;
+    return 0;
+  }
+  memset(out, 0, sizeof *out);
+  if (!rm->fingerprint_alg || !rm->fingerprint) return SFU_EINVAL;
+  sfu_fp_hash_t h = sfu_fp_hash_from_name(rm->fingerprint_alg, strlen(rm->fingerprint_alg));
+  sfu_fingerprint_t fp;
+  if (sfu_fingerprint_parse(&fp, h, rm->fingerprint, strlen(rm->fingerprint))) return SFU_EINVAL;
+  return sfu_fingerprint_set_add(out, &fp) ? SFU_EINVAL : 0;
+}
+
 /* Registers the local ufrag; a (astronomically unlikely) collision just draws again. */
 static int register_ufrag(sfu_transport_t *t) {
   for (int tries = 0; tries < 4; tries++) {
@@ -296,15 +313,14 @@ sfu_transport_t *sfu_transport_new(sfu_transport_table_t *table, const struct sf
   t->connect_deadline_us = now_us + SFU_TRANSPORT_CONNECT_TIMEOUT_US;
   sfu_twcc_recv_init(&t->twcc, 0);
   sfu_random_bytes(&t->rtcp_ssrc, sizeof t->rtcp_ssrc);
-  if (set_remote_creds(t, remote) || copy_str(t->fp_alg, sizeof t->fp_alg, remote->fingerprint_alg) ||
-      copy_str(t->fp, sizeof t->fp, remote->fingerprint) || new_local_creds(t))
+  if (set_remote_creds(t, remote) || remote_fingerprints(remote, &t->fps) || new_local_creds(t))
     goto fail;
   if (sfu_ice_init(&t->ice, &ice_cbs, t, now_us) || sfu_ice_set_local(&t->ice, t->local_ufrag, t->local_pwd) ||
       sfu_ice_set_remote(&t->ice, t->remote_ufrag, t->remote_pwd))
     goto fail;
   /* Server role: the answer says a=setup:passive (RFC 5763 §5), the client starts. */
   t->dtls = sfu_dtls_new(cert, SFU_DTLS_ROLE_SERVER, &dtls_cbs, t, now_us);
-  if (!t->dtls || sfu_dtls_set_remote_fingerprint(t->dtls, t->fp_alg, t->fp)) goto fail;
+  if (!t->dtls || sfu_dtls_set_remote_fingerprints(t->dtls, &t->fps)) goto fail;
   if (register_ufrag(t)) goto fail;
   return t;
 fail:
@@ -323,8 +339,12 @@ void sfu_transport_free(sfu_transport_t *t) {
   free(t);
 }
 
-int sfu_transport_same_fingerprint(const sfu_transport_t *t, const char *alg, const char *fp) {
-  return alg && fp && strcasecmp(alg, t->fp_alg) == 0 && strcasecmp(fp, t->fp) == 0;
+int sfu_transport_same_fingerprint(const sfu_transport_t *t, const sfu_fingerprint_set_t *set) {
+  if (!set || !set->n) return 0;
+  /* Connected: the device is the certificate DTLS authenticated (RFC 8122 §5). */
+  int m = t->dtls ? sfu_dtls_peer_matches(t->dtls, set) : SFU_ESTATE;
+  if (m >= 0) return m;
+  return sfu_fingerprint_set_intersects(&t->fps, set);
 }
 
 int sfu_transport_renegotiate(sfu_transport_t *t, const sfu_transport_remote_t *remote,
@@ -332,7 +352,12 @@ int sfu_transport_renegotiate(sfu_transport_t *t, const sfu_transport_remote_t *
   if (restarted) *restarted = 0;
   if (t->state == ST_GONE) return SFU_ECLOSED;
   if (!remote->ice_ufrag || !remote->ice_pwd) return SFU_EINVAL;
-  if (!sfu_transport_same_fingerprint(t, remote->fingerprint_alg, remote->fingerprint)) return SFU_EINVAL;
+  sfu_fingerprint_set_t fps;
+  if (remote_fingerprints(remote, &fps) || !sfu_transport_same_fingerprint(t, &fps))
+    return SFU_EINVAL;
+  /* The newest offer is what the device says now (before connecting, the handshake's
+   * final check uses it). */
+  if (sfu_dtls_set_remote_fingerprints(t->dtls, &fps) == 0) t->fps = fps;
   if (strcmp(remote->ice_ufrag, t->remote_ufrag) == 0 && strcmp(remote->ice_pwd, t->remote_pwd) == 0)
     return 0;
   /* RFC 8445 §9: an ICE restart changes both sides' credentials. Validated 5-tuples stay

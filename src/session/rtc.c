@@ -336,8 +336,8 @@ static void set_sctp(sfu_rtc_t *r, rtc_rec_t *x, const sfu_sdp_answer_t *neg, ui
 static void remote_of(const sfu_sdp_answer_t *neg, sfu_transport_remote_t *rm) {
   rm->ice_ufrag = neg->remote_ufrag;
   rm->ice_pwd = neg->remote_pwd;
-  rm->fingerprint_alg = neg->remote_fp_alg;
-  rm->fingerprint = neg->remote_fp;
+  rm->fingerprint_alg = rm->fingerprint = NULL;
+  rm->fingerprints = &neg->remote_fingerprints; /* the whole set (RFC 8122 §5) */
 }
 
 /* Decides what the offer means for attendee a (see rtc.h) and leaves *xout with the
@@ -347,7 +347,7 @@ static int attach(sfu_rtc_t *r, sfu_attendee_t *a, const sfu_sdp_answer_t *probe
   sfu_transport_remote_t rm;
   remote_of(probe, &rm);
   rtc_rec_t *old = a->transport;
-  if (old && sfu_transport_same_fingerprint(old->tp, rm.fingerprint_alg, rm.fingerprint)) {
+  if (old && sfu_transport_same_fingerprint(old->tp, rm.fingerprints)) {
     /* Same device: a renegotiation on the same DTLS association; new ICE credentials
      * mean an ICE restart (RFC 8445 §9), handled by the transport. */
     int restarted = 0;
@@ -368,7 +368,7 @@ static int attach(sfu_rtc_t *r, sfu_attendee_t *a, const sfu_sdp_answer_t *probe
   }
   rtc_rec_t *x = rec_new(r, a, &rm, now_us);
   if (!x) {
-    snprintf(err, errlen, "SdpOffer: could not create the transport (bad ICE credentials or fingerprint?)");
+    snprintf(err, errlen, "SdpOffer: could not create the transport");
     return SFU_EINVAL;
   }
   a->transport = x;

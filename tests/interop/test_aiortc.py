@@ -9,6 +9,11 @@ its packets decrypted (no decrypt failure, an SRTP profile) and the data message
 counted (DataChannels, DataMessagesIn). Closing the peer connection (aiortc sends a DTLS close_notify) yields exactly
 one departure event: chime:AttendeeLeft.
 
+DTLS fingerprints (RFC 8122 §5): an offer whose only fingerprint is the sha-512 of
+aiortc's certificate (191 characters) connects, and so does one with a bogus sha-256
+fingerprint listed before the real one (a certificate matching one fingerprint of the
+offered set is enough).
+
 Run: /usr/bin/python3 test_aiortc.py <sfu-worker>   (exit 77 = aiortc not installed)
 """
 
@@ -17,6 +22,7 @@ import fractions
 import json
 import math
 import os
+import re
 import time
 import unittest
 
@@ -107,6 +113,37 @@ def selected_pair(pc):
         return None
     proto = type(pair.protocol).__name__.lower()
     return ("tcp" if "tcp" in proto else "udp", pair.remote_addr[0], pair.remote_addr[1])
+
+
+def certificate_fingerprint(pc, algorithm):
+    """aiortc's DTLS certificate under `algorithm` ("sha-512"), "AB:CD:..." upper case.
+    aiortc 1.4.0's RTCCertificate.getFingerprints() lists sha-256 only (later releases
+    add sha-384 and sha-512), so the same certificate is hashed with pyOpenSSL then."""
+    cert = pc._RTCPeerConnection__certificates[0]
+    for f in cert.getFingerprints():
+        if f.algorithm.lower() == algorithm:
+            return f.value.upper()
+    return cert._cert.digest(algorithm.replace("-", "").upper()).decode("ascii")
+
+
+FP_LINE = re.compile(r"a=fingerprint:sha-256 [0-9A-Fa-f:]+\r\n")
+BOGUS_SHA256 = ":".join(["%02X" % (i * 7 % 256) for i in range(32)])
+
+
+def offer_with_sha512_only(pc, sdp):
+    """Every a=fingerprint line replaced by the certificate's sha-512."""
+    line = "a=fingerprint:sha-512 %s\r\n" % certificate_fingerprint(pc, "sha-512")
+    out, n = FP_LINE.subn(line, sdp)
+    assert n >= 1, "no sha-256 fingerprint in aiortc's offer"
+    return out
+
+
+def offer_with_bogus_fingerprint_first(pc, sdp):
+    """A bogus sha-256 fingerprint line before every real one."""
+    out, n = FP_LINE.subn(lambda mo: "a=fingerprint:sha-256 %s\r\n%s"
+                          % (BOGUS_SHA256, mo.group(0)), sdp)
+    assert n >= 1, "no sha-256 fingerprint in aiortc's offer"
+    return out
 
 
 class AiortcTest(unittest.TestCase):
@@ -254,6 +291,60 @@ class AiortcTest(unittest.TestCase):
                          w.events.summary())
         self.assertEqual(w.events.matching("chime:AttendeeDropped", attendeeId=aid), [],
                          w.events.summary())
+
+    def test_sha512_fingerprint_connects(self):
+        asyncio.run(asyncio.wait_for(self._fingerprint_scenario(offer_with_sha512_only), 60))
+        self.ok = True
+
+    def test_bogus_fingerprint_before_the_real_one_connects(self):
+        asyncio.run(asyncio.wait_for(
+            self._fingerprint_scenario(offer_with_bogus_fingerprint_first), 60))
+        self.ok = True
+
+    async def _fingerprint_scenario(self, munge):
+        """Offer munged by munge(pc, sdp); connects, Opus decrypted, close -> Left."""
+        w = self.w
+        m, a = w.meeting_and_attendee()
+        aid = a["AttendeeId"]
+        pc = RTCPeerConnection(RTCConfiguration())
+        try:
+            connected = asyncio.Event()
+
+            @pc.on("connectionstatechange")
+            def _state():
+                if pc.connectionState == "connected":
+                    connected.set()
+
+            pc.addTransceiver(SineTrack(), direction="sendonly")
+            await pc.setLocalDescription(await pc.createOffer())
+            offer = munge(pc, pc.localDescription.sdp)
+            answer = await asyncio.to_thread(w.subscribe, m, a, offer, 10.0,
+                                             "aiortc-" + munge.__name__)
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+            joined = await asyncio.to_thread(w.wait_event, "chime:AttendeeJoined", aid,
+                                             CONNECT_S)
+            self.assertIsNotNone(joined, "no chime:AttendeeJoined within %.1fs (%s); "
+                                 "events %s; worker figures %s"
+                                 % (CONNECT_S, munge.__name__, w.events.summary(),
+                                    self._fig_text(m, a)))
+            try:
+                await asyncio.wait_for(connected.wait(), FIGURES_TIMEOUT)
+            except asyncio.TimeoutError:
+                pass
+            self.assertEqual(pc.connectionState, "connected")
+            f = await self._poll_figures(m, a, lambda f: f["decrypted"] > 20, FIGURES_TIMEOUT)
+            msg = "worker figures: %s" % json.dumps(f["raw"])
+            self.assertGreater(f["decrypted"], 20, msg)
+            self.assertEqual(f["dtls_failures"], 0, msg)
+            self.assertEqual(f["raw"]["Transport"].get("FingerprintMismatches"), 0, msg)
+            await pc.close()
+            dep = await asyncio.to_thread(
+                w.events.wait_any, ("chime:AttendeeLeft", "chime:AttendeeDropped"),
+                DEPART_TIMEOUT, attendeeId=aid)
+            self.assertIsNotNone(dep, w.events.summary())
+            self.assertEqual(dep["eventType"], "chime:AttendeeLeft", dep)
+        finally:
+            await pc.close()
 
     def _transport_gone(self, m, a):
         try:

@@ -11,6 +11,7 @@
 #include "sfu/err.h"
 #include "sim_link.h"
 #include "test.h"
+#include "test_fp.h"
 
 #define SEC 1000000ull
 
@@ -501,6 +502,117 @@ TEST(fingerprint_parse) {
   pair_free(&t);
 }
 
+/* RFC 8122 §5 names sha-1, sha-224, sha-256, sha-384 and sha-512 (and md5/md2, which it
+ * forbids): each verifies the peer's certificate, sha-512 with its 191 characters. */
+TEST(fingerprint_every_sha_hash_verifies) {
+  static const struct {
+    const char *alg, *ossl;
+  } hashes[] = {{"sha-1", "sha1"},     {"sha-224", "sha224"}, {"sha-256", "sha256"},
+                {"sha-384", "sha384"}, {"sha-512", "sha512"}, {"SHA-512", "sha512"}};
+  for (size_t i = 0; i < sizeof hashes / sizeof hashes[0]; i++) {
+    char fp[200];
+    test_cert_fp(cli_cert, hashes[i].ossl, fp, sizeof fp);
+    pair_t t;
+    pair_init(&t, 60 + i, NULL, NULL, 0);
+    CHECK_EQ_INT(sfu_dtls_set_remote_fingerprint(t.srv.d, hashes[i].alg, fp), 0);
+    pair_start_client(&t, NULL, 0);
+    int ok = run(&t, 10 * SEC, both_connected) == 1;
+    if (!ok) fprintf(stderr, "%s: not connected\n", hashes[i].alg);
+    CHECK(ok);
+    pair_free(&t);
+  }
+  /* RFC 8122 §5: MD2 and MD5 are never used to verify. */
+  pair_t t;
+  pair_setup(&t, 70);
+  char fp[200];
+  CHECK_EQ_INT(sfu_dtls_set_remote_fingerprint(t.srv.d, "md5", test_cert_fp(cli_cert, "md5", fp, sizeof fp)),
+               SFU_EUNSUPP);
+  pair_free(&t);
+}
+
+/* A set of fingerprints of hash `ossl` ("sha256"), the certificate's own when good, else
+ * one byte flipped. */
+static sfu_fingerprint_t cert_fp(const sfu_dtls_cert_t *c, const char *alg, const char *ossl,
+                                 int good) {
+  char text[200];
+  test_cert_fp(c, ossl, text, sizeof text);
+  if (!good) text[0] = text[0] == '0' ? '1' : '0';
+  sfu_fingerprint_t f;
+  sfu_fp_hash_t h = sfu_fp_hash_from_name(alg, strlen(alg));
+  memset(&f, 0, sizeof f);
+  sfu_fingerprint_parse(&f, h, text, strlen(text));
+  return f;
+}
+
+/* RFC 8122 §5: the certificate is checked with the strongest hash of the offered set and
+ * must match one fingerprint of that hash - wherever it stands in the set. */
+TEST(fingerprint_set_rule) {
+  static const struct {
+    const char *what;
+    struct {
+      const char *alg, *ossl;
+      int good;
+    } fps[3];
+    int connects;
+  } cases[] = {
+      {"bogus sha-256 before the real one", {{"sha-256", "sha256", 0}, {"sha-256", "sha256", 1}}, 1},
+      {"real sha-256 before a bogus one", {{"sha-256", "sha256", 1}, {"sha-256", "sha256", 0}}, 1},
+      {"bogus sha-1, real sha-256", {{"sha-1", "sha1", 0}, {"sha-256", "sha256", 1}}, 1},
+      {"real sha-256, sha-384 and sha-512",
+       {{"sha-256", "sha256", 1}, {"sha-384", "sha384", 1}, {"sha-512", "sha512", 1}}, 1},
+      /* a weaker hash never stands in for the stronger one offered */
+      {"real sha-256, bogus sha-512", {{"sha-256", "sha256", 1}, {"sha-512", "sha512", 0}}, 0},
+      {"real sha-1, bogus sha-224", {{"sha-1", "sha1", 1}, {"sha-224", "sha224", 0}}, 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    sfu_fingerprint_set_t set = {0};
+    for (size_t k = 0; k < 3 && cases[i].fps[k].alg; k++) {
+      sfu_fingerprint_t f = cert_fp(cli_cert, cases[i].fps[k].alg, cases[i].fps[k].ossl,
+                                    cases[i].fps[k].good);
+      CHECK_EQ_INT(sfu_fingerprint_set_add(&set, &f), 0);
+    }
+    pair_t t;
+    pair_init(&t, 80 + i, NULL, NULL, 0);
+    CHECK_EQ_INT(sfu_dtls_set_remote_fingerprints(t.srv.d, &set), 0);
+    pair_start_client(&t, NULL, 0);
+    run(&t, 20 * SEC, both_connected);
+    if (t.srv.connected != cases[i].connects) {
+      fprintf(stderr, "%s: connected %d\n", cases[i].what, t.srv.connected);
+      CHECK(!"RFC 8122 set rule");
+    }
+    if (!cases[i].connects) CHECK_EQ_INT(t.srv.close_reason, SFU_EAUTH);
+    pair_free(&t);
+  }
+}
+
+TEST(fingerprint_set_arguments_and_peer_matches) {
+  pair_t t;
+  pair_setup(&t, 90);
+  sfu_fingerprint_set_t empty = {0}, md5 = {.n = 1};
+  CHECK_EQ_INT(sfu_dtls_set_remote_fingerprints(t.srv.d, NULL), SFU_EINVAL);
+  CHECK_EQ_INT(sfu_dtls_set_remote_fingerprints(t.srv.d, &empty), SFU_EINVAL);
+  char text[200];
+  test_cert_fp(cli_cert, "md5", text, sizeof text);
+  REQUIRE(sfu_fingerprint_parse(&md5.fp[0], SFU_FP_MD5, text, strlen(text)) == 0);
+  CHECK_EQ_INT(sfu_dtls_set_remote_fingerprints(t.srv.d, &md5), SFU_EUNSUPP);
+  sfu_fingerprint_set_t real512 = {0}, bogus = {0};
+  sfu_fingerprint_t f = cert_fp(cli_cert, "sha-512", "sha512", 1);
+  sfu_fingerprint_set_add(&real512, &f);
+  f = cert_fp(cli_cert, "sha-256", "sha256", 0);
+  sfu_fingerprint_set_add(&bogus, &f);
+  CHECK_EQ_INT(sfu_dtls_peer_matches(t.srv.d, &real512), SFU_ESTATE); /* not yet */
+  REQUIRE(run(&t, 10 * SEC, both_connected) == 1); /* the refused calls kept the sha-256 */
+  /* Connected: the authenticated certificate against another set (a re-offer). */
+  CHECK_EQ_INT(sfu_dtls_peer_matches(t.srv.d, &real512), 1);
+  CHECK_EQ_INT(sfu_dtls_peer_matches(t.srv.d, &bogus), 0);
+  CHECK_EQ_INT(sfu_dtls_peer_matches(t.srv.d, &empty), 0);
+  /* A new set once connected is only stored: no callback, still connected. */
+  CHECK_EQ_INT(sfu_dtls_set_remote_fingerprints(t.srv.d, &real512), 0);
+  CHECK_EQ_STR(sfu_dtls_state_name(t.srv.d), "connected");
+  CHECK_EQ_INT(t.srv.closed, 0);
+  pair_free(&t);
+}
+
 TEST(app_data_round_trip) {
   pair_t t;
   pair_setup(&t, 50);
@@ -707,6 +819,9 @@ int main(void) {
   RUN(fingerprint_mismatch_server_side);
   RUN(fingerprint_set_after_handshake);
   RUN(fingerprint_parse);
+  RUN(fingerprint_every_sha_hash_verifies);
+  RUN(fingerprint_set_rule);
+  RUN(fingerprint_set_arguments_and_peer_matches);
   RUN(app_data_round_trip);
   RUN(close_notify_both_ways);
   RUN(close_before_connected);

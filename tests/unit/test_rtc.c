@@ -28,6 +28,7 @@
 #include "sim_link.h"
 #include "test.h"
 #include "test_data.h"
+#include "test_fp.h"
 
 #define SEC 1000000ull
 #define MAX_EV 256
@@ -151,9 +152,11 @@ static uint64_t now_of(env_t *e) { return sim_link_now(e->link); }
 
 /* ---- offers and answers ---- */
 
-/* The template with its transport lines replaced; `drop` (a line prefix) removed. */
-static char *make_offer(const char *ufrag, const char *pwd, const char *fp, const char *drop) {
-  size_t cap = g_offer_tpl_len + 1024;
+/* The template with its transport lines replaced: each a=fingerprint line by `fp_lines`
+ * (whole lines, CRLF-terminated: one or several); `drop` (a line prefix) removed. */
+static char *make_offer_fp_lines(const char *ufrag, const char *pwd, const char *fp_lines,
+                                 const char *drop) {
+  size_t cap = g_offer_tpl_len + 1024 + 4 * strlen(fp_lines);
   char *out = malloc(cap);
   size_t o = 0;
   const char *p = g_offer_tpl, *end = g_offer_tpl + g_offer_tpl_len;
@@ -167,7 +170,7 @@ static char *make_offer(const char *ufrag, const char *pwd, const char *fp, cons
     } else if (strncmp(p, "a=ice-pwd:", 10) == 0) {
       o += (size_t)snprintf(out + o, cap - o, "a=ice-pwd:%s\r\n", pwd);
     } else if (strncmp(p, "a=fingerprint:", 14) == 0) {
-      o += (size_t)snprintf(out + o, cap - o, "a=fingerprint:sha-256 %s\r\n", fp);
+      o += (size_t)snprintf(out + o, cap - o, "%s", fp_lines);
     } else {
       memcpy(out + o, p, l);
       o += l;
@@ -176,6 +179,13 @@ static char *make_offer(const char *ufrag, const char *pwd, const char *fp, cons
   }
   out[o] = '\0';
   return out;
+}
+
+/* The template with its transport lines replaced; `drop` (a line prefix) removed. */
+static char *make_offer(const char *ufrag, const char *pwd, const char *fp, const char *drop) {
+  char line[300];
+  snprintf(line, sizeof line, "a=fingerprint:sha-256 %s\r\n", fp);
+  return make_offer_fp_lines(ufrag, pwd, line, drop);
 }
 
 /* Copies the value of "a=<attr>:" from the answer into out. */
@@ -192,10 +202,13 @@ static int answer_attr(const char *answer, const char *attr, char *out, size_t c
   return 0;
 }
 
-/* Subscribe for attendee `a` as client `ci` (its current credentials). */
-static int subscribe_as(env_t *e, sfu_attendee_t *a, int ci, char *err, size_t errlen) {
+/* Subscribe for attendee `a` as client `ci` (its current credentials), offering the
+ * fingerprint lines fp_lines (NULL: the sha-256 of the client's certificate). */
+static int subscribe_as_fp(env_t *e, sfu_attendee_t *a, int ci, const char *fp_lines, char *err,
+                           size_t errlen) {
   sim_client_t *c = &e->cli[ci];
-  char *offer = make_offer(c->ufrag, c->pwd, sfu_dtls_cert_fingerprint(g_cli_cert[ci]), NULL);
+  char *offer = fp_lines ? make_offer_fp_lines(c->ufrag, c->pwd, fp_lines, NULL)
+                         : make_offer(c->ufrag, c->pwd, sfu_dtls_cert_fingerprint(g_cli_cert[ci]), NULL);
   char *answer = NULL;
   int rc = sfu_rtc_subscribe(e->rtc, e->m->id, a->id, a->join_token, strlen(a->join_token),
                              offer, strlen(offer), now_of(e), &answer, err, errlen);
@@ -212,6 +225,10 @@ static int subscribe_as(env_t *e, sfu_attendee_t *a, int ci, char *err, size_t e
   }
   free(answer);
   return rc;
+}
+
+static int subscribe_as(env_t *e, sfu_attendee_t *a, int ci, char *err, size_t errlen) {
+  return subscribe_as_fp(e, a, ci, NULL, err, errlen);
 }
 
 /* ---- setup ---- */
@@ -449,6 +466,79 @@ TEST(resubscribe_same_device_renegotiates_and_ice_restarts) {
   sfu_rtc_stats_t st;
   sfu_rtc_stats(e.rtc, &st);
   CHECK_EQ_INT(st.created, 1);
+  env_free(&e);
+}
+
+/* An offer whose only fingerprint uses any hash function RFC 8122 §5 allows connects
+ * (sha-512's 191 characters included); md5 is refused with a message naming it, and
+ * nothing is created. */
+TEST(offer_fingerprint_hash_functions) {
+  static const struct {
+    const char *alg, *ossl;
+  } ok[] = {{"sha-1", "sha1"}, {"sha-224", "sha224"}, {"sha-384", "sha384"}, {"sha-512", "sha512"}};
+  char fp[200], lines[300], err[256];
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    env_t e;
+    env_init(&e, 20 + i, 300);
+    CHECK(e.rtc && e.a);
+    snprintf(lines, sizeof lines, "a=fingerprint:%s %s\r\n", ok[i].alg,
+             test_cert_fp(g_cli_cert[0], ok[i].ossl, fp, sizeof fp));
+    err[0] = '\0';
+    int rc = subscribe_as_fp(&e, e.a, 0, lines, err, sizeof err);
+    if (rc) fprintf(stderr, "%s: %d %s\n", ok[i].alg, rc, err);
+    CHECK_EQ_INT(rc, 0);
+    if (!rc) CHECK_EQ_INT(run(&e, now_of(&e) + 5 * SEC, cli0_joined, &e), 1);
+    env_free(&e);
+  }
+  env_t e;
+  env_init(&e, 30, 300);
+  CHECK(e.rtc && e.a);
+  snprintf(lines, sizeof lines, "a=fingerprint:md5 %s\r\n",
+           test_cert_fp(g_cli_cert[0], "md5", fp, sizeof fp));
+  CHECK_EQ_INT(subscribe_as_fp(&e, e.a, 0, lines, err, sizeof err), SFU_EINVAL);
+  if (strncmp(err, "SdpOffer: ", 10) != 0 || !strstr(err, "md5")) {
+    fprintf(stderr, "md5: \"%s\"\n", err);
+    CHECK(!"md5 named in the error");
+  }
+  sfu_rtc_stats_t st;
+  sfu_rtc_stats(e.rtc, &st);
+  CHECK_EQ_INT(st.created, 0);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_AUTHORIZED), 0);
+  env_free(&e);
+}
+
+#define BOGUS_FP256 \
+  "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF"
+
+/* RFC 8122 §5: the certificate matching one fingerprint of the offered set is enough; a
+ * re-offer whose set still matches the connected certificate is the same device. */
+TEST(fingerprint_set_bogus_first_connects_and_renegotiates) {
+  env_t e;
+  char err[256], lines[600], fp[200];
+  env_init(&e, 31, 300);
+  REQUIRE(e.rtc && e.a);
+  snprintf(lines, sizeof lines, "a=fingerprint:sha-256 " BOGUS_FP256 "\r\na=fingerprint:sha-256 %s\r\n",
+           sfu_dtls_cert_fingerprint(g_cli_cert[0]));
+  REQUIRE(subscribe_as_fp(&e, e.a, 0, lines, err, sizeof err) == 0);
+  CHECK_EQ_INT(run(&e, now_of(&e) + 5 * SEC, cli0_joined, &e), 1);
+  const sfu_transport_t *t = sfu_rtc_attendee_transport(e.a);
+  REQUIRE(t && sfu_transport_joined(t));
+  /* The same set, the real one alone, the certificate under sha-512: same transport. */
+  REQUIRE(subscribe_as_fp(&e, e.a, 0, lines, err, sizeof err) == 0);
+  CHECK(sfu_rtc_attendee_transport(e.a) == t);
+  REQUIRE(subscribe_as(&e, e.a, 0, err, sizeof err) == 0);
+  CHECK(sfu_rtc_attendee_transport(e.a) == t);
+  snprintf(lines, sizeof lines, "a=fingerprint:sha-512 %s\r\n",
+           test_cert_fp(g_cli_cert[0], "sha512", fp, sizeof fp));
+  REQUIRE(subscribe_as_fp(&e, e.a, 0, lines, err, sizeof err) == 0);
+  CHECK(sfu_rtc_attendee_transport(e.a) == t);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_AUTHORIZED), 1);
+  CHECK_EQ_INT(departed(&e), 0);
+  /* A set the connected certificate does not match: another device takes over. */
+  REQUIRE(subscribe_as_fp(&e, e.a, 0, "a=fingerprint:sha-256 " BOGUS_FP256 "\r\n", err, sizeof err) == 0);
+  CHECK(sfu_rtc_attendee_transport(e.a) != t);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_AUTHORIZED), 2);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_LEFT), 1);
   env_free(&e);
 }
 
@@ -747,6 +837,8 @@ int main(void) {
   RUN(bad_offer_names_what_is_missing);
   RUN(subscribe_connect_joined);
   RUN(resubscribe_same_device_renegotiates_and_ice_restarts);
+  RUN(offer_fingerprint_hash_functions);
+  RUN(fingerprint_set_bogus_first_connects_and_renegotiates);
   RUN(new_device_takes_over);
   RUN(takeover_before_join_emits_no_departure);
   RUN(leave_meeting_left_not_dropped);

@@ -245,7 +245,8 @@ TEST(chromium_simulcast_offer_parsed) {
   CHECK_EQ_INT(au->dir, SFU_SDP_SENDONLY);
   CHECK(au->rtcp_mux && au->rtcp_rsize && au->tp.ice_trickle);
   CHECK_EQ_INT(au->tp.setup, SFU_SDP_SETUP_ACTPASS);
-  CHECK_EQ_STR(au->tp.fp_alg, "sha-256");
+  CHECK_EQ_INT(au->tp.fingerprints.n, 1);
+  CHECK_EQ_INT(au->tp.fingerprints.fp[0].hash, SFU_FP_SHA256);
   CHECK(au->n_candidates >= 1 && au->n_candidates == au->n_candidates_seen);
   CHECK(au->n_ssrcs == 1 && au->ssrcs[0].cname);
   CHECK_EQ_INT(vi->kind, SFU_SDP_KIND_VIDEO);
@@ -316,8 +317,9 @@ TEST(chromium_simulcast_answer) {
   CHECK_EQ_INT(n->n_media, 3);
   CHECK_EQ_STR(n->remote_ufrag, r.offer->media[0].tp.ice_ufrag);
   CHECK_EQ_STR(n->remote_pwd, r.offer->media[0].tp.ice_pwd);
-  CHECK_EQ_STR(n->remote_fp_alg, "sha-256");
-  CHECK_EQ_STR(n->remote_fp, r.offer->media[0].tp.fp_value);
+  CHECK_EQ_INT(n->remote_fingerprints.n, 1);
+  CHECK_EQ_INT(n->remote_fingerprints.fp[0].hash, SFU_FP_SHA256);
+  CHECK(sfu_fingerprint_set_equal(&n->remote_fingerprints, &r.offer->media[0].tp.fingerprints));
   CHECK_EQ_INT(n->remote_setup, SFU_SDP_SETUP_ACTPASS);
   CHECK(!n->note);
   const sfu_sdp_neg_media_t *nv = neg_by_mid(n, "1"), *na = neg_by_mid(n, "0"),
@@ -369,7 +371,7 @@ TEST(chromium_ice_restart_gives_new_remote_credentials) {
   CHECK(strcmp(first.neg.remote_ufrag, re.neg.remote_ufrag) != 0);
   CHECK(strcmp(first.neg.remote_pwd, re.neg.remote_pwd) != 0);
   CHECK_EQ_STR(re.neg.remote_ufrag, re.offer->media[0].tp.ice_ufrag);
-  CHECK_EQ_STR(first.neg.remote_fp, re.neg.remote_fp);
+  CHECK(sfu_fingerprint_set_equal(&first.neg.remote_fingerprints, &re.neg.remote_fingerprints));
   CHECK_EQ_INT(first.neg.n_media, re.neg.n_media);
   /* The re-offer after an answer is active/actpass per JSEP; we stay passive. */
   CHECK(re.neg.remote_setup == SFU_SDP_SETUP_ACTPASS || re.neg.remote_setup == SFU_SDP_SETUP_ACTIVE);
@@ -634,8 +636,16 @@ TEST(session_level_inherited_media_level_wins) {
   CHECK_EQ_INT(o->media[0].tp.setup, SFU_SDP_SETUP_ACTPASS);
   CHECK_EQ_STR(o->media[1].tp.ice_ufrag, "medi");
   CHECK_EQ_INT(o->media[1].tp.setup, SFU_SDP_SETUP_ACTIVE);
-  CHECK_EQ_STR(o->media[1].tp.fp_alg, "sha-256"); /* preferred over sha-1 */
-  CHECK_EQ_STR(o->media[1].tp.fp_value, FP256_CC);
+  /* RFC 8122 §5: the media-level set replaces the session-level one; both kept. */
+  char f[SFU_FP_TEXT_MAX];
+  CHECK_EQ_INT(o->media[0].tp.fingerprints.n, 1);
+  CHECK_EQ_STR(sfu_fingerprint_format(&o->media[0].tp.fingerprints.fp[0], f, sizeof f), FP256);
+  CHECK_EQ_INT(o->media[1].tp.fingerprints.n, 2);
+  CHECK_EQ_INT(o->media[1].tp.fingerprints.fp[0].hash, SFU_FP_SHA1);
+  CHECK_EQ_STR(sfu_fingerprint_format(&o->media[1].tp.fingerprints.fp[0], f, sizeof f), FP1);
+  CHECK_EQ_INT(o->media[1].tp.fingerprints.fp[1].hash, SFU_FP_SHA256);
+  CHECK_EQ_STR(sfu_fingerprint_format(&o->media[1].tp.fingerprints.fp[1], f, sizeof f), FP256_CC);
+  CHECK_EQ_INT(sfu_fingerprint_set_preferred(&o->media[1].tp.fingerprints), SFU_FP_SHA256);
   CHECK_EQ_INT(o->media[1].codecs[0].rtcp_fb, SFU_SDP_FB_NACK | SFU_SDP_FB_NACK_PLI);
   CHECK(!o->has_bundle);
   sfu_sdp_offer_free(o);
@@ -775,8 +785,13 @@ TEST(credentials_and_fingerprints_peers_send) {
   if (rc) fprintf(stderr, "unexpected: %s\n", err);
   if (!rc) {
     CHECK_EQ_STR(o->media[0].tp.ice_ufrag, "a+/9");
-    CHECK_EQ_STR(o->media[0].tp.fp_alg, "sha-256");
-    CHECK(strncmp(o->media[0].tp.fp_value, "aa:bb:cc", 8) == 0);
+    char f[SFU_FP_TEXT_MAX];
+    const sfu_fingerprint_set_t *fps = &o->media[0].tp.fingerprints;
+    CHECK_EQ_INT(fps->n, 2);
+    CHECK_EQ_INT(fps->fp[0].hash, SFU_FP_SHA384);
+    CHECK_EQ_INT(fps->fp[1].hash, SFU_FP_SHA256);
+    CHECK(strncmp(sfu_fingerprint_format(&fps->fp[1], f, sizeof f), "AA:BB:CC", 8) == 0);
+    CHECK_EQ_INT(sfu_fingerprint_set_preferred(fps), SFU_FP_SHA384);
     CHECK_EQ_INT(strlen(o->media[1].tp.ice_ufrag), 256);
     CHECK_EQ_INT(strlen(o->media[1].tp.ice_pwd), 256);
     sfu_sdp_offer_free(o);
@@ -900,6 +915,292 @@ TEST(bounds) {
   free(s);
 }
 
+/* ---- DTLS fingerprints (RFC 8122 §5) ---------------------------------------------------- */
+
+/* An offer with the given session-level lines and one bundled Opus section per element of
+ * `sections` (each its own media-level lines, e.g. fingerprints); NULL-terminated. */
+static char *offer_fp(const char *session_lines, const char *const *sections) {
+  size_t cap = 4096;
+  for (size_t i = 0; sections[i]; i++) cap += strlen(sections[i]) + 256;
+  char *s = malloc(cap);
+  size_t o = (size_t)snprintf(s, cap,
+                              "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+                              "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdefghijkl\r\n"
+                              "a=setup:actpass\r\n%sa=group:BUNDLE",
+                              session_lines);
+  for (size_t i = 0; sections[i]; i++) o += (size_t)snprintf(s + o, cap - o, " %zu", i);
+  o += (size_t)snprintf(s + o, cap - o, "\r\n");
+  for (size_t i = 0; sections[i]; i++)
+    o += (size_t)snprintf(s + o, cap - o,
+                          "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:%zu\r\na=rtcp-mux\r\n"
+                          "a=rtpmap:111 opus/48000/2\r\n%s",
+                          i, sections[i]);
+  return s;
+}
+
+/* "a=fingerprint:<alg> " + `bytes` hex pairs all equal to `b`, + CRLF. */
+static const char *fp_line(char *buf, size_t cap, const char *alg, size_t bytes, unsigned b) {
+  size_t o = (size_t)snprintf(buf, cap, "a=fingerprint:%s ", alg);
+  for (size_t i = 0; i < bytes; i++) o += (size_t)snprintf(buf + o, cap - o, "%s%02X", i ? ":" : "", b);
+  snprintf(buf + o, cap - o, "\r\n");
+  return buf;
+}
+
+TEST(fingerprint_every_sha_hash_and_the_whole_set_kept) {
+  /* RFC 8122 §5 hashes the worker verifies with: each alone makes a usable offer, with
+   * its digest size (sha-512: 64 bytes, 191 characters). */
+  static const struct {
+    const char *alg;
+    size_t bytes;
+    sfu_fp_hash_t h;
+  } ok[] = {{"sha-1", 20, SFU_FP_SHA1},     {"sha-224", 28, SFU_FP_SHA224},
+            {"sha-256", 32, SFU_FP_SHA256}, {"sha-384", 48, SFU_FP_SHA384},
+            {"sha-512", 64, SFU_FP_SHA512}, {"SHA-512", 64, SFU_FP_SHA512}};
+  char l[300], l2[300], l3[300];
+  const char *sec[] = {NULL, NULL};
+  result_t r;
+  for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+    sec[0] = fp_line(l, sizeof l, ok[i].alg, ok[i].bytes, 0x5A);
+    char *s = offer_fp("", sec);
+    answer_str(s, &r);
+    CHECK_EQ_INT(r.rc, 0);
+    if (!r.rc) {
+      CHECK_EQ_INT(r.neg.remote_fingerprints.n, 1);
+      CHECK_EQ_INT(r.neg.remote_fingerprints.fp[0].hash, ok[i].h);
+      CHECK_EQ_INT(r.neg.remote_fingerprints.fp[0].len, ok[i].bytes);
+    }
+    result_free(&r);
+    free(s);
+  }
+  /* Several: all kept in offer order (the DTLS core applies RFC 8122 §5 to the whole
+   * set), md5 left out, a duplicate once; the media level replaces the session level. */
+  char lines[1200];
+  snprintf(lines, sizeof lines, "%s%s%s", fp_line(l, sizeof l, "sha-256", 32, 0x01),
+           fp_line(l2, sizeof l2, "md5", 16, 0x02), fp_line(l3, sizeof l3, "sha-512", 64, 0x03));
+  snprintf(lines + strlen(lines), sizeof lines - strlen(lines), "%s", l);
+  sec[0] = lines;
+  char *s = offer_fp(fp_line(l2, sizeof l2, "sha-1", 20, 0x04), sec);
+  answer_str(s, &r);
+  REQUIRE(r.rc == 0);
+  const sfu_fingerprint_set_t *fps = &r.neg.remote_fingerprints;
+  CHECK_EQ_INT(fps->n, 2);
+  CHECK_EQ_INT(fps->fp[0].hash, SFU_FP_SHA256);
+  CHECK_EQ_INT(fps->fp[0].digest[31], 0x01);
+  CHECK_EQ_INT(fps->fp[1].hash, SFU_FP_SHA512);
+  CHECK_EQ_INT(fps->fp[1].digest[63], 0x03);
+  CHECK_EQ_INT(r.offer->media[0].tp.fp_refused, SFU_FP_MD5);
+  CHECK_EQ_INT(r.offer->session_tp.fingerprints.n, 1);
+  result_free(&r);
+  free(s);
+}
+
+TEST(fingerprint_md5_and_md2_refused_naming_the_hash) {
+  /* RFC 8122 §5: implementations "MUST NOT use the MD2 and MD5 hash functions to calculate
+   * fingerprints or to verify received fingerprints that have been calculated using them".
+   * An offer whose only fingerprint uses them is refused with a message naming the hash. */
+  char l[300];
+  const char *sec[] = {NULL, NULL};
+  sec[0] = fp_line(l, sizeof l, "md5", 16, 0xAB);
+  char *s = offer_fp("", sec);
+  expect_error(s, SFU_EINVAL, "md5");
+  expect_error(s, SFU_EINVAL, "RFC 8122");
+  free(s);
+  sec[0] = fp_line(l, sizeof l, "MD2", 16, 0xAB);
+  s = offer_fp("", sec);
+  expect_error(s, SFU_EINVAL, "md2");
+  free(s);
+  /* Next to an accepted one, an md5 line is simply not used. */
+  char l2[300], both[600];
+  snprintf(both, sizeof both, "%s%s", fp_line(l, sizeof l, "md5", 16, 0xAB),
+           fp_line(l2, sizeof l2, "sha-256", 32, 0xCD));
+  sec[0] = both;
+  s = offer_fp("", sec);
+  result_t r;
+  answer_str(s, &r);
+  CHECK_EQ_INT(r.rc, 0);
+  result_free(&r);
+  free(s);
+  /* A media-level md5 hides the session-level sha-256 (RFC 8122 §5: session level applies
+   * only where no media-level fingerprint is given): refused too. */
+  sec[0] = fp_line(l, sizeof l, "md5", 16, 0xAB);
+  s = offer_fp(fp_line(l2, sizeof l2, "sha-256", 32, 0xCD), sec);
+  expect_error(s, SFU_EINVAL, "md5");
+  free(s);
+}
+
+TEST(fingerprint_set_is_capped) {
+  /* 8 fingerprints in a set are plenty (a certificate's digest under 5 hashes, or a few
+   * certificates); a 9th is refused with a message, not silently dropped. */
+  char lines[8000], l[300];
+  size_t o = 0;
+  for (unsigned i = 0; i < 8; i++)
+    o += (size_t)snprintf(lines + o, sizeof lines - o, "%s", fp_line(l, sizeof l, "sha-256", 32, i));
+  const char *sec[] = {lines, NULL};
+  char *s = offer_fp("", sec);
+  result_t r;
+  answer_str(s, &r);
+  CHECK_EQ_INT(r.rc, 0);
+  result_free(&r);
+  free(s);
+  /* The same line twice counts once. */
+  snprintf(lines + o, sizeof lines - o, "%s", fp_line(l, sizeof l, "sha-256", 32, 0));
+  s = offer_fp("", sec);
+  answer_str(s, &r);
+  CHECK_EQ_INT(r.rc, 0);
+  result_free(&r);
+  free(s);
+  snprintf(lines + o, sizeof lines - o, "%s", fp_line(l, sizeof l, "sha-256", 32, 8));
+  s = offer_fp("", sec);
+  expect_parse_error(s, strlen(s), SFU_ELIMIT, "more than 8 a=fingerprint");
+  free(s);
+}
+
+TEST(bundled_sections_must_agree_on_fingerprints) {
+  /* RFC 8829 §5.2.1 (JSEP): every m-section uses all the certificates of the connection,
+   * so all carry the same fingerprint value(s); bundled, they share one DTLS transport
+   * (RFC 8843). Contradicting sets are refused. */
+  char a[300], b[300], ab[600], ba[600];
+  fp_line(a, sizeof a, "sha-256", 32, 0xAA);
+  fp_line(b, sizeof b, "sha-512", 64, 0xBB);
+  snprintf(ab, sizeof ab, "%s%s", a, b);
+  snprintf(ba, sizeof ba, "%s%s", b, a);
+  const char *same[] = {ab, ba, NULL}; /* same set, another order: fine */
+  char *s = offer_fp("", same);
+  result_t r;
+  answer_str(s, &r);
+  CHECK_EQ_INT(r.rc, 0);
+  result_free(&r);
+  free(s);
+  const char *differ[] = {ab, a, NULL};
+  s = offer_fp("", differ);
+  expect_error(s, SFU_EINVAL, "m-section 1 (mid 1)");
+  expect_error(s, SFU_EINVAL, "fingerprint");
+  free(s);
+  /* Session level for one section, another set at media level in the other. */
+  const char *one_own[] = {"", b, NULL};
+  s = offer_fp(a, one_own);
+  expect_error(s, SFU_EINVAL, "fingerprint");
+  free(s);
+  /* A section the offerer disabled (port 0, not bundle-only) is not part of it. */
+  char *t = offer_fp("", (const char *const[]){a, NULL});
+  size_t cap = strlen(t) + 512;
+  t = realloc(t, cap);
+  snprintf(t + strlen(t), cap - strlen(t),
+           "m=audio 0 UDP/TLS/RTP/SAVPF 111\r\na=mid:x\r\na=rtcp-mux\r\n"
+           "a=rtpmap:111 opus/48000/2\r\n%s", b);
+  answer_str(t, &r);
+  CHECK_EQ_INT(r.rc, 0);
+  result_free(&r);
+  free(t);
+}
+
+/* ---- a=fmtp in the answer ------------------------------------------------------------- */
+
+/* The a=fmtp line answered for payload type pt ("" if none), copied into out. */
+static const char *answered_fmtp(const char *answer, int pt, char *out, size_t cap) {
+  char key[32];
+  snprintf(key, sizeof key, "a=fmtp:%d ", pt);
+  const char *p = strstr(answer, key);
+  out[0] = '\0';
+  if (!p) return out;
+  p += strlen(key);
+  size_t n = strcspn(p, "\r\n");
+  if (n >= cap) n = cap - 1;
+  memcpy(out, p, n);
+  out[n] = '\0';
+  return out;
+}
+
+TEST(fmtp_answer_keeps_only_parameters_the_worker_understands) {
+  char *s = mini("a=group:BUNDLE a v\r\n"
+                 "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:a\r\na=rtcp-mux\r\n"
+                 "a=rtpmap:111 opus/48000/2\r\n"
+                 "a=fmtp:111 minptime=10; useinbandfec=1;foo=bar;stereo=1;usedtx=yes;"
+                 "maxaveragebitrate=510000;sprop-stereo=0;minptime=20\r\n"
+                 "m=video 9 UDP/TLS/RTP/SAVPF 96 97 98 99 100 101 102\r\na=mid:v\r\na=rtcp-mux\r\n"
+                 "a=rtpmap:96 VP8/90000\r\na=fmtp:96 max-fs=12288;max-fr=60\r\n"
+                 "a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96;rtx-time=3000\r\n"
+                 "a=rtpmap:98 H264/90000\r\n"
+                 "a=fmtp:98 profile-level-id=42e01f;packetization-mode=1;"
+                 "sprop-parameter-sets=Z0IAH5WoFAFuQA==,aM48gA==;level-asymmetry-allowed=1;x=\r\n"
+                 "a=rtpmap:99 VP9/90000\r\na=fmtp:99 profile-id=2;max-fr=30\r\n"
+                 "a=rtpmap:100 AV1/90000\r\na=fmtp:100 level-idx=5;profile=0;tier=0;junk=1\r\n"
+                 "a=rtpmap:101 H264/90000\r\n"
+                 "a=fmtp:101 profile-level-id=42e01fff;packetization-mode=1;"
+                 "level-asymmetry-allowed=2\r\n"
+                 "a=rtpmap:102 VP9/90000\r\na=fmtp:102 profile-id=9\r\n");
+  result_t r;
+  answer_str(s, &r);
+  REQUIRE(r.rc == 0);
+  char f[256];
+  /* Opus (RFC 7587 §7): the receive preferences the worker can honour; the first value of
+   * a key; malformed values and unknown keys are not answered. */
+  CHECK_EQ_STR(answered_fmtp(r.text, 111, f, sizeof f),
+               "minptime=10;useinbandfec=1;stereo=1;sprop-stereo=0");
+  /* VP8 (RFC 7741 §6.1): max-fr/max-fs bound what the answerer receives; the worker
+   * forwards and decodes nothing, so it states no bound. */
+  CHECK(!strstr(r.text, "a=fmtp:96 "));
+  CHECK_EQ_STR(answered_fmtp(r.text, 97, f, sizeof f), "apt=96"); /* RFC 4588 §8.1 */
+  /* H.264 (RFC 6184 §8.2.2): profile-level-id, packetization-mode, level-asymmetry-allowed;
+   * sprop-parameter-sets describe the offerer's stream, not ours. */
+  CHECK_EQ_STR(answered_fmtp(r.text, 98, f, sizeof f),
+               "profile-level-id=42e01f;packetization-mode=1;level-asymmetry-allowed=1");
+  CHECK_EQ_STR(answered_fmtp(r.text, 99, f, sizeof f), "profile-id=2");
+  CHECK_EQ_STR(answered_fmtp(r.text, 100, f, sizeof f), "level-idx=5;profile=0;tier=0");
+  CHECK_EQ_STR(answered_fmtp(r.text, 101, f, sizeof f), "packetization-mode=1");
+  CHECK(!strstr(r.text, "a=fmtp:102 "));
+  CHECK(!strstr(r.text, "foo") && !strstr(r.text, "sprop-parameter-sets") &&
+        !strstr(r.text, "junk") && !strstr(r.text, "max-f") && !strstr(r.text, "rtx-time"));
+  result_free(&r);
+  free(s);
+}
+
+TEST(fmtp_overlong_or_with_a_lone_cr_is_never_echoed) {
+  /* 60 KB of fmtp: refused with a message naming the line and the bound. */
+  size_t big = 60 * 1024;
+  char *body = malloc(big + 512);
+  size_t o = (size_t)snprintf(body, big + 512,
+                              "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=rtcp-mux\r\n"
+                              "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;x=");
+  memset(body + o, 'A', big);
+  o += big;
+  snprintf(body + o, big + 512 - o, "\r\n");
+  char *s = mini(body);
+  result_t r;
+  answer_str(s, &r);
+  CHECK(r.rc != 0);
+  CHECK(r.text == NULL);
+  CHECK_EQ_INT(r.rc, SFU_ELIMIT);
+  CHECK(strstr(r.err, "line 13") && strstr(r.err, "a=fmtp"));
+  result_free(&r);
+  free(s);
+  free(body);
+  /* A CR inside a line is not SDP (RFC 8866 §9: text is byte-string, which excludes CR
+   * and LF): refused, whatever line it is in, so it can never reach the answer. */
+  static const char *const cr_lines[] = {
+      "a=fmtp:111 minptime=10\r;useinbandfec=1",
+      "a=fmtp:111 minptime=10;useinbandfec=1\r\r",
+      "a=mid:0\rX",
+      "a=extmap:1 urn:ietf:params:rtp-hdrext:sdes:mid\r",
+  };
+  for (size_t i = 0; i < sizeof cr_lines / sizeof cr_lines[0]; i++) {
+    char b[400];
+    snprintf(b, sizeof b,
+             "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n%s\r\n",
+             cr_lines[i]);
+    s = mini(b);
+    answer_str(s, &r);
+    CHECK_EQ_INT(r.rc, SFU_EPARSE);
+    CHECK(r.text == NULL);
+    if (!strstr(r.err, "line 12") || !strstr(r.err, "CR")) {
+      fprintf(stderr, "case %zu: \"%s\"\n", i, r.err);
+      CHECK(!"CR error names the line");
+    }
+    result_free(&r);
+    free(s);
+  }
+}
+
 /* ---- hostile input -------------------------------------------------------------------- */
 
 static void parse_and_answer_any(const char *buf, size_t len) {
@@ -1007,6 +1308,12 @@ int main(void) {
   RUN(strict_where_it_matters);
   RUN(credentials_and_fingerprints_peers_send);
   RUN(bounds);
+  RUN(fingerprint_every_sha_hash_and_the_whole_set_kept);
+  RUN(fingerprint_md5_and_md2_refused_naming_the_hash);
+  RUN(fingerprint_set_is_capped);
+  RUN(bundled_sections_must_agree_on_fingerprints);
+  RUN(fmtp_answer_keeps_only_parameters_the_worker_understands);
+  RUN(fmtp_overlong_or_with_a_lone_cr_is_never_echoed);
   RUN(every_truncation_of_simulcast_offer);
   RUN(garbage_and_mutations);
   return test_summary();

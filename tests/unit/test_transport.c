@@ -111,7 +111,7 @@ static void env_init(env_t *e, uint64_t seed) {
   sfu_addr_parse(&e->cli.addr, "10.0.0.2:50000");
   sfu_addr_parse(&e->srv_addr, "10.0.0.1:3478");
   sfu_transport_remote_t rm = {CLI_UFRAG, CLI_PWD, "sha-256",
-                               g_fp_override ? g_fp_override : sfu_dtls_cert_fingerprint(g_cli_cert)};
+                               g_fp_override ? g_fp_override : sfu_dtls_cert_fingerprint(g_cli_cert), NULL};
   sfu_transport_cbs_t cbs = {srv_send, srv_joined, srv_departed, srv_rtp, srv_rtcp, NULL, e, NULL};
   e->t = sfu_transport_new(&e->table, g_srv_cert, &rm, &cbs, e, 0);
   if (e->t)
@@ -361,7 +361,7 @@ TEST(ice_restart_rekeys) {
   char old[64];
   snprintf(old, sizeof old, "%s", sfu_transport_local_ufrag(e.t));
   int restarted = -1;
-  sfu_transport_remote_t same = {CLI_UFRAG, CLI_PWD, "sha-256", sfu_dtls_cert_fingerprint(g_cli_cert)};
+  sfu_transport_remote_t same = {CLI_UFRAG, CLI_PWD, "sha-256", sfu_dtls_cert_fingerprint(g_cli_cert), NULL};
   CHECK_EQ_INT(sfu_transport_renegotiate(e.t, &same, sim_link_now(e.link), &restarted), 0);
   CHECK_EQ_INT(restarted, 0);
   CHECK_EQ_STR(sfu_transport_local_ufrag(e.t), old);
@@ -369,7 +369,7 @@ TEST(ice_restart_rekeys) {
   other_fp.fingerprint = "AA:BB";
   CHECK_EQ_INT(sfu_transport_renegotiate(e.t, &other_fp, sim_link_now(e.link), &restarted), SFU_EINVAL);
   sfu_transport_remote_t fresh = {"cliV", "anotherclientpasswordxx", "sha-256",
-                                  sfu_dtls_cert_fingerprint(g_cli_cert)};
+                                  sfu_dtls_cert_fingerprint(g_cli_cert), NULL};
   CHECK_EQ_INT(sfu_transport_renegotiate(e.t, &fresh, sim_link_now(e.link), &restarted), 0);
   CHECK_EQ_INT(restarted, 1);
   CHECK(strcmp(sfu_transport_local_ufrag(e.t), old) != 0);
