@@ -413,7 +413,7 @@ TEST(selected_pair_is_not_taken_over) {
   env_t e;
   REQUIRE(do_connect(&e, 11));
   sfu_transport_remote_t rm = {"othU", "otherpasswordotherpasswd", "sha-256",
-                               sfu_dtls_cert_fingerprint(g_cli_cert)};
+                               sfu_dtls_cert_fingerprint(g_cli_cert), NULL};
   sfu_transport_cbs_t cbs = {srv_send, NULL, NULL, NULL, NULL, NULL, &e, NULL};
   uint64_t now = sim_link_now(e.link);
   sfu_transport_t *b = sfu_transport_new(&e.table, g_srv_cert, &rm, &cbs, NULL, now);
