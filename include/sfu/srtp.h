@@ -20,9 +20,19 @@
  * (src/proto/srtp_ossl.c: RFC 3711 key derivation, ROC, replay windows; no allocation per
  * packet). libsrtp2 stays available (sfu_srtp_set_backend, worker flag --srtp-backend) and
  * is the tests' independent oracle. Debian's libsrtp2 runs on NSS and allocates per packet
- * (docs/benchmarks.md). OpenSSL backend limits: at most 64 inbound SSRCs per transport (a
- * new one beyond that: SFU_ELIMIT, before any crypto), 512 outbound; a new SSRC may grow
- * a small table (the only allocation, at most a few times per transport). */
+ * (docs/benchmarks.md).
+ *
+ * Per-SSRC state (issue 6), the same for both backends (src/proto/srtp.c keeps it): at
+ * most SFU_SRTP_MAX_STREAMS_IN live inbound SSRCs per transport and
+ * SFU_SRTP_MAX_STREAMS_OUT outbound. An SSRC ends by sfu_srtp_remove_ssrc (the transport
+ * calls it on an authenticated RTCP BYE), or, when a new SSRC finds the table full, the
+ * least recently used one is evicted. Either way its state shrinks to a 16-byte tombstone
+ * of its highest indexes, so that an ended SSRC's old packets stay refused as replays and
+ * none of its indexes is protected twice should it come back (it then continues where it
+ * stopped, ROC included). A new SSRC gets state only after its packet authenticated, so
+ * nobody without the keys can evict anything; the tombstones of the last
+ * SFU_SRTP_MAX_TOMBS ended SSRCs are kept. A new SSRC may grow a small table (the only
+ * allocation, at most a few times per transport). */
 #ifndef SFU_SRTP_H
 #define SFU_SRTP_H
 
@@ -45,9 +55,18 @@ int sfu_srtp_backend_parse(const char *s, sfu_srtp_backend_t *out);
 
 typedef struct sfu_srtp sfu_srtp_t;
 
+#define SFU_SRTP_MAX_STREAMS_IN 64   /* the peer's SSRCs live at once: the peer is untrusted */
+#define SFU_SRTP_MAX_STREAMS_OUT 512 /* ours: every forwarded stream + RTX to a subscriber */
+/* Protecting an index again is allowed only with identical bytes, and only for the last
+ * SFU_SRTP_TX_TAGS indexes of the SSRC (see sfu_srtp_protect_rtp). */
+#define SFU_SRTP_TX_TAGS 64
+
 typedef struct {
   uint64_t rtp_in, rtcp_in, rtp_out, rtcp_out; /* packets that succeeded */
   uint64_t auth_fail, replay, other_fail;      /* inbound failures */
+  uint64_t ssrcs_in, ssrcs_out;                /* gauges: SSRCs with live state */
+  uint64_t ssrcs_evicted;                      /* least recently used, for a new one */
+  uint64_t ssrcs_ended;                        /* by sfu_srtp_remove_ssrc (RTCP BYE) */
 } sfu_srtp_stats_t;
 
 /* is_server: our outbound key is the server's (RFC 5764 §4.2: the DTLS server's
@@ -61,20 +80,32 @@ sfu_srtp_backend_t sfu_srtp_backend(const sfu_srtp_t *s);
 
 /* In place. Unprotect: *len shrinks to the plain packet; SFU_EAUTH (tampered / wrong
  * key), SFU_EREPLAY (seen before or too old for the 1024-packet window), SFU_EPARSE
- * (too short to be SRTP), SFU_ELIMIT (a new SSRC beyond the bound, OpenSSL backend),
+ * (too short to be SRTP), SFU_EUNSUPP (SRTCP with E = 0, i.e. not encrypted: refused by
+ * both backends, RFC 3711 §3.4 — every WebRTC sender encrypts SRTCP; libsrtp2 refuses a
+ * packet whose E flag disagrees with its policy; on the libsrtp backend also an SSRC
+ * back from a tombstone past its first ROC, which libsrtp2 cannot resume),
  * SFU_ECRYPTO otherwise. On failure the buffer may have been altered (GCM decrypts
  * before the tag check ends): drop it. */
 int sfu_srtp_unprotect_rtp(sfu_srtp_t *s, uint8_t *buf, size_t *len);
 int sfu_srtp_unprotect_rtcp(sfu_srtp_t *s, uint8_t *buf, size_t *len);
 /* In place; buf must have room for the trailer: SFU_ETOOBIG if *len + trailer > cap.
- * Resending the same RTP sequence number (RTX / NACK answer re-sent) is allowed. */
+ * RTP: an index (SSRC, ROC, sequence number) already protected is refused with
+ * SFU_EREPLAY unless the bytes are identical — with GCM a second plaintext under one
+ * nonce reveals the authentication key, with AES-CM it is a two-time pad. Identical bytes
+ * (a NACK answered on the same SSRC) are allowed for the last SFU_SRTP_TX_TAGS indexes;
+ * older ones, and any index older than the 1024-packet window, are refused (a late
+ * retransmission goes on RTX, RFC 4588, under a new index). On refusal nothing protected
+ * is left in buf (zeroed) and *len is unchanged. SFU_EUNSUPP on the libsrtp backend only:
+ * an SSRC back from a tombstone that libsrtp2 cannot resume without reusing an index
+ * (past its first ROC; SRTCP once it had sent any). */
 int sfu_srtp_protect_rtp(sfu_srtp_t *s, uint8_t *buf, size_t *len, size_t cap);
 int sfu_srtp_protect_rtcp(sfu_srtp_t *s, uint8_t *buf, size_t *len, size_t cap);
 
 /* Bytes protect adds: RTP 10 (AES_CM_80) / 16 (GCM); RTCP adds the 4-byte index too. */
 size_t sfu_srtp_trailer_len(const sfu_srtp_t *s, int rtcp);
-/* Forgets the stream context of an SSRC (inbound or outbound) when a stream ends, so that
- * long sessions do not accumulate them. SFU_ENOENT if unknown. */
+/* Ends an SSRC (inbound or outbound): an RTCP BYE from the peer, a stream dropped by
+ * renegotiation. Its state shrinks to a tombstone (see above): its old packets stay
+ * replays, its used indexes stay used. SFU_ENOENT if it has no live state. */
 int sfu_srtp_remove_ssrc(sfu_srtp_t *s, uint32_t ssrc, int outbound);
 const sfu_srtp_stats_t *sfu_srtp_stats(const sfu_srtp_t *s);
 

@@ -197,5 +197,7 @@ int sfu_transport_gone(const sfu_transport_t *t);
 const char *sfu_transport_sctp_state(const sfu_transport_t *t);
 /* The association, or NULL (for sfu_sctp_send by the data-message relay, later). */
 struct sfu_sctp *sfu_transport_sctp(const sfu_transport_t *t);
+/* The SRTP session (its stats: SSRCs live, evicted, ended by BYE), NULL before joined. */
+struct sfu_srtp *sfu_transport_srtp(const sfu_transport_t *t);
 
 #endif

@@ -7,8 +7,8 @@
  * HMAC-SHA1 restarts from SHA-1 states precomputed after the key pads (RFC 2104), copied
  * by value per packet. EVP_MAC_init / EVP_MD_CTX_copy_ex would go through the provider's
  * dupctx, i.e. a malloc per packet, hence the low-level SHA1_* calls (deprecated in 3.0,
- * still exported, and SHA-NI accelerated). The only allocation on the packet path is the
- * growth of a stream table when a new SSRC authenticates (srtp_stream.c).
+ * still exported, and SHA-NI accelerated). Transforms only: the per-SSRC state (index,
+ * replay, repeats) is srtp.c's and srtp_stream.c's, shared with the libsrtp2 backend.
  *
  * Owner: the sfu_srtp_t that holds it; its loop thread only (EVP contexts are not
  * shareable between threads). */
@@ -33,10 +33,9 @@ typedef struct {
   SHA_CTX ipad, opad; /* AES-CM profile: SHA-1 after (k_a ^ ipad), (k_a ^ opad) */
 } xform_t;
 
-/* One direction: its two transforms and its SSRCs' state. */
+/* One direction: its two transforms. */
 typedef struct {
   xform_t rtp, rtcp;
-  sfu_srtp_streams_t streams;
 } dir_t;
 
 struct sfu_srtp_ossl {
@@ -74,16 +73,15 @@ static int xform_init(xform_t *x, int gcm, int enc, const sfu_srtp_skeys_t *k) {
   return 0;
 }
 
-static int dir_init(dir_t *d, int gcm, int enc, const sfu_srtp_dir_keys_t *k, unsigned max) {
+static int dir_init(dir_t *d, int gcm, int enc, const sfu_srtp_dir_keys_t *k) {
   if (xform_init(&d->rtp, gcm, enc, &k->rtp) || xform_init(&d->rtcp, gcm, enc, &k->rtcp))
     return SFU_ECRYPTO;
-  return sfu_srtp_streams_init(&d->streams, max);
+  return 0;
 }
 
 static void dir_free(dir_t *d) {
   xform_free(&d->rtp);
   xform_free(&d->rtcp);
-  sfu_srtp_streams_free(&d->streams);
 }
 
 sfu_srtp_ossl_t *sfu_srtp_ossl_new(int gcm, const sfu_srtp_dir_keys_t *in,
@@ -91,8 +89,7 @@ sfu_srtp_ossl_t *sfu_srtp_ossl_new(int gcm, const sfu_srtp_dir_keys_t *in,
   sfu_srtp_ossl_t *o = calloc(1, sizeof *o);
   if (!o) return NULL;
   o->gcm = gcm;
-  if (dir_init(&o->in, gcm, 0, in, SFU_SRTP_MAX_STREAMS_IN) ||
-      dir_init(&o->out, gcm, 1, out, SFU_SRTP_MAX_STREAMS_OUT)) {
+  if (dir_init(&o->in, gcm, 0, in) || dir_init(&o->out, gcm, 1, out)) {
     sfu_srtp_ossl_free(o);
     return NULL;
   }
@@ -172,19 +169,10 @@ static int gcm_crypt(const xform_t *x, int enc, const uint8_t iv[12], const uint
 
 /* ---- SRTP (RFC 3711 §3.3) ---- */
 
-int sfu_srtp_ossl_unprotect_rtp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len, size_t hdr) {
+int sfu_srtp_ossl_unprotect_rtp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len, size_t hdr,
+                                uint64_t idx) {
   dir_t *d = &o->in;
   uint32_t ssrc = sfu_rd32(buf + 8);
-  uint16_t seq = sfu_rd16(buf + 2);
-  sfu_srtp_stream_t *st = sfu_srtp_streams_find(&d->streams, ssrc);
-  /* An unknown SSRC costs a stream only once its packet authenticates (below); refuse
-   * early when the table is full, before spending crypto on it. */
-  if (!st && d->streams.n >= d->streams.max) return SFU_ELIMIT;
-  /* §3.3 step 2: the index from ROC estimation (§3.3.1); a new stream starts at ROC 0. */
-  uint64_t idx = st ? sfu_srtp_estimate_index(st->rtp_top, seq) : seq;
-  /* Step 3/4: replay check (§3.3.2) before spending work on authentication. */
-  if (st && sfu_srtp_window_check(st->rtp_win, SFU_SRTP_WINDOW, st->rtp_top, st->rtp_seen, idx))
-    return SFU_EREPLAY;
   uint32_t roc = (uint32_t)(idx >> 16);
   int rc;
   size_t n;
@@ -193,7 +181,7 @@ int sfu_srtp_ossl_unprotect_rtp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len, s
      * tag = the last 16 bytes. */
     uint8_t iv[12];
     n = *len - GCM_TAG;
-    gcm_iv(&d->rtp, ssrc, roc, seq, iv);
+    gcm_iv(&d->rtp, ssrc, roc, (uint16_t)idx, iv);
     rc = gcm_crypt(&d->rtp, 0, iv, buf, hdr, NULL, 0, buf + hdr, n - hdr, buf + n);
   } else {
     /* §3.3 step 5 and §4.2: tag = HMAC(k_a, authenticated portion || ROC), checked in
@@ -207,32 +195,19 @@ int sfu_srtp_ossl_unprotect_rtp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len, s
     rc = cm_crypt(&d->rtp, iv, buf + hdr, n - hdr);
   }
   if (rc) return rc;
-  /* Step 7: only an authenticated packet updates ROC, s_l and the window; only an
-   * authenticated packet may create a stream (garbage never creates state). */
-  if (!st && (rc = sfu_srtp_streams_add(&d->streams, ssrc, &st)) != 0) return rc;
-  sfu_srtp_window_add(st->rtp_win, SFU_SRTP_WINDOW, &st->rtp_top, &st->rtp_seen, idx);
   *len = n;
   return 0;
 }
 
-int sfu_srtp_ossl_protect_rtp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len, size_t hdr) {
+int sfu_srtp_ossl_protect_rtp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len, size_t hdr,
+                              uint64_t idx) {
   dir_t *d = &o->out;
   uint32_t ssrc = sfu_rd32(buf + 8);
-  uint16_t seq = sfu_rd16(buf + 2);
-  sfu_srtp_stream_t *st = sfu_srtp_streams_find(&d->streams, ssrc);
-  if (!st && sfu_srtp_streams_add(&d->streams, ssrc, &st) != 0) return SFU_ECRYPTO;
-  uint64_t idx = st->rtp_seen ? sfu_srtp_estimate_index(st->rtp_top, seq) : seq;
-  /* The sender's index follows the same estimate (§3.3.1). Re-sending an index within the
-   * window is allowed (RTX / NACK answers resend identical packets, so the keystream
-   * reuse exposes nothing new); one older than the window is refused, as libsrtp does. */
-  if (st->rtp_seen && idx <= st->rtp_top && st->rtp_top - idx >= SFU_SRTP_WINDOW)
-    return SFU_ECRYPTO;
-  if (!st->rtp_seen || idx > st->rtp_top) st->rtp_top = idx, st->rtp_seen = 1;
   uint32_t roc = (uint32_t)(idx >> 16);
   size_t n = *len;
   if (o->gcm) {
     uint8_t iv[12];
-    gcm_iv(&d->rtp, ssrc, roc, seq, iv);
+    gcm_iv(&d->rtp, ssrc, roc, (uint16_t)idx, iv);
     if (gcm_crypt(&d->rtp, 1, iv, buf, hdr, NULL, 0, buf + hdr, n - hdr, buf + n))
       return SFU_ECRYPTO;
     *len = n + GCM_TAG;
@@ -258,52 +233,34 @@ int sfu_srtp_ossl_unprotect_rtcp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len) 
   size_t tag = o->gcm ? GCM_TAG : HMAC_TAG;
   uint8_t *ew = o->gcm ? buf + *len - 4 : buf + *len - tag - 4;
   uint32_t w = sfu_rd32(ew), idx = w & 0x7fffffffu;
-  int e = (int)(w >> 31);
-  sfu_srtp_stream_t *st = sfu_srtp_streams_find(&d->streams, ssrc);
-  if (!st && d->streams.n >= d->streams.max) return SFU_ELIMIT;
-  if (st && sfu_srtp_window_check(st->rtcp_win, SFU_SRTCP_WINDOW, st->rtcp_top, st->rtcp_seen,
-                                  idx))
-    return SFU_EREPLAY;
+  /* E = 0 (authenticated only, §3.4 / RFC 7714 §9.3) is refused: see srtp.c. */
+  if (!(w >> 31)) return SFU_EUNSUPP;
   int rc;
   size_t n; /* length of the plain RTCP packet */
   if (o->gcm) {
+    /* §9.1/§9.2: AAD = first 8 bytes || E/index word, the rest encrypted. */
     uint8_t iv[12];
     n = *len - 4 - GCM_TAG;
     gcm_iv(&d->rtcp, ssrc, idx >> 16, (uint16_t)idx, iv);
-    /* §9.1/§9.2: E=1: AAD = first 8 bytes || E/index word, the rest encrypted; E=0 (§9.3
-     * / §17.3): AAD = the whole packet || E/index word, nothing encrypted. */
-    size_t a1 = e ? 8 : n;
-    rc = gcm_crypt(&d->rtcp, 0, iv, buf, a1, ew, 4, buf + a1, n - a1, buf + n);
+    rc = gcm_crypt(&d->rtcp, 0, iv, buf, 8, ew, 4, buf + 8, n - 8, buf + n);
   } else {
     /* §3.4: the authenticated portion includes the E/index word; no ROC for SRTCP. */
     uint8_t t[20], iv[16];
     n = *len - 4 - HMAC_TAG;
     hmac_sha1(&d->rtcp, buf, n + 4, NULL, 0, t);
     if (CRYPTO_memcmp(t, buf + n + 4, HMAC_TAG) != 0) return SFU_EAUTH;
-    rc = 0;
-    if (e) {
-      cm_iv(&d->rtcp, ssrc, idx, iv);
-      rc = cm_crypt(&d->rtcp, iv, buf + 8, n - 8);
-    }
+    cm_iv(&d->rtcp, ssrc, idx, iv);
+    rc = cm_crypt(&d->rtcp, iv, buf + 8, n - 8);
   }
   if (rc) return rc;
-  if (!st && (rc = sfu_srtp_streams_add(&d->streams, ssrc, &st)) != 0) return rc;
-  uint64_t top = st->rtcp_top;
-  sfu_srtp_window_add(st->rtcp_win, SFU_SRTCP_WINDOW, &top, &st->rtcp_seen, idx);
-  st->rtcp_top = (uint32_t)top;
   *len = n;
   return 0;
 }
 
-int sfu_srtp_ossl_protect_rtcp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len) {
+int sfu_srtp_ossl_protect_rtcp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len, uint32_t idx) {
   dir_t *d = &o->out;
   uint32_t ssrc = sfu_rd32(buf + 4);
-  sfu_srtp_stream_t *st = sfu_srtp_streams_find(&d->streams, ssrc);
-  if (!st && sfu_srtp_streams_add(&d->streams, ssrc, &st) != 0) return SFU_ECRYPTO;
-  /* §3.4: the SRTCP index counts from 1 per SSRC; at 2^31 - 1 the key must be renewed
-   * (§9.2), which DTLS-SRTP does by a new handshake: refuse rather than wrap. */
-  if (st->rtcp_top >= 0x7fffffffu) return SFU_ECRYPTO;
-  uint32_t idx = ++st->rtcp_top, ew = 0x80000000u | idx; /* E = 1: always encrypted */
+  uint32_t ew = 0x80000000u | idx; /* E = 1: always encrypted */
   size_t n = *len;
   if (o->gcm) {
     uint8_t iv[12], w[4];
@@ -322,12 +279,4 @@ int sfu_srtp_ossl_protect_rtcp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len) {
   memcpy(buf + n + 4, t, HMAC_TAG);
   *len = n + 4 + HMAC_TAG;
   return 0;
-}
-
-int sfu_srtp_ossl_remove_ssrc(sfu_srtp_ossl_t *o, uint32_t ssrc, int outbound) {
-  return sfu_srtp_streams_remove(outbound ? &o->out.streams : &o->in.streams, ssrc);
-}
-
-unsigned sfu_srtp_ossl_nstreams(const sfu_srtp_ossl_t *o, int outbound) {
-  return outbound ? o->out.streams.n : o->in.streams.n;
 }

@@ -12,6 +12,7 @@
 #include "sfu/ice_lite.h"
 #include "sfu/ids.h"
 #include "sfu/log.h"
+#include "sfu/rtcp.h"
 #include "sfu/srtp.h"
 #include "sfu/rtp.h"
 #include "sfu/sctp.h"
@@ -449,6 +450,21 @@ static int handle_stun(sfu_transport_t *t, uint64_t now_us, const sfu_addr_t *fr
   return 0;
 }
 
+/* RFC 3550 §6.6: a BYE says its sources have left. Authenticated (it arrived in SRTCP),
+ * so it can only end the peer's own SSRCs: their SRTP state shrinks to a tombstone
+ * (sfu/srtp.h), and a long session that adds and removes tracks does not run into the
+ * inbound bound. Before on_rtcp, which may rewrite the buffer. */
+static void end_byed_ssrcs(sfu_transport_t *t, const uint8_t *buf, size_t len) {
+  sfu_rtcp_iter_t it;
+  sfu_rtcp_pkt_t p;
+  sfu_rtcp_bye_t bye;
+  sfu_rtcp_iter_init(&it, buf, len);
+  while (sfu_rtcp_iter_next(&it, &p) == 1)
+    if (p.pt == SFU_RTCP_BYE && sfu_rtcp_bye_parse(&p, &bye) == 0)
+      for (unsigned i = 0; i < bye.count; i++)
+        sfu_srtp_remove_ssrc(t->srtp, sfu_rtcp_bye_ssrc(&bye, i), 0);
+}
+
 static int handle_srtp(sfu_transport_t *t, uint64_t now_us, uint8_t *buf, size_t len, int rtcp) {
   if (rtcp) t->st.rtcp_in++;
   else t->st.rtp_in++;
@@ -472,6 +488,7 @@ static int handle_srtp(sfu_transport_t *t, uint64_t now_us, uint8_t *buf, size_t
       sfu_twcc_recv_packet(&t->twcc, sfu_rd16(v), h.ssrc, now_us);
   }
   if (rtcp) {
+    end_byed_ssrcs(t, buf, n);
     if (t->cbs.on_rtcp_cb) t->cbs.on_rtcp_cb(t->cbs.user, t, now_us, buf, n);
   } else if (t->cbs.on_rtp_cb) {
     t->cbs.on_rtp_cb(t->cbs.user, t, now_us, buf, n);
@@ -664,3 +681,4 @@ const char *sfu_transport_sctp_state(const sfu_transport_t *t) {
   return t->state == ST_GONE ? "closed" : sfu_sctp_state_name(sfu_sctp_state(t->sctp));
 }
 sfu_sctp_t *sfu_transport_sctp(const sfu_transport_t *t) { return t->sctp; }
+sfu_srtp_t *sfu_transport_srtp(const sfu_transport_t *t) { return t->srtp; }

@@ -8,7 +8,8 @@
  * never started → DROPPED after the connect timeout; unknown 5-tuples and ufrags
  * dropped; ICE restart re-keys the table; DTLS from an unvalidated 5-tuple ignored;
  * another transport's selected pair is not taken over; a validated 5-tuple idle past
- * consent is released; failed checks are not counted as traffic. */
+ * consent is released; failed checks are not counted as traffic; 200 SSRCs cycled
+ * through (with and without RTCP BYE) and a new one still accepted. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -499,6 +500,60 @@ TEST(failed_checks_are_not_traffic) {
   env_free(&e);
 }
 
+/* Issue 6 item 9: tracks added and removed over a long meeting, each SSRC sending a
+ * little then stopping — 200 of them, with and without an RTCP BYE at the end — and the
+ * transport still accepts a new one; a BYE removes the SSRC's state. Both backends. */
+static void cli_send_ssrc(env_t *e, uint32_t ssrc, uint16_t seq, int bye) {
+  uint8_t pkt[256] = {0};
+  size_t len;
+  pkt[0] = 0x80;
+  if (!bye) {
+    pkt[1] = 111;
+    pkt[2] = (uint8_t)(seq >> 8), pkt[3] = (uint8_t)seq;
+    len = 52;
+  } else {
+    pkt[0] |= 1, pkt[1] = 203, pkt[3] = 1; /* BYE, SC = 1 (RFC 3550 §6.6) */
+    len = 8;
+  }
+  uint8_t *s = pkt + (bye ? 4 : 8);
+  s[0] = (uint8_t)(ssrc >> 24), s[1] = (uint8_t)(ssrc >> 16), s[2] = (uint8_t)(ssrc >> 8),
+  s[3] = (uint8_t)ssrc;
+  int r = bye ? sfu_srtp_protect_rtcp(e->cli.srtp, pkt, &len, sizeof pkt)
+              : sfu_srtp_protect_rtp(e->cli.srtp, pkt, &len, sizeof pkt);
+  CHECK_EQ_INT(r, 0);
+  sim_link_send(e->link, SIM_AB, sim_link_now(e->link), pkt, len);
+}
+
+TEST(ssrc_churn_200_then_a_new_one) {
+  for (int b = 0; b < 2; b++)
+    for (int bye = 0; bye < 2; bye++) {
+      sfu_srtp_set_backend(b ? SFU_SRTP_BACKEND_LIBSRTP : SFU_SRTP_BACKEND_OPENSSL);
+      env_t e;
+      REQUIRE(do_connect(&e, (uint64_t)(20 + 2 * b + bye)));
+      for (uint32_t i = 0; i < 200; i++) {
+        for (uint16_t q = 0; q < 3; q++)
+          cli_send_ssrc(&e, 0x70000000u + i, (uint16_t)(1000 + q), 0);
+        if (bye) cli_send_ssrc(&e, 0x70000000u + i, 0, 1);
+        run(&e, sim_link_now(e.link) + 20000, NULL, NULL);
+      }
+      cli_send_ssrc(&e, 0x12345678, 1, 0);
+      run(&e, sim_link_now(e.link) + SEC, NULL, NULL);
+      const sfu_transport_stats_t *st = sfu_transport_stats(e.t);
+      CHECK_EQ_INT(e.rtp_seen, 200 * 3 + 1);
+      CHECK_EQ_INT(st->decrypt_failures, 0);
+      CHECK_EQ_INT(e.departed, 0);
+      const sfu_srtp_stats_t *ss = sfu_srtp_stats(sfu_transport_srtp(e.t));
+      CHECK(ss->ssrcs_in <= SFU_SRTP_MAX_STREAMS_IN);
+      if (bye) { /* each BYE ended its SSRC: nothing had to be evicted */
+        CHECK_EQ_INT(ss->ssrcs_in, 1);
+        CHECK_EQ_INT(ss->ssrcs_evicted, 0);
+        CHECK_EQ_INT(ss->ssrcs_ended, 200);
+      }
+      env_free(&e);
+    }
+  sfu_srtp_set_backend(SFU_SRTP_BACKEND_OPENSSL);
+}
+
 int main(void) {
   sfu_openssl_init();
   if (sfu_srtp_global_init() != 0) return 1;
@@ -516,6 +571,7 @@ int main(void) {
   RUN(selected_pair_is_not_taken_over);
   RUN(idle_validated_addr_expires_and_is_released);
   RUN(failed_checks_are_not_traffic);
+  RUN(ssrc_churn_200_then_a_new_one);
   sfu_dtls_cert_free(g_srv_cert);
   sfu_dtls_cert_free(g_cli_cert);
   sfu_srtp_global_shutdown();
