@@ -363,9 +363,12 @@ static void write_data_section(actx_t *a, const sfu_sdp_media_t *m) {
 }
 
 static void write_rejected(actx_t *a, const sfu_sdp_media_t *m) {
-  /* RFC 3264 §6 / RFC 8829 §5.3.1: port 0, same media and proto, the offered fmts. */
-  sfu_sdp_sb_printf(&a->sb, "m=%s 0 %s %s\r\nc=IN IP4 0.0.0.0\r\n", m->media, m->proto_str,
-                    m->fmt_str);
+  /* RFC 3264 §6: port 0, same media and proto; "any media formats listed are ignored. At
+   * least one MUST be present": the first offered one, not the whole list (an offer may
+   * list thousands). The parser checked each is a short token. */
+  int first = (int)strcspn(m->fmt_str, " \t");
+  sfu_sdp_sb_printf(&a->sb, "m=%s 0 %s %.*s\r\nc=IN IP4 0.0.0.0\r\n", m->media, m->proto_str,
+                    first, m->fmt_str);
   if (m->mid) sfu_sdp_sb_printf(&a->sb, "a=mid:%s\r\n", m->mid);
 }
 

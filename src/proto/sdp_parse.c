@@ -91,6 +91,24 @@ static int parse_u64(span_t s, uint64_t max, uint64_t *out) {
   return 0;
 }
 
+/* RFC 8866 §9: token-char = %x21 / %x23-27 / %x2A-2B / %x2D-2E / %x30-39 / %x41-5A /
+ * %x5E-7E; `slash` also allows '/' (proto = token *("/" token)). The answer echoes the
+ * media, proto, fmt and mid of the offer: checked here, at most `max` bytes, so that
+ * nothing an offerer writes there comes back as anything but a short token. */
+static int is_token(span_t s, size_t max, int slash) {
+  if (s.n == 0 || s.n > max) return 0;
+  for (size_t i = 0; i < s.n; i++) {
+    unsigned char ch = (unsigned char)s.p[i];
+    int ok = ch == 0x21 || (ch >= 0x23 && ch <= 0x27) || ch == 0x2A || ch == 0x2B || ch == 0x2D ||
+             ch == 0x2E || (ch >= 0x30 && ch <= 0x39) || (ch >= 0x41 && ch <= 0x5A) ||
+             (ch >= 0x5E && ch <= 0x7E) || (slash && ch == '/');
+    if (!ok) return 0;
+  }
+  return 1;
+}
+
+#define SDP_TOKEN_MAX 64
+
 static const char *dup_span(pctx_t *c, span_t s) {
   return sfu_sdp_arena_strn(&c->arena, s.p, s.n);
 }
@@ -128,6 +146,14 @@ static int parse_m_line(pctx_t *c, span_t v) {
   if (!media.n || !port.n || !proto.n || !fmts.n)
     return PERR(c, SFU_EPARSE, "line %zu: m= needs <media> <port> <proto> <fmt>...",
                 c->line_no);
+  if (!is_token(media, SDP_TOKEN_MAX, 0) || !is_token(proto, SDP_TOKEN_MAX, 1))
+    return PERR(c, SFU_EPARSE, "line %zu: m= media and proto must be SDP tokens of at most %d bytes",
+                c->line_no, SDP_TOKEN_MAX);
+  span_t fmt_rest = fmts;
+  for (span_t t = next_tok(&fmt_rest); t.n; t = next_tok(&fmt_rest))
+    if (!is_token(t, SDP_TOKEN_MAX, 0))
+      return PERR(c, SFU_EPARSE, "line %zu: m= fmt must be SDP tokens of at most %d bytes",
+                  c->line_no, SDP_TOKEN_MAX);
   span_t nports;
   int has_n;
   span_t portnum = split_at(port, '/', &nports, &has_n);
@@ -275,6 +301,12 @@ static int attr_extmap(pctx_t *c, span_t v) {
   if (parse_u64(ids, 4351, &id) || id == 0 || (id > 255 && id < 4096) || !uri.n ||
       (has_dir && parse_dir(dirs, &dir)))
     return PERR(c, SFU_EPARSE, "line %zu: extmap needs <id 1..255>[/<dir>] <uri>", c->line_no);
+  /* The URI is echoed in the answer: a URI has no spaces or controls (RFC 3986), and the
+   * ones WebRTC uses are short. '/' and the rest of VCHAR pass. */
+  for (size_t i = 0; i < uri.n; i++)
+    if ((unsigned char)uri.p[i] < 0x21 || (unsigned char)uri.p[i] > 0x7E || uri.n > 256)
+      return PERR(c, SFU_EPARSE, "line %zu: extmap URI must be at most 256 printable bytes",
+                  c->line_no);
   /* 4096..4351 are offer-only ids the answerer must remap (RFC 8285 §5); the worker never
    * needs them, so the extension is simply not accepted. */
   if (id > 255) return 0;
@@ -557,7 +589,9 @@ static int attr_media(pctx_t *c, span_t name, span_t v) {
   if (span_eq(name, "mid")) {
     v = trim(v);
     /* RFC 8843 §4 / RFC 5888 §4: identification-tag = token; bounded for our logs. */
-    if (!v.n || v.n > 64) return PERR(c, SFU_EPARSE, "line %zu: bad mid", c->line_no);
+    if (!is_token(v, SDP_TOKEN_MAX, 0))
+      return PERR(c, SFU_EPARSE, "line %zu: a=mid must be an SDP token of at most %d bytes",
+                  c->line_no, SDP_TOKEN_MAX);
     if (m->mid) return PERR(c, SFU_EPARSE, "line %zu: second a=mid", c->line_no);
     for (size_t i = 0; i + 1 < c->o->n_media; i++)
       if (c->o->media[i].mid && span_eq(v, c->o->media[i].mid))

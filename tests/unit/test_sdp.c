@@ -495,7 +495,7 @@ TEST(no_bundle_accepts_first_section_only) {
   CHECK(r.neg.note && strstr(r.neg.note, "BUNDLE") && strstr(r.neg.note, "max-bundle"));
   CHECK(!strstr(r.text, "a=group:BUNDLE"));
   CHECK(strstr(r.text, "m=audio 40000 "));
-  CHECK(strstr(r.text, "m=video 0 UDP/TLS/RTP/SAVPF 97 98 99 100 101 102\r\n"));
+  CHECK(strstr(r.text, "m=video 0 UDP/TLS/RTP/SAVPF 97\r\n")); /* one fmt is enough (RFC 3264 §6) */
   CHECK(strstr(r.text, "m=application 0 DTLS/SCTP 5000\r\n"));
   CHECK_EQ_STR(r.neg.remote_ufrag, r.offer->media[0].tp.ice_ufrag);
   result_free(&r);
@@ -1201,6 +1201,47 @@ TEST(fmtp_overlong_or_with_a_lone_cr_is_never_echoed) {
   }
 }
 
+TEST(echoed_tokens_are_short_tokens) {
+  /* What the answer echoes (media, proto, fmt, mid, extmap URI) must be a short SDP
+   * token: refused otherwise, with the line. A rejected section echoes one fmt only. */
+  static const char *const bad[] = {
+      "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:a\"b",
+      "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0123456789012345678901234567890123456789012345678901234567890123456789",
+      "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=extmap:1 urn:x\x01y",
+      "m=au\x7f" "dio 9 UDP/TLS/RTP/SAVPF 111",
+      "m=text 9 RTP/x(y) 0",
+      "m=text 9 TCP/MSRP *\x02",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char b[600];
+    snprintf(b, sizeof b, "%s\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n", bad[i]);
+    char *s = mini(b);
+    result_t r;
+    answer_str(s, &r);
+    if (r.rc != SFU_EPARSE || !strstr(r.err, "line")) {
+      fprintf(stderr, "case %zu: rc %d \"%s\"\n", i, r.rc, r.err);
+      CHECK(!"refused naming the line");
+    }
+    result_free(&r);
+    free(s);
+  }
+  /* 2,000 fmts on a section the worker rejects: the answer lists the first. */
+  size_t cap = 16 * 1024;
+  char *b = malloc(cap);
+  size_t o = (size_t)snprintf(b, cap, "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=rtcp-mux\r\n"
+                                       "a=rtpmap:111 opus/48000/2\r\nm=text 9 TCP/MSRP");
+  for (int i = 0; i < 2000; i++) o += (size_t)snprintf(b + o, cap - o, " f%d", i);
+  snprintf(b + o, cap - o, "\r\na=mid:1\r\n");
+  char *s = mini(b);
+  result_t r;
+  answer_str(s, &r);
+  CHECK_EQ_INT(r.rc, 0);
+  CHECK(r.text && strstr(r.text, "m=text 0 TCP/MSRP f0\r\n"));
+  result_free(&r);
+  free(s);
+  free(b);
+}
+
 /* ---- hostile input -------------------------------------------------------------------- */
 
 static void parse_and_answer_any(const char *buf, size_t len) {
@@ -1314,6 +1355,7 @@ int main(void) {
   RUN(bundled_sections_must_agree_on_fingerprints);
   RUN(fmtp_answer_keeps_only_parameters_the_worker_understands);
   RUN(fmtp_overlong_or_with_a_lone_cr_is_never_echoed);
+  RUN(echoed_tokens_are_short_tokens);
   RUN(every_truncation_of_simulcast_offer);
   RUN(garbage_and_mutations);
   return test_summary();
