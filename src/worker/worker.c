@@ -26,10 +26,19 @@
 #include "worker/loop.h"
 #include "worker/queue.h"
 
-/* Bigger than SFU_CONTROL_MAX_REQUEST on purpose: a 10 MB request is received and
- * answered "message too large" instead of being dropped by nanomsg, which would leave
- * the client waiting for a reply that never comes. Past this, nanomsg drops it. */
-#define RCV_MAX_BYTES (16 * 1024 * 1024)
+/* nanomsg allocates a message as soon as its 8-byte length header arrives and holds it
+ * until the body is complete, for as many connections as anyone opens: at 16 MiB, 40
+ * connections that sent only headers took the worker from 10 MB to 666 MB (issue 6).
+ * So the limit sits just above SFU_CONTROL_MAX_REQUEST: a request slightly too large is
+ * still read and answered "message too large"; past this nanomsg closes the connection
+ * at the header (the REQ side gets no reply). */
+#define RCV_MAX_BYTES (SFU_CONTROL_MAX_REQUEST + 64 * 1024)
+
+/* Events published per turn of the control loop while a burst is waiting. Publishing
+ * (JSON text, nn_send) costs a few microseconds per event, so 20,000 meetings ending
+ * together once held the control thread for ~100 ms in one go; in slices of 64 the REP
+ * socket is served between slices. */
+#define PUBLISH_BATCH 64
 
 /* The request being served. Control thread only. */
 typedef struct {
@@ -430,7 +439,10 @@ static int open_sockets(worker_t *w) {
     SFU_ERROR("worker", "nanomsg socket: %s", nn_strerror(nn_errno()));
     return SFU_EIO;
   }
-  nn_setsockopt(w->rep, NN_SOL_SOCKET, NN_RCVMAXSIZE, &max, sizeof max);
+  if (nn_setsockopt(w->rep, NN_SOL_SOCKET, NN_RCVMAXSIZE, &max, sizeof max) < 0) {
+    SFU_ERROR("worker", "control socket receive limit: %s", nn_strerror(nn_errno()));
+    return SFU_EIO;
+  }
   if (nn_bind(w->rep, w->opts.control_url) < 0) {
     SFU_ERROR("worker", "--control %s: %s", w->opts.control_url, nn_strerror(nn_errno()));
     return SFU_EIO;
