@@ -1,5 +1,6 @@
-"""Hostile control messages: malformed JSON, wrong types, unknown ops, a 10 MB
-message, deep nesting, binary garbage, an empty message, embedded NULs.
+"""Hostile control messages: malformed JSON, wrong types, unknown ops, messages
+over the size limit (and half-sent ones), duplicate keys, deep nesting, binary
+garbage, an empty message, embedded NULs.
 After every one the worker must answer a valid request and a meeting created
 beforehand must be exactly as it was."""
 
@@ -259,6 +260,43 @@ class BadInputTests(WorkerTest):
                 self.assertEqual(rep["error"]["code"], "BadRequest")
                 rep = json.loads(r.request_raw(b'{"op":"GetWorkerStats"}'))
                 self.assertIs(rep["ok"], True)
+        self.assertIntact()
+
+    def test_duplicate_keys_refused(self):
+        # Issue 6: the first of two "MeetingId"s won, while most JSON parsers (a proxy
+        # in front of the worker) read the last: this deleted `first` where a proxy saw
+        # a request about `second`. Any duplicate, at any depth, refuses the request.
+        first = self.w.create_meeting("dup-first")["MeetingId"]
+        second = self.w.create_meeting("dup-second")["MeetingId"]
+        cases = [
+            ('{"op":"DeleteMeeting","MeetingId":"%s","MeetingId":"%s"}' % (first, second),
+             "MeetingId: duplicate key"),
+            ('{"op":"GetMeeting","op":"DeleteMeeting","MeetingId":"%s"}' % first,
+             "op: duplicate key"),
+            # A case-insensitive front end would read "meetingid" as MeetingId.
+            ('{"op":"DeleteMeeting","MeetingId":"%s","meetingid":"%s"}' % (first, second),
+             'MeetingId: duplicate key (also written "meetingid"'),
+            ('{"op":"CreateMeeting","ExternalMeetingId":"dup","MeetingFeatures":'
+             '{"Attendee":{"MaxCount":1,"MaxCount":250}}}',
+             "MeetingFeatures.Attendee.MaxCount: duplicate key"),
+            ('{"op":"BatchCreateAttendee","MeetingId":"%s","Attendees":[{"ExternalUserId":'
+             '"ok-user"},{"ExternalUserId":"a1","ExternalUserId":"a2"}]}' % first,
+             "Attendees[1].ExternalUserId: duplicate key"),
+        ]
+        try:
+            for text, message in cases:
+                with self.subTest(text=text):
+                    rep = self.send_raw(text.encode())
+                    self.assertError(rep, "BadRequest")
+                    self.assertTrue(rep["error"]["message"].startswith(message), rep)
+                    # Nothing happened: both meetings still there, nothing added.
+                    for mid in (first, second):
+                        self.assertIs(self.w.get_meeting(mid)["ok"], True, mid)
+                    stats = self.w.ok({"op": "GetWorkerStats"})
+                    self.assertEqual((stats["Meetings"], stats["Attendees"]), (3, 1), stats)
+        finally:
+            for mid in (first, second):
+                self.w.request({"op": "DeleteMeeting", "MeetingId": mid})
         self.assertIntact()
 
     def test_unknown_fields_do_not_leak_into_meeting(self):

@@ -267,6 +267,78 @@ TEST(decode_hostile_inputs) {
   free(s);
 }
 
+/* Issue 6: cJSON keeps both pairs of a duplicated name and its lookups find the first,
+ * while most parsers (a proxy in front of the worker) keep the last. Any duplicate, at
+ * any depth, refuses the whole request, naming where it is. */
+TEST(decode_refuses_duplicate_keys) {
+  BAD("{\"op\":\"DeleteMeeting\",\"MeetingId\":\"" MID "\",\"MeetingId\":\"" AID "\"}",
+      "MeetingId: duplicate key");
+  BAD("{\"op\":\"DeleteMeeting\",\"op\":\"GetWorkerStats\",\"MeetingId\":\"" MID "\"}",
+      "op: duplicate key");
+  /* Same value twice is still two keys. */
+  BAD("{\"op\":\"GetWorkerStats\",\"op\":\"GetWorkerStats\"}", "op: duplicate key");
+  /* Unknown fields count too: what the worker ignores, a front end may not. */
+  BAD("{\"op\":\"GetWorkerStats\",\"x\":1,\"x\":2}", "x: duplicate key");
+  BAD("{\"op\":\"GetWorkerStats\",\"\":1,\"\":2}", "\"\": duplicate key");
+  /* Equal up to ASCII case: a case-insensitive front end reads "meetingid" as MeetingId. */
+  BAD("{\"op\":\"DeleteMeeting\",\"MeetingId\":\"" MID "\",\"meetingid\":\"" AID "\"}",
+      "MeetingId: duplicate key (also written \"meetingid\"");
+  BAD("{\"op\":\"DeleteMeeting\",\"meetingID\":\"" AID "\",\"MeetingId\":\"" MID "\"}",
+      "MeetingId: duplicate key (also written \"meetingID\"");
+  /* Equal once escapes are decoded ("\u0049" is "I"). */
+  BAD("{\"op\":\"DeleteMeeting\",\"MeetingId\":\"" MID "\",\"Meeting\\u0049d\":\"" AID "\"}",
+      "MeetingId: duplicate key");
+  /* Nested: MeetingFeatures, its groups, Capabilities, the Attendees of a batch. */
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Video\":"
+      "{\"MaxResolution\":\"None\"},\"Video\":{\"MaxResolution\":\"FHD\"}}}",
+      "MeetingFeatures.Video: duplicate key");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Video\":"
+      "{\"MaxResolution\":\"None\",\"MaxResolution\":\"FHD\"}}}",
+      "MeetingFeatures.Video.MaxResolution: duplicate key");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Attendee\":"
+      "{\"MaxCount\":2,\"maxcount\":250}}}",
+      "MeetingFeatures.Attendee.MaxCount: duplicate key");
+  BAD("{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID
+      "\",\"Attendees\":["
+      "{\"ExternalUserId\":\"alice\"},{\"ExternalUserId\":\"bob\",\"ExternalUserId\":\"eve\"}]}",
+      "Attendees[1].ExternalUserId: duplicate key");
+  BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID
+      "\",\"ExternalUserId\":\"ab\","
+      "\"Capabilities\":{\"Audio\":\"None\",\"Video\":\"None\",\"Content\":\"None\","
+      "\"Audio\":\"SendReceive\"}}",
+      "Capabilities.Audio: duplicate key");
+  BAD("{\"op\":\"GetWorkerStats\",\"x\":[1,[{\"a\":1}],[[{\"b\":1,\"a\":2,\"b\":3}]]]}",
+      "x[2][0][0].b: duplicate key");
+  /* A key echoed in the message is sanitised and cut. */
+  char big[400];
+  snprintf(big, sizeof big, "{\"op\":\"GetWorkerStats\",\"%0100d\\u00e9\":1,\"%0100d\\u00e9\":2}",
+           0, 0);
+  CHECK_EQ_INT(dec(big), SFU_EINVAL);
+  CHECK(strstr(g_err, "duplicate key") && strlen(g_err) < 200);
+  for (const char *c = g_err; *c; c++) CHECK(*c >= 0x20 && *c < 0x7f);
+
+  /* Not duplicates: the same name in different objects, names that differ in a
+   * non-ASCII letter (only ASCII case is folded). */
+  CHECK_EQ_INT(
+      dec("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{"
+          "\"Video\":{\"MaxResolution\":\"HD\"},\"Content\":{\"MaxResolution\":\"FHD\"}}}"),
+      0);
+  CHECK_EQ_INT(dec("{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID "\",\"Attendees\":["
+                   "{\"ExternalUserId\":\"alice\"},{\"ExternalUserId\":\"bob\"}]}"),
+               0);
+  CHECK_EQ_INT(dec("{\"op\":\"GetWorkerStats\",\"\\u00c9\":1,\"\\u00e9\":2}"), 0);
+
+  /* Objects larger than the sorter's stack array: 40 keys, then a 41st repeating one. */
+  char obj[2048];
+  size_t n = (size_t)snprintf(obj, sizeof obj, "{\"op\":\"GetWorkerStats\"");
+  for (int i = 0; i < 40; i++)
+    n += (size_t)snprintf(obj + n, sizeof obj - n, ",\"k%02d\":%d", i, i);
+  snprintf(obj + n, sizeof obj - n, "}");
+  CHECK_EQ_INT(dec(obj), 0);
+  snprintf(obj + n, sizeof obj - n, ",\"K17\":0}");
+  BAD(obj, "K17: duplicate key (also written \"k17\"");
+}
+
 TEST(decode_every_truncation_and_garbage_never_crashes) {
   const char *req =
       "{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID
@@ -645,6 +717,7 @@ int main(void) {
   RUN(decode_missing_and_wrong_fields);
   RUN(decode_op_errors);
   RUN(decode_hostile_inputs);
+  RUN(decode_refuses_duplicate_keys);
   RUN(decode_every_truncation_and_garbage_never_crashes);
   RUN(exec_meeting_and_attendee_ops);
   RUN(exec_limit_exceeded_in_batch);
