@@ -62,6 +62,10 @@ typedef struct {
   uv_poll_t rep_poll;
   uv_signal_t sigint, sigterm;
   sfu_mq_t inbox;
+  /* Events already applied to the directory, waiting to be published (sfu_msg_t.link,
+   * oldest first), and the idle handle that publishes them a slice per loop turn. */
+  sfu_list_t unpublished;
+  uv_idle_t publisher;
   sfu_loop_t *loops;
   int n_started;
   sfu_dir_t dir;
@@ -386,25 +390,57 @@ static void cascade_replicas(worker_t *w, const char *primary_id) {
   }
 }
 
-static void on_event(worker_t *w, const sfu_event_t *ev) {
+/* Publishes up to `budget` waiting events, oldest first; returns what is left of it. */
+static int publish_waiting(worker_t *w, int budget) {
+  while (budget > 0 && !sfu_list_empty(&w->unpublished)) {
+    sfu_msg_t *m = sfu_container_of(w->unpublished.next, sfu_msg_t, link);
+    sfu_list_remove(&m->link);
+    publish(w, &m->ev);
+    sfu_msg_free(m);
+    budget--;
+  }
+  return budget;
+}
+
+static void on_publisher(uv_idle_t *h) {
+  worker_t *w = h->data;
+  publish_waiting(w, PUBLISH_BATCH);
+  if (sfu_list_empty(&w->unpublished)) uv_idle_stop(h);
+}
+
+/* The directory takes the event at once, so that the next request (and the reply that
+ * follows this event in the inbox) sees it; the publishing may wait for a later turn
+ * when a burst exceeds this turn's budget. PUB order stays the loops' order. */
+static void on_event(worker_t *w, sfu_msg_t *m, int *budget) {
+  const sfu_event_t *ev = &m->ev;
   if (ev->type == SFU_EV_MEETING_ENDED && !ev->primary_meeting_id[0])
     cascade_replicas(w, ev->meeting_id);
   sfu_dir_on_event(&w->dir, ev);
-  publish(w, ev);
+  *budget = publish_waiting(w, *budget);
+  if (*budget > 0 && sfu_list_empty(&w->unpublished)) {
+    publish(w, ev);
+    (*budget)--;
+    sfu_msg_free(m);
+    return;
+  }
+  sfu_list_insert_tail(&w->unpublished, &m->link);
+  if (!w->stopping) uv_idle_start(&w->publisher, on_publisher);
 }
 
 static void on_inbox(uv_async_t *a) {
   worker_t *w = a->data;
   sfu_list_t msgs, *it, *tmp;
+  int budget = PUBLISH_BATCH;
   sfu_list_init(&msgs);
   sfu_mq_take(&w->inbox, &msgs);
   sfu_list_foreach_safe(it, tmp, &msgs) {
     sfu_msg_t *m = sfu_container_of(it, sfu_msg_t, link);
     sfu_list_remove(it);
-    if (m->type == SFU_MSG_REPLY)
-      on_reply(w, m);
-    else if (m->type == SFU_MSG_EVENT)
-      on_event(w, &m->ev);
+    if (m->type == SFU_MSG_EVENT) {
+      on_event(w, m, &budget);
+      continue;
+    }
+    if (m->type == SFU_MSG_REPLY) on_reply(w, m);
     sfu_msg_free(m);
   }
   if (w->need_drain) drain_rep(w);
@@ -420,6 +456,7 @@ static void stop(worker_t *w, const char *why) {
     uv_close((uv_handle_t *)&w->rep_poll, NULL);
     uv_close((uv_handle_t *)&w->sigint, NULL);
     uv_close((uv_handle_t *)&w->sigterm, NULL);
+    uv_close((uv_handle_t *)&w->publisher, NULL);
   }
   /* Joining blocks this thread, but only for as long as the loops take to close their
    * handles; nothing else is waiting on the control thread at this point. */
@@ -460,6 +497,8 @@ static int start(worker_t *w) {
   if (nn_getsockopt(w->rep, NN_SOL_SOCKET, NN_RCVFD, &fd, &sz) < 0) return SFU_EIO;
   if (uv_poll_init(&w->loop, &w->rep_poll, fd) != 0) return SFU_EIO;
   w->rep_poll.data = w;
+  uv_idle_init(&w->loop, &w->publisher);
+  w->publisher.data = w;
   w->handles_init = 1;
   uv_signal_init(&w->loop, &w->sigint);
   uv_signal_init(&w->loop, &w->sigterm);
@@ -491,11 +530,13 @@ int sfu_worker_run(const sfu_worker_opts_t *opts) {
   if (!w) return SFU_ENOMEM;
   w->opts = *opts;
   w->rep = w->pub = -1;
+  sfu_list_init(&w->unpublished);
   int rc = SFU_ENOMEM;
   w->loops = calloc((size_t)opts->loops, sizeof *w->loops);
   w->pend.parts = calloc((size_t)opts->loops, sizeof *w->pend.parts);
   if (!w->loops || !w->pend.parts || uv_loop_init(&w->loop) != 0) goto out_free;
   if (sfu_dir_init(&w->dir, opts->loops) != 0) goto out_loop;
+  w->dir.max_meetings = opts->max_meetings;
   if (sfu_mq_init(&w->inbox, &w->loop, on_inbox, w) != 0) goto out_dir;
   rc = open_sockets(w);
   /* Process-global crypto state, main thread, before any loop exists (dtls.h, srtp.h). */
@@ -516,6 +557,13 @@ int sfu_worker_run(const sfu_worker_opts_t *opts) {
   }
   uv_run(&w->loop, UV_RUN_DEFAULT);
   sfu_mq_destroy(&w->inbox);
+  /* Stopping: events not yet published are dropped, like those of the meetings still
+   * open (docs/operations.md, Signals). */
+  sfu_list_t *it, *tmp;
+  sfu_list_foreach_safe(it, tmp, &w->unpublished) {
+    sfu_list_remove(it);
+    sfu_msg_free(sfu_container_of(it, sfu_msg_t, link));
+  }
   SFU_INFO("worker", "stopped: %llu requests, %llu events published, %llu dropped",
            (unsigned long long)w->requests, (unsigned long long)w->events_published,
            (unsigned long long)w->events_dropped);

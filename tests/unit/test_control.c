@@ -712,6 +712,88 @@ TEST(directory_placement_and_rules) {
   sfu_dir_free(&d);
 }
 
+/* Issue 6: every primary that ended looked for its replicas by walking the whole
+ * directory, so 50,000 meetings ending together cost O(meetings^2). The replicas hang off
+ * their primary's entry: an ending looks at its own replicas and nothing else. */
+TEST(directory_ending_costs_its_replicas_only) {
+  sfu_dir_t d;
+  char err[256], got[8][SFU_UUID_LEN + 1];
+  REQUIRE(sfu_dir_init(&d, 2) == 0);
+  enum { N = 20000 };
+  char(*ids)[SFU_UUID_LEN + 1] = calloc(N, sizeof *ids);
+  REQUIRE(ids);
+  for (int i = 0; i < N; i++) {
+    sfu_uuid_v4(ids[i]);
+    REQUIRE(sfu_dir_add(&d, ids[i], NULL, i % 2) == 0);
+  }
+  /* Three replicas of ids[0]. */
+  char rep[3][SFU_UUID_LEN + 1];
+  for (int i = 0; i < 3; i++) {
+    sfu_uuid_v4(rep[i]);
+    CHECK_EQ_INT(sfu_dir_check_create(&d, rep[i], ids[0], err, sizeof err), 0);
+    REQUIRE(sfu_dir_add(&d, rep[i], ids[0], i % 2) == 0);
+  }
+  uint64_t before = d.replica_visits;
+  CHECK_EQ_INT(sfu_dir_replicas(&d, ids[1], got, 8), 0);
+  CHECK(d.replica_visits == before); /* no replicas: nothing looked at */
+  CHECK_EQ_INT(sfu_dir_replicas(&d, ids[0], got, 8), 3);
+  CHECK(d.replica_visits == before + 3);
+  for (int i = 0; i < 3; i++) CHECK(strcmp(got[i], rep[i]) == 0);
+
+  /* Every meeting without replicas ends: not one entry looked at. */
+  before = d.replica_visits;
+  sfu_event_t ev;
+  memset(&ev, 0, sizeof ev);
+  ev.type = SFU_EV_MEETING_ENDED;
+  for (int i = 1; i < N; i++) {
+    CHECK_EQ_INT(sfu_dir_replicas(&d, ids[i], got, 8), 0); /* what the worker asks first */
+    strcpy(ev.meeting_id, ids[i]);
+    sfu_dir_on_event(&d, &ev);
+  }
+  CHECK(d.replica_visits == before);
+  CHECK_EQ_INT(sfu_dir_count(&d), 4);
+
+  /* The primary ends before its replicas' ends came back: they forget it, so a new
+   * meeting reusing its id starts with no replicas and none of the old ones' counts. */
+  strcpy(ev.meeting_id, ids[0]);
+  sfu_dir_on_event(&d, &ev);
+  REQUIRE(sfu_dir_add(&d, ids[0], NULL, 0) == 0);
+  CHECK_EQ_INT(sfu_dir_find(&d, ids[0])->n_replicas, 0);
+  CHECK_EQ_INT(sfu_dir_replicas(&d, ids[0], got, 8), 0);
+  char fresh[SFU_UUID_LEN + 1];
+  sfu_uuid_v4(fresh);
+  REQUIRE(sfu_dir_add(&d, fresh, ids[0], 1) == 0);
+  strcpy(ev.meeting_id, rep[0]); /* an old replica's end arrives */
+  sfu_dir_on_event(&d, &ev);
+  CHECK_EQ_INT(sfu_dir_find(&d, ids[0])->n_replicas, 1);
+  CHECK_EQ_INT(sfu_dir_replicas(&d, ids[0], got, 8), 1);
+  CHECK(strcmp(got[0], fresh) == 0);
+  free(ids);
+  sfu_dir_free(&d);
+}
+
+/* --max-meetings: the directory refuses a create beyond it with LimitExceeded, counting
+ * reservations; an existing MeetingId is still a Conflict. */
+TEST(directory_meeting_limit) {
+  sfu_dir_t d;
+  char err[256], ids[4][SFU_UUID_LEN + 1];
+  REQUIRE(sfu_dir_init(&d, 2) == 0);
+  d.max_meetings = 3;
+  for (int i = 0; i < 4; i++) sfu_uuid_v4(ids[i]);
+  for (int i = 0; i < 3; i++) {
+    CHECK_EQ_INT(sfu_dir_check_create(&d, ids[i], i ? ids[0] : NULL, err, sizeof err), 0);
+    REQUIRE(sfu_dir_add(&d, ids[i], i ? ids[0] : NULL, 0) == 0);
+  }
+  CHECK_EQ_INT(sfu_dir_check_create(&d, ids[3], NULL, err, sizeof err), SFU_ELIMIT);
+  CHECK(strstr(err, "3 meetings") && strstr(err, "--max-meetings"));
+  CHECK_EQ_INT(sfu_dir_check_create(&d, ids[3], ids[0], err, sizeof err), SFU_ELIMIT);
+  CHECK_EQ_INT(sfu_dir_check_create(&d, ids[1], NULL, err, sizeof err), SFU_EEXIST);
+  CHECK(strcmp(sfu_control_code_name(SFU_ELIMIT), "LimitExceeded") == 0);
+  sfu_dir_remove(&d, ids[2]);
+  CHECK_EQ_INT(sfu_dir_check_create(&d, ids[3], NULL, err, sizeof err), 0);
+  sfu_dir_free(&d);
+}
+
 int main(void) {
   RUN(decode_every_op_good);
   RUN(decode_missing_and_wrong_fields);
@@ -723,6 +805,8 @@ int main(void) {
   RUN(exec_limit_exceeded_in_batch);
   RUN(error_and_event_shapes);
   RUN(directory_placement_and_rules);
+  RUN(directory_ending_costs_its_replicas_only);
+  RUN(directory_meeting_limit);
   sfu_cmd_free(&g_cmd);
   return test_summary();
 }
