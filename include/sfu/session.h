@@ -209,11 +209,17 @@ int sfu_session_check_token(const sfu_session_t *s, const char *meeting_id, cons
 void sfu_session_set_connected(sfu_session_t *s, sfu_attendee_t *a, int connected, uint64_t now_us);
 
 /* Ends meetings past their max duration, and non-replica meetings idle for the idle
- * timeout. O(1) when nothing is due; O(meetings) when something is. */
+ * timeout, at most SFU_SESSION_END_BATCH per call: meetings created in one burst fall
+ * due in one burst, and ending 20,000 at once held the loop (and, through their events,
+ * the control thread) for ~100 ms. Whatever is left stays due (next_deadline() <= now),
+ * so the owner calls again after serving its other work. O(1) when nothing is due;
+ * O(meetings) when something is. */
+#define SFU_SESSION_END_BATCH 256
 void sfu_session_handle_timeout(sfu_session_t *s, uint64_t now_us);
-/* The earliest time handle_timeout has something to do; UINT64_MAX if none. Cached: O(1)
- * unless a meeting started or ended or an attendee was added, removed, connected or
- * disconnected since the last call (then O(meetings) once). */
+/* The earliest time handle_timeout has something to do; UINT64_MAX if none. Cached and
+ * kept exact as meetings and attendees change: O(1) unless, since the last call, the
+ * meeting that held the minimum ended or its deadline moved later (then O(meetings)
+ * once). */
 uint64_t sfu_session_next_deadline(sfu_session_t *s);
 
 /* Iteration in creation order; NULL at the end. */

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "sfu/control.h"
+#include "control/control_keys.h"
 #include "sfu/err.h"
 
 static const char *const g_op_names[SFU_OP__COUNT] = {
@@ -370,6 +371,11 @@ int sfu_control_decode(const char *buf, size_t len, sfu_cmd_t *cmd, char *err, s
   int rc = precheck(buf, len, err, errlen);
   if (!rc) rc = parse_root(buf, len, &root, err, errlen);
   if (rc) return rc;
+  /* Before any field is read: which of two "MeetingId"s counts must never come up. */
+  if ((rc = sfu_control_check_keys(root, err, errlen))) {
+    cJSON_Delete(root);
+    return rc;
+  }
   const cJSON *op = cJSON_GetObjectItemCaseSensitive(root, "op");
   if (!op) {
     rc = bad(err, errlen, "op: missing (a string such as \"CreateMeeting\")");

@@ -55,9 +55,18 @@ int sfu_dir_place(const sfu_dir_t *d) {
 
 int sfu_dir_check_create(const sfu_dir_t *d, const char *meeting_id, const char *primary_id,
                          char *err, size_t errlen) {
+  /* Conflict first: a client retrying a create that did happen learns that it exists. */
   if (sfu_dir_find(d, meeting_id)) {
     snprintf(err, errlen, "MeetingId: meeting '%s' already exists", meeting_id);
     return SFU_EEXIST;
+  }
+  /* Entries include reservations (creates still on their way to a loop), so a burst of
+   * creates cannot overshoot the limit. */
+  if (d->max_meetings && d->meetings.count >= d->max_meetings) {
+    snprintf(err, errlen,
+             "request: this worker already holds %zu meetings, its limit (--max-meetings)",
+             d->max_meetings);
+    return SFU_ELIMIT;
   }
   if (!primary_id || !primary_id[0]) return 0;
   const sfu_dir_meeting_t *p = sfu_dir_find(d, primary_id);
@@ -83,18 +92,34 @@ int sfu_dir_add(sfu_dir_t *d, const char *id, const char *primary_id, int loop) 
   snprintf(m->id, sizeof m->id, "%s", id);
   if (primary_id) snprintf(m->primary_id, sizeof m->primary_id, "%s", primary_id);
   m->loop = loop;
+  sfu_list_init(&m->replicas);
+  sfu_list_init(&m->replica_link);
+  sfu_dir_meeting_t *p = sfu_dir_find(d, m->primary_id);
+  if (p) {
+    m->primary = p;
+    sfu_list_insert_tail(&p->replicas, &m->replica_link);
+    p->n_replicas++;
+  }
   sfu_hmap_insert(&d->meetings, &m->node, sfu_hash_str(m->id));
   d->loads[loop].meetings++;
-  sfu_dir_meeting_t *p = sfu_dir_find(d, m->primary_id);
-  if (p) p->n_replicas++;
   return 0;
 }
 
 void sfu_dir_remove(sfu_dir_t *d, const char *id) {
   sfu_dir_meeting_t *m = sfu_dir_find(d, id);
   if (!m) return;
-  sfu_dir_meeting_t *p = sfu_dir_find(d, m->primary_id);
-  if (p && p->n_replicas > 0) p->n_replicas--;
+  if (m->primary) {
+    sfu_list_remove(&m->replica_link);
+    m->primary->n_replicas--;
+  }
+  /* Replicas still listed (their end is on its way) forget this entry, which is freed
+   * below: a later meeting reusing this id must not inherit them. */
+  sfu_list_t *it, *tmp;
+  sfu_list_foreach_safe(it, tmp, &m->replicas) {
+    sfu_dir_meeting_t *r = sfu_container_of(it, sfu_dir_meeting_t, replica_link);
+    sfu_list_remove(it);
+    r->primary = NULL;
+  }
   d->loads[m->loop].meetings--;
   d->loads[m->loop].attendees -= m->attendees;
   sfu_hmap_remove(&d->meetings, &m->node);
@@ -123,15 +148,17 @@ void sfu_dir_on_event(sfu_dir_t *d, const sfu_event_t *ev) {
   }
 }
 
-size_t sfu_dir_replicas(const sfu_dir_t *d, const char *primary_id, char (*ids)[SFU_UUID_LEN + 1],
+size_t sfu_dir_replicas(sfu_dir_t *d, const char *primary_id, char (*ids)[SFU_UUID_LEN + 1],
                         size_t max) {
-  size_t n = 0, b;
-  if (!primary_id || !primary_id[0]) return 0;
-  for (sfu_hnode_t *it = sfu_hmap_iter_first(&d->meetings, &b); it;
-       it = sfu_hmap_iter_next(&d->meetings, it, &b)) {
-    const sfu_dir_meeting_t *m = sfu_container_of(it, sfu_dir_meeting_t, node);
-    if (strcmp(m->primary_id, primary_id) != 0) continue;
-    if (n < max) memcpy(ids[n], m->id, SFU_UUID_LEN + 1);
+  size_t n = 0;
+  const sfu_dir_meeting_t *p = sfu_dir_find(d, primary_id);
+  if (!p) return 0;
+  const sfu_list_t *it;
+  sfu_list_foreach(it, &p->replicas) {
+    const sfu_dir_meeting_t *r = sfu_container_of(it, sfu_dir_meeting_t, replica_link);
+    /* Counts what a regression to a directory scan would make O(meetings). */
+    d->replica_visits++;
+    if (n < max) memcpy(ids[n], r->id, SFU_UUID_LEN + 1);
     n++;
   }
   return n;

@@ -16,12 +16,33 @@ struct sfu_session {
   sfu_hmap_t meetings;     /* id -> sfu_meeting_t */
   sfu_list_t meeting_list; /* creation order */
   size_t attendee_count;   /* over all meetings */
-  /* The earliest meeting deadline, recomputed (O(meetings)) only after something it
-   * depends on changed: the loop asks for it on every timer re-arm, and transport timers
+  /* The earliest meeting deadline. Kept exact in O(1) as meetings start, end and change
+   * (deadline_moved); recomputed (O(meetings)) only after the meeting that held it ended
+   * or moved later. The loop asks for it on every timer re-arm, and transport timers
    * re-arm far more often than meetings start, end or (dis)connect. */
   uint64_t deadline;
   int deadline_stale;
 };
+
+static uint64_t meeting_deadline(const sfu_session_t *s, const sfu_meeting_t *m,
+                                 sfu_end_reason_t *why);
+
+/* One meeting's deadline went from old_d to new_d (UINT64_MAX: the meeting did not
+ * exist / is gone). Keeps the cached minimum exact without walking the meetings unless
+ * the meeting that held it moved later: creating or ending meetings one after another
+ * would otherwise cost O(meetings) each, O(n^2) for a loop filling up or emptying. */
+static void deadline_moved(sfu_session_t *s, uint64_t old_d, uint64_t new_d) {
+  if (s->deadline_stale) return;
+  if (new_d <= s->deadline)
+    s->deadline = new_d;
+  else if (old_d == s->deadline)
+    s->deadline_stale = 1; /* it may have been the only one at the minimum */
+}
+
+static uint64_t deadline_of(const sfu_session_t *s, const sfu_meeting_t *m) {
+  sfu_end_reason_t why;
+  return meeting_deadline(s, m, &why);
+}
 
 static void set_err(char *err, size_t errlen, const char *fmt, const char *arg) {
   if (err && errlen) snprintf(err, errlen, fmt, arg);
@@ -167,7 +188,7 @@ int sfu_session_create_meeting(sfu_session_t *s, const sfu_meeting_params_t *p, 
   sfu_list_init(&m->attendee_list);
   sfu_hmap_insert(&s->meetings, &m->node, sfu_hash_str(m->id)); /* ENOMEM on grow is benign */
   sfu_list_insert_tail(&s->meeting_list, &m->link);
-  s->deadline_stale = 1;
+  deadline_moved(s, UINT64_MAX, deadline_of(s, m));
   emit_meeting(s, SFU_EV_MEETING_STARTED, m, SFU_END_DELETED, now_us);
   if (out) *out = m;
   return 0;
@@ -180,9 +201,10 @@ static void remove_attendee(sfu_session_t *s, sfu_attendee_t *a, uint64_t now_us
   m->attendee_count--;
   s->attendee_count--;
   if (a->connected) {
+    uint64_t old_d = deadline_of(s, m);
     m->connected_count--;
     if (m->connected_count == 0) m->last_active_us = now_us;
-    s->deadline_stale = 1;
+    deadline_moved(s, old_d, deadline_of(s, m));
   }
   emit_attendee(s, SFU_EV_ATTENDEE_DELETED, a, now_us);
   attendee_free(s, a);
@@ -195,9 +217,9 @@ static void end_meeting(sfu_session_t *s, sfu_meeting_t *m, sfu_end_reason_t rea
   sfu_list_foreach_safe(it, tmp, &m->attendee_list) {
     remove_attendee(s, sfu_container_of(it, sfu_attendee_t, link), now_us);
   }
+  deadline_moved(s, deadline_of(s, m), UINT64_MAX);
   sfu_hmap_remove(&s->meetings, &m->node);
   sfu_list_remove(&m->link);
-  s->deadline_stale = 1;
   emit_meeting(s, SFU_EV_MEETING_ENDED, m, reason, now_us);
   meeting_free(s, m);
 }
@@ -248,8 +270,9 @@ int sfu_session_create_attendee(sfu_session_t *s, const char *meeting_id, const 
   sfu_list_insert_tail(&m->attendee_list, &a->link);
   m->attendee_count++;
   s->attendee_count++;
+  uint64_t old_d = deadline_of(s, m);
   m->last_active_us = now_us;
-  s->deadline_stale = 1;
+  deadline_moved(s, old_d, deadline_of(s, m));
   emit_attendee(s, SFU_EV_ATTENDEE_ADDED, a, now_us);
   if (out) *out = a;
   return 0;
@@ -313,6 +336,7 @@ void sfu_session_set_connected(sfu_session_t *s, sfu_attendee_t *a, int connecte
   if (a->connected == connected) return;
   a->connected = connected;
   sfu_meeting_t *m = a->meeting;
+  uint64_t old_d = deadline_of(s, m);
   if (connected)
     m->connected_count++;
   else
@@ -320,7 +344,7 @@ void sfu_session_set_connected(sfu_session_t *s, sfu_attendee_t *a, int connecte
   /* The idle clock restarts when the last attendee leaves (and while anyone is
    * connected the meeting is not idle at all). */
   m->last_active_us = now_us;
-  s->deadline_stale = 1;
+  deadline_moved(s, old_d, deadline_of(s, m));
 }
 
 /* ---- timers ---- */
@@ -345,13 +369,16 @@ static uint64_t meeting_deadline(const sfu_session_t *s, const sfu_meeting_t *m,
 
 void sfu_session_handle_timeout(sfu_session_t *s, uint64_t now_us) {
   if (sfu_session_next_deadline(s) > now_us) return; /* nothing due: O(1) */
+  size_t ended = 0;
   sfu_list_t *it, *tmp;
   sfu_list_foreach_safe(it, tmp, &s->meeting_list) {
     sfu_meeting_t *m = sfu_container_of(it, sfu_meeting_t, link);
     sfu_end_reason_t why;
     uint64_t d = meeting_deadline(s, m, &why);
+    if (d > now_us) continue;
     /* If both have passed, the max duration is the one that came first or equal. */
-    if (d <= now_us) end_meeting(s, m, why, now_us);
+    end_meeting(s, m, why, now_us);
+    if (++ended == SFU_SESSION_END_BATCH) break; /* the rest stay due */
   }
 }
 

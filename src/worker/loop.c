@@ -40,8 +40,8 @@ static void on_timer(uv_timer_t *t);
 /* Re-arms the timer for the earliest of the session's and the transports' deadlines (or
  * stops it when there is none). Both are O(1) to read (the session caches its minimum,
  * session.h; the transports sit in a heap, rtc.h). Rounded up to the next millisecond:
- * firing early would only re-arm. */
-void sfu_loop_rearm(sfu_loop_t *l) {
+ * firing early would only re-arm. A deadline already passed fires after min_ms. */
+static void rearm(sfu_loop_t *l, uint64_t min_ms) {
   uint64_t d = sfu_session_next_deadline(l->session);
   if (l->media) {
     uint64_t m = sfu_rtc_next_deadline(l->media->rtc);
@@ -53,17 +53,24 @@ void sfu_loop_rearm(sfu_loop_t *l) {
     return;
   }
   uint64_t now = sfu_loop_now_us();
-  uint64_t ms = d > now ? (d - now + 999) / 1000 : 0;
+  uint64_t ms = d > now ? (d - now + 999) / 1000 : min_ms;
   uv_update_time(&l->loop);
   uv_timer_start(&l->timer, on_timer, ms, 0);
 }
+
+void sfu_loop_rearm(sfu_loop_t *l) { rearm(l, 0); }
 
 static void on_timer(uv_timer_t *t) {
   sfu_loop_t *l = t->data;
   uint64_t now = sfu_loop_now_us();
   sfu_session_handle_timeout(l->session, now);
   if (l->media) sfu_rtc_handle_timeout(l->media->rtc, now);
-  sfu_loop_rearm(l);
+  /* Still due after a timeout means the session left meetings for later (it ends them in
+   * slices, session.h): 1 ms gives the inbox and the sockets a turn first. A 0 ms timer
+   * started in a timer callback would run again in the same pass, before any I/O
+   * (libuv 1.44; later versions collect the due timers first). Re-arms from anywhere else keep 0 ms, so
+   * that frequent commands or packets cannot keep pushing a due timer back. */
+  rearm(l, 1);
 }
 
 static void loop_stop(sfu_loop_t *l) {

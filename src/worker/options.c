@@ -26,6 +26,7 @@ enum {
   OPT_IDLE,
   OPT_MAX_DURATION,
   OPT_SRTP_BACKEND,
+  OPT_MAX_MEETINGS,
   OPT_HELP,
   OPT_VERSION
 };
@@ -42,9 +43,13 @@ static const struct option g_opts[] = {
     {"idle-meeting-timeout", required_argument, NULL, OPT_IDLE},
     {"max-meeting-duration", required_argument, NULL, OPT_MAX_DURATION},
     {"srtp-backend", required_argument, NULL, OPT_SRTP_BACKEND},
+    {"max-meetings", required_argument, NULL, OPT_MAX_MEETINGS},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0}};
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 static void usage(FILE *f) {
   fputs(
@@ -63,6 +68,8 @@ static void usage(FILE *f) {
       "  --max-meeting-duration S  end any meeting S seconds after creation (86400)\n"
       "  --srtp-backend B          SRTP implementation: openssl (own, on OpenSSL 3) or libsrtp\n"
       "                            (libsrtp2 as packaged) (openssl)\n"
+      "  --max-meetings N          meetings this worker holds at most, replicas included;\n"
+      "                            more are refused with LimitExceeded (" STR(SFU_DEFAULT_MAX_MEETINGS) ")\n"
       "  --help                    this text\n"
       "  --version                 print the version\n"
       "\n"
@@ -114,6 +121,7 @@ static void defaults(sfu_worker_opts_t *o) {
   o->log_level = SFU_LOG_INFO;
   o->idle_timeout_us = 300ull * 1000000;
   o->max_duration_us = 86400ull * 1000000;
+  o->max_meetings = SFU_DEFAULT_MAX_MEETINGS;
 }
 
 /* Applies one flag; returns 0, or -1 with the reason in *why. */
@@ -154,6 +162,11 @@ static int apply(sfu_worker_opts_t *o, int c, const char *v, const char **why) {
     case OPT_MAX_DURATION:
       *why = "must be a number of seconds (at least 0.001)";
       return parse_seconds(v, &o->max_duration_us);
+    case OPT_MAX_MEETINGS:
+      *why = "must be an integer from 1 to 1000000";
+      if (parse_long(v, 1, SFU_MAX_MEETINGS_LIMIT, &n)) return -1;
+      o->max_meetings = (size_t)n;
+      return 0;
     case OPT_SRTP_BACKEND: {
       *why = "must be openssl or libsrtp";
       sfu_srtp_backend_t b;

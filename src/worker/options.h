@@ -7,6 +7,9 @@
 
 #define SFU_WORKER_ID_MAX 64
 #define SFU_MAX_LOOPS 256
+/* --max-meetings default; docs/operations.md says how it was sized. */
+#define SFU_DEFAULT_MAX_MEETINGS 10000
+#define SFU_MAX_MEETINGS_LIMIT 1000000 /* largest value the flag accepts */
 
 /* Filled once by sfu_worker_opts_parse in main(), read-only afterwards (all threads). */
 typedef struct {
@@ -20,6 +23,7 @@ typedef struct {
   uint64_t idle_timeout_us; /* --idle-meeting-timeout */
   uint64_t max_duration_us; /* --max-meeting-duration */
   int srtp_backend;         /* --srtp-backend: sfu_srtp_backend_t (0: OpenSSL) */
+  size_t max_meetings;      /* --max-meetings */
 } sfu_worker_opts_t;
 
 /* Returns 0 to run, 1 if --help/--version was printed (exit 0), -1 on a bad flag (a

@@ -27,10 +27,19 @@
 #include "worker/loop.h"
 #include "worker/queue.h"
 
-/* Bigger than SFU_CONTROL_MAX_REQUEST on purpose: a 10 MB request is received and
- * answered "message too large" instead of being dropped by nanomsg, which would leave
- * the client waiting for a reply that never comes. Past this, nanomsg drops it. */
-#define RCV_MAX_BYTES (16 * 1024 * 1024)
+/* nanomsg allocates a message as soon as its 8-byte length header arrives and holds it
+ * until the body is complete, for as many connections as anyone opens: at 16 MiB, 40
+ * connections that sent only headers took the worker from 10 MB to 666 MB (issue 6).
+ * So the limit sits just above SFU_CONTROL_MAX_REQUEST: a request slightly too large is
+ * still read and answered "message too large"; past this nanomsg closes the connection
+ * at the header (the REQ side gets no reply). */
+#define RCV_MAX_BYTES (SFU_CONTROL_MAX_REQUEST + 64 * 1024)
+
+/* Events published per turn of the control loop while a burst is waiting. Publishing
+ * (JSON text, nn_send) costs a few microseconds per event, so 20,000 meetings ending
+ * together once held the control thread for ~100 ms in one go; in slices of 64 the REP
+ * socket is served between slices. */
+#define PUBLISH_BATCH 64
 
 /* The request being served. Control thread only. */
 typedef struct {
@@ -54,6 +63,10 @@ typedef struct {
   uv_poll_t rep_poll;
   uv_signal_t sigint, sigterm;
   sfu_mq_t inbox;
+  /* Events already applied to the directory, waiting to be published (sfu_msg_t.link,
+   * oldest first), and the idle handle that publishes them a slice per loop turn. */
+  sfu_list_t unpublished;
+  uv_idle_t publisher;
   sfu_loop_t *loops;
   int n_started;
   sfu_dir_t dir;
@@ -378,25 +391,57 @@ static void cascade_replicas(worker_t *w, const char *primary_id) {
   }
 }
 
-static void on_event(worker_t *w, const sfu_event_t *ev) {
+/* Publishes up to `budget` waiting events, oldest first; returns what is left of it. */
+static int publish_waiting(worker_t *w, int budget) {
+  while (budget > 0 && !sfu_list_empty(&w->unpublished)) {
+    sfu_msg_t *m = sfu_container_of(w->unpublished.next, sfu_msg_t, link);
+    sfu_list_remove(&m->link);
+    publish(w, &m->ev);
+    sfu_msg_free(m);
+    budget--;
+  }
+  return budget;
+}
+
+static void on_publisher(uv_idle_t *h) {
+  worker_t *w = h->data;
+  publish_waiting(w, PUBLISH_BATCH);
+  if (sfu_list_empty(&w->unpublished)) uv_idle_stop(h);
+}
+
+/* The directory takes the event at once, so that the next request (and the reply that
+ * follows this event in the inbox) sees it; the publishing may wait for a later turn
+ * when a burst exceeds this turn's budget. PUB order stays the loops' order. */
+static void on_event(worker_t *w, sfu_msg_t *m, int *budget) {
+  const sfu_event_t *ev = &m->ev;
   if (ev->type == SFU_EV_MEETING_ENDED && !ev->primary_meeting_id[0])
     cascade_replicas(w, ev->meeting_id);
   sfu_dir_on_event(&w->dir, ev);
-  publish(w, ev);
+  *budget = publish_waiting(w, *budget);
+  if (*budget > 0 && sfu_list_empty(&w->unpublished)) {
+    publish(w, ev);
+    (*budget)--;
+    sfu_msg_free(m);
+    return;
+  }
+  sfu_list_insert_tail(&w->unpublished, &m->link);
+  if (!w->stopping) uv_idle_start(&w->publisher, on_publisher);
 }
 
 static void on_inbox(uv_async_t *a) {
   worker_t *w = a->data;
   sfu_list_t msgs, *it, *tmp;
+  int budget = PUBLISH_BATCH;
   sfu_list_init(&msgs);
   sfu_mq_take(&w->inbox, &msgs);
   sfu_list_foreach_safe(it, tmp, &msgs) {
     sfu_msg_t *m = sfu_container_of(it, sfu_msg_t, link);
     sfu_list_remove(it);
-    if (m->type == SFU_MSG_REPLY)
-      on_reply(w, m);
-    else if (m->type == SFU_MSG_EVENT)
-      on_event(w, &m->ev);
+    if (m->type == SFU_MSG_EVENT) {
+      on_event(w, m, &budget);
+      continue;
+    }
+    if (m->type == SFU_MSG_REPLY) on_reply(w, m);
     sfu_msg_free(m);
   }
   if (w->need_drain) drain_rep(w);
@@ -412,6 +457,7 @@ static void stop(worker_t *w, const char *why) {
     uv_close((uv_handle_t *)&w->rep_poll, NULL);
     uv_close((uv_handle_t *)&w->sigint, NULL);
     uv_close((uv_handle_t *)&w->sigterm, NULL);
+    uv_close((uv_handle_t *)&w->publisher, NULL);
   }
   /* Joining blocks this thread, but only for as long as the loops take to close their
    * handles; nothing else is waiting on the control thread at this point. */
@@ -431,7 +477,10 @@ static int open_sockets(worker_t *w) {
     SFU_ERROR("worker", "nanomsg socket: %s", nn_strerror(nn_errno()));
     return SFU_EIO;
   }
-  nn_setsockopt(w->rep, NN_SOL_SOCKET, NN_RCVMAXSIZE, &max, sizeof max);
+  if (nn_setsockopt(w->rep, NN_SOL_SOCKET, NN_RCVMAXSIZE, &max, sizeof max) < 0) {
+    SFU_ERROR("worker", "control socket receive limit: %s", nn_strerror(nn_errno()));
+    return SFU_EIO;
+  }
   if (nn_bind(w->rep, w->opts.control_url) < 0) {
     SFU_ERROR("worker", "--control %s: %s", w->opts.control_url, nn_strerror(nn_errno()));
     return SFU_EIO;
@@ -449,6 +498,8 @@ static int start(worker_t *w) {
   if (nn_getsockopt(w->rep, NN_SOL_SOCKET, NN_RCVFD, &fd, &sz) < 0) return SFU_EIO;
   if (uv_poll_init(&w->loop, &w->rep_poll, fd) != 0) return SFU_EIO;
   w->rep_poll.data = w;
+  uv_idle_init(&w->loop, &w->publisher);
+  w->publisher.data = w;
   w->handles_init = 1;
   uv_signal_init(&w->loop, &w->sigint);
   uv_signal_init(&w->loop, &w->sigterm);
@@ -489,11 +540,13 @@ int sfu_worker_run(const sfu_worker_opts_t *opts) {
   if (!w) return SFU_ENOMEM;
   w->opts = *opts;
   w->rep = w->pub = -1;
+  sfu_list_init(&w->unpublished);
   int rc = SFU_ENOMEM;
   w->loops = calloc((size_t)opts->loops, sizeof *w->loops);
   w->pend.parts = calloc((size_t)opts->loops, sizeof *w->pend.parts);
   if (!w->loops || !w->pend.parts || uv_loop_init(&w->loop) != 0) goto out_free;
   if (sfu_dir_init(&w->dir, opts->loops) != 0) goto out_loop;
+  w->dir.max_meetings = opts->max_meetings;
   if (sfu_mq_init(&w->inbox, &w->loop, on_inbox, w) != 0) goto out_dir;
   rc = open_sockets(w);
   /* Process-global crypto state, main thread, before any loop exists (dtls.h, srtp.h). */
@@ -514,6 +567,13 @@ int sfu_worker_run(const sfu_worker_opts_t *opts) {
   }
   uv_run(&w->loop, UV_RUN_DEFAULT);
   sfu_mq_destroy(&w->inbox);
+  /* Stopping: events not yet published are dropped, like those of the meetings still
+   * open (docs/operations.md, Signals). */
+  sfu_list_t *it, *tmp;
+  sfu_list_foreach_safe(it, tmp, &w->unpublished) {
+    sfu_list_remove(it);
+    sfu_msg_free(sfu_container_of(it, sfu_msg_t, link));
+  }
   SFU_INFO("worker", "stopped: %llu requests, %llu events published, %llu dropped",
            (unsigned long long)w->requests, (unsigned long long)w->events_published,
            (unsigned long long)w->events_dropped);

@@ -11,7 +11,8 @@ import harness
 from harness import Worker, uid8
 
 FLAGS = ("--control", "--events", "--loops", "--udp-port", "--tcp-port", "--announce-ip",
-         "--worker-id", "--log-level", "--idle-meeting-timeout", "--max-meeting-duration")
+         "--worker-id", "--log-level", "--idle-meeting-timeout", "--max-meeting-duration",
+         "--max-meetings")
 
 
 class CommandLineTests(unittest.TestCase):
@@ -26,7 +27,7 @@ class CommandLineTests(unittest.TestCase):
     def test_bad_flags(self):
         for argv in (["--no-such-flag"], ["--loops", "0"], ["--loops", "abc"],
                      ["--udp-port", "70000"], ["--idle-meeting-timeout", "-5"],
-                     ["--control"]):
+                     ["--max-meetings", "0"], ["--max-meetings", "1e3"], ["--control"]):
             with self.subTest(argv=argv):
                 out = subprocess.run([harness.WORKER] + argv, capture_output=True,
                                      timeout=10)

@@ -267,6 +267,78 @@ TEST(decode_hostile_inputs) {
   free(s);
 }
 
+/* Issue 6: cJSON keeps both pairs of a duplicated name and its lookups find the first,
+ * while most parsers (a proxy in front of the worker) keep the last. Any duplicate, at
+ * any depth, refuses the whole request, naming where it is. */
+TEST(decode_refuses_duplicate_keys) {
+  BAD("{\"op\":\"DeleteMeeting\",\"MeetingId\":\"" MID "\",\"MeetingId\":\"" AID "\"}",
+      "MeetingId: duplicate key");
+  BAD("{\"op\":\"DeleteMeeting\",\"op\":\"GetWorkerStats\",\"MeetingId\":\"" MID "\"}",
+      "op: duplicate key");
+  /* Same value twice is still two keys. */
+  BAD("{\"op\":\"GetWorkerStats\",\"op\":\"GetWorkerStats\"}", "op: duplicate key");
+  /* Unknown fields count too: what the worker ignores, a front end may not. */
+  BAD("{\"op\":\"GetWorkerStats\",\"x\":1,\"x\":2}", "x: duplicate key");
+  BAD("{\"op\":\"GetWorkerStats\",\"\":1,\"\":2}", "\"\": duplicate key");
+  /* Equal up to ASCII case: a case-insensitive front end reads "meetingid" as MeetingId. */
+  BAD("{\"op\":\"DeleteMeeting\",\"MeetingId\":\"" MID "\",\"meetingid\":\"" AID "\"}",
+      "MeetingId: duplicate key (also written \"meetingid\"");
+  BAD("{\"op\":\"DeleteMeeting\",\"meetingID\":\"" AID "\",\"MeetingId\":\"" MID "\"}",
+      "MeetingId: duplicate key (also written \"meetingID\"");
+  /* Equal once escapes are decoded ("\u0049" is "I"). */
+  BAD("{\"op\":\"DeleteMeeting\",\"MeetingId\":\"" MID "\",\"Meeting\\u0049d\":\"" AID "\"}",
+      "MeetingId: duplicate key");
+  /* Nested: MeetingFeatures, its groups, Capabilities, the Attendees of a batch. */
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Video\":"
+      "{\"MaxResolution\":\"None\"},\"Video\":{\"MaxResolution\":\"FHD\"}}}",
+      "MeetingFeatures.Video: duplicate key");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Video\":"
+      "{\"MaxResolution\":\"None\",\"MaxResolution\":\"FHD\"}}}",
+      "MeetingFeatures.Video.MaxResolution: duplicate key");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Attendee\":"
+      "{\"MaxCount\":2,\"maxcount\":250}}}",
+      "MeetingFeatures.Attendee.MaxCount: duplicate key");
+  BAD("{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID
+      "\",\"Attendees\":["
+      "{\"ExternalUserId\":\"alice\"},{\"ExternalUserId\":\"bob\",\"ExternalUserId\":\"eve\"}]}",
+      "Attendees[1].ExternalUserId: duplicate key");
+  BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID
+      "\",\"ExternalUserId\":\"ab\","
+      "\"Capabilities\":{\"Audio\":\"None\",\"Video\":\"None\",\"Content\":\"None\","
+      "\"Audio\":\"SendReceive\"}}",
+      "Capabilities.Audio: duplicate key");
+  BAD("{\"op\":\"GetWorkerStats\",\"x\":[1,[{\"a\":1}],[[{\"b\":1,\"a\":2,\"b\":3}]]]}",
+      "x[2][0][0].b: duplicate key");
+  /* A key echoed in the message is sanitised and cut. */
+  char big[400];
+  snprintf(big, sizeof big, "{\"op\":\"GetWorkerStats\",\"%0100d\\u00e9\":1,\"%0100d\\u00e9\":2}",
+           0, 0);
+  CHECK_EQ_INT(dec(big), SFU_EINVAL);
+  CHECK(strstr(g_err, "duplicate key") && strlen(g_err) < 200);
+  for (const char *c = g_err; *c; c++) CHECK(*c >= 0x20 && *c < 0x7f);
+
+  /* Not duplicates: the same name in different objects, names that differ in a
+   * non-ASCII letter (only ASCII case is folded). */
+  CHECK_EQ_INT(
+      dec("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{"
+          "\"Video\":{\"MaxResolution\":\"HD\"},\"Content\":{\"MaxResolution\":\"FHD\"}}}"),
+      0);
+  CHECK_EQ_INT(dec("{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID "\",\"Attendees\":["
+                   "{\"ExternalUserId\":\"alice\"},{\"ExternalUserId\":\"bob\"}]}"),
+               0);
+  CHECK_EQ_INT(dec("{\"op\":\"GetWorkerStats\",\"\\u00c9\":1,\"\\u00e9\":2}"), 0);
+
+  /* Objects larger than the sorter's stack array: 40 keys, then a 41st repeating one. */
+  char obj[2048];
+  size_t n = (size_t)snprintf(obj, sizeof obj, "{\"op\":\"GetWorkerStats\"");
+  for (int i = 0; i < 40; i++)
+    n += (size_t)snprintf(obj + n, sizeof obj - n, ",\"k%02d\":%d", i, i);
+  snprintf(obj + n, sizeof obj - n, "}");
+  CHECK_EQ_INT(dec(obj), 0);
+  snprintf(obj + n, sizeof obj - n, ",\"K17\":0}");
+  BAD(obj, "K17: duplicate key (also written \"k17\"");
+}
+
 TEST(decode_every_truncation_and_garbage_never_crashes) {
   const char *req =
       "{\"op\":\"BatchCreateAttendee\",\"MeetingId\":\"" MID
@@ -640,16 +712,101 @@ TEST(directory_placement_and_rules) {
   sfu_dir_free(&d);
 }
 
+/* Issue 6: every primary that ended looked for its replicas by walking the whole
+ * directory, so 50,000 meetings ending together cost O(meetings^2). The replicas hang off
+ * their primary's entry: an ending looks at its own replicas and nothing else. */
+TEST(directory_ending_costs_its_replicas_only) {
+  sfu_dir_t d;
+  char err[256], got[8][SFU_UUID_LEN + 1];
+  REQUIRE(sfu_dir_init(&d, 2) == 0);
+  enum { N = 20000 };
+  char(*ids)[SFU_UUID_LEN + 1] = calloc(N, sizeof *ids);
+  REQUIRE(ids);
+  for (int i = 0; i < N; i++) {
+    sfu_uuid_v4(ids[i]);
+    REQUIRE(sfu_dir_add(&d, ids[i], NULL, i % 2) == 0);
+  }
+  /* Three replicas of ids[0]. */
+  char rep[3][SFU_UUID_LEN + 1];
+  for (int i = 0; i < 3; i++) {
+    sfu_uuid_v4(rep[i]);
+    CHECK_EQ_INT(sfu_dir_check_create(&d, rep[i], ids[0], err, sizeof err), 0);
+    REQUIRE(sfu_dir_add(&d, rep[i], ids[0], i % 2) == 0);
+  }
+  uint64_t before = d.replica_visits;
+  CHECK_EQ_INT(sfu_dir_replicas(&d, ids[1], got, 8), 0);
+  CHECK(d.replica_visits == before); /* no replicas: nothing looked at */
+  CHECK_EQ_INT(sfu_dir_replicas(&d, ids[0], got, 8), 3);
+  CHECK(d.replica_visits == before + 3);
+  for (int i = 0; i < 3; i++) CHECK(strcmp(got[i], rep[i]) == 0);
+
+  /* Every meeting without replicas ends: not one entry looked at. */
+  before = d.replica_visits;
+  sfu_event_t ev;
+  memset(&ev, 0, sizeof ev);
+  ev.type = SFU_EV_MEETING_ENDED;
+  for (int i = 1; i < N; i++) {
+    CHECK_EQ_INT(sfu_dir_replicas(&d, ids[i], got, 8), 0); /* what the worker asks first */
+    strcpy(ev.meeting_id, ids[i]);
+    sfu_dir_on_event(&d, &ev);
+  }
+  CHECK(d.replica_visits == before);
+  CHECK_EQ_INT(sfu_dir_count(&d), 4);
+
+  /* The primary ends before its replicas' ends came back: they forget it, so a new
+   * meeting reusing its id starts with no replicas and none of the old ones' counts. */
+  strcpy(ev.meeting_id, ids[0]);
+  sfu_dir_on_event(&d, &ev);
+  REQUIRE(sfu_dir_add(&d, ids[0], NULL, 0) == 0);
+  CHECK_EQ_INT(sfu_dir_find(&d, ids[0])->n_replicas, 0);
+  CHECK_EQ_INT(sfu_dir_replicas(&d, ids[0], got, 8), 0);
+  char fresh[SFU_UUID_LEN + 1];
+  sfu_uuid_v4(fresh);
+  REQUIRE(sfu_dir_add(&d, fresh, ids[0], 1) == 0);
+  strcpy(ev.meeting_id, rep[0]); /* an old replica's end arrives */
+  sfu_dir_on_event(&d, &ev);
+  CHECK_EQ_INT(sfu_dir_find(&d, ids[0])->n_replicas, 1);
+  CHECK_EQ_INT(sfu_dir_replicas(&d, ids[0], got, 8), 1);
+  CHECK(strcmp(got[0], fresh) == 0);
+  free(ids);
+  sfu_dir_free(&d);
+}
+
+/* --max-meetings: the directory refuses a create beyond it with LimitExceeded, counting
+ * reservations; an existing MeetingId is still a Conflict. */
+TEST(directory_meeting_limit) {
+  sfu_dir_t d;
+  char err[256], ids[4][SFU_UUID_LEN + 1];
+  REQUIRE(sfu_dir_init(&d, 2) == 0);
+  d.max_meetings = 3;
+  for (int i = 0; i < 4; i++) sfu_uuid_v4(ids[i]);
+  for (int i = 0; i < 3; i++) {
+    CHECK_EQ_INT(sfu_dir_check_create(&d, ids[i], i ? ids[0] : NULL, err, sizeof err), 0);
+    REQUIRE(sfu_dir_add(&d, ids[i], i ? ids[0] : NULL, 0) == 0);
+  }
+  CHECK_EQ_INT(sfu_dir_check_create(&d, ids[3], NULL, err, sizeof err), SFU_ELIMIT);
+  CHECK(strstr(err, "3 meetings") && strstr(err, "--max-meetings"));
+  CHECK_EQ_INT(sfu_dir_check_create(&d, ids[3], ids[0], err, sizeof err), SFU_ELIMIT);
+  CHECK_EQ_INT(sfu_dir_check_create(&d, ids[1], NULL, err, sizeof err), SFU_EEXIST);
+  CHECK(strcmp(sfu_control_code_name(SFU_ELIMIT), "LimitExceeded") == 0);
+  sfu_dir_remove(&d, ids[2]);
+  CHECK_EQ_INT(sfu_dir_check_create(&d, ids[3], NULL, err, sizeof err), 0);
+  sfu_dir_free(&d);
+}
+
 int main(void) {
   RUN(decode_every_op_good);
   RUN(decode_missing_and_wrong_fields);
   RUN(decode_op_errors);
   RUN(decode_hostile_inputs);
+  RUN(decode_refuses_duplicate_keys);
   RUN(decode_every_truncation_and_garbage_never_crashes);
   RUN(exec_meeting_and_attendee_ops);
   RUN(exec_limit_exceeded_in_batch);
   RUN(error_and_event_shapes);
   RUN(directory_placement_and_rules);
+  RUN(directory_ending_costs_its_replicas_only);
+  RUN(directory_meeting_limit);
   sfu_cmd_free(&g_cmd);
   return test_summary();
 }

@@ -455,6 +455,117 @@ TEST(iteration_in_creation_order) {
   sfu_session_free(s);
 }
 
+/* The earliest deadline by walking every meeting: the oracle for the cached one. */
+static uint64_t walk_deadline(const sfu_session_t *s, uint64_t idle_us, uint64_t max_us) {
+  uint64_t best = UINT64_MAX;
+  for (sfu_meeting_t *m = sfu_session_first_meeting(s); m; m = sfu_session_next_meeting(s, m)) {
+    uint64_t d = m->created_at_us + max_us;
+    if (!m->primary_id[0] && m->connected_count == 0 && m->last_active_us + idle_us < d)
+      d = m->last_active_us + idle_us;
+    if (d < best) best = d;
+  }
+  return best;
+}
+
+/* The cached minimum is updated in O(1) as meetings start, end and change (a walk per
+ * CreateMeeting made filling a loop O(n^2)); after any mix of changes it must still be
+ * what a full walk finds. */
+TEST(cached_deadline_matches_a_walk_under_random_changes) {
+  enum { MAXM = 64, ATT = 4 };
+  rec_t r;
+  sfu_session_t *s = new_session(&r, 300, 3000);
+  /* Ids, never pointers: a timeout may free a meeting behind the test's back. */
+  char ids[MAXM][SFU_UUID_LEN + 1];
+  sfu_attendee_t *as[MAXM][ATT];
+  int n = 0;
+  uint64_t now = 0, seed = 12345;
+  char err[256];
+  for (int step = 0; step < 20000; step++) {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    unsigned x = (unsigned)(seed >> 33);
+    now += x % (20 * SEC);
+    int i = n ? (int)(x / 7 % (unsigned)n) : 0, j = (int)(x / 11 % ATT);
+    sfu_meeting_t *m = n ? sfu_session_find_meeting(s, ids[i]) : NULL;
+    switch (x % 6) {
+      case 0: /* create; every fifth a replica */
+        if (n < MAXM) {
+          sfu_meeting_t *nm = meeting(s, "rnd", n && x % 5 == 0 ? ids[0] : NULL, now);
+          REQUIRE(nm);
+          memcpy(ids[n], nm->id, sizeof ids[n]);
+          memset(as[n], 0, sizeof as[n]);
+          n++;
+        }
+        break;
+      case 1:
+        if (m && !as[i][j]) as[i][j] = attendee(s, m, "att", now);
+        break;
+      case 2:
+      case 3:
+        if (m && as[i][j]) sfu_session_set_connected(s, as[i][j], x % 6 == 2, now);
+        break;
+      case 4:
+        if (m && as[i][j]) {
+          CHECK_EQ_INT(sfu_session_delete_attendee(s, ids[i], as[i][j]->id, now, err, sizeof err),
+                       0);
+          as[i][j] = NULL;
+        }
+        break;
+      default:
+        if (m && x % 3 == 0)
+          CHECK_EQ_INT(sfu_session_delete_meeting(s, ids[i], SFU_END_DELETED, now, err, sizeof err),
+                       0);
+        break;
+    }
+    uint64_t want = walk_deadline(s, 300 * SEC, 3000 * SEC);
+    if (sfu_session_next_deadline(s) != want) {
+      CHECK(sfu_session_next_deadline(s) == want);
+      break;
+    }
+    if (want <= now) sfu_session_handle_timeout(s, now);
+    /* Forget what was deleted or timed out. */
+    for (int k = 0; k < n;) {
+      if (sfu_session_find_meeting(s, ids[k])) {
+        k++;
+        continue;
+      }
+      n--;
+      memcpy(ids[k], ids[n], sizeof ids[k]);
+      memcpy(as[k], as[n], sizeof as[k]);
+    }
+  }
+  CHECK(r.n > 1000); /* the mix did happen */
+  sfu_session_free(s);
+}
+
+/* Meetings created in one burst fall due in one burst: each call ends at most
+ * SFU_SESSION_END_BATCH of them, oldest first, and leaves the rest due so that the loop
+ * calls again after serving its inbox and sockets (issue 6). */
+TEST(timeout_ends_a_burst_in_slices) {
+  rec_t r;
+  sfu_session_t *s = new_session(&r, 300, 86400);
+  const size_t total = 2 * SFU_SESSION_END_BATCH + 10;
+  sfu_meeting_t *first = NULL;
+  for (size_t i = 0; i < total; i++) {
+    sfu_meeting_t *m = meeting(s, "burst", NULL, i); /* one microsecond apart */
+    REQUIRE(m);
+    if (!first) first = m;
+  }
+  char first_id[SFU_UUID_LEN + 1];
+  memcpy(first_id, first->id, sizeof first_id);
+  uint64_t now = 400 * SEC; /* every one is past its 300 s idle timeout */
+  sfu_session_handle_timeout(s, now);
+  CHECK_EQ_INT(sfu_session_meeting_count(s), total - SFU_SESSION_END_BATCH);
+  CHECK(sfu_session_find_meeting(s, first_id) == NULL); /* the oldest went first */
+  CHECK(sfu_session_next_deadline(s) <= now);           /* the rest is still due */
+  sfu_session_handle_timeout(s, now);
+  CHECK_EQ_INT(sfu_session_meeting_count(s), total - 2 * SFU_SESSION_END_BATCH);
+  sfu_session_handle_timeout(s, now);
+  CHECK_EQ_INT(sfu_session_meeting_count(s), 0);
+  CHECK(sfu_session_next_deadline(s) == UINT64_MAX);
+  CHECK_EQ_INT(r.n, 2 * total); /* MeetingStarted and MeetingEnded of each */
+  sfu_session_free(s);
+}
+
 int main(void) {
   RUN(validate_external_id);
   RUN(validate_caps_chime_rule);
@@ -470,6 +581,8 @@ int main(void) {
   RUN(replicas_are_not_idle_ended);
   RUN(next_deadline_is_the_minimum);
   RUN(cached_deadline_follows_every_change);
+  RUN(cached_deadline_matches_a_walk_under_random_changes);
+  RUN(timeout_ends_a_burst_in_slices);
   RUN(free_with_live_meetings_releases_transports);
   RUN(iteration_in_creation_order);
   return test_summary();
