@@ -8,7 +8,9 @@
  *   - sfu_sctp_global_init / _shutdown: main thread only, before the first loop starts /
  *     after every loop is joined. Started with usrsctp_init_nothreads: usrsctp runs no
  *     thread of its own; timers advance only when a loop calls
- *     sfu_sctp_group_handle_timeout(now_us) (usrsctp_handle_timers(elapsed ms)).
+ *     sfu_sctp_group_handle_timeout(now_us) (usrsctp_handle_timers(elapsed ms)), and
+ *     before a call that may arm one (the calls below that take now_us) if the last
+ *     advance is older than a tick, so that usrsctp dates the timer right.
  *   - sfu_sctp_group_t: one per media loop (owned by the loop's rtc), touched only by
  *     that loop's thread. Every sfu_sctp_t belongs to one group and is touched only by
  *     the group's thread.
@@ -17,7 +19,9 @@
  * while loop B is ticking. usrsctp's callbacks (output, upcall) therefore never touch an
  * association directly unless they run on its own thread inside one of its calls: from a
  * foreign thread they only copy the packet into the association's small locked queue and
- * flag it; the owning loop drains it on its next tick (at most SFU_SCTP_TICK_US later).
+ * flag it; the owning loop drains it on its next tick (within SFU_SCTP_TICK_US for a
+ * retransmission, at its due time for a delayed SACK, within SFU_SCTP_IDLE_TICK_US for
+ * an idle association's heartbeat: see "Ticks").
  * Associations are found by an integer id under one mutex, never by pointer, so a
  * callback that races with sfu_sctp_free finds nothing and drops the packet. The mutex
  * is never held while calling into usrsctp (usrsctp calls us with its own locks held).
@@ -50,7 +54,15 @@
 #define SFU_SCTP_STREAMS 1024              /* inbound and outbound streams we ask for */
 #define SFU_SCTP_MAX_CHANNELS 64           /* open channels per association (bounded table) */
 #define SFU_SCTP_LABEL_MAX 128             /* longer labels/protocols are truncated */
-#define SFU_SCTP_TICK_US 10000             /* how often a loop with associations ticks */
+/* Ticks (sctp.c explains the rules): when a delayed SACK for received DATA is due;
+ * every SFU_SCTP_TICK_US while DATA, a handshake, shutdown or stream reset is outstanding
+ * (retransmissions); else every SFU_SCTP_IDLE_TICK_US (heartbeats, every ~30 s, need no
+ * more). SFU_SCTP_BUSY_US: how long fast ticks go on after an association is created or
+ * freed, or past a delayed SACK's due time if it has not gone yet. */
+#define SFU_SCTP_TICK_US 10000
+#define SFU_SCTP_IDLE_TICK_US 1000000
+#define SFU_SCTP_SACK_DELAY_MS 200 /* RFC 4960 §6.2 delayed SACK, set at init */
+#define SFU_SCTP_BUSY_US (SFU_SCTP_SACK_DELAY_MS * 1000 + 5 * SFU_SCTP_TICK_US)
 
 /* RFC 8832 §5.1 channel types. */
 #define SFU_DCEP_RELIABLE 0x00
@@ -102,6 +114,7 @@ typedef struct {
   uint32_t max_message_size; /* largest message accepted; 0 = SFU_SCTP_MAX_MESSAGE */
   uint32_t remote_max_message_size; /* peer's; 0 = 65536 (RFC 8841 §6.1 default) */
   unsigned mtu;             /* SCTP path MTU; 0 = 1150 (DTLS MTU 1200 less its 37 bytes) */
+  uint32_t heartbeat_ms;    /* RFC 4960 §8.3 heartbeat interval; 0 = usrsctp's 30 s */
 } sfu_sctp_opts_t;
 
 typedef struct sfu_sctp sfu_sctp_t;
@@ -136,8 +149,9 @@ void sfu_sctp_group_free(sfu_sctp_group_t *g);
 /* Advances usrsctp's timers (process-wide) to now_us and drains this group's queued
  * packets and pending receptions. */
 void sfu_sctp_group_handle_timeout(sfu_sctp_group_t *g, uint64_t now_us);
-/* now + SFU_SCTP_TICK_US after the last tick while the group has associations, else
- * UINT64_MAX. */
+/* When the group wants its next tick while it has associations (see "Ticks" above:
+ * SFU_SCTP_TICK_US or SFU_SCTP_IDLE_TICK_US after the last one, sooner when a packet
+ * in or out makes an association busy), else UINT64_MAX. O(1). */
 uint64_t sfu_sctp_group_next_deadline(const sfu_sctp_group_t *g);
 size_t sfu_sctp_group_count(const sfu_sctp_group_t *g);
 
@@ -154,14 +168,15 @@ int sfu_sctp_handle_input(sfu_sctp_t *a, uint64_t now_us, const uint8_t *buf, si
  * zero byte, RFC 8831 §6.6). Ordered/reliability from the channel if open on that
  * stream. SFU_ESTATE before established, SFU_ETOOBIG over the peer's max message
  * size, SFU_EAGAIN when usrsctp's send buffer is full, SFU_EINVAL for a bad stream. */
-int sfu_sctp_send(sfu_sctp_t *a, uint16_t stream, uint32_t ppid, const uint8_t *buf, size_t len);
+int sfu_sctp_send(sfu_sctp_t *a, uint64_t now_us, uint16_t stream, uint32_t ppid,
+                  const uint8_t *buf, size_t len);
 /* Client side of DCEP (RFC 8832 §6): sends DATA_CHANNEL_OPEN on `stream` and enters the
  * channel (open once the ACK arrives). For sfu-load and tests. */
-int sfu_sctp_open_channel(sfu_sctp_t *a, uint16_t stream, const char *label,
+int sfu_sctp_open_channel(sfu_sctp_t *a, uint64_t now_us, uint16_t stream, const char *label,
                           const char *protocol, uint8_t channel_type, uint32_t reliability);
 /* RFC 8831 §6.7: closes a channel by resetting our outgoing stream; the channel is gone
  * once the peer resets its side too. SFU_ENOENT if no channel on that stream. */
-int sfu_sctp_close_channel(sfu_sctp_t *a, uint16_t stream);
+int sfu_sctp_close_channel(sfu_sctp_t *a, uint64_t now_us, uint16_t stream);
 
 sfu_sctp_state_t sfu_sctp_state(const sfu_sctp_t *a);
 const char *sfu_sctp_state_name(sfu_sctp_state_t st); /* "none" "connecting" ... */

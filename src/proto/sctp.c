@@ -52,7 +52,11 @@ struct sfu_sctp_group {
   sfu_list_t assocs;  /* sfu_sctp_t.link */
   size_t n;
   sfu_list_t flagged; /* under g_mu: associations with queued packets or socket events */
-  uint64_t last_tick_us;
+  sfu_list_t busy;    /* sfu_sctp_t.busy_link: associations a usrsctp timer may soon need */
+  uint64_t now_us;    /* latest time the owner passed in (input, timeout, new) */
+  uint64_t next_us;   /* the next tick (see "Ticks" below) */
+  uint64_t linger_until_us; /* fast ticks until then: an association was created or freed */
+  uint64_t synced_us;       /* when this group last brought usrsctp's clock up to date */
   uint8_t rbuf[RECV_BUF];
 };
 
@@ -84,6 +88,13 @@ struct sfu_sctp {
   uint8_t *partial; /* a message arriving in pieces (no MSG_EOR yet) */
   size_t partial_len, partial_cap;
   int partial_drop;
+  /* Ticks (owner): why a usrsctp timer may be armed for this association. */
+  sfu_list_t busy_link; /* in g->busy while any of the below holds */
+  int in_busy;
+  uint64_t sack_due_us;   /* DATA received, not yet SACKed: our delayed SACK is due then */
+  int rtx_check;          /* sent a chunk a retransmission timer guards: ask SCTP_STATUS */
+  int reconf_out;         /* RE-CONFIG request sent, no response since (reset timer) */
+  int more;               /* more to read than one batch: serviced again next tick */
   sfu_sctp_stats_t st;
 };
 
@@ -115,9 +126,13 @@ static void unmark(sfu_sctp_t *a) {
 
 /* ---- output: usrsctp → DTLS ---- */
 
+static void note_out(sfu_sctp_t *a, const uint8_t *buf, size_t len);
+static void make_busy(sfu_sctp_t *a, uint64_t at);
+
 static void send_now(sfu_sctp_t *a, const uint8_t *buf, size_t len) {
   a->st.packets_out++;
   a->st.bytes_out += len;
+  note_out(a, buf, len);
   a->cbs.send_cb(a->cbs.user, buf, len);
 }
 
@@ -181,6 +196,9 @@ int sfu_sctp_global_init(void) {
   usrsctp_sysctl_set_sctp_ecn_enable(0);
   usrsctp_sysctl_set_sctp_asconf_enable(0);
   usrsctp_sysctl_set_sctp_blackhole(2);
+  /* RFC 4960 §6.2's 200 ms, set rather than assumed: the tick schedule (below) keeps a
+   * loop ticking fast for that long after DATA arrives. */
+  usrsctp_sysctl_set_sctp_delayed_sack_time_default(SFU_SCTP_SACK_DELAY_MS);
   g_ready = 1;
   return 0;
 }
@@ -219,6 +237,7 @@ sfu_sctp_group_t *sfu_sctp_group_new(void) {
   if (!g) return NULL;
   sfu_list_init(&g->assocs);
   sfu_list_init(&g->flagged);
+  sfu_list_init(&g->busy);
   return g;
 }
 
@@ -236,7 +255,167 @@ size_t sfu_sctp_group_count(const sfu_sctp_group_t *g) { return g ? g->n : 0; }
 
 uint64_t sfu_sctp_group_next_deadline(const sfu_sctp_group_t *g) {
   if (!g || g->n == 0) return UINT64_MAX;
-  return g->last_tick_us + SFU_SCTP_TICK_US;
+  return g->next_us;
+}
+
+/* ---- ticks ----
+ * usrsctp 0.9.5 (Debian 12) cannot say when its next timer is due (usrsctp_get_timeout
+ * was proposed upstream, sctplab/usrsctp#591, never merged) and its timers move only
+ * when a loop calls usrsctp_handle_timers. A fixed 10 ms tick while any association
+ * existed cost each loop with a data channel 100 wake-ups a second, nearly all with
+ * nothing due (issue 6). What can be armed follows from what went in and out (RFC 4960
+ * timers as usrsctp runs them):
+ *   - delayed SACK (§6.2; SFU_SCTP_SACK_DELAY_MS, set at init): armed by the first
+ *     DATA received since our last SACK (usrsctp SACKs every second packet at once):
+ *     one tick when it is due, fast ticks only if the SACK is late;
+ *   - T3-rtx, T1-init/cookie, T2-shutdown (§6.3, §5.1, §9.2) and RFC 6525's stream
+ *     reset timer: armed by sending DATA, INIT, COOKIE ECHO, SHUTDOWN(-ACK) or a
+ *     RE-CONFIG request: fast ticks until SCTP_STATUS shows no data outstanding and the
+ *     handshake or shutdown done (a reset request: until a reconfiguration response
+ *     comes back);
+ *   - heartbeat (§8.3: RTO + 30 s, jittered by ±50 %), cookie secret rotation (1 h), path
+ *     MTU raise (off: PMTUD disabled): always armed, none needs precision: the idle tick
+ *     (SFU_SCTP_IDLE_TICK_US) runs them at most that late.
+ * An association with one of these reasons is on its group's busy list; the group ticks
+ * when the earliest of them needs it (every SFU_SCTP_TICK_US while a retransmission may
+ * be due, or one was just created or freed: usrsctp's address and kill timers, a few
+ * ms), else every SFU_SCTP_IDLE_TICK_US. A timer run by another loop's tick queues its packets for the
+ * owner (sctp.h): a busy association is drained within SFU_SCTP_TICK_US as before, an
+ * idle one's heartbeat may wait up to the idle tick. usrsctp dates a timer from its own
+ * clock, which only run_timers moves: after an idle spell a packet in or a message out
+ * first brings it up to date (sync_clock). Cost: a look at the chunk types of each SCTP
+ * packet in and out, and one SCTP_STATUS per tick only for associations that sent
+ * something a retransmission timer guards. */
+
+enum { PEEK_DATA = 1, PEEK_RTX = 2, PEEK_RECONF_REQ = 4, PEEK_RECONF_RESP = 8, PEEK_SACK = 16 };
+
+/* RFC 6525 §3: a RE-CONFIG chunk's parameters (type, length, value, padded to 4):
+ * requests (13..15, 17, 18) are guarded by the stream reset timer, responses (16) end it. */
+static int peek_reconf(const uint8_t *c, size_t len) {
+  int f = 0;
+  for (size_t off = 4; off + 4 <= len;) {
+    unsigned type = (unsigned)c[off] << 8 | c[off + 1];
+    size_t pl = (size_t)c[off + 2] << 8 | c[off + 3];
+    if (type == 16) f |= PEEK_RECONF_RESP;
+    else if (type >= 13 && type <= 18) f |= PEEK_RECONF_REQ;
+    if (pl < 4) break;
+    off += (pl + 3) & ~(size_t)3;
+  }
+  return f;
+}
+
+/* The timer-relevant chunks of one SCTP packet (RFC 4960 §3: a 12-byte common header,
+ * then chunks: type, flags, 16-bit length, padded to 4). Garbage yields whatever its
+ * bytes say: at worst a few fast ticks. */
+static int peek_chunks(const uint8_t *p, size_t len) {
+  int f = 0;
+  for (size_t off = 12; off + 4 <= len;) {
+    size_t cl = (size_t)p[off + 2] << 8 | p[off + 3];
+    switch (p[off]) {
+    case 0:   /* DATA */
+    case 64:  /* I-DATA (RFC 8260) */
+    case 192: /* FORWARD TSN (RFC 3758): acknowledged like DATA */
+    case 194: /* I-FORWARD-TSN */
+      f |= PEEK_DATA;
+      break;
+    case 3:  /* SACK */
+    case 16: /* NR-SACK */
+      f |= PEEK_SACK;
+      break;
+    case 1:   /* INIT */
+    case 7:   /* SHUTDOWN */
+    case 8:   /* SHUTDOWN ACK */
+    case 10:  /* COOKIE ECHO */
+    case 193: /* ASCONF (off, but it would be timed) */
+      f |= PEEK_RTX;
+      break;
+    case 130: /* RE-CONFIG */
+      f |= peek_reconf(p + off, cl < len - off ? cl : len - off);
+      break;
+    }
+    if (cl < 4) break;
+    off += (cl + 3) & ~(size_t)3;
+  }
+  return f;
+}
+
+/* Owner thread: the association may have a timer due at `at`: on the busy list, and the
+ * group ticks then at the latest. */
+static void make_busy(sfu_sctp_t *a, uint64_t at) {
+  sfu_sctp_group_t *g = a->g;
+  if (!a->in_busy) {
+    a->in_busy = 1;
+    sfu_list_insert_tail(&g->busy, &a->busy_link);
+  }
+  if (g->next_us > at) g->next_us = at;
+}
+
+static uint64_t fast(const sfu_sctp_t *a) { return a->g->now_us + SFU_SCTP_TICK_US; }
+
+static void note_out(sfu_sctp_t *a, const uint8_t *buf, size_t len) {
+  int f = peek_chunks(buf, len);
+  if (f & PEEK_SACK) a->sack_due_us = UINT64_MAX;
+  if (f & (PEEK_DATA | PEEK_RTX)) a->rtx_check = 1;
+  if (f & PEEK_RECONF_REQ) a->reconf_out = 1;
+  if (f & (PEEK_DATA | PEEK_RTX | PEEK_RECONF_REQ)) make_busy(a, fast(a));
+}
+
+/* Before usrsctp sees the packet (a SACK it sends at once clears sack_due_us again). */
+static void note_in(sfu_sctp_t *a, const uint8_t *buf, size_t len) {
+  int f = peek_chunks(buf, len);
+  if (f & PEEK_RECONF_RESP) a->reconf_out = 0;
+  if ((f & PEEK_DATA) && a->sack_due_us == UINT64_MAX) {
+    /* usrsctp's clock was brought up to date (sync_clock) and counts whole ms: its timer
+     * expires by now + the delay + 1 ms on ours. */
+    a->sack_due_us = a->g->now_us + SFU_SCTP_SACK_DELAY_MS * 1000ull + 1000;
+    make_busy(a, a->sack_due_us);
+  }
+}
+
+/* Is a retransmission timer possibly armed (or is there more to do at once)? */
+static int outstanding(sfu_sctp_t *a) {
+  if (a->more || a->reconf_out || a->has_reset_pending) return 1;
+  if (!a->rtx_check) return 0;
+  struct sctp_status ss;
+  socklen_t l = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (a->sock && usrsctp_getsockopt(a->sock, IPPROTO_SCTP, SCTP_STATUS, &ss, &l) == 0 &&
+      (ss.sstat_unackdata || ss.sstat_penddata ||
+       (ss.sstat_state != SCTP_ESTABLISHED && ss.sstat_state != SCTP_CLOSED)))
+    return 1;
+  a->rtx_check = 0;
+  return 0;
+}
+
+/* When a busy association needs its next tick (UINT64_MAX: no longer busy). */
+static uint64_t wants(sfu_sctp_t *a, uint64_t now_us) {
+  uint64_t w = outstanding(a) ? now_us + SFU_SCTP_TICK_US : UINT64_MAX;
+  if (a->sack_due_us != UINT64_MAX) {
+    if (now_us < a->sack_due_us) {
+      if (a->sack_due_us < w) w = a->sack_due_us;
+    } else if (now_us < a->sack_due_us + SFU_SCTP_BUSY_US) {
+      w = now_us + SFU_SCTP_TICK_US; /* late (another loop ran the timer?): until it goes */
+    } else {
+      a->sack_due_us = UINT64_MAX; /* none came: nothing left to receive, stop waiting */
+    }
+  }
+  return w;
+}
+
+/* At a tick, after usrsctp's timers and the flagged associations: who stays busy, and
+ * when the group ticks next. O(busy associations). */
+static void review_busy(sfu_sctp_group_t *g, uint64_t now_us) {
+  uint64_t next = now_us + (now_us < g->linger_until_us ? SFU_SCTP_TICK_US : SFU_SCTP_IDLE_TICK_US);
+  sfu_list_t *it, *tmp;
+  sfu_list_foreach_safe(it, tmp, &g->busy) {
+    sfu_sctp_t *a = sfu_container_of(it, sfu_sctp_t, busy_link);
+    uint64_t w = wants(a, now_us);
+    if (w < next) next = w;
+    if (w != UINT64_MAX) continue;
+    sfu_list_remove(it);
+    a->in_busy = 0;
+  }
+  g->next_us = next;
 }
 
 /* Advances usrsctp's process-wide timers to now_us. If another loop is running them at
@@ -256,13 +435,26 @@ static void run_timers(uint64_t now_us) {
   pthread_mutex_unlock(&g_timer_mu);
 }
 
+/* Before a call into usrsctp that may arm a timer (a packet in, a message or a reset
+ * out, a new socket): usrsctp dates a timer from its own clock, which moves only in
+ * run_timers. A group idle for up to SFU_SCTP_IDLE_TICK_US leaves that clock as stale:
+ * a T3-rtx armed then would expire up to a second early, a spurious retransmission at
+ * the first fast tick. Owner thread, tls_group set. Cheap when the clock is fresh. */
+static void sync_clock(sfu_sctp_group_t *g, uint64_t now_us) {
+  if (now_us > g->now_us) g->now_us = now_us;
+  if (now_us < g->synced_us + SFU_SCTP_TICK_US) return; /* as fresh as a fast tick leaves it */
+  g->synced_us = now_us;
+  run_timers(now_us);
+}
+
 static void service(sfu_sctp_t *a);
 
 void sfu_sctp_group_handle_timeout(sfu_sctp_group_t *g, uint64_t now_us) {
   if (!g) return;
   sfu_sctp_group_t *prev = tls_group;
   tls_group = g;
-  g->last_tick_us = now_us;
+  if (now_us > g->now_us) g->now_us = now_us;
+  g->synced_us = now_us;
   run_timers(now_us);
   /* Only the flagged associations, each once: one that flags itself again while being
    * serviced (more to read) lands on g->flagged for the next tick, not on this list. */
@@ -284,6 +476,7 @@ void sfu_sctp_group_handle_timeout(sfu_sctp_group_t *g, uint64_t now_us) {
     pthread_mutex_lock(&g_mu);
   }
   pthread_mutex_unlock(&g_mu);
+  review_busy(g, now_us);
   tls_group = prev;
 }
 
@@ -373,6 +566,7 @@ static void reset_stream(sfu_sctp_t *a, uint16_t stream) {
   if (stream >= SFU_SCTP_STREAMS) return;
   a->reset_pending[stream / 8] |= (uint8_t)(1u << (stream % 8));
   a->has_reset_pending = 1;
+  make_busy(a, fast(a)); /* retried on fast ticks while pending */
   flush_resets(a);
 }
 
@@ -567,13 +761,18 @@ static void fill_conn(struct sockaddr_conn *s, uint64_t id, uint16_t port) {
   s->sconn_addr = (void *)(uintptr_t)id;
 }
 
-/* Path MTU fixed below the DTLS MTU: no PMTU discovery over DTLS (RFC 8261 §5). */
+/* Path MTU fixed below the DTLS MTU: no PMTU discovery over DTLS (RFC 8261 §5). A
+ * heartbeat interval if the owner chose one (else usrsctp's 30 s). */
 static void set_mtu(sfu_sctp_t *a, struct socket *s, sctp_assoc_t assoc) {
   struct sctp_paddrparams pp;
   memset(&pp, 0, sizeof pp);
   pp.spp_assoc_id = assoc;
   pp.spp_flags = SPP_PMTUD_DISABLE;
   pp.spp_pathmtu = a->o.mtu;
+  if (a->o.heartbeat_ms) {
+    pp.spp_flags |= SPP_HB_ENABLE;
+    pp.spp_hbinterval = a->o.heartbeat_ms;
+  }
   if (usrsctp_setsockopt(s, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &pp, sizeof pp))
     SFU_DEBUG("sctp", "SCTP_PEER_ADDR_PARAMS: errno %d", errno);
 }
@@ -640,10 +839,13 @@ static void do_recv(sfu_sctp_t *a) {
   pthread_mutex_lock(&g_mu);
   mark(a);
   pthread_mutex_unlock(&g_mu);
+  a->more = 1;
+  make_busy(a, fast(a));
 }
 
 /* Owner thread, tls_group set: queued output, pending accept, receptions, resets. */
 static void service(sfu_sctp_t *a) {
+  a->more = 0;
   pthread_mutex_lock(&g_mu);
   qpkt_t *q = a->q_head;
   a->q_head = a->q_tail = NULL;
@@ -712,16 +914,22 @@ sfu_sctp_t *sfu_sctp_new(sfu_sctp_group_t *g, const sfu_sctp_opts_t *opts, const
   if (!a->o.remote_max_message_size) a->o.remote_max_message_size = REMOTE_MMS_DEFAULT;
   if (!a->o.mtu) a->o.mtu = DEFAULT_MTU;
   a->state = SFU_SCTP_CONNECTING;
+  a->sack_due_us = UINT64_MAX;
   pthread_mutex_lock(&g_mu);
   a->id = g_next_id++;
   sfu_hmap_insert(&g_reg, &a->node, id_hash(a->id));
   a->registered = 1;
   pthread_mutex_unlock(&g_mu);
   sfu_list_insert_tail(&g->assocs, &a->link);
-  if (g->n++ == 0) g->last_tick_us = now_us;
+  /* usrsctp's address work queue timer (a few ms) runs after a registration: fast
+   * ticks for a while; a client's INIT makes it busy by itself (note_out). */
+  if (g->n++ == 0) g->next_us = now_us + SFU_SCTP_TICK_US;
+  g->linger_until_us = now_us + SFU_SCTP_BUSY_US;
+  if (g->next_us > now_us + SFU_SCTP_TICK_US) g->next_us = now_us + SFU_SCTP_TICK_US;
   usrsctp_register_address((void *)(uintptr_t)a->id);
   sfu_sctp_group_t *prev = tls_group;
   tls_group = g;
+  sync_clock(g, now_us); /* a client's INIT arms T1-init */
   int rc = open_socket(a);
   tls_group = prev;
   if (rc) {
@@ -750,18 +958,24 @@ void sfu_sctp_free(sfu_sctp_t *a) {
   usrsctp_deregister_address((void *)(uintptr_t)a->id);
   tls_group = prev;
   sfu_list_remove(&a->link);
+  if (a->in_busy) sfu_list_remove(&a->busy_link);
+  /* usrsctp frees the PCBs from its kill timers (10-20 ms): tick fast meanwhile. */
+  sfu_sctp_group_t *g = a->g;
+  g->linger_until_us = g->now_us + SFU_SCTP_BUSY_US;
+  if (g->next_us > g->now_us + SFU_SCTP_TICK_US) g->next_us = g->now_us + SFU_SCTP_TICK_US;
   a->g->n--;
   free(a->partial);
   free(a);
 }
 
 int sfu_sctp_handle_input(sfu_sctp_t *a, uint64_t now_us, const uint8_t *buf, size_t len) {
-  (void)now_us; /* usrsctp's timers advance in sfu_sctp_group_handle_timeout */
   if (!buf || len == 0) return SFU_EINVAL;
   a->st.packets_in++;
   a->st.bytes_in += len;
   sfu_sctp_group_t *prev = tls_group;
   tls_group = a->g;
+  sync_clock(a->g, now_us); /* what this packet arms is dated right (see "Ticks") */
+  note_in(a, buf, len);
   /* usrsctp checks the CRC32c and drops garbage itself (blackhole: no ABORT back). */
   usrsctp_conninput((void *)(uintptr_t)a->id, buf, len, 0);
   service(a);
@@ -769,7 +983,8 @@ int sfu_sctp_handle_input(sfu_sctp_t *a, uint64_t now_us, const uint8_t *buf, si
   return 0;
 }
 
-int sfu_sctp_send(sfu_sctp_t *a, uint16_t stream, uint32_t ppid, const uint8_t *buf, size_t len) {
+int sfu_sctp_send(sfu_sctp_t *a, uint64_t now_us, uint16_t stream, uint32_t ppid,
+                  const uint8_t *buf, size_t len) {
   if (a->state != SFU_SCTP_ESTABLISHED || !a->sock) return SFU_ESTATE;
   if (stream >= SFU_SCTP_STREAMS) return SFU_EINVAL;
   if (len > a->o.remote_max_message_size) return SFU_ETOOBIG;
@@ -783,6 +998,7 @@ int sfu_sctp_send(sfu_sctp_t *a, uint16_t stream, uint32_t ppid, const uint8_t *
   int i = ch_find(a, stream);
   sfu_sctp_group_t *prev = tls_group;
   tls_group = a->g;
+  sync_clock(a->g, now_us);
   int rc = raw_send(a, stream, ppid, buf, len, i >= 0 && ppid != SFU_SCTP_PPID_DCEP ? &a->ch[i] : NULL);
   tls_group = prev;
   if (rc == 0 && ppid != SFU_SCTP_PPID_DCEP) {
@@ -792,8 +1008,8 @@ int sfu_sctp_send(sfu_sctp_t *a, uint16_t stream, uint32_t ppid, const uint8_t *
   return rc;
 }
 
-int sfu_sctp_open_channel(sfu_sctp_t *a, uint16_t stream, const char *label, const char *protocol,
-                          uint8_t channel_type, uint32_t reliability) {
+int sfu_sctp_open_channel(sfu_sctp_t *a, uint64_t now_us, uint16_t stream, const char *label,
+                          const char *protocol, uint8_t channel_type, uint32_t reliability) {
   if (a->state != SFU_SCTP_ESTABLISHED) return SFU_ESTATE;
   if (stream >= SFU_SCTP_STREAMS) return SFU_EINVAL;
   if (ch_find(a, stream) >= 0) return SFU_EEXIST;
@@ -804,18 +1020,19 @@ int sfu_sctp_open_channel(sfu_sctp_t *a, uint16_t stream, const char *label, con
   int n = sfu_dcep_build_open(msg, sizeof msg, &o);
   if (n < 0) return n;
   if (!ch_add(a, stream, &o)) return SFU_ELIMIT;
-  int rc = sfu_sctp_send(a, stream, SFU_SCTP_PPID_DCEP, msg, (size_t)n);
+  int rc = sfu_sctp_send(a, now_us, stream, SFU_SCTP_PPID_DCEP, msg, (size_t)n);
   if (rc) a->ch_used[ch_find(a, stream)] = 0;
   return rc;
 }
 
-int sfu_sctp_close_channel(sfu_sctp_t *a, uint16_t stream) {
+int sfu_sctp_close_channel(sfu_sctp_t *a, uint64_t now_us, uint16_t stream) {
   int i = ch_find(a, stream);
   if (i < 0) return SFU_ENOENT;
   if (a->ch[i].closing) return 0;
   a->ch[i].closing = 1;
   sfu_sctp_group_t *prev = tls_group;
   tls_group = a->g;
+  sync_clock(a->g, now_us);
   reset_stream(a, stream);
   tls_group = prev;
   return 0;

@@ -57,11 +57,30 @@ typedef struct {
   char last_label[SFU_SCTP_LABEL_MAX + 1];
   uint8_t last_msg[64];
   size_t last_len;
+  uint64_t ticks;          /* sfu_sctp_group_handle_timeout calls */
+  uint64_t last_out_us;    /* when it last sent a packet */
+  uint64_t drop_next_data; /* drop this many of its next packets carrying DATA */
 } peer_t;
+
+/* Whether an SCTP packet carries a DATA chunk (RFC 4960 §3: chunks after 12 bytes). */
+static int has_data(const uint8_t *buf, size_t len) {
+  for (size_t off = 12; off + 4 <= len;) {
+    if (buf[off] == 0) return 1;
+    size_t cl = (size_t)buf[off + 2] << 8 | buf[off + 3];
+    if (cl < 4) break;
+    off += (cl + 3) & ~(size_t)3;
+  }
+  return 0;
+}
 
 static void p_send(void *user, const uint8_t *buf, size_t len) {
   peer_t *p = user;
   if (len > p->max_pkt) p->max_pkt = len;
+  p->last_out_us = g_now;
+  if (p->drop_next_data && has_data(buf, len)) {
+    p->drop_next_data--;
+    return;
+  }
   sim_link_send(p->link, p->dir, g_now, buf, len);
 }
 
@@ -114,10 +133,14 @@ static void step(pair_t *P) {
     sfu_sctp_handle_input(P->cli.a, g_now, buf, len);
     len = sizeof buf;
   }
-  if (sfu_sctp_group_next_deadline(P->srv.g) <= g_now)
+  if (sfu_sctp_group_next_deadline(P->srv.g) <= g_now) {
+    P->srv.ticks++;
     sfu_sctp_group_handle_timeout(P->srv.g, g_now);
-  if (sfu_sctp_group_next_deadline(P->cli.g) <= g_now)
+  }
+  if (sfu_sctp_group_next_deadline(P->cli.g) <= g_now) {
+    P->cli.ticks++;
     sfu_sctp_group_handle_timeout(P->cli.g, g_now);
+  }
 }
 
 /* Steps until cond or max_us of virtual time. */
@@ -126,6 +149,8 @@ static void step(pair_t *P) {
     uint64_t end_ = g_now + (max_us);        \
     while (!(cond) && g_now < end_) step(P); \
   } while (0)
+
+static uint32_t g_heartbeat_ms; /* sfu_sctp_opts_t.heartbeat_ms for the next pair_open */
 
 static int pair_open(pair_t *P, double loss, uint64_t seed) {
   memset(P, 0, sizeof *P);
@@ -142,8 +167,14 @@ static int pair_open(pair_t *P, double loss, uint64_t seed) {
   P->cli.dir = SIM_AB;
   sfu_sctp_cbs_t scb = {p_send, NULL, p_channel, p_message, &P->srv};
   sfu_sctp_cbs_t ccb = {p_send, NULL, p_channel, p_message, &P->cli};
-  sfu_sctp_opts_t so = {.role = SFU_SCTP_ROLE_SERVER, .local_port = 5000, .remote_port = 5001};
-  sfu_sctp_opts_t co = {.role = SFU_SCTP_ROLE_CLIENT, .local_port = 5001, .remote_port = 5000};
+  sfu_sctp_opts_t so = {.role = SFU_SCTP_ROLE_SERVER,
+                        .local_port = 5000,
+                        .remote_port = 5001,
+                        .heartbeat_ms = g_heartbeat_ms};
+  sfu_sctp_opts_t co = {.role = SFU_SCTP_ROLE_CLIENT,
+                        .local_port = 5001,
+                        .remote_port = 5000,
+                        .heartbeat_ms = g_heartbeat_ms};
   P->srv.a = sfu_sctp_new(P->srv.g, &so, &scb, g_now);
   P->cli.a = sfu_sctp_new(P->cli.g, &co, &ccb, g_now);
   return P->srv.a && P->cli.a ? 0 : -1;
@@ -166,7 +197,7 @@ static int both_up(pair_t *P) {
 static int pair_up_with_channel(pair_t *P, uint16_t stream, const char *label) {
   RUN_UNTIL(P, both_up(P), 20000000);
   if (!both_up(P)) return -1;
-  if (sfu_sctp_open_channel(P->cli.a, stream, label, "", SFU_DCEP_RELIABLE, 0)) return -2;
+  if (sfu_sctp_open_channel(P->cli.a, g_now, stream, label, "", SFU_DCEP_RELIABLE, 0)) return -2;
   RUN_UNTIL(P, sfu_sctp_open_channels(P->cli.a) == 1, 20000000);
   return sfu_sctp_open_channels(P->cli.a) == 1 && sfu_sctp_open_channels(P->srv.a) == 1 ? 0 : -3;
 }
@@ -227,13 +258,15 @@ TEST(association_up_channel_opens_messages_counted) {
   /* Five strings, one binary, one empty string, one message of 10,000 bytes (spans
    * several packets). */
   for (int i = 0; i < 5; i++)
-    CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"hello", 5), 0);
-  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_BINARY, (const uint8_t *)"\x01\x02\x03", 3),
-               0);
-  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_STRING, NULL, 0), 0);
+    CHECK_EQ_INT(
+        sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"hello", 5), 0);
+  CHECK_EQ_INT(
+      sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_BINARY, (const uint8_t *)"\x01\x02\x03", 3),
+      0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_STRING, NULL, 0), 0);
   static uint8_t big[10000];
   memset(big, 'x', sizeof big);
-  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_BINARY, big, sizeof big), 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_BINARY, big, sizeof big), 0);
   RUN_UNTIL(&P, P.srv.msgs == 8, 5000000);
   CHECK_EQ_INT(P.srv.msgs, 8);
   CHECK_EQ_INT(P.srv.bytes, 5 * 5 + 3 + 0 + 10000);
@@ -248,7 +281,8 @@ TEST(association_up_channel_opens_messages_counted) {
   CHECK(P.cli.max_pkt > 1000); /* the big message did fill packets */
 
   /* And the other way, worker to client. */
-  CHECK_EQ_INT(sfu_sctp_send(P.srv.a, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"welcome", 7), 0);
+  CHECK_EQ_INT(
+      sfu_sctp_send(P.srv.a, g_now, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"welcome", 7), 0);
   RUN_UNTIL(&P, P.cli.msgs == 1, 5000000);
   CHECK_EQ_INT(P.cli.msgs, 1);
   CHECK(P.cli.last_len == 7 && memcmp(P.cli.last_msg, "welcome", 7) == 0);
@@ -260,14 +294,14 @@ TEST(channel_close_resets_streams_both_ways) {
   pair_t P;
   REQUIRE(pair_open(&P, 0, 2) == 0);
   REQUIRE(pair_up_with_channel(&P, 2, "a") == 0);
-  REQUIRE(sfu_sctp_open_channel(P.cli.a, 4, "b", "", SFU_DCEP_RELIABLE_UNORDERED, 0) == 0);
+  REQUIRE(sfu_sctp_open_channel(P.cli.a, g_now, 4, "b", "", SFU_DCEP_RELIABLE_UNORDERED, 0) == 0);
   RUN_UNTIL(&P, sfu_sctp_open_channels(P.srv.a) == 2 && sfu_sctp_open_channels(P.cli.a) == 2,
             5000000);
   CHECK_EQ_INT(sfu_sctp_open_channels(P.srv.a), 2);
-  CHECK_EQ_INT(sfu_sctp_close_channel(P.cli.a, 7), SFU_ENOENT);
+  CHECK_EQ_INT(sfu_sctp_close_channel(P.cli.a, g_now, 7), SFU_ENOENT);
   /* RFC 8831 §6.7: the client resets its outgoing stream 2; the worker resets its own,
    * and both drop the channel. */
-  CHECK_EQ_INT(sfu_sctp_close_channel(P.cli.a, 2), 0);
+  CHECK_EQ_INT(sfu_sctp_close_channel(P.cli.a, g_now, 2), 0);
   RUN_UNTIL(&P, sfu_sctp_open_channels(P.srv.a) == 1 && sfu_sctp_open_channels(P.cli.a) == 1,
             5000000);
   CHECK_EQ_INT(sfu_sctp_open_channels(P.srv.a), 1);
@@ -277,11 +311,12 @@ TEST(channel_close_resets_streams_both_ways) {
   CHECK_EQ_INT(P.srv.channel_events_closed, 1);
   CHECK_EQ_INT(sfu_sctp_stats(P.srv.a)->channels_closed, 1);
   /* The stream is usable again for a new channel, and stream 4 still carries data. */
-  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 4, SFU_SCTP_PPID_STRING, (const uint8_t *)"still", 5), 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 4, SFU_SCTP_PPID_STRING, (const uint8_t *)"still", 5),
+               0);
   RUN_UNTIL(&P, P.srv.msgs == 1, 5000000);
   CHECK_EQ_INT(P.srv.msgs, 1);
   CHECK_EQ_INT(P.srv.last_stream, 4);
-  CHECK_EQ_INT(sfu_sctp_open_channel(P.cli.a, 2, "again", "", SFU_DCEP_RELIABLE, 0), 0);
+  CHECK_EQ_INT(sfu_sctp_open_channel(P.cli.a, g_now, 2, "again", "", SFU_DCEP_RELIABLE, 0), 0);
   RUN_UNTIL(&P, sfu_sctp_open_channels(P.srv.a) == 2, 5000000);
   CHECK_EQ_INT(sfu_sctp_open_channels(P.srv.a), 2);
   pair_close(&P);
@@ -305,16 +340,18 @@ TEST(garbage_and_bad_dcep_are_counted_not_fatal) {
   CHECK_EQ_INT(sfu_sctp_handle_input(P.srv.a, g_now, junk, 0), SFU_EINVAL);
   CHECK_EQ_INT(sfu_sctp_state(P.srv.a), SFU_SCTP_ESTABLISHED);
   /* Garbage DCEP on stream 6: counted, and the stream reset (the opener's channel fails). */
-  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 6, SFU_SCTP_PPID_DCEP, (const uint8_t *)"\x03\x00", 2), 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 6, SFU_SCTP_PPID_DCEP, (const uint8_t *)"\x03\x00", 2),
+               0);
   /* An ACK nobody asked for, an unknown PPID, data on a stream without a channel. */
-  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_DCEP, (const uint8_t *)"\x02", 1), 0);
-  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, 99, (const uint8_t *)"??", 2), 0);
-  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 8, SFU_SCTP_PPID_STRING, (const uint8_t *)"orphan", 6), 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_DCEP, (const uint8_t *)"\x02", 1), 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, 99, (const uint8_t *)"??", 2), 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 8, SFU_SCTP_PPID_STRING, (const uint8_t *)"orphan", 6),
+               0);
   /* A second OPEN on a stream that already carries a channel. */
   uint8_t open[32];
   sfu_dcep_open_t o = {SFU_DCEP_RELIABLE, 0, 0, (const uint8_t *)"dup", NULL, 3, 0};
   int n = sfu_dcep_build_open(open, sizeof open, &o);
-  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_DCEP, open, (size_t)n), 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_DCEP, open, (size_t)n), 0);
   const sfu_sctp_stats_t *st = sfu_sctp_stats(P.srv.a);
   RUN_UNTIL(&P, st->dcep_errors == 3 && st->unknown_ppid == 1 && st->no_channel == 1, 5000000);
   CHECK_EQ_INT(st->dcep_errors, 3);
@@ -324,7 +361,7 @@ TEST(garbage_and_bad_dcep_are_counted_not_fatal) {
   CHECK_EQ_INT(sfu_sctp_open_channels(P.srv.a), 1);
   CHECK_EQ_STR(sfu_sctp_channel(P.srv.a, 0)->label, "chat");
   /* Still alive: a good message goes through. */
-  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"ok", 2), 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"ok", 2), 0);
   RUN_UNTIL(&P, P.srv.msgs == 1, 5000000);
   CHECK_EQ_INT(P.srv.msgs, 1);
   pair_close(&P);
@@ -353,8 +390,8 @@ TEST(oversize_message_dropped_and_counted) {
   REQUIRE(P.srv.a && P.cli.a);
   REQUIRE(pair_up_with_channel(&P, 0, "x") == 0);
   static uint8_t big[5000];
-  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_BINARY, big, sizeof big), 0);
-  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_BINARY, big, 999), 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_BINARY, big, sizeof big), 0);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_BINARY, big, 999), 0);
   RUN_UNTIL(&P, P.srv.msgs == 1, 5000000);
   CHECK_EQ_INT(P.srv.msgs, 1);
   CHECK_EQ_INT(P.srv.last_len, 999);
@@ -367,27 +404,126 @@ TEST(lossy_link_retransmits_through_ticks) {
   REQUIRE(pair_open(&P, 0.2, 6) == 0);
   CHECK(pair_up_with_channel(&P, 0, "lossy") == 0);
   for (int i = 0; i < 20; i++)
-    CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"m", 1), 0);
+    CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"m", 1),
+                 0);
   RUN_UNTIL(&P, P.srv.msgs == 20, 600000000);
   CHECK_EQ_INT(P.srv.msgs, 20);
   CHECK(sim_link_stats(P.link, SIM_AB)->lost > 0);
   pair_close(&P);
 }
 
+/* ---- ticks (issue 6): no tick while nothing is due, timers still on time ---- */
+
+/* Runs the pair for `us` of virtual time. */
+static void run_for(pair_t *P, uint64_t us) {
+  uint64_t end = g_now + us;
+  while (g_now < end) step(P);
+}
+
+/* An established association with an open channel and nothing in flight ticks once a
+ * second (heartbeats need no more), not every 10 ms, and still exchanges heartbeats
+ * (RFC 4960 §8.3) and stays up. usrsctp sends a heartbeat only when the path has been
+ * quiet for the interval on the real clock, which runs PACE times slower than the
+ * virtual one here: hence a 200 ms interval (a timer every RTO + 200 ms ± RTO/2 of
+ * virtual time, sending once 200 ms of real time went by). */
+TEST(idle_association_ticks_once_a_second_heartbeats_flow) {
+  pair_t P;
+  g_heartbeat_ms = 200;
+  int rc = pair_open(&P, 0, 8);
+  g_heartbeat_ms = 0;
+  REQUIRE(rc == 0);
+  REQUIRE(pair_up_with_channel(&P, 0, "idle") == 0);
+  run_for(&P, SFU_SCTP_BUSY_US + 2 * SFU_SCTP_TICK_US); /* the channel's SACKs settle */
+  uint64_t ticks0 = P.srv.ticks;
+  uint64_t out0 = sfu_sctp_stats(P.srv.a)->packets_out, in0 = sfu_sctp_stats(P.srv.a)->packets_in;
+  run_for(&P, 120 * 1000000ull);
+  uint64_t hb_out = sfu_sctp_stats(P.srv.a)->packets_out - out0;
+  uint64_t hb_in = sfu_sctp_stats(P.srv.a)->packets_in - in0;
+  /* Heartbeats and their acks both ways (each side's heartbeat and the other's ack). */
+  CHECK(hb_out >= 2 && hb_in >= 2);
+  CHECK(P.srv.ticks - ticks0 <= 121);
+  CHECK(P.cli.ticks > 0);
+  CHECK(both_up(&P));
+  CHECK_EQ_INT(sfu_sctp_open_channels(P.srv.a), 1);
+  pair_close(&P);
+}
+
+/* After a quiet spell, a lone DATA's delayed SACK (RFC 4960 §6.2) leaves when it is due,
+ * SFU_SCTP_SACK_DELAY_MS later (within a tick, as with a fixed tick), on one tick. */
+TEST(delayed_sack_on_time_after_idle) {
+  pair_t P;
+  REQUIRE(pair_open(&P, 0, 9) == 0);
+  REQUIRE(pair_up_with_channel(&P, 0, "sack") == 0);
+  run_for(&P, SFU_SCTP_BUSY_US + 2 * SFU_SCTP_TICK_US); /* the channel's SACKs settle */
+  uint64_t ticks0 = P.srv.ticks;
+  run_for(&P, 5 * 1000000ull);
+  CHECK(P.srv.ticks - ticks0 <= 6); /* quiet: idle ticks */
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"one", 3),
+               0);
+  uint64_t in0 = sfu_sctp_stats(P.srv.a)->packets_in;
+  RUN_UNTIL(&P, sfu_sctp_stats(P.srv.a)->packets_in > in0, 1000000);
+  REQUIRE(P.srv.msgs == 1);
+  uint64_t arrived = g_now, out0 = sfu_sctp_stats(P.srv.a)->packets_out;
+  ticks0 = P.srv.ticks;
+  RUN_UNTIL(&P, sfu_sctp_stats(P.srv.a)->packets_out > out0, 2000000);
+  CHECK(sfu_sctp_stats(P.srv.a)->packets_out > out0);
+  uint64_t sack = P.srv.last_out_us - arrived;
+  CHECK(sack >= SFU_SCTP_SACK_DELAY_MS * 1000ull - SFU_SCTP_TICK_US);
+  CHECK(sack <= SFU_SCTP_SACK_DELAY_MS * 1000ull + SFU_SCTP_TICK_US);
+  /* One tick for it, when it is due (not one every 10 ms meanwhile). */
+  CHECK(P.srv.ticks - ticks0 <= 2);
+  pair_close(&P);
+}
+
+/* After a quiet spell, a lost DATA is retransmitted when T3-rtx expires (RFC 4960 §6.3.3:
+ * RTO, 1 s here: usrsctp's RTO.min, its RTT measured on the real clock is ~0), not up to
+ * an idle tick later (the sender ticks fast while DATA is outstanding), nor early: the
+ * send comes 900 ms after the last tick, and usrsctp's clock, which only ticks move,
+ * must be brought up to date before T3 is armed, or it expires at the next tick. */
+TEST(retransmission_on_time_after_idle) {
+  pair_t P;
+  REQUIRE(pair_open(&P, 0, 10) == 0);
+  REQUIRE(pair_up_with_channel(&P, 0, "rtx") == 0);
+  run_for(&P, SFU_SCTP_BUSY_US + 2 * SFU_SCTP_TICK_US); /* the channel's SACKs settle */
+  uint64_t ticks0 = P.cli.ticks;
+  run_for(&P, 5 * 1000000ull);
+  CHECK(P.cli.ticks - ticks0 <= 6); /* quiet: idle ticks */
+  g_now += 900000; /* no tick meanwhile (both groups are idle for a second) */
+  sim_link_set_now(P.link, g_now);
+  P.cli.drop_next_data = 1;
+  uint64_t sent = g_now;
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"lost", 4),
+               0);
+  CHECK_EQ_INT(P.cli.drop_next_data, 0);
+  uint64_t out0 = sfu_sctp_stats(P.cli.a)->packets_out;
+  RUN_UNTIL(&P, sfu_sctp_stats(P.cli.a)->packets_out > out0, 10000000);
+  /* Within a tick of a T3 expiry: at RTO, or at 3 s, 7 s if usrsctp found the chunk too
+   * recent on its real clock (see PACE) and backed off (§6.3.3 E2) instead. */
+  uint64_t rtx = P.cli.last_out_us - sent;
+  int on_time = 0;
+  for (uint64_t rto = 1000000, expiry = rto; expiry <= 7000000; rto *= 2, expiry += rto)
+    if (rtx + SFU_SCTP_TICK_US >= expiry && rtx <= expiry + 2 * SFU_SCTP_TICK_US) on_time = 1;
+  CHECK(on_time);
+  RUN_UNTIL(&P, P.srv.msgs == 1, 5000000);
+  CHECK_EQ_INT(P.srv.msgs, 1);
+  pair_close(&P);
+}
+
 TEST(before_established_and_bad_args) {
   pair_t P;
   REQUIRE(pair_open(&P, 0, 7) == 0);
-  CHECK_EQ_INT(sfu_sctp_send(P.srv.a, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"x", 1),
+  CHECK_EQ_INT(sfu_sctp_send(P.srv.a, g_now, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"x", 1),
                SFU_ESTATE);
-  CHECK_EQ_INT(sfu_sctp_open_channel(P.cli.a, 0, "x", "", 0, 0), SFU_ESTATE);
+  CHECK_EQ_INT(sfu_sctp_open_channel(P.cli.a, g_now, 0, "x", "", 0, 0), SFU_ESTATE);
   RUN_UNTIL(&P, both_up(&P), 20000000);
   REQUIRE(both_up(&P));
-  CHECK_EQ_INT(
-      sfu_sctp_send(P.cli.a, SFU_SCTP_STREAMS, SFU_SCTP_PPID_STRING, (const uint8_t *)"x", 1),
-      SFU_EINVAL);
-  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, 99, NULL, 0), SFU_EINVAL);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, SFU_SCTP_STREAMS, SFU_SCTP_PPID_STRING,
+                             (const uint8_t *)"x", 1),
+               SFU_EINVAL);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, 99, NULL, 0), SFU_EINVAL);
   static uint8_t big[70000];
-  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, 0, SFU_SCTP_PPID_BINARY, big, sizeof big), SFU_ETOOBIG);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_BINARY, big, sizeof big),
+               SFU_ETOOBIG);
   /* Freed while the peer still talks: the peer's packets to a freed one go nowhere. */
   sfu_sctp_free(P.srv.a);
   P.srv.a = NULL;
@@ -407,6 +543,9 @@ int main(void) {
   RUN(garbage_and_bad_dcep_are_counted_not_fatal);
   RUN(oversize_message_dropped_and_counted);
   RUN(lossy_link_retransmits_through_ticks);
+  RUN(idle_association_ticks_once_a_second_heartbeats_flow);
+  RUN(delayed_sack_on_time_after_idle);
+  RUN(retransmission_on_time_after_idle);
   RUN(before_established_and_bad_args);
   int rc = sfu_sctp_global_shutdown();
   if (rc) fprintf(stderr, "sfu_sctp_global_shutdown: %d\n", rc);
