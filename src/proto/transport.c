@@ -152,6 +152,16 @@ static void use_dtls_pair(sfu_transport_t *t) {
   }
 }
 
+/* Transport-cc feedback once due: on each RTP arrival (a packet after the interval
+ * carries it out in the same loop turn, so steady media never wakes the timer) and at
+ * the timer (packets stopped). See twcc_recv.h. */
+static void send_twcc(sfu_transport_t *t, uint64_t now_us) {
+  if (t->state != ST_JOINED || now_us < sfu_twcc_recv_due(&t->twcc)) return;
+  uint8_t fb[1500];
+  int n = sfu_twcc_recv_build(&t->twcc, now_us, t->rtcp_ssrc, fb, sizeof fb - 64);
+  if (n > 0) sfu_transport_send_rtcp(t, fb, (size_t)n, sizeof fb);
+}
+
 /* ---- SCTP (data channels) callbacks: may run inside usrsctp, see sctp.h ---- */
 
 static void sctp_out(void *user, const uint8_t *buf, size_t len) {
@@ -493,6 +503,7 @@ static int handle_srtp(sfu_transport_t *t, uint64_t now_us, uint8_t *buf, size_t
   } else if (t->cbs.on_rtp_cb) {
     t->cbs.on_rtp_cb(t->cbs.user, t, now_us, buf, n);
   }
+  if (!rtcp) send_twcc(t, now_us); /* O(1) unless a feedback is due */
   return 0;
 }
 
@@ -610,11 +621,7 @@ void sfu_transport_handle_timeout(sfu_transport_t *t, uint64_t now_us) {
   if (t->state == ST_GONE) return;
   expire_addrs(t, now_us);
   sfu_dtls_handle_timeout(t->dtls, now_us);
-  if (t->state == ST_JOINED && now_us >= sfu_twcc_recv_deadline(&t->twcc)) {
-    uint8_t fb[1500];
-    int n = sfu_twcc_recv_build(&t->twcc, now_us, t->rtcp_ssrc, fb, sizeof fb - 64);
-    if (n > 0) sfu_transport_send_rtcp(t, fb, (size_t)n, sizeof fb);
-  }
+  if (now_us >= sfu_twcc_recv_deadline(&t->twcc)) send_twcc(t, now_us);
   if (t->state == ST_NEW && now_us >= t->connect_deadline_us) {
     SFU_INFO("transport", "%s: no DTLS connection within %llu s, dropping", t->local_ufrag,
              (unsigned long long)(SFU_TRANSPORT_CONNECT_TIMEOUT_US / 1000000));

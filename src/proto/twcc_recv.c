@@ -9,7 +9,7 @@
 void sfu_twcc_recv_init(sfu_twcc_recv_t *r, uint8_t ext_id) {
   memset(r, 0, sizeof *r);
   r->ext_id = ext_id;
-  r->next_fb_us = UINT64_MAX;
+  r->next_fb_us = r->fb_deadline_us = UINT64_MAX;
   for (size_t i = 0; i < SFU_TWCC_WINDOW; i++) r->seq_of[i] = -1;
 }
 
@@ -38,10 +38,17 @@ void sfu_twcc_recv_packet(sfu_twcc_recv_t *r, uint16_t seq, uint32_t ssrc, uint6
   size_t slot = (size_t)(u % SFU_TWCC_WINDOW);
   r->seq_of[slot] = u;
   r->arrival_us[slot] = now_us;
-  if (r->next_fb_us == UINT64_MAX) r->next_fb_us = now_us + SFU_TWCC_FB_INTERVAL_US;
+  if (r->next_fb_us == UINT64_MAX) {
+    /* An interval after the previous feedback while packets flow (periodic, as
+     * libwebrtc's), an interval after this packet when the stream had paused. */
+    uint64_t periodic = r->last_fb_us + SFU_TWCC_FB_INTERVAL_US;
+    r->next_fb_us = periodic > now_us ? periodic : now_us + SFU_TWCC_FB_INTERVAL_US;
+    r->fb_deadline_us = r->next_fb_us + SFU_TWCC_FB_GRACE_US;
+  }
 }
 
-uint64_t sfu_twcc_recv_deadline(const sfu_twcc_recv_t *r) { return r->next_fb_us; }
+uint64_t sfu_twcc_recv_due(const sfu_twcc_recv_t *r) { return r->next_fb_us; }
+uint64_t sfu_twcc_recv_deadline(const sfu_twcc_recv_t *r) { return r->fb_deadline_us; }
 
 static int received(const sfu_twcc_recv_t *r, int64_t u, uint64_t *at) {
   size_t slot = (size_t)(u % SFU_TWCC_WINDOW);
@@ -53,7 +60,7 @@ static int received(const sfu_twcc_recv_t *r, int64_t u, uint64_t *at) {
 int sfu_twcc_recv_build(sfu_twcc_recv_t *r, uint64_t now_us, uint32_t sender_ssrc, uint8_t *buf,
                         size_t cap) {
   if (r->next_fb_us == UINT64_MAX || now_us < r->next_fb_us) return 0;
-  r->next_fb_us = UINT64_MAX;
+  r->next_fb_us = r->fb_deadline_us = UINT64_MAX;
   if (r->next_seq > r->max_seq) return 0;
   /* The reference time comes from the first received packet of the range; the report
    * itself starts at the first unreported number, so that losses right after the previous
@@ -102,6 +109,8 @@ int sfu_twcc_recv_build(sfu_twcc_recv_t *r, uint64_t now_us, uint32_t sender_ssr
   r->next_seq = first + (int64_t)n;
   r->fb_count++;
   r->feedbacks_sent++;
-  if (r->next_seq <= r->max_seq) r->next_fb_us = now_us; /* more pending: at once */
+  r->last_fb_us = now_us;
+  if (r->next_seq <= r->max_seq)
+    r->next_fb_us = r->fb_deadline_us = now_us; /* more pending: at once */
   return len;
 }

@@ -41,6 +41,7 @@ struct env {
   sfu_addr_t srv_addr;
   int joined, departed, depart_kind, depart_joined, depart_err;
   int rtp_seen, rtcp_seen;
+  int timeouts, rtcp_out; /* server timer firings; RTCP the server sent (twcc feedback) */
   uint8_t last_rtp[1500];
   size_t last_rtp_len;
 };
@@ -50,6 +51,7 @@ struct env {
 static void srv_send(void *user, sfu_transport_t *t, const sfu_addr_t *to, const uint8_t *buf,
                      size_t len) {
   env_t *e = user;
+  if (len >= 8 && buf[1] >= 192 && buf[1] <= 223) e->rtcp_out++; /* RFC 5761 §4: RTCP */
   sim_link_send(e->link, SIM_BA, sim_link_now(e->link), buf, len);
 }
 static void srv_joined(void *user, sfu_transport_t *t) { ((env_t *)user)->joined++; }
@@ -85,6 +87,7 @@ static uint64_t srv_deadline(void *core) {
 }
 static void srv_timeout(void *core, uint64_t now) {
   env_t *e = core;
+  e->timeouts++;
   if (e->t) sfu_transport_handle_timeout(e->t, now);
 }
 static void srv_input(void *core, uint64_t now, const uint8_t *buf, size_t len) {
@@ -167,6 +170,22 @@ static void cli_send_rtp(env_t *e, uint16_t seq, int rtcp) {
   sim_link_send(e->link, SIM_AB, sim_link_now(e->link), pkt, len);
 }
 
+/* RTP with the transport-wide sequence number (RFC 8285 one-byte extension, id 3). */
+static void cli_send_rtp_twcc(env_t *e, uint16_t seq, uint16_t twcc) {
+  uint8_t pkt[256] = {0};
+  pkt[0] = 0x90; /* V=2, X */
+  pkt[1] = 111;
+  pkt[2] = (uint8_t)(seq >> 8), pkt[3] = (uint8_t)seq;
+  pkt[8] = 0x12, pkt[9] = 0x34, pkt[10] = 0x56, pkt[11] = 0x78;
+  pkt[12] = 0xBE, pkt[13] = 0xDE, pkt[15] = 1; /* one 32-bit word of extensions */
+  pkt[16] = 3 << 4 | 1;
+  pkt[17] = (uint8_t)(twcc >> 8), pkt[18] = (uint8_t)twcc;
+  memset(pkt + 20, 0xab, 40);
+  size_t len = 60;
+  REQUIRE(sfu_srtp_protect_rtp(e->cli.srtp, pkt, &len, sizeof pkt) == 0);
+  sim_link_send(e->link, SIM_AB, sim_link_now(e->link), pkt, len);
+}
+
 /* ---- tests ---- */
 
 TEST(connect_join_and_decrypt) {
@@ -192,6 +211,36 @@ TEST(connect_join_and_decrypt) {
   CHECK_EQ_INT(e.rtcp_seen, 1);
   CHECK_EQ_INT(e.last_rtp_len, 52);
   CHECK(e.last_rtp[12] == 0xab && e.last_rtp[51] == 0xab);
+  CHECK_EQ_INT(e.departed, 0);
+  env_free(&e);
+}
+
+/* Issue 6: transport-cc feedback rides on RTP arrivals. RTP every 20 ms with the
+ * transport-wide sequence number: feedback goes out from the input path about every
+ * 60 ms, and the transport's timer never comes due while packets flow (a 50 ms feedback
+ * timer used to wake the loop ~17 times a second). When they stop, the timer sends the
+ * rest once and has nothing left to do but consent. */
+TEST(twcc_feedback_rides_on_arrivals) {
+  env_t e;
+  REQUIRE(do_connect(&e, 12));
+  REQUIRE(e.cli.srtp);
+  sfu_transport_set_twcc_ext(e.t, 3);
+  run(&e, sim_link_now(e.link) + SEC, NULL, NULL); /* settle the handshake's stragglers */
+  e.timeouts = e.rtcp_out = 0;
+  uint64_t t0 = sim_link_now(e.link);
+  for (uint16_t i = 0; i < 101; i++) { /* the last one left for the timer */
+    cli_send_rtp_twcc(&e, (uint16_t)(1000 + i), (uint16_t)(65500 + i));
+    run(&e, t0 + (uint64_t)(i + 1) * 20000, NULL, NULL);
+  }
+  CHECK_EQ_INT(sfu_transport_stats(e.t)->rtp_in, 101);
+  CHECK_EQ_INT(e.timeouts, 0);
+  CHECK(e.rtcp_out >= 2000 / 70 && e.rtcp_out <= 2000 / 50);
+  int during = e.rtcp_out;
+  /* Stopped: one last feedback from the timer, then only consent's deadline is left. */
+  run(&e, sim_link_now(e.link) + SEC, NULL, NULL);
+  CHECK_EQ_INT(e.rtcp_out, during + 1);
+  CHECK_EQ_INT(e.timeouts, 1);
+  CHECK(sfu_transport_next_deadline(e.t) > sim_link_now(e.link) + 10 * SEC);
   CHECK_EQ_INT(e.departed, 0);
   env_free(&e);
 }
@@ -559,6 +608,7 @@ int main(void) {
   if (sfu_srtp_global_init() != 0) return 1;
   if (sfu_dtls_cert_new(&g_srv_cert) || sfu_dtls_cert_new(&g_cli_cert)) return 1;
   RUN(connect_join_and_decrypt);
+  RUN(twcc_feedback_rides_on_arrivals);
   RUN(tampered_srtp_counts_failure);
   RUN(consent_loss_drops_once);
   RUN(consent_loss_drops_a_peer_that_never_nominated);

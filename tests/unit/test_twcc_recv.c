@@ -16,6 +16,8 @@
 #include "test.h"
 
 #define MS 1000ull
+#define SEC_US 1000000ull
+#define FB_LATEST (SFU_TWCC_FB_INTERVAL_US + SFU_TWCC_FB_GRACE_US) /* the timer's deadline */
 #define SENDER 0x5ee0c0deu
 #define MEDIA 0x11223344u
 /* 20-byte header + 2 bytes of delta and at most 2 bits of status per entry, padded. */
@@ -137,8 +139,11 @@ TEST(in_order_one_feedback_per_interval) {
   g_hint = 0;
   uint64_t t0 = 1000 * MS;
   CHECK_EQ_INT(sfu_twcc_recv_deadline(&g_r), UINT64_MAX);
+  CHECK_EQ_INT(sfu_twcc_recv_due(&g_r), UINT64_MAX);
   for (int i = 0; i < 20; i++) feed(i, t0 + (uint64_t)i * MS);
-  CHECK_EQ_INT(sfu_twcc_recv_deadline(&g_r), t0 + SFU_TWCC_FB_INTERVAL_US);
+  /* Due an interval after the first arrival; the timer only a grace period later. */
+  CHECK_EQ_INT(sfu_twcc_recv_due(&g_r), t0 + SFU_TWCC_FB_INTERVAL_US);
+  CHECK_EQ_INT(sfu_twcc_recv_deadline(&g_r), t0 + SFU_TWCC_FB_INTERVAL_US + SFU_TWCC_FB_GRACE_US);
   uint8_t buf[1500];
   /* Not before the interval is up. */
   CHECK_EQ_INT(sfu_twcc_recv_build(&g_r, t0 + 49 * MS, SENDER, buf, sizeof buf), 0);
@@ -156,7 +161,7 @@ TEST(in_order_one_feedback_per_interval) {
   CHECK_EQ_INT(sfu_twcc_recv_build(&g_r, t0 + 200 * MS, SENDER, buf, sizeof buf), 0);
   /* The next arrivals: a second feedback, fb_count 1, starting where the first ended. */
   for (int i = 20; i < 30; i++) feed(i, t0 + 100 * MS + (uint64_t)i * MS);
-  CHECK_EQ_INT(sfu_twcc_recv_deadline(&g_r), t0 + 120 * MS + SFU_TWCC_FB_INTERVAL_US);
+  CHECK_EQ_INT(sfu_twcc_recv_due(&g_r), t0 + 120 * MS + SFU_TWCC_FB_INTERVAL_US);
   run_until(t0 + SFU_TWCC_FB_INTERVAL_US * 10);
   CHECK_EQ_INT(g_m.feedbacks, 2);
   CHECK_EQ_INT(g_m.last_fb_count, 1);
@@ -175,7 +180,7 @@ TEST(losses_reported_not_received) {
     feed(i, t);
     fed++;
   }
-  run_until(t + SFU_TWCC_FB_INTERVAL_US);
+  run_until(t + FB_LATEST);
   CHECK_EQ_INT(g_m.errors, 0);
   CHECK_EQ_INT(g_m.recv_reports, fed);
   CHECK_EQ_INT(g_m.recv_reports + g_m.lost_reports, 58); /* 0..57; 58 lost (trailing) */
@@ -184,7 +189,7 @@ TEST(losses_reported_not_received) {
   CHECK_EQ_INT(g_m.reported[58], 0);
   /* The trailing loss is reported with the next feedback, once 59 arrives. */
   feed(59, t + 10 * MS);
-  run_until(t + 10 * MS + SFU_TWCC_FB_INTERVAL_US);
+  run_until(t + 10 * MS + FB_LATEST);
   CHECK_EQ_INT(g_m.reported[58], 2);
   CHECK_EQ_INT(g_m.reported[59], 1);
   CHECK_EQ_INT(g_m.errors, 0);
@@ -217,7 +222,7 @@ TEST(reordering_negative_deltas) {
     t += 2 * MS;
   }
   for (int i = 0; i < 40; i += 10) feed(i, t + 20 * MS + (uint64_t)i);
-  run_until(t + 30 * MS + SFU_TWCC_FB_INTERVAL_US);
+  run_until(t + 30 * MS + FB_LATEST);
   CHECK_EQ_INT(g_m.errors, 0);
   CHECK_EQ_INT(g_m.recv_reports, 40);
   CHECK_EQ_INT(g_m.lost_reports, 0);
@@ -292,6 +297,7 @@ TEST(large_delta_splits_the_feedback) {
   CHECK_EQ_INT(g_m.feedbacks, 1);
   CHECK_EQ_INT(g_m.recv_reports, 2);
   /* The rest is due at once, in a second feedback with its own reference time. */
+  CHECK_EQ_INT(sfu_twcc_recv_due(&g_r), t + 20000 * MS);
   CHECK_EQ_INT(sfu_twcc_recv_deadline(&g_r), t + 20000 * MS);
   run_until(t + 20000 * MS);
   CHECK_EQ_INT(g_m.feedbacks, 2);
@@ -326,6 +332,43 @@ TEST(burst_beyond_limits_bounded) {
   for (int i = 0; i < 100; i++) feed(i, t + (uint64_t)i * 10);
   uint8_t small[16];
   CHECK(sfu_twcc_recv_build(&g_r, t + 100 * MS, SENDER, small, sizeof small) < 0);
+}
+
+/* Issue 6: feedback rides on arrivals. Audio every 20 ms, built as the transport does
+ * (at each arrival once due): the timer deadline is never reached while packets flow,
+ * every packet is reported, feedbacks 50-70 ms apart. When the stream stops, the timer
+ * sends the rest, interval + grace after the last feedback. */
+TEST(steady_stream_never_needs_the_timer) {
+  model_reset(7);
+  g_hint = 0;
+  uint8_t buf[1500];
+  uint64_t t = 5000 * MS, last_fb = 0;
+  int timer_needed = 0, gaps_ok = 1;
+  for (int i = 0; i < 500; i++, t += 20 * MS) {
+    if (sfu_twcc_recv_deadline(&g_r) <= t) timer_needed++; /* a loop would have woken */
+    feed(i, t);
+    if (t < sfu_twcc_recv_due(&g_r)) continue;
+    int len = sfu_twcc_recv_build(&g_r, t, SENDER, buf, sizeof buf);
+    REQUIRE(len > 0);
+    check_feedback(buf, len);
+    if (last_fb &&
+        (t - last_fb < SFU_TWCC_FB_INTERVAL_US || t - last_fb > SFU_TWCC_FB_INTERVAL_US + 20 * MS))
+      gaps_ok = 0;
+    last_fb = t;
+    CHECK_EQ_INT(sfu_twcc_recv_due(&g_r), UINT64_MAX); /* nothing pending after it */
+  }
+  CHECK_EQ_INT(timer_needed, 0);
+  CHECK(gaps_ok);
+  CHECK(g_m.feedbacks >= 500 * 20 / 70); /* every 60 ms: 50 rounded up to the spacing */
+  /* The stream stops: what the last feedback did not cover goes out at the deadline. */
+  REQUIRE(last_fb + 20 * MS < t); /* (500 packets end between two feedbacks) */
+  CHECK_EQ_INT(sfu_twcc_recv_deadline(&g_r),
+               last_fb + SFU_TWCC_FB_INTERVAL_US + SFU_TWCC_FB_GRACE_US);
+  run_until(t + SEC_US);
+  CHECK_EQ_INT(g_m.recv_reports, 500);
+  CHECK_EQ_INT(g_m.lost_reports, 0);
+  CHECK_EQ_INT(g_m.errors, 0);
+  CHECK_EQ_INT(sfu_twcc_recv_deadline(&g_r), UINT64_MAX);
 }
 
 TEST(garbage_sequences_never_break_output) {
@@ -371,6 +414,7 @@ int main(void) {
   RUN(wraps_at_65535);
   RUN(large_delta_splits_the_feedback);
   RUN(burst_beyond_limits_bounded);
+  RUN(steady_stream_never_needs_the_timer);
   RUN(garbage_sequences_never_break_output);
   return test_summary();
 }
