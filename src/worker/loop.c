@@ -2,6 +2,8 @@
  * the control thread, and keeps one timer armed for the session's next deadline. */
 #include "worker/loop.h"
 
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,8 +41,18 @@ static void on_timer(uv_timer_t *t);
 
 /* Re-arms the timer for the earliest of the session's and the transports' deadlines (or
  * stops it when there is none). Both are O(1) to read (the session caches its minimum,
- * session.h; the transports sit in a heap, rtc.h). Rounded up to the next millisecond:
- * firing early would only re-arm. A deadline already passed fires after min_ms. */
+ * session.h; the transports sit in a heap, rtc.h). A deadline already passed fires after
+ * min_ms.
+ *
+ * The timer is due when the loop's millisecond clock reaches ceil(d / 1000). libuv's
+ * clock is uv_hrtime's (CLOCK_MONOTONIC, or its coarse variant, never ahead of it)
+ * truncated to the millisecond, so the timer never fires before d. It used to be armed
+ * for "d - now rounded up" from a fresh clock read, which a truncated loop clock could
+ * fire up to 1 ms early: the callback found nothing due, re-armed for 1 ms, and the
+ * loop woke twice (one timer callback in eight did nothing, issue 6's profile). Reading
+ * uv_now (the time this turn started) instead of the clock costs nothing, and an
+ * unchanged due time leaves the timer as it is (so frequent re-arms cannot push a due
+ * timer back either). */
 static void rearm(sfu_loop_t *l, uint64_t min_ms) {
   uint64_t d = sfu_session_next_deadline(l->session);
   if (l->media) {
@@ -52,10 +64,11 @@ static void rearm(sfu_loop_t *l, uint64_t min_ms) {
     uv_timer_stop(&l->timer);
     return;
   }
-  uint64_t now = sfu_loop_now_us();
-  uint64_t ms = d > now ? (d - now + 999) / 1000 : min_ms;
-  uv_update_time(&l->loop);
-  uv_timer_start(&l->timer, on_timer, ms, 0);
+  uint64_t due_ms = d / 1000 + (d % 1000 != 0);
+  if (due_ms == l->timer_due_ms && uv_is_active((uv_handle_t *)&l->timer)) return;
+  l->timer_due_ms = due_ms;
+  uint64_t now_ms = uv_now(&l->loop);
+  uv_timer_start(&l->timer, on_timer, due_ms > now_ms ? due_ms - now_ms : min_ms, 0);
 }
 
 void sfu_loop_rearm(sfu_loop_t *l) { rearm(l, 0); }
@@ -118,6 +131,11 @@ static void on_inbox(uv_async_t *a) {
 
 static void loop_main(void *arg) {
   sfu_loop_t *l = arg;
+  /* "sfu-loop-N" in top -H, perf and /proc/PID/task/TID/comm (bench/bench_loop.c finds
+   * the loop thread by it). At most 15 characters. */
+  char name[16];
+  snprintf(name, sizeof name, "sfu-loop-%d", l->index);
+  pthread_setname_np(pthread_self(), name);
   SFU_DEBUG("loop", "loop %d running (udp %d, tcp %d)", l->index, l->udp_port, l->tcp_port);
   uv_run(&l->loop, UV_RUN_DEFAULT);
   /* Everything is closed: the session goes last so that issue 3's transports (freed

@@ -37,6 +37,7 @@ typedef struct sfu_loop {
   uv_loop_t loop;
   sfu_mq_t inbox;
   uv_timer_t timer;
+  uint64_t timer_due_ms; /* when the timer is due, on the loop's clock (sfu_loop_rearm) */
   sfu_session_t *session;
   struct sfu_loop_media *media; /* UDP socket, TCP listener, transports (loop_media.h) */
   int started;
