@@ -41,6 +41,7 @@ typedef struct {
 
 static void handle_closed(uv_handle_t *h);
 static void on_flush(uv_check_t *h);
+static void on_sweep(uv_timer_t *tm);
 
 static void conn_closed(uv_handle_t *h) {
   conn_t *c = h->data;
@@ -193,8 +194,10 @@ static void on_connection(uv_stream_t *server, int status) {
   }
   size_t ipn;
   const void *ip = ip_bytes(&c->addr, &ipn);
-  if (sfu_hmap_insert(&io->unauth_by_ip, &c->ip_node, sfu_hash_bytes(ip, ipn)) == 0)
-    c->ip_counted = 1;
+  /* Linked even when growing the table failed (hmap.h): always forget it at close. */
+  (void)sfu_hmap_insert(&io->unauth_by_ip, &c->ip_node, sfu_hash_bytes(ip, ipn));
+  c->ip_counted = 1;
+  if (!uv_is_active((uv_handle_t *)&io->sweep)) uv_timer_start(&io->sweep, on_sweep, 1000, 1000);
   sfu_tcp_deframer_init(&c->df, c->storage, sizeof c->storage);
   c->accepted_ms = uv_now(io->loop);
   uv_tcp_nodelay(&c->h, 1); /* media: no Nagle delay */
@@ -206,7 +209,7 @@ static void on_connection(uv_stream_t *server, int status) {
 }
 
 /* Closes connections that never authenticated (see tcp_io.h). O(connections) once a
- * second: fine for the few thousand a loop allows. */
+ * second while any unauthenticated one exists: fine for the few thousand a loop allows. */
 static void on_sweep(uv_timer_t *tm) {
   sfu_tcp_io_t *io = tm->data;
   uint64_t now = uv_now(io->loop);
@@ -218,6 +221,9 @@ static void on_sweep(uv_timer_t *tm) {
       conn_close(c, "no ICE check in time");
     }
   }
+  /* Nothing left to time out: no wake-up a second for an idle loop (restarted at the
+   * next accept). */
+  if (io->unauth_by_ip.count == 0) uv_timer_stop(&io->sweep);
 }
 
 int sfu_tcp_io_open(sfu_tcp_io_t *t, uv_loop_t *loop, const char *ip, uint16_t port,
@@ -258,8 +264,7 @@ int sfu_tcp_io_open(sfu_tcp_io_t *t, uv_loop_t *loop, const char *ip, uint16_t p
     uv_close((uv_handle_t *)&t->flush, handle_closed);
     return SFU_EIO;
   }
-  uv_timer_start(&t->sweep, on_sweep, 1000, 1000);
-  uv_unref((uv_handle_t *)&t->sweep);
+  uv_unref((uv_handle_t *)&t->sweep); /* started while unauthenticated connections exist */
   uv_check_start(&t->flush, on_flush);
   uv_unref((uv_handle_t *)&t->flush); /* must not keep the loop alive on its own */
   return 0;
