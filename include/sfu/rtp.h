@@ -42,6 +42,13 @@ typedef struct {
  * shorter than its header says) or SFU_EPARSE (version or padding wrong). */
 int sfu_rtp_parse(const uint8_t *buf, size_t len, sfu_rtp_hdr_t *h);
 
+/* A packet of padding only (P bit set, nothing before the padding): libwebrtc probes
+ * bandwidth with these, on the RTX SSRC, or on the media SSRC when RTX is off. Never
+ * forwarded as media; the outgoing sequence space skips them. */
+static inline int sfu_rtp_is_padding_only(const sfu_rtp_hdr_t *h) {
+  return h->padding && h->payload_len == 0;
+}
+
 /* --- RFC 8285 header extensions -------------------------------------------------- */
 
 /* 1 if the extension block uses the one-byte (0xBEDE) or two-byte (0x100X) form. */
