@@ -3,7 +3,8 @@
  *
  * Cost model. Everything that allocates happens at key time: the EVP cipher contexts are
  * keyed once per direction and stream kind (sfu_srtp_ossl_new) and only re-IV'd per packet
- * (EVP_CipherInit_ex with a NULL cipher and NULL key: no key schedule, no allocation);
+ * (AES-CM: EVP_CipherInit_ex with a NULL cipher and NULL key, no key schedule, no
+ * allocation; GCM: no init at all, one EVP_CIPHER_CTX_set_params, see gcm_crypt);
  * HMAC-SHA1 restarts from SHA-1 states precomputed after the key pads (RFC 2104), copied
  * by value per packet. EVP_MAC_init / EVP_MD_CTX_copy_ex would go through the provider's
  * dupctx, i.e. a malloc per packet, hence the low-level SHA1_* calls (deprecated in 3.0,
@@ -13,8 +14,10 @@
  * Owner: the sfu_srtp_t that holds it; its loop thread only (EVP contexts are not
  * shareable between threads). */
 #define OPENSSL_SUPPRESS_DEPRECATED 1 /* SHA1_Init/Update/Final: see above */
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,23 +150,42 @@ static void gcm_iv(const xform_t *x, uint32_t ssrc, uint32_t hi32, uint16_t lo16
 }
 
 /* AEAD: aad1 || aad2 authenticated, p[0..n) encrypted or decrypted in place, tag written
- * (enc) or checked (dec; OpenSSL compares it in constant time). */
+ * (enc) or checked (dec; OpenSSL compares it in constant time).
+ *
+ * No EVP_CipherInit_ex per packet: in OpenSSL 3.0 every init forgets the context's cached
+ * IV length and asks the provider for it again (EVP_CIPHER_CTX_get_iv_length: a
+ * get_ctx_params, i.e. a dozen OSSL_PARAM_locate/strcmp), and the tag ctrls build their
+ * OSSL_PARAM array and go through the same lookups. Instead one EVP_CIPHER_CTX_set_params
+ * per packet, with an array built here: the whole 12-byte IV (the GCM provider's
+ * "tlsivfixed" with length -1, the "restore the whole IV" case of EVP_CTRL_GCM_SET_IV_FIXED
+ * that the 3.0 provider keeps from the legacy cipher: the IV is buffered exactly as an init
+ * with it would, and used by the next update; the tests' libsrtp2 oracle checks it) and,
+ * to decrypt, the expected tag (kept in the context until the final call). The IV length
+ * stays the default 12 set at key time. Encrypting, the tag is read with one
+ * EVP_CIPHER_CTX_get_params. */
 static int gcm_crypt(const xform_t *x, int enc, const uint8_t iv[12], const uint8_t *aad1,
                      size_t a1, const uint8_t *aad2, size_t a2, uint8_t *p, size_t n,
                      uint8_t *tag) {
   int outl;
-  if (EVP_CipherInit_ex(x->c, NULL, NULL, NULL, iv, -1) != 1 ||
+  OSSL_PARAM set[3] = {
+      {OSSL_CIPHER_PARAM_AEAD_TAG, OSSL_PARAM_OCTET_STRING, tag, GCM_TAG,
+       OSSL_PARAM_UNMODIFIED},
+      {OSSL_CIPHER_PARAM_AEAD_TLS1_IV_FIXED, OSSL_PARAM_OCTET_STRING, (void *)iv, (size_t)-1,
+       OSSL_PARAM_UNMODIFIED},
+      OSSL_PARAM_END};
+  if (EVP_CIPHER_CTX_set_params(x->c, enc ? set + 1 : set) != 1 ||
       EVP_CipherUpdate(x->c, NULL, &outl, aad1, (int)a1) != 1 ||
       (a2 && EVP_CipherUpdate(x->c, NULL, &outl, aad2, (int)a2) != 1) ||
       (n && EVP_CipherUpdate(x->c, p, &outl, p, (int)n) != 1))
     return SFU_ECRYPTO;
   if (enc) {
-    if (EVP_CipherFinal_ex(x->c, p + n, &outl) != 1 ||
-        EVP_CIPHER_CTX_ctrl(x->c, EVP_CTRL_GCM_GET_TAG, GCM_TAG, tag) != 1)
+    OSSL_PARAM get[2] = {
+        {OSSL_CIPHER_PARAM_AEAD_TAG, OSSL_PARAM_OCTET_STRING, tag, GCM_TAG, OSSL_PARAM_UNMODIFIED},
+        OSSL_PARAM_END};
+    if (EVP_CipherFinal_ex(x->c, p + n, &outl) != 1 || EVP_CIPHER_CTX_get_params(x->c, get) != 1)
       return SFU_ECRYPTO;
     return 0;
   }
-  if (EVP_CIPHER_CTX_ctrl(x->c, EVP_CTRL_GCM_SET_TAG, GCM_TAG, tag) != 1) return SFU_ECRYPTO;
   return EVP_CipherFinal_ex(x->c, p + n, &outl) == 1 ? 0 : SFU_EAUTH;
 }
 
