@@ -22,29 +22,7 @@
 #include "sfu/bytes.h"
 #include "sfu/srtp.h"
 
-/* ---- allocation counter (glibc: the real allocator stays reachable as __libc_*) ---- */
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void __libc_free(void *);
-static volatile int alloc_counting;
-static uint64_t alloc_calls;
-void *malloc(size_t n) {
-  if (alloc_counting) alloc_calls++;
-  return __libc_malloc(n);
-}
-void *calloc(size_t a, size_t b) {
-  if (alloc_counting) alloc_calls++;
-  return __libc_calloc(a, b);
-}
-void *realloc(void *p, size_t n) {
-  if (alloc_counting) alloc_calls++;
-  return __libc_realloc(p, n);
-}
-void free(void *p) {
-  if (alloc_counting && p) alloc_calls++;
-  __libc_free(p);
-}
+#include "alloc_count.h"
 
 #define BATCH 64
 #define PKT_LEN 1200

@@ -2,6 +2,7 @@
 #include "sfu/codec_vp8.h"
 
 #include "sfu/err.h"
+#include "picture_id.h"
 
 /* RFC 6386 §9.1: the frame tag is 3 bytes; a keyframe adds the 3-byte start code and
  * two 16-bit little-endian size fields. */
@@ -47,18 +48,9 @@ int sfu_vp8_parse(const uint8_t *p, size_t len, sfu_vp8_desc_t *d) {
     if (off >= len) return SFU_ETRUNC;
     uint8_t x = p[off++];
     if (x & 0x80) { /* I */
-      if (off >= len) return SFU_ETRUNC;
       d->picture_id_off = (uint8_t)off;
-      if (p[off] & 0x80) { /* M: "the PictureID field is 15 bits" */
-        if (off + 2 > len) return SFU_ETRUNC;
-        d->picture_id_bits = 15;
-        d->picture_id = (uint16_t)((p[off] & 0x7f) << 8 | p[off + 1]);
-        off += 2;
-      } else {
-        d->picture_id_bits = 7;
-        d->picture_id = p[off] & 0x7f;
-        off += 1;
-      }
+      int r = sfu_picture_id_read(p, len, &off, &d->picture_id, &d->picture_id_bits);
+      if (r) return r;
     }
     if (x & 0x40) { /* L */
       if (off >= len) return SFU_ETRUNC;

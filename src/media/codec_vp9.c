@@ -3,6 +3,7 @@
 
 #include "sfu/bytes.h"
 #include "sfu/err.h"
+#include "picture_id.h"
 
 /* RFC 9628 §4.2.1 scalability structure:
  *   |N_S|Y|G|-|-|-|
@@ -58,17 +59,9 @@ int sfu_vp9_parse(const uint8_t *p, size_t len, sfu_vp9_desc_t *d) {
   d->end = (b0 >> 2) & 1;
   d->not_ref_upper = b0 & 1;
   if (b0 & 0x80) { /* I */
-    if (off >= len) return SFU_ETRUNC;
     d->picture_id_off = (uint8_t)off;
-    if (p[off] & 0x80) { /* M: extended, 15 bits */
-      if (len - off < 2) return SFU_ETRUNC;
-      d->picture_id_bits = 15;
-      d->picture_id = (uint16_t)((p[off] & 0x7f) << 8 | p[off + 1]);
-      off += 2;
-    } else {
-      d->picture_id_bits = 7;
-      d->picture_id = p[off++] & 0x7f;
-    }
+    int r = sfu_picture_id_read(p, len, &off, &d->picture_id, &d->picture_id_bits);
+    if (r) return r;
   }
   if (b0 & 0x20) { /* L */
     if (off >= len) return SFU_ETRUNC;

@@ -56,7 +56,14 @@ struct sfu_transport {
   sfu_sctp_opts_t sctp_opts;
   sfu_sctp_t *sctp;
   uint64_t last_now_us;
+  /* Earliest addr_expiry() of the validated 5-tuples, recomputed when one is added,
+   * checked, selected or expired (never later than the truth; earlier only when another
+   * transport took a 5-tuple over, and then the timeout just recomputes): the deadline,
+   * read after every packet, stays O(1). */
+  uint64_t addr_expiry_us;
 };
+
+static void refresh_addr_expiry(sfu_transport_t *t);
 
 /* ---- departure: exactly once ---- */
 
@@ -226,6 +233,7 @@ static void dtls_connected(void *user, const sfu_srtp_keys_t *keys) {
   t->state = ST_JOINED;
   t->connect_deadline_us = UINT64_MAX;
   use_dtls_pair(t);
+  refresh_addr_expiry(t); /* its pair may now be the selected one */
   SFU_INFO("transport", "%s: DTLS connected, SRTP %s", t->local_ufrag,
            sfu_srtp_profile_name(keys->profile));
   start_sctp(t);
@@ -322,6 +330,7 @@ sfu_transport_t *sfu_transport_new(sfu_transport_table_t *table, const struct sf
   t->cbs = *cbs;
   t->tag = tag;
   t->connect_deadline_us = now_us + SFU_TRANSPORT_CONNECT_TIMEOUT_US;
+  t->addr_expiry_us = UINT64_MAX;
   sfu_twcc_recv_init(&t->twcc, 0);
   sfu_random_bytes(&t->rtcp_ssrc, sizeof t->rtcp_ssrc);
   if (set_remote_creds(t, remote) || remote_fingerprints(remote, &t->fps) || new_local_creds(t))
@@ -456,7 +465,10 @@ static int handle_stun(sfu_transport_t *t, uint64_t now_us, const sfu_addr_t *fr
   }
   t->st.packets_in++;
   t->st.bytes_in += len;
-  if (t->state != ST_GONE) validate_addr(t, from, now_us);
+  if (t->state != ST_GONE) {
+    validate_addr(t, from, now_us);
+    refresh_addr_expiry(t); /* the check may also have moved the selected pair */
+  }
   return 0;
 }
 
@@ -601,7 +613,16 @@ static uint64_t addr_expiry(const sfu_transport_t *t, const vaddr_t *v) {
   return v->last_us + t->ice.consent_timeout_us;
 }
 
+static void refresh_addr_expiry(sfu_transport_t *t) {
+  t->addr_expiry_us = UINT64_MAX;
+  for (int i = 0; i < SFU_TRANSPORT_MAX_ADDRS; i++) {
+    uint64_t e = addr_expiry(t, &t->addrs[i]);
+    if (e < t->addr_expiry_us) t->addr_expiry_us = e;
+  }
+}
+
 static void expire_addrs(sfu_transport_t *t, uint64_t now_us) {
+  if (now_us < t->addr_expiry_us) return;
   for (int i = 0; i < SFU_TRANSPORT_MAX_ADDRS; i++) {
     vaddr_t *v = &t->addrs[i];
     if (now_us < addr_expiry(t, v)) continue;
@@ -612,6 +633,7 @@ static void expire_addrs(sfu_transport_t *t, uint64_t now_us) {
     sfu_tt_remove_addr(t->table, &v->entry);
     if (t->has_dtls_peer && sfu_addr_equal(&t->dtls_peer, &v->entry.addr)) t->has_dtls_peer = 0;
   }
+  refresh_addr_expiry(t);
 }
 
 void sfu_transport_handle_timeout(sfu_transport_t *t, uint64_t now_us) {
@@ -636,11 +658,7 @@ uint64_t sfu_transport_next_deadline(const sfu_transport_t *t) {
   if (x < d) d = x;
   if (t->state == ST_NEW && t->connect_deadline_us < d) d = t->connect_deadline_us;
   if (t->state == ST_JOINED && sfu_twcc_recv_deadline(&t->twcc) < d) d = sfu_twcc_recv_deadline(&t->twcc);
-  for (int i = 0; i < SFU_TRANSPORT_MAX_ADDRS; i++) {
-    uint64_t e = addr_expiry(t, &t->addrs[i]);
-    if (e < d) d = e;
-  }
-  return d;
+  return t->addr_expiry_us < d ? t->addr_expiry_us : d;
 }
 
 /* ---- output of media (later issues) ---- */
