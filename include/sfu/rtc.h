@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "sfu/addr.h"
+#include "sfu/router.h"
 #include "sfu/session.h"
 #include "sfu/transport.h"
 #include "sfu/transport_table.h"
@@ -77,9 +78,45 @@ void sfu_rtc_free(sfu_rtc_t *r);
  * creates or renegotiates the attendee's transport and writes the answer (malloc'd,
  * caller frees). Errors, with "<Field>: <why>" in err: SFU_ENOENT (meeting/attendee),
  * SFU_EPERM (token), SFU_EINVAL/SFU_EPARSE/SFU_EUNSUPP/SFU_ELIMIT (offer), SFU_ENOMEM. */
+/* What a Subscribe asks to receive (ReceiveStreamIds, docs/control-api.md), and what it
+ * got besides the answer. */
+typedef struct {
+  uint32_t stream_id;
+  int8_t max_layer; /* -1: no cap */
+} sfu_rtc_recv_t;
+
+typedef struct {
+  uint8_t has_receive; /* ReceiveStreamIds given; absent = receive nothing */
+  size_t n_receive;    /* <= SFU_ROUTER_MAX_VIEWS */
+  sfu_rtc_recv_t receive[SFU_ROUTER_MAX_VIEWS];
+} sfu_rtc_sub_req_t;
+
+typedef struct {
+  uint32_t published_stream_id; /* 0: the offer publishes no video (or it was refused) */
+  char publish_mid[SFU_ROUTER_MID_MAX];
+  int publish_err;              /* 0, or SFU_ELIMIT / SFU_EPERM: video refused, the rest
+                                   of the offer answered as usual */
+  char publish_errmsg[200];
+  size_t n_views;               /* receiving video sections, offer order */
+  sfu_router_view_out_t views[SFU_ROUTER_MAX_VIEWS];
+  /* attendee ids in views[] point into this copy (stable after the call) */
+  char view_attendee[SFU_ROUTER_MAX_VIEWS][SFU_UUID_LEN + 1];
+} sfu_rtc_sub_result_t;
+
+/* req may be NULL (receive nothing), res may be NULL. An unknown stream id in req is
+ * SFU_ENOENT ("ReceiveStreamIds: ..."); more than SFU_ROUTER_MAX_VIEWS is SFU_EINVAL. */
 int sfu_rtc_subscribe(sfu_rtc_t *r, const char *meeting_id, const char *attendee_id,
                       const char *token, size_t token_len, const char *sdp, size_t sdp_len,
-                      uint64_t now_us, char **answer, char *err, size_t errlen);
+                      const sfu_rtc_sub_req_t *req, uint64_t now_us, char **answer,
+                      sfu_rtc_sub_result_t *res, char *err, size_t errlen);
+/* The meeting's video router (NULL if it has none yet: nothing published or viewed). */
+const sfu_router_t *sfu_rtc_meeting_router(const sfu_rtc_t *r, const sfu_meeting_t *m);
+/* The attendee's peer in its meeting's router, NULL if none. */
+const sfu_router_peer_t *sfu_rtc_attendee_peer(const sfu_attendee_t *a);
+/* Capabilities changed (UpdateAttendeeCapabilities): the router follows at once. */
+void sfu_rtc_attendee_caps_changed(sfu_rtc_t *r, sfu_attendee_t *a, uint64_t now_us);
+/* The session ends a meeting: its router goes (after its attendees' transports). */
+void sfu_rtc_meeting_removed(sfu_rtc_t *r, sfu_meeting_t *m);
 /* LeaveMeeting: closes the attendee's transport with close_notify (AttendeeLeft if it had
  * joined). SFU_ENOENT if the meeting or attendee does not exist; 0 if it had no transport. */
 int sfu_rtc_leave(sfu_rtc_t *r, const char *meeting_id, const char *attendee_id, uint64_t now_us,

@@ -78,6 +78,16 @@ typedef enum {
   SFU_EV_ATTENDEE_JOINED,     /* DTLS connected */
   SFU_EV_ATTENDEE_LEFT,       /* close_notify, LeaveMeeting, replaced by another device */
   SFU_EV_ATTENDEE_DROPPED,    /* consent lost, DTLS failure */
+  /* issue 7, emitted by the loop's rtc from its video router (router.h) */
+  SFU_EV_VIDEO_STARTED,          /* chime:AttendeeVideoStarted (stream_id) */
+  SFU_EV_VIDEO_STOPPED,          /* chime:AttendeeVideoStopped */
+  SFU_EV_CONTENT_JOINED,         /* chime:AttendeeContent{Joined,Left,Dropped}: the */
+  SFU_EV_CONTENT_LEFT,           /*   JOINED/LEFT/DROPPED of a "<id>#content" attendee */
+  SFU_EV_CONTENT_DROPPED,
+  SFU_EV_CONTENT_VIDEO_STARTED,  /* chime:AttendeeContentVideoStarted */
+  SFU_EV_CONTENT_VIDEO_STOPPED,  /* chime:AttendeeContentVideoStopped */
+  SFU_EV_INDEX_CHANGED,          /* sfu:IndexChanged (router: the meeting's index) */
+  SFU_EV_VIDEO_SEND_REFUSED,     /* sfu:VideoSendRefused (stream_id, message) */
 } sfu_event_type_t;
 
 /* One event, self-contained by value so that it can be copied into a message and read
@@ -93,6 +103,11 @@ typedef struct {
   char external_user_id[SFU_EXT_ID_BUF];     /* attendee events */
   sfu_caps_t caps;                           /* CAPS_UPDATED */
   sfu_end_reason_t reason;                   /* MEETING_ENDED */
+  uint32_t stream_id;                        /* video events */
+  char message[160];                         /* VIDEO_SEND_REFUSED: the reference text */
+  /* INDEX_CHANGED: the meeting's router, valid only during the callback that emits the
+   * event (the loop turns it into the index JSON there; sfu_control_index_json). */
+  const struct sfu_router *router;
 } sfu_event_t;
 
 struct sfu_meeting;
@@ -127,6 +142,7 @@ typedef struct sfu_meeting {
   size_t attendee_count;
   size_t connected_count;
   uint64_t next_seq;
+  void *media; /* issue 7: the meeting's video router (rtc.c); freed in on_meeting_removed */
 } sfu_meeting_t;
 
 /* Outputs of a session. Called synchronously from inside session calls, on the session's
@@ -137,6 +153,9 @@ typedef struct {
    * what hangs off attendee->transport. Optional (NULL). */
   void (*on_attendee_removed_cb)(void *user, sfu_attendee_t *a);
   void *user;
+  /* A meeting is about to be freed, after its attendees: release meeting->media.
+   * Optional (NULL). */
+  void (*on_meeting_removed_cb)(void *user, struct sfu_meeting *m);
 } sfu_session_cbs_t;
 
 typedef struct {

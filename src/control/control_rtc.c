@@ -34,7 +34,7 @@ cJSON *sfu_control_exec_subscribe(sfu_session_t *s, const sfu_cmd_t *cmd,
   char *answer = NULL;
   int rc = sfu_rtc_subscribe(ctx->rtc, cmd->meeting_id, cmd->attendee_id, cmd->join_token,
                              cmd->join_token_len, cmd->sdp_offer,
-                             cmd->sdp_offer ? strlen(cmd->sdp_offer) : 0, now_us, &answer, err,
+                             cmd->sdp_offer ? strlen(cmd->sdp_offer) : 0, NULL, now_us, &answer, NULL, err,
                              sizeof err);
   if (rc) return sfu_control_error(rc, err);
   cJSON *r = cJSON_CreateObject();

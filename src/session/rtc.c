@@ -379,7 +379,8 @@ static int attach(sfu_rtc_t *r, sfu_attendee_t *a, const sfu_sdp_answer_t *probe
 
 int sfu_rtc_subscribe(sfu_rtc_t *r, const char *meeting_id, const char *attendee_id,
                       const char *token, size_t token_len, const char *sdp, size_t sdp_len,
-                      uint64_t now_us, char **answer, char *err, size_t errlen) {
+                      const sfu_rtc_sub_req_t *req, uint64_t now_us, char **answer,
+                      sfu_rtc_sub_result_t *res, char *err, size_t errlen) {
   *answer = NULL;
   r->last_now_us = now_us;
   sfu_attendee_t *a = NULL;
@@ -539,3 +540,11 @@ const sfu_transport_t *sfu_rtc_attendee_transport(const sfu_attendee_t *a) {
   const rtc_rec_t *x = a->transport;
   return x ? x->tp : NULL;
 }
+
+/* ---- video router (issue 7, placeholder wiring) ---- */
+const sfu_router_t *sfu_rtc_meeting_router(const sfu_rtc_t *r, const sfu_meeting_t *m) {
+  return m->media;
+}
+const sfu_router_peer_t *sfu_rtc_attendee_peer(const sfu_attendee_t *a) { return NULL; }
+void sfu_rtc_attendee_caps_changed(sfu_rtc_t *r, sfu_attendee_t *a, uint64_t now_us) {}
+void sfu_rtc_meeting_removed(sfu_rtc_t *r, sfu_meeting_t *m) {}

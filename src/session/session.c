@@ -111,6 +111,7 @@ static void meeting_free(sfu_session_t *s, sfu_meeting_t *m) {
     attendee_free(s, a);
   }
   s->attendee_count -= m->attendee_count;
+  if (s->cbs.on_meeting_removed_cb) s->cbs.on_meeting_removed_cb(s->cbs.user, m);
   sfu_hmap_free(&m->attendees);
   free(m);
 }

@@ -155,7 +155,7 @@ int sfu_loop_start(sfu_loop_t *l, int index, const char *announce_ip, int udp_po
   l->ctx.udp_port = udp_port;
   l->ctx.tcp_port = tcp_port;
   l->control_inbox = control_inbox;
-  sfu_session_cbs_t cbs = {on_session_event, on_attendee_removed, l};
+  sfu_session_cbs_t cbs = {on_session_event, on_attendee_removed, l, NULL};
   l->session = sfu_session_new(cfg, &cbs);
   if (!l->session) return SFU_ENOMEM;
   if (uv_loop_init(&l->loop) != 0) goto fail_session;

@@ -408,7 +408,7 @@ static const char *err_code(const cJSON *r) {
 
 TEST(exec_meeting_and_attendee_ops) {
   sfu_session_config_t cfg = {300000000, 86400000000ull};
-  sfu_session_cbs_t cbs = {on_ev, NULL, NULL};
+  sfu_session_cbs_t cbs = {on_ev, NULL, NULL, NULL};
   sfu_session_t *s = sfu_session_new(&cfg, &cbs);
   g_nev = 0;
   cJSON *r = run(s, "{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"weekly\"}");

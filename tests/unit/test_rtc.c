@@ -211,7 +211,7 @@ static int subscribe_as_fp(env_t *e, sfu_attendee_t *a, int ci, const char *fp_l
                          : make_offer(c->ufrag, c->pwd, sfu_dtls_cert_fingerprint(g_cli_cert[ci]), NULL);
   char *answer = NULL;
   int rc = sfu_rtc_subscribe(e->rtc, e->m->id, a->id, a->join_token, strlen(a->join_token),
-                             offer, strlen(offer), now_of(e), &answer, err, errlen);
+                             offer, strlen(offer), NULL, now_of(e), &answer, NULL, err, errlen);
   free(offer);
   if (rc == 0) {
     char ufrag[64], pwd[64];
@@ -241,7 +241,7 @@ static void env_init(env_t *e, uint64_t seed, uint64_t idle_s) {
   sim_link_config(e->link, SIM_BA, &cfg);
   sim_link_set_now(e->link, 1 * SEC);
   sfu_session_config_t scfg = {idle_s * SEC, 86400 * SEC};
-  sfu_session_cbs_t scbs = {on_event, on_removed, e};
+  sfu_session_cbs_t scbs = {on_event, on_removed, e, NULL};
   e->s = sfu_session_new(&scfg, &scbs);
   sfu_rtc_config_t rcfg = {"10.0.0.1", 3478, 0};
   sfu_rtc_cbs_t rcbs = {.send_cb = srv_send, .on_event_cb = on_event, .user = e};
@@ -304,26 +304,26 @@ TEST(token_errors_forbidden) {
   char *answer = (char *)1, err[256] = "";
   size_t ol = strlen(offer);
   /* wrong token */
-  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, "nope", 4, offer, ol, now_of(&e), &answer, err, sizeof err), SFU_EPERM);
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, "nope", 4, offer, ol, NULL, now_of(&e), &answer, NULL, err, sizeof err), SFU_EPERM);
   CHECK(answer == NULL);
   CHECK(strstr(err, "JoinToken") != NULL);
   /* bob's token for alice (another attendee's) */
-  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, e.b->join_token, strlen(e.b->join_token), offer, ol, now_of(&e), &answer, err, sizeof err), SFU_EPERM);
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, e.b->join_token, strlen(e.b->join_token), offer, ol, NULL, now_of(&e), &answer, NULL, err, sizeof err), SFU_EPERM);
   /* a prefix of the right token, and no token at all */
-  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, e.a->join_token, strlen(e.a->join_token) - 1, offer, ol, now_of(&e), &answer, err, sizeof err), SFU_EPERM);
-  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, NULL, 0, offer, ol, now_of(&e), &answer, err, sizeof err), SFU_EPERM);
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, e.a->join_token, strlen(e.a->join_token) - 1, offer, ol, NULL, now_of(&e), &answer, NULL, err, sizeof err), SFU_EPERM);
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, NULL, 0, offer, ol, NULL, now_of(&e), &answer, NULL, err, sizeof err), SFU_EPERM);
   /* unknown meeting */
   char other[SFU_UUID_LEN + 1];
   sfu_uuid_v4(other);
-  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, other, e.a->id, e.a->join_token, strlen(e.a->join_token), offer, ol, now_of(&e), &answer, err, sizeof err), SFU_ENOENT);
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, other, e.a->id, e.a->join_token, strlen(e.a->join_token), offer, ol, NULL, now_of(&e), &answer, NULL, err, sizeof err), SFU_ENOENT);
   /* deleted attendee: its token is revoked, Forbidden for it and for any other */
   char bid[SFU_UUID_LEN + 1], btok[SFU_TOKEN_LEN + 1];
   snprintf(bid, sizeof bid, "%s", e.b->id);
   snprintf(btok, sizeof btok, "%s", e.b->join_token);
   REQUIRE(sfu_session_delete_attendee(e.s, e.m->id, bid, now_of(&e), err, sizeof err) == 0);
   e.b = NULL;
-  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, bid, btok, strlen(btok), offer, ol, now_of(&e), &answer, err, sizeof err), SFU_EPERM);
-  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, btok, strlen(btok), offer, ol, now_of(&e), &answer, err, sizeof err), SFU_EPERM);
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, bid, btok, strlen(btok), offer, ol, NULL, now_of(&e), &answer, NULL, err, sizeof err), SFU_EPERM);
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, btok, strlen(btok), offer, ol, NULL, now_of(&e), &answer, NULL, err, sizeof err), SFU_EPERM);
   CHECK(answer == NULL);
   /* Nothing was created, nothing announced but the deletion. */
   sfu_rtc_stats_t st;
@@ -349,7 +349,7 @@ TEST(bad_offer_names_what_is_missing) {
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     char *offer = make_offer("cli0", "clientpasswordclientpass00", fp, cases[i].drop);
     err[0] = '\0';
-    int rc = sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, tok, strlen(tok), offer, strlen(offer), now_of(&e), &answer, err, sizeof err);
+    int rc = sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, tok, strlen(tok), offer, strlen(offer), NULL, now_of(&e), &answer, NULL, err, sizeof err);
     CHECK_EQ_INT(rc, SFU_EINVAL);
     CHECK(answer == NULL);
     CHECK(strncmp(err, "SdpOffer: ", 10) == 0);
@@ -360,7 +360,7 @@ TEST(bad_offer_names_what_is_missing) {
   /* Garbage, empty, and every truncation of a good offer: an error or an answer, no crash. */
   const char *garbage[] = {"", "hello", "v=0\r\n", "v=0\r\no=- 1 1 IN IP4 0\r\ns=-\r\nt=0 0\r\n"};
   for (size_t i = 0; i < 4; i++) {
-    int rc = sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, tok, strlen(tok), garbage[i], strlen(garbage[i]), now_of(&e), &answer, err, sizeof err);
+    int rc = sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, tok, strlen(tok), garbage[i], strlen(garbage[i]), NULL, now_of(&e), &answer, NULL, err, sizeof err);
     CHECK(rc == SFU_EINVAL);
     CHECK(strncmp(err, "SdpOffer: ", 10) == 0);
   }
@@ -368,7 +368,7 @@ TEST(bad_offer_names_what_is_missing) {
   char *offer = make_offer("cli0", "clientpasswordclientpass00", fp, NULL);
   char *p;
   while ((p = strstr(offer, "opus/48000/2"))) memcpy(p, "fooo", 4);
-  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, tok, strlen(tok), offer, strlen(offer), now_of(&e), &answer, err, sizeof err), SFU_EINVAL);
+  CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, tok, strlen(tok), offer, strlen(offer), NULL, now_of(&e), &answer, NULL, err, sizeof err), SFU_EINVAL);
   free(offer);
   sfu_rtc_stats_t st;
   sfu_rtc_stats(e.rtc, &st);
@@ -382,7 +382,7 @@ TEST(bad_offer_names_what_is_missing) {
     char *t = malloc(l + 1);
     memcpy(t, offer, l);
     t[l] = '\0';
-    int rc = sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, tok, strlen(tok), t, l, now_of(&e), &answer, err, sizeof err);
+    int rc = sfu_rtc_subscribe(e.rtc, e.m->id, e.a->id, tok, strlen(tok), t, l, NULL, now_of(&e), &answer, NULL, err, sizeof err);
     if (rc == 0) {
       ok++;
       free(answer);
@@ -753,7 +753,7 @@ TEST(deadline_heap_earliest) {
     if (!sfu_rtc_attendee_transport(as[k])) {
       char *offer = make_offer("cliX", "clientpasswordclientpassX", sfu_dtls_cert_fingerprint(g_cli_cert[0]), NULL);
       char *answer = NULL;
-      CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, as[k]->id, as[k]->join_token, strlen(as[k]->join_token), offer, strlen(offer), now_of(&e), &answer, err, sizeof err), 0);
+      CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, as[k]->id, as[k]->join_token, strlen(as[k]->join_token), offer, strlen(offer), NULL, now_of(&e), &answer, NULL, err, sizeof err), 0);
       free(answer);
       free(offer);
     }
@@ -767,7 +767,7 @@ TEST(deadline_heap_earliest) {
     } else if (i % 3 == 1 && sfu_rtc_attendee_transport(as[i])) {
       char *offer = make_offer("cliY", "clientpasswordclientpassY", sfu_dtls_cert_fingerprint(g_cli_cert[0]), NULL);
       char *answer = NULL;
-      CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, as[i]->id, as[i]->join_token, strlen(as[i]->join_token), offer, strlen(offer), now_of(&e), &answer, err, sizeof err), 0);
+      CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, as[i]->id, as[i]->join_token, strlen(as[i]->join_token), offer, strlen(offer), NULL, now_of(&e), &answer, NULL, err, sizeof err), 0);
       free(answer);
       free(offer);
     }
@@ -787,7 +787,7 @@ TEST(deadline_heap_earliest) {
     snprintf(ufrag, sizeof ufrag, "cli%c", 'a' + round);
     char *offer = make_offer(ufrag, "clientpasswordclientpassZ", sfu_dtls_cert_fingerprint(g_cli_cert[0]), NULL);
     char *answer = NULL;
-    CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, top->id, top->join_token, strlen(top->join_token), offer, strlen(offer), now_of(&e), &answer, err, sizeof err), 0);
+    CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, e.m->id, top->id, top->join_token, strlen(top->join_token), offer, strlen(offer), NULL, now_of(&e), &answer, NULL, err, sizeof err), 0);
     free(answer);
     free(offer);
     CHECK(sfu_transport_next_deadline(sfu_rtc_attendee_transport(top)) > min);

@@ -34,7 +34,7 @@ static void on_removed(void *user, sfu_attendee_t *a) {
 static sfu_session_t *new_session(rec_t *r, uint64_t idle_s, uint64_t max_s) {
   memset(r, 0, sizeof *r);
   sfu_session_config_t cfg = {idle_s * SEC, max_s * SEC};
-  sfu_session_cbs_t cbs = {on_event, on_removed, r};
+  sfu_session_cbs_t cbs = {on_event, on_removed, r, NULL};
   return sfu_session_new(&cfg, &cbs);
 }
 

@@ -1,0 +1,227 @@
+/* The video router of one meeting (issue 7): the SFU. Publishers' video streams come in,
+ * each viewer gets, per stream it subscribed to, one layer, rewritten into one continuous
+ * outgoing stream of its own (SSRC, sequence numbers, timestamps, payload type, header
+ * extensions, VP8 picture id). Pure logic, sans-IO: packets and now_us in; packets for
+ * peers, events and a next deadline out. No libuv, no JSON, no clock.
+ *
+ *   publisher peer ──on_rtp──▶ stream (by mid/rid/SSRC) ─▶ layer ─▶ history (NACK/RTX)
+ *                                                            └─▶ each viewer on the layer:
+ *                                   copy into a scratch slot, rewrite, send_rtp (protect)
+ *   viewer peer ──on_rtcp──▶ NACK → history; PLI/FIR → folded keyframe request; REMB →
+ *                            layer choice
+ *
+ * The unit is a STREAM (one publisher's camera or content share), not a transport: a
+ * peer is the router's view of one attendee's transport in this meeting, created and
+ * destroyed by the layer above (src/session/rtc.c), which also turns send_rtp into SRTP
+ * on that transport. "A stream arrives at the meeting" stays apart from "from which
+ * transport" (roadmap.md), so a later pipe to a replica is one more peer.
+ *
+ * Ownership: one router per meeting, created lazily by the meeting's loop, touched only by
+ * that loop's thread; it owns its peers, streams and viewer-streams. Callbacks are called
+ * synchronously from inside router calls; they must not call back into the router except
+ * where said. */
+#ifndef SFU_ROUTER_H
+#define SFU_ROUTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sfu/rtp_ext.h"
+
+#define SFU_ROUTER_MAX_LAYERS 3        /* simulcast layers per stream (requirements.md) */
+#define SFU_ROUTER_MAX_STREAMS 25      /* published camera streams per meeting */
+#define SFU_ROUTER_MAX_CONTENT 2       /* content shares per meeting */
+#define SFU_ROUTER_MAX_VIEWS 25        /* streams one viewer receives */
+#define SFU_ROUTER_RID_MAX 17          /* rid + NUL (RFC 8851: up to 16 here) */
+#define SFU_ROUTER_MID_MAX 33          /* mid + NUL */
+#define SFU_ROUTER_STOPPED_US (5ull * 1000000ull) /* no packets this long: video stopped */
+#define SFU_ROUTER_OVER_BITRATE_US (5ull * 1000000ull) /* over the limit this long: drop */
+
+typedef struct sfu_router sfu_router_t;
+typedef struct sfu_router_peer sfu_router_peer_t;
+
+/* What the router tells the layer above. */
+typedef enum {
+  SFU_ROUTER_EV_INDEX_CHANGED = 0, /* a stream appeared, disappeared or changed layers */
+  SFU_ROUTER_EV_VIDEO_STARTED,     /* a stream's media started flowing (peer = publisher) */
+  SFU_ROUTER_EV_VIDEO_STOPPED,     /* ... stopped: 5 s without packets, unpublished, gone */
+  SFU_ROUTER_EV_SEND_REFUSED,      /* a stream refused (resolution over the meeting's
+                                      limit): message says why, exactly as the reference */
+} sfu_router_event_kind_t;
+
+typedef struct {
+  sfu_router_event_kind_t kind;
+  sfu_router_peer_t *peer; /* the publisher (NULL for INDEX_CHANGED) */
+  void *peer_user;         /* its user pointer */
+  uint32_t stream_id;      /* 0 for INDEX_CHANGED */
+  uint8_t content;         /* the stream is a content share */
+  const char *message;     /* SEND_REFUSED */
+} sfu_router_event_t;
+
+typedef struct {
+  /* An RTP / RTCP packet for `peer` (its peer_user): plain, in a scratch buffer of `cap`
+   * bytes that the callee may protect in place (SRTP adds its tag). buf is only valid
+   * during the call. Return 0 if sent, negative if refused (counted). */
+  int (*send_rtp)(void *peer_user, uint8_t *buf, size_t len, size_t cap);
+  int (*send_rtcp)(void *peer_user, uint8_t *buf, size_t len, size_t cap);
+  void (*on_event)(void *user, const sfu_router_event_t *ev);
+  void *user;
+} sfu_router_cbs_t;
+
+typedef struct {
+  /* The meeting's limits (requirements.md). */
+  uint16_t video_max_width, video_max_height;     /* 0x0: no camera video at all */
+  uint16_t content_max_width, content_max_height; /* 0x0: no content video */
+  uint32_t max_stream_bitrate_bps;                /* 1,500,000 standard, 2,500,000 HD */
+  size_t max_streams;                             /* camera streams, default 25 */
+} sfu_router_config_t;
+
+sfu_router_t *sfu_router_new(const sfu_router_config_t *cfg, const sfu_router_cbs_t *cbs);
+/* Frees everything, peers included; no callback fires. */
+void sfu_router_free(sfu_router_t *r);
+
+/* ---- peers ---- */
+
+typedef struct {
+  const char *attendee_id;      /* copied */
+  const char *external_user_id; /* copied */
+  uint8_t content;              /* the attendee is "<id>#content" */
+  uint8_t can_send, can_receive;/* the attendee's Video (or Content) capability */
+} sfu_router_peer_desc_t;
+
+sfu_router_peer_t *sfu_router_peer_new(sfu_router_t *r, const sfu_router_peer_desc_t *d,
+                                       void *peer_user);
+/* The transport is gone: its streams stop (VIDEO_STOPPED, INDEX_CHANGED), its views end,
+ * the peer is freed. */
+void sfu_router_peer_free(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us);
+/* Capabilities changed live (UpdateAttendeeCapabilities). */
+void sfu_router_peer_set_caps(sfu_router_t *r, sfu_router_peer_t *p, uint8_t can_send,
+                              uint8_t can_receive, uint64_t now_us);
+
+/* ---- negotiation (one Subscribe) ---- */
+
+/* One payload type a direction uses, with its RTX payload type. */
+typedef struct {
+  uint8_t pt;
+  int16_t rtx_pt;             /* -1: none */
+  uint32_t clock_rate;
+  char name[8];               /* "VP8" "H264" "VP9" "AV1" */
+  uint32_t rtcp_fb;           /* SFU_SDP_FB_* negotiated for it */
+} sfu_router_codec_t;
+
+/* A video m-section in which the client SENDS (sendonly/sendrecv in its offer). */
+typedef struct {
+  char mid[SFU_ROUTER_MID_MAX];
+  size_t n_codecs;
+  sfu_router_codec_t codecs[4];
+  sfu_rtp_ext_map_t ext;      /* the section's negotiated extension ids */
+  size_t n_rids;              /* simulcast: rids in a=simulcast order (0 = single stream) */
+  char rids[SFU_ROUTER_MAX_LAYERS][SFU_ROUTER_RID_MAX];
+  size_t n_ssrcs;             /* a=ssrc media SSRCs (single stream or legacy simulcast) */
+  uint32_t ssrcs[SFU_ROUTER_MAX_LAYERS];
+  uint32_t rtx_ssrcs[SFU_ROUTER_MAX_LAYERS]; /* a=ssrc-group:FID, 0 = none */
+} sfu_router_pub_desc_t;
+
+/* A video m-section in which the client RECEIVES (recvonly/sendrecv in its offer). */
+typedef struct {
+  char mid[SFU_ROUTER_MID_MAX];
+  size_t n_codecs;
+  sfu_router_codec_t codecs[8];
+  sfu_rtp_ext_map_t ext;
+  uint32_t stream_id;         /* 0: nothing to send on it (answered inactive) */
+  int8_t max_layer;           /* -1: no cap; else 0 = lowest layer */
+} sfu_router_view_desc_t;
+
+/* What the answer must declare for a receiving section (filled by set_views). */
+typedef struct {
+  char mid[SFU_ROUTER_MID_MAX];
+  uint32_t stream_id;         /* 0: inactive */
+  uint32_t ssrc, rtx_ssrc;    /* outgoing; rtx 0 when the section has no RTX */
+  uint8_t pt;                 /* the payload type we send (the stream's codec) */
+  char msid_stream[40], msid_track[40]; /* a=msid values */
+  const char *attendee_id;    /* the stream's publisher (valid until the next call) */
+} sfu_router_view_out_t;
+
+/* Publishes what the peer sends: one entry per sending video section (at most one camera
+ * or content stream per peer; SFU_ELIMIT with a message naming the limit when the
+ * meeting has its max_streams already, SFU_EPERM when the peer may not send video).
+ * Sections no longer listed are unpublished. Returns the StreamId (>0) through
+ * stream_id. Errors leave the peer's previous publication as it was. */
+int sfu_router_peer_publish(sfu_router_t *r, sfu_router_peer_t *p, const sfu_router_pub_desc_t *d,
+                            size_t n, uint64_t now_us, uint32_t *stream_id, char *err,
+                            size_t errlen);
+/* Sets what the peer receives, one entry per receiving video section in offer order.
+ * An unknown stream_id is SFU_ENOENT (err names it); nothing changes then. Views that
+ * keep their mid and stream keep their outgoing SSRC and numbering; a mid that moves to
+ * another stream starts a new outgoing stream (new SSRC). out[n] is filled. */
+int sfu_router_peer_set_views(sfu_router_t *r, sfu_router_peer_t *p,
+                              const sfu_router_view_desc_t *d, size_t n, uint64_t now_us,
+                              sfu_router_view_out_t *out, char *err, size_t errlen);
+/* 1 if stream_id is published in this meeting. */
+int sfu_router_has_stream(const sfu_router_t *r, uint32_t stream_id);
+
+/* ---- packets and time ---- */
+
+/* Decrypted RTP / RTCP from the peer's transport (buf may be modified). */
+void sfu_router_on_rtp(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, uint8_t *buf,
+                       size_t len);
+void sfu_router_on_rtcp(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us,
+                        const uint8_t *buf, size_t len);
+void sfu_router_handle_timeout(sfu_router_t *r, uint64_t now_us);
+uint64_t sfu_router_next_deadline(const sfu_router_t *r); /* UINT64_MAX if none */
+
+/* ---- the index and figures ---- */
+
+typedef struct {
+  char rid[SFU_ROUTER_RID_MAX]; /* "" for a single stream */
+  uint16_t width, height;       /* from the last keyframe; 0 until one came */
+  uint32_t bitrate_bps;         /* measured over the last second */
+  uint16_t frame_rate;          /* frames/s over the last second */
+  uint8_t active;               /* packets within SFU_ROUTER_STOPPED_US */
+  /* counters */
+  uint64_t packets, bytes, keyframes, nacks_out, padding_dropped;
+} sfu_router_layer_info_t;
+
+typedef struct {
+  uint32_t stream_id;
+  const char *attendee_id, *external_user_id; /* valid until the next router call */
+  const char *mid;              /* the publisher's mid */
+  uint8_t content;
+  const char *codec;            /* "VP8" ... */
+  size_t n_layers;              /* lowest first (a=simulcast order fixed by resolution) */
+  sfu_router_layer_info_t layers[SFU_ROUTER_MAX_LAYERS];
+  uint64_t dropped_bitrate, dropped_resolution, dropped_other;
+  uint64_t nacks_in, keyframe_requests_out;
+  uint8_t refused;              /* over the resolution limit: not forwarded */
+} sfu_router_stream_info_t;
+
+typedef struct {
+  const char *mid;              /* the viewer's mid */
+  uint32_t stream_id;
+  uint32_t ssrc;
+  int8_t layer, target_layer;   /* -1: none yet */
+  int8_t max_layer;
+  uint64_t switches, keyframe_waits, packets_out, bytes_out, retransmissions, nacks_in,
+      plis_in;
+} sfu_router_view_info_t;
+
+/* Streams in StreamId order: i in [0, count). 0 or SFU_ENOENT. */
+size_t sfu_router_stream_count(const sfu_router_t *r);
+int sfu_router_stream_info(const sfu_router_t *r, size_t i, sfu_router_stream_info_t *out);
+/* Bumped whenever INDEX_CHANGED fires. */
+uint64_t sfu_router_index_version(const sfu_router_t *r);
+/* The peer's own published stream(s) and views. */
+size_t sfu_router_peer_pub_count(const sfu_router_peer_t *p);
+int sfu_router_peer_pub_info(const sfu_router_t *r, const sfu_router_peer_t *p, size_t i,
+                             sfu_router_stream_info_t *out);
+size_t sfu_router_peer_view_count(const sfu_router_peer_t *p);
+int sfu_router_peer_view_info(const sfu_router_peer_t *p, size_t i, sfu_router_view_info_t *out);
+
+typedef struct {
+  uint64_t streams, views;            /* gauges */
+  uint64_t rtp_in, forwarded, forwarded_bytes, retransmissions, dropped;
+  uint64_t keyframe_requests_out, nacks_out, nacks_in;
+} sfu_router_stats_t;
+void sfu_router_stats(const sfu_router_t *r, sfu_router_stats_t *out);
+
+#endif
