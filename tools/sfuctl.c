@@ -43,6 +43,7 @@ typedef enum {
     OPT_MAX_RESULTS,
     OPT_NEXT_TOKEN,
     OPT_COUNT,
+    OPT_RECEIVE,
     OPT__N
 } sfuctl_opt_t;
 
@@ -52,6 +53,7 @@ static const char *const opt_names[OPT__N] = {
     [OPT_AUDIO] = "audio",             [OPT_MAX_ATTENDEES] = "max-attendees",
     [OPT_PRIMARY] = "primary",         [OPT_MAX_RESULTS] = "max-results",
     [OPT_NEXT_TOKEN] = "next-token",   [OPT_COUNT] = "count",
+    [OPT_RECEIVE] = "receive",
 };
 
 #define OPTBIT(o) (1u << (o))
@@ -279,6 +281,11 @@ static int build_attendee_stats(const sfuctl_args_t *a, cJSON **out)
     return build_by_position(a, "GetAttendeeStats", f_attendee, out);
 }
 
+static int build_stream_index(const sfuctl_args_t *a, cJSON **out)
+{
+    return build_by_position(a, "GetStreamIndex", f_meeting, out);
+}
+
 static int build_stats(const sfuctl_args_t *a, cJSON **out)
 {
     return build_by_position(a, "GetWorkerStats", f_none, out);
@@ -349,6 +356,45 @@ static int build_update_caps(const sfuctl_args_t *a, cJSON **out)
     return 0;
 }
 
+/* --receive "1,2:0,7": StreamIds, each optionally ":MaxLayer" (0 = lowest). An empty
+ * value is an empty array (receive nothing). The worker checks ranges and duplicates. */
+static cJSON *receive_from_opt(const char *list)
+{
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr)
+        die_oom();
+    const char *p = list;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long id = strtol(p, &end, 10);
+        long layer = -1;
+        if (errno || end == p)
+            goto bad;
+        if (*end == ':') {
+            p = end + 1;
+            layer = strtol(p, &end, 10);
+            if (errno || end == p)
+                goto bad;
+        }
+        if (*end && *end != ',')
+            goto bad;
+        cJSON *item = layer < 0 ? cJSON_CreateNumber((double)id) : cJSON_CreateObject();
+        if (!item)
+            die_oom();
+        if (layer >= 0 && (!cJSON_AddNumberToObject(item, "StreamId", (double)id) ||
+                           !cJSON_AddNumberToObject(item, "MaxLayer", (double)layer)))
+            die_oom();
+        cJSON_AddItemToArray(arr, item);
+        p = *end ? end + 1 : end;
+    }
+    return arr;
+bad:
+    fprintf(stderr, "sfuctl: --receive: expected ID[:MAXLAYER][,...], got '%s'\n", list);
+    cJSON_Delete(arr);
+    return NULL;
+}
+
 static int build_subscribe(const sfuctl_args_t *a, cJSON **out)
 {
     char *sdp = read_all(a->pos[3], NULL);
@@ -360,6 +406,14 @@ static int build_subscribe(const sfuctl_args_t *a, cJSON **out)
     add_str(req, "JoinToken", a->pos[2]);
     add_str(req, "SdpOffer", sdp);
     free(sdp);
+    if (a->opt[OPT_RECEIVE]) {
+        cJSON *ids = receive_from_opt(a->opt[OPT_RECEIVE]);
+        if (!ids) {
+            cJSON_Delete(req);
+            return EXIT_USAGE;
+        }
+        cJSON_AddItemToObject(req, "ReceiveStreamIds", ids);
+    }
     *out = req;
     return 0;
 }
@@ -576,8 +630,14 @@ static const sfuctl_cmd_t cmds[] = {
      "MEETING_ID ATTENDEE_ID --audio C --video C --content C",
      "Change an attendee's capabilities (all three required).", 2, 2, CAPS_OPTS,
      build_update_caps},
-    {"subscribe", "Subscribe", "MEETING_ID ATTENDEE_ID JOIN_TOKEN SDP_FILE|-",
-     "Send an SDP offer (file or stdin) and print the answer.", 4, 4, 0, build_subscribe},
+    {"subscribe", "Subscribe",
+     "MEETING_ID ATTENDEE_ID JOIN_TOKEN SDP_FILE|- [--receive ID[:MAXLAYER],...]",
+     "Send an SDP offer (file or stdin) and print the answer; --receive picks the "
+     "video streams to receive.",
+     4, 4, OPTBIT(OPT_RECEIVE), build_subscribe},
+    {"stream-index", "GetStreamIndex", "MEETING_ID",
+     "Show a meeting's published video streams (its StreamIndex).", 1, 1, 0,
+     build_stream_index},
     {"leave-meeting", "LeaveMeeting", "MEETING_ID ATTENDEE_ID",
      "Close an attendee's media transport (the attendee stays).", 2, 2, 0,
      build_leave_meeting},

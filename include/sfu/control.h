@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sfu/router.h"
+#include "sfu/rtc.h"
 #include "sfu/session.h"
 
 typedef struct cJSON cJSON;
@@ -39,6 +41,7 @@ typedef enum {
   SFU_OP_SUBSCRIBE,
   SFU_OP_LEAVE_MEETING,      /* issue 3 */
   SFU_OP_GET_ATTENDEE_STATS, /* issue 3 */
+  SFU_OP_GET_STREAM_INDEX,   /* issue 7 */
   SFU_OP__COUNT
 } sfu_op_t;
 
@@ -67,6 +70,8 @@ typedef struct {
   char *join_token;    /* Subscribe, owned */
   size_t join_token_len;
   char *sdp_offer;         /* Subscribe, owned */
+  /* Subscribe: ReceiveStreamIds (has_receive 0 if absent) */
+  sfu_rtc_sub_req_t receive;
   sfu_end_reason_t reason; /* DeleteMeeting: set by the worker, never decoded */
 } sfu_cmd_t;
 
@@ -107,8 +112,17 @@ char *sfu_control_print(cJSON *reply);
 cJSON *sfu_control_meeting_json(const sfu_meeting_t *m, const sfu_control_ctx_t *ctx);
 cJSON *sfu_control_attendee_json(const sfu_attendee_t *a);
 
+/* A meeting's StreamIndex object (docs/control-api.md): {"Version","Streams":[...]},
+ * streams in StreamId order, layers lowest first. NULL router (no video yet): the empty
+ * index, Version 0. Read on the router's loop thread; NULL only out of memory. */
+cJSON *sfu_control_index_json(const sfu_router_t *r);
+
 /* One event as the PUB message text (malloc'd, caller frees). */
 char *sfu_control_event_json(const sfu_event_t *ev, const char *worker_id, uint64_t timestamp_ms);
+/* The same, with sfu:IndexChanged's "index" (the StreamIndex object built on the loop
+ * thread while ev->router was valid; NULL: the empty index). Ignored for other types. */
+char *sfu_control_event_json_with_index(const sfu_event_t *ev, const cJSON *index,
+                                        const char *worker_id, uint64_t timestamp_ms);
 
 /* Copies at most max bytes of s into out, replacing every byte that is not printable
  * ASCII with '?', so that echoed client input is always valid JSON-safe UTF-8. */

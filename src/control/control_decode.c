@@ -24,7 +24,8 @@ static const char *const g_op_names[SFU_OP__COUNT] = {
     "GetAttendee",    "ListAttendees",
     "DeleteAttendee", "UpdateAttendeeCapabilities",
     "GetWorkerStats", "Subscribe",
-    "LeaveMeeting",   "GetAttendeeStats"};
+    "LeaveMeeting",   "GetAttendeeStats",
+    "GetStreamIndex"};
 
 const char *sfu_op_name(sfu_op_t op) { return (unsigned)op < SFU_OP__COUNT ? g_op_names[op] : "?"; }
 
@@ -278,12 +279,74 @@ static int dup_string(const cJSON *o, const char *name, size_t max, char **out, 
   return 0;
 }
 
+#define STREAM_ID_MAX 2147483647 /* 2^31 - 1: a StreamId is a positive int32 */
+
+/* One ReceiveStreamIds item: a StreamId, or {"StreamId": n, "MaxLayer": k} (MaxLayer
+ * optional; null or absent = no cap; 0 = the lowest layer). */
+static int dec_receive_item(const cJSON *it, int i, sfu_rtc_recv_t *out, char *err, size_t errlen) {
+  char name[64];
+  int v;
+  out->max_layer = -1;
+  if (cJSON_IsNumber(it)) {
+    snprintf(name, sizeof name, "ReceiveStreamIds[%d]", i);
+    if (get_int(it, name, 1, STREAM_ID_MAX, &v, err, errlen)) return SFU_EINVAL;
+    out->stream_id = (uint32_t)v;
+    return 0;
+  }
+  if (!cJSON_IsObject(it))
+    return bad(err, errlen,
+               "ReceiveStreamIds[%d]: must be a StreamId (an integer from 1 to %d) or an object "
+               "{\"StreamId\": n, \"MaxLayer\": k}",
+               i, STREAM_ID_MAX);
+  const cJSON *sid = cJSON_GetObjectItemCaseSensitive(it, "StreamId");
+  if (!sid) return bad(err, errlen, "ReceiveStreamIds[%d].StreamId: missing", i);
+  snprintf(name, sizeof name, "ReceiveStreamIds[%d].StreamId", i);
+  if (get_int(sid, name, 1, STREAM_ID_MAX, &v, err, errlen)) return SFU_EINVAL;
+  out->stream_id = (uint32_t)v;
+  const cJSON *ml = cJSON_GetObjectItemCaseSensitive(it, "MaxLayer");
+  if (ml && !cJSON_IsNull(ml)) {
+    snprintf(name, sizeof name, "ReceiveStreamIds[%d].MaxLayer", i);
+    if (get_int(ml, name, 0, SFU_ROUTER_MAX_LAYERS - 1, &v, err, errlen)) return SFU_EINVAL;
+    out->max_layer = (int8_t)v;
+  }
+  return 0;
+}
+
+/* ReceiveStreamIds: which published streams this attendee receives, at most
+ * SFU_ROUTER_MAX_VIEWS, each once. Absent or null: nothing. Whether the ids exist is
+ * the meeting's loop's business (NotFound there). */
+static int dec_receive(const cJSON *o, sfu_rtc_sub_req_t *req, char *err, size_t errlen) {
+  const cJSON *arr = cJSON_GetObjectItemCaseSensitive(o, "ReceiveStreamIds");
+  if (!arr || cJSON_IsNull(arr)) return 0;
+  if (!cJSON_IsArray(arr))
+    return bad(err, errlen, "ReceiveStreamIds: must be an array of StreamIds");
+  int n = cJSON_GetArraySize(arr);
+  if (n > SFU_ROUTER_MAX_VIEWS)
+    return bad(err, errlen, "ReceiveStreamIds: at most %d streams (%d given)",
+               SFU_ROUTER_MAX_VIEWS, n);
+  req->has_receive = 1;
+  int i = 0;
+  const cJSON *it;
+  cJSON_ArrayForEach(it, arr) {
+    sfu_rtc_recv_t *r = &req->receive[i];
+    if (dec_receive_item(it, i, r, err, errlen)) return SFU_EINVAL;
+    for (int j = 0; j < i; j++)
+      if (req->receive[j].stream_id == r->stream_id)
+        return bad(err, errlen, "ReceiveStreamIds[%d]: StreamId %u is already at [%d]", i,
+                   (unsigned)r->stream_id, j);
+    i++;
+  }
+  req->n_receive = (size_t)i;
+  return 0;
+}
+
 static int dec_subscribe(const cJSON *o, sfu_cmd_t *c, char *err, size_t errlen) {
   int rc;
   if ((rc = get_uuid(o, "MeetingId", 1, c->meeting_id, err, errlen)) ||
       (rc = get_uuid(o, "AttendeeId", 1, c->attendee_id, err, errlen)) ||
       (rc = dup_string(o, "JoinToken", 256, &c->join_token, &c->join_token_len, err, errlen)) ||
-      (rc = dup_string(o, "SdpOffer", SFU_CONTROL_MAX_REQUEST, &c->sdp_offer, NULL, err, errlen)))
+      (rc = dup_string(o, "SdpOffer", SFU_CONTROL_MAX_REQUEST, &c->sdp_offer, NULL, err, errlen)) ||
+      (rc = dec_receive(o, &c->receive, err, errlen)))
     return rc;
   return 0;
 }
@@ -295,6 +358,7 @@ static int dec_op(const cJSON *o, sfu_cmd_t *c, char *err, size_t errlen) {
       return dec_create_meeting(o, c, err, errlen);
     case SFU_OP_GET_MEETING:
     case SFU_OP_DELETE_MEETING:
+    case SFU_OP_GET_STREAM_INDEX:
       return get_uuid(o, "MeetingId", 1, c->meeting_id, err, errlen);
     case SFU_OP_LIST_MEETINGS:
     case SFU_OP_GET_WORKER_STATS:

@@ -9,6 +9,7 @@
 
 #include "sfu/control.h"
 #include "control/control_rtc.h"
+#include "control/control_video.h"
 #include "sfu/err.h"
 
 const char *sfu_control_code_name(int err) {
@@ -184,6 +185,7 @@ static cJSON *exec_stats(sfu_session_t *s, const sfu_control_ctx_t *ctx) {
   cJSON_AddNumberToObject(l, "Meetings", (double)sfu_session_meeting_count(s));
   cJSON_AddNumberToObject(l, "Attendees", (double)sfu_session_attendee_count(s));
   sfu_control_add_rtc_stats(l, ctx->rtc);
+  sfu_control_add_loop_video_stats(l, s, ctx->rtc);
   return with_item("Loop", l);
 }
 
@@ -214,7 +216,8 @@ static cJSON *exec_meeting(sfu_session_t *s, const sfu_cmd_t *cmd, const sfu_con
   return with_item("Meeting", sfu_control_meeting_json(m, ctx));
 }
 
-static cJSON *exec_attendee(sfu_session_t *s, const sfu_cmd_t *cmd, uint64_t now_us) {
+static cJSON *exec_attendee(sfu_session_t *s, const sfu_cmd_t *cmd, const sfu_control_ctx_t *ctx,
+                            uint64_t now_us) {
   char err[SFU_CONTROL_ERRLEN];
   sfu_attendee_t *a = NULL;
   int rc;
@@ -240,12 +243,28 @@ static cJSON *exec_attendee(sfu_session_t *s, const sfu_cmd_t *cmd, uint64_t now
     case SFU_OP_UPDATE_ATTENDEE_CAPS:
       rc = sfu_session_update_caps(s, cmd->meeting_id, cmd->attendee_id, &cmd->caps, now_us, &a,
                                    err, sizeof err);
+      /* The router follows at once (a Video now None stops the stream and its views),
+       * after the session's CapabilitiesUpdated event. */
+      if (!rc && ctx->rtc) sfu_rtc_attendee_caps_changed(ctx->rtc, a, now_us);
       break;
     default:
       return sfu_control_error(SFU_EINTERNAL, "op: not an attendee operation");
   }
   if (rc) return sfu_control_error(rc, err);
   return with_item("Attendee", sfu_control_attendee_json(a));
+}
+
+static cJSON *exec_stream_index(sfu_session_t *s, const sfu_cmd_t *cmd,
+                                const sfu_control_ctx_t *ctx) {
+  char err[SFU_CONTROL_ERRLEN];
+  const sfu_meeting_t *m = sfu_session_find_meeting(s, cmd->meeting_id);
+  if (!m) {
+    snprintf(err, sizeof err, "MeetingId: no such meeting '%s'", cmd->meeting_id);
+    return sfu_control_error(SFU_ENOENT, err);
+  }
+  /* No router yet (nothing published or viewed) is the empty index. */
+  const sfu_router_t *r = ctx->rtc ? sfu_rtc_meeting_router(ctx->rtc, m) : NULL;
+  return with_item("StreamIndex", sfu_control_index_json(r));
 }
 
 cJSON *sfu_control_exec(sfu_session_t *s, const sfu_cmd_t *cmd, const sfu_control_ctx_t *ctx,
@@ -265,7 +284,7 @@ cJSON *sfu_control_exec(sfu_session_t *s, const sfu_cmd_t *cmd, const sfu_contro
     case SFU_OP_GET_ATTENDEE:
     case SFU_OP_DELETE_ATTENDEE:
     case SFU_OP_UPDATE_ATTENDEE_CAPS:
-      return exec_attendee(s, cmd, now_us);
+      return exec_attendee(s, cmd, ctx, now_us);
     case SFU_OP_BATCH_CREATE_ATTENDEE:
       return exec_batch(s, cmd, now_us);
     case SFU_OP_LIST_ATTENDEES:
@@ -278,12 +297,31 @@ cJSON *sfu_control_exec(sfu_session_t *s, const sfu_cmd_t *cmd, const sfu_contro
       return sfu_control_exec_leave(s, cmd, ctx, now_us);
     case SFU_OP_GET_ATTENDEE_STATS:
       return sfu_control_exec_attendee_stats(s, cmd, ctx);
+    case SFU_OP_GET_STREAM_INDEX:
+      return exec_stream_index(s, cmd, ctx);
     default:
       return sfu_control_error(SFU_EINVAL, "op: unknown operation");
   }
 }
 
-char *sfu_control_event_json(const sfu_event_t *ev, const char *worker_id, uint64_t timestamp_ms) {
+/* Video events name the stream they are about. */
+static int carries_stream_id(sfu_event_type_t t) {
+  return t == SFU_EV_VIDEO_STARTED || t == SFU_EV_VIDEO_STOPPED ||
+         t == SFU_EV_CONTENT_VIDEO_STARTED || t == SFU_EV_CONTENT_VIDEO_STOPPED ||
+         t == SFU_EV_VIDEO_SEND_REFUSED;
+}
+
+/* Chime's join/leave/drop details carry networkType (requirements.md): "Voip" for a
+ * WebRTC client ("Pstn" would be a phone, which this worker never serves). A content
+ * share is an attendee of its own ("<id>#content") and joins, leaves and drops alike. */
+static int carries_network_type(sfu_event_type_t t) {
+  return t == SFU_EV_ATTENDEE_JOINED || t == SFU_EV_ATTENDEE_LEFT ||
+         t == SFU_EV_ATTENDEE_DROPPED || t == SFU_EV_CONTENT_JOINED ||
+         t == SFU_EV_CONTENT_LEFT || t == SFU_EV_CONTENT_DROPPED;
+}
+
+char *sfu_control_event_json_with_index(const sfu_event_t *ev, const cJSON *index,
+                                        const char *worker_id, uint64_t timestamp_ms) {
   cJSON *o = cJSON_CreateObject();
   if (!o) return NULL;
   cJSON_AddStringToObject(o, "eventType", sfu_event_type_name(ev->type));
@@ -299,12 +337,27 @@ char *sfu_control_event_json(const sfu_event_t *ev, const char *worker_id, uint6
   }
   if (ev->type == SFU_EV_MEETING_ENDED)
     cJSON_AddStringToObject(o, "reason", sfu_end_reason_name(ev->reason));
-  /* Chime's join/leave/drop details carry networkType (requirements.md): "Voip" for a
-   * WebRTC client ("Pstn" would be a phone, which this worker never serves). */
-  if (ev->type == SFU_EV_ATTENDEE_JOINED || ev->type == SFU_EV_ATTENDEE_LEFT ||
-      ev->type == SFU_EV_ATTENDEE_DROPPED)
-    cJSON_AddStringToObject(o, "networkType", "Voip");
+  if (carries_network_type(ev->type)) cJSON_AddStringToObject(o, "networkType", "Voip");
   if (ev->type == SFU_EV_ATTENDEE_CAPS_UPDATED)
     cJSON_AddItemToObject(o, "capabilities", caps_json(&ev->caps));
+  if (carries_stream_id(ev->type)) cJSON_AddNumberToObject(o, "streamId", ev->stream_id);
+  if (ev->type == SFU_EV_VIDEO_SEND_REFUSED) {
+    char msg[sizeof ev->message];
+    /* Bounded even if the producer left no NUL. */
+    memcpy(msg, ev->message, sizeof msg);
+    msg[sizeof msg - 1] = 0;
+    cJSON_AddStringToObject(o, "message", msg);
+  }
+  if (ev->type == SFU_EV_INDEX_CHANGED) {
+    /* Borrowed: o is printed and deleted here, the caller keeps its index. */
+    if (index)
+      cJSON_AddItemReferenceToObject(o, "index", (cJSON *)index);
+    else
+      cJSON_AddItemToObject(o, "index", sfu_control_index_json(NULL));
+  }
   return sfu_control_print(o);
+}
+
+char *sfu_control_event_json(const sfu_event_t *ev, const char *worker_id, uint64_t timestamp_ms) {
+  return sfu_control_event_json_with_index(ev, NULL, worker_id, timestamp_ms);
 }

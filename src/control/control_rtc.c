@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "control/control_video.h"
 #include "sfu/err.h"
 
 static cJSON *ok_with(const char *name, cJSON *item) {
@@ -22,25 +23,53 @@ static cJSON *ok_with(const char *name, cJSON *item) {
   return r;
 }
 
+/* Every ReceiveStreamIds entry must name a stream the meeting has: NotFound otherwise,
+ * before the transport is touched (a refused Subscribe changes nothing). rtc.h refuses
+ * them too; checking here as well keeps that true whatever order sfu_rtc_subscribe does
+ * its work in. The caller has checked the token: the reply says nothing about a
+ * meeting's streams to a caller without one. */
+static int check_receive(const sfu_router_t *r, const sfu_rtc_sub_req_t *req, char *err,
+                         size_t errlen) {
+  for (size_t i = 0; req->has_receive && i < req->n_receive; i++) {
+    if (!r || !sfu_router_has_stream(r, req->receive[i].stream_id)) {
+      snprintf(err, errlen, "ReceiveStreamIds[%zu]: no stream %u in this meeting", i,
+               (unsigned)req->receive[i].stream_id);
+      return SFU_ENOENT;
+    }
+  }
+  return 0;
+}
+
 cJSON *sfu_control_exec_subscribe(sfu_session_t *s, const sfu_cmd_t *cmd,
                                   const sfu_control_ctx_t *ctx, uint64_t now_us) {
   char err[SFU_CONTROL_ERRLEN];
-  if (!ctx->rtc) {
-    int rc = sfu_session_check_token(s, cmd->meeting_id, cmd->attendee_id, cmd->join_token,
-                                     cmd->join_token_len, NULL, err, sizeof err);
-    if (rc) return sfu_control_error(rc, err);
-    return sfu_control_error(SFU_EUNSUPP, "Subscribe: media transport not available yet");
-  }
-  char *answer = NULL;
-  int rc = sfu_rtc_subscribe(ctx->rtc, cmd->meeting_id, cmd->attendee_id, cmd->join_token,
-                             cmd->join_token_len, cmd->sdp_offer,
-                             cmd->sdp_offer ? strlen(cmd->sdp_offer) : 0, NULL, now_us, &answer, NULL, err,
-                             sizeof err);
+  sfu_attendee_t *a = NULL;
+  int rc = sfu_session_check_token(s, cmd->meeting_id, cmd->attendee_id, cmd->join_token,
+                                   cmd->join_token_len, &a, err, sizeof err);
   if (rc) return sfu_control_error(rc, err);
+  if (!ctx->rtc)
+    return sfu_control_error(SFU_EUNSUPP, "Subscribe: media transport not available yet");
+  sfu_meeting_t *m = a->meeting;
+  if ((rc = check_receive(sfu_rtc_meeting_router(ctx->rtc, m), &cmd->receive, err, sizeof err)))
+    return sfu_control_error(rc, err);
+  char *answer = NULL;
+  sfu_rtc_sub_result_t res;
+  memset(&res, 0, sizeof res);
+  rc = sfu_rtc_subscribe(ctx->rtc, cmd->meeting_id, cmd->attendee_id, cmd->join_token,
+                         cmd->join_token_len, cmd->sdp_offer,
+                         cmd->sdp_offer ? strlen(cmd->sdp_offer) : 0, &cmd->receive, now_us,
+                         &answer, &res, err, sizeof err);
+  if (rc) {
+    free(answer);
+    return sfu_control_error(rc, err);
+  }
   cJSON *r = cJSON_CreateObject();
   if (r) {
     cJSON_AddTrueToObject(r, "ok");
     cJSON_AddStringToObject(r, "SdpAnswer", answer);
+    /* The index after this Subscribe (it may have published a stream). The meeting
+     * outlives the call: a Subscribe never ends it. */
+    sfu_control_add_subscribe_video(r, sfu_rtc_meeting_router(ctx->rtc, m), &res);
   }
   free(answer);
   return r;
@@ -125,6 +154,9 @@ cJSON *sfu_control_exec_attendee_stats(sfu_session_t *s, const sfu_cmd_t *cmd,
   const sfu_transport_t *t = sfu_rtc_attendee_transport(a);
   if (t) cJSON_AddItemToObject(r, "Transport", sfu_control_transport_json(t));
   else cJSON_AddNullToObject(r, "Transport");
+  const sfu_router_t *router = ctx->rtc ? sfu_rtc_meeting_router(ctx->rtc, m) : NULL;
+  cJSON_AddItemToObject(r, "Video",
+                        sfu_control_attendee_video_json(router, sfu_rtc_attendee_peer(a)));
   return r;
 }
 

@@ -25,11 +25,29 @@ void sfu_loop_emit_event(sfu_loop_t *l, const sfu_event_t *ev) {
   }
   m->loop = l->index;
   m->ev = *ev;
+  /* ev->router is valid only during this call (session.h), and only this thread may
+   * read it: IndexChanged's index becomes JSON here, and the copy keeps no pointer. */
+  m->ev.router = NULL;
+  if (ev->type == SFU_EV_INDEX_CHANGED) {
+    m->reply = sfu_control_index_json(ev->router);
+    if (!m->reply) {
+      SFU_ERROR("loop", "loop %d: out of memory, event %s dropped", l->index,
+                sfu_event_type_name(ev->type));
+      sfu_msg_free(m);
+      return;
+    }
+  }
   sfu_mq_push(l->control_inbox, m);
 }
 
 /* Session event -> control thread. Called synchronously inside session calls. */
 static void on_session_event(void *user, const sfu_event_t *ev) { sfu_loop_emit_event(user, ev); }
+
+/* The session frees a meeting (after its attendees): its video router goes with it. */
+static void on_meeting_removed(void *user, sfu_meeting_t *m) {
+  sfu_loop_t *l = user;
+  if (l->media) sfu_rtc_meeting_removed(l->media->rtc, m);
+}
 
 /* The session frees an attendee: its transport goes with it (rtc.h: no Left/Dropped). */
 static void on_attendee_removed(void *user, sfu_attendee_t *a) {
@@ -155,7 +173,7 @@ int sfu_loop_start(sfu_loop_t *l, int index, const char *announce_ip, int udp_po
   l->ctx.udp_port = udp_port;
   l->ctx.tcp_port = tcp_port;
   l->control_inbox = control_inbox;
-  sfu_session_cbs_t cbs = {on_session_event, on_attendee_removed, l, NULL};
+  sfu_session_cbs_t cbs = {on_session_event, on_attendee_removed, l, on_meeting_removed};
   l->session = sfu_session_new(cfg, &cbs);
   if (!l->session) return SFU_ENOMEM;
   if (uv_loop_init(&l->loop) != 0) goto fail_session;

@@ -30,7 +30,7 @@ typedef struct {
   int loop; /* the loop that sends (REPLY, EVENT) or receives (CMD) */
   uint64_t req_id;
   sfu_cmd_t cmd;  /* CMD; owned */
-  cJSON *reply;   /* REPLY; owned */
+  cJSON *reply;   /* REPLY; owned. EVENT: sfu:IndexChanged's index JSON, owned */
   sfu_event_t ev; /* EVENT */
 } sfu_msg_t;
 

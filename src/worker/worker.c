@@ -361,9 +361,11 @@ static void on_reply(worker_t *w, sfu_msg_t *m) {
   finish(w, reply);
 }
 
-static void publish(worker_t *w, const sfu_event_t *ev) {
+/* m is an EVENT message (m->reply: IndexChanged's index, built on the loop). */
+static void publish(worker_t *w, const sfu_msg_t *m) {
+  const sfu_event_t *ev = &m->ev;
   uint64_t ts_ms = (uint64_t)((int64_t)ev->timestamp_us + w->wall_offset_us) / 1000;
-  char *s = sfu_control_event_json(ev, w->opts.worker_id, ts_ms);
+  char *s = sfu_control_event_json_with_index(ev, m->reply, w->opts.worker_id, ts_ms);
   if (!s) {
     w->events_dropped++;
     return;
@@ -396,7 +398,7 @@ static int publish_waiting(worker_t *w, int budget) {
   while (budget > 0 && !sfu_list_empty(&w->unpublished)) {
     sfu_msg_t *m = sfu_container_of(w->unpublished.next, sfu_msg_t, link);
     sfu_list_remove(&m->link);
-    publish(w, &m->ev);
+    publish(w, m);
     sfu_msg_free(m);
     budget--;
   }
@@ -419,7 +421,7 @@ static void on_event(worker_t *w, sfu_msg_t *m, int *budget) {
   sfu_dir_on_event(&w->dir, ev);
   *budget = publish_waiting(w, *budget);
   if (*budget > 0 && sfu_list_empty(&w->unpublished)) {
-    publish(w, ev);
+    publish(w, m);
     (*budget)--;
     sfu_msg_free(m);
     return;

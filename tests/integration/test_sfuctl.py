@@ -115,6 +115,41 @@ class SfuctlTests(WorkerTest):
                 out = self.ctl(cmd, mid)
                 self.assertEqual(out.returncode, 2, out)
 
+    def test_stream_index_and_receive(self):
+        mid = self.w.create_meeting()["MeetingId"]
+        a = self.w.create_attendee(mid)
+        self.assertEqual(self.ok_json("stream-index", mid),
+                         {"ok": True, "StreamIndex": {"Version": 0, "Streams": []}})
+        out = self.ctl("stream-index", str(uuid.uuid4()))
+        self.assertEqual(out.returncode, 1, out)
+        self.assertEqual(json.loads(out.stdout)["error"]["code"], "NotFound")
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
+                               "chrome-offer.sdp"), "rb") as f:
+            offer = f.read()
+        # --receive reaches the worker: an unknown stream is NotFound ...
+        out = self.ctl("subscribe", mid, a["AttendeeId"], a["JoinToken"], "-",
+                       "--receive", "12345,7:0", stdin=offer)
+        self.assertEqual(out.returncode, 1, out)
+        err = json.loads(out.stdout)["error"]
+        self.assertEqual(err["code"], "NotFound", err)
+        self.assertIn("ReceiveStreamIds[0]", err["message"], err)
+        # ... its MaxLayer is range-checked there ...
+        out = self.ctl("subscribe", mid, a["AttendeeId"], a["JoinToken"], "-",
+                       "--receive", "7:3", stdin=offer)
+        self.assertEqual(out.returncode, 1, out)
+        self.assertIn("ReceiveStreamIds[0].MaxLayer",
+                      json.loads(out.stdout)["error"]["message"])
+        # ... an empty list receives nothing, and a malformed one never leaves sfuctl
+        rep = self.ok_json("subscribe", mid, a["AttendeeId"], a["JoinToken"], "-",
+                           "--receive", "", stdin=offer)
+        self.assertEqual(rep["ReceiveStreams"], [], rep)
+        for bad in ("x", "1,,2", "1:", "1;2"):
+            with self.subTest(receive=bad):
+                out = self.ctl("subscribe", mid, a["AttendeeId"], a["JoinToken"], "-",
+                               "--receive", bad, stdin=offer)
+                self.assertEqual(out.returncode, 2, out)
+                self.assertIn(b"--receive", out.stderr)
+
     def test_stats(self):
         rep = self.ok_json("stats")
         self.assertEqual(rep["WorkerId"], self.w.worker_id)
@@ -156,7 +191,7 @@ class SfuctlTests(WorkerTest):
         for cmd in ("create-meeting", "get-meeting", "list-meetings", "delete-meeting",
                     "create-attendee", "batch-create-attendee", "get-attendee",
                     "list-attendees", "delete-attendee", "update-attendee-capabilities",
-                    "subscribe", "stats", "raw", "events"):
+                    "subscribe", "stream-index", "stats", "raw", "events"):
             self.assertIn(cmd.encode(), out.stdout)
             sub = subprocess.run([harness.SFUCTL, cmd, "--help"], capture_output=True,
                                  timeout=10)

@@ -1,7 +1,9 @@
 """Subscribe: NotFound (meeting), Forbidden (wrong, foreign, deleted attendee's token),
 BadRequest per field, and with the right token an ICE-lite SDP answer.
 LeaveMeeting and GetAttendeeStats: the transport Subscribe made, seen and closed;
-NotFound and BadRequest."""
+NotFound and BadRequest.
+Video (issue 7): Subscribe's ReceiveStreamIds (BadRequest, NotFound) and the
+StreamIndex in its reply; GetStreamIndex; the Video figures of the stats."""
 
 import os
 import re
@@ -12,6 +14,23 @@ from harness import WorkerTest
 
 OFFER = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
                           "chrome-offer.sdp")).read()
+
+
+def assertIndex(test, index):
+    """A StreamIndex object: Version, and Streams in StreamId order, each with its
+    layers (docs/control-api.md). Returns the StreamIds."""
+    test.assertIsInstance(index, dict, index)
+    test.assertEqual(set(index.keys()), {"Version", "Streams"}, index)
+    test.assertIsInstance(index["Version"], int, index)
+    ids = []
+    for st in index["Streams"]:
+        test.assertLessEqual({"StreamId", "AttendeeId", "ExternalUserId", "Kind", "Codec",
+                              "Layers"}, set(st.keys()), st)
+        test.assertIn(st["Kind"], ("camera", "content"), st)
+        test.assertTrue(1 <= len(st["Layers"]) <= 3, st)
+        ids.append(st["StreamId"])
+    test.assertEqual(ids, sorted(ids), index)
+    return ids
 
 
 class SubscribeTests(WorkerTest):
@@ -37,7 +56,14 @@ class SubscribeTests(WorkerTest):
     def assertAccepted(self, rep):
         """The token was accepted: an ICE-lite answer. Returns the answer."""
         self.assertIs(rep.get("ok"), True, rep)
-        self.assertEqual(set(rep.keys()), {"ok", "SdpAnswer"}, rep)
+        # PublishedStreamId / PublishRefused only when the offer sends video
+        self.assertLessEqual({"ok", "SdpAnswer", "StreamIndex", "ReceiveStreams"},
+                             set(rep.keys()), rep)
+        self.assertLessEqual(set(rep.keys()), {"ok", "SdpAnswer", "StreamIndex",
+                                               "ReceiveStreams", "PublishedStreamId",
+                                               "PublishRefused"}, rep)
+        assertIndex(self, rep["StreamIndex"])
+        self.assertIsInstance(rep["ReceiveStreams"], list, rep)
         self.assertIsInstance(rep["SdpAnswer"], str, rep)
         self.assertTrue(rep["SdpAnswer"].startswith("v=0\r\n"), rep)
         self.assertIn("\r\na=ice-lite\r\n", rep["SdpAnswer"], rep)
@@ -86,6 +112,100 @@ class SubscribeTests(WorkerTest):
             with self.subTest(number=field):
                 self.assertError(self.sub(**{field: 17}), "BadRequest", field)
         self.assertError(self.sub(MeetingId="not-a-uuid"), "BadRequest", "MeetingId")
+
+
+class VideoControlTests(WorkerTest):
+    """The control side of the video router: what can be checked without a client
+    sending media (no ICE here), so without any published stream flowing."""
+
+    def setUp(self):
+        self.mid = self.w.create_meeting()["MeetingId"]
+        self.a = self.w.create_attendee(self.mid, "alice")
+
+    def sub(self, **extra):
+        req = {"op": "Subscribe", "MeetingId": self.mid, "AttendeeId": self.a["AttendeeId"],
+               "JoinToken": self.a["JoinToken"], "SdpOffer": OFFER}
+        req.update(extra)
+        return self.w.request(req)
+
+    def index(self, mid=None):
+        return self.w.request({"op": "GetStreamIndex", "MeetingId": mid or self.mid})
+
+    def transport(self):
+        return self.w.ok({"op": "GetAttendeeStats", "MeetingId": self.mid,
+                          "AttendeeId": self.a["AttendeeId"]})["Transport"]
+
+    def test_stream_index_of_fresh_meeting(self):
+        self.assertEqual(self.index(), {"ok": True,
+                                        "StreamIndex": {"Version": 0, "Streams": []}})
+
+    def test_stream_index_not_found_and_bad_request(self):
+        self.assertError(self.index(str(uuid.uuid4())), "NotFound", "MeetingId")
+        self.assertError(self.w.request({"op": "GetStreamIndex"}), "BadRequest", "MeetingId")
+        self.assertError(self.w.request({"op": "GetStreamIndex", "MeetingId": 5}),
+                         "BadRequest", "MeetingId")
+        # a meeting that ended is gone like any other
+        self.w.ok({"op": "DeleteMeeting", "MeetingId": self.mid})
+        self.assertError(self.index(), "NotFound", "MeetingId")
+
+    def test_unknown_stream_not_found_changes_nothing(self):
+        rep = self.sub(ReceiveStreamIds=[12345])
+        self.assertError(rep, "NotFound", "ReceiveStreamIds")
+        self.assertIn("12345", rep["error"]["message"], rep)
+        self.assertError(self.sub(ReceiveStreamIds=[{"StreamId": 12345, "MaxLayer": 0}]),
+                         "NotFound", "ReceiveStreamIds")
+        # refused before the transport was touched
+        self.assertIsNone(self.transport())
+        # the token is still checked first: a wrong one says nothing about streams
+        self.assertError(self.sub(ReceiveStreamIds=[12345], JoinToken="x" * 20), "Forbidden")
+
+    def test_receive_stream_ids_bad_request(self):
+        rep = self.sub(ReceiveStreamIds=list(range(1, 27)))
+        self.assertError(rep, "BadRequest", "ReceiveStreamIds: at most 25")
+        for bad, where in (([0], "ReceiveStreamIds[0]"), ([1, 1], "ReceiveStreamIds[1]"),
+                           ("1", "ReceiveStreamIds"), ([1, "2"], "ReceiveStreamIds[1]"),
+                           ([{"StreamId": 1, "MaxLayer": 3}], "ReceiveStreamIds[0].MaxLayer"),
+                           ([{"MaxLayer": 1}], "ReceiveStreamIds[0].StreamId"),
+                           ([[1]], "ReceiveStreamIds[0]")):
+            with self.subTest(ids=bad):
+                self.assertError(self.sub(ReceiveStreamIds=bad), "BadRequest", where)
+        self.assertIsNone(self.transport())
+
+    def test_reply_has_stream_index(self):
+        rep = self.sub()
+        self.assertIs(rep.get("ok"), True, rep)
+        ids = assertIndex(self, rep["StreamIndex"])
+        # nothing asked for, nothing received
+        self.assertEqual(rep["ReceiveStreams"], [], rep)
+        if "PublishedStreamId" in rep:  # the offer sends simulcast video
+            self.assertIn(rep["PublishedStreamId"], ids, rep)
+            self.assertNotIn("PublishRefused", rep)
+        # the same index through GetStreamIndex (nothing changed in between)
+        idx = self.w.ok({"op": "GetStreamIndex", "MeetingId": self.mid})["StreamIndex"]
+        self.assertEqual(assertIndex(self, idx), ids)
+        self.assertEqual(idx["Version"], rep["StreamIndex"]["Version"])
+        # an explicit empty list is receiving nothing too
+        rep = self.sub(ReceiveStreamIds=[])
+        self.assertIs(rep.get("ok"), True, rep)
+        self.assertEqual(rep["ReceiveStreams"], [], rep)
+
+    def test_video_figures(self):
+        self.sub()
+        rep = self.w.ok({"op": "GetAttendeeStats", "MeetingId": self.mid,
+                         "AttendeeId": self.a["AttendeeId"]})
+        self.assertEqual(set(rep["Video"].keys()), {"Published", "Receiving"}, rep)
+        self.assertEqual(rep["Video"]["Receiving"], [], rep)
+        for p in rep["Video"]["Published"]:
+            self.assertIn("Layers", p, rep)
+        st = self.w.ok({"op": "GetWorkerStats"})
+        for loop in st["Loops"]:
+            v = loop["Video"]
+            self.assertEqual(set(v.keys()), {"Streams", "Views", "RtpIn", "Forwarded",
+                                             "ForwardedBytes", "Retransmissions", "Dropped",
+                                             "KeyframeRequestsOut", "NacksOut", "NacksIn"},
+                             loop)
+            self.assertEqual(v["Views"], 0, loop)
+            self.assertEqual(v["Forwarded"], 0, loop)
 
 
 class LeaveAndStatsTests(WorkerTest):

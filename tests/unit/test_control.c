@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "control/control_video.h"
 #include "sfu/control.h"
 #include "sfu/control_dir.h"
 #include "sfu/err.h"
@@ -646,6 +647,399 @@ TEST(error_and_event_shapes) {
   }
 }
 
+/* ---- issue 7: ReceiveStreamIds, GetStreamIndex, video JSON ---- */
+
+#define SUB_HEAD "{\"op\":\"Subscribe\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID \
+                 "\",\"JoinToken\":\"t\",\"SdpOffer\":\"v=0\""
+
+/* Decodes a Subscribe whose ReceiveStreamIds is `ids` (JSON text). */
+static int dec_recv(const char *ids) {
+  static char buf[4096];
+  snprintf(buf, sizeof buf, SUB_HEAD ",\"ReceiveStreamIds\":%s}", ids);
+  return dec(buf);
+}
+
+#define BAD_RECV(ids, prefix)                                                                   \
+  do {                                                                                          \
+    CHECK_EQ_INT(dec_recv(ids), SFU_EINVAL);                                                    \
+    if (strncmp(g_err, prefix, strlen(prefix)) != 0) {                                          \
+      fprintf(stderr, "%s:%d: message \"%s\" does not start with \"%s\"\n", __FILE__, __LINE__, \
+              g_err, prefix);                                                                   \
+      test_cur_failed_ = 1;                                                                     \
+    }                                                                                           \
+  } while (0)
+
+TEST(decode_receive_stream_ids) {
+  /* Absent (or null): receive nothing, has_receive 0. */
+  CHECK_EQ_INT(dec(SUB_HEAD "}"), 0);
+  CHECK_EQ_INT(g_cmd.receive.has_receive, 0);
+  CHECK_EQ_INT(g_cmd.receive.n_receive, 0);
+  CHECK_EQ_INT(dec_recv("null"), 0);
+  CHECK_EQ_INT(g_cmd.receive.has_receive, 0);
+  /* Empty: given, nothing in it. */
+  CHECK_EQ_INT(dec_recv("[]"), 0);
+  CHECK_EQ_INT(g_cmd.receive.has_receive, 1);
+  CHECK_EQ_INT(g_cmd.receive.n_receive, 0);
+  /* Integers. */
+  CHECK_EQ_INT(dec_recv("[1, 2147483647, 7]"), 0);
+  CHECK_EQ_INT(g_cmd.receive.has_receive, 1);
+  REQUIRE(g_cmd.receive.n_receive == 3);
+  CHECK_EQ_INT(g_cmd.receive.receive[0].stream_id, 1);
+  CHECK_EQ_INT(g_cmd.receive.receive[1].stream_id, 2147483647);
+  CHECK_EQ_INT(g_cmd.receive.receive[2].stream_id, 7);
+  for (int i = 0; i < 3; i++) CHECK_EQ_INT(g_cmd.receive.receive[i].max_layer, -1);
+  /* Objects, MaxLayer optional (null = no cap). */
+  CHECK_EQ_INT(dec_recv("[{\"StreamId\":4,\"MaxLayer\":0},{\"StreamId\":5},"
+                        "{\"StreamId\":6,\"MaxLayer\":2},{\"StreamId\":8,\"MaxLayer\":null}]"),
+               0);
+  REQUIRE(g_cmd.receive.n_receive == 4);
+  CHECK_EQ_INT(g_cmd.receive.receive[0].stream_id, 4);
+  CHECK_EQ_INT(g_cmd.receive.receive[0].max_layer, 0);
+  CHECK_EQ_INT(g_cmd.receive.receive[1].max_layer, -1);
+  CHECK_EQ_INT(g_cmd.receive.receive[2].max_layer, 2);
+  CHECK_EQ_INT(g_cmd.receive.receive[3].max_layer, -1);
+  /* Mixed. */
+  CHECK_EQ_INT(dec_recv("[3,{\"StreamId\":9,\"MaxLayer\":1},10]"), 0);
+  REQUIRE(g_cmd.receive.n_receive == 3);
+  CHECK_EQ_INT(g_cmd.receive.receive[0].stream_id, 3);
+  CHECK_EQ_INT(g_cmd.receive.receive[1].stream_id, 9);
+  CHECK_EQ_INT(g_cmd.receive.receive[1].max_layer, 1);
+  CHECK_EQ_INT(g_cmd.receive.receive[2].stream_id, 10);
+  CHECK_EQ_INT(g_cmd.receive.receive[2].max_layer, -1);
+
+  /* 25 is the limit; 26 is a BadRequest. */
+  char ids[512];
+  size_t n = 0;
+  ids[n++] = '[';
+  for (int i = 1; i <= 26; i++) n += (size_t)snprintf(ids + n, sizeof ids - n, "%s%d", i > 1 ? "," : "", i);
+  snprintf(ids + n, sizeof ids - n, "]");
+  BAD_RECV(ids, "ReceiveStreamIds: at most 25");
+  char *comma = strrchr(ids, ',');
+  comma[0] = ']';
+  comma[1] = 0;
+  CHECK_EQ_INT(dec_recv(ids), 0);
+  CHECK_EQ_INT(g_cmd.receive.n_receive, 25);
+  CHECK_EQ_INT(g_cmd.receive.receive[24].stream_id, 25);
+
+  /* Duplicates, whatever the spelling of the item. */
+  BAD_RECV("[1,2,1]", "ReceiveStreamIds[2]: StreamId 1 is already at [0]");
+  BAD_RECV("[5,{\"StreamId\":5,\"MaxLayer\":0}]", "ReceiveStreamIds[1]: StreamId 5");
+  /* A key twice in an item: the duplicate-key rule still holds inside the array. */
+  BAD_RECV("[{\"StreamId\":1,\"StreamId\":2}]", "ReceiveStreamIds[0].StreamId: duplicate key");
+  BAD_RECV("[{\"StreamId\":1,\"maxlayer\":1,\"MaxLayer\":0}]",
+           "ReceiveStreamIds[0].MaxLayer: duplicate key");
+
+  /* Wrong types and ranges name the path. */
+  BAD_RECV("7", "ReceiveStreamIds: must be an array");
+  BAD_RECV("{\"StreamId\":1}", "ReceiveStreamIds: must be an array");
+  BAD_RECV("\"1,2\"", "ReceiveStreamIds: must be an array");
+  BAD_RECV("[0]", "ReceiveStreamIds[0]: must be an integer from 1 to 2147483647");
+  BAD_RECV("[-3]", "ReceiveStreamIds[0]: must be an integer");
+  BAD_RECV("[1.5]", "ReceiveStreamIds[0]: must be an integer");
+  BAD_RECV("[2147483648]", "ReceiveStreamIds[0]: must be an integer");
+  BAD_RECV("[1e300]", "ReceiveStreamIds[0]: must be an integer");
+  BAD_RECV("[1,\"2\"]", "ReceiveStreamIds[1]: must be a StreamId");
+  BAD_RECV("[true]", "ReceiveStreamIds[0]: must be a StreamId");
+  BAD_RECV("[null]", "ReceiveStreamIds[0]: must be a StreamId");
+  BAD_RECV("[[1]]", "ReceiveStreamIds[0]: must be a StreamId");
+  BAD_RECV("[{}]", "ReceiveStreamIds[0].StreamId: missing");
+  BAD_RECV("[{\"MaxLayer\":1}]", "ReceiveStreamIds[0].StreamId: missing");
+  BAD_RECV("[{\"StreamId\":\"1\"}]", "ReceiveStreamIds[0].StreamId: must be an integer");
+  BAD_RECV("[{\"StreamId\":[1]}]", "ReceiveStreamIds[0].StreamId: must be an integer");
+  BAD_RECV("[{\"StreamId\":{\"StreamId\":1}}]", "ReceiveStreamIds[0].StreamId: must be an integer");
+  BAD_RECV("[1,{\"StreamId\":2,\"MaxLayer\":3}]",
+           "ReceiveStreamIds[1].MaxLayer: must be an integer from 0 to 2");
+  BAD_RECV("[{\"StreamId\":2,\"MaxLayer\":-1}]", "ReceiveStreamIds[0].MaxLayer: must be an integer");
+  BAD_RECV("[{\"StreamId\":2,\"MaxLayer\":\"high\"}]",
+           "ReceiveStreamIds[0].MaxLayer: must be an integer");
+  BAD_RECV("[{\"StreamId\":2,\"MaxLayer\":[0]}]", "ReceiveStreamIds[0].MaxLayer: must be an integer");
+  /* Deep junk is still bounded by the nesting check before anything else. */
+  char deep[256];
+  n = (size_t)snprintf(deep, sizeof deep, "[");
+  for (int i = 0; i < 40; i++) deep[n++] = '[';
+  for (int i = 0; i < 40; i++) deep[n++] = ']';
+  snprintf(deep + n, sizeof deep - n, "]");
+  BAD_RECV(deep, "request: JSON nested deeper than 32 levels");
+  /* Every truncation of a good request is a BadRequest that leaves nothing to free
+   * (exact-length heap copies: ASan sees any over-read; the join token and the offer
+   * were already duplicated when ReceiveStreamIds fails). */
+  const char *full = SUB_HEAD ",\"ReceiveStreamIds\":[1,{\"StreamId\":2,\"MaxLayer\":1}]}";
+  size_t flen = strlen(full);
+  for (size_t i = 0; i < flen; i++) {
+    char *b = malloc(i ? i : 1);
+    REQUIRE(b);
+    memcpy(b, full, i);
+    sfu_cmd_free(&g_cmd);
+    CHECK(sfu_control_decode(b, i, &g_cmd, g_err, sizeof g_err) == SFU_EINVAL);
+    free(b);
+  }
+  CHECK_EQ_INT(dec(full), 0);
+  CHECK_EQ_INT(g_cmd.receive.n_receive, 2);
+  /* The other fields are still checked first, and a bad item frees what was decoded. */
+  BAD("{\"op\":\"Subscribe\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID
+      "\",\"JoinToken\":\"t\",\"ReceiveStreamIds\":[1]}",
+      "SdpOffer: missing");
+}
+
+TEST(decode_and_exec_get_stream_index) {
+  CHECK_EQ_INT(dec("{\"op\":\"GetStreamIndex\",\"MeetingId\":\"" MID "\"}"), 0);
+  CHECK_EQ_INT(g_cmd.op, SFU_OP_GET_STREAM_INDEX);
+  CHECK_EQ_STR(g_cmd.meeting_id, MID);
+  CHECK_EQ_STR(sfu_op_name(SFU_OP_GET_STREAM_INDEX), "GetStreamIndex");
+  BAD("{\"op\":\"GetStreamIndex\"}", "MeetingId: missing");
+  BAD("{\"op\":\"GetStreamIndex\",\"MeetingId\":7}", "MeetingId: must be a string");
+  BAD("{\"op\":\"getStreamIndex\",\"MeetingId\":\"" MID "\"}", "op: unknown operation");
+
+  sfu_session_config_t cfg = {300000000, 86400000000ull};
+  sfu_session_t *s = sfu_session_new(&cfg, NULL);
+  cJSON *r = run(s, "{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"video\"}");
+  char mid[SFU_UUID_LEN + 1], req[256];
+  snprintf(mid, sizeof mid, "%s",
+           str_at(cJSON_GetObjectItemCaseSensitive(r, "Meeting"), "MeetingId", NULL));
+  cJSON_Delete(r);
+  snprintf(req, sizeof req, "{\"op\":\"GetStreamIndex\",\"MeetingId\":\"%s\"}", mid);
+  char *txt = sfu_control_print(run(s, req));
+  CHECK_EQ_STR(txt, "{\"ok\":true,\"StreamIndex\":{\"Version\":0,\"Streams\":[]}}");
+  free(txt);
+  r = run(s, "{\"op\":\"GetStreamIndex\",\"MeetingId\":\"" MID "\"}");
+  CHECK_EQ_STR(err_code(r), "NotFound");
+  CHECK(strstr(str_at(cJSON_GetObjectItemCaseSensitive(r, "error"), "message", NULL),
+               "MeetingId: no such meeting") != NULL);
+  cJSON_Delete(r);
+
+  /* Without media: GetWorkerStats still has a Video object, all zero. */
+  r = run(s, "{\"op\":\"GetWorkerStats\"}");
+  cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(r, "Loop"), "Video");
+  REQUIRE(cJSON_IsObject(v));
+  static const char *const fields[] = {"Streams",         "Views",       "RtpIn",
+                                       "Forwarded",       "ForwardedBytes",
+                                       "Retransmissions", "Dropped",     "KeyframeRequestsOut",
+                                       "NacksOut",        "NacksIn"};
+  CHECK_EQ_INT(cJSON_GetArraySize(v), 10);
+  for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(v, fields[i]);
+    CHECK(cJSON_IsNumber(f) && f->valuedouble == 0);
+  }
+  cJSON_Delete(r);
+
+  /* GetAttendeeStats: no peer, empty Published and Receiving. */
+  snprintf(req, sizeof req,
+           "{\"op\":\"CreateAttendee\",\"MeetingId\":\"%s\",\"ExternalUserId\":\"alice\"}", mid);
+  r = run(s, req);
+  char aid[SFU_UUID_LEN + 1];
+  snprintf(aid, sizeof aid, "%s",
+           str_at(cJSON_GetObjectItemCaseSensitive(r, "Attendee"), "AttendeeId", NULL));
+  cJSON_Delete(r);
+  snprintf(req, sizeof req, "{\"op\":\"GetAttendeeStats\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\"}",
+           mid, aid);
+  r = run(s, req);
+  txt = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(r, "Video"));
+  CHECK_EQ_STR(txt, "{\"Published\":[],\"Receiving\":[]}");
+  free(txt);
+  cJSON_Delete(r);
+  sfu_session_free(s);
+}
+
+TEST(index_and_video_json) {
+  char *txt = sfu_control_print(sfu_control_index_json(NULL));
+  CHECK_EQ_STR(txt, "{\"Version\":0,\"Streams\":[]}");
+  free(txt);
+
+  /* A simulcast camera, lowest layer first; the top layer has had no keyframe yet. */
+  sfu_router_stream_info_t si;
+  memset(&si, 0, sizeof si);
+  si.stream_id = 3;
+  si.attendee_id = AID;
+  si.external_user_id = "alice";
+  si.mid = "1";
+  si.codec = "VP8";
+  si.n_layers = 2;
+  strcpy(si.layers[0].rid, "q");
+  si.layers[0].width = 320;
+  si.layers[0].height = 180;
+  si.layers[0].bitrate_bps = 150000;
+  si.layers[0].frame_rate = 15;
+  si.layers[0].active = 1;
+  si.layers[0].packets = 11;
+  si.layers[0].bytes = 12000;
+  si.layers[0].keyframes = 2;
+  si.layers[0].nacks_out = 1;
+  si.layers[0].padding_dropped = 4;
+  strcpy(si.layers[1].rid, "f");
+  si.layers[1].bitrate_bps = 900000;
+  si.dropped_bitrate = 5;
+  si.nacks_in = 6;
+  si.keyframe_requests_out = 7;
+  txt = sfu_control_print(sfu_control_stream_json(&si));
+  CHECK_EQ_STR(txt, "{\"StreamId\":3,\"AttendeeId\":\"" AID "\",\"ExternalUserId\":\"alice\","
+                    "\"Kind\":\"camera\",\"Codec\":\"VP8\",\"Layers\":["
+                    "{\"Rid\":\"q\",\"Width\":320,\"Height\":180,\"Bitrate\":150000,"
+                    "\"FrameRate\":15,\"Active\":true},"
+                    "{\"Rid\":\"f\",\"Bitrate\":900000,\"FrameRate\":0,\"Active\":false}]}");
+  free(txt);
+  txt = sfu_control_print(sfu_control_published_json(&si));
+  CHECK_EQ_STR(txt, "{\"StreamId\":3,\"Mid\":\"1\",\"Kind\":\"camera\",\"Codec\":\"VP8\","
+                    "\"Refused\":false,\"DroppedBitrate\":5,\"DroppedResolution\":0,"
+                    "\"DroppedOther\":0,\"NacksIn\":6,\"KeyframeRequestsOut\":7,\"Layers\":["
+                    "{\"Rid\":\"q\",\"Width\":320,\"Height\":180,\"Bitrate\":150000,"
+                    "\"FrameRate\":15,\"Active\":true,\"Packets\":11,\"Bytes\":12000,"
+                    "\"Keyframes\":2,\"NacksOut\":1,\"PaddingDropped\":4},"
+                    "{\"Rid\":\"f\",\"Bitrate\":900000,\"FrameRate\":0,\"Active\":false,"
+                    "\"Packets\":0,\"Bytes\":0,\"Keyframes\":0,\"NacksOut\":0,"
+                    "\"PaddingDropped\":0}]}");
+  free(txt);
+  /* A single-stream content share: no Rid. */
+  memset(&si, 0, sizeof si);
+  si.stream_id = 9;
+  si.attendee_id = AID "#content";
+  si.external_user_id = "alice";
+  si.codec = "H264";
+  si.content = 1;
+  si.n_layers = 1;
+  si.layers[0].width = 1920;
+  si.layers[0].height = 0; /* half a size is no size */
+  txt = sfu_control_print(sfu_control_stream_json(&si));
+  CHECK_EQ_STR(txt, "{\"StreamId\":9,\"AttendeeId\":\"" AID "#content\",\"ExternalUserId\":"
+                    "\"alice\",\"Kind\":\"content\",\"Codec\":\"H264\",\"Layers\":["
+                    "{\"Bitrate\":0,\"FrameRate\":0,\"Active\":false}]}");
+  free(txt);
+
+  sfu_router_view_info_t vi;
+  memset(&vi, 0, sizeof vi);
+  vi.mid = "4";
+  vi.stream_id = 3;
+  vi.ssrc = 0xdeadbeef;
+  vi.layer = -1;
+  vi.target_layer = 1;
+  vi.max_layer = -1;
+  vi.switches = 2;
+  vi.plis_in = 3;
+  txt = sfu_control_print(sfu_control_receiving_json(&vi));
+  CHECK_EQ_STR(txt, "{\"Mid\":\"4\",\"StreamId\":3,\"Ssrc\":3735928559,\"Layer\":null,"
+                    "\"TargetLayer\":1,\"MaxLayer\":null,\"Switches\":2,\"KeyframeWaits\":0,"
+                    "\"PacketsOut\":0,\"BytesOut\":0,\"Retransmissions\":0,\"NacksIn\":0,"
+                    "\"PlisIn\":3}");
+  free(txt);
+  vi.max_layer = 0;
+  cJSON *o = sfu_control_receiving_json(&vi);
+  CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(o, "MaxLayer")->valueint, 0);
+  cJSON_Delete(o);
+
+  /* The Subscribe reply's video part: inactive views left out, publish refused. */
+  sfu_rtc_sub_result_t res;
+  memset(&res, 0, sizeof res);
+  res.n_views = 3;
+  strcpy(res.views[0].mid, "2");
+  res.views[0].stream_id = 3;
+  res.views[0].attendee_id = AID;
+  strcpy(res.views[1].mid, "3"); /* inactive */
+  strcpy(res.views[2].mid, "4");
+  res.views[2].stream_id = 9;
+  res.views[2].attendee_id = AID "#content";
+  res.publish_err = SFU_ELIMIT;
+  snprintf(res.publish_errmsg, sizeof res.publish_errmsg, "the meeting has 25 video streams");
+  o = cJSON_CreateObject();
+  sfu_control_add_subscribe_video(o, NULL, &res);
+  txt = sfu_control_print(o);
+  CHECK_EQ_STR(txt, "{\"StreamIndex\":{\"Version\":0,\"Streams\":[]},\"ReceiveStreams\":["
+                    "{\"Mid\":\"2\",\"StreamId\":3,\"AttendeeId\":\"" AID "\"},"
+                    "{\"Mid\":\"4\",\"StreamId\":9,\"AttendeeId\":\"" AID "#content\"}],"
+                    "\"PublishRefused\":{\"Code\":\"LimitExceeded\","
+                    "\"Message\":\"the meeting has 25 video streams\"}}");
+  free(txt);
+  memset(&res, 0, sizeof res);
+  res.published_stream_id = 4;
+  o = cJSON_CreateObject();
+  sfu_control_add_subscribe_video(o, NULL, &res);
+  txt = sfu_control_print(o);
+  CHECK_EQ_STR(txt, "{\"StreamIndex\":{\"Version\":0,\"Streams\":[]},\"ReceiveStreams\":[],"
+                    "\"PublishedStreamId\":4}");
+  free(txt);
+  res.published_stream_id = 0;
+  res.publish_err = SFU_EPERM;
+  o = cJSON_CreateObject();
+  sfu_control_add_subscribe_video(o, NULL, &res);
+  CHECK_EQ_STR(str_at(o, "PublishRefused", "Code"), "Forbidden");
+  CHECK(cJSON_GetObjectItemCaseSensitive(o, "PublishedStreamId") == NULL);
+  cJSON_Delete(o);
+}
+
+TEST(video_event_shapes) {
+  static const struct {
+    sfu_event_type_t type;
+    const char *name;
+    int attendee, voip, stream, message, index;
+  } kinds[] = {
+      {SFU_EV_VIDEO_STARTED, "chime:AttendeeVideoStarted", 1, 0, 1, 0, 0},
+      {SFU_EV_VIDEO_STOPPED, "chime:AttendeeVideoStopped", 1, 0, 1, 0, 0},
+      {SFU_EV_CONTENT_JOINED, "chime:AttendeeContentJoined", 1, 1, 0, 0, 0},
+      {SFU_EV_CONTENT_LEFT, "chime:AttendeeContentLeft", 1, 1, 0, 0, 0},
+      {SFU_EV_CONTENT_DROPPED, "chime:AttendeeContentDropped", 1, 1, 0, 0, 0},
+      {SFU_EV_CONTENT_VIDEO_STARTED, "chime:AttendeeContentVideoStarted", 1, 0, 1, 0, 0},
+      {SFU_EV_CONTENT_VIDEO_STOPPED, "chime:AttendeeContentVideoStopped", 1, 0, 1, 0, 0},
+      {SFU_EV_INDEX_CHANGED, "sfu:IndexChanged", 0, 0, 0, 0, 1},
+      {SFU_EV_VIDEO_SEND_REFUSED, "sfu:VideoSendRefused", 1, 0, 1, 1, 0},
+  };
+  CHECK_EQ_INT(sizeof kinds / sizeof kinds[0], SFU_EV_VIDEO_SEND_REFUSED - SFU_EV_VIDEO_STARTED + 1);
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    sfu_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = kinds[i].type;
+    CHECK_EQ_STR(sfu_event_type_name(ev.type), kinds[i].name);
+    strcpy(ev.meeting_id, MID);
+    strcpy(ev.external_meeting_id, "m");
+    if (kinds[i].attendee) {
+      strcpy(ev.attendee_id, AID);
+      strcpy(ev.external_user_id, "alice");
+    }
+    ev.stream_id = 12;
+    strcpy(ev.message, "Resolution 1920x1080 exceeds the meeting's limit");
+    char *s = sfu_control_event_json(&ev, "w1", 7);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "{\"eventType\":\"%s\",\"timestamp\":7,\"workerId\":\"w1\",\"meetingId\":\"" MID
+             "\",\"externalMeetingId\":\"m\"%s%s%s%s%s}",
+             kinds[i].name,
+             kinds[i].attendee ? ",\"attendeeId\":\"" AID "\",\"externalUserId\":\"alice\"" : "",
+             kinds[i].voip ? ",\"networkType\":\"Voip\"" : "",
+             kinds[i].stream ? ",\"streamId\":12" : "",
+             kinds[i].message
+                 ? ",\"message\":\"Resolution 1920x1080 exceeds the meeting's limit\""
+                 : "",
+             kinds[i].index ? ",\"index\":{\"Version\":0,\"Streams\":[]}" : "");
+    CHECK_EQ_STR(s, want);
+    free(s);
+  }
+  /* IndexChanged with the index built on the loop: embedded as given, not consumed. */
+  sfu_event_t ev;
+  memset(&ev, 0, sizeof ev);
+  ev.type = SFU_EV_INDEX_CHANGED;
+  strcpy(ev.meeting_id, MID);
+  strcpy(ev.external_meeting_id, "m");
+  cJSON *index = sfu_control_index_json(NULL);
+  cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(index, "Version"), 5);
+  char *s = sfu_control_event_json_with_index(&ev, index, "w1", 8);
+  CHECK_EQ_STR(s, "{\"eventType\":\"sfu:IndexChanged\",\"timestamp\":8,\"workerId\":\"w1\","
+                  "\"meetingId\":\"" MID "\",\"externalMeetingId\":\"m\","
+                  "\"index\":{\"Version\":5,\"Streams\":[]}}");
+  free(s);
+  CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(index, "Version")->valueint, 5);
+  /* Other types ignore it. */
+  ev.type = SFU_EV_VIDEO_STOPPED;
+  s = sfu_control_event_json_with_index(&ev, index, "w1", 8);
+  CHECK(strstr(s, "index") == NULL);
+  free(s);
+  cJSON_Delete(index);
+  /* A message that fills its buffer without a NUL stays bounded. */
+  ev.type = SFU_EV_VIDEO_SEND_REFUSED;
+  memset(ev.message, 'x', sizeof ev.message);
+  s = sfu_control_event_json(&ev, "w1", 9);
+  cJSON *o = cJSON_Parse(s);
+  CHECK_EQ_INT(strlen(str_at(o, "message", NULL)), sizeof ev.message - 1);
+  cJSON_Delete(o);
+  free(s);
+}
+
 /* ---- directory ---- */
 
 TEST(directory_placement_and_rules) {
@@ -804,6 +1198,10 @@ int main(void) {
   RUN(exec_meeting_and_attendee_ops);
   RUN(exec_limit_exceeded_in_batch);
   RUN(error_and_event_shapes);
+  RUN(decode_receive_stream_ids);
+  RUN(decode_and_exec_get_stream_index);
+  RUN(index_and_video_json);
+  RUN(video_event_shapes);
   RUN(directory_placement_and_rules);
   RUN(directory_ending_costs_its_replicas_only);
   RUN(directory_meeting_limit);
