@@ -97,6 +97,11 @@ sfu_router_peer_t *sfu_router_peer_new(sfu_router_t *r, const sfu_router_peer_de
 /* The transport is gone: its streams stop (VIDEO_STOPPED, INDEX_CHANGED), its views end,
  * the peer is freed. */
 void sfu_router_peer_free(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us);
+/* The peer's transport can carry media (DTLS connected) or not any more. Views of a peer
+ * that is not ready start nothing: a keyframe sent into a transport without keys is lost,
+ * and the view would continue with frames the viewer cannot decode. Becoming ready asks
+ * for a keyframe of every view's layer. Peers start not ready. */
+void sfu_router_peer_set_ready(sfu_router_t *r, sfu_router_peer_t *p, int ready, uint64_t now_us);
 /* Capabilities changed live (UpdateAttendeeCapabilities). */
 void sfu_router_peer_set_caps(sfu_router_t *r, sfu_router_peer_t *p, uint8_t can_send,
                               uint8_t can_receive, uint64_t now_us);

@@ -435,6 +435,22 @@ void sfu_router_peer_free(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us
   free(p);
 }
 
+void sfu_router_peer_set_ready(sfu_router_t *r, sfu_router_peer_t *p, int ready, uint64_t now_us) {
+  r->now_us = now_us;
+  if (p->ready == !!ready) return;
+  p->ready = (uint8_t)!!ready;
+  for (size_t i = 0; i < p->n_views; i++) {
+    view_t *v = p->views[i];
+    if (!ready) {
+      /* nothing it got before counts: the next keyframe starts it again */
+      v->started = 0;
+      v->layer = -1;
+      continue;
+    }
+    if (v->s && v->target >= 0) router_request_keyframe(r, &v->s->layers[v->target], now_us);
+  }
+}
+
 void sfu_router_peer_set_caps(sfu_router_t *r, sfu_router_peer_t *p, uint8_t can_send,
                               uint8_t can_receive, uint64_t now_us) {
   p->can_send = can_send;

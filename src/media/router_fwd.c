@@ -259,6 +259,7 @@ static void forward(sfu_router_t *r, stream_t *s, layer_t *l, int li, const sfu_
   rw_in_of(l, h, pi, &in);
   for (size_t i = 0; i < s->n_views; i++) {
     view_t *v = s->views[i];
+    if (!v->viewer->ready) continue;
     if (v->layer != li) {
       if (v->target != li || !pi->keyframe || is_rtx) continue;
       /* The keyframe this view waited for: switch (up or down) here. */

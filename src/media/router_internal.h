@@ -107,6 +107,7 @@ struct sfu_router_peer {
   char attendee_id[64];
   char external_user_id[257];
   uint8_t content, can_send, can_receive;
+  uint8_t ready;                   /* its transport carries media (sfu_router_peer_set_ready) */
   stream_t *pub;
   size_t n_views;
   view_t *views[SFU_ROUTER_MAX_VIEWS];

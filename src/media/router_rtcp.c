@@ -35,7 +35,7 @@ void router_choose_layer(sfu_router_t *r, view_t *v, uint64_t now_us) {
   int8_t t = (int8_t)s->rank[pick];
   if (t == v->target) return;
   v->target = t;
-  if (v->target != v->layer) {
+  if (v->target != v->layer && v->viewer->ready) {
     v->keyframe_waits++;
     router_request_keyframe(r, &s->layers[t], now_us);
   }

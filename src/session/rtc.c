@@ -118,6 +118,7 @@ static void tp_send(void *user, sfu_transport_t *t, const sfu_addr_t *to, const 
 static void tp_joined(void *user, sfu_transport_t *t) {
   rtc_rec_t *x = user;
   sfu_rtc_t *r = x->rtc;
+  rtc_video_joined(r, x);
   if (!x->att) return;
   sfu_session_set_connected(r->session, x->att, 1, r->last_now_us);
   rtc_emit(r, x, SFU_EV_ATTENDEE_JOINED, r->last_now_us);

@@ -70,6 +70,7 @@ int rtc_video_negotiate(sfu_rtc_t *r, rtc_rec_t *x, const sfu_sdp_answer_t *neg,
                         const sfu_rtc_sub_req_t *req, uint64_t now_us, rtc_video_plan_t *vp,
                         sfu_rtc_sub_result_t *res, char *err, size_t errlen);
 void rtc_video_peer_gone(sfu_rtc_t *r, rtc_rec_t *x);
+void rtc_video_joined(sfu_rtc_t *r, rtc_rec_t *x);
 void rtc_video_on_rtp(void *user, sfu_transport_t *t, uint64_t now_us, uint8_t *buf, size_t len);
 void rtc_video_on_rtcp(void *user, sfu_transport_t *t, uint64_t now_us, uint8_t *buf, size_t len);
 void rtc_video_timeout(sfu_rtc_t *r, uint64_t now_us);

@@ -181,6 +181,12 @@ void rtc_video_peer_gone(sfu_rtc_t *r, rtc_rec_t *x) {
   recompute_deadline(r);
 }
 
+/* DTLS connected: what the router sends this peer can be decrypted from now on. */
+void rtc_video_joined(sfu_rtc_t *r, rtc_rec_t *x) {
+  if (!x->peer || !x->rr) return;
+  sfu_router_peer_set_ready(x->rr->router, x->peer, 1, r->last_now_us);
+}
+
 void sfu_rtc_attendee_caps_changed(sfu_rtc_t *r, sfu_attendee_t *a, uint64_t now_us) {
   rtc_rec_t *x = a->transport;
   if (!x || !x->peer) return;
@@ -316,6 +322,7 @@ int rtc_video_negotiate(sfu_rtc_t *r, rtc_rec_t *x, const sfu_sdp_answer_t *neg,
     }
     x->rr = rr;
     rr->peers++;
+    if (sfu_transport_joined(x->tp)) sfu_router_peer_set_ready(rr->router, x->peer, 1, now_us);
   }
   /* Publish. A refusal (limit, capability) is not an error of the Subscribe: the rest of
    * the offer is answered as usual and the section is answered without receiving. */

@@ -143,7 +143,9 @@ static void env_init(env_t *e, uint16_t maxw, uint16_t maxh) {
 
 static sfu_router_peer_t *add_peer(env_t *e, int i, const char *name) {
   sfu_router_peer_desc_t d = {name, name, 0, 1, 1};
-  return sfu_router_peer_new(e->r, &d, &e->peers[i]);
+  sfu_router_peer_t *p = sfu_router_peer_new(e->r, &d, &e->peers[i]);
+  sfu_router_peer_set_ready(e->r, p, 1, e->now);
+  return p;
 }
 
 static void ext_map(sfu_rtp_ext_map_t *m, int twcc_id) {
@@ -813,6 +815,31 @@ TEST(switch_timestamps_mapped_through_sender_reports) {
   free(e);
 }
 
+TEST(view_starts_only_once_its_transport_carries_media) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_desc_t d = {"v1", "v1", 0, 1, 1};
+  sfu_router_peer_t *v1 = sfu_router_peer_new(e->r, &d, &e->peers[1]); /* not ready */
+  const char *const one[] = {"q"};
+  uint32_t sid = publish(e, pub, one, 1);
+  REQUIRE(view(e, v1, sid, -1, 1, NULL) == 0);
+  src_t s[3];
+  sources(s, chrome_rids);
+  for (int f = 0; f < 5; f++) frame(e, pub, &s[0], f == 0);
+  CHECK_EQ_INT(e->peers[1].n_out, 0); /* the keyframe went by before DTLS was up */
+  size_t plis = e->peers[0].plis;
+  sfu_router_peer_set_ready(e->r, v1, 1, e->now);
+  CHECK_EQ_INT(e->peers[0].plis, plis + 1); /* asked for a fresh one */
+  for (int f = 0; f < 3; f++) frame(e, pub, &s[0], 0);
+  CHECK_EQ_INT(e->peers[1].n_out, 0); /* still waiting: no delta frame first */
+  frame(e, pub, &s[0], 1);
+  REQUIRE(e->peers[1].n_out == 3);
+  CHECK(e->peers[1].out[0].keyframe);
+  sfu_router_free(e->r);
+  free(e);
+}
+
 int main(void) {
   RUN(simulcast_index_order_and_top_layer);
   RUN(max_layer_switch_lands_on_keyframe_continuous);
@@ -827,5 +854,6 @@ int main(void) {
   RUN(viewer_remb_picks_the_layer_that_fits);
   RUN(over_bitrate_gets_remb_then_drops_after_5s);
   RUN(switch_timestamps_mapped_through_sender_reports);
+  RUN(view_starts_only_once_its_transport_carries_media);
   return test_summary();
 }
