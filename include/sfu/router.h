@@ -66,6 +66,9 @@ typedef struct {
   int (*send_rtcp)(void *peer_user, uint8_t *buf, size_t len, size_t cap);
   void (*on_event)(void *user, const sfu_router_event_t *ev);
   void *user;
+  /* An outgoing SSRC of `peer` ends (its view ended, after an RTCP BYE): its SRTP state
+   * can go. Optional. */
+  void (*release_ssrc)(void *peer_user, uint32_t ssrc);
 } sfu_router_cbs_t;
 
 typedef struct {

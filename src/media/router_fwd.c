@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "media/router_internal.h"
+#include "sfu/codec_av1.h"
 #include "sfu/codec_h264.h"
 #include "sfu/codec_vp8.h"
+#include "sfu/codec_vp9.h"
 #include "sfu/err.h"
 #include "sfu/rtp.h"
 #include "sfu/rtp_forward.h"
@@ -44,12 +46,27 @@ static int read_codec(const stream_t *s, const sfu_rtp_hdr_t *h, pkt_info_t *pi)
     pi->height = hi.height;
     return 0;
   }
-  default:
-    /* VP9 / AV1 as single streams: no switch ever needed after the first keyframe,
-     * which the viewer asks for itself (PLI) if it starts mid-stream. */
-    pi->keyframe = 1;
-    pi->frame_start = 1;
+  case CODEC_VP9: {
+    /* VP9 (and AV1) as single streams: the keyframe is only the viewer's starting point. */
+    sfu_vp9_desc_t d;
+    if (sfu_vp9_parse(h->payload, h->payload_len, &d) != 0) return SFU_EPARSE;
+    pi->frame_start = d.begin;
+    pi->keyframe = d.begin && d.keyframe;
+    if (pi->keyframe) {
+      pi->width = d.width;
+      pi->height = d.height;
+    }
     return 0;
+  }
+  case CODEC_AV1: {
+    sfu_av1_info_t a;
+    if (sfu_av1_parse(h->payload, h->payload_len, &a) != 0) return SFU_EPARSE;
+    pi->frame_start = !a.continuation;
+    pi->keyframe = a.keyframe;
+    return 0;
+  }
+  default:
+    return SFU_EUNSUPP;
   }
 }
 

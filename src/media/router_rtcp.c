@@ -88,6 +88,10 @@ void router_view_bye(sfu_router_t *r, view_t *v) {
   uint32_t ssrcs[2] = {v->ssrc, v->rtx_ssrc};
   int n = sfu_rtcp_write_bye(r->scratch, sizeof r->scratch, ssrcs, v->rtx_ssrc ? 2 : 1);
   send_rtcp(r, v->viewer, r->scratch, n);
+  if (r->cbs.release_ssrc) {
+    r->cbs.release_ssrc(v->viewer->user, v->ssrc);
+    if (v->rtx_ssrc) r->cbs.release_ssrc(v->viewer->user, v->rtx_ssrc);
+  }
 }
 
 /* ---- RTCP in ---- */

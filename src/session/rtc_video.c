@@ -9,6 +9,7 @@
 #include "session/rtc_internal.h"
 #include "sfu/err.h"
 #include "sfu/log.h"
+#include "sfu/srtp.h"
 #include "sfu/transport.h"
 
 /* ---- router callbacks ---- */
@@ -21,6 +22,14 @@ static int send_rtp(void *peer_user, uint8_t *buf, size_t len, size_t cap) {
 static int send_rtcp(void *peer_user, uint8_t *buf, size_t len, size_t cap) {
   rtc_rec_t *x = peer_user;
   return sfu_transport_send_rtcp(x->tp, buf, len, cap);
+}
+
+/* The viewer-stream ended: its outgoing SRTP state shrinks to a tombstone (srtp.h), so
+ * its indexes are never protected again. */
+static void release_ssrc(void *peer_user, uint32_t ssrc) {
+  rtc_rec_t *x = peer_user;
+  struct sfu_srtp *s = sfu_transport_srtp(x->tp);
+  if (s) sfu_srtp_remove_ssrc(s, ssrc, 1);
 }
 
 static void on_router_event(void *user, const sfu_router_event_t *ev) {
@@ -84,7 +93,7 @@ static rtc_router_t *meeting_router(sfu_rtc_t *r, sfu_meeting_t *m) {
   /* requirements.md: 1,500 kbps per stream, 2,500 kbps in a high-definition session */
   cfg.max_stream_bitrate_bps = sfu_features_is_hd(&m->features) ? 2500000 : 1500000;
   cfg.max_streams = SFU_ROUTER_MAX_STREAMS;
-  sfu_router_cbs_t cbs = {send_rtp, send_rtcp, on_router_event, rr};
+  sfu_router_cbs_t cbs = {send_rtp, send_rtcp, on_router_event, rr, release_ssrc};
   rr->router = sfu_router_new(&cfg, &cbs);
   if (!rr->router) {
     free(rr);
@@ -358,9 +367,11 @@ int rtc_video_negotiate(sfu_rtc_t *r, rtc_rec_t *x, const sfu_sdp_answer_t *neg,
   for (size_t i = 0; i < neg->n_media; i++) {
     const sfu_sdp_neg_media_t *m = &neg->media[i];
     if (m->kind != SFU_SDP_KIND_VIDEO || !m->mid) continue;
-    sfu_sdp_plan_t *p = &plan[(*n_plan)++];
+    size_t pi = (*n_plan)++;
+    sfu_sdp_plan_t *p = &plan[pi];
     memset(p, 0, sizeof *p);
-    p->mid = m->mid;
+    snprintf(vp->mid[pi], sizeof vp->mid[pi], "%s", m->mid);
+    p->mid = vp->mid[pi];
     p->recv = i == pub_i && pub_ok;
     p->send_pt = -1;
     for (size_t k = 0; k < nv; k++) {

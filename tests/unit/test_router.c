@@ -135,7 +135,7 @@ static void env_init(env_t *e, uint16_t maxw, uint16_t maxh) {
   memset(e, 0, sizeof *e);
   g_env = e;
   sfu_router_config_t cfg = {maxw, maxh, 1920, 1080, 1500000, 25};
-  sfu_router_cbs_t cbs = {cap_rtp, cap_rtcp, on_ev, e};
+  sfu_router_cbs_t cbs = {cap_rtp, cap_rtcp, on_ev, e, NULL};
   e->r = sfu_router_new(&cfg, &cbs);
   e->now = 1000000;
   for (int i = 0; i < 32; i++) e->peers[i].id = i;
@@ -668,6 +668,151 @@ TEST(garbage_behind_valid_header_not_forwarded) {
   free(e);
 }
 
+
+/* A frame of n packets of `size` payload bytes. */
+static void frame_n(env_t *e, sfu_router_peer_t *pub, src_t *s, int key, int n, size_t size) {
+  uint8_t b[1500];
+  for (int i = 0; i < n; i++) {
+    size_t len = make_pkt(b, s, i == 0, key, i == n - 1, 0, NULL);
+    size_t want = 40 + size;
+    if (len < want && want < sizeof b) len = want;
+    sfu_router_on_rtp(e->r, pub, e->now, b, len);
+    s->seq++;
+  }
+  s->ts += 6000;
+  s->pic = (uint16_t)((s->pic + 1) & 0x7fff);
+  s->tl0++;
+}
+
+/* An SR for source s at now: the capture clock is e->now (NTP), its RTP clock s->ts. */
+static void send_sr(env_t *e, sfu_router_peer_t *pub, const src_t *s) {
+  uint8_t b[128];
+  uint64_t ntp = ((e->now / 1000000) << 32) | (((e->now % 1000000) << 32) / 1000000);
+  sfu_rtcp_sr_t sr = {.ssrc = s->ssrc, .ntp = ntp, .rtp_ts = s->ts};
+  int n = sfu_rtcp_write_sr(b, sizeof b, &sr, NULL, 0);
+  sfu_router_on_rtcp(e->r, pub, e->now, b, (size_t)n);
+}
+
+TEST(upstream_nack_and_reports) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  const char *const one[] = {"q"};
+  uint32_t sid = publish(e, pub, one, 1);
+  REQUIRE(view(e, v1, sid, -1, 1, NULL) == 0);
+  src_t s[3];
+  sources(s, chrome_rids);
+  frame(e, pub, &s[0], 1);
+  s[0].seq++; /* one packet lost on the publisher's uplink */
+  frame(e, pub, &s[0], 0);
+  advance(e, 40000);
+  CHECK(e->peers[0].nacks >= 1);
+  /* a second later: RR to the publisher, SR to the viewer */
+  for (int f = 0; f < 20; f++) {
+    frame(e, pub, &s[0], 0);
+    advance(e, 66000);
+  }
+  CHECK(e->peers[0].rrs >= 1);
+  CHECK(e->peers[1].srs >= 1);
+  sfu_router_free(e->r);
+  free(e);
+}
+
+TEST(viewer_remb_picks_the_layer_that_fits) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  uint32_t sid = publish(e, pub, chrome_rids, 3);
+  sfu_router_view_out_t o;
+  REQUIRE(view(e, v1, sid, -1, 1, &o) == 0);
+  src_t s[3];
+  sources(s, chrome_rids);
+  /* q ~ 100 kbps, h ~ 300 kbps, f ~ 1 Mbps at 15 fps */
+  const int npk[3] = {1, 3, 8};
+  for (int f = 0; f < 30; f++) {
+    for (int i = 0; i < 3; i++) frame_n(e, pub, &s[i], f == 0 || f == 25, npk[i], 1000);
+    advance(e, 66000);
+  }
+  /* REMB 400 kbps: h fits, f does not */
+  uint8_t b[64];
+  uint32_t ssrc = o.ssrc;
+  int n = sfu_rtcp_write_remb(b, sizeof b, 9, 400000, &ssrc, 1);
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  for (int f = 0; f < 10; f++) {
+    for (int i = 0; i < 3; i++) frame_n(e, pub, &s[i], f == 3, npk[i], 1000);
+    advance(e, 66000);
+  }
+  sfu_router_view_info_t vi;
+  REQUIRE(sfu_router_peer_view_info(v1, 0, &vi) == 0);
+  CHECK_EQ_INT(vi.layer, 1);
+  int gaps, back, pics;
+  check_continuous(&e->peers[1], o.ssrc, &gaps, &back, &pics);
+  CHECK_EQ_INT(gaps, 0);
+  CHECK_EQ_INT(back, 0);
+  sfu_router_free(e->r);
+  free(e);
+}
+
+TEST(over_bitrate_gets_remb_then_drops_after_5s) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  const char *const one[] = {"f"};
+  uint32_t sid = publish(e, pub, one, 1);
+  REQUIRE(view(e, v1, sid, -1, 1, NULL) == 0);
+  src_t s[3];
+  sources(s, chrome_rids);
+  /* 20 packets of 1200 bytes a frame at 15 fps: ~2.9 Mbps > 1.5 Mbps */
+  for (int f = 0; f < 15 * 8; f++) {
+    frame_n(e, pub, &s[2], f == 0, 20, 1200);
+    advance(e, 66667);
+  }
+  CHECK(e->peers[0].rembs >= 1);
+  CHECK(e->peers[0].remb_bps >= 1500000);
+  sfu_router_stream_info_t si;
+  REQUIRE(sfu_router_stream_info(e->r, 0, &si) == 0);
+  CHECK(si.dropped_bitrate > 0);
+  /* not before 5 s over: the first 5 s were all forwarded */
+  CHECK(e->peers[1].n_out >= 15 * 5 * 20 - 100);
+  sfu_router_free(e->r);
+  free(e);
+}
+
+TEST(switch_timestamps_mapped_through_sender_reports) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  uint32_t sid = publish(e, pub, chrome_rids, 3);
+  sfu_router_view_out_t o;
+  REQUIRE(view(e, v1, sid, -1, 1, &o) == 0);
+  src_t s[3];
+  sources(s, chrome_rids);
+  for (int f = 0; f < 20; f++) {
+    if (f == 2)
+      for (int i = 0; i < 3; i++) send_sr(e, pub, &s[i]);
+    /* f's frames arrive before q's: the frame of a capture instant is on the old layer
+     * when the new one's keyframe comes */
+    for (int i = 2; i >= 0; i--) frame(e, pub, &s[i], f == 0 || (f == 12 && i == 0));
+    advance(e, 66667);
+    if (f == 8) REQUIRE(view(e, v1, sid, 0, 1, NULL) == 0);
+  }
+  fake_peer_t *fv = &e->peers[1];
+  /* find the switch: the first 320-wide keyframe after the start */
+  size_t k = 0;
+  for (size_t i = 1; i < fv->n_out; i++)
+    if (fv->out[i].keyframe && fv->out[i].width == 320) k = i;
+  REQUIRE(k > 0);
+  /* mapped through the SRs, the new layer's frame of the next capture instant is
+   * exactly one frame after the last one sent: 6000 ticks */
+  CHECK_EQ_INT((int32_t)(fv->out[k].ts - fv->out[k - 1].ts), 6000);
+  sfu_router_free(e->r);
+  free(e);
+}
+
 int main(void) {
   RUN(simulcast_index_order_and_top_layer);
   RUN(max_layer_switch_lands_on_keyframe_continuous);
@@ -678,5 +823,9 @@ int main(void) {
   RUN(stream_limit_and_capabilities);
   RUN(publisher_leaves_stops_video_and_views);
   RUN(garbage_behind_valid_header_not_forwarded);
+  RUN(upstream_nack_and_reports);
+  RUN(viewer_remb_picks_the_layer_that_fits);
+  RUN(over_bitrate_gets_remb_then_drops_after_5s);
+  RUN(switch_timestamps_mapped_through_sender_reports);
   return test_summary();
 }
