@@ -540,6 +540,9 @@ class AiortcVideoTest(unittest.TestCase):
         pub, sid = await self.publish(m, codec)
         await self.wait_for_keyframe_in_index(pub, sid)
 
+        # The viewer comes after the publisher's first keyframe, so it can only start on
+        # one the worker asks for on its behalf; aiortc sends no PLI when it cannot
+        # decode (only on jitter-buffer overflow), so that keyframe must reach it.
         v = await self.view(m, sid)
         self.check_receive_mapping(v, sid, pub)
         lines = self.answer_section(v, v.video_mids[0])
