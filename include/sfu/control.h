@@ -57,8 +57,11 @@ typedef struct {
 /* A decoded request. Fields not used by `op` are zero. */
 typedef struct {
   sfu_op_t op;
-  char meeting_id[SFU_UUID_LEN + 1]; /* lower-case; CreateMeeting: "" if not given */
-  char attendee_id[SFU_UUID_LEN + 1];
+  char meeting_id[SFU_UUID_LEN + 1];         /* lower-case; CreateMeeting: "" if not given */
+  char attendee_id[SFU_ATTENDEE_ID_LEN + 1]; /* lower-case UUID [+ "#content"] */
+  /* CreateAttendee: ContentShareOf, the owner's AttendeeId ("" if not given). Given, the
+   * attendee is a content share and external_id may be "" (derived from the owner's). */
+  char content_share_of[SFU_ATTENDEE_ID_LEN + 1];
   char primary_meeting_id[SFU_UUID_LEN + 1]; /* CreateMeeting, "" if not given */
   char external_id[SFU_EXT_ID_BUF];          /* ExternalMeetingId or ExternalUserId */
   sfu_features_t features;                   /* CreateMeeting, resolved */

@@ -100,7 +100,7 @@ typedef struct {
   size_t n_views;               /* receiving video sections, offer order */
   sfu_router_view_out_t views[SFU_ROUTER_MAX_VIEWS];
   /* attendee ids in views[] point into this copy (stable after the call) */
-  char view_attendee[SFU_ROUTER_MAX_VIEWS][SFU_UUID_LEN + 1];
+  char view_attendee[SFU_ROUTER_MAX_VIEWS][SFU_ATTENDEE_ID_LEN + 1];
 } sfu_rtc_sub_result_t;
 
 /* req may be NULL (receive nothing), res may be NULL. An unknown stream id in req is

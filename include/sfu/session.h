@@ -34,6 +34,15 @@
 #define SFU_EXT_ID_MIN_CHARS 2
 #define SFU_EXT_ID_MAX_CHARS 64
 #define SFU_EXT_ID_BUF (SFU_EXT_ID_MAX_CHARS * 4 + 1) /* worst case 4 bytes a character */
+/* Content share (requirements.md "Content share"): an attendee of its own whose
+ * AttendeeId is its owner's + "#content" (Chime's shape), at most SFU_MAX_CONTENT_SHARES
+ * per meeting. Content attendees do not count toward MaxCount (see CreateAttendee in
+ * docs/control-api.md). */
+#define SFU_CONTENT_SUFFIX "#content"
+#define SFU_CONTENT_SUFFIX_LEN 8
+#define SFU_MAX_CONTENT_SHARES 2 /* = SFU_ROUTER_MAX_CONTENT (checked in session.c) */
+/* An AttendeeId: a UUID, or a UUID + "#content"; without the NUL. */
+#define SFU_ATTENDEE_ID_LEN (SFU_UUID_LEN + SFU_CONTENT_SUFFIX_LEN)
 
 typedef enum {
   SFU_RES_NONE = 0,
@@ -99,7 +108,7 @@ typedef struct {
   char meeting_id[SFU_UUID_LEN + 1];
   char external_meeting_id[SFU_EXT_ID_BUF];
   char primary_meeting_id[SFU_UUID_LEN + 1]; /* replicas only */
-  char attendee_id[SFU_UUID_LEN + 1];        /* attendee events */
+  char attendee_id[SFU_ATTENDEE_ID_LEN + 1]; /* attendee events */
   char external_user_id[SFU_EXT_ID_BUF];     /* attendee events */
   sfu_caps_t caps;                           /* CAPS_UPDATED */
   sfu_end_reason_t reason;                   /* MEETING_ENDED */
@@ -119,10 +128,15 @@ typedef struct sfu_attendee {
   sfu_list_t link;  /* in meeting->attendee_list, creation order (ListAttendees) */
   struct sfu_meeting *meeting;
   uint64_t seq; /* creation order inside the meeting; pagination key */
-  char id[SFU_UUID_LEN + 1];
+  char id[SFU_ATTENDEE_ID_LEN + 1];
   char external_user_id[SFU_EXT_ID_BUF];
   char join_token[SFU_TOKEN_LEN + 1];
   sfu_caps_t caps;
+  /* Content share links, both NULL for a plain attendee: an owner's content attendee,
+   * and a content attendee's owner. Cleared when either is deleted (the owner's deletion
+   * deletes its content attendee first). */
+  struct sfu_attendee *content_share;
+  struct sfu_attendee *content_owner;
   int connected;   /* set through sfu_session_set_connected (issue 3: media transport) */
   void *transport; /* issue 3: the attendee's media transport; closed in on_attendee_removed */
 } sfu_attendee_t;
@@ -139,7 +153,8 @@ typedef struct sfu_meeting {
   uint64_t last_active_us; /* creation, last attendee created, last disconnect */
   sfu_hmap_t attendees;
   sfu_list_t attendee_list;
-  size_t attendee_count;
+  size_t attendee_count; /* content attendees included */
+  size_t content_count;  /* "#content" attendees, <= SFU_MAX_CONTENT_SHARES */
   size_t connected_count;
   uint64_t next_seq;
   void *media; /* issue 7: the meeting's video router (rtc.c); freed in on_meeting_removed */
@@ -183,6 +198,11 @@ int sfu_validate_caps(const sfu_caps_t *c, char *err, size_t errlen);
 int sfu_features_resolve(sfu_features_t *f, char *err, size_t errlen);
 int sfu_features_is_hd(const sfu_features_t *f);
 void sfu_caps_default(sfu_caps_t *c); /* all SendReceive */
+/* 1 if s is a canonical UUID, optionally followed by exactly "#content" (case matters
+ * in the suffix; the UUID's hex digits may be of either case). */
+int sfu_attendee_id_valid(const char *s);
+/* 1 if the attendee id names a content share (ends with "#content"). */
+int sfu_attendee_id_is_content(const char *id);
 
 /* Names used on the wire (also by the control layer). Parse returns -1 if unknown. */
 const char *sfu_cap_name(sfu_cap_t c);
@@ -211,8 +231,19 @@ int sfu_session_delete_meeting(sfu_session_t *s, const char *id, sfu_end_reason_
 int sfu_session_create_attendee(sfu_session_t *s, const char *meeting_id, const char *ext_user_id,
                                 const sfu_caps_t *caps, uint64_t now_us, sfu_attendee_t **out,
                                 char *err, size_t errlen);
+/* A content share of owner_id (CreateAttendee's ContentShareOf): its AttendeeId is
+ * "<owner_id>#content"; ext_user_id NULL or "" means the owner's ExternalUserId +
+ * "#content", a given one must end with "#content". SFU_ENOENT (no meeting, no owner),
+ * SFU_EINVAL (owner is itself a content share; bad ExternalUserId/caps), SFU_EEXIST
+ * (the owner already has one), SFU_ELIMIT (SFU_MAX_CONTENT_SHARES in the meeting).
+ * Does not count toward MaxCount. Emits AttendeeAdded. */
+int sfu_session_create_content_attendee(sfu_session_t *s, const char *meeting_id,
+                                        const char *owner_id, const char *ext_user_id,
+                                        const sfu_caps_t *caps, uint64_t now_us,
+                                        sfu_attendee_t **out, char *err, size_t errlen);
 sfu_attendee_t *sfu_meeting_find_attendee(const sfu_meeting_t *m, const char *attendee_id);
-/* Revokes the join token at once. Emits AttendeeDeleted. */
+/* Revokes the join token at once. Emits AttendeeDeleted; deleting an owner deletes its
+ * content attendee first (AttendeeDeleted for it, then for the owner), like Chime. */
 int sfu_session_delete_attendee(sfu_session_t *s, const char *meeting_id, const char *attendee_id,
                                 uint64_t now_us, char *err, size_t errlen);
 int sfu_session_update_caps(sfu_session_t *s, const char *meeting_id, const char *attendee_id,

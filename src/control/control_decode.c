@@ -86,6 +86,21 @@ static int get_uuid(const cJSON *o, const char *name, int required, char out[SFU
   return 0;
 }
 
+/* An AttendeeId: a UUID (lower-cased) or a UUID + "#content" (the suffix exactly so). */
+static int get_attendee_id(const cJSON *o, const char *name, int required,
+                           char out[SFU_ATTENDEE_ID_LEN + 1], char *err, size_t errlen) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  out[0] = 0;
+  if (!v) return required ? bad(err, errlen, "%s: missing (an attendee id)", name) : 0;
+  if (!cJSON_IsString(v) || !sfu_attendee_id_valid(v->valuestring))
+    return bad(err, errlen, "%s: must be an attendee id (a UUID, or a UUID + \"%s\")", name,
+               SFU_CONTENT_SUFFIX);
+  size_t n = strlen(v->valuestring);
+  for (size_t i = 0; i <= n; i++)
+    out[i] = i < SFU_UUID_LEN ? (char)tolower((unsigned char)v->valuestring[i]) : v->valuestring[i];
+  return 0;
+}
+
 static int get_ext_id(const cJSON *o, const char *name, char out[SFU_EXT_ID_BUF], char *err,
                       size_t errlen) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
@@ -202,6 +217,20 @@ static int dec_create_meeting(const cJSON *o, sfu_cmd_t *c, char *err, size_t er
       (rc = get_features(o, &c->features, err, errlen)))
     return rc;
   return 0;
+}
+
+/* ContentShareOf makes the attendee a content share; its ExternalUserId is then optional
+ * (the session derives it from the owner's). */
+static int dec_create_attendee(const cJSON *o, sfu_cmd_t *c, char *err, size_t errlen) {
+  int rc;
+  if ((rc = get_uuid(o, "MeetingId", 1, c->meeting_id, err, errlen)) ||
+      (rc = get_attendee_id(o, "ContentShareOf", 0, c->content_share_of, err, errlen)))
+    return rc;
+  int ext_optional =
+      c->content_share_of[0] && !cJSON_GetObjectItemCaseSensitive(o, "ExternalUserId");
+  if (!ext_optional && (rc = get_ext_id(o, "ExternalUserId", c->external_id, err, errlen)))
+    return rc;
+  return get_caps(o, 0, &c->caps, err, errlen);
 }
 
 static int dec_batch_item(const cJSON *it, size_t idx, sfu_cmd_item_t *item) {
@@ -343,7 +372,7 @@ static int dec_receive(const cJSON *o, sfu_rtc_sub_req_t *req, char *err, size_t
 static int dec_subscribe(const cJSON *o, sfu_cmd_t *c, char *err, size_t errlen) {
   int rc;
   if ((rc = get_uuid(o, "MeetingId", 1, c->meeting_id, err, errlen)) ||
-      (rc = get_uuid(o, "AttendeeId", 1, c->attendee_id, err, errlen)) ||
+      (rc = get_attendee_id(o, "AttendeeId", 1, c->attendee_id, err, errlen)) ||
       (rc = dup_string(o, "JoinToken", 256, &c->join_token, &c->join_token_len, err, errlen)) ||
       (rc = dup_string(o, "SdpOffer", SFU_CONTROL_MAX_REQUEST, &c->sdp_offer, NULL, err, errlen)) ||
       (rc = dec_receive(o, &c->receive, err, errlen)))
@@ -364,10 +393,7 @@ static int dec_op(const cJSON *o, sfu_cmd_t *c, char *err, size_t errlen) {
     case SFU_OP_GET_WORKER_STATS:
       return 0;
     case SFU_OP_CREATE_ATTENDEE:
-      if ((rc = get_uuid(o, "MeetingId", 1, c->meeting_id, err, errlen)) ||
-          (rc = get_ext_id(o, "ExternalUserId", c->external_id, err, errlen)))
-        return rc;
-      return get_caps(o, 0, &c->caps, err, errlen);
+      return dec_create_attendee(o, c, err, errlen);
     case SFU_OP_BATCH_CREATE_ATTENDEE:
       return dec_batch(o, c, err, errlen);
     case SFU_OP_GET_ATTENDEE:
@@ -375,12 +401,12 @@ static int dec_op(const cJSON *o, sfu_cmd_t *c, char *err, size_t errlen) {
     case SFU_OP_LEAVE_MEETING:
     case SFU_OP_GET_ATTENDEE_STATS:
       if ((rc = get_uuid(o, "MeetingId", 1, c->meeting_id, err, errlen))) return rc;
-      return get_uuid(o, "AttendeeId", 1, c->attendee_id, err, errlen);
+      return get_attendee_id(o, "AttendeeId", 1, c->attendee_id, err, errlen);
     case SFU_OP_LIST_ATTENDEES:
       return dec_list_attendees(o, c, err, errlen);
     case SFU_OP_UPDATE_ATTENDEE_CAPS:
       if ((rc = get_uuid(o, "MeetingId", 1, c->meeting_id, err, errlen)) ||
-          (rc = get_uuid(o, "AttendeeId", 1, c->attendee_id, err, errlen)))
+          (rc = get_attendee_id(o, "AttendeeId", 1, c->attendee_id, err, errlen)))
         return rc;
       return get_caps(o, 1, &c->caps, err, errlen);
     case SFU_OP_SUBSCRIBE:

@@ -223,8 +223,13 @@ static cJSON *exec_attendee(sfu_session_t *s, const sfu_cmd_t *cmd, const sfu_co
   int rc;
   switch (cmd->op) {
     case SFU_OP_CREATE_ATTENDEE:
-      rc = sfu_session_create_attendee(s, cmd->meeting_id, cmd->external_id, &cmd->caps, now_us, &a,
-                                       err, sizeof err);
+      if (cmd->content_share_of[0])
+        rc = sfu_session_create_content_attendee(s, cmd->meeting_id, cmd->content_share_of,
+                                                 cmd->external_id, &cmd->caps, now_us, &a, err,
+                                                 sizeof err);
+      else
+        rc = sfu_session_create_attendee(s, cmd->meeting_id, cmd->external_id, &cmd->caps, now_us,
+                                         &a, err, sizeof err);
       break;
     case SFU_OP_GET_ATTENDEE: {
       sfu_meeting_t *m = sfu_session_find_meeting(s, cmd->meeting_id);

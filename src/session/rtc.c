@@ -257,8 +257,7 @@ static rtc_rec_t *rec_new(sfu_rtc_t *r, sfu_attendee_t *a, const sfu_transport_r
   x->heap_idx = NOT_IN_HEAP;
   x->deadline = UINT64_MAX;
   ident_init(&x->ident, a);
-  size_t el = strlen(a->external_user_id);
-  x->content = el >= 8 && !strcmp(a->external_user_id + el - 8, "#content");
+  x->content = (uint8_t)sfu_attendee_id_is_content(a->id);
   sfu_random_bytes(&x->sdp_sess_id, sizeof x->sdp_sess_id);
   x->sdp_sess_id &= 0x7fffffffffffffffull; /* RFC 8866 §5.2: fits a 63-bit number */
   sfu_transport_cbs_t cbs = tp_cbs_template;

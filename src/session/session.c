@@ -8,6 +8,7 @@
 
 #include "sfu/err.h"
 #include "sfu/ids.h"
+#include "sfu/router.h"
 
 /* Owned by the media loop that created it; freed by sfu_session_free on that thread. */
 struct sfu_session {
@@ -197,6 +198,13 @@ int sfu_session_create_meeting(sfu_session_t *s, const sfu_meeting_params_t *p, 
 
 static void remove_attendee(sfu_session_t *s, sfu_attendee_t *a, uint64_t now_us) {
   sfu_meeting_t *m = a->meeting;
+  /* Chime: the owner's content share goes with it, and goes first, so that nothing
+   * refers to the owner when its AttendeeDeleted is emitted. */
+  if (a->content_share) remove_attendee(s, a->content_share, now_us);
+  if (a->content_owner) {
+    a->content_owner->content_share = NULL;
+    m->content_count--;
+  }
   sfu_hmap_remove(&m->attendees, &a->node);
   sfu_list_remove(&a->link);
   m->attendee_count--;
@@ -214,10 +222,10 @@ static void remove_attendee(sfu_session_t *s, sfu_attendee_t *a, uint64_t now_us
 /* Order required by the contract: every AttendeeDeleted before MeetingEnded. */
 static void end_meeting(sfu_session_t *s, sfu_meeting_t *m, sfu_end_reason_t reason,
                         uint64_t now_us) {
-  sfu_list_t *it, *tmp;
-  sfu_list_foreach_safe(it, tmp, &m->attendee_list) {
-    remove_attendee(s, sfu_container_of(it, sfu_attendee_t, link), now_us);
-  }
+  /* Not foreach_safe: removing an owner also removes its content share, which may be
+   * the saved next node. */
+  while (!sfu_list_empty(&m->attendee_list))
+    remove_attendee(s, sfu_meeting_first_attendee(m), now_us);
   deadline_moved(s, deadline_of(s, m), UINT64_MAX);
   sfu_hmap_remove(&s->meetings, &m->node);
   sfu_list_remove(&m->link);
@@ -233,38 +241,27 @@ int sfu_session_delete_meeting(sfu_session_t *s, const char *id, sfu_end_reason_
   return 0;
 }
 
-int sfu_session_create_attendee(sfu_session_t *s, const char *meeting_id, const char *ext_user_id,
-                                const sfu_caps_t *caps, uint64_t now_us, sfu_attendee_t **out,
-                                char *err, size_t errlen) {
-  sfu_meeting_t *m = find_or_err(s, meeting_id, err, errlen);
-  if (!m) return SFU_ENOENT;
-  int rc = sfu_validate_external_id("ExternalUserId", ext_user_id,
-                                    ext_user_id ? strlen(ext_user_id) : 0, err, errlen);
-  if (rc) return rc;
-  sfu_caps_t c;
-  if (caps)
-    c = *caps;
-  else
-    sfu_caps_default(&c);
-  if ((rc = sfu_validate_caps(&c, err, errlen)) != 0) return rc;
-  if (m->attendee_count >= (size_t)m->features.max_count) {
-    if (err && errlen)
-      snprintf(err, errlen, "Attendees: meeting '%s' already has its maximum of %d attendees",
-               m->id, m->features.max_count);
-    return SFU_ELIMIT;
-  }
+/* Links a new attendee into m. id NULL: a fresh UUID. ext_user_id and caps validated. */
+static int attendee_add(sfu_session_t *s, sfu_meeting_t *m, const char *id, const char *ext_user_id,
+                        const sfu_caps_t *c, uint64_t now_us, sfu_attendee_t **out, char *err,
+                        size_t errlen) {
   sfu_attendee_t *a = calloc(1, sizeof *a);
   if (!a) {
     set_err(err, errlen, "out of memory%s", "");
     return SFU_ENOMEM;
   }
-  if (sfu_uuid_v4(a->id) != 0 || sfu_token_new(a->join_token) != 0) {
+  int rc = 0;
+  if (id)
+    snprintf(a->id, sizeof a->id, "%s", id);
+  else
+    rc = sfu_uuid_v4(a->id);
+  if (rc != 0 || sfu_token_new(a->join_token) != 0) {
     free(a);
     set_err(err, errlen, "random source failed%s", "");
     return SFU_EINTERNAL;
   }
   snprintf(a->external_user_id, sizeof a->external_user_id, "%s", ext_user_id);
-  a->caps = c;
+  a->caps = *c;
   a->meeting = m;
   a->seq = m->next_seq++;
   sfu_hmap_insert(&m->attendees, &a->node, sfu_hash_str(a->id));
@@ -274,6 +271,121 @@ int sfu_session_create_attendee(sfu_session_t *s, const char *meeting_id, const 
   uint64_t old_d = deadline_of(s, m);
   m->last_active_us = now_us;
   deadline_moved(s, old_d, deadline_of(s, m));
+  *out = a;
+  return 0;
+}
+
+static int caps_or_default(const sfu_caps_t *caps, sfu_caps_t *c, char *err, size_t errlen) {
+  if (caps)
+    *c = *caps;
+  else
+    sfu_caps_default(c);
+  return sfu_validate_caps(c, err, errlen);
+}
+
+int sfu_session_create_attendee(sfu_session_t *s, const char *meeting_id, const char *ext_user_id,
+                                const sfu_caps_t *caps, uint64_t now_us, sfu_attendee_t **out,
+                                char *err, size_t errlen) {
+  sfu_meeting_t *m = find_or_err(s, meeting_id, err, errlen);
+  if (!m) return SFU_ENOENT;
+  int rc = sfu_validate_external_id("ExternalUserId", ext_user_id,
+                                    ext_user_id ? strlen(ext_user_id) : 0, err, errlen);
+  if (rc) return rc;
+  sfu_caps_t c;
+  if ((rc = caps_or_default(caps, &c, err, errlen)) != 0) return rc;
+  /* Content shares have their own limit (SFU_MAX_CONTENT_SHARES), so that a full meeting
+   * can still present. */
+  if (m->attendee_count - m->content_count >= (size_t)m->features.max_count) {
+    if (err && errlen)
+      snprintf(err, errlen, "Attendees: meeting '%s' already has its maximum of %d attendees",
+               m->id, m->features.max_count);
+    return SFU_ELIMIT;
+  }
+  sfu_attendee_t *a;
+  if ((rc = attendee_add(s, m, NULL, ext_user_id, &c, now_us, &a, err, errlen)) != 0) return rc;
+  emit_attendee(s, SFU_EV_ATTENDEE_ADDED, a, now_us);
+  if (out) *out = a;
+  return 0;
+}
+
+_Static_assert(SFU_MAX_CONTENT_SHARES == SFU_ROUTER_MAX_CONTENT,
+               "the session admits as many content attendees as the router has content streams");
+_Static_assert(sizeof SFU_CONTENT_SUFFIX - 1 == SFU_CONTENT_SUFFIX_LEN, "suffix length");
+
+/* The content attendee's ExternalUserId: the given one (ending in "#content"), or the
+ * owner's + "#content" (what the Chime SDK gives a content share). */
+static int content_ext_id(const sfu_attendee_t *owner, const char *given, char *out, size_t outlen,
+                          char *err, size_t errlen) {
+  if (given && given[0]) {
+    int rc = sfu_validate_external_id("ExternalUserId", given, strlen(given), err, errlen);
+    if (rc) return rc;
+    size_t n = strlen(given);
+    if (n <= SFU_CONTENT_SUFFIX_LEN ||
+        strcmp(given + n - SFU_CONTENT_SUFFIX_LEN, SFU_CONTENT_SUFFIX) != 0) {
+      set_err(err, errlen, "ExternalUserId: a content share's must end with \"%s\"",
+              SFU_CONTENT_SUFFIX);
+      return SFU_EINVAL;
+    }
+    snprintf(out, outlen, "%s", given);
+    return 0;
+  }
+  size_t n = strlen(owner->external_user_id);
+  int fits = n + sizeof SFU_CONTENT_SUFFIX <= outlen;
+  if (fits) {
+    memcpy(out, owner->external_user_id, n);
+    memcpy(out + n, SFU_CONTENT_SUFFIX, sizeof SFU_CONTENT_SUFFIX);
+  }
+  if (!fits || sfu_validate_external_id("ExternalUserId", out, strlen(out), err, errlen) != 0) {
+    if (err && errlen)
+      snprintf(err, errlen,
+               "ExternalUserId: the owner's ExternalUserId + \"%s\" is longer than %d "
+               "characters; give an ExternalUserId ending in \"%s\"",
+               SFU_CONTENT_SUFFIX, SFU_EXT_ID_MAX_CHARS, SFU_CONTENT_SUFFIX);
+    return SFU_EINVAL;
+  }
+  return 0;
+}
+
+int sfu_session_create_content_attendee(sfu_session_t *s, const char *meeting_id,
+                                        const char *owner_id, const char *ext_user_id,
+                                        const sfu_caps_t *caps, uint64_t now_us,
+                                        sfu_attendee_t **out, char *err, size_t errlen) {
+  sfu_meeting_t *m = find_or_err(s, meeting_id, err, errlen);
+  if (!m) return SFU_ENOENT;
+  sfu_attendee_t *owner = sfu_meeting_find_attendee(m, owner_id);
+  if (!owner) {
+    set_err(err, errlen, "ContentShareOf: no such attendee '%s'", owner_id ? owner_id : "");
+    return SFU_ENOENT;
+  }
+  if (owner->content_owner || strlen(owner->id) != SFU_UUID_LEN) {
+    set_err(err, errlen, "ContentShareOf: '%s' is itself a content share", owner->id);
+    return SFU_EINVAL;
+  }
+  char ext[SFU_EXT_ID_BUF];
+  int rc = content_ext_id(owner, ext_user_id, ext, sizeof ext, err, errlen);
+  if (rc) return rc;
+  sfu_caps_t c;
+  if ((rc = caps_or_default(caps, &c, err, errlen)) != 0) return rc;
+  if (owner->content_share) {
+    set_err(err, errlen, "ContentShareOf: attendee already has a content share '%s'",
+            owner->content_share->id);
+    return SFU_EEXIST;
+  }
+  if (m->content_count >= SFU_MAX_CONTENT_SHARES) {
+    if (err && errlen)
+      snprintf(err, errlen,
+               "ContentShareOf: meeting '%s' already has its maximum of %d content shares", m->id,
+               SFU_MAX_CONTENT_SHARES);
+    return SFU_ELIMIT;
+  }
+  char id[SFU_ATTENDEE_ID_LEN + 1];
+  memcpy(id, owner->id, SFU_UUID_LEN);
+  memcpy(id + SFU_UUID_LEN, SFU_CONTENT_SUFFIX, sizeof SFU_CONTENT_SUFFIX);
+  sfu_attendee_t *a;
+  if ((rc = attendee_add(s, m, id, ext, &c, now_us, &a, err, errlen)) != 0) return rc;
+  a->content_owner = owner;
+  owner->content_share = a;
+  m->content_count++;
   emit_attendee(s, SFU_EV_ATTENDEE_ADDED, a, now_us);
   if (out) *out = a;
   return 0;

@@ -143,3 +143,20 @@ int sfu_features_resolve(sfu_features_t *f, char *err, size_t errlen) {
   }
   return 0;
 }
+
+int sfu_attendee_id_is_content(const char *id) {
+  size_t n = id ? strlen(id) : 0;
+  return n > SFU_CONTENT_SUFFIX_LEN &&
+         memcmp(id + n - SFU_CONTENT_SUFFIX_LEN, SFU_CONTENT_SUFFIX, SFU_CONTENT_SUFFIX_LEN) == 0;
+}
+
+int sfu_attendee_id_valid(const char *s) {
+  if (!s) return 0;
+  size_t n = strlen(s);
+  if (n == SFU_UUID_LEN) return sfu_uuid_valid(s);
+  if (n != SFU_ATTENDEE_ID_LEN || !sfu_attendee_id_is_content(s)) return 0;
+  char uuid[SFU_UUID_LEN + 1];
+  memcpy(uuid, s, SFU_UUID_LEN);
+  uuid[SFU_UUID_LEN] = 0;
+  return sfu_uuid_valid(uuid);
+}

@@ -652,6 +652,9 @@ TEST(error_and_event_shapes) {
 #define SUB_HEAD "{\"op\":\"Subscribe\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID \
                  "\",\"JoinToken\":\"t\",\"SdpOffer\":\"v=0\""
 
+#define SUB_HEAD_CONTENT "{\"op\":\"Subscribe\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID \
+                         "#content\",\"JoinToken\":\"t\",\"SdpOffer\":\"v=0\""
+
 /* Decodes a Subscribe whose ReceiveStreamIds is `ids` (JSON text). */
 static int dec_recv(const char *ids) {
   static char buf[4096];
@@ -1188,6 +1191,172 @@ TEST(directory_meeting_limit) {
   sfu_dir_free(&d);
 }
 
+/* ---- content share attendees ("<AttendeeId>#content") ---- */
+
+TEST(decode_content_share_ids) {
+  /* ContentShareOf makes ExternalUserId optional */
+  CHECK_EQ_INT(dec("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ContentShareOf\":\""
+                   "0B7E3A52-9F0C-4F63-8D21-5A6E2C1B9D04\"}"),
+               0);
+  CHECK_EQ_STR(g_cmd.content_share_of, AID); /* lower-cased */
+  CHECK_EQ_STR(g_cmd.external_id, "");
+  CHECK_EQ_INT(dec("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ContentShareOf\":\"" AID
+                   "\",\"ExternalUserId\":\"screen#content\"}"),
+               0);
+  CHECK_EQ_STR(g_cmd.external_id, "screen#content");
+  CHECK_EQ_INT(dec("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ExternalUserId\":\"a1\"}"),
+               0);
+  CHECK_EQ_STR(g_cmd.content_share_of, "");
+  BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\"}", "ExternalUserId: missing");
+  BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ContentShareOf\":\"alice\"}",
+      "ContentShareOf: must be an attendee id");
+  BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ContentShareOf\":7}",
+      "ContentShareOf: must be an attendee id");
+  BAD("{\"op\":\"CreateAttendee\",\"MeetingId\":\"" MID "\",\"ContentShareOf\":\"" AID
+      "\",\"ExternalUserId\":null}",
+      "ExternalUserId: must be a string");
+  /* AttendeeId accepts "<uuid>#content": UUID lower-cased, suffix exactly "#content" */
+  CHECK_EQ_INT(dec("{\"op\":\"GetAttendee\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\""
+                   "0B7E3A52-9F0C-4F63-8D21-5A6E2C1B9D04#content\"}"),
+               0);
+  CHECK_EQ_STR(g_cmd.attendee_id, AID "#content");
+  CHECK_EQ_INT(dec(SUB_HEAD_CONTENT "}"), 0);
+  CHECK_EQ_STR(g_cmd.attendee_id, AID "#content");
+  CHECK_EQ_INT(dec("{\"op\":\"UpdateAttendeeCapabilities\",\"MeetingId\":\"" MID "\",\"AttendeeId\":"
+                   "\"" AID "#content\",\"Capabilities\":{\"Audio\":\"None\",\"Video\":\"Send\","
+                   "\"Content\":\"None\"}}"),
+               0);
+  CHECK_EQ_INT(dec("{\"op\":\"LeaveMeeting\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID
+                   "#content\"}"),
+               0);
+  BAD("{\"op\":\"DeleteAttendee\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID "#CONTENT\"}",
+      "AttendeeId: must be an attendee id");
+  BAD("{\"op\":\"DeleteAttendee\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID "#content2\"}",
+      "AttendeeId: must be an attendee id");
+  BAD("{\"op\":\"DeleteAttendee\",\"MeetingId\":\"" MID "\",\"AttendeeId\":\"" AID
+      "#content#content\"}",
+      "AttendeeId: must be an attendee id");
+  BAD("{\"op\":\"DeleteAttendee\",\"MeetingId\":\"" MID "#content\",\"AttendeeId\":\"" AID "\"}",
+      "MeetingId: must be a UUID");
+}
+
+TEST(exec_content_share_attendees) {
+  sfu_session_config_t cfg = {300000000, 86400000000ull};
+  sfu_session_cbs_t cbs = {on_ev, NULL, NULL, NULL};
+  sfu_session_t *s = sfu_session_new(&cfg, &cbs);
+  char req[512], mid[SFU_UUID_LEN + 1], aid[SFU_ATTENDEE_ID_LEN + 1], cid[64];
+  char ids[3][SFU_ATTENDEE_ID_LEN + 1];
+  cJSON *r = run(s, "{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"weekly\"}");
+  REQUIRE(str_at(cJSON_GetObjectItemCaseSensitive(r, "Meeting"), "MeetingId", NULL));
+  snprintf(mid, sizeof mid, "%s", str_at(cJSON_GetObjectItemCaseSensitive(r, "Meeting"),
+                                         "MeetingId", NULL));
+  cJSON_Delete(r);
+  static const char *const users[3] = {"alice", "bob", "carol"};
+  for (int i = 0; i < 3; i++) {
+    snprintf(req, sizeof req,
+             "{\"op\":\"CreateAttendee\",\"MeetingId\":\"%s\",\"ExternalUserId\":\"%s\"}", mid,
+             users[i]);
+    r = run(s, req);
+    REQUIRE(str_at(cJSON_GetObjectItemCaseSensitive(r, "Attendee"), "AttendeeId", NULL));
+    snprintf(ids[i], sizeof ids[i], "%s",
+             str_at(cJSON_GetObjectItemCaseSensitive(r, "Attendee"), "AttendeeId", NULL));
+    cJSON_Delete(r);
+  }
+  snprintf(aid, sizeof aid, "%s", ids[0]);
+  snprintf(cid, sizeof cid, "%s#content", aid);
+  g_nev = 0;
+  snprintf(req, sizeof req, "{\"op\":\"CreateAttendee\",\"MeetingId\":\"%s\",\"ContentShareOf\":\"%s\","
+           "\"Capabilities\":{\"Audio\":\"None\",\"Video\":\"Send\",\"Content\":\"None\"}}", mid, aid);
+  r = run(s, req);
+  cJSON *a = cJSON_GetObjectItemCaseSensitive(r, "Attendee");
+  CHECK_EQ_STR(str_at(a, "AttendeeId", NULL), cid);
+  CHECK_EQ_STR(str_at(a, "ExternalUserId", NULL), "alice#content");
+  CHECK_EQ_STR(str_at(a, "Capabilities", "Video"), "Send");
+  CHECK(str_at(a, "JoinToken", NULL) != NULL);
+  cJSON_Delete(r);
+  REQUIRE(g_nev == 1);
+  CHECK_EQ_INT(g_events[0].type, SFU_EV_ATTENDEE_ADDED);
+  CHECK_EQ_STR(g_events[0].attendee_id, cid);
+  char *js = sfu_control_event_json(&g_events[0], "w1", 9);
+  CHECK(js && strstr(js, "\"attendeeId\":\"") && strstr(js, "#content\",\"externalUserId\":"
+                                                             "\"alice#content\""));
+  free(js);
+  /* the "#content" id works wherever an AttendeeId goes */
+  snprintf(req, sizeof req, "{\"op\":\"GetAttendee\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\"}",
+           mid, cid);
+  r = run(s, req);
+  CHECK_EQ_STR(str_at(cJSON_GetObjectItemCaseSensitive(r, "Attendee"), "AttendeeId", NULL), cid);
+  cJSON_Delete(r);
+  /* errors: Conflict, BadRequest, NotFound, LimitExceeded */
+  static const struct {
+    const char *owner;
+    const char *code;
+    const char *msg;
+  } cases[] = {{NULL, "Conflict", "ContentShareOf: attendee already has a content share"},
+               {"#content", "BadRequest", "ContentShareOf: "},
+               {"0b7e3a52-9f0c-4f63-8d21-5a6e2c1b9d04", "NotFound", "ContentShareOf: no such"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char owner[64];
+    if (!cases[i].owner)
+      snprintf(owner, sizeof owner, "%s", aid);
+    else if (cases[i].owner[0] == '#')
+      snprintf(owner, sizeof owner, "%s", cid);
+    else
+      snprintf(owner, sizeof owner, "%s", cases[i].owner);
+    snprintf(req, sizeof req,
+             "{\"op\":\"CreateAttendee\",\"MeetingId\":\"%s\",\"ContentShareOf\":\"%s\"}", mid,
+             owner);
+    r = run(s, req);
+    CHECK_EQ_STR(err_code(r), cases[i].code);
+    const char *m = str_at(cJSON_GetObjectItemCaseSensitive(r, "error"), "message", NULL);
+    CHECK(m && strncmp(m, cases[i].msg, strlen(cases[i].msg)) == 0);
+    cJSON_Delete(r);
+  }
+  snprintf(req, sizeof req,
+           "{\"op\":\"CreateAttendee\",\"MeetingId\":\"%s\",\"ContentShareOf\":\"%s\","
+           "\"ExternalUserId\":\"bob-screen\"}", mid, ids[1]);
+  r = run(s, req);
+  CHECK_EQ_STR(err_code(r), "BadRequest");
+  cJSON_Delete(r);
+  snprintf(req, sizeof req,
+           "{\"op\":\"CreateAttendee\",\"MeetingId\":\"%s\",\"ContentShareOf\":\"%s\"}", mid, ids[1]);
+  r = run(s, req);
+  CHECK_EQ_STR(str_at(cJSON_GetObjectItemCaseSensitive(r, "Attendee"), "ExternalUserId", NULL),
+               "bob#content");
+  cJSON_Delete(r);
+  snprintf(req, sizeof req,
+           "{\"op\":\"CreateAttendee\",\"MeetingId\":\"%s\",\"ContentShareOf\":\"%s\"}", mid, ids[2]);
+  r = run(s, req);
+  CHECK_EQ_STR(err_code(r), "LimitExceeded");
+  const char *lm = str_at(cJSON_GetObjectItemCaseSensitive(r, "error"), "message", NULL);
+  CHECK(lm && strstr(lm, "maximum of 2 content shares"));
+  cJSON_Delete(r);
+  /* DeleteAttendee of the owner: AttendeeDeleted for the share, then the owner */
+  g_nev = 0;
+  snprintf(req, sizeof req, "{\"op\":\"DeleteAttendee\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\"}",
+           mid, aid);
+  r = run(s, req);
+  CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok")));
+  cJSON_Delete(r);
+  REQUIRE(g_nev == 2);
+  CHECK_EQ_INT(g_events[0].type, SFU_EV_ATTENDEE_DELETED);
+  CHECK_EQ_STR(g_events[0].attendee_id, cid);
+  CHECK_EQ_INT(g_events[1].type, SFU_EV_ATTENDEE_DELETED);
+  CHECK_EQ_STR(g_events[1].attendee_id, aid);
+  snprintf(req, sizeof req, "{\"op\":\"GetAttendee\",\"MeetingId\":\"%s\",\"AttendeeId\":\"%s\"}",
+           mid, cid);
+  r = run(s, req);
+  CHECK_EQ_STR(err_code(r), "NotFound");
+  cJSON_Delete(r);
+  /* the slot is free again */
+  snprintf(req, sizeof req,
+           "{\"op\":\"CreateAttendee\",\"MeetingId\":\"%s\",\"ContentShareOf\":\"%s\"}", mid, ids[2]);
+  r = run(s, req);
+  CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok")));
+  cJSON_Delete(r);
+  sfu_session_free(s);
+}
+
 int main(void) {
   RUN(decode_every_op_good);
   RUN(decode_missing_and_wrong_fields);
@@ -1205,6 +1374,8 @@ int main(void) {
   RUN(directory_placement_and_rules);
   RUN(directory_ending_costs_its_replicas_only);
   RUN(directory_meeting_limit);
+  RUN(decode_content_share_ids);
+  RUN(exec_content_share_attendees);
   sfu_cmd_free(&g_cmd);
   return test_summary();
 }

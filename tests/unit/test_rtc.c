@@ -317,7 +317,7 @@ TEST(token_errors_forbidden) {
   sfu_uuid_v4(other);
   CHECK_EQ_INT(sfu_rtc_subscribe(e.rtc, other, e.a->id, e.a->join_token, strlen(e.a->join_token), offer, ol, NULL, now_of(&e), &answer, NULL, err, sizeof err), SFU_ENOENT);
   /* deleted attendee: its token is revoked, Forbidden for it and for any other */
-  char bid[SFU_UUID_LEN + 1], btok[SFU_TOKEN_LEN + 1];
+  char bid[SFU_ATTENDEE_ID_LEN + 1], btok[SFU_TOKEN_LEN + 1];
   snprintf(bid, sizeof bid, "%s", e.b->id);
   snprintf(btok, sizeof btok, "%s", e.b->join_token);
   REQUIRE(sfu_session_delete_attendee(e.s, e.m->id, bid, now_of(&e), err, sizeof err) == 0);
@@ -667,7 +667,7 @@ TEST(delete_attendee_closes_silently) {
   env_t e;
   char err[256];
   REQUIRE(connect_alice(&e, 10, 300));
-  char aid[SFU_UUID_LEN + 1];
+  char aid[SFU_ATTENDEE_ID_LEN + 1];
   snprintf(aid, sizeof aid, "%s", e.a->id);
   REQUIRE(sfu_session_delete_attendee(e.s, e.m->id, aid, now_of(&e), err, sizeof err) == 0);
   e.a = NULL;
@@ -825,6 +825,49 @@ TEST(close_all_is_silent) {
   env_free(&e);
 }
 
+static int cli1_joined_once(void *u) {
+  env_t *e = u;
+  return e->cli[1].connected && count_ev(e, SFU_EV_ATTENDEE_JOINED) > 0;
+}
+
+static int content_joined(void *u) {
+  env_t *e = u;
+  return e->cli[1].connected && count_ev(e, SFU_EV_CONTENT_JOINED) > 0;
+}
+
+/* A "<id>#content" attendee (the AttendeeId decides, not the ExternalUserId) joins and
+ * leaves with the content events; an ordinary attendee named "x#content" does not. */
+TEST(content_attendee_emits_content_events) {
+  env_t e;
+  char err[256];
+  REQUIRE(connect_alice(&e, 12, 300));
+  sfu_attendee_t *c = NULL;
+  REQUIRE(sfu_session_create_content_attendee(e.s, e.m->id, e.a->id, NULL, NULL, now_of(&e), &c,
+                                              err, sizeof err) == 0);
+  e.n_ev = 0;
+  REQUIRE(subscribe_as(&e, c, 1, err, sizeof err) == 0);
+  CHECK_EQ_INT(run(&e, now_of(&e) + 5 * SEC, content_joined, &e), 1);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_JOINED), 0);
+  int j = index_of_ev(&e, SFU_EV_CONTENT_JOINED);
+  REQUIRE(j >= 0);
+  CHECK_EQ_STR(e.ev[j].attendee_id, c->id);
+  CHECK_EQ_STR(e.ev[j].external_user_id, "alice#content");
+  CHECK_EQ_INT(sfu_rtc_leave(e.rtc, e.m->id, c->id, now_of(&e), err, sizeof err), 0);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_CONTENT_LEFT), 1);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_LEFT), 0);
+  env_free(&e);
+  /* ExternalUserId alone does not make a content share */
+  env_init(&e, 13, 300);
+  sfu_attendee_t *x = NULL;
+  REQUIRE(sfu_session_create_attendee(e.s, e.m->id, "x#content", NULL, now_of(&e), &x, err,
+                                      sizeof err) == 0);
+  REQUIRE(subscribe_as(&e, x, 1, err, sizeof err) == 0);
+  CHECK_EQ_INT(run(&e, now_of(&e) + 5 * SEC, cli1_joined_once, &e), 1);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_JOINED), 1);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_CONTENT_JOINED), 0);
+  env_free(&e);
+}
+
 int main(void) {
   sfu_openssl_init();
   if (sfu_srtp_global_init() != 0) return 1;
@@ -848,6 +891,7 @@ int main(void) {
   RUN(idle_end_counts_connected_attendees);
   RUN(deadline_heap_earliest);
   RUN(close_all_is_silent);
+  RUN(content_attendee_emits_content_events);
   free(g_offer_tpl);
   sfu_dtls_cert_free(g_srv_cert);
   sfu_dtls_cert_free(g_cli_cert[0]);

@@ -566,6 +566,177 @@ TEST(timeout_ends_a_burst_in_slices) {
   sfu_session_free(s);
 }
 
+TEST(attendee_id_validation) {
+  CHECK(sfu_attendee_id_valid("9b0a3c8e-2f44-4f6e-8d7f-1c2b3a4d5e6f"));
+  CHECK(sfu_attendee_id_valid("9b0a3c8e-2f44-4f6e-8d7f-1c2b3a4d5e6f#content"));
+  CHECK(sfu_attendee_id_valid("9B0A3C8E-2F44-4F6E-8D7F-1C2B3A4D5E6F#content"));
+  CHECK(!sfu_attendee_id_valid("9b0a3c8e-2f44-4f6e-8d7f-1c2b3a4d5e6f#CONTENT"));
+  CHECK(!sfu_attendee_id_valid("9b0a3c8e-2f44-4f6e-8d7f-1c2b3a4d5e6f#content#content"));
+  CHECK(!sfu_attendee_id_valid("9b0a3c8e-2f44-4f6e-8d7f-1c2b3a4d5e6f#contenx"));
+  CHECK(!sfu_attendee_id_valid("9b0a3c8e-2f44-4f6e-8d7f-1c2b3a4d5e6#content1"));
+  CHECK(!sfu_attendee_id_valid("#content"));
+  CHECK(!sfu_attendee_id_valid(""));
+  CHECK(!sfu_attendee_id_valid(NULL));
+  CHECK(sfu_attendee_id_is_content("x#content"));
+  CHECK(!sfu_attendee_id_is_content("#content"));
+  CHECK(!sfu_attendee_id_is_content("9b0a3c8e-2f44-4f6e-8d7f-1c2b3a4d5e6f"));
+}
+
+static int content_of(sfu_session_t *s, sfu_meeting_t *m, const char *owner, const char *ext,
+                      sfu_attendee_t **out, char *err) {
+  return sfu_session_create_content_attendee(s, m->id, owner, ext, NULL, 5, out, err, 256);
+}
+
+TEST(content_share_ids_and_events) {
+  rec_t r;
+  sfu_session_t *s = new_session(&r, 300, 86400);
+  char err[256], want[64];
+  sfu_meeting_t *m = meeting(s, "standup", NULL, 0);
+  REQUIRE(m);
+  sfu_attendee_t *a = attendee(s, m, "alice", 1), *c = NULL;
+  REQUIRE(a);
+  int n0 = r.n;
+  REQUIRE(content_of(s, m, a->id, NULL, &c, err) == 0);
+  snprintf(want, sizeof want, "%s#content", a->id);
+  CHECK_EQ_STR(c->id, want);
+  CHECK_EQ_INT(strlen(c->id), SFU_ATTENDEE_ID_LEN);
+  CHECK_EQ_STR(c->external_user_id, "alice#content");
+  CHECK_EQ_INT(strlen(c->join_token), SFU_TOKEN_LEN);
+  CHECK(strcmp(c->join_token, a->join_token) != 0);
+  CHECK(sfu_meeting_find_attendee(m, want) == c);
+  CHECK(a->content_share == c && c->content_owner == a);
+  CHECK_EQ_INT(m->content_count, 1);
+  CHECK_EQ_INT(m->attendee_count, 2);
+  REQUIRE(r.n == n0 + 1);
+  CHECK_EQ_INT(r.ev[n0].type, SFU_EV_ATTENDEE_ADDED);
+  CHECK_EQ_STR(r.ev[n0].attendee_id, want);
+  CHECK_EQ_STR(r.ev[n0].external_user_id, "alice#content");
+  /* the content attendee's own token authenticates it */
+  sfu_attendee_t *got = NULL;
+  CHECK_EQ_INT(sfu_session_check_token(s, m->id, want, c->join_token, strlen(c->join_token), &got,
+                                       err, sizeof err), 0);
+  CHECK(got == c);
+  CHECK_EQ_INT(sfu_session_check_token(s, m->id, want, a->join_token, strlen(a->join_token), &got,
+                                       err, sizeof err), SFU_EPERM);
+  /* a given ExternalUserId must end with "#content" */
+  sfu_attendee_t *b = attendee(s, m, "bob", 2), *bc = NULL;
+  REQUIRE(b);
+  CHECK_EQ_INT(content_of(s, m, b->id, "bob-screen", &bc, err), SFU_EINVAL);
+  CHECK(strstr(err, "ExternalUserId:") == err);
+  CHECK_EQ_INT(content_of(s, m, b->id, "#content", &bc, err), SFU_EINVAL);
+  CHECK_EQ_INT(content_of(s, m, b->id, "screen#content", &bc, err), 0);
+  CHECK_EQ_STR(bc->external_user_id, "screen#content");
+  sfu_session_free(s);
+}
+
+TEST(content_share_errors_and_limits) {
+  rec_t r;
+  sfu_session_t *s = new_session(&r, 300, 86400);
+  char err[256];
+  sfu_meeting_t *m = meeting(s, "standup", NULL, 0);
+  REQUIRE(m);
+  sfu_attendee_t *a = attendee(s, m, "alice", 1), *b = attendee(s, m, "bob", 1),
+                 *c = attendee(s, m, "carol", 1), *ac = NULL, *x = NULL;
+  REQUIRE(a && b && c);
+  /* no such meeting, no such owner */
+  CHECK_EQ_INT(sfu_session_create_content_attendee(s, "9b0a3c8e-2f44-4f6e-8d7f-1c2b3a4d5e6f",
+                                                   a->id, NULL, NULL, 2, &x, err, sizeof err),
+               SFU_ENOENT);
+  CHECK(strstr(err, "MeetingId:") == err);
+  CHECK_EQ_INT(content_of(s, m, "9b0a3c8e-2f44-4f6e-8d7f-1c2b3a4d5e6f", NULL, &x, err),
+               SFU_ENOENT);
+  CHECK(strstr(err, "ContentShareOf:") == err);
+  REQUIRE(content_of(s, m, a->id, NULL, &ac, err) == 0);
+  /* the owner is itself a content share */
+  CHECK_EQ_INT(content_of(s, m, ac->id, NULL, &x, err), SFU_EINVAL);
+  CHECK(strstr(err, "ContentShareOf:") == err);
+  /* one per owner */
+  CHECK_EQ_INT(content_of(s, m, a->id, NULL, &x, err), SFU_EEXIST);
+  CHECK(strstr(err, ac->id) != NULL);
+  /* two per meeting */
+  REQUIRE(content_of(s, m, b->id, NULL, &x, err) == 0);
+  int n0 = r.n;
+  CHECK_EQ_INT(content_of(s, m, c->id, NULL, &x, err), SFU_ELIMIT);
+  CHECK(strstr(err, "maximum of 2 content shares") != NULL);
+  CHECK_EQ_INT(r.n, n0); /* refusals emit nothing */
+  CHECK_EQ_INT(m->content_count, 2);
+  /* a freed slot can be used again */
+  REQUIRE(sfu_session_delete_attendee(s, m->id, x->id, 3, err, sizeof err) == 0);
+  CHECK(b->content_share == NULL);
+  CHECK_EQ_INT(m->content_count, 1);
+  CHECK_EQ_INT(content_of(s, m, c->id, NULL, &x, err), 0);
+  CHECK_EQ_INT(content_of(s, m, b->id, NULL, &x, err), SFU_ELIMIT);
+  /* owner ExternalUserId of 64 characters: the derived one would be 72 */
+  char long_ext[65];
+  memset(long_ext, 'z', 64);
+  long_ext[64] = 0;
+  sfu_attendee_t *d = attendee(s, m, long_ext, 4);
+  REQUIRE(d);
+  REQUIRE(sfu_session_delete_attendee(s, m->id, x->id, 3, err, sizeof err) == 0);
+  CHECK_EQ_INT(content_of(s, m, d->id, NULL, &x, err), SFU_EINVAL);
+  CHECK(strstr(err, "ExternalUserId:") == err);
+  CHECK_EQ_INT(content_of(s, m, d->id, "zz#content", &x, err), 0);
+  sfu_session_free(s);
+}
+
+TEST(content_shares_do_not_count_toward_max_count) {
+  rec_t r;
+  sfu_session_t *s = new_session(&r, 300, 86400);
+  char id[SFU_UUID_LEN + 1], err[256];
+  sfu_uuid_v4(id);
+  sfu_meeting_params_t p = {id, "small", NULL, {SFU_RES_HD, SFU_RES_FHD, 2}};
+  sfu_meeting_t *m = NULL;
+  REQUIRE(sfu_session_create_meeting(s, &p, 0, &m, err, sizeof err) == 0);
+  sfu_attendee_t *a = attendee(s, m, "alice", 1), *x = NULL;
+  REQUIRE(a);
+  REQUIRE(content_of(s, m, a->id, NULL, &x, err) == 0);
+  CHECK(attendee(s, m, "bob", 2) != NULL); /* 2 of MaxCount 2, plus a content share */
+  CHECK(attendee(s, m, "carol", 3) == NULL);
+  CHECK_EQ_INT(m->attendee_count, 3);
+  sfu_session_free(s);
+}
+
+TEST(deleting_the_owner_deletes_its_content_share_first) {
+  rec_t r;
+  sfu_session_t *s = new_session(&r, 300, 86400);
+  char err[256], aid[SFU_ATTENDEE_ID_LEN + 1], cid[SFU_ATTENDEE_ID_LEN + 1];
+  sfu_meeting_t *m = meeting(s, "standup", NULL, 0);
+  REQUIRE(m);
+  sfu_attendee_t *a = attendee(s, m, "alice", 1), *b = attendee(s, m, "bob", 1), *c = NULL,
+                 *bc = NULL;
+  REQUIRE(a && b);
+  REQUIRE(content_of(s, m, a->id, NULL, &c, err) == 0);
+  REQUIRE(content_of(s, m, b->id, NULL, &bc, err) == 0);
+  snprintf(aid, sizeof aid, "%s", a->id);
+  snprintf(cid, sizeof cid, "%s", c->id);
+  int n0 = r.n, removed0 = r.removed;
+  REQUIRE(sfu_session_delete_attendee(s, m->id, aid, 7, err, sizeof err) == 0);
+  REQUIRE(r.n == n0 + 2);
+  CHECK_EQ_INT(r.ev[n0].type, SFU_EV_ATTENDEE_DELETED);
+  CHECK_EQ_STR(r.ev[n0].attendee_id, cid);
+  CHECK_EQ_STR(r.ev[n0].external_user_id, "alice#content");
+  CHECK_EQ_INT(r.ev[n0 + 1].type, SFU_EV_ATTENDEE_DELETED);
+  CHECK_EQ_STR(r.ev[n0 + 1].attendee_id, aid);
+  CHECK_EQ_INT(r.removed, removed0 + 2);
+  CHECK(sfu_meeting_find_attendee(m, cid) == NULL);
+  CHECK_EQ_INT(m->content_count, 1);
+  CHECK_EQ_INT(m->attendee_count, 2);
+  /* deleting the content share alone keeps the owner */
+  REQUIRE(sfu_session_delete_attendee(s, m->id, bc->id, 8, err, sizeof err) == 0);
+  CHECK(sfu_meeting_find_attendee(m, b->id) == b);
+  CHECK(b->content_share == NULL);
+  /* ending the meeting: dave's share comes right after dave in the list, so the owner's
+   * cascade removes the node a saved-next walk would visit next */
+  sfu_attendee_t *d = attendee(s, m, "dave", 9);
+  REQUIRE(d && content_of(s, m, d->id, NULL, &bc, err) == 0);
+  n0 = r.n;
+  REQUIRE(sfu_session_delete_meeting(s, m->id, SFU_END_DELETED, 10, err, sizeof err) == 0);
+  REQUIRE(r.n == n0 + 4);
+  CHECK_EQ_INT(r.ev[n0 + 3].type, SFU_EV_MEETING_ENDED);
+  CHECK_EQ_INT(sfu_session_attendee_count(s), 0);
+  sfu_session_free(s);
+}
+
 int main(void) {
   RUN(validate_external_id);
   RUN(validate_caps_chime_rule);
@@ -585,5 +756,10 @@ int main(void) {
   RUN(timeout_ends_a_burst_in_slices);
   RUN(free_with_live_meetings_releases_transports);
   RUN(iteration_in_creation_order);
+  RUN(attendee_id_validation);
+  RUN(content_share_ids_and_events);
+  RUN(content_share_errors_and_limits);
+  RUN(content_shares_do_not_count_toward_max_count);
+  RUN(deleting_the_owner_deletes_its_content_share_first);
   return test_summary();
 }
