@@ -165,10 +165,12 @@ const sfu_router_peer_t *sfu_rtc_attendee_peer(const sfu_attendee_t *a) {
 
 /* ---- peers ---- */
 
+/* A camera attendee sends and receives video by its Video capability; a content share
+ * ("<id>#content") sends by its Content capability (and receives by Video, like anyone). */
 static void caps_of(const rtc_rec_t *x, const sfu_attendee_t *a, uint8_t *send, uint8_t *recv) {
-  sfu_cap_t c = a->caps.video;
-  *send = c == SFU_CAP_SEND_RECEIVE || c == SFU_CAP_SEND;
-  *recv = c == SFU_CAP_SEND_RECEIVE || c == SFU_CAP_RECEIVE;
+  sfu_cap_t s = x->content ? a->caps.content : a->caps.video, v = a->caps.video;
+  *send = s == SFU_CAP_SEND_RECEIVE || s == SFU_CAP_SEND;
+  *recv = v == SFU_CAP_SEND_RECEIVE || v == SFU_CAP_RECEIVE;
 }
 
 void rtc_video_peer_gone(sfu_rtc_t *r, rtc_rec_t *x) {
