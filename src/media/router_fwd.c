@@ -423,8 +423,10 @@ int router_resend(sfu_router_t *r, view_t *v, uint16_t out_seq, uint64_t now_us)
   if (!s) return SFU_ENOENT;
   sfu_rw_sent_t *rec = sfu_rewrite_lookup(&v->rw, out_seq);
   if (!rec) return SFU_ENOENT;
-  if (rec->last_resend_us && now_us - rec->last_resend_us < (v->viewer->rtt_us ? v->viewer->rtt_us : 10000))
-    return SFU_EAGAIN;
+  /* Not twice within one RTT (bounded: a wrong or stale RTT must not stop repairs). */
+  uint64_t rtt = v->viewer->rtt_us ? v->viewer->rtt_us : 10000;
+  if (rtt > 500000) rtt = 500000;
+  if (rec->last_resend_us && now_us - rec->last_resend_us < rtt) return SFU_EAGAIN;
   layer_t *l = NULL;
   for (size_t i = 0; i < s->n_layers; i++)
     if (s->layers[i].known && s->layers[i].ssrc == rec->src_ssrc) l = &s->layers[i];

@@ -97,6 +97,12 @@ typedef struct view {
   uint64_t pli_cut_us;             /* NACKs for packets sent before this are ignored */
   uint32_t last_in_ts, last_out_ts;/* newest mapping, for SR and switches */
   uint64_t sr_packets, sr_octets;
+  /* The last SRs sent on this view: LSR value (RFC 3550 §6.4.1, middle 32 bits of its NTP
+   * timestamp) and when, by our clock. The NTP we put in an SR is the publisher's (so the
+   * viewer can sync), so the RTT is measured against these, never against our clock. */
+  uint32_t sr_lsr[2];
+  uint64_t sr_sent_us[2];
+  uint8_t sr_i;
   uint64_t switches, keyframe_waits, packets_out, bytes_out, retransmissions, nacks_in, plis_in;
 } view_t;
 

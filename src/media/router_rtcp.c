@@ -153,14 +153,24 @@ static void on_viewer_fb(sfu_router_t *r, sfu_router_peer_t *p, const sfu_rtcp_p
   }
 }
 
+/* RTT = now - (when we sent the SR the block names) - DLSR (RFC 3550 §6.4.1), all on our
+ * clock: the SR's NTP field is the publisher's capture clock, not ours. */
 static void on_report_blocks(sfu_router_peer_t *p, const uint8_t *blocks, unsigned n,
                              uint64_t now_us) {
   for (unsigned i = 0; i < n; i++) {
     sfu_rtcp_rb_t rb;
     sfu_rtcp_rb_get(blocks, i, &rb);
-    if (!view_by_ssrc(p, rb.ssrc) || !rb.lsr) continue;
-    uint64_t rtt = sfu_rtt_from_rb(now_us, sfu_ntp_from_us(now_us), &rb);
-    if (rtt) p->rtt_us = rtt;
+    view_t *v = view_by_ssrc(p, rb.ssrc);
+    if (!v || !rb.lsr) continue;
+    for (int k = 0; k < 2; k++) {
+      if (!v->sr_sent_us[k] || v->sr_lsr[k] != rb.lsr) continue;
+      uint64_t dlsr_us = ((uint64_t)rb.dlsr * 1000000u) >> 16;
+      uint64_t since = now_us - v->sr_sent_us[k];
+      if (since < dlsr_us) break;
+      uint64_t rtt = since - dlsr_us;
+      if (rtt < 10000000u) p->rtt_us = rtt ? rtt : 1;
+      break;
+    }
   }
 }
 
@@ -228,7 +238,11 @@ static void send_view_sr(sfu_router_t *r, view_t *v, uint64_t now_us) {
       .octet_count = (uint32_t)v->sr_octets,
   };
   int n = sfu_rtcp_write_sr(r->scratch, sizeof r->scratch, &sr, NULL, 0);
-  send_rtcp(r, v->viewer, r->scratch, n);
+  if (send_rtcp(r, v->viewer, r->scratch, n) == 0) {
+    v->sr_i ^= 1;
+    v->sr_lsr[v->sr_i] = (uint32_t)(ntp >> 16);
+    v->sr_sent_us[v->sr_i] = now_us;
+  }
 }
 
 /* RR to a publisher: one block per layer SSRC (RFC 3550 §6.4.2). */

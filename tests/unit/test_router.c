@@ -11,6 +11,7 @@
 #include "sfu/router.h"
 #include "sfu/rtcp.h"
 #include "sfu/rtp.h"
+#include "sfu/rtp_recv_stats.h"
 #include "sfu/sdp.h"
 #include "test.h"
 
@@ -41,6 +42,7 @@ typedef struct {
   size_t plis, firs, nacks, rembs, rrs, srs, byes;
   uint32_t pli_ssrc[64];
   uint64_t remb_bps;
+  uint64_t last_sr_ntp, last_sr_at;
 } fake_peer_t;
 
 typedef struct {
@@ -110,6 +112,11 @@ static int cap_rtcp(void *u, uint8_t *buf, size_t len, size_t cap) {
       p->rrs++;
     } else if (pkt.pt == SFU_RTCP_SR) {
       p->srs++;
+      sfu_rtcp_sr_t sr;
+      if (sfu_rtcp_sr_parse(&pkt, &sr) == 0) {
+        p->last_sr_ntp = sr.ntp;
+        p->last_sr_at = g_env->now;
+      }
     } else if (pkt.pt == SFU_RTCP_BYE) {
       p->byes++;
     }
@@ -840,6 +847,54 @@ TEST(view_starts_only_once_its_transport_carries_media) {
   free(e);
 }
 
+TEST(viewer_rtt_from_its_receiver_reports_paces_resends) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  const char *const one[] = {"q"};
+  uint32_t sid = publish(e, pub, one, 1);
+  sfu_router_view_out_t o;
+  REQUIRE(view(e, v1, sid, -1, 0, &o) == 0);
+  src_t s[3];
+  sources(s, chrome_rids);
+  frame(e, pub, &s[0], 1);
+  /* the publisher's SR carries ITS clock: an hour behind ours */
+  {
+    uint8_t sb[128];
+    sfu_rtcp_sr_t sr = {.ssrc = s[0].ssrc, .ntp = sfu_ntp_from_us(e->now) - (3600ull << 32),
+                        .rtp_ts = s[0].ts};
+    int sn = sfu_rtcp_write_sr(sb, sizeof sb, &sr, NULL, 0);
+    sfu_router_on_rtcp(e->r, pub, e->now, sb, (size_t)sn);
+  }
+  for (int f = 0; f < 20; f++) {
+    frame(e, pub, &s[0], 0);
+    advance(e, 66667);
+  }
+  fake_peer_t *fv = &e->peers[1];
+  REQUIRE(fv->srs >= 1);
+  /* the viewer answers 50 ms after the SR with DLSR 20 ms: RTT 30 ms */
+  e->now = fv->last_sr_at + 50000;
+  sfu_rtcp_rb_t rb = {.ssrc = o.ssrc, .lsr = (uint32_t)(fv->last_sr_ntp >> 16),
+                      .dlsr = (uint32_t)((20000ull << 16) / 1000000)};
+  uint8_t b[256];
+  int n = sfu_rtcp_write_rr(b, sizeof b, 77, &rb, 1);
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  /* NACK one packet three times: at once again (refused), 40 ms later (> RTT 30 ms: resent;
+   * an RTT taken against the publisher's clock, hours off, refused it) */
+  uint16_t seq = fv->out[fv->n_out - 5].seq;
+  size_t before = fv->n_out;
+  n = (int)write_nack(b, o.ssrc, &seq, 1);
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  CHECK_EQ_INT(fv->n_out, before + 1);
+  sfu_router_on_rtcp(e->r, v1, e->now + 1000, b, (size_t)n);
+  CHECK_EQ_INT(fv->n_out, before + 1);
+  sfu_router_on_rtcp(e->r, v1, e->now + 40000, b, (size_t)n);
+  CHECK_EQ_INT(fv->n_out, before + 2);
+  sfu_router_free(e->r);
+  free(e);
+}
+
 int main(void) {
   RUN(simulcast_index_order_and_top_layer);
   RUN(max_layer_switch_lands_on_keyframe_continuous);
@@ -855,5 +910,6 @@ int main(void) {
   RUN(over_bitrate_gets_remb_then_drops_after_5s);
   RUN(switch_timestamps_mapped_through_sender_reports);
   RUN(view_starts_only_once_its_transport_carries_media);
+  RUN(viewer_rtt_from_its_receiver_reports_paces_resends);
   return test_summary();
 }
