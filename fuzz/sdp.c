@@ -28,9 +28,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       .ip = "127.0.0.1",
       .udp_port = 40000,
       .tcp_port = 40001};
+  /* Half the inputs are answered with a local plan (sfu_sdp_plan_t) whose choices come
+   * from the input's bytes: directions, SSRCs (collisions included), send_pt from the
+   * section's payload types, and now and then a name that is not a token. */
+  sfu_sdp_plan_t plan[SFU_SDP_MAX_MEDIA];
+  size_t n_plan = 0;
+  sfu_sdp_local_t l = local;
+  if (size && (data[size - 1] & 1)) {
+    for (size_t i = 0; i < o->n_media; i++) {
+      const sfu_sdp_media_t *m = &o->media[i];
+      uint8_t b = data[(i * 7) % size], c = data[(i * 13 + 1) % size];
+      plan[n_plan++] = (sfu_sdp_plan_t){
+          .mid = m->mid, .recv = b & 1, .send = (b >> 1) & 1, .ssrc = (b >> 2) & 7,
+          .rtx_ssrc = (c & 3) ? 100u + (c & 3) : 0, .cname = (c & 4) ? "sfu" : NULL,
+          .msid_stream = (c & 8) ? "s" : NULL,
+          .msid_track = (c & 16) ? "t" : (c & 32) ? "a b" : NULL,
+          .send_pt = (c & 64) && m->n_codecs ? m->codecs[c % m->n_codecs].pt : -1};
+    }
+    l.plan = plan;
+    l.n_plan = n_plan;
+  }
   char *text = NULL;
   sfu_sdp_answer_t neg;
-  if (sfu_sdp_answer(o, &local, &text, &neg, err, sizeof err) == 0) {
+  if (sfu_sdp_answer(o, &l, &text, &neg, err, sizeof err) == 0) {
     /* Our answer must always be SDP our own parser accepts. */
     sfu_sdp_offer_t *again = NULL;
     if (sfu_sdp_parse(text, strlen(text), &again, err, sizeof err) != 0) abort();

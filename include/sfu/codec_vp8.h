@@ -12,8 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One parsed VP8 payload. Owned by the caller; holds no pointer into the payload. */
-typedef struct {
+/* One parsed VP8 payload. Owned by the caller; holds no pointer into the payload. The
+ * tag lets headers forward-declare it (sfu/rtp_forward.h). */
+typedef struct sfu_vp8_desc {
   /* RFC 7741 §4.2 first octet: |X|R|N|S|R|PID| */
   uint8_t non_reference; /* N: the frame can be discarded without hurting others */
   uint8_t start;         /* S: first packet of a VP8 partition */

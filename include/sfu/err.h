@@ -24,7 +24,8 @@
   X(ECLOSED, "closed")                                                       \
   X(EINTERNAL, "internal error")                                            \
   X(ETIMEDOUT, "timed out")                                                  \
-  X(EREPLAY, "replayed packet")
+  X(EREPLAY, "replayed packet")                                            \
+  X(ESTALE, "stale packet")
 
 typedef enum {
   SFU_OK = 0,

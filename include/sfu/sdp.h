@@ -4,7 +4,8 @@
  *
  * The worker only ever ANSWERS: the client offers, the worker parses (sfu_sdp_parse), then
  * answers (sfu_sdp_answer) as an ICE-lite DTLS server that receives everything the client
- * sends and may send everything the client is ready to receive.
+ * sends and may send everything the client is ready to receive - or, for video, what the
+ * router's per-section plan (sfu_sdp_plan_t) says it receives and sends.
  *
  * API CHANGE vs /tmp/proto-apis.md: none in the functions; sfu_sdp_offer_t is a public
  * struct (not opaque) so the transport can read the remote ICE credentials of a re-offer
@@ -33,6 +34,7 @@
 #define SFU_SDP_MAX_SIM_ALTS 4       /* alternatives per simulcast stream ("a,b") */
 #define SFU_SDP_MAX_SSRCS 32         /* distinct a=ssrc ids per m-section */
 #define SFU_SDP_MAX_FIDS 16          /* a=ssrc-group:FID per m-section */
+#define SFU_SDP_MAX_SIM_SSRCS 8      /* ssrcs of the a=ssrc-group:SIM of an m-section */
 #define SFU_SDP_MAX_CANDIDATES 32    /* kept per m-section (more are counted, dropped) */
 #define SFU_SDP_MAX_FMTP 4096        /* bytes of one a=fmtp value (real ones: < 200) */
 
@@ -159,6 +161,10 @@ typedef struct {
   sfu_sdp_ssrc_t ssrcs[SFU_SDP_MAX_SSRCS];
   size_t n_fids;
   sfu_sdp_fid_t fids[SFU_SDP_MAX_FIDS];
+  /* The first a=ssrc-group:SIM (legacy, pre-rid simulcast: RFC 5576 §4 grouping with the
+   * "SIM" semantics Chromium uses), lowest layer first by convention; 0 if none. */
+  size_t n_sim_ssrcs;
+  uint32_t sim_ssrcs[SFU_SDP_MAX_SIM_SSRCS];
   size_t n_candidates;             /* number kept (<= SFU_SDP_MAX_CANDIDATES) */
   size_t n_candidates_seen;
   const char *candidates[SFU_SDP_MAX_CANDIDATES];  /* value after "a=candidate:" */
@@ -190,6 +196,32 @@ int sfu_sdp_parse(const char *sdp, size_t len, sfu_sdp_offer_t **out, char *err,
                   size_t errlen);
 void sfu_sdp_offer_free(sfu_sdp_offer_t *o);
 
+/* The worker's plan for one m-section, by mid (video sections only; audio and application
+ * keep today's behaviour). The answered direction (RFC 3264 §6.1: compatible with the
+ * offer's) is: we receive iff the client sends (offered sendrecv/sendonly) and recv; we
+ * send iff the client receives (offered sendrecv/recvonly) and send; neither: inactive,
+ * which keeps the section's port and codecs (not rejected: a later re-offer may use it).
+ * Strings: mid is compared with the offer's; cname and the msid ids are written into the
+ * answer, so they must be SDP tokens (RFC 8830 §2 token-chars, 1..64; cname 1..255
+ * visible ASCII) or sfu_sdp_answer fails with SFU_EINVAL. */
+typedef struct {
+  const char *mid;
+  uint8_t recv;            /* 1: accept what the client sends here (publishing) */
+  uint8_t send;            /* 1: we send here: ssrc below (a=ssrc cname + msid, a=msid) */
+  uint32_t ssrc, rtx_ssrc; /* rtx_ssrc 0: none; else a=ssrc-group:FID ssrc rtx_ssrc, only
+                            * if RTX was negotiated for the section (for send_pt's codec
+                            * when send_pt >= 0); nonzero, distinct across the answer */
+  const char *cname;       /* a=ssrc:<ssrc> cname:<cname>; NULL: "sfu" */
+  const char *msid_stream, *msid_track; /* a=msid:<stream> <track> (RFC 8830), also
+                                         * a=ssrc:<ssrc> msid:<stream> <track> for older
+                                         * parsers. stream NULL: "-" (RFC 8829 §5.2.1);
+                                         * track NULL: no msid at all */
+  int16_t send_pt;         /* >=0: the payload type we send, an accepted codec of the
+                            * section (else SFU_EINVAL); listed FIRST in the answer's m=
+                            * line and codec list (so the client's decoder expects it).
+                            * -1: keep order */
+} sfu_sdp_plan_t;
+
 /* Our side of the answer. Strings are read during sfu_sdp_answer only. */
 typedef struct {
   const char *ice_ufrag, *ice_pwd;      /* ours */
@@ -199,6 +231,12 @@ typedef struct {
   uint16_t sctp_port;                   /* 0 = 5000 */
   uint32_t max_message_size;            /* 0 = 262144 */
   uint64_t session_id, session_version;
+  /* Per-section plan (sfu_sdp_plan_t), looked up by mid; NULL/0: every section answered
+   * as the reverse of its offered direction and no a=ssrc of ours (the answer before
+   * plans, byte for byte). To learn which codecs a section accepts before choosing
+   * send_pt, answer once without a plan and read neg->media[].codecs. */
+  const sfu_sdp_plan_t *plan;
+  size_t n_plan;
 } sfu_sdp_local_t;
 
 /* A codec the worker accepted, with its RTX (RFC 4588) if any. */
@@ -218,19 +256,25 @@ typedef struct {
   size_t index;                         /* position among the offer's m-sections */
   const char *mid;                      /* NULL only if the offer had none (not bundled) */
   sfu_sdp_kind_t kind;
-  sfu_sdp_dir_t dir;                    /* as answered, our view: RECVONLY = we receive */
+  sfu_sdp_dir_t dir;                    /* as answered, our view: RECVONLY = we receive,
+                                         * SENDONLY = we send, INACTIVE = neither */
   uint8_t rtcp_rsize;
   size_t n_codecs;
-  sfu_sdp_neg_codec_t codecs[16];       /* in the offer's preference order */
+  sfu_sdp_neg_codec_t codecs[16];       /* in the offer's preference order; with a
+                                         * plan's send_pt, that codec first */
   sfu_rtp_ext_map_t ext;                /* per m-section: ids differ between sections */
-  uint8_t simulcast_recv;               /* we answered a=simulcast:recv */
+  uint8_t simulcast_recv;               /* we answered a=simulcast:recv (never when
+                                         * the plan refuses to receive here) */
   size_t n_rids;                        /* rids we receive, simulcast order */
   const char *rids[SFU_SDP_MAX_RIDS];
   uint8_t rid_paused[SFU_SDP_MAX_RIDS];
   size_t n_ssrcs;
   sfu_sdp_ssrc_t ssrcs[SFU_SDP_MAX_SSRCS];  /* offered a=ssrc (the client's send SSRCs) */
   size_t n_fids;
-  sfu_sdp_fid_t fids[SFU_SDP_MAX_FIDS];
+  sfu_sdp_fid_t fids[SFU_SDP_MAX_FIDS];     /* offered FID groups (primary, rtx) */
+  size_t n_sim_ssrcs;                       /* offered a=ssrc-group:SIM, lowest first */
+  uint32_t sim_ssrcs[SFU_SDP_MAX_SIM_SSRCS];
+  uint32_t send_ssrc, send_rtx_ssrc;        /* ours as answered (plan); 0: none */
   uint16_t sctp_port;                   /* application: the REMOTE SCTP port */
   uint32_t max_message_size;            /* application: the remote's (0 = not given) */
   uint8_t sctp_legacy;                  /* answered in the DTLS/SCTP + a=sctpmap form */

@@ -21,6 +21,9 @@
  *   offer's line as such.
  * - DTLS fingerprints: every fingerprint of the transport section's set is kept (RFC 8122
  *   §5); bundled sections that contradict it are refused (check_fingerprints).
+ * - Video directions and what the worker sends follow the caller's plan when it gives one
+ *   (decide_directions, write_send_ssrcs); without one the answer is the reverse of the
+ *   offer, as it was before plans existed.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -81,6 +84,11 @@ typedef struct {
   sfu_sdp_neg_codec_t codecs[16];
   char fmtp[16][SFU_SDP_FMTP_ANSWER_MAX]; /* codecs[i].fmtp points here (or is NULL) */
   int n_codecs;
+  /* Accepted sections only (decide_directions): */
+  sfu_sdp_dir_t dir;               /* as answered, our view */
+  uint8_t sim_recv;                /* answer a=rid recv + a=simulcast:recv */
+  const sfu_sdp_plan_t *send;      /* the local plan entry when we send here, else NULL */
+  uint32_t send_rtx_ssrc;          /* send->rtx_ssrc if RTX is negotiated, else 0 */
 } plan_t;
 
 /* The canonical name if the worker forwards this codec, else NULL. */
@@ -239,6 +247,137 @@ static int simulcast_ok(const sfu_sdp_media_t *m) {
   return 1;
 }
 
+/* ---- directions and what we send (sfu_sdp_local_t.plan) ------------------------------- */
+
+static const sfu_sdp_plan_t *plan_entry(const sfu_sdp_local_t *l, const sfu_sdp_media_t *m) {
+  if (!m->mid) return NULL;
+  for (size_t i = 0; i < l->n_plan; i++)
+    if (l->plan[i].mid && strcmp(l->plan[i].mid, m->mid) == 0) return &l->plan[i];
+  return NULL;
+}
+
+/* RFC 8830 §2: msid-id and msid-appdata are 1*64 token-char (RFC 8866 §9 token). Checked
+ * because they are written into the answer: a space or CRLF would forge lines. */
+static int is_token(const char *s, size_t max) {
+  size_t n = 0;
+  for (; s[n]; n++) {
+    unsigned char ch = (unsigned char)s[n];
+    if (n >= max || ch <= 0x20 || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]", ch)) return 0;
+  }
+  return n > 0;
+}
+
+/* RFC 5576 §6.1: the CNAME is the RTCP SDES CNAME, any text; kept to visible ASCII
+ * without spaces here for the same reason. */
+static int is_cname(const char *s) {
+  size_t n = 0;
+  for (; s[n]; n++)
+    if (n >= 255 || (unsigned char)s[n] <= 0x20 || (unsigned char)s[n] >= 0x7f) return 0;
+  return n > 0;
+}
+
+/* Moves the codec with payload type pt (not an rtx one) to the front, the others keeping
+ * their order; -1 if the section did not accept it. */
+static int codec_first(plan_t *p, int pt) {
+  for (int i = 0; i < p->n_codecs; i++) {
+    if (p->codecs[i].pt != pt) continue;
+    sfu_sdp_neg_codec_t c = p->codecs[i];
+    char f[SFU_SDP_FMTP_ANSWER_MAX];
+    memcpy(f, p->fmtp[i], sizeof f);
+    memmove(&p->codecs[1], &p->codecs[0], (size_t)i * sizeof p->codecs[0]);
+    memmove(&p->fmtp[1], &p->fmtp[0], (size_t)i * sizeof p->fmtp[0]);
+    p->codecs[0] = c;
+    memcpy(p->fmtp[0], f, sizeof f);
+    for (int k = 0; k <= i; k++) /* fmtp pointers follow their buffers */
+      if (p->codecs[k].fmtp) p->codecs[k].fmtp = p->fmtp[k];
+    return 0;
+  }
+  return -1;
+}
+
+static const char *where(const sfu_sdp_media_t *m, size_t idx, char *buf, size_t n);
+
+/* Checks a plan entry we send with, and puts its codec first. */
+static int check_send(const sfu_sdp_media_t *m, size_t i, plan_t *p, char *err,
+                      size_t errlen) {
+  const sfu_sdp_plan_t *e = p->send;
+  char w[96];
+  where(m, i, w, sizeof w);
+  if (!e->ssrc) return sfu_sdp_err(err, errlen, SFU_EINVAL, "plan for %s: ssrc 0", w);
+  if ((e->cname && !is_cname(e->cname)) || (e->msid_stream && !is_token(e->msid_stream, 64)) ||
+      (e->msid_track && !is_token(e->msid_track, 64)))
+    return sfu_sdp_err(err, errlen, SFU_EINVAL,
+                       "plan for %s: cname or msid is not an SDP token (RFC 8830 §2)", w);
+  if (e->send_pt >= 0 && codec_first(p, e->send_pt) != 0)
+    return sfu_sdp_err(err, errlen, SFU_EINVAL,
+                       "plan for %s: send_pt %d is not a codec the section accepted", w,
+                       e->send_pt);
+  /* RFC 4588 §8.1: RTX only on an rtx payload type the section negotiated, for the codec
+   * we send (any codec's when the plan does not say which). */
+  int rtx = 0;
+  for (int k = 0; k < (e->send_pt >= 0 ? 1 : p->n_codecs); k++) rtx |= p->codecs[k].rtx_pt >= 0;
+  p->send_rtx_ssrc = rtx ? e->rtx_ssrc : 0;
+  if (p->send_rtx_ssrc == e->ssrc)
+    return sfu_sdp_err(err, errlen, SFU_EINVAL, "plan for %s: rtx_ssrc equals ssrc", w);
+  return 0;
+}
+
+/* The answered direction of every accepted section (RFC 3264 §6.1: the answer may only
+ * narrow the offered one), and with it whether we take its simulcast.
+ * Without a plan, or for audio/data: the reverse of the offer (the worker receives all a
+ * client sends and may send on all it receives). With a plan, per VIDEO section: we
+ * receive iff the client sends and the plan says recv, we send iff the client receives
+ * and the plan says send; a section with no plan entry does neither (inactive).
+ * Simulcast: RFC 8853 §5.3.2 - the answerer keeps (reversed) only the simulcast direction
+ * it accepts and removes the rest, and RFC 8851 §6 answers only the rids it takes; a
+ * section we do not receive on accepts none, so it carries neither a=simulcast nor a=rid
+ * (an a=simulcast:recv in an inactive/sendonly section would contradict its direction,
+ * RFC 3264 §6.1). The client then sends nothing there at all. */
+static int decide_directions(const sfu_sdp_offer_t *o, const sfu_sdp_local_t *l,
+                             plan_t *plan, char *err, size_t errlen) {
+  for (size_t i = 0; i < o->n_media; i++) {
+    const sfu_sdp_media_t *m = &o->media[i];
+    plan_t *p = &plan[i];
+    if (p->why != R_OK) continue;
+    p->dir = answer_dir(m->dir);
+    p->sim_recv = (uint8_t)simulcast_ok(m);
+    p->send = NULL;
+    p->send_rtx_ssrc = 0;
+    if (!l->plan || m->kind != SFU_SDP_KIND_VIDEO) continue;
+    const sfu_sdp_plan_t *e = plan_entry(l, m);
+    int they_send = m->dir == SFU_SDP_SENDRECV || m->dir == SFU_SDP_SENDONLY;
+    int they_recv = m->dir == SFU_SDP_SENDRECV || m->dir == SFU_SDP_RECVONLY;
+    int recv = they_send && e && e->recv, send = they_recv && e && e->send;
+    p->dir = recv && send ? SFU_SDP_SENDRECV
+             : recv       ? SFU_SDP_RECVONLY
+             : send       ? SFU_SDP_SENDONLY
+                          : SFU_SDP_INACTIVE;
+    if (!recv) p->sim_recv = 0;
+    if (!send) continue;
+    p->send = e;
+    int rc = check_send(m, i, p, err, errlen);
+    if (rc) return rc;
+  }
+  /* Our SSRCs must be distinct across the BUNDLE (RFC 8843 §9.1: one RTP session). */
+  for (size_t i = 0; i < o->n_media; i++) {
+    if (!plan[i].send) continue;
+    uint32_t a[2] = {plan[i].send->ssrc, plan[i].send_rtx_ssrc};
+    for (size_t j = i + 1; j < o->n_media; j++) {
+      if (!plan[j].send) continue;
+      uint32_t b[2] = {plan[j].send->ssrc, plan[j].send_rtx_ssrc};
+      for (int x = 0; x < 2; x++)
+        for (int y = 0; y < 2; y++)
+          if (a[x] && a[x] == b[y]) {
+            char w[96];
+            return sfu_sdp_err(err, errlen, SFU_EINVAL,
+                               "plan for %s: ssrc %" PRIu32 " also used in another section",
+                               where(&o->media[j], j, w, sizeof w), a[x]);
+          }
+    }
+  }
+  return 0;
+}
+
 /* ---- answer text ---------------------------------------------------------------------- */
 
 typedef struct {
@@ -316,6 +455,34 @@ static void write_extmaps(actx_t *a, const sfu_sdp_media_t *m, sfu_rtp_ext_map_t
   }
 }
 
+/* What we send, RFC 5576 §4.1 (a=ssrc) and §4.2 (a=ssrc-group, FID: RFC 4588 §8.1), in
+ * the shape Chromium writes and both peers read:
+ * - Chromium (unified plan) takes stream/track ids from a=msid, falls back to the a=ssrc
+ *   msid lines, and signals the SSRCs to its demuxer (without them it still demuxes by
+ *   the mid header extension, as "unsignaled" streams).
+ * - aiortc 1.4.0 (sdp.py, rtcpeerconnection.py __remoteRtp/setRemoteDescription) NEEDS
+ *   the a=ssrc lines: its RtpRouter routes by SSRC, else by payload type only when one
+ *   receiver has it - never by mid - so with two video sections sharing payload types,
+ *   packets without signalled SSRCs are dropped. It takes ssrc[0] (in order of first
+ *   a=ssrc line) as the media SSRC and ssrc[1] as its RTX SSRC only when there are exactly
+ *   two (it ignores the FID group), hence primary first. It reads the track id from a=msid
+ *   only if the session has an a=msid-semantic WMS listing the stream or "*" (see
+ *   write_session). Limitation there: aiortc never registers the RTX SSRC for routing, so
+ *   retransmissions reach it only while a single receiver has the rtx payload type. */
+static void write_send_ssrcs(actx_t *a, const plan_t *p) {
+  const sfu_sdp_plan_t *e = p->send;
+  const char *cname = e->cname ? e->cname : "sfu";
+  uint32_t ids[2] = {e->ssrc, p->send_rtx_ssrc};
+  if (ids[1])
+    sfu_sdp_sb_printf(&a->sb, "a=ssrc-group:FID %" PRIu32 " %" PRIu32 "\r\n", ids[0], ids[1]);
+  for (int i = 0; i < (ids[1] ? 2 : 1); i++) {
+    sfu_sdp_sb_printf(&a->sb, "a=ssrc:%" PRIu32 " cname:%s\r\n", ids[i], cname);
+    if (e->msid_track)
+      sfu_sdp_sb_printf(&a->sb, "a=ssrc:%" PRIu32 " msid:%s %s\r\n", ids[i],
+                        e->msid_stream ? e->msid_stream : "-", e->msid_track);
+  }
+}
+
 static void write_rtp_section(actx_t *a, const sfu_sdp_media_t *m, const plan_t *p,
                               sfu_rtp_ext_map_t *map) {
   sfu_sdp_sb_t *sb = &a->sb;
@@ -326,13 +493,16 @@ static void write_rtp_section(actx_t *a, const sfu_sdp_media_t *m, const plan_t 
   }
   sfu_sdp_sb_printf(sb, "\r\n");
   write_transport(a, m);
-  sfu_sdp_sb_printf(sb, "a=%s\r\n", sfu_sdp_dir_name(answer_dir(m->dir)));
+  sfu_sdp_sb_printf(sb, "a=%s\r\n", sfu_sdp_dir_name(p->dir));
+  if (p->send && p->send->msid_track) /* RFC 8830 §2, RFC 8829 §5.2.1 */
+    sfu_sdp_sb_printf(sb, "a=msid:%s %s\r\n",
+                      p->send->msid_stream ? p->send->msid_stream : "-", p->send->msid_track);
   if (m->extmap_allow_mixed) sfu_sdp_sb_printf(sb, "a=extmap-allow-mixed\r\n");
   sfu_sdp_sb_printf(sb, "a=rtcp-mux\r\n"); /* RFC 5761 §5.1.1 */
   if (m->rtcp_rsize) sfu_sdp_sb_printf(sb, "a=rtcp-rsize\r\n"); /* RFC 5506 §5 */
   write_extmaps(a, m, map);
   write_codecs(a, p);
-  if (simulcast_ok(m)) {
+  if (p->sim_recv) {
     /* RFC 8853 §5.3 / RFC 8851 §6: receive what is sent. Without these lines Chromium
      * sends its lowest layer only (interop.md). Restrictions are not echoed. */
     for (size_t s = 0; s < m->sim_send.n_streams; s++)
@@ -340,6 +510,7 @@ static void write_rtp_section(actx_t *a, const sfu_sdp_media_t *m, const plan_t 
         sfu_sdp_sb_printf(sb, "a=rid:%s recv\r\n", m->sim_send.streams[s].rid[k]);
     sfu_sdp_sb_printf(sb, "a=simulcast:recv %s\r\n", m->sim_send.raw);
   }
+  if (p->send) write_send_ssrcs(a, p);
   write_candidates(a, m);
 }
 
@@ -400,7 +571,7 @@ static void fill_neg_media(sfu_sdp_arena_t *ar, const sfu_sdp_media_t *m, const 
   n->index = index;
   n->mid = ADUP(ar, m->mid);
   n->kind = m->kind;
-  n->dir = answer_dir(m->dir);
+  n->dir = p->dir;
   n->rtcp_rsize = m->rtcp_rsize;
   sfu_rtp_ext_map_init(&n->ext);
   if (m->kind == SFU_SDP_KIND_APPLICATION) {
@@ -414,7 +585,7 @@ static void fill_neg_media(sfu_sdp_arena_t *ar, const sfu_sdp_media_t *m, const 
     n->codecs[i] = p->codecs[i];
     n->codecs[i].fmtp = ADUP(ar, p->codecs[i].fmtp);
   }
-  if (simulcast_ok(m)) {
+  if (p->sim_recv) {
     n->simulcast_recv = 1;
     for (size_t s = 0; s < m->sim_send.n_streams; s++)
       for (size_t k = 0; k < m->sim_send.streams[s].n_alts && n->n_rids < SFU_SDP_MAX_RIDS;
@@ -428,6 +599,12 @@ static void fill_neg_media(sfu_sdp_arena_t *ar, const sfu_sdp_media_t *m, const 
     n->ssrcs[i] = (sfu_sdp_ssrc_t){m->ssrcs[i].ssrc, ADUP(ar, m->ssrcs[i].cname)};
   n->n_fids = m->n_fids;
   memcpy(n->fids, m->fids, m->n_fids * sizeof m->fids[0]);
+  n->n_sim_ssrcs = m->n_sim_ssrcs;
+  memcpy(n->sim_ssrcs, m->sim_ssrcs, m->n_sim_ssrcs * sizeof m->sim_ssrcs[0]);
+  if (p->send) {
+    n->send_ssrc = p->send->ssrc;
+    n->send_rtx_ssrc = p->send_rtx_ssrc;
+  }
 }
 
 /* ---- entry point ------------------------------------------------------------------------ */
@@ -561,6 +738,14 @@ static void write_session(actx_t *a, int bundled) {
     sfu_sdp_sb_printf(&a->sb, "\r\n");
   }
   if (o->extmap_allow_mixed) sfu_sdp_sb_printf(&a->sb, "a=extmap-allow-mixed\r\n");
+  /* With our own a=msid lines: aiortc 1.4.0 reads a track id from a=msid only when its
+   * stream is in an a=msid-semantic WMS list (SessionDescription.webrtc_track_id); "*"
+   * covers all. Chromium writes the line in this form and ignores it in unified plan. */
+  for (size_t i = 0; i < o->n_media; i++)
+    if (a->plan[i].why == R_OK && a->plan[i].send && a->plan[i].send->msid_track) {
+      sfu_sdp_sb_printf(&a->sb, "a=msid-semantic: WMS *\r\n");
+      break;
+    }
 }
 
 int sfu_sdp_answer(const sfu_sdp_offer_t *o, const sfu_sdp_local_t *l, char **answer_text,
@@ -569,7 +754,7 @@ int sfu_sdp_answer(const sfu_sdp_offer_t *o, const sfu_sdp_local_t *l, char **an
   if (answer_text) *answer_text = NULL;
   if (neg) memset(neg, 0, sizeof *neg);
   if (!o || !l || !answer_text || !l->ice_ufrag || !l->ice_pwd || !l->fingerprint || !l->ip ||
-      (!l->udp_port && !l->tcp_port))
+      (!l->udp_port && !l->tcp_port) || (l->n_plan && !l->plan))
     return sfu_sdp_err(err, errlen, SFU_EINVAL, "local parameters incomplete");
   plan_t *plan = calloc(o->n_media ? o->n_media : 1, sizeof *plan);
   sfu_rtp_ext_map_t *maps = calloc(o->n_media ? o->n_media : 1, sizeof *maps);
@@ -585,7 +770,8 @@ int sfu_sdp_answer(const sfu_sdp_offer_t *o, const sfu_sdp_local_t *l, char **an
   }
   const sfu_sdp_media_t *t = transport_section(o, plan, &ti);
   if ((rc = check_transport(o, t, ti, err, errlen)) ||
-      (rc = check_fingerprints(o, plan, t, ti, err, errlen)))
+      (rc = check_fingerprints(o, plan, t, ti, err, errlen)) ||
+      (rc = decide_directions(o, l, plan, err, errlen)))
     goto out;
   int bundled = o->has_bundle && o->n_bundle > 0 && t->mid;
   char note[256] = "";

@@ -431,10 +431,39 @@ static int attr_ssrc(pctx_t *c, span_t v) {
   return 0;
 }
 
+/* a=ssrc-group:SIM <ssrc>... : legacy simulcast, lowest layer first by convention (what
+ * Chromium's SDP-munged simulcast writes). Only the first group is kept: an m-section
+ * carries one track in unified plan. */
+static int ssrc_group_sim(pctx_t *c, span_t v) {
+  sfu_sdp_media_t *m = c->m;
+  if (m->n_sim_ssrcs) return 0;
+  uint32_t ids[SFU_SDP_MAX_SIM_SSRCS];
+  size_t n = 0;
+  for (span_t t = next_tok(&v); t.n; t = next_tok(&v)) {
+    uint64_t id;
+    if (parse_u64(t, UINT32_MAX, &id))
+      return PERR(c, SFU_EPARSE, "line %zu: ssrc-group:SIM ssrc not a 32-bit number",
+                  c->line_no);
+    if (n >= SFU_SDP_MAX_SIM_SSRCS)
+      return PERR(c, SFU_ELIMIT, "line %zu: more than %d ssrcs in ssrc-group:SIM", c->line_no,
+                  SFU_SDP_MAX_SIM_SSRCS);
+    for (size_t i = 0; i < n; i++)
+      if (ids[i] == id)
+        return PERR(c, SFU_EPARSE, "line %zu: ssrc %u twice in ssrc-group:SIM", c->line_no,
+                    (unsigned)id);
+    ids[n++] = (uint32_t)id;
+  }
+  if (!n) return PERR(c, SFU_EPARSE, "line %zu: ssrc-group:SIM without ssrcs", c->line_no);
+  memcpy(m->sim_ssrcs, ids, n * sizeof ids[0]);
+  m->n_sim_ssrcs = n;
+  return 0;
+}
+
 static int attr_ssrc_group(pctx_t *c, span_t v) {
   sfu_sdp_media_t *m = c->m;
   span_t sem = next_tok(&v);
-  if (!span_eq(sem, "FID")) return 0; /* SIM, FEC-FR, ...: not used */
+  if (span_eq(sem, "SIM")) return ssrc_group_sim(c, v);
+  if (!span_eq(sem, "FID")) return 0; /* FEC-FR, ...: not used */
   uint64_t a, b;
   if (parse_u64(next_tok(&v), UINT32_MAX, &a) || parse_u64(next_tok(&v), UINT32_MAX, &b))
     return PERR(c, SFU_EPARSE, "line %zu: ssrc-group:FID needs two ssrcs", c->line_no);

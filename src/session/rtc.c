@@ -12,39 +12,9 @@
 #include "sfu/log.h"
 #include "sfu/sctp.h"
 #include "sfu/sdp.h"
+#include "session/rtc_internal.h"
 
 #define NOT_IN_HEAP ((size_t)-1)
-
-/* One transport and the attendee it serves. Owner: the rtc (live list, then dead list
- * until reaped); att is cleared when the attendee goes away first. Loop thread only. */
-typedef struct rtc_rec {
-  sfu_rtc_t *rtc;
-  sfu_transport_t *tp;
-  sfu_attendee_t *att; /* NULL once detached (deleted, replaced) */
-  sfu_event_t ident;   /* ids for events, by value: valid after the attendee is gone */
-  int silent;          /* departure emits no event (attendee deleted) */
-  size_t heap_idx;
-  uint64_t deadline;
-  sfu_list_t link;     /* rtc->live or rtc->dead */
-  uint64_t sdp_sess_id, sdp_version;
-} rtc_rec_t;
-
-struct sfu_rtc {
-  sfu_session_t *session;
-  const sfu_dtls_cert_t *cert;
-  sfu_rtc_config_t cfg;
-  char announce_ip[64];
-  sfu_rtc_cbs_t cbs;
-  sfu_transport_table_t table;
-  sfu_sctp_group_t *sctp; /* this loop's usrsctp share (sctp.h); NULL: no data channels */
-  sfu_list_t live, dead;
-  rtc_rec_t **heap; /* min-heap by deadline; transports without a deadline are absent */
-  size_t heap_n, heap_cap;
-  uint64_t last_now_us;
-  sfu_rtc_stats_t closed; /* sums of the transports already freed */
-  uint64_t created, unrouted;
-  size_t n_recs; /* records allocated (live + dead): the heap never needs more slots */
-};
 
 /* ---- heap of deadlines ---- */
 
@@ -107,10 +77,21 @@ static void touch(sfu_rtc_t *r, rtc_rec_t *x) {
 
 /* ---- events ---- */
 
-static void emit(sfu_rtc_t *r, rtc_rec_t *x, sfu_event_type_t type, uint64_t now_us) {
+/* A "#content" attendee's transport reports as content (requirements.md: content share
+ * events instead of the attendee ones). */
+static sfu_event_type_t content_type(sfu_event_type_t t) {
+  switch (t) {
+  case SFU_EV_ATTENDEE_JOINED: return SFU_EV_CONTENT_JOINED;
+  case SFU_EV_ATTENDEE_LEFT: return SFU_EV_CONTENT_LEFT;
+  case SFU_EV_ATTENDEE_DROPPED: return SFU_EV_CONTENT_DROPPED;
+  default: return t;
+  }
+}
+
+void rtc_emit(sfu_rtc_t *r, rtc_rec_t *x, sfu_event_type_t type, uint64_t now_us) {
   if (!r->cbs.on_event_cb) return;
   sfu_event_t ev = x->ident;
-  ev.type = type;
+  ev.type = x->content ? content_type(type) : type;
   ev.timestamp_us = now_us;
   r->cbs.on_event_cb(r->cbs.user, &ev);
 }
@@ -139,7 +120,7 @@ static void tp_joined(void *user, sfu_transport_t *t) {
   sfu_rtc_t *r = x->rtc;
   if (!x->att) return;
   sfu_session_set_connected(r->session, x->att, 1, r->last_now_us);
-  emit(r, x, SFU_EV_ATTENDEE_JOINED, r->last_now_us);
+  rtc_emit(r, x, SFU_EV_ATTENDEE_JOINED, r->last_now_us);
 }
 
 static void tp_departed(void *user, sfu_transport_t *t, sfu_depart_kind_t kind, int joined,
@@ -149,22 +130,23 @@ static void tp_departed(void *user, sfu_transport_t *t, sfu_depart_kind_t kind, 
   sfu_list_remove(&x->link);
   sfu_list_insert_tail(&r->dead, &x->link);
   heap_remove(r, x);
+  rtc_video_peer_gone(r, x);
   if (!x->att) return;
   if (x->att->transport == x) x->att->transport = NULL;
   if (joined) {
     sfu_session_set_connected(r->session, x->att, 0, r->last_now_us);
     if (!x->silent)
-      emit(r, x, kind == SFU_DEPART_LEFT ? SFU_EV_ATTENDEE_LEFT : SFU_EV_ATTENDEE_DROPPED,
+      rtc_emit(r, x, kind == SFU_DEPART_LEFT ? SFU_EV_ATTENDEE_LEFT : SFU_EV_ATTENDEE_DROPPED,
            r->last_now_us);
   }
   x->att = NULL;
 }
 
-/* Decrypted media goes nowhere yet: the video router and the mixer (later issues) take
- * it from here, keyed by the meeting, not by the transport (roadmap.md). */
+/* Decrypted media goes to the meeting's video router (rtc_video.c); the mixer (issue 9)
+ * will take audio from there too, keyed by the meeting, not by the transport. */
 /* Data-channel messages are counted by the transport (DataMessagesIn) and dropped here
  * for now: the data-message relay (roadmap item 5) will take them from on_data_message_cb. */
-static const sfu_transport_cbs_t tp_cbs_template = {tp_send, tp_joined, tp_departed, NULL, NULL, NULL, NULL, NULL};
+static const sfu_transport_cbs_t tp_cbs_template = {tp_send, tp_joined, tp_departed, rtc_video_on_rtp, rtc_video_on_rtcp, NULL, NULL, NULL};
 
 /* ---- lifetime ---- */
 
@@ -192,6 +174,7 @@ static void add_stats(sfu_transport_stats_t *s, const sfu_transport_stats_t *a) 
 }
 
 static void rec_free(sfu_rtc_t *r, rtc_rec_t *x) {
+  rtc_video_peer_gone(r, x);
   add_stats(&r->closed.sum, sfu_transport_stats(x->tp));
   heap_remove(r, x);
   sfu_list_remove(&x->link);
@@ -224,6 +207,8 @@ sfu_rtc_t *sfu_rtc_new(sfu_session_t *session, const sfu_dtls_cert_t *cert,
   r->cbs = *cbs;
   sfu_list_init(&r->live);
   sfu_list_init(&r->dead);
+  sfu_list_init(&r->routers);
+  r->video_deadline = UINT64_MAX;
   if (sfu_transport_table_init(&r->table)) {
     free(r);
     return NULL;
@@ -244,6 +229,7 @@ void sfu_rtc_free(sfu_rtc_t *r) {
     rec_free(r, x);
   }
   reap(r);
+  rtc_video_free_all(r);
   sfu_sctp_group_free(r->sctp); /* after the transports: they own the associations */
   sfu_transport_table_free(&r->table);
   free(r->heap);
@@ -270,6 +256,8 @@ static rtc_rec_t *rec_new(sfu_rtc_t *r, sfu_attendee_t *a, const sfu_transport_r
   x->heap_idx = NOT_IN_HEAP;
   x->deadline = UINT64_MAX;
   ident_init(&x->ident, a);
+  size_t el = strlen(a->external_user_id);
+  x->content = el >= 8 && !strcmp(a->external_user_id + el - 8, "#content");
   sfu_random_bytes(&x->sdp_sess_id, sizeof x->sdp_sess_id);
   x->sdp_sess_id &= 0x7fffffffffffffffull; /* RFC 8866 §5.2: fits a 63-bit number */
   sfu_transport_cbs_t cbs = tp_cbs_template;
@@ -303,6 +291,32 @@ static int build_answer(sfu_rtc_t *r, const sfu_sdp_offer_t *offer, const char *
   };
   char e[200];
   int rc = sfu_sdp_answer(offer, &local, text, neg, e, sizeof e);
+  if (rc) {
+    snprintf(err, errlen, "SdpOffer: %s", e);
+    return rc == SFU_ENOMEM ? rc : SFU_EINVAL;
+  }
+  return 0;
+}
+
+/* The final answer, with the video plan (what we receive and send per section). */
+static int build_answer_plan(sfu_rtc_t *r, const sfu_sdp_offer_t *offer, const char *ufrag,
+                             const char *pwd, uint64_t sess_id, uint64_t version,
+                             const sfu_sdp_plan_t *plan, size_t n_plan, char **text, char *err,
+                             size_t errlen) {
+  sfu_sdp_local_t local = {
+      .ice_ufrag = ufrag,
+      .ice_pwd = pwd,
+      .fingerprint = sfu_dtls_cert_fingerprint(r->cert),
+      .ip = r->cfg.announce_ip,
+      .udp_port = r->cfg.udp_port,
+      .tcp_port = r->cfg.tcp_port,
+      .session_id = sess_id,
+      .session_version = version,
+      .plan = plan,
+      .n_plan = n_plan,
+  };
+  char e[200];
+  int rc = sfu_sdp_answer(offer, &local, text, NULL, e, sizeof e);
   if (rc) {
     snprintf(err, errlen, "SdpOffer: %s", e);
     return rc == SFU_ENOMEM ? rc : SFU_EINVAL;
@@ -372,7 +386,7 @@ static int attach(sfu_rtc_t *r, sfu_attendee_t *a, const sfu_sdp_answer_t *probe
     return SFU_EINVAL;
   }
   a->transport = x;
-  emit(r, x, SFU_EV_ATTENDEE_AUTHORIZED, now_us);
+  rtc_emit(r, x, SFU_EV_ATTENDEE_AUTHORIZED, now_us);
   *xout = x;
   return 0;
 }
@@ -382,6 +396,7 @@ int sfu_rtc_subscribe(sfu_rtc_t *r, const char *meeting_id, const char *attendee
                       const sfu_rtc_sub_req_t *req, uint64_t now_us, char **answer,
                       sfu_rtc_sub_result_t *res, char *err, size_t errlen) {
   *answer = NULL;
+  if (res) memset(res, 0, sizeof *res);
   r->last_now_us = now_us;
   sfu_attendee_t *a = NULL;
   int rc = sfu_session_check_token(r->session, meeting_id, attendee_id, token, token_len, &a, err, errlen);
@@ -398,22 +413,47 @@ int sfu_rtc_subscribe(sfu_rtc_t *r, const char *meeting_id, const char *attendee
    * build per Subscribe (tens of microseconds; control path). */
   sfu_sdp_answer_t neg;
   char *text = NULL;
+  rtc_video_plan_t *vp = NULL;
   rc = build_answer(r, offer, "probe", "probeprobeprobeprobeprobe", 1, 1, &text, &neg, err, errlen);
   if (rc) goto out;
   free(text);
   text = NULL;
+  if (req && req->n_receive > SFU_ROUTER_MAX_VIEWS) {
+    snprintf(err, errlen, "ReceiveStreamIds: at most %d streams", SFU_ROUTER_MAX_VIEWS);
+    rc = SFU_EINVAL;
+    sfu_sdp_answer_clear(&neg);
+    goto out;
+  }
+  if (req) {
+    /* Unknown streams are refused before anything changes (NotFound). */
+    const sfu_router_t *vr = a->meeting->media ? ((rtc_router_t *)a->meeting->media)->router : NULL;
+    for (size_t i = 0; i < req->n_receive; i++) {
+      if (!vr || !sfu_router_has_stream(vr, req->receive[i].stream_id)) {
+        snprintf(err, errlen, "ReceiveStreamIds: no stream %u in meeting %s",
+                 req->receive[i].stream_id, meeting_id);
+        rc = SFU_ENOENT;
+        sfu_sdp_answer_clear(&neg);
+        goto out;
+      }
+    }
+  }
   rtc_rec_t *x = NULL;
   rc = attach(r, a, &neg, now_us, &x, err, errlen);
   if (!rc) sfu_transport_set_twcc_ext(x->tp, twcc_ext_id(&neg));
   if (!rc) set_sctp(r, x, &neg, now_us);
+  vp = calloc(1, sizeof *vp); /* ~4 KB: off the loop's stack */
+  if (!rc && !vp) rc = SFU_ENOMEM;
+  if (!rc) rc = rtc_video_negotiate(r, x, &neg, req, now_us, vp, res, err, errlen);
   sfu_sdp_answer_clear(&neg);
   if (rc) goto out;
   x->sdp_version++;
-  rc = build_answer(r, offer, sfu_transport_local_ufrag(x->tp), sfu_transport_local_pwd(x->tp),
-                    x->sdp_sess_id, x->sdp_version, &text, NULL, err, errlen);
+  rc = build_answer_plan(r, offer, sfu_transport_local_ufrag(x->tp), sfu_transport_local_pwd(x->tp),
+                         x->sdp_sess_id, x->sdp_version, vp->n ? vp->plan : NULL, vp->n, &text,
+                         err, errlen);
   if (rc) goto out;
   *answer = text;
 out:
+  free(vp);
   sfu_sdp_offer_free(offer);
   reap(r);
   return rc;
@@ -486,6 +526,7 @@ void sfu_rtc_handle_timeout(sfu_rtc_t *r, uint64_t now_us) {
   r->last_now_us = now_us;
   /* usrsctp's timers and packets other loops queued for ours (sctp.h). */
   if (sfu_sctp_group_next_deadline(r->sctp) <= now_us) sfu_sctp_group_handle_timeout(r->sctp, now_us);
+  if (r->video_deadline <= now_us) rtc_video_timeout(r, now_us);
   while (r->heap_n > 0 && r->heap[0]->deadline <= now_us) {
     rtc_rec_t *x = r->heap[0];
     sfu_transport_handle_timeout(x->tp, now_us);
@@ -508,6 +549,7 @@ void sfu_rtc_handle_timeout(sfu_rtc_t *r, uint64_t now_us) {
 uint64_t sfu_rtc_next_deadline(const sfu_rtc_t *r) {
   uint64_t d = r->heap_n ? r->heap[0]->deadline : UINT64_MAX;
   uint64_t s = sfu_sctp_group_next_deadline(r->sctp);
+  if (r->video_deadline < d) d = r->video_deadline;
   return s < d ? s : d;
 }
 
@@ -541,10 +583,3 @@ const sfu_transport_t *sfu_rtc_attendee_transport(const sfu_attendee_t *a) {
   return x ? x->tp : NULL;
 }
 
-/* ---- video router (issue 7, placeholder wiring) ---- */
-const sfu_router_t *sfu_rtc_meeting_router(const sfu_rtc_t *r, const sfu_meeting_t *m) {
-  return m->media;
-}
-const sfu_router_peer_t *sfu_rtc_attendee_peer(const sfu_attendee_t *a) { return NULL; }
-void sfu_rtc_attendee_caps_changed(sfu_rtc_t *r, sfu_attendee_t *a, uint64_t now_us) {}
-void sfu_rtc_meeting_removed(sfu_rtc_t *r, sfu_meeting_t *m) {}

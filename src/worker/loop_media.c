@@ -115,6 +115,9 @@ void sfu_loop_media_add_socket_stats(const sfu_loop_media_t *m, cJSON *loop_obj)
   num(u, "TxBatches", us->tx_batches);
   num(u, "TxDropped", us->tx_dropped);
   num(u, "TxTooBig", us->tx_too_big);
+  num(u, "TxGsoBatches", us->tx_gso_batches);
+  num(u, "TxGsoSegments", us->tx_gso_segments);
+  num(u, "TxGsoDisabled", us->tx_gso_disabled);
   const sfu_tcp_io_stats_t *ts = &m->tcp.st;
   num(t, "Open", ts->conns);
   num(t, "Accepted", ts->accepted);

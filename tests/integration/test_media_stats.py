@@ -116,7 +116,8 @@ class MediaStatsTests(WorkerTest):
         self.assertEqual(set(u0["Sockets"]), {"Udp", "Tcp"}, u0)
         self.assertEqual(set(u0["Sockets"]["Udp"]),
                          {"RxPackets", "RxBytes", "RxBatches", "RxTruncated", "TxPackets",
-                          "TxBytes", "TxBatches", "TxDropped", "TxTooBig"})
+                          "TxBytes", "TxBatches", "TxDropped", "TxTooBig", "TxGsoBatches",
+                          "TxGsoSegments", "TxGsoDisabled"})
         junk = b"\x01garbage-not-stun"
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             for _ in range(3):

@@ -1325,7 +1325,382 @@ TEST(garbage_and_mutations) {
   }
 }
 
-int main(void) {
+
+/* ---- the local plan: what the worker sends, per-section direction ---------------------- */
+
+static int answer_file_plan(const char *name, const sfu_sdp_plan_t *plan, size_t n_plan,
+                            result_t *r) {
+  size_t len;
+  memset(r, 0, sizeof *r);
+  char *buf = test_load_sdp(name, &len);
+  if (!buf) return r->rc = -1;
+  r->rc = sfu_sdp_parse(buf, len, &r->offer, r->err, sizeof r->err);
+  free(buf);
+  if (r->rc) return r->rc;
+  sfu_sdp_local_t l = local;
+  l.plan = plan;
+  l.n_plan = n_plan;
+  return r->rc = sfu_sdp_answer(r->offer, &l, &r->text, &r->neg, r->err, sizeof r->err);
+}
+
+/* The m-section of the answer with "a=mid:<mid>" (copy; "" if none). */
+static char *section_by_mid(const char *sdp, const char *mid) {
+  char want[64];
+  snprintf(want, sizeof want, "a=mid:%s\r\n", mid);
+  for (int i = 0;; i++) {
+    char *s = section(sdp, i);
+    if (!s[0] || strstr(s, want)) return s;
+    free(s);
+  }
+}
+
+TEST(plan_send_on_chromium_recvonly_sections) {
+  /* Subscriber: video mids 1 and 2 recvonly. We send VP9 profile 0 (pt 98, rtx 99) on 1
+   * with RTX, H.264 (102) on 2 without; the data section and audio are untouched. */
+  const sfu_sdp_plan_t plan[] = {
+      {.mid = "1", .send = 1, .recv = 1, .ssrc = 0x11111111, .rtx_ssrc = 0x22222222,
+       .cname = "sfu-a", .msid_stream = "att-7", .msid_track = "att-7-video", .send_pt = 98},
+      {.mid = "2", .send = 1, .ssrc = 3333, .rtx_ssrc = 0, .cname = NULL,
+       .msid_stream = NULL, .msid_track = "t2", .send_pt = 102},
+  };
+  result_t r;
+  REQUIRE(answer_file_plan("chromium-recvonly.sdp", plan, 2, &r) == 0);
+  check_answer_invariants("chromium-recvonly.sdp+plan", &r);
+  char *v1 = section_by_mid(r.text, "1"), *v2 = section_by_mid(r.text, "2"),
+       *au = section_by_mid(r.text, "0");
+  /* the client only receives: recv=1 cannot make us receive (RFC 3264 §6.1) */
+  CHECK(strstr(v1, "a=sendonly\r\n") && !strstr(v1, "a=sendrecv"));
+  CHECK(strstr(v1, "a=msid:att-7 att-7-video\r\n"));
+  CHECK(strstr(v1, "a=ssrc-group:FID 286331153 572662306\r\n"));
+  /* primary first (aiortc takes ssrc[0] as media, ssrc[1] as RTX) */
+  CHECK(strstr(v1, "a=ssrc:286331153 cname:sfu-a\r\n"
+                   "a=ssrc:286331153 msid:att-7 att-7-video\r\n"
+                   "a=ssrc:572662306 cname:sfu-a\r\n"
+                   "a=ssrc:572662306 msid:att-7 att-7-video\r\n"));
+  /* send_pt first on the m= line (its rtx right after) and in the codec list */
+  CHECK(strstr(v1, "m=video 40000 UDP/TLS/RTP/SAVPF 98 99 96 97 "));
+  CHECK(strstr(v1, "a=rtpmap:98 VP9/90000\r\n") < strstr(v1, "a=rtpmap:96 VP8/90000\r\n"));
+  CHECK(strstr(v2, "a=sendonly\r\n"));
+  CHECK(strstr(v2, "a=msid:- t2\r\n"));
+  CHECK(strstr(v2, "a=ssrc:3333 cname:sfu\r\na=ssrc:3333 msid:- t2\r\n"));
+  CHECK(!strstr(v2, "ssrc-group") && count(v2, "a=ssrc:") == 2);
+  CHECK(strstr(v2, " UDP/TLS/RTP/SAVPF 102 103 96 97 "));
+  /* audio has no plan entry and is not video: today's behaviour, no ssrc of ours */
+  CHECK(strstr(au, "a=sendonly\r\n") && !strstr(au, "a=ssrc") && !strstr(au, "a=msid"));
+  CHECK_EQ_INT(count(r.text, "a=msid-semantic: WMS *\r\n"), 1);
+  const sfu_sdp_neg_media_t *n1 = neg_by_mid(&r.neg, "1"), *n2 = neg_by_mid(&r.neg, "2");
+  REQUIRE(n1 && n2);
+  CHECK_EQ_INT(n1->dir, SFU_SDP_SENDONLY);
+  CHECK_EQ_INT(n1->send_ssrc, 0x11111111);
+  CHECK_EQ_INT(n1->send_rtx_ssrc, 0x22222222);
+  CHECK_EQ_INT(n1->codecs[0].pt, 98);
+  CHECK_EQ_INT(n1->codecs[0].rtx_pt, 99);
+  CHECK_EQ_STR(n1->codecs[0].fmtp, "profile-id=0");
+  CHECK_EQ_INT(n1->codecs[1].pt, 96);
+  CHECK_EQ_INT(n2->codecs[0].pt, 102);
+  CHECK(strstr(n2->codecs[0].fmtp, "packetization-mode=1") != NULL);
+  CHECK_EQ_INT(n2->send_ssrc, 3333);
+  CHECK_EQ_INT(n2->send_rtx_ssrc, 0);
+  /* the answer's own parse sees our FID group and ssrcs */
+  sfu_sdp_offer_t *a;
+  REQUIRE(sfu_sdp_parse(r.text, strlen(r.text), &a, NULL, 0) == 0);
+  CHECK_EQ_INT(a->media[1].n_fids, 1);
+  CHECK_EQ_INT(a->media[1].fids[0].primary, 0x11111111);
+  CHECK_EQ_INT(a->media[1].fids[0].rtx, 0x22222222);
+  CHECK_EQ_INT(a->media[1].n_ssrcs, 2);
+  CHECK_EQ_STR(a->media[1].ssrcs[0].cname, "sfu-a");
+  sfu_sdp_offer_free(a);
+  free(v1);
+  free(v2);
+  free(au);
+  result_free(&r);
+
+  /* No entry for mid 2: a video section we neither send nor receive on is inactive, not
+   * rejected: same port, same codecs, still bundled ("extra ones stay inactive"). */
+  REQUIRE(answer_file_plan("chromium-recvonly.sdp", plan, 1, &r) == 0);
+  v2 = section_by_mid(r.text, "2");
+  CHECK(strstr(v2, "a=inactive\r\n"));
+  CHECK(strstr(v2, "m=video 40000 UDP/TLS/RTP/SAVPF 96 97 "));
+  CHECK(strstr(v2, "a=rtpmap:96 VP8/90000\r\n") && !strstr(v2, "a=ssrc"));
+  CHECK(strstr(r.text, "a=group:BUNDLE 0 1 2 3\r\n"));
+  CHECK_EQ_INT(r.neg.n_media, 4);
+  CHECK_EQ_INT(neg_by_mid(&r.neg, "2")->dir, SFU_SDP_INACTIVE);
+  CHECK_EQ_INT(neg_by_mid(&r.neg, "2")->send_ssrc, 0);
+  free(v2);
+  result_free(&r);
+}
+
+TEST(plan_rtx_only_when_negotiated) {
+  /* VP8 without its rtx payload type: rtx_ssrc is not announced (RFC 4588 §8.1). */
+  char *s = mini("a=group:BUNDLE v\r\n"
+                 "m=video 9 UDP/TLS/RTP/SAVPF 96 98 99\r\na=mid:v\r\na=rtcp-mux\r\na=recvonly\r\n"
+                 "a=rtpmap:96 VP8/90000\r\na=rtpmap:98 VP9/90000\r\n"
+                 "a=rtpmap:99 rtx/90000\r\na=fmtp:99 apt=98\r\n");
+  sfu_sdp_offer_t *o;
+  REQUIRE(sfu_sdp_parse(s, strlen(s), &o, NULL, 0) == 0);
+  sfu_sdp_plan_t p = {.mid = "v", .send = 1, .ssrc = 5, .rtx_ssrc = 6, .msid_track = "t",
+                      .send_pt = 96};
+  sfu_sdp_local_t l = local;
+  l.plan = &p;
+  l.n_plan = 1;
+  char *text;
+  sfu_sdp_answer_t neg;
+  REQUIRE(sfu_sdp_answer(o, &l, &text, &neg, NULL, 0) == 0);
+  CHECK(!strstr(text, "ssrc-group") && !strstr(text, "a=ssrc:6 "));
+  CHECK(strstr(text, "a=ssrc:5 cname:sfu\r\n"));
+  CHECK(strstr(text, "m=video 40000 UDP/TLS/RTP/SAVPF 96 98 99\r\n"));
+  CHECK_EQ_INT(neg.media[0].send_rtx_ssrc, 0);
+  free(text);
+  sfu_sdp_answer_clear(&neg);
+  /* send_pt -1: keep the order; RTX exists for some codec, so it is announced */
+  p.send_pt = -1;
+  REQUIRE(sfu_sdp_answer(o, &l, &text, &neg, NULL, 0) == 0);
+  CHECK(strstr(text, "a=ssrc-group:FID 5 6\r\n"));
+  CHECK(strstr(text, "m=video 40000 UDP/TLS/RTP/SAVPF 96 98 99\r\n"));
+  CHECK_EQ_INT(neg.media[0].send_rtx_ssrc, 6);
+  free(text);
+  sfu_sdp_answer_clear(&neg);
+  /* send_pt 98 (VP9, with rtx 99): first, with its rtx */
+  p.send_pt = 98;
+  REQUIRE(sfu_sdp_answer(o, &l, &text, &neg, NULL, 0) == 0);
+  CHECK(strstr(text, "m=video 40000 UDP/TLS/RTP/SAVPF 98 99 96\r\n"));
+  CHECK(strstr(text, "a=ssrc-group:FID 5 6\r\n"));
+  CHECK_EQ_INT(neg.media[0].codecs[0].pt, 98);
+  free(text);
+  sfu_sdp_answer_clear(&neg);
+  sfu_sdp_offer_free(o);
+  free(s);
+}
+
+TEST(plan_refusing_recv_on_simulcast_section) {
+  static const char *files[] = {"chromium-simulcast-datachannel.sdp",
+                                "chromium-simulcast-no-datachannel.sdp",
+                                "chromium-simulcast-trickle.sdp"};
+  for (size_t f = 0; f < 3; f++) {
+    result_t r0, r;
+    REQUIRE(answer_file(files[f], &r0) == 0);
+    /* which mid is the simulcast video */
+    const char *vmid = NULL;
+    for (size_t i = 0; i < r0.offer->n_media; i++)
+      if (r0.offer->media[i].sim_send.raw) vmid = r0.offer->media[i].mid;
+    REQUIRE(vmid);
+    sfu_sdp_plan_t refuse = {.mid = vmid, .recv = 0, .send = 1, .ssrc = 9, .msid_track = "x",
+                             .send_pt = -1};
+    REQUIRE(answer_file_plan(files[f], &refuse, 1, &r) == 0);
+    check_answer_invariants(files[f], &r);
+    char *v = section_by_mid(r.text, vmid);
+    /* sendonly offer: send=1 cannot apply, recv refused: inactive, no simulcast/rid */
+    CHECK(strstr(v, "a=inactive\r\n"));
+    CHECK(!strstr(v, "a=simulcast") && !strstr(v, "a=rid:") && !strstr(v, "a=ssrc"));
+    CHECK(!strstr(r.text, "a=msid"));
+    CHECK(strstr(v, "a=rtpmap:96 VP8/90000\r\n")); /* codecs kept */
+    const sfu_sdp_neg_media_t *n = neg_by_mid(&r.neg, vmid);
+    REQUIRE(n);
+    CHECK_EQ_INT(n->dir, SFU_SDP_INACTIVE);
+    CHECK(!n->simulcast_recv);
+    CHECK_EQ_INT(n->n_rids, 0);
+    CHECK_EQ_INT(n->send_ssrc, 0);
+    free(v);
+    result_free(&r);
+    /* recv accepted: exactly the answer without a plan (no sending on a sendonly offer) */
+    sfu_sdp_plan_t take = {.mid = vmid, .recv = 1, .send = 1, .ssrc = 9, .send_pt = -1};
+    REQUIRE(answer_file_plan(files[f], &take, 1, &r) == 0);
+    CHECK_EQ_STR(r.text, r0.text);
+    n = neg_by_mid(&r.neg, vmid);
+    REQUIRE(n);
+    CHECK_EQ_INT(n->dir, SFU_SDP_RECVONLY);
+    CHECK(n->simulcast_recv);
+    CHECK_EQ_INT(n->n_rids, 3);
+    result_free(&r);
+    result_free(&r0);
+  }
+}
+
+TEST(plan_sendrecv_section_directions) {
+  /* aiortc offers video sendrecv (mid 1, with its own FID group). */
+  const sfu_sdp_plan_t recv_only = {.mid = "1", .recv = 1, .send_pt = -1};
+  result_t r;
+  REQUIRE(answer_file_plan("aiortc-audio-video.sdp", &recv_only, 1, &r) == 0);
+  char *v = section_by_mid(r.text, "1");
+  CHECK(strstr(v, "a=recvonly\r\n") && !strstr(v, "a=ssrc") && !strstr(v, "a=msid"));
+  const sfu_sdp_neg_media_t *n = neg_by_mid(&r.neg, "1");
+  REQUIRE(n);
+  CHECK_EQ_INT(n->dir, SFU_SDP_RECVONLY);
+  /* what the router needs to publish: the client's SSRC and its RTX pair */
+  CHECK_EQ_INT(n->n_fids, 1);
+  CHECK_EQ_INT(n->fids[0].primary, 1696892181u);
+  CHECK_EQ_INT(n->fids[0].rtx, 3420889790u);
+  CHECK_EQ_INT(n->n_ssrcs, 2);
+  /* audio keeps today's sendrecv */
+  CHECK_EQ_INT(neg_by_mid(&r.neg, "0")->dir, SFU_SDP_SENDRECV);
+  free(v);
+  result_free(&r);
+
+  const sfu_sdp_plan_t both = {.mid = "1", .recv = 1, .send = 1, .ssrc = 77, .rtx_ssrc = 78,
+                               .cname = "c", .msid_stream = "s", .msid_track = "t",
+                               .send_pt = -1};
+  REQUIRE(answer_file_plan("aiortc-audio-video.sdp", &both, 1, &r) == 0);
+  v = section_by_mid(r.text, "1");
+  CHECK(strstr(v, "a=sendrecv\r\n") && strstr(v, "a=ssrc-group:FID 77 78\r\n"));
+  CHECK_EQ_INT(neg_by_mid(&r.neg, "1")->dir, SFU_SDP_SENDRECV);
+  free(v);
+  result_free(&r);
+
+  const sfu_sdp_plan_t send_only = {.mid = "1", .recv = 0, .send = 1, .ssrc = 77,
+                                    .msid_track = "t", .send_pt = -1};
+  REQUIRE(answer_file_plan("aiortc-audio-video.sdp", &send_only, 1, &r) == 0);
+  v = section_by_mid(r.text, "1");
+  CHECK(strstr(v, "a=sendonly\r\n") && strstr(v, "a=ssrc:77 cname:sfu\r\n"));
+  CHECK_EQ_INT(neg_by_mid(&r.neg, "1")->dir, SFU_SDP_SENDONLY);
+  free(v);
+  result_free(&r);
+
+  /* n_plan 0 with a non-NULL plan: every video section is inactive */
+  REQUIRE(answer_file_plan("aiortc-audio-video.sdp", &send_only, 0, &r) == 0);
+  CHECK_EQ_INT(neg_by_mid(&r.neg, "1")->dir, SFU_SDP_INACTIVE);
+  CHECK_EQ_INT(neg_by_mid(&r.neg, "0")->dir, SFU_SDP_SENDRECV);
+  result_free(&r);
+}
+
+TEST(plan_bad_entries_are_refused) {
+  const sfu_sdp_plan_t ok = {.mid = "1", .send = 1, .ssrc = 1, .msid_track = "t",
+                             .send_pt = -1};
+  struct {
+    sfu_sdp_plan_t p[2];
+    size_t n;
+    const char *msg;
+  } cases[] = {
+      {{ok}, 1, NULL},
+      {{{.mid = "1", .send = 1, .ssrc = 0, .send_pt = -1}}, 1, "ssrc 0"},
+      {{{.mid = "1", .send = 1, .ssrc = 1, .msid_track = "a b", .send_pt = -1}}, 1, "token"},
+      {{{.mid = "1", .send = 1, .ssrc = 1, .msid_stream = "x\r\na=y", .msid_track = "t",
+         .send_pt = -1}}, 1, "token"},
+      {{{.mid = "1", .send = 1, .ssrc = 1, .cname = "c\r\n", .send_pt = -1}}, 1, "token"},
+      {{{.mid = "1", .send = 1, .ssrc = 1, .msid_track = "", .send_pt = -1}}, 1, "token"},
+      {{{.mid = "1", .send = 1, .ssrc = 1, .msid_track =
+             "0123456789012345678901234567890123456789012345678901234567890123456789",
+         .send_pt = -1}}, 1, "token"},
+      {{{.mid = "1", .send = 1, .ssrc = 1, .send_pt = 104}}, 1, "send_pt 104"}, /* mode 0 */
+      {{{.mid = "1", .send = 1, .ssrc = 1, .send_pt = 97}}, 1, "send_pt 97"},   /* an rtx */
+      {{{.mid = "1", .send = 1, .ssrc = 1, .rtx_ssrc = 1, .send_pt = -1}}, 1, "rtx_ssrc"},
+      {{ok, {.mid = "2", .send = 1, .ssrc = 1, .send_pt = -1}}, 2, "ssrc 1 also used"},
+      {{ok, {.mid = "2", .send = 1, .ssrc = 2, .rtx_ssrc = 1, .send_pt = -1}}, 2, "also used"},
+      /* entries that do not apply are not checked: the client does not receive on mid 0 */
+      {{ok, {.mid = "0", .send = 1, .ssrc = 0, .send_pt = 5}}, 2, NULL},
+      {{ok, {.mid = "nope", .send = 1, .ssrc = 0}}, 2, NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    result_t r;
+    int rc = answer_file_plan("chromium-recvonly.sdp", cases[i].p, cases[i].n, &r);
+    if (!cases[i].msg) {
+      CHECK_EQ_INT(rc, 0);
+    } else {
+      CHECK_EQ_INT(rc, SFU_EINVAL);
+      CHECK(r.text == NULL && r.neg.n_media == 0);
+      if (!strstr(r.err, cases[i].msg)) fprintf(stderr, "case %zu: %s\n", i, r.err);
+      CHECK(strstr(r.err, cases[i].msg) != NULL);
+      CHECK(strstr(r.err, "mid "));
+    }
+    result_free(&r);
+  }
+  /* n_plan without a plan */
+  sfu_sdp_local_t l = local;
+  l.n_plan = 1;
+  result_t r;
+  answer_file("chromium-recvonly.sdp", &r);
+  char *text;
+  CHECK_EQ_INT(sfu_sdp_answer(r.offer, &l, &text, NULL, NULL, 0), SFU_EINVAL);
+  result_free(&r);
+}
+
+TEST(legacy_ssrc_group_sim_parsed) {
+  char *s = mini("a=group:BUNDLE v\r\n"
+                 "m=video 9 UDP/TLS/RTP/SAVPF 96 97\r\na=mid:v\r\na=rtcp-mux\r\na=sendonly\r\n"
+                 "a=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n"
+                 "a=ssrc-group:SIM 10 20 30\r\n"
+                 "a=ssrc-group:FID 10 11\r\na=ssrc-group:FID 20 21\r\n"
+                 "a=ssrc-group:FID 30 31\r\n"
+                 "a=ssrc-group:SIM 99 98\r\n" /* a second group: ignored */
+                 "a=ssrc:10 cname:c\r\na=ssrc:11 cname:c\r\na=ssrc:20 cname:c\r\n"
+                 "a=ssrc:21 cname:c\r\na=ssrc:30 cname:c\r\na=ssrc:31 cname:c\r\n");
+  result_t r;
+  answer_str(s, &r);
+  REQUIRE(r.rc == 0);
+  const sfu_sdp_media_t *m = &r.offer->media[0];
+  CHECK_EQ_INT(m->n_sim_ssrcs, 3);
+  CHECK(m->sim_ssrcs[0] == 10 && m->sim_ssrcs[1] == 20 && m->sim_ssrcs[2] == 30);
+  const sfu_sdp_neg_media_t *n = &r.neg.media[0];
+  CHECK_EQ_INT(n->dir, SFU_SDP_RECVONLY);
+  CHECK_EQ_INT(n->n_sim_ssrcs, 3);
+  CHECK(n->sim_ssrcs[0] == 10 && n->sim_ssrcs[2] == 30);
+  CHECK_EQ_INT(n->n_fids, 3);
+  CHECK(n->fids[1].primary == 20 && n->fids[1].rtx == 21);
+  CHECK_EQ_INT(n->n_ssrcs, 6);
+  CHECK(!n->simulcast_recv && n->n_rids == 0);
+  CHECK(!strstr(r.text, "SIM")); /* nothing to answer for it */
+  result_free(&r);
+  free(s);
+  /* a Chromium rid offer has no SIM group */
+  REQUIRE(answer_file("chromium-simulcast-datachannel.sdp", &r) == 0);
+  CHECK_EQ_INT(neg_by_mid(&r.neg, "1")->n_sim_ssrcs, 0);
+  CHECK_EQ_INT(neg_by_mid(&r.neg, "1")->n_rids, 3);
+  result_free(&r);
+  /* malformed or oversized groups */
+  static const char *const bad[] = {
+      "a=ssrc-group:SIM\r\n", "a=ssrc-group:SIM 1 x\r\n", "a=ssrc-group:SIM 1 4294967296\r\n",
+      "a=ssrc-group:SIM 1 2 1\r\n", "a=ssrc-group:SIM 1 2 3 4 5 6 7 8 9\r\n"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char body[512];
+    snprintf(body, sizeof body,
+             "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:v\r\na=rtcp-mux\r\n"
+             "a=rtpmap:96 VP8/90000\r\n%s", bad[i]);
+    s = mini(body);
+    sfu_sdp_offer_t *o = NULL;
+    int rc = sfu_sdp_parse(s, strlen(s), &o, NULL, 0);
+    CHECK(rc == (i == 4 ? SFU_ELIMIT : SFU_EPARSE));
+    CHECK(o == NULL);
+    free(s);
+  }
+}
+
+/* For tests/unit/sdp_aiortc.py: reads an offer on stdin and prints the answer with a plan
+ * that sends on every video section the client receives on (ssrc 1000+2i, rtx +1, msid
+ * "sfu-stream" "track-<mid>") and receives on every other. */
+static int print_plan_answer(void) {
+  static char buf[SFU_SDP_MAX_SIZE];
+  size_t len = fread(buf, 1, sizeof buf, stdin);
+  sfu_sdp_offer_t *o;
+  char err[256], tracks[SFU_SDP_MAX_MEDIA][80];
+  if (sfu_sdp_parse(buf, len, &o, err, sizeof err)) {
+    fprintf(stderr, "parse: %s\n", err);
+    return 1;
+  }
+  sfu_sdp_plan_t plan[SFU_SDP_MAX_MEDIA];
+  size_t n = 0;
+  for (size_t i = 0; i < o->n_media; i++) {
+    const sfu_sdp_media_t *m = &o->media[i];
+    if (!m->mid) continue;
+    snprintf(tracks[n], sizeof tracks[n], "track-%s", m->mid);
+    plan[n] = (sfu_sdp_plan_t){.mid = m->mid, .recv = 1,
+                               .send = m->dir == SFU_SDP_RECVONLY || m->dir == SFU_SDP_SENDRECV,
+                               .ssrc = 1000 + 2 * (uint32_t)i, .rtx_ssrc = 1001 + 2 * (uint32_t)i,
+                               .cname = "sfu", .msid_stream = "sfu-stream",
+                               .msid_track = tracks[n], .send_pt = -1};
+    n++;
+  }
+  sfu_sdp_local_t l = local;
+  l.plan = plan;
+  l.n_plan = n;
+  char *text;
+  int rc = sfu_sdp_answer(o, &l, &text, NULL, err, sizeof err);
+  if (rc) fprintf(stderr, "answer: %s\n", err);
+  else fputs(text, stdout), free(text);
+  sfu_sdp_offer_free(o);
+  return rc != 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "--print-plan-answer") == 0) return print_plan_answer();
   RUN(every_captured_offer_parses_and_is_answered);
   RUN(lf_only_parses_like_crlf);
   RUN(chromium_simulcast_offer_parsed);
@@ -1358,5 +1733,11 @@ int main(void) {
   RUN(echoed_tokens_are_short_tokens);
   RUN(every_truncation_of_simulcast_offer);
   RUN(garbage_and_mutations);
+  RUN(plan_send_on_chromium_recvonly_sections);
+  RUN(plan_rtx_only_when_negotiated);
+  RUN(plan_refusing_recv_on_simulcast_section);
+  RUN(plan_sendrecv_section_directions);
+  RUN(plan_bad_entries_are_refused);
+  RUN(legacy_ssrc_group_sim_parsed);
   return test_summary();
 }

@@ -1,0 +1,430 @@
+/* The video router's RTP path (router.h): a publisher's packet is matched to its layer
+ * (learning SSRCs from the mid / rid / repaired-rid extensions), unwrapped if it is RTX,
+ * dropped if it is padding, read for keyframes and resolution, kept for NACKs, and
+ * forwarded to every viewer on that layer, rewritten into the viewer's own stream. */
+#include <string.h>
+
+#include "media/router_internal.h"
+#include "sfu/codec_h264.h"
+#include "sfu/codec_vp8.h"
+#include "sfu/err.h"
+#include "sfu/rtp.h"
+#include "sfu/rtp_forward.h"
+
+/* What the codec says about one packet. */
+typedef struct {
+  uint8_t keyframe;     /* first packet of a frame a viewer can start decoding at */
+  uint8_t frame_start;
+  uint16_t width, height;
+  uint8_t vp8_ok;
+  sfu_vp8_desc_t vp8;
+} pkt_info_t;
+
+static int read_codec(const stream_t *s, const sfu_rtp_hdr_t *h, pkt_info_t *pi) {
+  memset(pi, 0, sizeof *pi);
+  switch (s->codec) {
+  case CODEC_VP8:
+    if (sfu_vp8_parse(h->payload, h->payload_len, &pi->vp8) != 0) return SFU_EPARSE;
+    pi->vp8_ok = 1;
+    pi->frame_start = pi->vp8.frame_start;
+    pi->keyframe = pi->vp8.frame_start && pi->vp8.keyframe;
+    if (pi->keyframe) {
+      pi->width = pi->vp8.width;
+      pi->height = pi->vp8.height;
+    }
+    return 0;
+  case CODEC_H264: {
+    sfu_h264_info_t hi;
+    if (sfu_h264_parse(h->payload, h->payload_len, &hi) != 0) return SFU_EPARSE;
+    /* An SPS marks a switchable keyframe (single NAL, STAP-A or the start of an FU-A):
+     * a viewer that never saw this layer's SPS/PPS cannot decode a bare IDR. */
+    pi->keyframe = hi.has_sps;
+    pi->frame_start = hi.has_sps || hi.has_idr || (hi.packet_type == SFU_H264_NAL_FU_A ? hi.fu_start : 1);
+    pi->width = hi.width;
+    pi->height = hi.height;
+    return 0;
+  }
+  default:
+    /* VP9 / AV1 as single streams: no switch ever needed after the first keyframe,
+     * which the viewer asks for itself (PLI) if it starts mid-stream. */
+    pi->keyframe = 1;
+    pi->frame_start = 1;
+    return 0;
+  }
+}
+
+/* The layer a packet belongs to, learning SSRCs as they come: Chromium signals none for
+ * rid simulcast, so the first packet of each SSRC names its rid (or repaired rid) and mid
+ * in header extensions (RFC 8852 §3, RFC 9143 §15). The very first packet counts. */
+static layer_t *find_layer(stream_t *s, const sfu_rtp_hdr_t *h, int *is_rtx) {
+  for (size_t i = 0; i < s->n_layers; i++) {
+    layer_t *l = &s->layers[i];
+    if (!l->known) continue;
+    if (l->ssrc == h->ssrc) {
+      *is_rtx = 0;
+      return l;
+    }
+    if (l->rtx_ssrc && l->rtx_ssrc == h->ssrc) {
+      *is_rtx = 1;
+      return l;
+    }
+  }
+  /* Unknown SSRC: rid / repaired-rid, else (a single stream without a=ssrc) the payload
+   * type says media or RTX. */
+  const uint8_t *d;
+  size_t dl;
+  const char *str;
+  size_t sl;
+  uint8_t rid_id = sfu_rtp_ext_map_id(&s->ext, SFU_EXT_RID);
+  uint8_t rrid_id = sfu_rtp_ext_map_id(&s->ext, SFU_EXT_REPAIRED_RID);
+  int rtx_pt = 0;
+  for (size_t i = 0; i < s->n_codecs; i++)
+    if (s->codecs[i].rtx_pt >= 0 && s->codecs[i].rtx_pt == h->payload_type) rtx_pt = 1;
+  if (s->layers[0].rid[0]) {
+    int rtx = 0;
+    int ok = 0;
+    if (rid_id && sfu_rtp_ext_find(h, rid_id, &d, &dl) == 0 && sfu_rtp_ext_str(d, dl, &str, &sl) == 0) ok = 1;
+    else if (rrid_id && sfu_rtp_ext_find(h, rrid_id, &d, &dl) == 0 &&
+             sfu_rtp_ext_str(d, dl, &str, &sl) == 0) ok = rtx = 1;
+    if (!ok) return NULL;
+    for (size_t i = 0; i < s->n_layers; i++) {
+      layer_t *l = &s->layers[i];
+      if (strlen(l->rid) != sl || memcmp(l->rid, str, sl)) continue;
+      /* A layer's SSRC may change (the publisher restarted its encoder): follow it. */
+      if (rtx) l->rtx_ssrc = h->ssrc;
+      else {
+        if (l->known && l->ssrc != h->ssrc) sfu_nack_gen_init(&l->nack);
+        l->ssrc = h->ssrc;
+        l->known = 1;
+        sfu_recv_stats_init(&l->rs, h->ssrc, 90000);
+      }
+      *is_rtx = rtx;
+      return rtx && !l->known ? NULL : l;
+    }
+    return NULL;
+  }
+  /* Single stream, no rid. */
+  layer_t *l = &s->layers[0];
+  if (rtx_pt) {
+    if (!l->known) return NULL;
+    l->rtx_ssrc = h->ssrc;
+    *is_rtx = 1;
+    return l;
+  }
+  for (size_t i = 0; i < s->n_codecs; i++) {
+    if (s->codecs[i].pt != h->payload_type) continue;
+    if (l->known && l->ssrc != h->ssrc) sfu_nack_gen_init(&l->nack);
+    l->ssrc = h->ssrc;
+    l->known = 1;
+    sfu_recv_stats_init(&l->rs, h->ssrc, 90000);
+    *is_rtx = 0;
+    return l;
+  }
+  return NULL;
+}
+
+static int codec_pt_ok(const stream_t *s, uint8_t pt) {
+  for (size_t i = 0; i < s->n_codecs; i++)
+    if (s->codecs[i].pt == pt) return 1;
+  return 0;
+}
+
+static int16_t media_pt_of_rtx(const stream_t *s, uint8_t rtx_pt) {
+  for (size_t i = 0; i < s->n_codecs; i++)
+    if (s->codecs[i].rtx_pt == rtx_pt) return s->codecs[i].pt;
+  return -1;
+}
+
+/* Builds the packet for v into the router's scratch and hands it to the viewer's
+ * transport. rec: the ring entry of out_seq (its fields are used as they are: a resend
+ * rebuilds the same bytes). */
+static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const pkt_info_t *pi,
+                      const sfu_rw_out_t *o, uint16_t twcc, int has_twcc, int rtx) {
+  sfu_fwd_params_t fp = {
+      .ssrc = v->ssrc,
+      .seq = o->seq,
+      .ts = o->ts,
+      .pt = v->pt,
+      .marker = -1,
+      .in_map = &v->s->ext,
+      .out_map = &v->ext,
+      .mid = v->mid,
+      .mid_len = v->mid_len,
+      .has_twcc = has_twcc,
+      .twcc_seq = twcc,
+      .vp8 = pi->vp8_ok && pi->vp8.picture_id_bits,
+      .pic_id = o->pic_id,
+      .tl0 = o->tl0,
+  };
+  uint8_t *buf = r->scratch2;
+  int n = sfu_rtp_forward_build(buf, ROUTER_SCRATCH - 64, h, pi->vp8_ok ? &pi->vp8 : NULL, &fp);
+  if (n < 0) return n;
+  if (rtx) {
+    /* RFC 4588 §4: the viewer's RTX SSRC, its own sequence space, OSN first. */
+    int m = sfu_rtp_rtx_wrap(buf, (size_t)n, (uint8_t)v->rtx_pt, v->rtx_ssrc, v->rtx_seq++,
+                             r->scratch, ROUTER_SCRATCH - 64);
+    if (m < 0) return m;
+    buf = r->scratch;
+    n = m;
+  }
+  int rc = r->cbs.send_rtp ? r->cbs.send_rtp(v->viewer->user, buf, (size_t)n, ROUTER_SCRATCH) : SFU_ESTATE;
+  if (rc == 0) {
+    v->packets_out++;
+    v->bytes_out += (uint64_t)n;
+    v->sr_packets++;
+    v->sr_octets += (uint64_t)n - h->header_len;
+  }
+  return rc;
+}
+
+/* Slots of the viewer's sequence space that no packet will fill any more (a packet
+ * skipped after later ones went out, or left behind by a switch: rtp_rewrite.h) get a
+ * padding-only packet, which receivers count and drop: no gap for the viewer to NACK. */
+static void fill_holes(sfu_router_t *r, view_t *v) {
+  sfu_rw_out_t o;
+  while (sfu_rewrite_take_hole(&v->rw, &o)) {
+    sfu_fwd_params_t fp = {
+        .ssrc = v->ssrc, .seq = o.seq, .ts = o.ts, .pt = v->pt, .marker = 0,
+        .out_map = &v->ext, .mid = v->mid, .mid_len = v->mid_len,
+    };
+    if (sfu_rtp_ext_map_id(&v->ext, SFU_EXT_TWCC)) {
+      fp.has_twcc = 1;
+      fp.twcc_seq = v->viewer->twcc_seq++;
+    }
+    int n = sfu_rtp_padding_build(r->scratch2, ROUTER_SCRATCH - 64, 4, &fp);
+    if (n > 0 && r->cbs.send_rtp && r->cbs.send_rtp(v->viewer->user, r->scratch2, (size_t)n, ROUTER_SCRATCH) == 0)
+      v->packets_out++;
+  }
+}
+
+static void rw_in_of(const layer_t *l, const sfu_rtp_hdr_t *h, const pkt_info_t *pi, sfu_rw_in_t *in) {
+  memset(in, 0, sizeof *in);
+  in->src = l->ssrc;
+  in->seq = h->seq;
+  in->ts = h->timestamp;
+  in->keyframe = pi->keyframe;
+  in->frame_start = pi->frame_start;
+  if (pi->vp8_ok && pi->vp8.picture_id_bits) {
+    in->has_pic_id = 1;
+    in->pic_id = pi->vp8.picture_id;
+    in->pic_id_bits = pi->vp8.picture_id_bits;
+  }
+  if (pi->vp8_ok && pi->vp8.has_tl0picidx) {
+    in->has_tl0 = 1;
+    in->tl0 = pi->vp8.tl0picidx;
+  }
+}
+
+/* The output timestamp for the first packet of layer `to` after a switch, mapped through
+ * both layers' sender reports (NTP <-> RTP, RFC 3550 §6.4.1): the same capture instant
+ * gets the same output timestamp whatever layer carries it. Without an SR on both layers
+ * the mapping is impossible: return 0 and let the rewriter use "last sent + one frame
+ * interval" (rtp_rewrite.h), which is never backwards. */
+static int map_ts(const view_t *v, const layer_t *from, const layer_t *to, uint32_t in_ts,
+                  uint32_t *out) {
+  if (!from || !to->has_sr || !from->has_sr || !v->started) return 0;
+  /* to's ts -> NTP -> from's ts -> out ts (via the view's current offset on from) */
+  int64_t d_to = (int32_t)(in_ts - to->sr_rtp);                     /* 90 kHz ticks */
+  int64_t ntp_diff = (int64_t)(to->sr_ntp - from->sr_ntp);          /* 32.32 */
+  int64_t d_from = (ntp_diff * 90000) >> 32;
+  uint32_t from_ts = (uint32_t)(from->sr_rtp + d_from + d_to);
+  uint32_t o = from_ts + (v->last_out_ts - v->last_in_ts);
+  /* never backwards: the rewriter enforces > last sent; a mapping that lands in the
+   * past (SR jitter) is replaced by its fallback */
+  if ((int32_t)(o - v->last_out_ts) <= 0) return 0;
+  *out = o;
+  return 1;
+}
+
+static void forward(sfu_router_t *r, stream_t *s, layer_t *l, int li, const sfu_rtp_hdr_t *h,
+                    const pkt_info_t *pi, uint64_t now_us, int is_rtx) {
+  sfu_rw_in_t in;
+  rw_in_of(l, h, pi, &in);
+  for (size_t i = 0; i < s->n_views; i++) {
+    view_t *v = s->views[i];
+    if (v->layer != li) {
+      if (v->target != li || !pi->keyframe || is_rtx) continue;
+      /* The keyframe this view waited for: switch (up or down) here. */
+      const layer_t *from = v->layer >= 0 ? &s->layers[v->layer] : NULL;
+      uint32_t ts_out = 0;
+      int has = map_ts(v, from, l, h->timestamp, &ts_out);
+      sfu_rewrite_switch(&v->rw, &in, has, ts_out);
+      fill_holes(r, v);
+      if (v->layer >= 0) v->switches++;
+      v->layer = (int8_t)li;
+      v->started = 1;
+    } else if (!v->started) {
+      continue;
+    }
+    sfu_rw_out_t o;
+    if (sfu_rewrite_map(&v->rw, &in, &o) != 0) continue;
+    uint16_t twcc = 0;
+    int has_twcc = sfu_rtp_ext_map_id(&v->ext, SFU_EXT_TWCC) != 0;
+    if (has_twcc) twcc = v->viewer->twcc_seq++;
+    sfu_rw_sent_t *rec = sfu_rewrite_lookup(&v->rw, o.seq);
+    if (rec) {
+      rec->twcc_seq = twcc;
+      rec->has_twcc = (uint8_t)has_twcc;
+    }
+    v->last_in_ts = h->timestamp;
+    v->last_out_ts = o.ts;
+    if (send_built(r, v, h, pi, &o, twcc, has_twcc, 0) == 0) {
+      r->st.forwarded++;
+      r->st.forwarded_bytes += h->raw_len;
+    }
+  }
+}
+
+/* A layer's resolution from a keyframe, checked against the meeting's limit. */
+static void on_keyframe(sfu_router_t *r, stream_t *s, layer_t *l, const pkt_info_t *pi,
+                        uint64_t now_us) {
+  l->keyframes++;
+  sfu_kf_req_got_keyframe(&l->kf, now_us);
+  if (!pi->width || !pi->height) return;
+  uint16_t mw = s->content ? r->cfg.content_max_width : r->cfg.video_max_width;
+  uint16_t mh = s->content ? r->cfg.content_max_height : r->cfg.video_max_height;
+  /* Either orientation: a portrait 720x1280 camera is within HD. */
+  uint32_t big = pi->width > pi->height ? pi->width : pi->height;
+  uint32_t small = pi->width > pi->height ? pi->height : pi->width;
+  uint32_t mbig = mw > mh ? mw : mh, msmall = mw > mh ? mh : mw;
+  if (!s->refused && (big > mbig || small > msmall)) {
+    s->refused = 1;
+    router_event(r, SFU_ROUTER_EV_SEND_REFUSED, s,
+                 "Disabled video/content send capability, reason: Video resolution is above "
+                 "limit of current meeting feature selection.");
+    router_index_changed(r);
+  }
+  if (pi->width != l->width || pi->height != l->height) {
+    l->width = pi->width;
+    l->height = pi->height;
+    router_sort_layers(s);
+    router_index_changed(r);
+  }
+}
+
+void router_fwd_rtp(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, uint8_t *buf,
+                    size_t len) {
+  stream_t *s = p->pub;
+  r->st.rtp_in++;
+  if (!s) {
+    r->st.dropped++;
+    return;
+  }
+  sfu_rtp_hdr_t h;
+  if (sfu_rtp_parse(buf, len, &h) != 0) {
+    s->dropped_other++;
+    r->st.dropped++;
+    return;
+  }
+  int is_rtx = 0;
+  layer_t *l = find_layer(s, &h, &is_rtx);
+  if (!l) {
+    s->dropped_other++;
+    r->st.dropped++;
+    return;
+  }
+  if (is_rtx) {
+    int16_t mpt = media_pt_of_rtx(s, h.payload_type);
+    /* A padding-only RTX packet is a bandwidth probe, not a retransmission. */
+    if (mpt < 0 || h.payload_len < 2 || sfu_rtp_rtx_unwrap(buf, &len, &h, (uint8_t)mpt, l->ssrc) != 0 ||
+        sfu_rtp_parse(buf, len, &h) != 0) {
+      l->padding_dropped += h.payload_len == 0;
+      r->st.dropped++;
+      return;
+    }
+  } else if (!codec_pt_ok(s, h.payload_type)) {
+    s->dropped_other++;
+    r->st.dropped++;
+    return;
+  }
+  int li = (int)(l - s->layers);
+  if (sfu_nack_gen_on_packet(&l->nack, now_us, h.seq)) router_request_keyframe(r, l, now_us);
+  if (!is_rtx) {
+    sfu_recv_stats_on_packet(&l->rs, now_us, h.seq, h.timestamp);
+    l->last_ts = h.timestamp;
+  }
+  l->last_pkt_us = now_us;
+  s->last_pkt_us = now_us;
+  if (!l->active) {
+    l->active = 1;
+    router_index_changed(r);
+    router_sort_layers(s);
+    router_rechoose(r, s);
+  }
+  if (!s->flowing) {
+    s->flowing = 1;
+    router_event(r, SFU_ROUTER_EV_VIDEO_STARTED, s, NULL);
+  }
+  /* Padding on the media SSRC (libwebrtc probes so when RTX is off): never media, and
+   * out of every viewer's sequence space. */
+  if (sfu_rtp_is_padding_only(&h)) {
+    l->padding_dropped++;
+    for (size_t i = 0; i < s->n_views; i++)
+      if (s->views[i]->layer == li) {
+        sfu_rewrite_skip(&s->views[i]->rw, l->ssrc, h.seq);
+        fill_holes(r, s->views[i]);
+      }
+    return;
+  }
+  l->packets++;
+  l->bytes += len;
+  pkt_info_t pi;
+  if (read_codec(s, &h, &pi) != 0) {
+    /* Garbage behind a valid SRTP tag: not forwarded, and out of the sequence space. */
+    s->dropped_other++;
+    r->st.dropped++;
+    for (size_t i = 0; i < s->n_views; i++)
+      if (s->views[i]->layer == li) {
+        sfu_rewrite_skip(&s->views[i]->rw, l->ssrc, h.seq);
+        fill_holes(r, s->views[i]);
+      }
+    return;
+  }
+  sfu_rate_meter_add(&l->rate, now_us, (uint32_t)len, pi.frame_start);
+  if (pi.keyframe && !is_rtx) on_keyframe(r, s, l, &pi, now_us);
+  sfu_history_put(l->hist, now_us, h.seq, buf, len);
+  if (s->refused) {
+    s->dropped_resolution++;
+    r->st.dropped++;
+    return;
+  }
+  if (s->dropping) {
+    s->dropped_bitrate++;
+    r->st.dropped++;
+    return;
+  }
+  forward(r, s, l, li, &h, &pi, now_us, is_rtx);
+}
+
+/* A viewer's NACK for out_seq: rebuild what was sent from the publisher's history. With
+ * RTX negotiated it goes on the viewer's RTX SSRC (a new index); without, the very same
+ * bytes under the same index (the SRTP layer allows that and nothing else: a different
+ * plaintext under one GCM nonce would reveal the key). Not twice within one RTT. */
+int router_resend(sfu_router_t *r, view_t *v, uint16_t out_seq, uint64_t now_us) {
+  stream_t *s = v->s;
+  if (!s) return SFU_ENOENT;
+  sfu_rw_sent_t *rec = sfu_rewrite_lookup(&v->rw, out_seq);
+  if (!rec) return SFU_ENOENT;
+  if (rec->last_resend_us && now_us - rec->last_resend_us < (v->viewer->rtt_us ? v->viewer->rtt_us : 10000))
+    return SFU_EAGAIN;
+  layer_t *l = NULL;
+  for (size_t i = 0; i < s->n_layers; i++)
+    if (s->layers[i].known && s->layers[i].ssrc == rec->src_ssrc) l = &s->layers[i];
+  if (!l) return SFU_ENOENT;
+  size_t len;
+  const uint8_t *pkt = sfu_history_get(l->hist, now_us, rec->src_seq, &len);
+  if (!pkt) return SFU_ENOENT;
+  sfu_rtp_hdr_t h;
+  if (sfu_rtp_parse(pkt, len, &h) != 0) return SFU_EPARSE;
+  pkt_info_t pi;
+  if (read_codec(s, &h, &pi) != 0) return SFU_EPARSE;
+  sfu_rw_out_t o = {.seq = rec->out_seq, .ts = rec->out_ts, .pic_id = rec->pic_id, .tl0 = rec->tl0};
+  int rtx = v->rtx_pt >= 0 && v->rtx_ssrc;
+  rec->last_resend_us = now_us ? now_us : 1;
+  int rc = send_built(r, v, &h, &pi, &o, rec->twcc_seq, rec->has_twcc, rtx);
+  if (rc == 0) {
+    v->retransmissions++;
+    r->st.retransmissions++;
+  }
+  return rc;
+}

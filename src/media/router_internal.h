@@ -1,0 +1,149 @@
+/* The video router's state (router.h), shared by its files:
+ *   router.c        peers, streams, negotiation (publish / set_views), the index, figures
+ *   router_fwd.c    the RTP path: learn SSRCs, RTX, padding, keyframes, forward, switch
+ *   router_rtcp.c   RTCP in (NACK, PLI/FIR, REMB, RR, SR) and out (SR, RR, NACK, PLI,
+ *                   REMB), the periodic tick, layer choice
+ * Touched by the meeting's loop thread only. */
+#ifndef SFU_MEDIA_ROUTER_INTERNAL_H
+#define SFU_MEDIA_ROUTER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sfu/keyframe_req.h"
+#include "sfu/list.h"
+#include "sfu/nack_gen.h"
+#include "sfu/pkt_history.h"
+#include "sfu/rate_meter.h"
+#include "sfu/router.h"
+#include "sfu/rtp_recv_stats.h"
+#include "sfu/rtp_rewrite.h"
+
+/* Video history: NACK-able for 2 s (issue 7: "at least 1 s, say 2 s for video"). */
+#define ROUTER_HISTORY_US 2000000ull
+#define ROUTER_HISTORY_MAX 1024
+/* Periodic work runs on a grid shared by every router of a loop, so that all the
+ * meetings of a loop tick in one wake-up: NACK and keyframe-request timers, 1-s reports. */
+#define ROUTER_TICK_US 20000ull
+#define ROUTER_REPORT_US 1000000ull
+/* A layer with no packet for this long is inactive: viewers move off it. */
+#define ROUTER_LAYER_IDLE_US 1500000ull
+#define ROUTER_SCRATCH 1600 /* > MTU + SRTP tag + a grown VP8 picture id */
+#define ROUTER_SENDER_SSRC 1u /* SSRC of the worker's own RTCP (reports, feedback) */
+
+typedef enum { CODEC_OTHER = 0, CODEC_VP8, CODEC_H264, CODEC_VP9, CODEC_AV1 } router_codec_t;
+
+struct stream;
+struct view;
+
+typedef struct layer {
+  struct stream *s;
+  char rid[SFU_ROUTER_RID_MAX];
+  uint32_t ssrc, rtx_ssrc;         /* learned (0 = not yet) */
+  uint8_t known;                   /* ssrc learned */
+  sfu_history_t *hist;
+  sfu_kf_req_t kf;
+  sfu_nack_gen_t nack;
+  sfu_rate_meter_t rate;
+  sfu_recv_stats_t rs;
+  uint16_t width, height;
+  uint64_t last_pkt_us;
+  uint8_t active;
+  /* last RTCP sender report of this layer: NTP (32.32) <-> RTP, and when */
+  uint8_t has_sr;
+  uint64_t sr_ntp;
+  uint32_t sr_rtp;
+  uint64_t sr_at_us;
+  uint32_t last_ts;                /* newest RTP timestamp seen */
+  uint64_t packets, bytes, keyframes, nacks_out, padding_dropped;
+} layer_t;
+
+typedef struct stream {
+  uint32_t id;
+  struct sfu_router_peer *pub;
+  char mid[SFU_ROUTER_MID_MAX];
+  sfu_rtp_ext_map_t ext;
+  size_t n_codecs;
+  sfu_router_codec_t codecs[4];
+  router_codec_t codec;            /* of the first codec (what the index shows) */
+  uint8_t content, refused, flowing;
+  size_t n_layers;
+  layer_t layers[SFU_ROUTER_MAX_LAYERS]; /* storage, in a=simulcast order */
+  uint8_t rank[SFU_ROUTER_MAX_LAYERS];   /* rank[i] = storage index of the i-th lowest */
+  struct view **views;
+  size_t n_views, cap_views;
+  uint64_t last_pkt_us;
+  uint64_t over_since_us;          /* a layer over the bitrate limit since (0 = not) */
+  uint8_t dropping;                /* over for SFU_ROUTER_OVER_BITRATE_US: packets dropped */
+  uint64_t last_remb_us;
+  uint64_t dropped_bitrate, dropped_resolution, dropped_other, nacks_in, kf_requests_out;
+} stream_t;
+
+typedef struct view {
+  struct sfu_router_peer *viewer;
+  stream_t *s;
+  char mid[SFU_ROUTER_MID_MAX];
+  size_t mid_len;
+  sfu_rtp_ext_map_t ext;
+  uint8_t pt;
+  int16_t rtx_pt;
+  uint32_t ssrc, rtx_ssrc;
+  uint16_t rtx_seq;
+  uint8_t nack_ok, pli_ok, fir_ok;
+  sfu_rewrite_t rw;
+  int8_t layer, target, max_layer; /* storage indexes (-1 none); max_layer is a rank */
+  uint8_t started;                 /* a keyframe went out: packets may follow */
+  uint64_t last_pli_in_us;         /* viewer throttle */
+  uint64_t pli_cut_us;             /* NACKs for packets sent before this are ignored */
+  uint32_t last_in_ts, last_out_ts;/* newest mapping, for SR and switches */
+  uint64_t sr_packets, sr_octets;
+  uint64_t switches, keyframe_waits, packets_out, bytes_out, retransmissions, nacks_in, plis_in;
+} view_t;
+
+struct sfu_router_peer {
+  sfu_list_t link;
+  struct sfu_router *r;
+  void *user;
+  char attendee_id[64];
+  char external_user_id[257];
+  uint8_t content, can_send, can_receive;
+  stream_t *pub;
+  size_t n_views;
+  view_t *views[SFU_ROUTER_MAX_VIEWS];
+  uint64_t remb_bps;               /* the viewer's last REMB (0 = none) */
+  uint64_t rtt_us;                 /* from its receiver reports (0 = unknown) */
+  uint16_t twcc_seq;               /* transport-wide seq of what we send it */
+};
+
+struct sfu_router {
+  sfu_router_config_t cfg;
+  sfu_router_cbs_t cbs;
+  sfu_list_t peers;
+  stream_t *streams[SFU_ROUTER_MAX_STREAMS + SFU_ROUTER_MAX_CONTENT];
+  size_t n_streams;
+  uint32_t next_stream_id;
+  uint64_t index_version;
+  uint64_t next_tick_us, next_report_us;
+  uint64_t now_us; /* of the latest call: figures read between calls use it */
+  sfu_router_stats_t st;
+  uint8_t scratch[ROUTER_SCRATCH];
+  uint8_t scratch2[ROUTER_SCRATCH];
+};
+
+/* router.c */
+void router_index_changed(sfu_router_t *r);
+void router_event(sfu_router_t *r, sfu_router_event_kind_t kind, stream_t *s, const char *msg);
+void router_sort_layers(stream_t *s);
+void router_rechoose(sfu_router_t *r, stream_t *s);
+int router_layer_rank(const stream_t *s, int storage_idx);
+/* router_fwd.c */
+void router_fwd_rtp(sfu_router_t *r, struct sfu_router_peer *p, uint64_t now_us, uint8_t *buf,
+                    size_t len);
+int router_resend(sfu_router_t *r, view_t *v, uint16_t out_seq, uint64_t now_us);
+/* router_rtcp.c */
+void router_choose_layer(sfu_router_t *r, view_t *v, uint64_t now_us);
+void router_request_keyframe(sfu_router_t *r, layer_t *l, uint64_t now_us);
+void router_send_remb(sfu_router_t *r, stream_t *s, uint64_t bps);
+void router_view_bye(sfu_router_t *r, view_t *v);
+
+#endif

@@ -1,0 +1,77 @@
+/* Internals of the loop's rtc shared by its files: rtc.c (transports, Subscribe, timers)
+ * and rtc_video.c (the meetings' video routers, router.h). Loop thread only. */
+#ifndef SFU_SESSION_RTC_INTERNAL_H
+#define SFU_SESSION_RTC_INTERNAL_H
+
+#include "sfu/dtls.h"
+#include "sfu/list.h"
+#include "sfu/rtc.h"
+#include "sfu/sctp.h"
+#include "sfu/sdp.h"
+
+/* One transport and the attendee it serves. Owner: the rtc (live list, then dead list
+ * until reaped); att is cleared when the attendee goes away first. Loop thread only. */
+typedef struct rtc_rec {
+  sfu_rtc_t *rtc;
+  sfu_transport_t *tp;
+  sfu_attendee_t *att; /* NULL once detached (deleted, replaced) */
+  sfu_event_t ident;   /* ids for events, by value: valid after the attendee is gone */
+  int silent;          /* departure emits no event (attendee deleted) */
+  size_t heap_idx;
+  uint64_t deadline;
+  sfu_list_t link;     /* rtc->live or rtc->dead */
+  uint64_t sdp_sess_id, sdp_version;
+  /* issue 7: this attendee's peer in its meeting's video router (rtc_video.c) */
+  struct rtc_router *rr;
+  sfu_router_peer_t *peer;
+  uint8_t content;        /* a "#content" attendee: content events instead */
+  uint8_t video_pt[128];  /* payload types of its publishing section (media and RTX) */
+} rtc_rec_t;
+
+struct sfu_rtc {
+  sfu_session_t *session;
+  const sfu_dtls_cert_t *cert;
+  sfu_rtc_config_t cfg;
+  char announce_ip[64];
+  sfu_rtc_cbs_t cbs;
+  sfu_transport_table_t table;
+  sfu_sctp_group_t *sctp; /* this loop's usrsctp share (sctp.h); NULL: no data channels */
+  sfu_list_t live, dead;
+  rtc_rec_t **heap; /* min-heap by deadline; transports without a deadline are absent */
+  size_t heap_n, heap_cap;
+  uint64_t last_now_us;
+  sfu_rtc_stats_t closed; /* sums of the transports already freed */
+  uint64_t created, unrouted;
+  size_t n_recs; /* records allocated (live + dead): the heap never needs more slots */
+  sfu_list_t routers;     /* rtc_router_t of the meetings that have one */
+  uint64_t video_deadline;/* min of their deadlines (UINT64_MAX: none) */
+};
+
+/* One meeting's video router, hung on meeting->media. */
+typedef struct rtc_router {
+  sfu_list_t link; /* rtc->routers */
+  sfu_rtc_t *rtc;
+  sfu_meeting_t *m;
+  sfu_router_t *router;
+  size_t peers;
+} rtc_router_t;
+
+void rtc_emit(sfu_rtc_t *r, rtc_rec_t *x, sfu_event_type_t type, uint64_t now_us);
+/* rtc_video.c */
+/* Between the probe answer and the final one: publish and set views from the negotiated
+ * sections; fills the plan for the final answer (vp->n = 0: no video plan). */
+typedef struct {
+  sfu_sdp_plan_t plan[SFU_SDP_MAX_MEDIA];
+  size_t n;
+  char msid_stream[SFU_ROUTER_MAX_VIEWS][40], msid_track[SFU_ROUTER_MAX_VIEWS][40];
+} rtc_video_plan_t;
+int rtc_video_negotiate(sfu_rtc_t *r, rtc_rec_t *x, const sfu_sdp_answer_t *neg,
+                        const sfu_rtc_sub_req_t *req, uint64_t now_us, rtc_video_plan_t *vp,
+                        sfu_rtc_sub_result_t *res, char *err, size_t errlen);
+void rtc_video_peer_gone(sfu_rtc_t *r, rtc_rec_t *x);
+void rtc_video_on_rtp(void *user, sfu_transport_t *t, uint64_t now_us, uint8_t *buf, size_t len);
+void rtc_video_on_rtcp(void *user, sfu_transport_t *t, uint64_t now_us, uint8_t *buf, size_t len);
+void rtc_video_timeout(sfu_rtc_t *r, uint64_t now_us);
+void rtc_video_free_all(sfu_rtc_t *r);
+
+#endif

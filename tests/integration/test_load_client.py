@@ -1,0 +1,139 @@
+"""sfu-load against the real worker: a synthetic publisher (VP8 simulcast, H.264 single
+stream) and a viewer connect over loopback UDP (ICE, DTLS, SRTP) with their own offers,
+and the worker decrypts the publisher's RTP (GetAttendeeStats: RtpPackets, Decrypted
+growing, no decrypt failures). The command protocol's errors are checked too."""
+
+import time
+
+import harness
+from harness import WorkerTest
+from load import LoadClient, LoadError
+
+
+class LoadClientTests(WorkerTest):
+
+    def setUp(self):
+        self.mid = self.w.create_meeting()["MeetingId"]
+        self.lc = LoadClient()
+
+    def tearDown(self):
+        rc = self.lc.close()
+        self.assertEqual(rc, 0, "sfu-load exit status")
+
+    def subscribe(self, att, offer):
+        rep = self.w.ok({"op": "Subscribe", "MeetingId": self.mid,
+                         "AttendeeId": att["AttendeeId"], "JoinToken": att["JoinToken"],
+                         "SdpOffer": offer})
+        return rep["SdpAnswer"]
+
+    def transport(self, att):
+        return self.w.ok({"op": "GetAttendeeStats", "MeetingId": self.mid,
+                          "AttendeeId": att["AttendeeId"]})["Transport"]
+
+    def wait_transport(self, att, pred, what, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            t = self.transport(att)
+            if pred(t):
+                return t
+            if time.monotonic() > deadline:
+                self.fail("%s: not within %.0fs: %s" % (what, timeout, t))
+            time.sleep(0.05)
+
+    def connect(self, aid, att, **add):
+        offer = self.lc.add(aid, **add)
+        self.assertTrue(offer.startswith("v=0\r\n"), offer)
+        answer = self.subscribe(att, offer)
+        self.assertEqual(self.lc.answer(aid, answer), {"id": aid, "ok": True})
+        return self.lc.wait_for(aid, lambda s: s["connected"], what="DTLS connected")
+
+    def check_publisher(self, aid, codec, layers, ssrcs=False):
+        att = self.w.create_attendee(self.mid, aid)
+        self.connect(aid, att, publish={"codec": codec, "layers": layers, "rtx": True,
+                                        "ssrcs": ssrcs, "fps": 15})
+        t0 = self.wait_transport(att, lambda t: t["DtlsState"] == "connected", "DTLS")
+        s = self.lc.wait_for(aid, lambda s: all(l["packets"] > 20 and l["keyframes"] >= 1
+                                                 for l in s["sent"]["layers"]),
+                             what="media sent")
+        self.assertEqual(len(s["sent"]["layers"]), layers, s)
+        self.assertEqual([l["rid"] for l in s["sent"]["layers"]],
+                         ["q", "h", "f"] if layers == 3 else [""], s)
+        self.assertEqual(len({l["ssrc"] for l in s["sent"]["layers"]}), layers, s)
+        # The worker receives and decrypts it, growing.
+        t1 = self.wait_transport(att, lambda t: t["Decrypted"] >= t0["Decrypted"] + 50
+                                 and t["RtpPackets"] >= 50, "RTP decrypted")
+        t2 = self.wait_transport(att, lambda t: t["Decrypted"] > t1["Decrypted"]
+                                 and t["RtpPackets"] > t1["RtpPackets"], "still growing")
+        self.assertEqual(t2["DecryptFailures"], 0, t2)
+        # SR + SDES every second (SRTCP)
+        t3 = self.wait_transport(att, lambda t: t["RtcpPackets"] > 0, "RTCP decrypted")
+        self.assertEqual(t3["DecryptFailures"], 0, t3)
+        self.assertIsNotNone(t2["SrtpProfile"], t2)
+        s = self.lc.stats(aid)
+        self.assertEqual(s["protect_fail"], 0, s)
+        self.assertEqual(s["send_errors"], 0, s)
+        self.assertEqual(s["unprotect_fail"], 0, s)
+
+    def test_vp8_simulcast_publisher_connects_and_sends(self):
+        self.check_publisher("p1", "VP8", 3)
+
+    def test_vp8_simulcast_with_ssrcs(self):
+        self.check_publisher("p2", "VP8", 3, ssrcs=True)
+
+    def test_h264_single_stream_publisher(self):
+        self.check_publisher("p3", "H264", 1)
+
+    def test_viewer_connects_and_sends_rtcp(self):
+        att = self.w.create_attendee(self.mid, "viewer")
+        s = self.connect("v1", att, receive=2)
+        self.assertEqual([r["mid"] for r in s["recv"]], ["0", "1"], s)
+        self.assertEqual(s["sent"]["layers"], [], s)
+        self.lc.remb("v1", 300000)
+        # A viewer sends RTCP (RR + SDES once something arrived; REMB every second).
+        self.wait_transport(att, lambda t: t["RtcpPackets"] >= 2 and t["Decrypted"] >= 2,
+                            "viewer RTCP decrypted")
+        # A re-offer keeps the transport (same ICE credentials and certificate).
+        offer = self.lc.reoffer("v1", 3)
+        self.assertIn("a=mid:2\r\n", offer)
+        answer = self.subscribe(att, offer)
+        self.lc.answer("v1", answer)
+        s = self.lc.stats("v1")
+        self.assertTrue(s["connected"], s)
+        self.assertEqual(len(s["recv"]), 3, s)
+        self.assertEqual(self.transport(att)["DtlsState"], "connected")
+
+    def test_publisher_and_viewer_together(self):
+        pa = self.w.create_attendee(self.mid, "pub")
+        va = self.w.create_attendee(self.mid, "view")
+        self.connect("p", pa, publish={"codec": "VP8", "layers": 3})
+        self.connect("v", va, receive=1)
+        all_stats = self.lc.stats()
+        self.assertEqual({s["id"] for s in all_stats}, {"p", "v"})
+        self.lc.remove("v")
+        self.assertEqual({s["id"] for s in self.lc.stats()}, {"p"})
+
+    def test_command_errors(self):
+        for req, msg in (({"cmd": "answer", "id": "nobody", "sdp": "v=0"}, "no such attendee"),
+                         ({"cmd": "add", "id": "x", "publish": {"codec": "VP9"}},
+                          "publish.codec"),
+                         ({"cmd": "add", "id": "x", "publish": {"layers": 2}},
+                          "publish.layers"),
+                         ({"cmd": "add", "id": "x"}, "nothing to publish"),
+                         ({"cmd": "frobnicate", "id": "x"}, "cmd"),
+                         ({"id": "x"}, "cmd")):
+            with self.subTest(req=req):
+                with self.assertRaises(LoadError) as cm:
+                    self.lc.cmd(req)
+                self.assertIn(msg, str(cm.exception))
+        self.lc.add("dup", receive=1)
+        with self.assertRaises(LoadError):
+            self.lc.add("dup", receive=1)
+        with self.assertRaises(LoadError) as cm:
+            self.lc.answer("dup", "v=0\r\n")
+        self.assertIn("ice-ufrag", str(cm.exception))
+        with self.assertRaises(LoadError):
+            self.lc.pli("dup", "7")
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -1,0 +1,682 @@
+/* The video router (router.h) in-process on a virtual clock: a synthetic simulcast VP8
+ * publisher, viewers whose outgoing packets are captured and checked for what a decoder
+ * needs (one SSRC, continuous sequence numbers, monotonic timestamps, continuous picture
+ * ids, a keyframe first), keyframe requests, NACK/RTX, padding, limits and the index. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sfu/bytes.h"
+#include "sfu/codec_vp8.h"
+#include "sfu/err.h"
+#include "sfu/router.h"
+#include "sfu/rtcp.h"
+#include "sfu/rtp.h"
+#include "sfu/sdp.h"
+#include "test.h"
+
+#define EXT_MID 4
+#define EXT_RID 10
+#define EXT_RRID 11
+#define EXT_TWCC 3
+#define MAX_OUT 4096
+
+typedef struct {
+  uint32_t ssrc;
+  uint16_t seq;
+  uint32_t ts;
+  uint8_t pt;
+  uint16_t pic_id;
+  int keyframe;
+  uint16_t width;
+  int padding;
+  char mid[8];
+  uint16_t osn; /* RTX: original seq */
+} out_pkt_t;
+
+typedef struct {
+  int id;
+  out_pkt_t out[MAX_OUT];
+  size_t n_out;
+  /* RTCP to this peer */
+  size_t plis, firs, nacks, rembs, rrs, srs, byes;
+  uint32_t pli_ssrc[64];
+  uint64_t remb_bps;
+} fake_peer_t;
+
+typedef struct {
+  sfu_router_t *r;
+  fake_peer_t peers[32];
+  sfu_router_event_t ev[256];
+  char ev_msg[256][200];
+  size_t n_ev;
+  uint64_t now;
+} env_t;
+
+static env_t *g_env;
+
+static int cap_rtp(void *u, uint8_t *buf, size_t len, size_t cap) {
+  fake_peer_t *p = u;
+  sfu_rtp_hdr_t h;
+  if (sfu_rtp_parse(buf, len, &h) != 0 || p->n_out >= MAX_OUT) return -1;
+  out_pkt_t *o = &p->out[p->n_out++];
+  memset(o, 0, sizeof *o);
+  o->ssrc = h.ssrc;
+  o->seq = h.seq;
+  o->ts = h.timestamp;
+  o->pt = h.payload_type;
+  o->padding = sfu_rtp_is_padding_only(&h);
+  const uint8_t *d;
+  size_t dl;
+  if (sfu_rtp_ext_find(&h, 9 /* the viewer's mid id */, &d, &dl) == 0 && dl < sizeof o->mid) memcpy(o->mid, d, dl);
+  const uint8_t *pl = h.payload;
+  size_t pll = h.payload_len;
+  if (h.payload_type == 97) { /* RTX */
+    o->osn = sfu_rd16(pl);
+    pl += 2;
+    pll -= 2;
+  }
+  sfu_vp8_desc_t v;
+  if (sfu_vp8_parse(pl, pll, &v) == 0) {
+    o->pic_id = v.picture_id;
+    o->keyframe = v.frame_start && v.keyframe;
+    if (o->keyframe) o->width = v.width;
+  }
+  return 0;
+}
+
+static int cap_rtcp(void *u, uint8_t *buf, size_t len, size_t cap) {
+  fake_peer_t *p = u;
+  sfu_rtcp_iter_t it;
+  sfu_rtcp_pkt_t pkt;
+  sfu_rtcp_iter_init(&it, buf, len);
+  while (sfu_rtcp_iter_next(&it, &pkt) == 1) {
+    sfu_rtcp_fb_t fb;
+    if (pkt.pt == SFU_RTCP_PSFB && sfu_rtcp_fb_parse(&pkt, &fb) == 0) {
+      if (fb.fmt == SFU_RTCP_PSFB_PLI) {
+        if (p->plis < 64) p->pli_ssrc[p->plis] = fb.media_ssrc;
+        p->plis++;
+      } else if (fb.fmt == SFU_RTCP_PSFB_FIR) {
+        p->firs++;
+      } else if (fb.fmt == SFU_RTCP_PSFB_AFB) {
+        sfu_rtcp_remb_t remb;
+        if (sfu_rtcp_remb_parse(&fb, &remb) == 0) {
+          p->rembs++;
+          p->remb_bps = remb.bitrate_bps;
+        }
+      }
+    } else if (pkt.pt == SFU_RTCP_RTPFB) {
+      p->nacks++;
+    } else if (pkt.pt == SFU_RTCP_RR) {
+      p->rrs++;
+    } else if (pkt.pt == SFU_RTCP_SR) {
+      p->srs++;
+    } else if (pkt.pt == SFU_RTCP_BYE) {
+      p->byes++;
+    }
+  }
+  return 0;
+}
+
+static void on_ev(void *u, const sfu_router_event_t *ev) {
+  env_t *e = u;
+  if (e->n_ev >= 256) return;
+  e->ev[e->n_ev] = *ev;
+  snprintf(e->ev_msg[e->n_ev], 200, "%s", ev->message ? ev->message : "");
+  e->n_ev++;
+}
+
+static size_t count_ev(env_t *e, sfu_router_event_kind_t k) {
+  size_t n = 0;
+  for (size_t i = 0; i < e->n_ev; i++) n += e->ev[i].kind == k;
+  return n;
+}
+
+static void env_init(env_t *e, uint16_t maxw, uint16_t maxh) {
+  memset(e, 0, sizeof *e);
+  g_env = e;
+  sfu_router_config_t cfg = {maxw, maxh, 1920, 1080, 1500000, 25};
+  sfu_router_cbs_t cbs = {cap_rtp, cap_rtcp, on_ev, e};
+  e->r = sfu_router_new(&cfg, &cbs);
+  e->now = 1000000;
+  for (int i = 0; i < 32; i++) e->peers[i].id = i;
+}
+
+static sfu_router_peer_t *add_peer(env_t *e, int i, const char *name) {
+  sfu_router_peer_desc_t d = {name, name, 0, 1, 1};
+  return sfu_router_peer_new(e->r, &d, &e->peers[i]);
+}
+
+static void ext_map(sfu_rtp_ext_map_t *m, int twcc_id) {
+  sfu_rtp_ext_map_init(m);
+  sfu_rtp_ext_map_set(m, EXT_MID, SFU_EXT_MID);
+  sfu_rtp_ext_map_set(m, EXT_RID, SFU_EXT_RID);
+  sfu_rtp_ext_map_set(m, EXT_RRID, SFU_EXT_REPAIRED_RID);
+  if (twcc_id) sfu_rtp_ext_map_set(m, (uint8_t)twcc_id, SFU_EXT_TWCC);
+}
+
+static void vp8_codec(sfu_router_codec_t *c) {
+  memset(c, 0, sizeof *c);
+  c->pt = 96;
+  c->rtx_pt = 97;
+  c->clock_rate = 90000;
+  strcpy(c->name, "VP8");
+  c->rtcp_fb = SFU_SDP_FB_NACK | SFU_SDP_FB_NACK_PLI | SFU_SDP_FB_CCM_FIR;
+}
+
+/* rids in the given order (Firefox lists the highest first). */
+static uint32_t publish(env_t *e, sfu_router_peer_t *p, const char *const *rids, size_t n) {
+  sfu_router_pub_desc_t d;
+  memset(&d, 0, sizeof d);
+  strcpy(d.mid, "0");
+  d.n_codecs = 1;
+  vp8_codec(&d.codecs[0]);
+  ext_map(&d.ext, EXT_TWCC);
+  for (size_t i = 0; i < n; i++) strcpy(d.rids[i], rids[i]);
+  d.n_rids = n;
+  uint32_t sid = 0;
+  char err[200];
+  int rc = sfu_router_peer_publish(e->r, p, &d, 1, e->now, &sid, err, sizeof err);
+  return rc == 0 ? sid : 0;
+}
+
+static int view(env_t *e, sfu_router_peer_t *p, uint32_t sid, int max_layer, int rtx,
+                sfu_router_view_out_t *out) {
+  sfu_router_view_desc_t d;
+  memset(&d, 0, sizeof d);
+  strcpy(d.mid, "v1");
+  d.n_codecs = 1;
+  vp8_codec(&d.codecs[0]);
+  if (!rtx) d.codecs[0].rtx_pt = -1;
+  sfu_rtp_ext_map_init(&d.ext);
+  sfu_rtp_ext_map_set(&d.ext, 9, SFU_EXT_MID); /* the viewer's own ids */
+  sfu_rtp_ext_map_set(&d.ext, 5, SFU_EXT_TWCC);
+  d.stream_id = sid;
+  d.max_layer = (int8_t)max_layer;
+  char err[200];
+  sfu_router_view_out_t o;
+  int rc = sfu_router_peer_set_views(e->r, p, &d, 1, e->now, out ? out : &o, err, sizeof err);
+  return rc;
+}
+
+/* One synthetic publisher layer. */
+typedef struct {
+  const char *rid;
+  uint32_t ssrc, rtx_ssrc;
+  uint16_t seq, rtx_seq;
+  uint32_t ts;
+  uint16_t pic;
+  uint8_t tl0;
+  uint16_t w, h;
+} src_t;
+
+/* A VP8 packet: RFC 8285 one-byte extensions (mid, rid, twcc), RFC 7741 descriptor with
+ * a 15-bit picture id and TL0PICIDX, a keyframe header on a keyframe's first packet. */
+static size_t make_pkt(uint8_t *b, const src_t *s, int first, int key, int last, int padding_only,
+                       const char *rid_override) {
+  memset(b, 0, 1400);
+  b[0] = 0x90; /* V=2, X=1 */
+  b[1] = (uint8_t)(96 | (last ? 0x80 : 0));
+  sfu_wr16(b + 2, s->seq);
+  sfu_wr32(b + 4, s->ts);
+  sfu_wr32(b + 8, s->ssrc);
+  uint8_t *x = b + 12;
+  sfu_wr16(x, 0xBEDE);
+  uint8_t *el = x + 4;
+  size_t k = 0;
+  el[k++] = (EXT_MID << 4) | 0;
+  el[k++] = '0';
+  const char *rid = rid_override ? rid_override : s->rid;
+  size_t rl = strlen(rid);
+  el[k++] = (uint8_t)((EXT_RID << 4) | (rl - 1));
+  memcpy(el + k, rid, rl);
+  k += rl;
+  el[k++] = (EXT_TWCC << 4) | 1;
+  el[k++] = 0;
+  el[k++] = 7;
+  while (k % 4) el[k++] = 0;
+  sfu_wr16(x + 2, (uint16_t)(k / 4));
+  uint8_t *p = el + k;
+  size_t n = 0;
+  if (padding_only) {
+    b[0] |= 0x20;
+    memset(p, 0, 99);
+    p[99] = 100;
+    return (size_t)(p - b) + 100;
+  }
+  p[n++] = (uint8_t)(0x80 | (first ? 0x10 : 0)); /* X, S, PID 0 */
+  p[n++] = 0xC0;                                   /* I, L */
+  p[n++] = (uint8_t)(0x80 | (s->pic >> 8));
+  p[n++] = (uint8_t)s->pic;
+  p[n++] = s->tl0;
+  if (first) {
+    p[n++] = key ? 0x00 : 0x01; /* frame tag: P bit */
+    p[n++] = 0;
+    p[n++] = 0;
+    if (key) {
+      p[n++] = 0x9d, p[n++] = 0x01, p[n++] = 0x2a;
+      p[n++] = (uint8_t)s->w, p[n++] = (uint8_t)(s->w >> 8);
+      p[n++] = (uint8_t)s->h, p[n++] = (uint8_t)(s->h >> 8);
+    }
+  }
+  for (size_t i = 0; i < 200; i++) p[n++] = (uint8_t)(i * 7 + s->seq);
+  return (size_t)(p - b) + n;
+}
+
+/* One frame of 3 packets on each source. */
+static void frame(env_t *e, sfu_router_peer_t *pub, src_t *s, int key) {
+  uint8_t b[1500];
+  for (int i = 0; i < 3; i++) {
+    size_t n = make_pkt(b, s, i == 0, key, i == 2, 0, NULL);
+    sfu_router_on_rtp(e->r, pub, e->now, b, n);
+    s->seq++;
+  }
+  s->ts += 6000; /* 15 fps */
+  s->pic = (uint16_t)((s->pic + 1) & 0x7fff);
+  s->tl0++;
+}
+
+static void advance(env_t *e, uint64_t us) {
+  uint64_t end = e->now + us;
+  while (e->now < end) {
+    uint64_t d = sfu_router_next_deadline(e->r);
+    if (d > end) d = end;
+    if (d < e->now) d = e->now;
+    e->now = d;
+    sfu_router_handle_timeout(e->r, e->now);
+    if (e->now == end) break;
+  }
+}
+
+/* Everything a viewer got on its media SSRC is one continuous stream. */
+static void check_continuous(const fake_peer_t *v, uint32_t ssrc, int *gaps, int *back, int *pics) {
+  *gaps = *back = *pics = 0;
+  int have = 0;
+  uint16_t last_seq = 0, last_pic = 0;
+  uint32_t last_ts = 0;
+  for (size_t i = 0; i < v->n_out; i++) {
+    const out_pkt_t *o = &v->out[i];
+    if (o->ssrc != ssrc) continue;
+    if (have) {
+      if ((uint16_t)(o->seq - last_seq) != 1) (*gaps)++;
+      if ((int32_t)(o->ts - last_ts) < 0) (*back)++;
+      uint16_t dp = (uint16_t)((o->pic_id - last_pic) & 0x7fff);
+      if (dp > 1) (*pics)++;
+    }
+    have = 1;
+    last_seq = o->seq;
+    last_ts = o->ts;
+    last_pic = o->pic_id;
+  }
+}
+
+static const char *const chrome_rids[] = {"q", "h", "f"};
+static const char *const firefox_rids[] = {"f", "h", "q"};
+
+static void sources(src_t s[3], const char *const *rids) {
+  /* storage order follows rids[], resolution by name */
+  for (int i = 0; i < 3; i++) {
+    memset(&s[i], 0, sizeof s[i]);
+    s[i].rid = rids[i];
+    s[i].ssrc = 1000u * (uint32_t)(i + 1);
+    s[i].seq = (uint16_t)(65500 + i * 1000); /* wraps soon */
+    s[i].ts = 0xFFFF0000u + (uint32_t)i * 12345u;
+    s[i].pic = (uint16_t)(0x7ff0 + i);
+    int lvl = rids[i][0] == 'q' ? 0 : rids[i][0] == 'h' ? 1 : 2;
+    s[i].w = (uint16_t)(320 << lvl);
+    s[i].h = (uint16_t)(180 << lvl);
+  }
+}
+
+
+TEST(simulcast_index_order_and_top_layer) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  uint32_t sid = publish(e, pub, firefox_rids, 3);
+  REQUIRE(sid > 0);
+  CHECK(count_ev(e, SFU_ROUTER_EV_INDEX_CHANGED) >= 1);
+  sfu_router_view_out_t o;
+  CHECK_EQ_INT(view(e, v1, sid, -1, 1, &o), 0);
+  CHECK_EQ_INT(o.stream_id, sid);
+  CHECK(o.ssrc != 0 && o.rtx_ssrc != 0);
+  src_t s[3];
+  sources(s, firefox_rids);
+  for (int f = 0; f < 40; f++) {
+    for (int i = 0; i < 3; i++) frame(e, pub, &s[i], f == 0 || f == 20);
+    advance(e, 66000);
+  }
+  CHECK_EQ_INT(count_ev(e, SFU_ROUTER_EV_VIDEO_STARTED), 1);
+  /* The index is ordered by resolution, not by a=rid order. */
+  sfu_router_stream_info_t si;
+  REQUIRE(sfu_router_stream_info(e->r, 0, &si) == 0);
+  CHECK_EQ_INT(si.n_layers, 3);
+  CHECK_EQ_STR(si.layers[0].rid, "q");
+  CHECK_EQ_INT(si.layers[0].width, 320);
+  CHECK_EQ_STR(si.layers[2].rid, "f");
+  CHECK_EQ_INT(si.layers[2].width, 1280);
+  CHECK(si.layers[2].bitrate_bps > 0);
+  /* The viewer gets the top layer only, starting at a keyframe, as one stream. */
+  fake_peer_t *fv = &e->peers[1];
+  REQUIRE(fv->n_out > 0);
+  CHECK(fv->out[0].keyframe);
+  CHECK_EQ_INT(fv->out[0].width, 1280);
+  CHECK_EQ_STR(fv->out[0].mid, "v1");
+  for (size_t i = 0; i < fv->n_out; i++) CHECK_EQ_INT(fv->out[i].ssrc, o.ssrc);
+  int gaps, back, pics;
+  check_continuous(fv, o.ssrc, &gaps, &back, &pics);
+  CHECK_EQ_INT(gaps, 0);
+  CHECK_EQ_INT(back, 0);
+  CHECK_EQ_INT(pics, 0);
+  /* 40 frames x 3 packets of the top layer (all after the first keyframe). */
+  CHECK_EQ_INT(fv->n_out, 120);
+  sfu_router_free(e->r);
+  free(e);
+}
+
+TEST(max_layer_switch_lands_on_keyframe_continuous) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  uint32_t sid = publish(e, pub, chrome_rids, 3);
+  sfu_router_view_out_t o;
+  REQUIRE(view(e, v1, sid, -1, 1, &o) == 0);
+  src_t s[3];
+  sources(s, chrome_rids);
+  for (int f = 0; f < 10; f++) {
+    for (int i = 0; i < 3; i++) frame(e, pub, &s[i], f == 0);
+    advance(e, 66000);
+  }
+  fake_peer_t *fp = &e->peers[0];
+  size_t plis_before = fp->plis;
+  /* Down to the lowest layer: one PLI for it; nothing switches before its keyframe. */
+  REQUIRE(view(e, v1, sid, 0, 1, NULL) == 0);
+  CHECK_EQ_INT(fp->plis, plis_before + 1);
+  CHECK_EQ_INT(fp->pli_ssrc[plis_before], s[0].ssrc);
+  size_t before = e->peers[1].n_out;
+  for (int f = 0; f < 3; f++) {
+    for (int i = 0; i < 3; i++) frame(e, pub, &s[i], 0);
+    advance(e, 66000);
+  }
+  /* still on the top layer until the low keyframe */
+  CHECK(e->peers[1].n_out == before + 9);
+  for (int i = 0; i < 3; i++) frame(e, pub, &s[i], i == 0);
+  advance(e, 66000);
+  fake_peer_t *fv = &e->peers[1];
+  CHECK(fv->out[before + 9].keyframe);
+  CHECK_EQ_INT(fv->out[before + 9].width, 320);
+  for (int f = 0; f < 5; f++) {
+    for (int i = 0; i < 3; i++) frame(e, pub, &s[i], 0);
+    advance(e, 66000);
+  }
+  /* and back up */
+  REQUIRE(view(e, v1, sid, -1, 1, NULL) == 0);
+  for (int f = 0; f < 5; f++) {
+    for (int i = 0; i < 3; i++) frame(e, pub, &s[i], f == 2 && i == 2);
+    advance(e, 66000);
+  }
+  int gaps, back, pics;
+  check_continuous(fv, o.ssrc, &gaps, &back, &pics);
+  CHECK_EQ_INT(gaps, 0);
+  CHECK_EQ_INT(back, 0);
+  CHECK_EQ_INT(pics, 0);
+  CHECK(fv->out[fv->n_out - 1].ssrc == o.ssrc);
+  sfu_router_view_info_t vi;
+  REQUIRE(sfu_router_peer_view_info(v1, 0, &vi) == 0);
+  CHECK_EQ_INT(vi.layer, 2);
+  CHECK(vi.switches >= 2); /* + the start-up climb q -> h -> f as the layers appear */
+  sfu_router_free(e->r);
+  free(e);
+}
+
+TEST(padding_dropped_and_out_of_sequence_space) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  const char *const one[] = {"q"};
+  uint32_t sid = publish(e, pub, one, 1);
+  sfu_router_view_out_t o;
+  REQUIRE(view(e, v1, sid, -1, 1, &o) == 0);
+  src_t s[3];
+  sources(s, chrome_rids);
+  uint8_t b[1500];
+  frame(e, pub, &s[0], 1);
+  for (int k = 0; k < 5; k++) {
+    size_t n = make_pkt(b, &s[0], 0, 0, 0, 1, NULL);
+    sfu_router_on_rtp(e->r, pub, e->now, b, n);
+    s[0].seq++;
+  }
+  frame(e, pub, &s[0], 0);
+  fake_peer_t *fv = &e->peers[1];
+  CHECK_EQ_INT(fv->n_out, 6);
+  for (size_t i = 0; i < fv->n_out; i++) CHECK(!fv->out[i].padding);
+  int gaps, back, pics;
+  check_continuous(fv, o.ssrc, &gaps, &back, &pics);
+  CHECK_EQ_INT(gaps, 0);
+  sfu_router_stream_info_t si;
+  REQUIRE(sfu_router_stream_info(e->r, 0, &si) == 0);
+  CHECK_EQ_INT(si.layers[0].padding_dropped, 5);
+  sfu_router_free(e->r);
+  free(e);
+}
+
+static size_t write_nack(uint8_t *b, uint32_t media_ssrc, const uint16_t *seqs, size_t n) {
+  int len = sfu_rtcp_write_nack(b, 1500, 77, media_ssrc, seqs, n);
+  return len > 0 ? (size_t)len : 0;
+}
+
+TEST(nack_answered_with_rtx_or_identical_resend_once_per_rtt) {
+  for (int rtx = 0; rtx <= 1; rtx++) {
+    env_t *e = malloc(sizeof *e);
+    env_init(e, 1280, 720);
+    sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+    sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+    const char *const one[] = {"q"};
+    uint32_t sid = publish(e, pub, one, 1);
+    sfu_router_view_out_t o;
+    REQUIRE(view(e, v1, sid, -1, rtx, &o) == 0);
+    src_t s[3];
+    sources(s, chrome_rids);
+    for (int f = 0; f < 5; f++) frame(e, pub, &s[0], f == 0);
+    fake_peer_t *fv = &e->peers[1];
+    REQUIRE(fv->n_out == 15);
+    out_pkt_t want = fv->out[4];
+    uint8_t b[1500];
+    size_t n = write_nack(b, o.ssrc, &want.seq, 1);
+    sfu_router_on_rtcp(e->r, v1, e->now, b, n);
+    REQUIRE(fv->n_out == 16);
+    out_pkt_t *got = &fv->out[15];
+    if (rtx) {
+      CHECK_EQ_INT(got->ssrc, o.rtx_ssrc);
+      CHECK_EQ_INT(got->pt, 97);
+      CHECK_EQ_INT(got->osn, want.seq);
+    } else {
+      CHECK_EQ_INT(got->ssrc, o.ssrc);
+      CHECK_EQ_INT(got->seq, want.seq);
+      CHECK_EQ_INT(got->ts, want.ts);
+    }
+    CHECK_EQ_INT(got->pic_id, want.pic_id);
+    /* the same NACK again at once: not resent within one RTT */
+    sfu_router_on_rtcp(e->r, v1, e->now, b, n);
+    CHECK_EQ_INT(fv->n_out, 16);
+    /* a packet older than the history is not NACK-able */
+    e->now += 3000000;
+    sfu_router_on_rtcp(e->r, v1, e->now, b, n);
+    CHECK_EQ_INT(fv->n_out, 16);
+    sfu_router_free(e->r);
+    free(e);
+  }
+}
+
+TEST(pli_flood_folds_into_throttled_requests) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  const char *const one[] = {"q"};
+  uint32_t sid = publish(e, pub, one, 1);
+  sfu_router_peer_t *vs[10];
+  sfu_router_view_out_t o[10];
+  for (int i = 0; i < 10; i++) {
+    char name[8];
+    snprintf(name, sizeof name, "v%d", i);
+    vs[i] = add_peer(e, i + 1, name);
+    REQUIRE(view(e, vs[i], sid, -1, 1, &o[i]) == 0);
+  }
+  src_t s[3];
+  sources(s, chrome_rids);
+  frame(e, pub, &s[0], 1);
+  size_t base = e->peers[0].plis;
+  /* 10 viewers x 20 PLIs within 100 ms */
+  uint8_t b[64];
+  for (int k = 0; k < 20; k++) {
+    for (int i = 0; i < 10; i++) {
+      int n = sfu_rtcp_write_pli(b, sizeof b, 5, o[i].ssrc);
+      sfu_router_on_rtcp(e->r, vs[i], e->now, b, (size_t)n);
+    }
+    advance(e, 5000);
+  }
+  CHECK(e->peers[0].plis - base <= 1);
+  /* no keyframe comes: repeated after clamp(2 RTT, 200 ms, 1 s), not more often */
+  advance(e, 1000000);
+  size_t reps = e->peers[0].plis - base;
+  CHECK(reps >= 2 && reps <= 7);
+  sfu_router_free(e->r);
+  free(e);
+}
+
+TEST(resolution_over_limit_refused_with_reference_message) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  const char *const one[] = {"f"};
+  uint32_t sid = publish(e, pub, one, 1);
+  REQUIRE(view(e, v1, sid, -1, 1, NULL) == 0);
+  src_t s[3];
+  sources(s, chrome_rids);
+  s[2].rid = "f";
+  s[2].w = 1920;
+  s[2].h = 1080;
+  for (int f = 0; f < 3; f++) frame(e, pub, &s[2], f == 0);
+  CHECK_EQ_INT(count_ev(e, SFU_ROUTER_EV_SEND_REFUSED), 1);
+  int found = 0;
+  for (size_t i = 0; i < e->n_ev; i++)
+    if (e->ev[i].kind == SFU_ROUTER_EV_SEND_REFUSED)
+      found = !strcmp(e->ev_msg[i], "Disabled video/content send capability, reason: Video "
+                                    "resolution is above limit of current meeting feature "
+                                    "selection.");
+  CHECK(found);
+  CHECK_EQ_INT(e->peers[1].n_out, 0);
+  sfu_router_stream_info_t si;
+  REQUIRE(sfu_router_stream_info(e->r, 0, &si) == 0);
+  CHECK(si.refused);
+  CHECK(si.dropped_resolution >= 3);
+  sfu_router_free(e->r);
+  free(e);
+}
+
+TEST(stream_limit_and_capabilities) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  const char *const one[] = {"q"};
+  for (int i = 0; i < 25; i++) {
+    char name[8];
+    snprintf(name, sizeof name, "p%d", i);
+    sfu_router_peer_t *p = add_peer(e, i, name);
+    CHECK(publish(e, p, one, 1) > 0);
+  }
+  sfu_router_peer_t *p26 = add_peer(e, 25, "p25");
+  sfu_router_pub_desc_t d;
+  memset(&d, 0, sizeof d);
+  strcpy(d.mid, "0");
+  d.n_codecs = 1;
+  vp8_codec(&d.codecs[0]);
+  uint32_t sid;
+  char err[200];
+  CHECK_EQ_INT(sfu_router_peer_publish(e->r, p26, &d, 1, e->now, &sid, err, sizeof err), SFU_ELIMIT);
+  CHECK(strstr(err, "25") != NULL);
+  sfu_router_peer_desc_t nd = {"ns", "ns", 0, 0, 1};
+  sfu_router_peer_t *ns = sfu_router_peer_new(e->r, &nd, &e->peers[26]);
+  CHECK_EQ_INT(sfu_router_peer_publish(e->r, ns, &d, 1, e->now, &sid, err, sizeof err), SFU_EPERM);
+  CHECK_EQ_INT(sfu_router_stream_count(e->r), 25);
+  /* a viewer of an unknown stream */
+  CHECK_EQ_INT(view(e, ns, 999, -1, 1, NULL), SFU_ENOENT);
+  sfu_router_free(e->r);
+  free(e);
+}
+
+TEST(publisher_leaves_stops_video_and_views) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  const char *const one[] = {"q"};
+  uint32_t sid = publish(e, pub, one, 1);
+  REQUIRE(view(e, v1, sid, -1, 1, NULL) == 0);
+  src_t s[3];
+  sources(s, chrome_rids);
+  frame(e, pub, &s[0], 1);
+  /* 5 s without packets: stopped */
+  advance(e, 6000000);
+  CHECK_EQ_INT(count_ev(e, SFU_ROUTER_EV_VIDEO_STOPPED), 1);
+  frame(e, pub, &s[0], 1);
+  CHECK_EQ_INT(count_ev(e, SFU_ROUTER_EV_VIDEO_STARTED), 2);
+  sfu_router_peer_free(e->r, pub, e->now);
+  CHECK_EQ_INT(count_ev(e, SFU_ROUTER_EV_VIDEO_STOPPED), 2);
+  CHECK_EQ_INT(sfu_router_stream_count(e->r), 0);
+  sfu_router_free(e->r);
+  free(e);
+}
+
+TEST(garbage_behind_valid_header_not_forwarded) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  const char *const one[] = {"q"};
+  uint32_t sid = publish(e, pub, one, 1);
+  sfu_router_view_out_t o;
+  REQUIRE(view(e, v1, sid, -1, 1, &o) == 0);
+  src_t s[3];
+  sources(s, chrome_rids);
+  frame(e, pub, &s[0], 1);
+  uint8_t b[1500];
+  srand(7);
+  for (int k = 0; k < 2000; k++) {
+    size_t n = make_pkt(b, &s[0], 0, 0, 0, 0, NULL);
+    size_t hl = 24;
+    for (size_t i = hl; i < n; i++) b[i] = (uint8_t)rand();
+    if (k % 3 == 0) n = hl + (size_t)(rand() % 3); /* truncated payloads */
+    sfu_router_on_rtp(e->r, pub, e->now, b, n);
+    s[0].seq++;
+    /* wrong payload type, unknown rid, unknown ssrc */
+    size_t m = make_pkt(b, &s[0], 0, 0, 0, 0, k % 2 ? "zz" : NULL);
+    b[1] = (uint8_t)(b[1] & 0x80) | 33;
+    sfu_router_on_rtp(e->r, pub, e->now, b, m);
+  }
+  frame(e, pub, &s[0], 0);
+  fake_peer_t *fv = &e->peers[1];
+  int gaps, back, pics;
+  check_continuous(fv, o.ssrc, &gaps, &back, &pics);
+  CHECK_EQ_INT(back, 0);
+  sfu_router_stats_t st;
+  sfu_router_stats(e->r, &st);
+  CHECK(st.dropped > 0);
+  sfu_router_free(e->r);
+  free(e);
+}
+
+int main(void) {
+  RUN(simulcast_index_order_and_top_layer);
+  RUN(max_layer_switch_lands_on_keyframe_continuous);
+  RUN(padding_dropped_and_out_of_sequence_space);
+  RUN(nack_answered_with_rtx_or_identical_resend_once_per_rtt);
+  RUN(pli_flood_folds_into_throttled_requests);
+  RUN(resolution_over_limit_refused_with_reference_message);
+  RUN(stream_limit_and_capabilities);
+  RUN(publisher_leaves_stops_video_and_views);
+  RUN(garbage_behind_valid_header_not_forwarded);
+  return test_summary();
+}

@@ -1,0 +1,473 @@
+/* sfu-load: many synthetic WebRTC attendees (video publishers and/or viewers) in one
+ * process, for integration tests and benchmarks of the worker's forwarding.
+ *
+ * Each attendee is a tools/load/load_peer core (ICE controlling, DTLS client, SRTP,
+ * publisher, receivers) on its own UDP socket on 127.0.0.1; one epoll loop serves them
+ * all, and reads one JSON command a line on stdin, answering one JSON line on stdout
+ * (flushed). Logs go to stderr. Commands (see also tests/integration/load.py):
+ *
+ *   {"cmd":"add","id":"p1","publish":{"codec":"VP8","layers":3,"rtx":true,"ssrcs":false,
+ *    "fps":15,"padding":0},"receive":2,"rtx":true}          → {"id":"p1","offer":"..."}
+ *   {"cmd":"answer","id":"p1","sdp":"..."}                  → {"id":"p1","ok":true}
+ *   {"cmd":"reoffer","id":"p1","receive":3}                 → {"id":"p1","offer":"..."}
+ *   {"cmd":"set","id":"v1","loss":0.05}                     → {"id":"v1","ok":true}
+ *   {"cmd":"pli","id":"v1","mid":"2"}                       → {"id":"v1","ok":true}
+ *   {"cmd":"remb","id":"v1","bps":300000}                   → {"id":"v1","ok":true}
+ *   {"cmd":"stats","id":"p1"} / {"cmd":"stats"}             → one attendee / {"attendees":[..]}
+ *   {"cmd":"remove","id":"p1"}                              → {"id":"p1","ok":true}
+ *   {"cmd":"quit"}                                          → {"ok":true}, exit 0
+ * Errors: {"id":..,"error":"<why>"}. End of stdin is a quit.
+ *
+ * Usage: sfu-load [--stdin] [--seed N] */
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "load/load_peer.h"
+#include "sfu/dtls.h"
+#include "sfu/srtp.h"
+
+#define MAX_ATTENDEES 1024
+#define LINE_MAX_BYTES (1u << 20)
+
+typedef struct {
+  char id[64];
+  int fd;
+  uint16_t port;
+  int dead;
+  load_peer_t *peer;
+  uint64_t send_errors;
+} attendee_t;
+
+static attendee_t *g_att[MAX_ATTENDEES];
+static size_t g_n_att;
+static int g_ep = -1;
+static sfu_dtls_cert_t *g_cert;
+static uint64_t g_seed;
+static int64_t g_wall_offset;
+static int g_quit;
+
+static uint64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+static int64_t wall_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void reply(cJSON *o) {
+  char *s = cJSON_PrintUnformatted(o);
+  if (s) {
+    fputs(s, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+    free(s);
+  }
+  cJSON_Delete(o);
+}
+static void reply_err(const char *id, const char *msg) {
+  cJSON *o = cJSON_CreateObject();
+  if (id) cJSON_AddStringToObject(o, "id", id);
+  cJSON_AddStringToObject(o, "error", msg);
+  reply(o);
+}
+static void reply_ok(const char *id) {
+  cJSON *o = cJSON_CreateObject();
+  if (id) cJSON_AddStringToObject(o, "id", id);
+  cJSON_AddBoolToObject(o, "ok", 1);
+  reply(o);
+}
+static void reply_offer(const char *id, char *offer) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "id", id);
+  cJSON_AddStringToObject(o, "offer", offer);
+  free(offer);
+  reply(o);
+}
+
+static attendee_t *find(const char *id) {
+  for (size_t i = 0; i < g_n_att; i++)
+    if (!g_att[i]->dead && strcmp(g_att[i]->id, id) == 0) return g_att[i];
+  return NULL;
+}
+
+static void peer_send(void *user, const uint8_t *buf, size_t len) {
+  attendee_t *a = user;
+  if (send(a->fd, buf, len, MSG_DONTWAIT) < 0) a->send_errors++;
+}
+
+static int open_socket(uint16_t *port) {
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int sz = 1 << 20;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof sa;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+      getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+    close(fd);
+    return -1;
+  }
+  *port = ntohs(sa.sin_port);
+  return fd;
+}
+
+static int json_bool(const cJSON *o, const char *k, int dflt) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsBool(v) ? cJSON_IsTrue(v) : dflt;
+}
+static double json_num(const cJSON *o, const char *k, double dflt) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+static const char *json_str(const cJSON *o, const char *k) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void cmd_add(const char *id, const cJSON *req) {
+  if (strlen(id) >= sizeof g_att[0]->id) return reply_err(id, "id too long");
+  if (find(id)) return reply_err(id, "id exists");
+  if (g_n_att == MAX_ATTENDEES) return reply_err(id, "too many attendees");
+  load_peer_cfg_t cfg = {0};
+  const cJSON *pub = cJSON_GetObjectItemCaseSensitive(req, "publish");
+  if (cJSON_IsObject(pub)) {
+    const char *codec = json_str(pub, "codec");
+    cfg.publish = 1;
+    if (!codec || strcmp(codec, "VP8") == 0) cfg.codec = LOAD_VP8;
+    else if (strcmp(codec, "H264") == 0) cfg.codec = LOAD_H264;
+    else return reply_err(id, "publish.codec: VP8 or H264");
+    cfg.layers = (int)json_num(pub, "layers", 3);
+    if (cfg.layers != 1 && cfg.layers != 3) return reply_err(id, "publish.layers: 1 or 3");
+    cfg.pub_rtx = json_bool(pub, "rtx", 1);
+    cfg.pub_ssrcs = json_bool(pub, "ssrcs", 0);
+    cfg.fps = (int)json_num(pub, "fps", 15);
+    cfg.padding_per_s = (int)json_num(pub, "padding", 0);
+    if (cfg.fps < 1 || cfg.fps > 120) return reply_err(id, "publish.fps: 1..120");
+    if (cfg.padding_per_s < 0 || cfg.padding_per_s > 1000)
+      return reply_err(id, "publish.padding: 0..1000");
+  }
+  double recv = json_num(req, "receive", 0);
+  if (recv < 0 || recv > LOAD_MAX_RECV) return reply_err(id, "receive: 0..25");
+  cfg.n_recv = (size_t)recv;
+  cfg.recv_rtx = json_bool(req, "rtx", 1);
+  if (!cfg.publish && !cfg.n_recv) return reply_err(id, "nothing to publish or receive");
+
+  attendee_t *a = calloc(1, sizeof *a);
+  if (!a) return reply_err(id, "no memory");
+  snprintf(a->id, sizeof a->id, "%s", id);
+  a->fd = open_socket(&a->port);
+  if (a->fd < 0) {
+    free(a);
+    return reply_err(id, "socket");
+  }
+  load_peer_cbs_t cbs = {peer_send, NULL, a};
+  g_seed = g_seed * 6364136223846793005ull + 1442695040888963407ull;
+  a->peer = load_peer_new(&cfg, g_cert, a->port, &cbs, g_seed | 1, g_wall_offset,
+                          (uint8_t)(g_n_att + 1));
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = a};
+  if (!a->peer || epoll_ctl(g_ep, EPOLL_CTL_ADD, a->fd, &ev) != 0) {
+    load_peer_free(a->peer);
+    close(a->fd);
+    free(a);
+    return reply_err(id, "cannot create the attendee");
+  }
+  char *offer = load_peer_offer(a->peer);
+  if (!offer) return reply_err(id, "no memory");
+  g_att[g_n_att++] = a;
+  reply_offer(id, offer);
+}
+
+static void cmd_answer(attendee_t *a, const cJSON *req) {
+  const char *sdp = json_str(req, "sdp");
+  if (!sdp) return reply_err(a->id, "sdp: missing");
+  char err[200];
+  int first = !a->peer->answered;
+  if (load_peer_answer(a->peer, sdp, err, sizeof err) != 0) return reply_err(a->id, err);
+  if (first) {
+    load_answer_t *ans = malloc(sizeof *ans);
+    if (!ans) return reply_err(a->id, "no memory");
+    load_answer_parse(sdp, ans, err, sizeof err);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(ans->port)};
+    int ok = inet_pton(AF_INET, ans->ip, &sa.sin_addr) == 1;
+    free(ans);
+    if (!ok) return reply_err(a->id, "answer candidate is not IPv4");
+    if (connect(a->fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+      return reply_err(a->id, "connect failed");
+  }
+  reply_ok(a->id);
+}
+
+/* ---- stats ---- */
+
+static void add_u(cJSON *o, const char *k, uint64_t v) { cJSON_AddNumberToObject(o, k, (double)v); }
+
+static cJSON *stats_of(const attendee_t *a) {
+  const load_peer_t *p = a->peer;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "id", a->id);
+  cJSON_AddBoolToObject(o, "connected", load_peer_connected(p));
+  add_u(o, "stun_ok", (uint64_t)p->ice.stun_ok);
+  add_u(o, "rtp_in", p->rtp_in);
+  add_u(o, "rtcp_in", p->rtcp_in);
+  add_u(o, "unprotect_fail", p->unprotect_fail);
+  add_u(o, "protect_fail", p->protect_fail);
+  add_u(o, "unknown_rtp", p->unknown_rtp);
+  add_u(o, "remb_in", p->remb_in);
+  add_u(o, "send_errors", a->send_errors);
+  cJSON *sent = cJSON_AddObjectToObject(o, "sent");
+  cJSON *layers = cJSON_AddArrayToObject(sent, "layers");
+  for (size_t i = 0; i < p->n_layers; i++) {
+    const load_layer_t *l = &p->layers[i];
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddStringToObject(x, "rid", l->rid);
+    add_u(x, "ssrc", l->ssrc);
+    add_u(x, "rtx_ssrc", l->rtx_ssrc);
+    add_u(x, "width", l->width);
+    add_u(x, "height", l->height);
+    add_u(x, "packets", l->packets);
+    add_u(x, "bytes", l->octets);
+    add_u(x, "frames", l->frames);
+    add_u(x, "keyframes", l->keyframes);
+    add_u(x, "plis", l->plis);
+    add_u(x, "firs", l->firs);
+    add_u(x, "nacks", l->nacks);
+    add_u(x, "nacked_seqs", l->nacked_seqs);
+    add_u(x, "rtx_sent", l->rtx_sent);
+    add_u(x, "resent", l->resent);
+    add_u(x, "nack_misses", l->nack_misses);
+    add_u(x, "padding", l->padding_sent);
+    cJSON_AddItemToArray(layers, x);
+  }
+  cJSON *recv = cJSON_AddArrayToObject(o, "recv");
+  for (size_t i = 0; i < p->n_recv; i++) {
+    const load_recv_t *r = p->recv[i];
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddStringToObject(x, "mid", r->mid);
+    cJSON_AddBoolToObject(x, "active", !r->inactive);
+    add_u(x, "declared_ssrc", r->declared_ssrc);
+    add_u(x, "declared_rtx_ssrc", r->declared_rtx_ssrc);
+    cJSON *ss = cJSON_AddArrayToObject(x, "ssrcs");
+    for (size_t k = 0; k < r->n_ssrcs; k++) cJSON_AddItemToArray(ss, cJSON_CreateNumber(r->ssrcs[k]));
+    cJSON *pts = cJSON_AddArrayToObject(x, "pts");
+    for (size_t k = 0; k < r->n_pts; k++) cJSON_AddItemToArray(pts, cJSON_CreateNumber(r->pts[k]));
+    add_u(x, "packets", r->packets);
+    add_u(x, "bytes", r->bytes);
+    add_u(x, "seq_gaps", r->seq_gaps);
+    add_u(x, "dups", r->dups);
+    add_u(x, "ts_backwards", r->ts_backwards);
+    if (r->got_first) cJSON_AddBoolToObject(x, "first_keyframe", r->first_keyframe);
+    else cJSON_AddNullToObject(x, "first_keyframe");
+    add_u(x, "keyframes", r->keyframes);
+    add_u(x, "width", r->width);
+    add_u(x, "height", r->height);
+    add_u(x, "pic_id_jumps", r->pic_id_jumps);
+    add_u(x, "padding", r->padding);
+    add_u(x, "rtx", r->rtx);
+    add_u(x, "recovered", r->recovered);
+    add_u(x, "nacks_sent", r->nacks_sent);
+    add_u(x, "nacked_seqs", r->nacked_seqs);
+    add_u(x, "dropped", r->dropped);
+    add_u(x, "bad_payload", r->bad_payload);
+    add_u(x, "unknown_pt", r->unknown_pt);
+    cJSON_AddStringToObject(x, "mid_ext", r->mid_ext);
+    cJSON_AddItemToArray(recv, x);
+  }
+  return o;
+}
+
+static void remove_attendee(attendee_t *a) {
+  epoll_ctl(g_ep, EPOLL_CTL_DEL, a->fd, NULL);
+  a->dead = 1; /* freed after the current batch of events */
+}
+
+static void reap(void) {
+  size_t k = 0;
+  for (size_t i = 0; i < g_n_att; i++) {
+    attendee_t *a = g_att[i];
+    if (!a->dead) {
+      g_att[k++] = a;
+      continue;
+    }
+    load_peer_free(a->peer);
+    close(a->fd);
+    free(a);
+  }
+  g_n_att = k;
+}
+
+static int known_cmd(const char *cmd) {
+  static const char *const cmds[] = {"add", "answer", "reoffer", "set", "pli",
+                                     "remb", "stats", "remove"};
+  for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+    if (strcmp(cmd, cmds[i]) == 0) return 1;
+  return 0;
+}
+
+static void command(char *line) {
+  cJSON *req = cJSON_Parse(line);
+  if (!cJSON_IsObject(req)) {
+    cJSON_Delete(req);
+    return reply_err(NULL, "not a JSON object");
+  }
+  const char *cmd = json_str(req, "cmd"), *id = json_str(req, "id");
+  attendee_t *a = id ? find(id) : NULL;
+  uint64_t now = now_us();
+  if (!cmd) {
+    reply_err(id, "cmd: missing");
+  } else if (strcmp(cmd, "quit") == 0) {
+    g_quit = 1;
+    reply_ok(NULL);
+  } else if (strcmp(cmd, "stats") == 0 && !id) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(o, "attendees");
+    for (size_t i = 0; i < g_n_att; i++)
+      if (!g_att[i]->dead) cJSON_AddItemToArray(arr, stats_of(g_att[i]));
+    reply(o);
+  } else if (!known_cmd(cmd)) {
+    reply_err(id, "cmd: unknown");
+  } else if (!id) {
+    reply_err(NULL, "id: missing");
+  } else if (strcmp(cmd, "add") == 0) {
+    cmd_add(id, req);
+  } else if (!a) {
+    reply_err(id, "no such attendee");
+  } else if (strcmp(cmd, "answer") == 0) {
+    cmd_answer(a, req);
+  } else if (strcmp(cmd, "reoffer") == 0) {
+    double n = json_num(req, "receive", (double)a->peer->n_recv);
+    char *offer = n >= 0 && n <= LOAD_MAX_RECV ? load_peer_reoffer(a->peer, (size_t)n) : NULL;
+    if (offer) reply_offer(id, offer);
+    else reply_err(id, "receive: 0..25");
+  } else if (strcmp(cmd, "set") == 0) {
+    load_peer_set_loss(a->peer, json_num(req, "loss", a->peer->loss));
+    reply_ok(id);
+  } else if (strcmp(cmd, "pli") == 0) {
+    const char *mid = json_str(req, "mid");
+    load_recv_t *r = mid ? load_peer_recv_by_mid(a->peer, mid) : NULL;
+    if (!r) reply_err(id, "mid: no such receive section");
+    else if (load_peer_send_pli(a->peer, r) != 0) reply_err(id, "mid: no SSRC known yet");
+    else reply_ok(id);
+  } else if (strcmp(cmd, "remb") == 0) {
+    double bps = json_num(req, "bps", 0);
+    load_peer_set_remb(a->peer, now, bps > 0 ? (uint64_t)bps : 0);
+    reply_ok(id);
+  } else if (strcmp(cmd, "stats") == 0) {
+    reply(stats_of(a));
+  } else if (strcmp(cmd, "remove") == 0) {
+    remove_attendee(a);
+    reply_ok(id);
+  } else {
+    reply_err(id, "cmd: unknown");
+  }
+  cJSON_Delete(req);
+}
+
+/* ---- stdin ---- */
+
+static char *g_line;
+static size_t g_line_len;
+
+static void read_stdin(void) {
+  char buf[65536];
+  ssize_t n = read(0, buf, sizeof buf);
+  if (n == 0) {
+    g_quit = 1;
+    return;
+  }
+  if (n < 0) {
+    if (errno != EAGAIN && errno != EINTR) g_quit = 1;
+    return;
+  }
+  for (ssize_t i = 0; i < n; i++) {
+    if (buf[i] == '\n') {
+      g_line[g_line_len] = '\0';
+      if (g_line_len) command(g_line);
+      g_line_len = 0;
+    } else if (g_line_len < LINE_MAX_BYTES - 1) {
+      g_line[g_line_len++] = buf[i];
+    }
+  }
+}
+
+static void read_socket(attendee_t *a) {
+  uint8_t buf[2048];
+  for (int i = 0; i < 64; i++) {
+    ssize_t n = recv(a->fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) return;
+    load_peer_input(a->peer, now_us(), buf, (size_t)n);
+  }
+}
+
+int main(int argc, char **argv) {
+  g_seed = (uint64_t)wall_us() ^ ((uint64_t)getpid() << 32);
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--stdin") == 0) continue;
+    if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
+      g_seed = strtoull(argv[++i], NULL, 0);
+      continue;
+    }
+    fprintf(stderr, "usage: %s [--stdin] [--seed N]\n", argv[0]);
+    return 2;
+  }
+  sfu_openssl_init();
+  if (sfu_srtp_global_init() != 0 || sfu_dtls_cert_new(&g_cert) != 0) {
+    fprintf(stderr, "sfu-load: crypto init failed\n");
+    return 1;
+  }
+  g_wall_offset = wall_us() - (int64_t)now_us();
+  g_line = malloc(LINE_MAX_BYTES);
+  g_ep = epoll_create1(EPOLL_CLOEXEC);
+  if (!g_line || g_ep < 0) return 1;
+  fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+  struct epoll_event sev = {.events = EPOLLIN, .data.ptr = NULL};
+  if (epoll_ctl(g_ep, EPOLL_CTL_ADD, 0, &sev) != 0) {
+    fprintf(stderr, "sfu-load: stdin cannot be polled (use a pipe)\n");
+    return 1;
+  }
+  while (!g_quit) {
+    uint64_t now = now_us(), next = UINT64_MAX;
+    for (size_t i = 0; i < g_n_att; i++) {
+      load_peer_t *p = g_att[i]->peer;
+      if (load_peer_next_deadline(p) <= now) load_peer_handle_timeout(p, now);
+      uint64_t d = load_peer_next_deadline(p);
+      if (d < next) next = d;
+    }
+    int timeout = -1;
+    if (next != UINT64_MAX) {
+      uint64_t now2 = now_us();
+      timeout = next <= now2 ? 0 : (int)((next - now2 + 999) / 1000);
+      if (timeout > 1000) timeout = 1000;
+    }
+    struct epoll_event evs[64];
+    int n = epoll_wait(g_ep, evs, 64, timeout);
+    int stdin_ready = 0;
+    for (int i = 0; i < n; i++) {
+      if (!evs[i].data.ptr) stdin_ready = 1;
+      else read_socket(evs[i].data.ptr);
+    }
+    if (stdin_ready) read_stdin();
+    reap();
+  }
+  for (size_t i = 0; i < g_n_att; i++) remove_attendee(g_att[i]);
+  reap();
+  close(g_ep);
+  free(g_line);
+  sfu_dtls_cert_free(g_cert);
+  sfu_srtp_global_shutdown();
+  return 0;
+}
