@@ -64,6 +64,7 @@ typedef struct {
   sfu_sdp_plan_t plan[SFU_SDP_MAX_MEDIA];
   size_t n;
   char msid_stream[SFU_ROUTER_MAX_VIEWS][40], msid_track[SFU_ROUTER_MAX_VIEWS][40];
+  char mid[SFU_SDP_MAX_MEDIA][SFU_ROUTER_MID_MAX]; /* the plan outlives the probe answer */
 } rtc_video_plan_t;
 int rtc_video_negotiate(sfu_rtc_t *r, rtc_rec_t *x, const sfu_sdp_answer_t *neg,
                         const sfu_rtc_sub_req_t *req, uint64_t now_us, rtc_video_plan_t *vp,

@@ -358,9 +358,11 @@ int rtc_video_negotiate(sfu_rtc_t *r, rtc_rec_t *x, const sfu_sdp_answer_t *neg,
   for (size_t i = 0; i < neg->n_media; i++) {
     const sfu_sdp_neg_media_t *m = &neg->media[i];
     if (m->kind != SFU_SDP_KIND_VIDEO || !m->mid) continue;
-    sfu_sdp_plan_t *p = &plan[(*n_plan)++];
+    size_t pi = (*n_plan)++;
+    sfu_sdp_plan_t *p = &plan[pi];
     memset(p, 0, sizeof *p);
-    p->mid = m->mid;
+    snprintf(vp->mid[pi], sizeof vp->mid[pi], "%s", m->mid);
+    p->mid = vp->mid[pi];
     p->recv = i == pub_i && pub_ok;
     p->send_pt = -1;
     for (size_t k = 0; k < nv; k++) {
