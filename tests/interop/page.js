@@ -1,12 +1,18 @@
-// Interop page driven by tests/interop/test_chromium.py.
+// Interop page driven by tests/interop/test_chromium.py and test_chromium_video.py.
 //
-// GET /config -> {statsIntervalMs}; builds an RTCPeerConnection (max-bundle, rtcp-mux
-// required) with the fake microphone (audio sendonly), the fake camera as 3-layer
-// simulcast (rid q/h/f, scaleResolutionDownBy 4/2/1, sendonly) and a data channel;
+// GET /config -> {statsIntervalMs, role, receive}; builds an RTCPeerConnection
+// (max-bundle, rtcp-mux required) and a data channel, and then by role:
+//   "publisher" (the default): the fake microphone (audio sendonly) and the fake camera
+//       as 3-layer simulcast (rid q/h/f, scaleResolutionDownBy 4/2/1, sendonly);
+//   "viewer": one audio recvonly and `receive` video recvonly transceivers, each video
+//       track rendered in a <video> element (a real sink, as in an application).
 // POSTs the complete offer (after ICE gathering: the worker is ICE-lite and Subscribe
 // is one-shot) to /offer, which answers {answer} or {error}; applies the answer; then
-// POSTs a getStats() summary to /stats every statsIntervalMs. Anything unexpected goes
-// to /log so the test can show it.
+// POSTs a getStats() summary to /stats every statsIntervalMs. A viewer also polls
+// GET /command: {seq, op: "renegotiate"} with a seq above the last one done makes it
+// create a new offer on the same PeerConnection (same transceivers, same ICE and DTLS),
+// POST it to /offer with that seq, apply the answer and log "renegotiated" <seq>.
+// Anything unexpected goes to /log so the test can show it.
 'use strict';
 
 const dbg = (s) => { document.getElementById('log').textContent += s + '\n'; };
@@ -46,6 +52,13 @@ const PAIR = ['state', 'nominated', 'bytesSent', 'bytesReceived', 'packetsSent',
               'responsesSent', 'consentRequestsSent', 'availableOutgoingBitrate',
               'currentRoundTripTime'];
 
+const INBOUND = ['kind', 'mid', 'ssrc', 'trackIdentifier', 'packetsReceived', 'packetsLost',
+  'bytesReceived', 'jitter', 'framesReceived', 'framesDecoded', 'framesDropped',
+  'keyFramesDecoded', 'frameWidth', 'frameHeight', 'framesPerSecond', 'freezeCount',
+  'totalFreezesDuration', 'pauseCount', 'totalPausesDuration', 'nackCount', 'pliCount',
+  'firCount', 'jitterBufferDelay', 'jitterBufferEmittedCount', 'retransmittedPacketsReceived',
+  'decoderImplementation', 'totalAudioEnergy', 'audioLevel'];
+
 async function snapshot(pc, dc, dcInfo) {
   const report = await pc.getStats();
   const byId = new Map();
@@ -53,7 +66,7 @@ async function snapshot(pc, dc, dcInfo) {
   const s = {
     t: Date.now(), connectionState: pc.connectionState,
     iceConnectionState: pc.iceConnectionState, signalingState: pc.signalingState,
-    outbound: [], transport: null, pair: null, local: null, remote: null, pairs: [],
+    outbound: [], inbound: [], transport: null, pair: null, local: null, remote: null, pairs: [],
     dataChannel: {label: dc.label, readyState: dc.readyState, ...dcInfo},
   };
   report.forEach((x) => {
@@ -62,6 +75,8 @@ async function snapshot(pc, dc, dcInfo) {
         'frameWidth', 'frameHeight', 'framesEncoded', 'framesSent', 'active',
         'qualityLimitationReason', 'targetBitrate', 'encoderImplementation',
         'retransmittedPacketsSent', 'nackCount', 'pliCount', 'firCount']));
+    } else if (x.type === 'inbound-rtp') {
+      s.inbound.push(pick(x, INBOUND));
     } else if (x.type === 'transport') {
       s.transport = pick(x, ['dtlsState', 'iceState', 'selectedCandidatePairId',
         'srtpCipher', 'dtlsCipher', 'tlsVersion', 'dtlsRole', 'iceRole', 'bytesSent',
@@ -87,20 +102,74 @@ async function snapshot(pc, dc, dcInfo) {
   return s;
 }
 
-async function main() {
-  const cfg = await (await fetch('/config')).json();
+async function publish(pc) {
   let stream;
   try {
     stream = await navigator.mediaDevices.getUserMedia({audio: true,
       video: {width: 1280, height: 720}});
-  } catch (e) { return log('fatal', 'getUserMedia failed: ' + e); }
-
-  const pc = new RTCPeerConnection({bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require'});
-  pc.addEventListener('connectionstatechange', () => log('state', pc.connectionState));
+  } catch (e) { log('fatal', 'getUserMedia failed: ' + e); return false; }
   pc.addTransceiver(stream.getAudioTracks()[0], {direction: 'sendonly', streams: [stream]});
   pc.addTransceiver(stream.getVideoTracks()[0], {direction: 'sendonly', streams: [stream],
     sendEncodings: [{rid: 'q', scaleResolutionDownBy: 4}, {rid: 'h', scaleResolutionDownBy: 2},
                     {rid: 'f', scaleResolutionDownBy: 1}]});
+  return true;
+}
+
+function view(pc, n) {
+  pc.addTransceiver('audio', {direction: 'recvonly'});
+  for (let i = 0; i < n; i++) pc.addTransceiver('video', {direction: 'recvonly'});
+  pc.addEventListener('track', (e) => {
+    if (e.track.kind !== 'video') return;
+    const v = document.createElement('video');
+    v.autoplay = true; v.muted = true; v.playsInline = true; v.width = 320;
+    v.dataset.mid = e.transceiver.mid;
+    v.srcObject = new MediaStream([e.track]);
+    document.body.appendChild(v);
+    v.play().catch((err) => log('error', 'video.play: ' + err));
+  });
+}
+
+// One renegotiation at a time; commands come from the test through GET /command.
+function pollCommands(pc, ms) {
+  let done = 0;
+  const poll = async () => {
+    try {
+      const c = await (await fetch('/command')).json();
+      if (c.op === 'renegotiate' && c.seq > done) {
+        done = c.seq;
+        const offer = await pc.createOffer();
+        await pc.setLocalDescription(offer);
+        await gathered(pc, 2000);
+        const rep = await post('/offer', {sdp: pc.localDescription.sdp, seq: c.seq});
+        if (!rep.answer) {
+          return log('fatal', 're-offer ' + c.seq + ': no answer: ' +
+                     (rep.error || JSON.stringify(rep)));
+        }
+        try {
+          await pc.setRemoteDescription({type: 'answer', sdp: rep.answer});
+        } catch (e) {
+          return log('fatal', 'setRemoteDescription(answer ' + c.seq + ') failed: ' + e.message);
+        }
+        await log('renegotiated', c.seq);
+      }
+    } catch (e) {
+      await log('error', 'command: ' + e);
+    }
+    setTimeout(poll, ms);
+  };
+  poll();
+}
+
+async function main() {
+  const cfg = await (await fetch('/config')).json();
+  const viewer = cfg.role === 'viewer';
+  const pc = new RTCPeerConnection({bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require'});
+  pc.addEventListener('connectionstatechange', () => log('state', pc.connectionState));
+  if (viewer) {
+    view(pc, cfg.receive || 1);
+  } else if (!await publish(pc)) {
+    return;
+  }
   const dc = pc.createDataChannel('chat');
   const dcInfo = {opened: false, sent: 0, received: 0};
   dc.onopen = () => {
@@ -122,6 +191,7 @@ async function main() {
     return log('fatal', 'setRemoteDescription(answer) failed: ' + e.message);
   }
   await log('answer', 'applied');
+  if (viewer) pollCommands(pc, 250);
 
   const tick = async () => {
     try {

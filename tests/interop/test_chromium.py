@@ -174,9 +174,13 @@ class BrowserRun:
     """One page load in one headless Chromium, with its HTTP signaling server; the page
     gets the worker's answer unedited."""
 
-    def __init__(self, worker, meeting, attendee, tag):
+    def __init__(self, worker, meeting, attendee, tag, host="127.0.0.1", netns=None):
         self.w, self.m, self.a = worker, meeting, attendee
         self.tag = tag
+        # Where the signaling server listens, and the network namespace Chromium runs
+        # in (None: this one). A browser in another namespace reaches the server on
+        # `host`, an address of a veth pair (test_chromium_video.py's loss case).
+        self.host, self.netns = host, netns
         self.cond = threading.Condition()
         self.snapshots = []
         self.logs = []
@@ -258,11 +262,15 @@ class BrowserRun:
 
     # ---- lifecycle -------------------------------------------------------
     def start(self):
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.srv = http.server.ThreadingHTTPServer((self.host, 0), self._handler())
         self.srv.daemon_threads = True
         threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-        url = "http://127.0.0.1:%d/page.html" % self.srv.server_address[1]
-        argv = [CHROMIUM] + FLAGS + ["--user-data-dir=" + self.profile, url]
+        url = "http://%s:%d/page.html" % (self.host, self.srv.server_address[1])
+        flags = [f.replace("EXCLUDE 127.0.0.1", "EXCLUDE 127.0.0.1, EXCLUDE " + self.host)
+                 if f.startswith("--host-resolver-rules") and self.host != "127.0.0.1"
+                 else f for f in FLAGS]
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        argv = prefix + [CHROMIUM] + flags + ["--user-data-dir=" + self.profile, url]
         self.logf = open(self.browser_log, "wb")
         self.proc = harness.spawn(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
                                   stderr=subprocess.STDOUT)
