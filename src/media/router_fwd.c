@@ -286,6 +286,8 @@ static void forward(sfu_router_t *r, stream_t *s, layer_t *l, int li, const sfu_
     }
     v->last_in_ts = h->timestamp;
     v->last_out_ts = o.ts;
+    if ((int16_t)(o.seq - v->last_out_seq) > 0 || v->packets_out == 0) v->last_out_seq = o.seq;
+    if (pi->keyframe) v->awaiting_kf = 0;
     if (send_built(r, v, h, pi, &o, twcc, has_twcc, 0) == 0) {
       r->st.forwarded++;
       r->st.forwarded_bytes += h->raw_len;
@@ -421,6 +423,7 @@ void router_fwd_rtp(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, uint
 int router_resend(sfu_router_t *r, view_t *v, uint16_t out_seq, uint64_t now_us) {
   stream_t *s = v->s;
   if (!s) return SFU_ENOENT;
+  if (v->awaiting_kf && (int16_t)(out_seq - v->cut_seq) <= 0) return SFU_ESTALE;
   sfu_rw_sent_t *rec = sfu_rewrite_lookup(&v->rw, out_seq);
   if (!rec) return SFU_ENOENT;
   /* Not twice within one RTT (bounded: a wrong or stale RTT must not stop repairs). */

@@ -94,7 +94,12 @@ typedef struct view {
   int8_t layer, target, max_layer; /* storage indexes (-1 none); max_layer is a rank */
   uint8_t started;                 /* a keyframe went out: packets may follow */
   uint64_t last_pli_in_us;         /* viewer throttle */
-  uint64_t pli_cut_us;             /* NACKs for packets sent before this are ignored */
+  /* The viewer asked for a keyframe (PLI/FIR): until one is sent, NACKs for what was sent
+   * up to cut_seq are ignored (it cannot decode them anyway, and repairing them only
+   * delays the keyframe it waits for). */
+  uint8_t awaiting_kf;
+  uint16_t cut_seq;
+  uint16_t last_out_seq;
   uint32_t last_in_ts, last_out_ts;/* newest mapping, for SR and switches */
   uint64_t sr_packets, sr_octets;
   /* The last SRs sent on this view: LSR value (RFC 3550 §6.4.1, middle 32 bits of its NTP

@@ -108,7 +108,10 @@ static void on_pli(sfu_router_t *r, view_t *v, uint64_t now_us) {
   if (!v->s || !sfu_kf_viewer_allow(&v->last_pli_in_us, now_us)) return;
   /* The viewer lost its decoder state: what it misses before the next keyframe is not
    * worth resending. */
-  v->pli_cut_us = now_us;
+  if (v->started) {
+    v->awaiting_kf = 1;
+    v->cut_seq = v->last_out_seq;
+  }
   int8_t li = v->layer >= 0 ? v->layer : v->target;
   if (li >= 0) router_request_keyframe(r, &v->s->layers[li], now_us);
 }

@@ -895,6 +895,37 @@ TEST(viewer_rtt_from_its_receiver_reports_paces_resends) {
   free(e);
 }
 
+TEST(after_a_pli_old_packets_are_not_resent) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  const char *const one[] = {"q"};
+  uint32_t sid = publish(e, pub, one, 1);
+  sfu_router_view_out_t o;
+  REQUIRE(view(e, v1, sid, -1, 1, &o) == 0);
+  src_t s[3];
+  sources(s, chrome_rids);
+  for (int f = 0; f < 5; f++) frame(e, pub, &s[0], f == 0);
+  fake_peer_t *fv = &e->peers[1];
+  uint16_t seq = fv->out[3].seq;
+  uint8_t b[256];
+  int n = sfu_rtcp_write_pli(b, sizeof b, 5, o.ssrc);
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  size_t before = fv->n_out;
+  n = (int)write_nack(b, o.ssrc, &seq, 1);
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  CHECK_EQ_INT(fv->n_out, before); /* waiting for a keyframe: not repaired */
+  frame(e, pub, &s[0], 1);          /* the keyframe */
+  before = fv->n_out;
+  uint16_t seq2 = fv->out[fv->n_out - 2].seq;
+  n = (int)write_nack(b, o.ssrc, &seq2, 1);
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  CHECK_EQ_INT(fv->n_out, before + 1); /* after it: repaired again */
+  sfu_router_free(e->r);
+  free(e);
+}
+
 int main(void) {
   RUN(simulcast_index_order_and_top_layer);
   RUN(max_layer_switch_lands_on_keyframe_continuous);
@@ -911,5 +942,6 @@ int main(void) {
   RUN(switch_timestamps_mapped_through_sender_reports);
   RUN(view_starts_only_once_its_transport_carries_media);
   RUN(viewer_rtt_from_its_receiver_reports_paces_resends);
+  RUN(after_a_pli_old_packets_are_not_resent);
   return test_summary();
 }
