@@ -38,9 +38,14 @@ void router_event(sfu_router_t *r, sfu_router_event_kind_t kind, stream_t *s, co
   r->cbs.on_event(r->cbs.user, &ev);
 }
 
+/* The index changed. The event goes out at the next tick (<= 20 ms), once for all the
+ * changes in between: a simulcast publisher starting changes it 4-6 times within a few
+ * packets (layers appearing, resolutions, order), and each event carries the whole
+ * index. The version moves at once (GetStreamIndex and Subscribe replies read it live). */
 void router_index_changed(sfu_router_t *r) {
   r->index_version++;
-  router_event(r, SFU_ROUTER_EV_INDEX_CHANGED, NULL, NULL);
+  r->index_dirty = 1;
+  if (r->next_tick_us == UINT64_MAX) r->next_tick_us = (r->now_us / ROUTER_TICK_US + 1) * ROUTER_TICK_US;
 }
 
 /* ---- layers' order ----

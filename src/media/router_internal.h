@@ -137,6 +137,7 @@ struct sfu_router {
   uint64_t index_version;
   uint64_t next_tick_us, next_report_us;
   uint64_t now_us; /* of the latest call: figures read between calls use it */
+  uint8_t index_dirty; /* an INDEX_CHANGED event is due at the next tick */
   sfu_router_stats_t st;
   uint8_t scratch[ROUTER_SCRATCH];
   uint8_t scratch2[ROUTER_SCRATCH];

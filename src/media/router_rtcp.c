@@ -335,6 +335,10 @@ void sfu_router_handle_timeout(sfu_router_t *r, uint64_t now_us) {
       }
     }
   }
+  if (r->index_dirty) {
+    r->index_dirty = 0;
+    router_event(r, SFU_ROUTER_EV_INDEX_CHANGED, NULL, NULL);
+  }
   int any = r->n_streams > 0;
   r->next_tick_us = any ? (now_us / ROUTER_TICK_US + 1) * ROUTER_TICK_US : UINT64_MAX;
 }
