@@ -66,7 +66,7 @@ step "fuzz targets"
 if [[ -x tools/fuzz.sh ]]; then
   out=$(FUZZ_SECONDS=${FUZZ_SECONDS:-15} tools/fuzz.sh 2>&1); rc=$?
   echo "$out" | tail -n 20
-  p=$(grep -c '^fuzz .*: ok' <<<"$out"); f=$(grep -c '^fuzz .*: FAIL' <<<"$out")
+  p=$(grep -c '^fuzz_.*: ok' <<<"$out"); f=$(grep -cE '^fuzz_.*: (CRASH|MISSING)' <<<"$out")
   passed=$((passed + p)); failed=$((failed + f))
   ((rc != 0 && f == 0)) && failed=$((failed + 1))
 fi
