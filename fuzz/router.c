@@ -391,6 +391,7 @@ static void peer_create(int i) {
   fpeer_t *fp = &G.peers[i];
   sfu_router_peer_desc_t d = {names[i], names[i], 0, 1, 1};
   fp->p = sfu_router_peer_new(G.r, &d, fp);
+  if (fp->p) sfu_router_peer_set_ready(G.r, fp->p, 1, G.now);
   fp->n_os = 0;
   fp->idx = i;
   if (i < 2) {
@@ -773,7 +774,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   G.debug = getenv("ROUTER_FUZZ_DEBUG") != NULL;
   g_rng = 0x9E3779B97F4A7C15ull;
   sfu_router_config_t cfg = {1280, 720, 1920, 1080, 1500000, 25};
-  sfu_router_cbs_t cbs = {cap_rtp, cap_rtcp, on_ev, NULL};
+  sfu_router_cbs_t cbs = {cap_rtp, cap_rtcp, on_ev, NULL, NULL};
   G.r = sfu_router_new(&cfg, &cbs);
   G.now = 1000000;
   for (int i = 0; i < N_PEERS; i++) peer_create(i);

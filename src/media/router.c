@@ -320,6 +320,11 @@ static int pick_codec(const stream_t *s, const sfu_router_view_desc_t *d, int16_
 
 static void view_setup(view_t *v, const sfu_router_view_desc_t *d, int pt, int16_t rtx_pt,
                        uint32_t fb) {
+  /* A renegotiation that changes what the packets look like (payload type, extension
+   * ids): what was sent before cannot be rebuilt byte for byte any more, so it is not
+   * resent at all (a resend with other bytes under the same index is GCM nonce reuse). */
+  if (v->packets_out && (v->pt != (uint8_t)pt || memcmp(&v->ext, &d->ext, sizeof v->ext) != 0))
+    for (size_t i = 0; i < SFU_REWRITE_RING; i++) v->rw.ring[i].valid = 0;
   memcpy(v->mid, d->mid, sizeof v->mid);
   v->mid_len = strlen(v->mid);
   v->ext = d->ext;

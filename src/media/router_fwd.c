@@ -70,6 +70,25 @@ static int read_codec(const stream_t *s, const sfu_rtp_hdr_t *h, pkt_info_t *pi)
   }
 }
 
+/* A layer's media SSRC changed (the publisher restarted its encoder): its viewers' numbering
+ * continues from the new SSRC's next keyframe (a switch onto the same layer), which is
+ * asked for at once. */
+static void layer_ssrc_changed(layer_t *l) {
+  stream_t *s = l->s;
+  int li = (int)(l - s->layers);
+  sfu_nack_gen_init(&l->nack);
+  int any = 0;
+  for (size_t i = 0; i < s->n_views; i++) {
+    view_t *v = s->views[i];
+    if (v->layer != li) continue;
+    v->layer = -1;
+    v->target = (int8_t)li;
+    v->keyframe_waits++;
+    any = 1;
+  }
+  if (any && s->pub) router_request_keyframe(s->pub->r, l, s->pub->r->now_us);
+}
+
 /* The layer a packet belongs to, learning SSRCs as they come: Chromium signals none for
  * rid simulcast, so the first packet of each SSRC names its rid (or repaired rid) and mid
  * in header extensions (RFC 8852 §3, RFC 9143 §15). The very first packet counts. */
@@ -110,10 +129,11 @@ static layer_t *find_layer(stream_t *s, const sfu_rtp_hdr_t *h, int *is_rtx) {
       /* A layer's SSRC may change (the publisher restarted its encoder): follow it. */
       if (rtx) l->rtx_ssrc = h->ssrc;
       else {
-        if (l->known && l->ssrc != h->ssrc) sfu_nack_gen_init(&l->nack);
+        int changed = l->known && l->ssrc != h->ssrc;
         l->ssrc = h->ssrc;
         l->known = 1;
         sfu_recv_stats_init(&l->rs, h->ssrc, 90000);
+        if (changed) layer_ssrc_changed(l);
       }
       *is_rtx = rtx;
       return rtx && !l->known ? NULL : l;
@@ -130,10 +150,11 @@ static layer_t *find_layer(stream_t *s, const sfu_rtp_hdr_t *h, int *is_rtx) {
   }
   for (size_t i = 0; i < s->n_codecs; i++) {
     if (s->codecs[i].pt != h->payload_type) continue;
-    if (l->known && l->ssrc != h->ssrc) sfu_nack_gen_init(&l->nack);
+    int changed = l->known && l->ssrc != h->ssrc;
     l->ssrc = h->ssrc;
     l->known = 1;
     sfu_recv_stats_init(&l->rs, h->ssrc, 90000);
+    if (changed) layer_ssrc_changed(l);
     *is_rtx = 0;
     return l;
   }
@@ -214,6 +235,16 @@ static void fill_holes(sfu_router_t *r, view_t *v) {
   }
 }
 
+/* The current layer's packet `seq` will never be forwarded: out of the views' sequence
+ * spaces, holes filled. */
+static void skip_for_views(sfu_router_t *r, stream_t *s, layer_t *l, int li, uint16_t seq) {
+  for (size_t i = 0; i < s->n_views; i++) {
+    if (s->views[i]->layer != li) continue;
+    sfu_rewrite_skip(&s->views[i]->rw, l->ssrc, seq);
+    fill_holes(r, s->views[i]);
+  }
+}
+
 static void rw_in_of(const layer_t *l, const sfu_rtp_hdr_t *h, const pkt_info_t *pi, sfu_rw_in_t *in) {
   memset(in, 0, sizeof *in);
   in->src = l->ssrc;
@@ -275,7 +306,12 @@ static void forward(sfu_router_t *r, stream_t *s, layer_t *l, int li, const sfu_
       continue;
     }
     sfu_rw_out_t o;
+    uint64_t mapped = v->rw.mapped;
     if (sfu_rewrite_map(&v->rw, &in, &o) != 0) continue;
+    /* A copy of a packet this view already got (the publisher's RTX answer after the late
+     * original): never again under the same index with other bytes (a new transport-wide
+     * seq would make them other bytes: GCM nonce reuse). */
+    if (v->rw.mapped == mapped) continue;
     uint16_t twcc = 0;
     int has_twcc = sfu_rtp_ext_map_id(&v->ext, SFU_EXT_TWCC) != 0;
     if (has_twcc) twcc = v->viewer->twcc_seq++;
@@ -352,12 +388,16 @@ void router_fwd_rtp(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, uint
       r->st.dropped++;
       return;
     }
-  } else if (!codec_pt_ok(s, h.payload_type)) {
-    s->dropped_other++;
-    r->st.dropped++;
-    return;
   }
   int li = (int)(l - s->layers);
+  if (!is_rtx && !codec_pt_ok(s, h.payload_type)) {
+    /* Not a payload type it negotiated: dropped, and out of every viewer's sequence
+     * space like garbage (a gap no NACK can repair otherwise). */
+    s->dropped_other++;
+    r->st.dropped++;
+    skip_for_views(r, s, l, li, h.seq);
+    return;
+  }
   if (sfu_nack_gen_on_packet(&l->nack, now_us, h.seq)) router_request_keyframe(r, l, now_us);
   if (!is_rtx) {
     sfu_recv_stats_on_packet(&l->rs, now_us, h.seq, h.timestamp);
@@ -379,11 +419,7 @@ void router_fwd_rtp(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, uint
    * out of every viewer's sequence space. */
   if (sfu_rtp_is_padding_only(&h)) {
     l->padding_dropped++;
-    for (size_t i = 0; i < s->n_views; i++)
-      if (s->views[i]->layer == li) {
-        sfu_rewrite_skip(&s->views[i]->rw, l->ssrc, h.seq);
-        fill_holes(r, s->views[i]);
-      }
+    skip_for_views(r, s, l, li, h.seq);
     return;
   }
   l->packets++;
@@ -393,11 +429,15 @@ void router_fwd_rtp(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, uint
     /* Garbage behind a valid SRTP tag: not forwarded, and out of the sequence space. */
     s->dropped_other++;
     r->st.dropped++;
-    for (size_t i = 0; i < s->n_views; i++)
-      if (s->views[i]->layer == li) {
-        sfu_rewrite_skip(&s->views[i]->rw, l->ssrc, h.seq);
-        fill_holes(r, s->views[i]);
-      }
+    skip_for_views(r, s, l, li, h.seq);
+    return;
+  }
+  /* A sequence number already in the history: a duplicate (a late RTX answer) or a
+   * publisher reusing it for other bytes. Either way what viewers got under it stays the
+   * only version (a NACK resends the history's copy: it must be what went out). */
+  size_t hl;
+  if (sfu_history_get(l->hist, now_us, h.seq, &hl)) {
+    s->duplicates++;
     return;
   }
   sfu_rate_meter_add(&l->rate, now_us, (uint32_t)len, pi.frame_start);
@@ -426,8 +466,11 @@ int router_resend(sfu_router_t *r, view_t *v, uint16_t out_seq, uint64_t now_us)
   if (v->awaiting_kf && (int16_t)(out_seq - v->cut_seq) <= 0) return SFU_ESTALE;
   sfu_rw_sent_t *rec = sfu_rewrite_lookup(&v->rw, out_seq);
   if (!rec) return SFU_ENOENT;
-  /* Not twice within one RTT (bounded: a wrong or stale RTT must not stop repairs). */
-  uint64_t rtt = v->viewer->rtt_us ? v->viewer->rtt_us : 10000;
+  /* Not twice within one RTT: clamp(RTT, 20 ms, 500 ms), 100 ms while unknown. The floor
+   * bounds what a viewer NACKing everything gets on a short link (at most 50 copies a
+   * second of a packet); the ceiling keeps a stale RTT from stopping repairs. */
+  uint64_t rtt = v->viewer->rtt_us ? v->viewer->rtt_us : 100000;
+  if (rtt < 20000) rtt = 20000;
   if (rtt > 500000) rtt = 500000;
   if (rec->last_resend_us && now_us - rec->last_resend_us < rtt) return SFU_EAGAIN;
   layer_t *l = NULL;

@@ -77,6 +77,7 @@ typedef struct stream {
   uint8_t dropping;                /* over for SFU_ROUTER_OVER_BITRATE_US: packets dropped */
   uint64_t last_remb_us;
   uint64_t dropped_bitrate, dropped_resolution, dropped_other, nacks_in, kf_requests_out;
+  uint64_t duplicates;             /* packets whose seq the history already had */
 } stream_t;
 
 typedef struct view {

@@ -4,9 +4,8 @@
  * packet); the lie must be dropped or bounded, and counted. Run under ASan for "no crash,
  * no leak". Helpers follow tests/unit/test_router.c.
  *
- * Cases that show a router bug found by fuzz/router.c or here are listed in known_bugs[]
- * at the bottom: they assert the right behaviour and run only with SFU_TEST_KNOWN_BUGS=1
- * until the bug is fixed (then move them to the main list). */
+ * The cases at the bottom are the bugs fuzz/router.c found (three of them GCM nonce
+ * reuse); their inputs stay in fuzz/corpus/router as regressions. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,6 +133,7 @@ static size_t count_ev(env_t *e, sfu_router_event_kind_t k) {
 static sfu_router_peer_t *add_peer(env_t *e, int i, const char *name) {
   sfu_router_peer_desc_t d = {name, name, 0, 1, 1};
   e->p[i] = sfu_router_peer_new(e->r, &d, &e->peers[i]);
+  if (e->p[i]) sfu_router_peer_set_ready(e->r, e->p[i], 1, e->now);
   return e->p[i];
 }
 
@@ -324,7 +324,7 @@ static const char *const qhf[] = {"q", "h", "f"};
 static env_t *env_new(uint16_t maxw, uint16_t maxh) {
   env_t *e = calloc(1, sizeof *e);
   sfu_router_config_t cfg = {maxw, maxh, 1920, 1080, 1500000, 25};
-  sfu_router_cbs_t cbs = {cap_rtp, cap_rtcp, on_ev, e};
+  sfu_router_cbs_t cbs = {cap_rtp, cap_rtcp, on_ev, e, NULL};
   e->r = sfu_router_new(&cfg, &cbs);
   e->now = 1000000;
   return e;
@@ -701,17 +701,6 @@ TEST(garbage_payloads_dropped_counted_no_gap) {
 
 /* ---- hostile viewers ---- */
 
-static void rr_with_rtt(env_t *e, int viewer, uint32_t ssrc, uint64_t rtt_us) {
-  /* LSR = the middle 32 bits of the NTP time of an SR sent rtt_us ago, DLSR 0
-   * (RFC 3550 §6.4.1): the router computes rtt_us. */
-  sfu_rtcp_rb_t rb;
-  memset(&rb, 0, sizeof rb);
-  rb.ssrc = ssrc;
-  rb.lsr = (uint32_t)(sfu_ntp_from_us(e->now - rtt_us) >> 16);
-  uint8_t b[200];
-  int n = sfu_rtcp_write_rr(b, sizeof b, 77, &rb, 1);
-  sfu_router_on_rtcp(e->r, e->p[viewer], e->now, b, (size_t)n);
-}
 
 /* A viewer NACKs 10,000 sequence numbers a second (every number of the last 2 s, over
  * and over): each packet is resent at most once per RTT (100 ms here), only what is in
@@ -724,7 +713,7 @@ TEST(nack_flood_resends_bounded) {
     src_t q;
     src_init(&q, "q", 0x1000, 320);
     frame(e, LIAR, &q, KF_REAL);
-    rr_with_rtt(e, LIAR_VIEWER, f.liar_out.ssrc, 100000);
+    /* No RR: the RTT is unknown and the router's default (100 ms) applies. */
     fake_peer_t *lv = &e->peers[LIAR_VIEWER];
     uint64_t nacked = 0;
     uint8_t b[1500];
@@ -884,7 +873,7 @@ TEST(vp8_only_viewer_of_h264_stream_gets_nothing) {
   fix_free(&f);
 }
 
-/* ---- known bugs (SFU_TEST_KNOWN_BUGS=1) ---- */
+/* ---- bugs the fuzz target found (fixed; fuzz/corpus/router keeps their inputs) ---- */
 
 /* A publisher's RTX copy of a packet already forwarded (its NACK answer arriving after
  * the late original: ordinary on a lossy uplink): the router forwards it AGAIN under the
@@ -979,19 +968,10 @@ int main(void) {
   RUN(nack_flood_resends_bounded);
   RUN(pli_flood_folded);
   RUN(vp8_only_viewer_of_h264_stream_gets_nothing);
-  if (getenv("SFU_TEST_KNOWN_BUGS")) {
-    RUN(layer_ssrc_changes_mid_stream);
-    RUN(wrong_payload_type_takes_no_viewer_slot);
-    RUN(duplicate_of_forwarded_packet_not_resent_with_other_bytes);
-    RUN(resend_after_renegotiation_is_identical_or_nothing);
-    RUN(same_seq_other_payload_resend_identical_or_nothing);
-  } else {
-    printf(
-        "skip layer_ssrc_changes_mid_stream, wrong_payload_type_takes_no_viewer_slot, "
-        "duplicate_of_forwarded_packet_not_resent_with_other_bytes, "
-        "resend_after_renegotiation_is_identical_or_nothing, "
-        "same_seq_other_payload_resend_identical_or_nothing (known router bugs; "
-        "SFU_TEST_KNOWN_BUGS=1 runs them)\n");
-  }
+  RUN(layer_ssrc_changes_mid_stream);
+  RUN(wrong_payload_type_takes_no_viewer_slot);
+  RUN(duplicate_of_forwarded_packet_not_resent_with_other_bytes);
+  RUN(resend_after_renegotiation_is_identical_or_nothing);
+  RUN(same_seq_other_payload_resend_identical_or_nothing);
   return test_summary();
 }
