@@ -1,7 +1,9 @@
 /* Unit tests for the per-codec RTP payload readers: VP8 (RFC 7741, RFC 6386 §9.1),
  * H.264 (RFC 6184, H.264 §7.3.2.1.1 SPS), VP9 (RFC 9628), AV1 (aggregation header) and
  * the RTP padding-only check. Every vector is also fed at every truncation, each prefix
- * copied into a buffer of exactly its length so that ASan catches a read past the end. */
+ * copied into a buffer of exactly its length so that ASan catches a read past the end.
+ * The hand-built vectors are followed by real packets captured from aiortc
+ * (tests/data/rtp, tools/capture-rtp). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +14,7 @@
 #include "sfu/err.h"
 #include "sfu/rtp.h"
 #include "test.h"
+#include "test_data.h"
 
 /* A copy of the first n bytes of v in a heap block of exactly n bytes (1 for n = 0, so
  * that malloc(0) does not return NULL; a read of it is still past the logical end for
@@ -711,6 +714,238 @@ TEST(h264_garbage) {
   }
 }
 
+/* ============================ captured packets (aiortc) ============================ */
+
+/* tests/data/rtp/[chromium-]<codec>-<w>x<h>-<n>.rtp (README there): per case the
+ * stream's first frame, a keyframe, then whole delta frames, as aiortc 1.4.0 (libvpx,
+ * libx264) or Chromium 156 sent them. 638x358 is not a multiple of 16: the H.264 SPS
+ * crops 640x368. */
+typedef struct {
+  const char *source; /* file name prefix: "" = aiortc, "chromium-" */
+  const char *codec;
+  uint16_t w, h;
+} capture_case_t;
+
+static const capture_case_t captures[] = {
+    {"", "vp8", 320, 180},
+    {"", "vp8", 640, 360},
+    {"", "vp8", 1280, 720},
+    {"", "vp8", 638, 358},
+    {"", "h264", 320, 180},
+    {"", "h264", 640, 360},
+    {"", "h264", 1280, 720},
+    {"", "h264", 638, 358},
+    {"chromium-", "vp8", 320, 180},
+    {"chromium-", "vp8", 640, 360},
+    {"chromium-", "vp8", 1280, 720},
+    {"chromium-", "vp8", 638, 358},
+    {"chromium-", "h264", 320, 180},
+    {"chromium-", "h264", 640, 360},
+    {"chromium-", "h264", 1280, 720},
+    {"chromium-", "h264", 638, 358},
+};
+
+#define CAPTURE_MAX_PACKETS 16
+#define CAPTURE_MAX_LEN 1500
+
+typedef struct {
+  uint8_t buf[CAPTURE_MAX_LEN];
+  size_t len;
+  sfu_rtp_hdr_t h;
+  int frame;      /* 0 = the keyframe, 1.. = the delta frames, in order */
+  int frame_last; /* the last packet of its frame (the next has another timestamp) */
+} capture_pkt_t;
+
+static capture_pkt_t capture_pkts[CAPTURE_MAX_PACKETS];
+
+/* Loads a case's packets and parses their RTP headers (RFC 3550 §5.1): one SSRC and
+ * payload type, consecutive sequence numbers, one-byte header extensions, no padding;
+ * a frame is a run of one timestamp and the marker bit is on its last packet only
+ * (RFC 7741 §4.1, RFC 6184 §5.1: "set for the very last packet of the access unit").
+ * Returns the packet count, 0 after a failed CHECK. */
+static size_t capture_load(const capture_case_t *c) {
+  size_t n = 0;
+  for (; n < CAPTURE_MAX_PACKETS; n++) {
+    char name[64];
+    snprintf(name, sizeof name, "%s%s-%ux%u-%zu.rtp", c->source, c->codec, c->w, c->h, n);
+    if (!test_load_rtp(name, capture_pkts[n].buf, CAPTURE_MAX_LEN, &capture_pkts[n].len)) break;
+  }
+  if (n < 2) {
+    fprintf(stderr, "%s %ux%u: %zu packets in tests/data/rtp (set SFU_RTP_DATA)\n", c->codec, c->w,
+            c->h, n);
+    CHECK(n >= 2);
+    return 0;
+  }
+  int frame = 0;
+  for (size_t i = 0; i < n; i++) {
+    capture_pkt_t *p = &capture_pkts[i];
+    if (sfu_rtp_parse(p->buf, p->len, &p->h) != 0) {
+      CHECK(!"RTP header parses");
+      return 0;
+    }
+    CHECK_EQ_INT(p->h.version, 2);
+    CHECK(!p->h.padding && p->h.header_len + p->h.payload_len == p->len);
+    CHECK(sfu_rtp_ext_is_rfc8285(&p->h) && p->h.ext_profile == SFU_RTP_EXT_PROFILE_ONE_BYTE);
+    if (i > 0) {
+      const sfu_rtp_hdr_t *prev = &capture_pkts[i - 1].h;
+      CHECK_EQ_INT(p->h.ssrc, prev->ssrc);
+      CHECK_EQ_INT(p->h.payload_type, prev->payload_type);
+      CHECK_EQ_INT(p->h.seq, (uint16_t)(prev->seq + 1));
+      if (p->h.timestamp != prev->timestamp) frame++;
+    }
+    p->frame = frame;
+  }
+  for (size_t i = 0; i < n; i++) {
+    capture_pkt_t *p = &capture_pkts[i];
+    p->frame_last = i + 1 == n || capture_pkts[i + 1].h.timestamp != p->h.timestamp;
+    CHECK_EQ_INT(p->h.marker, p->frame_last);
+  }
+  CHECK(frame >= 1); /* a keyframe and at least one delta frame */
+  return n;
+}
+
+/* Names the case after its first failed CHECK (they print only a line number). */
+static void capture_note_failure(const capture_case_t *c, int *noted) {
+  if (test_cur_failed_ && !*noted) {
+    fprintf(stderr, "  ^ in tests/data/rtp/%s%s-%ux%u-*.rtp\n", c->source, c->codec, c->w, c->h);
+    *noted = 1;
+  }
+}
+
+TEST(vp8_captured) {
+  int noted = 0;
+  for (size_t ci = 0; ci < sizeof captures / sizeof captures[0]; ci++) {
+    const capture_case_t *c = &captures[ci];
+    if (strcmp(c->codec, "vp8") != 0) continue;
+    size_t n = capture_load(c);
+    if (!n) {
+      capture_note_failure(c, &noted);
+      continue;
+    }
+    uint16_t frame_pid = 0;
+    for (size_t i = 0; i < n; i++) {
+      const capture_pkt_t *p = &capture_pkts[i];
+      int first = i == 0 || capture_pkts[i - 1].frame != p->frame;
+      sfu_vp8_desc_t d;
+      if (sfu_vp8_parse(p->h.payload, p->h.payload_len, &d) != 0) {
+        CHECK(!"VP8 payload parses");
+        break;
+      }
+      /* Both: X=1 I=1 with a 15-bit PictureID, no L/T/K (one stream, no temporal
+       * layers); S=1 only at a frame's start (one partition: PID always 0). */
+      CHECK_EQ_INT(d.picture_id_bits, 15);
+      CHECK(!d.has_tl0picidx && !d.has_tid && !d.has_keyidx);
+      CHECK_EQ_INT(d.desc_len, 4);
+      CHECK_EQ_INT(d.partition, 0);
+      CHECK_EQ_INT(d.frame_start, first);
+      if (first) {
+        /* Every frame has the next PictureID (RFC 7741 §4.2: incremented per frame). */
+        if (i > 0) CHECK_EQ_INT(d.picture_id, (frame_pid + 1) & 0x7fff);
+        frame_pid = d.picture_id;
+        CHECK_EQ_INT(d.keyframe, p->frame == 0);
+        if (p->frame == 0) {
+          CHECK_EQ_INT(d.width, c->w);
+          CHECK_EQ_INT(d.height, c->h);
+          CHECK(d.hscale == 0 && d.vscale == 0);
+        } else {
+          CHECK(d.width == 0 && d.height == 0);
+        }
+      } else {
+        CHECK_EQ_INT(d.picture_id, frame_pid); /* the frame's PictureID on every packet */
+        CHECK(!d.keyframe && d.width == 0);    /* no payload header after the first */
+      }
+    }
+    /* The keyframe's first packet at every length: its descriptor and 10-byte header
+     * (RFC 6386 §9.1) cut anywhere is ETRUNC, and once whole the size is read. */
+    const sfu_rtp_hdr_t *h0 = &capture_pkts[0].h;
+    for (size_t k = 0; k <= h0->payload_len; k++) {
+      uint8_t *b = dup_exact(h0->payload, k);
+      sfu_vp8_desc_t d;
+      int r = sfu_vp8_parse(b, k, &d);
+      if (k < 4 + 10) {
+        CHECK_EQ_INT(r, SFU_ETRUNC);
+      } else {
+        CHECK(r == 0 && d.keyframe && d.width == c->w && d.height == c->h);
+      }
+      free(b);
+    }
+    capture_note_failure(c, &noted);
+  }
+}
+
+TEST(h264_captured) {
+  int noted = 0;
+  for (size_t ci = 0; ci < sizeof captures / sizeof captures[0]; ci++) {
+    const capture_case_t *c = &captures[ci];
+    if (strcmp(c->codec, "h264") != 0) continue;
+    size_t n = capture_load(c);
+    if (!n) {
+      capture_note_failure(c, &noted);
+      continue;
+    }
+    int in_fu = 0, fu_type = 0, idr_starts = 0, idr_fragments = 0;
+    for (size_t i = 0; i < n; i++) {
+      const capture_pkt_t *p = &capture_pkts[i];
+      sfu_h264_info_t in;
+      if (sfu_h264_parse(p->h.payload, p->h.payload_len, &in) != 0) {
+        CHECK(!"H.264 payload parses");
+        break;
+      }
+      if (i == 0) {
+        /* SPS and PPS (and x264's SEI) in one STAP-A (tests/data/rtp/README.md). */
+        CHECK_EQ_INT(in.packet_type, SFU_H264_NAL_STAP_A);
+        CHECK(in.has_sps && in.has_pps && in.keyframe && !in.has_idr);
+        CHECK_EQ_INT(in.width, c->w); /* 638x358: 640x368 cropped (§7.4.2.1.1) */
+        CHECK_EQ_INT(in.height, c->h);
+      } else {
+        CHECK(!in.has_sps && !in.has_pps && in.width == 0);
+      }
+      /* FU-A fragments (RFC 6184 §5.8) come start, middle..., end, one unit's type,
+       * and a frame (marker) never ends inside one. */
+      if (in.packet_type == SFU_H264_NAL_FU_A) {
+        CHECK_EQ_INT(in.fu_start, !in_fu);
+        if (in_fu) CHECK_EQ_INT(in.fu_nal_type, fu_type);
+        fu_type = in.fu_nal_type;
+        in_fu = !in.fu_end;
+        /* Only the start fragment tells of an IDR; its type is in the FU header. */
+        CHECK_EQ_INT(in.has_idr, in.fu_start && in.fu_nal_type == SFU_H264_NAL_IDR);
+        if (in.fu_nal_type == SFU_H264_NAL_IDR) idr_fragments++;
+      } else {
+        CHECK(!in_fu);
+      }
+      if (p->frame_last) CHECK(!in_fu);
+      if (in.has_idr) {
+        idr_starts++;
+        CHECK(in.keyframe);
+        CHECK_EQ_INT(p->frame, 0); /* delta frames: no IDR, no SPS */
+      }
+      if (p->frame > 0) CHECK(!in.keyframe);
+    }
+    CHECK(idr_starts >= 1);
+    CHECK(idr_fragments >= 2); /* every capture's IDR is over the MTU: FU-A */
+    /* The STAP-A at every length: a prefix cut inside a unit is ETRUNC, one cut
+     * between units parses; it is never a wrong size. */
+    const sfu_rtp_hdr_t *h0 = &capture_pkts[0].h;
+    int units = 0, parsed = 0;
+    for (size_t off = 1; off + 2 <= h0->payload_len; units++)
+      off += 2 + (size_t)(h0->payload[off] << 8 | h0->payload[off + 1]);
+    for (size_t k = 0; k <= h0->payload_len; k++) {
+      uint8_t *b = dup_exact(h0->payload, k);
+      sfu_h264_info_t in;
+      int r = sfu_h264_parse(b, k, &in);
+      CHECK(r == 0 || r == SFU_ETRUNC);
+      if (r == 0) {
+        parsed++;
+        CHECK(in.has_sps && in.width == c->w && in.height == c->h);
+      }
+      free(b);
+    }
+    CHECK_EQ_INT(parsed, units); /* after each unit (the SPS is the first) */
+    CHECK(units >= 2);
+    capture_note_failure(c, &noted);
+  }
+}
+
 /* ====================================== VP9 ======================================= */
 
 TEST(vp9_keyframe_with_scalability_structure) {
@@ -846,6 +1081,8 @@ int main(void) {
   RUN(h264_single_nal);
   RUN(h264_fu_a);
   RUN(h264_garbage);
+  RUN(vp8_captured);
+  RUN(h264_captured);
   RUN(vp9_keyframe_with_scalability_structure);
   RUN(vp9_delta_and_flexible);
   RUN(vp9_garbage);
