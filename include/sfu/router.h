@@ -199,6 +199,7 @@ typedef struct {
   size_t n_layers;              /* lowest first (a=simulcast order fixed by resolution) */
   sfu_router_layer_info_t layers[SFU_ROUTER_MAX_LAYERS];
   uint64_t dropped_bitrate, dropped_resolution, dropped_other;
+  uint64_t duplicates;          /* packets whose sequence number was already received */
   uint64_t nacks_in, keyframe_requests_out;
   uint8_t refused;              /* over the resolution limit: not forwarded */
 } sfu_router_stream_info_t;

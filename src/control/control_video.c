@@ -99,6 +99,7 @@ cJSON *sfu_control_published_json(const sfu_router_stream_info_t *si) {
   add_u64(o, "DroppedBitrate", si->dropped_bitrate);
   add_u64(o, "DroppedResolution", si->dropped_resolution);
   add_u64(o, "DroppedOther", si->dropped_other);
+  add_u64(o, "Duplicates", si->duplicates);
   add_u64(o, "NacksIn", si->nacks_in);
   add_u64(o, "KeyframeRequestsOut", si->keyframe_requests_out);
   cJSON *layers = cJSON_AddArrayToObject(o, "Layers");

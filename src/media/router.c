@@ -517,6 +517,7 @@ static void stream_info(const stream_t *s, sfu_router_stream_info_t *o, uint64_t
   o->dropped_bitrate = s->dropped_bitrate;
   o->dropped_resolution = s->dropped_resolution;
   o->dropped_other = s->dropped_other;
+  o->duplicates = s->duplicates;
   o->nacks_in = s->nacks_in;
   o->keyframe_requests_out = s->kf_requests_out;
   o->refused = s->refused;

@@ -883,7 +883,7 @@ TEST(index_and_video_json) {
   txt = sfu_control_print(sfu_control_published_json(&si));
   CHECK_EQ_STR(txt, "{\"StreamId\":3,\"Mid\":\"1\",\"Kind\":\"camera\",\"Codec\":\"VP8\","
                     "\"Refused\":false,\"DroppedBitrate\":5,\"DroppedResolution\":0,"
-                    "\"DroppedOther\":0,\"NacksIn\":6,\"KeyframeRequestsOut\":7,\"Layers\":["
+                    "\"DroppedOther\":0,\"Duplicates\":0,\"NacksIn\":6,\"KeyframeRequestsOut\":7,\"Layers\":["
                     "{\"Rid\":\"q\",\"Width\":320,\"Height\":180,\"Bitrate\":150000,"
                     "\"FrameRate\":15,\"Active\":true,\"Packets\":11,\"Bytes\":12000,"
                     "\"Keyframes\":2,\"NacksOut\":1,\"PaddingDropped\":4},"
