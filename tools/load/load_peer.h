@@ -48,6 +48,8 @@ typedef struct {
   int pub_ssrcs;        /* a=ssrc lines in the offer */
   int fps;              /* default 15 */
   int padding_per_s;    /* padding-only packets per second per layer (0: none) */
+  uint32_t bitrate_bps; /* top layer / single stream bits per second, 0: the default
+                           (1.2 Mbit/s / 800 kbit/s); lower layers keep their ratio */
   size_t n_recv;        /* recvonly sections */
   int recv_rtx;         /* offer RTX in the receive sections */
 } load_peer_cfg_t;

@@ -25,10 +25,13 @@ int load_pub_init(load_peer_t *p) {
       l->width = layer_spec[i].w;
       l->height = layer_spec[i].h;
       l->bitrate_bps = layer_spec[i].bps;
+      if (p->cfg.bitrate_bps) /* benchmarks: scaled, same ratio to the top layer */
+        l->bitrate_bps = (uint32_t)((uint64_t)p->cfg.bitrate_bps * layer_spec[i].bps /
+                                    layer_spec[2].bps);
     } else {
       l->width = 640;
       l->height = 360;
-      l->bitrate_bps = 800000;
+      l->bitrate_bps = p->cfg.bitrate_bps ? p->cfg.bitrate_bps : 800000;
     }
     do l->ssrc = (uint32_t)load_rand(p);
     while (!l->ssrc);
