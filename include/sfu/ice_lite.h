@@ -80,6 +80,10 @@ typedef struct sfu_ice {
   char local_ufrag[SFU_ICE_CRED_MAX + 1], local_pwd[SFU_ICE_CRED_MAX + 1];
   char remote_ufrag[SFU_ICE_CRED_MAX + 1], remote_pwd[SFU_ICE_CRED_MAX + 1];
   size_t local_ufrag_len, local_pwd_len, remote_ufrag_len;
+  /* local_pwd prepared for MESSAGE-INTEGRITY, redone with it (RFC 8445 §7.2.2: requests
+   * are checked and responses signed with the local password), so that a check costs
+   * no allocation and no key setup. */
+  sfu_stun_key_t local_key;
   int has_selected;
   sfu_addr_t selected;
   uint64_t consent_timeout_us;  /* SFU_ICE_CONSENT_TIMEOUT_US unless changed */

@@ -7,9 +7,9 @@
  * password itself. Long-term credentials, MESSAGE-INTEGRITY-SHA256 verification, and
  * SASLprep are not implemented (ICE passwords are ASCII, RFC 8445 §5.3).
  *
- * Threads: every function here is reentrant. The HMAC context is cached per thread
- * (created on first use, freed by a pthread key destructor when the thread exits), so
- * checking or writing MESSAGE-INTEGRITY allocates nothing after a thread's first use.
+ * Threads: every function here is reentrant, and none allocates. MESSAGE-INTEGRITY costs
+ * two SHA-1 blocks less per message with a key prepared once (sfu_stun_key_t, the
+ * *_keyed functions) than with a raw password, which prepares it on the stack each call.
  */
 #ifndef SFU_STUN_H
 #define SFU_STUN_H
@@ -127,10 +127,27 @@ int sfu_stun_parse(const uint8_t *buf, size_t len, sfu_stun_msg_t *msg);
  * SFU_ENOENT if absent. */
 int sfu_stun_check_fingerprint(const sfu_stun_msg_t *msg);
 
+/* A short-term credential's MESSAGE-INTEGRITY key (RFC 8489 §9.1.1: the password
+ * itself) made ready for HMAC-SHA1: the SHA-1 chaining values after the blocks
+ * K ^ ipad and K ^ opad (RFC 2104 §2), which are the same for every message under that
+ * key. Made once per password (e.g. by the ICE agent when it gets its credentials, RFC
+ * 8445 §7.2.2); plain data: copy it, embed it, no free. Owner: the caller; read-only
+ * after sfu_stun_key_init(), so any number of threads may use one key. */
+typedef struct {
+  uint32_t inner[5]; /* SHA-1 state after K ^ ipad */
+  uint32_t outer[5]; /* SHA-1 state after K ^ opad */
+} sfu_stun_key_t;
+
+/* Prepares *k from key (any length; longer than 64 bytes is hashed first, RFC 2104 §2;
+ * empty is a valid key). 0, or SFU_EINVAL (k NULL, or key NULL with key_len > 0). */
+int sfu_stun_key_init(sfu_stun_key_t *k, const uint8_t *key, size_t key_len);
+
 /* MESSAGE-INTEGRITY with a short-term credential (RFC 8489 §9.1, §14.5): 0 if present
- * and correct for key; SFU_EAUTH if wrong; SFU_ENOENT if absent; SFU_ECRYPTO if OpenSSL
- * failed. Constant-time comparison. */
+ * and correct for key; SFU_EAUTH if wrong; SFU_ENOENT if absent; SFU_EINVAL if key is NULL
+ * with key_len > 0. Constant-time comparison. */
 int sfu_stun_check_integrity(const sfu_stun_msg_t *msg, const uint8_t *key, size_t key_len);
+/* The same with a prepared key: two SHA-1 blocks less. */
+int sfu_stun_check_integrity_keyed(const sfu_stun_msg_t *msg, const sfu_stun_key_t *key);
 
 /* The local ufrag of a request's USERNAME "LFRAG:RFRAG" (RFC 8445 §7.2.2): a view, no
  * copy. The remote one likewise. 0, SFU_ENOENT (no USERNAME), or SFU_EPARSE (no ':'). */
@@ -168,15 +185,19 @@ void sfu_stun_w_xor_addr(sfu_stun_writer_t *w, uint16_t type, const sfu_addr_t *
 void sfu_stun_w_error(sfu_stun_writer_t *w, uint16_t code, const char *reason);
 /* MESSAGE-INTEGRITY over everything written so far (§14.5). */
 void sfu_stun_w_integrity(sfu_stun_writer_t *w, const uint8_t *key, size_t key_len);
+void sfu_stun_w_integrity_keyed(sfu_stun_writer_t *w, const sfu_stun_key_t *key);
 /* FINGERPRINT; must be the last attribute (§14.7). */
 void sfu_stun_w_fingerprint(sfu_stun_writer_t *w);
-/* Length of the message, or the first error (SFU_ETOOBIG, SFU_EINVAL, SFU_ECRYPTO). */
+/* Length of the message, or the first error (SFU_ETOOBIG, SFU_EINVAL). */
 int sfu_stun_w_finish(const sfu_stun_writer_t *w);
 
 /* Binding success response (RFC 8445 §7.3.1.4): XOR-MAPPED-ADDRESS of `mapped`,
  * MESSAGE-INTEGRITY with key, FINGERPRINT. Returns the length or a negative error. */
 int sfu_stun_build_binding_success(uint8_t *buf, size_t cap, const uint8_t tid[SFU_STUN_TID_LEN],
                                    const sfu_addr_t *mapped, const uint8_t *key, size_t key_len);
+int sfu_stun_build_binding_success_keyed(uint8_t *buf, size_t cap,
+                                         const uint8_t tid[SFU_STUN_TID_LEN],
+                                         const sfu_addr_t *mapped, const sfu_stun_key_t *key);
 
 /* Error response of `method` (RFC 8489 §6.3.4): ERROR-CODE (with the standard reason
  * phrase), UNKNOWN-ATTRIBUTES if code is 420 and unknown != NULL, MESSAGE-INTEGRITY if
@@ -186,6 +207,11 @@ int sfu_stun_build_error(uint8_t *buf, size_t cap, uint16_t method,
                          const uint8_t tid[SFU_STUN_TID_LEN], uint16_t code,
                          const uint16_t *unknown, size_t n_unknown, const uint8_t *key,
                          size_t key_len);
+/* The same with a prepared key; key NULL: no MESSAGE-INTEGRITY. */
+int sfu_stun_build_error_keyed(uint8_t *buf, size_t cap, uint16_t method,
+                               const uint8_t tid[SFU_STUN_TID_LEN], uint16_t code,
+                               const uint16_t *unknown, size_t n_unknown,
+                               const sfu_stun_key_t *key);
 
 /* ICE role of the sender of a binding request (RFC 8445 §7.1.3). */
 typedef enum { SFU_ICE_ROLE_CONTROLLED = 0, SFU_ICE_ROLE_CONTROLLING = 1 } sfu_ice_role_t;

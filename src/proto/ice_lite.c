@@ -59,7 +59,7 @@ int sfu_ice_set_local(sfu_ice_t *ice, const char *ufrag, const char *pwd) {
   memcpy(ice->local_pwd, pwd, pl + 1);
   ice->local_ufrag_len = ul;
   ice->local_pwd_len = pl;
-  return 0;
+  return sfu_stun_key_init(&ice->local_key, (const uint8_t *)ice->local_pwd, pl);
 }
 
 int sfu_ice_set_remote(sfu_ice_t *ice, const char *ufrag, const char *pwd) {
@@ -123,9 +123,8 @@ static void send_error(sfu_ice_t *ice, uint64_t now_us, const sfu_addr_t *to,
                        const sfu_stun_msg_t *req, uint16_t code, int with_mi) {
   if (!with_mi && !unauth_reply_allowed(ice, now_us)) return;
   uint8_t out[ICE_OUT_MAX];
-  int n = sfu_stun_build_error(out, sizeof out, req->method, req->tid, code, req->unknown,
-                               req->n_unknown, with_mi ? (const uint8_t *)ice->local_pwd : NULL,
-                               with_mi ? ice->local_pwd_len : 0);
+  int n = sfu_stun_build_error_keyed(out, sizeof out, req->method, req->tid, code, req->unknown,
+                                     req->n_unknown, with_mi ? &ice->local_key : NULL);
   ice->stats.errors_sent++;
   switch (code) {
     case SFU_STUN_ERR_BAD_REQUEST:
@@ -243,10 +242,9 @@ static int authenticate(sfu_ice_t *ice, uint64_t now_us, const sfu_addr_t *from,
     send_error(ice, now_us, from, msg, SFU_STUN_ERR_UNAUTHORIZED, 0);
     return SFU_EAUTH;
   }
-  int rc = sfu_stun_check_integrity(msg, (const uint8_t *)ice->local_pwd, ice->local_pwd_len);
-  if (rc) {
+  if (sfu_stun_check_integrity_keyed(msg, &ice->local_key) != 0) {
     send_error(ice, now_us, from, msg, SFU_STUN_ERR_UNAUTHORIZED, 0);
-    return rc == SFU_ECRYPTO ? rc : SFU_EAUTH;
+    return SFU_EAUTH;
   }
   /* §6.3.1.1: unknown comprehension-required attributes → 420, after authentication. */
   if (msg->n_unknown) {
@@ -285,8 +283,7 @@ int sfu_ice_handle_stun(sfu_ice_t *ice, uint64_t now_us, const sfu_addr_t *from,
   if (rc) return rc;
 
   uint8_t out[ICE_OUT_MAX];
-  int n = sfu_stun_build_binding_success(out, sizeof out, msg->tid, from,
-                                         (const uint8_t *)ice->local_pwd, ice->local_pwd_len);
+  int n = sfu_stun_build_binding_success_keyed(out, sizeof out, msg->tid, from, &ice->local_key);
   ice->stats.responses_sent++;
   ice->stats.last_valid_us = now_us;
   send_out(ice, from, out, n);

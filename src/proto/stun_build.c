@@ -117,9 +117,9 @@ void sfu_stun_w_error(sfu_stun_writer_t *w, uint16_t code, const char *reason) {
   if (rlen) memcpy(v + 4, reason, rlen);
 }
 
-void sfu_stun_w_integrity(sfu_stun_writer_t *w, const uint8_t *key, size_t key_len) {
+void sfu_stun_w_integrity_keyed(sfu_stun_writer_t *w, const sfu_stun_key_t *key) {
   if (w->err) return;
-  if (!key && key_len) {
+  if (!key) {
     w->err = SFU_EINVAL;
     return;
   }
@@ -128,8 +128,18 @@ void sfu_stun_w_integrity(sfu_stun_writer_t *w, const uint8_t *key, size_t key_l
   if (!v) return;
   /* §14.5: the length field already counts MI itself (w_reserve set it) but not a
    * FINGERPRINT that may follow; the HMAC covers everything before the attribute. */
-  int rc = sfu_stun__hmac_sha1(key, key_len, w->buf, start, NULL, 0, v);
-  if (rc) w->err = rc;
+  sfu_stun__hmac_sha1(key, w->buf, start, NULL, 0, v);
+}
+
+void sfu_stun_w_integrity(sfu_stun_writer_t *w, const uint8_t *key, size_t key_len) {
+  if (w->err) return;
+  sfu_stun_key_t k;
+  int rc = sfu_stun_key_init(&k, key, key_len);
+  if (rc) {
+    w->err = rc;
+    return;
+  }
+  sfu_stun_w_integrity_keyed(w, &k);
 }
 
 void sfu_stun_w_fingerprint(sfu_stun_writer_t *w) {
@@ -146,16 +156,25 @@ int sfu_stun_w_finish(const sfu_stun_writer_t *w) {
   return (int)w->len;
 }
 
-int sfu_stun_build_binding_success(uint8_t *buf, size_t cap, const uint8_t tid[SFU_STUN_TID_LEN],
-                                   const sfu_addr_t *mapped, const uint8_t *key, size_t key_len) {
+int sfu_stun_build_binding_success_keyed(uint8_t *buf, size_t cap,
+                                         const uint8_t tid[SFU_STUN_TID_LEN],
+                                         const sfu_addr_t *mapped, const sfu_stun_key_t *key) {
   sfu_stun_writer_t w;
   sfu_stun_w_init(&w, buf, cap, SFU_STUN_BINDING, SFU_STUN_SUCCESS, tid);
   /* RFC 8445 §7.3.1.4: XOR-MAPPED-ADDRESS = the request's source transport address;
    * the response is authenticated with the same password as the request. */
   sfu_stun_w_xor_addr(&w, SFU_STUN_ATTR_XOR_MAPPED_ADDRESS, mapped);
-  sfu_stun_w_integrity(&w, key, key_len);
+  sfu_stun_w_integrity_keyed(&w, key);
   sfu_stun_w_fingerprint(&w);
   return sfu_stun_w_finish(&w);
+}
+
+int sfu_stun_build_binding_success(uint8_t *buf, size_t cap, const uint8_t tid[SFU_STUN_TID_LEN],
+                                   const sfu_addr_t *mapped, const uint8_t *key, size_t key_len) {
+  sfu_stun_key_t k;
+  int rc = sfu_stun_key_init(&k, key, key_len);
+  if (rc) return rc;
+  return sfu_stun_build_binding_success_keyed(buf, cap, tid, mapped, &k);
 }
 
 static const char *reason_phrase(uint16_t code) {
@@ -181,10 +200,10 @@ static const char *reason_phrase(uint16_t code) {
   }
 }
 
-int sfu_stun_build_error(uint8_t *buf, size_t cap, uint16_t method,
-                         const uint8_t tid[SFU_STUN_TID_LEN], uint16_t code,
-                         const uint16_t *unknown, size_t n_unknown, const uint8_t *key,
-                         size_t key_len) {
+int sfu_stun_build_error_keyed(uint8_t *buf, size_t cap, uint16_t method,
+                               const uint8_t tid[SFU_STUN_TID_LEN], uint16_t code,
+                               const uint16_t *unknown, size_t n_unknown,
+                               const sfu_stun_key_t *key) {
   sfu_stun_writer_t w;
   sfu_stun_w_init(&w, buf, cap, method, SFU_STUN_ERROR, tid);
   sfu_stun_w_error(&w, code, reason_phrase(code));
@@ -194,9 +213,19 @@ int sfu_stun_build_error(uint8_t *buf, size_t cap, uint16_t method,
     uint8_t *v = w_reserve(&w, SFU_STUN_ATTR_UNKNOWN_ATTRIBUTES, 2 * n_unknown);
     for (size_t i = 0; v && i < n_unknown; i++) sfu_wr16(v + 2 * i, unknown[i]);
   }
-  if (key) sfu_stun_w_integrity(&w, key, key_len);
+  if (key) sfu_stun_w_integrity_keyed(&w, key);
   sfu_stun_w_fingerprint(&w);
   return sfu_stun_w_finish(&w);
+}
+
+int sfu_stun_build_error(uint8_t *buf, size_t cap, uint16_t method,
+                         const uint8_t tid[SFU_STUN_TID_LEN], uint16_t code,
+                         const uint16_t *unknown, size_t n_unknown, const uint8_t *key,
+                         size_t key_len) {
+  sfu_stun_key_t k;
+  if (key && sfu_stun_key_init(&k, key, key_len) != 0) return SFU_EINVAL;
+  return sfu_stun_build_error_keyed(buf, cap, method, tid, code, unknown, n_unknown,
+                                    key ? &k : NULL);
 }
 
 int sfu_stun_build_binding_request(uint8_t *buf, size_t cap, const sfu_stun_request_params_t *p) {

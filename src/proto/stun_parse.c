@@ -194,8 +194,8 @@ int sfu_stun_check_fingerprint(const sfu_stun_msg_t *m) {
   return sfu_rd32(m->buf + m->fingerprint_off + 4) == want ? 0 : SFU_EAUTH;
 }
 
-int sfu_stun_check_integrity(const sfu_stun_msg_t *m, const uint8_t *key, size_t key_len) {
-  if (!m || !m->buf || (!key && key_len)) return SFU_EINVAL;
+int sfu_stun_check_integrity_keyed(const sfu_stun_msg_t *m, const sfu_stun_key_t *key) {
+  if (!m || !m->buf || !key) return SFU_EINVAL;
   if (!m->integrity_off) return SFU_ENOENT;
   /* §14.5: HMAC over the message up to MESSAGE-INTEGRITY, with the header's length
    * field "adjusted to point to the end of the MESSAGE-INTEGRITY attribute" (so a
@@ -205,10 +205,17 @@ int sfu_stun_check_integrity(const sfu_stun_msg_t *m, const uint8_t *key, size_t
   memcpy(hdr, m->buf, sizeof hdr);
   sfu_wr16(hdr + 2, (uint16_t)(m->integrity_off + 4 + SFU_STUN_MI_LEN - SFU_STUN_HDR_LEN));
   uint8_t mac[SFU_STUN_MI_LEN];
-  int rc = sfu_stun__hmac_sha1(key, key_len, hdr, sizeof hdr, m->buf + SFU_STUN_HDR_LEN,
-                               m->integrity_off - SFU_STUN_HDR_LEN, mac);
-  if (rc) return rc;
+  sfu_stun__hmac_sha1(key, hdr, sizeof hdr, m->buf + SFU_STUN_HDR_LEN,
+                      m->integrity_off - SFU_STUN_HDR_LEN, mac);
   return sfu_stun__ct_eq(mac, m->buf + m->integrity_off + 4, SFU_STUN_MI_LEN) ? 0 : SFU_EAUTH;
+}
+
+int sfu_stun_check_integrity(const sfu_stun_msg_t *m, const uint8_t *key, size_t key_len) {
+  if (!m || !m->buf || (!key && key_len)) return SFU_EINVAL;
+  if (!m->integrity_off) return SFU_ENOENT; /* before hashing the key pads for nothing */
+  sfu_stun_key_t k;
+  sfu_stun_key_init(&k, key, key_len);
+  return sfu_stun_check_integrity_keyed(m, &k);
 }
 
 static int username_split(const sfu_stun_msg_t *m, const char **colon) {

@@ -9,6 +9,7 @@
 #include "sfu/stun.h"
 #include "stun_vectors.h"
 #include "test.h"
+#include "test_alloc.h"
 
 #define SEC 1000000ull
 #define L_UFRAG "LFRG"
@@ -600,6 +601,67 @@ TEST(garbage_through_agent_never_answers_unauthenticated) {
   }
 }
 
+/* docs/benchmarks.md found 10 allocations per check (OpenSSL's HMAC contexts), the only
+ * ones on the worker's packet path. Checks and their answers (success, 401, 420, 487,
+ * consent refresh on the selected pair) now allocate nothing, before and after an ICE
+ * restart (the restart re-prepares the key). Requests are built before counting. */
+TEST(checks_allocate_nothing) {
+  if (!TEST_ALLOC_COUNTS) {
+    printf("     (allocation counting skipped: AddressSanitizer owns malloc)\n");
+    return;
+  }
+  sfu_ice_t ice;
+  rec_t r;
+  agent(&ice, &r);
+  sfu_addr_t a = addr("198.51.100.7:50000", SFU_PROTO_UDP);
+  REQUIRE(feed(&ice, SEC, &a, &(req_t){.use_candidate = 1}) == 0); /* selected, logged */
+  static const req_t kinds[] = {
+      {.use_candidate = 1},             /* success, consent refresh */
+      {0},                              /* success */
+      {.password = "wrong-password-1"}, /* 401, then rate-limited */
+      {.unknown_attr = 1},              /* 420 with MI */
+      {.controlled = 1},                /* 487 with MI */
+  };
+  enum { N_KINDS = sizeof kinds / sizeof kinds[0], ROUNDS = 200 };
+  static uint8_t req[N_KINDS][256];
+  int len[N_KINDS];
+  for (int i = 0; i < N_KINDS; i++) REQUIRE((len[i] = build_req(req[i], 256, &kinds[i])) > 0);
+  static const int want[N_KINDS] = {0, 0, SFU_EAUTH, SFU_EUNSUPP, SFU_EPERM};
+  for (int pass = 0; pass < 2; pass++) {
+    int bad = 0, sends = r.sends;
+    test_alloc_calls = 0;
+    test_alloc_counting = 1;
+    for (int i = 0; i < ROUNDS; i++)
+      for (int j = 0; j < N_KINDS; j++) {
+        sfu_stun_msg_t m;
+        if (sfu_stun_parse(req[j], (size_t)len[j], &m) != 0 ||
+            sfu_ice_handle_stun(&ice, 2 * SEC + (uint64_t)i, &a, &m) != want[j])
+          bad++;
+      }
+    test_alloc_counting = 0;
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(test_alloc_calls, 0);
+    CHECK(r.sends - sends >= ROUNDS * 4); /* answers went out (401s rate-limited) */
+    int mi;
+    CHECK_EQ_INT(last_code(&r, &a, &mi), SFU_STUN_ERR_ROLE_CONFLICT);
+    if (pass == 0) {
+      /* A restart to new credentials and back: the key follows the password. */
+      REQUIRE(sfu_ice_set_local(&ice, "NEWU", "aBrandNewLocalPassword") == 0);
+      CHECK_EQ_INT(
+          feed(&ice, 2 * SEC, &a,
+               &(req_t){.username = "NEWU:" R_UFRAG, .password = "aBrandNewLocalPassword"}),
+          0);
+      sfu_stun_msg_t m;
+      REQUIRE(sfu_stun_parse(r.last, r.last_len, &m) == 0);
+      CHECK_EQ_INT(sfu_stun_check_integrity(&m, (const uint8_t *)"aBrandNewLocalPassword", 22), 0);
+      CHECK_EQ_INT(feed(&ice, 2 * SEC, &a, &(req_t){0}), SFU_EAUTH); /* old ufrag and pwd */
+      REQUIRE(sfu_ice_set_local(&ice, L_UFRAG, L_PWD) == 0);
+    }
+    CHECK(mi);
+  }
+  CHECK_EQ_INT(ice.stats.restarts, 2);
+}
+
 int main(void) {
   sfu_log_set_level(SFU_LOG_WARN);
   RUN(connect_then_nominate);
@@ -620,5 +682,6 @@ int main(void) {
   RUN(unauthenticated_replies_rate_limited);
   RUN(close_silences_agent);
   RUN(garbage_through_agent_never_answers_unauthenticated);
+  RUN(checks_allocate_nothing);
   return test_summary();
 }
