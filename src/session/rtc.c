@@ -276,33 +276,12 @@ static rtc_rec_t *rec_new(sfu_rtc_t *r, sfu_attendee_t *a, const sfu_transport_r
 
 /* ---- Subscribe ---- */
 
+/* plan/n_plan: the video plan (rtc_video.c) of the final answer; NULL/0 for the first
+ * pass, which only reads the offer. */
 static int build_answer(sfu_rtc_t *r, const sfu_sdp_offer_t *offer, const char *ufrag,
-                        const char *pwd, uint64_t sess_id, uint64_t version, char **text,
+                        const char *pwd, uint64_t sess_id, uint64_t version,
+                        const sfu_sdp_plan_t *plan, size_t n_plan, char **text,
                         sfu_sdp_answer_t *neg, char *err, size_t errlen) {
-  sfu_sdp_local_t local = {
-      .ice_ufrag = ufrag,
-      .ice_pwd = pwd,
-      .fingerprint = sfu_dtls_cert_fingerprint(r->cert),
-      .ip = r->cfg.announce_ip,
-      .udp_port = r->cfg.udp_port,
-      .tcp_port = r->cfg.tcp_port,
-      .session_id = sess_id,
-      .session_version = version,
-  };
-  char e[200];
-  int rc = sfu_sdp_answer(offer, &local, text, neg, e, sizeof e);
-  if (rc) {
-    snprintf(err, errlen, "SdpOffer: %s", e);
-    return rc == SFU_ENOMEM ? rc : SFU_EINVAL;
-  }
-  return 0;
-}
-
-/* The final answer, with the video plan (what we receive and send per section). */
-static int build_answer_plan(sfu_rtc_t *r, const sfu_sdp_offer_t *offer, const char *ufrag,
-                             const char *pwd, uint64_t sess_id, uint64_t version,
-                             const sfu_sdp_plan_t *plan, size_t n_plan, char **text, char *err,
-                             size_t errlen) {
   sfu_sdp_local_t local = {
       .ice_ufrag = ufrag,
       .ice_pwd = pwd,
@@ -316,7 +295,7 @@ static int build_answer_plan(sfu_rtc_t *r, const sfu_sdp_offer_t *offer, const c
       .n_plan = n_plan,
   };
   char e[200];
-  int rc = sfu_sdp_answer(offer, &local, text, NULL, e, sizeof e);
+  int rc = sfu_sdp_answer(offer, &local, text, neg, e, sizeof e);
   if (rc) {
     snprintf(err, errlen, "SdpOffer: %s", e);
     return rc == SFU_ENOMEM ? rc : SFU_EINVAL;
@@ -414,7 +393,8 @@ int sfu_rtc_subscribe(sfu_rtc_t *r, const char *meeting_id, const char *attendee
   sfu_sdp_answer_t neg;
   char *text = NULL;
   rtc_video_plan_t *vp = NULL;
-  rc = build_answer(r, offer, "probe", "probeprobeprobeprobeprobe", 1, 1, &text, &neg, err, errlen);
+  rc = build_answer(r, offer, "probe", "probeprobeprobeprobeprobe", 1, 1, NULL, 0, &text, &neg,
+                    err, errlen);
   if (rc) goto out;
   free(text);
   text = NULL;
@@ -447,9 +427,9 @@ int sfu_rtc_subscribe(sfu_rtc_t *r, const char *meeting_id, const char *attendee
   sfu_sdp_answer_clear(&neg);
   if (rc) goto out;
   x->sdp_version++;
-  rc = build_answer_plan(r, offer, sfu_transport_local_ufrag(x->tp), sfu_transport_local_pwd(x->tp),
-                         x->sdp_sess_id, x->sdp_version, vp->n ? vp->plan : NULL, vp->n, &text,
-                         err, errlen);
+  rc = build_answer(r, offer, sfu_transport_local_ufrag(x->tp), sfu_transport_local_pwd(x->tp),
+                    x->sdp_sess_id, x->sdp_version, vp->n ? vp->plan : NULL, vp->n, &text, NULL,
+                    err, errlen);
   if (rc) goto out;
   *answer = text;
 out:
