@@ -7,12 +7,21 @@
  * seeded PRNG, so a seed gives the same run every time.
  *
  * Timing model of a packet sent at `now` in one direction:
- *   lost?       -> with probability `loss`, or if the filter says so, or the queue is full
- *   serialised  -> leaves at max(now, link free) + len*8/rate (rate 0 = infinite)
+ *   lost?       -> with probability `loss` (random loss, before the bottleneck: a lost
+ *                  packet takes no capacity), or if the filter says so
+ *   queued?     -> the bottleneck (rate_bps > 0) is a drop-tail FIFO: the packet is dropped
+ *                  (queue_drops) unless it fits behind the backlog in bytes (queue_bytes)
+ *                  and in time at the current rate (queue_us): backlog + len <= bound
+ *   serialised  -> leaves at max(now, link free) + len*8/rate (rate 0 = infinite), so
+ *                  under overload the link delivers exactly rate_bps and the queueing
+ *                  delay (leave - now) grows to the bound, then packets are dropped
  *   arrives     -> leave + delay + uniform[0, jitter]; arrivals keep the sending order
  *                  unless the packet is picked for reordering (probability `reorder`),
  *                  in which case it gets `reorder_extra_us` more and may be overtaken
  *   duplicated  -> with probability `duplicate`, a copy arrives 1 us after it
+ *
+ * The capacity can change at any virtual time (sim_link_set_rate): what is still queued
+ * then drains at the new rate, as on a real link whose bottleneck was reconfigured.
  *
  * Owner: the test that made it (sim_link_new / sim_link_free); single-threaded. */
 #ifndef SFU_SIM_LINK_H
@@ -30,8 +39,9 @@ typedef struct {
   double reorder;            /* 0..1: probability that a packet is held back */
   uint64_t reorder_extra_us; /* how long it is held back (0: delay + jitter + 1 ms) */
   double duplicate;          /* 0..1 */
-  uint64_t rate_bps;         /* bandwidth cap; 0 = none */
-  size_t queue_bytes;        /* drop-tail queue limit behind the cap; 0 = unlimited */
+  uint64_t rate_bps;         /* capacity in bits/s; 0 = unlimited (no queue, no serialisation) */
+  size_t queue_bytes;        /* drop-tail queue bound behind the cap in bytes; 0 = none */
+  uint64_t queue_us;         /* the same bound in time at the current rate; 0 = none */
 } sim_dir_cfg_t;
 
 /* Return non-zero to drop this packet (deterministic losses: "the first 3 flights"). */
@@ -40,13 +50,23 @@ typedef int (*sim_filter_cb)(void *user, int dir, uint64_t now_us, const uint8_t
 typedef struct {
   uint64_t sent, delivered, lost, filtered, queue_drops, duplicated, reordered;
   uint64_t bytes_sent, bytes_delivered;
+  uint64_t max_queue_delay_us; /* longest (leave - sent) of a delivered packet: queueing
+                                * plus its own serialisation, without propagation */
 } sim_dir_stats_t;
 
 typedef struct sim_link sim_link_t;
 
 sim_link_t *sim_link_new(uint64_t seed);
 void sim_link_free(sim_link_t *l);
+/* Replaces dir's impairments for packets sent from now on (what is queued keeps its
+ * schedule; to change the capacity under a backlog, use sim_link_set_rate). */
 void sim_link_config(sim_link_t *l, int dir, const sim_dir_cfg_t *cfg);
+/* Changes dir's capacity at now_us (0 = unlimited): the bytes still queued or being
+ * serialised drain at the new rate from now_us on, and their arrivals move with them. */
+void sim_link_set_rate(sim_link_t *l, int dir, uint64_t now_us, uint64_t rate_bps);
+/* Bytes waiting for dir's bottleneck at now_us (the part of a packet on the wire not yet
+ * sent included); 0 without a cap. */
+size_t sim_link_queued_bytes(const sim_link_t *l, int dir, uint64_t now_us);
 void sim_link_set_filter(sim_link_t *l, sim_filter_cb cb, void *user);
 
 /* Virtual clock shared by the peers' send callbacks (set by sim_run / sim_link_set_now). */

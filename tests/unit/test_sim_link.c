@@ -1,5 +1,6 @@
-/* The simulated link itself: delay, jitter, loss, reordering, duplicates, bandwidth cap,
- * determinism, and the two-peer driver. */
+/* The simulated link itself: delay, jitter, loss, reordering, duplicates, bandwidth cap
+ * (throughput, queueing delay and its bound, capacity changes), determinism, and the
+ * two-peer driver. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -156,6 +157,210 @@ TEST(bandwidth_cap_serialises_and_drops_tail) {
   sim_link_free(l);
 }
 
+/* ---- the bottleneck under a constant offered load ---- */
+
+/* What came out of the link: arrival time, send time (carried in the payload), size. */
+typedef struct {
+  uint64_t at, sent;
+  size_t len;
+} arrival_t;
+static arrival_t arrivals[60000];
+static size_t n_arrivals;
+
+static void drain(sim_link_t *l, uint64_t until) {
+  uint8_t b[2048];
+  size_t len;
+  while (sim_link_next_delivery(l) <= until) {
+    uint64_t at = sim_link_next_delivery(l);
+    REQUIRE(poll_one(l, at, SIM_AB, b, &len) == 1);
+    REQUIRE(n_arrivals < sizeof arrivals / sizeof *arrivals);
+    arrival_t *a = &arrivals[n_arrivals++];
+    a->at = at;
+    memcpy(&a->sent, b, sizeof a->sent);
+    a->len = len;
+  }
+}
+
+/* Sends `size`-byte packets every `interval` in [from, to), taking deliveries as they
+ * come; returns how many the link accepted. */
+static int offer(sim_link_t *l, uint64_t from, uint64_t to, uint64_t interval, size_t size) {
+  uint8_t p[2048] = {0};
+  int accepted = 0;
+  for (uint64_t t = from; t < to; t += interval) {
+    drain(l, t);
+    memcpy(p, &t, sizeof t);
+    accepted += sim_link_send(l, SIM_AB, t, p, size);
+  }
+  drain(l, to);
+  return accepted;
+}
+
+/* Bits per second that arrived in [from, to). */
+static uint64_t goodput(uint64_t from, uint64_t to) {
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < n_arrivals; i++)
+    if (arrivals[i].at >= from && arrivals[i].at < to) bytes += arrivals[i].len;
+  return bytes * 8 * 1000000ull / (to - from);
+}
+
+static int near(uint64_t got, uint64_t want, uint64_t tol) {
+  return got + tol >= want && got <= want + tol;
+}
+
+TEST(throughput_equals_capacity_under_overload) {
+  /* Small packets at a high rate: 100 bytes at 3 Mbit/s take 266.67 us, and whole
+   * microseconds per packet would make the link 0.25% faster than its capacity. */
+  struct {
+    uint64_t rate;
+    size_t size;
+  } cases[] = {{1000000, 1200}, {3000000, 100}};
+  for (int k = 0; k < 2; k++) {
+    uint64_t rate = cases[k].rate;
+    size_t size = cases[k].size;
+    sim_link_t *l = sim_link_new(20);
+    sim_dir_cfg_t c = {.delay_us = 20 * MS, .rate_bps = rate, .queue_us = 200 * MS};
+    sim_link_config(l, SIM_AB, &c);
+    n_arrivals = 0;
+    /* twice the capacity, for 10 s */
+    int accepted = offer(l, 0, 10000 * MS, size * 8 * 1000000 / (2 * rate), size);
+    const sim_dir_stats_t *st = sim_link_stats(l, SIM_AB);
+    /* once the queue filled (<= 200 ms + delay), exactly the capacity comes out:
+     * within one packet over 8 s */
+    uint64_t got = goodput(1000 * MS, 9000 * MS), tol = size * 8 / 8 + 1;
+    CHECK(near(got, rate, tol));
+    if (!near(got, rate, tol))
+      fprintf(stderr, "rate %llu: goodput %llu\n", (unsigned long long)rate,
+              (unsigned long long)got);
+    /* about half the offer is dropped at the tail, nothing else is lost */
+    CHECK(st->queue_drops > st->sent * 45 / 100 && st->queue_drops < st->sent * 55 / 100);
+    CHECK_EQ_INT(st->queue_drops + (uint64_t)accepted, st->sent);
+    CHECK_EQ_INT(st->lost, 0);
+    sim_link_free(l);
+  }
+  /* under the capacity nothing queues: each packet is only serialised */
+  sim_link_t *l = sim_link_new(21);
+  sim_dir_cfg_t c = {.delay_us = 20 * MS, .rate_bps = 1000000, .queue_us = 200 * MS};
+  sim_link_config(l, SIM_AB, &c);
+  n_arrivals = 0;
+  offer(l, 0, 5000 * MS, 20 * MS, 1250); /* 500 kbit/s of 10-ms packets */
+  for (size_t i = 0; i < n_arrivals; i++) CHECK_EQ_INT(arrivals[i].at - arrivals[i].sent, 30 * MS);
+  CHECK_EQ_INT(sim_link_stats(l, SIM_AB)->queue_drops, 0);
+  CHECK_EQ_INT(sim_link_stats(l, SIM_AB)->max_queue_delay_us, 10 * MS);
+  CHECK_EQ_INT(sim_link_queued_bytes(l, SIM_AB, 5000 * MS), 0);
+  sim_link_free(l);
+}
+
+TEST(queue_delay_grows_to_the_bound_then_drops) {
+  /* 1 Mbit/s, 1250-byte packets (10 ms on the wire) every 5 ms; bound 100 ms, as time
+   * or as the same 12 500 bytes. Packet k waits 5k ms and takes 10 ms: 5k + 10 <= 100
+   * holds up to k = 18, then every other packet is dropped and the rest wait 90 ms. */
+  for (int as_bytes = 0; as_bytes < 2; as_bytes++) {
+    sim_link_t *l = sim_link_new(22);
+    sim_dir_cfg_t c = {.delay_us = 10 * MS, .rate_bps = 1000000};
+    if (as_bytes)
+      c.queue_bytes = 12500;
+    else
+      c.queue_us = 100 * MS;
+    sim_link_config(l, SIM_AB, &c);
+    n_arrivals = 0;
+    uint8_t p[1250] = {0};
+    uint64_t first_drop = UINT64_MAX;
+    for (uint64_t t = 0; t < 2000 * MS; t += 5 * MS) {
+      drain(l, t);
+      memcpy(p, &t, sizeof t);
+      if (!sim_link_send(l, SIM_AB, t, p, sizeof p) && first_drop == UINT64_MAX) first_drop = t;
+      CHECK(sim_link_queued_bytes(l, SIM_AB, t) <= 12500);
+    }
+    drain(l, 3000 * MS);
+    CHECK_EQ_INT(first_drop, 19 * 5 * MS);
+    uint64_t prev = 0;
+    for (size_t i = 0; i < n_arrivals; i++) {
+      uint64_t q = arrivals[i].at - arrivals[i].sent - 10 * MS; /* wait + serialisation */
+      if (arrivals[i].sent < first_drop) {
+        CHECK_EQ_INT(q, 5 * MS * i + 10 * MS); /* grows by 5 ms a packet */
+        CHECK(q > prev);
+      } else {
+        CHECK(q >= 95 * MS && q <= 100 * MS); /* pinned at the bound */
+      }
+      prev = q;
+    }
+    const sim_dir_stats_t *st = sim_link_stats(l, SIM_AB);
+    CHECK_EQ_INT(st->max_queue_delay_us, 100 * MS);
+    CHECK(st->queue_drops > 180 && st->queue_drops < 200); /* ~half of 400 */
+    CHECK_EQ_INT(st->delivered, n_arrivals);
+    CHECK_EQ_INT(st->delivered + st->queue_drops, 400);
+    sim_link_free(l);
+  }
+}
+
+TEST(capacity_change_drains_the_backlog_at_the_new_rate) {
+  sim_link_t *l = sim_link_new(23);
+  sim_dir_cfg_t c = {.delay_us = 5 * MS, .rate_bps = 1000000};
+  sim_link_config(l, SIM_AB, &c);
+  uint8_t p[1250] = {0}, b[2048];
+  size_t len;
+  for (int i = 0; i < 5; i++) {
+    p[0] = (uint8_t)i;
+    CHECK_EQ_INT(sim_link_send(l, SIM_AB, 0, p, sizeof p), 1); /* leave 10, 20, ..., 50 ms */
+  }
+  CHECK_EQ_INT(poll_one(l, 15 * MS, SIM_AB, b, &len), 1);
+  CHECK_EQ_INT(poll_one(l, 25 * MS, SIM_AB, b, &len), 1);
+  CHECK_EQ_INT(sim_link_queued_bytes(l, SIM_AB, 25 * MS), 3125); /* half of #2, #3, #4 */
+  /* at 25 ms, half the rate: #2's last 625 bytes take 10 ms, then 20 ms each */
+  sim_link_set_rate(l, SIM_AB, 25 * MS, 500000);
+  CHECK_EQ_INT(sim_link_queued_bytes(l, SIM_AB, 25 * MS), 3125);
+  uint64_t want[] = {40 * MS, 60 * MS};
+  for (int i = 0; i < 2; i++) {
+    CHECK_EQ_INT(sim_link_next_delivery(l), want[i]);
+    CHECK_EQ_INT(poll_one(l, want[i], SIM_AB, b, &len), 1);
+    CHECK_EQ_INT(b[0], 2 + i);
+  }
+  /* #4 would leave at 75 ms; at 65 ms the cap is lifted: it is out at once, and a
+   * packet sent then is not held behind #4's old arrival time */
+  sim_link_set_rate(l, SIM_AB, 65 * MS, 0);
+  CHECK_EQ_INT(sim_link_queued_bytes(l, SIM_AB, 65 * MS), 0);
+  p[0] = 5;
+  CHECK_EQ_INT(sim_link_send(l, SIM_AB, 65 * MS, p, sizeof p), 1);
+  for (int i = 4; i <= 5; i++) {
+    CHECK_EQ_INT(sim_link_next_delivery(l), 70 * MS);
+    CHECK_EQ_INT(poll_one(l, 70 * MS, SIM_AB, b, &len), 1);
+    CHECK_EQ_INT(b[0], i);
+  }
+  /* unlimited now: no serialisation; capping again starts from an empty queue */
+  CHECK_EQ_INT(sim_link_send(l, SIM_AB, 100 * MS, p, sizeof p), 1);
+  CHECK_EQ_INT(sim_link_next_delivery(l), 105 * MS);
+  sim_link_set_rate(l, SIM_AB, 100 * MS, 2000000);
+  CHECK_EQ_INT(sim_link_next_delivery(l), 105 * MS);
+  CHECK_EQ_INT(sim_link_send(l, SIM_AB, 100 * MS, p, sizeof p), 1);
+  CHECK_EQ_INT(poll_one(l, 105 * MS, SIM_AB, b, &len), 1);
+  CHECK_EQ_INT(sim_link_next_delivery(l), 110 * MS);
+  sim_link_free(l);
+
+  /* A long run: 2 Mbit/s offered; the capacity goes 1 Mbit/s -> 300 kbit/s -> 5 Mbit/s
+   * every 10 s; what comes out follows it (the offer itself once the cap is above it). */
+  l = sim_link_new(24);
+  c = (sim_dir_cfg_t){.delay_us = 20 * MS, .jitter_us = 30 * MS, .loss = 0.05,
+                      .rate_bps = 1000000, .queue_us = 250 * MS};
+  sim_link_config(l, SIM_AB, &c);
+  n_arrivals = 0;
+  offer(l, 0, 10000 * MS, 6 * MS, 1500);
+  sim_link_set_rate(l, SIM_AB, 10000 * MS, 300000);
+  offer(l, 10000 * MS, 20000 * MS, 6 * MS, 1500);
+  sim_link_set_rate(l, SIM_AB, 20000 * MS, 5000000);
+  offer(l, 20000 * MS, 30000 * MS, 6 * MS, 1500);
+  uint64_t g1 = goodput(1000 * MS, 10000 * MS), g2 = goodput(12000 * MS, 20000 * MS),
+           g3 = goodput(21000 * MS, 30000 * MS);
+  /* within 3 packets: the jitter moves a few arrivals across the windows' ends */
+  CHECK(near(g1, 1000000, 3 * 12000 / 9 + 1));
+  CHECK(near(g2, 300000, 3 * 12000 / 8 + 1));
+  CHECK(g3 > 2000000 * 90 / 100 && g3 < 2000000); /* the offer less 5% random loss */
+  /* the backlog queued at 1 Mbit/s took longer to drain at 300 kbit/s */
+  CHECK(sim_link_stats(l, SIM_AB)->max_queue_delay_us > 250 * MS);
+  /* arrivals kept their order through both changes (no reordering configured) */
+  for (size_t i = 1; i < n_arrivals; i++) CHECK(arrivals[i].sent > arrivals[i - 1].sent);
+  sim_link_free(l);
+}
+
 static int drop_odd(void *u, int dir, uint64_t now, const uint8_t *b, size_t l) {
   (void)u, (void)dir, (void)now, (void)l;
   return b[0] & 1;
@@ -231,6 +436,9 @@ int main(void) {
   RUN(jitter_keeps_order_unless_reordered);
   RUN(duplicates);
   RUN(bandwidth_cap_serialises_and_drops_tail);
+  RUN(throughput_equals_capacity_under_overload);
+  RUN(queue_delay_grows_to_the_bound_then_drops);
+  RUN(capacity_change_drains_the_backlog_at_the_new_rate);
   RUN(filter);
   RUN(driver_steps_both_peers);
   return test_summary();
