@@ -1,0 +1,95 @@
+/* Per-transport pacer (issue 8): what goes to one viewer leaves at a set rate, in bursts
+ * of at most a few milliseconds, so that a keyframe (tens of packets at once) does not
+ * hit the viewer's bottleneck queue as one wall of packets and read as congestion.
+ *
+ * Packets are copied in as plain RTP (before SRTP: the owner protects each packet when it
+ * pops it, so the SRTP index order of a stream is its send order) and leave by priority:
+ *   SFU_PACER_PRIO_URGENT  audio, RTCP-like: never waits for the budget (libwebrtc does
+ *                          not pace audio either) but what it sends counts in it;
+ *   SFU_PACER_PRIO_RTX     retransmissions: paced, before video;
+ *   SFU_PACER_PRIO_VIDEO   media: paced;
+ *   SFU_PACER_PRIO_PROBE   probe cluster packets (RTX copies or padding): they follow the
+ *                          cluster's own pacing (sfu_probe_cluster_next), so they never
+ *                          wait for the budget and do not spend it: a probe tests the link
+ *                          above the media rate and must not delay media after it.
+ *
+ * Budget: a leaky bucket in bits. It fills at rate_bps up to burst_us worth; a paced
+ * packet may leave while the bucket is above 0 and takes its size out (the bucket may go
+ * negative by one packet, or by urgent traffic down to -0.5 s worth). So the paced bytes
+ * sent by any time t never exceed rate x t + one burst + one packet. Rate 0 = unpaced:
+ * everything is due at once (a fresh pacer, a viewer without an estimate).
+ *
+ * Queue bound: at most max_bytes queued (also max_bytes / SFU_PACER_MIN_AVG_BYTES
+ * packets, which bounds the slots of tiny packets), nothing older than max_age_us. A
+ * packet that does not fit evicts the oldest of the less important queues first (probe,
+ * then video, then RTX; a packet only evicts its own priority or lower ones; urgent is
+ * never evicted) and is itself dropped when nothing can go. A packet that waited past
+ * max_age is dropped when it reaches the front. Drops are counted: the viewer NACKs or
+ * sends a PLI for dropped video.
+ *
+ * Storage: fixed slots of SFU_PACER_SLOT bytes from a pool that grows by slabs up to the
+ * bound and is then reused: no allocation per packet in steady state.
+ *
+ * Sans-IO: time is now_us; the owner arms its loop timer at sfu_pacer_next_deadline and
+ * pops until sfu_pacer_pop returns 0. One thread. */
+#ifndef SFU_PACER_H
+#define SFU_PACER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SFU_PACER_PRIO_URGENT 0
+#define SFU_PACER_PRIO_RTX 1
+#define SFU_PACER_PRIO_VIDEO 2
+#define SFU_PACER_PRIO_PROBE 3
+#define SFU_PACER_PRIOS 4
+
+#define SFU_PACER_SLOT 1500                 /* largest packet (bytes) */
+#define SFU_PACER_DEFAULT_BURST_US 5000ull  /* bucket depth: 5 ms of the rate */
+#define SFU_PACER_MAX_DEBT_US 500000ull     /* urgent traffic overdraws at most 0.5 s */
+#define SFU_PACER_MIN_AVG_BYTES 300         /* slots bound: max_bytes / this */
+#define SFU_PACER_DEFAULT_MAX_BYTES (2u << 20)
+#define SFU_PACER_DEFAULT_MAX_AGE_US 2000000ull
+
+typedef struct sfu_pacer sfu_pacer_t;
+
+typedef struct {
+  uint64_t queued_bytes, queued_packets;
+  uint64_t sent_packets, sent_bytes;   /* every priority, probes included */
+  uint64_t probe_packets, probe_bytes; /* of which SFU_PACER_PRIO_PROBE */
+  uint64_t dropped_packets;            /* evicted, expired or refused */
+  uint64_t max_delay_us;               /* the longest any sent packet waited */
+  uint64_t oldest_queued_us;           /* push time of the oldest queued packet; 0 if empty */
+} sfu_pacer_stats_t;
+
+/* max_bytes 0: SFU_PACER_DEFAULT_MAX_BYTES; max_age_us 0: SFU_PACER_DEFAULT_MAX_AGE_US.
+ * Unpaced (rate 0) until sfu_pacer_set_rate. NULL on allocation failure. */
+sfu_pacer_t *sfu_pacer_new(size_t max_bytes, uint64_t max_age_us);
+void sfu_pacer_free(sfu_pacer_t *p);
+
+/* The rate from now_us on (the budget earned until now_us is at the old rate). The owner
+ * picks it: the estimate x a pacing factor (libwebrtc uses 2.5). 0 = unpaced. */
+void sfu_pacer_set_rate(sfu_pacer_t *p, uint64_t now_us, uint64_t rate_bps);
+/* Bucket depth (default SFU_PACER_DEFAULT_BURST_US); 0 is taken as 1 us. */
+void sfu_pacer_set_burst(sfu_pacer_t *p, uint64_t now_us, uint64_t burst_us);
+
+/* Copies pkt[len] in at priority prio with the owner's tag. 0 when queued (possibly
+ * after evicting older packets); SFU_EINVAL (bad prio, NULL pkt, len 0), SFU_ETOOBIG
+ * (len > SFU_PACER_SLOT), SFU_ELIMIT (dropped: the queue is full of packets at least as
+ * important; counted), SFU_ENOMEM (no slot could be allocated; counted). */
+int sfu_pacer_push(sfu_pacer_t *p, uint64_t now_us, int prio, const uint8_t *pkt, size_t len,
+                   uint32_t tag);
+
+/* The next packet allowed to leave at now_us, copied into out[cap], with its tag and
+ * priority (either may be NULL); returns its length, 0 if none is due. A packet larger
+ * than cap is dropped (counted) rather than blocking the queue. */
+size_t sfu_pacer_pop(sfu_pacer_t *p, uint64_t now_us, uint8_t *out, size_t cap, uint32_t *tag,
+                     int *prio);
+
+/* When the next packet is due: now_us if one is due now, UINT64_MAX if the queue is
+ * empty. */
+uint64_t sfu_pacer_next_deadline(const sfu_pacer_t *p, uint64_t now_us);
+
+void sfu_pacer_stats(const sfu_pacer_t *p, sfu_pacer_stats_t *out);
+
+#endif

@@ -1,0 +1,242 @@
+/* Per-transport pacer (see sfu/pacer.h). */
+#include "sfu/pacer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sfu/err.h"
+#include "sfu/pool.h"
+
+/* Budget unit: 1e-6 bit, so that rate_bps x elapsed_us is exact in integers. */
+#define BYTE_UNITS 8000000ll
+#define MAX_RATE_BPS 100000000000ull /* 100 Gbit/s: keeps every product below 2^63 */
+#define MAX_BURST_US 1000000ull
+#define SLAB_SLOTS 16
+
+typedef struct slot {
+  struct slot *next;
+  uint64_t at_us; /* pushed */
+  uint32_t tag;
+  uint16_t len;
+  uint8_t prio;
+  uint8_t data[SFU_PACER_SLOT];
+} slot_t;
+
+typedef struct {
+  slot_t *head, *tail;
+} fifo_t;
+
+struct sfu_pacer {
+  size_t max_bytes, max_packets;
+  uint64_t max_age_us;
+  uint64_t rate_bps, burst_us;
+  int64_t credit; /* bucket level in units at last_us */
+  uint64_t last_us;
+  fifo_t q[SFU_PACER_PRIOS];
+  sfu_pool_t pool;
+  sfu_pacer_stats_t st; /* queued_* kept current; oldest_queued_us filled by stats() */
+};
+
+sfu_pacer_t *sfu_pacer_new(size_t max_bytes, uint64_t max_age_us) {
+  sfu_pacer_t *p = calloc(1, sizeof *p);
+  if (!p) return NULL;
+  p->max_bytes = max_bytes ? max_bytes : SFU_PACER_DEFAULT_MAX_BYTES;
+  p->max_age_us = max_age_us ? max_age_us : SFU_PACER_DEFAULT_MAX_AGE_US;
+  p->max_packets = p->max_bytes / SFU_PACER_MIN_AVG_BYTES;
+  if (p->max_packets < SLAB_SLOTS) p->max_packets = SLAB_SLOTS;
+  p->burst_us = SFU_PACER_DEFAULT_BURST_US;
+  sfu_pool_init(&p->pool, sizeof(slot_t), SLAB_SLOTS, p->max_packets);
+  return p;
+}
+
+void sfu_pacer_free(sfu_pacer_t *p) {
+  if (!p) return;
+  sfu_pool_destroy(&p->pool);
+  free(p);
+}
+
+static int64_t cap_units(const sfu_pacer_t *p) { return (int64_t)(p->rate_bps * p->burst_us); }
+static int64_t floor_units(const sfu_pacer_t *p) {
+  return -(int64_t)(p->rate_bps * SFU_PACER_MAX_DEBT_US);
+}
+
+/* The bucket at now_us (never earlier than last_us): filled at the rate, up to the cap. */
+static int64_t credit_at(const sfu_pacer_t *p, uint64_t now_us) {
+  int64_t cap = cap_units(p);
+  if (p->rate_bps == 0 || p->credit >= cap || now_us <= p->last_us) return p->credit;
+  uint64_t dt = now_us - p->last_us;
+  uint64_t need = (uint64_t)(cap - p->credit);
+  if (dt >= need / p->rate_bps + 1) return cap; /* also keeps rate x dt from overflowing */
+  int64_t c = p->credit + (int64_t)(p->rate_bps * dt);
+  return c > cap ? cap : c;
+}
+
+static void settle(sfu_pacer_t *p, uint64_t now_us) {
+  p->credit = credit_at(p, now_us);
+  if (now_us > p->last_us) p->last_us = now_us;
+}
+
+static void clamp_credit(sfu_pacer_t *p) {
+  if (p->credit > cap_units(p)) p->credit = cap_units(p);
+  if (p->credit < floor_units(p)) p->credit = floor_units(p);
+}
+
+void sfu_pacer_set_rate(sfu_pacer_t *p, uint64_t now_us, uint64_t rate_bps) {
+  if (rate_bps > MAX_RATE_BPS) rate_bps = MAX_RATE_BPS;
+  int was_unpaced = p->rate_bps == 0;
+  settle(p, now_us);
+  p->rate_bps = rate_bps;
+  /* Leaving unpaced mode: the bucket starts full, as after a long idle time. */
+  if (was_unpaced) p->credit = cap_units(p);
+  clamp_credit(p);
+}
+
+void sfu_pacer_set_burst(sfu_pacer_t *p, uint64_t now_us, uint64_t burst_us) {
+  if (burst_us == 0) burst_us = 1;
+  if (burst_us > MAX_BURST_US) burst_us = MAX_BURST_US;
+  settle(p, now_us);
+  p->burst_us = burst_us;
+  clamp_credit(p);
+}
+
+static void fifo_push(fifo_t *f, slot_t *s) {
+  s->next = NULL;
+  if (f->tail) f->tail->next = s;
+  else f->head = s;
+  f->tail = s;
+}
+
+static slot_t *fifo_pop(fifo_t *f) {
+  slot_t *s = f->head;
+  if (s) {
+    f->head = s->next;
+    if (!f->head) f->tail = NULL;
+  }
+  return s;
+}
+
+static void release(sfu_pacer_t *p, slot_t *s) {
+  p->st.queued_bytes -= s->len;
+  p->st.queued_packets--;
+  sfu_pool_put(&p->pool, s);
+}
+
+static void drop_head(sfu_pacer_t *p, int prio) {
+  release(p, fifo_pop(&p->q[prio]));
+  p->st.dropped_packets++;
+}
+
+static int too_old(const sfu_pacer_t *p, const slot_t *s, uint64_t now_us) {
+  return now_us > s->at_us && now_us - s->at_us > p->max_age_us;
+}
+
+/* Drops the packets that waited past max_age from the front of every queue (each queue
+ * is in push order, so its front is its oldest). */
+static void expire(sfu_pacer_t *p, uint64_t now_us) {
+  for (int q = 0; q < SFU_PACER_PRIOS; q++) {
+    slot_t *s;
+    while ((s = p->q[q].head) && too_old(p, s, now_us)) drop_head(p, q);
+  }
+}
+
+/* The queue to evict from for a packet of priority prio: the least important non-empty
+ * one among prio..PROBE, never URGENT. -1 if none. */
+static int victim(const sfu_pacer_t *p, int prio) {
+  for (int q = SFU_PACER_PRIO_PROBE; q >= prio && q > SFU_PACER_PRIO_URGENT; q--)
+    if (p->q[q].head) return q;
+  return -1;
+}
+
+int sfu_pacer_push(sfu_pacer_t *p, uint64_t now_us, int prio, const uint8_t *pkt, size_t len,
+                   uint32_t tag) {
+  if (prio < 0 || prio >= SFU_PACER_PRIOS || !pkt || len == 0) return SFU_EINVAL;
+  if (len > SFU_PACER_SLOT) return SFU_ETOOBIG;
+  if (p->st.queued_bytes + len > p->max_bytes || p->st.queued_packets + 1 > p->max_packets)
+    expire(p, now_us); /* what expired goes before anything fresh is evicted */
+  while (p->st.queued_bytes + len > p->max_bytes || p->st.queued_packets + 1 > p->max_packets) {
+    int q = victim(p, prio);
+    if (q < 0) {
+      p->st.dropped_packets++;
+      return SFU_ELIMIT;
+    }
+    drop_head(p, q);
+  }
+  slot_t *s = sfu_pool_get(&p->pool);
+  if (!s) {
+    p->st.dropped_packets++;
+    return SFU_ENOMEM;
+  }
+  memcpy(s->data, pkt, len);
+  s->len = (uint16_t)len;
+  s->at_us = now_us;
+  s->tag = tag;
+  s->prio = (uint8_t)prio;
+  fifo_push(&p->q[prio], s);
+  p->st.queued_bytes += len;
+  p->st.queued_packets++;
+  return 0;
+}
+
+/* The queue whose front may leave at now_us (credit: the bucket at now_us), -1 if none. */
+static int due_queue(const sfu_pacer_t *p, int64_t credit) {
+  if (p->q[SFU_PACER_PRIO_URGENT].head) return SFU_PACER_PRIO_URGENT;
+  if (p->rate_bps == 0 || credit > 0) {
+    if (p->q[SFU_PACER_PRIO_RTX].head) return SFU_PACER_PRIO_RTX;
+    if (p->q[SFU_PACER_PRIO_VIDEO].head) return SFU_PACER_PRIO_VIDEO;
+  }
+  if (p->q[SFU_PACER_PRIO_PROBE].head) return SFU_PACER_PRIO_PROBE;
+  return -1;
+}
+
+size_t sfu_pacer_pop(sfu_pacer_t *p, uint64_t now_us, uint8_t *out, size_t cap, uint32_t *tag,
+                     int *prio) {
+  settle(p, now_us);
+  for (;;) {
+    int q = due_queue(p, p->credit);
+    if (q < 0) return 0;
+    slot_t *s = fifo_pop(&p->q[q]);
+    size_t len = s->len;
+    /* Expired (at the front: it waited past max_age), or too big for the caller. */
+    if (too_old(p, s, now_us) || !out || len > cap) {
+      release(p, s);
+      p->st.dropped_packets++;
+      continue;
+    }
+    memcpy(out, s->data, len);
+    if (tag) *tag = s->tag;
+    if (prio) *prio = q;
+    if (q != SFU_PACER_PRIO_PROBE && p->rate_bps) {
+      p->credit -= (int64_t)len * BYTE_UNITS;
+      clamp_credit(p);
+    }
+    uint64_t waited = now_us > s->at_us ? now_us - s->at_us : 0;
+    if (waited > p->st.max_delay_us) p->st.max_delay_us = waited;
+    p->st.sent_packets++;
+    p->st.sent_bytes += len;
+    if (q == SFU_PACER_PRIO_PROBE) {
+      p->st.probe_packets++;
+      p->st.probe_bytes += len;
+    }
+    release(p, s);
+    return len;
+  }
+}
+
+uint64_t sfu_pacer_next_deadline(const sfu_pacer_t *p, uint64_t now_us) {
+  if (p->st.queued_packets == 0) return UINT64_MAX;
+  int64_t credit = credit_at(p, now_us);
+  if (due_queue(p, credit) >= 0) return now_us;
+  /* Only paced packets, and the bucket is empty: due when it is above 0 again. */
+  uint64_t wait = (uint64_t)(-credit) / p->rate_bps + 1;
+  return wait < UINT64_MAX - 1 - now_us ? now_us + wait : UINT64_MAX - 1;
+}
+
+void sfu_pacer_stats(const sfu_pacer_t *p, sfu_pacer_stats_t *out) {
+  *out = p->st;
+  out->oldest_queued_us = 0;
+  for (int q = 0; q < SFU_PACER_PRIOS; q++) {
+    const slot_t *s = p->q[q].head;
+    if (s && (out->oldest_queued_us == 0 || s->at_us < out->oldest_queued_us))
+      out->oldest_queued_us = s->at_us;
+  }
+}

@@ -1,0 +1,408 @@
+/* Per-transport pacer (src/media/pacer.c) on a virtual clock: the rate and burst bound,
+ * priorities, the queue bound by bytes and age, rate changes, keyframe bursts, and no
+ * allocation per packet. The owner's loop is simulated: pop everything due, jump to
+ * sfu_pacer_next_deadline, repeat. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sfu/err.h"
+#include "sfu/pacer.h"
+#include "test.h"
+
+#define MS 1000ull
+#define SEC 1000000ull
+#define T0 (5 * SEC) /* the clock does not start at 0 */
+
+/* Allocation counter (as bench/alloc_count.c); not under a sanitizer, which brings its
+ * own allocator. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NO_ALLOC_COUNT 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define NO_ALLOC_COUNT 1
+#endif
+#ifndef NO_ALLOC_COUNT
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void __libc_free(void *);
+static volatile int counting;
+static unsigned long allocs;
+void *malloc(size_t n) {
+  if (counting) allocs++;
+  return __libc_malloc(n);
+}
+void *calloc(size_t a, size_t b) {
+  if (counting) allocs++;
+  return __libc_calloc(a, b);
+}
+void *realloc(void *q, size_t n) {
+  if (counting) allocs++;
+  return __libc_realloc(q, n);
+}
+void free(void *q) {
+  if (counting && q) allocs++;
+  __libc_free(q);
+}
+#endif
+
+static uint8_t pkt[SFU_PACER_SLOT];
+
+static int push(sfu_pacer_t *p, uint64_t now, int prio, size_t len, uint32_t tag) {
+  memset(pkt, (int)(tag & 0xff), len);
+  return sfu_pacer_push(p, now, prio, pkt, len, tag);
+}
+
+/* What the owner saw: per packet its tag and send time. */
+typedef struct {
+  size_t n;
+  uint32_t tag[256];
+  int prio[256];
+  uint64_t at[256];
+  size_t len[256];
+  int over_budget; /* a paced packet left more than a burst ahead of the rate */
+} log_t;
+
+/* The owner's loop from `from` to `until`: pops everything due at each deadline. Checks
+ * the bound at each paced pop: the paced bytes sent before it <= rate x elapsed + burst
+ * (rate constant since `from`, the bucket full at `from`). */
+static uint64_t drive(sfu_pacer_t *p, uint64_t from, uint64_t until, uint64_t rate_bps,
+                      log_t *lg) {
+  uint64_t now = from, paced_bytes = 0;
+  uint8_t out[SFU_PACER_SLOT];
+  for (;;) {
+    uint32_t tag;
+    int prio;
+    size_t len;
+    while ((len = sfu_pacer_pop(p, now, out, sizeof out, &tag, &prio)) > 0) {
+      if (prio == SFU_PACER_PRIO_RTX || prio == SFU_PACER_PRIO_VIDEO) {
+        /* bits sent before this one vs the bits earned: all in 1e-6 bit units */
+        if (rate_bps && paced_bytes * 8 * SEC > rate_bps * (now - from) + rate_bps * SFU_PACER_DEFAULT_BURST_US)
+          lg->over_budget = 1;
+        paced_bytes += len;
+      }
+      if (out[0] != (uint8_t)(tag & 0xff) || out[len - 1] != (uint8_t)(tag & 0xff)) lg->over_budget = 2;
+      if (lg->n < 256) {
+        lg->tag[lg->n] = tag;
+        lg->prio[lg->n] = prio;
+        lg->at[lg->n] = now;
+        lg->len[lg->n] = len;
+        lg->n++;
+      }
+    }
+    uint64_t next = sfu_pacer_next_deadline(p, now);
+    if (next == UINT64_MAX || next > until) return now;
+    if (next <= now) return now; /* due but nothing popped: a bug, stop */
+    /* Nothing leaves before the deadline. */
+    if (next > now + 1 && sfu_pacer_pop(p, next - 1, out, sizeof out, &tag, &prio) != 0)
+      lg->over_budget = 3;
+    now = next;
+  }
+}
+
+static size_t sent_by(const log_t *lg, uint64_t t) {
+  size_t k = 0;
+  for (size_t i = 0; i < lg->n; i++)
+    if (lg->at[i] <= t) k++;
+  return k;
+}
+
+/* 1 Mbps, 100 x 1,200 bytes at once = 960,000 bits: they leave over ~0.96 s (minus the
+ * first burst), in order, never more than a burst ahead of the rate. */
+TEST(paces_at_rate_with_burst_bound) {
+  sfu_pacer_t *p = sfu_pacer_new(0, 0);
+  REQUIRE(p);
+  sfu_pacer_set_rate(p, T0, 1000000);
+  for (uint32_t i = 0; i < 100; i++) CHECK_EQ_INT(push(p, T0, SFU_PACER_PRIO_VIDEO, 1200, i), 0);
+  log_t lg = {0};
+  drive(p, T0, T0 + 10 * SEC, 1000000, &lg);
+  REQUIRE(lg.n == 100);
+  CHECK_EQ_INT(lg.over_budget, 0);
+  for (uint32_t i = 0; i < 100; i++) CHECK_EQ_INT(lg.tag[i], i);
+  uint64_t span = lg.at[99] - T0;
+  CHECK(span >= 930 * MS && span <= 960 * MS);
+  /* Evenly: half of them by half time (±2). */
+  size_t half = sent_by(&lg, T0 + 480 * MS);
+  CHECK(half >= 48 && half <= 52);
+  /* Never two paced 1,200-byte packets within one packet time at 1 Mbps (9.6 ms): the
+   * 5 ms burst is smaller than a packet. */
+  for (size_t i = 2; i < lg.n; i++) CHECK(lg.at[i] - lg.at[i - 1] >= 9600 - 1);
+  sfu_pacer_stats_t st;
+  sfu_pacer_stats(p, &st);
+  CHECK_EQ_INT(st.sent_packets, 100);
+  CHECK_EQ_INT(st.sent_bytes, 120000);
+  CHECK_EQ_INT(st.queued_packets, 0);
+  CHECK_EQ_INT(st.queued_bytes, 0);
+  CHECK_EQ_INT(st.dropped_packets, 0);
+  CHECK_EQ_INT(st.max_delay_us, span);
+  CHECK_EQ_INT(sfu_pacer_next_deadline(p, T0 + 10 * SEC), UINT64_MAX);
+  sfu_pacer_free(p);
+}
+
+/* An idle pacer sends the next packet at once (the bucket refilled), but only one
+ * burst's worth: 30 small packets after a long idle time do not all leave together. */
+TEST(idle_refills_one_burst_only) {
+  sfu_pacer_t *p = sfu_pacer_new(0, 0);
+  REQUIRE(p);
+  sfu_pacer_set_rate(p, T0, 1000000); /* burst: 625 bytes */
+  uint64_t t = T0 + 60 * SEC;
+  for (uint32_t i = 0; i < 30; i++) push(p, t, SFU_PACER_PRIO_VIDEO, 100, i);
+  log_t lg = {0};
+  drive(p, t, t + 10 * SEC, 1000000, &lg);
+  CHECK_EQ_INT(lg.n, 30);
+  CHECK_EQ_INT(lg.over_budget, 0);
+  /* 625 bytes of bucket: 7 packets (the 7th takes it below 0) leave at t. */
+  CHECK_EQ_INT(sent_by(&lg, t), 7);
+  sfu_pacer_free(p);
+}
+
+/* A keyframe of 30 x 1,200 bytes at 2 Mbps (288 kbit) spreads over ~144 ms less the first
+ * burst, instead of leaving in one go. */
+TEST(keyframe_burst_spreads) {
+  sfu_pacer_t *p = sfu_pacer_new(0, 0);
+  REQUIRE(p);
+  sfu_pacer_set_rate(p, T0, 2000000);
+  for (uint32_t i = 0; i < 30; i++) push(p, T0, SFU_PACER_PRIO_VIDEO, 1200, i);
+  log_t lg = {0};
+  drive(p, T0, T0 + SEC, 2000000, &lg);
+  REQUIRE(lg.n == 30);
+  CHECK_EQ_INT(lg.over_budget, 0);
+  uint64_t span = lg.at[29] - T0;
+  CHECK(span >= 125 * MS && span <= 144 * MS);
+  CHECK(sent_by(&lg, T0 + MS) <= 2); /* 1,250 bytes of burst */
+  CHECK(sent_by(&lg, T0 + 72 * MS) >= 14 && sent_by(&lg, T0 + 72 * MS) <= 17);
+  sfu_pacer_free(p);
+}
+
+/* Priorities: urgent never waits; a retransmission pushed after video leaves before it;
+ * probe packets follow their cluster's pacing, not the budget, and do not spend it. */
+TEST(priorities) {
+  sfu_pacer_t *p = sfu_pacer_new(0, 0);
+  REQUIRE(p);
+  sfu_pacer_set_rate(p, T0, 1000000);
+  for (uint32_t i = 1; i <= 5; i++) push(p, T0, SFU_PACER_PRIO_VIDEO, 1200, i);
+  push(p, T0, SFU_PACER_PRIO_RTX, 1200, 100);
+  push(p, T0, SFU_PACER_PRIO_PROBE, 1200, 200);
+  uint8_t out[SFU_PACER_SLOT];
+  uint32_t tag = 0;
+  int prio = -1;
+  CHECK_EQ_INT(sfu_pacer_pop(p, T0, out, sizeof out, &tag, &prio), 1200);
+  CHECK_EQ_INT(tag, 100);
+  CHECK_EQ_INT(prio, SFU_PACER_PRIO_RTX);
+  /* The bucket is below 0 now: video waits, the probe does not. */
+  CHECK_EQ_INT(sfu_pacer_pop(p, T0, out, sizeof out, &tag, &prio), 1200);
+  CHECK_EQ_INT(tag, 200);
+  CHECK_EQ_INT(prio, SFU_PACER_PRIO_PROBE);
+  CHECK_EQ_INT(sfu_pacer_pop(p, T0, out, sizeof out, &tag, &prio), 0);
+  uint64_t next = sfu_pacer_next_deadline(p, T0);
+  /* The probe did not spend the budget: the next video is due when the RTX alone is paid
+   * (1,200 - 625 bytes at 1 Mbps = 4.6 ms). */
+  CHECK_EQ_INT(next, T0 + 4600 + 1);
+  /* Urgent leaves at once while video waits, and is charged: video comes later. */
+  push(p, T0 + MS, SFU_PACER_PRIO_URGENT, 125, 300);
+  CHECK_EQ_INT(sfu_pacer_next_deadline(p, T0 + MS), T0 + MS);
+  CHECK_EQ_INT(sfu_pacer_pop(p, T0 + MS, out, sizeof out, &tag, &prio), 125);
+  CHECK_EQ_INT(tag, 300);
+  CHECK_EQ_INT(prio, SFU_PACER_PRIO_URGENT);
+  CHECK_EQ_INT(sfu_pacer_next_deadline(p, T0 + MS), T0 + 5600 + 1);
+  CHECK_EQ_INT(sfu_pacer_pop(p, T0 + 5600, out, sizeof out, &tag, &prio), 0);
+  CHECK_EQ_INT(sfu_pacer_pop(p, T0 + 5601, out, sizeof out, &tag, &prio), 1200);
+  CHECK_EQ_INT(tag, 1);
+  sfu_pacer_stats_t st;
+  sfu_pacer_stats(p, &st);
+  CHECK_EQ_INT(st.probe_packets, 1);
+  CHECK_EQ_INT(st.probe_bytes, 1200);
+  CHECK_EQ_INT(st.sent_packets, 4);
+  CHECK_EQ_INT(st.queued_packets, 4);
+  CHECK_EQ_INT(st.oldest_queued_us, T0);
+  sfu_pacer_free(p);
+}
+
+/* Bound by bytes: a new packet evicts the oldest of the least important queue at or below
+ * its own priority; urgent is never evicted; what cannot fit is refused. Counted. */
+TEST(queue_bound_bytes_drops_oldest_video) {
+  sfu_pacer_t *p = sfu_pacer_new(10 * 1200, 0);
+  REQUIRE(p);
+  sfu_pacer_set_rate(p, T0, 100000);
+  for (uint32_t i = 0; i < 10; i++) CHECK_EQ_INT(push(p, T0, SFU_PACER_PRIO_VIDEO, 1200, i), 0);
+  CHECK_EQ_INT(push(p, T0, SFU_PACER_PRIO_VIDEO, 1200, 10), 0);       /* evicts video 0 */
+  CHECK_EQ_INT(push(p, T0, SFU_PACER_PRIO_RTX, 1200, 100), 0);        /* evicts video 1 */
+  CHECK_EQ_INT(push(p, T0, SFU_PACER_PRIO_PROBE, 1200, 200), SFU_ELIMIT); /* no room */
+  CHECK_EQ_INT(push(p, T0, SFU_PACER_PRIO_URGENT, 1200, 300), 0);     /* evicts video 2 */
+  sfu_pacer_stats_t st;
+  sfu_pacer_stats(p, &st);
+  CHECK_EQ_INT(st.dropped_packets, 4);
+  CHECK_EQ_INT(st.queued_packets, 10);
+  CHECK_EQ_INT(st.queued_bytes, 12000);
+  /* A probe evicts only probes; video evicts a probe before older video. */
+  sfu_pacer_t *q = sfu_pacer_new(3 * 1200, 0);
+  REQUIRE(q);
+  push(q, T0, SFU_PACER_PRIO_VIDEO, 1200, 1);
+  push(q, T0, SFU_PACER_PRIO_VIDEO, 1200, 2);
+  push(q, T0, SFU_PACER_PRIO_PROBE, 1200, 3);
+  CHECK_EQ_INT(push(q, T0, SFU_PACER_PRIO_PROBE, 1200, 4), 0); /* evicts probe 3 */
+  CHECK_EQ_INT(push(q, T0, SFU_PACER_PRIO_VIDEO, 1200, 5), 0); /* evicts probe 4 */
+  CHECK_EQ_INT(push(q, T0, SFU_PACER_PRIO_URGENT, 1200, 6), 0); /* evicts video 1 */
+  uint8_t out[SFU_PACER_SLOT];
+  uint32_t tags[4] = {0};
+  for (int i = 0; i < 4; i++) sfu_pacer_pop(q, T0, out, sizeof out, &tags[i], NULL);
+  CHECK_EQ_INT(tags[0], 6); /* unpaced: urgent, then video in order */
+  CHECK_EQ_INT(tags[1], 2);
+  CHECK_EQ_INT(tags[2], 5);
+  CHECK_EQ_INT(tags[3], 0); /* nothing left */
+  sfu_pacer_free(q);
+  /* Pop order of the first: urgent, RTX, then video from 3 on. */
+  log_t lg = {0};
+  drive(p, T0, T0 + 10 * SEC, 100000, &lg);
+  REQUIRE(lg.n == 10);
+  CHECK_EQ_INT(lg.tag[0], 300);
+  CHECK_EQ_INT(lg.tag[1], 100);
+  CHECK_EQ_INT(lg.tag[2], 3);
+  CHECK_EQ_INT(lg.tag[9], 10);
+  sfu_pacer_free(p);
+}
+
+/* Bound by age: a packet that waited past max_age is dropped when it reaches the front;
+ * a fresher one behind it still leaves. */
+TEST(queue_bound_age) {
+  sfu_pacer_t *p = sfu_pacer_new(0, 2 * SEC);
+  REQUIRE(p);
+  sfu_pacer_set_rate(p, T0, 8000); /* 1,000 bytes/s */
+  uint8_t out[SFU_PACER_SLOT];
+  uint32_t tag = 0;
+  push(p, T0, SFU_PACER_PRIO_VIDEO, 1200, 1);
+  CHECK_EQ_INT(sfu_pacer_pop(p, T0, out, sizeof out, &tag, NULL), 1200);
+  push(p, T0 + 100 * MS, SFU_PACER_PRIO_VIDEO, 1200, 2);
+  push(p, T0 + 2000 * MS, SFU_PACER_PRIO_VIDEO, 1200, 3);
+  /* The bucket is paid back at ~1.2 s, but the link is slower than the video: 2 is 2.1 s
+   * old at 2.2 s. */
+  CHECK_EQ_INT(sfu_pacer_pop(p, T0 + 2200 * MS, out, sizeof out, &tag, NULL), 1200);
+  CHECK_EQ_INT(tag, 3);
+  sfu_pacer_stats_t st;
+  sfu_pacer_stats(p, &st);
+  CHECK_EQ_INT(st.dropped_packets, 1);
+  CHECK_EQ_INT(st.queued_packets, 0);
+  CHECK(st.max_delay_us == 200 * MS);
+  sfu_pacer_free(p);
+}
+
+/* A rate change mid-queue applies from then on: 40 packets at 1 Mbps, 4 Mbps from 0.2 s:
+ * the rest (18) leave within ~43 ms instead of ~173 ms. And back to unpaced. */
+TEST(rate_change_mid_queue) {
+  sfu_pacer_t *p = sfu_pacer_new(0, 0);
+  REQUIRE(p);
+  sfu_pacer_set_rate(p, T0, 1000000);
+  for (uint32_t i = 0; i < 40; i++) push(p, T0, SFU_PACER_PRIO_VIDEO, 1200, i);
+  log_t lg = {0};
+  drive(p, T0, T0 + 200 * MS, 1000000, &lg);
+  CHECK_EQ_INT(lg.over_budget, 0);
+  CHECK_EQ_INT(lg.n, 22);
+  sfu_pacer_set_rate(p, T0 + 200 * MS, 4000000);
+  size_t before = lg.n;
+  drive(p, T0 + 200 * MS, T0 + 10 * SEC, 4000000, &lg);
+  CHECK_EQ_INT(lg.n, 40);
+  CHECK(lg.at[39] - T0 >= 240 * MS && lg.at[39] - T0 <= 245 * MS);
+  /* Spacing after the change is a 1,200-byte packet at 4 Mbps (2.4 ms). */
+  for (size_t i = before + 1; i < lg.n; i++) CHECK(lg.at[i] - lg.at[i - 1] >= 2400 - 1);
+  for (size_t i = 0; i < lg.n; i++) CHECK_EQ_INT(lg.tag[i], i);
+  /* Down to 100 kbps with the bucket 1,100 bytes below 0: the next packet waits ~88 ms;
+   * to 0 (unpaced): everything now. */
+  for (uint32_t i = 0; i < 6; i++) push(p, T0 + 2 * SEC, SFU_PACER_PRIO_VIDEO, 1200, i);
+  uint8_t out[SFU_PACER_SLOT];
+  for (int i = 0; i < 3; i++)
+    CHECK_EQ_INT(sfu_pacer_pop(p, T0 + 2 * SEC, out, sizeof out, NULL, NULL), 1200);
+  sfu_pacer_set_rate(p, T0 + 2 * SEC, 100000);
+  uint64_t next = sfu_pacer_next_deadline(p, T0 + 2 * SEC);
+  CHECK_EQ_INT(next, T0 + 2 * SEC + 88 * MS + 1);
+  sfu_pacer_set_rate(p, T0 + 2 * SEC, 0);
+  CHECK_EQ_INT(sfu_pacer_next_deadline(p, T0 + 2 * SEC), T0 + 2 * SEC);
+  int n = 0;
+  while (sfu_pacer_pop(p, T0 + 2 * SEC, out, sizeof out, NULL, NULL)) n++;
+  CHECK_EQ_INT(n, 3);
+  sfu_pacer_free(p);
+}
+
+/* Steady state: 0 allocations per push and pop once the pool has grown. */
+TEST(no_allocation_per_packet) {
+#ifdef NO_ALLOC_COUNT
+  printf("     (allocation count skipped under the sanitizer)\n");
+#else
+  sfu_pacer_t *p = sfu_pacer_new(0, 0);
+  REQUIRE(p);
+  /* ~2.3 Mbps of audio, video and RTX through a 4 Mbps pacer, in 4 ms loop turns; the
+   * first 1,000 turns grow the pool to the queue's high-water mark. */
+  sfu_pacer_set_rate(p, T0, 4000000);
+  uint8_t out[SFU_PACER_SLOT];
+  uint64_t now = T0;
+  size_t popped = 0;
+  for (uint32_t i = 0; i < 11000; i++) {
+    if (i == 1000) {
+      allocs = 0;
+      counting = 1;
+      popped = 0;
+    }
+    push(p, now, i % 10 == 0 ? SFU_PACER_PRIO_URGENT : SFU_PACER_PRIO_VIDEO, 1000, i);
+    if (i % 7 == 0) push(p, now, SFU_PACER_PRIO_RTX, 1200, i);
+    while (sfu_pacer_pop(p, now, out, sizeof out, NULL, NULL)) popped++;
+    now += 4 * MS;
+  }
+  counting = 0;
+  CHECK_EQ_INT(allocs, 0);
+  CHECK(popped > 10000);
+  sfu_pacer_free(p);
+#endif
+}
+
+/* Bad input: nothing queued, nothing crashes; a packet bigger than the caller's buffer is
+ * dropped (counted) rather than blocking the queue. */
+TEST(bad_input) {
+  sfu_pacer_t *p = sfu_pacer_new(0, 0);
+  REQUIRE(p);
+  uint8_t big[SFU_PACER_SLOT + 1] = {0};
+  CHECK_EQ_INT(sfu_pacer_push(p, T0, -1, big, 10, 0), SFU_EINVAL);
+  CHECK_EQ_INT(sfu_pacer_push(p, T0, SFU_PACER_PRIOS, big, 10, 0), SFU_EINVAL);
+  CHECK_EQ_INT(sfu_pacer_push(p, T0, 0, NULL, 10, 0), SFU_EINVAL);
+  CHECK_EQ_INT(sfu_pacer_push(p, T0, 0, big, 0, 0), SFU_EINVAL);
+  CHECK_EQ_INT(sfu_pacer_push(p, T0, 0, big, sizeof big, 0), SFU_ETOOBIG);
+  CHECK_EQ_INT(sfu_pacer_next_deadline(p, T0), UINT64_MAX);
+  uint8_t out[100];
+  CHECK_EQ_INT(sfu_pacer_pop(p, T0, out, sizeof out, NULL, NULL), 0);
+  push(p, T0, SFU_PACER_PRIO_VIDEO, 200, 1);
+  push(p, T0, SFU_PACER_PRIO_VIDEO, 50, 2);
+  uint32_t tag = 0;
+  CHECK_EQ_INT(sfu_pacer_pop(p, T0, out, sizeof out, &tag, NULL), 50);
+  CHECK_EQ_INT(tag, 2);
+  sfu_pacer_stats_t st;
+  sfu_pacer_stats(p, &st);
+  CHECK_EQ_INT(st.dropped_packets, 1);
+  /* Huge rates and burst, time going backwards: no overflow, still sane. */
+  sfu_pacer_set_rate(p, T0, UINT64_MAX);
+  sfu_pacer_set_burst(p, T0, UINT64_MAX);
+  push(p, T0, SFU_PACER_PRIO_VIDEO, 1200, 3);
+  CHECK_EQ_INT(sfu_pacer_next_deadline(p, T0 - SEC), T0 - SEC);
+  CHECK_EQ_INT(sfu_pacer_pop(p, T0 - SEC, out, sizeof out, NULL, NULL), 0); /* 1,200 > 100 */
+  sfu_pacer_set_rate(p, UINT64_MAX, 1);
+  sfu_pacer_set_burst(p, UINT64_MAX, 0);
+  push(p, T0, SFU_PACER_PRIO_VIDEO, 10, 4);
+  push(p, T0, SFU_PACER_PRIO_VIDEO, 10, 5);
+  sfu_pacer_pop(p, UINT64_MAX, out, sizeof out, NULL, NULL);
+  CHECK(sfu_pacer_next_deadline(p, UINT64_MAX - 1) >= UINT64_MAX - 1);
+  sfu_pacer_free(p);
+  sfu_pacer_free(NULL);
+}
+
+int main(void) {
+  RUN(paces_at_rate_with_burst_bound);
+  RUN(idle_refills_one_burst_only);
+  RUN(keyframe_burst_spreads);
+  RUN(priorities);
+  RUN(queue_bound_bytes_drops_oldest_video);
+  RUN(queue_bound_age);
+  RUN(rate_change_mid_queue);
+  RUN(no_allocation_per_packet);
+  RUN(bad_input);
+  return test_summary();
+}
