@@ -1,0 +1,79 @@
+/* Send-side bandwidth estimation of one viewer transport (issue 8): how fast the worker
+ * may send to a viewer, from the viewer's transport-cc feedback
+ * (draft-holmer-rmcat-transport-wide-cc-extensions-01) in the manner of Google Congestion
+ * Control (draft-ietf-rmcat-gcc-02) and libwebrtc's goog_cc:
+ *   - delay-based (gcc-02 §5): packets grouped by 5 ms send bursts; the growth of one-way
+ *     delay between groups is smoothed and its trend fitted over 20 groups (trendline);
+ *     overuse when the trend exceeds an adaptive threshold (§5.4); AIMD rate control
+ *     (§5.5): multiplicative increase 8 %/s far from the last congestion, additive near it,
+ *     decrease to 85 % of the acknowledged rate on overuse;
+ *   - loss-based bound (gcc-02 §6), from transport-cc only (packets reported lost vs
+ *     received; never receiver reports: a publisher's uplink loss appears there):
+ *     loss > 10 % over a window cuts the bound by half the loss ratio, < 2 % lets it grow
+ *     8 % above the last second's estimate, in between holds it;
+ *   - estimate = min(delay-based, loss bound, REMB if one came), within [min, max]; a
+ *     viewer that sends REMB and no transport-cc: its REMB; neither yet: start_bps;
+ *   - probe clusters (sent by a probe controller, tagged in sfu_bwe_on_sent): the rate
+ *     the viewer received each at; one above the estimate raises it (goog_cc's
+ *     ProbeBitrateEstimator).
+ *
+ * Sans-IO, one thread, fixed size: a ring of SFU_BWE_SEND_RING send records, no allocation
+ * after sfu_bwe_new. Bad or stale feedback (unknown, duplicated, reordered, far-off seqs)
+ * is ignored packet by packet. */
+#ifndef SFU_BWE_H
+#define SFU_BWE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sfu/rtcp.h"
+
+#define SFU_BWE_SEND_RING 4096                  /* send records (power of 2) */
+#define SFU_BWE_MAX_FEEDBACK_AGE_US 10000000ull /* a record older than this is stale */
+#define SFU_BWE_PROBE_SLOTS 8                   /* probe clusters remembered at once */
+#define SFU_BWE_DEFAULT_RTT_US 200000ull        /* until sfu_bwe_on_rtt */
+
+typedef struct sfu_bwe sfu_bwe_t;
+
+/* 0 fields take the defaults: start 300 kbps, min 30 kbps, max 20 Mbps. */
+typedef struct {
+  uint64_t start_bps, min_bps, max_bps;
+} sfu_bwe_config_t;
+
+sfu_bwe_t *sfu_bwe_new(const sfu_bwe_config_t *cfg);
+void sfu_bwe_free(sfu_bwe_t *b);
+
+/* A packet sent to the viewer with transport-wide seq `seq` (media, RTX, padding alike):
+ * whole datagram size, when it left. probe_cluster: -1, or the id (0..32767) of the probe
+ * cluster it belongs to. O(1), no allocation. */
+void sfu_bwe_on_sent(sfu_bwe_t *b, uint16_t seq, uint64_t send_us, size_t size, int probe_cluster);
+
+/* A transport-cc feedback from the viewer (as sfu_rtcp_twcc_parse gives it), received at
+ * now_us. O(n), no allocation. */
+void sfu_bwe_on_feedback(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *hdr,
+                         const sfu_rtcp_twcc_pkt_t *pkts, size_t n);
+/* The viewer's REMB (draft-alvestrand-rmcat-remb-03): the estimate of a REMB-only viewer,
+ * a cap otherwise. */
+void sfu_bwe_on_remb(sfu_bwe_t *b, uint64_t now_us, uint64_t bps);
+/* Round-trip time to the viewer (from its receiver reports): paces decreases and the
+ * additive increase. */
+void sfu_bwe_on_rtt(sfu_bwe_t *b, uint64_t rtt_us);
+
+uint64_t sfu_bwe_estimate(const sfu_bwe_t *b);
+
+/* The rate the viewer received probe cluster `id` at, once feedback reported at least 5 of
+ * its packets and 80 % of those sent so far (refined by later feedback); 0 = not
+ * measurable yet, failed, or unknown id. A cluster received clearly slower than sent
+ * (< 90 %) saturated the link: 95 % of the received rate. A result above the estimate
+ * has already raised it (when the feedback came). */
+uint64_t sfu_bwe_probe_result(sfu_bwe_t *b, int id);
+
+typedef struct {
+  uint64_t estimate_bps, delay_bps, loss_bps, remb_bps, acked_bps;
+  double loss_ratio; /* over the last closed loss window */
+  int state;         /* -1 underuse, 0 normal, 1 overuse */
+  uint64_t feedbacks, packets_acked, packets_lost;
+} sfu_bwe_stats_t;
+void sfu_bwe_stats(const sfu_bwe_t *b, sfu_bwe_stats_t *out);
+
+#endif

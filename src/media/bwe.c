@@ -1,0 +1,296 @@
+/* Send-side bandwidth estimator of one viewer transport (see sfu/bwe.h): the send ring,
+ * transport-cc feedback turned into per-packet send and arrival times, the acknowledged
+ * rate, probe cluster results, and the estimate as the lower of the delay-based estimate
+ * (bwe_delay.c) and the loss-based bound (bwe_loss.c). */
+#include "sfu/bwe.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "bwe_internal.h"
+#include "sfu/rate_meter.h"
+
+#define RING_MASK (SFU_BWE_SEND_RING - 1)
+#define ACKED_WINDOW_US 500000ull  /* acknowledged rate over the last 0.5 s of arrivals */
+#define ARRIVAL_ORIGIN_US 10000000 /* arrival clock mapped so that it starts here */
+#define ARRIVAL_BACK_US 1000000    /* arrivals going back this far: the viewer restarted */
+/* Probe results (libwebrtc probe_bitrate_estimator.cc). */
+#define PROBE_MIN_RECEIVED 5
+#define PROBE_MIN_RECEIVED_RATIO 0.8
+#define PROBE_MAX_INTERVAL_US 1000000
+#define PROBE_MAX_RATIO 2.0     /* received faster than twice the send rate: bogus */
+#define PROBE_SATURATED 0.9     /* received below 90 % of the send rate: link saturated, */
+#define PROBE_TARGET_SHARE 0.95 /* so take 95 % of the received rate */
+
+enum { REC_NONE, REC_SENT, REC_LOST, REC_RECEIVED };
+
+typedef struct {
+  uint64_t send_us;
+  uint16_t seq, size;
+  int16_t cluster; /* -1 none */
+  uint8_t state;   /* REC_* */
+} send_rec_t;
+
+typedef struct {
+  int id; /* -1 free */
+  uint64_t created_us;
+  uint32_t sent, received;
+  uint64_t first_send, last_send, bytes_sent, last_sent_size;
+  int64_t first_arrival, last_arrival;
+  uint64_t bytes_received, first_received_size, result_bps;
+  int touched;
+} probe_t;
+
+struct sfu_bwe {
+  sfu_bwe_config_t cfg;
+  bwe_delay_t delay;
+  bwe_loss_t loss;
+  sfu_rate_meter_t acked; /* on the arrival clock, mapped by arrival_base */
+  int64_t arrival_base;   /* viewer's arrival time that maps to ARRIVAL_ORIGIN_US */
+  int64_t arrival_newest; /* mapped */
+  int have_arrival;
+  uint64_t acked_bps;
+  int have_ref; /* transport-cc reference time unwrapping */
+  int64_t ext_ref;
+  uint32_t last_ref;
+  int have_twcc, have_remb;
+  uint64_t remb_bps, rtt_us, estimate;
+  uint64_t feedbacks, packets_acked, packets_lost;
+  probe_t probes[SFU_BWE_PROBE_SLOTS];
+  send_rec_t ring[SFU_BWE_SEND_RING];
+};
+
+static void recompute(sfu_bwe_t *b) {
+  uint64_t e;
+  if (b->have_twcc) {
+    e = (uint64_t)b->delay.bps;
+    if ((uint64_t)b->loss.bps < e) e = (uint64_t)b->loss.bps;
+    if (b->have_remb && b->remb_bps < e) e = b->remb_bps; /* the viewer's own cap */
+  } else {
+    e = b->have_remb ? b->remb_bps : b->cfg.start_bps;
+  }
+  if (e < b->cfg.min_bps) e = b->cfg.min_bps;
+  if (e > b->cfg.max_bps) e = b->cfg.max_bps;
+  b->estimate = e;
+}
+
+sfu_bwe_t *sfu_bwe_new(const sfu_bwe_config_t *cfg) {
+  sfu_bwe_t *b = calloc(1, sizeof *b);
+  if (!b) return NULL;
+  b->cfg.start_bps = cfg && cfg->start_bps ? cfg->start_bps : 300000;
+  b->cfg.min_bps = cfg && cfg->min_bps ? cfg->min_bps : 30000;
+  b->cfg.max_bps = cfg && cfg->max_bps ? cfg->max_bps : 20000000;
+  if (b->cfg.max_bps < b->cfg.min_bps) b->cfg.max_bps = b->cfg.min_bps;
+  if (b->cfg.start_bps < b->cfg.min_bps) b->cfg.start_bps = b->cfg.min_bps;
+  if (b->cfg.start_bps > b->cfg.max_bps) b->cfg.start_bps = b->cfg.max_bps;
+  bwe_delay_init(&b->delay, b->cfg.start_bps, b->cfg.min_bps, b->cfg.max_bps);
+  bwe_loss_init(&b->loss, b->cfg.start_bps, b->cfg.min_bps, b->cfg.max_bps);
+  sfu_rate_meter_init(&b->acked, ACKED_WINDOW_US);
+  b->rtt_us = SFU_BWE_DEFAULT_RTT_US;
+  for (int i = 0; i < SFU_BWE_PROBE_SLOTS; i++) b->probes[i].id = -1;
+  recompute(b);
+  return b;
+}
+
+void sfu_bwe_free(sfu_bwe_t *b) { free(b); }
+
+/* --- probe clusters ------------------------------------------------------------------ */
+
+static probe_t *probe_find(sfu_bwe_t *b, int id) {
+  for (int i = 0; i < SFU_BWE_PROBE_SLOTS; i++)
+    if (b->probes[i].id == id) return &b->probes[i];
+  return NULL;
+}
+
+/* A new cluster takes a free slot or the oldest one. */
+static probe_t *probe_add(sfu_bwe_t *b, int id, uint64_t now_us) {
+  probe_t *p = &b->probes[0];
+  for (int i = 0; i < SFU_BWE_PROBE_SLOTS; i++) {
+    if (b->probes[i].id < 0) {
+      p = &b->probes[i];
+      break;
+    }
+    if (b->probes[i].created_us < p->created_us) p = &b->probes[i];
+  }
+  memset(p, 0, sizeof *p);
+  p->id = id;
+  p->created_us = now_us;
+  return p;
+}
+
+static void probe_on_sent(sfu_bwe_t *b, int id, uint64_t send_us, size_t size) {
+  probe_t *p = probe_find(b, id);
+  if (!p) p = probe_add(b, id, send_us);
+  if (p->sent == 0 || send_us < p->first_send) p->first_send = send_us;
+  if (p->sent == 0 || send_us >= p->last_send) {
+    p->last_send = send_us;
+    p->last_sent_size = size;
+  }
+  p->sent++;
+  p->bytes_sent += size;
+}
+
+static void probe_on_received(sfu_bwe_t *b, int id, int64_t arrival, size_t size) {
+  probe_t *p = probe_find(b, id);
+  if (!p) return; /* its slot went to a newer cluster */
+  if (p->received == 0 || arrival < p->first_arrival) {
+    p->first_arrival = arrival;
+    p->first_received_size = size;
+  }
+  if (p->received == 0 || arrival > p->last_arrival) p->last_arrival = arrival;
+  p->received++;
+  p->bytes_received += size;
+  p->touched = 1;
+}
+
+/* The send rate excludes the last packet sent (its bytes left after the interval), the
+ * receive rate the first received (its bytes arrived before it). */
+static uint64_t probe_measure(const probe_t *p) {
+  if (p->received < PROBE_MIN_RECEIVED ||
+      (double)p->received < PROBE_MIN_RECEIVED_RATIO * (double)p->sent)
+    return 0;
+  uint64_t send_iv = p->last_send - p->first_send;
+  int64_t recv_iv = p->last_arrival - p->first_arrival;
+  if (send_iv == 0 || send_iv > PROBE_MAX_INTERVAL_US || recv_iv <= 0 ||
+      recv_iv > PROBE_MAX_INTERVAL_US)
+    return 0;
+  double send_bps = (double)(p->bytes_sent - p->last_sent_size) * 8e6 / (double)send_iv;
+  double recv_bps = (double)(p->bytes_received - p->first_received_size) * 8e6 / (double)recv_iv;
+  if (recv_bps > PROBE_MAX_RATIO * send_bps) return 0;
+  double r = recv_bps < send_bps ? recv_bps : send_bps;
+  if (recv_bps < PROBE_SATURATED * send_bps) r = PROBE_TARGET_SHARE * recv_bps;
+  return (uint64_t)r;
+}
+
+uint64_t sfu_bwe_probe_result(sfu_bwe_t *b, int id) {
+  probe_t *p = id >= 0 ? probe_find(b, id) : NULL;
+  return p ? p->result_bps : 0;
+}
+
+/* --- sent / feedback --------------------------------------------------------------------- */
+
+void sfu_bwe_on_sent(sfu_bwe_t *b, uint16_t seq, uint64_t send_us, size_t size, int probe_cluster) {
+  send_rec_t *r = &b->ring[seq & RING_MASK];
+  r->seq = seq;
+  r->send_us = send_us;
+  r->size = size > UINT16_MAX ? UINT16_MAX : (uint16_t)size;
+  r->cluster = probe_cluster >= 0 && probe_cluster <= INT16_MAX ? (int16_t)probe_cluster : -1;
+  r->state = REC_SENT;
+  if (r->cluster >= 0) probe_on_sent(b, r->cluster, send_us, r->size);
+}
+
+/* Reference time: 24 bits of 64 ms (wraps after ~12 days), unwrapped against the last
+ * feedback's so that reordered feedback still lands on the right side. */
+static int64_t unwrap_ref(sfu_bwe_t *b, int32_t ref_time) {
+  uint32_t ref = (uint32_t)ref_time & 0xffffffu;
+  if (!b->have_ref) {
+    b->have_ref = 1;
+    b->ext_ref = ref;
+  } else {
+    int32_t d = (int32_t)((ref - b->last_ref) & 0xffffffu);
+    if (d >= 1 << 23) d -= 1 << 24;
+    b->ext_ref += d;
+  }
+  b->last_ref = ref;
+  return b->ext_ref * SFU_TWCC_REF_TIME_US;
+}
+
+/* Acknowledged rate over the viewer's arrival clock (what the bottleneck let through). */
+static void acked_add(sfu_bwe_t *b, int64_t arrival, uint16_t size) {
+  int64_t m = arrival - b->arrival_base + ARRIVAL_ORIGIN_US;
+  if (!b->have_arrival || m < b->arrival_newest - ARRIVAL_BACK_US || m < 0) {
+    /* first arrival, or the viewer's clock went back: start the meter over */
+    b->have_arrival = 1;
+    b->arrival_base = arrival;
+    m = ARRIVAL_ORIGIN_US;
+    sfu_rate_meter_init(&b->acked, ACKED_WINDOW_US);
+    b->arrival_newest = m;
+  }
+  if (m > b->arrival_newest) b->arrival_newest = m;
+  sfu_rate_meter_add(&b->acked, (uint64_t)m, size, 0);
+}
+
+void sfu_bwe_on_feedback(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *hdr,
+                         const sfu_rtcp_twcc_pkt_t *pkts, size_t n) {
+  if (!b || !hdr || (!pkts && n)) return;
+  int64_t t = unwrap_ref(b, hdr->ref_time);
+  int any = 0;
+  for (size_t i = 0; i < n; i++) {
+    const sfu_rtcp_twcc_pkt_t *p = &pkts[i];
+    int received = p->status != SFU_TWCC_NOT_RECEIVED;
+    if (received) t += (int64_t)p->delta * SFU_TWCC_DELTA_US; /* relative to the previous */
+    send_rec_t *r = &b->ring[p->seq & RING_MASK];
+    if (r->state == REC_NONE || r->seq != p->seq) continue; /* never sent, or overwritten */
+    if (now_us > r->send_us && now_us - r->send_us > SFU_BWE_MAX_FEEDBACK_AGE_US) continue;
+    if (!received) {
+      if (r->state == REC_SENT) {
+        any = 1;
+        r->state = REC_LOST;
+        b->packets_lost++;
+        bwe_loss_count(&b->loss, now_us, 0, 1);
+      }
+      continue;
+    }
+    if (r->state == REC_RECEIVED) continue; /* repeated feedback */
+    any = 1;
+    if (r->state == REC_LOST) { /* late after all */
+      if (b->packets_lost) b->packets_lost--;
+      bwe_loss_count(&b->loss, now_us, 1, -1);
+    } else {
+      bwe_loss_count(&b->loss, now_us, 1, 0);
+    }
+    r->state = REC_RECEIVED;
+    b->packets_acked++;
+    acked_add(b, t, r->size);
+    bwe_delay_on_packet(&b->delay, (int64_t)r->send_us, t, (int64_t)now_us);
+    if (r->cluster >= 0) probe_on_received(b, r->cluster, t, r->size);
+  }
+  if (!any) return; /* nothing new of ours (a repeat, garbage): nothing to act on */
+  b->feedbacks++;
+  b->have_twcc = 1;
+  if (b->have_arrival) b->acked_bps = sfu_rate_meter_bps(&b->acked, (uint64_t)b->arrival_newest);
+  bwe_delay_update(&b->delay, now_us, b->acked_bps, b->rtt_us);
+  recompute(b);
+  for (int i = 0; i < SFU_BWE_PROBE_SLOTS; i++) {
+    probe_t *p = &b->probes[i];
+    if (p->id < 0 || !p->touched) continue;
+    p->touched = 0;
+    p->result_bps = probe_measure(p);
+    /* goog_cc: a probe result above the estimate becomes the estimate, delay- and
+     * loss-based alike (the probe just proved it). */
+    if (p->result_bps > b->estimate) {
+      bwe_delay_set(&b->delay, now_us, p->result_bps);
+      bwe_loss_raise(&b->loss, now_us, p->result_bps);
+      recompute(b);
+    }
+  }
+  bwe_loss_update(&b->loss, now_us, b->estimate, b->rtt_us);
+  recompute(b);
+}
+
+void sfu_bwe_on_remb(sfu_bwe_t *b, uint64_t now_us, uint64_t bps) {
+  (void)now_us;
+  b->have_remb = 1;
+  b->remb_bps = bps;
+  recompute(b);
+}
+
+void sfu_bwe_on_rtt(sfu_bwe_t *b, uint64_t rtt_us) {
+  if (rtt_us) b->rtt_us = rtt_us;
+}
+
+uint64_t sfu_bwe_estimate(const sfu_bwe_t *b) { return b->estimate; }
+
+void sfu_bwe_stats(const sfu_bwe_t *b, sfu_bwe_stats_t *out) {
+  memset(out, 0, sizeof *out);
+  out->estimate_bps = b->estimate;
+  out->delay_bps = (uint64_t)b->delay.bps;
+  out->loss_bps = (uint64_t)b->loss.bps;
+  out->remb_bps = b->have_remb ? b->remb_bps : 0;
+  out->acked_bps = b->acked_bps;
+  out->loss_ratio = b->loss.last_ratio;
+  out->state = b->delay.state;
+  out->feedbacks = b->feedbacks;
+  out->packets_acked = b->packets_acked;
+  out->packets_lost = b->packets_lost;
+}

@@ -1,0 +1,99 @@
+/* Inside the bandwidth estimator (sfu/bwe.h): the delay-based estimator (bwe_delay.c) and
+ * the loss-based bound (bwe_loss.c), each a plain value the glue (bwe.c) embeds. Times
+ * in µs; arrival times are on the viewer's clock (only their differences matter). */
+#ifndef SFU_BWE_INTERNAL_H
+#define SFU_BWE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sfu/bwe.h"
+
+/* --- Delay-based (draft-ietf-rmcat-gcc-02 §5) -------------------------------------- */
+
+#define BWE_GROUP_US 5000           /* §5.2: a group is the packets sent within 5 ms */
+#define BWE_BURST_US 5000           /* arrivals this close, early: same burst */
+#define BWE_MAX_BURST_US 100000     /* a burst never spans more */
+#define BWE_ARRIVAL_JUMP_US 3000000 /* arrival clock jumped vs ours: start over */
+#define BWE_REORDERED_RESET 3       /* this many reordered groups in a row: start over */
+#define BWE_TREND_WINDOW 20         /* groups in the trendline fit */
+
+enum { BWE_UNDERUSE = -1, BWE_NORMAL = 0, BWE_OVERUSE = 1 };
+enum { BWE_RC_HOLD, BWE_RC_INCREASE, BWE_RC_DECREASE };
+
+typedef struct {
+  int valid;
+  int64_t first_send, last_send, first_arrival, last_arrival, last_system;
+} bwe_group_t;
+
+typedef struct {
+  /* inter-arrival grouping (§5.2) */
+  bwe_group_t cur, prev;
+  int reordered;
+  /* trendline filter (libwebrtc's replacement of §5.3's Kalman filter) */
+  uint32_t n_deltas;
+  int64_t first_arrival;
+  double accumulated_ms, smoothed_ms;
+  double hist_x[BWE_TREND_WINDOW], hist_y[BWE_TREND_WINDOW];
+  int hist_n, hist_head;
+  /* overuse detector (§5.4) */
+  double threshold, prev_trend, time_over_using_ms;
+  int overuse_counter, have_threshold_update;
+  int64_t last_threshold_update;
+  int state; /* BWE_UNDERUSE / NORMAL / OVERUSE */
+  /* AIMD rate control (§5.5) */
+  double bps, min_bps, max_bps;
+  int rc; /* BWE_RC_* */
+  uint64_t last_change_us;
+  int have_last_change;
+  double throughput_bps;      /* last acknowledged rate given */
+  double link_kbps, link_var; /* link capacity estimate around the last overuses */
+  int link_valid;
+} bwe_delay_t;
+
+void bwe_delay_init(bwe_delay_t *d, uint64_t start_bps, uint64_t min_bps, uint64_t max_bps);
+/* Forgets the arrival history (the viewer's clock jumped); the rate stays. */
+void bwe_delay_reset_arrivals(bwe_delay_t *d);
+/* One received packet, in feedback order: send time (ours), arrival time (viewer's),
+ * now_us (when its feedback came). */
+void bwe_delay_on_packet(bwe_delay_t *d, int64_t send_us, int64_t arrival_us, int64_t now_us);
+/* Once per feedback, after its packets: rate control on the detector's state.
+ * acked_bps 0: not known yet. */
+void bwe_delay_update(bwe_delay_t *d, uint64_t now_us, uint64_t acked_bps, uint64_t rtt_us);
+/* A probe proved `bps` (goog_cc: AimdRateControl::SetEstimate). */
+void bwe_delay_set(bwe_delay_t *d, uint64_t now_us, uint64_t bps);
+
+/* --- Loss-based bound (draft-ietf-rmcat-gcc-02 §6) ---------------------------------- */
+
+#define BWE_LOSS_WINDOW_US 500000   /* a loss ratio covers at least this long */
+#define BWE_LOSS_WINDOW_PKTS 20     /* and at least this many reported packets */
+#define BWE_LOSS_LOW 0.02           /* below: increase */
+#define BWE_LOSS_HIGH 0.10          /* above: decrease */
+#define BWE_LOSS_DECREASE_US 300000 /* decreases at least this + RTT apart */
+#define BWE_LOSS_HIST 32            /* estimate samples of the last second */
+
+typedef struct {
+  double bps, min_bps, max_bps;
+  uint32_t win_received, win_lost;
+  uint64_t win_start_us;
+  int win_started;
+  double last_ratio;
+  uint64_t last_decrease_us;
+  int have_decrease, decreased_this_window;
+  struct {
+    uint64_t t, bps;
+  } hist[BWE_LOSS_HIST]; /* the combined estimate, newest at head-1 */
+  int hist_n, hist_head;
+} bwe_loss_t;
+
+void bwe_loss_init(bwe_loss_t *l, uint64_t start_bps, uint64_t min_bps, uint64_t max_bps);
+/* Packets newly reported: received, lost; a packet first reported lost then received
+ * (late, or in a repeated feedback) comes as received 1, lost -1. */
+void bwe_loss_count(bwe_loss_t *l, uint64_t now_us, int received, int lost);
+/* Once per feedback: closes the window if it is long enough and moves the bound.
+ * estimate_bps: the combined estimate now. */
+void bwe_loss_update(bwe_loss_t *l, uint64_t now_us, uint64_t estimate_bps, uint64_t rtt_us);
+/* A probe proved `bps`: the bound is at least that, its history starts there. */
+void bwe_loss_raise(bwe_loss_t *l, uint64_t now_us, uint64_t bps);
+
+#endif

@@ -1,0 +1,94 @@
+/* Loss-based bound on the estimate (draft-ietf-rmcat-gcc-02 §6; libwebrtc's
+ * SendSideBandwidthEstimation, "loss-based v1"). The loss ratio is what the viewer's
+ * transport-cc feedback reported lost over what it reported at all, over a window of at
+ * least BWE_LOSS_WINDOW_US and BWE_LOSS_WINDOW_PKTS (fewer packets make a few random
+ * losses look like 10 %). See bwe_internal.h. */
+#include <string.h>
+
+#include "bwe_internal.h"
+
+#define INCREASE 1.08           /* §6: grow by 8 % ... */
+#define INCREASE_EXTRA_BPS 1000 /* ... plus 1 kbps ... */
+#define HISTORY_US 1000000ull   /* ... above the lowest estimate of the last second */
+
+void bwe_loss_init(bwe_loss_t *l, uint64_t start_bps, uint64_t min_bps, uint64_t max_bps) {
+  memset(l, 0, sizeof *l);
+  l->bps = (double)start_bps;
+  l->min_bps = (double)min_bps;
+  l->max_bps = (double)max_bps;
+}
+
+void bwe_loss_count(bwe_loss_t *l, uint64_t now_us, int received, int lost) {
+  if (!l->win_started) {
+    l->win_started = 1;
+    l->win_start_us = now_us;
+  }
+  if (received > 0) l->win_received += (uint32_t)received;
+  if (lost > 0) l->win_lost += (uint32_t)lost;
+  /* a loss counted in an earlier window stays there: only this window's is taken back */
+  if (lost < 0 && l->win_lost >= (uint32_t)-lost) l->win_lost -= (uint32_t)-lost;
+}
+
+static void remember(bwe_loss_t *l, uint64_t now_us, uint64_t bps) {
+  l->hist[l->hist_head].t = now_us;
+  l->hist[l->hist_head].bps = bps;
+  l->hist_head = (l->hist_head + 1) % BWE_LOSS_HIST;
+  if (l->hist_n < BWE_LOSS_HIST) l->hist_n++;
+}
+
+/* The lowest estimate of the last second (or `now_bps` if that is lower). Growing from
+ * it rather than from the bound itself keeps the bound within ~8 % of what was really
+ * sent, so that loss starts cutting from there, not from an idle bound far above. */
+static uint64_t recent_min(const bwe_loss_t *l, uint64_t now_us, uint64_t now_bps) {
+  uint64_t m = now_bps;
+  for (int i = 0; i < l->hist_n; i++) {
+    int k = (l->hist_head - 1 - i + BWE_LOSS_HIST) % BWE_LOSS_HIST;
+    if (now_us > l->hist[k].t && now_us - l->hist[k].t > HISTORY_US) break;
+    if (l->hist[k].bps < m) m = l->hist[k].bps;
+  }
+  return m;
+}
+
+void bwe_loss_update(bwe_loss_t *l, uint64_t now_us, uint64_t estimate_bps, uint64_t rtt_us) {
+  /* one sample per 50 ms is plenty for a one-second minimum */
+  int k = (l->hist_head - 1 + BWE_LOSS_HIST) % BWE_LOSS_HIST;
+  if (l->hist_n == 0 || now_us < l->hist[k].t || now_us - l->hist[k].t >= 50000)
+    remember(l, now_us, estimate_bps);
+  else if (estimate_bps < l->hist[k].bps)
+    l->hist[k].bps = estimate_bps;
+
+  /* Close the window when it is long enough: its ratio holds until the next one. */
+  uint32_t total = l->win_received + l->win_lost;
+  if (l->win_started && total >= BWE_LOSS_WINDOW_PKTS && now_us >= l->win_start_us &&
+      now_us - l->win_start_us >= BWE_LOSS_WINDOW_US) {
+    l->last_ratio = (double)l->win_lost / (double)total;
+    l->win_received = l->win_lost = 0;
+    l->win_start_us = now_us;
+    l->decreased_this_window = 0;
+  }
+  double p = l->last_ratio, bps = l->bps;
+  if (p < BWE_LOSS_LOW) {
+    /* at every feedback, as libwebrtc: growth is ~8 % a second, as the delay-based one's */
+    bps = INCREASE * (double)recent_min(l, now_us, estimate_bps) + INCREASE_EXTRA_BPS;
+  } else if (p > BWE_LOSS_HIGH) {
+    /* §6: As = As * (1 - 0.5 p), from what we send now, once per window and at most once
+     * per 300 ms + RTT (the effect of the last cut must show in the feedback first). */
+    if (!l->decreased_this_window &&
+        (!l->have_decrease || (now_us >= l->last_decrease_us &&
+                               now_us - l->last_decrease_us >= BWE_LOSS_DECREASE_US + rtt_us))) {
+      bps = (double)estimate_bps * (1 - 0.5 * p);
+      l->last_decrease_us = now_us;
+      l->have_decrease = 1;
+      l->decreased_this_window = 1;
+    }
+  } /* else 2..10 %: hold */
+  if (bps < l->min_bps) bps = l->min_bps;
+  if (bps > l->max_bps) bps = l->max_bps;
+  l->bps = bps;
+}
+
+void bwe_loss_raise(bwe_loss_t *l, uint64_t now_us, uint64_t bps) {
+  if ((double)bps > l->bps) l->bps = (double)bps > l->max_bps ? l->max_bps : (double)bps;
+  l->hist_n = l->hist_head = 0;
+  remember(l, now_us, bps);
+}
