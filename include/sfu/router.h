@@ -47,6 +47,9 @@ typedef enum {
   SFU_ROUTER_EV_VIDEO_STOPPED,     /* ... stopped: 5 s without packets, unpublished, gone */
   SFU_ROUTER_EV_SEND_REFUSED,      /* a stream refused (resolution over the meeting's
                                       limit): message says why, exactly as the reference */
+  SFU_ROUTER_EV_DOWNLINK,          /* a viewer's estimate cannot carry even the lowest
+                                      layers of what it subscribed (insufficient = 1), or
+                                      again can (0). peer = the VIEWER. */
 } sfu_router_event_kind_t;
 
 typedef struct {
@@ -56,6 +59,11 @@ typedef struct {
   uint32_t stream_id;      /* 0 for INDEX_CHANGED */
   uint8_t content;         /* the stream is a content share */
   const char *message;     /* SEND_REFUSED */
+  /* DOWNLINK */
+  uint8_t insufficient;
+  uint64_t estimate_bps, required_bps;
+  const uint32_t *paused;  /* stream ids paused for it */
+  size_t n_paused;
 } sfu_router_event_t;
 
 typedef struct {
@@ -138,6 +146,8 @@ typedef struct {
   sfu_rtp_ext_map_t ext;
   uint32_t stream_id;         /* 0: nothing to send on it (answered inactive) */
   int8_t max_layer;           /* -1: no cap; else 0 = lowest layer */
+  uint16_t max_height;        /* 0: no cap; else layers taller are not sent */
+  int priority;               /* allocation order among the viewer's streams, higher first */
 } sfu_router_view_desc_t;
 
 /* What the answer must declare for a receiving section (filled by set_views). */
@@ -210,6 +220,7 @@ typedef struct {
   uint32_t ssrc;
   int8_t layer, target_layer;   /* -1: none yet */
   int8_t max_layer;
+  uint8_t paused;               /* the allocation gives it nothing (downlink too small) */
   uint64_t switches, keyframe_waits, packets_out, bytes_out, retransmissions, nacks_in,
       plis_in;
 } sfu_router_view_info_t;
@@ -225,6 +236,19 @@ int sfu_router_peer_pub_info(const sfu_router_t *r, const sfu_router_peer_t *p, 
                              sfu_router_stream_info_t *out);
 size_t sfu_router_peer_view_count(const sfu_router_peer_t *p);
 int sfu_router_peer_view_info(const sfu_router_peer_t *p, size_t i, sfu_router_view_info_t *out);
+
+/* A viewer's downlink (issue 8): its estimate and what the allocation did with it. */
+typedef struct {
+  uint8_t transport_cc;         /* send-side estimate from transport-cc feedback */
+  uint64_t estimate_bps;        /* what the allocation used (0: none known) */
+  uint64_t delay_bps, loss_bps, remb_bps;
+  double loss_ratio;
+  uint64_t allocated_bps, required_bps;
+  uint8_t insufficient;
+  uint64_t probes_sent, probes_done, probe_bytes, probe_last_bps;
+  uint64_t feedbacks;
+} sfu_router_downlink_info_t;
+void sfu_router_peer_downlink(const sfu_router_peer_t *p, sfu_router_downlink_info_t *out);
 
 typedef struct {
   uint64_t streams, views;            /* gauges */

@@ -97,6 +97,10 @@ typedef enum {
   SFU_EV_CONTENT_VIDEO_STOPPED,  /* chime:AttendeeContentVideoStopped */
   SFU_EV_INDEX_CHANGED,          /* sfu:IndexChanged (router: the meeting's index) */
   SFU_EV_VIDEO_SEND_REFUSED,     /* sfu:VideoSendRefused (stream_id, message) */
+  /* issue 8: a viewer's downlink cannot carry even the lowest layers of what it
+   * subscribed (estimate_kbps, required_kbps, paused stream ids), and when it can again */
+  SFU_EV_DOWNLINK_INSUFFICIENT,  /* sfu:DownlinkInsufficient */
+  SFU_EV_DOWNLINK_SUFFICIENT,    /* sfu:DownlinkSufficient */
 } sfu_event_type_t;
 
 /* One event, self-contained by value so that it can be copied into a message and read
@@ -114,6 +118,9 @@ typedef struct {
   sfu_end_reason_t reason;                   /* MEETING_ENDED */
   uint32_t stream_id;                        /* video events */
   char message[160];                         /* VIDEO_SEND_REFUSED: the reference text */
+  uint32_t estimate_kbps, required_kbps;     /* DOWNLINK_* */
+  uint8_t n_paused;
+  uint32_t paused[25];                       /* DOWNLINK_INSUFFICIENT: stream ids */
   /* INDEX_CHANGED: the meeting's router, valid only during the callback that emits the
    * event (the loop turns it into the index JSON there; sfu_control_index_json). */
   const struct sfu_router *router;

@@ -353,6 +353,13 @@ char *sfu_control_event_json_with_index(const sfu_event_t *ev, const cJSON *inde
     msg[sizeof msg - 1] = 0;
     cJSON_AddStringToObject(o, "message", msg);
   }
+  if (ev->type == SFU_EV_DOWNLINK_INSUFFICIENT || ev->type == SFU_EV_DOWNLINK_SUFFICIENT) {
+    cJSON_AddNumberToObject(o, "estimateKbps", ev->estimate_kbps);
+    cJSON_AddNumberToObject(o, "requiredKbps", ev->required_kbps);
+    cJSON *ids = cJSON_AddArrayToObject(o, "pausedStreamIds");
+    size_t np = ev->n_paused < 25 ? ev->n_paused : 25;
+    for (size_t i = 0; ids && i < np; i++) cJSON_AddItemToArray(ids, cJSON_CreateNumber(ev->paused[i]));
+  }
   if (ev->type == SFU_EV_INDEX_CHANGED) {
     /* Borrowed: o is printed and deleted here, the caller keeps its index. */
     if (index)

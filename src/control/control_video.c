@@ -142,6 +142,7 @@ cJSON *sfu_control_receiving_json(const sfu_router_view_info_t *vi) {
   add_u64(o, "Retransmissions", vi->retransmissions);
   add_u64(o, "NacksIn", vi->nacks_in);
   add_u64(o, "PlisIn", vi->plis_in);
+  cJSON_AddBoolToObject(o, "Paused", vi->paused);
   return o;
 }
 
@@ -162,6 +163,27 @@ cJSON *sfu_control_attendee_video_json(const sfu_router_t *r, const sfu_router_p
     sfu_router_view_info_t vi;
     if (sfu_router_peer_view_info(p, i, &vi) == 0)
       cJSON_AddItemToArray(recv, sfu_control_receiving_json(&vi));
+  }
+  if (n) {
+    sfu_router_downlink_info_t d;
+    sfu_router_peer_downlink(p, &d);
+    cJSON *dl = cJSON_AddObjectToObject(o, "Downlink");
+    if (dl) {
+      cJSON_AddBoolToObject(dl, "TransportCc", d.transport_cc);
+      add_u64(dl, "EstimateBps", d.estimate_bps);
+      add_u64(dl, "DelayBasedBps", d.delay_bps);
+      add_u64(dl, "LossBasedBps", d.loss_bps);
+      add_u64(dl, "RembBps", d.remb_bps);
+      cJSON_AddNumberToObject(dl, "LossRatio", d.loss_ratio);
+      add_u64(dl, "AllocatedBps", d.allocated_bps);
+      add_u64(dl, "RequiredBps", d.required_bps);
+      cJSON_AddBoolToObject(dl, "Insufficient", d.insufficient);
+      add_u64(dl, "Feedbacks", d.feedbacks);
+      add_u64(dl, "ProbesSent", d.probes_sent);
+      add_u64(dl, "ProbesDone", d.probes_done);
+      add_u64(dl, "ProbeBytes", d.probe_bytes);
+      add_u64(dl, "LastProbeBps", d.probe_last_bps);
+    }
   }
   return o;
 }

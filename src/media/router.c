@@ -334,6 +334,8 @@ static void view_setup(view_t *v, const sfu_router_view_desc_t *d, int pt, int16
   v->pli_ok = (fb & SFU_SDP_FB_NACK_PLI) != 0;
   v->fir_ok = (fb & SFU_SDP_FB_CCM_FIR) != 0;
   v->max_layer = d->max_layer;
+  v->max_height = d->max_height;
+  v->priority = d->priority;
 }
 
 int sfu_router_peer_set_views(sfu_router_t *r, sfu_router_peer_t *p,
@@ -406,7 +408,8 @@ int sfu_router_peer_set_views(sfu_router_t *r, sfu_router_peer_t *p,
     if (old[j]) view_free(r, old[j]);
   memcpy(p->views, keep, n_keep * sizeof keep[0]);
   p->n_views = n_keep;
-  for (size_t i = 0; i < n_keep; i++) router_choose_layer(r, keep[i], now_us);
+  router_downlink_setup(r, p);
+  router_allocate(r, p, now_us, 1);
   if (n_keep && r->next_tick_us == UINT64_MAX) {
     r->next_tick_us = (now_us / ROUTER_TICK_US + 1) * ROUTER_TICK_US;
     r->next_report_us = now_us + ROUTER_REPORT_US;
@@ -442,6 +445,7 @@ void sfu_router_peer_free(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us
     stream_free(r, s, now_us);
   }
   sfu_list_remove(&p->link);
+  router_downlink_free(p);
   free(p);
 }
 
@@ -554,6 +558,7 @@ int sfu_router_peer_view_info(const sfu_router_peer_t *p, size_t i, sfu_router_v
   out->layer = v->s && v->layer >= 0 ? (int8_t)router_layer_rank(v->s, v->layer) : -1;
   out->target_layer = v->s && v->target >= 0 ? (int8_t)router_layer_rank(v->s, v->target) : -1;
   out->max_layer = v->max_layer;
+  out->paused = v->paused;
   out->switches = v->switches;
   out->keyframe_waits = v->keyframe_waits;
   out->packets_out = v->packets_out;
@@ -565,3 +570,38 @@ int sfu_router_peer_view_info(const sfu_router_peer_t *p, size_t i, sfu_router_v
 }
 
 void sfu_router_stats(const sfu_router_t *r, sfu_router_stats_t *out) { *out = r->st; }
+
+void sfu_router_peer_downlink(const sfu_router_peer_t *p, sfu_router_downlink_info_t *out) {
+  memset(out, 0, sizeof *out);
+  uint64_t e = router_downlink_estimate(p);
+  out->estimate_bps = e == UINT64_MAX ? 0 : e;
+  out->remb_bps = p->remb_bps;
+  if (p->bwe) {
+    sfu_bwe_stats_t b;
+    sfu_bwe_stats(p->bwe, &b);
+    out->transport_cc = 1;
+    out->delay_bps = b.delay_bps;
+    out->loss_bps = b.loss_bps;
+    out->loss_ratio = b.loss_ratio;
+    out->feedbacks = b.feedbacks;
+  }
+  out->allocated_bps = p->allocated_bps;
+  out->required_bps = p->required_bps;
+  out->insufficient = p->insufficient;
+  out->probes_sent = p->probes_sent;
+  out->probes_done = p->probes_done;
+  out->probe_bytes = p->probe_bytes;
+  out->probe_last_bps = p->probe_last_bps;
+}
+
+void router_downlink_event(sfu_router_t *r, sfu_router_peer_t *p, uint64_t est_bps,
+                           uint64_t required_bps, const uint32_t *paused, size_t n_paused) {
+  if (!r->cbs.on_event) return;
+  sfu_router_event_t ev = {.kind = SFU_ROUTER_EV_DOWNLINK, .peer = p, .peer_user = p->user};
+  ev.insufficient = p->insufficient;
+  ev.estimate_bps = est_bps == UINT64_MAX ? 0 : est_bps;
+  ev.required_bps = required_bps;
+  ev.paused = paused;
+  ev.n_paused = n_paused;
+  r->cbs.on_event(r->cbs.user, &ev);
+}

@@ -211,6 +211,7 @@ static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const 
     v->bytes_out += (uint64_t)n;
     v->sr_packets++;
     v->sr_octets += (uint64_t)n - h->header_len;
+    if (has_twcc) router_downlink_sent(v->viewer, twcc, r->now_us, (size_t)n, -1);
   }
   return rc;
 }
@@ -230,8 +231,10 @@ static void fill_holes(sfu_router_t *r, view_t *v) {
       fp.twcc_seq = v->viewer->twcc_seq++;
     }
     int n = sfu_rtp_padding_build(r->scratch2, ROUTER_SCRATCH - 64, 4, &fp);
-    if (n > 0 && r->cbs.send_rtp && r->cbs.send_rtp(v->viewer->user, r->scratch2, (size_t)n, ROUTER_SCRATCH) == 0)
+    if (n > 0 && r->cbs.send_rtp && r->cbs.send_rtp(v->viewer->user, r->scratch2, (size_t)n, ROUTER_SCRATCH) == 0) {
       v->packets_out++;
+      if (fp.has_twcc) router_downlink_sent(v->viewer, fp.twcc_seq, r->now_us, (size_t)n, -1);
+    }
   }
 }
 
@@ -407,6 +410,7 @@ void router_fwd_rtp(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, uint
   s->last_pkt_us = now_us;
   if (!l->active) {
     l->active = 1;
+    l->active_since_us = now_us;
     router_index_changed(r);
     router_sort_layers(s);
     router_rechoose(r, s);
@@ -487,7 +491,11 @@ int router_resend(sfu_router_t *r, view_t *v, uint16_t out_seq, uint64_t now_us)
   sfu_rw_out_t o = {.seq = rec->out_seq, .ts = rec->out_ts, .pic_id = rec->pic_id, .tl0 = rec->tl0};
   int rtx = v->rtx_pt >= 0 && v->rtx_ssrc;
   rec->last_resend_us = now_us ? now_us : 1;
-  int rc = send_built(r, v, &h, &pi, &o, rec->twcc_seq, rec->has_twcc, rtx);
+  /* On RTX it is a new packet on the wire: a new transport-wide seq (the estimator counts
+   * it); the identical resend keeps the original's (its bytes must not change). */
+  uint16_t twcc = rec->twcc_seq;
+  if (rtx && rec->has_twcc) twcc = v->viewer->twcc_seq++;
+  int rc = send_built(r, v, &h, &pi, &o, twcc, rec->has_twcc, rtx);
   if (rc == 0) {
     v->retransmissions++;
     r->st.retransmissions++;

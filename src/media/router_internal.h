@@ -10,12 +10,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sfu/allocator.h"
+#include "sfu/bwe.h"
 #include "sfu/keyframe_req.h"
 #include "sfu/list.h"
 #include "sfu/nack_gen.h"
 #include "sfu/pkt_history.h"
+#include "sfu/probe.h"
 #include "sfu/rate_meter.h"
 #include "sfu/router.h"
+#include "sfu/rtcp.h"
 #include "sfu/rtp_recv_stats.h"
 #include "sfu/rtp_rewrite.h"
 
@@ -49,6 +53,7 @@ typedef struct layer {
   uint16_t width, height;
   uint64_t last_pkt_us;
   uint8_t active;
+  uint64_t active_since_us;        /* start of the current active period */
   /* last RTCP sender report of this layer: NTP (32.32) <-> RTP, and when */
   uint8_t has_sr;
   uint64_t sr_ntp;
@@ -93,6 +98,9 @@ typedef struct view {
   uint8_t nack_ok, pli_ok, fir_ok;
   sfu_rewrite_t rw;
   int8_t layer, target, max_layer; /* storage indexes (-1 none); max_layer is a rank */
+  uint16_t max_height;             /* the viewer's cap (0 none) */
+  int priority;                    /* the viewer's order (higher first) */
+  uint8_t paused;                  /* the allocation gives it nothing */
   uint8_t started;                 /* a keyframe went out: packets may follow */
   uint64_t last_pli_in_us;         /* viewer throttle */
   /* The viewer asked for a keyframe (PLI/FIR): until one is sent, NACKs for what was sent
@@ -126,6 +134,15 @@ struct sfu_router_peer {
   uint64_t remb_bps;               /* the viewer's last REMB (0 = none) */
   uint64_t rtt_us;                 /* from its receiver reports (0 = unknown) */
   uint16_t twcc_seq;               /* transport-wide seq of what we send it */
+  /* its downlink (router_downlink.c) */
+  sfu_bwe_t *bwe;                  /* NULL: no transport-cc negotiated (REMB or nothing) */
+  uint8_t bwe_fed;                 /* a feedback arrived */
+  sfu_alloc_t alloc;
+  sfu_probe_t probe;
+  int probe_id;                    /* the cluster in flight (0 none) */
+  uint64_t probes_sent, probes_done, probe_bytes, probe_last_bps;
+  uint64_t want_bps, allocated_bps, required_bps;
+  uint8_t insufficient;
 };
 
 struct sfu_router {
@@ -154,6 +171,18 @@ int router_layer_rank(const stream_t *s, int storage_idx);
 void router_fwd_rtp(sfu_router_t *r, struct sfu_router_peer *p, uint64_t now_us, uint8_t *buf,
                     size_t len);
 int router_resend(sfu_router_t *r, view_t *v, uint16_t out_seq, uint64_t now_us);
+/* router_downlink.c */
+uint64_t router_downlink_estimate(const struct sfu_router_peer *p);
+void router_downlink_setup(sfu_router_t *r, struct sfu_router_peer *p);
+void router_downlink_free(struct sfu_router_peer *p);
+void router_downlink_sent(struct sfu_router_peer *p, uint16_t twcc_seq, uint64_t now_us, size_t len,
+                          int cluster);
+void router_downlink_feedback(sfu_router_t *r, struct sfu_router_peer *p,
+                              const sfu_rtcp_fb_t *fb, uint64_t now_us);
+void router_allocate(sfu_router_t *r, struct sfu_router_peer *p, uint64_t now_us, int changed);
+void router_downlink_tick(sfu_router_t *r, struct sfu_router_peer *p, uint64_t now_us);
+void router_downlink_event(sfu_router_t *r, struct sfu_router_peer *p, uint64_t est_bps,
+                           uint64_t required_bps, const uint32_t *paused, size_t n_paused);
 /* router_rtcp.c */
 void router_choose_layer(sfu_router_t *r, view_t *v, uint64_t now_us);
 void router_request_keyframe(sfu_router_t *r, layer_t *l, uint64_t now_us);

@@ -10,35 +10,11 @@
 #include "sfu/sdp.h"
 
 /* ---- layer choice ----
- * Until bandwidth estimation lands (issue 8): the highest active layer whose measured
- * bitrate fits the viewer's REMB (shared equally by its views), else the top one; never
- * above the view's MaxLayer; a layer that stopped flowing is never a target. */
+ * The viewer's allocation (router_downlink.c, allocator.h) decides every view's layer from
+ * its downlink estimate; a view's own change (MaxLayer, a layer starting or stopping) runs
+ * it at once. */
 void router_choose_layer(sfu_router_t *r, view_t *v, uint64_t now_us) {
-  stream_t *s = v->s;
-  if (!s || s->n_layers == 0) return;
-  int top = (int)s->n_layers - 1;
-  if (v->max_layer >= 0 && v->max_layer < top) top = v->max_layer;
-  uint64_t budget = UINT64_MAX;
-  sfu_router_peer_t *p = v->viewer;
-  if (p->remb_bps && p->n_views) budget = p->remb_bps / p->n_views;
-  int pick = -1, lowest_active = -1;
-  for (int k = 0; k < (int)s->n_layers; k++) {
-    layer_t *l = &s->layers[s->rank[k]];
-    if (!l->active) continue;
-    if (lowest_active < 0) lowest_active = k;
-    if (k > top) break;
-    if (budget != UINT64_MAX && sfu_rate_meter_bps(&l->rate, now_us) > budget && pick >= 0) break;
-    pick = k;
-  }
-  if (pick < 0) pick = lowest_active; /* even the lowest is over: still send it */
-  if (pick < 0) return; /* nothing flows yet: the first layer that does decides */
-  int8_t t = (int8_t)s->rank[pick];
-  if (t == v->target) return;
-  v->target = t;
-  if (v->target != v->layer && v->viewer->ready) {
-    v->keyframe_waits++;
-    router_request_keyframe(r, &s->layers[t], now_us);
-  }
+  router_allocate(r, v->viewer, now_us, 1);
 }
 
 /* ---- to publishers ---- */
@@ -134,6 +110,8 @@ static void on_viewer_fb(sfu_router_t *r, sfu_router_peer_t *p, const sfu_rtcp_p
   if (pkt->pt == SFU_RTCP_RTPFB && fb.fmt == SFU_RTCP_RTPFB_NACK) {
     view_t *v = view_by_ssrc(p, fb.media_ssrc);
     if (v) on_nack(r, v, &fb, now_us);
+  } else if (pkt->pt == SFU_RTCP_RTPFB && fb.fmt == SFU_RTCP_RTPFB_TWCC) {
+    router_downlink_feedback(r, p, &fb, now_us);
   } else if (pkt->pt == SFU_RTCP_PSFB && fb.fmt == SFU_RTCP_PSFB_PLI) {
     view_t *v = view_by_ssrc(p, fb.media_ssrc);
     if (v) on_pli(r, v, now_us);
@@ -152,7 +130,8 @@ static void on_viewer_fb(sfu_router_t *r, sfu_router_peer_t *p, const sfu_rtcp_p
     uint64_t b = remb.bitrate_bps;
     if (b == p->remb_bps) return;
     p->remb_bps = b;
-    for (size_t i = 0; i < p->n_views; i++) router_choose_layer(r, p->views[i], now_us);
+    if (p->bwe) sfu_bwe_on_remb(p->bwe, now_us, b);
+    router_allocate(r, p, now_us, 0); /* the allocator decides whether the move matters */
   }
 }
 
@@ -329,11 +308,13 @@ void sfu_router_handle_timeout(sfu_router_t *r, uint64_t now_us) {
     sfu_list_t *it;
     sfu_list_foreach(it, &r->peers) {
       sfu_router_peer_t *p = sfu_container_of(it, sfu_router_peer_t, link);
-      for (size_t i = 0; i < p->n_views; i++) {
-        send_view_sr(r, p->views[i], now_us);
-        router_choose_layer(r, p->views[i], now_us);
-      }
+      for (size_t i = 0; i < p->n_views; i++) send_view_sr(r, p->views[i], now_us);
     }
+  }
+  sfu_list_t *pit;
+  sfu_list_foreach(pit, &r->peers) {
+    sfu_router_peer_t *p = sfu_container_of(pit, sfu_router_peer_t, link);
+    if (p->n_views) router_downlink_tick(r, p, now_us);
   }
   if (r->index_dirty) {
     r->index_dirty = 0;

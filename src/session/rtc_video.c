@@ -64,6 +64,13 @@ static void on_router_event(void *user, const sfu_router_event_t *ev) {
     e.type = SFU_EV_VIDEO_SEND_REFUSED;
     snprintf(e.message, sizeof e.message, "%s", ev->message ? ev->message : "");
     break;
+  case SFU_ROUTER_EV_DOWNLINK:
+    e.type = ev->insufficient ? SFU_EV_DOWNLINK_INSUFFICIENT : SFU_EV_DOWNLINK_SUFFICIENT;
+    e.estimate_kbps = (uint32_t)(ev->estimate_bps / 1000);
+    e.required_kbps = (uint32_t)(ev->required_bps / 1000);
+    e.n_paused = (uint8_t)(ev->n_paused < 25 ? ev->n_paused : 25);
+    for (size_t i = 0; i < e.n_paused; i++) e.paused[i] = ev->paused[i];
+    break;
   default:
     return;
   }

@@ -24,8 +24,11 @@ static const char *const g_event_names[] = {"chime:MeetingStarted", "chime:Meeti
                                             "chime:AttendeeContentDropped",
                                             "chime:AttendeeContentVideoStarted",
                                             "chime:AttendeeContentVideoStopped",
-                                            "sfu:IndexChanged", "sfu:VideoSendRefused"};
-_Static_assert(sizeof g_event_names / sizeof g_event_names[0] == SFU_EV_VIDEO_SEND_REFUSED + 1,
+                                            "sfu:IndexChanged", "sfu:VideoSendRefused",
+                                            /* issue 8 (downlink) */
+                                            "sfu:DownlinkInsufficient",
+                                            "sfu:DownlinkSufficient"};
+_Static_assert(sizeof g_event_names / sizeof g_event_names[0] == SFU_EV_DOWNLINK_SUFFICIENT + 1,
                "one wire name per sfu_event_type_t");
 
 const char *sfu_cap_name(sfu_cap_t c) { return (unsigned)c < 4 ? g_cap_names[c] : "?"; }
