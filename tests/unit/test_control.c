@@ -921,7 +921,7 @@ TEST(index_and_video_json) {
   CHECK_EQ_STR(txt, "{\"Mid\":\"4\",\"StreamId\":3,\"Ssrc\":3735928559,\"Layer\":null,"
                     "\"TargetLayer\":1,\"MaxLayer\":null,\"Switches\":2,\"KeyframeWaits\":0,"
                     "\"PacketsOut\":0,\"BytesOut\":0,\"Retransmissions\":0,\"NacksIn\":0,"
-                    "\"PlisIn\":3}");
+                    "\"PlisIn\":3,\"Paused\":false}");
   free(txt);
   vi.max_layer = 0;
   cJSON *o = sfu_control_receiving_json(&vi);
