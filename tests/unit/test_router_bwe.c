@@ -249,7 +249,16 @@ TEST(capped_at_300k_settles_low_and_stays) {
   /* the cap lifted to 5 Mbps: the top layer within 10 s */
   sim_link_set_rate(s->link, SIM_AB, s->now, 5000000);
   uint64_t t1 = s->now;
-  while (s->now < t1 + 10000000 && s->width != 1280) run(s, s->now + 100000);
+  while (s->now < t1 + 10000000 && s->width != 1280) {
+    run(s, s->now + 1000000);
+    sfu_router_downlink_info_t d;
+    sfu_router_peer_downlink(s->view, &d);
+    printf("  t+%.0fs est %llu alloc %llu req %llu probes %llu/%llu last %llu width %u\n",
+           (double)(s->now - t1) / 1e6, (unsigned long long)d.estimate_bps,
+           (unsigned long long)d.allocated_bps, (unsigned long long)d.required_bps,
+           (unsigned long long)d.probes_sent, (unsigned long long)d.probes_done,
+           (unsigned long long)d.probe_last_bps, s->width);
+  }
   printf("  top layer %.1f s after the cap was lifted (estimate %llu)\n",
          (double)(s->now - t1) / 1e6, (unsigned long long)estimate(s));
   CHECK_EQ_INT(s->width, 1280);
