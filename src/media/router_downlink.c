@@ -10,6 +10,8 @@
  *
  * Loss for the estimate comes from the viewer's own transport-cc feedback only (what
  * the publisher's uplink lost was never sent to the viewer, so it cannot count). */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "media/router_internal.h"
@@ -122,6 +124,7 @@ void router_allocate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, int
   sfu_alloc_run(&p->alloc, now_us, est == UINT64_MAX ? DOWNLINK_CAP_BPS : est, DOWNLINK_CAP_BPS,
                 in, n, out, &res);
   p->want_bps = res.want_bps;
+  if (getenv("ALLOC_DEBUG")) fprintf(stderr, "alloc t=%.2f est=%llu out0=%d cur=%d want=%llu alloc=%llu\n", now_us / 1e6, (unsigned long long)est, n ? out[0] : -9, n ? in[0].current : -9, (unsigned long long)res.want_bps, (unsigned long long)res.allocated_bps);
   p->allocated_bps = res.allocated_bps;
   p->required_bps = res.required_bps;
   for (size_t i = 0; i < n; i++) {
@@ -146,45 +149,64 @@ void router_allocate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, int
 /* ---- probing ---- */
 
 /* Padding on the viewer's RTX SSRC (receivers count and drop it; libwebrtc probes the
- * same way): the cluster goes out at once, and the viewer's feedback says at what rate
- * it arrived. Viewers without RTX are not probed (padding on a media SSRC would take
+ * same way), spread over the cluster's duration by sfu_probe_cluster_next on the router's
+ * tick: a cluster sent in one instant has no send rate, and the estimator cannot read a
+ * result from it. Viewers without RTX are not probed (padding on a media SSRC would take
  * slots of its sequence space). */
-static void send_cluster(sfu_router_t *r, sfu_router_peer_t *p, const sfu_probe_cluster_t *c,
-                         uint64_t now_us) {
-  view_t *v = NULL;
-  for (size_t i = 0; i < p->n_views && !v; i++)
-    if (p->views[i]->rtx_ssrc && sfu_rtp_ext_map_id(&p->views[i]->ext, SFU_EXT_TWCC)) v = p->views[i];
-  if (!v || !r->cbs.send_rtp) return;
-  size_t packets = c->min_packets ? c->min_packets : 5;
-  size_t per = c->min_bytes && c->min_bytes / packets > 200 ? c->min_bytes / packets : 200;
-  if (per > 1100) per = 1100;
-  if (packets * per < c->min_bytes) packets = (c->min_bytes + per - 1) / per;
-  if (packets > 40) packets = 40;
-  for (size_t k = 0; k < packets; k++) {
+static view_t *probe_view(sfu_router_peer_t *p) {
+  for (size_t i = 0; i < p->n_views; i++)
+    if (p->views[i]->rtx_ssrc && p->views[i]->rtx_pt >= 0 &&
+        sfu_rtp_ext_map_id(&p->views[i]->ext, SFU_EXT_TWCC))
+      return p->views[i];
+  return NULL;
+}
+
+static void send_cluster_part(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
+  view_t *v = probe_view(p);
+  if (!v || !r->cbs.send_rtp) {
+    p->cluster_on = 0;
+    return;
+  }
+  size_t bytes_now = 0;
+  uint64_t next_us = 0;
+  int more = sfu_probe_cluster_next(&p->cluster, p->cluster_started_us, p->cluster_bytes,
+                                    p->cluster_packets, now_us, &bytes_now, &next_us);
+  size_t sent = 0;
+  while (sent < bytes_now && p->cluster_packets < 64) {
     sfu_fwd_params_t fp = {
         .ssrc = v->rtx_ssrc, .seq = v->rtx_seq++, .ts = v->last_out_ts, .pt = (uint8_t)v->rtx_pt,
         .marker = 0, .out_map = &v->ext, .mid = v->mid, .mid_len = v->mid_len,
         .has_twcc = 1, .twcc_seq = p->twcc_seq++,
     };
-    /* padding is at most 255 bytes a packet (RFC 3550 §5.1): a probe of big packets is
-     * padding behind an RTX payload of zeros? No: keep to real padding, more packets. */
-    size_t pad = per > 255 ? 255 : per;
-    int len = sfu_rtp_padding_build(r->scratch2, ROUTER_SCRATCH - 64, pad, &fp);
+    int len = sfu_rtp_padding_build(r->scratch2, ROUTER_SCRATCH - 64, 255, &fp);
     if (len <= 0) break;
     if (r->cbs.send_rtp(p->user, r->scratch2, (size_t)len, ROUTER_SCRATCH) != 0) break;
-    router_downlink_sent(p, fp.twcc_seq, now_us, (size_t)len, c->id);
+    router_downlink_sent(p, fp.twcc_seq, now_us, (size_t)len, p->cluster.id);
     p->probe_bytes += (uint64_t)len;
+    p->cluster_bytes += (size_t)len;
+    p->cluster_packets++;
+    sent += (size_t)len;
   }
-  p->probe_id = c->id;
-  p->probes_sent++;
+  if (!more) p->cluster_on = 0;
 }
 
 void router_downlink_tick(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
   if (!p->n_views) return;
   router_allocate(r, p, now_us, 0);
   if (!p->bwe || !p->ready) return;
+  if (p->cluster_on) {
+    send_cluster_part(r, p, now_us);
+    return;
+  }
   sfu_probe_cluster_t c;
   uint64_t est = sfu_bwe_estimate(p->bwe);
-  if (sfu_probe_poll(&p->probe, now_us, est, p->want_bps, &c))
-    send_cluster(r, p, &c, now_us);
+  if (probe_view(p) && sfu_probe_poll(&p->probe, now_us, est, p->want_bps, &c)) {
+    p->cluster = c;
+    p->cluster_on = 1;
+    p->cluster_started_us = now_us;
+    p->cluster_bytes = p->cluster_packets = 0;
+    p->probe_id = c.id;
+    p->probes_sent++;
+    send_cluster_part(r, p, now_us);
+  }
 }

@@ -140,6 +140,10 @@ struct sfu_router_peer {
   sfu_alloc_t alloc;
   sfu_probe_t probe;
   int probe_id;                    /* the cluster in flight (0 none) */
+  sfu_probe_cluster_t cluster;     /* the one being sent (cluster_on) */
+  uint8_t cluster_on;
+  uint64_t cluster_started_us;
+  size_t cluster_bytes, cluster_packets;
   uint64_t probes_sent, probes_done, probe_bytes, probe_last_bps;
   uint64_t want_bps, allocated_bps, required_bps;
   uint8_t insufficient;

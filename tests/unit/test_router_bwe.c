@@ -258,6 +258,10 @@ TEST(capped_at_300k_settles_low_and_stays) {
            (unsigned long long)d.allocated_bps, (unsigned long long)d.required_bps,
            (unsigned long long)d.probes_sent, (unsigned long long)d.probes_done,
            (unsigned long long)d.probe_last_bps, s->width);
+    sfu_router_stream_info_t si;
+    if (sfu_router_stream_info(s->r, 0, &si) == 0)
+      printf("    layers %u %u %u bps, active %d %d %d\n", si.layers[0].bitrate_bps, si.layers[1].bitrate_bps,
+             si.layers[2].bitrate_bps, si.layers[0].active, si.layers[1].active, si.layers[2].active);
   }
   printf("  top layer %.1f s after the cap was lifted (estimate %llu)\n",
          (double)(s->now - t1) / 1e6, (unsigned long long)estimate(s));
