@@ -19,10 +19,11 @@
 #include "sfu/rtcp.h"
 #include "sfu/rtp_forward.h"
 
-/* Start high and let the delay-based detector come down: the layer choice before issue 8
- * was "top layer", and starting at libwebrtc's 300 kbps would hold every viewer on the
- * lowest layer until probes prove more. Overuse is detected within a few RTTs. */
-#define DOWNLINK_START_BPS 2500000ull
+/* Start where libwebrtc starts (300 kbps) and let probes prove more: starting high sent
+ * the top layer into a 300 kbps link for the second or two the delay detector needed, and
+ * the queue it built paused the stream for 5 s (test_router_bwe). On a good link probes
+ * reach the top layer in ~4 s. */
+#define DOWNLINK_START_BPS 300000ull
 #define DOWNLINK_MIN_BPS 50000ull
 #define DOWNLINK_MAX_BPS 20000000ull
 #define DOWNLINK_CAP_BPS 6000000ull /* requirements.md: receivers under about 6 Mbps */
@@ -123,7 +124,28 @@ void router_allocate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, int
   sfu_alloc_result_t res;
   sfu_alloc_run(&p->alloc, now_us, est == UINT64_MAX ? DOWNLINK_CAP_BPS : est, DOWNLINK_CAP_BPS,
                 in, n, out, &res);
-  p->want_bps = res.want_bps;
+  /* What to probe for: everything the views could use (their top allowed layers), not
+   * only the next step: proving the next step, climbing, then proving the one after was
+   * two switches where one does (issue 8: at most one switch per change). */
+  uint64_t full = 0;
+  for (size_t i = 0; i < n; i++) {
+    int top = -1;
+    for (int k = (int)in[i].n_layers - 1; k >= 0 && top < 0; k--)
+      if (in[i].layers[k].active && (in[i].max_layer < 0 || k <= in[i].max_layer) &&
+          (!in[i].max_height || in[i].layers[k].height <= in[i].max_height))
+        top = k;
+    if (top >= 0) full += in[i].layers[top].bitrate_bps;
+  }
+  full = full * 110 / 100;
+  if (full > DOWNLINK_CAP_BPS) full = DOWNLINK_CAP_BPS;
+  p->want_bps = res.want_bps ? (full > res.want_bps ? full : res.want_bps) : 0;
+  /* A goal well above the last one probed for is a new reason to probe: the backoff of
+   * failed probes (for a goal the link could not carry) does not apply to it. */
+  if (p->want_bps > p->probed_goal_bps + p->probed_goal_bps / 3 && p->probe.failures) {
+    int next_id = p->probe.next_id;
+    sfu_probe_init(&p->probe);
+    p->probe.next_id = next_id;
+  }
   if (getenv("ALLOC_DEBUG")) fprintf(stderr, "alloc t=%.2f est=%llu out0=%d cur=%d want=%llu alloc=%llu\n", now_us / 1e6, (unsigned long long)est, n ? out[0] : -9, n ? in[0].current : -9, (unsigned long long)res.want_bps, (unsigned long long)res.allocated_bps);
   p->allocated_bps = res.allocated_bps;
   p->required_bps = res.required_bps;
@@ -202,6 +224,7 @@ void router_downlink_tick(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us
   uint64_t est = sfu_bwe_estimate(p->bwe);
   if (probe_view(p) && sfu_probe_poll(&p->probe, now_us, est, p->want_bps, &c)) {
     p->cluster = c;
+    p->probed_goal_bps = p->want_bps;
     p->cluster_on = 1;
     p->cluster_started_us = now_us;
     p->cluster_bytes = p->cluster_packets = 0;

@@ -146,6 +146,7 @@ struct sfu_router_peer {
   size_t cluster_bytes, cluster_packets;
   uint64_t probes_sent, probes_done, probe_bytes, probe_last_bps;
   uint64_t want_bps, allocated_bps, required_bps;
+  uint64_t probed_goal_bps;        /* want_bps when the last cluster started */
   uint8_t insufficient;
 };
 

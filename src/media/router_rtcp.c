@@ -312,9 +312,11 @@ void sfu_router_handle_timeout(sfu_router_t *r, uint64_t now_us) {
     }
   }
   sfu_list_t *pit;
+  int probing = 0;
   sfu_list_foreach(pit, &r->peers) {
     sfu_router_peer_t *p = sfu_container_of(pit, sfu_router_peer_t, link);
     if (p->n_views) router_downlink_tick(r, p, now_us);
+    probing |= p->cluster_on;
   }
   if (r->index_dirty) {
     r->index_dirty = 0;
@@ -322,6 +324,9 @@ void sfu_router_handle_timeout(sfu_router_t *r, uint64_t now_us) {
   }
   int any = r->n_streams > 0;
   r->next_tick_us = any ? (now_us / ROUTER_TICK_US + 1) * ROUTER_TICK_US : UINT64_MAX;
+  /* A probe cluster in flight is paced in 5 ms steps (sfu_probe_cluster_next): sent in
+   * one or two instants it has no measurable send rate. */
+  if (probing && now_us + 5000 < r->next_tick_us) r->next_tick_us = now_us + 5000;
 }
 
 uint64_t sfu_router_next_deadline(const sfu_router_t *r) { return r->next_tick_us; }

@@ -83,6 +83,7 @@ static void viewer_input(sim_t *s, const uint8_t *buf, size_t len) {
   if (sfu_vp8_parse(h.payload, h.payload_len, &v) == 0 && v.frame_start && v.keyframe) {
     if (v.width != s->width) {
       if (s->width) s->switches++;
+      if (getenv("SIM_DEBUG")) printf("  [%.2f s] width %u -> %u\n", (s->now - 1000000) / 1e6, s->width, v.width);
       s->width = v.width;
       s->width_since = s->now;
     }
