@@ -85,6 +85,10 @@ typedef struct {
   uint16_t content_max_width, content_max_height; /* 0x0: no content video */
   uint32_t max_stream_bitrate_bps;                /* 1,500,000 standard, 2,500,000 HD */
   size_t max_streams;                             /* camera streams, default 25 */
+  /* The allocation's stability timers (allocator.h): 0 = its defaults (a layer proven
+   * for 2 s, an up-switch held 1.5 s, 5 s calm after a down-switch); 1 = none at all (the
+   * layer choice follows the budget at once: tests of forwarding mechanics). */
+  uint8_t alloc_immediate;
 } sfu_router_config_t;
 
 sfu_router_t *sfu_router_new(const sfu_router_config_t *cfg, const sfu_router_cbs_t *cbs);

@@ -431,6 +431,9 @@ sfu_router_peer_t *sfu_router_peer_new(sfu_router_t *r, const sfu_router_peer_de
   p->content = d->content;
   p->can_send = d->can_send;
   p->can_receive = d->can_receive;
+  sfu_alloc_init(&p->alloc);
+  if (r->cfg.alloc_immediate) p->alloc.hold_us = p->alloc.calm_us = p->alloc.min_age_us = 0;
+  sfu_probe_init(&p->probe);
   sfu_list_insert_tail(&r->peers, &p->link);
   return p;
 }

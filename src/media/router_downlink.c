@@ -47,8 +47,6 @@ void router_downlink_setup(sfu_router_t *r, sfu_router_peer_t *p) {
   if (p->bwe || !want_twcc(p)) return;
   sfu_bwe_config_t cfg = {DOWNLINK_START_BPS, DOWNLINK_MIN_BPS, DOWNLINK_MAX_BPS};
   p->bwe = sfu_bwe_new(&cfg);
-  sfu_alloc_init(&p->alloc);
-  sfu_probe_init(&p->probe);
 }
 
 void router_downlink_free(sfu_router_peer_t *p) {
@@ -152,8 +150,13 @@ void router_allocate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, int
   for (size_t i = 0; i < n; i++) {
     view_t *v = vs[i];
     stream_t *s = v->s;
+    int paused = 0;
+    for (size_t k = 0; k < res.n_paused; k++) paused |= res.paused[k] == s->id;
+    v->paused = (uint8_t)paused;
+    /* -1 without a pause: nothing of the stream flows now; the view stays as it is and
+     * continues when the layer comes back. */
+    if (out[i] < 0 && !paused) continue;
     int8_t t = out[i] >= 0 ? (int8_t)s->rank[out[i]] : -1;
-    v->paused = out[i] < 0;
     if (t == v->target) continue;
     v->target = t;
     if (t >= 0 && t != v->layer && p->ready) {

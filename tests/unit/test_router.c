@@ -43,6 +43,8 @@ typedef struct {
   uint32_t pli_ssrc[64];
   uint64_t remb_bps;
   uint64_t last_sr_ntp, last_sr_at;
+  uint32_t want_key[16]; /* SSRCs a PLI/FIR asked a keyframe of (the publisher answers) */
+  size_t n_want_key;
 } fake_peer_t;
 
 typedef struct {
@@ -97,6 +99,7 @@ static int cap_rtcp(void *u, uint8_t *buf, size_t len, size_t cap) {
       if (fb.fmt == SFU_RTCP_PSFB_PLI) {
         if (p->plis < 64) p->pli_ssrc[p->plis] = fb.media_ssrc;
         p->plis++;
+        if (p->n_want_key < 16) p->want_key[p->n_want_key++] = fb.media_ssrc;
       } else if (fb.fmt == SFU_RTCP_PSFB_FIR) {
         p->firs++;
       } else if (fb.fmt == SFU_RTCP_PSFB_AFB) {
@@ -141,7 +144,9 @@ static size_t count_ev(env_t *e, sfu_router_event_kind_t k) {
 static void env_init(env_t *e, uint16_t maxw, uint16_t maxh) {
   memset(e, 0, sizeof *e);
   g_env = e;
-  sfu_router_config_t cfg = {maxw, maxh, 1920, 1080, 1500000, 25};
+  /* alloc_immediate: these cases test forwarding, switching and repair, not the
+   * allocation's stability timers (test_allocator.c, test_router_bwe.c) */
+  sfu_router_config_t cfg = {maxw, maxh, 1920, 1080, 1500000, 25, 1};
   sfu_router_cbs_t cbs = {cap_rtp, cap_rtcp, on_ev, e, NULL};
   e->r = sfu_router_new(&cfg, &cbs);
   e->now = 1000000;
@@ -198,7 +203,8 @@ static int view(env_t *e, sfu_router_peer_t *p, uint32_t sid, int max_layer, int
   if (!rtx) d.codecs[0].rtx_pt = -1;
   sfu_rtp_ext_map_init(&d.ext);
   sfu_rtp_ext_map_set(&d.ext, 9, SFU_EXT_MID); /* the viewer's own ids */
-  sfu_rtp_ext_map_set(&d.ext, 5, SFU_EXT_TWCC);
+  /* No transport-cc: the router then has no estimate of this viewer's downlink and the
+   * allocation uses the 6 Mbps receive cap; estimation is test_router_bwe.c's. */
   d.stream_id = sid;
   d.max_layer = (int8_t)max_layer;
   char err[200];
@@ -271,9 +277,21 @@ static size_t make_pkt(uint8_t *b, const src_t *s, int first, int key, int last,
   return (size_t)(p - b) + n;
 }
 
+/* A publisher answers keyframe requests: the next frame of a requested SSRC is a key. */
+static int take_want_key(env_t *e, uint32_t ssrc) {
+  fake_peer_t *p = &e->peers[0];
+  for (size_t i = 0; i < p->n_want_key; i++) {
+    if (p->want_key[i] != ssrc) continue;
+    p->want_key[i] = p->want_key[--p->n_want_key];
+    return 1;
+  }
+  return 0;
+}
+
 /* One frame of 3 packets on each source. */
 static void frame(env_t *e, sfu_router_peer_t *pub, src_t *s, int key) {
   uint8_t b[1500];
+  key |= take_want_key(e, s->ssrc);
   for (int i = 0; i < 3; i++) {
     size_t n = make_pkt(b, s, i == 0, key, i == 2, 0, NULL);
     sfu_router_on_rtp(e->r, pub, e->now, b, n);
@@ -685,6 +703,7 @@ TEST(garbage_behind_valid_header_not_forwarded) {
 /* A frame of n packets of `size` payload bytes. */
 static void frame_n(env_t *e, sfu_router_peer_t *pub, src_t *s, int key, int n, size_t size) {
   uint8_t b[1500];
+  key |= take_want_key(e, s->ssrc);
   for (int i = 0; i < n; i++) {
     size_t len = make_pkt(b, s, i == 0, key, i == n - 1, 0, NULL);
     size_t want = 40 + size;
@@ -842,6 +861,7 @@ TEST(view_starts_only_once_its_transport_carries_media) {
   size_t plis = e->peers[0].plis;
   sfu_router_peer_set_ready(e->r, v1, 1, e->now);
   CHECK_EQ_INT(e->peers[0].plis, plis + 1); /* asked for a fresh one */
+  e->peers[0].n_want_key = 0;               /* ... which the publisher is slow to send */
   for (int f = 0; f < 3; f++) frame(e, pub, &s[0], 0);
   CHECK_EQ_INT(e->peers[1].n_out, 0); /* still waiting: no delta frame first */
   frame(e, pub, &s[0], 1);

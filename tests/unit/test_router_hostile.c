@@ -323,7 +323,7 @@ static const char *const qhf[] = {"q", "h", "f"};
 
 static env_t *env_new(uint16_t maxw, uint16_t maxh) {
   env_t *e = calloc(1, sizeof *e);
-  sfu_router_config_t cfg = {maxw, maxh, 1920, 1080, 1500000, 25};
+  sfu_router_config_t cfg = {maxw, maxh, 1920, 1080, 1500000, 25, 1}; /* alloc_immediate */
   sfu_router_cbs_t cbs = {cap_rtp, cap_rtcp, on_ev, e, NULL};
   e->r = sfu_router_new(&cfg, &cbs);
   e->now = 1000000;
@@ -342,9 +342,9 @@ static int fix_init(fix_t *f, const char *const *liar_rids, size_t n_rids, int l
   f->liar_sid = publish(e, LIAR, liar_rids, n_rids, 0);
   f->honest_sid = publish(e, HONEST, one_q, 1, 0);
   if (!f->liar_sid || !f->honest_sid) return -1;
-  if (view(e, LIAR_VIEWER, f->liar_sid, liar_max_layer, liar_view_rtx, 1, 0, &f->liar_out))
+  if (view(e, LIAR_VIEWER, f->liar_sid, liar_max_layer, liar_view_rtx, 0, 0, &f->liar_out))
     return -1;
-  if (view(e, HONEST_VIEWER, f->honest_sid, -1, 1, 1, 0, &f->honest_out)) return -1;
+  if (view(e, HONEST_VIEWER, f->honest_sid, -1, 1, 0, 0, &f->honest_out)) return -1;
   src_init(&f->honest, "q", 0x4000, 320);
   frame(e, HONEST, &f->honest, KF_REAL);
   f->honest_frames = 1;
