@@ -34,12 +34,12 @@ static int want_twcc(const sfu_router_peer_t *p) {
   return 0;
 }
 
-/* The viewer's estimate, or UINT64_MAX when nothing is known (no transport-cc, no REMB):
- * then every view gets what it asks for, as before. */
+/* The viewer's estimate, or UINT64_MAX when nothing is known (no transport-cc feedback
+ * yet, no REMB): then the receive cap is the budget. A viewer that negotiated
+ * transport-cc but never sends feedback is not held at the estimator's start value. */
 uint64_t router_downlink_estimate(const sfu_router_peer_t *p) {
   if (p->bwe && p->bwe_fed) return sfu_bwe_estimate(p->bwe);
   if (p->remb_bps) return p->remb_bps;
-  if (p->bwe) return sfu_bwe_estimate(p->bwe);
   return UINT64_MAX;
 }
 
@@ -218,7 +218,7 @@ static void send_cluster_part(sfu_router_t *r, sfu_router_peer_t *p, uint64_t no
 void router_downlink_tick(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
   if (!p->n_views) return;
   router_allocate(r, p, now_us, 0);
-  if (!p->bwe || !p->ready) return;
+  if (!p->bwe || !p->ready || !p->bwe_fed) return; /* probes are read from feedback */
   if (p->cluster_on) {
     send_cluster_part(r, p, now_us);
     return;
