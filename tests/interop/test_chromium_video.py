@@ -684,6 +684,8 @@ class ChromiumVideoTest(unittest.TestCase):
             self.phase("cap counters: %s" % json.dumps(link.cap_stats()))
             self.phase("worker, viewer's stream under the cap: %s"
                        % json.dumps(receiving(w, m, b, mid)))
+            self.phase("worker, viewer's downlink under the cap: %s"
+                       % json.dumps(video_figures(w, m, b).get("Downlink")))
             self.phase("under the cap (page ms from the cap, frameWidth, framesDecoded, "
                        "freezeCount, packetsLost): %s" % timeline(run, mid, t_cap))
 
