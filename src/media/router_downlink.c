@@ -10,8 +10,6 @@
  *
  * Loss for the estimate comes from the viewer's own transport-cc feedback only (what
  * the publisher's uplink lost was never sent to the viewer, so it cannot count). */
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "media/router_internal.h"
@@ -146,7 +144,6 @@ void router_allocate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, int
     sfu_probe_init(&p->probe);
     p->probe.next_id = next_id;
   }
-  if (getenv("ALLOC_DEBUG")) fprintf(stderr, "alloc t=%.2f est=%llu out0=%d cur=%d want=%llu alloc=%llu\n", now_us / 1e6, (unsigned long long)est, n ? out[0] : -9, n ? in[0].current : -9, (unsigned long long)res.want_bps, (unsigned long long)res.allocated_bps);
   p->allocated_bps = res.allocated_bps;
   p->required_bps = res.required_bps;
   for (size_t i = 0; i < n; i++) {

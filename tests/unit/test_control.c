@@ -1041,6 +1041,31 @@ TEST(video_event_shapes) {
   CHECK_EQ_INT(strlen(str_at(o, "message", NULL)), sizeof ev.message - 1);
   cJSON_Delete(o);
   free(s);
+  /* Downlink (issue 8): figures and the paused streams, bounded by n_paused. */
+  ev.type = SFU_EV_DOWNLINK_INSUFFICIENT;
+  ev.estimate_kbps = 180;
+  ev.required_kbps = 450;
+  ev.n_paused = 2;
+  ev.paused[0] = 3;
+  ev.paused[1] = 7;
+  s = sfu_control_event_json(&ev, "w1", 10);
+  o = cJSON_Parse(s);
+  CHECK_EQ_STR(str_at(o, "eventType", NULL), "sfu:DownlinkInsufficient");
+  CHECK_EQ_INT(cJSON_GetObjectItem(o, "estimateKbps")->valuedouble, 180);
+  CHECK_EQ_INT(cJSON_GetObjectItem(o, "requiredKbps")->valuedouble, 450);
+  cJSON *ids = cJSON_GetObjectItem(o, "pausedStreamIds");
+  CHECK_EQ_INT(cJSON_GetArraySize(ids), 2);
+  CHECK_EQ_INT(cJSON_GetArrayItem(ids, 1)->valuedouble, 7);
+  cJSON_Delete(o);
+  free(s);
+  ev.type = SFU_EV_DOWNLINK_SUFFICIENT;
+  ev.n_paused = 200; /* garbage count: at most 25 */
+  s = sfu_control_event_json(&ev, "w1", 11);
+  o = cJSON_Parse(s);
+  CHECK_EQ_STR(str_at(o, "eventType", NULL), "sfu:DownlinkSufficient");
+  CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(o, "pausedStreamIds")) <= 25);
+  cJSON_Delete(o);
+  free(s);
 }
 
 /* ---- directory ---- */
