@@ -147,7 +147,7 @@ static sim_t *sim_new(uint64_t cap_bps, double loss) {
   sim_t *s = calloc(1, sizeof *s);
   G = s;
   s->now = 1000000;
-  sfu_router_config_t cfg = {1280, 720, 1920, 1080, 2500000, 25};
+  sfu_router_config_t cfg = {1280, 720, 1920, 1080, 2500000, 25, 0}; /* the real timers */
   sfu_router_cbs_t cbs = {send_rtp, send_rtcp, on_ev, s, NULL};
   s->r = sfu_router_new(&cfg, &cbs);
   sfu_router_peer_desc_t pd = {"pub", "pub", 0, 1, 1};
