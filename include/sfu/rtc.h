@@ -83,6 +83,8 @@ void sfu_rtc_free(sfu_rtc_t *r);
 typedef struct {
   uint32_t stream_id;
   int8_t max_layer; /* -1: no cap */
+  uint16_t max_height; /* 0: no cap; else layers taller than this are not sent (issue 8) */
+  int8_t priority;     /* -100..100, higher first in the viewer's allocation; default 0 */
 } sfu_rtc_recv_t;
 
 typedef struct {

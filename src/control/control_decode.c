@@ -310,12 +310,15 @@ static int dup_string(const cJSON *o, const char *name, size_t max, char **out, 
 
 #define STREAM_ID_MAX 2147483647 /* 2^31 - 1: a StreamId is a positive int32 */
 
-/* One ReceiveStreamIds item: a StreamId, or {"StreamId": n, "MaxLayer": k} (MaxLayer
- * optional; null or absent = no cap; 0 = the lowest layer). */
+/* One ReceiveStreamIds item: a StreamId, or {"StreamId": n, "MaxLayer": k, "MaxHeight": h,
+ * "Priority": p} (all but StreamId optional; null or absent = no cap / default; MaxLayer 0
+ * = the lowest layer; MaxHeight in pixels, 1..4320; Priority -100..100, higher first). */
 static int dec_receive_item(const cJSON *it, int i, sfu_rtc_recv_t *out, char *err, size_t errlen) {
   char name[64];
   int v;
   out->max_layer = -1;
+  out->max_height = 0;
+  out->priority = 0;
   if (cJSON_IsNumber(it)) {
     snprintf(name, sizeof name, "ReceiveStreamIds[%d]", i);
     if (get_int(it, name, 1, STREAM_ID_MAX, &v, err, errlen)) return SFU_EINVAL;
@@ -337,6 +340,18 @@ static int dec_receive_item(const cJSON *it, int i, sfu_rtc_recv_t *out, char *e
     snprintf(name, sizeof name, "ReceiveStreamIds[%d].MaxLayer", i);
     if (get_int(ml, name, 0, SFU_ROUTER_MAX_LAYERS - 1, &v, err, errlen)) return SFU_EINVAL;
     out->max_layer = (int8_t)v;
+  }
+  const cJSON *mh = cJSON_GetObjectItemCaseSensitive(it, "MaxHeight");
+  if (mh && !cJSON_IsNull(mh)) {
+    snprintf(name, sizeof name, "ReceiveStreamIds[%d].MaxHeight", i);
+    if (get_int(mh, name, 1, 4320, &v, err, errlen)) return SFU_EINVAL;
+    out->max_height = (uint16_t)v;
+  }
+  const cJSON *pr = cJSON_GetObjectItemCaseSensitive(it, "Priority");
+  if (pr && !cJSON_IsNull(pr)) {
+    snprintf(name, sizeof name, "ReceiveStreamIds[%d].Priority", i);
+    if (get_int(pr, name, -100, 100, &v, err, errlen)) return SFU_EINVAL;
+    out->priority = (int8_t)v;
   }
   return 0;
 }

@@ -374,6 +374,8 @@ int rtc_video_negotiate(sfu_rtc_t *r, rtc_rec_t *x, const sfu_sdp_answer_t *neg,
     if (k < want) {
       vd[k].stream_id = req->receive[k].stream_id;
       vd[k].max_layer = req->receive[k].max_layer;
+      vd[k].max_height = req->receive[k].max_height;
+      vd[k].priority = req->receive[k].priority;
     }
   }
   int rc = sfu_router_peer_set_views(rr->router, x->peer, vd, nv, now_us, vo, err, errlen);

@@ -709,6 +709,18 @@ TEST(decode_receive_stream_ids) {
   CHECK_EQ_INT(g_cmd.receive.receive[1].max_layer, 1);
   CHECK_EQ_INT(g_cmd.receive.receive[2].stream_id, 10);
   CHECK_EQ_INT(g_cmd.receive.receive[2].max_layer, -1);
+  /* MaxHeight and Priority (issue 8's allocation), optional, ranges checked. */
+  CHECK_EQ_INT(dec_recv("[{\"StreamId\":4,\"MaxHeight\":360,\"Priority\":5},"
+                        "{\"StreamId\":5,\"Priority\":-100,\"MaxHeight\":null}]"), 0);
+  REQUIRE(g_cmd.receive.n_receive == 2);
+  CHECK_EQ_INT(g_cmd.receive.receive[0].max_height, 360);
+  CHECK_EQ_INT(g_cmd.receive.receive[0].priority, 5);
+  CHECK_EQ_INT(g_cmd.receive.receive[1].max_height, 0);
+  CHECK_EQ_INT(g_cmd.receive.receive[1].priority, -100);
+  BAD_RECV("[{\"StreamId\":4,\"MaxHeight\":0}]", "ReceiveStreamIds[0].MaxHeight");
+  BAD_RECV("[{\"StreamId\":4,\"MaxHeight\":5000}]", "ReceiveStreamIds[0].MaxHeight");
+  BAD_RECV("[{\"StreamId\":4,\"Priority\":101}]", "ReceiveStreamIds[0].Priority");
+  BAD_RECV("[{\"StreamId\":4,\"Priority\":\"high\"}]", "ReceiveStreamIds[0].Priority");
 
   /* 25 is the limit; 26 is a BadRequest. */
   char ids[512];
