@@ -227,6 +227,7 @@ typedef struct {
   uint8_t paused;               /* the allocation gives it nothing (downlink too small) */
   uint64_t switches, keyframe_waits, packets_out, bytes_out, retransmissions, nacks_in,
       plis_in;
+  uint64_t repairs_skipped; /* NACKed packets not re-sent (left layer, paused, down-switch) */
 } sfu_router_view_info_t;
 
 /* Streams in StreamId order: i in [0, count). 0 or SFU_ENOENT. */

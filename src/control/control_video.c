@@ -140,6 +140,7 @@ cJSON *sfu_control_receiving_json(const sfu_router_view_info_t *vi) {
   add_u64(o, "PacketsOut", vi->packets_out);
   add_u64(o, "BytesOut", vi->bytes_out);
   add_u64(o, "Retransmissions", vi->retransmissions);
+  add_u64(o, "RepairsSkipped", vi->repairs_skipped);
   add_u64(o, "NacksIn", vi->nacks_in);
   add_u64(o, "PlisIn", vi->plis_in);
   cJSON_AddBoolToObject(o, "Paused", vi->paused);

@@ -227,7 +227,7 @@ void sfu_bwe_on_feedback(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *h
         any = 1;
         r->state = REC_LOST;
         b->packets_lost++;
-        bwe_loss_count(&b->loss, now_us, 0, 1);
+        bwe_loss_count(&b->loss, now_us, r->send_us, 0, 1);
       }
       continue;
     }
@@ -235,9 +235,9 @@ void sfu_bwe_on_feedback(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *h
     any = 1;
     if (r->state == REC_LOST) { /* late after all */
       if (b->packets_lost) b->packets_lost--;
-      bwe_loss_count(&b->loss, now_us, 1, -1);
+      bwe_loss_count(&b->loss, now_us, r->send_us, 1, -1);
     } else {
-      bwe_loss_count(&b->loss, now_us, 1, 0);
+      bwe_loss_count(&b->loss, now_us, r->send_us, 1, 0);
     }
     r->state = REC_RECEIVED;
     b->packets_acked++;
@@ -264,7 +264,7 @@ void sfu_bwe_on_feedback(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *h
       recompute(b);
     }
   }
-  bwe_loss_update(&b->loss, now_us, b->estimate, b->rtt_us);
+  bwe_loss_update(&b->loss, now_us, b->estimate, b->acked_bps, b->rtt_us);
   recompute(b);
 }
 

@@ -71,6 +71,16 @@ void bwe_delay_set(bwe_delay_t *d, uint64_t now_us, uint64_t bps);
 #define BWE_LOSS_HIGH 0.10          /* above: decrease */
 #define BWE_LOSS_DECREASE_US 300000 /* decreases at least this + RTT apart */
 #define BWE_LOSS_HIST 32            /* estimate samples of the last second */
+/* A window this lossy closes at once (once it has BWE_LOSS_WINDOW_PKTS): this is a cap,
+ * not random loss (5 % random loss reaches half of 20 packets with p ~ 1e-8), and
+ * waiting out the 0.5 s window left the top layer flooding a 250 kbit/s link for a
+ * second more (Chromium behind tc, test_chromium_video.py case 4). */
+#define BWE_LOSS_SEVERE 0.5
+/* From this ratio on a decrease goes at least down to (90 % of) what the viewer
+ * received (transport-cc's acknowledged rate): with a third or more lost, the delivered
+ * rate is what the link carries (random loss stays under it); (1 - p/2) alone needed
+ * three cuts, 1 s apart, from 1.2 Mbit/s to a 250 kbit/s cap. */
+#define BWE_LOSS_DELIVERED 0.3
 
 typedef struct {
   double bps, min_bps, max_bps;
@@ -88,11 +98,16 @@ typedef struct {
 
 void bwe_loss_init(bwe_loss_t *l, uint64_t start_bps, uint64_t min_bps, uint64_t max_bps);
 /* Packets newly reported: received, lost; a packet first reported lost then received
- * (late, or in a repeated feedback) comes as received 1, lost -1. */
-void bwe_loss_count(bwe_loss_t *l, uint64_t now_us, int received, int lost);
+ * (late, or in a repeated feedback) comes as received 1, lost -1. send_us: when it was
+ * sent; packets sent before the last decrease are not counted (their fate shows the
+ * rate before the cut: counting them cut a second time for the same loss, and paused a
+ * viewer whose first cut had already fitted, test_chromium_video.py case 4). */
+void bwe_loss_count(bwe_loss_t *l, uint64_t now_us, uint64_t send_us, int received, int lost);
 /* Once per feedback: closes the window if it is long enough and moves the bound.
- * estimate_bps: the combined estimate now. */
-void bwe_loss_update(bwe_loss_t *l, uint64_t now_us, uint64_t estimate_bps, uint64_t rtt_us);
+ * estimate_bps: the combined estimate now; acked_bps: the rate the viewer received (0
+ * unknown). */
+void bwe_loss_update(bwe_loss_t *l, uint64_t now_us, uint64_t estimate_bps, uint64_t acked_bps,
+                     uint64_t rtt_us);
 /* A probe proved `bps`: the bound is at least that, its history starts there. */
 void bwe_loss_raise(bwe_loss_t *l, uint64_t now_us, uint64_t bps);
 

@@ -18,7 +18,8 @@ void bwe_loss_init(bwe_loss_t *l, uint64_t start_bps, uint64_t min_bps, uint64_t
   l->max_bps = (double)max_bps;
 }
 
-void bwe_loss_count(bwe_loss_t *l, uint64_t now_us, int received, int lost) {
+void bwe_loss_count(bwe_loss_t *l, uint64_t now_us, uint64_t send_us, int received, int lost) {
+  if (l->have_decrease && send_us < l->last_decrease_us) return;
   if (!l->win_started) {
     l->win_started = 1;
     l->win_start_us = now_us;
@@ -49,7 +50,8 @@ static uint64_t recent_min(const bwe_loss_t *l, uint64_t now_us, uint64_t now_bp
   return m;
 }
 
-void bwe_loss_update(bwe_loss_t *l, uint64_t now_us, uint64_t estimate_bps, uint64_t rtt_us) {
+void bwe_loss_update(bwe_loss_t *l, uint64_t now_us, uint64_t estimate_bps, uint64_t acked_bps,
+                     uint64_t rtt_us) {
   /* one sample per 50 ms is plenty for a one-second minimum */
   int k = (l->hist_head - 1 + BWE_LOSS_HIST) % BWE_LOSS_HIST;
   if (l->hist_n == 0 || now_us < l->hist[k].t || now_us - l->hist[k].t >= 50000)
@@ -59,8 +61,9 @@ void bwe_loss_update(bwe_loss_t *l, uint64_t now_us, uint64_t estimate_bps, uint
 
   /* Close the window when it is long enough: its ratio holds until the next one. */
   uint32_t total = l->win_received + l->win_lost;
+  int severe = total >= BWE_LOSS_WINDOW_PKTS && l->win_lost > total * BWE_LOSS_SEVERE;
   if (l->win_started && total >= BWE_LOSS_WINDOW_PKTS && now_us >= l->win_start_us &&
-      now_us - l->win_start_us >= BWE_LOSS_WINDOW_US) {
+      (severe || now_us - l->win_start_us >= BWE_LOSS_WINDOW_US)) {
     l->last_ratio = (double)l->win_lost / (double)total;
     l->win_received = l->win_lost = 0;
     l->win_start_us = now_us;
@@ -77,6 +80,15 @@ void bwe_loss_update(bwe_loss_t *l, uint64_t now_us, uint64_t estimate_bps, uint
         (!l->have_decrease || (now_us >= l->last_decrease_us &&
                                now_us - l->last_decrease_us >= BWE_LOSS_DECREASE_US + rtt_us))) {
       bps = (double)estimate_bps * (1 - 0.5 * p);
+      /* Heavy loss: 90 % of what was delivered, as the delay-based side goes to 85 % of
+       * it on overuse (exactly the delivered rate can sit a few % over the capacity: a
+       * full queue, a loss just under BWE_LOSS_HIGH, neither side moving any more), and
+       * not (1 - p/2) on top of an estimate the delay-based side already cut for the
+       * same congestion: that paused a viewer whose cut had fitted its lowest layer. */
+      if (p >= BWE_LOSS_DELIVERED && acked_bps) {
+        double delivered = 0.9 * (double)acked_bps;
+        bps = delivered < (double)estimate_bps ? delivered : (double)estimate_bps;
+      }
       l->last_decrease_us = now_us;
       l->have_decrease = 1;
       l->decreased_this_window = 1;

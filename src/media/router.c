@@ -567,6 +567,7 @@ int sfu_router_peer_view_info(const sfu_router_peer_t *p, size_t i, sfu_router_v
   out->packets_out = v->packets_out;
   out->bytes_out = v->bytes_out;
   out->retransmissions = v->retransmissions;
+  out->repairs_skipped = v->repairs_skipped;
   out->nacks_in = v->nacks_in;
   out->plis_in = v->plis_in;
   return 0;

@@ -470,6 +470,19 @@ int router_resend(sfu_router_t *r, view_t *v, uint16_t out_seq, uint64_t now_us)
   if (v->awaiting_kf && (int16_t)(out_seq - v->cut_seq) <= 0) return SFU_ESTALE;
   sfu_rw_sent_t *rec = sfu_rewrite_lookup(&v->rw, out_seq);
   if (!rec) return SFU_ENOENT;
+  /* No repair the viewer's decoder cannot use or its link cannot carry: a packet of a
+   * layer it has left (its decoder restarted at the new layer's keyframe), anything
+   * while its stream is paused, or the current layer while a down-switch waits for its
+   * keyframe (the allocator moves down because the link does not carry this layer:
+   * repairs of it only fill the queue the lower layer's keyframe must cross). Under a
+   * 250 kbit/s cap, answering the NACKs of the top layer's losses kept the loss up for
+   * seconds after the switch (test_chromium_video.py case 4). */
+  if (v->layer < 0 || v->target < 0 || rec->src_ssrc != s->layers[v->layer].ssrc ||
+      (v->target != v->layer &&
+       router_layer_rank(s, v->target) < router_layer_rank(s, v->layer))) {
+    v->repairs_skipped++;
+    return SFU_ESTALE;
+  }
   /* Not twice within one RTT: clamp(RTT, 20 ms, 500 ms), 100 ms while unknown. The floor
    * bounds what a viewer NACKing everything gets on a short link (at most 50 copies a
    * second of a packet); the ceiling keeps a stale RTT from stopping repairs. */

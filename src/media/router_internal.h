@@ -118,6 +118,7 @@ typedef struct view {
   uint64_t sr_sent_us[2];
   uint8_t sr_i;
   uint64_t switches, keyframe_waits, packets_out, bytes_out, retransmissions, nacks_in, plis_in;
+  uint64_t repairs_skipped;        /* NACKed packets not resent (router_resend) */
 } view_t;
 
 struct sfu_router_peer {

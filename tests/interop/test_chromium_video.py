@@ -26,8 +26,8 @@ with another Subscribe: that is how MaxLayer changes.
       B's downlink is capped with tc (tbf) to 250 kbit/s: within 10 s B decodes the
       lowest layer (320 px); the cap lifted, within 25 s it decodes 1280 px again; from
       its first decoded frame to the end, framesDecoded grows in every 1-s window.
-      Needs the worker to pick layers from its own downlink estimate (Chromium sends no
-      REMB when transport-cc is negotiated): skipped unless SFU_TEST_BWE=1.
+      The worker picks the layer from its own downlink estimate (Chromium sends no REMB
+      when transport-cc is negotiated). Needs root (skipped otherwise; CI runs as root).
 
 Run: /usr/bin/python3 test_chromium_video.py <sfu-worker> [ChromiumVideoTest.test_x ...]
 (exit 77 = chromium not installed, or every selected case skipped)
@@ -72,7 +72,6 @@ CAP_GAP_MS = 1000        # from the first decoded frame on, no longer gap withou
 
 LOSS_CASE = "ChromiumVideoTest.test_3_loss_5_percent"
 CAP_CASE = "ChromiumVideoTest.test_4_downlink_cap"
-BWE_ENV = "SFU_TEST_BWE"  # =1: run the cases that need issue 8's estimator
 
 
 class VideoRun(BrowserRun):
@@ -636,9 +635,6 @@ class ChromiumVideoTest(unittest.TestCase):
 
     # ---- 4 ----------------------------------------------------------------
     def test_4_downlink_cap(self):
-        if os.environ.get(BWE_ENV) != "1":
-            print("skip: needs issue 8's estimator", flush=True)
-            raise unittest.SkipTest("needs issue 8's estimator (%s=1 runs it)" % BWE_ENV)
         link = LossLink()  # SkipTest without root
         w = runs = None
         failed = True
@@ -754,9 +750,6 @@ if __name__ == "__main__":
         harness.skip("chromium not installed (%s); tools/install-deps.sh --test" % CHROMIUM)
     if sys.argv[1:] == [LOSS_CASE] and os.geteuid() != 0:
         harness.skip("the loss case needs root for `ip netns` and tc (CI runs as root)")
-    if sys.argv[1:] == [CAP_CASE] and os.environ.get(BWE_ENV) != "1":
-        print("skip: needs issue 8's estimator", flush=True)
-        harness.skip("%s=1 runs it" % BWE_ENV)
     if sys.argv[1:] == [CAP_CASE] and os.geteuid() != 0:
         harness.skip("the cap case needs root for `ip netns` and tc (CI runs as root)")
     prog = unittest.main(verbosity=2, exit=False)

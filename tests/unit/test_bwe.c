@@ -321,6 +321,30 @@ TEST(converges_from_above) {
   sim_free(s);
 }
 
+/* A sudden cap (1.5 Mbps -> 250 kbps, the sender at the estimate, so ~80 % is lost at
+ * first): the estimate is under the cap within 1 s (a heavily lossy window closes at
+ * once and the loss bound goes to 90 % of what was delivered), and does not collapse
+ * under it (the losses of packets sent before that cut do not cut again): a viewer
+ * capped like this keeps its lowest layer instead of being paused. */
+TEST(sudden_cap_cut_once_to_delivered) {
+  sim_t *s = sim_new(1.5e6, 20 * MS, NULL);
+  sim_run(s, 40 * SEC);
+  uint64_t before = sfu_bwe_estimate(s->bwe);
+  s->cap_bps = 250e3;
+  uint64_t t0 = s->now, t = 0;
+  while (s->now < t0 + 3 * SEC && !t) {
+    sim_run(s, s->now + 10 * MS);
+    if (sfu_bwe_estimate(s->bwe) <= 275000) t = s->now - t0;
+  }
+  uint64_t lo, hi;
+  sim_run_range(s, s->now, t0 + 5 * SEC, &lo, &hi);
+  printf("  1.5M -> 250k: from %.0fk, under 275k after %.2f s; then %.0fk..%.0fk\n", before / 1e3,
+         t / 1e6, lo / 1e3, hi / 1e3);
+  CHECK(t > 0 && t <= 1 * SEC);
+  CHECK(lo >= 150000);
+  sim_free(s);
+}
+
 /* The capacity raised from 300 kbps to 3 Mbps: AIMD grows the estimate (additive near
  * the old congestion point, multiplicative 8 %/s once well past it). Without probing
  * this is slow: measured ~26 s to pass 2 Mbps. */
@@ -622,6 +646,7 @@ int main(void) {
   RUN(converges_to_300k);
   RUN(converges_from_above);
   RUN(grows_after_capacity_raise);
+  RUN(sudden_cap_cut_once_to_delivered);
   RUN(loss_5_percent_holds);
   RUN(loss_20_percent_cuts);
   RUN(jitter_no_overuse_collapse);

@@ -932,7 +932,7 @@ TEST(index_and_video_json) {
   txt = sfu_control_print(sfu_control_receiving_json(&vi));
   CHECK_EQ_STR(txt, "{\"Mid\":\"4\",\"StreamId\":3,\"Ssrc\":3735928559,\"Layer\":null,"
                     "\"TargetLayer\":1,\"MaxLayer\":null,\"Switches\":2,\"KeyframeWaits\":0,"
-                    "\"PacketsOut\":0,\"BytesOut\":0,\"Retransmissions\":0,\"NacksIn\":0,"
+                    "\"PacketsOut\":0,\"BytesOut\":0,\"Retransmissions\":0,\"RepairsSkipped\":0,\"NacksIn\":0,"
                     "\"PlisIn\":3,\"Paused\":false}");
   free(txt);
   vi.max_layer = 0;

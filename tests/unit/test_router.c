@@ -950,9 +950,64 @@ TEST(after_a_pli_old_packets_are_not_resent) {
   free(e);
 }
 
+/* Repairs the viewer could not use or its link cannot carry are skipped: the top
+ * layer's packets while a down-switch waits for the low keyframe, and after the switch;
+ * the new layer's packets are repaired as usual. */
+TEST(no_repairs_of_a_layer_being_left) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  uint32_t sid = publish(e, pub, chrome_rids, 3);
+  sfu_router_view_out_t o;
+  REQUIRE(view(e, v1, sid, -1, 1, &o) == 0);
+  src_t s[3];
+  sources(s, chrome_rids);
+  for (int f = 0; f < 10; f++) {
+    for (int i = 0; i < 3; i++) frame(e, pub, &s[i], f == 0);
+    advance(e, 66000);
+  }
+  fake_peer_t *fv = &e->peers[1];
+  uint16_t top_seq = fv->out[fv->n_out - 2].seq;
+  uint8_t b[256];
+  /* control: the top layer's packet is repaired while the view is on it */
+  int n = (int)write_nack(b, o.ssrc, &top_seq, 1);
+  size_t before = fv->n_out;
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  CHECK_EQ_INT(fv->n_out, before + 1);
+  /* down to the lowest layer: pending until its keyframe; the top's repairs stop */
+  REQUIRE(view(e, v1, sid, 0, 1, NULL) == 0);
+  uint16_t top_seq2 = fv->out[fv->n_out - 3].seq;
+  e->now += 600000;
+  n = (int)write_nack(b, o.ssrc, &top_seq2, 1);
+  before = fv->n_out;
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  CHECK_EQ_INT(fv->n_out, before);
+  for (int i = 0; i < 3; i++) frame(e, pub, &s[i], i == 0); /* the low keyframe: switched */
+  advance(e, 66000);
+  e->now += 600000;
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  n = (int)write_nack(b, o.ssrc, &top_seq, 1);
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  before = fv->n_out;
+  CHECK_EQ_INT(fv->n_out, before);
+  sfu_router_view_info_t vi;
+  REQUIRE(sfu_router_peer_view_info(v1, 0, &vi) == 0);
+  CHECK_EQ_INT(vi.layer, 0);
+  CHECK_EQ_INT(vi.repairs_skipped, 3);
+  /* the new layer's packets are repaired */
+  uint16_t low_seq = fv->out[fv->n_out - 1].seq;
+  n = (int)write_nack(b, o.ssrc, &low_seq, 1);
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  CHECK_EQ_INT(fv->n_out, before + 1);
+  sfu_router_free(e->r);
+  free(e);
+}
+
 int main(void) {
   RUN(simulcast_index_order_and_top_layer);
   RUN(max_layer_switch_lands_on_keyframe_continuous);
+  RUN(no_repairs_of_a_layer_being_left);
   RUN(padding_dropped_and_out_of_sequence_space);
   RUN(nack_answered_with_rtx_or_identical_resend_once_per_rtt);
   RUN(pli_flood_folds_into_throttled_requests);
