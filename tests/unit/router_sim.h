@@ -311,6 +311,11 @@ SIM_OPTIONAL sim_t *sim_new_n(uint64_t cap_bps, double loss, size_t n_cams, size
   return s;
 }
 
+/* Every publisher obeys REMB (as Chromium does). */
+SIM_OPTIONAL void sim_obey_remb(sim_t *s) {
+  for (size_t i = 0; i < s->n_pubs; i++) s->pub[i].obey_remb = 1;
+}
+
 SIM_OPTIONAL sim_t *sim_new(uint64_t cap_bps, double loss) {
   return sim_new_n(cap_bps, loss, 1, 0);
 }

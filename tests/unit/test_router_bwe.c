@@ -67,9 +67,40 @@ TEST(cap_alternating_one_switch_per_change) {
   sim_free(s);
 }
 
+/* router_remb.c's trap: the publisher obeys our REMB (as Chromium does, router_sim.h),
+ * and the allocator only takes a layer that has flowed for 2 s. Capped by MaxLayer 0,
+ * the viewer makes the REMB stop the publisher's upper layers; the cap lifted, the REMB
+ * must ask for them again before anyone receives them, or the top never comes back. */
+TEST(remb_stopped_top_layer_comes_back) {
+  sim_t *s = sim_new(0, 0);
+  s->pub[0].obey_remb = 1;
+  s->max_layer[0] = 0;
+  REQUIRE(sim_set_views(s) == 0);
+  run(s, s->now + 12000000);
+  CHECK_EQ_INT(s->width, 320);
+  REQUIRE(s->pub[0].rembs >= 1);
+  CHECK(s->pub[0].remb_bps < sim_layer_bps(&s->pub[0], 0) + sim_layer_bps(&s->pub[0], 1));
+  CHECK(!s->pub[0].sending[1] && !s->pub[0].sending[2]); /* the uplink spared */
+  sfu_router_stream_info_t si;
+  REQUIRE(sfu_router_stream_info(s->r, 0, &si) == 0);
+  CHECK(!si.layers[2].active);
+  s->max_layer[0] = -1;
+  REQUIRE(sim_set_views(s) == 0);
+  uint64_t t1 = s->now;
+  while (s->now < t1 + 15000000 && s->width != 1280) run(s, s->now + 100000);
+  printf("  top layer %.1f s after the cap was lifted (REMB %llu, estimate %llu)\n",
+         (double)(s->now - t1) / 1e6, (unsigned long long)s->pub[0].remb_bps,
+         (unsigned long long)estimate(s));
+  CHECK_EQ_INT(s->width, 1280);
+  CHECK(s->now - t1 <= 10000000);
+  CHECK(s->pub[0].sending[2]);
+  sim_free(s);
+}
+
 int main(void) {
   RUN(capped_at_300k_settles_low_and_stays);
   RUN(loss_5pct_does_not_lower_the_layer);
   RUN(cap_alternating_one_switch_per_change);
+  RUN(remb_stopped_top_layer_comes_back);
   return test_summary();
 }

@@ -1,6 +1,8 @@
 /* Issue 8 in simulation, several streams to one viewer (the fixture: router_sim.h): the
  * allocation across a viewer's streams over a real link model. Everyone's lowest layer
- * before anyone's higher one; a content share first. Virtual clock, 1 ms steps, seeded. */
+ * before anyone's higher one; a content share first. The publishers obey the REMB the
+ * router sends them (router_remb.c), as Chromium does: layers the viewer cannot use stop
+ * and must come back when it can. Virtual clock, 1 ms steps, seeded. */
 #include "router_sim.h"
 
 /* ---- everyone's low layer before anyone's middle one ---- */
@@ -23,6 +25,7 @@ static void low_before_middle(sim_t *s) {
 
 TEST(four_streams_under_1m_all_low_before_any_middle) {
   sim_t *s = sim_new_n(1000000, 0, 4, 0);
+  sim_obey_remb(s);
   g_violations = 0;
   s->on_frame = low_before_middle;
   uint64_t t0 = s->now;
@@ -90,6 +93,7 @@ static void lower_cap(sim_t *s, uint64_t from, uint64_t to) {
 TEST(content_share_keeps_its_top_layer_while_cameras_drop) {
   /* 2 cameras (150 / 500 / 1,500) and a content share (150 / 300 / 600 kbps). */
   sim_t *s = sim_new_n(5000000, 0, 2, 1);
+  sim_obey_remb(s);
   size_t c = 2;
   uint64_t t0 = s->now;
   run(s, t0 + 15000000);
