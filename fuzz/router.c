@@ -207,8 +207,8 @@ static int cap_rtp(void *u, uint8_t *buf, size_t len, size_t cap) {
   const uint8_t *xd;
   size_t xl;
   uint16_t tseq;
-  if (sfu_rtp_ext_find(&h, VIEW_EXT_TWCC, &xd, &xl) == 0 && sfu_rtp_ext_twcc_seq(xd, xl, &tseq) == 0 &&
-      (rng32() & 31) != 0)
+  if (sfu_rtp_ext_find(&h, VIEW_EXT_TWCC, &xd, &xl) == 0 &&
+      sfu_rtp_ext_twcc_seq(xd, xl, &tseq) == 0 && (rng32() & 31) != 0)
     sfu_twcc_recv_packet(&fp->twcc, tseq, h.ssrc, G.now);
   int padding_only = sfu_rtp_is_padding_only(&h);
   const uint8_t *pl = h.payload;
