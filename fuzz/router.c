@@ -25,6 +25,11 @@
  *     mutated byte-wise).
  * And every RTCP packet the router sends validates as a compound.
  *
+ * Viewers that negotiated transport-cc answer with feedback as a browser does: arrivals
+ * recorded by the worker's own receiver (twcc_recv.h; ~3 % of them "lost" by the PRNG),
+ * its feedback fed back at every router deadline, so the downlink estimate, probes, the
+ * allocation and the publishers' REMB (router_remb.c) run on what the fuzzer sends.
+ *
  * sfu_random_bytes is replaced by a PRNG seeded per input, so that runs reproduce;
  * ROUTER_FUZZ_DEBUG=1 traces packets in and out (to read a reproducer). */
 #include <stdint.h>
@@ -39,6 +44,7 @@
 #include "sfu/rtcp.h"
 #include "sfu/rtp.h"
 #include "sfu/sdp.h"
+#include "sfu/twcc_recv.h"
 
 #define CHECK(x)       \
   do {                 \
@@ -123,6 +129,7 @@ typedef struct {
   int idx;
   ostream_t os[2 * N_SECT];
   size_t n_os;
+  sfu_twcc_recv_t twcc; /* a viewer's transport-cc arrivals */
 } fpeer_t;
 
 /* A publisher's source (one SSRC): timestamps kept in seq order (ts_at by extended seq). */
@@ -151,7 +158,7 @@ static struct {
   gpub_t pubs[2];
   uint64_t now;
   int debug; /* ROUTER_FUZZ_DEBUG set: a trace of what goes in and out, on stderr */
-  uint8_t pkt[1600], pkt2[1600];
+  uint8_t pkt[1600], pkt2[1600], fb[4096];
 } G;
 
 static const uint8_t sps_720p[] = {0x67, 0x64, 0x00, 0x1f, 0xac, 0xd9, 0x40, 0x50, 0x05,
@@ -197,6 +204,12 @@ static int cap_rtp(void *u, uint8_t *buf, size_t len, size_t cap) {
     if (fp->os[i].ssrc == h.ssrc) os = &fp->os[i];
   CHECK(os != NULL);
   CHECK(h.payload_type == os->pt);
+  const uint8_t *xd;
+  size_t xl;
+  uint16_t tseq;
+  if (sfu_rtp_ext_find(&h, VIEW_EXT_TWCC, &xd, &xl) == 0 &&
+      sfu_rtp_ext_twcc_seq(xd, xl, &tseq) == 0 && (rng32() & 31) != 0)
+    sfu_twcc_recv_packet(&fp->twcc, tseq, h.ssrc, G.now);
   int padding_only = sfu_rtp_is_padding_only(&h);
   const uint8_t *pl = h.payload;
   size_t pll = h.payload_len;
@@ -394,6 +407,7 @@ static void peer_create(int i) {
   if (fp->p) sfu_router_peer_set_ready(G.r, fp->p, 1, G.now);
   fp->n_os = 0;
   fp->idx = i;
+  sfu_twcc_recv_init(&fp->twcc, VIEW_EXT_TWCC);
   if (i < 2) {
     for (int k = 0; k < 3; k++) src_reset(&G.pubs[i].src[k]);
     do_publish(i, 0);
@@ -755,6 +769,16 @@ static void do_rtcp(int i, rd_t *in) {
 
 /* ---- time ---- */
 
+/* Viewers' transport-cc feedback that is due (never from inside a router callback). */
+static void feedback(void) {
+  for (int i = 2; i < N_PEERS; i++) {
+    fpeer_t *fp = &G.peers[i];
+    if (!fp->p) continue;
+    int n = sfu_twcc_recv_build(&fp->twcc, G.now, 0x77, G.fb, sizeof G.fb);
+    if (n > 0) sfu_router_on_rtcp(G.r, fp->p, G.now, G.fb, (size_t)n);
+  }
+}
+
 static void advance(uint64_t us) {
   uint64_t end = G.now + us;
   for (int guard = 0; guard < 100000; guard++) {
@@ -763,6 +787,7 @@ static void advance(uint64_t us) {
     if (d < G.now) d = G.now;
     G.now = d;
     sfu_router_handle_timeout(G.r, G.now);
+    feedback();
     if (G.now == end) return;
   }
   abort(); /* the deadline never moved on */

@@ -216,6 +216,9 @@ typedef struct {
   uint64_t duplicates;          /* packets whose sequence number was already received */
   uint64_t nacks_in, keyframe_requests_out;
   uint8_t refused;              /* over the resolution limit: not forwarded */
+  /* The last REMB sent to the publisher for this stream (0: none): what its viewers
+   * could use, or the meeting's limit (router_remb.c). */
+  uint64_t remb_bps;
 } sfu_router_stream_info_t;
 
 typedef struct {

@@ -102,6 +102,11 @@ cJSON *sfu_control_published_json(const sfu_router_stream_info_t *si) {
   add_u64(o, "Duplicates", si->duplicates);
   add_u64(o, "NacksIn", si->nacks_in);
   add_u64(o, "KeyframeRequestsOut", si->keyframe_requests_out);
+  /* null until a REMB was sent: the publisher was never asked to send less */
+  if (si->remb_bps)
+    add_u64(o, "RembBps", si->remb_bps);
+  else
+    cJSON_AddNullToObject(o, "RembBps");
   cJSON *layers = cJSON_AddArrayToObject(o, "Layers");
   for (size_t i = 0; layers && i < si->n_layers && i < SFU_ROUTER_MAX_LAYERS; i++) {
     const sfu_router_layer_info_t *l = &si->layers[i];

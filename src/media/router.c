@@ -528,6 +528,7 @@ static void stream_info(const stream_t *s, sfu_router_stream_info_t *o, uint64_t
   o->nacks_in = s->nacks_in;
   o->keyframe_requests_out = s->kf_requests_out;
   o->refused = s->refused;
+  o->remb_bps = s->remb_sent_bps;
 }
 
 size_t sfu_router_stream_count(const sfu_router_t *r) { return r->n_streams; }

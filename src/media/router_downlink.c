@@ -24,7 +24,7 @@
 #define DOWNLINK_START_BPS 300000ull
 #define DOWNLINK_MIN_BPS 50000ull
 #define DOWNLINK_MAX_BPS 20000000ull
-#define DOWNLINK_CAP_BPS 6000000ull
+#define DOWNLINK_CAP_BPS ROUTER_DOWNLINK_CAP_BPS
 #define DOWNLINK_PROBE_MIN_BYTES 6000
 #define DOWNLINK_ALR_PROBE_US 5000000ull /* requirements.md: receivers under about 6 Mbps */
 
@@ -124,19 +124,22 @@ void router_allocate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, int
                 in, n, out, &res);
   /* What to probe for: everything the views could use (their top allowed layers), not
    * only the next step: proving the next step, climbing, then proving the one after was
-   * two switches where one does (issue 8: at most one switch per change). */
+   * two switches where one does (issue 8: at most one switch per change). A layer the
+   * publisher stopped for our REMB counts at its last rate: the estimate must be proven
+   * for it, or the REMB never asks for it again (router_remb.c). */
   uint64_t full = 0;
+  int resume = 0;
   for (size_t i = 0; i < n; i++) {
-    int top = -1;
-    for (int k = (int)in[i].n_layers - 1; k >= 0 && top < 0; k--)
-      if (in[i].layers[k].active && (in[i].max_layer < 0 || k <= in[i].max_layer) &&
-          (!in[i].max_height || in[i].layers[k].height <= in[i].max_height))
-        top = k;
-    if (top >= 0) full += in[i].layers[top].bitrate_bps;
+    int stopped = 0;
+    full += router_view_top_bps(vs[i], now_us, &stopped);
+    resume |= stopped;
   }
   full = full * 110 / 100;
   if (full > DOWNLINK_CAP_BPS) full = DOWNLINK_CAP_BPS;
-  p->want_bps = res.want_bps ? (full > res.want_bps ? full : res.want_bps) : 0;
+  if (res.want_bps)
+    p->want_bps = full > res.want_bps ? full : res.want_bps;
+  else
+    p->want_bps = resume && full > res.allocated_bps + res.allocated_bps / 10 ? full : 0;
   /* A goal well above the last one probed for is a new reason to probe: the backoff of
    * failed probes (for a goal the link could not carry) does not apply to it. */
   if (p->want_bps > p->probed_goal_bps + p->probed_goal_bps / 3 && p->probe.failures) {

@@ -3,6 +3,8 @@
  *   router_fwd.c    the RTP path: learn SSRCs, RTX, padding, keyframes, forward, switch
  *   router_rtcp.c   RTCP in (NACK, PLI/FIR, REMB, RR, SR) and out (SR, RR, NACK, PLI,
  *                   REMB), the periodic tick, layer choice
+ *   router_downlink.c  per viewer: estimate, allocation, probes
+ *   router_remb.c   per publisher: the REMB asking for what its viewers could use
  * Touched by the meeting's loop thread only. */
 #ifndef SFU_MEDIA_ROUTER_INTERNAL_H
 #define SFU_MEDIA_ROUTER_INTERNAL_H
@@ -34,6 +36,9 @@
 #define ROUTER_LAYER_IDLE_US 1500000ull
 #define ROUTER_SCRATCH 1600 /* > MTU + SRTP tag + a grown VP8 picture id */
 #define ROUTER_SENDER_SSRC 1u /* SSRC of the worker's own RTCP (reports, feedback) */
+/* A viewer's receive cap (requirements.md "receivers under about 6 Mbps"): the budget of
+ * a viewer whose downlink has no estimate. */
+#define ROUTER_DOWNLINK_CAP_BPS 6000000ull
 
 typedef enum { CODEC_OTHER = 0, CODEC_VP8, CODEC_H264, CODEC_VP9, CODEC_AV1 } router_codec_t;
 
@@ -54,6 +59,9 @@ typedef struct layer {
   uint64_t last_pkt_us;
   uint8_t active;
   uint64_t active_since_us;        /* start of the current active period */
+  /* Its rate when it last flowed (0: never measured). A layer our REMB stopped reads 0 on
+   * the meter; what resuming it would cost is this (router_remb.c). */
+  uint32_t last_bps;
   /* last RTCP sender report of this layer: NTP (32.32) <-> RTP, and when */
   uint8_t has_sr;
   uint64_t sr_ntp;
@@ -80,7 +88,12 @@ typedef struct stream {
   uint64_t last_pkt_us;
   uint64_t over_since_us;          /* a layer over the bitrate limit since (0 = not) */
   uint8_t dropping;                /* over for SFU_ROUTER_OVER_BITRATE_US: packets dropped */
-  uint64_t last_remb_us;
+  /* REMB to the publisher (router_remb.c): the highest layer rank its views could use,
+   * held (a lower need must last REMB_DOWN_HOLD_US); the last REMB sent and when. */
+  uint8_t remb_init;
+  int8_t remb_rank;
+  uint64_t remb_lower_since_us;
+  uint64_t remb_sent_bps, remb_sent_us;
   uint64_t dropped_bitrate, dropped_resolution, dropped_other, nacks_in, kf_requests_out;
   uint64_t duplicates;             /* packets whose seq the history already had */
 } stream_t;
@@ -192,7 +205,10 @@ void router_downlink_event(sfu_router_t *r, struct sfu_router_peer *p, uint64_t 
 /* router_rtcp.c */
 void router_choose_layer(sfu_router_t *r, view_t *v, uint64_t now_us);
 void router_request_keyframe(sfu_router_t *r, layer_t *l, uint64_t now_us);
-void router_send_remb(sfu_router_t *r, stream_t *s, uint64_t bps);
+int router_send_remb(sfu_router_t *r, stream_t *s, uint64_t bps);
+/* router_remb.c */
+void router_remb_report(sfu_router_t *r, stream_t *s, uint64_t now_us, int over);
+uint64_t router_view_top_bps(const view_t *v, uint64_t now_us, int *stopped);
 void router_view_bye(sfu_router_t *r, view_t *v);
 
 #endif

@@ -47,15 +47,16 @@ void router_request_keyframe(sfu_router_t *r, layer_t *l, uint64_t now_us) {
     send_keyframe_request(r, l);
 }
 
-/* REMB (draft-alvestrand-rmcat-remb-03) to a publisher over the bitrate limit. */
-void router_send_remb(sfu_router_t *r, stream_t *s, uint64_t bps) {
+/* REMB (draft-alvestrand-rmcat-remb-03) to a publisher, for all its layers' SSRCs
+ * (router_remb.c decides the value). 0 if sent. */
+int router_send_remb(sfu_router_t *r, stream_t *s, uint64_t bps) {
   uint32_t ssrcs[SFU_ROUTER_MAX_LAYERS];
   unsigned n = 0;
   for (size_t i = 0; i < s->n_layers; i++)
     if (s->layers[i].known) ssrcs[n++] = s->layers[i].ssrc;
-  if (!n || !s->pub) return;
+  if (!n || !s->pub) return SFU_ENOENT;
   int len = sfu_rtcp_write_remb(r->scratch, sizeof r->scratch, ROUTER_SENDER_SSRC, bps, ssrcs, n);
-  send_rtcp(r, s->pub, r->scratch, len);
+  return send_rtcp(r, s->pub, r->scratch, len);
 }
 
 /* An outgoing stream ends: BYE (RFC 3550 §6.6) so the viewer's jitter buffer lets go. */
@@ -259,7 +260,7 @@ static void tick_layer(sfu_router_t *r, stream_t *s, layer_t *l, uint64_t now_us
 }
 
 /* Once a second: activity (VideoStopped after 5 s, layers that stopped), the bitrate
- * limit (REMB first, drop after 5 s over), reports. */
+ * limit (REMB first, drop after 5 s over), the publisher's REMB (router_remb.c), reports. */
 static void report_stream(sfu_router_t *r, stream_t *s, uint64_t now_us) {
   int changed = 0;
   uint64_t limit = r->cfg.max_stream_bitrate_bps;
@@ -281,13 +282,14 @@ static void report_stream(sfu_router_t *r, stream_t *s, uint64_t now_us) {
    * applies per RTP stream, i.e. per simulcast layer. */
   if (over) {
     if (!s->over_since_us) s->over_since_us = now_us;
-    uint64_t ask = limit * s->n_layers;
-    router_send_remb(r, s, ask);
     if (now_us - s->over_since_us >= SFU_ROUTER_OVER_BITRATE_US) s->dropping = 1;
   } else if (s->over_since_us) {
     s->over_since_us = 0;
     s->dropping = 0;
   }
+  /* the REMB: the lower of the limit (limit x layers, every second while over) and what
+   * the stream's viewers could use */
+  router_remb_report(r, s, now_us, over);
   send_pub_rr(r, s, now_us);
   if (changed) {
     router_index_changed(r);

@@ -895,13 +895,19 @@ TEST(index_and_video_json) {
   txt = sfu_control_print(sfu_control_published_json(&si));
   CHECK_EQ_STR(txt, "{\"StreamId\":3,\"Mid\":\"1\",\"Kind\":\"camera\",\"Codec\":\"VP8\","
                     "\"Refused\":false,\"DroppedBitrate\":5,\"DroppedResolution\":0,"
-                    "\"DroppedOther\":0,\"Duplicates\":0,\"NacksIn\":6,\"KeyframeRequestsOut\":7,\"Layers\":["
+                    "\"DroppedOther\":0,\"Duplicates\":0,\"NacksIn\":6,\"KeyframeRequestsOut\":7,"
+                    "\"RembBps\":null,\"Layers\":["
                     "{\"Rid\":\"q\",\"Width\":320,\"Height\":180,\"Bitrate\":150000,"
                     "\"FrameRate\":15,\"Active\":true,\"Packets\":11,\"Bytes\":12000,"
                     "\"Keyframes\":2,\"NacksOut\":1,\"PaddingDropped\":4},"
                     "{\"Rid\":\"f\",\"Bitrate\":900000,\"FrameRate\":0,\"Active\":false,"
                     "\"Packets\":0,\"Bytes\":0,\"Keyframes\":0,\"NacksOut\":0,"
                     "\"PaddingDropped\":0}]}");
+  free(txt);
+  /* a REMB sent to the publisher (router_remb.c) */
+  si.remb_bps = 222000;
+  txt = sfu_control_print(sfu_control_published_json(&si));
+  CHECK(txt && strstr(txt, "\"KeyframeRequestsOut\":7,\"RembBps\":222000,\"Layers\":["));
   free(txt);
   /* A single-stream content share: no Rid. */
   memset(&si, 0, sizeof si);

@@ -813,6 +813,103 @@ TEST(over_bitrate_gets_remb_then_drops_after_5s) {
   free(e);
 }
 
+/* One second of frames on every source (15 fps): q ~100 kbps, h ~300, f ~1 Mbps. */
+static void second_of_frames(env_t *e, sfu_router_peer_t *pub, src_t *s) {
+  static const int npk[3] = {1, 3, 8};
+  for (int f = 0; f < 15; f++) {
+    for (int i = 0; i < 3; i++) frame_n(e, pub, &s[i], 0, npk[i], 1000);
+    advance(e, 66667);
+  }
+}
+
+/* router_remb.c: the publisher is asked for what the union of its viewers could use. */
+TEST(publisher_remb_is_the_union_of_what_viewers_could_use) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  uint32_t sid = publish(e, pub, chrome_rids, 3);
+  REQUIRE(view(e, v1, sid, 0, 1, NULL) == 0); /* MaxLayer 0 */
+  src_t s[3];
+  sources(s, chrome_rids);
+  for (int i = 0; i < 3; i++) frame_n(e, pub, &s[i], 1, 1, 1000);
+  fake_peer_t *fp = &e->peers[0];
+  /* the first seconds: the lower need is held (a publisher that just published is not
+   * cut before its viewers subscribed) */
+  for (int k = 0; k < 4; k++) second_of_frames(e, pub, s);
+  CHECK_EQ_INT(fp->rembs, 0);
+  for (int k = 0; k < 3; k++) second_of_frames(e, pub, s);
+  sfu_router_stream_info_t si;
+  REQUIRE(sfu_router_stream_info(e->r, 0, &si) == 0);
+  uint64_t q = si.layers[0].bitrate_bps, h = si.layers[1].bitrate_bps;
+  printf("  layers %u %u %u bps; REMB %llu\n", si.layers[0].bitrate_bps, si.layers[1].bitrate_bps,
+         si.layers[2].bitrate_bps, (unsigned long long)fp->remb_bps);
+  REQUIRE(fp->rembs >= 1);
+  CHECK(fp->remb_bps >= q + q / 10); /* the lowest layer with headroom ... */
+  CHECK(fp->remb_bps < q + h);       /* ... and not the next one (nor the top) */
+  CHECK_EQ_INT(si.remb_bps, fp->remb_bps);
+  /* not repeated every second while it does not move (a refresh every 5 s) */
+  size_t n1 = fp->rembs;
+  for (int k = 0; k < 3; k++) second_of_frames(e, pub, s);
+  CHECK_EQ_INT(fp->rembs, n1);
+  /* a second viewer without a cap (and no estimate: its budget is the 6 Mbps receive
+   * cap): at once the publisher may send everything again (the meeting's limit) */
+  sfu_router_peer_t *v2 = add_peer(e, 2, "v2");
+  REQUIRE(view(e, v2, sid, -1, 1, NULL) == 0);
+  second_of_frames(e, pub, s);
+  CHECK(fp->remb_bps >= 3 * 1500000ull);
+  REQUIRE(sfu_router_stream_info(e->r, 0, &si) == 0);
+  CHECK(fp->remb_bps >= (uint64_t)si.layers[0].bitrate_bps + si.layers[1].bitrate_bps +
+                            si.layers[2].bitrate_bps);
+  /* it leaves: back to the lowest layer, after the hold */
+  sfu_router_peer_free(e->r, v2, e->now);
+  second_of_frames(e, pub, s);
+  CHECK(fp->remb_bps >= 3 * 1500000ull);
+  for (int k = 0; k < 6; k++) second_of_frames(e, pub, s);
+  CHECK(fp->remb_bps < q + h);
+  /* the remaining viewer lifts its cap: the top again */
+  REQUIRE(view(e, v1, sid, -1, 1, NULL) == 0);
+  second_of_frames(e, pub, s);
+  CHECK(fp->remb_bps >= 3 * 1500000ull);
+  sfu_router_free(e->r);
+  free(e);
+}
+
+/* A viewer whose estimate covers only the lowest layer does not need the others; one
+ * that never reported anything is not limited by a guess. */
+TEST(publisher_remb_follows_the_viewers_estimate) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  uint32_t sid = publish(e, pub, chrome_rids, 3);
+  sfu_router_view_out_t o;
+  REQUIRE(view(e, v1, sid, -1, 1, &o) == 0);
+  src_t s[3];
+  sources(s, chrome_rids);
+  for (int i = 0; i < 3; i++) frame_n(e, pub, &s[i], 1, 1, 1000);
+  for (int k = 0; k < 3; k++) second_of_frames(e, pub, s);
+  /* the viewer's REMB (its estimate, it negotiated no transport-cc): 200 kbps */
+  uint8_t b[64];
+  uint32_t ssrc = o.ssrc;
+  int n = sfu_rtcp_write_remb(b, sizeof b, 9, 200000, &ssrc, 1);
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  for (int k = 0; k < 7; k++) second_of_frames(e, pub, s);
+  fake_peer_t *fp = &e->peers[0];
+  sfu_router_stream_info_t si;
+  REQUIRE(sfu_router_stream_info(e->r, 0, &si) == 0);
+  REQUIRE(fp->rembs >= 1);
+  CHECK(fp->remb_bps >= si.layers[0].bitrate_bps);
+  CHECK(fp->remb_bps < (uint64_t)si.layers[0].bitrate_bps + si.layers[1].bitrate_bps);
+  /* 2 Mbps: everything again */
+  n = sfu_rtcp_write_remb(b, sizeof b, 9, 2000000, &ssrc, 1);
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  second_of_frames(e, pub, s);
+  CHECK(fp->remb_bps >= 3 * 1500000ull);
+  sfu_router_free(e->r);
+  free(e);
+}
+
 TEST(switch_timestamps_mapped_through_sender_reports) {
   env_t *e = malloc(sizeof *e);
   env_init(e, 1280, 720);
@@ -1018,6 +1115,8 @@ int main(void) {
   RUN(upstream_nack_and_reports);
   RUN(viewer_remb_picks_the_layer_that_fits);
   RUN(over_bitrate_gets_remb_then_drops_after_5s);
+  RUN(publisher_remb_is_the_union_of_what_viewers_could_use);
+  RUN(publisher_remb_follows_the_viewers_estimate);
   RUN(switch_timestamps_mapped_through_sender_reports);
   RUN(view_starts_only_once_its_transport_carries_media);
   RUN(viewer_rtt_from_its_receiver_reports_paces_resends);

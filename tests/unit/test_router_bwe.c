@@ -1,240 +1,11 @@
-/* Issue 8 in simulation: the video router with a real viewer downlink model. A publisher
- * sends 3 layers (150 / 500 / 1,500 kbps, VP8, 15 fps); the router forwards to one viewer
- * through tests/sim's link (a capacity, a drop-tail queue of 300 ms, 20 ms one way); the
- * viewer's side records arrivals with the worker's own transport-cc receiver (twcc_recv.h)
- * and sends its feedback back over the uncapped reverse path. What layer the viewer gets
- * is read from the keyframe widths it receives. Virtual clock, 1 ms steps. */
-#include <stdlib.h>
-#include <string.h>
-
-#include "sfu/bytes.h"
-#include "sfu/codec_vp8.h"
-#include "sfu/router.h"
-#include "sfu/rtcp.h"
-#include "sfu/rtp.h"
-#include "sfu/sdp.h"
-#include "sfu/twcc_recv.h"
-#include "sim_link.h"
-#include "test.h"
-
-#define EXT_MID 4
-#define EXT_RID 10
-#define V_MID 9
-#define V_TWCC 5
-
-typedef struct {
-  sfu_router_t *r;
-  sfu_router_peer_t *pub, *view;
-  sim_link_t *link;
-  sfu_twcc_recv_t twcc;
-  uint64_t now;
-  /* what the viewer decodes */
-  uint16_t width;
-  uint64_t width_since;
-  int switches;
-  uint64_t media_bytes;
-  /* publisher */
-  uint32_t ssrc[3];
-  uint16_t seq[3];
-  uint32_t ts[3];
-  uint16_t pic[3];
-  uint64_t next_frame;
-  int frame_no;
-  int pli_pending[3];
-} sim_t;
-
-static sim_t *G;
-
-static int send_rtp(void *u, uint8_t *buf, size_t len, size_t cap) {
-  if (u != (void *)&G->view) return -1;
-  /* to the viewer: through the link */
-  sim_link_send(G->link, SIM_AB, G->now, buf, len);
-  return 0;
-}
-
-static int send_rtcp(void *u, uint8_t *buf, size_t len, size_t cap) {
-  sim_t *s = G;
-  if (u != (void *)&s->pub) return 0;
-  sfu_rtcp_iter_t it;
-  sfu_rtcp_pkt_t pkt;
-  sfu_rtcp_iter_init(&it, buf, len);
-  while (sfu_rtcp_iter_next(&it, &pkt) == 1) {
-    sfu_rtcp_fb_t fb;
-    if (pkt.pt == SFU_RTCP_PSFB && sfu_rtcp_fb_parse(&pkt, &fb) == 0 && fb.fmt == SFU_RTCP_PSFB_PLI)
-      for (int i = 0; i < 3; i++)
-        if (fb.media_ssrc == s->ssrc[i]) s->pli_pending[i] = 1;
-  }
-  return 0;
-}
-
-static void on_ev(void *u, const sfu_router_event_t *ev) {}
-
-static void viewer_input(sim_t *s, const uint8_t *buf, size_t len) {
-  sfu_rtp_hdr_t h;
-  if (sfu_rtp_parse(buf, len, &h) != 0) return;
-  const uint8_t *d;
-  size_t dl;
-  uint16_t tseq;
-  if (sfu_rtp_ext_find(&h, V_TWCC, &d, &dl) == 0 && sfu_rtp_ext_twcc_seq(d, dl, &tseq) == 0)
-    sfu_twcc_recv_packet(&s->twcc, tseq, h.ssrc, s->now);
-  if (h.payload_type != 96) return;
-  s->media_bytes += len;
-  sfu_vp8_desc_t v;
-  if (sfu_vp8_parse(h.payload, h.payload_len, &v) == 0 && v.frame_start && v.keyframe) {
-    if (v.width != s->width) {
-      if (s->width) s->switches++;
-      if (getenv("SIM_DEBUG")) printf("  [%.2f s] width %u -> %u\n", (s->now - 1000000) / 1e6, s->width, v.width);
-      s->width = v.width;
-      s->width_since = s->now;
-    }
-  }
-}
-
-static void publish_frame(sim_t *s) {
-  static const int npk[3] = {2, 4, 11};
-  static const int size[3] = {625, 1040, 1136};
-  static const uint16_t w[3] = {320, 640, 1280};
-  uint8_t b[1500];
-  for (int l = 0; l < 3; l++) {
-    int key = s->frame_no == 0 || s->pli_pending[l] || s->frame_no % 150 == 0;
-    s->pli_pending[l] = 0;
-    for (int i = 0; i < npk[l]; i++) {
-      memset(b, 0, sizeof b);
-      b[0] = 0x90;
-      b[1] = (uint8_t)(96 | (i == npk[l] - 1 ? 0x80 : 0));
-      sfu_wr16(b + 2, s->seq[l]++);
-      sfu_wr32(b + 4, s->ts[l]);
-      sfu_wr32(b + 8, s->ssrc[l]);
-      sfu_wr16(b + 12, 0xBEDE);
-      sfu_wr16(b + 14, 1);
-      b[16] = (EXT_RID << 4) | 0;
-      b[17] = (uint8_t)"qhf"[l];
-      uint8_t *p = b + 20;
-      size_t n = 0;
-      p[n++] = (uint8_t)(0x80 | (i == 0 ? 0x10 : 0));
-      p[n++] = 0x80;
-      p[n++] = (uint8_t)(0x80 | (s->pic[l] >> 8));
-      p[n++] = (uint8_t)s->pic[l];
-      if (i == 0) {
-        p[n++] = key ? 0x00 : 0x01;
-        p[n++] = 0;
-        p[n++] = 0;
-        if (key) {
-          p[n++] = 0x9d, p[n++] = 0x01, p[n++] = 0x2a;
-          p[n++] = (uint8_t)w[l], p[n++] = (uint8_t)(w[l] >> 8);
-          p[n++] = (uint8_t)(w[l] * 9 / 16), p[n++] = (uint8_t)((w[l] * 9 / 16) >> 8);
-        }
-      }
-      size_t len = 20 + (size_t)size[l];
-      sfu_router_on_rtp(s->r, s->pub, s->now, b, len);
-    }
-    s->ts[l] += 6000;
-    s->pic[l] = (uint16_t)((s->pic[l] + 1) & 0x7fff);
-  }
-  s->frame_no++;
-}
-
-static void codec(sfu_router_codec_t *c) {
-  memset(c, 0, sizeof *c);
-  c->pt = 96;
-  c->rtx_pt = 97;
-  c->clock_rate = 90000;
-  strcpy(c->name, "VP8");
-  c->rtcp_fb = SFU_SDP_FB_NACK | SFU_SDP_FB_NACK_PLI | SFU_SDP_FB_TRANSPORT_CC;
-}
-
-static sim_t *sim_new(uint64_t cap_bps, double loss) {
-  sim_t *s = calloc(1, sizeof *s);
-  G = s;
-  s->now = 1000000;
-  sfu_router_config_t cfg = {1280, 720, 1920, 1080, 2500000, 25, 0}; /* the real timers */
-  sfu_router_cbs_t cbs = {send_rtp, send_rtcp, on_ev, s, NULL};
-  s->r = sfu_router_new(&cfg, &cbs);
-  sfu_router_peer_desc_t pd = {"pub", "pub", 0, 1, 1};
-  s->pub = sfu_router_peer_new(s->r, &pd, &s->pub);
-  sfu_router_peer_desc_t vd = {"view", "view", 0, 1, 1};
-  /* user pointers: the addresses of the two fields (send_rtp tells them apart) */
-  s->view = sfu_router_peer_new(s->r, &vd, (void *)&s->view);
-  sfu_router_peer_set_ready(s->r, s->pub, 1, s->now);
-  sfu_router_peer_set_ready(s->r, s->view, 1, s->now);
-  sfu_router_pub_desc_t d;
-  memset(&d, 0, sizeof d);
-  strcpy(d.mid, "0");
-  d.n_codecs = 1;
-  codec(&d.codecs[0]);
-  sfu_rtp_ext_map_init(&d.ext);
-  sfu_rtp_ext_map_set(&d.ext, EXT_MID, SFU_EXT_MID);
-  sfu_rtp_ext_map_set(&d.ext, EXT_RID, SFU_EXT_RID);
-  strcpy(d.rids[0], "q");
-  strcpy(d.rids[1], "h");
-  strcpy(d.rids[2], "f");
-  d.n_rids = 3;
-  uint32_t sid = 0;
-  char err[200];
-  sfu_router_peer_publish(s->r, s->pub, &d, 1, s->now, &sid, err, sizeof err);
-  sfu_router_view_desc_t vdsc;
-  memset(&vdsc, 0, sizeof vdsc);
-  strcpy(vdsc.mid, "v");
-  vdsc.n_codecs = 1;
-  codec(&vdsc.codecs[0]);
-  sfu_rtp_ext_map_init(&vdsc.ext);
-  sfu_rtp_ext_map_set(&vdsc.ext, V_MID, SFU_EXT_MID);
-  sfu_rtp_ext_map_set(&vdsc.ext, V_TWCC, SFU_EXT_TWCC);
-  vdsc.stream_id = sid;
-  vdsc.max_layer = -1;
-  sfu_router_view_out_t o;
-  sfu_router_peer_set_views(s->r, s->view, &vdsc, 1, s->now, &o, err, sizeof err);
-  sfu_twcc_recv_init(&s->twcc, V_TWCC);
-  s->link = sim_link_new(42);
-  sim_dir_cfg_t down = {.delay_us = 20000, .loss = loss, .rate_bps = cap_bps, .queue_us = 300000};
-  sim_dir_cfg_t up = {.delay_us = 20000};
-  sim_link_config(s->link, SIM_AB, &down);
-  sim_link_config(s->link, SIM_BA, &up);
-  for (int i = 0; i < 3; i++) {
-    s->ssrc[i] = 0x1000u * (uint32_t)(i + 1);
-    s->seq[i] = (uint16_t)(1000 * i);
-    s->ts[i] = 7777u * (uint32_t)i;
-  }
-  s->next_frame = s->now;
-  return s;
-}
-
-static void sim_free(sim_t *s) {
-  sfu_router_free(s->r);
-  sim_link_free(s->link);
-  free(s);
-}
-
-/* Runs until `until` (absolute), 1 ms steps. */
-static void run(sim_t *s, uint64_t until) {
-  uint8_t buf[2048];
-  while (s->now < until) {
-    s->now += 1000;
-    if (s->now >= s->next_frame) {
-      publish_frame(s);
-      s->next_frame += 66667;
-    }
-    size_t len = sizeof buf;
-    while (sim_link_poll(s->link, s->now, SIM_AB, buf, &len) == 1) {
-      viewer_input(s, buf, len);
-      len = sizeof buf;
-    }
-    int n = sfu_twcc_recv_build(&s->twcc, s->now, 0x5555, buf, sizeof buf);
-    if (n > 0) sim_link_send(s->link, SIM_BA, s->now, buf, (size_t)n);
-    len = sizeof buf;
-    while (sim_link_poll(s->link, s->now, SIM_BA, buf, &len) == 1) {
-      sfu_router_on_rtcp(s->r, s->view, s->now, buf, len);
-      len = sizeof buf;
-    }
-    if (sfu_router_next_deadline(s->r) <= s->now) sfu_router_handle_timeout(s->r, s->now);
-  }
-}
-
-static uint64_t estimate(sim_t *s) {
-  sfu_router_downlink_info_t d;
-  sfu_router_peer_downlink(s->view, &d);
-  return d.estimate_bps;
-}
+/* Issue 8 in simulation: the video router with a real viewer downlink model (the
+ * fixture: router_sim.h). One publisher sends 3 layers (150 / 500 / 1,500 kbps, VP8,
+ * 15 fps); the router forwards to one viewer through tests/sim's link (a capacity, a
+ * drop-tail queue of 300 ms, 20 ms one way); the viewer's side records arrivals with the
+ * worker's own transport-cc receiver (twcc_recv.h) and sends its feedback back over the
+ * uncapped reverse path. What layer the viewer gets is read from the keyframe widths it
+ * receives. Virtual clock, 1 ms steps. Several streams: test_router_bwe_multi.c. */
+#include "router_sim.h"
 
 TEST(capped_at_300k_settles_low_and_stays) {
   sim_t *s = sim_new(300000, 0);
@@ -296,9 +67,40 @@ TEST(cap_alternating_one_switch_per_change) {
   sim_free(s);
 }
 
+/* router_remb.c's trap: the publisher obeys our REMB (as Chromium does, router_sim.h),
+ * and the allocator only takes a layer that has flowed for 2 s. Capped by MaxLayer 0,
+ * the viewer makes the REMB stop the publisher's upper layers; the cap lifted, the REMB
+ * must ask for them again before anyone receives them, or the top never comes back. */
+TEST(remb_stopped_top_layer_comes_back) {
+  sim_t *s = sim_new(0, 0);
+  s->pub[0].obey_remb = 1;
+  s->max_layer[0] = 0;
+  REQUIRE(sim_set_views(s) == 0);
+  run(s, s->now + 12000000);
+  CHECK_EQ_INT(s->width, 320);
+  REQUIRE(s->pub[0].rembs >= 1);
+  CHECK(s->pub[0].remb_bps < sim_layer_bps(&s->pub[0], 0) + sim_layer_bps(&s->pub[0], 1));
+  CHECK(!s->pub[0].sending[1] && !s->pub[0].sending[2]); /* the uplink spared */
+  sfu_router_stream_info_t si;
+  REQUIRE(sfu_router_stream_info(s->r, 0, &si) == 0);
+  CHECK(!si.layers[2].active);
+  s->max_layer[0] = -1;
+  REQUIRE(sim_set_views(s) == 0);
+  uint64_t t1 = s->now;
+  while (s->now < t1 + 15000000 && s->width != 1280) run(s, s->now + 100000);
+  printf("  top layer %.1f s after the cap was lifted (REMB %llu, estimate %llu)\n",
+         (double)(s->now - t1) / 1e6, (unsigned long long)s->pub[0].remb_bps,
+         (unsigned long long)estimate(s));
+  CHECK_EQ_INT(s->width, 1280);
+  CHECK(s->now - t1 <= 10000000);
+  CHECK(s->pub[0].sending[2]);
+  sim_free(s);
+}
+
 int main(void) {
   RUN(capped_at_300k_settles_low_and_stays);
   RUN(loss_5pct_does_not_lower_the_layer);
   RUN(cap_alternating_one_switch_per_change);
+  RUN(remb_stopped_top_layer_comes_back);
   return test_summary();
 }
