@@ -254,6 +254,7 @@ typedef struct {
   uint64_t allocated_bps, required_bps;
   uint8_t insufficient;
   uint64_t probes_sent, probes_done, probe_bytes, probe_last_bps;
+  uint64_t probe_rtx_packets; /* probe packets that were RTX copies of media (not padding) */
   uint64_t feedbacks;
 } sfu_router_downlink_info_t;
 void sfu_router_peer_downlink(const sfu_router_peer_t *p, sfu_router_downlink_info_t *out);

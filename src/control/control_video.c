@@ -189,6 +189,7 @@ cJSON *sfu_control_attendee_video_json(const sfu_router_t *r, const sfu_router_p
       add_u64(dl, "ProbesDone", d.probes_done);
       add_u64(dl, "ProbeBytes", d.probe_bytes);
       add_u64(dl, "LastProbeBps", d.probe_last_bps);
+      add_u64(dl, "ProbeRtxPackets", d.probe_rtx_packets);
     }
   }
   return o;

@@ -597,6 +597,7 @@ void sfu_router_peer_downlink(const sfu_router_peer_t *p, sfu_router_downlink_in
   out->probes_done = p->probes_done;
   out->probe_bytes = p->probe_bytes;
   out->probe_last_bps = p->probe_last_bps;
+  for (size_t i = 0; i < p->n_views; i++) out->probe_rtx_packets += p->views[i]->probe_rtx;
 }
 
 void router_downlink_event(sfu_router_t *r, sfu_router_peer_t *p, uint64_t est_bps,

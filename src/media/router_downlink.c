@@ -199,6 +199,18 @@ static void send_cluster_part(sfu_router_t *r, sfu_router_peer_t *p, uint64_t no
   int more = sfu_probe_cluster_next(&p->cluster, p->cluster_started_us, p->cluster_bytes,
                                     p->cluster_packets, now_us, &bytes_now, &next_us);
   size_t sent = 0;
+  /* Real media first: RTX copies of the view's newest packets, newest first, none twice
+   * in a cluster (probe_rtx_seq walks back from where the cluster started); padding when
+   * there is none left (a paused view, no history, only padding holes). */
+  while (sent < bytes_now && p->cluster_packets < 64 && p->probe_rtx_left > 0) {
+    size_t n = router_probe_rtx(r, v, p->probe_rtx_seq--, now_us, p->cluster.id);
+    p->probe_rtx_left--;
+    if (!n) continue;
+    p->probe_bytes += n;
+    p->cluster_bytes += n;
+    p->cluster_packets++;
+    sent += n;
+  }
   while (sent < bytes_now && p->cluster_packets < 64) {
     sfu_fwd_params_t fp = {
         .ssrc = v->rtx_ssrc, .seq = v->rtx_seq++, .ts = v->last_out_ts, .pt = (uint8_t)v->rtx_pt,
@@ -259,6 +271,9 @@ void router_downlink_tick(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us
     p->cluster_on = 1;
     p->cluster_started_us = now_us;
     p->cluster_bytes = p->cluster_packets = 0;
+    view_t *pv = probe_view(p);
+    p->probe_rtx_seq = pv ? pv->last_out_seq : 0;
+    p->probe_rtx_left = pv && pv->packets_out ? ROUTER_PROBE_RTX_BACK : 0;
     p->probe_id = c.id;
     p->probes_sent++;
     send_cluster_part(r, p, now_us);

@@ -177,7 +177,7 @@ static int16_t media_pt_of_rtx(const stream_t *s, uint8_t rtx_pt) {
  * transport. rec: the ring entry of out_seq (its fields are used as they are: a resend
  * rebuilds the same bytes). */
 static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const pkt_info_t *pi,
-                      const sfu_rw_out_t *o, uint16_t twcc, int has_twcc, int rtx) {
+                      const sfu_rw_out_t *o, uint16_t twcc, int has_twcc, int rtx, int cluster) {
   sfu_fwd_params_t fp = {
       .ssrc = v->ssrc,
       .seq = o->seq,
@@ -211,7 +211,7 @@ static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const 
     v->bytes_out += (uint64_t)n;
     v->sr_packets++;
     v->sr_octets += (uint64_t)n - h->header_len;
-    if (has_twcc) router_downlink_sent(v->viewer, twcc, r->now_us, (size_t)n, -1);
+    if (has_twcc) router_downlink_sent(v->viewer, twcc, r->now_us, (size_t)n, cluster);
   }
   return rc;
 }
@@ -327,7 +327,7 @@ static void forward(sfu_router_t *r, stream_t *s, layer_t *l, int li, const sfu_
     v->last_out_ts = o.ts;
     if ((int16_t)(o.seq - v->last_out_seq) > 0 || v->packets_out == 0) v->last_out_seq = o.seq;
     if (pi->keyframe) v->awaiting_kf = 0;
-    if (send_built(r, v, h, pi, &o, twcc, has_twcc, 0) == 0) {
+    if (send_built(r, v, h, pi, &o, twcc, has_twcc, 0, -1) == 0) {
       r->st.forwarded++;
       r->st.forwarded_bytes += h->raw_len;
     }
@@ -464,6 +464,30 @@ void router_fwd_rtp(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, uint
  * RTX negotiated it goes on the viewer's RTX SSRC (a new index); without, the very same
  * bytes under the same index (the SRTP layer allows that and nothing else: a different
  * plaintext under one GCM nonce would reveal the key). Not twice within one RTT. */
+/* Re-sends the packet of rec from its layer's history: on RTX (a new packet on the wire,
+ * a new transport-wide seq: the estimator counts it) or, without RTX, identical (its
+ * bytes must not change: it keeps the original's transport-wide seq). cluster: the probe
+ * cluster it belongs to (-1 none). */
+static int resend_rec(sfu_router_t *r, view_t *v, sfu_rw_sent_t *rec, uint64_t now_us, int rtx,
+                      int cluster) {
+  stream_t *s = v->s;
+  layer_t *l = NULL;
+  for (size_t i = 0; i < s->n_layers; i++)
+    if (s->layers[i].known && s->layers[i].ssrc == rec->src_ssrc) l = &s->layers[i];
+  if (!l) return SFU_ENOENT;
+  size_t len;
+  const uint8_t *pkt = sfu_history_get(l->hist, now_us, rec->src_seq, &len);
+  if (!pkt) return SFU_ENOENT;
+  sfu_rtp_hdr_t h;
+  if (sfu_rtp_parse(pkt, len, &h) != 0) return SFU_EPARSE;
+  pkt_info_t pi;
+  if (read_codec(s, &h, &pi) != 0) return SFU_EPARSE;
+  sfu_rw_out_t o = {.seq = rec->out_seq, .ts = rec->out_ts, .pic_id = rec->pic_id, .tl0 = rec->tl0};
+  uint16_t twcc = rec->twcc_seq;
+  if (rtx && rec->has_twcc) twcc = v->viewer->twcc_seq++;
+  return send_built(r, v, &h, &pi, &o, twcc, rec->has_twcc, rtx, cluster);
+}
+
 int router_resend(sfu_router_t *r, view_t *v, uint16_t out_seq, uint64_t now_us) {
   stream_t *s = v->s;
   if (!s) return SFU_ENOENT;
@@ -490,28 +514,26 @@ int router_resend(sfu_router_t *r, view_t *v, uint16_t out_seq, uint64_t now_us)
   if (rtt < 20000) rtt = 20000;
   if (rtt > 500000) rtt = 500000;
   if (rec->last_resend_us && now_us - rec->last_resend_us < rtt) return SFU_EAGAIN;
-  layer_t *l = NULL;
-  for (size_t i = 0; i < s->n_layers; i++)
-    if (s->layers[i].known && s->layers[i].ssrc == rec->src_ssrc) l = &s->layers[i];
-  if (!l) return SFU_ENOENT;
-  size_t len;
-  const uint8_t *pkt = sfu_history_get(l->hist, now_us, rec->src_seq, &len);
-  if (!pkt) return SFU_ENOENT;
-  sfu_rtp_hdr_t h;
-  if (sfu_rtp_parse(pkt, len, &h) != 0) return SFU_EPARSE;
-  pkt_info_t pi;
-  if (read_codec(s, &h, &pi) != 0) return SFU_EPARSE;
-  sfu_rw_out_t o = {.seq = rec->out_seq, .ts = rec->out_ts, .pic_id = rec->pic_id, .tl0 = rec->tl0};
-  int rtx = v->rtx_pt >= 0 && v->rtx_ssrc;
   rec->last_resend_us = now_us ? now_us : 1;
-  /* On RTX it is a new packet on the wire: a new transport-wide seq (the estimator counts
-   * it); the identical resend keeps the original's (its bytes must not change). */
-  uint16_t twcc = rec->twcc_seq;
-  if (rtx && rec->has_twcc) twcc = v->viewer->twcc_seq++;
-  int rc = send_built(r, v, &h, &pi, &o, twcc, rec->has_twcc, rtx);
+  int rc = resend_rec(r, v, rec, now_us, v->rtx_pt >= 0 && v->rtx_ssrc, -1);
   if (rc == 0) {
     v->retransmissions++;
     r->st.retransmissions++;
   }
   return rc;
+}
+
+/* A probe packet made of real media (issue 8: "probe over RTX of real media where
+ * possible"): an RTX copy of what the view sent as out_seq, on the current layer, still
+ * in the history. The viewer's jitter buffer drops it as a duplicate, or uses it if the
+ * original was lost. Returns the bytes sent, 0 if out_seq cannot serve. */
+size_t router_probe_rtx(sfu_router_t *r, view_t *v, uint16_t out_seq, uint64_t now_us, int cluster) {
+  stream_t *s = v->s;
+  if (!s || v->layer < 0 || v->target != v->layer || v->rtx_pt < 0 || !v->rtx_ssrc) return 0;
+  sfu_rw_sent_t *rec = sfu_rewrite_lookup(&v->rw, out_seq);
+  if (!rec || !rec->has_twcc || rec->src_ssrc != s->layers[v->layer].ssrc) return 0;
+  uint64_t before = v->bytes_out;
+  if (resend_rec(r, v, rec, now_us, 1, cluster) != 0) return 0;
+  v->probe_rtx++;
+  return (size_t)(v->bytes_out - before);
 }

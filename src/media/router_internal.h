@@ -35,6 +35,8 @@
 /* A layer with no packet for this long is inactive: viewers move off it. */
 #define ROUTER_LAYER_IDLE_US 1500000ull
 #define ROUTER_SCRATCH 1600 /* > MTU + SRTP tag + a grown VP8 picture id */
+/* A probe cluster copies at most this many of the newest packets (RTX), then pads. */
+#define ROUTER_PROBE_RTX_BACK 48
 #define ROUTER_SENDER_SSRC 1u /* SSRC of the worker's own RTCP (reports, feedback) */
 /* A viewer's receive cap (requirements.md "receivers under about 6 Mbps"): the budget of
  * a viewer whose downlink has no estimate. */
@@ -132,6 +134,7 @@ typedef struct view {
   uint8_t sr_i;
   uint64_t switches, keyframe_waits, packets_out, bytes_out, retransmissions, nacks_in, plis_in;
   uint64_t repairs_skipped;        /* NACKed packets not resent (router_resend) */
+  uint64_t probe_rtx;              /* probe packets that were RTX copies of its media */
 } view_t;
 
 struct sfu_router_peer {
@@ -158,6 +161,8 @@ struct sfu_router_peer {
   uint8_t cluster_on;
   uint64_t cluster_started_us;
   size_t cluster_bytes, cluster_packets;
+  uint16_t probe_rtx_seq;          /* the next of the probe view's packets to copy */
+  int probe_rtx_left;              /* how many more may be tried in this cluster */
   uint64_t probes_sent, probes_done, probe_bytes, probe_last_bps;
   uint64_t want_bps, allocated_bps, required_bps;
   uint64_t probed_goal_bps;        /* want_bps when the last cluster started */
@@ -190,6 +195,7 @@ int router_layer_rank(const stream_t *s, int storage_idx);
 void router_fwd_rtp(sfu_router_t *r, struct sfu_router_peer *p, uint64_t now_us, uint8_t *buf,
                     size_t len);
 int router_resend(sfu_router_t *r, view_t *v, uint16_t out_seq, uint64_t now_us);
+size_t router_probe_rtx(sfu_router_t *r, view_t *v, uint16_t out_seq, uint64_t now_us, int cluster);
 /* router_downlink.c */
 uint64_t router_downlink_estimate(const struct sfu_router_peer *p);
 void router_downlink_setup(sfu_router_t *r, struct sfu_router_peer *p);

@@ -38,6 +38,12 @@ TEST(capped_at_300k_settles_low_and_stays) {
   printf("  top layer %.1f s after the cap was lifted (estimate %llu)\n",
          (double)(s->now - t1) / 1e6, (unsigned long long)estimate(s));
   CHECK_EQ_INT(s->width, 1280);
+  /* the probes were made of real media where there was some (RTX copies), padding else */
+  sfu_router_downlink_info_t d;
+  sfu_router_peer_downlink(s->view, &d);
+  printf("  probes %llu, %llu bytes, %llu RTX copies of media\n", (unsigned long long)d.probes_sent,
+         (unsigned long long)d.probe_bytes, (unsigned long long)d.probe_rtx_packets);
+  CHECK(d.probe_rtx_packets > 0);
   sim_free(s);
 }
 
