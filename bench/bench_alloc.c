@@ -59,7 +59,7 @@ __attribute__((noinline)) void bench_stage_alloc(const uint64_t *now, const uint
 void bench_stage_alloc(const uint64_t *now, const uint64_t *est, int n) {
   sfu_alloc_result_t res;
   for (int r = 0; r < n; r++) {
-    sfu_alloc_run(&alloc, now[r], est[r], 0, streams, nstreams, out, &res);
+    sfu_alloc_run(&alloc, now[r], est[r], 0, streams, nstreams, out, NULL, &res);
     for (size_t i = 0; i < nstreams; i++) {
       switches += out[i] != streams[i].current;
       streams[i].current = out[i];

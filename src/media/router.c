@@ -122,6 +122,7 @@ static void layer_init(layer_t *l, stream_t *s) {
   sfu_kf_req_init(&l->kf);
   sfu_nack_gen_init(&l->nack);
   sfu_rate_meter_init(&l->rate, 1000000);
+  for (size_t t = 0; t < SFU_TEMPORAL_MAX; t++) sfu_rate_meter_init(&l->tl_rate[t], 1000000);
 }
 
 static void view_detach(sfu_router_t *r, view_t *v);
@@ -381,6 +382,8 @@ int sfu_router_peer_set_views(sfu_router_t *r, sfu_router_peer_t *p,
       v->viewer = p;
       v->ssrc = fresh_ssrc();
       v->layer = v->target = -1;
+      sfu_temporal_init(&v->tl);
+      v->target_tid = SFU_TEMPORAL_ALL;
       uint16_t seq;
       uint32_t ts;
       uint16_t pic;

@@ -17,7 +17,7 @@ typedef struct {
   sfu_alloc_t a;
   sfu_alloc_stream_t s[40];
   size_t n;
-  int8_t out[40];
+  int8_t out[40], out_tid[40];
   sfu_alloc_result_t res;
   uint64_t now, rng;
   int switches[40];
@@ -51,11 +51,13 @@ static void viewer_init(viewer_t *v, size_t n) {
 }
 
 static void run_now(viewer_t *v, uint64_t est) {
-  sfu_alloc_run(&v->a, v->now, est, 0, v->s, v->n, v->out, &v->res);
+  sfu_alloc_run(&v->a, v->now, est, 0, v->s, v->n, v->out, v->out_tid, &v->res);
   v->runs++;
   for (size_t i = 0; i < v->n; i++) {
-    if (v->out[i] != v->s[i].current) v->switches[i]++;
+    if (v->out[i] != v->s[i].current || (v->s[i].layers[0].n_temporal && v->out_tid[i] != v->s[i].current_tid))
+      v->switches[i]++;
     v->s[i].current = v->out[i];
+    v->s[i].current_tid = v->out_tid[i];
   }
 }
 
@@ -364,7 +366,7 @@ TEST(cap_6m_with_25_streams) {
   /* A meeting's own cap, and no estimate yet (0): the cap is the budget. */
   int8_t out[25];
   sfu_alloc_result_t res;
-  sfu_alloc_run(&v.a, v.now, 0, 3000000, v.s, 25, out, &res);
+  sfu_alloc_run(&v.a, v.now, 0, 3000000, v.s, 25, out, NULL, &res);
   CHECK_EQ_INT(res.budget_bps, 3000000);
   CHECK(res.allocated_bps <= 3000000);
   CHECK_EQ_INT(res.n_paused, 5);
@@ -379,7 +381,7 @@ TEST(due_thresholds) {
   s.current = 1; /* where 1M keeps it: nothing pending */
   int8_t out;
   uint64_t t = 10 * S;
-  sfu_alloc_run(&a, t, 1000000, 0, &s, 1, &out, NULL);
+  sfu_alloc_run(&a, t, 1000000, 0, &s, 1, &out, NULL, NULL);
   CHECK_EQ_INT(out, 1);
   CHECK_EQ_INT(a.wake_us, 0);
   CHECK(!sfu_alloc_due(&a, t, 1000000, 0));
@@ -394,12 +396,12 @@ TEST(due_thresholds) {
   /* A pending up-switch wakes it when its hold ends, not at the next period. */
   sfu_alloc_init(&a);
   s.current = 0;
-  sfu_alloc_run(&a, t, 1000000, 0, &s, 1, &out, NULL);
+  sfu_alloc_run(&a, t, 1000000, 0, &s, 1, &out, NULL, NULL);
   CHECK_EQ_INT(out, 0);
   CHECK(a.wake_us == t + SFU_ALLOC_DEFAULT_HOLD_US); /* 1M: middle with margin */
   CHECK(!sfu_alloc_due(&a, t + SFU_ALLOC_DEFAULT_HOLD_US - 1, 1000000, 0));
   CHECK(sfu_alloc_due(&a, t + SFU_ALLOC_DEFAULT_HOLD_US, 1000000, 0));
-  sfu_alloc_run(&a, t + SFU_ALLOC_DEFAULT_HOLD_US, 1000000, 0, &s, 1, &out, NULL);
+  sfu_alloc_run(&a, t + SFU_ALLOC_DEFAULT_HOLD_US, 1000000, 0, &s, 1, &out, NULL, NULL);
   CHECK_EQ_INT(out, 1);
   CHECK_EQ_INT(a.wake_us, 0);
 }
@@ -412,12 +414,12 @@ TEST(want_bps_for_the_probe_controller) {
   s.current = 0;
   int8_t out;
   sfu_alloc_result_t res;
-  sfu_alloc_run(&a, 10 * S, 300000, 0, &s, 1, &out, &res);
+  sfu_alloc_run(&a, 10 * S, 300000, 0, &s, 1, &out, NULL, &res);
   CHECK_EQ_INT(res.want_bps, 550000); /* 500k x 1.1 */
-  sfu_alloc_run(&a, 10 * S, 300000, 500000, &s, 1, &out, &res);
+  sfu_alloc_run(&a, 10 * S, 300000, 500000, &s, 1, &out, NULL, &res);
   CHECK_EQ_INT(res.want_bps, 0); /* over the meeting's cap: nothing to prove */
   s.current = 2;
-  sfu_alloc_run(&a, 10 * S, 5000000, 0, &s, 1, &out, &res);
+  sfu_alloc_run(&a, 10 * S, 5000000, 0, &s, 1, &out, NULL, &res);
   CHECK_EQ_INT(res.want_bps, 0); /* everything asked for is allocated */
 }
 
@@ -465,7 +467,7 @@ TEST(hostile_inputs) {
   /* Time going backwards. */
   v.now -= 60 * S;
   hold_estimate(&v, 3000000, 0, 3 * S);
-  sfu_alloc_run(&v.a, 0, 0, 0, v.s, 0, v.out, NULL);
+  sfu_alloc_run(&v.a, 0, 0, 0, v.s, 0, v.out, NULL, NULL);
   CHECK_EQ_INT(v.a.n_slots, 0);
 }
 
