@@ -225,6 +225,9 @@ typedef struct {
   int8_t layer, target_layer;   /* -1: none yet */
   int8_t max_layer;
   uint8_t paused;               /* the allocation gives it nothing (downlink too small) */
+  /* The highest VP8 temporal layer (TID) it is sent, -1 when the stream has none;
+   * target_temporal: the allocation's, -1 all (temporal_filter.h). */
+  int8_t temporal_layer, target_temporal;
   uint64_t switches, keyframe_waits, packets_out, bytes_out, retransmissions, nacks_in,
       plis_in;
 } sfu_router_view_info_t;

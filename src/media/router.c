@@ -565,6 +565,8 @@ int sfu_router_peer_view_info(const sfu_router_peer_t *p, size_t i, sfu_router_v
   out->target_layer = v->s && v->target >= 0 ? (int8_t)router_layer_rank(v->s, v->target) : -1;
   out->max_layer = v->max_layer;
   out->paused = v->paused;
+  out->temporal_layer = (int8_t)sfu_temporal_delivered(&v->tl);
+  out->target_temporal = v->target_tid == SFU_TEMPORAL_ALL ? -1 : (int8_t)v->target_tid;
   out->switches = v->switches;
   out->keyframe_waits = v->keyframe_waits;
   out->packets_out = v->packets_out;

@@ -441,6 +441,114 @@ TEST(streams_come_and_go_keep_their_timers) {
   CHECK(v.now - STEP_US - started <= SFU_ALLOC_DEFAULT_HOLD_US + STEP_US); /* not restarted */
 }
 
+/* A camera with 3 temporal layers per spatial layer, libwebrtc's split (T0 40 %, T1 20 %,
+ * T2 40 %): rungs 60k 90k 150k | 200k 300k 500k | 600k 900k 1.5M. */
+static void temporal_camera(sfu_alloc_stream_t *s) {
+  s->current_tid = -1;
+  for (int k = 0; k < 3; k++) {
+    sfu_alloc_layer_t *l = &s->layers[k];
+    l->n_temporal = 3;
+    l->temporal_bps[0] = l->bitrate_bps / 10 * 4;
+    l->temporal_bps[1] = l->bitrate_bps / 10 * 6;
+    l->temporal_bps[2] = l->bitrate_bps;
+  }
+}
+
+TEST(temporal_reduced_frame_rate_before_a_pause) {
+  static viewer_t v;
+  viewer_init(&v, 1);
+  temporal_camera(&v.s[0]);
+  /* 80k: the lowest layer at full rate (150k) does not fit, its T0 (60k) does. */
+  hold_estimate(&v, 80000, 0, 10 * S);
+  CHECK_EQ_INT(v.s[0].current, 0);
+  CHECK_EQ_INT(v.s[0].current_tid, 0);
+  CHECK_EQ_INT(v.res.n_paused, 0);
+  CHECK_EQ_INT(v.res.insufficient, 0);
+  CHECK_EQ_INT(v.res.required_bps, 60000);
+  CHECK_EQ_INT(v.res.allocated_bps, 60000);
+  CHECK_EQ_INT(v.res.want_bps, 99000); /* T0+T1 (90k) with the margin */
+  /* 120k: T0 + T1. */
+  hold_estimate(&v, 120000, 0, 10 * S);
+  CHECK_EQ_INT(v.s[0].current, 0);
+  CHECK_EQ_INT(v.s[0].current_tid, 1);
+  /* Without temporal layers the same budget pauses the stream (today's ladder). */
+  viewer_init(&v, 1);
+  hold_estimate(&v, 80000, 0, 10 * S);
+  CHECK_EQ_INT(v.s[0].current, -1);
+  CHECK_EQ_INT(v.out_tid[0], -1);
+  CHECK_EQ_INT(v.res.insufficient, 1);
+}
+
+TEST(temporal_everyone_lowest_full_rate_before_anyone_higher) {
+  static viewer_t v;
+  viewer_init(&v, 4);
+  for (size_t i = 0; i < 4; i++) temporal_camera(&v.s[i]);
+  /* 500k: 4 x 150k does not fit; the first in order get the full rate, the rest T0+T1,
+   * nobody anything of the middle layer, nobody paused. */
+  hold_estimate(&v, 500000, 0, 10 * S);
+  for (size_t i = 0; i < 4; i++) CHECK_EQ_INT(v.s[i].current, 0);
+  CHECK_EQ_INT(v.s[0].current_tid, -1);
+  CHECK_EQ_INT(v.s[1].current_tid, -1);
+  CHECK_EQ_INT(v.s[2].current_tid, 1);
+  CHECK_EQ_INT(v.s[3].current_tid, 1);
+  CHECK(v.res.allocated_bps <= 500000);
+  /* 700k: every floor layer at full rate (600k) first; what is left gives the first
+   * stream the middle layer's T0 (200k x 1.1 - 150k). */
+  hold_estimate(&v, 700000, 0, 10 * S);
+  CHECK_EQ_INT(v.s[0].current, 1);
+  CHECK_EQ_INT(v.s[0].current_tid, 0);
+  for (size_t i = 1; i < 4; i++) {
+    CHECK_EQ_INT(v.s[i].current, 0);
+    CHECK_EQ_INT(v.s[i].current_tid, -1);
+  }
+  /* A stream without temporal layers beside one with: its floor (150k) is its full
+   * rate; the other drops frame rate, neither is paused. */
+  viewer_init(&v, 2);
+  temporal_camera(&v.s[0]);
+  hold_estimate(&v, 250000, 0, 10 * S);
+  CHECK_EQ_INT(v.s[0].current, 0);
+  CHECK_EQ_INT(v.s[0].current_tid, 1);
+  CHECK_EQ_INT(v.s[1].current, 0);
+  CHECK_EQ_INT(v.out_tid[1], -1);
+  CHECK_EQ_INT(v.res.n_paused, 0);
+}
+
+TEST(temporal_higher_layer_at_lower_frame_rate_when_it_fits_better) {
+  static viewer_t v;
+  viewer_init(&v, 1);
+  temporal_camera(&v.s[0]);
+  /* 1M: 720p at 15 fps (900k) rather than 360p at 30 fps (500k). */
+  hold_estimate(&v, 1000000, 0, 10 * S);
+  CHECK_EQ_INT(v.s[0].current, 2);
+  CHECK_EQ_INT(v.s[0].current_tid, 1);
+  /* 700k: one step down is frame rate only (T0, 600k), at once. */
+  int sw = v.switches[0];
+  step(&v, 700000, 0);
+  CHECK_EQ_INT(v.s[0].current, 2);
+  CHECK_EQ_INT(v.s[0].current_tid, 0);
+  CHECK_EQ_INT(v.switches[0], sw + 1);
+  /* 550k: below 720p's T0: 360p at full rate. */
+  step(&v, 550000, 0);
+  CHECK_EQ_INT(v.s[0].current, 1);
+  CHECK_EQ_INT(v.s[0].current_tid, -1);
+  /* A higher layer's reduced rate that costs less than the layer below's full rate is
+   * no rung: 360p's T0 at 100k (< 180p's 150k) is never chosen over 180p. */
+  viewer_init(&v, 1);
+  temporal_camera(&v.s[0]);
+  v.s[0].layers[1].temporal_bps[0] = 100000;
+  v.s[0].layers[1].temporal_bps[1] = 140000;
+  hold_estimate(&v, 180000, 0, 10 * S);
+  CHECK_EQ_INT(v.s[0].current, 0);
+  CHECK_EQ_INT(v.s[0].current_tid, -1);
+  /* The caller's current tid on a layer without temporal layers reads as full rate. */
+  viewer_init(&v, 1);
+  v.s[0].current = 1;
+  v.s[0].current_tid = 0;
+  step(&v, 600000, 0);
+  CHECK_EQ_INT(v.out[0], 1);
+  CHECK_EQ_INT(v.out_tid[0], -1);
+}
+
 TEST(hostile_inputs) {
   static viewer_t v;
   viewer_init(&v, 40); /* past SFU_ALLOC_MAX_STREAMS */
@@ -454,6 +562,12 @@ TEST(hostile_inputs) {
   v.s[4].stream_id = v.s[5].stream_id;           /* a duplicate id */
   v.s[6].layers[0].active_since_us = UINT64_MAX; /* from the future */
   v.s[7].layers[2].bitrate_bps = UINT32_MAX;
+  v.s[8].layers[0].n_temporal = 200; /* more temporal layers than a TID can name */
+  v.s[8].layers[0].temporal_bps[0] = 1;
+  v.s[8].layers[0].temporal_bps[3] = UINT32_MAX;
+  v.s[8].current_tid = 100;
+  v.s[9].layers[1].n_temporal = 3; /* temporal layers with no rate measured */
+  v.s[9].current_tid = -50;
   hold_estimate(&v, UINT64_MAX, 0, 5 * S);
   hold_estimate(&v, 1, 0, 5 * S);
   for (size_t i = SFU_ALLOC_MAX_STREAMS; i < 40; i++) CHECK_EQ_INT(v.out[i], -1);
@@ -491,6 +605,9 @@ int main(void) {
   RUN(due_thresholds);
   RUN(want_bps_for_the_probe_controller);
   RUN(streams_come_and_go_keep_their_timers);
+  RUN(temporal_reduced_frame_rate_before_a_pause);
+  RUN(temporal_everyone_lowest_full_rate_before_anyone_higher);
+  RUN(temporal_higher_layer_at_lower_frame_rate_when_it_fits_better);
   RUN(hostile_inputs);
   return test_summary();
 }

@@ -30,6 +30,7 @@ typedef struct {
   int keyframe;
   uint16_t width;
   int padding;
+  int tid; /* -1: no TID */
   char mid[8];
   uint16_t osn; /* RTX: original seq */
 } out_pkt_t;
@@ -82,6 +83,7 @@ static int cap_rtp(void *u, uint8_t *buf, size_t len, size_t cap) {
   sfu_vp8_desc_t v;
   if (sfu_vp8_parse(pl, pll, &v) == 0) {
     o->pic_id = v.picture_id;
+    o->tid = v.has_tid ? v.tid : -1;
     o->keyframe = v.frame_start && v.keyframe;
     if (o->keyframe) o->width = v.width;
   }
@@ -222,6 +224,7 @@ typedef struct {
   uint16_t pic;
   uint8_t tl0;
   uint16_t w, h;
+  uint8_t temporal, tid, sync; /* temporal: the descriptor carries T (TID, Y) */
 } src_t;
 
 /* A VP8 packet: RFC 8285 one-byte extensions (mid, rid, twcc), RFC 7741 descriptor with
@@ -259,10 +262,11 @@ static size_t make_pkt(uint8_t *b, const src_t *s, int first, int key, int last,
     return (size_t)(p - b) + 100;
   }
   p[n++] = (uint8_t)(0x80 | (first ? 0x10 : 0)); /* X, S, PID 0 */
-  p[n++] = 0xC0;                                   /* I, L */
+  p[n++] = s->temporal ? 0xE0 : 0xC0;              /* I, L (, T) */
   p[n++] = (uint8_t)(0x80 | (s->pic >> 8));
   p[n++] = (uint8_t)s->pic;
   p[n++] = s->tl0;
+  if (s->temporal) p[n++] = (uint8_t)(s->tid << 6 | s->sync << 5); /* TID Y KEYIDX */
   if (first) {
     p[n++] = key ? 0x00 : 0x01; /* frame tag: P bit */
     p[n++] = 0;
@@ -950,6 +954,97 @@ TEST(after_a_pli_old_packets_are_not_resent) {
   free(e);
 }
 
+/* libwebrtc's VP8 temporal pattern 0,2,1,2 at 30 fps, T0 frames 4 packets, T1 2, T2 1
+ * (1000 bytes each): T0 ~240 kbps, T0+T1 ~360 kbps, all ~480 kbps. Y=1 on the T2 frame
+ * after T0 and on T1 (they reference T0 only). */
+static void tl_frame(env_t *e, sfu_router_peer_t *pub, src_t *s, int f, int key) {
+  static const uint8_t tids[4] = {0, 2, 1, 2}, npk[3] = {4, 2, 1};
+  s->temporal = 1;
+  s->tid = tids[f % 4];
+  s->sync = f % 4 == 1 || f % 4 == 2;
+  if (s->tid == 0 && f > 0) s->tl0++;
+  uint8_t tl0 = s->tl0;
+  frame_n(e, pub, s, key, npk[s->tid], 1000);
+  s->ts -= 3000; /* frame_n steps 15 fps */
+  s->tl0 = tl0;  /* TL0PICIDX counts T0 frames only */
+}
+
+/* The viewer's packets since index `from`: TIDs seen (bit mask) and media frames. */
+static unsigned tids_since(const fake_peer_t *v, size_t from, uint32_t ssrc) {
+  unsigned mask = 0;
+  for (size_t i = from; i < v->n_out; i++)
+    if (v->out[i].ssrc == ssrc && !v->out[i].padding && v->out[i].tid >= 0) mask |= 1u << v->out[i].tid;
+  return mask;
+}
+
+TEST(temporal_layers_budget_for_t0_gets_t0_only_contiguous) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  const char *const one[] = {"q"};
+  uint32_t sid = publish(e, pub, one, 1);
+  sfu_router_view_out_t o;
+  REQUIRE(view(e, v1, sid, -1, 1, &o) == 0);
+  src_t s[3];
+  sources(s, chrome_rids);
+  int f = 0;
+  for (; f < 60; f++) { /* 2 s: every rate measured, the view gets everything */
+    tl_frame(e, pub, &s[0], f, f == 0);
+    advance(e, 33333);
+  }
+  fake_peer_t *fv = &e->peers[1];
+  CHECK_EQ_INT(tids_since(fv, 0, o.ssrc), 0x7);
+  sfu_router_view_info_t vi;
+  REQUIRE(sfu_router_peer_view_info(v1, 0, &vi) == 0);
+  CHECK_EQ_INT(vi.temporal_layer, 2);
+  /* REMB 300 kbps: T0 (240k) fits, T0+T1 (360k) does not, nor the full rate: the
+   * stream drops frame rate instead of being paused. */
+  uint8_t b[64];
+  uint32_t ssrc = o.ssrc;
+  int n = sfu_rtcp_write_remb(b, sizeof b, 9, 300000, &ssrc, 1);
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  advance(e, 40000);
+  size_t mark = fv->n_out;
+  for (int k = 0; k < 40; k++, f++) {
+    tl_frame(e, pub, &s[0], f, 0);
+    advance(e, 33333);
+  }
+  REQUIRE(sfu_router_peer_view_info(v1, 0, &vi) == 0);
+  CHECK_EQ_INT(vi.paused, 0);
+  CHECK_EQ_INT(vi.layer, 0);
+  CHECK_EQ_INT(vi.temporal_layer, 0);
+  CHECK_EQ_INT(tids_since(fv, mark, o.ssrc), 0x1); /* T0 frames only, */
+  CHECK_EQ_INT(fv->n_out - mark, 10 * 4);          /* all 10 of them, whole */
+  /* and one stream: no sequence gap (no padding either: frames dropped in order take no
+   * slot), picture ids +1 per frame although 3 frames in 4 are dropped. */
+  int gaps, back, pics;
+  check_continuous(fv, o.ssrc, &gaps, &back, &pics);
+  CHECK_EQ_INT(gaps, 0);
+  CHECK_EQ_INT(back, 0);
+  CHECK_EQ_INT(pics, 0);
+  for (size_t i = mark; i < fv->n_out; i++) CHECK(!fv->out[i].padding);
+  /* REMB 2 Mbps: back up through the sync frames (T1, then T2), no keyframe needed. */
+  size_t plis = e->peers[0].plis;
+  n = sfu_rtcp_write_remb(b, sizeof b, 9, 2000000, &ssrc, 1);
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  advance(e, 40000);
+  mark = fv->n_out;
+  for (int k = 0; k < 20; k++, f++) {
+    tl_frame(e, pub, &s[0], f, 0);
+    advance(e, 33333);
+  }
+  CHECK_EQ_INT(tids_since(fv, mark, o.ssrc), 0x7);
+  REQUIRE(sfu_router_peer_view_info(v1, 0, &vi) == 0);
+  CHECK_EQ_INT(vi.temporal_layer, 2);
+  CHECK_EQ_INT(e->peers[0].plis, plis);
+  check_continuous(fv, o.ssrc, &gaps, &back, &pics);
+  CHECK_EQ_INT(gaps, 0);
+  CHECK_EQ_INT(pics, 0);
+  sfu_router_free(e->r);
+  free(e);
+}
+
 int main(void) {
   RUN(simulcast_index_order_and_top_layer);
   RUN(max_layer_switch_lands_on_keyframe_continuous);
@@ -967,5 +1062,6 @@ int main(void) {
   RUN(view_starts_only_once_its_transport_carries_media);
   RUN(viewer_rtt_from_its_receiver_reports_paces_resends);
   RUN(after_a_pli_old_packets_are_not_resent);
+  RUN(temporal_layers_budget_for_t0_gets_t0_only_contiguous);
   return test_summary();
 }
