@@ -135,6 +135,10 @@ cJSON *sfu_control_receiving_json(const sfu_router_view_info_t *vi) {
   add_layer_index(o, "Layer", vi->layer);
   add_layer_index(o, "TargetLayer", vi->target_layer);
   add_layer_index(o, "MaxLayer", vi->max_layer);
+  /* The VP8 temporal layer (TID) sent now: null without temporal layers; the target:
+   * null for all of them (full frame rate). */
+  add_layer_index(o, "TemporalLayer", vi->temporal_layer);
+  add_layer_index(o, "TargetTemporalLayer", vi->target_temporal);
   add_u64(o, "Switches", vi->switches);
   add_u64(o, "KeyframeWaits", vi->keyframe_waits);
   add_u64(o, "PacketsOut", vi->packets_out);

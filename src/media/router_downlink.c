@@ -5,7 +5,8 @@
  *
  *   send_built ──sfu_bwe_on_sent (twcc seq, size, time)──▶ bwe
  *   viewer RTCP transport-cc ──sfu_bwe_on_feedback──▶ bwe ──estimate──▶ allocator
- *   allocator ──target layer per view──▶ switching (router_fwd.c, keyframe-aligned)
+ *   allocator ──target (layer, max TID) per view──▶ switching (router_fwd.c: spatial at a
+ *              keyframe, temporal at a frame start / layer sync frame, temporal_filter.h)
  *   allocator.want > estimate ──▶ probe cluster: padding on the viewer's RTX SSRC
  *
  * Loss for the estimate comes from the viewer's own transport-cc feedback only (what

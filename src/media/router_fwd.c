@@ -1,7 +1,8 @@
 /* The video router's RTP path (router.h): a publisher's packet is matched to its layer
  * (learning SSRCs from the mid / rid / repaired-rid extensions), unwrapped if it is RTX,
  * dropped if it is padding, read for keyframes and resolution, kept for NACKs, and
- * forwarded to every viewer on that layer, rewritten into the viewer's own stream. */
+ * forwarded to every viewer on that layer (VP8 frames above a viewer's temporal layer
+ * excepted: temporal_filter.h), rewritten into the viewer's own stream. */
 #include <string.h>
 
 #include "media/router_internal.h"

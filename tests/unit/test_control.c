@@ -927,17 +927,23 @@ TEST(index_and_video_json) {
   vi.layer = -1;
   vi.target_layer = 1;
   vi.max_layer = -1;
+  vi.temporal_layer = vi.target_temporal = -1;
   vi.switches = 2;
   vi.plis_in = 3;
   txt = sfu_control_print(sfu_control_receiving_json(&vi));
   CHECK_EQ_STR(txt, "{\"Mid\":\"4\",\"StreamId\":3,\"Ssrc\":3735928559,\"Layer\":null,"
-                    "\"TargetLayer\":1,\"MaxLayer\":null,\"Switches\":2,\"KeyframeWaits\":0,"
+                    "\"TargetLayer\":1,\"MaxLayer\":null,\"TemporalLayer\":null,"
+                    "\"TargetTemporalLayer\":null,\"Switches\":2,\"KeyframeWaits\":0,"
                     "\"PacketsOut\":0,\"BytesOut\":0,\"Retransmissions\":0,\"NacksIn\":0,"
                     "\"PlisIn\":3,\"Paused\":false}");
   free(txt);
   vi.max_layer = 0;
+  vi.temporal_layer = 2;
+  vi.target_temporal = 0;
   cJSON *o = sfu_control_receiving_json(&vi);
   CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(o, "MaxLayer")->valueint, 0);
+  CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(o, "TemporalLayer")->valueint, 2);
+  CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(o, "TargetTemporalLayer")->valueint, 0);
   cJSON_Delete(o);
 
   /* The Subscribe reply's video part: inactive views left out, publish refused. */
