@@ -27,7 +27,9 @@
  *     a little costs frames, not a keyframe: a temporal down-switch happens at the next
  *     frame with no keyframe request, a spatial one waits for the lower layer's keyframe.
  *     A reduced rate that costs less than the layer below's full rate is left out: at that
- *     budget the lower resolution at full rate is the better picture (and cheaper switch).
+ *     budget the lower resolution at full rate is the better picture (and cheaper switch);
+ *     except the current rung, which stays one while its measured rate wanders around the
+ *     layer below's (no spatial switch for measurement noise).
  * Streams without temporal information (no TID, H.264, VP9 for now) have exactly one
  * rung per layer, as before.
  *

@@ -64,22 +64,28 @@ static int n_temporal(const sfu_alloc_layer_t *l) {
 /* Layer k's rungs: its reduced frame rates (sfu/allocator.h "Temporal rungs": on the
  * floor layer all of them, above it those that cost more than the rung below), then its
  * full rate. Ascending bitrates. */
-static void add_layer(plan_t *p, const sfu_alloc_layer_t *l, int k) {
+static inline void push_rung(plan_t *p, int8_t key, uint32_t bps) {
+  p->rung[p->n].key = key;
+  p->rung[p->n].bps = bps;
+  p->cur_ok |= key == p->cur;
+  p->n++;
+}
+
+static inline void add_layer(plan_t *p, const sfu_alloc_layer_t *l, int k) {
   int floor = p->n == 0;
-  if (floor) p->base = 0;
   int nt = n_temporal(l);
   for (int t = 0; t + 1 < nt; t++) {
     uint32_t bps = l->temporal_bps[t];
-    if (bps == 0 || (l->bitrate_bps && bps >= l->bitrate_bps)) continue;
-    if (p->n > 0 && bps <= p->rung[p->n - 1].bps) continue;
-    p->rung[p->n].key = key_of(k, t);
-    p->rung[p->n].bps = bps;
-    p->n++;
+    if (bps == 0) continue;
+    /* The current rung stays one whatever the measurement noise says of its place (a
+     * rung that comes and goes with noise would be a spatial switch each time). */
+    if (key_of(k, t) != p->cur && ((l->bitrate_bps && bps >= l->bitrate_bps) ||
+                                   (p->n > 0 && bps <= p->rung[p->n - 1].bps)))
+      continue;
+    push_rung(p, key_of(k, t), bps);
   }
-  p->rung[p->n].key = key_of(k, -1);
-  p->rung[p->n].bps = l->bitrate_bps;
   if (floor) p->base = p->n;
-  p->n++;
+  push_rung(p, key_of(k, -1), l->bitrate_bps);
 }
 
 /* The usable layers of s, cheapest first (sfu/allocator.h "Ladder"). */
@@ -111,7 +117,6 @@ static void build_ladder(const sfu_alloc_t *a, uint64_t now_us, const sfu_alloc_
   }
   if (p->n == 0 && lowest_active >= 0) /* a cap never pauses a stream */
     add_layer(p, &s->layers[lowest_active], lowest_active);
-  for (int i = 0; i < p->n; i++) p->cur_ok |= p->rung[i].key == p->cur;
 }
 
 /* What climbing to rung r costs: above the current rung, with the margin. */
@@ -191,9 +196,11 @@ static void walk(const sfu_alloc_t *a, const sfu_alloc_stream_t *s, plan_t *p, c
       w.first_fail = order[o], w.fail_from = 0, w.fail_to = cost;
     }
   }
-  /* Every floor layer at full rate before anything else climbs (no-op without
+  /* Every floor layer at full rate before anything else climbs (nothing to do without
    * temporal rungs: the floor is the full rate then). */
-  climb(a, p, order, 0, n, 1, &w);
+  int any_base = 0;
+  for (size_t i = 0; i < n; i++) any_base |= p[i].base > 0;
+  if (any_base) climb(a, p, order, 0, n, 1, &w);
   for (size_t t0 = 0, t1; t0 < n; t0 = t1) { /* the tier order[t0..t1) */
     t1 = t0 + 1;
     while (t1 < n && same_tier(&s[order[t0]], &s[order[t1]])) t1++;

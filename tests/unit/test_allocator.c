@@ -527,6 +527,13 @@ TEST(temporal_higher_layer_at_lower_frame_rate_when_it_fits_better) {
   CHECK_EQ_INT(v.s[0].current, 2);
   CHECK_EQ_INT(v.s[0].current_tid, 0);
   CHECK_EQ_INT(v.switches[0], sw + 1);
+  /* 720p's T0 measured a little under 360p's full rate (noise): still a rung while it
+   * is the current one, no spatial switch. */
+  v.s[0].layers[2].temporal_bps[0] = 490000;
+  step(&v, 700000, 1);
+  CHECK_EQ_INT(v.s[0].current, 2);
+  CHECK_EQ_INT(v.s[0].current_tid, 0);
+  v.s[0].layers[2].temporal_bps[0] = 600000;
   /* 550k: below 720p's T0: 360p at full rate. */
   step(&v, 550000, 0);
   CHECK_EQ_INT(v.s[0].current, 1);
