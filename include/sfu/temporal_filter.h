@@ -17,9 +17,10 @@
  *
  * Whole frames. The decision is made once per frame, at its first packet seen (its
  * start, or a packet that overtook the start), and remembered by (source, RTP timestamp)
- * for its other packets, so that a switch never cuts a frame in two. Retransmissions
- * (late packets) never switch; they follow their frame's decision, or the current layer
- * when the frame is forgotten.
+ * for its other packets, so that a switch never cuts a frame in two. Only the newest
+ * frame (by RTP timestamp) switches: retransmissions and reordered frames never do (an
+ * old sync frame says nothing of the frames after it that were already dropped); they
+ * follow their frame's decision, or the current layer when the frame is forgotten.
  *
  * Packets without a TID (no temporal layers, H.264, VP9 for now) always pass.
  *
@@ -39,6 +40,8 @@ typedef struct {
   uint8_t seen;    /* a packet with a TID passed through: the stream is temporally layered */
   uint8_t top;     /* highest TID seen (valid if seen) */
   uint8_t next;    /* ring slot the next decision takes */
+  uint8_t has_newest;
+  uint32_t newest_src, newest_ts; /* the newest frame seen: only it may switch */
   struct {
     uint32_t src, ts;
     uint8_t used, pass;

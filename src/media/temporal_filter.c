@@ -45,7 +45,13 @@ int sfu_temporal_pass(sfu_temporal_filter_t *f, const sfu_temporal_pkt_t *p) {
     if (!f->frames[slot].pass) f->dropped++;
     return f->frames[slot].pass;
   }
-  if (p->frame_start && !p->late) maybe_switch(f, p);
+  int newest = !f->has_newest || p->src != f->newest_src || (int32_t)(p->ts - f->newest_ts) > 0;
+  if (newest && !p->late) {
+    f->has_newest = 1;
+    f->newest_src = p->src;
+    f->newest_ts = p->ts;
+    if (p->frame_start) maybe_switch(f, p);
+  }
   int pass = f->current == SFU_TEMPORAL_ALL || tid <= f->current;
   /* A late packet of a forgotten frame decides for nothing else. */
   if (!p->late) {

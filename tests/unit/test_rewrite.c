@@ -933,6 +933,21 @@ TEST(temporal_whole_frames_and_late_packets) {
   CHECK_EQ_INT(v->n, 4);
   CHECK_EQ_INT(v->out[2].pic_id, (v->out[1].pic_id + 1) & 0x7fff);
   CHECK_EQ_INT(v->out[3].pic_id, (v->out[2].pic_id + 1) & 0x7fff);
+  /* A reordered frame is no switch point: down to T0, then a T1 sync frame overtaken by
+   * the T2 frame after it; the target goes up before the sync frame arrives. Raising
+   * there would let through T1 frames referencing ones the viewer never got. */
+  sfu_temporal_set_target(&v->tf, 0);
+  tsrc_frame(&s, v, 0, 0, 0, 1);
+  size_t n = v->n;
+  tsrc_t sync = s; /* the T1 sync frame, sent below after the next one */
+  s.seq++, s.ts += 3000, s.pic++, s.frames++;
+  tsrc_frame(&s, v, 2, 0, 0, 1);
+  sfu_temporal_set_target(&v->tf, 1);
+  sfu_rw_in_t y = tsrc_in(&sync, sync.seq, 0, 0);
+  tview_pkt(v, &y, 1, 1, 0);
+  tsrc_frame(&s, v, 1, 0, 0, 1);
+  CHECK_EQ_INT(v->n, n);
+  CHECK_EQ_INT(sfu_temporal_delivered(&v->tf), 0);
 }
 
 TEST(temporal_rtx_of_a_sent_frame_keeps_its_picture_id) {
