@@ -18,14 +18,19 @@
  * temporal_bps cumulative per TID) adds reduced rungs below its full rate:
  *   - the floor layer: all of them (T0, T0+T1, ...): a stream drops frame rate before it
  *     is paused, and its floor (what everyone gets first) is its lowest layer's T0;
- *   - a higher layer k: those that cost more than layer k-1's full rate (the rung below),
- *     so the ladder stays ordered by bitrate: between 360p at 30 fps (500k) and 720p at
- *     30 fps (1.5M) sit 720p at 7.5 fps (600k) and 15 fps (900k) with libwebrtc's 40/20/40
- *     split. Why these and not only the floor's: a budget between two layers is then used
- *     (900k gives 720p at 15 fps, not 360p with 400k left over: "a stream can drop frame
- *     rate before it drops resolution when that fits better"), and a budget that shrinks
- *     a little costs frames, not a keyframe: a temporal down-switch happens at the next
- *     frame with no keyframe request, a spatial one waits for the lower layer's keyframe.
+ *   - a higher layer k: only its top temporal layer dropped (T0+T1 of 3 layers, T0 of 2:
+ *     half the frames in libwebrtc's patterns), and only when that costs more than layer
+ *     k-1's full rate (the rung below), so the ladder stays ordered by bitrate: between
+ *     360p at 30 fps (500k) and 720p at 30 fps (1.5M) sits 720p at 15 fps (900k) with
+ *     libwebrtc's 40/20/40 split. Why a higher layer's too: a budget between two layers
+ *     is then used (900k gives 720p at 15 fps, not 360p with 400k left over: "a stream
+ *     can drop frame rate before it drops resolution when that fits better"), and a
+ *     budget that shrinks a little costs frames, not a keyframe: a temporal down-switch
+ *     happens at the next frame with no keyframe request, a spatial one waits for the
+ *     lower layer's keyframe. Why not its quarter rate (T0 of 3): 720p at 7.5 fps is a
+ *     worse camera picture than 360p at 30 fps for about the same bits (600k vs 500k),
+ *     and under a tight cap (250 kbit/s) 360p at 5 fps would displace 180p at 20 fps;
+ *     only the lowest layer goes that low, where the alternative is a pause.
  *     A reduced rate that costs less than the layer below's full rate is left out: at that
  *     budget the lower resolution at full rate is the better picture (and cheaper switch);
  *     except the current rung, which stays one while its measured rate wanders around the

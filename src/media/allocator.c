@@ -74,7 +74,8 @@ static inline void push_rung(plan_t *p, int8_t key, uint32_t bps) {
 static inline void add_layer(plan_t *p, const sfu_alloc_layer_t *l, int k) {
   int floor = p->n == 0;
   int nt = n_temporal(l);
-  for (int t = 0; t + 1 < nt; t++) {
+  /* Above the floor layer: only the top temporal layer dropped (half the frames). */
+  for (int t = floor ? 0 : nt - 2; t >= 0 && t + 1 < nt; t++) {
     uint32_t bps = l->temporal_bps[t];
     if (bps == 0) continue;
     /* The current rung stays one whatever the measurement noise says of its place (a

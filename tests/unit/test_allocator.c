@@ -442,7 +442,8 @@ TEST(streams_come_and_go_keep_their_timers) {
 }
 
 /* A camera with 3 temporal layers per spatial layer, libwebrtc's split (T0 40 %, T1 20 %,
- * T2 40 %): rungs 60k 90k 150k | 200k 300k 500k | 600k 900k 1.5M. */
+ * T2 40 %): rungs 60k 90k 150k | 300k 500k | 900k 1.5M (above the lowest layer only the
+ * half rate, T0+T1, is a rung). */
 static void temporal_camera(sfu_alloc_stream_t *s) {
   s->current_tid = -1;
   for (int k = 0; k < 3; k++) {
@@ -492,11 +493,16 @@ TEST(temporal_everyone_lowest_full_rate_before_anyone_higher) {
   CHECK_EQ_INT(v.s[2].current_tid, 1);
   CHECK_EQ_INT(v.s[3].current_tid, 1);
   CHECK(v.res.allocated_bps <= 500000);
-  /* 700k: every floor layer at full rate (600k) first; what is left gives the first
-   * stream the middle layer's T0 (200k x 1.1 - 150k). */
+  /* 700k: every floor layer at full rate (600k), nothing more (the middle layer's half
+   * rate needs 300k x 1.1 - 150k); 800k: the first stream gets it. */
   hold_estimate(&v, 700000, 0, 10 * S);
+  for (size_t i = 0; i < 4; i++) {
+    CHECK_EQ_INT(v.s[i].current, 0);
+    CHECK_EQ_INT(v.s[i].current_tid, -1);
+  }
+  hold_estimate(&v, 800000, 0, 10 * S);
   CHECK_EQ_INT(v.s[0].current, 1);
-  CHECK_EQ_INT(v.s[0].current_tid, 0);
+  CHECK_EQ_INT(v.s[0].current_tid, 1);
   for (size_t i = 1; i < 4; i++) {
     CHECK_EQ_INT(v.s[i].current, 0);
     CHECK_EQ_INT(v.s[i].current_tid, -1);
@@ -521,21 +527,27 @@ TEST(temporal_higher_layer_at_lower_frame_rate_when_it_fits_better) {
   hold_estimate(&v, 1000000, 0, 10 * S);
   CHECK_EQ_INT(v.s[0].current, 2);
   CHECK_EQ_INT(v.s[0].current_tid, 1);
-  /* 700k: one step down is frame rate only (T0, 600k), at once. */
-  int sw = v.switches[0];
-  step(&v, 700000, 0);
+  /* 720p at full rate; 1.2M: one step down is frame rate only (15 fps), at once. */
+  hold_estimate(&v, 2000000, 0, 10 * S);
   CHECK_EQ_INT(v.s[0].current, 2);
-  CHECK_EQ_INT(v.s[0].current_tid, 0);
+  CHECK_EQ_INT(v.s[0].current_tid, -1);
+  int sw = v.switches[0];
+  step(&v, 1200000, 0);
+  CHECK_EQ_INT(v.s[0].current, 2);
+  CHECK_EQ_INT(v.s[0].current_tid, 1);
   CHECK_EQ_INT(v.switches[0], sw + 1);
-  /* 720p's T0 measured a little under 360p's full rate (noise): still a rung while it
+  /* 720p's T0+T1 measured a little under 360p's full rate (noise): still a rung while it
    * is the current one, no spatial switch. */
-  v.s[0].layers[2].temporal_bps[0] = 490000;
+  v.s[0].layers[2].temporal_bps[1] = 490000;
   step(&v, 700000, 1);
   CHECK_EQ_INT(v.s[0].current, 2);
-  CHECK_EQ_INT(v.s[0].current_tid, 0);
-  v.s[0].layers[2].temporal_bps[0] = 600000;
-  /* 550k: below 720p's T0: 360p at full rate. */
-  step(&v, 550000, 0);
+  CHECK_EQ_INT(v.s[0].current_tid, 1);
+  v.s[0].layers[2].temporal_bps[1] = 900000;
+  /* 700k: below 720p's half rate: 360p at full rate; never 720p at 7.5 fps (600k). */
+  step(&v, 700000, 1);
+  CHECK_EQ_INT(v.s[0].current, 1);
+  CHECK_EQ_INT(v.s[0].current_tid, -1);
+  hold_estimate(&v, 700000, 0, 10 * S);
   CHECK_EQ_INT(v.s[0].current, 1);
   CHECK_EQ_INT(v.s[0].current_tid, -1);
   /* A higher layer's reduced rate that costs less than the layer below's full rate is
