@@ -200,6 +200,10 @@ typedef struct {
   uint32_t bitrate_bps;         /* measured over the last second */
   uint16_t frame_rate;          /* frames/s over the last second */
   uint8_t active;               /* packets within SFU_ROUTER_STOPPED_US */
+  /* VP8 temporal layers flowing (TIDs 0..n_temporal-1; 0: none) and the bitrate of
+   * TIDs <= t over the last second (what dropping frame rate leaves). */
+  uint8_t n_temporal;
+  uint32_t temporal_bps[4];
   /* counters */
   uint64_t packets, bytes, keyframes, nacks_out, padding_dropped;
 } sfu_router_layer_info_t;

@@ -112,6 +112,10 @@ cJSON *sfu_control_published_json(const sfu_router_stream_info_t *si) {
     add_u64(lo, "Keyframes", l->keyframes);
     add_u64(lo, "NacksOut", l->nacks_out);
     add_u64(lo, "PaddingDropped", l->padding_dropped);
+    /* VP8 temporal layers: the bitrate of TIDs <= t, for t = 0.. (absent without). */
+    cJSON *tb = l->n_temporal ? cJSON_AddArrayToObject(lo, "TemporalBitrates") : NULL;
+    for (size_t t = 0; tb && t < l->n_temporal && t < 4; t++)
+      cJSON_AddItemToArray(tb, cJSON_CreateNumber(l->temporal_bps[t]));
     cJSON_AddItemToArray(layers, lo);
   }
   return o;

@@ -127,6 +127,18 @@ static void layer_init(layer_t *l, stream_t *s) {
 
 static void view_detach(sfu_router_t *r, view_t *v);
 
+int router_layer_temporal(layer_t *l, uint64_t now_us, uint32_t *cum) {
+  uint32_t sum = 0;
+  int n = 0;
+  for (int t = 0; t < SFU_TEMPORAL_MAX; t++) {
+    uint32_t bps = sfu_rate_meter_bps(&l->tl_rate[t], now_us);
+    sum = bps > UINT32_MAX - sum ? UINT32_MAX : sum + bps;
+    cum[t] = bps ? sum : 0; /* a TID not flowing is no rung */
+    if (bps) n = t + 1;
+  }
+  return n;
+}
+
 static void stream_free(sfu_router_t *r, stream_t *s, uint64_t now_us) {
   /* Viewers keep their sections (and SSRCs) but get nothing until the next Subscribe. */
   while (s->n_views) {
@@ -517,6 +529,7 @@ static void stream_info(const stream_t *s, sfu_router_stream_info_t *o, uint64_t
     li->height = l->height;
     li->bitrate_bps = sfu_rate_meter_bps(&l->rate, now_us);
     li->frame_rate = (uint16_t)sfu_rate_meter_fps(&l->rate, now_us);
+    li->n_temporal = (uint8_t)router_layer_temporal(l, now_us, li->temporal_bps);
     li->active = l->active;
     li->packets = l->packets;
     li->bytes = l->bytes;

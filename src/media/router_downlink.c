@@ -98,15 +98,9 @@ static void stream_in(const view_t *v, sfu_alloc_stream_t *a) {
     a->layers[k].height = l->height;
     a->layers[k].active = l->active;
     a->layers[k].active_since_us = l->active_since_us;
-    /* Cumulative per TID (TIDs <= t); the temporal layers are those measured now. */
-    uint32_t sum = 0;
-    for (size_t t = 0; t < SFU_TEMPORAL_MAX && t < SFU_ALLOC_MAX_TEMPORAL; t++) {
-      uint32_t bps = sfu_rate_meter_bps(&l->tl_rate[t], s->pub->r->now_us);
-      if (!bps) continue;
-      sum += bps;
-      a->layers[k].temporal_bps[t] = sum;
-      a->layers[k].n_temporal = (uint8_t)(t + 1);
-    }
+    _Static_assert(SFU_TEMPORAL_MAX == SFU_ALLOC_MAX_TEMPORAL, "one TID range");
+    a->layers[k].n_temporal =
+        (uint8_t)router_layer_temporal(l, s->pub->r->now_us, a->layers[k].temporal_bps);
   }
   a->current = v->target >= 0 ? (int8_t)router_layer_rank(s, v->target) : -1;
   a->current_tid = v->target_tid == SFU_TEMPORAL_ALL ? -1 : (int8_t)v->target_tid;

@@ -179,6 +179,9 @@ void router_event(sfu_router_t *r, sfu_router_event_kind_t kind, stream_t *s, co
 void router_sort_layers(stream_t *s);
 void router_rechoose(sfu_router_t *r, stream_t *s);
 int router_layer_rank(const stream_t *s, int storage_idx);
+/* The layer's temporal layers flowing now: their number (0: no TID seen within the last
+ * second) and cum[t] = the bitrate of TIDs <= t (cum holds SFU_TEMPORAL_MAX). */
+int router_layer_temporal(layer_t *l, uint64_t now_us, uint32_t *cum);
 /* router_fwd.c */
 void router_fwd_rtp(sfu_router_t *r, struct sfu_router_peer *p, uint64_t now_us, uint8_t *buf,
                     size_t len);

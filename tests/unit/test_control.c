@@ -882,6 +882,9 @@ TEST(index_and_video_json) {
   si.layers[0].padding_dropped = 4;
   strcpy(si.layers[1].rid, "f");
   si.layers[1].bitrate_bps = 900000;
+  si.layers[1].n_temporal = 2; /* two TIDs: in the stats, not in the index */
+  si.layers[1].temporal_bps[0] = 500000;
+  si.layers[1].temporal_bps[1] = 900000;
   si.dropped_bitrate = 5;
   si.nacks_in = 6;
   si.keyframe_requests_out = 7;
@@ -901,7 +904,7 @@ TEST(index_and_video_json) {
                     "\"Keyframes\":2,\"NacksOut\":1,\"PaddingDropped\":4},"
                     "{\"Rid\":\"f\",\"Bitrate\":900000,\"FrameRate\":0,\"Active\":false,"
                     "\"Packets\":0,\"Bytes\":0,\"Keyframes\":0,\"NacksOut\":0,"
-                    "\"PaddingDropped\":0}]}");
+                    "\"PaddingDropped\":0,\"TemporalBitrates\":[500000,900000]}]}");
   free(txt);
   /* A single-stream content share: no Rid. */
   memset(&si, 0, sizeof si);

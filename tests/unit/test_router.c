@@ -995,6 +995,14 @@ TEST(temporal_layers_budget_for_t0_gets_t0_only_contiguous) {
   }
   fake_peer_t *fv = &e->peers[1];
   CHECK_EQ_INT(tids_since(fv, 0, o.ssrc), 0x7);
+  /* Measured per TID, cumulative: ~240k, ~360k, ~480k (with headers). */
+  sfu_router_stream_info_t si;
+  REQUIRE(sfu_router_stream_info(e->r, 0, &si) == 0);
+  CHECK_EQ_INT(si.layers[0].n_temporal, 3);
+  CHECK(si.layers[0].temporal_bps[0] > 200000 && si.layers[0].temporal_bps[0] < 300000);
+  CHECK(si.layers[0].temporal_bps[1] > si.layers[0].temporal_bps[0]);
+  CHECK(si.layers[0].temporal_bps[2] > si.layers[0].temporal_bps[1]);
+  CHECK(si.layers[0].temporal_bps[2] <= si.layers[0].bitrate_bps);
   sfu_router_view_info_t vi;
   REQUIRE(sfu_router_peer_view_info(v1, 0, &vi) == 0);
   CHECK_EQ_INT(vi.temporal_layer, 2);
