@@ -5,7 +5,8 @@
  * picture id spaces), calls sfu_rewrite_switch at that source's keyframe, then
  * sfu_rewrite_map for every packet it forwards (the switch packet included) and
  * sfu_rewrite_skip for every packet of the source it will not forward (padding-only,
- * temporal layers the viewer does not get). The rewriter answers the outgoing sequence
+ * garbage), sfu_rewrite_drop for the packets of frames it will not forward (temporal
+ * layers the viewer does not get: no sequence slot, no picture id). The rewriter answers the outgoing sequence
  * number, timestamp, picture id and TL0PICIDX, and remembers the last SFU_REWRITE_RING
  * packets sent so that a viewer's NACK can be answered byte for byte.
  *
@@ -152,8 +153,8 @@ void sfu_rewrite_switch(sfu_rewrite_t *rw, const sfu_rw_in_t *in, int has_ts_out
  * ring. */
 int sfu_rewrite_map(sfu_rewrite_t *rw, const sfu_rw_in_t *in, sfu_rw_out_t *out);
 
-/* The current source's packet `seq` will never be forwarded (padding-only, or a temporal
- * layer the viewer does not get): it takes no slot. In order (the common case) that is
+/* The current source's packet `seq` will never be forwarded (padding-only, garbage): it
+ * takes no slot. In order (the common case) that is
  * free; when later packets already took the slots after it, its slot becomes a hole. */
 void sfu_rewrite_skip(sfu_rewrite_t *rw, uint32_t src, uint16_t seq);
 
