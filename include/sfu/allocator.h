@@ -113,7 +113,7 @@ typedef struct {
 typedef struct {
   uint32_t stream_id;
   int8_t up_rung; /* the rung (ladder order key) held since up_since_us (-1: none pending) */
-  uint8_t paused;  /* paused by the budget: resuming is an up-switch */
+  uint8_t paused; /* paused by the budget: resuming is an up-switch */
   uint64_t up_since_us;
 } sfu_alloc_slot_t;
 

@@ -6,9 +6,9 @@
  * sfu_rewrite_map for every packet it forwards (the switch packet included) and
  * sfu_rewrite_skip for every packet of the source it will not forward (padding-only,
  * garbage), sfu_rewrite_drop for the packets of frames it will not forward (temporal
- * layers the viewer does not get: no sequence slot, no picture id). The rewriter answers the outgoing sequence
- * number, timestamp, picture id and TL0PICIDX, and remembers the last SFU_REWRITE_RING
- * packets sent so that a viewer's NACK can be answered byte for byte.
+ * layers the viewer does not get: no sequence slot, no picture id). The rewriter answers the
+ * outgoing sequence number, timestamp, picture id and TL0PICIDX, and remembers the last
+ * SFU_REWRITE_RING packets sent so that a viewer's NACK can be answered byte for byte.
  *
  * The outgoing sequence space is the viewer's (design/media.md): a source packet that is
  * lost keeps its slot (the viewer NACKs it, and it is forwarded into that slot if it comes

@@ -10,9 +10,13 @@
 static int8_t key_of(int layer, int tid) {
   return (int8_t)(layer * SFU_ALLOC_MAX_TEMPORAL + (tid < 0 ? KEY_FULL : tid));
 }
-static int8_t key_layer(int8_t key) { return key < 0 ? -1 : (int8_t)(key / SFU_ALLOC_MAX_TEMPORAL); }
+static int8_t key_layer(int8_t key) {
+  return key < 0 ? -1 : (int8_t)(key / SFU_ALLOC_MAX_TEMPORAL);
+}
 static int8_t key_tid(int8_t key) {
-  return key < 0 || key % SFU_ALLOC_MAX_TEMPORAL == KEY_FULL ? -1 : (int8_t)(key % SFU_ALLOC_MAX_TEMPORAL);
+  return key < 0 || key % SFU_ALLOC_MAX_TEMPORAL == KEY_FULL
+             ? -1
+             : (int8_t)(key % SFU_ALLOC_MAX_TEMPORAL);
 }
 
 /* One step of a stream's ladder: a spatial layer at full rate, or at a reduced frame
@@ -80,8 +84,8 @@ static inline void add_layer(plan_t *p, const sfu_alloc_layer_t *l, int k) {
     if (bps == 0) continue;
     /* The current rung stays one whatever the measurement noise says of its place (a
      * rung that comes and goes with noise would be a spatial switch each time). */
-    if (key_of(k, t) != p->cur && ((l->bitrate_bps && bps >= l->bitrate_bps) ||
-                                   (p->n > 0 && bps <= p->rung[p->n - 1].bps)))
+    if (key_of(k, t) != p->cur &&
+        ((l->bitrate_bps && bps >= l->bitrate_bps) || (p->n > 0 && bps <= p->rung[p->n - 1].bps)))
       continue;
     push_rung(p, key_of(k, t), bps);
   }
@@ -99,7 +103,8 @@ static void build_ladder(const sfu_alloc_t *a, uint64_t now_us, const sfu_alloc_
   if (cur_layer >= 0) {
     /* A reduced rate only where the layer has one (a stale tid reads as full rate). */
     int nt = n_temporal(&s->layers[cur_layer]);
-    p->cur = key_of(cur_layer, s->current_tid >= 0 && s->current_tid + 1 < nt ? s->current_tid : -1);
+    p->cur =
+        key_of(cur_layer, s->current_tid >= 0 && s->current_tid + 1 < nt ? s->current_tid : -1);
   }
   p->cur_ok = 0;
   int cap = nl - 1;
@@ -283,7 +288,7 @@ void sfu_alloc_run(sfu_alloc_t *a, uint64_t now_us, uint64_t estimate_bps, uint6
   for (size_t i = 0; i < n; i++) {
     plan_t *q = &p[i];
     int8_t d = q->level >= 0 ? q->rung[q->level].key : -1;
-    int8_t t; /* the rung key given */
+    int8_t t;         /* the rung key given */
     if (d > q->cur) { /* up: only what the walk kept reaching for hold_us */
       if (q->slot.up_rung <= q->cur)
         q->slot.up_rung = d, q->slot.up_since_us = now_us;

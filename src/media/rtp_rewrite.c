@@ -15,9 +15,10 @@
  * (mod 2^32 / 2^15 / 2^8), so that frames lost upstream leave the same gap the source had
  * (RFC 7741 §4.2: a receiver sees a picture id gap as frames it did not get, which is the
  * truth); frames the router drops on purpose (temporal layers, sfu_rewrite_drop) are taken
- * out of the picture id space instead: the offset shrinks by one after each. At a switch the new source's first packet continues at last + 1
- * (picture id, TL0PICIDX) and at a timestamp after the last sent: a receiver's jitter
- * buffer orders frames by timestamp, and one going backwards is a frame from the past.
+ * out of the picture id space instead: the offset shrinks by one after each. At a switch the new
+ * source's first packet continues at last + 1 (picture id, TL0PICIDX) and at a timestamp after the
+ * last sent: a receiver's jitter buffer orders frames by timestamp, and one going backwards is a
+ * frame from the past.
  */
 #include "sfu/rtp_rewrite.h"
 
@@ -321,7 +322,8 @@ void sfu_rewrite_drop(sfu_rewrite_t *rw, const sfu_rw_in_t *in) {
   if (seq_unwrap(rw->max_ext, in->seq) < rw->base_ext) return; /* before the switch */
   sfu_rewrite_skip(rw, in->src, in->seq);
   unsigned pic_bits = in->pic_id_bits == 7 ? 7 : 15;
-  if (in->has_pic_id && ctr_drop(&rw->pic, &rw->pic_drops, in->pic_id, pic_bits)) rw->dropped_pics++;
+  if (in->has_pic_id && ctr_drop(&rw->pic, &rw->pic_drops, in->pic_id, pic_bits))
+    rw->dropped_pics++;
 }
 
 int sfu_rewrite_take_hole(sfu_rewrite_t *rw, sfu_rw_out_t *out) {

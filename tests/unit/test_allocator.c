@@ -54,7 +54,8 @@ static void run_now(viewer_t *v, uint64_t est) {
   sfu_alloc_run(&v->a, v->now, est, 0, v->s, v->n, v->out, v->out_tid, &v->res);
   v->runs++;
   for (size_t i = 0; i < v->n; i++) {
-    if (v->out[i] != v->s[i].current || (v->s[i].layers[0].n_temporal && v->out_tid[i] != v->s[i].current_tid))
+    if (v->out[i] != v->s[i].current ||
+        (v->s[i].layers[0].n_temporal && v->out_tid[i] != v->s[i].current_tid))
       v->switches[i]++;
     v->s[i].current = v->out[i];
     v->s[i].current_tid = v->out_tid[i];

@@ -758,10 +758,16 @@ static void tview_init(tview_t *v) {
 
 /* One packet through the filter and the rewriter (`late`: a retransmission). */
 static void tview_pkt(tview_t *v, const sfu_rw_in_t *in, int tid, int sync, int late) {
-  if (in->keyframe && !late && (!v->rw.started || v->rw.src != in->src)) sfu_rewrite_switch(&v->rw, in, 0, 0);
-  sfu_temporal_pkt_t tp = {.src = in->src, .ts = in->ts, .has_tid = 1, .tid = (uint8_t)tid,
-                           .sync = (uint8_t)sync, .keyframe = in->keyframe,
-                           .frame_start = in->frame_start, .late = (uint8_t)late};
+  if (in->keyframe && !late && (!v->rw.started || v->rw.src != in->src))
+    sfu_rewrite_switch(&v->rw, in, 0, 0);
+  sfu_temporal_pkt_t tp = {.src = in->src,
+                           .ts = in->ts,
+                           .has_tid = 1,
+                           .tid = (uint8_t)tid,
+                           .sync = (uint8_t)sync,
+                           .keyframe = in->keyframe,
+                           .frame_start = in->frame_start,
+                           .late = (uint8_t)late};
   if (!sfu_temporal_pass(&v->tf, &tp)) {
     sfu_rewrite_drop(&v->rw, in);
     v->dropped++;
@@ -775,10 +781,16 @@ static void tview_pkt(tview_t *v, const sfu_rw_in_t *in, int tid, int sync, int 
 }
 
 static sfu_rw_in_t tsrc_in(const tsrc_t *s, uint16_t seq, int k, int key) {
-  return (sfu_rw_in_t){.src = s->ssrc, .seq = seq, .ts = s->ts,
-                       .keyframe = (uint8_t)(key && k == 0), .frame_start = (uint8_t)(k == 0),
-                       .has_pic_id = 1, .pic_id = s->pic, .pic_id_bits = 15,
-                       .has_tl0 = 1, .tl0 = s->tl0};
+  return (sfu_rw_in_t){.src = s->ssrc,
+                       .seq = seq,
+                       .ts = s->ts,
+                       .keyframe = (uint8_t)(key && k == 0),
+                       .frame_start = (uint8_t)(k == 0),
+                       .has_pic_id = 1,
+                       .pic_id = s->pic,
+                       .pic_id_bits = 15,
+                       .has_tl0 = 1,
+                       .tl0 = s->tl0};
 }
 
 /* One frame of ppf packets, all sent to v. */
@@ -971,8 +983,8 @@ TEST(temporal_rtx_of_a_sent_frame_keeps_its_picture_id) {
   CHECK_EQ_INT(v->out[2].pic_id, v->out[0].pic_id);
   CHECK_EQ_INT(v->out[1].pic_id, (v->out[0].pic_id + 1) & 0x7fff);
   /* The dropped frame's own RTX stays out, and takes nothing. */
-  sfu_rw_in_t d = {.src = 5, .seq = 202, .ts = k0.ts + 3000, .has_pic_id = 1,
-                   .pic_id = 501, .pic_id_bits = 15};
+  sfu_rw_in_t d = {
+      .src = 5, .seq = 202, .ts = k0.ts + 3000, .has_pic_id = 1, .pic_id = 501, .pic_id_bits = 15};
   tview_pkt(v, &d, 2, 0, 1);
   CHECK_EQ_INT(v->n, 3);
   /* More drops than remembered: a packet older than all of them is not mapped (its
