@@ -133,8 +133,8 @@ int main(int argc, char **argv) {
     }
     n += BATCH;
   }
-  printf("%zu streams%s: %" PRIu64 " runs %8.1f ns/run", nstreams, temporal ? " (temporal)" : "",
-         n, (double)ns / (double)n);
+  printf("%zu streams%s: %" PRIu64 " runs %8.1f ns/run", nstreams, temporal ? " (temporal)" : "", n,
+         (double)ns / (double)n);
   if (fd >= 0)
     printf(" %8.0f instructions/run", (double)instr / (double)n);
   else

@@ -135,8 +135,8 @@ void router_allocate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, int
     return;
   int8_t out[SFU_ROUTER_MAX_VIEWS], out_tid[SFU_ROUTER_MAX_VIEWS];
   sfu_alloc_result_t res;
-  sfu_alloc_run(&p->alloc, now_us, est == UINT64_MAX ? DOWNLINK_CAP_BPS : est, DOWNLINK_CAP_BPS,
-                in, n, out, out_tid, &res);
+  sfu_alloc_run(&p->alloc, now_us, est == UINT64_MAX ? DOWNLINK_CAP_BPS : est, DOWNLINK_CAP_BPS, in,
+                n, out, out_tid, &res);
   /* What to probe for: everything the views could use (their top allowed layers), not
    * only the next step: proving the next step, climbing, then proving the one after was
    * two switches where one does (issue 8: at most one switch per change). */

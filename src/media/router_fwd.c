@@ -294,8 +294,13 @@ static int temporal_pass(sfu_router_t *r, view_t *v, const pkt_info_t *pi, const
                          int is_rtx) {
   if (!pi->vp8_ok || !pi->vp8.has_tid) return 1;
   sfu_temporal_pkt_t tp = {
-      .src = in->src, .ts = in->ts, .has_tid = 1, .tid = pi->vp8.tid,
-      .sync = pi->vp8.layer_sync, .keyframe = pi->keyframe, .frame_start = pi->frame_start,
+      .src = in->src,
+      .ts = in->ts,
+      .has_tid = 1,
+      .tid = pi->vp8.tid,
+      .sync = pi->vp8.layer_sync,
+      .keyframe = pi->keyframe,
+      .frame_start = pi->frame_start,
       .late = (uint8_t)is_rtx,
   };
   if (sfu_temporal_pass(&v->tl, &tp)) return 1;

@@ -262,7 +262,7 @@ static size_t make_pkt(uint8_t *b, const src_t *s, int first, int key, int last,
     return (size_t)(p - b) + 100;
   }
   p[n++] = (uint8_t)(0x80 | (first ? 0x10 : 0)); /* X, S, PID 0 */
-  p[n++] = s->temporal ? 0xE0 : 0xC0;              /* I, L (, T) */
+  p[n++] = s->temporal ? 0xE0 : 0xC0;            /* I, L (, T) */
   p[n++] = (uint8_t)(0x80 | (s->pic >> 8));
   p[n++] = (uint8_t)s->pic;
   p[n++] = s->tl0;
@@ -973,7 +973,8 @@ static void tl_frame(env_t *e, sfu_router_peer_t *pub, src_t *s, int f, int key)
 static unsigned tids_since(const fake_peer_t *v, size_t from, uint32_t ssrc) {
   unsigned mask = 0;
   for (size_t i = from; i < v->n_out; i++)
-    if (v->out[i].ssrc == ssrc && !v->out[i].padding && v->out[i].tid >= 0) mask |= 1u << v->out[i].tid;
+    if (v->out[i].ssrc == ssrc && !v->out[i].padding && v->out[i].tid >= 0)
+      mask |= 1u << v->out[i].tid;
   return mask;
 }
 
