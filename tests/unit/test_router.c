@@ -957,16 +957,21 @@ TEST(after_a_pli_old_packets_are_not_resent) {
 /* libwebrtc's VP8 temporal pattern 0,2,1,2 at 30 fps, T0 frames 4 packets, T1 2, T2 1
  * (1000 bytes each): T0 ~240 kbps, T0+T1 ~360 kbps, all ~480 kbps. Y=1 on the T2 frame
  * after T0 and on T1 (they reference T0 only). */
-static void tl_frame(env_t *e, sfu_router_peer_t *pub, src_t *s, int f, int key) {
+static void tl_frame_n(env_t *e, sfu_router_peer_t *pub, src_t *s, int f, int key, int mult,
+                       size_t size) {
   static const uint8_t tids[4] = {0, 2, 1, 2}, npk[3] = {4, 2, 1};
   s->temporal = 1;
   s->tid = tids[f % 4];
   s->sync = f % 4 == 1 || f % 4 == 2;
   if (s->tid == 0 && f > 0) s->tl0++;
   uint8_t tl0 = s->tl0;
-  frame_n(e, pub, s, key, npk[s->tid], 1000);
+  frame_n(e, pub, s, key, npk[s->tid] * mult, size);
   s->ts -= 3000; /* frame_n steps 15 fps */
   s->tl0 = tl0;  /* TL0PICIDX counts T0 frames only */
+}
+
+static void tl_frame(env_t *e, sfu_router_peer_t *pub, src_t *s, int f, int key) {
+  tl_frame_n(e, pub, s, f, key, 1, 1000);
 }
 
 /* The viewer's packets since index `from`: TIDs seen (bit mask) and media frames. */
@@ -1054,6 +1059,84 @@ TEST(temporal_layers_budget_for_t0_gets_t0_only_contiguous) {
   free(e);
 }
 
+/* Which widths the viewer's keyframes had since `from` (bit 0: 320, 1: 640, 2: 1280). */
+static unsigned key_widths_since(const fake_peer_t *v, size_t from) {
+  unsigned mask = 0;
+  for (size_t i = from; i < v->n_out; i++)
+    if (v->out[i].keyframe) mask |= v->out[i].width == 320 ? 1u : v->out[i].width == 640 ? 2u : 4u;
+  return mask;
+}
+
+/* Three simulcast layers, each with 3 temporal layers: rungs ~(q) 70k 110k 150k, (h) 370k
+ * 490k, (f) 740k 980k. A budget between f's half and full rate cuts f's frame rate at
+ * once with no keyframe; a lower one moves to h at half rate through h's keyframe; the
+ * viewer sees one stream throughout. */
+TEST(temporal_and_spatial_switches_one_stream) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
+  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
+  uint32_t sid = publish(e, pub, chrome_rids, 3);
+  sfu_router_view_out_t o;
+  REQUIRE(view(e, v1, sid, -1, 1, &o) == 0);
+  src_t s[3];
+  sources(s, chrome_rids);
+  static const int mult[3] = {1, 1, 2};
+  static const size_t size[3] = {300, 1000, 1000};
+  int f = 0;
+  for (; f < 120; f++) { /* 4 s: the allocation ran after every layer was measured */
+    for (int i = 0; i < 3; i++) tl_frame_n(e, pub, &s[i], f, f == 0, mult[i], size[i]);
+    advance(e, 33333);
+  }
+  fake_peer_t *fv = &e->peers[1];
+  sfu_router_view_info_t vi;
+  REQUIRE(sfu_router_peer_view_info(v1, 0, &vi) == 0);
+  CHECK_EQ_INT(vi.layer, 2);
+  CHECK_EQ_INT(vi.temporal_layer, 2);
+  uint8_t b[64];
+  uint32_t ssrc = o.ssrc;
+  /* 850k: f at half rate; no keyframe asked for, no spatial switch. */
+  size_t plis = e->peers[0].plis;
+  int n = sfu_rtcp_write_remb(b, sizeof b, 9, 850000, &ssrc, 1);
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  advance(e, 40000);
+  size_t mark = fv->n_out;
+  for (int k = 0; k < 40; k++, f++) {
+    for (int i = 0; i < 3; i++) tl_frame_n(e, pub, &s[i], f, 0, mult[i], size[i]);
+    advance(e, 33333);
+  }
+  REQUIRE(sfu_router_peer_view_info(v1, 0, &vi) == 0);
+  CHECK_EQ_INT(vi.layer, 2);
+  CHECK_EQ_INT(vi.target_temporal, 1);
+  CHECK_EQ_INT(vi.temporal_layer, 1);
+  CHECK_EQ_INT(tids_since(fv, mark, o.ssrc), 0x3);
+  CHECK_EQ_INT(e->peers[0].plis, plis);
+  /* 420k: h at half rate, through h's keyframe. */
+  n = sfu_rtcp_write_remb(b, sizeof b, 9, 420000, &ssrc, 1);
+  sfu_router_on_rtcp(e->r, v1, e->now, b, (size_t)n);
+  advance(e, 40000);
+  mark = fv->n_out;
+  for (int k = 0; k < 40; k++, f++) {
+    for (int i = 0; i < 3; i++) tl_frame_n(e, pub, &s[i], f, 0, mult[i], size[i]);
+    advance(e, 33333);
+  }
+  REQUIRE(sfu_router_peer_view_info(v1, 0, &vi) == 0);
+  CHECK_EQ_INT(vi.layer, 1);
+  CHECK_EQ_INT(vi.temporal_layer, 1);
+  CHECK(e->peers[0].plis > plis);
+  CHECK_EQ_INT(key_widths_since(fv, mark), 0x2);
+  CHECK_EQ_INT(tids_since(fv, mark, o.ssrc), 0x3);
+  /* One stream from the first packet to the last: no sequence gap, no picture id gap
+   * (frames dropped on purpose take none; a switch continues at +1), time forwards. */
+  int gaps, back, pics;
+  check_continuous(fv, o.ssrc, &gaps, &back, &pics);
+  CHECK_EQ_INT(gaps, 0);
+  CHECK_EQ_INT(back, 0);
+  CHECK_EQ_INT(pics, 0);
+  sfu_router_free(e->r);
+  free(e);
+}
+
 int main(void) {
   RUN(simulcast_index_order_and_top_layer);
   RUN(max_layer_switch_lands_on_keyframe_continuous);
@@ -1072,5 +1155,6 @@ int main(void) {
   RUN(viewer_rtt_from_its_receiver_reports_paces_resends);
   RUN(after_a_pli_old_packets_are_not_resent);
   RUN(temporal_layers_budget_for_t0_gets_t0_only_contiguous);
+  RUN(temporal_and_spatial_switches_one_stream);
   return test_summary();
 }
