@@ -13,7 +13,8 @@
  * frame of layer current+1 with the layer sync bit Y ("this frame depends only on the
  * base layer": RFC 7741 §4.2), one layer per sync frame (a T2 sync frame does not make
  * the T1 frames after it decodable). An encoder that never sets Y moves up at its next
- * keyframe only.
+ * keyframe only: after SFU_TEMPORAL_UP_WAIT_FRAMES frames without a way up,
+ * sfu_temporal_want_keyframe says so (the router asks the publisher for one).
  *
  * Whole frames. The decision is made once per frame, at its first packet seen (its
  * start, or a packet that overtook the start), and remembered by (source, RTP timestamp)
@@ -33,6 +34,9 @@
 #define SFU_TEMPORAL_ALL 0xFF /* target: every temporal layer (no filtering) */
 #define SFU_TEMPORAL_MAX 4    /* VP8's TID is 2 bits: layers 0..3 */
 #define SFU_TEMPORAL_FRAMES 8 /* decisions remembered (frames in flight at once) */
+/* Frames an up-switch waits for a sync frame before a keyframe is worth asking for: 3 s
+ * at 30 fps (libwebrtc marks sync frames every few frames when it marks them at all). */
+#define SFU_TEMPORAL_UP_WAIT_FRAMES 90
 
 typedef struct {
   uint8_t target;  /* max TID wanted (SFU_TEMPORAL_ALL: all) */
@@ -46,6 +50,7 @@ typedef struct {
     uint32_t src, ts;
     uint8_t used, pass;
   } frames[SFU_TEMPORAL_FRAMES];
+  uint16_t up_wait; /* frames seen while an up-switch waits */
   uint64_t dropped; /* packets filtered out (figures) */
 } sfu_temporal_filter_t;
 
@@ -70,6 +75,10 @@ void sfu_temporal_set_target(sfu_temporal_filter_t *f, uint8_t max_tid);
 /* 1: forward the packet; 0: it belongs to a frame the viewer does not get (the caller
  * takes it out of the viewer's numbering: sfu_rewrite_drop). */
 int sfu_temporal_pass(sfu_temporal_filter_t *f, const sfu_temporal_pkt_t *p);
+
+/* An up-switch has waited SFU_TEMPORAL_UP_WAIT_FRAMES frames for a sync frame: 1 once
+ * (the count starts again), so that the caller asks for a keyframe; else 0. */
+int sfu_temporal_want_keyframe(sfu_temporal_filter_t *f);
 
 /* What the viewer gets: -1 when no packet had a TID, else the highest TID it is sent
  * (the highest seen when it gets them all). */

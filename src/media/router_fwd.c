@@ -290,8 +290,8 @@ static int map_ts(const view_t *v, const layer_t *from, const layer_t *to, uint3
 
 /* Whether v gets this packet's frame (temporal_filter.h); a packet of a frame it does not
  * get is taken out of its sequence and picture id spaces. No TID: always. */
-static int temporal_pass(sfu_router_t *r, view_t *v, const pkt_info_t *pi, const sfu_rw_in_t *in,
-                         int is_rtx) {
+static int temporal_pass(sfu_router_t *r, view_t *v, layer_t *l, const pkt_info_t *pi,
+                         const sfu_rw_in_t *in, int is_rtx, uint64_t now_us) {
   if (!pi->vp8_ok || !pi->vp8.has_tid) return 1;
   sfu_temporal_pkt_t tp = {
       .src = in->src,
@@ -303,7 +303,13 @@ static int temporal_pass(sfu_router_t *r, view_t *v, const pkt_info_t *pi, const
       .frame_start = pi->frame_start,
       .late = (uint8_t)is_rtx,
   };
-  if (sfu_temporal_pass(&v->tl, &tp)) return 1;
+  int pass = sfu_temporal_pass(&v->tl, &tp);
+  /* No sync frame for a long while: the publisher's next keyframe is the way up. */
+  if (sfu_temporal_want_keyframe(&v->tl)) {
+    v->keyframe_waits++;
+    router_request_keyframe(r, l, now_us);
+  }
+  if (pass) return 1;
   sfu_rewrite_drop(&v->rw, in);
   fill_holes(r, v);
   return 0;
@@ -331,7 +337,7 @@ static void forward(sfu_router_t *r, stream_t *s, layer_t *l, int li, const sfu_
     } else if (!v->started) {
       continue;
     }
-    if (!temporal_pass(r, v, pi, &in, is_rtx)) continue;
+    if (!temporal_pass(r, v, l, pi, &in, is_rtx, now_us)) continue;
     sfu_rw_out_t o;
     uint64_t mapped = v->rw.mapped;
     if (sfu_rewrite_map(&v->rw, &in, &o) != 0) continue;

@@ -50,7 +50,11 @@ int sfu_temporal_pass(sfu_temporal_filter_t *f, const sfu_temporal_pkt_t *p) {
     f->has_newest = 1;
     f->newest_src = p->src;
     f->newest_ts = p->ts;
-    if (p->frame_start) maybe_switch(f, p);
+    if (p->frame_start) {
+      maybe_switch(f, p);
+      int waiting = f->current != SFU_TEMPORAL_ALL && f->target > f->current;
+      f->up_wait = waiting ? (uint16_t)(f->up_wait < UINT16_MAX ? f->up_wait + 1 : f->up_wait) : 0;
+    }
   }
   int pass = f->current == SFU_TEMPORAL_ALL || tid <= f->current;
   /* A late packet of a forgotten frame decides for nothing else. */
@@ -63,6 +67,12 @@ int sfu_temporal_pass(sfu_temporal_filter_t *f, const sfu_temporal_pkt_t *p) {
   }
   if (!pass) f->dropped++;
   return pass;
+}
+
+int sfu_temporal_want_keyframe(sfu_temporal_filter_t *f) {
+  if (f->up_wait < SFU_TEMPORAL_UP_WAIT_FRAMES) return 0;
+  f->up_wait = 0;
+  return 1;
 }
 
 int sfu_temporal_delivered(const sfu_temporal_filter_t *f) {

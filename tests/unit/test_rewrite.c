@@ -1000,6 +1000,27 @@ TEST(temporal_rtx_of_a_sent_frame_keeps_its_picture_id) {
   CHECK_EQ_INT(tview_contiguous(v, 3), 0);
 }
 
+TEST(temporal_upswitch_without_sync_frames_wants_a_keyframe) {
+  tview_t *v = &g_tv;
+  tview_init(v);
+  tsrc_t s = {.ssrc = 5, .seq = 1, .pic = 1};
+  sfu_temporal_set_target(&v->tf, 0);
+  tsrc_frame(&s, v, 0, 0, 1, 1);
+  tsrc_pattern(&s, v, 200, 1); /* at its target: nothing to wait for */
+  CHECK_EQ_INT(sfu_temporal_want_keyframe(&v->tf), 0);
+  sfu_temporal_set_target(&v->tf, SFU_TEMPORAL_ALL);
+  tsrc_pattern(&s, v, SFU_TEMPORAL_UP_WAIT_FRAMES - 1, 1); /* an encoder that never sets Y */
+  CHECK_EQ_INT(sfu_temporal_want_keyframe(&v->tf), 0);
+  tsrc_pattern(&s, v, 1, 1);
+  CHECK_EQ_INT(sfu_temporal_want_keyframe(&v->tf), 1);
+  CHECK_EQ_INT(sfu_temporal_want_keyframe(&v->tf), 0); /* once, then it counts again */
+  tsrc_frame(&s, v, 0, 0, 1, 1);                       /* the keyframe: all layers */
+  tsrc_pattern(&s, v, SFU_TEMPORAL_UP_WAIT_FRAMES + 10, 1);
+  CHECK_EQ_INT(sfu_temporal_want_keyframe(&v->tf), 0);
+  CHECK_EQ_INT(sfu_temporal_delivered(&v->tf), 2);
+  CHECK_EQ_INT(tview_contiguous(v, 0), 0);
+}
+
 TEST(temporal_filter_without_tids_passes_everything) {
   sfu_temporal_filter_t f;
   sfu_temporal_init(&f);
@@ -1041,6 +1062,7 @@ int main(void) {
   RUN(temporal_upswitch_waits_for_sync_or_keyframe);
   RUN(temporal_whole_frames_and_late_packets);
   RUN(temporal_rtx_of_a_sent_frame_keeps_its_picture_id);
+  RUN(temporal_upswitch_without_sync_frames_wants_a_keyframe);
   RUN(temporal_filter_without_tids_passes_everything);
   RUN(rw_memory_is_small);
   return test_summary();
