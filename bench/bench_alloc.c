@@ -11,7 +11,10 @@
  * kernel allows it, else reported as n/a. malloc/calloc/realloc/free are interposed to
  * count calls made while the timed stage runs: a run must not allocate.
  *
- * Usage: bench_alloc [runs (default 200000)] [--streams=N (default 25)]
+ * --temporal: every layer also has 3 temporal layers (libwebrtc's 40/20/40 % split), so
+ * the ladders have up to 9 rungs instead of 3 (allocator.h "Temporal rungs").
+ *
+ * Usage: bench_alloc [runs (default 200000)] [--streams=N (default 25)] [--temporal]
  */
 #include <inttypes.h>
 #include <linux/perf_event.h>
@@ -32,7 +35,7 @@
 
 static sfu_alloc_t alloc;
 static sfu_alloc_stream_t streams[SFU_ALLOC_MAX_STREAMS];
-static int8_t out[SFU_ALLOC_MAX_STREAMS];
+static int8_t out[SFU_ALLOC_MAX_STREAMS], out_tid[SFU_ALLOC_MAX_STREAMS];
 static size_t nstreams = 25;
 static uint64_t switches, paused_runs;
 
@@ -59,10 +62,11 @@ __attribute__((noinline)) void bench_stage_alloc(const uint64_t *now, const uint
 void bench_stage_alloc(const uint64_t *now, const uint64_t *est, int n) {
   sfu_alloc_result_t res;
   for (int r = 0; r < n; r++) {
-    sfu_alloc_run(&alloc, now[r], est[r], 0, streams, nstreams, out, &res);
+    sfu_alloc_run(&alloc, now[r], est[r], 0, streams, nstreams, out, out_tid, &res);
     for (size_t i = 0; i < nstreams; i++) {
-      switches += out[i] != streams[i].current;
+      switches += out[i] != streams[i].current || out_tid[i] != streams[i].current_tid;
       streams[i].current = out[i];
+      streams[i].current_tid = out_tid[i];
     }
     paused_runs += res.insufficient;
   }
@@ -70,8 +74,11 @@ void bench_stage_alloc(const uint64_t *now, const uint64_t *est, int n) {
 
 int main(int argc, char **argv) {
   uint64_t runs = 200000;
+  int temporal = 0;
   for (int i = 1; i < argc; i++) {
-    if (strncmp(argv[i], "--streams=", 10) == 0)
+    if (strcmp(argv[i], "--temporal") == 0)
+      temporal = 1;
+    else if (strncmp(argv[i], "--streams=", 10) == 0)
       nstreams = (size_t)atoi(argv[i] + 10);
     else
       runs = strtoull(argv[i], NULL, 10);
@@ -86,13 +93,19 @@ int main(int argc, char **argv) {
     s->content = i == 7;
     s->priority = i % 5 == 0 ? 1 : 0;
     s->max_layer = i % 6 == 3 ? 1 : -1;
-    s->current = -1;
+    s->current = s->current_tid = -1;
     s->n_layers = 3;
     for (int k = 0; k < 3; k++) {
       rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
       s->layers[k].bitrate_bps = bps[k] * (90 + (uint32_t)(rng % 21)) / 100; /* ±10 % */
       s->layers[k].height = h[k];
       s->layers[k].active = 1;
+      if (temporal) {
+        s->layers[k].n_temporal = 3;
+        s->layers[k].temporal_bps[0] = s->layers[k].bitrate_bps / 10 * 4;
+        s->layers[k].temporal_bps[1] = s->layers[k].bitrate_bps / 10 * 6;
+        s->layers[k].temporal_bps[2] = s->layers[k].bitrate_bps;
+      }
     }
   }
   sfu_alloc_init(&alloc);
@@ -120,7 +133,8 @@ int main(int argc, char **argv) {
     }
     n += BATCH;
   }
-  printf("%zu streams: %" PRIu64 " runs %8.1f ns/run", nstreams, n, (double)ns / (double)n);
+  printf("%zu streams%s: %" PRIu64 " runs %8.1f ns/run", nstreams, temporal ? " (temporal)" : "", n,
+         (double)ns / (double)n);
   if (fd >= 0)
     printf(" %8.0f instructions/run", (double)instr / (double)n);
   else

@@ -1,5 +1,6 @@
 /* libFuzzer target: the video router (router.h) in a hostile meeting (issue 7 "Bad input").
- * Two publishers (peer 0: 3-layer rid simulcast VP8; peer 1: one H.264 stream with RTX)
+ * Two publishers (peer 0: 3-layer rid simulcast VP8, half its frames with temporal layer
+ * ids; peer 1: one H.264 stream with RTX)
  * and three viewers with different MaxLayer / RTX / TWCC / codecs. The input is a list of
  * operations, each chosen by a selector byte: RTP from a publisher (built on a valid
  * header with mid / rid extensions, then lied about: SSRCs, rids, payload types, seq
@@ -142,6 +143,7 @@ typedef struct {
   uint16_t rtx_seq;
   uint16_t pic;
   uint8_t tl0;
+  uint8_t tbit, tid, sync; /* VP8 temporal layers (T: TID, Y), drawn per frame */
 } gsrc_t;
 
 typedef struct {
@@ -498,11 +500,20 @@ static size_t vp8_payload(uint8_t *p, gsrc_t *g, unsigned kind, unsigned layer, 
     return n;
   }
   int start = kind != 0;
+  if (start) { /* half the frames with a TID (libwebrtc's 0,2,1,2, or any), Y at random */
+    uint32_t x = rng32();
+    static const uint8_t pattern[4] = {0, 2, 1, 2};
+    g->tbit = (uint8_t)(x & 1);
+    g->tid = (x & 2) ? pattern[g->pic % 4] : (uint8_t)((x >> 2) & 3);
+    g->sync = (uint8_t)((x >> 4) & 1);
+    if (kind >= 2) g->tid = 0;
+  }
   p[n++] = (uint8_t)(0x80 | (start ? 0x10 : 0));
-  p[n++] = 0xC0; /* I, L */
+  p[n++] = g->tbit ? 0xE0 : 0xC0; /* I, L (, T) */
   p[n++] = (uint8_t)(0x80 | (g->pic >> 8));
   p[n++] = (uint8_t)g->pic;
   p[n++] = g->tl0;
+  if (g->tbit) p[n++] = (uint8_t)(g->tid << 6 | g->sync << 5);
   if (start) {
     p[n++] = kind == 1 ? 0x01 : 0x00; /* frame tag: P bit */
     p[n++] = 0;

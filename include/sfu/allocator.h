@@ -10,23 +10,49 @@
  * rung; a layer above it and above the current one only once it has been active for
  * min_age_us (a layer that just came back is not proven yet) and its bitrate is measured
  * (not 0); layers up to the current one need neither. A cap never pauses a stream:
- * when no active layer fits it, the floor is the lowest active layer. Today a rung is a
- * spatial layer with all its temporal layers; temporal layers (frame-rate drops) will
- * add rungs (layer, temporal) with fractional bitrates between the spatial ones, with no
- * change to the walk below (not done: the router does not filter VP8 temporal layers
- * yet; the output will then need a temporal index beside out[i]).
+ * when no active layer fits it, the floor is the lowest active layer.
+ *
+ * Temporal rungs. A rung is a (spatial layer, max temporal layer) pair: a layer at its
+ * full frame rate, or at a reduced one (TID <= t only: the router drops the other frames,
+ * temporal_filter.h). A layer whose temporal layers are measured (n_temporal >= 2,
+ * temporal_bps cumulative per TID) adds reduced rungs below its full rate:
+ *   - the floor layer: all of them (T0, T0+T1, ...): a stream drops frame rate before it
+ *     is paused, and its floor (what everyone gets first) is its lowest layer's T0;
+ *   - a higher layer k: only its top temporal layer dropped (T0+T1 of 3 layers, T0 of 2:
+ *     half the frames in libwebrtc's patterns), and only when that costs more than layer
+ *     k-1's full rate (the rung below), so the ladder stays ordered by bitrate: between
+ *     360p at 30 fps (500k) and 720p at 30 fps (1.5M) sits 720p at 15 fps (900k) with
+ *     libwebrtc's 40/20/40 split. Why a higher layer's too: a budget between two layers
+ *     is then used (900k gives 720p at 15 fps, not 360p with 400k left over: "a stream
+ *     can drop frame rate before it drops resolution when that fits better"), and a
+ *     budget that shrinks a little costs frames, not a keyframe: a temporal down-switch
+ *     happens at the next frame with no keyframe request, a spatial one waits for the
+ *     lower layer's keyframe. Why not its quarter rate (T0 of 3): 720p at 7.5 fps is a
+ *     worse camera picture than 360p at 30 fps for about the same bits (600k vs 500k),
+ *     and under a tight cap (250 kbit/s) 360p at 5 fps would displace 180p at 20 fps;
+ *     only the lowest layer goes that low, where the alternative is a pause.
+ *     A reduced rate that costs less than the layer below's full rate is left out: at that
+ *     budget the lower resolution at full rate is the better picture (and cheaper switch);
+ *     except the current rung, which stays one while its measured rate wanders around the
+ *     layer below's (no spatial switch for measurement noise).
+ * Streams without temporal information (no TID, H.264, VP9 for now) have exactly one
+ * rung per layer, as before.
  *
  * Walk. Order: content shares first, then by priority (higher first), then subscription
  * order; a tier is a run of streams with equal (content, priority). First every stream's
  * floor, in order; a floor that does not fit beside the floors before it pauses its
  * stream (so streams are paused from the end of the order) and makes the result
- * `insufficient` (the router's sfu:DownlinkInsufficient). Then tier by tier, round-robin
+ * `insufficient` (the router's sfu:DownlinkInsufficient). Then, round-robin over all
+ * streams in order, each climbs its floor layer's reduced rungs up to its full rate
+ * (everyone's lowest layer at full rate before anyone's higher; nothing to do without
+ * temporal rungs). Then tier by tier, round-robin
  * within the tier, each stream climbs one rung per round while the budget allows: a rung
- * at or below the current layer costs its bitrate, a rung above it its bitrate × (1 +
+ * at or below the current rung costs its bitrate, a rung above it its bitrate × (1 +
  * margin). A higher tier climbs to the top before a lower tier climbs at all, so a
  * content share keeps its top layer while cameras drop.
  *
- * Stability. A target below the current layer is taken at once (over budget, a capped
+ * Stability (rungs compared in ladder order: layer, then temporal). A target below the
+ * current rung is taken at once (over budget, a capped
  * or stopped layer: a stopped layer is replaced by the next lower one, no hold). A target
  * above it is taken only once the walk has reached it (or higher) on every run for
  * hold_us (the lowest rung reached during the hold is taken, the rest of the way needs
@@ -48,6 +74,8 @@
 /* Streams per viewer: 25 cameras + 2 content shares per meeting (requirements.md). */
 #define SFU_ALLOC_MAX_STREAMS 32
 #define SFU_ALLOC_MAX_LAYERS 3
+#define SFU_ALLOC_MAX_TEMPORAL 4 /* VP8's TID: 2 bits */
+#define SFU_ALLOC_MAX_RUNGS (SFU_ALLOC_MAX_LAYERS * SFU_ALLOC_MAX_TEMPORAL)
 #define SFU_ALLOC_DEFAULT_CAP_BPS 6000000u
 #define SFU_ALLOC_DEFAULT_HOLD_US 1500000u
 #define SFU_ALLOC_DEFAULT_CALM_US 5000000u
@@ -61,6 +89,10 @@ typedef struct {
   uint16_t height;      /* 0 unknown (passes MaxHeight) */
   uint8_t active;
   uint64_t active_since_us; /* start of the current active period */
+  /* Temporal layers measured: TIDs 0..n_temporal-1 flow (0 or 1: no reduced rates), and
+   * temporal_bps[t] is the bitrate of TIDs <= t (0: not measured, no rung). */
+  uint8_t n_temporal;
+  uint32_t temporal_bps[SFU_ALLOC_MAX_TEMPORAL];
 } sfu_alloc_layer_t;
 
 typedef struct {
@@ -72,13 +104,16 @@ typedef struct {
   size_t n_layers;     /* lowest first; at most SFU_ALLOC_MAX_LAYERS are read */
   sfu_alloc_layer_t layers[SFU_ALLOC_MAX_LAYERS];
   int8_t current; /* the layer the viewer gets or is switching to (the router's target); -1 none */
+  /* current's max TID when it is a reduced rate; -1 (or not below the layer's top TID):
+   * full rate. Read only for a layer with n_temporal >= 2. */
+  int8_t current_tid;
 } sfu_alloc_stream_t;
 
 /* Per stream memory, found again by stream_id on the next run. */
 typedef struct {
   uint32_t stream_id;
-  int8_t up_layer; /* the rung held since up_since_us (-1: no up-switch pending) */
-  uint8_t paused;  /* paused by the budget: resuming is an up-switch */
+  int8_t up_rung; /* the rung (ladder order key) held since up_since_us (-1: none pending) */
+  uint8_t paused; /* paused by the budget: resuming is an up-switch */
   uint64_t up_since_us;
 } sfu_alloc_slot_t;
 
@@ -98,7 +133,7 @@ typedef struct {
 typedef struct {
   uint64_t budget_bps;    /* min(estimate, cap) used */
   uint64_t allocated_bps; /* sum of the targets' bitrates */
-  uint64_t required_bps;  /* sum of the floors (lowest usable layers) */
+  uint64_t required_bps;  /* sum of the floors (lowest usable rungs) */
   uint8_t insufficient;   /* some stream is paused by the budget */
   size_t n_paused;
   uint32_t paused[SFU_ALLOC_MAX_STREAMS]; /* their stream ids, in input order */
@@ -115,9 +150,11 @@ void sfu_alloc_init(sfu_alloc_t *a);
 int sfu_alloc_due(const sfu_alloc_t *a, uint64_t now_us, uint64_t estimate_bps, int changed);
 
 /* One run over s[0..n) (input order = subscription order). out[i] = the target layer of
- * stream i (-1: paused, or nothing flows). cap_bps 0: SFU_ALLOC_DEFAULT_CAP_BPS. Streams
- * past SFU_ALLOC_MAX_STREAMS get -1. res may be NULL. */
+ * stream i (-1: paused, or nothing flows); out_tid[i] (out_tid may be NULL) = its max
+ * temporal layer, -1 for the full rate (every temporal layer). cap_bps 0:
+ * SFU_ALLOC_DEFAULT_CAP_BPS. Streams past SFU_ALLOC_MAX_STREAMS get -1. res may be NULL. */
 void sfu_alloc_run(sfu_alloc_t *a, uint64_t now_us, uint64_t estimate_bps, uint64_t cap_bps,
-                   const sfu_alloc_stream_t *s, size_t n, int8_t *out, sfu_alloc_result_t *res);
+                   const sfu_alloc_stream_t *s, size_t n, int8_t *out, int8_t *out_tid,
+                   sfu_alloc_result_t *res);
 
 #endif

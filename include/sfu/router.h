@@ -200,6 +200,10 @@ typedef struct {
   uint32_t bitrate_bps;         /* measured over the last second */
   uint16_t frame_rate;          /* frames/s over the last second */
   uint8_t active;               /* packets within SFU_ROUTER_STOPPED_US */
+  /* VP8 temporal layers flowing (TIDs 0..n_temporal-1; 0: none) and the bitrate of
+   * TIDs <= t over the last second (what dropping frame rate leaves). */
+  uint8_t n_temporal;
+  uint32_t temporal_bps[4];
   /* counters */
   uint64_t packets, bytes, keyframes, nacks_out, padding_dropped;
 } sfu_router_layer_info_t;
@@ -228,6 +232,9 @@ typedef struct {
   int8_t layer, target_layer;   /* -1: none yet */
   int8_t max_layer;
   uint8_t paused;               /* the allocation gives it nothing (downlink too small) */
+  /* The highest VP8 temporal layer (TID) it is sent, -1 when the stream has none;
+   * target_temporal: the allocation's, -1 all (temporal_filter.h). */
+  int8_t temporal_layer, target_temporal;
   uint64_t switches, keyframe_waits, packets_out, bytes_out, retransmissions, nacks_in,
       plis_in;
   uint64_t repairs_skipped; /* NACKed packets not re-sent (left layer, paused, down-switch) */

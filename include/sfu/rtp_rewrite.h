@@ -5,9 +5,10 @@
  * picture id spaces), calls sfu_rewrite_switch at that source's keyframe, then
  * sfu_rewrite_map for every packet it forwards (the switch packet included) and
  * sfu_rewrite_skip for every packet of the source it will not forward (padding-only,
- * temporal layers the viewer does not get). The rewriter answers the outgoing sequence
- * number, timestamp, picture id and TL0PICIDX, and remembers the last SFU_REWRITE_RING
- * packets sent so that a viewer's NACK can be answered byte for byte.
+ * garbage), sfu_rewrite_drop for the packets of frames it will not forward (temporal
+ * layers the viewer does not get: no sequence slot, no picture id). The rewriter answers the
+ * outgoing sequence number, timestamp, picture id and TL0PICIDX, and remembers the last
+ * SFU_REWRITE_RING packets sent so that a viewer's NACK can be answered byte for byte.
  *
  * The outgoing sequence space is the viewer's (design/media.md): a source packet that is
  * lost keeps its slot (the viewer NACKs it, and it is forwarded into that slot if it comes
@@ -17,7 +18,7 @@
  * a padding-only packet there (sfu_rtp_padding_build) so the viewer sees no gap.
  *
  * Sans-IO, no allocation, no clock. Owned by the router (one per viewer and stream it
- * watches, embedded in its viewer-stream struct, ~17 KB); touched only by the meeting's
+ * watches, embedded in its viewer-stream struct, ~18 KB); touched only by the meeting's
  * loop thread.
  */
 #ifndef SFU_RTP_REWRITE_H
@@ -75,15 +76,27 @@ typedef struct {
 } sfu_rw_out_t;
 
 /* A counter of the source (picture id, TL0PICIDX) unwrapped and mapped linearly onto the
- * output's: out = base_out + (ext - base_ext). Private. */
+ * output's: out = base_out + (ext - base_ext), less the values dropped before ext (picture
+ * ids only: sfu_rw_drops_t). Private. */
 typedef struct {
-  int32_t max_ext;  /* newest source value seen, unwrapped */
+  int32_t max_ext;  /* newest source value seen (mapped or dropped), unwrapped */
   int32_t base_ext; /* the source value that maps to base_out */
   uint16_t base_out;
   uint16_t out_max; /* newest output value sent */
   uint8_t set;      /* base known for the current source */
   uint8_t sent_any; /* out_max valid */
 } sfu_rw_counter_t;
+
+/* Dropped picture ids remembered (sfu_rewrite_drop): ~3 s of a 30 fps stream cut to T0
+ * (3 frames of 4 dropped); a late packet older than the oldest is not mapped. */
+#define SFU_REWRITE_DROPS 64
+
+/* The picture ids dropped since the switch: a ring of the newest, ascending. Private. */
+typedef struct {
+  uint32_t total;
+  uint8_t head, n; /* head: the slot the next one takes */
+  int32_t ext[SFU_REWRITE_DROPS];
+} sfu_rw_drops_t;
 
 /* Owned by the router's viewer-stream (embedded, no heap); plain data, no pointers. */
 typedef struct sfu_rewrite {
@@ -105,8 +118,9 @@ typedef struct sfu_rewrite {
   uint8_t has_src_frame_ts;
   uint16_t first_pic_id;
   sfu_rw_counter_t pic, tl0;
+  sfu_rw_drops_t pic_drops;
   /* Counters (for the router's figures). */
-  uint64_t mapped, stale, skipped, holes, holes_lost;
+  uint64_t mapped, stale, skipped, holes, holes_lost, dropped_pics;
   uint16_t hole_seq[SFU_REWRITE_HOLES];
   /* The last SFU_REWRITE_WINDOW source packets by source seq: slot state and out seq. */
   uint8_t win_state[SFU_REWRITE_WINDOW];
@@ -139,10 +153,20 @@ void sfu_rewrite_switch(sfu_rewrite_t *rw, const sfu_rw_in_t *in, int has_ts_out
  * ring. */
 int sfu_rewrite_map(sfu_rewrite_t *rw, const sfu_rw_in_t *in, sfu_rw_out_t *out);
 
-/* The current source's packet `seq` will never be forwarded (padding-only, or a temporal
- * layer the viewer does not get): it takes no slot. In order (the common case) that is
+/* The current source's packet `seq` will never be forwarded (padding-only, garbage): it
+ * takes no slot. In order (the common case) that is
  * free; when later packets already took the slots after it, its slot becomes a hole. */
 void sfu_rewrite_skip(sfu_rewrite_t *rw, uint32_t src, uint16_t seq);
+
+/* The current source's packet `in` belongs to a frame the viewer does not get (a
+ * temporal layer above its target: sfu/temporal_filter.h): out of the sequence space
+ * like sfu_rewrite_skip, and its picture id out of the picture id space, so that the
+ * viewer sees contiguous picture ids (libwebrtc's VP8 reference finder reads a gap as a
+ * frame it lacks and waits for it; mediasoup and Janus renumber the same way). A value
+ * is taken out only while nothing newer went out; a packet of a frame that overtook
+ * later ones leaves a gap (its neighbours' values are sent already). TL0PICIDX is left
+ * as it is: only TID > 0 frames are ever dropped, and TL0PICIDX counts TID 0 frames. */
+void sfu_rewrite_drop(sfu_rewrite_t *rw, const sfu_rw_in_t *in);
 
 /* A slot that must be filled with a padding-only packet (ts: the last sent): 1 and *out
  * filled, 0 if none. Call after skip and switch until 0. */

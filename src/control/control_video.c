@@ -117,6 +117,10 @@ cJSON *sfu_control_published_json(const sfu_router_stream_info_t *si) {
     add_u64(lo, "Keyframes", l->keyframes);
     add_u64(lo, "NacksOut", l->nacks_out);
     add_u64(lo, "PaddingDropped", l->padding_dropped);
+    /* VP8 temporal layers: the bitrate of TIDs <= t, for t = 0.. (absent without). */
+    cJSON *tb = l->n_temporal ? cJSON_AddArrayToObject(lo, "TemporalBitrates") : NULL;
+    for (size_t t = 0; tb && t < l->n_temporal && t < 4; t++)
+      cJSON_AddItemToArray(tb, cJSON_CreateNumber(l->temporal_bps[t]));
     cJSON_AddItemToArray(layers, lo);
   }
   return o;
@@ -140,6 +144,10 @@ cJSON *sfu_control_receiving_json(const sfu_router_view_info_t *vi) {
   add_layer_index(o, "Layer", vi->layer);
   add_layer_index(o, "TargetLayer", vi->target_layer);
   add_layer_index(o, "MaxLayer", vi->max_layer);
+  /* The VP8 temporal layer (TID) sent now: null without temporal layers; the target:
+   * null for all of them (full frame rate). */
+  add_layer_index(o, "TemporalLayer", vi->temporal_layer);
+  add_layer_index(o, "TargetTemporalLayer", vi->target_temporal);
   add_u64(o, "Switches", vi->switches);
   add_u64(o, "KeyframeWaits", vi->keyframe_waits);
   add_u64(o, "PacketsOut", vi->packets_out);

@@ -4,18 +4,35 @@
 
 #include <string.h>
 
-/* One step of a stream's ladder. A temporal index will join the spatial layer here. */
+/* A rung's place in the ladder order: (layer, temporal) compared as one number, full
+ * rate (every temporal layer) above every reduced rate of the same layer. */
+#define KEY_FULL (SFU_ALLOC_MAX_TEMPORAL - 1)
+static int8_t key_of(int layer, int tid) {
+  return (int8_t)(layer * SFU_ALLOC_MAX_TEMPORAL + (tid < 0 ? KEY_FULL : tid));
+}
+static int8_t key_layer(int8_t key) {
+  return key < 0 ? -1 : (int8_t)(key / SFU_ALLOC_MAX_TEMPORAL);
+}
+static int8_t key_tid(int8_t key) {
+  return key < 0 || key % SFU_ALLOC_MAX_TEMPORAL == KEY_FULL
+             ? -1
+             : (int8_t)(key % SFU_ALLOC_MAX_TEMPORAL);
+}
+
+/* One step of a stream's ladder: a spatial layer at full rate, or at a reduced frame
+ * rate (its temporal layers up to tid). */
 typedef struct {
-  int8_t layer;
+  int8_t key; /* key_of(layer, tid) */
   uint32_t bps;
 } rung_t;
 
 /* One stream during a run. */
 typedef struct {
-  rung_t rung[SFU_ALLOC_MAX_LAYERS];
+  rung_t rung[SFU_ALLOC_MAX_RUNGS];
   int n;          /* rungs; 0: nothing flows */
+  int base;       /* the floor layer's full-rate rung (the floors' phase climbs to it) */
   int level;      /* the walk's rung, -1: paused by the budget (or n == 0) */
-  int8_t cur;     /* the caller's current layer, -1 when none or out of range */
+  int8_t cur;     /* the caller's current rung key, -1 when none or out of range */
   uint8_t cur_ok; /* cur is a rung: still active and within the caps */
   uint8_t done;   /* the walk cannot climb further */
   sfu_alloc_slot_t slot;
@@ -43,12 +60,52 @@ int sfu_alloc_due(const sfu_alloc_t *a, uint64_t now_us, uint64_t estimate_bps, 
   return moved > last / 100u * a->move_pct + last % 100u * a->move_pct / 100u;
 }
 
+/* The temporal layers of l that count: 0 or 1 means none (one full-rate rung). */
+static int n_temporal(const sfu_alloc_layer_t *l) {
+  return l->n_temporal < SFU_ALLOC_MAX_TEMPORAL ? l->n_temporal : SFU_ALLOC_MAX_TEMPORAL;
+}
+
+/* Layer k's rungs: its reduced frame rates (sfu/allocator.h "Temporal rungs": on the
+ * floor layer all of them, above it those that cost more than the rung below), then its
+ * full rate. Ascending bitrates. */
+static inline void push_rung(plan_t *p, int8_t key, uint32_t bps) {
+  p->rung[p->n].key = key;
+  p->rung[p->n].bps = bps;
+  p->cur_ok |= key == p->cur;
+  p->n++;
+}
+
+static inline void add_layer(plan_t *p, const sfu_alloc_layer_t *l, int k) {
+  int floor = p->n == 0;
+  int nt = n_temporal(l);
+  /* Above the floor layer: only the top temporal layer dropped (half the frames). */
+  for (int t = floor ? 0 : nt - 2; t >= 0 && t + 1 < nt; t++) {
+    uint32_t bps = l->temporal_bps[t];
+    if (bps == 0) continue;
+    /* The current rung stays one whatever the measurement noise says of its place (a
+     * rung that comes and goes with noise would be a spatial switch each time). */
+    if (key_of(k, t) != p->cur &&
+        ((l->bitrate_bps && bps >= l->bitrate_bps) || (p->n > 0 && bps <= p->rung[p->n - 1].bps)))
+      continue;
+    push_rung(p, key_of(k, t), bps);
+  }
+  if (floor) p->base = p->n;
+  push_rung(p, key_of(k, -1), l->bitrate_bps);
+}
+
 /* The usable layers of s, cheapest first (sfu/allocator.h "Ladder"). */
 static void build_ladder(const sfu_alloc_t *a, uint64_t now_us, const sfu_alloc_stream_t *s,
                          plan_t *p) {
   int nl = s->n_layers < SFU_ALLOC_MAX_LAYERS ? (int)s->n_layers : SFU_ALLOC_MAX_LAYERS;
-  p->n = 0;
-  p->cur = s->current >= 0 && s->current < nl ? s->current : -1;
+  p->n = p->base = 0;
+  int cur_layer = s->current >= 0 && s->current < nl ? s->current : -1;
+  p->cur = -1;
+  if (cur_layer >= 0) {
+    /* A reduced rate only where the layer has one (a stale tid reads as full rate). */
+    int nt = n_temporal(&s->layers[cur_layer]);
+    p->cur =
+        key_of(cur_layer, s->current_tid >= 0 && s->current_tid + 1 < nt ? s->current_tid : -1);
+  }
   p->cur_ok = 0;
   int cap = nl - 1;
   if (s->max_layer >= 0 && s->max_layer < cap) cap = s->max_layer;
@@ -59,25 +116,18 @@ static void build_ladder(const sfu_alloc_t *a, uint64_t now_us, const sfu_alloc_
     if (lowest_active < 0) lowest_active = k;
     if (k > cap || (s->max_height && l->height > s->max_height)) continue;
     /* Above the floor and the current layer: only a layer that has proven itself. */
-    if (p->n > 0 && k > p->cur &&
+    if (p->n > 0 && k > cur_layer &&
         (l->bitrate_bps == 0 || since(now_us, l->active_since_us) < a->min_age_us))
       continue;
-    p->rung[p->n].layer = (int8_t)k;
-    p->rung[p->n].bps = l->bitrate_bps;
-    p->n++;
-    if (k == p->cur) p->cur_ok = 1;
+    add_layer(p, l, k);
   }
-  if (p->n == 0 && lowest_active >= 0) { /* a cap never pauses a stream */
-    p->rung[0].layer = (int8_t)lowest_active;
-    p->rung[0].bps = s->layers[lowest_active].bitrate_bps;
-    p->n = 1;
-    p->cur_ok = lowest_active == p->cur;
-  }
+  if (p->n == 0 && lowest_active >= 0) /* a cap never pauses a stream */
+    add_layer(p, &s->layers[lowest_active], lowest_active);
 }
 
-/* What climbing to rung r costs: above the current layer, with the margin. */
+/* What climbing to rung r costs: above the current rung, with the margin. */
 static uint64_t rung_cost(const sfu_alloc_t *a, const plan_t *p, const rung_t *r) {
-  if (r->layer <= p->cur) return r->bps;
+  if (r->key <= p->cur) return r->bps;
   return (uint64_t)r->bps * (100u + a->margin_pct) / 100u;
 }
 
@@ -95,72 +145,99 @@ static sfu_alloc_slot_t find_slot(const sfu_alloc_t *a, size_t i, uint32_t id) {
   if (i < a->n_slots && a->slots[i].stream_id == id) return a->slots[i];
   for (size_t j = 0; j < a->n_slots; j++)
     if (a->slots[j].stream_id == id) return a->slots[j];
-  sfu_alloc_slot_t fresh = {.stream_id = id, .up_layer = -1};
+  sfu_alloc_slot_t fresh = {.stream_id = id, .up_rung = -1};
   return fresh;
+}
+
+/* The walk's running totals. */
+typedef struct {
+  uint64_t used, budget;
+  int first_fail; /* stream index of the first step that did not fit, -1 none */
+  uint64_t fail_from, fail_to;
+} walk_t;
+
+/* Round-robin over order[t0..t1): each stream one rung per round while the budget allows,
+ * up to rung `to_base ? base : top`. */
+static void climb(const sfu_alloc_t *a, plan_t *p, const uint8_t *order, size_t t0, size_t t1,
+                  int to_base, walk_t *w) {
+  for (size_t o = t0; o < t1; o++) p[order[o]].done = 0;
+  for (int progress = 1; progress;) {
+    progress = 0;
+    for (size_t o = t0; o < t1; o++) {
+      plan_t *q = &p[order[o]];
+      if (q->level < 0 || q->done) continue;
+      if (q->level + 1 >= (to_base ? q->base + 1 : q->n)) {
+        q->done = 1;
+        continue;
+      }
+      uint64_t from = q->rung[q->level].bps;
+      uint64_t cost = rung_cost(a, q, &q->rung[q->level + 1]);
+      if (w->used - from + cost <= w->budget) {
+        q->level++;
+        w->used = w->used - from + q->rung[q->level].bps;
+        progress = 1;
+      } else {
+        q->done = 1;
+        if (w->first_fail < 0) w->first_fail = order[o], w->fail_from = from, w->fail_to = cost;
+      }
+    }
+  }
 }
 
 /* The walk (sfu/allocator.h "Walk"): p[i].level for every stream within budget, and
  * *want_bps: the budget the first step that did not fit would have needed. */
 static void walk(const sfu_alloc_t *a, const sfu_alloc_stream_t *s, plan_t *p, const uint8_t *order,
                  size_t n, uint64_t budget, uint64_t *want_bps) {
-  uint64_t used = 0;
-  int first_fail = -1; /* stream index */
-  uint64_t fail_from = 0, fail_to = 0;
+  walk_t w = {.used = 0, .budget = budget, .first_fail = -1};
   for (size_t o = 0; o < n; o++) {
     plan_t *q = &p[order[o]];
     q->level = -1;
-    q->done = 0;
     if (q->n == 0) continue;
     /* The floor: at once for a stream that has it or is new; a resume needs the margin. */
     uint64_t cost = q->slot.paused ? rung_cost(a, q, &q->rung[0]) : q->rung[0].bps;
-    if (used + cost <= budget) {
+    if (w.used + cost <= budget) {
       q->level = 0;
-      used += q->rung[0].bps;
-    } else if (first_fail < 0) {
-      first_fail = order[o], fail_from = 0, fail_to = cost;
+      w.used += q->rung[0].bps;
+    } else if (w.first_fail < 0) {
+      w.first_fail = order[o], w.fail_from = 0, w.fail_to = cost;
     }
   }
+  /* Every floor layer at full rate before anything else climbs (nothing to do without
+   * temporal rungs: the floor is the full rate then). */
+  int any_base = 0;
+  for (size_t i = 0; i < n; i++) any_base |= p[i].base > 0;
+  if (any_base) climb(a, p, order, 0, n, 1, &w);
   for (size_t t0 = 0, t1; t0 < n; t0 = t1) { /* the tier order[t0..t1) */
     t1 = t0 + 1;
     while (t1 < n && same_tier(&s[order[t0]], &s[order[t1]])) t1++;
-    for (int progress = 1; progress;) { /* round-robin: one rung per stream per round */
-      progress = 0;
-      for (size_t o = t0; o < t1; o++) {
-        plan_t *q = &p[order[o]];
-        if (q->level < 0 || q->done) continue;
-        if (q->level + 1 >= q->n) {
-          q->done = 1;
-          continue;
-        }
-        uint64_t from = q->rung[q->level].bps;
-        uint64_t cost = rung_cost(a, q, &q->rung[q->level + 1]);
-        if (used - from + cost <= budget) {
-          q->level++;
-          used = used - from + q->rung[q->level].bps;
-          progress = 1;
-        } else {
-          q->done = 1;
-          if (first_fail < 0) first_fail = order[o], fail_from = from, fail_to = cost;
-        }
-      }
-    }
+    climb(a, p, order, t0, t1, 0, &w);
   }
-  *want_bps = first_fail < 0 ? 0 : used - fail_from + fail_to;
+  *want_bps = w.first_fail < 0 ? 0 : w.used - w.fail_from + w.fail_to;
 }
 
-/* The highest rung at or below layer, -1 if none. */
-static int8_t rung_at_or_below(const plan_t *p, int8_t layer) {
+/* The highest rung at or below key, -1 if none. */
+static int8_t rung_at_or_below(const plan_t *p, int8_t key) {
   int8_t best = -1;
-  for (int k = 0; k < p->n && p->rung[k].layer <= layer; k++) best = p->rung[k].layer;
+  for (int k = 0; k < p->n && p->rung[k].key <= key; k++) best = p->rung[k].key;
   return best;
 }
 
-/* While an up-switch waits: the current layer, or a stopped one's next lower, or for a
- * stream new to the allocator (or whose lower layers all stopped) its floor. */
+/* While an up-switch waits: the current rung, or a stopped one's next lower, or for a
+ * stream new to the allocator (or whose lower layers all stopped) the floor layer as far
+ * as the walk reached it (its full rate when it fits: a new stream does not start at a
+ * reduced frame rate only to wait a hold for the rest). */
 static int8_t meanwhile(const plan_t *p) {
   int8_t t = rung_at_or_below(p, p->cur);
-  if (t < 0 && !p->slot.paused && p->n > 0) t = p->rung[0].layer;
+  if (t < 0 && !p->slot.paused && p->n > 0)
+    t = p->rung[p->level >= 0 && p->level < p->base ? p->level : p->base].key;
   return t;
+}
+
+/* The bitrate of rung key. */
+static uint32_t rung_bps(const plan_t *p, int8_t key) {
+  for (int k = 0; k < p->n; k++)
+    if (p->rung[k].key == key) return p->rung[k].bps;
+  return 0;
 }
 
 /* When the up-switch held in slot may happen. */
@@ -171,18 +248,22 @@ static uint64_t up_ready(const sfu_alloc_t *a, const sfu_alloc_slot_t *slot, int
 }
 
 void sfu_alloc_run(sfu_alloc_t *a, uint64_t now_us, uint64_t estimate_bps, uint64_t cap_bps,
-                   const sfu_alloc_stream_t *s, size_t n, int8_t *out, sfu_alloc_result_t *res) {
+                   const sfu_alloc_stream_t *s, size_t n, int8_t *out, int8_t *out_tid,
+                   sfu_alloc_result_t *res) {
   sfu_alloc_result_t scratch_res;
   if (!res) res = &scratch_res;
   memset(res, 0, sizeof *res);
-  for (size_t i = SFU_ALLOC_MAX_STREAMS; i < n; i++) out[i] = -1;
+  for (size_t i = SFU_ALLOC_MAX_STREAMS; i < n; i++) {
+    out[i] = -1;
+    if (out_tid) out_tid[i] = -1;
+  }
   if (n > SFU_ALLOC_MAX_STREAMS) n = SFU_ALLOC_MAX_STREAMS;
   if (cap_bps == 0) cap_bps = SFU_ALLOC_DEFAULT_CAP_BPS;
   uint64_t budget = estimate_bps && estimate_bps < cap_bps ? estimate_bps : cap_bps;
   res->budget_bps = budget;
 
   plan_t p[SFU_ALLOC_MAX_STREAMS];
-  uint8_t order[SFU_ALLOC_MAX_STREAMS];
+  uint8_t order[SFU_ALLOC_MAX_STREAMS] = {0}; /* (n = 0 reads none; silences GCC) */
   for (size_t i = 0; i < n; i++) {
     build_ladder(a, now_us, &s[i], &p[i]);
     p[i].slot = find_slot(a, i, s[i].stream_id);
@@ -199,31 +280,31 @@ void sfu_alloc_run(sfu_alloc_t *a, uint64_t now_us, uint64_t estimate_bps, uint6
 
   /* Down-switches the budget caused first: they make the viewer calm before any up. */
   for (size_t i = 0; i < n; i++) {
-    int8_t d = p[i].level >= 0 ? p[i].rung[p[i].level].layer : -1;
+    int8_t d = p[i].level >= 0 ? p[i].rung[p[i].level].key : -1;
     if (p[i].cur_ok && d < p[i].cur) a->calm = 1, a->down_at_us = now_us;
   }
   int calm = a->calm && since(now_us, a->down_at_us) < a->calm_us;
   uint64_t wake = 0;
   for (size_t i = 0; i < n; i++) {
     plan_t *q = &p[i];
-    int8_t d = q->level >= 0 ? q->rung[q->level].layer : -1;
-    int8_t t;
+    int8_t d = q->level >= 0 ? q->rung[q->level].key : -1;
+    int8_t t;         /* the rung key given */
     if (d > q->cur) { /* up: only what the walk kept reaching for hold_us */
-      if (q->slot.up_layer <= q->cur)
-        q->slot.up_layer = d, q->slot.up_since_us = now_us;
-      else if (d < q->slot.up_layer)
-        q->slot.up_layer = d;
+      if (q->slot.up_rung <= q->cur)
+        q->slot.up_rung = d, q->slot.up_since_us = now_us;
+      else if (d < q->slot.up_rung)
+        q->slot.up_rung = d;
       uint64_t ready = up_ready(a, &q->slot, calm);
-      t = now_us >= ready ? rung_at_or_below(q, q->slot.up_layer) : -1;
+      t = now_us >= ready ? rung_at_or_below(q, q->slot.up_rung) : -1;
       /* The held rung stopped since, or it was a step on the way to d: d's own hold. */
       if (now_us >= ready && t < d) {
-        q->slot.up_layer = d, q->slot.up_since_us = now_us;
+        q->slot.up_rung = d, q->slot.up_since_us = now_us;
         ready = up_ready(a, &q->slot, calm);
       }
       if (t <= q->cur) t = meanwhile(q);
       if (t < d && (!wake || ready < wake)) wake = ready;
     } else {
-      q->slot.up_layer = -1;
+      q->slot.up_rung = -1;
       t = d;
     }
     if (t < 0 && q->n > 0) { /* paused by the budget */
@@ -231,9 +312,10 @@ void sfu_alloc_run(sfu_alloc_t *a, uint64_t now_us, uint64_t estimate_bps, uint6
       res->paused[res->n_paused++] = s[i].stream_id;
     } else if (t >= 0) {
       q->slot.paused = 0;
-      res->allocated_bps += s[i].layers[t].bitrate_bps;
+      res->allocated_bps += rung_bps(q, t);
     }
-    out[i] = t;
+    out[i] = key_layer(t);
+    if (out_tid) out_tid[i] = key_tid(t);
     a->slots[i] = q->slot;
   }
   a->n_slots = n;

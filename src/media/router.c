@@ -122,9 +122,22 @@ static void layer_init(layer_t *l, stream_t *s) {
   sfu_kf_req_init(&l->kf);
   sfu_nack_gen_init(&l->nack);
   sfu_rate_meter_init(&l->rate, 1000000);
+  for (size_t t = 0; t < SFU_TEMPORAL_MAX; t++) sfu_rate_meter_init(&l->tl_rate[t], 1000000);
 }
 
 static void view_detach(sfu_router_t *r, view_t *v);
+
+int router_layer_temporal(layer_t *l, uint64_t now_us, uint32_t *cum) {
+  uint32_t sum = 0;
+  int n = 0;
+  for (int t = 0; t < SFU_TEMPORAL_MAX; t++) {
+    uint32_t bps = sfu_rate_meter_bps(&l->tl_rate[t], now_us);
+    sum = bps > UINT32_MAX - sum ? UINT32_MAX : sum + bps;
+    cum[t] = bps ? sum : 0; /* a TID not flowing is no rung */
+    if (bps) n = t + 1;
+  }
+  return n;
+}
 
 static void stream_free(sfu_router_t *r, stream_t *s, uint64_t now_us) {
   /* Viewers keep their sections (and SSRCs) but get nothing until the next Subscribe. */
@@ -381,6 +394,8 @@ int sfu_router_peer_set_views(sfu_router_t *r, sfu_router_peer_t *p,
       v->viewer = p;
       v->ssrc = fresh_ssrc();
       v->layer = v->target = -1;
+      sfu_temporal_init(&v->tl);
+      v->target_tid = SFU_TEMPORAL_ALL;
       uint16_t seq;
       uint32_t ts;
       uint16_t pic;
@@ -514,6 +529,7 @@ static void stream_info(const stream_t *s, sfu_router_stream_info_t *o, uint64_t
     li->height = l->height;
     li->bitrate_bps = sfu_rate_meter_bps(&l->rate, now_us);
     li->frame_rate = (uint16_t)sfu_rate_meter_fps(&l->rate, now_us);
+    li->n_temporal = (uint8_t)router_layer_temporal(l, now_us, li->temporal_bps);
     li->active = l->active;
     li->packets = l->packets;
     li->bytes = l->bytes;
@@ -563,6 +579,8 @@ int sfu_router_peer_view_info(const sfu_router_peer_t *p, size_t i, sfu_router_v
   out->target_layer = v->s && v->target >= 0 ? (int8_t)router_layer_rank(v->s, v->target) : -1;
   out->max_layer = v->max_layer;
   out->paused = v->paused;
+  out->temporal_layer = (int8_t)sfu_temporal_delivered(&v->tl);
+  out->target_temporal = v->target_tid == SFU_TEMPORAL_ALL ? -1 : (int8_t)v->target_tid;
   out->switches = v->switches;
   out->keyframe_waits = v->keyframe_waits;
   out->packets_out = v->packets_out;

@@ -5,7 +5,8 @@
  *
  *   send_built ──sfu_bwe_on_sent (twcc seq, size, time)──▶ bwe
  *   viewer RTCP transport-cc ──sfu_bwe_on_feedback──▶ bwe ──estimate──▶ allocator
- *   allocator ──target layer per view──▶ switching (router_fwd.c, keyframe-aligned)
+ *   allocator ──target (layer, max TID) per view──▶ switching (router_fwd.c: spatial at a
+ *              keyframe, temporal at a frame start / layer sync frame, temporal_filter.h)
  *   allocator.want > estimate ──▶ probe cluster: padding on the viewer's RTX SSRC
  *
  * Loss for the estimate comes from the viewer's own transport-cc feedback only (what
@@ -97,8 +98,22 @@ static void stream_in(const view_t *v, sfu_alloc_stream_t *a) {
     a->layers[k].height = l->height;
     a->layers[k].active = l->active;
     a->layers[k].active_since_us = l->active_since_us;
+    _Static_assert(SFU_TEMPORAL_MAX == SFU_ALLOC_MAX_TEMPORAL, "one TID range");
+    a->layers[k].n_temporal =
+        (uint8_t)router_layer_temporal(l, s->pub->r->now_us, a->layers[k].temporal_bps);
   }
   a->current = v->target >= 0 ? (int8_t)router_layer_rank(s, v->target) : -1;
+  a->current_tid = v->target_tid == SFU_TEMPORAL_ALL ? -1 : (int8_t)v->target_tid;
+}
+
+/* The allocation's temporal target for v's new target layer t (temporal_filter.h): on
+ * the layer v is on, at once; while v waits for another layer's keyframe, the layer it
+ * is still on only ever goes down (a spatial down-switch to a full-rate rung must not
+ * raise the old layer's frame rate meanwhile); the switch applies it (router_fwd.c). */
+static void view_temporal(view_t *v, int8_t t, int8_t tid) {
+  uint8_t tt = tid < 0 ? SFU_TEMPORAL_ALL : (uint8_t)tid;
+  v->target_tid = tt;
+  if (t == v->layer || v->layer < 0 || tt < v->tl.target) sfu_temporal_set_target(&v->tl, tt);
 }
 
 /* Runs the viewer's allocation if due (or `changed`), and applies it: each view's
@@ -118,10 +133,10 @@ void router_allocate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, int
   uint64_t est = router_downlink_estimate(p);
   if (!sfu_alloc_due(&p->alloc, now_us, est == UINT64_MAX ? DOWNLINK_CAP_BPS : est, changed))
     return;
-  int8_t out[SFU_ROUTER_MAX_VIEWS];
+  int8_t out[SFU_ROUTER_MAX_VIEWS], out_tid[SFU_ROUTER_MAX_VIEWS];
   sfu_alloc_result_t res;
-  sfu_alloc_run(&p->alloc, now_us, est == UINT64_MAX ? DOWNLINK_CAP_BPS : est, DOWNLINK_CAP_BPS,
-                in, n, out, &res);
+  sfu_alloc_run(&p->alloc, now_us, est == UINT64_MAX ? DOWNLINK_CAP_BPS : est, DOWNLINK_CAP_BPS, in,
+                n, out, out_tid, &res);
   /* What to probe for: everything the views could use (their top allowed layers), not
    * only the next step: proving the next step, climbing, then proving the one after was
    * two switches where one does (issue 8: at most one switch per change). A layer the
@@ -159,6 +174,7 @@ void router_allocate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, int
      * continues when the layer comes back. */
     if (out[i] < 0 && !paused) continue;
     int8_t t = out[i] >= 0 ? (int8_t)s->rank[out[i]] : -1;
+    view_temporal(v, t, out_tid[i]);
     if (t == v->target) continue;
     v->target = t;
     if (t >= 0 && t != v->layer && p->ready) {

@@ -1,7 +1,8 @@
 /* The video router's RTP path (router.h): a publisher's packet is matched to its layer
  * (learning SSRCs from the mid / rid / repaired-rid extensions), unwrapped if it is RTX,
  * dropped if it is padding, read for keyframes and resolution, kept for NACKs, and
- * forwarded to every viewer on that layer, rewritten into the viewer's own stream. */
+ * forwarded to every viewer on that layer (VP8 frames above a viewer's temporal layer
+ * excepted: temporal_filter.h), rewritten into the viewer's own stream. */
 #include <string.h>
 
 #include "media/router_internal.h"
@@ -287,6 +288,33 @@ static int map_ts(const view_t *v, const layer_t *from, const layer_t *to, uint3
   return 1;
 }
 
+/* Whether v gets this packet's frame (temporal_filter.h); a packet of a frame it does not
+ * get is taken out of its sequence and picture id spaces. No TID: always. */
+static int temporal_pass(sfu_router_t *r, view_t *v, layer_t *l, const pkt_info_t *pi,
+                         const sfu_rw_in_t *in, int is_rtx, uint64_t now_us) {
+  if (!pi->vp8_ok || !pi->vp8.has_tid) return 1;
+  sfu_temporal_pkt_t tp = {
+      .src = in->src,
+      .ts = in->ts,
+      .has_tid = 1,
+      .tid = pi->vp8.tid,
+      .sync = pi->vp8.layer_sync,
+      .keyframe = pi->keyframe,
+      .frame_start = pi->frame_start,
+      .late = (uint8_t)is_rtx,
+  };
+  int pass = sfu_temporal_pass(&v->tl, &tp);
+  /* No sync frame for a long while: the publisher's next keyframe is the way up. */
+  if (sfu_temporal_want_keyframe(&v->tl)) {
+    v->keyframe_waits++;
+    router_request_keyframe(r, l, now_us);
+  }
+  if (pass) return 1;
+  sfu_rewrite_drop(&v->rw, in);
+  fill_holes(r, v);
+  return 0;
+}
+
 static void forward(sfu_router_t *r, stream_t *s, layer_t *l, int li, const sfu_rtp_hdr_t *h,
                     const pkt_info_t *pi, uint64_t now_us, int is_rtx) {
   sfu_rw_in_t in;
@@ -302,12 +330,14 @@ static void forward(sfu_router_t *r, stream_t *s, layer_t *l, int li, const sfu_
       int has = map_ts(v, from, l, h->timestamp, &ts_out);
       sfu_rewrite_switch(&v->rw, &in, has, ts_out);
       fill_holes(r, v);
+      sfu_temporal_set_target(&v->tl, v->target_tid); /* the rung is (target, target_tid) */
       if (v->layer >= 0) v->switches++;
       v->layer = (int8_t)li;
       v->started = 1;
     } else if (!v->started) {
       continue;
     }
+    if (!temporal_pass(r, v, l, pi, &in, is_rtx, now_us)) continue;
     sfu_rw_out_t o;
     uint64_t mapped = v->rw.mapped;
     if (sfu_rewrite_map(&v->rw, &in, &o) != 0) continue;
@@ -445,6 +475,8 @@ void router_fwd_rtp(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, uint
     return;
   }
   sfu_rate_meter_add(&l->rate, now_us, (uint32_t)len, pi.frame_start);
+  if (pi.vp8_ok && pi.vp8.has_tid)
+    sfu_rate_meter_add(&l->tl_rate[pi.vp8.tid & 3], now_us, (uint32_t)len, pi.frame_start);
   if (pi.keyframe && !is_rtx) on_keyframe(r, s, l, &pi, now_us);
   sfu_history_put(l->hist, now_us, h.seq, buf, len);
   if (s->refused) {

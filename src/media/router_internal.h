@@ -24,6 +24,7 @@
 #include "sfu/rtcp.h"
 #include "sfu/rtp_recv_stats.h"
 #include "sfu/rtp_rewrite.h"
+#include "sfu/temporal_filter.h"
 
 /* Video history: NACK-able for 2 s (issue 7: "at least 1 s, say 2 s for video"). */
 #define ROUTER_HISTORY_US 2000000ull
@@ -56,6 +57,7 @@ typedef struct layer {
   sfu_kf_req_t kf;
   sfu_nack_gen_t nack;
   sfu_rate_meter_t rate;
+  sfu_rate_meter_t tl_rate[SFU_TEMPORAL_MAX]; /* VP8 packets by TID (the allocator's rungs) */
   sfu_recv_stats_t rs;
   uint16_t width, height;
   uint64_t last_pkt_us;
@@ -113,6 +115,11 @@ typedef struct view {
   uint8_t nack_ok, pli_ok, fir_ok;
   sfu_rewrite_t rw;
   int8_t layer, target, max_layer; /* storage indexes (-1 none); max_layer is a rank */
+  /* Temporal layers (temporal_filter.h): target_tid is the allocation's max TID for
+   * `target` (SFU_TEMPORAL_ALL: all); tl.target takes it at once on the same layer, and
+   * at the switch onto a new one (until then it only goes down). */
+  sfu_temporal_filter_t tl;
+  uint8_t target_tid;
   uint16_t max_height;             /* the viewer's cap (0 none) */
   int priority;                    /* the viewer's order (higher first) */
   uint8_t paused;                  /* the allocation gives it nothing */
@@ -191,6 +198,9 @@ void router_event(sfu_router_t *r, sfu_router_event_kind_t kind, stream_t *s, co
 void router_sort_layers(stream_t *s);
 void router_rechoose(sfu_router_t *r, stream_t *s);
 int router_layer_rank(const stream_t *s, int storage_idx);
+/* The layer's temporal layers flowing now: their number (0: no TID seen within the last
+ * second) and cum[t] = the bitrate of TIDs <= t (cum holds SFU_TEMPORAL_MAX). */
+int router_layer_temporal(layer_t *l, uint64_t now_us, uint32_t *cum);
 /* router_fwd.c */
 void router_fwd_rtp(sfu_router_t *r, struct sfu_router_peer *p, uint64_t now_us, uint8_t *buf,
                     size_t len);

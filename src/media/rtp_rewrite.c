@@ -12,11 +12,13 @@
  * 256-entry scan per layer switch.
  *
  * Timestamps, picture id, TL0PICIDX. Within one source, a fixed offset: out = src + k
- * (mod 2^32 / 2^15 / 2^8), so that frames the viewer does not get leave the same gap the
- * source had (RFC 7741 §4.2: a receiver sees a picture id gap as frames it did not get,
- * which is the truth). At a switch the new source's first packet continues at last + 1
- * (picture id, TL0PICIDX) and at a timestamp after the last sent: a receiver's jitter
- * buffer orders frames by timestamp, and one going backwards is a frame from the past.
+ * (mod 2^32 / 2^15 / 2^8), so that frames lost upstream leave the same gap the source had
+ * (RFC 7741 §4.2: a receiver sees a picture id gap as frames it did not get, which is the
+ * truth); frames the router drops on purpose (temporal layers, sfu_rewrite_drop) are taken
+ * out of the picture id space instead: the offset shrinks by one after each. At a switch the new
+ * source's first packet continues at last + 1 (picture id, TL0PICIDX) and at a timestamp after the
+ * last sent: a receiver's jitter buffer orders frames by timestamp, and one going backwards is a
+ * frame from the past.
  */
 #include "sfu/rtp_rewrite.h"
 
@@ -73,7 +75,21 @@ static void ctr_switch(sfu_rw_counter_t *c, int has, uint16_t raw, uint16_t star
   c->max_ext = c->base_ext = raw;
 }
 
-static uint16_t ctr_map(sfu_rw_counter_t *c, int has, uint16_t raw, unsigned bits, uint32_t omask) {
+/* How many dropped values are above ext: 0 and *after, or -1 when ext is older than the
+ * drops the ring remembers (the ones it forgot may be above ext or not). O(drops newer
+ * than ext): 0 for a packet in order. */
+static int drops_after(const sfu_rw_drops_t *d, int32_t ext, uint32_t *after) {
+  uint32_t n = 0;
+  for (unsigned k = 0; k < d->n; k++, n++)
+    if (d->ext[(d->head + SFU_REWRITE_DROPS - 1u - k) % SFU_REWRITE_DROPS] <= ext) break;
+  if (n == d->n && d->total > d->n) return -1;
+  *after = n;
+  return 0;
+}
+
+/* d: the dropped values (picture ids), NULL for a counter nothing is dropped from. */
+static uint16_t ctr_map(sfu_rw_counter_t *c, const sfu_rw_drops_t *d, int has, uint16_t raw,
+                        unsigned bits, uint32_t omask) {
   if (!has) return c->sent_any ? c->out_max : c->base_out;
   if (!c->set) { /* the source's first packet with the field (the switch packet had none) */
     c->set = 1;
@@ -81,10 +97,31 @@ static uint16_t ctr_map(sfu_rw_counter_t *c, int has, uint16_t raw, unsigned bit
   }
   int32_t ext = ctr_unwrap(c, raw, bits);
   if (ext > c->max_ext) c->max_ext = ext;
-  uint16_t out = (uint16_t)((c->base_out + (uint32_t)(ext - c->base_ext)) & omask);
+  uint32_t below = 0, after = 0;
+  if (d && d->total && drops_after(d, ext, &after) == 0) below = d->total - after;
+  uint16_t out = (uint16_t)((c->base_out + (uint32_t)(ext - c->base_ext) - below) & omask);
   if (!c->sent_any || newer_mod(out, c->out_max, omask)) c->out_max = out;
   c->sent_any = 1;
   return out;
+}
+
+/* The source value raw is dropped: 1 if it was taken out of the output space (it is newer
+ * than anything seen), 0 if it stays a gap or was dropped already. */
+static int ctr_drop(sfu_rw_counter_t *c, sfu_rw_drops_t *d, uint16_t raw, unsigned bits) {
+  int32_t ext;
+  if (!c->set) { /* the source's first value: the next one takes base_out */
+    c->set = 1;
+    ext = c->max_ext = c->base_ext = raw & ((1u << bits) - 1);
+  } else {
+    ext = ctr_unwrap(c, raw, bits);
+    if (ext <= c->max_ext) return 0;
+    c->max_ext = ext;
+  }
+  d->ext[d->head] = ext;
+  d->head = (uint8_t)((d->head + 1u) % SFU_REWRITE_DROPS);
+  if (d->n < SFU_REWRITE_DROPS) d->n++;
+  d->total++;
+  return 1;
 }
 
 /* ---- sequence slots --------------------------------------------------------------------- */
@@ -188,6 +225,7 @@ void sfu_rewrite_switch(sfu_rewrite_t *rw, const sfu_rw_in_t *in, int has_ts_out
   unsigned pic_bits = in->pic_id_bits == 7 ? 7 : 15;
   ctr_switch(&rw->pic, in->has_pic_id, (uint16_t)(in->pic_id & ((1u << pic_bits) - 1)),
              rw->first_pic_id, PIC_MASK);
+  memset(&rw->pic_drops, 0, sizeof rw->pic_drops);
   ctr_switch(&rw->tl0, in->has_tl0, in->tl0, 0, TL0_MASK);
 }
 
@@ -195,6 +233,13 @@ int sfu_rewrite_map(sfu_rewrite_t *rw, const sfu_rw_in_t *in, sfu_rw_out_t *out)
   if (!rw->started || in->src != rw->src) goto stale;
   int64_t ext = seq_unwrap(rw->max_ext, in->seq);
   if (ext < rw->base_ext) goto stale;
+  unsigned pic_bits = in->pic_id_bits == 7 ? 7 : 15;
+  if (in->has_pic_id && rw->pic.set && rw->pic_drops.total) {
+    /* Older than the picture ids dropped that are remembered: its value is unknown. */
+    uint32_t after;
+    if (drops_after(&rw->pic_drops, ctr_unwrap(&rw->pic, in->pic_id, pic_bits), &after) != 0)
+      goto stale;
+  }
   size_t i = (size_t)ext & WIN_MASK;
   uint16_t o;
   int fresh = 1;
@@ -217,9 +262,8 @@ int sfu_rewrite_map(sfu_rewrite_t *rw, const sfu_rw_in_t *in, sfu_rw_out_t *out)
 
   out->seq = o;
   out->ts = in->ts + rw->ts_offset;
-  unsigned pic_bits = in->pic_id_bits == 7 ? 7 : 15;
-  out->pic_id = ctr_map(&rw->pic, in->has_pic_id, in->pic_id, pic_bits, PIC_MASK);
-  out->tl0 = (uint8_t)ctr_map(&rw->tl0, in->has_tl0, in->tl0, 8, TL0_MASK);
+  out->pic_id = ctr_map(&rw->pic, &rw->pic_drops, in->has_pic_id, in->pic_id, pic_bits, PIC_MASK);
+  out->tl0 = (uint8_t)ctr_map(&rw->tl0, NULL, in->has_tl0, in->tl0, 8, TL0_MASK);
   if (!rw->sent_any || (int32_t)(out->ts - rw->last_out_ts) > 0) rw->last_out_ts = out->ts;
   rw->sent_any = 1;
 
@@ -271,6 +315,15 @@ void sfu_rewrite_skip(sfu_rewrite_t *rw, uint32_t src, uint16_t seq) {
     rw->win_state[i] = W_HOLE;
     push_hole(rw, o);
   }
+}
+
+void sfu_rewrite_drop(sfu_rewrite_t *rw, const sfu_rw_in_t *in) {
+  if (!rw->started || in->src != rw->src) return;
+  if (seq_unwrap(rw->max_ext, in->seq) < rw->base_ext) return; /* before the switch */
+  sfu_rewrite_skip(rw, in->src, in->seq);
+  unsigned pic_bits = in->pic_id_bits == 7 ? 7 : 15;
+  if (in->has_pic_id && ctr_drop(&rw->pic, &rw->pic_drops, in->pic_id, pic_bits))
+    rw->dropped_pics++;
 }
 
 int sfu_rewrite_take_hole(sfu_rewrite_t *rw, sfu_rw_out_t *out) {

@@ -17,7 +17,7 @@ typedef struct {
   sfu_alloc_t a;
   sfu_alloc_stream_t s[40];
   size_t n;
-  int8_t out[40];
+  int8_t out[40], out_tid[40];
   sfu_alloc_result_t res;
   uint64_t now, rng;
   int switches[40];
@@ -51,11 +51,14 @@ static void viewer_init(viewer_t *v, size_t n) {
 }
 
 static void run_now(viewer_t *v, uint64_t est) {
-  sfu_alloc_run(&v->a, v->now, est, 0, v->s, v->n, v->out, &v->res);
+  sfu_alloc_run(&v->a, v->now, est, 0, v->s, v->n, v->out, v->out_tid, &v->res);
   v->runs++;
   for (size_t i = 0; i < v->n; i++) {
-    if (v->out[i] != v->s[i].current) v->switches[i]++;
+    if (v->out[i] != v->s[i].current ||
+        (v->s[i].layers[0].n_temporal && v->out_tid[i] != v->s[i].current_tid))
+      v->switches[i]++;
     v->s[i].current = v->out[i];
+    v->s[i].current_tid = v->out_tid[i];
   }
 }
 
@@ -364,7 +367,7 @@ TEST(cap_6m_with_25_streams) {
   /* A meeting's own cap, and no estimate yet (0): the cap is the budget. */
   int8_t out[25];
   sfu_alloc_result_t res;
-  sfu_alloc_run(&v.a, v.now, 0, 3000000, v.s, 25, out, &res);
+  sfu_alloc_run(&v.a, v.now, 0, 3000000, v.s, 25, out, NULL, &res);
   CHECK_EQ_INT(res.budget_bps, 3000000);
   CHECK(res.allocated_bps <= 3000000);
   CHECK_EQ_INT(res.n_paused, 5);
@@ -379,7 +382,7 @@ TEST(due_thresholds) {
   s.current = 1; /* where 1M keeps it: nothing pending */
   int8_t out;
   uint64_t t = 10 * S;
-  sfu_alloc_run(&a, t, 1000000, 0, &s, 1, &out, NULL);
+  sfu_alloc_run(&a, t, 1000000, 0, &s, 1, &out, NULL, NULL);
   CHECK_EQ_INT(out, 1);
   CHECK_EQ_INT(a.wake_us, 0);
   CHECK(!sfu_alloc_due(&a, t, 1000000, 0));
@@ -394,12 +397,12 @@ TEST(due_thresholds) {
   /* A pending up-switch wakes it when its hold ends, not at the next period. */
   sfu_alloc_init(&a);
   s.current = 0;
-  sfu_alloc_run(&a, t, 1000000, 0, &s, 1, &out, NULL);
+  sfu_alloc_run(&a, t, 1000000, 0, &s, 1, &out, NULL, NULL);
   CHECK_EQ_INT(out, 0);
   CHECK(a.wake_us == t + SFU_ALLOC_DEFAULT_HOLD_US); /* 1M: middle with margin */
   CHECK(!sfu_alloc_due(&a, t + SFU_ALLOC_DEFAULT_HOLD_US - 1, 1000000, 0));
   CHECK(sfu_alloc_due(&a, t + SFU_ALLOC_DEFAULT_HOLD_US, 1000000, 0));
-  sfu_alloc_run(&a, t + SFU_ALLOC_DEFAULT_HOLD_US, 1000000, 0, &s, 1, &out, NULL);
+  sfu_alloc_run(&a, t + SFU_ALLOC_DEFAULT_HOLD_US, 1000000, 0, &s, 1, &out, NULL, NULL);
   CHECK_EQ_INT(out, 1);
   CHECK_EQ_INT(a.wake_us, 0);
 }
@@ -412,12 +415,12 @@ TEST(want_bps_for_the_probe_controller) {
   s.current = 0;
   int8_t out;
   sfu_alloc_result_t res;
-  sfu_alloc_run(&a, 10 * S, 300000, 0, &s, 1, &out, &res);
+  sfu_alloc_run(&a, 10 * S, 300000, 0, &s, 1, &out, NULL, &res);
   CHECK_EQ_INT(res.want_bps, 550000); /* 500k x 1.1 */
-  sfu_alloc_run(&a, 10 * S, 300000, 500000, &s, 1, &out, &res);
+  sfu_alloc_run(&a, 10 * S, 300000, 500000, &s, 1, &out, NULL, &res);
   CHECK_EQ_INT(res.want_bps, 0); /* over the meeting's cap: nothing to prove */
   s.current = 2;
-  sfu_alloc_run(&a, 10 * S, 5000000, 0, &s, 1, &out, &res);
+  sfu_alloc_run(&a, 10 * S, 5000000, 0, &s, 1, &out, NULL, &res);
   CHECK_EQ_INT(res.want_bps, 0); /* everything asked for is allocated */
 }
 
@@ -439,6 +442,133 @@ TEST(streams_come_and_go_keep_their_timers) {
   CHECK(v.now - STEP_US - started <= SFU_ALLOC_DEFAULT_HOLD_US + STEP_US); /* not restarted */
 }
 
+/* A camera with 3 temporal layers per spatial layer, libwebrtc's split (T0 40 %, T1 20 %,
+ * T2 40 %): rungs 60k 90k 150k | 300k 500k | 900k 1.5M (above the lowest layer only the
+ * half rate, T0+T1, is a rung). */
+static void temporal_camera(sfu_alloc_stream_t *s) {
+  s->current_tid = -1;
+  for (int k = 0; k < 3; k++) {
+    sfu_alloc_layer_t *l = &s->layers[k];
+    l->n_temporal = 3;
+    l->temporal_bps[0] = l->bitrate_bps / 10 * 4;
+    l->temporal_bps[1] = l->bitrate_bps / 10 * 6;
+    l->temporal_bps[2] = l->bitrate_bps;
+  }
+}
+
+TEST(temporal_reduced_frame_rate_before_a_pause) {
+  static viewer_t v;
+  viewer_init(&v, 1);
+  temporal_camera(&v.s[0]);
+  /* 80k: the lowest layer at full rate (150k) does not fit, its T0 (60k) does. */
+  hold_estimate(&v, 80000, 0, 10 * S);
+  CHECK_EQ_INT(v.s[0].current, 0);
+  CHECK_EQ_INT(v.s[0].current_tid, 0);
+  CHECK_EQ_INT(v.res.n_paused, 0);
+  CHECK_EQ_INT(v.res.insufficient, 0);
+  CHECK_EQ_INT(v.res.required_bps, 60000);
+  CHECK_EQ_INT(v.res.allocated_bps, 60000);
+  CHECK_EQ_INT(v.res.want_bps, 99000); /* T0+T1 (90k) with the margin */
+  /* 120k: T0 + T1. */
+  hold_estimate(&v, 120000, 0, 10 * S);
+  CHECK_EQ_INT(v.s[0].current, 0);
+  CHECK_EQ_INT(v.s[0].current_tid, 1);
+  /* Without temporal layers the same budget pauses the stream (today's ladder). */
+  viewer_init(&v, 1);
+  hold_estimate(&v, 80000, 0, 10 * S);
+  CHECK_EQ_INT(v.s[0].current, -1);
+  CHECK_EQ_INT(v.out_tid[0], -1);
+  CHECK_EQ_INT(v.res.insufficient, 1);
+}
+
+TEST(temporal_everyone_lowest_full_rate_before_anyone_higher) {
+  static viewer_t v;
+  viewer_init(&v, 4);
+  for (size_t i = 0; i < 4; i++) temporal_camera(&v.s[i]);
+  /* 500k: 4 x 150k does not fit; the first in order get the full rate, the rest T0+T1,
+   * nobody anything of the middle layer, nobody paused. */
+  hold_estimate(&v, 500000, 0, 10 * S);
+  for (size_t i = 0; i < 4; i++) CHECK_EQ_INT(v.s[i].current, 0);
+  CHECK_EQ_INT(v.s[0].current_tid, -1);
+  CHECK_EQ_INT(v.s[1].current_tid, -1);
+  CHECK_EQ_INT(v.s[2].current_tid, 1);
+  CHECK_EQ_INT(v.s[3].current_tid, 1);
+  CHECK(v.res.allocated_bps <= 500000);
+  /* 700k: every floor layer at full rate (600k), nothing more (the middle layer's half
+   * rate needs 300k x 1.1 - 150k); 800k: the first stream gets it. */
+  hold_estimate(&v, 700000, 0, 10 * S);
+  for (size_t i = 0; i < 4; i++) {
+    CHECK_EQ_INT(v.s[i].current, 0);
+    CHECK_EQ_INT(v.s[i].current_tid, -1);
+  }
+  hold_estimate(&v, 800000, 0, 10 * S);
+  CHECK_EQ_INT(v.s[0].current, 1);
+  CHECK_EQ_INT(v.s[0].current_tid, 1);
+  for (size_t i = 1; i < 4; i++) {
+    CHECK_EQ_INT(v.s[i].current, 0);
+    CHECK_EQ_INT(v.s[i].current_tid, -1);
+  }
+  /* A stream without temporal layers beside one with: its floor (150k) is its full
+   * rate; the other drops frame rate, neither is paused. */
+  viewer_init(&v, 2);
+  temporal_camera(&v.s[0]);
+  hold_estimate(&v, 250000, 0, 10 * S);
+  CHECK_EQ_INT(v.s[0].current, 0);
+  CHECK_EQ_INT(v.s[0].current_tid, 1);
+  CHECK_EQ_INT(v.s[1].current, 0);
+  CHECK_EQ_INT(v.out_tid[1], -1);
+  CHECK_EQ_INT(v.res.n_paused, 0);
+}
+
+TEST(temporal_higher_layer_at_lower_frame_rate_when_it_fits_better) {
+  static viewer_t v;
+  viewer_init(&v, 1);
+  temporal_camera(&v.s[0]);
+  /* 1M: 720p at 15 fps (900k) rather than 360p at 30 fps (500k). */
+  hold_estimate(&v, 1000000, 0, 10 * S);
+  CHECK_EQ_INT(v.s[0].current, 2);
+  CHECK_EQ_INT(v.s[0].current_tid, 1);
+  /* 720p at full rate; 1.2M: one step down is frame rate only (15 fps), at once. */
+  hold_estimate(&v, 2000000, 0, 10 * S);
+  CHECK_EQ_INT(v.s[0].current, 2);
+  CHECK_EQ_INT(v.s[0].current_tid, -1);
+  int sw = v.switches[0];
+  step(&v, 1200000, 0);
+  CHECK_EQ_INT(v.s[0].current, 2);
+  CHECK_EQ_INT(v.s[0].current_tid, 1);
+  CHECK_EQ_INT(v.switches[0], sw + 1);
+  /* 720p's T0+T1 measured a little under 360p's full rate (noise): still a rung while it
+   * is the current one, no spatial switch. */
+  v.s[0].layers[2].temporal_bps[1] = 490000;
+  step(&v, 700000, 1);
+  CHECK_EQ_INT(v.s[0].current, 2);
+  CHECK_EQ_INT(v.s[0].current_tid, 1);
+  v.s[0].layers[2].temporal_bps[1] = 900000;
+  /* 700k: below 720p's half rate: 360p at full rate; never 720p at 7.5 fps (600k). */
+  step(&v, 700000, 1);
+  CHECK_EQ_INT(v.s[0].current, 1);
+  CHECK_EQ_INT(v.s[0].current_tid, -1);
+  hold_estimate(&v, 700000, 0, 10 * S);
+  CHECK_EQ_INT(v.s[0].current, 1);
+  CHECK_EQ_INT(v.s[0].current_tid, -1);
+  /* A higher layer's reduced rate that costs less than the layer below's full rate is
+   * no rung: 360p's T0 at 100k (< 180p's 150k) is never chosen over 180p. */
+  viewer_init(&v, 1);
+  temporal_camera(&v.s[0]);
+  v.s[0].layers[1].temporal_bps[0] = 100000;
+  v.s[0].layers[1].temporal_bps[1] = 140000;
+  hold_estimate(&v, 180000, 0, 10 * S);
+  CHECK_EQ_INT(v.s[0].current, 0);
+  CHECK_EQ_INT(v.s[0].current_tid, -1);
+  /* The caller's current tid on a layer without temporal layers reads as full rate. */
+  viewer_init(&v, 1);
+  v.s[0].current = 1;
+  v.s[0].current_tid = 0;
+  step(&v, 600000, 0);
+  CHECK_EQ_INT(v.out[0], 1);
+  CHECK_EQ_INT(v.out_tid[0], -1);
+}
+
 TEST(hostile_inputs) {
   static viewer_t v;
   viewer_init(&v, 40); /* past SFU_ALLOC_MAX_STREAMS */
@@ -452,6 +582,12 @@ TEST(hostile_inputs) {
   v.s[4].stream_id = v.s[5].stream_id;           /* a duplicate id */
   v.s[6].layers[0].active_since_us = UINT64_MAX; /* from the future */
   v.s[7].layers[2].bitrate_bps = UINT32_MAX;
+  v.s[8].layers[0].n_temporal = 200; /* more temporal layers than a TID can name */
+  v.s[8].layers[0].temporal_bps[0] = 1;
+  v.s[8].layers[0].temporal_bps[3] = UINT32_MAX;
+  v.s[8].current_tid = 100;
+  v.s[9].layers[1].n_temporal = 3; /* temporal layers with no rate measured */
+  v.s[9].current_tid = -50;
   hold_estimate(&v, UINT64_MAX, 0, 5 * S);
   hold_estimate(&v, 1, 0, 5 * S);
   for (size_t i = SFU_ALLOC_MAX_STREAMS; i < 40; i++) CHECK_EQ_INT(v.out[i], -1);
@@ -465,7 +601,7 @@ TEST(hostile_inputs) {
   /* Time going backwards. */
   v.now -= 60 * S;
   hold_estimate(&v, 3000000, 0, 3 * S);
-  sfu_alloc_run(&v.a, 0, 0, 0, v.s, 0, v.out, NULL);
+  sfu_alloc_run(&v.a, 0, 0, 0, v.s, 0, v.out, NULL, NULL);
   CHECK_EQ_INT(v.a.n_slots, 0);
 }
 
@@ -489,6 +625,9 @@ int main(void) {
   RUN(due_thresholds);
   RUN(want_bps_for_the_probe_controller);
   RUN(streams_come_and_go_keep_their_timers);
+  RUN(temporal_reduced_frame_rate_before_a_pause);
+  RUN(temporal_everyone_lowest_full_rate_before_anyone_higher);
+  RUN(temporal_higher_layer_at_lower_frame_rate_when_it_fits_better);
   RUN(hostile_inputs);
   return test_summary();
 }

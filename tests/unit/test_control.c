@@ -882,6 +882,9 @@ TEST(index_and_video_json) {
   si.layers[0].padding_dropped = 4;
   strcpy(si.layers[1].rid, "f");
   si.layers[1].bitrate_bps = 900000;
+  si.layers[1].n_temporal = 2; /* two TIDs: in the stats, not in the index */
+  si.layers[1].temporal_bps[0] = 500000;
+  si.layers[1].temporal_bps[1] = 900000;
   si.dropped_bitrate = 5;
   si.nacks_in = 6;
   si.keyframe_requests_out = 7;
@@ -902,7 +905,7 @@ TEST(index_and_video_json) {
                     "\"Keyframes\":2,\"NacksOut\":1,\"PaddingDropped\":4},"
                     "{\"Rid\":\"f\",\"Bitrate\":900000,\"FrameRate\":0,\"Active\":false,"
                     "\"Packets\":0,\"Bytes\":0,\"Keyframes\":0,\"NacksOut\":0,"
-                    "\"PaddingDropped\":0}]}");
+                    "\"PaddingDropped\":0,\"TemporalBitrates\":[500000,900000]}]}");
   free(txt);
   /* a REMB sent to the publisher (router_remb.c) */
   si.remb_bps = 222000;
@@ -933,17 +936,23 @@ TEST(index_and_video_json) {
   vi.layer = -1;
   vi.target_layer = 1;
   vi.max_layer = -1;
+  vi.temporal_layer = vi.target_temporal = -1;
   vi.switches = 2;
   vi.plis_in = 3;
   txt = sfu_control_print(sfu_control_receiving_json(&vi));
   CHECK_EQ_STR(txt, "{\"Mid\":\"4\",\"StreamId\":3,\"Ssrc\":3735928559,\"Layer\":null,"
-                    "\"TargetLayer\":1,\"MaxLayer\":null,\"Switches\":2,\"KeyframeWaits\":0,"
+                    "\"TargetLayer\":1,\"MaxLayer\":null,\"TemporalLayer\":null,"
+                    "\"TargetTemporalLayer\":null,\"Switches\":2,\"KeyframeWaits\":0,"
                     "\"PacketsOut\":0,\"BytesOut\":0,\"Retransmissions\":0,\"RepairsSkipped\":0,\"NacksIn\":0,"
                     "\"PlisIn\":3,\"Paused\":false}");
   free(txt);
   vi.max_layer = 0;
+  vi.temporal_layer = 2;
+  vi.target_temporal = 0;
   cJSON *o = sfu_control_receiving_json(&vi);
   CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(o, "MaxLayer")->valueint, 0);
+  CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(o, "TemporalLayer")->valueint, 2);
+  CHECK_EQ_INT(cJSON_GetObjectItemCaseSensitive(o, "TargetTemporalLayer")->valueint, 0);
   cJSON_Delete(o);
 
   /* The Subscribe reply's video part: inactive views left out, publish refused. */

@@ -9,6 +9,7 @@
 #include "sfu/rtp_ext.h"
 #include "sfu/rtp_forward.h"
 #include "sfu/rtp_rewrite.h"
+#include "sfu/temporal_filter.h"
 #include "test.h"
 
 /* ======================================================================================
@@ -724,9 +725,321 @@ TEST(rw_lookup_ring) {
   CHECK(sfu_rewrite_lookup(&rw, (uint16_t)(65000 + 599)) == NULL);
 }
 
+/* ======================================================================================
+ * Temporal layers: the filter (sfu/temporal_filter.h) in front of the rewriter
+ * ====================================================================================== */
+
+/* A VP8 source with temporal layers: TL0PICIDX counts TID 0 frames (RFC 7741 §4.2: the
+ * higher layers' frames carry the index of the TL0 frame before them). */
+typedef struct {
+  uint32_t ssrc;
+  uint16_t seq;
+  uint32_t ts;
+  uint16_t pic;
+  uint8_t tl0;
+  int frames;
+} tsrc_t;
+
+/* A viewer: the filter, the rewriter, and everything it was sent. */
+typedef struct {
+  sfu_rewrite_t rw;
+  sfu_temporal_filter_t tf;
+  size_t n;
+  sfu_rw_out_t out[512];
+  uint8_t tid[512], start[512];
+  size_t dropped;
+} tview_t;
+
+static void tview_init(tview_t *v) {
+  memset(v, 0, sizeof *v);
+  sfu_rewrite_init(&v->rw, 77, 65530, 1000, 0x7ffd); /* seq and picture id wrap soon */
+  sfu_temporal_init(&v->tf);
+}
+
+/* One packet through the filter and the rewriter (`late`: a retransmission). */
+static void tview_pkt(tview_t *v, const sfu_rw_in_t *in, int tid, int sync, int late) {
+  if (in->keyframe && !late && (!v->rw.started || v->rw.src != in->src))
+    sfu_rewrite_switch(&v->rw, in, 0, 0);
+  sfu_temporal_pkt_t tp = {.src = in->src,
+                           .ts = in->ts,
+                           .has_tid = 1,
+                           .tid = (uint8_t)tid,
+                           .sync = (uint8_t)sync,
+                           .keyframe = in->keyframe,
+                           .frame_start = in->frame_start,
+                           .late = (uint8_t)late};
+  if (!sfu_temporal_pass(&v->tf, &tp)) {
+    sfu_rewrite_drop(&v->rw, in);
+    v->dropped++;
+    return;
+  }
+  sfu_rw_out_t o;
+  if (sfu_rewrite_map(&v->rw, in, &o) != 0 || v->n >= 512) return;
+  v->tid[v->n] = (uint8_t)tid;
+  v->start[v->n] = in->frame_start;
+  v->out[v->n++] = o;
+}
+
+static sfu_rw_in_t tsrc_in(const tsrc_t *s, uint16_t seq, int k, int key) {
+  return (sfu_rw_in_t){.src = s->ssrc,
+                       .seq = seq,
+                       .ts = s->ts,
+                       .keyframe = (uint8_t)(key && k == 0),
+                       .frame_start = (uint8_t)(k == 0),
+                       .has_pic_id = 1,
+                       .pic_id = s->pic,
+                       .pic_id_bits = 15,
+                       .has_tl0 = 1,
+                       .tl0 = s->tl0};
+}
+
+/* One frame of ppf packets, all sent to v. */
+static void tsrc_frame(tsrc_t *s, tview_t *v, int tid, int sync, int key, int ppf) {
+  if (tid == 0 && s->frames > 0) s->tl0++;
+  for (int k = 0; k < ppf; k++) {
+    sfu_rw_in_t in = tsrc_in(s, s->seq++, k, key);
+    tview_pkt(v, &in, tid, sync, 0);
+  }
+  s->ts += 3000;
+  s->pic = (uint16_t)((s->pic + 1) & 0x7fff);
+  s->frames++;
+}
+
+/* libwebrtc's 3-layer pattern 0,2,1,2 (no sync bits), n frames. */
+static void tsrc_pattern(tsrc_t *s, tview_t *v, int n, int ppf) {
+  static const int tids[4] = {0, 2, 1, 2};
+  for (int f = 0; f < n; f++) tsrc_frame(s, v, tids[s->frames % 4], 0, 0, ppf);
+}
+
+/* What the viewer got is one stream: seq +1 per packet, picture id +1 per frame (a
+ * frame's packets share it), TL0PICIDX +1 at each TID 0 frame and the same otherwise. */
+static int tview_contiguous(const tview_t *v, size_t from) {
+  int bad = 0;
+  for (size_t i = from + 1; i < v->n; i++) {
+    const sfu_rw_out_t *a = &v->out[i - 1], *b = &v->out[i];
+    bad += b->seq != (uint16_t)(a->seq + 1);
+    if (v->start[i]) {
+      bad += b->pic_id != ((a->pic_id + 1) & 0x7fff);
+      bad += b->tl0 != (uint8_t)(a->tl0 + (v->tid[i] == 0));
+      bad += (int32_t)(b->ts - a->ts) <= 0;
+    } else {
+      bad += b->pic_id != a->pic_id || b->ts != a->ts;
+    }
+  }
+  return bad;
+}
+
+static tview_t g_tv;
+
+TEST(temporal_drop_gives_contiguous_seq_and_picture_ids) {
+  tview_t *v = &g_tv;
+  tview_init(v);
+  tsrc_t s = {.ssrc = 5, .seq = 65500, .ts = 7, .pic = 0x7ff0, .tl0 = 250};
+  sfu_temporal_set_target(&v->tf, 0);
+  tsrc_frame(&s, v, 0, 0, 1, 2); /* keyframe */
+  tsrc_pattern(&s, v, 63, 2);    /* 16 cycles of 0,2,1,2 */
+  /* Only the 16 TID 0 frames, 2 packets each, numbered without a gap (seq and picture
+   * id both wrap on the way), TL0PICIDX as the source had it. */
+  CHECK_EQ_INT(v->n, 32);
+  for (size_t i = 0; i < v->n; i++) CHECK_EQ_INT(v->tid[i], 0);
+  CHECK_EQ_INT(tview_contiguous(v, 0), 0);
+  CHECK_EQ_INT(v->out[31].tl0, (uint8_t)(v->out[0].tl0 + 15));
+  CHECK_EQ_INT(v->rw.n_holes, 0);
+  CHECK_EQ_INT(sfu_temporal_delivered(&v->tf), 0);
+  /* T0 + T1: half the frames, still contiguous. */
+  tview_init(v);
+  s = (tsrc_t){.ssrc = 5, .seq = 100, .pic = 10};
+  sfu_temporal_set_target(&v->tf, 1);
+  tsrc_frame(&s, v, 0, 0, 1, 3);
+  tsrc_pattern(&s, v, 39, 3);
+  CHECK_EQ_INT(v->n, 20 * 3);
+  CHECK_EQ_INT(tview_contiguous(v, 0), 0);
+  CHECK_EQ_INT(sfu_temporal_delivered(&v->tf), 1);
+  /* Everything: unchanged numbering (offsets only). */
+  tview_init(v);
+  s = (tsrc_t){.ssrc = 5, .seq = 100, .pic = 10};
+  tsrc_frame(&s, v, 0, 0, 1, 1);
+  tsrc_pattern(&s, v, 39, 1);
+  CHECK_EQ_INT(v->n, 40);
+  CHECK_EQ_INT(tview_contiguous(v, 0), 0);
+  CHECK_EQ_INT(v->dropped, 0);
+  CHECK_EQ_INT(sfu_temporal_delivered(&v->tf), 2);
+}
+
+TEST(temporal_upswitch_waits_for_sync_or_keyframe) {
+  tview_t *v = &g_tv;
+  tview_init(v);
+  tsrc_t s = {.ssrc = 5, .seq = 1, .pic = 1};
+  sfu_temporal_set_target(&v->tf, 0);
+  tsrc_frame(&s, v, 0, 0, 1, 1);
+  tsrc_pattern(&s, v, 7, 1);
+  CHECK_EQ_INT(v->n, 2);
+  sfu_temporal_set_target(&v->tf, SFU_TEMPORAL_ALL);
+  /* No sync bit: T1 and T2 frames stay out (they reference frames the viewer lacks). */
+  tsrc_pattern(&s, v, 8, 1);
+  CHECK_EQ_INT(v->n, 4);
+  /* A T2 frame with Y=1 is not enough while T1 is out: the T1 frames after it would
+   * reference T1 frames the viewer never got. */
+  tsrc_frame(&s, v, 0, 0, 0, 1);
+  tsrc_frame(&s, v, 2, 1, 0, 1);
+  CHECK_EQ_INT(v->n, 5);
+  CHECK_EQ_INT(sfu_temporal_delivered(&v->tf), 0);
+  /* T1 with Y=1: T1 from here on; then T2 with Y=1: everything. */
+  tsrc_frame(&s, v, 1, 1, 0, 1);
+  tsrc_frame(&s, v, 2, 0, 0, 1);
+  CHECK_EQ_INT(v->n, 6);
+  CHECK_EQ_INT(sfu_temporal_delivered(&v->tf), 1);
+  tsrc_frame(&s, v, 0, 0, 0, 1);
+  tsrc_frame(&s, v, 2, 1, 0, 1);
+  CHECK_EQ_INT(v->n, 8);
+  CHECK_EQ_INT(v->tf.current, SFU_TEMPORAL_ALL);
+  CHECK_EQ_INT(sfu_temporal_delivered(&v->tf), 2);
+  /* Down at any frame start, even a T2 one. */
+  sfu_temporal_set_target(&v->tf, 0);
+  tsrc_frame(&s, v, 1, 0, 0, 1);
+  CHECK_EQ_INT(v->n, 8);
+  /* Up at a keyframe: straight to the target. */
+  sfu_temporal_set_target(&v->tf, SFU_TEMPORAL_ALL);
+  tsrc_frame(&s, v, 2, 0, 0, 1);
+  CHECK_EQ_INT(v->n, 8);
+  tsrc_frame(&s, v, 0, 0, 1, 1);
+  tsrc_pattern(&s, v, 3, 1);
+  CHECK_EQ_INT(v->n, 12);
+  CHECK_EQ_INT(tview_contiguous(v, 0), 0);
+}
+
+TEST(temporal_whole_frames_and_late_packets) {
+  tview_t *v = &g_tv;
+  tview_init(v);
+  tsrc_t s = {.ssrc = 5, .seq = 100, .pic = 40};
+  sfu_temporal_set_target(&v->tf, 0);
+  tsrc_frame(&s, v, 0, 0, 1, 2); /* seq 100, 101: pic 40 */
+  /* Frame pic 41 (T1, seq 102..104, Y=1): the target goes up while it is in flight; its
+   * second packet overtakes its first. The decision made at the first packet seen holds
+   * for the whole frame: out, although the start is a sync point. */
+  uint16_t q = s.seq;
+  s.seq += 3;
+  sfu_rw_in_t b = tsrc_in(&s, (uint16_t)(q + 1), 1, 0);
+  tview_pkt(v, &b, 1, 1, 0);
+  sfu_temporal_set_target(&v->tf, 1);
+  sfu_rw_in_t a = tsrc_in(&s, q, 0, 0);
+  tview_pkt(v, &a, 1, 1, 0);
+  sfu_rw_in_t c = tsrc_in(&s, (uint16_t)(q + 2), 2, 0);
+  tview_pkt(v, &c, 1, 1, 0);
+  s.ts += 3000, s.pic++, s.frames++;
+  CHECK_EQ_INT(v->n, 2);
+  /* The overtaken start had a slot reserved; nothing after it used one: given back, no
+   * hole to pad. */
+  sfu_rw_out_t hole;
+  CHECK_EQ_INT(sfu_rewrite_take_hole(&v->rw, &hole), 0);
+  /* A retransmission never switches: T1 Y=1 as a late packet of an unknown frame. */
+  uint16_t late_seq = s.seq++;
+  sfu_rw_in_t l = tsrc_in(&s, late_seq, 0, 0);
+  l.ts += 999; /* a frame the filter does not remember (picture id 41's) */
+  l.pic_id = 41;
+  tview_pkt(v, &l, 1, 1, 1);
+  CHECK_EQ_INT(v->n, 2);
+  /* The next T1 sync frame does it. */
+  tsrc_frame(&s, v, 0, 0, 0, 1);
+  tsrc_frame(&s, v, 1, 1, 0, 1);
+  CHECK_EQ_INT(v->n, 4);
+  CHECK_EQ_INT(v->out[2].pic_id, (v->out[1].pic_id + 1) & 0x7fff);
+  CHECK_EQ_INT(v->out[3].pic_id, (v->out[2].pic_id + 1) & 0x7fff);
+  /* A reordered frame is no switch point: down to T0, then a T1 sync frame overtaken by
+   * the T2 frame after it; the target goes up before the sync frame arrives. Raising
+   * there would let through T1 frames referencing ones the viewer never got. */
+  sfu_temporal_set_target(&v->tf, 0);
+  tsrc_frame(&s, v, 0, 0, 0, 1);
+  size_t n = v->n;
+  tsrc_t sync = s; /* the T1 sync frame, sent below after the next one */
+  s.seq++, s.ts += 3000, s.pic++, s.frames++;
+  tsrc_frame(&s, v, 2, 0, 0, 1);
+  sfu_temporal_set_target(&v->tf, 1);
+  sfu_rw_in_t y = tsrc_in(&sync, sync.seq, 0, 0);
+  tview_pkt(v, &y, 1, 1, 0);
+  tsrc_frame(&s, v, 1, 0, 0, 1);
+  CHECK_EQ_INT(v->n, n);
+  CHECK_EQ_INT(sfu_temporal_delivered(&v->tf), 0);
+}
+
+TEST(temporal_rtx_of_a_sent_frame_keeps_its_picture_id) {
+  tview_t *v = &g_tv;
+  tview_init(v);
+  tsrc_t s = {.ssrc = 5, .seq = 200, .pic = 500};
+  sfu_temporal_set_target(&v->tf, 0);
+  /* Keyframe seq 200, 201 with 201 lost upstream; T2 (202, 203) dropped; T0 (204). */
+  sfu_rw_in_t k0 = tsrc_in(&s, 200, 0, 1), k1 = tsrc_in(&s, 201, 1, 1);
+  tview_pkt(v, &k0, 0, 0, 0);
+  s.seq = 202, s.ts += 3000, s.pic++, s.frames++;
+  tsrc_frame(&s, v, 2, 0, 0, 2);
+  tsrc_frame(&s, v, 0, 0, 0, 1);
+  REQUIRE(v->n == 2);
+  /* The lost packet's slot was kept (the viewer sees a loss and NACKs); its RTX fills it
+   * with the keyframe's picture id, not one shifted by the drop. */
+  tview_pkt(v, &k1, 0, 0, 1);
+  REQUIRE(v->n == 3);
+  CHECK_EQ_INT(v->out[2].seq, (uint16_t)(v->out[0].seq + 1));
+  CHECK_EQ_INT(v->out[1].seq, (uint16_t)(v->out[0].seq + 2));
+  CHECK_EQ_INT(v->out[2].pic_id, v->out[0].pic_id);
+  CHECK_EQ_INT(v->out[1].pic_id, (v->out[0].pic_id + 1) & 0x7fff);
+  /* The dropped frame's own RTX stays out, and takes nothing. */
+  sfu_rw_in_t d = {
+      .src = 5, .seq = 202, .ts = k0.ts + 3000, .has_pic_id = 1, .pic_id = 501, .pic_id_bits = 15};
+  tview_pkt(v, &d, 2, 0, 1);
+  CHECK_EQ_INT(v->n, 3);
+  /* More drops than remembered: a packet older than all of them is not mapped (its
+   * picture id is unknown), a newer one is. */
+  uint16_t old_seq = s.seq++;
+  sfu_rw_in_t old = tsrc_in(&s, old_seq, 0, 0); /* lost now, comes back late below */
+  s.ts += 3000, s.pic++, s.frames++;
+  for (int f = 0; f < SFU_REWRITE_DROPS + 4; f++) tsrc_frame(&s, v, 2, 0, 0, 1);
+  tsrc_frame(&s, v, 0, 0, 0, 1);
+  size_t n = v->n;
+  tview_pkt(v, &old, 0, 0, 1);
+  CHECK_EQ_INT(v->n, n);
+  CHECK_EQ_INT(tview_contiguous(v, 3), 0);
+}
+
+TEST(temporal_upswitch_without_sync_frames_wants_a_keyframe) {
+  tview_t *v = &g_tv;
+  tview_init(v);
+  tsrc_t s = {.ssrc = 5, .seq = 1, .pic = 1};
+  sfu_temporal_set_target(&v->tf, 0);
+  tsrc_frame(&s, v, 0, 0, 1, 1);
+  tsrc_pattern(&s, v, 200, 1); /* at its target: nothing to wait for */
+  CHECK_EQ_INT(sfu_temporal_want_keyframe(&v->tf), 0);
+  sfu_temporal_set_target(&v->tf, SFU_TEMPORAL_ALL);
+  tsrc_pattern(&s, v, SFU_TEMPORAL_UP_WAIT_FRAMES - 1, 1); /* an encoder that never sets Y */
+  CHECK_EQ_INT(sfu_temporal_want_keyframe(&v->tf), 0);
+  tsrc_pattern(&s, v, 1, 1);
+  CHECK_EQ_INT(sfu_temporal_want_keyframe(&v->tf), 1);
+  CHECK_EQ_INT(sfu_temporal_want_keyframe(&v->tf), 0); /* once, then it counts again */
+  tsrc_frame(&s, v, 0, 0, 1, 1);                       /* the keyframe: all layers */
+  tsrc_pattern(&s, v, SFU_TEMPORAL_UP_WAIT_FRAMES + 10, 1);
+  CHECK_EQ_INT(sfu_temporal_want_keyframe(&v->tf), 0);
+  CHECK_EQ_INT(sfu_temporal_delivered(&v->tf), 2);
+  CHECK_EQ_INT(tview_contiguous(v, 0), 0);
+}
+
+TEST(temporal_filter_without_tids_passes_everything) {
+  sfu_temporal_filter_t f;
+  sfu_temporal_init(&f);
+  sfu_temporal_set_target(&f, 0);
+  sfu_temporal_pkt_t p = {.src = 1, .ts = 1, .frame_start = 1};
+  for (int i = 0; i < 10; i++, p.ts += 3000) CHECK_EQ_INT(sfu_temporal_pass(&f, &p), 1);
+  CHECK_EQ_INT(sfu_temporal_delivered(&f), -1);
+  /* Hostile values: a TID beyond 2 bits, a target beyond the max. */
+  sfu_temporal_set_target(&f, 200);
+  CHECK_EQ_INT(f.target, SFU_TEMPORAL_ALL);
+  p.has_tid = 1;
+  p.tid = 255;
+  CHECK_EQ_INT(sfu_temporal_pass(&f, &p), 1);
+  CHECK_EQ_INT(sfu_temporal_delivered(&f), 3);
+}
+
 TEST(rw_memory_is_small) {
-  /* The ring (512 x 32 bytes) is most of it. */
-  CHECK(sizeof(sfu_rewrite_t) <= 17 * 1024 + 512);
+  /* The ring (512 x 32 bytes) is most of it; the dropped picture ids 256 bytes. */
+  CHECK(sizeof(sfu_rewrite_t) <= 17 * 1024 + 768);
   printf("sizeof(sfu_rewrite_t) = %zu\n", sizeof(sfu_rewrite_t));
 }
 
@@ -745,6 +1058,12 @@ int main(void) {
   RUN(rw_stale_sources);
   RUN(rw_switch_fills_or_returns_unfilled_slots);
   RUN(rw_lookup_ring);
+  RUN(temporal_drop_gives_contiguous_seq_and_picture_ids);
+  RUN(temporal_upswitch_waits_for_sync_or_keyframe);
+  RUN(temporal_whole_frames_and_late_packets);
+  RUN(temporal_rtx_of_a_sent_frame_keeps_its_picture_id);
+  RUN(temporal_upswitch_without_sync_frames_wants_a_keyframe);
+  RUN(temporal_filter_without_tids_passes_everything);
   RUN(rw_memory_is_small);
   return test_summary();
 }
