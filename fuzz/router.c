@@ -809,7 +809,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   memset(&G, 0, sizeof G);
   G.debug = getenv("ROUTER_FUZZ_DEBUG") != NULL;
   g_rng = 0x9E3779B97F4A7C15ull;
-  sfu_router_config_t cfg = {1280, 720, 1920, 1080, 1500000, 25, 0};
+  sfu_router_config_t cfg = {1280, 720, 1920, 1080, 1500000, 25, 0, 0};
   sfu_router_cbs_t cbs = {cap_rtp, cap_rtcp, on_ev, NULL, NULL};
   G.r = sfu_router_new(&cfg, &cbs);
   G.now = 1000000;

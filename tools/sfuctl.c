@@ -44,6 +44,7 @@ typedef enum {
     OPT_NEXT_TOKEN,
     OPT_COUNT,
     OPT_RECEIVE,
+    OPT_MAX_RECEIVE_KBPS,
     OPT__N
 } sfuctl_opt_t;
 
@@ -53,7 +54,7 @@ static const char *const opt_names[OPT__N] = {
     [OPT_AUDIO] = "audio",             [OPT_MAX_ATTENDEES] = "max-attendees",
     [OPT_PRIMARY] = "primary",         [OPT_MAX_RESULTS] = "max-results",
     [OPT_NEXT_TOKEN] = "next-token",   [OPT_COUNT] = "count",
-    [OPT_RECEIVE] = "receive",
+    [OPT_RECEIVE] = "receive",         [OPT_MAX_RECEIVE_KBPS] = "max-receive-kbps",
 };
 
 #define OPTBIT(o) (1u << (o))
@@ -211,16 +212,24 @@ static int build_create_meeting(const sfuctl_args_t *a, cJSON **out)
     if (a->opt[OPT_MAX_ATTENDEES] &&
         parse_int("--max-attendees", a->opt[OPT_MAX_ATTENDEES], 0, 1000000, &max))
         return EXIT_USAGE;
+    long kbps = 0;
+    if (a->opt[OPT_MAX_RECEIVE_KBPS] &&
+        parse_int("--max-receive-kbps", a->opt[OPT_MAX_RECEIVE_KBPS], 0, 1000000, &kbps))
+        return EXIT_USAGE;
     cJSON *req = new_request("CreateMeeting");
     add_str(req, "ExternalMeetingId", a->opt[OPT_EXTERNAL_ID]);
     if (a->opt[OPT_MEETING_ID])
         add_str(req, "MeetingId", a->opt[OPT_MEETING_ID]);
     if (a->opt[OPT_PRIMARY])
         add_str(req, "PrimaryMeetingId", a->opt[OPT_PRIMARY]);
-    if (a->opt[OPT_VIDEO] || a->opt[OPT_CONTENT] || a->opt[OPT_MAX_ATTENDEES]) {
+    if (a->opt[OPT_VIDEO] || a->opt[OPT_CONTENT] || a->opt[OPT_MAX_ATTENDEES] ||
+        a->opt[OPT_MAX_RECEIVE_KBPS]) {
         cJSON *f = add_obj(req, "MeetingFeatures");
         if (a->opt[OPT_VIDEO])
             add_str(add_obj(f, "Video"), "MaxResolution", a->opt[OPT_VIDEO]);
+        if (a->opt[OPT_MAX_RECEIVE_KBPS] &&
+            !cJSON_AddNumberToObject(add_obj(f, "Video"), "MaxReceiveKbps", (double)kbps))
+            die_oom();
         if (a->opt[OPT_CONTENT])
             add_str(add_obj(f, "Content"), "MaxResolution", a->opt[OPT_CONTENT]);
         if (a->opt[OPT_MAX_ATTENDEES] &&
@@ -600,10 +609,11 @@ static int build_events(const sfuctl_args_t *a, cJSON **out)
 static const sfuctl_cmd_t cmds[] = {
     {"create-meeting", "CreateMeeting",
      "--external-id X [--meeting-id UUID] [--video None|HD|FHD] [--content None|FHD|UHD] "
-     "[--max-attendees N] [--primary UUID]",
+     "[--max-attendees N] [--max-receive-kbps N] [--primary UUID]",
      "Create a meeting (a replica of --primary if given).", 0, 0,
      OPTBIT(OPT_EXTERNAL_ID) | OPTBIT(OPT_MEETING_ID) | OPTBIT(OPT_VIDEO) |
-         OPTBIT(OPT_CONTENT) | OPTBIT(OPT_MAX_ATTENDEES) | OPTBIT(OPT_PRIMARY),
+         OPTBIT(OPT_CONTENT) | OPTBIT(OPT_MAX_ATTENDEES) | OPTBIT(OPT_PRIMARY) |
+         OPTBIT(OPT_MAX_RECEIVE_KBPS),
      build_create_meeting},
     {"get-meeting", "GetMeeting", "MEETING_ID", "Show one meeting.", 1, 1, 0,
      build_get_meeting},

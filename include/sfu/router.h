@@ -89,6 +89,9 @@ typedef struct {
    * for 2 s, an up-switch held 1.5 s, 5 s calm after a down-switch); 1 = none at all (the
    * layer choice follows the budget at once: tests of forwarding mechanics). */
   uint8_t alloc_immediate;
+  /* What one viewer receives of video in all, at most (the allocation's budget cap, the
+   * probes' goal cap); 0 = 6 Mbps (requirements.md: receivers under about 6 Mbps). */
+  uint32_t receive_bitrate_bps;
 } sfu_router_config_t;
 
 sfu_router_t *sfu_router_new(const sfu_router_config_t *cfg, const sfu_router_cbs_t *cbs);

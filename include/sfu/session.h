@@ -62,11 +62,20 @@ typedef struct {
   sfu_cap_t audio, video, content;
 } sfu_caps_t;
 
+/* MeetingFeatures.Video.MaxReceiveKbps: default and range. The floor is one camera's
+ * lowest layer with room to spare; the ceiling is well above any meeting's total. */
+#define SFU_RECEIVE_KBPS_DEFAULT 6000
+#define SFU_RECEIVE_KBPS_MIN 150
+#define SFU_RECEIVE_KBPS_MAX 50000
+
 /* MeetingFeatures, fixed at creation. max_count 0 means "not given" until resolved. */
 typedef struct {
   sfu_resolution_t video;   /* None | HD | FHD */
   sfu_resolution_t content; /* None | FHD | UHD */
   int max_count;
+  /* Video.MaxReceiveKbps: what one attendee receives of video in all, at most (issue 8;
+   * requirements.md "receivers under about 6 Mbps"); 0 = not given until resolved. */
+  int receive_kbps;
 } sfu_features_t;
 
 typedef enum {

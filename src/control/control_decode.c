@@ -196,6 +196,11 @@ static int get_features(const cJSON *o, sfu_features_t *f, char *err, size_t err
     if ((rc = get_resolution(mf, "Video", SFU_RES_HD, video, 3, &f->video, err, errlen)) ||
         (rc = get_resolution(mf, "Content", SFU_RES_FHD, content, 3, &f->content, err, errlen)))
       return rc;
+    const cJSON *vg = cJSON_GetObjectItemCaseSensitive(mf, "Video");
+    const cJSON *rk = cJSON_IsObject(vg) ? cJSON_GetObjectItemCaseSensitive(vg, "MaxReceiveKbps") : NULL;
+    if (rk && (rc = get_int(rk, "MeetingFeatures.Video.MaxReceiveKbps", SFU_RECEIVE_KBPS_MIN,
+                            SFU_RECEIVE_KBPS_MAX, &f->receive_kbps, err, errlen)))
+      return rc;
     const cJSON *att = cJSON_GetObjectItemCaseSensitive(mf, "Attendee");
     if (att && !cJSON_IsObject(att))
       return bad(err, errlen, "MeetingFeatures.Attendee: must be an object");

@@ -79,6 +79,7 @@ cJSON *sfu_control_meeting_json(const sfu_meeting_t *m, const sfu_control_ctx_t 
   cJSON *f = cJSON_AddObjectToObject(o, "MeetingFeatures");
   cJSON *v = cJSON_AddObjectToObject(f, "Video");
   cJSON_AddStringToObject(v, "MaxResolution", sfu_resolution_name(m->features.video));
+  cJSON_AddNumberToObject(v, "MaxReceiveKbps", m->features.receive_kbps);
   cJSON *c = cJSON_AddObjectToObject(f, "Content");
   cJSON_AddStringToObject(c, "MaxResolution", sfu_resolution_name(m->features.content));
   cJSON *a = cJSON_AddObjectToObject(f, "Attendee");

@@ -16,6 +16,7 @@ sfu_router_t *sfu_router_new(const sfu_router_config_t *cfg, const sfu_router_cb
   if (!r->cfg.max_streams || r->cfg.max_streams > SFU_ROUTER_MAX_STREAMS)
     r->cfg.max_streams = SFU_ROUTER_MAX_STREAMS;
   if (!r->cfg.max_stream_bitrate_bps) r->cfg.max_stream_bitrate_bps = 1500000;
+  if (!r->cfg.receive_bitrate_bps) r->cfg.receive_bitrate_bps = ROUTER_DOWNLINK_CAP_BPS;
   r->cbs = *cbs;
   r->next_stream_id = 1;
   r->next_tick_us = UINT64_MAX;

@@ -25,7 +25,6 @@
 #define DOWNLINK_START_BPS 300000ull
 #define DOWNLINK_MIN_BPS 50000ull
 #define DOWNLINK_MAX_BPS 20000000ull
-#define DOWNLINK_CAP_BPS ROUTER_DOWNLINK_CAP_BPS
 #define DOWNLINK_PROBE_MIN_BYTES 6000
 #define DOWNLINK_ALR_PROBE_US 5000000ull /* requirements.md: receivers under about 6 Mbps */
 
@@ -131,11 +130,12 @@ void router_allocate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, int
   }
   if (!n) return;
   uint64_t est = router_downlink_estimate(p);
-  if (!sfu_alloc_due(&p->alloc, now_us, est == UINT64_MAX ? DOWNLINK_CAP_BPS : est, changed))
+  uint64_t cap = r->cfg.receive_bitrate_bps; /* the meeting's (MaxReceiveKbps) */
+  if (!sfu_alloc_due(&p->alloc, now_us, est == UINT64_MAX ? cap : est, changed))
     return;
   int8_t out[SFU_ROUTER_MAX_VIEWS], out_tid[SFU_ROUTER_MAX_VIEWS];
   sfu_alloc_result_t res;
-  sfu_alloc_run(&p->alloc, now_us, est == UINT64_MAX ? DOWNLINK_CAP_BPS : est, DOWNLINK_CAP_BPS, in,
+  sfu_alloc_run(&p->alloc, now_us, est == UINT64_MAX ? cap : est, cap, in,
                 n, out, out_tid, &res);
   /* What to probe for: everything the views could use (their top allowed layers), not
    * only the next step: proving the next step, climbing, then proving the one after was
@@ -150,7 +150,7 @@ void router_allocate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, int
     resume |= stopped;
   }
   full = full * 110 / 100;
-  if (full > DOWNLINK_CAP_BPS) full = DOWNLINK_CAP_BPS;
+  if (full > cap) full = cap;
   if (res.want_bps)
     p->want_bps = full > res.want_bps ? full : res.want_bps;
   else

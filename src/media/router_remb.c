@@ -92,7 +92,8 @@ static int view_ceiling(view_t *v, uint64_t now_us) {
   int floor = v->target >= 0 ? router_layer_rank(s, v->target) : 0;
   if (floor < 0) floor = 0;
   uint64_t est = router_downlink_estimate(p);
-  if (est > ROUTER_DOWNLINK_CAP_BPS) est = ROUTER_DOWNLINK_CAP_BPS;
+  uint64_t cap = p->r->cfg.receive_bitrate_bps;
+  if (est > cap) est = cap;
   uint64_t mine = v->target >= 0 ? rank_bps(s, floor, now_us) : 0;
   uint64_t others = p->allocated_bps > mine ? p->allocated_bps - mine : 0;
   uint64_t avail = est > others ? est - others : 0;

@@ -136,6 +136,12 @@ int sfu_features_resolve(sfu_features_t *f, char *err, size_t errlen) {
     snprintf(err, errlen, "MeetingFeatures.Content.MaxResolution: must be None, FHD or UHD");
     return SFU_EINVAL;
   }
+  if (!f->receive_kbps) f->receive_kbps = SFU_RECEIVE_KBPS_DEFAULT;
+  if (f->receive_kbps < SFU_RECEIVE_KBPS_MIN || f->receive_kbps > SFU_RECEIVE_KBPS_MAX) {
+    snprintf(err, errlen, "MeetingFeatures.Video.MaxReceiveKbps: must be an integer from %d to %d",
+             SFU_RECEIVE_KBPS_MIN, SFU_RECEIVE_KBPS_MAX);
+    return SFU_EINVAL;
+  }
   int hd = sfu_features_is_hd(f);
   int limit = hd ? SFU_MAX_ATTENDEES_HD : SFU_MAX_ATTENDEES;
   if (f->max_count == 0) f->max_count = limit;

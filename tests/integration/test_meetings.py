@@ -52,7 +52,7 @@ class MeetingTests(WorkerTest):
         self.check_shape(m, "standup-42")
         self.assertNotIn("PrimaryMeetingId", m)
         self.assertEqual(m["MeetingFeatures"], {
-            "Video": {"MaxResolution": "HD"},
+            "Video": {"MaxResolution": "HD", "MaxReceiveKbps": 6000},
             "Content": {"MaxResolution": "FHD"},
             "Attendee": {"MaxCount": 250}})
 
@@ -62,7 +62,7 @@ class MeetingTests(WorkerTest):
         self.assertIs(rep["ok"], True)
         self.assertEqual(rep["Meeting"], m)
         self.assertEqual(m["MeetingFeatures"], {
-            "Video": {"MaxResolution": "None"},
+            "Video": {"MaxResolution": "None", "MaxReceiveKbps": 6000},
             "Content": {"MaxResolution": "None"},
             "Attendee": {"MaxCount": 7}})
 
@@ -93,8 +93,8 @@ class MeetingTests(WorkerTest):
             self.assertEqual(m["MeetingFeatures"]["Attendee"]["MaxCount"], 25, f)
         m = self.w.create_meeting(MeetingFeatures=features("FHD", "UHD", 25))
         self.assertEqual(m["MeetingFeatures"], {
-            "Video": {"MaxResolution": "FHD"}, "Content": {"MaxResolution": "UHD"},
-            "Attendee": {"MaxCount": 25}})
+            "Video": {"MaxResolution": "FHD", "MaxReceiveKbps": 6000},
+            "Content": {"MaxResolution": "UHD"}, "Attendee": {"MaxCount": 25}})
         # Content FHD with Video HD is a standard session: 250 allowed.
         m = self.w.create_meeting(MeetingFeatures=features("HD", "FHD", 250))
         self.assertEqual(m["MeetingFeatures"]["Attendee"]["MaxCount"], 250)
@@ -104,8 +104,11 @@ class MeetingTests(WorkerTest):
     def test_partial_features_fill_the_rest(self):
         m = self.w.create_meeting(MeetingFeatures={"Video": {"MaxResolution": "FHD"}})
         self.assertEqual(m["MeetingFeatures"], {
-            "Video": {"MaxResolution": "FHD"}, "Content": {"MaxResolution": "FHD"},
-            "Attendee": {"MaxCount": 25}})
+            "Video": {"MaxResolution": "FHD", "MaxReceiveKbps": 6000},
+            "Content": {"MaxResolution": "FHD"}, "Attendee": {"MaxCount": 25}})
+        m = self.w.create_meeting(MeetingFeatures={"Video": {"MaxReceiveKbps": 1200}})
+        self.assertEqual(m["MeetingFeatures"]["Video"],
+                         {"MaxResolution": "HD", "MaxReceiveKbps": 1200})
         m = self.w.create_meeting(MeetingFeatures={})
         self.assertEqual(m["MeetingFeatures"]["Attendee"]["MaxCount"], 250)
 
@@ -180,6 +183,8 @@ class MeetingTests(WorkerTest):
             ("MaxCount", features(max_count="10")),
             ("MaxCount", features(max_count=2.5)),
             ("MaxCount", features(max_count=1e12)),
+            ("MaxReceiveKbps", {"Video": {"MaxReceiveKbps": 100}}),
+            ("MaxReceiveKbps", {"Video": {"MaxReceiveKbps": "6000"}}),
             ("MaxCount", features("FHD", max_count=26)),
             ("MaxCount", features(content="UHD", max_count=250)),
             ("Attendee", {"Attendee": 5}),

@@ -29,11 +29,13 @@ class SfuctlTests(WorkerTest):
     def test_create_meeting_and_get(self):
         mid = str(uuid.uuid4())
         rep = self.ok_json("create-meeting", "--external-id", "from-cli", "--meeting-id", mid,
-                           "--video", "FHD", "--content", "None", "--max-attendees", "5")
+                           "--video", "FHD", "--content", "None", "--max-attendees", "5",
+                           "--max-receive-kbps", "2500")
         m = rep["Meeting"]
         self.assertEqual(m["MeetingId"], mid)
         self.assertEqual(m["ExternalMeetingId"], "from-cli")
-        self.assertEqual(m["MeetingFeatures"], {"Video": {"MaxResolution": "FHD"},
+        self.assertEqual(m["MeetingFeatures"], {"Video": {"MaxResolution": "FHD",
+                                                          "MaxReceiveKbps": 2500},
                                                 "Content": {"MaxResolution": "None"},
                                                 "Attendee": {"MaxCount": 5}})
         self.assertEqual(self.ok_json("get-meeting", mid)["Meeting"], m)

@@ -46,6 +46,12 @@ TEST(decode_every_op_good) {
   CHECK_EQ_INT(g_cmd.features.video, SFU_RES_HD);
   CHECK_EQ_INT(g_cmd.features.content, SFU_RES_FHD);
   CHECK_EQ_INT(g_cmd.features.max_count, 250);
+  CHECK_EQ_INT(g_cmd.features.receive_kbps, 6000);
+  CHECK_EQ_INT(dec("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"cap\",\"MeetingFeatures\":"
+                   "{\"Video\":{\"MaxReceiveKbps\":1200}}}"),
+               0);
+  CHECK_EQ_INT(g_cmd.features.receive_kbps, 1200);
+  CHECK_EQ_INT(g_cmd.features.video, SFU_RES_HD);
   CHECK_EQ_INT(dec("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"hd\",\"MeetingId\":\""
                    "6F1B0E9A-3C1D-4E8E-9A55-0C4B2F7D8E11\",\"PrimaryMeetingId\":\"" AID "\","
                    "\"MeetingFeatures\":{\"Video\":{\"MaxResolution\":\"FHD\"},\"Content\":{"
@@ -132,6 +138,18 @@ TEST(decode_missing_and_wrong_fields) {
   BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Content\":{"
       "\"MaxResolution\":\"HD\"}}}",
       "MeetingFeatures.Content.MaxResolution:");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Video\":{"
+      "\"MaxReceiveKbps\":149}}}",
+      "MeetingFeatures.Video.MaxReceiveKbps: must be an integer from 150 to 50000");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Video\":{"
+      "\"MaxReceiveKbps\":50001}}}",
+      "MeetingFeatures.Video.MaxReceiveKbps:");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Video\":{"
+      "\"MaxReceiveKbps\":\"6000\"}}}",
+      "MeetingFeatures.Video.MaxReceiveKbps:");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Video\":{"
+      "\"MaxReceiveKbps\":1500.5}}}",
+      "MeetingFeatures.Video.MaxReceiveKbps:");
   BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Attendee\":{"
       "\"MaxCount\":0}}}",
       "MeetingFeatures.Attendee.MaxCount:");

@@ -103,8 +103,27 @@ TEST(remb_stopped_top_layer_comes_back) {
   sim_free(s);
 }
 
+/* The meeting's receive cap (CreateMeeting MeetingFeatures.Video.MaxReceiveKbps): on
+ * an unlimited link a viewer capped at 1 Mbps settles on the 500 kbps layer, and the
+ * probes aim no higher than the cap. */
+TEST(meeting_receive_cap_bounds_the_allocation) {
+  sim_receive_cap_bps = 1000000;
+  sim_t *s = sim_new(0, 0);
+  sim_receive_cap_bps = 0;
+  run(s, s->now + 15000000);
+  sfu_router_downlink_info_t d;
+  sfu_router_peer_downlink(s->view, &d);
+  printf("  cap 1 Mbps: width %u, estimate %llu, allocated %llu\n", s->width,
+         (unsigned long long)d.estimate_bps, (unsigned long long)d.allocated_bps);
+  CHECK_EQ_INT(s->width, 640);
+  CHECK(d.allocated_bps <= 1000000);
+  CHECK(d.estimate_bps < 3000000); /* never proven far beyond what it may use */
+  sim_free(s);
+}
+
 int main(void) {
   RUN(capped_at_300k_settles_low_and_stays);
+  RUN(meeting_receive_cap_bounds_the_allocation);
   RUN(loss_5pct_does_not_lower_the_layer);
   RUN(cap_alternating_one_switch_per_change);
   RUN(remb_stopped_top_layer_comes_back);
