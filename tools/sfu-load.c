@@ -299,7 +299,8 @@ static cJSON *stats_of(const attendee_t *a) {
     add_u(x, "width", r->width);
     add_u(x, "height", r->height);
     add_u(x, "pic_id_jumps", r->pic_id_jumps);
-    add_u(x, "padding", r->padding);
+    add_u(x, "padding", r->padding);             /* on the media SSRC */
+    add_u(x, "probe_padding", r->probe_padding); /* on the RTX SSRC: the worker's probes */
     add_u(x, "rtx", r->rtx);
     add_u(x, "recovered", r->recovered);
     add_u(x, "nacks_sent", r->nacks_sent);

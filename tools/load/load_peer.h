@@ -113,6 +113,7 @@ typedef struct {
   uint32_t media_ssrc;         /* the media SSRC being tracked (first seen / declared) */
   uint64_t packets, bytes, seq_gaps, dups, ts_backwards, keyframes, pic_id_jumps, padding,
       rtx, recovered, nacks_sent, nacked_seqs, dropped, unknown_pt, bad_payload;
+  uint64_t probe_padding;      /* padding-only packets on the RTX SSRC (worker's probes) */
   uint8_t got_first, first_keyframe;
   uint16_t width, height;
   /* sequence tracking (extended: first seq + 2^16, so a late packet stays positive) */

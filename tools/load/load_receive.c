@@ -239,7 +239,10 @@ void load_recv_on_rtp(load_peer_t *p, uint64_t now_us, uint8_t *buf, size_t len,
   if (sfu_rtp_ext_find(h, LOAD_EXT_MID, &d, &n) == 0)
     sfu_rtp_ext_str_copy(d, n, r->mid_ext, sizeof r->mid_ext);
   if (sfu_rtp_is_padding_only(h)) {
-    r->padding++;
+    /* On the RTX SSRC: the worker's own bandwidth probes (RFC 4588 padding, as libwebrtc
+     * probes). On the media SSRC: a publisher's padding the worker let through. */
+    if (is_rtx) r->probe_padding++;
+    else r->padding++;
     return;
   }
   if (is_rtx) {
