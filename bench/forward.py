@@ -24,7 +24,9 @@ windows: stats, then CPU/allocations, sleep, CPU/allocations, stats.
 Scenarios: A-top (1 publisher x 3 layers -> V viewers, top layer), A-spread (the same,
 viewer i capped at MaxLayer i % 3, the third uncapped), B (P publishers -> P viewers each
 receiving all P streams); --meetings M runs M copies side by side on the one loop.
-Options: --help."""
+The viewers send transport-cc feedback as browsers do (sfu-load's default), so the
+worker's downlink estimation, probing and pacing run too; --no-twcc-feedback turns it off
+(the cost of estimation on top of forwarding is the difference). Options: --help."""
 
 import argparse
 import glob
@@ -134,13 +136,15 @@ def loop_stats(w):
 
 
 def received(lc):
-    """Packets received by all viewers' sections, and their sequence gaps."""
-    pk = gaps = 0
+    """Packets received by all viewers' sections, their sequence gaps, and the
+    transport-cc feedback packets the viewers sent."""
+    pk = gaps = fb = 0
     for a in lc.stats():
+        fb += a.get("twcc_fb_out", 0)
         for r in a["recv"]:
             pk += r["packets"]
             gaps += r["seq_gaps"]
-    return pk, gaps
+    return pk, gaps, fb
 
 
 def udp_snmp():
@@ -213,6 +217,7 @@ def setup(w, lc, o):
     rss0 = rss_kib(w.proc.pid)
     # Viewers.
     streams = 0
+    first_view = None
     for m, mid in enumerate(mids):
         for i in range(n_view):
             aid = "m%d-v%d" % (m, i)
@@ -225,12 +230,14 @@ def setup(w, lc, o):
                 items = [sids[m][0]]
             offer = lc.add(aid, receive=len(items), rtx=True)
             rep = subscribe(w, mid, att, offer, items)
+            first_view = first_view or (mid, att["AttendeeId"])
             lc.answer(aid, rep["SdpAnswer"])
             streams += len(items)
     wait_all(lc, lambda a: a["connected"], "viewers connected", 60)
     wait_all(lc, lambda a: all(r["packets"] > 0 for r in a["recv"]), "viewers receiving", 60)
     return {"meetings": o.meetings, "publishers": n_pub * o.meetings, "layers": layers,
-            "viewers": n_view * o.meetings, "viewer_streams": streams, "rss0_kib": rss0}
+            "viewers": n_view * o.meetings, "viewer_streams": streams, "rss0_kib": rss0,
+            "first_view": first_view}
 
 
 # ---- windows ---------------------------------------------------------------------------
@@ -288,6 +295,8 @@ def main():
     ap.add_argument("--shim", default=None, help="alloc_shim .so to preload")
     ap.add_argument("--no-gso", action="store_true",
                     help="the shim hides UDP GSO from the worker (plain sendmmsg)")
+    ap.add_argument("--no-twcc-feedback", action="store_true",
+                    help="viewers send no transport-cc feedback (the worker estimates nothing)")
     ap.add_argument("--syscalls", type=float, default=0, help="seconds of perf stat")
     ap.add_argument("--perf-record", default=None, help="perf.data path (5 s window)")
     ap.add_argument("--perf-event", default="cpu-clock", help="e.g. probe_libc:malloc")
@@ -316,9 +325,10 @@ def main():
     lc = None
     res = {"label": o.label, "scenario": o.scenario, "gso": not o.no_gso, "bitrate": o.bitrate, "fps": o.fps,
            "seconds": o.seconds, "load_avg": open("/proc/loadavg").read().split()[:3],
-           "callgrind": bool(o.cg_out)}
+           "callgrind": bool(o.cg_out), "twcc_feedback": not o.no_twcc_feedback}
     try:
-        lc = LoadClient(path=o.sfu_load, prefix=nice + ["taskset", "-c", o.load_cpu])
+        lc = LoadClient(path=o.sfu_load, prefix=nice + ["taskset", "-c", o.load_cpu],
+                        args=["--no-twcc-feedback"] if o.no_twcc_feedback else [])
         wpid, lpid = w.proc.pid, lc.proc.pid
         if o.wrap:  # valgrind: the thread names are the guest's
             time.sleep(1)
@@ -356,6 +366,7 @@ def main():
         res["rtp_in_per_s"] = ds["video_RtpIn"] / ds["t"]
         res["received"] = r1[0] - r0[0]
         res["seq_gaps"] = r1[1] - r0[1]
+        res["twcc_fb_per_s"] = (r1[2] - r0[2]) / dc["t"]
         # Packets within the CPU window: the rate times its length.
         fwd_cpu = res["forwarded_per_s"] * dc["t"]
         res["loop_cpu_frac"] = dc["loop_ns"] / 1e9 / dc["t"]
@@ -409,6 +420,10 @@ def main():
             subprocess.run(["perf", "record", "-q", "-e", o.perf_event, "-g", "-t", str(tid),
                             "-o", o.perf_record] + shlex.split(os.environ.get("PERF_RECORD_ARGS", "")) + ["--", "sleep", os.environ.get("PERF_SECONDS", "5")],
                            capture_output=True)
+        # One viewer's downlink as the worker sees it (estimate, probes), after the windows.
+        fmid, faid = res.pop("first_view")
+        res["downlink_sample"] = w.ok({"op": "GetAttendeeStats", "MeetingId": fmid,
+                                       "AttendeeId": faid})["Video"].get("Downlink")
         res["ok"] = True
     finally:
         if lc:

@@ -11,6 +11,11 @@
 #   bench/run_forward.sh
 #   BENCH_SECONDS=10 BENCH_WARMUP=5 BENCH_REPEAT=3 BENCH_CG_SECONDS=10 bench/run_forward.sh
 #   BENCH_ONLY=A-top bench/run_forward.sh      (one scenario by name)
+#   BENCH_TWCC_AB=0 bench/run_forward.sh       (skip the transport-cc feedback on/off pass)
+#
+# The viewers send transport-cc feedback (sfu-load's default, as browsers do), so every
+# run includes the worker's downlink estimation, probing and pacing; the on/off pass
+# (sfu-load --no-twcc-feedback) gives what that costs per forwarded packet.
 #
 # Numbers, never pass/fail. CPU time moves with the machine's load (2 cores shared with
 # other work): medians of BENCH_REPEAT runs, and the instruction counts to compare.
@@ -24,6 +29,7 @@ CG_SECS=${BENCH_CG_SECONDS:-10}
 OUT=${BENCH_OUT:-bench/results/forward.json}
 RAW=bench/results/forward
 ONLY=${BENCH_ONLY:-}
+TWCC_AB=${BENCH_TWCC_AB:-1}
 PY=${PYTHON:-python3}
 # Other work on the 2 cores preempts the loop and starves sfu-load (its sockets overflow,
 # viewers NACK, the worker retransmits): both run at nice -10 unless told otherwise.
@@ -88,6 +94,24 @@ for name in A-top-x4 B-3layers; do
     done
   done
 done
+# Transport-cc feedback on / off (viewers' feedback drives the worker's estimator, probes
+# and pacer; off, the estimate stays unknown), alternating runs.
+: >"$tmp/twcc.jsonl"
+for name in A-top B-3layers; do
+  [ "$TWCC_AB" = 1 ] || continue
+  [ -z "$ONLY" ] || [ "$ONLY" = "$name" ] || continue
+  args=$(echo "$SCENARIOS" | grep "^$name|" | cut -d'|' -f2)
+  for r in $(seq 1 "$REPEAT"); do
+    for t in on off; do
+      echo "twcc feedback $t $name run $r" >&2
+      flag=""
+      [ "$t" = off ] && flag="--no-twcc-feedback"
+      # shellcheck disable=SC2086
+      run "$name" $args --seconds "$SECS" --warmup "$WARM" \
+        --shim "$BUILD/bench/libsfu_alloc_shim.so" $flag >>"$tmp/twcc.jsonl"
+    done
+  done
+done
 echo "$CG_SCENARIOS" | while IFS='|' read -r name args; do
   [ -z "$ONLY" ] || [ "$ONLY" = "$name" ] || continue
   d="$tmp/cg.$name"
@@ -112,7 +136,7 @@ for name in A-top A-top-x4; do
   rm -f "$data" "$data.old"
 done
 
-$PY - "$tmp/native.jsonl" "$tmp/cg.jsonl" "$OUT" "$LOAD" "$tmp/gso.jsonl" <<'EOF'
+$PY - "$tmp/native.jsonl" "$tmp/cg.jsonl" "$OUT" "$LOAD" "$tmp/gso.jsonl" "$tmp/twcc.jsonl" <<'EOF'
 import json, platform, statistics, subprocess, sys
 nat = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 cg = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
@@ -159,6 +183,16 @@ for name in dict.fromkeys(r["label"] for r in gso):
             k: statistics.median([r[k] for r in rs]) for k in
             ("forwarded_per_s", "us_per_pkt", "user_us_per_pkt", "sys_us_per_pkt",
              "msgs_per_datagram", "datagrams_per_sendmmsg")}
+twcc = [json.loads(l) for l in open(sys.argv[6]) if l.strip()]
+out["twcc_runs"] = twcc
+out["twcc_ab"] = {}
+for name in dict.fromkeys(r["label"] for r in twcc):
+    for on in (True, False):
+        rs = [r for r in twcc if r["label"] == name and r.get("twcc_feedback", True) == on]
+        out["twcc_ab"]["%s/%s" % (name, "on" if on else "off")] = {
+            k: statistics.median([r[k] for r in rs]) for k in
+            ("forwarded_per_s", "us_per_pkt", "user_us_per_pkt", "sys_us_per_pkt",
+             "twcc_fb_per_s", "allocs_per_pkt", "wakeups_per_s")}
 with open(sys.argv[3], "w") as f:
     json.dump(out, f, indent=1)
 hdr = "%-11s %9s %7s %6s %6s %8s %7s %6s %6s %7s %6s %6s" % (
@@ -179,4 +213,9 @@ for k, v in out["gso_ab"].items():
     print("GSO %-16s fwd/s %7.0f  us/pkt %.2f (user %.2f, kernel %.2f)  messages/datagram %.3f" % (
         k, v["forwarded_per_s"], v["us_per_pkt"], v["user_us_per_pkt"], v["sys_us_per_pkt"],
         v["msgs_per_datagram"]))
+for k, v in out["twcc_ab"].items():
+    print("TWCC feedback %-16s fwd/s %7.0f  us/pkt %.2f (user %.2f, kernel %.2f)  feedback/s %6.0f"
+          "  allocs/pkt %.4f  wakeups/s %.0f" % (
+        k, v["forwarded_per_s"], v["us_per_pkt"], v["user_us_per_pkt"], v["sys_us_per_pkt"],
+        v["twcc_fb_per_s"], v["allocs_per_pkt"], v["wakeups_per_s"]))
 EOF

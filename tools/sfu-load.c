@@ -7,9 +7,11 @@
  * (flushed). Logs go to stderr. Commands (see also tests/integration/load.py):
  *
  *   {"cmd":"add","id":"p1","publish":{"codec":"VP8","layers":3,"rtx":true,"ssrcs":false,
- *    "fps":15,"padding":0,"bitrate":0},"receive":2,"rtx":true}
+ *    "fps":15,"padding":0,"bitrate":0},"receive":2,"rtx":true,"twcc_feedback":true}
  *                                                         → {"id":"p1","offer":"..."}
- *   (bitrate: bits/s of the top layer or single stream, 0 = default; lower layers scaled)
+ *   (bitrate: bits/s of the top layer or single stream, 0 = default; lower layers scaled;
+ *   twcc_feedback: send transport-cc feedback for what it receives, default true unless
+ *   --no-twcc-feedback, see below)
  *   {"cmd":"answer","id":"p1","sdp":"..."}                  → {"id":"p1","ok":true}
  *   {"cmd":"reoffer","id":"p1","receive":3}                 → {"id":"p1","offer":"..."}
  *   {"cmd":"set","id":"v1","loss":0.05}                     → {"id":"v1","ok":true}
@@ -20,7 +22,15 @@
  *   {"cmd":"quit"}                                          → {"ok":true}, exit 0
  * Errors: {"id":..,"error":"<why>"}. End of stdin is a quit.
  *
- * Usage: sfu-load [--stdin] [--seed N] */
+ * Usage: sfu-load [--stdin] [--seed N] [--no-twcc-feedback]
+ *
+ * Transport-cc feedback: every receiving attendee offers transport-cc (as Chromium does)
+ * and, by default, answers every packet the worker sends it with transport-cc feedback
+ * every ~50 ms (load_peer.h), so the worker estimates its downlink and allocates, probes
+ * and paces on that estimate, as for a browser. --no-twcc-feedback (or "twcc_feedback":
+ * false in one "add") keeps it silent: the worker's estimate stays unknown and its receive
+ * cap is the budget (the load client before it sent feedback). Stats count the feedback
+ * sent ("twcc_fb_out") and the negotiated extension id ("twcc_ext", 0 = none). */
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -56,6 +66,7 @@ static size_t g_n_att;
 static int g_ep = -1;
 static sfu_dtls_cert_t *g_cert;
 static uint64_t g_seed;
+static int g_no_twcc_fb; /* --no-twcc-feedback: the default of "twcc_feedback" */
 static int64_t g_wall_offset;
 static int g_quit;
 
@@ -174,6 +185,7 @@ static void cmd_add(const char *id, const cJSON *req) {
   if (recv < 0 || recv > LOAD_MAX_RECV) return reply_err(id, "receive: 0..25");
   cfg.n_recv = (size_t)recv;
   cfg.recv_rtx = json_bool(req, "rtx", 1);
+  cfg.no_twcc_fb = !json_bool(req, "twcc_feedback", !g_no_twcc_fb);
   if (!cfg.publish && !cfg.n_recv) return reply_err(id, "nothing to publish or receive");
 
   attendee_t *a = calloc(1, sizeof *a);
@@ -237,6 +249,8 @@ static cJSON *stats_of(const attendee_t *a) {
   add_u(o, "protect_fail", p->protect_fail);
   add_u(o, "unknown_rtp", p->unknown_rtp);
   add_u(o, "remb_in", p->remb_in);
+  add_u(o, "twcc_ext", p->twcc.ext_id);
+  add_u(o, "twcc_fb_out", p->twcc_fb_out);
   add_u(o, "send_errors", a->send_errors);
   cJSON *sent = cJSON_AddObjectToObject(o, "sent");
   cJSON *layers = cJSON_AddArrayToObject(sent, "layers");
@@ -285,7 +299,8 @@ static cJSON *stats_of(const attendee_t *a) {
     add_u(x, "width", r->width);
     add_u(x, "height", r->height);
     add_u(x, "pic_id_jumps", r->pic_id_jumps);
-    add_u(x, "padding", r->padding);
+    add_u(x, "padding", r->padding);             /* on the media SSRC */
+    add_u(x, "probe_padding", r->probe_padding); /* on the RTX SSRC: the worker's probes */
     add_u(x, "rtx", r->rtx);
     add_u(x, "recovered", r->recovered);
     add_u(x, "nacks_sent", r->nacks_sent);
@@ -426,11 +441,15 @@ int main(int argc, char **argv) {
   g_seed = (uint64_t)wall_us() ^ ((uint64_t)getpid() << 32);
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--stdin") == 0) continue;
+    if (strcmp(argv[i], "--no-twcc-feedback") == 0) {
+      g_no_twcc_fb = 1;
+      continue;
+    }
     if (strcmp(argv[i], "--seed") == 0 && i + 1 < argc) {
       g_seed = strtoull(argv[++i], NULL, 0);
       continue;
     }
-    fprintf(stderr, "usage: %s [--stdin] [--seed N]\n", argv[0]);
+    fprintf(stderr, "usage: %s [--stdin] [--seed N] [--no-twcc-feedback]\n", argv[0]);
     return 2;
   }
   sfu_openssl_init();

@@ -36,8 +36,8 @@ def default_path():
 
 class LoadClient:
 
-    def __init__(self, path=None, seed=None, prefix=()):
-        argv = list(prefix) + [path or default_path(), "--stdin"]
+    def __init__(self, path=None, seed=None, prefix=(), args=()):
+        argv = list(prefix) + [path or default_path(), "--stdin"] + list(args)
         if seed is not None:
             argv += ["--seed", str(seed)]
         self.log = tempfile.NamedTemporaryFile(prefix="sfu-load-", suffix=".log", delete=False)
@@ -73,12 +73,16 @@ class LoadClient:
         return rep
 
     # ---- commands ----------------------------------------------------------
-    def add(self, aid, publish=None, receive=0, rtx=True):
+    def add(self, aid, publish=None, receive=0, rtx=True, twcc_feedback=None):
         """Returns the attendee's SDP offer. publish: None, or a dict with codec
-        ("VP8"/"H264"), layers (1/3), rtx, ssrcs, fps, padding."""
+        ("VP8"/"H264"), layers (1/3), rtx, ssrcs, fps, padding. twcc_feedback: False
+        for a viewer that sends no transport-cc feedback (None: sfu-load's default, on
+        unless it was started with --no-twcc-feedback)."""
         req = {"cmd": "add", "id": aid, "receive": receive, "rtx": rtx}
         if publish is not None:
             req["publish"] = publish
+        if twcc_feedback is not None:
+            req["twcc_feedback"] = bool(twcc_feedback)
         return self.cmd(req)["offer"]
 
     def answer(self, aid, sdp):

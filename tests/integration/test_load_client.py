@@ -1,7 +1,9 @@
 """sfu-load against the real worker: a synthetic publisher (VP8 simulcast, H.264 single
 stream) and a viewer connect over loopback UDP (ICE, DTLS, SRTP) with their own offers,
 and the worker decrypts the publisher's RTP (GetAttendeeStats: RtpPackets, Decrypted
-growing, no decrypt failures). The command protocol's errors are checked too."""
+growing, no decrypt failures). A viewer's transport-cc feedback reaches the worker, which
+estimates its downlink from it; one added with "twcc_feedback": false leaves the estimate
+unknown. The command protocol's errors are checked too."""
 
 import time
 
@@ -20,11 +22,13 @@ class LoadClientTests(WorkerTest):
         rc = self.lc.close()
         self.assertEqual(rc, 0, "sfu-load exit status")
 
-    def subscribe(self, att, offer):
-        rep = self.w.ok({"op": "Subscribe", "MeetingId": self.mid,
-                         "AttendeeId": att["AttendeeId"], "JoinToken": att["JoinToken"],
-                         "SdpOffer": offer})
-        return rep["SdpAnswer"]
+    def subscribe(self, att, offer, receive=None, full=False):
+        req = {"op": "Subscribe", "MeetingId": self.mid, "AttendeeId": att["AttendeeId"],
+               "JoinToken": att["JoinToken"], "SdpOffer": offer}
+        if receive is not None:
+            req["ReceiveStreamIds"] = receive
+        rep = self.w.ok(req)
+        return rep if full else rep["SdpAnswer"]
 
     def transport(self, att):
         return self.w.ok({"op": "GetAttendeeStats", "MeetingId": self.mid,
@@ -111,6 +115,61 @@ class LoadClientTests(WorkerTest):
         self.assertEqual({s["id"] for s in all_stats}, {"p", "v"})
         self.lc.remove("v")
         self.assertEqual({s["id"] for s in self.lc.stats()}, {"p"})
+
+    def downlink(self, att):
+        v = self.w.ok({"op": "GetAttendeeStats", "MeetingId": self.mid,
+                       "AttendeeId": att["AttendeeId"]})["Video"]
+        return v.get("Downlink")
+
+    def test_viewer_transport_cc_feedback_reaches_the_worker(self):
+        pa = self.w.create_attendee(self.mid, "pub")
+        offer = self.lc.add("p", publish={"codec": "VP8", "layers": 3, "fps": 15})
+        rep = self.subscribe(pa, offer, full=True)
+        sid = rep["PublishedStreamId"]
+        self.lc.answer("p", rep["SdpAnswer"])
+        self.lc.wait_for("p", lambda s: s["connected"], what="publisher connected")
+        views = {}
+        for aid, fb in (("vfb", None), ("vquiet", False)):
+            att = self.w.create_attendee(self.mid, aid)
+            offer = self.lc.add(aid, receive=1, twcc_feedback=fb)
+            self.assertIn("transport-wide-cc-extensions-01\r\n", offer)
+            answer = self.subscribe(att, offer, [sid])
+            self.assertIn("transport-wide-cc-extensions-01\r\n", answer)
+            self.lc.answer(aid, answer)
+            self.lc.wait_for(aid, lambda s: s["connected"], what=aid + " connected")
+            views[aid] = att
+        # Default on: the worker's estimator runs on the viewer's feedback (every ~50 ms).
+        deadline = time.monotonic() + 10
+        while True:
+            d = self.downlink(views["vfb"])
+            if d and d["Feedbacks"] >= 20 and d["EstimateBps"] > 0:
+                break
+            if time.monotonic() > deadline:
+                self.fail("vfb: no feedback-based estimate: %s / %s" % (d, self.lc.stats("vfb")))
+            time.sleep(0.1)
+        self.assertTrue(d["TransportCc"], d)
+        s = self.lc.stats("vfb")
+        self.assertGreater(s["recv"][0]["packets"], 20, s)
+        self.assertNotEqual(s["twcc_ext"], 0, s)
+        # What the estimate is for: probes prove the loopback's room and the viewer climbs
+        # from the lowest layer to the top one.
+        s = self.lc.wait_for("vfb", lambda s: s["recv"][0]["width"] == 1280, timeout=15,
+                             what="the top layer on the estimate")
+        d = self.downlink(views["vfb"])
+        self.assertGreaterEqual(d["ProbesDone"], 1, d)
+        self.assertGreater(d["EstimateBps"], d["AllocatedBps"], d)
+        # Feedback paces itself at ~20 a second while media flows: never a burst per packet.
+        self.assertGreaterEqual(s["twcc_fb_out"], d["Feedbacks"], (s, d))
+        self.assertLess(s["twcc_fb_out"], s["rtp_in"] / 2, s)
+        self.assertEqual(s["protect_fail"], 0, s)
+        # Off: it receives as much, but the worker hears no feedback and knows nothing.
+        q = self.lc.wait_for("vquiet", lambda s: s["recv"][0]["packets"] > 50, what="receiving")
+        self.assertEqual(q["twcc_fb_out"], 0, q)
+        self.assertEqual(q["twcc_ext"], 0, q)
+        d = self.downlink(views["vquiet"])
+        self.assertEqual(d["Feedbacks"], 0, d)
+        self.assertEqual(d["EstimateBps"], 0, d)
+        self.assertEqual(d["ProbesSent"], 0, d)  # nothing to probe for without feedback
 
     def test_command_errors(self):
         for req, msg in (({"cmd": "answer", "id": "nobody", "sdp": "v=0"}, "no such attendee"),

@@ -3,7 +3,9 @@
  * sfu_h264_sps_resolution; its VP8 descriptor and keyframe header read back through
  * sfu_vp8_parse; and a publisher wired to a viewer in plain RTP (no SRTP, virtual time)
  * delivers frames the viewer counts as complete, recovers losses by NACK + RTX, and
- * answers a PLI with a keyframe. */
+ * answers a PLI with a keyframe; the viewer reports every arrival in transport-cc
+ * feedback (and what its simulated loss took as lost), on the extension id the worker's
+ * answer names, or sends none when configured off. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +15,7 @@
 #include "sfu/codec_h264.h"
 #include "sfu/codec_vp8.h"
 #include "sfu/dtls.h"
+#include "sfu/rtcp.h"
 #include "sfu/rtp.h"
 #include "sfu/sdp.h"
 #include "sfu/srtp.h"
@@ -138,7 +141,9 @@ static void check_offer(const load_offer_t *o) {
   if (o->n_recv) {
     char mid[LOAD_MID_MAX];
     load_recv_mid(o, o->n_recv - 1, mid);
-    CHECK(load_answer_find(&a, mid) != NULL);
+    const load_answer_media_t *m = load_answer_find(&a, mid);
+    REQUIRE(m != NULL);
+    CHECK_EQ_INT(m->twcc_ext, LOAD_EXT_TWCC); /* the worker echoes the offer's id */
   }
   free(answer);
   sfu_sdp_answer_clear(&neg);
@@ -181,6 +186,8 @@ TEST(answer_parse_reads_declared_ssrcs) {
       "m=video 9 UDP/TLS/RTP/SAVPF 102 103\r\na=mid:1\r\na=sendonly\r\n"
       "a=rtpmap:102 H264/90000\r\na=fmtp:102 packetization-mode=1\r\n"
       "a=rtpmap:103 rtx/90000\r\na=fmtp:103 apt=102\r\n"
+      "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
+      "a=extmap:7/sendonly http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n"
       "a=ssrc-group:FID 1111 2222\r\na=ssrc:1111 cname:x\r\na=ssrc:2222 cname:x\r\n";
   load_answer_t a;
   char err[100];
@@ -194,6 +201,8 @@ TEST(answer_parse_reads_declared_ssrcs) {
   CHECK_EQ_INT(m->rtx_ssrc, 2222);
   CHECK_EQ_INT(m->media_pt, 102);
   CHECK_EQ_INT(m->rtx_pt, 103);
+  CHECK_EQ_INT(m->twcc_ext, 7); /* RFC 8285 §8: the direction does not hide the id */
+  CHECK_EQ_INT(load_answer_find(&a, "0")->twcc_ext, 0);
   CHECK(load_answer_parse("v=0\r\nm=video 9 X 96\r\n", &a, err, sizeof err) != 0);
 }
 
@@ -270,6 +279,9 @@ typedef struct {
   qpkt_t *q;
   size_t head, tail;
   uint64_t now;
+  /* transport-cc feedback from the viewer: packets, and the fates they report */
+  uint64_t fb, fb_received, fb_lost, fb_bad;
+  uint8_t fb_count_next;
 } wire_t;
 
 static void enqueue(wire_t *w, const uint8_t *buf, size_t len, int to_viewer) {
@@ -285,7 +297,33 @@ static void pub_plain(void *user, const uint8_t *buf, size_t len, int rtcp) {
   uint32_t ssrc = rtcp ? 0 : sfu_rd32(buf + 8);
   if (rtcp || ssrc == l->ssrc || ssrc == l->rtx_ssrc) enqueue(w, buf, len, 1);
 }
+static void count_twcc(wire_t *w, const uint8_t *buf, size_t len) {
+  sfu_rtcp_iter_t it;
+  sfu_rtcp_pkt_t pkt;
+  sfu_rtcp_iter_init(&it, buf, len);
+  while (sfu_rtcp_iter_next(&it, &pkt) == 1) {
+    sfu_rtcp_fb_t fb;
+    if (sfu_rtcp_fb_parse(&pkt, &fb) != 0 || fb.pt != SFU_RTCP_RTPFB ||
+        fb.fmt != SFU_RTCP_RTPFB_TWCC)
+      continue;
+    static sfu_rtcp_twcc_pkt_t pk[2048];
+    sfu_rtcp_twcc_t hdr;
+    size_t n = 0;
+    if (sfu_rtcp_twcc_parse(&fb, &hdr, pk, 2048, &n) != 0 || hdr.fb_count != w->fb_count_next ||
+        hdr.sender_ssrc != w->view->local_ssrc) {
+      w->fb_bad++;
+      continue;
+    }
+    w->fb_count_next++;
+    w->fb++;
+    for (size_t i = 0; i < n; i++) {
+      if (pk[i].status == SFU_TWCC_NOT_RECEIVED) w->fb_lost++;
+      else w->fb_received++;
+    }
+  }
+}
 static void view_plain(void *user, const uint8_t *buf, size_t len, int rtcp) {
+  if (rtcp) count_twcc(user, buf, len);
   enqueue(user, buf, len, 0);
 }
 static void no_send(void *user, const uint8_t *buf, size_t len) {}
@@ -467,6 +505,72 @@ TEST(pli_gets_a_keyframe_and_padding_is_seen) {
   wire_free(&w);
 }
 
+/* The viewer reports each packet that arrived (media, RTX, padding) as received and each
+ * its simulated loss took as not received, in feedback every ~50 ms (here every frame,
+ * 66 ms: built by the first packet once due), numbered on. */
+TEST(viewer_sends_transport_cc_feedback) {
+  load_peer_cfg_t pc = {.publish = 1, .codec = LOAD_VP8, .layers = 1, .pub_rtx = 1, .fps = 15,
+                        .padding_per_s = 5};
+  wire_t w;
+  wire_init(&w, &pc, 0);
+  sfu_twcc_recv_init(&w.view->twcc, LOAD_EXT_TWCC); /* what load_peer_answer does */
+  uint16_t first_seq = w.pub->twcc_seq;
+  load_peer_set_loss(w.view, 0.1);
+  wire_run(&w, 3000000);
+  load_peer_set_loss(w.view, 0);
+  wire_run(&w, 500000);
+  /* The publisher's last frame may still be unreported: everything before it is. */
+  uint16_t stamped = (uint16_t)(w.pub->twcc_seq - first_seq);
+  const load_recv_t *r = w.view->recv[0];
+  CHECK_EQ_INT(w.fb_bad, 0);
+  CHECK_EQ_INT(w.fb, w.view->twcc_fb_out);
+  CHECK(w.fb >= 3500000 / 70000 && w.fb <= 3500000 / 50000 + 1);
+  CHECK(r->dropped > 10 && r->rtx > 10 && r->padding >= 15);
+  CHECK_EQ_INT(w.fb_lost, r->dropped);
+  CHECK(w.fb_received + w.fb_lost <= stamped);
+  CHECK(w.fb_received + w.fb_lost + 20 >= stamped);
+  CHECK(w.fb_received >= r->packets + r->rtx + r->padding - 20);
+  /* Stopped packets: the pending arrivals go out at the peer's timer. */
+  uint64_t fb = w.fb;
+  w.pub->cfg.publish = 0; /* the publisher falls silent */
+  wire_run(&w, 300000);
+  CHECK_EQ_INT(w.fb, fb + 1);
+  CHECK_EQ_INT(w.fb_received + w.fb_lost, stamped);
+  CHECK(sfu_twcc_recv_deadline(&w.view->twcc) == UINT64_MAX); /* nothing pending */
+  wire_free(&w);
+}
+
+/* The extension id comes from the worker's answer; configured off, none is sent. */
+TEST(answer_turns_transport_cc_feedback_on_unless_off) {
+  for (int off = 0; off <= 1; off++) {
+    load_peer_cfg_t vc = {.n_recv = 2, .recv_rtx = 1, .no_twcc_fb = off};
+    load_peer_cbs_t cbs = {no_send, NULL, NULL};
+    load_peer_t *p = load_peer_new(&vc, g_cert, 5000, &cbs, 9, 0, 1);
+    REQUIRE(p != NULL);
+    CHECK_EQ_INT(p->twcc.ext_id, 0);
+    char *text = load_peer_offer(p);
+    REQUIRE(text != NULL);
+    sfu_sdp_offer_t *off_sdp = NULL;
+    REQUIRE(sfu_sdp_parse(text, strlen(text), &off_sdp, NULL, 0) == 0);
+    char *answer = NULL, err[200];
+    sfu_sdp_answer_t neg;
+    REQUIRE(sfu_sdp_answer(off_sdp, &srv, &answer, &neg, err, sizeof err) == 0);
+    CHECK_EQ_INT(load_peer_answer(p, answer, err, sizeof err), 0);
+    CHECK_EQ_INT(p->twcc.ext_id, off ? 0 : LOAD_EXT_TWCC);
+    /* A packet with the extension: recorded (on) or not (off). */
+    uint8_t pkt[64] = {0x90, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 7, 0xBE, 0xDE, 0, 1,
+                       (uint8_t)(LOAD_EXT_TWCC << 4 | 1), 0x12, 0x34, 0};
+    load_peer_input_plain(p, 1000000, pkt, 24);
+    CHECK_EQ_INT(p->twcc.have_base, !off);
+    CHECK_EQ_INT(sfu_twcc_recv_deadline(&p->twcc) == UINT64_MAX, off); /* the timer is set */
+    free(answer);
+    sfu_sdp_answer_clear(&neg);
+    sfu_sdp_offer_free(off_sdp);
+    free(text);
+    load_peer_free(p);
+  }
+}
+
 TEST(reoffer_keeps_credentials_and_mids) {
   load_peer_cfg_t pc = {.publish = 1, .codec = LOAD_VP8, .layers = 3, .pub_rtx = 1, .n_recv = 1,
                         .recv_rtx = 1};
@@ -511,6 +615,8 @@ int main(void) {
   RUN(loss_is_nacked_and_recovered_by_rtx);
   RUN(pli_gets_a_keyframe_and_padding_is_seen);
   RUN(reoffer_keeps_credentials_and_mids);
+  RUN(viewer_sends_transport_cc_feedback);
+  RUN(answer_turns_transport_cc_feedback_on_unless_off);
   sfu_dtls_cert_free(g_cert);
   sfu_srtp_global_shutdown();
   return test_summary();

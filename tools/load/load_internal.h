@@ -34,6 +34,9 @@ void load_recv_on_rtp(load_peer_t *p, uint64_t now_us, uint8_t *buf, size_t len,
 void load_recv_on_sr(load_peer_t *p, uint64_t now_us, uint32_t ssrc, uint64_t ntp);
 /* RR (report blocks for every section that received) + SDES; returns bytes (0: none). */
 size_t load_recv_write_rr(load_peer_t *p, uint64_t now_us, uint8_t *buf, size_t cap);
+/* Transport-cc feedback, if one is due (see load_peer.h): after each RTP arrival and at
+ * the peer's timer (sfu_twcc_recv_deadline). */
+void load_recv_twcc_send(load_peer_t *p, uint64_t now_us);
 /* NACK retries due; returns the next retry time (UINT64_MAX: none pending). */
 uint64_t load_recv_nack_tick(load_peer_t *p, uint64_t now_us);
 

@@ -128,6 +128,7 @@ load_peer_t *load_peer_new(const load_peer_cfg_t *cfg, const sfu_dtls_cert_t *ce
   sim_client_config_t cc = {.cert = cert, .server_fingerprint = "", .ufrag = p->ufrag,
                             .pwd = p->pwd, .tag = tag, .cbs = {ice_send, NULL, p}};
   sim_client_init(&p->ice, &cc);
+  sfu_twcc_recv_init(&p->twcc, 0); /* on once the answer names the extension */
   if ((cfg->publish && load_pub_init(p) != 0) || set_recv_count(p, cfg->n_recv) != 0) {
     load_peer_free(p);
     return NULL;
@@ -180,10 +181,13 @@ int load_peer_answer(load_peer_t *p, const char *sdp, char *err, size_t errlen) 
     sim_client_set_server_ice(&p->ice, a->ufrag, a->pwd);
     p->answered = 1;
   }
+  uint8_t twcc_ext = 0;
   for (size_t i = 0; i < p->n_recv; i++) {
     load_recv_t *r = p->recv[i];
     const load_answer_media_t *m = load_answer_find(a, r->mid);
     if (!m) continue;
+    /* One id for the BUNDLE transport (the worker answers the offer's in every section). */
+    if (!twcc_ext && !r->inactive) twcc_ext = m->twcc_ext;
     r->declared_ssrc = m->ssrc;
     r->declared_rtx_ssrc = m->rtx_ssrc;
     r->media_pt = m->media_pt;
@@ -191,6 +195,8 @@ int load_peer_answer(load_peer_t *p, const char *sdp, char *err, size_t errlen) 
     r->media_pt2 = m->media_pt2;
     r->rtx_pt2 = m->rtx_pt2;
   }
+  if (p->cfg.no_twcc_fb) twcc_ext = 0;
+  if (twcc_ext != p->twcc.ext_id) sfu_twcc_recv_init(&p->twcc, twcc_ext);
   free(a);
   return 0;
 }
@@ -219,7 +225,7 @@ uint64_t load_peer_next_deadline(const load_peer_t *p) {
   }
   uint64_t m[] = {p->cfg.publish ? p->next_frame_us : UINT64_MAX, p->next_rtcp_us,
                   p->cfg.publish ? p->next_pad_us : UINT64_MAX, p->next_nack_us,
-                  p->remb_bps ? p->next_remb_us : UINT64_MAX};
+                  p->remb_bps ? p->next_remb_us : UINT64_MAX, sfu_twcc_recv_deadline(&p->twcc)};
   for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
     if (m[i] < d) d = m[i];
   return d;
@@ -273,6 +279,7 @@ void load_peer_handle_timeout(load_peer_t *p, uint64_t now_us) {
     p->next_remb_us = now_us + LOAD_RTCP_INTERVAL_US;
   }
   if (now_us >= p->next_nack_us) p->next_nack_us = load_recv_nack_tick(p, now_us);
+  if (now_us >= sfu_twcc_recv_deadline(&p->twcc)) load_recv_twcc_send(p, now_us);
 }
 
 /* RTCP from the worker: feedback for what we send, SRs for what we receive. */
@@ -317,7 +324,9 @@ void load_peer_input_plain(load_peer_t *p, uint64_t now_us, uint8_t *buf, size_t
   } else if (k == SFU_PKT_RTP) {
     sfu_rtp_hdr_t h;
     p->rtp_in++;
-    if (sfu_rtp_parse(buf, len, &h) == 0) load_recv_on_rtp(p, now_us, buf, len, &h);
+    if (sfu_rtp_parse(buf, len, &h) != 0) return;
+    load_recv_on_rtp(p, now_us, buf, len, &h);
+    if (now_us >= sfu_twcc_recv_due(&p->twcc)) load_recv_twcc_send(p, now_us);
   }
 }
 

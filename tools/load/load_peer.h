@@ -2,7 +2,19 @@
  * plus a video publisher (VP8 or H.264, one or three simulcast layers, SR, RTX from a
  * 1 s history, keyframes on PLI/FIR and every 10 s, optional padding probes) and a
  * receiver per recvonly section (counts what arrives, NACKs gaps, RR every second,
- * optional simulated loss, PLI and REMB on demand).
+ * optional simulated loss, PLI and REMB on demand), and transport-cc feedback for
+ * everything the worker sends it, as a browser's receiver does.
+ *
+ * Transport-cc feedback (draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1): the
+ * offer declares the transport-wide-cc extension and transport-cc rtcp-fb in every
+ * receive section, as Chromium's does, so the worker stamps a transport-wide sequence
+ * number on every packet it sends this viewer (media, RTX, padding probes) and runs its
+ * downlink estimator, allocation, probing and pacing on the feedback. A viewer that
+ * negotiated it and stays silent would leave the worker's estimate unknown and test none
+ * of that. Arrivals are recorded by the worker's own receiver core (twcc_recv.h), the
+ * feedback goes out as SRTCP every SFU_TWCC_FB_INTERVAL_US (libwebrtc: 50-250 ms): built
+ * by the first packet after it is due, or at the peer's timer when packets stop. A packet
+ * dropped by the simulated loss is not recorded (the network lost it).
  *
  * Sans-IO like the cores it wraps: datagrams in through load_peer_input, out through
  * cbs.send; time is a parameter (now_us, monotonic) and the wall clock only an offset
@@ -23,6 +35,7 @@
 #include <stdint.h>
 
 #include "load_sdp.h"
+#include "sfu/twcc_recv.h"
 #include "sim_client.h"
 
 #define LOAD_HIST 512            /* sent packets kept per layer (> 1 s at 1.2 Mbit/s) */
@@ -52,6 +65,8 @@ typedef struct {
                            (1.2 Mbit/s / 800 kbit/s); lower layers keep their ratio */
   size_t n_recv;        /* recvonly sections */
   int recv_rtx;         /* offer RTX in the receive sections */
+  int no_twcc_fb;       /* send no transport-cc feedback (still offered, as before it
+                           existed: the worker's downlink estimate stays unknown) */
 } load_peer_cfg_t;
 
 typedef struct {
@@ -98,6 +113,7 @@ typedef struct {
   uint32_t media_ssrc;         /* the media SSRC being tracked (first seen / declared) */
   uint64_t packets, bytes, seq_gaps, dups, ts_backwards, keyframes, pic_id_jumps, padding,
       rtx, recovered, nacks_sent, nacked_seqs, dropped, unknown_pt, bad_payload;
+  uint64_t probe_padding;      /* padding-only packets on the RTX SSRC (worker's probes) */
   uint8_t got_first, first_keyframe;
   uint16_t width, height;
   /* sequence tracking (extended: first seq + 2^16, so a late packet stays positive) */
@@ -138,6 +154,9 @@ typedef struct load_peer {
   uint64_t remb_bps;           /* 0: no REMB */
   /* peer-wide counters */
   uint64_t rtp_in, rtcp_in, unprotect_fail, protect_fail, unknown_rtp, remb_in;
+  /* transport-cc feedback for what we receive: ext id from the answer (0: off) */
+  sfu_twcc_recv_t twcc;
+  uint64_t twcc_fb_out;        /* feedback packets sent */
 } load_peer_t;
 
 /* A new attendee; port is its UDP port (for the offer's candidate), wall_offset_us the
@@ -154,8 +173,9 @@ void load_peer_free(load_peer_t *p);
 char *load_peer_offer(load_peer_t *p);
 char *load_peer_reoffer(load_peer_t *p, size_t n_recv);
 /* The worker's answer: server ICE credentials and fingerprint (ICE checks start at the
- * next timeout), per receive section the SSRCs and payload types declared. 0 or -1 with
- * err. On an answer to a re-offer only the sections are updated. */
+ * next timeout), per receive section the SSRCs and payload types declared, and the
+ * transport-wide-cc extension id (feedback on unless cfg.no_twcc_fb). 0 or -1 with err.
+ * On an answer to a re-offer only the sections (and the extension id) are updated. */
 int load_peer_answer(load_peer_t *p, const char *sdp, char *err, size_t errlen);
 
 uint64_t load_peer_next_deadline(const load_peer_t *p);

@@ -1,13 +1,16 @@
 /* The receiving side of a synthetic attendee: per recvonly section, what the worker
  * forwards (SSRCs, payload types, sequence gaps and duplicates, timestamps, keyframes and
  * resolution, VP8 PictureID continuity, padding, RTX), generic NACKs for the gaps
- * (RFC 4585 §6.2.1) and receiver reports (RFC 3550 §6.4.2). */
+ * (RFC 4585 §6.2.1), receiver reports (RFC 3550 §6.4.2), and transport-cc feedback for
+ * every packet that arrived (draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1,
+ * see load_peer.h). */
 #include <string.h>
 
 #include "load_internal.h"
 #include "sfu/codec_h264.h"
 #include "sfu/codec_vp8.h"
 #include "sfu/rtcp.h"
+#include "sfu/twcc_recv.h"
 
 #define NACK_RETRY_US 50000u  /* ask again if nothing came within this */
 #define NACK_TRIES 5
@@ -198,10 +201,34 @@ static void on_media(load_peer_t *p, load_recv_t *r, uint64_t now_us, const sfu_
   codec_facts(r, h, in_order);
 }
 
+/* The arrival of a packet with a transport-wide sequence number (whatever it carries:
+ * the worker's estimator counts every packet it sent, probes and repairs included). */
+static void twcc_arrived(load_peer_t *p, uint64_t now_us, const sfu_rtp_hdr_t *h) {
+  const uint8_t *d;
+  size_t n;
+  uint16_t seq;
+  if (p->twcc.ext_id && sfu_rtp_ext_find(h, p->twcc.ext_id, &d, &n) == 0 &&
+      sfu_rtp_ext_twcc_seq(d, n, &seq) == 0)
+    sfu_twcc_recv_packet(&p->twcc, seq, h->ssrc, now_us);
+}
+
+void load_recv_twcc_send(load_peer_t *p, uint64_t now_us) {
+  uint8_t buf[1500];
+  int n = sfu_twcc_recv_build(&p->twcc, now_us, p->local_ssrc, buf, sizeof buf - 64);
+  if (n <= 0) return;
+  p->twcc_fb_out++;
+  load_send_rtcp(p, buf, (size_t)n, sizeof buf);
+}
+
 void load_recv_on_rtp(load_peer_t *p, uint64_t now_us, uint8_t *buf, size_t len,
                       const sfu_rtp_hdr_t *h) {
   int is_rtx = 0;
   load_recv_t *r = find_section(p, h, &is_rtx);
+  /* The simulated loss takes media packets only (a lost one never arrived, so it is not
+   * in the feedback either); padding and RTX always arrive. */
+  int lost = r && !is_rtx && !sfu_rtp_is_padding_only(h) && p->loss > 0 &&
+             load_rand01(p) < p->loss;
+  if (!lost) twcc_arrived(p, now_us, h);
   if (!r) {
     p->unknown_rtp++;
     return;
@@ -212,7 +239,10 @@ void load_recv_on_rtp(load_peer_t *p, uint64_t now_us, uint8_t *buf, size_t len,
   if (sfu_rtp_ext_find(h, LOAD_EXT_MID, &d, &n) == 0)
     sfu_rtp_ext_str_copy(d, n, r->mid_ext, sizeof r->mid_ext);
   if (sfu_rtp_is_padding_only(h)) {
-    r->padding++;
+    /* On the RTX SSRC: the worker's own bandwidth probes (RFC 4588 padding, as libwebrtc
+     * probes). On the media SSRC: a publisher's padding the worker let through. */
+    if (is_rtx) r->probe_padding++;
+    else r->padding++;
     return;
   }
   if (is_rtx) {
@@ -228,7 +258,7 @@ void load_recv_on_rtp(load_peer_t *p, uint64_t now_us, uint8_t *buf, size_t len,
     on_media(p, r, now_us, &o, 1);
     return;
   }
-  if (p->loss > 0 && load_rand01(p) < p->loss) {
+  if (lost) {
     r->dropped++;
     return;
   }

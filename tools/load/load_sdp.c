@@ -63,7 +63,7 @@ static void transport_lines(sbuf_t *b, const load_offer_t *o, int first, const c
       "a=fingerprint:sha-256 %s\r\na=setup:actpass\r\na=mid:%s\r\n",
       o->ufrag, o->pwd, o->fingerprint, mid);
   add(b, "a=extmap:%d http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\n"
-      "a=extmap:%d http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n"
+      "a=extmap:%d " LOAD_URI_TWCC "\r\n"
       "a=extmap:%d urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
       "a=extmap:%d urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id\r\n"
       "a=extmap:%d urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id\r\n",
@@ -218,6 +218,14 @@ int load_answer_parse(const char *sdp, load_answer_t *a, char *err, size_t errle
       char name[32];
       copy_val(tmp, sizeof tmp, line, len);
       if (sscanf(tmp, "a=rtpmap:%d %31[^/]", &pt, name) == 2) note_codec(m, pt, name, -1);
+    } else if (starts(line, len, "a=extmap:")) {
+      /* RFC 8285 §8: a=extmap:<id>[/<direction>] <uri> [attributes] */
+      int id;
+      char uri[200];
+      copy_val(tmp, sizeof tmp, line, len);
+      if (sscanf(tmp, "a=extmap:%d%*[^ ] %199s", &id, uri) == 2 ||
+          sscanf(tmp, "a=extmap:%d %199s", &id, uri) == 2)
+        if (id >= 1 && id <= 255 && strcmp(uri, LOAD_URI_TWCC) == 0) m->twcc_ext = (uint8_t)id;
     } else if (starts(line, len, "a=fmtp:")) {
       int pt, apt;
       copy_val(tmp, sizeof tmp, line, len);

@@ -2,7 +2,7 @@
  * rtcp-mux, setup:actpass, one host candidate, a sendonly video section with rid
  * simulcast, recvonly video sections), and the few facts it needs from the worker's
  * answer (ICE credentials, fingerprint, UDP candidate, per section the SSRCs the worker
- * declares and the payload types it answered).
+ * declares, the payload types and the transport-wide-cc extension id it answered).
  *
  * Pure functions on caller-owned structs, no allocation beyond the returned offer text;
  * any thread. */
@@ -30,6 +30,7 @@ typedef enum { LOAD_VP8 = 0, LOAD_H264 = 1 } load_codec_t;
 #define LOAD_EXT_MID 4
 #define LOAD_EXT_RID 10
 #define LOAD_EXT_RRID 11
+#define LOAD_URI_TWCC "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
 typedef struct {
   const char *ufrag, *pwd;
@@ -64,6 +65,7 @@ typedef struct {
   int media_pt, rtx_pt;     /* first video codec answered, and its RTX; -1 none */
   int media_pt2;            /* a second video codec (-1 none): either may arrive */
   int rtx_pt2;
+  uint8_t twcc_ext;         /* a=extmap id of transport-wide-cc (0: not answered) */
 } load_answer_media_t;
 
 typedef struct {
