@@ -292,6 +292,7 @@ static cJSON *stats_of(const attendee_t *a) {
     add_u(x, "bytes", r->bytes);
     add_u(x, "seq_gaps", r->seq_gaps);
     add_u(x, "dups", r->dups);
+    add_u(x, "rtx_dups", r->rtx_dups);
     add_u(x, "ts_backwards", r->ts_backwards);
     if (r->got_first) cJSON_AddBoolToObject(x, "first_keyframe", r->first_keyframe);
     else cJSON_AddNullToObject(x, "first_keyframe");

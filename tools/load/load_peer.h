@@ -111,6 +111,7 @@ typedef struct {
   size_t n_pts;
   char mid_ext[LOAD_MID_MAX];  /* last mid extension value seen */
   uint32_t media_ssrc;         /* the media SSRC being tracked (first seen / declared) */
+  uint64_t rtx_dups; /* RTX copies of packets already received (probes, crossed repairs) */
   uint64_t packets, bytes, seq_gaps, dups, ts_backwards, keyframes, pic_id_jumps, padding,
       rtx, recovered, nacks_sent, nacked_seqs, dropped, unknown_pt, bad_payload;
   uint64_t probe_padding;      /* padding-only packets on the RTX SSRC (worker's probes) */

@@ -179,7 +179,11 @@ static void on_media(load_peer_t *p, load_recv_t *r, uint64_t now_us, const sfu_
   }
   uint32_t *slot = &r->win[ext % LOAD_WIN];
   if (*slot == (uint32_t)ext + 1) {
-    r->dups++;
+    /* On the media SSRC a duplicate is the worker's fault; an RTX copy of a packet that
+     * arrived is a probe made of media (the worker probes with RTX of recent packets) or
+     * a repair that crossed its original. */
+    if (via_rtx) r->rtx_dups++;
+    else r->dups++;
     return;
   }
   *slot = (uint32_t)ext + 1;
