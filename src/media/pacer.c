@@ -222,6 +222,21 @@ size_t sfu_pacer_pop(sfu_pacer_t *p, uint64_t now_us, uint8_t *out, size_t cap, 
   }
 }
 
+int sfu_pacer_admit(sfu_pacer_t *p, uint64_t now_us, size_t len) {
+  if (p->st.queued_packets || len == 0) return 0;
+  if (p->rate_bps) {
+    settle(p, now_us);
+    if (p->credit <= 0) return 0;
+    p->credit -= (int64_t)len * BYTE_UNITS;
+    clamp_credit(p);
+  }
+  p->st.sent_packets++;
+  p->st.sent_bytes += len;
+  return 1;
+}
+
+uint64_t sfu_pacer_rate(const sfu_pacer_t *p) { return p->rate_bps; }
+
 uint64_t sfu_pacer_next_deadline(const sfu_pacer_t *p, uint64_t now_us) {
   if (p->st.queued_packets == 0) return UINT64_MAX;
   int64_t credit = credit_at(p, now_us);

@@ -19,6 +19,7 @@ sfu_router_t *sfu_router_new(const sfu_router_config_t *cfg, const sfu_router_cb
   r->cbs = *cbs;
   r->next_stream_id = 1;
   r->next_tick_us = UINT64_MAX;
+  r->pace_next_us = UINT64_MAX;
   sfu_list_init(&r->peers);
   return r;
 }
@@ -595,6 +596,7 @@ void sfu_router_peer_downlink(const sfu_router_peer_t *p, sfu_router_downlink_in
   out->probes_done = p->probes_done;
   out->probe_bytes = p->probe_bytes;
   out->probe_last_bps = p->probe_last_bps;
+  router_pace_info(p, out);
 }
 
 void router_downlink_event(sfu_router_t *r, sfu_router_peer_t *p, uint64_t est_bps,

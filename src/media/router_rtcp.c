@@ -297,6 +297,9 @@ static void report_stream(sfu_router_t *r, stream_t *s, uint64_t now_us) {
 
 void sfu_router_handle_timeout(sfu_router_t *r, uint64_t now_us) {
   r->now_us = now_us;
+  /* The viewers' pacers are served whenever one is due, between the ticks too; the
+   * tick's work waits for its grid. */
+  router_pace_timeout(r, now_us);
   if (now_us < r->next_tick_us) return;
   for (size_t i = 0; i < r->n_streams; i++) {
     stream_t *s = r->streams[i];
@@ -316,6 +319,7 @@ void sfu_router_handle_timeout(sfu_router_t *r, uint64_t now_us) {
   sfu_list_foreach(pit, &r->peers) {
     sfu_router_peer_t *p = sfu_container_of(pit, sfu_router_peer_t, link);
     if (p->n_views) router_downlink_tick(r, p, now_us);
+    router_pace_rate(r, p, now_us); /* the estimate may have moved without feedback (REMB) */
     probing |= p->cluster_on;
   }
   if (r->index_dirty) {
@@ -329,4 +333,6 @@ void sfu_router_handle_timeout(sfu_router_t *r, uint64_t now_us) {
   if (probing && now_us + 5000 < r->next_tick_us) r->next_tick_us = now_us + 5000;
 }
 
-uint64_t sfu_router_next_deadline(const sfu_router_t *r) { return r->next_tick_us; }
+uint64_t sfu_router_next_deadline(const sfu_router_t *r) {
+  return r->pace_next_us < r->next_tick_us ? r->pace_next_us : r->next_tick_us;
+}

@@ -9,6 +9,7 @@
 
 #include "sfu/bytes.h"
 #include "sfu/codec_vp8.h"
+#include "sfu/pacer.h"
 #include "sfu/router.h"
 #include "sfu/rtcp.h"
 #include "sfu/rtp.h"
@@ -41,12 +42,54 @@ typedef struct {
   uint64_t next_frame;
   int frame_no;
   int pli_pending[3];
+  uint32_t sid;
+  int big_kf;                 /* the next keyframe of layer 0 has this many packets */
+  /* a second viewer without transport-cc (unpaced), and what the router sent to both */
+  sfu_router_peer_t *view2;
+  int log_on;
+  size_t n_log, n_log2;
+  struct {
+    uint64_t at;
+    size_t len;
+    uint32_t ssrc;
+    uint16_t seq, twcc;
+    uint8_t pt, probe;
+  } log[4096];
+  uint64_t log2_at[4096];
+  uint16_t log2_seq[4096];
 } sim_t;
 
 static sim_t *G;
 
+static void log_sent(sim_t *s, const uint8_t *buf, size_t len) {
+  sfu_rtp_hdr_t h;
+  if (!s->log_on || s->n_log >= 4096 || sfu_rtp_parse(buf, len, &h) != 0) return;
+  const uint8_t *d;
+  size_t dl;
+  uint16_t tseq = 0;
+  if (sfu_rtp_ext_find(&h, V_TWCC, &d, &dl) == 0) sfu_rtp_ext_twcc_seq(d, dl, &tseq);
+  s->log[s->n_log].at = s->now;
+  s->log[s->n_log].len = len;
+  s->log[s->n_log].ssrc = h.ssrc;
+  s->log[s->n_log].seq = h.seq;
+  s->log[s->n_log].twcc = tseq;
+  s->log[s->n_log].pt = h.payload_type;
+  /* probe clusters: padding on the RTX SSRC (they bypass the pacer) */
+  s->log[s->n_log].probe = h.payload_type == 97 && sfu_rtp_is_padding_only(&h);
+  s->n_log++;
+}
+
 static int send_rtp(void *u, uint8_t *buf, size_t len, size_t cap) {
+  if (u == (void *)&G->view2) {
+    sfu_rtp_hdr_t h;
+    if (G->log_on && G->n_log2 < 4096 && sfu_rtp_parse(buf, len, &h) == 0 && h.payload_type == 96) {
+      G->log2_at[G->n_log2] = G->now;
+      G->log2_seq[G->n_log2++] = h.seq;
+    }
+    return 0;
+  }
   if (u != (void *)&G->view) return -1;
+  log_sent(G, buf, len);
   /* to the viewer: through the link */
   sim_link_send(G->link, SIM_AB, G->now, buf, len);
   return 0;
@@ -98,10 +141,15 @@ static void publish_frame(sim_t *s) {
   for (int l = 0; l < 3; l++) {
     int key = s->frame_no == 0 || s->pli_pending[l] || s->frame_no % 150 == 0;
     s->pli_pending[l] = 0;
-    for (int i = 0; i < npk[l]; i++) {
+    int np = npk[l];
+    if (key && l == 0 && s->big_kf) {
+      np = s->big_kf;
+      s->big_kf = 0;
+    }
+    for (int i = 0; i < np; i++) {
       memset(b, 0, sizeof b);
       b[0] = 0x90;
-      b[1] = (uint8_t)(96 | (i == npk[l] - 1 ? 0x80 : 0));
+      b[1] = (uint8_t)(96 | (i == np - 1 ? 0x80 : 0));
       sfu_wr16(b + 2, s->seq[l]++);
       sfu_wr32(b + 4, s->ts[l]);
       sfu_wr32(b + 8, s->ssrc[l]);
@@ -172,6 +220,7 @@ static sim_t *sim_new(uint64_t cap_bps, double loss) {
   uint32_t sid = 0;
   char err[200];
   sfu_router_peer_publish(s->r, s->pub, &d, 1, s->now, &sid, err, sizeof err);
+  s->sid = sid;
   sfu_router_view_desc_t vdsc;
   memset(&vdsc, 0, sizeof vdsc);
   strcpy(vdsc.mid, "v");
@@ -223,7 +272,7 @@ static void run(sim_t *s, uint64_t until) {
     if (n > 0) sim_link_send(s->link, SIM_BA, s->now, buf, (size_t)n);
     len = sizeof buf;
     while (sim_link_poll(s->link, s->now, SIM_BA, buf, &len) == 1) {
-      sfu_router_on_rtcp(s->r, s->view, s->now, buf, len);
+      if (s->view) sfu_router_on_rtcp(s->r, s->view, s->now, buf, len);
       len = sizeof buf;
     }
     if (sfu_router_next_deadline(s->r) <= s->now) sfu_router_handle_timeout(s->r, s->now);
@@ -296,9 +345,148 @@ TEST(cap_alternating_one_switch_per_change) {
   sim_free(s);
 }
 
+/* A viewer without transport-cc, capped at the lowest layer (as the paced one is at
+ * 300 kbps): no estimate, so no pacer. */
+static void add_unpaced_viewer(sim_t *s) {
+  sfu_router_peer_desc_t vd = {"view2", "view2", 0, 1, 1};
+  s->view2 = sfu_router_peer_new(s->r, &vd, (void *)&s->view2);
+  sfu_router_peer_set_ready(s->r, s->view2, 1, s->now);
+  sfu_router_view_desc_t v;
+  memset(&v, 0, sizeof v);
+  strcpy(v.mid, "v");
+  v.n_codecs = 1;
+  codec(&v.codecs[0]);
+  v.codecs[0].rtcp_fb &= ~(uint32_t)SFU_SDP_FB_TRANSPORT_CC;
+  sfu_rtp_ext_map_init(&v.ext);
+  sfu_rtp_ext_map_set(&v.ext, V_MID, SFU_EXT_MID);
+  v.stream_id = s->sid;
+  v.max_layer = 0;
+  sfu_router_view_out_t o;
+  char err[200];
+  sfu_router_peer_set_views(s->r, s->view2, &v, 1, s->now, &o, err, sizeof err);
+}
+
+/* Pacing (router_pace.c): a 60-packet keyframe (~40 KB) to a viewer whose estimate is
+ * ~250 kbps leaves at 2.5 x the estimate, never more than the rate x elapsed + one 5 ms
+ * burst + one packet in any window, in order (RTP and transport-wide seqs), with no drop;
+ * the same keyframe to a viewer without transport-cc leaves at once. */
+TEST(keyframe_paced_at_the_estimate) {
+  sim_t *s = sim_new(300000, 0);
+  add_unpaced_viewer(s);
+  run(s, s->now + 6000000);
+  CHECK_EQ_INT(s->width, 320);
+  sfu_router_downlink_info_t d;
+  sfu_router_peer_downlink(s->view, &d);
+  CHECK_EQ_INT(d.paced, 1);
+  CHECK(d.pacer_rate_bps > 0);
+  CHECK_EQ_INT(d.pacer_rate_bps, d.estimate_bps * 5 / 2);
+  uint64_t dropped0 = d.pacer_dropped;
+  sfu_router_downlink_info_t d2;
+  sfu_router_peer_downlink(s->view2, &d2);
+  CHECK_EQ_INT(d2.paced, 0);
+  CHECK_EQ_INT(d2.pacer_rate_bps, 0);
+  /* the next frame: a big keyframe on the low layer */
+  s->pli_pending[0] = 1;
+  s->big_kf = 60;
+  s->log_on = 1;
+  uint64_t t_kf = s->next_frame;
+  uint64_t max_rate = d.pacer_rate_bps, max_q = 0;
+  while (s->now < t_kf + 2000000) {
+    run(s, s->now + 1000);
+    sfu_router_peer_downlink(s->view, &d);
+    if (d.pacer_rate_bps > max_rate) max_rate = d.pacer_rate_bps;
+    if (d.pacer_queued_packets > max_q) max_q = d.pacer_queued_packets;
+  }
+  s->log_on = 0;
+  printf("  pacing rate up to %llu bps, queue up to %llu packets, max delay %llu us\n",
+         (unsigned long long)max_rate, (unsigned long long)max_q,
+         (unsigned long long)d.pacer_max_delay_us);
+  CHECK(max_q >= 30); /* the keyframe waited in the pacer */
+  CHECK_EQ_INT(d.pacer_dropped, dropped0);
+  CHECK_EQ_INT(d.pacer_queued_packets, 0);
+  /* The paced viewer: media in RTP order without a gap, transport-wide seqs in send order
+   * (probes bypass the pacer and are left out), and the keyframe spread. */
+  uint32_t ssrc = 0;
+  int n_media = 0, gaps = 0, twcc_back = 0, have_twcc = 0;
+  uint16_t last_seq = 0, last_twcc = 0;
+  uint64_t first_at = 0, last_at = 0;
+  for (size_t i = 0; i < s->n_log; i++) {
+    if (s->log[i].probe) continue;
+    if (have_twcc && (int16_t)(s->log[i].twcc - last_twcc) <= 0) twcc_back++;
+    last_twcc = s->log[i].twcc;
+    have_twcc = 1;
+    if (s->log[i].pt != 96) continue;
+    if (!ssrc) ssrc = s->log[i].ssrc;
+    if (n_media && (uint16_t)(last_seq + 1) != s->log[i].seq) gaps++;
+    last_seq = s->log[i].seq;
+    if (n_media == 0) first_at = s->log[i].at;
+    if (n_media < 60) last_at = s->log[i].at;
+    n_media++;
+  }
+  CHECK_EQ_INT(twcc_back, 0);
+  CHECK_EQ_INT(gaps, 0);
+  CHECK(n_media >= 60);
+  CHECK_EQ_INT(first_at, t_kf - t_kf % 1000 + (t_kf % 1000 ? 1000 : 0));
+  /* ~40 KB at ~650 kbps: about half a second; at least its bits at the highest rate
+   * seen, less the first burst and one packet */
+  uint64_t kf_bytes = 0;
+  for (size_t i = 0, k = 0; i < s->n_log && k < 60; i++)
+    if (s->log[i].pt == 96) kf_bytes += s->log[i].len, k++;
+  uint64_t min_span = kf_bytes * 8000000 / max_rate;
+  min_span -= SFU_PACER_DEFAULT_BURST_US + 1200ull * 8000000 / max_rate;
+  printf("  the keyframe's 60 packets (%llu bytes) left over %.0f ms (at least %.0f)\n",
+         (unsigned long long)kf_bytes, (double)(last_at - first_at) / 1000, (double)min_span / 1000);
+  CHECK(last_at - first_at >= min_span);
+  CHECK(last_at - first_at >= 300000);
+  /* the bound, in every window [i, j] of paced packets */
+  int over = 0;
+  for (size_t i = 0; i < s->n_log; i++) {
+    if (s->log[i].probe) continue;
+    uint64_t bytes = 0;
+    for (size_t j = i; j < s->n_log; j++) {
+      if (s->log[j].probe) continue;
+      bytes += s->log[j].len;
+      uint64_t allowed = (max_rate * (s->log[j].at - s->log[i].at + SFU_PACER_DEFAULT_BURST_US)) / 8000000 +
+                         s->log[j].len;
+      if (bytes > allowed) over++;
+    }
+  }
+  CHECK_EQ_INT(over, 0);
+  /* The unpaced viewer: the whole keyframe in the instant it arrived. */
+  CHECK(s->n_log2 >= 60);
+  int late = 0;
+  for (size_t i = 0; i < 60 && i < s->n_log2; i++) late += s->log2_at[i] != s->log2_at[0];
+  CHECK_EQ_INT(late, 0);
+  CHECK_EQ_INT(s->log2_at[0], first_at);
+  sim_free(s);
+}
+
+/* A viewer freed with packets in its pacer, or the whole router: they go with it, and
+ * the router's timer stays valid (ASan). */
+TEST(freed_with_queued_packets) {
+  for (int whole = 0; whole < 2; whole++) {
+    sim_t *s = sim_new(300000, 0);
+    run(s, s->now + 5000000);
+    s->pli_pending[0] = 1;
+    s->big_kf = 60;
+    run(s, s->next_frame + 1000);
+    sfu_router_downlink_info_t d;
+    sfu_router_peer_downlink(s->view, &d);
+    CHECK(d.pacer_queued_packets > 20);
+    if (!whole) {
+      sfu_router_peer_free(s->r, s->view, s->now);
+      s->view = NULL;
+      run(s, s->now + 1000000);
+    }
+    sim_free(s);
+  }
+}
+
 int main(void) {
   RUN(capped_at_300k_settles_low_and_stays);
   RUN(loss_5pct_does_not_lower_the_layer);
   RUN(cap_alternating_one_switch_per_change);
+  RUN(keyframe_paced_at_the_estimate);
+  RUN(freed_with_queued_packets);
   return test_summary();
 }
