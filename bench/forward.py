@@ -223,8 +223,9 @@ def setup(w, lc, o):
                 items = [{"StreamId": sids[m][0], "MaxLayer": i % 3}]
             else:
                 items = [sids[m][0]]
-            offer = lc.add(aid, receive=len(items), rtx=True)
+            offer = lc.add(aid, receive=len(items), rtx=True, twcc=o.twcc)
             rep = subscribe(w, mid, att, offer, items)
+            o.sample_viewer = (mid, att["AttendeeId"])
             lc.answer(aid, rep["SdpAnswer"])
             streams += len(items)
     wait_all(lc, lambda a: a["connected"], "viewers connected", 60)
@@ -286,6 +287,8 @@ def main():
     ap.add_argument("--worker-cpu", default="1")
     ap.add_argument("--load-cpu", default="0")
     ap.add_argument("--shim", default=None, help="alloc_shim .so to preload")
+    ap.add_argument("--twcc", action="store_true",
+                    help="viewers send transport-cc feedback: the worker estimates and paces")
     ap.add_argument("--no-gso", action="store_true",
                     help="the shim hides UDP GSO from the worker (plain sendmmsg)")
     ap.add_argument("--syscalls", type=float, default=0, help="seconds of perf stat")
@@ -314,7 +317,7 @@ def main():
     w = harness.Worker(loops=1, prefix=prefix, extra=["--log-level", "warn"])
     w.start(ready_timeout=60 if o.wrap else 10)
     lc = None
-    res = {"label": o.label, "scenario": o.scenario, "gso": not o.no_gso, "bitrate": o.bitrate, "fps": o.fps,
+    res = {"label": o.label, "scenario": o.scenario, "gso": not o.no_gso, "twcc": o.twcc, "bitrate": o.bitrate, "fps": o.fps,
            "seconds": o.seconds, "load_avg": open("/proc/loadavg").read().split()[:3],
            "callgrind": bool(o.cg_out)}
     try:
@@ -395,6 +398,11 @@ def main():
             res["instr_loop"] = max(tot.values()) if tot else 0
             res["instr_per_pkt"] = res["instr_loop"] / fwd_cpu if fwd_cpu else None
             res["instr_worker_per_pkt"] = res["instr_worker"] / fwd_cpu if fwd_cpu else None
+        # One viewer's downlink figures (estimate, pacer), outside the CPU window.
+        if getattr(o, "sample_viewer", None):
+            st = w.ok({"op": "GetAttendeeStats", "MeetingId": o.sample_viewer[0],
+                       "AttendeeId": o.sample_viewer[1]}, timeout=20.0)
+            res["sample_downlink"] = st.get("Video", {}).get("Downlink")
         # Syscalls window (perf stat on the loop thread's tracepoints).
         if o.syscalls:
             s0 = loop_stats(w)

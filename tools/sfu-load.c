@@ -7,8 +7,9 @@
  * (flushed). Logs go to stderr. Commands (see also tests/integration/load.py):
  *
  *   {"cmd":"add","id":"p1","publish":{"codec":"VP8","layers":3,"rtx":true,"ssrcs":false,
- *    "fps":15,"padding":0,"bitrate":0},"receive":2,"rtx":true}
+ *    "fps":15,"padding":0,"bitrate":0},"receive":2,"rtx":true,"twcc":false}
  *                                                         → {"id":"p1","offer":"..."}
+ *   (twcc: send transport-cc feedback for what it receives, as a browser does)
  *   (bitrate: bits/s of the top layer or single stream, 0 = default; lower layers scaled)
  *   {"cmd":"answer","id":"p1","sdp":"..."}                  → {"id":"p1","ok":true}
  *   {"cmd":"reoffer","id":"p1","receive":3}                 → {"id":"p1","offer":"..."}
@@ -174,6 +175,7 @@ static void cmd_add(const char *id, const cJSON *req) {
   if (recv < 0 || recv > LOAD_MAX_RECV) return reply_err(id, "receive: 0..25");
   cfg.n_recv = (size_t)recv;
   cfg.recv_rtx = json_bool(req, "rtx", 1);
+  cfg.twcc_fb = json_bool(req, "twcc", 0);
   if (!cfg.publish && !cfg.n_recv) return reply_err(id, "nothing to publish or receive");
 
   attendee_t *a = calloc(1, sizeof *a);

@@ -153,6 +153,7 @@ struct sfu_router_peer {
   uint8_t insufficient;
   /* its pacer (router_pace.c): with the bwe, NULL without transport-cc */
   sfu_pacer_t *pacer;
+  uint64_t pace_due_us;            /* its pacer's next deadline (UINT64_MAX: empty) */
   uint64_t pace_refused;           /* too big for a pacer slot: dropped */
   uint64_t pace_send_failed;       /* popped, but send_rtp refused it */
 };

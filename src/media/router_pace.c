@@ -43,7 +43,9 @@
 #define TAG_TWCC 0x10000u
 
 void router_pace_setup(sfu_router_peer_t *p) {
-  if (!p->pacer) p->pacer = sfu_pacer_new(0, 0);
+  if (p->pacer) return;
+  p->pacer = sfu_pacer_new(0, 0);
+  p->pace_due_us = UINT64_MAX;
 }
 
 /* Queued packets go with it (the pacer's pool). */
@@ -52,13 +54,16 @@ void router_pace_free(sfu_router_peer_t *p) {
   p->pacer = NULL;
 }
 
-static void note_deadline(sfu_router_t *r, const sfu_router_peer_t *p, uint64_t now_us) {
+/* p's deadline after its queue or rate changed (it only moves then: the bucket fills
+ * linearly), and the router's earliest. */
+static void note_deadline(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
   uint64_t d = sfu_pacer_next_deadline(p->pacer, now_us);
+  p->pace_due_us = d;
   if (d < r->pace_next_us) r->pace_next_us = d;
 }
 
 /* Sends what is due of p's queue at now_us (in pace_buf: the caller may be sending from
- * scratch or scratch2). */
+ * scratch or scratch2); p->pace_due_us becomes its next deadline. */
 static void drain(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
   uint32_t tag;
   size_t n;
@@ -69,6 +74,7 @@ static void drain(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
     }
     if (tag & TAG_TWCC) router_downlink_sent(p, (uint16_t)tag, now_us, n, -1);
   }
+  p->pace_due_us = sfu_pacer_next_deadline(p->pacer, now_us);
 }
 
 /* One RTP packet for viewer p, built in buf (ROUTER_SCRATCH bytes). 0 when sent or
@@ -80,7 +86,7 @@ int router_pace_send(sfu_router_t *r, sfu_router_peer_t *p, uint8_t *buf, size_t
   if (q) {
     /* What is due goes first (the loop timer has millisecond resolution and a busy turn
      * may be late): then this one may still take the fast path. */
-    if (sfu_pacer_next_deadline(q, now) <= now) drain(r, p, now);
+    if (p->pace_due_us <= now) drain(r, p, now);
     if (!sfu_pacer_admit(q, now, len)) {
       if (len > SFU_PACER_SLOT) {
         p->pace_refused++;
@@ -88,7 +94,7 @@ int router_pace_send(sfu_router_t *r, sfu_router_peer_t *p, uint8_t *buf, size_t
       }
       int rc = sfu_pacer_push(q, now, SFU_PACER_PRIO_VIDEO, buf, len,
                               has_twcc ? TAG_TWCC | twcc_seq : 0);
-      if (rc == 0) note_deadline(r, p, now);
+      note_deadline(r, p, now); /* queued, or older ones evicted for it */
       return rc;
     }
   }
@@ -98,8 +104,8 @@ int router_pace_send(sfu_router_t *r, sfu_router_peer_t *p, uint8_t *buf, size_t
   return rc;
 }
 
-/* The pacing rate from p's estimate; called when it may have moved (feedback, REMB read
- * into the estimator, the tick). Before the first feedback: unpaced. */
+/* The pacing rate from p's estimate; called when it may have moved (a feedback, a REMB
+ * the estimator takes as a bound). Before the first feedback: unpaced. */
 void router_pace_rate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
   if (!p->pacer) return;
   uint64_t rate = p->bwe && p->bwe_fed ? sfu_bwe_estimate(p->bwe) * PACE_FACTOR_X2 / 2 : 0;
@@ -109,7 +115,7 @@ void router_pace_rate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
 }
 
 /* Drains every pacer that is due; r->pace_next_us becomes the next one's deadline.
- * O(peers) per call, and called only when one is due. */
+ * Called only when one is due; O(peers) compares, and work only for the due ones. */
 void router_pace_timeout(sfu_router_t *r, uint64_t now_us) {
   if (now_us < r->pace_next_us) return;
   uint64_t next = UINT64_MAX;
@@ -117,9 +123,8 @@ void router_pace_timeout(sfu_router_t *r, uint64_t now_us) {
   sfu_list_foreach(it, &r->peers) {
     sfu_router_peer_t *p = sfu_container_of(it, sfu_router_peer_t, link);
     if (!p->pacer) continue;
-    drain(r, p, now_us);
-    uint64_t d = sfu_pacer_next_deadline(p->pacer, now_us);
-    if (d < next) next = d;
+    if (p->pace_due_us <= now_us) drain(r, p, now_us);
+    if (p->pace_due_us < next) next = p->pace_due_us;
   }
   r->pace_next_us = next;
 }

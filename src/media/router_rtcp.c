@@ -131,6 +131,7 @@ static void on_viewer_fb(sfu_router_t *r, sfu_router_peer_t *p, const sfu_rtcp_p
     if (b == p->remb_bps) return;
     p->remb_bps = b;
     if (p->bwe) sfu_bwe_on_remb(p->bwe, now_us, b);
+    router_pace_rate(r, p, now_us); /* the estimate takes the REMB as a bound */
     router_allocate(r, p, now_us, 0); /* the allocator decides whether the move matters */
   }
 }
@@ -319,7 +320,6 @@ void sfu_router_handle_timeout(sfu_router_t *r, uint64_t now_us) {
   sfu_list_foreach(pit, &r->peers) {
     sfu_router_peer_t *p = sfu_container_of(pit, sfu_router_peer_t, link);
     if (p->n_views) router_downlink_tick(r, p, now_us);
-    router_pace_rate(r, p, now_us); /* the estimate may have moved without feedback (REMB) */
     probing |= p->cluster_on;
   }
   if (r->index_dirty) {

@@ -73,10 +73,13 @@ class LoadClient:
         return rep
 
     # ---- commands ----------------------------------------------------------
-    def add(self, aid, publish=None, receive=0, rtx=True):
+    def add(self, aid, publish=None, receive=0, rtx=True, twcc=False):
         """Returns the attendee's SDP offer. publish: None, or a dict with codec
-        ("VP8"/"H264"), layers (1/3), rtx, ssrcs, fps, padding."""
+        ("VP8"/"H264"), layers (1/3), rtx, ssrcs, fps, padding. twcc: send transport-cc
+        feedback for what it receives."""
         req = {"cmd": "add", "id": aid, "receive": receive, "rtx": rtx}
+        if twcc:
+            req["twcc"] = True
         if publish is not None:
             req["publish"] = publish
         return self.cmd(req)["offer"]

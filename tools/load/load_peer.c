@@ -128,6 +128,14 @@ load_peer_t *load_peer_new(const load_peer_cfg_t *cfg, const sfu_dtls_cert_t *ce
   sim_client_config_t cc = {.cert = cert, .server_fingerprint = "", .ufrag = p->ufrag,
                             .pwd = p->pwd, .tag = tag, .cbs = {ice_send, NULL, p}};
   sim_client_init(&p->ice, &cc);
+  if (cfg->twcc_fb) {
+    p->twcc = malloc(sizeof *p->twcc);
+    if (!p->twcc) {
+      load_peer_free(p);
+      return NULL;
+    }
+    sfu_twcc_recv_init(p->twcc, LOAD_EXT_TWCC);
+  }
   if ((cfg->publish && load_pub_init(p) != 0) || set_recv_count(p, cfg->n_recv) != 0) {
     load_peer_free(p);
     return NULL;
@@ -140,6 +148,7 @@ void load_peer_free(load_peer_t *p) {
   sim_client_free(&p->ice);
   load_pub_free(p);
   for (size_t i = 0; i < p->n_recv; i++) free(p->recv[i]);
+  free(p->twcc);
   free(p);
 }
 
@@ -217,12 +226,21 @@ uint64_t load_peer_next_deadline(const load_peer_t *p) {
     if (load_peer_connected(p)) return 0;
     return d;
   }
+  if (p->twcc && sfu_twcc_recv_deadline(p->twcc) < d) d = sfu_twcc_recv_deadline(p->twcc);
   uint64_t m[] = {p->cfg.publish ? p->next_frame_us : UINT64_MAX, p->next_rtcp_us,
                   p->cfg.publish ? p->next_pad_us : UINT64_MAX, p->next_nack_us,
                   p->remb_bps ? p->next_remb_us : UINT64_MAX};
   for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
     if (m[i] < d) d = m[i];
   return d;
+}
+
+/* Transport-cc feedback (twcc_recv.h: built by the first arrival once due, or by the
+ * timer when packets stop), as a browser sends it. */
+static void twcc_feedback(load_peer_t *p, uint64_t now_us) {
+  uint8_t buf[1500];
+  int n = sfu_twcc_recv_build(p->twcc, now_us, p->local_ssrc, buf, sizeof buf - 32);
+  if (n > 0) load_send_rtcp(p, buf, (size_t)n, sizeof buf);
 }
 
 static void send_remb(load_peer_t *p) {
@@ -273,6 +291,7 @@ void load_peer_handle_timeout(load_peer_t *p, uint64_t now_us) {
     p->next_remb_us = now_us + LOAD_RTCP_INTERVAL_US;
   }
   if (now_us >= p->next_nack_us) p->next_nack_us = load_recv_nack_tick(p, now_us);
+  if (p->twcc && now_us >= sfu_twcc_recv_deadline(p->twcc)) twcc_feedback(p, now_us);
 }
 
 /* RTCP from the worker: feedback for what we send, SRs for what we receive. */
@@ -317,7 +336,16 @@ void load_peer_input_plain(load_peer_t *p, uint64_t now_us, uint8_t *buf, size_t
   } else if (k == SFU_PKT_RTP) {
     sfu_rtp_hdr_t h;
     p->rtp_in++;
-    if (sfu_rtp_parse(buf, len, &h) == 0) load_recv_on_rtp(p, now_us, buf, len, &h);
+    if (sfu_rtp_parse(buf, len, &h) != 0) return;
+    const uint8_t *d;
+    size_t dl;
+    uint16_t tseq;
+    if (p->twcc && sfu_rtp_ext_find(&h, LOAD_EXT_TWCC, &d, &dl) == 0 &&
+        sfu_rtp_ext_twcc_seq(d, dl, &tseq) == 0) {
+      sfu_twcc_recv_packet(p->twcc, tseq, h.ssrc, now_us);
+      if (now_us >= sfu_twcc_recv_due(p->twcc)) twcc_feedback(p, now_us);
+    }
+    load_recv_on_rtp(p, now_us, buf, len, &h);
   }
 }
 

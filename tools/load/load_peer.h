@@ -19,6 +19,7 @@
 #ifndef SFU_LOAD_PEER_H
 #define SFU_LOAD_PEER_H
 
+#include "sfu/twcc_recv.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,8 @@ typedef struct {
                            (1.2 Mbit/s / 800 kbit/s); lower layers keep their ratio */
   size_t n_recv;        /* recvonly sections */
   int recv_rtx;         /* offer RTX in the receive sections */
+  int twcc_fb;          /* send transport-cc feedback for what we receive (the worker
+                           then estimates and paces our downlink) */
 } load_peer_cfg_t;
 
 typedef struct {
@@ -136,6 +139,7 @@ typedef struct load_peer {
   size_t n_recv;
   double loss;                 /* fraction of incoming media dropped before processing */
   uint64_t remb_bps;           /* 0: no REMB */
+  sfu_twcc_recv_t *twcc;       /* cfg.twcc_fb: arrivals for transport-cc feedback */
   /* peer-wide counters */
   uint64_t rtp_in, rtcp_in, unprotect_fail, protect_fail, unknown_rtp, remb_in;
 } load_peer_t;
