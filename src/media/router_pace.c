@@ -39,6 +39,14 @@
 
 /* libwebrtc's kDefaultPaceMultiplier */
 #define PACE_FACTOR_X2 5u
+/* Pacers are served on a 5 ms grid shared by every viewer (and every router of the loop,
+ * like the tick): one wake-up drains every due pacer, each sends up to its 5 ms burst, and
+ * a viewer's packets of that burst leave together (one GSO run, one sendmmsg for all).
+ * Served at each pacer's own deadline instead (sub-millisecond apart), the loop woke ~50 %
+ * more often and handed the kernel one datagram per viewer per wake-up: +35 % CPU per
+ * forwarded packet in bench/forward.py A-top (docs/benchmarks.md). libwebrtc's pacer
+ * also ran every 5 ms for years (PacedSender::Process). */
+#define PACE_GRID_US 5000ull
 /* The tag of a queued packet: its twcc seq, and whether it has one. */
 #define TAG_TWCC 0x10000u
 
@@ -54,10 +62,19 @@ void router_pace_free(sfu_router_peer_t *p) {
   p->pacer = NULL;
 }
 
+/* The pacer's next deadline, on the grid (never earlier: the pacer has nothing due
+ * before it). */
+static uint64_t due_on_grid(const sfu_pacer_t *q, uint64_t now_us) {
+  uint64_t d = sfu_pacer_next_deadline(q, now_us);
+  if (d == UINT64_MAX || d <= now_us) return d;
+  uint64_t g = (d + PACE_GRID_US - 1) / PACE_GRID_US * PACE_GRID_US;
+  return g >= d ? g : d;
+}
+
 /* p's deadline after its queue or rate changed (it only moves then: the bucket fills
  * linearly), and the router's earliest. */
 static void note_deadline(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
-  uint64_t d = sfu_pacer_next_deadline(p->pacer, now_us);
+  uint64_t d = due_on_grid(p->pacer, now_us);
   p->pace_due_us = d;
   if (d < r->pace_next_us) r->pace_next_us = d;
 }
@@ -74,7 +91,7 @@ static void drain(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
     }
     if (tag & TAG_TWCC) router_downlink_sent(p, (uint16_t)tag, now_us, n, -1);
   }
-  p->pace_due_us = sfu_pacer_next_deadline(p->pacer, now_us);
+  p->pace_due_us = due_on_grid(p->pacer, now_us);
 }
 
 /* One RTP packet for viewer p, built in buf (ROUTER_SCRATCH bytes). 0 when sent or
