@@ -93,6 +93,13 @@ int sfu_pacer_admit(sfu_pacer_t *p, uint64_t now_us, size_t len);
 size_t sfu_pacer_pop(sfu_pacer_t *p, uint64_t now_us, uint8_t *out, size_t cap, uint32_t *tag,
                      int *prio);
 
+/* Withdraws every queued packet (any priority) for which match(pkt, len, tag, ctx) is
+ * nonzero, keeping the others in order; not counted as drops (the owner took them back:
+ * e.g. the stream they belong to ended). Returns how many. O(queued packets). */
+size_t sfu_pacer_remove(sfu_pacer_t *p,
+                        int (*match)(const uint8_t *pkt, size_t len, uint32_t tag, void *ctx),
+                        void *ctx);
+
 /* When the next packet is due: now_us if one is due now, UINT64_MAX if the queue is
  * empty. */
 uint64_t sfu_pacer_next_deadline(const sfu_pacer_t *p, uint64_t now_us);

@@ -222,6 +222,28 @@ size_t sfu_pacer_pop(sfu_pacer_t *p, uint64_t now_us, uint8_t *out, size_t cap, 
   }
 }
 
+size_t sfu_pacer_remove(sfu_pacer_t *p,
+                        int (*match)(const uint8_t *pkt, size_t len, uint32_t tag, void *ctx),
+                        void *ctx) {
+  size_t n = 0;
+  for (int q = 0; q < SFU_PACER_PRIOS; q++) {
+    slot_t *s = p->q[q].head;
+    fifo_t keep = {NULL, NULL};
+    while (s) {
+      slot_t *next = s->next;
+      if (match(s->data, s->len, s->tag, ctx)) {
+        release(p, s);
+        n++;
+      } else {
+        fifo_push(&keep, s);
+      }
+      s = next;
+    }
+    p->q[q] = keep;
+  }
+  return n;
+}
+
 int sfu_pacer_admit(sfu_pacer_t *p, uint64_t now_us, size_t len) {
   if (p->st.queued_packets || len == 0) return 0;
   if (p->rate_bps) {

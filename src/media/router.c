@@ -283,6 +283,7 @@ static void view_attach(stream_t *s, view_t *v) {
 static void view_detach(sfu_router_t *r, view_t *v) {
   stream_t *s = v->s;
   if (!s) return;
+  router_pace_forget(r, v); /* nothing of the stream leaves after it ended */
   for (size_t i = 0; i < s->n_views; i++) {
     if (s->views[i] != v) continue;
     s->views[i] = s->views[--s->n_views];
@@ -393,6 +394,10 @@ int sfu_router_peer_set_views(sfu_router_t *r, sfu_router_peer_t *p,
       view_attach(s, v);
       r->st.views++;
     }
+    /* Queued packets built for the old payload types / extension ids never leave. */
+    if (v->packets_out && (v->pt != (uint8_t)pt || v->rtx_pt != rtx_pt ||
+                           memcmp(&v->ext, &d[i].ext, sizeof v->ext) != 0))
+      router_pace_forget(r, v);
     view_setup(v, &d[i], pt, rtx_pt, fb);
     if (v->rtx_pt >= 0 && !v->rtx_ssrc) v->rtx_ssrc = fresh_ssrc();
     if (v->rtx_pt < 0) v->rtx_ssrc = 0;

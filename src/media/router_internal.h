@@ -206,6 +206,7 @@ int router_pace_send(sfu_router_t *r, struct sfu_router_peer *p, uint8_t *buf, s
 void router_pace_rate(sfu_router_t *r, struct sfu_router_peer *p, uint64_t now_us);
 void router_pace_timeout(sfu_router_t *r, uint64_t now_us);
 void router_pace_info(const struct sfu_router_peer *p, sfu_router_downlink_info_t *out);
+void router_pace_forget(sfu_router_t *r, view_t *v);
 /* router_rtcp.c */
 void router_choose_layer(sfu_router_t *r, view_t *v, uint64_t now_us);
 void router_request_keyframe(sfu_router_t *r, layer_t *l, uint64_t now_us);

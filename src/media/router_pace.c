@@ -35,6 +35,7 @@
  * Viewers without transport-cc (no estimate), and those with it before the first
  * feedback (the estimate is only the start value then), are unpaced: sent at once. */
 #include "media/router_internal.h"
+#include "sfu/bytes.h"
 #include "sfu/err.h"
 
 /* libwebrtc's kDefaultPaceMultiplier */
@@ -144,6 +145,30 @@ void router_pace_timeout(sfu_router_t *r, uint64_t now_us) {
     if (p->pace_due_us < next) next = p->pace_due_us;
   }
   r->pace_next_us = next;
+}
+
+typedef struct {
+  uint32_t ssrc, rtx_ssrc;
+} forget_t;
+
+static int of_view(const uint8_t *pkt, size_t len, uint32_t tag, void *ctx) {
+  const forget_t *f = ctx;
+  (void)tag;
+  if (len < 12) return 0;
+  uint32_t ssrc = sfu_rd32(pkt + 8);
+  return ssrc == f->ssrc || (f->rtx_ssrc && ssrc == f->rtx_ssrc);
+}
+
+/* v's queued packets (media and RTX SSRC) are withdrawn: its stream ended (the RTCP BYE
+ * and the SRTP tombstone follow: nothing may go out on those SSRCs after them), or a
+ * renegotiation changed what its packets look like. O(queue), and nothing when the
+ * queue is empty. Their transport-wide seqs were never reported sent: the estimator
+ * ignores them in feedback. */
+void router_pace_forget(sfu_router_t *r, view_t *v) {
+  sfu_router_peer_t *p = v->viewer;
+  if (!p || !p->pacer || p->pace_due_us == UINT64_MAX) return;
+  forget_t f = {v->ssrc, v->rtx_ssrc};
+  if (sfu_pacer_remove(p->pacer, of_view, &f)) note_deadline(r, p, r->now_us);
 }
 
 void router_pace_info(const sfu_router_peer_t *p, sfu_router_downlink_info_t *out) {

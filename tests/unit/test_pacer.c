@@ -431,6 +431,40 @@ TEST(admit_fast_path) {
   sfu_pacer_free(p);
 }
 
+static int tag_is_odd(const uint8_t *b, size_t len, uint32_t tag, void *ctx) {
+  (void)len;
+  (*(int *)ctx)++;
+  return (tag & 1) && b[0] == (uint8_t)(tag & 0xff);
+}
+
+/* The owner withdraws some packets: the rest stay, in order, and the counters agree. */
+TEST(remove_keeps_the_rest_in_order) {
+  sfu_pacer_t *p = sfu_pacer_new(0, 0);
+  REQUIRE(p);
+  sfu_pacer_set_rate(p, T0, 1000000);
+  for (uint32_t i = 0; i < 20; i++) CHECK_EQ_INT(push(p, T0, SFU_PACER_PRIO_VIDEO, 1000, i), 0);
+  CHECK_EQ_INT(push(p, T0, SFU_PACER_PRIO_RTX, 500, 21), 0);
+  int calls = 0;
+  CHECK_EQ_INT(sfu_pacer_remove(p, tag_is_odd, &calls), 11);
+  CHECK_EQ_INT(calls, 21);
+  sfu_pacer_stats_t st;
+  sfu_pacer_stats(p, &st);
+  CHECK_EQ_INT(st.queued_packets, 10);
+  CHECK_EQ_INT(st.queued_bytes, 10000);
+  CHECK_EQ_INT(st.dropped_packets, 0);
+  log_t lg = {0};
+  drive(p, T0, T0 + 10 * SEC, 1000000, &lg);
+  REQUIRE(lg.n == 10);
+  for (uint32_t i = 0; i < 10; i++) CHECK_EQ_INT(lg.tag[i], 2 * i);
+  CHECK_EQ_INT(lg.over_budget, 0);
+  /* nothing left: removing from an empty pacer, then pushing again, works */
+  CHECK_EQ_INT(sfu_pacer_remove(p, tag_is_odd, &calls), 0);
+  CHECK_EQ_INT(push(p, T0 + 10 * SEC, SFU_PACER_PRIO_VIDEO, 1000, 5), 0);
+  CHECK_EQ_INT(sfu_pacer_remove(p, tag_is_odd, &calls), 1);
+  CHECK_EQ_INT(sfu_pacer_next_deadline(p, T0 + 10 * SEC), UINT64_MAX);
+  sfu_pacer_free(p);
+}
+
 int main(void) {
   RUN(paces_at_rate_with_burst_bound);
   RUN(idle_refills_one_burst_only);
@@ -442,5 +476,6 @@ int main(void) {
   RUN(no_allocation_per_packet);
   RUN(bad_input);
   RUN(admit_fast_path);
+  RUN(remove_keeps_the_rest_in_order);
   return test_summary();
 }

@@ -462,9 +462,11 @@ TEST(keyframe_paced_at_the_estimate) {
 }
 
 /* A viewer freed with packets in its pacer, or the whole router: they go with it, and
- * the router's timer stays valid (ASan). */
+ * the router's timer stays valid (ASan). A view that ends (its section answered
+ * inactive): its queued packets are withdrawn, nothing more leaves on its SSRCs (after
+ * its RTCP BYE, and with its SRTP state gone, nothing may). */
 TEST(freed_with_queued_packets) {
-  for (int whole = 0; whole < 2; whole++) {
+  for (int whole = 0; whole < 3; whole++) {
     sim_t *s = sim_new(300000, 0);
     run(s, s->now + 5000000);
     s->pli_pending[0] = 1;
@@ -473,10 +475,20 @@ TEST(freed_with_queued_packets) {
     sfu_router_downlink_info_t d;
     sfu_router_peer_downlink(s->view, &d);
     CHECK(d.pacer_queued_packets > 20);
-    if (!whole) {
+    if (whole == 0) {
       sfu_router_peer_free(s->r, s->view, s->now);
       s->view = NULL;
       run(s, s->now + 1000000);
+    } else if (whole == 2) {
+      sfu_router_view_out_t o;
+      char err[200];
+      CHECK_EQ_INT(sfu_router_peer_set_views(s->r, s->view, NULL, 0, s->now, &o, err, sizeof err), 0);
+      sfu_router_peer_downlink(s->view, &d);
+      CHECK_EQ_INT(d.pacer_queued_packets, 0);
+      CHECK_EQ_INT(d.pacer_dropped, 0);
+      s->log_on = 1;
+      run(s, s->now + 1000000);
+      CHECK_EQ_INT(s->n_log, 0);
     }
     sim_free(s);
   }
