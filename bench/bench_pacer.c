@@ -13,7 +13,12 @@
  * callgrind: valgrind --tool=callgrind --toggle-collect=bench_stage_run bench_pacer). The
  * allocator is interposed: calls during the run are counted (must be 0 after warm-up).
  *
+ * --router: as the video router uses it (router_pace.c): one priority (FIFO), no audio,
+ * and every packet tries sfu_pacer_admit first (sent from the caller's buffer when the
+ * queue is empty and the budget allows), pushed only otherwise.
+ *
  * Usage: bench_pacer [seconds of virtual time (default 20)] [--viewers=N] [--kbps=R]
+ *                    [--router]
  */
 #include <inttypes.h>
 #include <linux/perf_event.h>
@@ -33,8 +38,23 @@
 #define MAX_VIEWERS 10000
 
 typedef struct {
-  uint64_t pushed, popped, dropped, turns;
+  uint64_t pushed, popped, dropped, turns, admitted;
 } totals_t;
+
+static int router_mode;
+
+/* One packet in: the router's way (admit, else push at VIDEO) or straight push. */
+static void in(sfu_pacer_t *p, uint64_t now, int prio, const uint8_t *pkt, size_t len,
+               uint32_t tag, totals_t *t) {
+  if (router_mode) {
+    if (sfu_pacer_admit(p, now, len)) {
+      t->admitted++;
+      return;
+    }
+    prio = SFU_PACER_PRIO_VIDEO;
+  }
+  if (sfu_pacer_push(p, now, prio, pkt, len, tag) == 0) t->pushed++;
+}
 
 static sfu_pacer_t *pacers[MAX_VIEWERS];
 static int nviewers = 100;
@@ -71,15 +91,11 @@ static __attribute__((noinline)) void run(uint64_t from_ms, uint64_t to_ms, tota
         uint64_t n = frame % 60 == 0 ? 8 * frame_pkts : frame_pkts;
         for (uint64_t i = 0; i < n; i++) {
           pkt[2] = (uint8_t)i; /* a header byte changes: the copy is real */
-          if (sfu_pacer_push(p, now, SFU_PACER_PRIO_VIDEO, pkt, PKT_LEN, (uint32_t)i) == 0)
-            t->pushed++;
+          in(p, now, SFU_PACER_PRIO_VIDEO, pkt, PKT_LEN, (uint32_t)i, t);
         }
-        if (frame % 50 == 25 &&
-            sfu_pacer_push(p, now, SFU_PACER_PRIO_RTX, pkt, PKT_LEN, 0) == 0)
-          t->pushed++;
+        if (frame % 50 == 25) in(p, now, SFU_PACER_PRIO_RTX, pkt, PKT_LEN, 0, t);
       }
-      if (phase % 20 == 0 && sfu_pacer_push(p, now, SFU_PACER_PRIO_URGENT, pkt, 120, 0) == 0)
-        t->pushed++;
+      if (!router_mode && phase % 20 == 0) in(p, now, SFU_PACER_PRIO_URGENT, pkt, 120, 0, t);
       if (sfu_pacer_next_deadline(p, now) > now) continue;
       size_t len;
       while ((len = sfu_pacer_pop(p, now, out, sizeof out, NULL, NULL)) > 0) t->popped++;
@@ -98,6 +114,7 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (strncmp(argv[i], "--viewers=", 10) == 0) nviewers = atoi(argv[i] + 10);
     else if (strncmp(argv[i], "--kbps=", 7) == 0) kbps = strtoull(argv[i] + 7, NULL, 10);
+    else if (strcmp(argv[i], "--router") == 0) router_mode = 1;
     else seconds = strtoull(argv[i], NULL, 10);
   }
   if (nviewers < 1 || nviewers > MAX_VIEWERS || kbps == 0 || seconds == 0) {
@@ -137,11 +154,14 @@ int main(int argc, char **argv) {
     dropped += st.dropped_packets;
     sfu_pacer_free(pacers[v]);
   }
-  double pkts = (double)t.popped;
-  printf("bench_pacer: %d viewers x %" PRIu64 " kbps (paced at 2.5x), %" PRIu64
-         " s virtual, %" PRIu64 " pushed, %" PRIu64 " popped, %" PRIu64 " dropped\n",
-         nviewers, kbps, seconds, t.pushed, t.popped, dropped);
-  printf("  %.1f ns per packet (push + pop + deadlines)", (double)ns / pkts);
+  double pkts = (double)(t.popped + t.admitted);
+  printf("bench_pacer%s: %d viewers x %" PRIu64 " kbps (paced at 2.5x), %" PRIu64
+         " s virtual, %" PRIu64 " admitted at once, %" PRIu64 " pushed, %" PRIu64
+         " popped, %" PRIu64 " dropped\n",
+         router_mode ? " --router" : "", nviewers, kbps, seconds, t.admitted, t.pushed, t.popped,
+         dropped);
+  printf("  %.1f ns per packet sent (%s + deadlines)", (double)ns / pkts,
+         router_mode ? "admit or push + pop" : "push + pop");
   if (instr) printf(", %.0f instructions per packet", (double)instr / pkts);
   else printf(", instructions: n/a (perf_event_open refused; use callgrind)");
   printf(", %.3f allocations per packet\n", (double)alloc_calls / pkts);

@@ -5,7 +5,8 @@
  * operations, each chosen by a selector byte: RTP from a publisher (built on a valid
  * header with mid / rid extensions, then lied about: SSRCs, rids, payload types, seq
  * jumps, RTX, padding, keyframe headers, garbage payloads, byte mutations), RTCP from any
- * peer (NACK / PLI / FIR / REMB / SR / RR / BYE templates, mutated), time, set_views,
+ * peer (NACK / PLI / FIR / REMB / SR / RR / BYE / transport-cc feedback templates,
+ * mutated: feedback gives a viewer an estimate, hence a paced downlink), time, set_views,
  * publish, capabilities, a peer freed and created again.
  *
  * Invariants, checked on every packet a viewer gets (abort() so libFuzzer reports them):
@@ -759,6 +760,27 @@ static void do_rtcp(int i, rd_t *in) {
       break;
     }
     case 6:
+      if (f & 0x40) {
+        /* transport-cc feedback: the router's transport-wide seqs start at 0 for each
+         * peer, so small bases hit what it sent: an estimate, then a pacing rate */
+        sfu_rtcp_twcc_t hdr = {.sender_ssrc = 7, .media_ssrc = ssrc, .base_seq = rd8(in),
+                               .ref_time = (int32_t)(G.now / 64000 + rd8(in) % 4),
+                               .fb_count = rd8(in)};
+        sfu_rtcp_twcc_pkt_t pk[64];
+        size_t cnt = 1 + rd8(in) % 64;
+        for (size_t k = 0; k < cnt; k++) {
+          uint8_t x = rd8(in);
+          pk[k].seq = (uint16_t)(hdr.base_seq + k);
+          pk[k].status = x < 16 ? SFU_TWCC_NOT_RECEIVED : x < 240 ? SFU_TWCC_SMALL_DELTA
+                                                                  : SFU_TWCC_LARGE_DELTA;
+          pk[k].delta = pk[k].status == SFU_TWCC_NOT_RECEIVED ? 0
+                        : pk[k].status == SFU_TWCC_SMALL_DELTA ? x % 64
+                                                               : (int16_t)rd16(in);
+        }
+        hdr.status_count = (uint16_t)cnt;
+        n = sfu_rtcp_write_twcc(b, sizeof G.pkt, &hdr, pk, cnt);
+        break;
+      }
       n = sfu_rtcp_write_bye(b, sizeof G.pkt, &ssrc, 1);
       break;
     default: {

@@ -80,15 +80,32 @@ void sfu_pacer_set_burst(sfu_pacer_t *p, uint64_t now_us, uint64_t burst_us);
 int sfu_pacer_push(sfu_pacer_t *p, uint64_t now_us, int prio, const uint8_t *pkt, size_t len,
                    uint32_t tag);
 
+/* The owner's fast path: 1 if a paced packet of len bytes may leave at now_us without
+ * being queued, i.e. nothing is queued (it must not overtake anything: FIFO) and the
+ * budget allows it (or the pacer is unpaced). Its size is then taken from the budget and
+ * it counts as sent (waited 0), as if pushed and popped at once; the owner sends it from
+ * its own buffer, which saves the two copies. 0: nothing changed, push it. */
+int sfu_pacer_admit(sfu_pacer_t *p, uint64_t now_us, size_t len);
+
 /* The next packet allowed to leave at now_us, copied into out[cap], with its tag and
  * priority (either may be NULL); returns its length, 0 if none is due. A packet larger
  * than cap is dropped (counted) rather than blocking the queue. */
 size_t sfu_pacer_pop(sfu_pacer_t *p, uint64_t now_us, uint8_t *out, size_t cap, uint32_t *tag,
                      int *prio);
 
+/* Withdraws every queued packet (any priority) for which match(pkt, len, tag, ctx) is
+ * nonzero, keeping the others in order; not counted as drops (the owner took them back:
+ * e.g. the stream they belong to ended). Returns how many. O(queued packets). */
+size_t sfu_pacer_remove(sfu_pacer_t *p,
+                        int (*match)(const uint8_t *pkt, size_t len, uint32_t tag, void *ctx),
+                        void *ctx);
+
 /* When the next packet is due: now_us if one is due now, UINT64_MAX if the queue is
  * empty. */
 uint64_t sfu_pacer_next_deadline(const sfu_pacer_t *p, uint64_t now_us);
+
+/* The rate set (0: unpaced). */
+uint64_t sfu_pacer_rate(const sfu_pacer_t *p);
 
 void sfu_pacer_stats(const sfu_pacer_t *p, sfu_pacer_stats_t *out);
 

@@ -238,6 +238,8 @@ typedef struct {
   /* The highest VP8 temporal layer (TID) it is sent, -1 when the stream has none;
    * target_temporal: the allocation's, -1 all (temporal_filter.h). */
   int8_t temporal_layer, target_temporal;
+  /* packets_out / bytes_out count what was handed to the viewer's pacer (sent at once or
+   * queued; the pacer's own drops are in its downlink info) */
   uint64_t switches, keyframe_waits, packets_out, bytes_out, retransmissions, nacks_in,
       plis_in;
   uint64_t repairs_skipped; /* NACKed packets not re-sent (left layer, paused, down-switch) */
@@ -266,6 +268,14 @@ typedef struct {
   uint64_t probes_sent, probes_done, probe_bytes, probe_last_bps;
   uint64_t probe_rtx_packets; /* probe packets that were RTX copies of media (not padding) */
   uint64_t feedbacks;
+  /* Its pacer (pacer.h): with transport-cc only. Everything sent to the viewer goes
+   * through it (probe clusters excepted), FIFO, at 2.5 x the estimate. */
+  uint8_t paced;                /* it has one */
+  uint64_t pacer_rate_bps;      /* 0: unpaced (no feedback yet) */
+  uint64_t pacer_queued_bytes, pacer_queued_packets; /* waiting now */
+  uint64_t pacer_sent_packets;  /* sent through it, at once or after waiting */
+  uint64_t pacer_max_delay_us;  /* the longest any packet waited */
+  uint64_t pacer_dropped;       /* queue full, waited over 2 s, or too big: never sent */
 } sfu_router_downlink_info_t;
 void sfu_router_peer_downlink(const sfu_router_peer_t *p, sfu_router_downlink_info_t *out);
 

@@ -198,6 +198,16 @@ cJSON *sfu_control_attendee_video_json(const sfu_router_t *r, const sfu_router_p
       add_u64(dl, "ProbeBytes", d.probe_bytes);
       add_u64(dl, "LastProbeBps", d.probe_last_bps);
       add_u64(dl, "ProbeRtxPackets", d.probe_rtx_packets);
+      /* its pacer (router_pace.c): present with transport-cc only */
+      cJSON *pc = d.paced ? cJSON_AddObjectToObject(dl, "Pacer") : NULL;
+      if (pc) {
+        add_u64(pc, "RateBps", d.pacer_rate_bps);
+        add_u64(pc, "QueuedBytes", d.pacer_queued_bytes);
+        add_u64(pc, "QueuedPackets", d.pacer_queued_packets);
+        add_u64(pc, "SentPackets", d.pacer_sent_packets);
+        add_u64(pc, "MaxDelayUs", d.pacer_max_delay_us);
+        add_u64(pc, "Dropped", d.pacer_dropped);
+      }
     }
   }
   return o;

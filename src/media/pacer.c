@@ -222,6 +222,43 @@ size_t sfu_pacer_pop(sfu_pacer_t *p, uint64_t now_us, uint8_t *out, size_t cap, 
   }
 }
 
+size_t sfu_pacer_remove(sfu_pacer_t *p,
+                        int (*match)(const uint8_t *pkt, size_t len, uint32_t tag, void *ctx),
+                        void *ctx) {
+  size_t n = 0;
+  for (int q = 0; q < SFU_PACER_PRIOS; q++) {
+    slot_t *s = p->q[q].head;
+    fifo_t keep = {NULL, NULL};
+    while (s) {
+      slot_t *next = s->next;
+      if (match(s->data, s->len, s->tag, ctx)) {
+        release(p, s);
+        n++;
+      } else {
+        fifo_push(&keep, s);
+      }
+      s = next;
+    }
+    p->q[q] = keep;
+  }
+  return n;
+}
+
+int sfu_pacer_admit(sfu_pacer_t *p, uint64_t now_us, size_t len) {
+  if (p->st.queued_packets || len == 0) return 0;
+  if (p->rate_bps) {
+    settle(p, now_us);
+    if (p->credit <= 0) return 0;
+    p->credit -= (int64_t)len * BYTE_UNITS;
+    clamp_credit(p);
+  }
+  p->st.sent_packets++;
+  p->st.sent_bytes += len;
+  return 1;
+}
+
+uint64_t sfu_pacer_rate(const sfu_pacer_t *p) { return p->rate_bps; }
+
 uint64_t sfu_pacer_next_deadline(const sfu_pacer_t *p, uint64_t now_us) {
   if (p->st.queued_packets == 0) return UINT64_MAX;
   int64_t credit = credit_at(p, now_us);

@@ -20,6 +20,7 @@ sfu_router_t *sfu_router_new(const sfu_router_config_t *cfg, const sfu_router_cb
   r->cbs = *cbs;
   r->next_stream_id = 1;
   r->next_tick_us = UINT64_MAX;
+  r->pace_next_us = UINT64_MAX;
   sfu_list_init(&r->peers);
   return r;
 }
@@ -296,6 +297,7 @@ static void view_attach(stream_t *s, view_t *v) {
 static void view_detach(sfu_router_t *r, view_t *v) {
   stream_t *s = v->s;
   if (!s) return;
+  router_pace_forget(r, v); /* nothing of the stream leaves after it ended */
   for (size_t i = 0; i < s->n_views; i++) {
     if (s->views[i] != v) continue;
     s->views[i] = s->views[--s->n_views];
@@ -408,6 +410,10 @@ int sfu_router_peer_set_views(sfu_router_t *r, sfu_router_peer_t *p,
       view_attach(s, v);
       r->st.views++;
     }
+    /* Queued packets built for the old payload types / extension ids never leave. */
+    if (v->packets_out && (v->pt != (uint8_t)pt || v->rtx_pt != rtx_pt ||
+                           memcmp(&v->ext, &d[i].ext, sizeof v->ext) != 0))
+      router_pace_forget(r, v);
     view_setup(v, &d[i], pt, rtx_pt, fb);
     if (v->rtx_pt >= 0 && !v->rtx_ssrc) v->rtx_ssrc = fresh_ssrc();
     if (v->rtx_pt < 0) v->rtx_ssrc = 0;
@@ -617,6 +623,7 @@ void sfu_router_peer_downlink(const sfu_router_peer_t *p, sfu_router_downlink_in
   out->probe_bytes = p->probe_bytes;
   out->probe_last_bps = p->probe_last_bps;
   for (size_t i = 0; i < p->n_views; i++) out->probe_rtx_packets += p->views[i]->probe_rtx;
+  router_pace_info(p, out);
 }
 
 void router_downlink_event(sfu_router_t *r, sfu_router_peer_t *p, uint64_t est_bps,

@@ -47,11 +47,13 @@ void router_downlink_setup(sfu_router_t *r, sfu_router_peer_t *p) {
   if (p->bwe || !want_twcc(p)) return;
   sfu_bwe_config_t cfg = {DOWNLINK_START_BPS, DOWNLINK_MIN_BPS, DOWNLINK_MAX_BPS};
   p->bwe = sfu_bwe_new(&cfg);
+  if (p->bwe) router_pace_setup(p);
 }
 
 void router_downlink_free(sfu_router_peer_t *p) {
   sfu_bwe_free(p->bwe);
   p->bwe = NULL;
+  router_pace_free(p);
 }
 
 void router_downlink_sent(sfu_router_peer_t *p, uint16_t twcc_seq, uint64_t now_us, size_t len,
@@ -68,6 +70,7 @@ void router_downlink_feedback(sfu_router_t *r, sfu_router_peer_t *p, const sfu_r
   if (sfu_rtcp_twcc_parse(fb, &hdr, pkts, 4096, &n) != 0) return;
   sfu_bwe_on_feedback(p->bwe, now_us, &hdr, pkts, n);
   p->bwe_fed = 1;
+  router_pace_rate(r, p, now_us);
   if (p->rtt_us) sfu_bwe_on_rtt(p->bwe, p->rtt_us);
   if (p->probe_id > 0) {
     uint64_t got = sfu_bwe_probe_result(p->bwe, p->probe_id);

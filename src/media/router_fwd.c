@@ -206,13 +206,21 @@ static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const 
     buf = r->scratch;
     n = m;
   }
-  int rc = r->cbs.send_rtp ? r->cbs.send_rtp(v->viewer->user, buf, (size_t)n, ROUTER_SCRATCH) : SFU_ESTATE;
+  /* Through the viewer's pacer (router_pace.c): the counters count it when handed over.
+   * A probe made of media (cluster >= 0) bypasses it, as every probe does. */
+  int rc;
+  if (cluster >= 0) {
+    rc = r->cbs.send_rtp ? r->cbs.send_rtp(v->viewer->user, buf, (size_t)n, ROUTER_SCRATCH)
+                         : SFU_ESTATE;
+    if (rc == 0 && has_twcc) router_downlink_sent(v->viewer, twcc, r->now_us, (size_t)n, cluster);
+  } else {
+    rc = router_pace_send(r, v->viewer, buf, (size_t)n, has_twcc, twcc);
+  }
   if (rc == 0) {
     v->packets_out++;
     v->bytes_out += (uint64_t)n;
     v->sr_packets++;
     v->sr_octets += (uint64_t)n - h->header_len;
-    if (has_twcc) router_downlink_sent(v->viewer, twcc, r->now_us, (size_t)n, cluster);
   }
   return rc;
 }
@@ -232,10 +240,8 @@ static void fill_holes(sfu_router_t *r, view_t *v) {
       fp.twcc_seq = v->viewer->twcc_seq++;
     }
     int n = sfu_rtp_padding_build(r->scratch2, ROUTER_SCRATCH - 64, 4, &fp);
-    if (n > 0 && r->cbs.send_rtp && r->cbs.send_rtp(v->viewer->user, r->scratch2, (size_t)n, ROUTER_SCRATCH) == 0) {
+    if (n > 0 && router_pace_send(r, v->viewer, r->scratch2, (size_t)n, fp.has_twcc, fp.twcc_seq) == 0)
       v->packets_out++;
-      if (fp.has_twcc) router_downlink_sent(v->viewer, fp.twcc_seq, r->now_us, (size_t)n, -1);
-    }
   }
 }
 

@@ -3,7 +3,8 @@
  *   router_fwd.c    the RTP path: learn SSRCs, RTX, padding, keyframes, forward, switch
  *   router_rtcp.c   RTCP in (NACK, PLI/FIR, REMB, RR, SR) and out (SR, RR, NACK, PLI,
  *                   REMB), the periodic tick, layer choice
- *   router_downlink.c  per viewer: estimate, allocation, probes
+ *   router_downlink.c  per viewer: estimate, allocation, probe clusters
+ *   router_pace.c   per viewer: the pacer every RTP packet to it goes through
  *   router_remb.c   per publisher: the REMB asking for what its viewers could use
  * Touched by the meeting's loop thread only. */
 #ifndef SFU_MEDIA_ROUTER_INTERNAL_H
@@ -17,6 +18,7 @@
 #include "sfu/keyframe_req.h"
 #include "sfu/list.h"
 #include "sfu/nack_gen.h"
+#include "sfu/pacer.h"
 #include "sfu/pkt_history.h"
 #include "sfu/probe.h"
 #include "sfu/rate_meter.h"
@@ -174,6 +176,11 @@ struct sfu_router_peer {
   uint64_t want_bps, allocated_bps, required_bps;
   uint64_t probed_goal_bps;        /* want_bps when the last cluster started */
   uint8_t insufficient;
+  /* its pacer (router_pace.c): with the bwe, NULL without transport-cc */
+  sfu_pacer_t *pacer;
+  uint64_t pace_due_us;            /* its pacer's next deadline (UINT64_MAX: empty) */
+  uint64_t pace_refused;           /* too big for a pacer slot: dropped */
+  uint64_t pace_send_failed;       /* popped, but send_rtp refused it */
 };
 
 struct sfu_router {
@@ -186,10 +193,12 @@ struct sfu_router {
   uint64_t index_version;
   uint64_t next_tick_us, next_report_us;
   uint64_t now_us; /* of the latest call: figures read between calls use it */
+  uint64_t pace_next_us; /* no viewer's pacer is due before (may be early, never late) */
   uint8_t index_dirty; /* an INDEX_CHANGED event is due at the next tick */
   sfu_router_stats_t st;
   uint8_t scratch[ROUTER_SCRATCH];
   uint8_t scratch2[ROUTER_SCRATCH];
+  uint8_t pace_buf[ROUTER_SCRATCH]; /* a packet popped from a pacer, while it is sent */
 };
 
 /* router.c */
@@ -218,6 +227,15 @@ void router_allocate(sfu_router_t *r, struct sfu_router_peer *p, uint64_t now_us
 void router_downlink_tick(sfu_router_t *r, struct sfu_router_peer *p, uint64_t now_us);
 void router_downlink_event(sfu_router_t *r, struct sfu_router_peer *p, uint64_t est_bps,
                            uint64_t required_bps, const uint32_t *paused, size_t n_paused);
+/* router_pace.c */
+void router_pace_setup(struct sfu_router_peer *p);
+void router_pace_free(struct sfu_router_peer *p);
+int router_pace_send(sfu_router_t *r, struct sfu_router_peer *p, uint8_t *buf, size_t len,
+                     int has_twcc, uint16_t twcc_seq);
+void router_pace_rate(sfu_router_t *r, struct sfu_router_peer *p, uint64_t now_us);
+void router_pace_timeout(sfu_router_t *r, uint64_t now_us);
+void router_pace_info(const struct sfu_router_peer *p, sfu_router_downlink_info_t *out);
+void router_pace_forget(sfu_router_t *r, view_t *v);
 /* router_rtcp.c */
 void router_choose_layer(sfu_router_t *r, view_t *v, uint64_t now_us);
 void router_request_keyframe(sfu_router_t *r, layer_t *l, uint64_t now_us);

@@ -132,6 +132,7 @@ static void on_viewer_fb(sfu_router_t *r, sfu_router_peer_t *p, const sfu_rtcp_p
     if (b == p->remb_bps) return;
     p->remb_bps = b;
     if (p->bwe) sfu_bwe_on_remb(p->bwe, now_us, b);
+    router_pace_rate(r, p, now_us); /* the estimate takes the REMB as a bound */
     router_allocate(r, p, now_us, 0); /* the allocator decides whether the move matters */
   }
 }
@@ -299,6 +300,9 @@ static void report_stream(sfu_router_t *r, stream_t *s, uint64_t now_us) {
 
 void sfu_router_handle_timeout(sfu_router_t *r, uint64_t now_us) {
   r->now_us = now_us;
+  /* The viewers' pacers are served whenever one is due, between the ticks too; the
+   * tick's work waits for its grid. */
+  router_pace_timeout(r, now_us);
   if (now_us < r->next_tick_us) return;
   for (size_t i = 0; i < r->n_streams; i++) {
     stream_t *s = r->streams[i];
@@ -331,4 +335,6 @@ void sfu_router_handle_timeout(sfu_router_t *r, uint64_t now_us) {
   if (probing && now_us + 5000 < r->next_tick_us) r->next_tick_us = now_us + 5000;
 }
 
-uint64_t sfu_router_next_deadline(const sfu_router_t *r) { return r->next_tick_us; }
+uint64_t sfu_router_next_deadline(const sfu_router_t *r) {
+  return r->pace_next_us < r->next_tick_us ? r->pace_next_us : r->next_tick_us;
+}

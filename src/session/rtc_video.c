@@ -209,6 +209,14 @@ void sfu_rtc_attendee_caps_changed(sfu_rtc_t *r, sfu_attendee_t *a, uint64_t now
 
 /* ---- packets ---- */
 
+/* A packet in may have queued packets in a viewer's pacer (router_pace.c): the router's
+ * deadline can only have come closer, so the minimum is kept in O(1) (the loop's check
+ * phase re-arms its timer when it moved). */
+static void deadline_closer(sfu_rtc_t *r, const rtc_router_t *rr) {
+  uint64_t d = sfu_router_next_deadline(rr->router);
+  if (d < r->video_deadline) r->video_deadline = d;
+}
+
 void rtc_video_on_rtp(void *user, sfu_transport_t *t, uint64_t now_us, uint8_t *buf, size_t len) {
   rtc_rec_t *x = user;
   /* Only the publishing section's payload types go to the router: audio waits for the
@@ -216,6 +224,7 @@ void rtc_video_on_rtp(void *user, sfu_transport_t *t, uint64_t now_us, uint8_t *
   if (!x->peer || len < 2 || !x->video_pt[buf[1] & 0x7f]) return;
   x->rtc->last_now_us = now_us;
   sfu_router_on_rtp(x->rr->router, x->peer, now_us, buf, len);
+  deadline_closer(x->rtc, x->rr);
 }
 
 void rtc_video_on_rtcp(void *user, sfu_transport_t *t, uint64_t now_us, uint8_t *buf, size_t len) {
@@ -223,6 +232,7 @@ void rtc_video_on_rtcp(void *user, sfu_transport_t *t, uint64_t now_us, uint8_t 
   if (!x->peer) return;
   x->rtc->last_now_us = now_us;
   sfu_router_on_rtcp(x->rr->router, x->peer, now_us, buf, len);
+  deadline_closer(x->rtc, x->rr);
 }
 
 /* ---- negotiation ---- */

@@ -55,9 +55,9 @@ class VideoTests(WorkerTest):
                 self.fail("%s: not within %.0fs: %s" % (what, timeout, idx))
             time.sleep(0.1)
 
-    def viewer(self, aid, sid, max_layer=None, rtx=True):
+    def viewer(self, aid, sid, max_layer=None, rtx=True, twcc_feedback=None):
         att = self.w.create_attendee(self.mid, "user-" + aid)
-        offer = self.lc.add(aid, receive=1, rtx=rtx)
+        offer = self.lc.add(aid, receive=1, rtx=rtx, twcc_feedback=twcc_feedback)
         item = sid if max_layer is None else {"StreamId": sid, "MaxLayer": max_layer}
         rep = self.subscribe(att, offer, [item])
         self.assertEqual([r["StreamId"] for r in rep["ReceiveStreams"]], [sid], rep)
@@ -163,6 +163,36 @@ class VideoTests(WorkerTest):
         v = self.attendee_video(att)["Receiving"][0]
         self.assertGreater(v["Retransmissions"], 0, v)
         self.assertGreater(v["NacksIn"], 0, v)
+
+    def test_paced_viewer_with_transport_cc_feedback(self):
+        """Issue 8, pacing: a viewer that sends transport-cc feedback gets an estimate and
+        a pacer at 2.5 x it; what it receives stays clean (nothing dropped, reordered or
+        lost in the pacer). A viewer that never sends feedback stays unpaced (rate 0)."""
+        pub, sid = self.publisher(layers=1)
+        att, _ = self.viewer("paced", sid)  # sfu-load sends feedback by default
+        att2, _ = self.viewer("unpaced", sid, twcc_feedback=False)
+        self.lc.wait_for("paced", lambda s: s["recv"][0]["packets"] > 150, what="receiving",
+                         timeout=20.0)
+        time.sleep(1.0)
+        dl = self.attendee_video(att)["Downlink"]
+        self.assertTrue(dl["TransportCc"], dl)
+        self.assertGreater(dl["Feedbacks"], 5, dl)
+        self.assertGreater(dl["EstimateBps"], 0, dl)
+        pc = dl["Pacer"]
+        self.assertEqual(pc["RateBps"], dl["EstimateBps"] * 5 // 2, dl)
+        self.assertGreater(pc["SentPackets"], 150, pc)
+        self.assertEqual(pc["Dropped"], 0, pc)
+        # the paced viewer is also probed (RTX copies of media or padding on its RTX SSRC):
+        # the media SSRC itself clean
+        r = self.recv("paced")
+        for k in ("seq_gaps", "dups", "ts_backwards", "pic_id_jumps", "dropped"):
+            self.assertEqual(r[k], 0, r)
+        self.assertTrue(r["first_keyframe"], r)
+        self.assert_clean(self.recv("unpaced"))
+        pc2 = self.attendee_video(att2)["Downlink"]["Pacer"]
+        self.assertEqual(pc2["RateBps"], 0, pc2)
+        self.assertEqual(pc2["QueuedPackets"], 0, pc2)
+        self.assertEqual(pc2["MaxDelayUs"], 0, pc2)
 
     def test_h264_single_stream(self):
         pub, sid = self.publisher(codec="H264", layers=1)

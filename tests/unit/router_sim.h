@@ -55,6 +55,7 @@ typedef struct {
   uint64_t remb_bps;
   size_t rembs;
   uint8_t sending[3];
+  int big_kf; /* the next keyframe of layer 0 has this many packets (0: npk[0]) */
 } sim_pub_t;
 
 /* What the viewer receives of one stream (one receiving section). */
@@ -81,6 +82,9 @@ struct sim {
   int frame_no;
   /* called after every frame the publishers send (the tests' invariants) */
   void (*on_frame)(sim_t *s);
+  /* called with every RTP packet the router sends to a viewer: `viewer` is its peer user
+   * pointer (&s->view for the simulated one; a test's own viewers are not linked) */
+  void (*on_sent)(sim_t *s, void *viewer, const uint8_t *buf, size_t len);
   /* viewer-side aliases of rx[0] (the one-stream cases) */
   uint16_t width;
   int switches;
@@ -101,7 +105,8 @@ SIM_OPTIONAL uint64_t sim_layer_bps(const sim_pub_t *p, int l) {
 
 static int send_rtp(void *u, uint8_t *buf, size_t len, size_t cap) {
   (void)cap;
-  if (u != (void *)&G->view) return -1;
+  if (G->on_sent) G->on_sent(G, u, buf, len);
+  if (u != (void *)&G->view) return G->on_sent ? 0 : -1;
   /* to the viewer: through the link */
   sim_link_send(G->link, SIM_AB, G->now, buf, len);
   return 0;
@@ -183,10 +188,15 @@ static void publish_layer(sim_t *s, sim_pub_t *p, int l) {
   uint8_t b[1500];
   int key = s->frame_no == 0 || p->pli_pending[l] || s->frame_no % 150 == 0;
   p->pli_pending[l] = 0;
-  for (int i = 0; i < p->npk[l]; i++) {
+  int np = p->npk[l];
+  if (key && l == 0 && p->big_kf) {
+    np = p->big_kf;
+    p->big_kf = 0;
+  }
+  for (int i = 0; i < np; i++) {
     memset(b, 0, sizeof b);
     b[0] = 0x90;
-    b[1] = (uint8_t)(96 | (i == p->npk[l] - 1 ? 0x80 : 0));
+    b[1] = (uint8_t)(96 | (i == np - 1 ? 0x80 : 0));
     sfu_wr16(b + 2, p->seq[l]++);
     sfu_wr32(b + 4, p->ts[l]);
     sfu_wr32(b + 8, p->ssrc[l]);
@@ -347,7 +357,7 @@ static void run(sim_t *s, uint64_t until) {
     if (n > 0) sim_link_send(s->link, SIM_BA, s->now, buf, (size_t)n);
     len = sizeof buf;
     while (sim_link_poll(s->link, s->now, SIM_BA, buf, &len) == 1) {
-      sfu_router_on_rtcp(s->r, s->view, s->now, buf, len);
+      if (s->view) sfu_router_on_rtcp(s->r, s->view, s->now, buf, len); /* freed by a test */
       len = sizeof buf;
     }
     if (sfu_router_next_deadline(s->r) <= s->now) sfu_router_handle_timeout(s->r, s->now);

@@ -394,6 +394,77 @@ TEST(bad_input) {
   sfu_pacer_free(NULL);
 }
 
+/* The owner's fast path: admitted while nothing is queued and the budget allows, the size
+ * taken from the budget exactly as a pop would; refused (nothing changed) otherwise, so
+ * that a packet never overtakes a queued one. */
+TEST(admit_fast_path) {
+  sfu_pacer_t *p = sfu_pacer_new(0, 0);
+  REQUIRE(p);
+  /* unpaced: always, while nothing is queued */
+  for (int i = 0; i < 100; i++) CHECK_EQ_INT(sfu_pacer_admit(p, T0, 1200), 1);
+  CHECK_EQ_INT(sfu_pacer_admit(p, T0, 0), 0);
+  /* 1 Mbps, a full 5 ms bucket = 5,000 bits: one 1,200-byte packet empties it */
+  sfu_pacer_set_rate(p, T0, 1000000);
+  CHECK_EQ_INT(sfu_pacer_rate(p), 1000000);
+  CHECK_EQ_INT(sfu_pacer_admit(p, T0, 1200), 1);
+  CHECK_EQ_INT(sfu_pacer_admit(p, T0, 1200), 0);
+  /* the debt (9,600 - 5,000 bits) is paid back after 4.6 ms at 1 Mbps */
+  CHECK_EQ_INT(sfu_pacer_admit(p, T0 + 4600, 1200), 0);
+  CHECK_EQ_INT(sfu_pacer_admit(p, T0 + 4601, 1200), 1);
+  /* what admit spent counts for a pushed packet too: it waits for the same debt */
+  CHECK_EQ_INT(push(p, T0 + 4601, SFU_PACER_PRIO_VIDEO, 1200, 7), 0);
+  CHECK_EQ_INT(sfu_pacer_next_deadline(p, T0 + 4601), T0 + 4601 + 9600);
+  /* something queued: refused even with budget (FIFO) */
+  CHECK_EQ_INT(sfu_pacer_admit(p, T0 + SEC, 100), 0);
+  uint8_t out[SFU_PACER_SLOT];
+  uint32_t tag = 0;
+  CHECK_EQ_INT(sfu_pacer_pop(p, T0 + SEC, out, sizeof out, &tag, NULL), 1200);
+  CHECK_EQ_INT(tag, 7);
+  /* the pop took the full bucket below 0 again: admitted once it is paid back */
+  CHECK_EQ_INT(sfu_pacer_admit(p, T0 + SEC, 100), 0);
+  CHECK_EQ_INT(sfu_pacer_admit(p, T0 + SEC + 4601, 100), 1);
+  sfu_pacer_stats_t st;
+  sfu_pacer_stats(p, &st);
+  CHECK_EQ_INT(st.sent_packets, 100 + 1 + 1 + 1 + 1);
+  CHECK_EQ_INT(st.queued_packets, 0);
+  CHECK_EQ_INT(st.dropped_packets, 0);
+  sfu_pacer_free(p);
+}
+
+static int tag_is_odd(const uint8_t *b, size_t len, uint32_t tag, void *ctx) {
+  (void)len;
+  (*(int *)ctx)++;
+  return (tag & 1) && b[0] == (uint8_t)(tag & 0xff);
+}
+
+/* The owner withdraws some packets: the rest stay, in order, and the counters agree. */
+TEST(remove_keeps_the_rest_in_order) {
+  sfu_pacer_t *p = sfu_pacer_new(0, 0);
+  REQUIRE(p);
+  sfu_pacer_set_rate(p, T0, 1000000);
+  for (uint32_t i = 0; i < 20; i++) CHECK_EQ_INT(push(p, T0, SFU_PACER_PRIO_VIDEO, 1000, i), 0);
+  CHECK_EQ_INT(push(p, T0, SFU_PACER_PRIO_RTX, 500, 21), 0);
+  int calls = 0;
+  CHECK_EQ_INT(sfu_pacer_remove(p, tag_is_odd, &calls), 11);
+  CHECK_EQ_INT(calls, 21);
+  sfu_pacer_stats_t st;
+  sfu_pacer_stats(p, &st);
+  CHECK_EQ_INT(st.queued_packets, 10);
+  CHECK_EQ_INT(st.queued_bytes, 10000);
+  CHECK_EQ_INT(st.dropped_packets, 0);
+  log_t lg = {0};
+  drive(p, T0, T0 + 10 * SEC, 1000000, &lg);
+  REQUIRE(lg.n == 10);
+  for (uint32_t i = 0; i < 10; i++) CHECK_EQ_INT(lg.tag[i], 2 * i);
+  CHECK_EQ_INT(lg.over_budget, 0);
+  /* nothing left: removing from an empty pacer, then pushing again, works */
+  CHECK_EQ_INT(sfu_pacer_remove(p, tag_is_odd, &calls), 0);
+  CHECK_EQ_INT(push(p, T0 + 10 * SEC, SFU_PACER_PRIO_VIDEO, 1000, 5), 0);
+  CHECK_EQ_INT(sfu_pacer_remove(p, tag_is_odd, &calls), 1);
+  CHECK_EQ_INT(sfu_pacer_next_deadline(p, T0 + 10 * SEC), UINT64_MAX);
+  sfu_pacer_free(p);
+}
+
 int main(void) {
   RUN(paces_at_rate_with_burst_bound);
   RUN(idle_refills_one_burst_only);
@@ -404,5 +475,7 @@ int main(void) {
   RUN(rate_change_mid_queue);
   RUN(no_allocation_per_packet);
   RUN(bad_input);
+  RUN(admit_fast_path);
+  RUN(remove_keeps_the_rest_in_order);
   return test_summary();
 }
