@@ -409,20 +409,30 @@ TEST(simulcast_index_order_and_top_layer) {
   free(e);
 }
 
-TEST(max_layer_switch_lands_on_keyframe_continuous) {
+/* A publisher of Chromium's three layers and one viewer (RTX) on its top layer after 10
+ * frames: the start of the switching and repair cases. */
+static env_t *three_layers_viewed(sfu_router_peer_t **pub, sfu_router_peer_t **v1, uint32_t *sid,
+                                  sfu_router_view_out_t *o, src_t s[3]) {
   env_t *e = malloc(sizeof *e);
   env_init(e, 1280, 720);
-  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
-  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
-  uint32_t sid = publish(e, pub, chrome_rids, 3);
-  sfu_router_view_out_t o;
-  REQUIRE(view(e, v1, sid, -1, 1, &o) == 0);
-  src_t s[3];
+  *pub = add_peer(e, 0, "pub");
+  *v1 = add_peer(e, 1, "v1");
+  *sid = publish(e, *pub, chrome_rids, 3);
+  if (view(e, *v1, *sid, -1, 1, o) != 0) return e;
   sources(s, chrome_rids);
   for (int f = 0; f < 10; f++) {
-    for (int i = 0; i < 3; i++) frame(e, pub, &s[i], f == 0);
+    for (int i = 0; i < 3; i++) frame(e, *pub, &s[i], f == 0);
     advance(e, 66000);
   }
+  return e;
+}
+
+TEST(max_layer_switch_lands_on_keyframe_continuous) {
+  sfu_router_peer_t *pub, *v1;
+  uint32_t sid;
+  sfu_router_view_out_t o;
+  src_t s[3];
+  env_t *e = three_layers_viewed(&pub, &v1, &sid, &o, s);
   fake_peer_t *fp = &e->peers[0];
   size_t plis_before = fp->plis;
   /* Down to the lowest layer: one PLI for it; nothing switches before its keyframe. */
@@ -1141,19 +1151,11 @@ TEST(temporal_and_spatial_switches_one_stream) {
  * layer's packets while a down-switch waits for the low keyframe, and after the switch;
  * the new layer's packets are repaired as usual. */
 TEST(no_repairs_of_a_layer_being_left) {
-  env_t *e = malloc(sizeof *e);
-  env_init(e, 1280, 720);
-  sfu_router_peer_t *pub = add_peer(e, 0, "pub");
-  sfu_router_peer_t *v1 = add_peer(e, 1, "v1");
-  uint32_t sid = publish(e, pub, chrome_rids, 3);
+  sfu_router_peer_t *pub, *v1;
+  uint32_t sid;
   sfu_router_view_out_t o;
-  REQUIRE(view(e, v1, sid, -1, 1, &o) == 0);
   src_t s[3];
-  sources(s, chrome_rids);
-  for (int f = 0; f < 10; f++) {
-    for (int i = 0; i < 3; i++) frame(e, pub, &s[i], f == 0);
-    advance(e, 66000);
-  }
+  env_t *e = three_layers_viewed(&pub, &v1, &sid, &o, s);
   fake_peer_t *fv = &e->peers[1];
   uint16_t top_seq = fv->out[fv->n_out - 2].seq;
   uint8_t b[256];
