@@ -4,8 +4,9 @@
  *
  * The worker only ever ANSWERS: the client offers, the worker parses (sfu_sdp_parse), then
  * answers (sfu_sdp_answer) as an ICE-lite DTLS server that receives everything the client
- * sends and may send everything the client is ready to receive - or, for video, what the
- * router's per-section plan (sfu_sdp_plan_t) says it receives and sends.
+ * sends and may send everything the client is ready to receive - or, for video and for
+ * the audio mix (issue 9), what the caller's per-section plan (sfu_sdp_plan_t) says it
+ * receives and sends.
  *
  * API CHANGE vs /tmp/proto-apis.md: none in the functions; sfu_sdp_offer_t is a public
  * struct (not opaque) so the transport can read the remote ICE credentials of a re-offer
