@@ -1,6 +1,7 @@
 /* libFuzzer target: SDP offer parse, then answer, then re-parse of our own answer, which
  * must also hold no lone CR and no a=fmtp longer than the answer builder writes.
- * Corpus: fuzz/corpus/sdp/ (the captured offers of tests/data/sdp plus small edge cases). */
+ * Corpus: fuzz/corpus/sdp/ (the captured offers of tests/data/sdp plus small edge cases;
+ * *-plan.sdp end in an odd byte, so they are answered with a plan: audio mix, red). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       if (p[1] != '\n') abort();
     for (const char *p = text; (p = strstr(p, "\na=fmtp:")) != NULL; p++)
       if (strcspn(p + 1, "\r") > sizeof "a=fmtp:127 " + 128) abort();
+    /* An answered red (RFC 2198) sits right after the Opus it carries, in an audio
+     * section, and only with a plan (issue 9: never in the answer before plans). */
+    for (size_t i = 0; i < neg.n_media; i++) {
+      const sfu_sdp_neg_media_t *m = &neg.media[i];
+      if (m->red_pt < 0) continue;
+      if (!l.plan || m->kind != SFU_SDP_KIND_AUDIO || m->n_codecs < 2) abort();
+      size_t k = 1;
+      while (k < m->n_codecs && m->codecs[k].pt != m->red_pt) k++;
+      if (k == m->n_codecs || strcmp(m->codecs[k].name, "red") != 0 ||
+          strcmp(m->codecs[k - 1].name, "opus") != 0)
+        abort();
+    }
     sfu_sdp_offer_free(again);
     free(text);
     sfu_sdp_answer_clear(&neg);

@@ -44,6 +44,10 @@ typedef struct {
   const char *announce_ip; /* host candidate address in answers */
   uint16_t udp_port;       /* 0 = no UDP candidate */
   uint16_t tcp_port;       /* 0 = no TCP candidate */
+  /* issue 9: answers declare the worker's mixed audio stream (rtc_audio.c). Off (0) until
+   * the mixer is wired: an answer must not announce a stream that never arrives. The
+   * worker sets it from SFU_AUDIO_MIXER=1 (docs/operations.md). */
+  uint8_t audio_mixer;
 } sfu_rtc_config_t;
 
 typedef struct {

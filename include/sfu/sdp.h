@@ -4,8 +4,9 @@
  *
  * The worker only ever ANSWERS: the client offers, the worker parses (sfu_sdp_parse), then
  * answers (sfu_sdp_answer) as an ICE-lite DTLS server that receives everything the client
- * sends and may send everything the client is ready to receive - or, for video, what the
- * router's per-section plan (sfu_sdp_plan_t) says it receives and sends.
+ * sends and may send everything the client is ready to receive - or, for video and for
+ * the audio mix (issue 9), what the caller's per-section plan (sfu_sdp_plan_t) says it
+ * receives and sends.
  *
  * API CHANGE vs /tmp/proto-apis.md: none in the functions; sfu_sdp_offer_t is a public
  * struct (not opaque) so the transport can read the remote ICE credentials of a re-offer
@@ -196,11 +197,20 @@ int sfu_sdp_parse(const char *sdp, size_t len, sfu_sdp_offer_t **out, char *err,
                   size_t errlen);
 void sfu_sdp_offer_free(sfu_sdp_offer_t *o);
 
-/* The worker's plan for one m-section, by mid (video sections only; audio and application
- * keep today's behaviour). The answered direction (RFC 3264 §6.1: compatible with the
+/* The worker's plan for one m-section, by mid (video and audio sections; application
+ * sections ignore it). The answered direction (RFC 3264 §6.1: compatible with the
  * offer's) is: we receive iff the client sends (offered sendrecv/sendonly) and recv; we
  * send iff the client receives (offered sendrecv/recvonly) and send; neither: inactive,
  * which keeps the section's port and codecs (not rejected: a later re-offer may use it).
+ * A video section without an entry (when a plan is given) is inactive; an AUDIO section
+ * without an entry keeps the answer before plans (the reverse of the offer, no a=ssrc of
+ * ours, the offer's Opus fmtp echoed, no red), byte for byte.
+ * Audio (issue 9, the mixer's one stream per attendee): an entry with send = 1 declares
+ * the mix (a=ssrc cname/msid, never RTX); at most ONE audio section of an answer may send
+ * (SFU_EINVAL otherwise). An audio entry also makes the answer state the worker's own
+ * Opus fmtp (sdp_fmtp.c: minptime=10;useinbandfec=1, stereo/sprop-stereo when the offer
+ * asks) and, when recv = 1, accept RFC 2198 red/48000/2 if offered for that Opus (the
+ * receive side unwraps it; without an entry red is never answered).
  * Strings: mid is compared with the offer's; cname and the msid ids are written into the
  * answer, so they must be SDP tokens (RFC 8830 §2 token-chars, 1..64; cname 1..255
  * visible ASCII) or sfu_sdp_answer fails with SFU_EINVAL. */
@@ -249,6 +259,15 @@ typedef struct {
   const char *name;                     /* canonical: "opus" "VP8" "H264" "VP9" "AV1" */
   const char *fmtp;                     /* as answered: the parameters the worker
                                          * understands (sdp_fmtp.c); NULL if none */
+  /* Opus only (RFC 7587 §6.1), from the OFFERED fmtp, i.e. what the client says about
+   * itself; malformed or out-of-range values count as absent. Filled with or without a
+   * plan. The receive-side flags tell the worker's encoder what this client wants: */
+  uint8_t opus_stereo;                  /* stereo=1: the client prefers to receive stereo */
+  uint8_t opus_sprop_stereo;            /* sprop-stereo=1: the client likely sends stereo */
+  uint8_t opus_fec;                     /* useinbandfec=1: its decoder uses in-band FEC */
+  uint8_t opus_dtx;                     /* usedtx=1: it prefers that we send with DTX */
+  uint32_t opus_max_avg_bitrate;        /* maxaveragebitrate (6000..510000 b/s); 0: none */
+  uint32_t opus_max_playback_rate;      /* maxplaybackrate, capped at 48000; 0: none */
 } sfu_sdp_neg_codec_t;
 
 /* One ACCEPTED m-section of the answer. Owned by its sfu_sdp_answer_t. */
@@ -261,7 +280,8 @@ typedef struct {
   uint8_t rtcp_rsize;
   size_t n_codecs;
   sfu_sdp_neg_codec_t codecs[16];       /* in the offer's preference order; with a
-                                         * plan's send_pt, that codec first */
+                                         * plan's send_pt, that codec first; audio red
+                                         * (name "red") right after the Opus it carries */
   sfu_rtp_ext_map_t ext;                /* per m-section: ids differ between sections */
   uint8_t simulcast_recv;               /* we answered a=simulcast:recv (never when
                                          * the plan refuses to receive here) */
@@ -275,6 +295,9 @@ typedef struct {
   size_t n_sim_ssrcs;                       /* offered a=ssrc-group:SIM, lowest first */
   uint32_t sim_ssrcs[SFU_SDP_MAX_SIM_SSRCS];
   uint32_t send_ssrc, send_rtx_ssrc;        /* ours as answered (plan); 0: none */
+  int16_t red_pt;                       /* audio: the RFC 2198 red payload type answered
+                                         * (it carries codecs[] Opus, listed just before
+                                         * it); -1: none (always -1 without a plan entry) */
   uint16_t sctp_port;                   /* application: the REMOTE SCTP port */
   uint32_t max_message_size;            /* application: the remote's (0 = not given) */
   uint8_t sctp_legacy;                  /* answered in the DTLS/SCTP + a=sctpmap form */

@@ -13,7 +13,9 @@
  *   port.
  * - Codecs: Opus 48000/2; VP8, H.264 packetization-mode=1, VP9, AV1, each with its RTX.
  *   red/ulpfec/flexfec and the rest are refused: accepting red makes Chromium wrap video
- *   in RED, which the router does not unwrap (shared/design/interop.md).
+ *   in RED, which the router does not unwrap (shared/design/interop.md). Audio red
+ *   (RFC 2198, Opus inside) is answered only for an audio section with a plan entry that
+ *   receives, i.e. when the mixer's receive side takes the stream (plan_audio).
  * - Offer payload type numbers and extension ids are kept: the answerer of a
  *   sendrecv/sendonly section must use the offerer's PTs (RFC 3264 §6.1) and ids
  *   (RFC 8285 §6), and keeping them makes forwarding a copy. The a=fmtp of each accepted
@@ -23,7 +25,8 @@
  *   §5); bundled sections that contradict it are refused (check_fingerprints).
  * - Video directions and what the worker sends follow the caller's plan when it gives one
  *   (decide_directions, write_send_ssrcs); without one the answer is the reverse of the
- *   offer, as it was before plans existed.
+ *   offer, as it was before plans existed. Audio sections follow a plan entry when there
+ *   is one for their mid (the mixer's stream, plan_audio), else the answer before plans.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -89,6 +92,7 @@ typedef struct {
   uint8_t sim_recv;                /* answer a=rid recv + a=simulcast:recv */
   const sfu_sdp_plan_t *send;      /* the local plan entry when we send here, else NULL */
   uint32_t send_rtx_ssrc;          /* send->rtx_ssrc if RTX is negotiated, else 0 */
+  int red_pt;                      /* audio: the red payload type answered; -1 none */
 } plan_t;
 
 /* The canonical name if the worker forwards this codec, else NULL. */
@@ -131,6 +135,7 @@ static void choose_codecs(const sfu_sdp_media_t *m, plan_t *p) {
                                .clock_rate = c->clock_rate, .rtcp_fb = c->rtcp_fb & fb_ok,
                                .name = name};
     if (sfu_sdp_fmtp_answer(name, c->fmtp, fmtp, SFU_SDP_FMTP_ANSWER_MAX)) n->fmtp = fmtp;
+    if (m->kind == SFU_SDP_KIND_AUDIO) sfu_sdp_fmtp_opus_offered(c->fmtp, n);
     /* RFC 4588 §8.1: the rtx payload type whose apt names this one (video only: the
      * worker retransmits video; audio has no NACK here). */
     for (size_t j = 0; j < m->n_codecs && m->kind == SFU_SDP_KIND_VIDEO; j++) {
@@ -322,6 +327,68 @@ static int check_send(const sfu_sdp_media_t *m, size_t i, plan_t *p, char *err,
   return 0;
 }
 
+/* Inserts codec c (fmtp copied) at position pos, the others after it keeping their order;
+ * -1 if the list is full. */
+static int codec_insert(plan_t *p, int pos, const sfu_sdp_neg_codec_t *c, const char *fmtp) {
+  if (p->n_codecs >= MAX_NEG_CODECS || pos < 0 || pos > p->n_codecs) return -1;
+  int tail = p->n_codecs - pos;
+  memmove(&p->codecs[pos + 1], &p->codecs[pos], (size_t)tail * sizeof p->codecs[0]);
+  memmove(&p->fmtp[pos + 1], &p->fmtp[pos], (size_t)tail * sizeof p->fmtp[0]);
+  p->n_codecs++;
+  p->codecs[pos] = *c;
+  snprintf(p->fmtp[pos], sizeof p->fmtp[pos], "%s", fmtp ? fmtp : "");
+  p->codecs[pos].fmtp = fmtp ? p->fmtp[pos] : NULL;
+  for (int k = pos + 1; k < p->n_codecs; k++) /* fmtp pointers follow their buffers */
+    if (p->codecs[k].fmtp) p->codecs[k].fmtp = p->fmtp[k];
+  return 0;
+}
+
+/* An audio section with a plan entry (issue 9, the mixer), after its direction:
+ * - at most one audio section of the answer carries the worker's stream: the mixer sends
+ *   each attendee ONE mix, and a second declared SSRC would be a track that never plays;
+ * - every accepted Opus states the worker's own fmtp (sfu_sdp_fmtp_opus_worker) instead
+ *   of the offer's echo: the worker decodes and encodes audio, so the answer's receive
+ *   parameters (RFC 7587 §7.1) are now its own;
+ * - RFC 2198 red/48000/2, when offered for the (first) accepted Opus and the worker
+ *   receives here: answered right after that Opus, so Opus stays the first (preferred)
+ *   format and the worker's send codec; Chromium wraps its audio in red only when the
+ *   answer lists it, and the receive side uses the redundant copy to fill a loss. A red
+ *   whose fmtp names any other payload type is not answered (the worker could not read
+ *   its blocks). */
+static int plan_audio(const sfu_sdp_media_t *m, size_t i, const sfu_sdp_plan_t *e, plan_t *p,
+                      int *n_audio_send, char *err, size_t errlen) {
+  if (p->send && ++*n_audio_send > 1) {
+    char w[96];
+    return sfu_sdp_err(err, errlen, SFU_EINVAL,
+                       "plan for %s: a second audio section sends (the mix is one stream)",
+                       where(m, i, w, sizeof w));
+  }
+  int opus = -1;
+  for (int k = 0; k < p->n_codecs; k++) {
+    if (strcmp(p->codecs[k].name, "opus") != 0) continue;
+    if (opus < 0) opus = k;
+    p->codecs[k].fmtp = sfu_sdp_fmtp_opus_worker(&p->codecs[k], p->fmtp[k], sizeof p->fmtp[k])
+                            ? p->fmtp[k]
+                            : NULL;
+  }
+  int they_send = m->dir == SFU_SDP_SENDRECV || m->dir == SFU_SDP_SENDONLY;
+  if (opus < 0 || !e->recv || !they_send) return 0;
+  for (size_t k = 0; k < m->n_codecs; k++) {
+    const sfu_sdp_codec_t *c = &m->codecs[k];
+    char fmtp[SFU_SDP_FMTP_ANSWER_MAX];
+    if (!c->name || strcasecmp(c->name, "red") != 0 || c->clock_rate != 48000 ||
+        c->channels != 2)
+      continue;
+    /* The first red line decides: one red per section (Chromium offers one). */
+    if (sfu_sdp_fmtp_red_ok(c->fmtp, p->codecs[opus].pt, fmtp, sizeof fmtp) != 0) return 0;
+    sfu_sdp_neg_codec_t red = {.pt = c->pt, .rtx_pt = -1, .channels = 2, .clock_rate = 48000,
+                               .rtcp_fb = c->rtcp_fb & SFU_SDP_FB_TRANSPORT_CC, .name = "red"};
+    if (codec_insert(p, opus + 1, &red, fmtp) == 0) p->red_pt = c->pt;
+    return 0;
+  }
+  return 0;
+}
+
 /* The answered direction of every accepted section (RFC 3264 §6.1: the answer may only
  * narrow the offered one), and with it whether we take its simulcast.
  * Without a plan, or for audio/data: the reverse of the offer (the worker receives all a
@@ -335,6 +402,7 @@ static int check_send(const sfu_sdp_media_t *m, size_t i, plan_t *p, char *err,
  * RFC 3264 §6.1). The client then sends nothing there at all. */
 static int decide_directions(const sfu_sdp_offer_t *o, const sfu_sdp_local_t *l,
                              plan_t *plan, char *err, size_t errlen) {
+  int n_audio_send = 0;
   for (size_t i = 0; i < o->n_media; i++) {
     const sfu_sdp_media_t *m = &o->media[i];
     plan_t *p = &plan[i];
@@ -343,8 +411,11 @@ static int decide_directions(const sfu_sdp_offer_t *o, const sfu_sdp_local_t *l,
     p->sim_recv = (uint8_t)simulcast_ok(m);
     p->send = NULL;
     p->send_rtx_ssrc = 0;
-    if (!l->plan || m->kind != SFU_SDP_KIND_VIDEO) continue;
+    p->red_pt = -1;
+    if (!l->plan || (m->kind != SFU_SDP_KIND_VIDEO && m->kind != SFU_SDP_KIND_AUDIO)) continue;
     const sfu_sdp_plan_t *e = plan_entry(l, m);
+    /* Audio without an entry: the answer before plans (the reverse of the offer). */
+    if (m->kind == SFU_SDP_KIND_AUDIO && !e) continue;
     int they_send = m->dir == SFU_SDP_SENDRECV || m->dir == SFU_SDP_SENDONLY;
     int they_recv = m->dir == SFU_SDP_SENDRECV || m->dir == SFU_SDP_RECVONLY;
     int recv = they_send && e && e->recv, send = they_recv && e && e->send;
@@ -353,10 +424,15 @@ static int decide_directions(const sfu_sdp_offer_t *o, const sfu_sdp_local_t *l,
              : send       ? SFU_SDP_SENDONLY
                           : SFU_SDP_INACTIVE;
     if (!recv) p->sim_recv = 0;
-    if (!send) continue;
-    p->send = e;
-    int rc = check_send(m, i, p, err, errlen);
-    if (rc) return rc;
+    if (send) {
+      p->send = e;
+      int rc = check_send(m, i, p, err, errlen);
+      if (rc) return rc;
+    }
+    if (m->kind == SFU_SDP_KIND_AUDIO) {
+      int rc = plan_audio(m, i, e, p, &n_audio_send, err, errlen);
+      if (rc) return rc;
+    }
   }
   /* Our SSRCs must be distinct across the BUNDLE (RFC 8843 §9.1: one RTP session). */
   for (size_t i = 0; i < o->n_media; i++) {
@@ -573,6 +649,7 @@ static void fill_neg_media(sfu_sdp_arena_t *ar, const sfu_sdp_media_t *m, const 
   n->kind = m->kind;
   n->dir = p->dir;
   n->rtcp_rsize = m->rtcp_rsize;
+  n->red_pt = -1;
   sfu_rtp_ext_map_init(&n->ext);
   if (m->kind == SFU_SDP_KIND_APPLICATION) {
     n->sctp_port = m->sctp_port;
@@ -605,6 +682,7 @@ static void fill_neg_media(sfu_sdp_arena_t *ar, const sfu_sdp_media_t *m, const 
     n->send_ssrc = p->send->ssrc;
     n->send_rtx_ssrc = p->send_rtx_ssrc;
   }
+  n->red_pt = (int16_t)p->red_pt;
 }
 
 /* ---- entry point ------------------------------------------------------------------------ */

@@ -18,6 +18,10 @@
  *   AV1   AV1 RTP payload spec §7.2: profile, level-idx, tier
  *   VP8   RFC 7741 §6.1: nothing (max-fr/max-fs bound the receiver; the worker has none)
  * RTX (RFC 4588 §8.1) answers apt= only, written by the answer builder itself.
+ * Audio sections with a plan entry (the mixer, issue 9) are different: the worker decodes
+ * and encodes there, so their Opus fmtp is the worker's own (sfu_sdp_fmtp_opus_worker),
+ * the offered Opus parameters are read into the negotiated codec (sfu_sdp_fmtp_opus_
+ * offered), and red's "<pt>/<pt>" is checked against the accepted Opus (sfu_sdp_fmtp_red_ok).
  * Cost: one pass over the offered string per key lookup; a few keys, control path only. */
 #include <stdio.h>
 #include <string.h>
@@ -139,4 +143,101 @@ size_t sfu_sdp_fmtp_answer(const char *codec, const char *offered, char *out, si
     }
   }
   return len;
+}
+
+/* ---- Opus (RFC 7587) and RFC 2198 red, for the mixer (issue 9) ------------------------- */
+
+/* Decimal digits only (no sign, no spaces), at most 9 of them; -1 otherwise. */
+static long parse_dec(const char *v) {
+  size_t n = strlen(v);
+  if (n == 0 || n > 9) return -1;
+  long x = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (v[i] < '0' || v[i] > '9') return -1;
+    x = x * 10 + (v[i] - '0');
+  }
+  return x;
+}
+
+/* A flag "0"/"1" of fmtp: 1 only for exactly "1" (RFC 7587 §6.1 defines 0 and 1; anything
+ * else - "banana", "2", "-1", "" - is malformed and means the default, 0). */
+static uint8_t opus_flag(const char *fmtp, const char *key) {
+  char v[4];
+  return sfu_sdp_fmtp_value(fmtp, key, v, sizeof v) == 0 && strcmp(v, "1") == 0;
+}
+
+void sfu_sdp_fmtp_opus_offered(const char *fmtp, sfu_sdp_neg_codec_t *n) {
+  n->opus_stereo = n->opus_sprop_stereo = n->opus_fec = n->opus_dtx = 0;
+  n->opus_max_avg_bitrate = n->opus_max_playback_rate = 0;
+  if (!fmtp) return;
+  n->opus_stereo = opus_flag(fmtp, "stereo");
+  n->opus_sprop_stereo = opus_flag(fmtp, "sprop-stereo");
+  n->opus_fec = opus_flag(fmtp, "useinbandfec");
+  n->opus_dtx = opus_flag(fmtp, "usedtx");
+  char v[16]; /* longer values are malformed here: sfu_sdp_fmtp_value refuses them */
+  long x;
+  /* RFC 7587 §6.1: "maxaveragebitrate ... in the range of 6000 to 510000". Outside it:
+   * malformed, ignored (not clamped: the offerer meant something we cannot tell). */
+  if (sfu_sdp_fmtp_value(fmtp, "maxaveragebitrate", v, sizeof v) == 0 &&
+      (x = parse_dec(v)) >= 6000 && x <= 510000)
+    n->opus_max_avg_bitrate = (uint32_t)x;
+  /* RFC 7587 §6.1: maxplaybackrate is a hint of the highest rate the receiver renders;
+   * Opus has nothing above 48000, so larger values mean 48000. 0 is malformed. */
+  if (sfu_sdp_fmtp_value(fmtp, "maxplaybackrate", v, sizeof v) == 0 && (x = parse_dec(v)) > 0)
+    n->opus_max_playback_rate = x > 48000 ? 48000u : (uint32_t)x;
+}
+
+size_t sfu_sdp_fmtp_opus_worker(const sfu_sdp_neg_codec_t *n, char *out, size_t cap) {
+  /* RFC 7587 §7.1: the answer's receive parameters are the worker's as a receiver:
+   * - minptime=10: libwebrtc's value; the receive side takes any frame size anyway.
+   * - useinbandfec=1: the worker's decoder uses in-band FEC (§6.1), so the client's
+   *   encoder adds it (Chromium reads this from the answer) and a lost packet can be
+   *   recovered from the next one (issue 9).
+   * - stereo=1 only when the client says it is a stereo application (it offered stereo=1
+   *   or sprop-stereo=1). "stereo" is receive-only (§7.1) and tells the client's encoder
+   *   what we prefer: the mixer accepts stereo input (it downmixes for mono listeners),
+   *   but a voice client told stereo=1 would encode its mono microphone as stereo, which
+   *   costs bits and decode time for nothing. Absent means mono (§6.1).
+   * - sprop-stereo=1 when we send this client stereo: exactly when it asked (stereo=1,
+   *   issue 9 "stereo where the receiver's SDP asks for it"). §6.1: a hint only.
+   * - no usedtx: the worker does not ask senders for DTX (it handles DTX when they use
+   *   it); no maxaveragebitrate: the worker takes any rate a client sends. */
+  int k = snprintf(out, cap, "minptime=10;useinbandfec=1%s%s",
+                   n->opus_stereo || n->opus_sprop_stereo ? ";stereo=1" : "",
+                   n->opus_stereo ? ";sprop-stereo=1" : "");
+  if (k < 0 || (size_t)k >= cap) {
+    if (cap) out[0] = '\0';
+    return 0;
+  }
+  return (size_t)k;
+}
+
+int sfu_sdp_fmtp_red_ok(const char *fmtp, int opus_pt, char *out, size_t cap) {
+  /* RFC 2198 §5 / RFC 8866 a=fmtp for red: "<pt>/<pt>[/...]", the payload types of the
+   * primary and redundant blocks. The worker's receive side unwraps Opus-in-red only, so
+   * every listed type must be the accepted Opus; at most 8 levels (Chromium: 2). */
+  if (!fmtp || opus_pt < 0 || cap == 0) return -1;
+  const char *p = fmtp;
+  int levels = 0;
+  while (*p == ' ' || *p == '\t') p++;
+  for (;;) {
+    int pt = 0, digits = 0;
+    while (*p >= '0' && *p <= '9' && digits < 4) pt = pt * 10 + (*p++ - '0'), digits++;
+    if (!digits || pt != opus_pt || ++levels > 8) return -1;
+    if (*p == '/') {
+      p++;
+      continue;
+    }
+    while (*p == ' ' || *p == '\t') p++;
+    if (*p) return -1;
+    break;
+  }
+  size_t len = 0;
+  out[0] = '\0';
+  for (int i = 0; i < levels; i++) {
+    int n = snprintf(out + len, cap - len, "%s%d", i ? "/" : "", opus_pt);
+    if (n < 0 || (size_t)n >= cap - len) return -1;
+    len += (size_t)n;
+  }
+  return levels >= 1 ? 0 : -1;
 }

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "sfu/sdp.h"
+
 /* Bump allocator over one caller-allocated block. Owned by whoever owns the block. */
 typedef struct {
   char *base;
@@ -62,6 +64,18 @@ int sfu_sdp_fmtp_value(const char *fmtp, const char *key, char *out, size_t cap)
  * parameters the worker understands, with checked values, "k=v;k=v". Writes at most cap
  * bytes with the NUL, never a cut parameter; returns the length (0: no a=fmtp line). */
 size_t sfu_sdp_fmtp_answer(const char *codec, const char *offered, char *out, size_t cap);
+
+/* Opus (RFC 7587 §6.1) parameters of an OFFERED fmtp (may be NULL) into n's opus_*
+ * fields; malformed or out-of-range values count as absent. */
+void sfu_sdp_fmtp_opus_offered(const char *fmtp, sfu_sdp_neg_codec_t *n);
+
+/* The worker's own Opus fmtp for an answer with an audio plan entry (RFC 7587 §7.1), from
+ * what the client offered (n's opus_* fields). Same contract as sfu_sdp_fmtp_answer. */
+size_t sfu_sdp_fmtp_opus_worker(const sfu_sdp_neg_codec_t *n, char *out, size_t cap);
+
+/* 0 if an offered red (RFC 2198) fmtp names only opus_pt ("111/111"), with the fmtp to
+ * answer in out; -1 otherwise (another or no payload type, garbage, > 8 levels). */
+int sfu_sdp_fmtp_red_ok(const char *fmtp, int opus_pt, char *out, size_t cap);
 
 /* Writes "fmt..." into err (if errlen) and returns code. */
 int sfu_sdp_err(char *err, size_t errlen, int code, const char *fmt, ...)

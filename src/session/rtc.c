@@ -258,6 +258,7 @@ static rtc_rec_t *rec_new(sfu_rtc_t *r, sfu_attendee_t *a, const sfu_transport_r
   x->deadline = UINT64_MAX;
   ident_init(&x->ident, a);
   x->content = (uint8_t)sfu_attendee_id_is_content(a->id);
+  rtc_audio_init(x);
   sfu_random_bytes(&x->sdp_sess_id, sizeof x->sdp_sess_id);
   x->sdp_sess_id &= 0x7fffffffffffffffull; /* RFC 8866 §5.2: fits a 63-bit number */
   sfu_transport_cbs_t cbs = tp_cbs_template;
@@ -424,13 +425,20 @@ int sfu_rtc_subscribe(sfu_rtc_t *r, const char *meeting_id, const char *attendee
   vp = calloc(1, sizeof *vp); /* ~4 KB: off the loop's stack */
   if (!rc && !vp) rc = SFU_ENOMEM;
   if (!rc) rc = rtc_video_negotiate(r, x, &neg, req, now_us, vp, res, err, errlen);
+  if (!rc && rtc_audio_plan(r, x, &neg, vp)) {
+    snprintf(err, errlen, "SdpOffer: no SSRC for the audio mix");
+    rc = SFU_EINTERNAL;
+  }
   sfu_sdp_answer_clear(&neg);
   if (rc) goto out;
   x->sdp_version++;
+  /* The final answer's negotiated form tells what audio was agreed (rtc_audio_record). */
   rc = build_answer(r, offer, sfu_transport_local_ufrag(x->tp), sfu_transport_local_pwd(x->tp),
-                    x->sdp_sess_id, x->sdp_version, vp->n ? vp->plan : NULL, vp->n, &text, NULL,
+                    x->sdp_sess_id, x->sdp_version, vp->n ? vp->plan : NULL, vp->n, &text, &neg,
                     err, errlen);
   if (rc) goto out;
+  rtc_audio_record(x, &neg);
+  sfu_sdp_answer_clear(&neg);
   *answer = text;
 out:
   free(vp);

@@ -9,6 +9,21 @@
 #include "sfu/sctp.h"
 #include "sfu/sdp.h"
 
+/* issue 9: the attendee's audio as negotiated in its last answer (rtc_audio.c), what the
+ * mixer's wiring needs. Part of its transport record. */
+typedef struct {
+  int16_t opus_pt;        /* Opus PT of the section the client sends on; -1: it sends none */
+  int16_t red_pt;         /* RFC 2198 red PT answered there (Opus inside); -1: none */
+  uint8_t level_ext_id;   /* RFC 6464 ssrc-audio-level id there; 0: not negotiated */
+  uint32_t client_ssrc;   /* its a=ssrc there; 0: not declared (the first packet tells) */
+  int16_t mix_pt;         /* Opus PT of the section the client receives on; -1: none */
+  uint8_t stereo;         /* it asked for a stereo mix there (stereo=1, RFC 7587 §6.1) */
+  uint32_t worker_ssrc;   /* the mix's SSRC as declared in the answer; 0: none (mixer off,
+                           * or the client receives no audio). Random (the CSPRNG, like
+                           * the router's video sends), kept across re-offers. */
+  char recv_mid[SFU_ROUTER_MID_MAX], send_mid[SFU_ROUTER_MID_MAX]; /* "" none */
+} rtc_audio_t;
+
 /* One transport and the attendee it serves. Owner: the rtc (live list, then dead list
  * until reaped); att is cleared when the attendee goes away first. Loop thread only. */
 typedef struct rtc_rec {
@@ -26,6 +41,7 @@ typedef struct rtc_rec {
   sfu_router_peer_t *peer;
   uint8_t content;        /* a "#content" attendee: content events instead */
   uint8_t video_pt[128];  /* payload types of its publishing section (media and RTX) */
+  rtc_audio_t audio;      /* issue 9 (rtc_audio.c) */
 } rtc_rec_t;
 
 struct sfu_rtc {
@@ -75,5 +91,13 @@ void rtc_video_on_rtp(void *user, sfu_transport_t *t, uint64_t now_us, uint8_t *
 void rtc_video_on_rtcp(void *user, sfu_transport_t *t, uint64_t now_us, uint8_t *buf, size_t len);
 void rtc_video_timeout(sfu_rtc_t *r, uint64_t now_us);
 void rtc_video_free_all(sfu_rtc_t *r);
+/* rtc_audio.c */
+void rtc_audio_init(rtc_rec_t *x);
+/* After rtc_video_negotiate, from the probe answer: with the mixer on (cfg.audio_mixer),
+ * appends an entry per audio section to vp (the mix declared on the first section the
+ * client receives on, with x's worker SSRC, allocated here once). Off: nothing. */
+int rtc_audio_plan(sfu_rtc_t *r, rtc_rec_t *x, const sfu_sdp_answer_t *neg, rtc_video_plan_t *vp);
+/* From the final answer: fills x->audio. */
+void rtc_audio_record(rtc_rec_t *x, const sfu_sdp_answer_t *fin);
 
 #endif

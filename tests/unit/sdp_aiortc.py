@@ -3,11 +3,13 @@
 
 Usage: sdp_aiortc.py <test_sdp executable> <tests/data/sdp dir>. Exit 77 (meson: skipped)
 when aiortc is not importable. The executable's --print-plan-answer mode answers the offer
-on stdin with a plan that sends on every video section the client receives on: ssrc
+on stdin with a plan that sends on every audio/video section the client receives on: ssrc
 1000+2i, rtx 1001+2i, msid "sfu-stream track-<mid>" (tests/unit/test_sdp.c).
 
 1. aiortc's SDP parser on answers to captured offers: ssrcs in order (media, then RTX),
    the FID group, a=msid, and the track id it derives (needs a=msid-semantic WMS).
+3. (issue 9) An aiortc peer with a sendrecv audio and a recvonly video transceiver takes an
+   answer declaring the worker's audio stream: an audio track, our SSRC, no RTX.
 2. A real aiortc RTCPeerConnection that offers two recvonly video transceivers takes the
    answer with setRemoteDescription: a track per section with the planned id, direction
    recvonly, and receive parameters with our SSRC and RTX SSRC (what its RtpRouter routes
@@ -87,7 +89,35 @@ async def check_peer() -> None:
         await pc.close()
 
 
+async def check_peer_audio() -> None:
+    # issue 9: the mixer's one audio stream (an audio plan entry) next to a video one.
+    asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: None)
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver("audio", direction="sendrecv")
+        pc.addTransceiver("video", direction="recvonly")
+        tracks = []
+        pc.on("track", lambda t: tracks.append(t))
+        await pc.setLocalDescription(await pc.createOffer())
+        answer = plan_answer(pc.localDescription.sdp)
+        a = SessionDescription.parse(answer)
+        assert [s.ssrc for s in a.media[0].ssrc] == [1000], a.media[0].ssrc
+        assert a.media[0].rtp.codecs[0].mimeType.lower() == "audio/opus", a.media[0].rtp.codecs
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        assert sorted((t.kind, t.id) for t in tracks) == [("audio", "track-0"), ("video", "track-1")], \
+            [(t.kind, t.id) for t in tracks]
+        t = pc.getTransceivers()[0]
+        assert t.currentDirection == "sendrecv", t.currentDirection
+        params = pc._RTCPeerConnection__remoteRtp(t)
+        assert [e.ssrc for e in params.encodings] == [1000], params.encodings
+        assert all(e.rtx is None for e in params.encodings)
+        print("ok   aiortc RTCPeerConnection takes the planned answer (audio mix + video)")
+    finally:
+        await pc.close()
+
+
 for n in ("chromium-recvonly.sdp", "aiortc-audio-video.sdp",
           "aiortc-audio-video-datachannel.sdp"):
     check_parsed(n)
 asyncio.run(check_peer())
+asyncio.run(check_peer_audio())

@@ -24,6 +24,7 @@
 #include "sfu/srtp.h"
 #include "sfu/stun.h"
 #include "sfu/transport.h"
+#include "session/rtc_internal.h" /* the record's audio bookkeeping (issue 9) */
 #include "sim_client.h"
 #include "sim_link.h"
 #include "test.h"
@@ -243,7 +244,7 @@ static void env_init(env_t *e, uint64_t seed, uint64_t idle_s) {
   sfu_session_config_t scfg = {idle_s * SEC, 86400 * SEC};
   sfu_session_cbs_t scbs = {on_event, on_removed, e, NULL};
   e->s = sfu_session_new(&scfg, &scbs);
-  sfu_rtc_config_t rcfg = {"10.0.0.1", 3478, 0};
+  sfu_rtc_config_t rcfg = {.announce_ip = "10.0.0.1", .udp_port = 3478};
   sfu_rtc_cbs_t rcbs = {.send_cb = srv_send, .on_event_cb = on_event, .user = e};
   e->rtc = sfu_rtc_new(e->s, g_srv_cert, &rcfg, &rcbs);
   char id[SFU_UUID_LEN + 1], err[256];
@@ -868,6 +869,87 @@ TEST(content_attendee_emits_content_events) {
   env_free(&e);
 }
 
+/* issue 9: the answer declares the worker's audio mix only when the mixer switch is on;
+ * the record keeps what the mixer's wiring needs either way. */
+static char *subscribe_answer(env_t *e, sfu_attendee_t *a, int ci, const char *drop) {
+  sim_client_t *c = &e->cli[ci];
+  char *offer = make_offer(c->ufrag, c->pwd, sfu_dtls_cert_fingerprint(g_cli_cert[ci]), drop);
+  char *answer = NULL, err[256];
+  int rc = sfu_rtc_subscribe(e->rtc, e->m->id, a->id, a->join_token, strlen(a->join_token),
+                             offer, strlen(offer), NULL, now_of(e), &answer, NULL, err, sizeof err);
+  if (rc) fprintf(stderr, "subscribe: %s\n", err);
+  free(offer);
+  return answer;
+}
+
+TEST(audio_mix_declared_only_when_the_mixer_is_on) {
+  env_t e;
+  env_init(&e, 11, 300);
+  REQUIRE(e.rtc && e.a);
+  /* off (the default): the audio answer of before, the bookkeeping filled */
+  CHECK_EQ_INT(e.rtc->cfg.audio_mixer, 0);
+  char *ans = subscribe_answer(&e, e.a, 0, NULL);
+  REQUIRE(ans);
+  CHECK(!strstr(ans, "a=ssrc:") && !strstr(ans, "red/") && !strstr(ans, "a=msid"));
+  rtc_rec_t *x = e.a->transport;
+  REQUIRE(x);
+  CHECK_EQ_INT(x->audio.opus_pt, 111);
+  CHECK_EQ_INT(x->audio.mix_pt, 111);
+  CHECK_EQ_INT(x->audio.red_pt, -1);
+  CHECK_EQ_INT(x->audio.level_ext_id, 1);
+  CHECK_EQ_INT(x->audio.client_ssrc, 2210308194u);
+  CHECK_EQ_INT(x->audio.stereo, 0);
+  CHECK_EQ_INT(x->audio.worker_ssrc, 0);
+  CHECK_EQ_STR(x->audio.recv_mid, "0");
+  free(ans);
+  /* on: the mix is declared on the sendrecv section, red answered, SSRC kept across a
+   * re-offer of the same device */
+  e.rtc->cfg.audio_mixer = 1;
+  ans = subscribe_answer(&e, e.a, 0, NULL);
+  REQUIRE(ans);
+  REQUIRE(e.a->transport == x);
+  uint32_t ws = x->audio.worker_ssrc;
+  CHECK(ws >= 2 && ws != x->audio.client_ssrc);
+  char line[96];
+  snprintf(line, sizeof line, "a=ssrc:%u cname:sfu-worker\r\na=ssrc:%u msid:sfu-mix audio-mix\r\n",
+           ws, ws);
+  CHECK(strstr(ans, line) != NULL);
+  CHECK(strstr(ans, "m=audio 3478 UDP/TLS/RTP/SAVPF 111 63\r\n"));
+  CHECK(strstr(ans, "a=fmtp:63 111/111\r\n"));
+  CHECK_EQ_INT(x->audio.red_pt, 63);
+  CHECK_EQ_STR(x->audio.send_mid, "0");
+  free(ans);
+  ans = subscribe_answer(&e, e.a, 0, NULL);
+  REQUIRE(ans);
+  CHECK_EQ_INT(x->audio.worker_ssrc, ws);
+  CHECK(strstr(ans, line) != NULL);
+  free(ans);
+  /* the client stops receiving audio (offer sendonly, via a=recvonly answer): no mix,
+   * the SSRC released; it still sends, so red stays */
+  char *tpl = g_offer_tpl;
+  size_t tpl_len = g_offer_tpl_len;
+  char *so = strdup(tpl), *d = strstr(so, "a=sendrecv\r\n");
+  REQUIRE(d);
+  memcpy(d, "a=sendonly\r\n", 12);
+  g_offer_tpl = so;
+  ans = subscribe_answer(&e, e.a, 0, NULL);
+  g_offer_tpl = tpl;
+  g_offer_tpl_len = tpl_len;
+  REQUIRE(ans);
+  CHECK(strstr(ans, "a=recvonly\r\n") && !strstr(ans, "a=ssrc:"));
+  CHECK_EQ_INT(x->audio.worker_ssrc, 0);
+  CHECK_EQ_INT(x->audio.red_pt, 63);
+  CHECK_EQ_STR(x->audio.send_mid, "");
+  free(ans);
+  free(so);
+  /* and the answer still connects */
+  char err[256];
+  REQUIRE(subscribe_as(&e, e.a, 0, err, sizeof err) == 0);
+  CHECK_EQ_INT(run(&e, now_of(&e) + 5 * SEC, cli0_joined, &e), 1);
+  CHECK(x->audio.worker_ssrc >= 2);
+  env_free(&e);
+}
+
 int main(void) {
   sfu_openssl_init();
   if (sfu_srtp_global_init() != 0) return 1;
@@ -892,6 +974,7 @@ int main(void) {
   RUN(deadline_heap_earliest);
   RUN(close_all_is_silent);
   RUN(content_attendee_emits_content_events);
+  RUN(audio_mix_declared_only_when_the_mixer_is_on);
   free(g_offer_tpl);
   sfu_dtls_cert_free(g_srv_cert);
   sfu_dtls_cert_free(g_cli_cert[0]);

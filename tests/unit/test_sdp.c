@@ -1585,8 +1585,13 @@ TEST(plan_bad_entries_are_refused) {
       {{{.mid = "1", .send = 1, .ssrc = 1, .rtx_ssrc = 1, .send_pt = -1}}, 1, "rtx_ssrc"},
       {{ok, {.mid = "2", .send = 1, .ssrc = 1, .send_pt = -1}}, 2, "ssrc 1 also used"},
       {{ok, {.mid = "2", .send = 1, .ssrc = 2, .rtx_ssrc = 1, .send_pt = -1}}, 2, "also used"},
-      /* entries that do not apply are not checked: the client does not receive on mid 0 */
-      {{ok, {.mid = "0", .send = 1, .ssrc = 0, .send_pt = 5}}, 2, NULL},
+      /* audio entries apply too (issue 9): mid 0 is the audio the client receives */
+      {{ok, {.mid = "0", .send = 1, .ssrc = 0, .send_pt = 5}}, 2, "ssrc 0"},
+      {{ok, {.mid = "0", .send = 1, .ssrc = 9, .send_pt = 5}}, 2, "send_pt 5"},
+      {{ok, {.mid = "0", .send = 1, .ssrc = 1, .send_pt = 111}}, 2, "ssrc 1 also used"},
+      {{ok, {.mid = "0", .send = 1, .ssrc = 9, .cname = "a b", .send_pt = 111}}, 2, "token"},
+      {{ok, {.mid = "0", .send = 1, .ssrc = 9, .send_pt = 111}}, 2, NULL},
+      /* entries that do not apply are not checked: no such mid */
       {{ok, {.mid = "nope", .send = 1, .ssrc = 0}}, 2, NULL},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1666,6 +1671,383 @@ TEST(legacy_ssrc_group_sim_parsed) {
 /* For tests/unit/sdp_aiortc.py: reads an offer on stdin and prints the answer with a plan
  * that sends on every video section the client receives on (ssrc 1000+2i, rtx +1, msid
  * "sfu-stream" "track-<mid>") and receives on every other. */
+/* ---- audio: the mixer's stream (issue 9) ------------------------------------------------ */
+
+/* The mixer's plan entry for an audio section. */
+static sfu_sdp_plan_t audio_entry(const char *mid, uint8_t recv, uint8_t send, uint32_t ssrc,
+                                  int16_t pt) {
+  return (sfu_sdp_plan_t){.mid = mid, .recv = recv, .send = send, .ssrc = ssrc,
+                          .cname = "sfu-worker", .msid_stream = "sfu-mix",
+                          .msid_track = "audio-mix", .send_pt = pt};
+}
+
+/* The audio section of the answer to chromium-audio-only.sdp without a plan, as it was
+ * before audio plans existed (captured from the build before this change): the no-plan
+ * answer must stay this, byte for byte. */
+static const char chromium_audio_noplan[] =
+    "m=audio 40000 UDP/TLS/RTP/SAVPF 111\r\n"
+    "c=IN IP4 192.0.2.7\r\n"
+    "a=mid:0\r\n"
+    "a=ice-ufrag:lUfr\r\n"
+    "a=ice-pwd:localPasswordLocalPassw0\r\n"
+    "a=fingerprint:sha-256 AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:"
+    "00:11:22:33:44:55:66:77:88:99\r\n"
+    "a=setup:passive\r\n"
+    "a=sendrecv\r\n"
+    "a=rtcp-mux\r\n"
+    "a=rtcp-rsize\r\n"
+    "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"
+    "a=extmap:2 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\n"
+    "a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n"
+    "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\n"
+    "a=rtpmap:111 opus/48000/2\r\n"
+    "a=rtcp-fb:111 transport-cc\r\n"
+    "a=fmtp:111 minptime=10;useinbandfec=1\r\n"
+    "a=candidate:1 1 udp 2130706431 192.0.2.7 40000 typ host\r\n"
+    "a=candidate:2 1 tcp 1671430143 192.0.2.7 40001 typ host tcptype passive\r\n"
+    "a=end-of-candidates\r\n";
+
+TEST(audio_plan_chromium_mix_stream_red_and_level) {
+  /* Chromium 156 offers audio sendrecv: opus 111, red 63 "111/111", audio level id 1. */
+  const sfu_sdp_plan_t plan[] = {audio_entry("0", 1, 1, 0xA0D10u, 111)};
+  result_t r;
+  REQUIRE(answer_file_plan("chromium-audio-only.sdp", plan, 1, &r) == 0);
+  char *au = section_by_mid(r.text, "0");
+  CHECK(strstr(au, "m=audio 40000 UDP/TLS/RTP/SAVPF 111 63\r\n"));
+  CHECK(strstr(au, "a=sendrecv\r\n"));
+  CHECK(strstr(au, "a=msid:sfu-mix audio-mix\r\n"));
+  CHECK(strstr(r.text, "a=msid-semantic: WMS *\r\n"));
+  /* Opus first, with the worker's fmtp; red right after it, naming it */
+  CHECK(strstr(au, "a=rtpmap:111 opus/48000/2\r\na=rtcp-fb:111 transport-cc\r\n"
+                   "a=fmtp:111 minptime=10;useinbandfec=1\r\n"
+                   "a=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\n"));
+  /* our one stream: a=ssrc with cname and msid, no RTX, no FID group */
+  CHECK(strstr(au, "a=ssrc:658704 cname:sfu-worker\r\na=ssrc:658704 msid:sfu-mix audio-mix\r\n"));
+  CHECK_EQ_INT(count(au, "a=ssrc:"), 2);
+  CHECK(!strstr(au, "ssrc-group") && !strstr(au, "rtx"));
+  CHECK(strstr(au, "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"));
+  const sfu_sdp_neg_media_t *n = neg_by_mid(&r.neg, "0");
+  REQUIRE(n);
+  CHECK_EQ_INT(n->dir, SFU_SDP_SENDRECV);
+  CHECK_EQ_INT(n->send_ssrc, 0xA0D10u);
+  CHECK_EQ_INT(n->send_rtx_ssrc, 0);
+  CHECK_EQ_INT(n->red_pt, 63);
+  REQUIRE(n->n_codecs == 2);
+  CHECK_EQ_STR(n->codecs[0].name, "opus");
+  CHECK_EQ_INT(n->codecs[0].pt, 111);
+  CHECK_EQ_INT(n->codecs[0].rtx_pt, -1);
+  CHECK_EQ_STR(n->codecs[0].fmtp, "minptime=10;useinbandfec=1");
+  CHECK_EQ_INT(n->codecs[0].opus_fec, 1);
+  CHECK_EQ_INT(n->codecs[0].opus_stereo, 0);
+  CHECK_EQ_INT(n->codecs[0].opus_dtx, 0);
+  CHECK_EQ_INT(n->codecs[0].opus_max_avg_bitrate, 0);
+  CHECK_EQ_STR(n->codecs[1].name, "red");
+  CHECK_EQ_INT(n->codecs[1].pt, 63);
+  CHECK_EQ_STR(n->codecs[1].fmtp, "111/111");
+  /* RFC 6464 audio level (id 1) is in the section's map; the client's send SSRC too */
+  CHECK_EQ_INT(sfu_rtp_ext_map_id(&n->ext, SFU_EXT_AUDIO_LEVEL), 1);
+  CHECK_EQ_INT(n->n_ssrcs, 1);
+  CHECK_EQ_INT(n->ssrcs[0].ssrc, 2210308194u);
+  /* the answer parses, and our ssrc is what a peer reads from it */
+  sfu_sdp_offer_t *a;
+  REQUIRE(sfu_sdp_parse(r.text, strlen(r.text), &a, NULL, 0) == 0);
+  CHECK_EQ_INT(a->media[0].n_ssrcs, 1);
+  CHECK_EQ_INT(a->media[0].ssrcs[0].ssrc, 0xA0D10u);
+  CHECK_EQ_STR(a->media[0].ssrcs[0].cname, "sfu-worker");
+  CHECK_EQ_INT(a->media[0].codecs[0].pt, 111);
+  sfu_sdp_offer_free(a);
+  free(au);
+  result_free(&r);
+
+  /* The client sends but must not receive from us (plan send = 0): recvonly, red kept
+   * (we receive), no ssrc of ours. recv = 0: we only send, no red. */
+  const sfu_sdp_plan_t recv_only[] = {audio_entry("0", 1, 0, 0, -1)};
+  REQUIRE(answer_file_plan("chromium-audio-only.sdp", recv_only, 1, &r) == 0);
+  CHECK(strstr(r.text, "a=recvonly\r\n") && strstr(r.text, "a=rtpmap:63 red/48000/2\r\n"));
+  CHECK(!strstr(r.text, "a=ssrc:") && !strstr(r.text, "a=msid"));
+  CHECK_EQ_INT(r.neg.media[0].red_pt, 63);
+  result_free(&r);
+  const sfu_sdp_plan_t send_only[] = {audio_entry("0", 0, 1, 77, 111)};
+  REQUIRE(answer_file_plan("chromium-audio-only.sdp", send_only, 1, &r) == 0);
+  CHECK(strstr(r.text, "a=sendonly\r\n") && strstr(r.text, "a=ssrc:77 cname:sfu-worker\r\n"));
+  CHECK(!strstr(r.text, "red/"));
+  CHECK_EQ_INT(r.neg.media[0].red_pt, -1);
+  result_free(&r);
+}
+
+TEST(audio_without_plan_entry_is_byte_identical) {
+  /* No plan at all, and a plan for other mids only: the audio section is the answer
+   * before audio plans, byte for byte (the golden copy above), red never answered. */
+  result_t r;
+  REQUIRE(answer_file("chromium-audio-only.sdp", &r) == 0);
+  char *au = section_by_mid(r.text, "0");
+  CHECK_EQ_STR(au, chromium_audio_noplan);
+  CHECK_EQ_INT(r.neg.media[0].red_pt, -1);
+  CHECK_EQ_INT(r.neg.media[0].codecs[0].opus_fec, 1); /* parsed with or without a plan */
+  free(au);
+  result_free(&r);
+  const sfu_sdp_plan_t other[] = {audio_entry("nope", 1, 1, 5, -1)};
+  REQUIRE(answer_file_plan("chromium-audio-only.sdp", other, 1, &r) == 0);
+  au = section_by_mid(r.text, "0");
+  CHECK_EQ_STR(au, chromium_audio_noplan);
+  free(au);
+  result_free(&r);
+  /* every captured offer: audio sections identical with no plan and with a video-only
+   * plan (every video mid planned to send) */
+  for (size_t i = 0; i < sizeof captured / sizeof captured[0]; i++) {
+    result_t a, b;
+    REQUIRE(answer_file(captured[i], &a) == 0);
+    sfu_sdp_plan_t vplan[SFU_SDP_MAX_MEDIA];
+    size_t nv = 0;
+    for (size_t k = 0; k < a.offer->n_media; k++)
+      if (a.offer->media[k].kind == SFU_SDP_KIND_VIDEO && a.offer->media[k].mid)
+        vplan[nv++] = (sfu_sdp_plan_t){.mid = a.offer->media[k].mid, .recv = 1, .send = 1,
+                                       .ssrc = 5000 + (uint32_t)k, .send_pt = -1};
+    REQUIRE(answer_file_plan(captured[i], vplan, nv, &b) == 0);
+    for (size_t k = 0; k < a.offer->n_media; k++) {
+      if (a.offer->media[k].kind != SFU_SDP_KIND_AUDIO) continue;
+      char *sa = section(a.text, (int)k), *sb = section(b.text, (int)k);
+      if (strcmp(sa, sb) != 0) fprintf(stderr, "%s: audio section %zu differs\n", captured[i], k);
+      CHECK_EQ_STR(sa, sb);
+      CHECK(!strstr(sa, "a=ssrc:") && !strstr(sa, "red/"));
+      free(sa);
+      free(sb);
+    }
+    for (size_t k = 0; k < b.neg.n_media; k++) CHECK_EQ_INT(b.neg.media[k].red_pt, -1);
+    result_free(&a);
+    result_free(&b);
+  }
+}
+
+TEST(audio_plan_aiortc) {
+  /* aiortc 1.4.0: opus 96 without fmtp, no red; audio level under id 2. */
+  const sfu_sdp_plan_t plan[] = {audio_entry("0", 1, 1, 424242, 96)};
+  result_t r;
+  REQUIRE(answer_file_plan("aiortc-audio-video.sdp", plan, 1, &r) == 0);
+  char *au = section_by_mid(r.text, "0");
+  CHECK(strstr(au, "m=audio 40000 UDP/TLS/RTP/SAVPF 96\r\n"));
+  CHECK(strstr(au, "a=sendrecv\r\n"));
+  CHECK(strstr(au, "a=rtpmap:96 opus/48000/2\r\na=fmtp:96 minptime=10;useinbandfec=1\r\n"));
+  CHECK(strstr(au, "a=ssrc:424242 cname:sfu-worker\r\na=ssrc:424242 msid:sfu-mix audio-mix\r\n"));
+  CHECK(!strstr(au, "red/"));
+  const sfu_sdp_neg_media_t *n = neg_by_mid(&r.neg, "0");
+  REQUIRE(n);
+  CHECK_EQ_INT(n->red_pt, -1);
+  CHECK_EQ_INT(n->send_ssrc, 424242);
+  CHECK_EQ_INT(n->codecs[0].opus_fec, 0); /* aiortc's offer says nothing */
+  CHECK_EQ_INT(sfu_rtp_ext_map_id(&n->ext, SFU_EXT_AUDIO_LEVEL), 2);
+  CHECK_EQ_INT(n->n_ssrcs, 1);
+  CHECK_EQ_INT(n->ssrcs[0].ssrc, 1047027390u);
+  /* the video section has no entry: inactive (the video rule), audio untouched by it */
+  CHECK_EQ_INT(neg_by_mid(&r.neg, "1")->dir, SFU_SDP_INACTIVE);
+  free(au);
+  result_free(&r);
+}
+
+/* A one-audio-section offer with the given codec lines. */
+static char *audio_offer(const char *fmt, const char *lines) {
+  char body[8192];
+  snprintf(body, sizeof body,
+           "a=group:BUNDLE a\r\nm=audio 9 UDP/TLS/RTP/SAVPF %s\r\na=mid:a\r\na=rtcp-mux\r\n"
+           "a=sendrecv\r\na=extmap:5 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n%s",
+           fmt, lines);
+  return mini(body);
+}
+
+static void answer_audio(const char *fmt, const char *lines, const sfu_sdp_plan_t *plan,
+                         size_t n, result_t *r) {
+  char *s = audio_offer(fmt, lines);
+  memset(r, 0, sizeof *r);
+  r->rc = sfu_sdp_parse(s, strlen(s), &r->offer, r->err, sizeof r->err);
+  free(s);
+  if (r->rc) return;
+  sfu_sdp_local_t l = local;
+  l.plan = plan;
+  l.n_plan = n;
+  r->rc = sfu_sdp_answer(r->offer, &l, &r->text, &r->neg, r->err, sizeof r->err);
+}
+
+TEST(audio_plan_red_only_for_the_accepted_opus) {
+  const sfu_sdp_plan_t plan[] = {audio_entry("a", 1, 1, 99, 111)};
+  static const struct {
+    const char *fmt, *lines;
+    int red;            /* red pt expected, -1 none */
+    const char *fmtp;   /* answered red fmtp */
+  } cases[] = {
+      {"111 63", "a=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\n",
+       63, "111/111"},
+      /* red offered first: still answered after Opus (Opus stays the preferred format) */
+      {"63 111", "a=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\n",
+       63, "111/111"},
+      {"111 63", "a=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\na=fmtp:63 111\r\n", 63,
+       "111"},
+      {"111 63", "a=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\n"
+                 "a=fmtp:63 111/111/111\r\n", 63, "111/111/111"},
+      /* another payload type inside: not answered */
+      {"111 63", "a=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\na=fmtp:63 110/110\r\n",
+       -1, NULL},
+      {"111 63 0", "a=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\n"
+                   "a=fmtp:63 111/0\r\n", -1, NULL},
+      /* malformed or missing fmtp, wrong clock or channels, too many levels */
+      {"111 63", "a=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\n", -1, NULL},
+      {"111 63", "a=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\na=fmtp:63 111/\r\n",
+       -1, NULL},
+      {"111 63", "a=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\n"
+                 "a=fmtp:63 111/banana\r\n", -1, NULL},
+      {"111 63", "a=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\n"
+                 "a=fmtp:63 00111/111\r\n", -1, NULL},
+      {"111 63", "a=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000\r\na=fmtp:63 111/111\r\n",
+       -1, NULL},
+      {"111 63", "a=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/8000/2\r\na=fmtp:63 111/111\r\n",
+       -1, NULL},
+      {"111 63", "a=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\n"
+                 "a=fmtp:63 111/111/111/111/111/111/111/111/111\r\n", -1, NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    result_t r;
+    answer_audio(cases[i].fmt, cases[i].lines, plan, 1, &r);
+    if (r.rc) fprintf(stderr, "case %zu: %s\n", i, r.err);
+    REQUIRE(r.rc == 0);
+    const sfu_sdp_neg_media_t *n = &r.neg.media[0];
+    if (n->red_pt != cases[i].red) fprintf(stderr, "case %zu: red %d\n", i, n->red_pt);
+    CHECK_EQ_INT(n->red_pt, cases[i].red);
+    CHECK_EQ_INT(n->codecs[0].pt, 111);
+    char *au = section(r.text, 0);
+    if (cases[i].red >= 0) {
+      CHECK(strstr(au, "m=audio 40000 UDP/TLS/RTP/SAVPF 111 63\r\n"));
+      REQUIRE(n->n_codecs == 2);
+      CHECK_EQ_STR(n->codecs[1].fmtp, cases[i].fmtp);
+      CHECK(strstr(au, "a=rtpmap:111 opus") < strstr(au, "a=rtpmap:63 red/48000/2\r\n"));
+    } else {
+      CHECK(strstr(au, "m=audio 40000 UDP/TLS/RTP/SAVPF 111\r\n"));
+      CHECK(!strstr(au, "red"));
+      CHECK_EQ_INT(n->n_codecs, 1);
+    }
+    free(au);
+    result_free(&r);
+  }
+  /* the client only receives (recvonly): there is nothing to unwrap, no red */
+  result_t r;
+  answer_audio("111 63", "a=recvonly\r\na=rtpmap:111 opus/48000/2\r\na=rtpmap:63 red/48000/2\r\n"
+               "a=fmtp:63 111/111\r\n", plan, 1, &r);
+  REQUIRE(r.rc == 0);
+  CHECK_EQ_INT(r.neg.media[0].dir, SFU_SDP_SENDONLY);
+  CHECK_EQ_INT(r.neg.media[0].red_pt, -1);
+  result_free(&r);
+}
+
+TEST(audio_plan_opus_fmtp_parsed_and_answered) {
+  const sfu_sdp_plan_t plan[] = {audio_entry("a", 1, 1, 99, 111)};
+  result_t r;
+  /* a stereo application (crafted: Chromium writes stereo=1 when the page asks) */
+  answer_audio("111", "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1;"
+               "stereo=1;sprop-stereo=1;usedtx=1;maxaveragebitrate=128000;"
+               "maxplaybackrate=96000;cbr=1\r\n", plan, 1, &r);
+  REQUIRE(r.rc == 0);
+  const sfu_sdp_neg_codec_t *c = &r.neg.media[0].codecs[0];
+  CHECK_EQ_INT(c->opus_stereo, 1);
+  CHECK_EQ_INT(c->opus_sprop_stereo, 1);
+  CHECK_EQ_INT(c->opus_fec, 1);
+  CHECK_EQ_INT(c->opus_dtx, 1);
+  CHECK_EQ_INT(c->opus_max_avg_bitrate, 128000);
+  CHECK_EQ_INT(c->opus_max_playback_rate, 48000);
+  CHECK_EQ_STR(c->fmtp, "minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1");
+  CHECK(strstr(r.text, "a=fmtp:111 minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1\r\n"));
+  result_free(&r);
+  /* sprop-stereo alone: it sends stereo, wants mono: we take stereo, send mono */
+  answer_audio("111", "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 sprop-stereo=1\r\n", plan, 1, &r);
+  REQUIRE(r.rc == 0);
+  CHECK_EQ_STR(r.neg.media[0].codecs[0].fmtp, "minptime=10;useinbandfec=1;stereo=1");
+  CHECK_EQ_INT(r.neg.media[0].codecs[0].opus_stereo, 0);
+  result_free(&r);
+  /* without a plan entry: parsed the same, but the offer's fmtp is echoed as before */
+  answer_audio("111", "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 stereo=1;maxplaybackrate=16000\r\n",
+               NULL, 0, &r);
+  REQUIRE(r.rc == 0);
+  CHECK_EQ_INT(r.neg.media[0].codecs[0].opus_stereo, 1);
+  CHECK_EQ_INT(r.neg.media[0].codecs[0].opus_max_playback_rate, 16000);
+  CHECK_EQ_STR(r.neg.media[0].codecs[0].fmtp, "stereo=1");
+  result_free(&r);
+  /* hostile values are ignored (the default), never echoed */
+  char big[1500], lines[3400];
+  memset(big, '9', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  const char *bad[] = {
+      "stereo=banana;sprop-stereo=2;useinbandfec=-1;usedtx=;maxaveragebitrate=-5;"
+      "maxplaybackrate=0",
+      "stereo=1111111;maxaveragebitrate=5999;maxplaybackrate=+48000",
+      "stereo = 01 ;maxaveragebitrate=510001;maxplaybackrate=4.8e4",
+      "maxaveragebitrate=0x1F400;stereo;useinbandfec=1 1",
+      big,
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    if (bad[i] == big)
+      snprintf(lines, sizeof lines, "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 maxaveragebitrate=%s;"
+               "stereo=%s\r\n", big, big);
+    else
+      snprintf(lines, sizeof lines, "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 %s\r\n", bad[i]);
+    answer_audio("111", lines, plan, 1, &r);
+    if (r.rc) fprintf(stderr, "bad %zu: %s\n", i, r.err);
+    REQUIRE(r.rc == 0);
+    c = &r.neg.media[0].codecs[0];
+    CHECK(!c->opus_stereo && !c->opus_sprop_stereo && !c->opus_fec && !c->opus_dtx);
+    CHECK_EQ_INT(c->opus_max_avg_bitrate, 0);
+    CHECK_EQ_INT(c->opus_max_playback_rate, 0);
+    CHECK_EQ_STR(c->fmtp, "minptime=10;useinbandfec=1");
+    CHECK(strlen(r.text) < 2000);
+    result_free(&r);
+  }
+  /* the bounds themselves are accepted */
+  answer_audio("111", "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 maxaveragebitrate=6000\r\n",
+               plan, 1, &r);
+  REQUIRE(r.rc == 0);
+  CHECK_EQ_INT(r.neg.media[0].codecs[0].opus_max_avg_bitrate, 6000);
+  result_free(&r);
+  answer_audio("111", "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 maxaveragebitrate=510000\r\n",
+               plan, 1, &r);
+  REQUIRE(r.rc == 0);
+  CHECK_EQ_INT(r.neg.media[0].codecs[0].opus_max_avg_bitrate, 510000);
+  result_free(&r);
+}
+
+TEST(audio_plan_one_mix_stream_per_answer) {
+  char *s = mini("a=group:BUNDLE a1 a2\r\n"
+                 "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:a1\r\na=rtcp-mux\r\na=sendrecv\r\n"
+                 "a=rtpmap:111 opus/48000/2\r\n"
+                 "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:a2\r\na=rtcp-mux\r\na=sendrecv\r\n"
+                 "a=rtpmap:111 opus/48000/2\r\n");
+  sfu_sdp_offer_t *o;
+  REQUIRE(sfu_sdp_parse(s, strlen(s), &o, NULL, 0) == 0);
+  sfu_sdp_local_t l = local;
+  char *text, err[200];
+  sfu_sdp_answer_t neg;
+  /* two sending audio entries: refused, the mix is one stream */
+  sfu_sdp_plan_t two[] = {audio_entry("a1", 1, 1, 10, -1), audio_entry("a2", 1, 1, 11, -1)};
+  l.plan = two;
+  l.n_plan = 2;
+  CHECK_EQ_INT(sfu_sdp_answer(o, &l, &text, &neg, err, sizeof err), SFU_EINVAL);
+  CHECK(strstr(err, "second audio section") && strstr(err, "mid a2"));
+  /* what the session does: the second section neither sends nor receives (inactive) */
+  two[1] = audio_entry("a2", 0, 0, 0, -1);
+  REQUIRE(sfu_sdp_answer(o, &l, &text, &neg, err, sizeof err) == 0);
+  CHECK_EQ_INT(neg.media[0].dir, SFU_SDP_SENDRECV);
+  CHECK_EQ_INT(neg.media[1].dir, SFU_SDP_INACTIVE);
+  CHECK_EQ_INT(neg.media[1].send_ssrc, 0);
+  CHECK_EQ_INT(count(text, "a=ssrc:10 cname"), 1);
+  CHECK_EQ_INT(count(text, "a=ssrc:"), 2);
+  free(text);
+  sfu_sdp_answer_clear(&neg);
+  /* no entry for a2: answered as before plans (the reverse of the offer, no ssrc) */
+  l.n_plan = 1;
+  REQUIRE(sfu_sdp_answer(o, &l, &text, &neg, err, sizeof err) == 0);
+  CHECK_EQ_INT(neg.media[1].dir, SFU_SDP_SENDRECV);
+  CHECK_EQ_INT(count(text, "a=ssrc:"), 2);
+  free(text);
+  sfu_sdp_answer_clear(&neg);
+  sfu_sdp_offer_free(o);
+  free(s);
+}
+
 static int print_plan_answer(void) {
   static char buf[SFU_SDP_MAX_SIZE];
   size_t len = fread(buf, 1, sizeof buf, stdin);
@@ -1739,5 +2121,11 @@ int main(int argc, char **argv) {
   RUN(plan_sendrecv_section_directions);
   RUN(plan_bad_entries_are_refused);
   RUN(legacy_ssrc_group_sim_parsed);
+  RUN(audio_plan_chromium_mix_stream_red_and_level);
+  RUN(audio_without_plan_entry_is_byte_identical);
+  RUN(audio_plan_aiortc);
+  RUN(audio_plan_red_only_for_the_accepted_opus);
+  RUN(audio_plan_opus_fmtp_parsed_and_answered);
+  RUN(audio_plan_one_mix_stream_per_answer);
   return test_summary();
 }
