@@ -498,13 +498,14 @@ static void red_fill(sfu_audio_in_t *a, const red_block_t *b, int n, int64_t seq
  * restarts the stream (confirmed jump, or a long stop) and returns 1. */
 static int check_jump(sfu_audio_in_t *a, uint64_t now_us, uint16_t seq, uint32_t ts) {
   if (!a->started) return 1;
-  if (now_us - a->last_arrival_us > STOP_US) {
+  if (now_us > a->last_arrival_us && now_us - a->last_arrival_us > STOP_US) {
     restart(a);
     return 1;
   }
   int64_t dseq = unwrap16(a->hi_seq, seq) - a->hi_seq;
   int64_t dts = unwrap32(a->hi_ts, ts) - a->hi_ts;
-  int64_t wall = (int64_t)((now_us - a->last_arrival_us) * 48 / 1000);
+  int64_t wall =
+      now_us > a->last_arrival_us ? (int64_t)((now_us - a->last_arrival_us) * 48 / 1000) : 0;
   int jump = dseq > SEQ_JUMP || dseq < -SEQ_JUMP || dts - wall > TS_JUMP || dts < -2 * TS_JUMP;
   if (!jump) {
     a->jump_valid = 0;

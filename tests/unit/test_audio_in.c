@@ -11,6 +11,7 @@
 #include "sfu/err.h"
 #include "sim_link.h"
 #include "test.h"
+#include "test_alloc.h"
 
 #define PT 111
 #define RED_PT 63
@@ -763,6 +764,60 @@ TEST(bad_packets) {
   CHECK(sfu_audio_in_new(&same) == NULL);
 }
 
+/* After creation, packets (plain, RED, lost, garbage) and pulls allocate nothing. */
+TEST(no_allocation_per_packet) {
+  sfu_audio_in_cfg_t cfg = {.opus_pt = PT, .red_pt = RED_PT};
+  sfu_audio_in_t *a = sfu_audio_in_new(&cfg);
+  int err;
+  OpusEncoder *e = opus_encoder_create(SR, 1, OPUS_APPLICATION_VOIP, &err);
+  opus_encoder_ctl(e, OPUS_SET_INBAND_FEC(1));
+  opus_encoder_ctl(e, OPUS_SET_PACKET_LOSS_PERC(10));
+  static uint8_t pkts[300][1600];
+  static size_t lens[300];
+  float in[960], pcm[1920];
+  uint8_t pay[1500], prev[1500];
+  int prev_len = 0;
+  for (int k = 0; k < 300; k++) {
+    for (int i = 0; i < 960; i++)
+      in[i] = 0.3f * sinf(2 * (float)M_PI * 440 * (k * 960 + i) / SR) * (k % 50 < 25 ? 1.f : 0.3f);
+    int n = opus_encode_float(e, in, 960, pay, sizeof pay);
+    if (k % 7 == 3) { /* garbage */
+      n = 40 + (int)(rnd() % 400);
+      for (int i = 0; i < n; i++) pay[i] = (uint8_t)rnd();
+    }
+    uint8_t red[1600];
+    red[0] = 0x80 | PT;
+    red[1] = 960 >> 6;
+    red[2] = (uint8_t)(((960 & 0x3f) << 2) | (prev_len >> 8));
+    red[3] = (uint8_t)prev_len;
+    red[4] = PT;
+    memcpy(red + 5, prev, (size_t)prev_len);
+    memcpy(red + 5 + prev_len, pay, (size_t)n);
+    lens[k] = k % 2 ? rtp_build(pkts[k], RED_PT, (uint16_t)k, (uint32_t)k * 960, red,
+                                (size_t)(5 + prev_len + n))
+                    : rtp_build(pkts[k], PT, (uint16_t)k, (uint32_t)k * 960, pay, (size_t)n);
+    memcpy(prev, pay, (size_t)n);
+    prev_len = n;
+  }
+  test_alloc_calls = 0;
+  test_alloc_counting = 1;
+  for (int k = 0; k < 300; k++) {
+    uint64_t t = (uint64_t)k * 20000;
+    if (k % 10 != 4) sfu_audio_in_handle_rtp(a, t, pkts[k], lens[k], k % 3 ? -1 : 0x80 | 20);
+    int ch;
+    sfu_audio_in_peek_level(a, t + 5000);
+    sfu_audio_in_pull(a, t + 5000, k % 4 != 0, pcm, &ch);
+  }
+  test_alloc_counting = 0;
+  if (TEST_ALLOC_COUNTS) CHECK_EQ_INT(test_alloc_calls, 0);
+  sfu_audio_in_stats_t st;
+  sfu_audio_in_stats(a, &st);
+  CHECK(st.decoder_calls > 100);
+  CHECK(st.red_recovered > 10);
+  opus_encoder_destroy(e);
+  sfu_audio_in_free(a);
+}
+
 int main(void) {
   RUN(clean_link_plays_the_tone);
   RUN(loss_fec_beats_plc);
@@ -779,5 +834,6 @@ int main(void) {
   RUN(stop_and_restart);
   RUN(seq_ts_jumps);
   RUN(bad_packets);
+  RUN(no_allocation_per_packet);
   return test_summary();
 }
