@@ -19,9 +19,9 @@
  * its target drops a frame (preferably a quiet one), one that runs dry conceals without
  * advancing: that absorbs clock drift between the sender and the meeting's tick.
  *
- * Memory per stream: sizeof(sfu_audio_in_t) (slots 32 x 1.5 KB + PCM FIFO 6720 x 2 floats,
- * ~103 KB) + opus_decoder_get_size(2) (~26 KB). Owner: the attendee's audio state
- * (new/free); one thread (the meeting's loop). */
+ * Memory per stream (sfu_audio_in_memory): 131 KB = sizeof(sfu_audio_in_t) 104 KB (slots
+ * 32 x 1.5 KB, PCM FIFO 6720 x 2 floats 54 KB) + opus_decoder_get_size(2) 27 KB. Owner: the
+ * attendee's audio state (new/free); one thread (the meeting's loop). */
 #ifndef SFU_AUDIO_IN_H
 #define SFU_AUDIO_IN_H
 
