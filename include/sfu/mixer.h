@@ -105,6 +105,7 @@ typedef struct {
   uint64_t dtx_frames;     /* frames not sent because the mix was silent */
   uint64_t limiter_frames; /* encoded frames in which the limiter acted */
   uint64_t decodes;        /* pulls with decode = 1 */
+  uint64_t bad_frames;     /* PCM with NaN, inf or > 8 from a source: dropped as silence */
   uint64_t talker_changes;
   uint64_t pool_encoders;  /* encoders allocated (high-water mark) */
   uint64_t pool_exhausted; /* times a talker had to wait for an encoder */

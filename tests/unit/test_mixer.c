@@ -27,6 +27,7 @@ typedef struct {
   int unknown_level;    /* peek says -1: the mixer must decode to learn the level */
   float level_override; /* > 0: peek returns this (tests of the talker set) */
   int bad_channels;     /* reports a channel count out of range */
+  int nan_pcm;          /* writes NaN samples */
   uint64_t pulls, decodes, last_pull_us, double_pulls;
 } tone_t;
 
@@ -55,6 +56,7 @@ static sfu_audio_pull_t tone_pull(void *p, uint64_t now_us, int decode, float *p
       for (int c = 0; c < t->channels; c++) pcm[i * t->channels + c] = v;
     }
     *ch = t->bad_channels ? 7 : t->channels;
+    if (t->nan_pcm) pcm[5] = NAN;
   }
   t->phase = fmod(t->phase + w * SFU_AUDIO_FRAME, 2 * PI);
   return decode ? SFU_AUDIO_PCM : SFU_AUDIO_SILENT;
@@ -286,15 +288,18 @@ TEST(stereo_listener_hears_both_channels) {
   meeting_init(&mt, NULL);
   meeting_add(&mt, 300, 0.1, 1, 1);
   meeting_add(&mt, 500, 0.1, 0, 0);
-  int s = meeting_add(&mt, 0, 0, 2, 1); /* receive only, stereo */
-  mt.tone[1].channels = 2;              /* a stereo sender */
+  int s = meeting_add(&mt, 700, 0.1, 2, 1); /* a stereo listener who talks (mono) */
+  mt.tone[1].channels = 2;                  /* a stereo sender */
   meeting_run(&mt, 60);
   for (int c = 0; c < 2; c++) {
     double p3 = goertzel(mt.l[s], mt.l[s]->frames - 9600, 9600, 300, c);
     double p5 = goertzel(mt.l[s], mt.l[s]->frames - 9600, 9600, 500, c);
+    double p7 = goertzel(mt.l[s], mt.l[s]->frames - 9600, 9600, 700, c);
     CHECK(fabs(db(p3) - db(0.01)) < 3);
     CHECK(fabs(db(p5) - db(0.01)) < 3);
+    CHECK(db(p7) < db(p3) - 30); /* its own voice, absent from both channels */
   }
+  CHECK(mt.a[s]->mode == OUT_OWN && mt.m->pool[1][mt.a[s]->enc]->channels == 2);
   /* The mono listener hears the stereo sender at its level too. */
   double p5 = goertzel(mt.l[0], mt.l[0]->frames - 9600, 9600, 500, 0);
   CHECK(fabs(db(p5) - db(0.01)) < 3);
@@ -744,14 +749,24 @@ TEST(bad_input_is_refused_or_survived) {
   int b = meeting_add(&mt, 300, 0.1, 1, 1);
   mt.tone[b].bad_channels = 1; /* a broken source: treated as silence */
   meeting_add(&mt, 500, 0.1, 1, 1);
+  int nan = meeting_add(&mt, 700, 0.1, 1, 1);
+  mt.tone[nan].nan_pcm = 1; /* a source writing NaN: dropped, not in anyone's mix */
   d.id = "att-0";
   CHECK(sfu_mixer_attendee_add(mt.m, &d, 0) == NULL); /* duplicate */
   meeting_run(&mt, 30);
   double p = goertzel(mt.l[1], mt.l[1]->frames - 9600, 9600, 300, 0);
   CHECK(db(p) < db(0.01) - 30);
+  double p5 = goertzel(mt.l[nan], mt.l[nan]->frames - 9600, 9600, 500, 0);
+  CHECK(fabs(db(p5) - db(0.01)) < 3); /* the NaN source's listener hears the good one */
+  int finite = 1;
+  for (size_t k = 0; k < mt.l[1]->frames; k++) finite &= isfinite(mt.l[1]->out[k]) != 0;
+  CHECK(finite);
+  sfu_mixer_stats_t st;
+  sfu_mixer_stats(mt.m, &st);
+  CHECK(st.bad_frames > 0);
   /* 250 attendees, not one more */
   char id[32];
-  int added = 2;
+  int added = 3;
   for (int i = 0; i < 300; i++) {
     snprintf(id, sizeof id, "extra-%d", i);
     d = (sfu_mixer_attendee_desc_t){.id = id, .can_receive = 1};
@@ -770,6 +785,37 @@ TEST(bad_input_is_refused_or_survived) {
   meeting_free(&mt);
 }
 
+TEST(talker_churn_beyond_the_pool_cuts_handbacks_short) {
+  /* 16 places; three groups of 16 take the floor one tick apart (muting is immediate, no
+   * hold): 16 hand-backs + 16 new talkers fill the pool (1 + 2 x 16), the third group
+   * must cut the oldest hand-backs short. Nobody may hear itself, streams stay intact. */
+  meeting_t mt;
+  sfu_mixer_config_t cfg = {.max_talkers = 16};
+  meeting_init(&mt, &cfg);
+  for (int i = 0; i < 48; i++) meeting_add(&mt, 200 + 25 * i, 0.02, 1, 0);
+  for (int i = 16; i < 48; i++) sfu_mixer_attendee_set_muted(mt.m, mt.a[i], 1);
+  meeting_run(&mt, 20);
+  for (int g = 1; g < 3; g++) {
+    for (int i = 0; i < 48; i++) sfu_mixer_attendee_set_muted(mt.m, mt.a[i], i / 16 != g);
+    meeting_run(&mt, 1);
+  }
+  sfu_mixer_stats_t st;
+  sfu_mixer_stats(mt.m, &st);
+  CHECK_EQ_INT(st.pool_exhausted, 0);
+  CHECK(st.pool_encoders <= 1 + 2 * SFU_TALKERS_MAX);
+  for (int i = 32; i < 48; i++) CHECK(mt.a[i]->mode == OUT_OWN);
+  int handback = 0;
+  for (int i = 0; i < 32; i++) handback += mt.a[i]->mode == OUT_HANDBACK;
+  CHECK(handback <= 16);
+  CHECK_EQ_INT(st.pool_encoders, 1 + 2 * SFU_TALKERS_MAX); /* it did fill up */
+  meeting_run(&mt, 20);
+  for (int i = 0; i < 48; i++) {
+    CHECK_EQ_INT(mt.l[i]->seq_errors, 0);
+    CHECK_EQ_INT(mt.l[i]->ts_errors, 0);
+  }
+  meeting_free(&mt);
+}
+
 int main(void) {
   RUN(limiter_bounds_and_passes_quiet_audio);
   RUN(talkers_dominant_stays_and_quiet_ones_leave);
@@ -782,6 +828,7 @@ int main(void) {
   RUN(listener_to_talker_and_back_is_continuous);
   RUN(silent_meeting_sends_almost_nothing);
   RUN(talker_set_holds_against_small_alternations);
+  RUN(talker_churn_beyond_the_pool_cuts_handbacks_short);
   RUN(content_share_heard_by_everyone_owner_too);
   RUN(unknown_level_is_decoded_and_learned);
   RUN(loss_sets_fec_percentage);
