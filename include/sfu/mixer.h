@@ -45,7 +45,7 @@
 #define SFU_MIXER_DEFAULT_BITRATE 32000
 #define SFU_MIXER_MAX_BITRATE_MONO 64000
 #define SFU_MIXER_MAX_BITRATE_STEREO 128000
-#define SFU_MIXER_HANDBACK_FRAMES 10 /* 200 ms of own encoder on the shared mix */
+#define SFU_MIXER_HANDBACK_FRAMES 20 /* 400 ms of own encoder on the shared mix */
 #define SFU_MIXER_RTP_MAX 1500       /* largest packet handed to send */
 #define SFU_MIXER_ID_MAX SFU_SIGNALS_ID_MAX
 
