@@ -67,6 +67,14 @@ typedef struct {
 #define SFU_RECEIVE_KBPS_DEFAULT 6000
 #define SFU_RECEIVE_KBPS_MIN 150
 #define SFU_RECEIVE_KBPS_MAX 50000
+/* MeetingFeatures.Audio (issue 9): 32 kbps by default, up to 64 mono / 128 stereo (Opus
+ * goes down to 6, RFC 6716 §2.1.1); 5 talkers by default, at most 16. */
+#define SFU_AUDIO_KBPS_DEFAULT 32
+#define SFU_AUDIO_KBPS_MIN 6
+#define SFU_AUDIO_KBPS_MAX 128
+#define SFU_AUDIO_KBPS_MONO_MAX 64
+#define SFU_MAX_TALKERS_DEFAULT 5
+#define SFU_MAX_TALKERS_MAX 16
 
 /* MeetingFeatures, fixed at creation. max_count 0 means "not given" until resolved. */
 typedef struct {
@@ -76,6 +84,9 @@ typedef struct {
   /* Video.MaxReceiveKbps: what one attendee receives of video in all, at most (issue 8;
    * requirements.md "receivers under about 6 Mbps"); 0 = not given until resolved. */
   int receive_kbps;
+  /* Audio.BitrateKbps: the mixed stream's Opus bitrate (the stereo mix as given, the mono
+   * mix at most 64); Audio.MaxTalkers: voices mixed at once (issue 9). 0 = not given. */
+  int audio_kbps, max_talkers;
 } sfu_features_t;
 
 typedef enum {

@@ -201,6 +201,16 @@ static int get_features(const cJSON *o, sfu_features_t *f, char *err, size_t err
     if (rk && (rc = get_int(rk, "MeetingFeatures.Video.MaxReceiveKbps", SFU_RECEIVE_KBPS_MIN,
                             SFU_RECEIVE_KBPS_MAX, &f->receive_kbps, err, errlen)))
       return rc;
+    const cJSON *au = cJSON_GetObjectItemCaseSensitive(mf, "Audio");
+    if (au && !cJSON_IsObject(au)) return bad(err, errlen, "MeetingFeatures.Audio: must be an object");
+    const cJSON *ab = au ? cJSON_GetObjectItemCaseSensitive(au, "BitrateKbps") : NULL;
+    if (ab && (rc = get_int(ab, "MeetingFeatures.Audio.BitrateKbps", SFU_AUDIO_KBPS_MIN,
+                            SFU_AUDIO_KBPS_MAX, &f->audio_kbps, err, errlen)))
+      return rc;
+    const cJSON *mt = au ? cJSON_GetObjectItemCaseSensitive(au, "MaxTalkers") : NULL;
+    if (mt && (rc = get_int(mt, "MeetingFeatures.Audio.MaxTalkers", 1, SFU_MAX_TALKERS_MAX,
+                            &f->max_talkers, err, errlen)))
+      return rc;
     const cJSON *att = cJSON_GetObjectItemCaseSensitive(mf, "Attendee");
     if (att && !cJSON_IsObject(att))
       return bad(err, errlen, "MeetingFeatures.Attendee: must be an object");

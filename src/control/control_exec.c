@@ -77,6 +77,9 @@ cJSON *sfu_control_meeting_json(const sfu_meeting_t *m, const sfu_control_ctx_t 
   cJSON_AddStringToObject(o, "MeetingId", m->id);
   cJSON_AddStringToObject(o, "ExternalMeetingId", m->external_id);
   cJSON *f = cJSON_AddObjectToObject(o, "MeetingFeatures");
+  cJSON *au = cJSON_AddObjectToObject(f, "Audio");
+  cJSON_AddNumberToObject(au, "BitrateKbps", m->features.audio_kbps);
+  cJSON_AddNumberToObject(au, "MaxTalkers", m->features.max_talkers);
   cJSON *v = cJSON_AddObjectToObject(f, "Video");
   cJSON_AddStringToObject(v, "MaxResolution", sfu_resolution_name(m->features.video));
   cJSON_AddNumberToObject(v, "MaxReceiveKbps", m->features.receive_kbps);

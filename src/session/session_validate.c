@@ -137,6 +137,18 @@ int sfu_features_resolve(sfu_features_t *f, char *err, size_t errlen) {
     return SFU_EINVAL;
   }
   if (!f->receive_kbps) f->receive_kbps = SFU_RECEIVE_KBPS_DEFAULT;
+  if (!f->audio_kbps) f->audio_kbps = SFU_AUDIO_KBPS_DEFAULT;
+  if (!f->max_talkers) f->max_talkers = SFU_MAX_TALKERS_DEFAULT;
+  if (f->audio_kbps < SFU_AUDIO_KBPS_MIN || f->audio_kbps > SFU_AUDIO_KBPS_MAX) {
+    snprintf(err, errlen, "MeetingFeatures.Audio.BitrateKbps: must be an integer from %d to %d",
+             SFU_AUDIO_KBPS_MIN, SFU_AUDIO_KBPS_MAX);
+    return SFU_EINVAL;
+  }
+  if (f->max_talkers < 1 || f->max_talkers > SFU_MAX_TALKERS_MAX) {
+    snprintf(err, errlen, "MeetingFeatures.Audio.MaxTalkers: must be an integer from 1 to %d",
+             SFU_MAX_TALKERS_MAX);
+    return SFU_EINVAL;
+  }
   if (f->receive_kbps < SFU_RECEIVE_KBPS_MIN || f->receive_kbps > SFU_RECEIVE_KBPS_MAX) {
     snprintf(err, errlen, "MeetingFeatures.Video.MaxReceiveKbps: must be an integer from %d to %d",
              SFU_RECEIVE_KBPS_MIN, SFU_RECEIVE_KBPS_MAX);

@@ -7,6 +7,9 @@ import uuid
 import harness
 from harness import WorkerTest, uid8
 
+# MeetingFeatures.Audio as echoed when not given (issue 9: 32 kbps, 5 talkers)
+AUDIO_DEFAULT = {"BitrateKbps": 32, "MaxTalkers": 5}
+
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
                      r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -52,6 +55,7 @@ class MeetingTests(WorkerTest):
         self.check_shape(m, "standup-42")
         self.assertNotIn("PrimaryMeetingId", m)
         self.assertEqual(m["MeetingFeatures"], {
+            "Audio": AUDIO_DEFAULT,
             "Video": {"MaxResolution": "HD", "MaxReceiveKbps": 6000},
             "Content": {"MaxResolution": "FHD"},
             "Attendee": {"MaxCount": 250}})
@@ -62,6 +66,7 @@ class MeetingTests(WorkerTest):
         self.assertIs(rep["ok"], True)
         self.assertEqual(rep["Meeting"], m)
         self.assertEqual(m["MeetingFeatures"], {
+            "Audio": AUDIO_DEFAULT,
             "Video": {"MaxResolution": "None", "MaxReceiveKbps": 6000},
             "Content": {"MaxResolution": "None"},
             "Attendee": {"MaxCount": 7}})
@@ -93,6 +98,7 @@ class MeetingTests(WorkerTest):
             self.assertEqual(m["MeetingFeatures"]["Attendee"]["MaxCount"], 25, f)
         m = self.w.create_meeting(MeetingFeatures=features("FHD", "UHD", 25))
         self.assertEqual(m["MeetingFeatures"], {
+            "Audio": AUDIO_DEFAULT,
             "Video": {"MaxResolution": "FHD", "MaxReceiveKbps": 6000},
             "Content": {"MaxResolution": "UHD"}, "Attendee": {"MaxCount": 25}})
         # Content FHD with Video HD is a standard session: 250 allowed.
@@ -104,6 +110,7 @@ class MeetingTests(WorkerTest):
     def test_partial_features_fill_the_rest(self):
         m = self.w.create_meeting(MeetingFeatures={"Video": {"MaxResolution": "FHD"}})
         self.assertEqual(m["MeetingFeatures"], {
+            "Audio": AUDIO_DEFAULT,
             "Video": {"MaxResolution": "FHD", "MaxReceiveKbps": 6000},
             "Content": {"MaxResolution": "FHD"}, "Attendee": {"MaxCount": 25}})
         m = self.w.create_meeting(MeetingFeatures={"Video": {"MaxReceiveKbps": 1200}})
@@ -184,6 +191,9 @@ class MeetingTests(WorkerTest):
             ("MaxCount", features(max_count=2.5)),
             ("MaxCount", features(max_count=1e12)),
             ("MaxReceiveKbps", {"Video": {"MaxReceiveKbps": 100}}),
+            ("BitrateKbps", {"Audio": {"BitrateKbps": 200}}),
+            ("MaxTalkers", {"Audio": {"MaxTalkers": 0}}),
+            ("Audio", {"Audio": "loud"}),
             ("MaxReceiveKbps", {"Video": {"MaxReceiveKbps": "6000"}}),
             ("MaxCount", features("FHD", max_count=26)),
             ("MaxCount", features(content="UHD", max_count=250)),

@@ -34,7 +34,8 @@ class SfuctlTests(WorkerTest):
         m = rep["Meeting"]
         self.assertEqual(m["MeetingId"], mid)
         self.assertEqual(m["ExternalMeetingId"], "from-cli")
-        self.assertEqual(m["MeetingFeatures"], {"Video": {"MaxResolution": "FHD",
+        self.assertEqual(m["MeetingFeatures"], {"Audio": {"BitrateKbps": 32, "MaxTalkers": 5},
+                                                "Video": {"MaxResolution": "FHD",
                                                           "MaxReceiveKbps": 2500},
                                                 "Content": {"MaxResolution": "None"},
                                                 "Attendee": {"MaxCount": 5}})

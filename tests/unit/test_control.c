@@ -47,6 +47,13 @@ TEST(decode_every_op_good) {
   CHECK_EQ_INT(g_cmd.features.content, SFU_RES_FHD);
   CHECK_EQ_INT(g_cmd.features.max_count, 250);
   CHECK_EQ_INT(g_cmd.features.receive_kbps, 6000);
+  CHECK_EQ_INT(g_cmd.features.audio_kbps, 32);
+  CHECK_EQ_INT(g_cmd.features.max_talkers, 5);
+  CHECK_EQ_INT(dec("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"aud\",\"MeetingFeatures\":"
+                   "{\"Audio\":{\"BitrateKbps\":128,\"MaxTalkers\":3}}}"),
+               0);
+  CHECK_EQ_INT(g_cmd.features.audio_kbps, 128);
+  CHECK_EQ_INT(g_cmd.features.max_talkers, 3);
   CHECK_EQ_INT(dec("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"cap\",\"MeetingFeatures\":"
                    "{\"Video\":{\"MaxReceiveKbps\":1200}}}"),
                0);
@@ -138,6 +145,20 @@ TEST(decode_missing_and_wrong_fields) {
   BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Content\":{"
       "\"MaxResolution\":\"HD\"}}}",
       "MeetingFeatures.Content.MaxResolution:");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Audio\":7}}",
+      "MeetingFeatures.Audio: must be an object");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Audio\":{"
+      "\"BitrateKbps\":5}}}",
+      "MeetingFeatures.Audio.BitrateKbps: must be an integer from 6 to 128");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Audio\":{"
+      "\"BitrateKbps\":129}}}",
+      "MeetingFeatures.Audio.BitrateKbps:");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Audio\":{"
+      "\"MaxTalkers\":0}}}",
+      "MeetingFeatures.Audio.MaxTalkers: must be an integer from 1 to 16");
+  BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Audio\":{"
+      "\"MaxTalkers\":17}}}",
+      "MeetingFeatures.Audio.MaxTalkers:");
   BAD("{\"op\":\"CreateMeeting\",\"ExternalMeetingId\":\"ab\",\"MeetingFeatures\":{\"Video\":{"
       "\"MaxReceiveKbps\":149}}}",
       "MeetingFeatures.Video.MaxReceiveKbps: must be an integer from 150 to 50000");

@@ -249,7 +249,7 @@ static void env_init(env_t *e, uint64_t seed, uint64_t idle_s) {
   e->rtc = sfu_rtc_new(e->s, g_srv_cert, &rcfg, &rcbs);
   char id[SFU_UUID_LEN + 1], err[256];
   sfu_uuid_v4(id);
-  sfu_meeting_params_t p = {id, "standup", NULL, {SFU_RES_HD, SFU_RES_FHD, 0, 0}};
+  sfu_meeting_params_t p = {id, "standup", NULL, {.video = SFU_RES_HD, .content = SFU_RES_FHD, .max_count = 0}};
   sfu_session_create_meeting(e->s, &p, now_of(e), &e->m, err, sizeof err);
   sfu_session_create_attendee(e->s, e->m->id, "alice", NULL, now_of(e), &e->a, err, sizeof err);
   sfu_session_create_attendee(e->s, e->m->id, "bob", NULL, now_of(e), &e->b, err, sizeof err);

@@ -43,7 +43,7 @@ static sfu_meeting_t *meeting(sfu_session_t *s, const char *ext, const char *pri
                               uint64_t now) {
   char id[SFU_UUID_LEN + 1], err[256];
   sfu_uuid_v4(id);
-  sfu_meeting_params_t p = {id, ext, primary, {SFU_RES_HD, SFU_RES_FHD, 0, 0}};
+  sfu_meeting_params_t p = {id, ext, primary, {.video = SFU_RES_HD, .content = SFU_RES_FHD, .max_count = 0}};
   sfu_meeting_t *m = NULL;
   return sfu_session_create_meeting(s, &p, now, &m, err, sizeof err) == 0 ? m : NULL;
 }
@@ -96,20 +96,20 @@ TEST(validate_caps_chime_rule) {
 
 TEST(features_defaults_and_hd_limit) {
   char err[256];
-  sfu_features_t f = {SFU_RES_HD, SFU_RES_FHD, 0, 0};
+  sfu_features_t f = {.video = SFU_RES_HD, .content = SFU_RES_FHD, .max_count = 0};
   CHECK_EQ_INT(sfu_features_resolve(&f, err, sizeof err), 0);
   CHECK_EQ_INT(f.max_count, 250);
-  sfu_features_t hd = {SFU_RES_FHD, SFU_RES_FHD, 0, 0};
+  sfu_features_t hd = {.video = SFU_RES_FHD, .content = SFU_RES_FHD, .max_count = 0};
   CHECK_EQ_INT(sfu_features_resolve(&hd, err, sizeof err), 0);
   CHECK_EQ_INT(hd.max_count, 25);
-  sfu_features_t uhd = {SFU_RES_HD, SFU_RES_UHD, 26, 0};
+  sfu_features_t uhd = {.video = SFU_RES_HD, .content = SFU_RES_UHD, .max_count = 26};
   CHECK_EQ_INT(sfu_features_resolve(&uhd, err, sizeof err), SFU_EINVAL);
   CHECK(strstr(err, "MeetingFeatures.Attendee.MaxCount") != NULL);
-  sfu_features_t big = {SFU_RES_HD, SFU_RES_FHD, 251, 0};
+  sfu_features_t big = {.video = SFU_RES_HD, .content = SFU_RES_FHD, .max_count = 251};
   CHECK_EQ_INT(sfu_features_resolve(&big, err, sizeof err), SFU_EINVAL);
-  sfu_features_t badv = {SFU_RES_UHD, SFU_RES_FHD, 0, 0};
+  sfu_features_t badv = {.video = SFU_RES_UHD, .content = SFU_RES_FHD, .max_count = 0};
   CHECK_EQ_INT(sfu_features_resolve(&badv, err, sizeof err), SFU_EINVAL);
-  sfu_features_t badc = {SFU_RES_HD, SFU_RES_HD, 0, 0};
+  sfu_features_t badc = {.video = SFU_RES_HD, .content = SFU_RES_HD, .max_count = 0};
   CHECK_EQ_INT(sfu_features_resolve(&badc, err, sizeof err), SFU_EINVAL);
 }
 
@@ -161,7 +161,7 @@ TEST(duplicate_and_invalid_meeting) {
   char err[256];
   sfu_meeting_t *m = meeting(s, "one", NULL, 0);
   REQUIRE(m);
-  sfu_meeting_params_t p = {m->id, "two", NULL, {SFU_RES_HD, SFU_RES_FHD, 0, 0}};
+  sfu_meeting_params_t p = {m->id, "two", NULL, {.video = SFU_RES_HD, .content = SFU_RES_FHD, .max_count = 0}};
   CHECK_EQ_INT(sfu_session_create_meeting(s, &p, 0, NULL, err, sizeof err), SFU_EEXIST);
   p.meeting_id = "not-a-uuid";
   CHECK_EQ_INT(sfu_session_create_meeting(s, &p, 0, NULL, err, sizeof err), SFU_EINVAL);
@@ -196,7 +196,7 @@ TEST(attendee_quota_250_and_max_count) {
 
   char id[SFU_UUID_LEN + 1];
   sfu_uuid_v4(id);
-  sfu_meeting_params_t p = {id, "small", NULL, {SFU_RES_HD, SFU_RES_FHD, 3, 0}};
+  sfu_meeting_params_t p = {id, "small", NULL, {.video = SFU_RES_HD, .content = SFU_RES_FHD, .max_count = 3}};
   sfu_meeting_t *sm = NULL;
   REQUIRE(sfu_session_create_meeting(s, &p, 0, &sm, err, sizeof err) == 0);
   CHECK(attendee(s, sm, "a1", 0) && attendee(s, sm, "a2", 0) && attendee(s, sm, "a3", 0));
@@ -205,7 +205,7 @@ TEST(attendee_quota_250_and_max_count) {
 
   /* High-definition: 25 by default. */
   sfu_uuid_v4(id);
-  sfu_meeting_params_t hp = {id, "hd", NULL, {SFU_RES_FHD, SFU_RES_FHD, 0, 0}};
+  sfu_meeting_params_t hp = {id, "hd", NULL, {.video = SFU_RES_FHD, .content = SFU_RES_FHD, .max_count = 0}};
   sfu_meeting_t *hm = NULL;
   REQUIRE(sfu_session_create_meeting(s, &hp, 0, &hm, err, sizeof err) == 0);
   CHECK_EQ_INT(hm->features.max_count, 25);
@@ -684,7 +684,7 @@ TEST(content_shares_do_not_count_toward_max_count) {
   sfu_session_t *s = new_session(&r, 300, 86400);
   char id[SFU_UUID_LEN + 1], err[256];
   sfu_uuid_v4(id);
-  sfu_meeting_params_t p = {id, "small", NULL, {SFU_RES_HD, SFU_RES_FHD, 2, 0}};
+  sfu_meeting_params_t p = {id, "small", NULL, {.video = SFU_RES_HD, .content = SFU_RES_FHD, .max_count = 2}};
   sfu_meeting_t *m = NULL;
   REQUIRE(sfu_session_create_meeting(s, &p, 0, &m, err, sizeof err) == 0);
   sfu_attendee_t *a = attendee(s, m, "alice", 1), *x = NULL;
