@@ -18,9 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SFU_SIGNALS_ID_MAX 64               /* attendee id bytes, NUL included */
-#define SFU_SIGNALS_PERIOD_US 200000ull     /* about 5 pushes a second */
-#define SFU_SIGNALS_SILENT_LEVEL 0.001f     /* -60 dBov */
+#define SFU_SIGNALS_ID_MAX 64                  /* attendee id bytes, NUL included */
+#define SFU_SIGNALS_PERIOD_US 200000ull        /* about 5 pushes a second */
+#define SFU_SIGNALS_SILENT_LEVEL 0.001f        /* -60 dBov */
 #define SFU_SIGNALS_SILENT_MUTED_US 1000000ull /* silent this long reads as muted */
 #define SFU_SIGNALS_ORDER_MAX 16
 

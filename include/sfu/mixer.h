@@ -40,13 +40,13 @@
 #include "sfu/audio_signals.h"
 #include "sfu/talkers.h"
 
-#define SFU_MIXER_MAX_ATTENDEES 250       /* issue 9: audio streams per meeting */
+#define SFU_MIXER_MAX_ATTENDEES 250 /* issue 9: audio streams per meeting */
 #define SFU_MIXER_TICK_US 20000ull
 #define SFU_MIXER_DEFAULT_BITRATE 32000
 #define SFU_MIXER_MAX_BITRATE_MONO 64000
 #define SFU_MIXER_MAX_BITRATE_STEREO 128000
-#define SFU_MIXER_HANDBACK_FRAMES 10      /* 200 ms of own encoder on the shared mix */
-#define SFU_MIXER_RTP_MAX 1500            /* largest packet handed to send */
+#define SFU_MIXER_HANDBACK_FRAMES 10 /* 200 ms of own encoder on the shared mix */
+#define SFU_MIXER_RTP_MAX 1500       /* largest packet handed to send */
 #define SFU_MIXER_ID_MAX SFU_SIGNALS_ID_MAX
 
 typedef struct sfu_mixer sfu_mixer_t;
@@ -54,8 +54,7 @@ typedef struct sfu_mixer_attendee sfu_mixer_attendee_t;
 
 /* One RTP packet for one listener (plain RTP: the owner protects it with SRTP). rtp is
  * valid during the call only. */
-typedef void (*sfu_mixer_send_cb)(void *user, void *listener_user, const uint8_t *rtp,
-                                  size_t len);
+typedef void (*sfu_mixer_send_cb)(void *user, void *listener_user, const uint8_t *rtp, size_t len);
 /* A signals document for every listener (topic `sfu:audio`); valid during the call. */
 typedef void (*sfu_mixer_signals_cb)(void *user, const char *json, size_t len);
 
@@ -79,38 +78,38 @@ typedef struct {
 
 /* One attendee as the mixer sees it. Copied by sfu_mixer_attendee_add. */
 typedef struct {
-  const char *id;                   /* attendee id (copied; printable, no '"' '\\') */
+  const char *id;                    /* attendee id (copied; printable, no '"' '\\') */
   const sfu_audio_source_ops_t *ops; /* its incoming audio; NULL: none yet */
   void *src;
-  uint8_t can_send, can_receive;    /* audio capabilities */
-  uint8_t content;                  /* content-share audio: heard by everyone, owner too */
-  const char *content_owner;        /* the sharing attendee's id (for the record: its own
-                                       stream is never subtracted from the owner's mix) */
-  uint8_t stereo;                   /* the listener's SDP says stereo=1 */
-  uint32_t ssrc;                    /* RTP identity of the stream sent to it */
+  uint8_t can_send, can_receive; /* audio capabilities */
+  uint8_t content;               /* content-share audio: heard by everyone, owner too */
+  const char *content_owner;     /* the sharing attendee's id (for the record: its own
+                                    stream is never subtracted from the owner's mix) */
+  uint8_t stereo;                /* the listener's SDP says stereo=1 */
+  uint32_t ssrc;                 /* RTP identity of the stream sent to it */
   uint8_t payload_type;
-  uint16_t first_seq;               /* the caller's random initial values (RFC 3550 §5.1) */
+  uint16_t first_seq; /* the caller's random initial values (RFC 3550 §5.1) */
   uint32_t first_ts;
-  void *listener_user;              /* handed back to send */
+  void *listener_user; /* handed back to send */
 } sfu_mixer_attendee_desc_t;
 
 /* Counters (cumulative unless said). */
 typedef struct {
   uint64_t ticks;
-  uint64_t encodes;             /* libopus encode calls */
-  uint64_t encodes_last_tick;   /* in the last tick */
-  uint64_t handback_encodes;    /* of which by talkers handing back to the shared stream */
+  uint64_t encodes;           /* libopus encode calls */
+  uint64_t encodes_last_tick; /* in the last tick */
+  uint64_t handback_encodes;  /* of which by talkers handing back to the shared stream */
   uint64_t shared_encodes, own_encodes;
-  uint64_t skipped_encodes;     /* silent streams whose encoder was already in DTX */
+  uint64_t skipped_encodes; /* silent streams whose encoder was already in DTX */
   uint64_t packets_sent, bytes_sent;
-  uint64_t dtx_frames;          /* frames not sent because the mix was silent */
-  uint64_t limiter_frames;      /* encoded frames in which the limiter acted */
-  uint64_t decodes;             /* pulls with decode = 1 */
+  uint64_t dtx_frames;     /* frames not sent because the mix was silent */
+  uint64_t limiter_frames; /* encoded frames in which the limiter acted */
+  uint64_t decodes;        /* pulls with decode = 1 */
   uint64_t talker_changes;
-  uint64_t pool_encoders;       /* encoders allocated (high-water mark) */
-  uint64_t pool_exhausted;      /* times a talker had to wait for an encoder */
-  size_t pool_bytes;            /* their memory */
-  int talkers;                  /* voices mixed in the last tick */
+  uint64_t pool_encoders;  /* encoders allocated (high-water mark) */
+  uint64_t pool_exhausted; /* times a talker had to wait for an encoder */
+  size_t pool_bytes;       /* their memory */
+  int talkers;             /* voices mixed in the last tick */
 } sfu_mixer_stats_t;
 
 sfu_mixer_t *sfu_mixer_new(const sfu_mixer_config_t *cfg);

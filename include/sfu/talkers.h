@@ -37,33 +37,33 @@
 #define SFU_TALKERS_MAX 16        /* most voice places a meeting may configure */
 #define SFU_TALKERS_MAX_CONTENT 2 /* content shares mixed at once */
 #define SFU_TALKERS_DEFAULT 5
-#define SFU_TALKERS_THRESHOLD 0.01f            /* -40 dBov: below it, not talking */
-#define SFU_TALKERS_DEFAULT_HOLD_US 400000ull  /* stays this long after going quiet */
-#define SFU_TALKERS_MIN_TALK_US 300000ull      /* replaceable only after this */
+#define SFU_TALKERS_THRESHOLD 0.01f           /* -40 dBov: below it, not talking */
+#define SFU_TALKERS_DEFAULT_HOLD_US 400000ull /* stays this long after going quiet */
+#define SFU_TALKERS_MIN_TALK_US 300000ull     /* replaceable only after this */
 
 /* One sender's selection state. Owned by value inside the owner's attendee. */
 typedef struct {
-  float fast, slow;        /* smoothed levels */
-  uint64_t loud_us;        /* last tick its fast level was above the threshold */
-  uint64_t since_us;       /* when it joined the set */
-  uint8_t eligible;        /* set by the owner each tick: may send, not muted, has audio */
-  uint8_t content;         /* content-share audio: selected apart */
-  uint8_t talking;         /* in the set (maintained by sfu_talkers_select) */
-  uint8_t known;           /* a level was seen since reset */
+  float fast, slow;  /* smoothed levels */
+  uint64_t loud_us;  /* last tick its fast level was above the threshold */
+  uint64_t since_us; /* when it joined the set */
+  uint8_t eligible;  /* set by the owner each tick: may send, not muted, has audio */
+  uint8_t content;   /* content-share audio: selected apart */
+  uint8_t talking;   /* in the set (maintained by sfu_talkers_select) */
+  uint8_t known;     /* a level was seen since reset */
 } sfu_talker_t;
 
 /* The set. Owned by value inside the mixer. Entries are indexes into the owner's array
  * of senders (the same array given to sfu_talkers_select). */
 typedef struct {
-  int max;                            /* voice places (1..SFU_TALKERS_MAX) */
+  int max; /* voice places (1..SFU_TALKERS_MAX) */
   uint64_t hold_us;
-  int n;                              /* voice talkers */
+  int n; /* voice talkers */
   int idx[SFU_TALKERS_MAX];
   int n_content;
   int content[SFU_TALKERS_MAX_CONTENT];
-  int n_order;                        /* == n */
-  int order[SFU_TALKERS_MAX];         /* voice talkers, dominant first */
-  uint64_t changes;                   /* times the set changed (for stats, tests) */
+  int n_order;                /* == n */
+  int order[SFU_TALKERS_MAX]; /* voice talkers, dominant first */
+  uint64_t changes;           /* times the set changed (for stats, tests) */
 } sfu_talkers_t;
 
 void sfu_talkers_init(sfu_talkers_t *s, int max, uint64_t hold_us);

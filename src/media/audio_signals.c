@@ -11,13 +11,13 @@
  * exact comparison: volume in hundredths, strength in halves. */
 typedef struct {
   char id[SFU_SIGNALS_ID_MAX];
-  uint8_t used, gone;   /* gone: removed, listed in "x" at the next push, then freed */
-  uint8_t muted_flag;   /* set by the owner */
-  uint8_t strength2;    /* strength x 2: 0, 1, 2 */
-  float peak;           /* highest level since the last push */
-  int16_t vol;          /* volume of the last push, hundredths */
-  uint64_t sound_us;    /* last tick with a level above silence */
-  int16_t rep_v;        /* last reported: -1 never */
+  uint8_t used, gone; /* gone: removed, listed in "x" at the next push, then freed */
+  uint8_t muted_flag; /* set by the owner */
+  uint8_t strength2;  /* strength x 2: 0, 1, 2 */
+  float peak;         /* highest level since the last push */
+  int16_t vol;        /* volume of the last push, hundredths */
+  uint64_t sound_us;  /* last tick with a level above silence */
+  int16_t rep_v;      /* last reported: -1 never */
   int8_t rep_m, rep_s;
 } entry_t;
 
@@ -27,7 +27,7 @@ struct sfu_audio_signals {
   entry_t *e;
   int order[SFU_SIGNALS_ORDER_MAX], n_order;
   int rep_order[SFU_SIGNALS_ORDER_MAX], n_rep_order;
-  uint8_t full_next;    /* the next push is complete (first push, or a slot was reused) */
+  uint8_t full_next; /* the next push is complete (first push, or a slot was reused) */
   uint64_t last_push_us;
   uint8_t pushed_once;
   char *buf;
@@ -43,7 +43,8 @@ sfu_audio_signals_t *sfu_audio_signals_new(int max_attendees) {
   if (!s) return NULL;
   s->max = max_attendees;
   s->e = calloc((size_t)max_attendees, sizeof *s->e);
-  s->cap = (size_t)max_attendees * PER_ATTENDEE + SFU_SIGNALS_ORDER_MAX * (SFU_SIGNALS_ID_MAX + 4) + 128;
+  s->cap =
+      (size_t)max_attendees * PER_ATTENDEE + SFU_SIGNALS_ORDER_MAX * (SFU_SIGNALS_ID_MAX + 4) + 128;
   s->buf = malloc(s->cap);
   if (!s->e || !s->buf) {
     sfu_audio_signals_free(s);
@@ -120,9 +121,12 @@ void sfu_audio_signals_set_muted(sfu_audio_signals_t *s, int slot, int muted) {
 void sfu_audio_signals_set_strength(sfu_audio_signals_t *s, int slot, float strength) {
   entry_t *e = get(s, slot);
   if (!e) return;
-  if (!(strength >= 0.25f)) e->strength2 = 0; /* NaN reads as 0 */
-  else if (strength < 0.75f) e->strength2 = 1;
-  else e->strength2 = 2;
+  if (!(strength >= 0.25f))
+    e->strength2 = 0; /* NaN reads as 0 */
+  else if (strength < 0.75f)
+    e->strength2 = 1;
+  else
+    e->strength2 = 2;
 }
 
 void sfu_audio_signals_order(sfu_audio_signals_t *s, const int *slots, int n) {
@@ -172,8 +176,10 @@ static void put_key(wr_t *w, const char *id, int *first) {
 static void put_hundredths(wr_t *w, int v) {
   char t[8];
   size_t n = 0;
-  if (v <= 0) t[n++] = '0';
-  else if (v >= 100) t[n++] = '1';
+  if (v <= 0)
+    t[n++] = '0';
+  else if (v >= 100)
+    t[n++] = '1';
   else {
     t[n++] = '0';
     t[n++] = '.';

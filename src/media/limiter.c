@@ -36,7 +36,7 @@ int sfu_limiter_process(sfu_limiter_t *l, float *x, int frames, int channels) {
     }
     float target = peak > SFU_LIMITER_THRESHOLD ? SFU_LIMITER_THRESHOLD / peak : 1.0f;
     float next = g + (1.0f - g) * RELEASE_COEF; /* release */
-    if (next > target) next = target;            /* attack: at once */
+    if (next > target) next = target;           /* attack: at once */
     if (next > 0.9999f && g > 0.9999f && peak <= SFU_LIMITER_THRESHOLD) {
       g = 1.0f; /* the common case: nothing to do in this block */
       continue;

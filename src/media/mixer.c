@@ -151,8 +151,7 @@ sfu_audio_signals_t *sfu_mixer_signals(sfu_mixer_t *m) { return m->sig; }
 int sfu_mixer_attendee_slot(const sfu_mixer_attendee_t *a) { return a->slot; }
 int sfu_mixer_attendee_talking(const sfu_mixer_attendee_t *a) { return a->mix_index >= 0; }
 size_t sfu_mixer_bytes_per_attendee(void) {
-  return sizeof(sfu_mixer_attendee_t) + 2 * sizeof(void *) +
-         sfu_audio_signals_bytes_per_attendee();
+  return sizeof(sfu_mixer_attendee_t) + 2 * sizeof(void *) + sfu_audio_signals_bytes_per_attendee();
 }
 
 void sfu_mixer_stats(const sfu_mixer_t *m, sfu_mixer_stats_t *out) {

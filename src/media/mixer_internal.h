@@ -23,13 +23,13 @@ typedef enum { OUT_NONE = 0, OUT_SHARED, OUT_OWN, OUT_HANDBACK } mixer_out_mode_
 typedef struct {
   OpusEncoder *enc;
   int channels;
-  int owner;             /* attendee slot; -1 shared; -2 free */
-  int loss_perc;         /* OPUS_SET_PACKET_LOSS_PERC as applied */
-  uint8_t dtx_last;      /* the last encode was a DTX frame */
-  uint8_t dtx_on;        /* OPUS_SET_DTX as applied: only while the input is silent */
-  uint8_t encoded;       /* encoded this tick */
+  int owner;        /* attendee slot; -1 shared; -2 free */
+  int loss_perc;    /* OPUS_SET_PACKET_LOSS_PERC as applied */
+  uint8_t dtx_last; /* the last encode was a DTX frame */
+  uint8_t dtx_on;   /* OPUS_SET_DTX as applied: only while the input is silent */
+  uint8_t encoded;  /* encoded this tick */
   sfu_limiter_t lim;
-  size_t len;            /* this tick's payload; 0: nothing to send */
+  size_t len; /* this tick's payload; 0: nothing to send */
   uint8_t payload[OPUS_MAX_PAYLOAD];
 } mixer_enc_t;
 
@@ -42,18 +42,18 @@ struct sfu_mixer_attendee {
   void *listener_user;
   uint8_t can_send, can_receive, content, stereo, muted;
   sfu_talker_t talk;
-  float level;           /* this tick's level (peeked or measured), -1 unknown */
-  int mix_index;         /* index into the tick's PCM buffers, -1 if not mixed */
+  float level;   /* this tick's level (peeked or measured), -1 unknown */
+  int mix_index; /* index into the tick's PCM buffers, -1 if not mixed */
   /* output (mixer_out.c) */
   uint32_t ssrc;
   uint8_t pt;
   uint16_t seq;
   uint32_t ts;
-  uint8_t marker_next;   /* the next packet sent is the first after silence */
-  uint8_t mode;          /* mixer_out_mode_t */
-  int enc;               /* pool index of its own encoder (format stereo), -1 none */
-  int handback_left;     /* frames its own encoder still encodes the shared mix */
-  int loss_perc;         /* its downlink loss, 0..100 */
+  uint8_t marker_next; /* the next packet sent is the first after silence */
+  uint8_t mode;        /* mixer_out_mode_t */
+  int enc;             /* pool index of its own encoder (format stereo), -1 none */
+  int handback_left;   /* frames its own encoder still encodes the shared mix */
+  int loss_perc;       /* its downlink loss, 0..100 */
 };
 
 /* The mixer. Owned by its creator (sfu_mixer_new / sfu_mixer_free); one thread. */
@@ -69,18 +69,18 @@ struct sfu_mixer {
   int n_pcm;
   float pcm[MIX_MAX_MIXED][MIX_SAMPLES];
   int pcm_ch[MIX_MAX_MIXED];
-  uint8_t pcm_live[MIX_MAX_MIXED];           /* pull gave PCM (else silence) */
+  uint8_t pcm_live[MIX_MAX_MIXED]; /* pull gave PCM (else silence) */
   int n_live;
-  float scratch[MIX_SAMPLES];                /* decode target of non-mixed level probes */
-  float mix[MIX_SAMPLES];                    /* sum of the talkers, mix_ch channels */
+  float scratch[MIX_SAMPLES]; /* decode target of non-mixed level probes */
+  float mix[MIX_SAMPLES];     /* sum of the talkers, mix_ch channels */
   int mix_ch;
-  float fmt_mix[2][MIX_SAMPLES];             /* mix in each output format, unlimited */
-  float work[MIX_SAMPLES];                   /* one encoder's input */
-  mixer_enc_t *pool[2][POOL_MAX];            /* [0 mono, 1 stereo][k], grown on demand */
+  float fmt_mix[2][MIX_SAMPLES];  /* mix in each output format, unlimited */
+  float work[MIX_SAMPLES];        /* one encoder's input */
+  mixer_enc_t *pool[2][POOL_MAX]; /* [0 mono, 1 stereo][k], grown on demand */
   int n_pool[2];
-  int shared_listeners[2];                   /* this tick */
+  int shared_listeners[2]; /* this tick */
   uint8_t loss_dirty;
-  uint64_t loss_at_us;
+  uint64_t loss_at_tick; /* tick of the last percentile */
   uint8_t rtp[12 + OPUS_MAX_PAYLOAD];
   sfu_mixer_stats_t st;
 };

@@ -201,9 +201,9 @@ static void apply_loss(mixer_enc_t *e, int perc) {
  * the one worst link setting everyone's overhead). A histogram, O(listeners), at most
  * once a second and only after a change. */
 static void shared_loss(sfu_mixer_t *m) {
-  if (!m->loss_dirty || m->st.ticks - m->loss_at_us < 50) return;
+  if (!m->loss_dirty || m->st.ticks - m->loss_at_tick < 50) return;
   m->loss_dirty = 0;
-  m->loss_at_us = m->st.ticks;
+  m->loss_at_tick = m->st.ticks;
   for (int f = 0; f < 2; f++) {
     if (!m->n_pool[f]) continue;
     uint16_t hist[101] = {0};
@@ -241,8 +241,7 @@ static void encode(sfu_mixer_t *m, mixer_enc_t *e, int silent) {
     e->dtx_on = (uint8_t)want_dtx;
     opus_encoder_ctl(e->enc, OPUS_SET_DTX(want_dtx));
   }
-  if (sfu_limiter_process(&e->lim, m->work, SFU_AUDIO_FRAME, e->channels))
-    m->st.limiter_frames++;
+  if (sfu_limiter_process(&e->lim, m->work, SFU_AUDIO_FRAME, e->channels)) m->st.limiter_frames++;
   opus_int32 n = opus_encode_float(e->enc, m->work, SFU_AUDIO_FRAME, e->payload,
                                    (opus_int32)sizeof e->payload);
   m->st.encodes++;
@@ -319,8 +318,10 @@ void sfu_mixer__out_send(sfu_mixer_t *m) {
     sfu_mixer_attendee_t *a = m->att[i];
     if (!a) continue;
     const mixer_enc_t *e = NULL;
-    if (a->mode == OUT_SHARED) e = m->pool[a->stereo][0];
-    else if (a->mode == OUT_OWN || a->mode == OUT_HANDBACK) e = m->pool[a->stereo][a->enc];
+    if (a->mode == OUT_SHARED)
+      e = m->pool[a->stereo][0];
+    else if (a->mode == OUT_OWN || a->mode == OUT_HANDBACK)
+      e = m->pool[a->stereo][a->enc];
     if (e && e->len) {
       put_header(m->rtp, a, a->marker_next);
       memcpy(m->rtp + 12, e->payload, e->len);

@@ -90,8 +90,10 @@ static void reorder(sfu_talkers_t *s, sfu_talker_t *const *v) {
   /* Keep the previous order of those still talking, append newcomers, then let a
    * speaker pass the one before it only with a clear margin (n <= 16: bubble passes). */
   for (int k = 0; k < s->n_order;) {
-    if (find(s->idx, s->n, s->order[k]) < 0) remove_at(s->order, &s->n_order, k);
-    else k++;
+    if (find(s->idx, s->n, s->order[k]) < 0)
+      remove_at(s->order, &s->n_order, k);
+    else
+      k++;
   }
   for (int k = 0; k < s->n; k++)
     if (find(s->order, s->n_order, s->idx[k]) < 0) s->order[s->n_order++] = s->idx[k];
