@@ -19,9 +19,9 @@
  * its target drops a frame (preferably a quiet one), one that runs dry conceals without
  * advancing: that absorbs clock drift between the sender and the meeting's tick.
  *
- * Memory per stream: sizeof(sfu_audio_in_t) (slots 32 x 1.5 KB + PCM FIFO 6720 x 2 floats,
- * ~103 KB) + opus_decoder_get_size(2) (~26 KB). Owner: the attendee's audio state
- * (new/free); one thread (the meeting's loop). */
+ * Memory per stream (sfu_audio_in_memory): 131 KB = sizeof(sfu_audio_in_t) 104 KB (slots
+ * 32 x 1.5 KB, PCM FIFO 6720 x 2 floats 54 KB) + opus_decoder_get_size(2) 27 KB. Owner: the
+ * attendee's audio state (new/free); one thread (the meeting's loop). */
 #ifndef SFU_AUDIO_IN_H
 #define SFU_AUDIO_IN_H
 
@@ -55,34 +55,34 @@ typedef struct {
  * GetAttendeeStats. Packet counts are RTP packets; frame counts are 20 ms pulls unless
  * said otherwise. */
 typedef struct {
-  uint64_t packets;        /* accepted (unique, parsed) packets, plain or RED primary */
-  uint64_t lost;           /* RFC 3550 §A.3 cumulative lost (expected - received) */
-  uint64_t duplicates;     /* same seq seen again */
-  uint64_t late;           /* arrived after its play position (dropped) */
-  uint64_t overflow;       /* dropped because the slot ring was full */
-  uint64_t bad_payloads;   /* unparsable Opus, zero-length, too big, malformed RED,
-                            * decoder errors or garbage caught by the energy gate */
-  uint64_t resets;         /* buffer restarts (seq/ts jump, silence for > 2 s) */
-  uint64_t jump_drops;     /* a lone packet far off in seq or timestamp: dropped; a second
-                            * one that continues it resets the buffer */
+  uint64_t packets;          /* accepted (unique, parsed) packets, plain or RED primary */
+  uint64_t lost;             /* RFC 3550 §A.3 cumulative lost (expected - received) */
+  uint64_t duplicates;       /* same seq seen again */
+  uint64_t late;             /* arrived after its play position (dropped) */
+  uint64_t overflow;         /* dropped because the slot ring was full */
+  uint64_t bad_payloads;     /* unparsable Opus, zero-length, too big, malformed RED,
+                              * decoder errors or garbage caught by the energy gate */
+  uint64_t resets;           /* buffer restarts (seq/ts jump, silence for > 2 s) */
+  uint64_t jump_drops;       /* a lone packet far off in seq or timestamp: dropped; a second
+                              * one that continues it resets the buffer */
   uint64_t concealed_frames; /* 20 ms equivalents produced by PLC */
-  uint64_t fec_recovered;  /* packets rebuilt from the next packet's in-band FEC */
-  uint64_t red_recovered;  /* packets played from a RED redundant copy */
-  uint64_t dtx_frames;     /* 20 ms equivalents of DTX silence (no concealment) */
-  uint64_t silent_frames;  /* pulls answered SILENT because the level said silence */
-  uint64_t skipped_frames; /* pulls with decode = 0 whose packets were consumed undecoded */
-  uint64_t decoder_calls;  /* opus_decode_float calls (normal, FEC and PLC) */
-  uint64_t decoder_resets; /* OPUS_RESET_STATE after skipped frames (then a fade-in) */
-  uint64_t drift_drops;    /* frames dropped to bring the buffer down to its target */
-  uint64_t drift_inserts;  /* frames inserted (concealment / silence without advancing) */
-  float loss_fraction;     /* over the last ~1 s interval of expected packets, 0..1 */
-  float jitter_ms;         /* RFC 3550 §A.8 interarrival jitter */
-  float target_ms;         /* current target buffer level */
-  float level_ms;          /* current buffer level (queued audio ahead of the play position) */
-  float signal_strength;   /* 1, 0.5 or 0: see sfu_audio_in_stats() */
-  int muted;               /* the level said silence, or the decoded audio was digital
-                            * silence, for >= 1 s */
-  int channels;            /* of the last packet (1 or 2), 0 before any */
+  uint64_t fec_recovered;    /* packets rebuilt from the next packet's in-band FEC */
+  uint64_t red_recovered;    /* packets played from a RED redundant copy */
+  uint64_t dtx_frames;       /* 20 ms equivalents of DTX silence (no concealment) */
+  uint64_t silent_frames;    /* pulls answered SILENT because the level said silence */
+  uint64_t skipped_frames;   /* pulls with decode = 0 whose packets were consumed undecoded */
+  uint64_t decoder_calls;    /* opus_decode_float calls (normal, FEC and PLC) */
+  uint64_t decoder_resets;   /* OPUS_RESET_STATE after skipped frames (then a fade-in) */
+  uint64_t drift_drops;      /* frames dropped to bring the buffer down to its target */
+  uint64_t drift_inserts;    /* frames inserted (concealment / silence without advancing) */
+  float loss_fraction;       /* over the last ~1 s interval of expected packets, 0..1 */
+  float jitter_ms;           /* RFC 3550 §A.8 interarrival jitter */
+  float target_ms;           /* current target buffer level */
+  float level_ms;            /* current buffer level (queued audio ahead of the play position) */
+  float signal_strength;     /* 1, 0.5 or 0: see sfu_audio_in_stats() */
+  int muted;                 /* the level said silence, or the decoded audio was digital
+                              * silence, for >= 1 s */
+  int channels;              /* of the last packet (1 or 2), 0 before any */
 } sfu_audio_in_stats_t;
 
 typedef struct sfu_audio_in sfu_audio_in_t;

@@ -16,14 +16,14 @@
 #include "sfu/rtp.h"
 
 #define FRAME SFU_AUDIO_FRAME
-#define MS(x) ((int64_t)(x) * 48)            /* ms -> samples */
+#define MS(x) ((int64_t)(x)*48)                            /* ms -> samples */
 #define FIFO_CAP (SFU_AUDIO_IN_MAX_PACKET_SAMPLES + FRAME) /* < FRAME left + one packet */
 #define NSEG 32
 #define TRANSIT_N 64
-#define FADE_SAMPLES 240 /* 5 ms fade-in after a decoder reset */
-#define SEQ_JUMP 500     /* packets: beyond this ahead or behind, the stream restarted */
-#define TS_JUMP MS(1000) /* timestamp this far ahead of the arrival clock, or 2x behind */
-#define STOP_US 2000000u /* no packet for this long: the next one restarts the buffer */
+#define FADE_SAMPLES 240      /* 5 ms fade-in after a decoder reset */
+#define SEQ_JUMP 500          /* packets: beyond this ahead or behind, the stream restarted */
+#define TS_JUMP MS(1000)      /* timestamp this far ahead of the arrival clock, or 2x behind */
+#define STOP_US 2000000u      /* no packet for this long: the next one restarts the buffer */
 #define LEVEL_TTL_US 2000000u /* no RFC 6464 byte for this long: the sender stopped sending it */
 #define QUIET_DBOV 50         /* a frame at or below -50 dBov may be dropped / treated as DTX */
 #define QUIET_RMS 0.003f      /* the same for decoded energy (-50 dBFS) */
@@ -57,7 +57,7 @@ struct sfu_audio_in {
   int64_t hi_seq, hi_ts, base_seq;
   uint64_t received, lost_before; /* unique packets this epoch; lost in earlier epochs */
   uint64_t last_arrival_us, level_seen_us;
-  uint64_t seen[2];  /* seqs hi_seq-127 .. hi_seq received (bit i = hi_seq - i) */
+  uint64_t seen[2]; /* seqs hi_seq-127 .. hi_seq received (bit i = hi_seq - i) */
   int jump_valid;
   uint16_t jump_seq; /* a lone jumped packet, waiting for its successor to confirm */
   int has_level;
@@ -77,11 +77,11 @@ struct sfu_audio_in {
   /* playout */
   int playing;
   int64_t next_ts, last_seq;
-  int in_dtx;     /* the last thing played says silence follows: an empty buffer is DTX */
+  int in_dtx; /* the last thing played says silence follows: an empty buffer is DTX */
   int underrun_frames, underrun_plc; /* the current underrun: frames inserted, concealed */
-  int64_t plc_run; /* consecutive concealed samples */
-  int stale;      /* packets were skipped undecoded: reset before the next decode */
-  int fade;       /* fade-in samples left */
+  int64_t plc_run;                   /* consecutive concealed samples */
+  int stale; /* packets were skipped undecoded: reset before the next decode */
+  int fade;  /* fade-in samples left */
   int fifo_level, fifo_channels, out_channels;
   int last_toc;
   float last_rms, env, avg_bytes; /* avg_bytes: per 20 ms, of decoded packets */
@@ -296,7 +296,8 @@ void sfu_audio_in_free(sfu_audio_in_t *a) {
 static void restart(sfu_audio_in_t *a) {
   if (a->started) {
     int64_t expected = a->hi_seq - a->base_seq + 1;
-    if (expected > (int64_t)a->received) a->lost_before += (uint64_t)(expected - (int64_t)a->received);
+    if (expected > (int64_t)a->received)
+      a->lost_before += (uint64_t)(expected - (int64_t)a->received);
     a->st.resets++;
   }
   for (int i = 0; i < SFU_AUDIO_IN_SLOTS; i++) a->slots[i].used = 0;
@@ -348,10 +349,10 @@ static void seen_set(sfu_audio_in_t *a, int64_t seq) {
 }
 
 /* RFC 3550 §A.8 jitter and the transit ring behind the target delay. The target is the
- * ~98th percentile (2nd largest of 64) of the transit above its minimum over the last 64 packets (what a
- * packet may be late by), plus one frame (a pull needs a whole one), within the bounds:
- * it rises at once and falls slowly (1/32 per packet), so one quiet second does not
- * shrink a buffer that the next burst of jitter needs. */
+ * ~98th percentile (2nd largest of 64) of the transit above its minimum over the last 64 packets
+ * (what a packet may be late by), plus one frame (a pull needs a whole one), within the bounds: it
+ * rises at once and falls slowly (1/32 per packet), so one quiet second does not shrink a buffer
+ * that the next burst of jitter needs. */
 static void on_timing(sfu_audio_in_t *a, uint64_t now_us, int64_t ts) {
   int64_t arrival = (int64_t)(now_us * 48 / 1000);
   int64_t transit = arrival - ts;
@@ -497,13 +498,14 @@ static void red_fill(sfu_audio_in_t *a, const red_block_t *b, int n, int64_t seq
  * restarts the stream (confirmed jump, or a long stop) and returns 1. */
 static int check_jump(sfu_audio_in_t *a, uint64_t now_us, uint16_t seq, uint32_t ts) {
   if (!a->started) return 1;
-  if (now_us - a->last_arrival_us > STOP_US) {
+  if (now_us > a->last_arrival_us && now_us - a->last_arrival_us > STOP_US) {
     restart(a);
     return 1;
   }
   int64_t dseq = unwrap16(a->hi_seq, seq) - a->hi_seq;
   int64_t dts = unwrap32(a->hi_ts, ts) - a->hi_ts;
-  int64_t wall = (int64_t)((now_us - a->last_arrival_us) * 48 / 1000);
+  int64_t wall =
+      now_us > a->last_arrival_us ? (int64_t)((now_us - a->last_arrival_us) * 48 / 1000) : 0;
   int jump = dseq > SEQ_JUMP || dseq < -SEQ_JUMP || dts - wall > TS_JUMP || dts < -2 * TS_JUMP;
   if (!jump) {
     a->jump_valid = 0;
@@ -578,7 +580,8 @@ int sfu_audio_in_handle_rtp(sfu_audio_in_t *a, uint64_t now_us, const uint8_t *p
     return SFU_ETOOBIG;
   }
   int dur = opus_duration(p, (size_t)plen);
-  int late = a->playing && ((a->last_seq != NO_SEQ && seq <= a->last_seq) || ts + (dur > 0 ? dur : 0) <= a->next_ts);
+  int late = a->playing && ((a->last_seq != NO_SEQ && seq <= a->last_seq) ||
+                            ts + (dur > 0 ? dur : 0) <= a->next_ts);
   if (is_red && !late) red_fill(a, blk, nblk, seq, ts);
   if (dur < 0) {
     a->st.bad_payloads++;
@@ -642,8 +645,7 @@ static int isolated(sfu_audio_in_t *a, const slot_t *s) {
 static int garbage(const sfu_audio_in_t *a, const slot_t *s, float peak) {
   if (peak < 0.05f) return 0;
   if (s->level >= 0) return peak > 2.f * powf(10.f, -(float)dbov_of(s->level) / 20.f) + 0.02f;
-  if (odd_packet(a, s) && peak > 2.f * a->env + 0.02f)
-    return 1;
+  if (odd_packet(a, s) && peak > 2.f * a->env + 0.02f) return 1;
   return peak > 0.5f && peak > 3.f * a->env;
 }
 
@@ -675,7 +677,7 @@ static int decode(sfu_audio_in_t *a, const uint8_t *data, int len, int fec, int 
   int n = opus_decode_float(a->dec, data, len, out, frame_size, fec);
   a->st.decoder_calls++;
   if (n <= 0) return -1;
-  for (int i = 0; i < n * 2; i++) { /* opus_decode_float does not clip */
+  for (int i = 0; i < n * 2; i++) {                          /* opus_decode_float does not clip */
     if (!(out[i] >= -1.f)) out[i] = out[i] < 0 ? -1.f : 0.f; /* also NaN -> 0 */
     if (out[i] > 1.f) out[i] = 1.f;
   }
@@ -711,7 +713,8 @@ static int packet_quiet(const sfu_audio_in_t *a, const slot_t *s) {
   if (s->level >= 0) return level_quiet(s->level);
   if (!a->rms_valid) return 0;
   /* The VAD bit alone is not enough: SILK's VAD calls a steady tone "no voice". */
-  return a->last_rms < QUIET_RMS || (silk_vad(s->data, s->len) == 0 && a->last_rms < 10 * QUIET_RMS);
+  return a->last_rms < QUIET_RMS ||
+         (silk_vad(s->data, s->len) == 0 && a->last_rms < 10 * QUIET_RMS);
 }
 
 /* Plays the slot at (or straddling) next_ts into the FIFO. */
@@ -797,7 +800,8 @@ static int fill(sfu_audio_in_t *a, int want) {
         a->plc_run = 0;
         continue;
       }
-      if (gap <= s->dur && gap % 120 == 0 && s->len > 2 && a->plc_run < MS(SFU_AUDIO_IN_PLC_MAX_MS)) {
+      if (gap <= s->dur && gap % 120 == 0 && s->len > 2 &&
+          a->plc_run < MS(SFU_AUDIO_IN_PLC_MAX_MS)) {
         /* The one packet before s: its in-band FEC (RFC 6716 §2.1.7), or PLC when it has
          * none (libopus conceals then). */
         int lbrr = has_lbrr(s->data, s->len);
@@ -1039,12 +1043,16 @@ const sfu_audio_source_ops_t sfu_audio_in_ops = {peek_cb, pull_cb};
 void sfu_audio_in_stats(const sfu_audio_in_t *a, sfu_audio_in_stats_t *out) {
   *out = a->st;
   int64_t expected = a->started ? a->hi_seq - a->base_seq + 1 : 0;
-  out->lost = a->lost_before + (expected > (int64_t)a->received ? (uint64_t)(expected - (int64_t)a->received) : 0);
+  out->lost = a->lost_before +
+              (expected > (int64_t)a->received ? (uint64_t)(expected - (int64_t)a->received) : 0);
   out->loss_fraction = a->loss_fraction;
   out->jitter_ms = (float)(a->jitter / 48.0);
   out->target_ms = (float)a->target / 48.f;
   out->level_ms = a->playing ? (float)buffered(a) / 48.f : 0.f;
   float l = out->loss_fraction, j = out->jitter_ms;
-  out->signal_strength = !a->started ? 0.f : (l < 0.05f && j < 40.f) ? 1.f : (l < 0.20f && j < 100.f) ? 0.5f : 0.f;
+  out->signal_strength = !a->started                ? 0.f
+                         : (l < 0.05f && j < 40.f)  ? 1.f
+                         : (l < 0.20f && j < 100.f) ? 0.5f
+                                                    : 0.f;
   out->muted = a->silent_run_ms >= MUTED_MS;
 }

@@ -1,0 +1,839 @@
+/* The audio receive side (src/media/audio_in.c): tones encoded by libopus, sent over the
+ * simulated link (tests/sim) on a virtual clock, pulled every 20 ms as the mixer does.
+ * SNR with loss, FEC against PLC, DTX, duplicates and reordering, garbage, RED, frame
+ * sizes, mono/stereo, level-silent streams, clock drift, restarts. */
+#include <math.h>
+#include <opus.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sfu/audio_in.h"
+#include "sfu/err.h"
+#include "sim_link.h"
+#include "test.h"
+#include "test_alloc.h"
+
+#define PT 111
+#define RED_PT 63
+#define MS_US 1000ull
+#define SR 48000
+
+/* ---- a sender: libopus on a tone, RTP out ----------------------------------------------- */
+
+typedef struct {
+  int frame_ms10; /* frame size in 0.1 ms units (100 = 10 ms) */
+  int channels;
+  int fec, loss_perc, dtx, bitrate;
+  double freq, amp;
+  double (*env)(double t_s); /* amplitude envelope, NULL = 1 */
+  double drift;              /* sender clock speed - 1: 0.005 = 0.5 % fast */
+  uint64_t dur_us;
+  sim_dir_cfg_t link;
+  uint64_t seed;
+  int level;        /* send RFC 6464 levels */
+  int red;          /* RFC 2198 with the previous packet as redundancy */
+  int dup_swap;     /* deliver in pairs: swapped and duplicated (no link) */
+  int pairs;        /* deliver in pairs, in order (the reference of dup_swap) */
+  double garbage;   /* fraction of payloads replaced by random bytes */
+  int stereo_at_ms; /* switch to a stereo encoder at this time (0 = never) */
+  int drop_every;   /* drop every n-th packet before the link (0 = none) */
+  int complexity;   /* encoder complexity (0: 5) */
+  int decode;       /* pull with decode = 1 (default when 0: yes; -1: decode = 0) */
+  int voice;        /* 1: harmonics and a 3 Hz syllable-like envelope (libopus's VAD calls
+                     * a pure tone noise and then sends no LBRR, in-band FEC, at all);
+                     * 2: the same with a +-10 % vibrato, which PLC cannot predict */
+} run_cfg_t;
+
+/* The sent signal at sample i (before the envelope). */
+static double signal_at(const run_cfg_t *c, int64_t i) {
+  double t = (double)i / 48000.0, w = 2 * M_PI * c->freq * t;
+  if (!c->voice) return c->amp * sin(w);
+  /* vibrato +-10 % at 2 Hz: the phase of f (1 + 0.1 sin(4 pi t)) */
+  if (c->voice == 2) w -= c->freq * 0.1 / 2 * cos(4 * M_PI * t);
+  double g = 0.55 + 0.45 * sin(2 * M_PI * 3 * t);
+  return c->amp * g * (0.6 * sin(w) + 0.3 * sin(2 * w + 1) + 0.2 * sin(3 * w + 2));
+}
+
+typedef struct {
+  float *out; /* mono (left) output, one frame per pull */
+  size_t n;
+  int pcm_frames, silent_frames, none_frames, stereo_frames;
+  float max_abs, max_frame_rms, max_level_ms, max_target_ms;
+  sfu_audio_in_stats_t st;
+  uint64_t sent;
+} run_out_t;
+
+static uint64_t rng_state = 88172645463325252ull;
+static uint32_t rnd(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return (uint32_t)rng_state;
+}
+
+static size_t rtp_build(uint8_t *b, uint8_t pt, uint16_t seq, uint32_t ts, const uint8_t *pl,
+                        size_t len) {
+  b[0] = 0x80;
+  b[1] = pt;
+  b[2] = (uint8_t)(seq >> 8);
+  b[3] = (uint8_t)seq;
+  b[4] = (uint8_t)(ts >> 24);
+  b[5] = (uint8_t)(ts >> 16);
+  b[6] = (uint8_t)(ts >> 8);
+  b[7] = (uint8_t)ts;
+  memset(b + 8, 0, 4);
+  b[8] = 0x12; /* ssrc */
+  memcpy(b + 12, pl, len);
+  return 12 + len;
+}
+
+static int level_byte(const float *x, int n, int ch) {
+  double e = 0;
+  for (int i = 0; i < n * ch; i++) e += (double)x[i] * x[i];
+  double rms = sqrt(e / (n * ch));
+  int d = rms <= 1e-7 ? 127 : (int)lround(-20.0 * log10(rms));
+  if (d < 0) d = 0;
+  if (d > 127) d = 127;
+  return (rms > 0.001 ? 0x80 : 0) | d;
+}
+
+static OpusEncoder *enc_new(const run_cfg_t *c, int ch) {
+  int err;
+  OpusEncoder *e = opus_encoder_create(SR, ch, OPUS_APPLICATION_VOIP, &err);
+  opus_encoder_ctl(e, OPUS_SET_BITRATE(c->bitrate ? c->bitrate : 24000));
+  opus_encoder_ctl(e, OPUS_SET_COMPLEXITY(c->complexity ? c->complexity : 5));
+  opus_encoder_ctl(e, OPUS_SET_INBAND_FEC(c->fec));
+  opus_encoder_ctl(e, OPUS_SET_PACKET_LOSS_PERC(c->loss_perc));
+  opus_encoder_ctl(e, OPUS_SET_DTX(c->dtx));
+  opus_encoder_ctl(e, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE));
+  return e;
+}
+
+/* Sends the tone for c->dur_us and pulls every 20 ms; fills o (o->out malloc'd). */
+static void run(const run_cfg_t *c, run_out_t *o) {
+  memset(o, 0, sizeof *o);
+  sfu_audio_in_cfg_t cfg = {.opus_pt = PT, .red_pt = c->red ? RED_PT : -1};
+  sfu_audio_in_t *a = sfu_audio_in_new(&cfg);
+  sim_link_t *l = sim_link_new(c->seed ? c->seed : 7);
+  sim_link_config(l, SIM_AB, &c->link);
+  int fs = c->frame_ms10 ? c->frame_ms10 * 48 / 10 : 960;
+  uint64_t frame_us = (uint64_t)fs * 1000000u / SR;
+  OpusEncoder *enc = enc_new(c, c->channels ? c->channels : 1);
+  int ch = c->channels ? c->channels : 1;
+  size_t cap = (size_t)(c->dur_us / 20000 + 2) * 960;
+  o->out = calloc(cap, sizeof(float));
+  float in[5760 * 2], pcm[960 * 2];
+  uint8_t pay[1500], pkt[1600], prev[1500], held[2][1600];
+  size_t held_len[2];
+  int nheld = 0;
+  int prev_len = 0, prev_level = -1;
+  uint16_t seq = 1000;
+  uint32_t ts0 = 12345;
+  uint64_t k = 0, pull_t = 5 * MS_US;
+  for (uint64_t t = 0; t <= c->dur_us; t += 250) {
+    /* the sender's frames due by t (its clock runs 1 + drift times ours) */
+    while ((double)(k * frame_us) / (1.0 + c->drift) <= (double)t &&
+           (double)(k * frame_us) / (1.0 + c->drift) < (double)c->dur_us) {
+      double ts_s = (double)(k * fs) / SR;
+      if (c->stereo_at_ms && ch == 1 && ts_s * 1000 >= c->stereo_at_ms) {
+        opus_encoder_destroy(enc);
+        ch = 2;
+        enc = enc_new(c, 2);
+      }
+      double g = c->env ? c->env(ts_s) : 1.0;
+      for (int i = 0; i < fs; i++) {
+        double v = g * signal_at(c, (int64_t)(k * fs + (uint64_t)i));
+        for (int j = 0; j < ch; j++) in[i * ch + j] = (float)v;
+      }
+      int n = opus_encode_float(enc, in, fs, pay, sizeof pay);
+      int lvl = c->level ? level_byte(in, fs, ch) : -1;
+      uint32_t ts = ts0 + (uint32_t)(k * fs);
+      k++;
+      if (n <= 0 || (c->dtx && n <= 2)) continue; /* DTX: not sent, seq not used */
+      if (c->garbage > 0 && (rnd() % 1000) < c->garbage * 1000) {
+        n = (int)(rnd() % 1400);
+        for (int i = 0; i < n; i++) pay[i] = (uint8_t)rnd();
+      }
+      size_t len;
+      if (c->red && prev_len > 0 && prev_len < 1024) {
+        uint8_t red[1600];
+        uint32_t off = (uint32_t)fs;
+        red[0] = 0x80 | PT;
+        red[1] = (uint8_t)(off >> 6);
+        red[2] = (uint8_t)(((off & 0x3f) << 2) | (prev_len >> 8));
+        red[3] = (uint8_t)prev_len;
+        red[4] = PT;
+        memcpy(red + 5, prev, (size_t)prev_len);
+        memcpy(red + 5 + prev_len, pay, (size_t)n);
+        len = rtp_build(pkt, RED_PT, seq, ts, red, (size_t)(5 + prev_len + n));
+      } else {
+        len = rtp_build(pkt, c->red ? RED_PT : PT, seq, ts, pay, (size_t)n);
+        if (c->red) { /* RED with the primary only */
+          uint8_t red[1600];
+          red[0] = PT;
+          memcpy(red + 1, pay, (size_t)n);
+          len = rtp_build(pkt, RED_PT, seq, ts, red, (size_t)n + 1);
+        }
+      }
+      memcpy(prev, pay, (size_t)n);
+      prev_len = n;
+      (void)prev_level;
+      prev_level = lvl;
+      seq++;
+      o->sent++;
+      if (c->drop_every && o->sent % (uint64_t)c->drop_every == 0) continue;
+      if (c->dup_swap || c->pairs) { /* no link: pairs handed over together */
+        memcpy(held[nheld], pkt, len);
+        held_len[nheld++] = len;
+        if (nheld == 2) {
+          if (c->dup_swap) {
+            sfu_audio_in_handle_rtp(a, t, held[1], held_len[1], lvl);
+            sfu_audio_in_handle_rtp(a, t, held[1], held_len[1], lvl);
+            sfu_audio_in_handle_rtp(a, t, held[0], held_len[0], lvl);
+            sfu_audio_in_handle_rtp(a, t, held[0], held_len[0], lvl);
+          } else {
+            sfu_audio_in_handle_rtp(a, t, held[0], held_len[0], lvl);
+            sfu_audio_in_handle_rtp(a, t, held[1], held_len[1], lvl);
+          }
+          nheld = 0;
+        }
+        continue;
+      }
+      /* the level travels with the packet: a trailing byte after the RTP packet, cut on
+       * delivery (the sim link carries bytes only) */
+      pkt[len] = (uint8_t)(lvl < 0 ? 0xff : lvl);
+      pkt[len + 1] = lvl < 0 ? 1 : 0;
+      sim_link_send(l, SIM_AB, t, pkt, len + 2);
+    }
+    uint8_t rb[1700];
+    size_t rl = sizeof rb;
+    while (sim_link_poll(l, t, SIM_AB, rb, &rl) == 1) {
+      int lvl = rb[rl - 1] ? -1 : rb[rl - 2];
+      sfu_audio_in_handle_rtp(a, t, rb, rl - 2, lvl);
+      rl = sizeof rb;
+    }
+    if (t >= pull_t) {
+      pull_t += 20 * MS_US;
+      float lv = sfu_audio_in_peek_level(a, t);
+      (void)lv;
+      int chs = 0;
+      int dec = c->decode >= 0;
+      sfu_audio_pull_t r = sfu_audio_in_pull(a, t, dec, pcm, &chs);
+      float *dst = o->out + o->n;
+      if (r == SFU_AUDIO_PCM) {
+        o->pcm_frames++;
+        if (chs == 2) o->stereo_frames++;
+        double e = 0;
+        for (int i = 0; i < 960; i++) {
+          dst[i] = pcm[i * chs];
+          for (int j = 0; j < chs; j++) {
+            float v = fabsf(pcm[i * chs + j]);
+            if (v > o->max_abs) o->max_abs = v;
+            e += (double)pcm[i * chs + j] * pcm[i * chs + j];
+          }
+        }
+        float rms = (float)sqrt(e / (960 * chs));
+        if (rms > o->max_frame_rms) o->max_frame_rms = rms;
+      } else {
+        if (r == SFU_AUDIO_SILENT) o->silent_frames++;
+        if (r == SFU_AUDIO_NONE) o->none_frames++;
+      }
+      o->n += 960;
+      sfu_audio_in_stats_t st;
+      sfu_audio_in_stats(a, &st);
+      if (st.level_ms > o->max_level_ms && t > 3000000) o->max_level_ms = st.level_ms;
+      if (st.target_ms > o->max_target_ms) o->max_target_ms = st.target_ms;
+    }
+  }
+  sfu_audio_in_stats(a, &o->st);
+  opus_encoder_destroy(enc);
+  sim_link_free(l);
+  sfu_audio_in_free(a);
+}
+
+static double xcorr(const run_out_t *o, const run_cfg_t *c, size_t s0, size_t n, long lag,
+                    int stride) {
+  double x = 0;
+  for (size_t i = s0; i < s0 + n; i += (size_t)stride)
+    x += o->out[i] * signal_at(c, (int64_t)i - lag);
+  return x;
+}
+
+/* The best lag in [lo, hi]: every 8th lag on every 16th sample, then each lag within 8 of
+ * the best on every 2nd sample. */
+static long best_lag(const run_out_t *o, const run_cfg_t *c, size_t s0, size_t n, long lo,
+                     long hi) {
+  double best = -1e300;
+  long bl = lo;
+  for (long L = lo; L <= hi; L += 8) {
+    double x = xcorr(o, c, s0, n, L, 16);
+    if (x > best) best = x, bl = L;
+  }
+  long center = bl;
+  best = -1e300;
+  for (long L = center - 8; L <= center + 8; L++) {
+    if (L < lo || L > hi) continue;
+    double x = xcorr(o, c, s0, n, L, 2);
+    if (x > best) best = x, bl = L;
+  }
+  return bl;
+}
+
+/* SNR (dB) of the output against the sent signal over [from_s, to_s) of output time, in
+ * 0.5 s segments each aligned at its best lag (within 25 ms of the previous segment's: a
+ * frame inserted or dropped by the buffer moves the alignment by 20 ms). */
+static double snr_of(const run_out_t *o, const run_cfg_t *c, double from_s, double to_s) {
+  size_t a = (size_t)(from_s * SR), b = (size_t)(to_s * SR), seg = SR / 2;
+  if (b > o->n) b = o->n;
+  double es = 0, en = 0;
+  long lag = -1;
+  for (size_t s0 = a; s0 + seg <= b; s0 += seg) {
+    long lo = lag < 0 ? 0 : lag - 1200, hi = lag < 0 ? 24000 : lag + 1200;
+    if (lo < 0) lo = 0;
+    if (hi > (long)s0) hi = (long)s0;
+    lag = best_lag(o, c, s0, seg, lo, hi);
+    for (size_t i = s0; i < s0 + seg; i++) {
+      double r = signal_at(c, (int64_t)i - lag), d = o->out[i] - r;
+      es += r * r;
+      en += d * d;
+    }
+  }
+  return 10 * log10(es / (en + 1e-12));
+}
+
+static run_cfg_t base_cfg(void) {
+  run_cfg_t c;
+  memset(&c, 0, sizeof c);
+  c.freq = 1000;
+  c.amp = 0.3;
+  c.dur_us = 4000000;
+  c.link.delay_us = 30 * MS_US;
+  return c;
+}
+
+/* ---- tests -------------------------------------------------------------------------------- */
+
+TEST(clean_link_plays_the_tone) {
+  run_cfg_t c = base_cfg();
+  run_out_t o;
+  run(&c, &o);
+  double snr = snr_of(&o, &c, 1.0, 3.8);
+  printf("  clean: SNR %.1f dB, target %.1f ms, memory %zu B\n", snr, o.st.target_ms,
+         sfu_audio_in_memory());
+  CHECK(snr > 15);
+  CHECK_EQ_INT(o.st.concealed_frames, 0);
+  CHECK_EQ_INT(o.st.lost, 0);
+  CHECK(o.pcm_frames > 180);
+  CHECK(o.st.signal_strength == 1.f);
+  CHECK(sfu_audio_in_memory() < 160 * 1024);
+  free(o.out);
+}
+
+/* Reordering (5 % held back 30 ms), jitter, 10 % random loss: FEC must beat PLC alone. */
+TEST(loss_fec_beats_plc) {
+  run_cfg_t c = base_cfg();
+  c.dur_us = 10000000;
+  c.link.jitter_us = 10 * MS_US;
+  c.link.loss = 0.10;
+  c.link.reorder = 0.05;
+  c.link.reorder_extra_us = 30 * MS_US;
+  c.seed = 42;
+  c.loss_perc = 10;
+  c.freq = 440;
+  c.voice = 2;
+  run_out_t with, without;
+  c.fec = 1;
+  run(&c, &with);
+  c.fec = 0;
+  run(&c, &without);
+  double s1 = snr_of(&with, &c, 1.0, 9.8);
+  double s0 = snr_of(&without, &c, 1.0, 9.8);
+  printf(
+      "  10%% loss: SNR with FEC %.1f dB (fec %llu, plc %llu), without %.1f dB (plc %llu); "
+      "target %.1f ms, jitter %.1f ms, loss %.3f, strength %.1f\n",
+      s1, (unsigned long long)with.st.fec_recovered, (unsigned long long)with.st.concealed_frames,
+      s0, (unsigned long long)without.st.concealed_frames, with.st.target_ms, with.st.jitter_ms,
+      with.st.loss_fraction, with.st.signal_strength);
+  CHECK(s1 > 12);
+  CHECK(s1 > s0 + 2);
+  CHECK(with.st.fec_recovered > 25);
+  CHECK_EQ_INT(without.st.fec_recovered, 0);
+  CHECK(with.st.lost > 30);
+  CHECK(with.st.signal_strength == 0.5f);
+  CHECK(with.max_abs <= 1.f);
+  free(with.out);
+  free(without.out);
+}
+
+/* Tone for 1 s, fades out, silence for 2 s (libopus DTX: packets of <= 2 bytes not sent),
+ * tone again: the gap is silence, never concealment. */
+static double dtx_env(double t) {
+  if (t < 1.0) return 1;
+  if (t < 1.2) return (1.2 - t) / 0.2;
+  if (t < 3.2) return 0;
+  return 1;
+}
+
+TEST(dtx_gap_is_silence) {
+  run_cfg_t c = base_cfg();
+  c.dur_us = 5000000;
+  c.dtx = 1;
+  c.env = dtx_env;
+  run_out_t o;
+  run(&c, &o);
+  printf("  dtx: dtx frames %llu, concealed %llu, sent %llu, silent pulls %d, pcm %d\n",
+         (unsigned long long)o.st.dtx_frames, (unsigned long long)o.st.concealed_frames,
+         (unsigned long long)o.sent, o.silent_frames, o.pcm_frames);
+  CHECK_EQ_INT(o.st.concealed_frames, 0);
+  CHECK_EQ_INT(o.st.lost, 0);
+  CHECK(o.st.dtx_frames > 50);
+  CHECK(o.sent < 200);                  /* DTX happened */
+  CHECK(snr_of(&o, &c, 4.0, 4.9) > 15); /* the tone comes back cleanly */
+  CHECK(o.st.signal_strength == 1.f);
+  free(o.out);
+}
+
+/* Each pair of packets delivered swapped and twice produces the same samples as in
+ * order. */
+TEST(duplicates_and_reordering_same_output) {
+  run_cfg_t c = base_cfg();
+  c.dur_us = 3000000;
+  c.pairs = 1;
+  run_out_t ref, o;
+  run(&c, &ref);
+  c.pairs = 0;
+  c.dup_swap = 1;
+  run(&c, &o);
+  CHECK_EQ_INT(ref.n, o.n);
+  CHECK(ref.pcm_frames > 100);
+  CHECK(memcmp(ref.out, o.out, ref.n * sizeof(float)) == 0);
+  CHECK(o.st.duplicates >= 140);
+  CHECK_EQ_INT(o.st.lost, 0);
+  CHECK_EQ_INT(o.st.concealed_frames, 0);
+  free(ref.out);
+  free(o.out);
+}
+
+/* 10 s with a third of the payloads random bytes: counted, no crash, no loud noise. */
+TEST(garbage_payloads) {
+  for (int level = 0; level <= 1; level++) {
+    run_cfg_t c = base_cfg();
+    c.dur_us = 10000000;
+    c.garbage = 0.33;
+    c.level = level;
+    run_out_t o;
+    run(&c, &o);
+    printf("  garbage (levels %d): bad %llu, max |s| %.3f, max frame rms %.3f (tone %.3f)\n", level,
+           (unsigned long long)o.st.bad_payloads, o.max_abs, o.max_frame_rms, c.amp / sqrt(2));
+    CHECK(o.st.bad_payloads > 80);
+    CHECK(o.max_abs <= 1.f);
+    CHECK(o.max_frame_rms < 0.5f);
+    CHECK(o.pcm_frames > 300);
+    free(o.out);
+  }
+}
+
+/* Every 5th packet lost; the next packet's RED copy fills it: the same samples as a
+ * lossless run, nothing concealed. */
+TEST(red_fills_loss) {
+  run_cfg_t c = base_cfg();
+  c.dur_us = 3000000;
+  c.red = 1;
+  run_out_t ref, o;
+  run(&c, &ref);
+  c.drop_every = 5;
+  run(&c, &o);
+  printf("  red: recovered %llu of %llu lost, concealed %llu\n",
+         (unsigned long long)o.st.red_recovered, (unsigned long long)o.st.lost,
+         (unsigned long long)o.st.concealed_frames);
+  CHECK(o.st.red_recovered >= 25);
+  CHECK_EQ_INT(o.st.concealed_frames, 0);
+  CHECK_EQ_INT(o.st.fec_recovered, 0);
+  CHECK(memcmp(ref.out, o.out, ref.n * sizeof(float)) == 0);
+  free(ref.out);
+  free(o.out);
+}
+
+TEST(red_malformed) {
+  sfu_audio_in_cfg_t cfg = {.opus_pt = PT, .red_pt = RED_PT};
+  sfu_audio_in_t *a = sfu_audio_in_new(&cfg);
+  uint8_t pkt[64];
+  /* a redundant block longer than the packet */
+  uint8_t r1[] = {0x80 | PT, 0x03, 0xC3, 0xFF, PT, 0xf8, 0xff, 0xfe};
+  CHECK_EQ_INT(sfu_audio_in_handle_rtp(a, 0, pkt, rtp_build(pkt, RED_PT, 1, 0, r1, sizeof r1), -1),
+               SFU_EPARSE);
+  /* headers with the F bit set to the end */
+  uint8_t r2[] = {0x80 | PT, 0, 0, 0};
+  CHECK_EQ_INT(
+      sfu_audio_in_handle_rtp(a, 1, pkt, rtp_build(pkt, RED_PT, 2, 960, r2, sizeof r2), -1),
+      SFU_EPARSE);
+  /* empty RED payload */
+  CHECK_EQ_INT(sfu_audio_in_handle_rtp(a, 2, pkt, rtp_build(pkt, RED_PT, 3, 1920, r2, 0), -1),
+               SFU_EPARSE);
+  /* primary of another payload type */
+  uint8_t r3[] = {0x0f, 0xf8, 0xff, 0xfe};
+  CHECK_EQ_INT(
+      sfu_audio_in_handle_rtp(a, 3, pkt, rtp_build(pkt, RED_PT, 4, 2880, r3, sizeof r3), -1),
+      SFU_EPARSE);
+  /* nine headers (over the bound) */
+  uint8_t r4[40];
+  for (int i = 0; i < 9; i++) {
+    r4[4 * i] = 0x80 | PT;
+    r4[4 * i + 1] = 0;
+    r4[4 * i + 2] = 4;
+    r4[4 * i + 3] = 0;
+  }
+  r4[36] = PT;
+  CHECK_EQ_INT(sfu_audio_in_handle_rtp(a, 4, pkt, rtp_build(pkt, RED_PT, 5, 3840, r4, 37), -1),
+               SFU_EPARSE);
+  sfu_audio_in_stats_t st;
+  sfu_audio_in_stats(a, &st);
+  CHECK_EQ_INT(st.bad_payloads, 5);
+  CHECK_EQ_INT(st.packets, 0);
+  float pcm[1920];
+  int ch;
+  for (int i = 0; i < 10; i++)
+    CHECK(sfu_audio_in_pull(a, 20000u * i, 1, pcm, &ch) != SFU_AUDIO_PCM);
+  sfu_audio_in_free(a);
+}
+
+TEST(frame_sizes) {
+  int sizes[] = {100, 200, 400, 600, 25, 1200};
+  for (int i = 0; i < 6; i++) {
+    run_cfg_t c = base_cfg();
+    c.dur_us = 3000000;
+    c.frame_ms10 = sizes[i];
+    c.bitrate = 32000;
+    c.link.jitter_us = 5 * MS_US;
+    run_out_t o;
+    run(&c, &o);
+    double snr = snr_of(&o, &c, 1.0, 2.8);
+    printf("  %.1f ms frames: SNR %.1f dB, target %.1f ms, concealed %llu, overflow %llu\n",
+           sizes[i] / 10.0, snr, o.st.target_ms, (unsigned long long)o.st.concealed_frames,
+           (unsigned long long)o.st.overflow);
+    CHECK(snr > 10);
+    CHECK_EQ_INT(o.st.concealed_frames, 0);
+    free(o.out);
+  }
+}
+
+TEST(mono_to_stereo_switch) {
+  run_cfg_t c = base_cfg();
+  c.dur_us = 3000000;
+  c.stereo_at_ms = 1500;
+  run_out_t o;
+  run(&c, &o);
+  printf("  mono->stereo: pcm %d, stereo %d, snr after %.1f dB\n", o.pcm_frames, o.stereo_frames,
+         snr_of(&o, &c, 2.0, 2.9));
+  CHECK(o.stereo_frames > 50);
+  CHECK(o.pcm_frames - o.stereo_frames > 50);
+  CHECK(snr_of(&o, &c, 0.5, 1.4) > 15);
+  CHECK(snr_of(&o, &c, 2.0, 2.9) > 10);
+  CHECK_EQ_INT(o.st.concealed_frames, 0);
+  free(o.out);
+}
+
+/* Packets whose RFC 6464 level says silence (127) are never decoded; when the level rises
+ * decoding starts from a reset decoder with a fade-in. */
+TEST(level_silent_not_decoded) {
+  sfu_audio_in_cfg_t cfg = {.opus_pt = PT, .red_pt = -1};
+  sfu_audio_in_t *a = sfu_audio_in_new(&cfg);
+  int err;
+  OpusEncoder *e = opus_encoder_create(SR, 1, OPUS_APPLICATION_VOIP, &err);
+  float in[960], pcm[1920];
+  uint8_t pay[1500], pkt[1600];
+  uint64_t t = 0;
+  int pulls = 0, pcm_n = 0, silent_n = 0, first_pcm = 1;
+  float first_sample = 1, peek_silent = 1;
+  for (int k = 0; k < 150; k++, t += 20000) {
+    int loud = k >= 100;
+    for (int i = 0; i < 960; i++)
+      in[i] = loud ? 0.3f * sinf(2 * (float)M_PI * 1000 * (k * 960 + i) / SR) : 0;
+    int n = opus_encode_float(e, in, 960, pay, sizeof pay);
+    size_t len = rtp_build(pkt, PT, (uint16_t)k, (uint32_t)(k * 960), pay, (size_t)n);
+    CHECK_EQ_INT(sfu_audio_in_handle_rtp(a, t, pkt, len, loud ? 0x80 | 13 : 127), 0);
+    float lv = sfu_audio_in_peek_level(a, t + 5000);
+    int ch;
+    sfu_audio_pull_t r = sfu_audio_in_pull(a, t + 5000, 1, pcm, &ch);
+    pulls++;
+    if (k < 95 && k > 5) {
+      CHECK(r != SFU_AUDIO_PCM);
+      if (lv != 0.f) peek_silent = 0;
+    }
+    if (r == SFU_AUDIO_SILENT) silent_n++;
+    if (r == SFU_AUDIO_PCM) {
+      pcm_n++;
+      if (first_pcm) first_sample = fabsf(pcm[0]);
+      first_pcm = 0;
+      CHECK(lv > 0.2f && lv < 0.25f); /* -13 dBov */
+    }
+    if (k == 90) {
+      sfu_audio_in_stats_t st;
+      sfu_audio_in_stats(a, &st);
+      CHECK_EQ_INT(st.decoder_calls, 0);
+      CHECK(st.silent_frames > 80);
+      CHECK(st.muted);
+    }
+  }
+  sfu_audio_in_stats_t st;
+  sfu_audio_in_stats(a, &st);
+  printf("  level-silent: decoder calls %llu (pcm %d), resets %llu, first sample %.4f\n",
+         (unsigned long long)st.decoder_calls, pcm_n, (unsigned long long)st.decoder_resets,
+         first_sample);
+  CHECK(peek_silent);
+  CHECK(pcm_n >= 45);
+  CHECK(st.decoder_calls <= (uint64_t)pcm_n + 1);
+  CHECK(st.decoder_resets >= 1);
+  CHECK(first_sample < 0.01f); /* faded in */
+  CHECK(!st.muted);
+  (void)silent_n;
+  opus_encoder_destroy(e);
+  sfu_audio_in_free(a);
+}
+
+/* decode = 0 for a stream with levels: packets consumed, not decoded. Without levels the
+ * stream is decoded anyway (its energy is its level), but no PCM is handed out. */
+TEST(decode_zero_skips) {
+  run_cfg_t c = base_cfg();
+  c.dur_us = 2000000;
+  c.decode = -1;
+  c.level = 1;
+  run_out_t o;
+  run(&c, &o);
+  CHECK_EQ_INT(o.st.decoder_calls, 0);
+  CHECK_EQ_INT(o.pcm_frames, 0);
+  CHECK(o.st.skipped_frames > 80);
+  c.level = 0;
+  free(o.out);
+  run(&c, &o);
+  CHECK(o.st.decoder_calls > 80);
+  CHECK_EQ_INT(o.pcm_frames, 0);
+  free(o.out);
+}
+
+/* A sender whose clock runs 0.5 % fast (or slow) for 60 s: the buffer stays near its
+ * target. Without control it would grow by 300 ms. */
+TEST(clock_drift_bounded) {
+  double drifts[] = {0.005, -0.005};
+  for (int i = 0; i < 2; i++) {
+    run_cfg_t c = base_cfg();
+    c.dur_us = 60000000;
+    c.drift = drifts[i];
+    c.link.jitter_us = 5 * MS_US;
+    c.bitrate = 16000;
+    c.complexity = 1; /* 2 x 60 s of encoding: keep the test cheap */
+    run_out_t o;
+    run(&c, &o);
+    printf(
+        "  drift %+.1f%%: max level %.1f ms (target %.1f), drops %llu, inserts %llu, "
+        "concealed %llu\n",
+        drifts[i] * 100, o.max_level_ms, o.st.target_ms, (unsigned long long)o.st.drift_drops,
+        (unsigned long long)o.st.drift_inserts, (unsigned long long)o.st.concealed_frames);
+    CHECK(o.max_level_ms < o.max_target_ms + 80);
+    if (drifts[i] > 0) CHECK(o.st.drift_drops >= 10);
+    if (drifts[i] < 0) CHECK(o.st.drift_inserts >= 10);
+    CHECK(o.none_frames < 10);
+    free(o.out);
+  }
+}
+
+/* A stream that stops for 3 minutes and comes back with its clock moved on. */
+TEST(stop_and_restart) {
+  sfu_audio_in_cfg_t cfg = {.opus_pt = PT, .red_pt = -1};
+  sfu_audio_in_t *a = sfu_audio_in_new(&cfg);
+  int err;
+  OpusEncoder *e = opus_encoder_create(SR, 1, OPUS_APPLICATION_VOIP, &err);
+  float in[960], pcm[1920];
+  uint8_t pay[1500], pkt[1600];
+  uint64_t t = 0;
+  int ch, pcm_after = 0, none_gap = 0;
+  uint16_t seq = 65500; /* wraps */
+  uint32_t ts = 0xfffff000u;
+  for (int k = 0; k < 9300; k++, t += 20000) {
+    int sending = k < 100 || k >= 9100; /* 3 min silent */
+    if (sending) {
+      for (int i = 0; i < 960; i++)
+        in[i] = 0.3f * sinf(2 * (float)M_PI * 1000 * (k * 960 + i) / SR);
+      int n = opus_encode_float(e, in, 960, pay, sizeof pay);
+      CHECK_EQ_INT(
+          sfu_audio_in_handle_rtp(a, t, pkt, rtp_build(pkt, PT, seq++, ts, pay, (size_t)n), -1), 0);
+    }
+    ts += 960;
+    sfu_audio_pull_t r = sfu_audio_in_pull(a, t + 5000, 1, pcm, &ch);
+    if (k >= 130 && k < 9100 && r != SFU_AUDIO_NONE) none_gap++;
+    if (k >= 9110 && r == SFU_AUDIO_PCM) pcm_after++;
+  }
+  sfu_audio_in_stats_t st;
+  sfu_audio_in_stats(a, &st);
+  printf("  restart: resets %llu, concealed %llu, pcm after %d\n", (unsigned long long)st.resets,
+         (unsigned long long)st.concealed_frames, pcm_after);
+  CHECK_EQ_INT(none_gap, 0);
+  CHECK(st.concealed_frames <= SFU_AUDIO_IN_PLC_MAX_MS / 20 + 1);
+  CHECK_EQ_INT(st.resets, 1);
+  CHECK_EQ_INT(st.lost, 0);
+  CHECK(pcm_after >= 188);
+  opus_encoder_destroy(e);
+  sfu_audio_in_free(a);
+}
+
+/* One packet far off in seq or timestamp is dropped; two in a row restart the buffer. */
+TEST(seq_ts_jumps) {
+  sfu_audio_in_cfg_t cfg = {.opus_pt = PT, .red_pt = -1};
+  sfu_audio_in_t *a = sfu_audio_in_new(&cfg);
+  int err;
+  OpusEncoder *e = opus_encoder_create(SR, 1, OPUS_APPLICATION_VOIP, &err);
+  float in[960], pcm[1920];
+  uint8_t pay[1500], pkt[1600];
+  uint64_t t = 0;
+  int ch, none_after_start = 0;
+  for (int k = 0; k < 300; k++, t += 20000) {
+    for (int i = 0; i < 960; i++) in[i] = 0.3f * sinf(2 * (float)M_PI * 1000 * (k * 960 + i) / SR);
+    int n = opus_encode_float(e, in, 960, pay, sizeof pay);
+    uint16_t seq = (uint16_t)k;
+    uint32_t ts = (uint32_t)k * 960;
+    if (k == 50) seq += 20000;                       /* lone seq jump */
+    if (k == 80) ts += 48000u * 600;                 /* lone ts jump */
+    if (k >= 150) seq += 30000, ts += 48000u * 3600; /* the sender restarted: lasting */
+    sfu_audio_in_handle_rtp(a, t, pkt, rtp_build(pkt, PT, seq, ts, pay, (size_t)n), -1);
+    sfu_audio_pull_t r = sfu_audio_in_pull(a, t + 5000, 1, pcm, &ch);
+    if (k > 10 && (k < 150 || k > 160) && r == SFU_AUDIO_NONE) none_after_start++;
+  }
+  sfu_audio_in_stats_t st;
+  sfu_audio_in_stats(a, &st);
+  printf("  jumps: jump drops %llu, resets %llu, concealed %llu\n",
+         (unsigned long long)st.jump_drops, (unsigned long long)st.resets,
+         (unsigned long long)st.concealed_frames);
+  CHECK_EQ_INT(st.jump_drops, 3);
+  CHECK_EQ_INT(st.resets, 1);
+  CHECK_EQ_INT(none_after_start, 0);
+  CHECK(st.concealed_frames <= 4);
+  opus_encoder_destroy(e);
+  sfu_audio_in_free(a);
+}
+
+/* Hostile single packets: each is refused and counted, none crashes. */
+TEST(bad_packets) {
+  sfu_audio_in_cfg_t cfg = {.opus_pt = PT, .red_pt = RED_PT};
+  sfu_audio_in_t *a = sfu_audio_in_new(&cfg);
+  uint8_t pkt[3000], big[2000];
+  memset(big, 0x78, sizeof big);
+  CHECK_EQ_INT(sfu_audio_in_handle_rtp(a, 0, pkt, rtp_build(pkt, PT, 1, 0, big, 0), -1),
+               SFU_EPARSE);
+  CHECK_EQ_INT(sfu_audio_in_handle_rtp(a, 0, pkt, rtp_build(pkt, PT, 2, 960, big, sizeof big), -1),
+               SFU_ETOOBIG);
+  uint8_t code3_zero[] = {0x03, 0x00};        /* code 3, 0 frames (RFC 6716 §3.4 R5) */
+  uint8_t code3_many[] = {0x03 | 0xf8, 0x3f}; /* 63 x 20 ms > 120 ms */
+  uint8_t code1_odd[] = {0x01, 1, 2, 3, 4, 5, 6, 7, 8, 9}; /* odd length (R3) */
+  uint8_t code2_over[] = {0x02, 0xfb, 0xff, 1, 2};         /* length past the end (R4) */
+  CHECK_EQ_INT(sfu_audio_in_handle_rtp(a, 0, pkt, rtp_build(pkt, PT, 3, 1920, code3_zero, 2), -1),
+               SFU_EPARSE);
+  CHECK_EQ_INT(sfu_audio_in_handle_rtp(a, 0, pkt, rtp_build(pkt, PT, 4, 2880, code3_many, 2), -1),
+               SFU_EPARSE);
+  CHECK_EQ_INT(sfu_audio_in_handle_rtp(a, 0, pkt, rtp_build(pkt, PT, 5, 3840, code1_odd, 10), -1),
+               SFU_EPARSE);
+  CHECK_EQ_INT(sfu_audio_in_handle_rtp(a, 0, pkt, rtp_build(pkt, PT, 6, 4800, code2_over, 5), -1),
+               SFU_EPARSE);
+  CHECK_EQ_INT(sfu_audio_in_handle_rtp(a, 0, pkt, rtp_build(pkt, 96, 7, 5760, code1_odd, 3), -1),
+               SFU_EINVAL);
+  CHECK_EQ_INT(sfu_audio_in_handle_rtp(a, 0, pkt, 5, -1), SFU_EPARSE); /* short RTP */
+  /* every truncation of a valid RED packet */
+  uint8_t red[] = {0x80 | PT, 0x0f, 0x00, 0x03, PT, 0x78, 0x01, 0x02, 0x78, 0x05, 0x06};
+  for (size_t cut = 0; cut <= sizeof red; cut++)
+    sfu_audio_in_handle_rtp(
+        a, 1000, pkt,
+        rtp_build(pkt, RED_PT, (uint16_t)(100 + cut), 96000 + (uint32_t)cut * 960, red, cut), -1);
+  /* and random bytes as whole packets */
+  for (int i = 0; i < 20000; i++) {
+    size_t n = rnd() % 200;
+    for (size_t j = 0; j < n; j++) pkt[j] = (uint8_t)rnd();
+    if (n > 1) pkt[0] = 0x80, pkt[1] = (rnd() & 1) ? PT : RED_PT;
+    sfu_audio_in_handle_rtp(a, 2000 + (uint64_t)i * 100, pkt, n, (int)(rnd() % 300) - 100);
+    if (i % 200 == 0) {
+      float pcm[1920];
+      int ch;
+      sfu_audio_in_peek_level(a, 2000 + (uint64_t)i * 100);
+      if (sfu_audio_in_pull(a, 2000 + (uint64_t)i * 100, 1, pcm, &ch) == SFU_AUDIO_PCM)
+        for (int j = 0; j < 960 * ch; j++) CHECK(fabsf(pcm[j]) <= 1.f);
+    }
+  }
+  sfu_audio_in_stats_t st;
+  sfu_audio_in_stats(a, &st);
+  CHECK(st.bad_payloads >= 7);
+  sfu_audio_in_free(a);
+  sfu_audio_in_cfg_t same = {.opus_pt = PT, .red_pt = PT};
+  CHECK(sfu_audio_in_new(&same) == NULL);
+}
+
+/* After creation, packets (plain, RED, lost, garbage) and pulls allocate nothing. */
+TEST(no_allocation_per_packet) {
+  sfu_audio_in_cfg_t cfg = {.opus_pt = PT, .red_pt = RED_PT};
+  sfu_audio_in_t *a = sfu_audio_in_new(&cfg);
+  int err;
+  OpusEncoder *e = opus_encoder_create(SR, 1, OPUS_APPLICATION_VOIP, &err);
+  opus_encoder_ctl(e, OPUS_SET_INBAND_FEC(1));
+  opus_encoder_ctl(e, OPUS_SET_PACKET_LOSS_PERC(10));
+  static uint8_t pkts[300][1600];
+  static size_t lens[300];
+  float in[960], pcm[1920];
+  uint8_t pay[1500], prev[1500];
+  int prev_len = 0;
+  for (int k = 0; k < 300; k++) {
+    for (int i = 0; i < 960; i++)
+      in[i] = 0.3f * sinf(2 * (float)M_PI * 440 * (k * 960 + i) / SR) * (k % 50 < 25 ? 1.f : 0.3f);
+    int n = opus_encode_float(e, in, 960, pay, sizeof pay);
+    if (k % 7 == 3) { /* garbage */
+      n = 40 + (int)(rnd() % 400);
+      for (int i = 0; i < n; i++) pay[i] = (uint8_t)rnd();
+    }
+    uint8_t red[1600];
+    red[0] = 0x80 | PT;
+    red[1] = 960 >> 6;
+    red[2] = (uint8_t)(((960 & 0x3f) << 2) | (prev_len >> 8));
+    red[3] = (uint8_t)prev_len;
+    red[4] = PT;
+    memcpy(red + 5, prev, (size_t)prev_len);
+    memcpy(red + 5 + prev_len, pay, (size_t)n);
+    lens[k] = k % 2 ? rtp_build(pkts[k], RED_PT, (uint16_t)k, (uint32_t)k * 960, red,
+                                (size_t)(5 + prev_len + n))
+                    : rtp_build(pkts[k], PT, (uint16_t)k, (uint32_t)k * 960, pay, (size_t)n);
+    memcpy(prev, pay, (size_t)n);
+    prev_len = n;
+  }
+  test_alloc_calls = 0;
+  test_alloc_counting = 1;
+  for (int k = 0; k < 300; k++) {
+    uint64_t t = (uint64_t)k * 20000;
+    if (k % 10 != 4) sfu_audio_in_handle_rtp(a, t, pkts[k], lens[k], k % 3 ? -1 : 0x80 | 20);
+    int ch;
+    sfu_audio_in_peek_level(a, t + 5000);
+    sfu_audio_in_pull(a, t + 5000, k % 4 != 0, pcm, &ch);
+  }
+  test_alloc_counting = 0;
+  if (TEST_ALLOC_COUNTS) CHECK_EQ_INT(test_alloc_calls, 0);
+  sfu_audio_in_stats_t st;
+  sfu_audio_in_stats(a, &st);
+  CHECK(st.decoder_calls > 100);
+  CHECK(st.red_recovered > 10);
+  opus_encoder_destroy(e);
+  sfu_audio_in_free(a);
+}
+
+int main(void) {
+  RUN(clean_link_plays_the_tone);
+  RUN(loss_fec_beats_plc);
+  RUN(dtx_gap_is_silence);
+  RUN(duplicates_and_reordering_same_output);
+  RUN(garbage_payloads);
+  RUN(red_fills_loss);
+  RUN(red_malformed);
+  RUN(frame_sizes);
+  RUN(mono_to_stereo_switch);
+  RUN(level_silent_not_decoded);
+  RUN(decode_zero_skips);
+  RUN(clock_drift_bounded);
+  RUN(stop_and_restart);
+  RUN(seq_ts_jumps);
+  RUN(bad_packets);
+  RUN(no_allocation_per_packet);
+  return test_summary();
+}
