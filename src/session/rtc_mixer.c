@@ -127,12 +127,15 @@ static void send_data(rtc_rec_t *x, uint64_t now_us, const char *msg, size_t len
   struct sfu_sctp *a = sfu_transport_sctp(x->tp);
   int stream = sfu_transport_data_channel(x->tp);
   if (!a || stream < 0) return;
-  /* Backpressure (SFU_EAGAIN) or a message over the peer's limit: dropped for this
-   * listener alone and counted; the next push carries the newer state. */
-  if (sfu_sctp_send(a, now_us, (uint16_t)stream, PPID_STRING, (const uint8_t *)msg, len) == 0)
+  if (sfu_sctp_send(a, now_us, (uint16_t)stream, PPID_STRING, (const uint8_t *)msg, len) == 0) {
     x->mix.signals_sent++;
-  else
-    x->mix.signals_failed++;
+    return;
+  }
+  /* Backpressure (SFU_EAGAIN) or a message over the peer's limit: dropped for this
+   * listener alone and counted. The pushes are deltas, so it has missed a change: it
+   * gets a complete document again at the next side task (never a retry loop). */
+  x->mix.signals_failed++;
+  x->mix.primed = 0;
 }
 
 static int has_channel(const rtc_rec_t *x) {
@@ -170,8 +173,8 @@ static void side_tasks(rtc_mixer_t *mx, uint64_t now_us) {
     size_t len = sfu_audio_signals_snapshot(sfu_mixer_signals(mx->mixer), now_us, &json);
     size_t n = len ? envelope(r, json, len) : 0;
     if (!n) continue;
-    send_data(x, now_us, r->env_buf, n);
     x->mix.primed = 1;
+    send_data(x, now_us, r->env_buf, n); /* clears primed again if refused */
   }
 }
 
