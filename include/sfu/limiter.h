@@ -9,14 +9,14 @@
  *      no step in the waveform), and recovers towards 1 with a 50 ms release, so that a
  *      burst is turned down as a whole instead of having its peaks flattened;
  *   2. a soft knee on each sample: above SFU_LIMITER_THRESHOLD a tanh curve bends the
- *      sample towards SFU_LIMITER_CEILING, which it never reaches. It only acts while the
+ *      sample towards SFU_LIMITER_CEILING, which it never exceeds. It only acts while the
  *      envelope's ramp is still arriving (the first samples of a sudden burst), so the
  *      distortion it adds is brief; it is what guarantees the bound without lookahead.
- * The ceiling (-2 dBFS) leaves room for the codec's own overshoot (measured: a dense mix
- * of 5 full-scale tones at 32 kbps decodes up to +1.4 dB above what was encoded), so
- * the listener's decoded output stays below 1.0 too; the -6 dBFS threshold is above the
- * peaks of two or three normal voices (-20..-30 dBov RMS each), so an ordinary mix is
- * never touched.
+ * The ceiling (-3 dBFS) leaves room for the codec's own overshoot (measured: a dense mix
+ * of 5 full-scale tones at 32 kbps decodes up to 0.89 with this ceiling, 0.93 with a
+ * -2 dBFS one), so the listener's decoded output stays below 1.0 too; the -6 dBFS
+ * threshold is above the peaks of two or three normal voices (-20..-30 dBov RMS each),
+ * so an ordinary mix is never touched.
  *
  * The state is a few floats, copied by value when a listener's stream forks from the
  * shared one (mixer_out.c). No allocation, one thread. */
@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 #define SFU_LIMITER_THRESHOLD 0.50f /* -6 dBFS: envelope target and knee start */
-#define SFU_LIMITER_CEILING 0.79f   /* -2 dBFS: never exceeded */
+#define SFU_LIMITER_CEILING 0.71f   /* -3 dBFS: never exceeded */
 #define SFU_LIMITER_BLOCK 48        /* frames per envelope step: 1 ms at 48 kHz */
 
 /* Owned by value inside its owner (one per encoded stream). */

@@ -45,7 +45,7 @@
 #define SFU_MIXER_DEFAULT_BITRATE 32000
 #define SFU_MIXER_MAX_BITRATE_MONO 64000
 #define SFU_MIXER_MAX_BITRATE_STEREO 128000
-#define SFU_MIXER_HANDBACK_FRAMES 10 /* 200 ms of own encoder on the shared mix */
+#define SFU_MIXER_HANDBACK_FRAMES 20 /* 400 ms of own encoder on the shared mix */
 #define SFU_MIXER_RTP_MAX 1500       /* largest packet handed to send */
 #define SFU_MIXER_ID_MAX SFU_SIGNALS_ID_MAX
 
@@ -105,6 +105,7 @@ typedef struct {
   uint64_t dtx_frames;     /* frames not sent because the mix was silent */
   uint64_t limiter_frames; /* encoded frames in which the limiter acted */
   uint64_t decodes;        /* pulls with decode = 1 */
+  uint64_t bad_frames;     /* PCM with NaN, inf or > 8 from a source: dropped as silence */
   uint64_t talker_changes;
   uint64_t pool_encoders;  /* encoders allocated (high-water mark) */
   uint64_t pool_exhausted; /* times a talker had to wait for an encoder */

@@ -768,6 +768,53 @@ static void play_slot(sfu_audio_in_t *a, slot_t *s, int want) {
   slot_free(a, s);
 }
 
+/* The next buffered packet s starts after next_ts: fill (part of) the gap before it. */
+static void fill_gap(sfu_audio_in_t *a, slot_t *s, int want, int room) {
+  int64_t gap = s->ts - a->next_ts;
+  if (a->last_seq == NO_SEQ || s->seq == a->last_seq + 1) {
+    /* Contiguous seq, later timestamp: DTX (RFC 7587 §3.3), silence, not loss. */
+    int n = gap < room ? (int)gap : room;
+    fifo_append(a, SEG_SIL, n);
+    a->st.dtx_frames += (a->fifo_n >= FRAME); /* ~ one per frame of silence */
+    a->next_ts += n;
+    a->plc_run = 0;
+    return;
+  }
+  if (gap <= s->dur && gap % 120 == 0 && s->len > 2 && a->plc_run < MS(SFU_AUDIO_IN_PLC_MAX_MS)) {
+    /* The one packet before s: its in-band FEC (RFC 6716 §2.1.7), or PLC when it has
+     * none (libopus conceals then). */
+    int lbrr = has_lbrr(s->data, s->len);
+    if (want && !a->stale && decode(a, s->data, s->len, 1, (int)gap) == gap) {
+      gate_concealed(a, a->fifo_n, (int)gap);
+      fifo_append(a, SEG_DEC, (int)gap);
+      if (lbrr)
+        a->st.fec_recovered++;
+      else
+        a->st.concealed_frames++;
+    } else {
+      fifo_append(a, want ? SEG_SIL : SEG_SKIP, (int)gap);
+      if (!want) a->stale = 1;
+    }
+    a->next_ts = s->ts;
+    a->last_seq = s->seq - 1;
+    a->plc_run = lbrr ? 0 : a->plc_run + gap;
+    return;
+  }
+  /* A longer gap: PLC up to the FEC-able packet, at most a frame at a time, silence
+   * past the PLC limit. */
+  int64_t n = gap - (gap <= s->dur ? 0 : s->dur);
+  if (n > room) n = (room + 119) / 120 * 120;
+  if (n > gap) n = gap;
+  if (n >= 120 && a->plc_run < MS(SFU_AUDIO_IN_PLC_MAX_MS)) {
+    n -= n % 120;
+    conceal(a, (int)n, want);
+  } else {
+    fifo_append(a, SEG_SIL, (int)n);
+  }
+  a->next_ts += n;
+  if (a->next_ts >= s->ts) a->last_seq = s->seq - 1;
+}
+
 /* Fills the FIFO up to one frame from the slots at next_ts (module comment). Returns 0, or
  * -1 when the stream has been concealed for SFU_AUDIO_IN_PLC_MAX_MS with nothing to
  * play: it counts as stopped. */
@@ -790,50 +837,7 @@ static int fill(sfu_audio_in_t *a, int want) {
     }
     int room = FRAME - a->fifo_n;
     if (s) {
-      int64_t gap = s->ts - a->next_ts;
-      if (a->last_seq == NO_SEQ || s->seq == a->last_seq + 1) {
-        /* Contiguous seq, later timestamp: DTX (RFC 7587 §3.3), silence, not loss. */
-        int n = gap < room ? (int)gap : room;
-        fifo_append(a, SEG_SIL, n);
-        a->st.dtx_frames += (a->fifo_n >= FRAME); /* ~ one per frame of silence */
-        a->next_ts += n;
-        a->plc_run = 0;
-        continue;
-      }
-      if (gap <= s->dur && gap % 120 == 0 && s->len > 2 &&
-          a->plc_run < MS(SFU_AUDIO_IN_PLC_MAX_MS)) {
-        /* The one packet before s: its in-band FEC (RFC 6716 §2.1.7), or PLC when it has
-         * none (libopus conceals then). */
-        int lbrr = has_lbrr(s->data, s->len);
-        if (want && !a->stale && decode(a, s->data, s->len, 1, (int)gap) == gap) {
-          gate_concealed(a, a->fifo_n, (int)gap);
-          fifo_append(a, SEG_DEC, (int)gap);
-          if (lbrr)
-            a->st.fec_recovered++;
-          else
-            a->st.concealed_frames++;
-        } else {
-          fifo_append(a, want ? SEG_SIL : SEG_SKIP, (int)gap);
-          if (!want) a->stale = 1;
-        }
-        a->next_ts = s->ts;
-        a->last_seq = s->seq - 1;
-        a->plc_run = lbrr ? 0 : a->plc_run + gap;
-        continue;
-      }
-      /* A longer gap: PLC up to the FEC-able packet, at most a frame at a time, silence
-       * past the PLC limit. */
-      int64_t n = gap - (gap <= s->dur ? 0 : s->dur);
-      if (n > room) n = (room + 119) / 120 * 120;
-      if (n > gap) n = gap;
-      if (n >= 120 && a->plc_run < MS(SFU_AUDIO_IN_PLC_MAX_MS)) {
-        n -= n % 120;
-        conceal(a, (int)n, want);
-      } else {
-        fifo_append(a, SEG_SIL, (int)n);
-      }
-      a->next_ts += n;
-      if (a->next_ts >= s->ts) a->last_seq = s->seq - 1;
+      fill_gap(a, s, want, room);
       continue;
     }
     /* Nothing buffered. */

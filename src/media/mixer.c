@@ -203,6 +203,13 @@ static void pull_all(sfu_mixer_t *m, uint64_t now_us) {
     m->st.decodes++;
     if (ch < 1 || ch > SFU_AUDIO_MAX_CHANNELS) r = SFU_AUDIO_SILENT; /* a broken source */
     float measured = r == SFU_AUDIO_PCM ? rms(buf, SFU_AUDIO_FRAME * ch) : 0.0f;
+    if (!(measured <= 8.0f)) {
+      /* NaN, infinities or absurd values (the contract says -1..1) from a broken source:
+       * one such frame would poison every mix it is in. Dropped as silence, counted. */
+      r = SFU_AUDIO_SILENT;
+      measured = 0.0f;
+      m->st.bad_frames++;
+    }
     if (a->level < 0) {
       a->level = measured;
       sfu_talker_update(&a->talk, measured, now_us);

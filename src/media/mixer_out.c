@@ -106,6 +106,7 @@ static int take(sfu_mixer_t *m, int f, sfu_mixer_attendee_t *a) {
     k = victim->enc;
     sfu_mixer__release_enc(m, victim);
     victim->mode = OUT_SHARED;
+    m->shared_listeners[f]++; /* it may have been counted already: only "> 0" matters */
   }
   mixer_enc_t *e = m->pool[f][k], *s = m->pool[f][0];
   /* opus.h: "The encoder state is always continuous in memory and only a shallow copy

@@ -27,6 +27,9 @@ typedef struct {
   int unknown_level;    /* peek says -1: the mixer must decode to learn the level */
   float level_override; /* > 0: peek returns this (tests of the talker set) */
   int bad_channels;     /* reports a channel count out of range */
+  int nan_pcm;          /* writes NaN samples */
+  int voice;            /* voice-like: 5 harmonics of freq, amplitude-modulated at 4 Hz */
+  uint64_t n;           /* samples generated */
   uint64_t pulls, decodes, last_pull_us, double_pulls;
 } tone_t;
 
@@ -52,11 +55,18 @@ static sfu_audio_pull_t tone_pull(void *p, uint64_t now_us, int decode, float *p
   if (decode) {
     for (int i = 0; i < SFU_AUDIO_FRAME; i++) {
       float v = (float)(t->amp * sin(t->phase + w * i));
+      if (t->voice) {
+        double x = 0, tt = (double)(t->n + (uint64_t)i) / SFU_AUDIO_RATE;
+        for (int h = 1; h <= 5; h++) x += sin(h * (t->phase + w * i) + h) / h;
+        v = (float)(t->amp * 0.6 * (0.6 + 0.4 * sin(2 * PI * 4 * tt)) * x);
+      }
       for (int c = 0; c < t->channels; c++) pcm[i * t->channels + c] = v;
     }
     *ch = t->bad_channels ? 7 : t->channels;
+    if (t->nan_pcm) pcm[5] = NAN;
   }
   t->phase = fmod(t->phase + w * SFU_AUDIO_FRAME, 2 * PI);
+  t->n += SFU_AUDIO_FRAME;
   return decode ? SFU_AUDIO_PCM : SFU_AUDIO_SILENT;
 }
 
@@ -74,6 +84,7 @@ typedef struct {
   uint32_t last_ts, ssrc;
   uint8_t last_marker;
   uint64_t packets_at_tick[MAX_SECONDS * 50 + 1];
+  uint8_t toc[MAX_SECONDS * 50 + 1]; /* per packet: the Opus TOC byte */
 } listener_t;
 
 typedef struct {
@@ -104,6 +115,7 @@ static void on_send(void *user, void *lu, const uint8_t *rtp, size_t len) {
   l->last_ts = ts;
   l->last_marker = (uint8_t)marker;
   l->markers += (uint64_t)marker;
+  if (l->packets < (uint64_t)MAX_SECONDS * 50 && len > 12) l->toc[l->packets] = rtp[12];
   l->packets++;
   l->bytes += len;
   if (!l->decode) return;
@@ -286,15 +298,18 @@ TEST(stereo_listener_hears_both_channels) {
   meeting_init(&mt, NULL);
   meeting_add(&mt, 300, 0.1, 1, 1);
   meeting_add(&mt, 500, 0.1, 0, 0);
-  int s = meeting_add(&mt, 0, 0, 2, 1); /* receive only, stereo */
-  mt.tone[1].channels = 2;              /* a stereo sender */
+  int s = meeting_add(&mt, 700, 0.1, 2, 1); /* a stereo listener who talks (mono) */
+  mt.tone[1].channels = 2;                  /* a stereo sender */
   meeting_run(&mt, 60);
   for (int c = 0; c < 2; c++) {
     double p3 = goertzel(mt.l[s], mt.l[s]->frames - 9600, 9600, 300, c);
     double p5 = goertzel(mt.l[s], mt.l[s]->frames - 9600, 9600, 500, c);
+    double p7 = goertzel(mt.l[s], mt.l[s]->frames - 9600, 9600, 700, c);
     CHECK(fabs(db(p3) - db(0.01)) < 3);
     CHECK(fabs(db(p5) - db(0.01)) < 3);
+    CHECK(db(p7) < db(p3) - 30); /* its own voice, absent from both channels */
   }
+  CHECK(mt.a[s]->mode == OUT_OWN && mt.m->pool[1][mt.a[s]->enc]->channels == 2);
   /* The mono listener hears the stereo sender at its level too. */
   double p5 = goertzel(mt.l[0], mt.l[0]->frames - 9600, 9600, 500, 0);
   CHECK(fabs(db(p5) - db(0.01)) < 3);
@@ -469,13 +484,16 @@ static float max_step(const listener_t *l, size_t from, size_t to) {
  * worst step around L's two switches relative to the steady step, and sets *err_db to the
  * error of L's output against a listener that stayed on the shared stream (dB, after
  * the switch back). */
+static double ho_freq = 300, ho_amp = 0.3;
+static int ho_voice = 0;
 static void handover_run(int handback_frames, float *ratio_in, float *ratio_out, double *err_db,
                          int *seq_ok) {
   meeting_t mt;
   sfu_mixer_config_t cfg = {.handback_frames = handback_frames};
   meeting_init(&mt, &cfg);
-  meeting_add(&mt, 300, 0.3, 1, 1);
-  int l = meeting_add(&mt, 700, 0.3, 1, 1);
+  meeting_add(&mt, ho_freq, ho_amp, 1, 1);
+  int l = meeting_add(&mt, 700, ho_amp, 1, 1);
+  mt.tone[0].voice = mt.tone[l].voice = ho_voice;
   int r = meeting_add(&mt, 0, 0, 1, 1); /* reference: always on the shared stream */
   mt.tone[l].silent = 1;
   meeting_run(&mt, 100);
@@ -515,20 +533,47 @@ static void handover_run(int handback_frames, float *ratio_in, float *ratio_out,
 }
 
 TEST(listener_to_talker_and_back_is_continuous) {
-  float in, out, in0, out0;
-  double err, err0;
-  int seq_ok, seq_ok0;
-  handover_run(0 /* default hand-back */, &in, &out, &err, &seq_ok);
-  handover_run(-1 /* switch at once */, &in0, &out0, &err0, &seq_ok0);
+  /* Six scenarios (voice-like and pure tones, three levels), each with the default
+   * hand-back and with an immediate switch back to the shared stream. */
+  static const struct {
+    int voice;
+    double f, amp;
+  } sc[] = {{1, 110, 0.2}, {1, 150, 0.3}, {1, 220, 0.05},
+            {0, 300, 0.2}, {0, 550, 0.3}, {0, 750, 0.05}};
+  double worst = -200, worst0 = -200, mean = 0, mean0 = 0;
+  float step = 0, step0 = 0, step_in = 0;
+  int n = (int)(sizeof sc / sizeof sc[0]);
+  for (int k = 0; k < n; k++) {
+    float in, out, in0, out0;
+    double err, err0;
+    int seq_ok, seq_ok0;
+    ho_voice = sc[k].voice;
+    ho_freq = sc[k].f;
+    ho_amp = sc[k].amp;
+    handover_run(0 /* default hand-back */, &in, &out, &err, &seq_ok);
+    handover_run(-1 /* switch at once */, &in0, &out0, &err0, &seq_ok0);
+    CHECK(seq_ok && seq_ok0); /* seq and ts continuous through both switches */
+    step_in = fmaxf(step_in, in);
+    step = fmaxf(step, out);
+    step0 = fmaxf(step0, out0);
+    worst = fmax(worst, err);
+    worst0 = fmax(worst0, err0);
+    mean += err / n;
+    mean0 += err0 / n;
+  }
   fprintf(stderr,
-          "handover: into own x%.2f, back x%.2f (error vs shared %.1f dB); "
-          "without hand-back: back x%.2f (%.1f dB)\n",
-          in, out, err, out0, err0);
-  CHECK(seq_ok);
-  CHECK(in < 1.5f);      /* no spike at the fork (the state copy) */
-  CHECK(out < 1.5f);     /* nor at the hand-back */
-  CHECK(err < -20);      /* after the switch it plays what the shared listeners play */
-  CHECK(err < err0 - 6); /* which switching at once does not (measured: -34 vs -11 dB) */
+          "handover: largest step at the fork x%.2f, at the switch back x%.2f (at once: x%.2f);"
+          " error vs the shared stream: mean %.1f dB, worst %.1f dB (at once: %.1f, %.1f)\n",
+          step_in, step, step0, mean, worst, mean0, worst0);
+  CHECK(step_in < 1.5f); /* no spike at the fork (the state copy) */
+  CHECK(step < 1.5f);    /* nor at the switch back */
+  /* After the switch it plays what the shared listeners play, closer than after an
+   * immediate switch (measured: mean -37.6 dB against -24.8 dB). The worst scenario (a
+   * steady 300 Hz tone) stays ~-11 dB off either way: a phase offset of a periodic
+   * signal that the decoder's long-term predictor keeps, not a click (the step check). */
+  CHECK(mean < -30);
+  CHECK(mean < mean0 - 6);
+  CHECK(worst < -8);
 }
 
 TEST(silent_meeting_sends_almost_nothing) {
@@ -744,14 +789,24 @@ TEST(bad_input_is_refused_or_survived) {
   int b = meeting_add(&mt, 300, 0.1, 1, 1);
   mt.tone[b].bad_channels = 1; /* a broken source: treated as silence */
   meeting_add(&mt, 500, 0.1, 1, 1);
+  int nan = meeting_add(&mt, 700, 0.1, 1, 1);
+  mt.tone[nan].nan_pcm = 1; /* a source writing NaN: dropped, not in anyone's mix */
   d.id = "att-0";
   CHECK(sfu_mixer_attendee_add(mt.m, &d, 0) == NULL); /* duplicate */
   meeting_run(&mt, 30);
   double p = goertzel(mt.l[1], mt.l[1]->frames - 9600, 9600, 300, 0);
   CHECK(db(p) < db(0.01) - 30);
+  double p5 = goertzel(mt.l[nan], mt.l[nan]->frames - 9600, 9600, 500, 0);
+  CHECK(fabs(db(p5) - db(0.01)) < 3); /* the NaN source's listener hears the good one */
+  int finite = 1;
+  for (size_t k = 0; k < mt.l[1]->frames; k++) finite &= isfinite(mt.l[1]->out[k]) != 0;
+  CHECK(finite);
+  sfu_mixer_stats_t st;
+  sfu_mixer_stats(mt.m, &st);
+  CHECK(st.bad_frames > 0);
   /* 250 attendees, not one more */
   char id[32];
-  int added = 2;
+  int added = 3;
   for (int i = 0; i < 300; i++) {
     snprintf(id, sizeof id, "extra-%d", i);
     d = (sfu_mixer_attendee_desc_t){.id = id, .can_receive = 1};
@@ -770,6 +825,37 @@ TEST(bad_input_is_refused_or_survived) {
   meeting_free(&mt);
 }
 
+TEST(talker_churn_beyond_the_pool_cuts_handbacks_short) {
+  /* 16 places; three groups of 16 take the floor one tick apart (muting is immediate, no
+   * hold): 16 hand-backs + 16 new talkers fill the pool (1 + 2 x 16), the third group
+   * must cut the oldest hand-backs short. Nobody may hear itself, streams stay intact. */
+  meeting_t mt;
+  sfu_mixer_config_t cfg = {.max_talkers = 16};
+  meeting_init(&mt, &cfg);
+  for (int i = 0; i < 48; i++) meeting_add(&mt, 200 + 25 * i, 0.02, 1, 0);
+  for (int i = 16; i < 48; i++) sfu_mixer_attendee_set_muted(mt.m, mt.a[i], 1);
+  meeting_run(&mt, 20);
+  for (int g = 1; g < 3; g++) {
+    for (int i = 0; i < 48; i++) sfu_mixer_attendee_set_muted(mt.m, mt.a[i], i / 16 != g);
+    meeting_run(&mt, 1);
+  }
+  sfu_mixer_stats_t st;
+  sfu_mixer_stats(mt.m, &st);
+  CHECK_EQ_INT(st.pool_exhausted, 0);
+  CHECK(st.pool_encoders <= 1 + 2 * SFU_TALKERS_MAX);
+  for (int i = 32; i < 48; i++) CHECK(mt.a[i]->mode == OUT_OWN);
+  int handback = 0;
+  for (int i = 0; i < 32; i++) handback += mt.a[i]->mode == OUT_HANDBACK;
+  CHECK(handback <= 16);
+  CHECK_EQ_INT(st.pool_encoders, 1 + 2 * SFU_TALKERS_MAX); /* it did fill up */
+  meeting_run(&mt, 20);
+  for (int i = 0; i < 48; i++) {
+    CHECK_EQ_INT(mt.l[i]->seq_errors, 0);
+    CHECK_EQ_INT(mt.l[i]->ts_errors, 0);
+  }
+  meeting_free(&mt);
+}
+
 int main(void) {
   RUN(limiter_bounds_and_passes_quiet_audio);
   RUN(talkers_dominant_stays_and_quiet_ones_leave);
@@ -782,6 +868,7 @@ int main(void) {
   RUN(listener_to_talker_and_back_is_continuous);
   RUN(silent_meeting_sends_almost_nothing);
   RUN(talker_set_holds_against_small_alternations);
+  RUN(talker_churn_beyond_the_pool_cuts_handbacks_short);
   RUN(content_share_heard_by_everyone_owner_too);
   RUN(unknown_level_is_decoded_and_learned);
   RUN(loss_sets_fec_percentage);
