@@ -269,7 +269,11 @@ void rtc_mixer_free_all(sfu_rtc_t *r) {
 
 void rtc_mixer_gone(sfu_rtc_t *r, rtc_rec_t *x) {
   rtc_mixer_t *mx = x->mix.mx;
-  if (!mx) return;
+  if (!mx) { /* a receiver made before the mixer attendee could be added */
+    sfu_audio_in_free(x->mix.in);
+    x->mix.in = NULL;
+    return;
+  }
   sfu_mixer_attendee_remove(mx->mixer, x->mix.ma);
   sfu_list_remove(&x->mix.link);
   sfu_audio_in_free(x->mix.in);
@@ -290,7 +294,7 @@ void rtc_mixer_sync(sfu_rtc_t *r, rtc_rec_t *x, uint64_t now_us) {
              !sfu_transport_gone(x->tp) && (au->opus_pt >= 0 || receives);
   /* A re-offer that changed the mix's SSRC or PT: a new mixer attendee (its stream
    * restarts, as the answer said). */
-  if (x->mix.mx && (!want || x->mix.ssrc != au->worker_ssrc || x->mix.pt != au->mix_pt))
+  if (!want || (x->mix.mx && (x->mix.ssrc != au->worker_ssrc || x->mix.pt != au->mix_pt)))
     rtc_mixer_gone(r, x);
   if (!want) return;
   sfu_attendee_t *a = x->att;
