@@ -32,6 +32,8 @@
 #include <stdint.h>
 
 #include "sfu/addr.h"
+#include "sfu/audio_in.h"
+#include "sfu/mixer.h"
 #include "sfu/router.h"
 #include "sfu/session.h"
 #include "sfu/transport.h"
@@ -44,9 +46,11 @@ typedef struct {
   const char *announce_ip; /* host candidate address in answers */
   uint16_t udp_port;       /* 0 = no UDP candidate */
   uint16_t tcp_port;       /* 0 = no TCP candidate */
-  /* issue 9: answers declare the worker's mixed audio stream (rtc_audio.c). Off (0) until
-   * the mixer is wired: an answer must not announce a stream that never arrives. The
-   * worker sets it from SFU_AUDIO_MIXER=1 (docs/operations.md). */
+  /* issue 9: the meetings' audio mixers (rtc_mixer.c): answers declare the worker's
+   * mixed audio stream (rtc_audio.c), each connected attendee's Opus goes into its
+   * meeting's mixer and the mix comes back. Off (0, the default): audio is answered as
+   * before and its packets dropped. The worker sets it from SFU_AUDIO_MIXER=1
+   * (docs/operations.md). */
   uint8_t audio_mixer;
 } sfu_rtc_config_t;
 
@@ -158,5 +162,27 @@ const sfu_transport_t *sfu_rtc_attendee_transport(const sfu_attendee_t *a);
 typedef void (*sfu_rtc_transport_cb)(void *user, const char *meeting_id, const char *attendee_id,
                                      const sfu_transport_t *t);
 void sfu_rtc_foreach_transport(const sfu_rtc_t *r, sfu_rtc_transport_cb cb, void *user);
+
+/* ---- issue 9: audio (rtc_mixer.c) ---- */
+/* The meeting's mixer, or NULL (switch off, or no attendee with audio connected). */
+const sfu_mixer_t *sfu_rtc_meeting_mixer(const sfu_meeting_t *m);
+/* One attendee's audio as the mixer wiring sees it (GetAttendeeStats "Audio"). */
+typedef struct {
+  uint8_t in_mixer;          /* it has a mixer attendee (connected, audio negotiated) */
+  uint8_t can_send, can_receive; /* as given to the mixer */
+  uint8_t has_in;            /* it sends audio: `in` is valid */
+  sfu_audio_in_stats_t in;   /* its incoming stream */
+  uint8_t has_signal;
+  sfu_audio_signal_t signal; /* volume, muted, strength, speaker order */
+  uint8_t talking;           /* mixed in the last tick */
+  uint32_t mix_ssrc;         /* the mix stream sent to it */
+  uint64_t mix_packets, mix_bytes; /* RTP packets / payload bytes of the mix sent to it */
+  uint64_t srs_sent, rrs_in; /* RTCP sender reports sent for the mix; receiver-report
+                                blocks about it received */
+  float mix_loss;            /* last fraction lost it reported (0..1) */
+  uint64_t signals_sent, signals_failed; /* sfu:audio messages on its data channel */
+} sfu_rtc_audio_info_t;
+/* 0, or SFU_ENOENT when the attendee has no transport (out zeroed). */
+int sfu_rtc_attendee_audio(const sfu_attendee_t *a, uint64_t now_us, sfu_rtc_audio_info_t *out);
 
 #endif

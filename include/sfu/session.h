@@ -185,6 +185,7 @@ typedef struct sfu_meeting {
   size_t connected_count;
   uint64_t next_seq;
   void *media; /* issue 7: the meeting's video router (rtc.c); freed in on_meeting_removed */
+  void *audio; /* issue 9: the meeting's audio mixer (rtc_mixer.c); same lifetime rules */
 } sfu_meeting_t;
 
 /* Outputs of a session. Called synchronously from inside session calls, on the session's

@@ -197,6 +197,9 @@ int sfu_transport_gone(const sfu_transport_t *t);
 const char *sfu_transport_sctp_state(const sfu_transport_t *t);
 /* The association, or NULL (for sfu_sctp_send by the data-message relay, later). */
 struct sfu_sctp *sfu_transport_sctp(const sfu_transport_t *t);
+/* The stream of the first data channel the client opened, while it is open; -1 if none
+ * (the channel the worker's own messages go on: sfu:audio, issue 9). */
+int sfu_transport_data_channel(const sfu_transport_t *t);
 /* The SRTP session (its stats: SSRCs live, evicted, ended by BYE), NULL before joined. */
 struct sfu_srtp *sfu_transport_srtp(const sfu_transport_t *t);
 

@@ -9,6 +9,7 @@
 
 #include "sfu/control.h"
 #include "control/control_rtc.h"
+#include "control/control_audio.h"
 #include "control/control_video.h"
 #include "sfu/err.h"
 
@@ -92,6 +93,13 @@ cJSON *sfu_control_meeting_json(const sfu_meeting_t *m, const sfu_control_ctx_t 
   add_host_port(mp, "AudioHostUrl", ctx->announce_ip, ctx->udp_port);
   add_host_port(mp, "AudioFallbackUrl", ctx->announce_ip, ctx->tcp_port);
   cJSON_AddNumberToObject(o, "Loop", ctx->loop_index);
+  /* issue 9: the meeting's mixer, while it has one (SFU_AUDIO_MIXER=1) */
+  const sfu_mixer_t *mx = sfu_rtc_meeting_mixer(m);
+  if (mx) {
+    sfu_mixer_stats_t st;
+    sfu_mixer_stats(mx, &st);
+    cJSON_AddItemToObject(o, "Audio", sfu_control_mixer_json(&st));
+  }
   return o;
 }
 
@@ -190,6 +198,7 @@ static cJSON *exec_stats(sfu_session_t *s, const sfu_control_ctx_t *ctx) {
   cJSON_AddNumberToObject(l, "Attendees", (double)sfu_session_attendee_count(s));
   sfu_control_add_rtc_stats(l, ctx->rtc);
   sfu_control_add_loop_video_stats(l, s, ctx->rtc);
+  sfu_control_add_loop_audio_stats(l, s);
   return with_item("Loop", l);
 }
 
@@ -305,7 +314,7 @@ cJSON *sfu_control_exec(sfu_session_t *s, const sfu_cmd_t *cmd, const sfu_contro
     case SFU_OP_LEAVE_MEETING:
       return sfu_control_exec_leave(s, cmd, ctx, now_us);
     case SFU_OP_GET_ATTENDEE_STATS:
-      return sfu_control_exec_attendee_stats(s, cmd, ctx);
+      return sfu_control_exec_attendee_stats(s, cmd, ctx, now_us);
     case SFU_OP_GET_STREAM_INDEX:
       return exec_stream_index(s, cmd, ctx);
     default:

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "control/control_audio.h"
 #include "control/control_video.h"
 #include "sfu/err.h"
 
@@ -133,7 +134,7 @@ cJSON *sfu_control_transport_json(const sfu_transport_t *t) {
 }
 
 cJSON *sfu_control_exec_attendee_stats(sfu_session_t *s, const sfu_cmd_t *cmd,
-                                       const sfu_control_ctx_t *ctx) {
+                                       const sfu_control_ctx_t *ctx, uint64_t now_us) {
   char err[SFU_CONTROL_ERRLEN];
   sfu_meeting_t *m = sfu_session_find_meeting(s, cmd->meeting_id);
   if (!m) {
@@ -157,6 +158,9 @@ cJSON *sfu_control_exec_attendee_stats(sfu_session_t *s, const sfu_cmd_t *cmd,
   const sfu_router_t *router = ctx->rtc ? sfu_rtc_meeting_router(ctx->rtc, m) : NULL;
   cJSON_AddItemToObject(r, "Video",
                         sfu_control_attendee_video_json(router, sfu_rtc_attendee_peer(a)));
+  /* issue 9: only while the attendee is in its meeting's mixer (SFU_AUDIO_MIXER=1) */
+  cJSON *au = sfu_control_attendee_audio_json(a, now_us);
+  if (au) cJSON_AddItemToObject(r, "Audio", au);
   return r;
 }
 

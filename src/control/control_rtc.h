@@ -13,7 +13,7 @@ cJSON *sfu_control_exec_subscribe(sfu_session_t *s, const sfu_cmd_t *cmd,
 cJSON *sfu_control_exec_leave(sfu_session_t *s, const sfu_cmd_t *cmd,
                               const sfu_control_ctx_t *ctx, uint64_t now_us);
 cJSON *sfu_control_exec_attendee_stats(sfu_session_t *s, const sfu_cmd_t *cmd,
-                                       const sfu_control_ctx_t *ctx);
+                                       const sfu_control_ctx_t *ctx, uint64_t now_us);
 /* One transport's figures (GetAttendeeStats "Transport"). */
 cJSON *sfu_control_transport_json(const sfu_transport_t *t);
 /* Adds "Media": {...} (transport figures of the loop) to a GetWorkerStats Loop object. */

@@ -55,6 +55,7 @@ struct sfu_transport {
   sfu_sctp_group_t *sctp_group; /* the loop's; NULL: no application section */
   sfu_sctp_opts_t sctp_opts;
   sfu_sctp_t *sctp;
+  int32_t first_channel; /* stream of the first channel the client opened, while open; -1 */
   uint64_t last_now_us;
   /* Earliest addr_expiry() of the validated 5-tuples, recomputed when one is added,
    * checked, selected or expired (never later than the truth; earlier only when another
@@ -182,6 +183,10 @@ static void sctp_channel(void *user, const sfu_sctp_channel_t *ch, int open) {
   if (t->state == ST_GONE) return;
   if (open) t->st.data_channels++;
   else if (t->st.data_channels) t->st.data_channels--;
+  /* The worker's own messages (sfu:audio) go on the first channel the client opened
+   * (issue 10's rule); once it closes, none until the client opens another. */
+  if (open && t->first_channel < 0) t->first_channel = ch->stream;
+  else if (!open && t->first_channel == ch->stream) t->first_channel = -1;
   SFU_INFO("transport", "%s: data channel '%s' on stream %u %s", t->local_ufrag, ch->label, ch->stream,
            open ? "open" : "closed");
 }
@@ -330,6 +335,7 @@ sfu_transport_t *sfu_transport_new(sfu_transport_table_t *table, const struct sf
   t->cbs = *cbs;
   t->tag = tag;
   t->connect_deadline_us = now_us + SFU_TRANSPORT_CONNECT_TIMEOUT_US;
+  t->first_channel = -1;
   t->addr_expiry_us = UINT64_MAX;
   sfu_twcc_recv_init(&t->twcc, 0);
   sfu_random_bytes(&t->rtcp_ssrc, sizeof t->rtcp_ssrc);
@@ -706,4 +712,7 @@ const char *sfu_transport_sctp_state(const sfu_transport_t *t) {
   return t->state == ST_GONE ? "closed" : sfu_sctp_state_name(sfu_sctp_state(t->sctp));
 }
 sfu_sctp_t *sfu_transport_sctp(const sfu_transport_t *t) { return t->sctp; }
+int sfu_transport_data_channel(const sfu_transport_t *t) {
+  return t->sctp && t->state != ST_GONE ? t->first_channel : -1;
+}
 sfu_srtp_t *sfu_transport_srtp(const sfu_transport_t *t) { return t->srtp; }

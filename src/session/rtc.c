@@ -119,6 +119,7 @@ static void tp_joined(void *user, sfu_transport_t *t) {
   rtc_rec_t *x = user;
   sfu_rtc_t *r = x->rtc;
   rtc_video_joined(r, x);
+  rtc_mixer_sync(r, x, r->last_now_us);
   if (!x->att) return;
   sfu_session_set_connected(r->session, x->att, 1, r->last_now_us);
   rtc_emit(r, x, SFU_EV_ATTENDEE_JOINED, r->last_now_us);
@@ -132,6 +133,7 @@ static void tp_departed(void *user, sfu_transport_t *t, sfu_depart_kind_t kind, 
   sfu_list_insert_tail(&r->dead, &x->link);
   heap_remove(r, x);
   rtc_video_peer_gone(r, x);
+  rtc_mixer_gone(r, x);
   if (!x->att) return;
   if (x->att->transport == x) x->att->transport = NULL;
   if (joined) {
@@ -143,8 +145,8 @@ static void tp_departed(void *user, sfu_transport_t *t, sfu_depart_kind_t kind, 
   x->att = NULL;
 }
 
-/* Decrypted media goes to the meeting's video router (rtc_video.c); the mixer (issue 9)
- * will take audio from there too, keyed by the meeting, not by the transport. */
+/* Decrypted media goes to the meeting's video router (rtc_video.c) and, for the
+ * attendee's audio PTs with the mixer on, to its meeting's mixer (rtc_mixer.c). */
 /* Data-channel messages are counted by the transport (DataMessagesIn) and dropped here
  * for now: the data-message relay (roadmap item 5) will take them from on_data_message_cb. */
 static const sfu_transport_cbs_t tp_cbs_template = {tp_send, tp_joined, tp_departed, rtc_video_on_rtp, rtc_video_on_rtcp, NULL, NULL, NULL};
@@ -176,6 +178,7 @@ static void add_stats(sfu_transport_stats_t *s, const sfu_transport_stats_t *a) 
 
 static void rec_free(sfu_rtc_t *r, rtc_rec_t *x) {
   rtc_video_peer_gone(r, x);
+  rtc_mixer_gone(r, x);
   add_stats(&r->closed.sum, sfu_transport_stats(x->tp));
   heap_remove(r, x);
   sfu_list_remove(&x->link);
@@ -210,6 +213,8 @@ sfu_rtc_t *sfu_rtc_new(sfu_session_t *session, const sfu_dtls_cert_t *cert,
   sfu_list_init(&r->dead);
   sfu_list_init(&r->routers);
   r->video_deadline = UINT64_MAX;
+  sfu_list_init(&r->mixers);
+  r->audio_deadline = UINT64_MAX;
   if (sfu_transport_table_init(&r->table)) {
     free(r);
     return NULL;
@@ -231,6 +236,7 @@ void sfu_rtc_free(sfu_rtc_t *r) {
   }
   reap(r);
   rtc_video_free_all(r);
+  rtc_mixer_free_all(r);
   sfu_sctp_group_free(r->sctp); /* after the transports: they own the associations */
   sfu_transport_table_free(&r->table);
   free(r->heap);
@@ -439,6 +445,7 @@ int sfu_rtc_subscribe(sfu_rtc_t *r, const char *meeting_id, const char *attendee
   if (rc) goto out;
   rtc_audio_record(x, &neg);
   sfu_sdp_answer_clear(&neg);
+  rtc_mixer_sync(r, x, now_us); /* a re-offer may have started or stopped audio */
   *answer = text;
 out:
   free(vp);
@@ -515,6 +522,7 @@ void sfu_rtc_handle_timeout(sfu_rtc_t *r, uint64_t now_us) {
   /* usrsctp's timers and packets other loops queued for ours (sctp.h). */
   if (sfu_sctp_group_next_deadline(r->sctp) <= now_us) sfu_sctp_group_handle_timeout(r->sctp, now_us);
   if (r->video_deadline <= now_us) rtc_video_timeout(r, now_us);
+  if (r->audio_deadline <= now_us) rtc_mixer_timeout(r, now_us);
   while (r->heap_n > 0 && r->heap[0]->deadline <= now_us) {
     rtc_rec_t *x = r->heap[0];
     sfu_transport_handle_timeout(x->tp, now_us);
@@ -538,6 +546,7 @@ uint64_t sfu_rtc_next_deadline(const sfu_rtc_t *r) {
   uint64_t d = r->heap_n ? r->heap[0]->deadline : UINT64_MAX;
   uint64_t s = sfu_sctp_group_next_deadline(r->sctp);
   if (r->video_deadline < d) d = r->video_deadline;
+  if (r->audio_deadline < d) d = r->audio_deadline;
   return s < d ? s : d;
 }
 

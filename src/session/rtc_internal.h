@@ -3,6 +3,7 @@
 #ifndef SFU_SESSION_RTC_INTERNAL_H
 #define SFU_SESSION_RTC_INTERNAL_H
 
+#include "sfu/audio_in.h"
 #include "sfu/dtls.h"
 #include "sfu/list.h"
 #include "sfu/rtc.h"
@@ -42,6 +43,24 @@ typedef struct rtc_rec {
   uint8_t content;        /* a "#content" attendee: content events instead */
   uint8_t video_pt[128];  /* payload types of its publishing section (media and RTX) */
   rtc_audio_t audio;      /* issue 9 (rtc_audio.c) */
+  /* issue 9: this attendee in its meeting's mixer (rtc_mixer.c); all zero when not */
+  struct {
+    struct rtc_mixer *mx;       /* NULL: not in a mixer */
+    sfu_mixer_attendee_t *ma;
+    sfu_list_t link;            /* mx->recs */
+    sfu_audio_in_t *in;         /* its incoming audio; NULL: it sends none */
+    int16_t in_opus_pt, in_red_pt; /* what `in` was made for */
+    uint32_t ssrc;              /* the mix's SSRC / PT the mixer attendee was made with */
+    int16_t pt;
+    uint8_t can_send, can_receive;
+    uint8_t sent;               /* a mix packet went out: SRs are due */
+    uint8_t primed;             /* its data channel got the complete signals snapshot */
+    uint32_t last_ts;           /* RTP timestamp of the last mix packet, and when */
+    uint64_t last_us;
+    uint64_t packets, bytes;    /* RFC 3550 §6.4.1 sender's packet / octet counts */
+    uint64_t srs_sent, rrs_in, signals_sent, signals_failed;
+    float loss;
+  } mix;
 } rtc_rec_t;
 
 struct sfu_rtc {
@@ -61,6 +80,11 @@ struct sfu_rtc {
   size_t n_recs; /* records allocated (live + dead): the heap never needs more slots */
   sfu_list_t routers;     /* rtc_router_t of the meetings that have one */
   uint64_t video_deadline;/* min of their deadlines (UINT64_MAX: none) */
+  sfu_list_t mixers;      /* rtc_mixer_t of the meetings that have one (rtc_mixer.c) */
+  uint64_t audio_deadline;/* min of their next ticks (UINT64_MAX: none) */
+  uint8_t mix_buf[SFU_MIXER_RTP_MAX + 64]; /* a mix packet being protected (SRTP tag) */
+  char *env_buf;          /* the sfu:audio envelope being sent; grows to its high-water */
+  size_t env_cap;
 };
 
 /* One meeting's video router, hung on meeting->media. */
@@ -91,6 +115,20 @@ void rtc_video_on_rtp(void *user, sfu_transport_t *t, uint64_t now_us, uint8_t *
 void rtc_video_on_rtcp(void *user, sfu_transport_t *t, uint64_t now_us, uint8_t *buf, size_t len);
 void rtc_video_timeout(sfu_rtc_t *r, uint64_t now_us);
 void rtc_video_free_all(sfu_rtc_t *r);
+/* rtc_mixer.c (issue 9): the meetings' audio mixers. */
+/* Brings x's mixer attendee in line with its state: in the mixer when the switch is on,
+ * the transport is DTLS-connected and audio was negotiated; out otherwise. Idempotent;
+ * called on join, after each Subscribe, on capability updates. */
+void rtc_mixer_sync(sfu_rtc_t *r, rtc_rec_t *x, uint64_t now_us);
+/* x leaves its mixer (departure, free); the mixer goes with its last attendee. */
+void rtc_mixer_gone(sfu_rtc_t *r, rtc_rec_t *x);
+/* Decrypted RTP: 1 if it was x's audio (consumed), else 0. */
+int rtc_mixer_on_rtp(rtc_rec_t *x, uint64_t now_us, const uint8_t *buf, size_t len);
+/* Decrypted RTCP: receiver reports about x's mix. Reads only. */
+void rtc_mixer_on_rtcp(rtc_rec_t *x, uint64_t now_us, const uint8_t *buf, size_t len);
+void rtc_mixer_timeout(sfu_rtc_t *r, uint64_t now_us);
+void rtc_mixer_meeting_removed(sfu_rtc_t *r, sfu_meeting_t *m);
+void rtc_mixer_free_all(sfu_rtc_t *r);
 /* rtc_audio.c */
 void rtc_audio_init(rtc_rec_t *x);
 /* After rtc_video_negotiate, from the probe answer: with the mixer on (cfg.audio_mixer),

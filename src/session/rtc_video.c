@@ -140,6 +140,7 @@ void rtc_video_timeout(sfu_rtc_t *r, uint64_t now_us) {
 }
 
 void sfu_rtc_meeting_removed(sfu_rtc_t *r, sfu_meeting_t *m) {
+  rtc_mixer_meeting_removed(r, m);
   rtc_router_t *rr = m->media;
   if (!rr) return;
   if (rr->peers) {
@@ -199,6 +200,7 @@ void rtc_video_joined(sfu_rtc_t *r, rtc_rec_t *x) {
 
 void sfu_rtc_attendee_caps_changed(sfu_rtc_t *r, sfu_attendee_t *a, uint64_t now_us) {
   rtc_rec_t *x = a->transport;
+  if (x) rtc_mixer_sync(r, x, now_us); /* issue 9: the Audio capability, live */
   if (!x || !x->peer) return;
   uint8_t s, v;
   caps_of(x, a, &s, &v);
@@ -219,8 +221,9 @@ static void deadline_closer(sfu_rtc_t *r, const rtc_router_t *rr) {
 
 void rtc_video_on_rtp(void *user, sfu_transport_t *t, uint64_t now_us, uint8_t *buf, size_t len) {
   rtc_rec_t *x = user;
-  /* Only the publishing section's payload types go to the router: audio waits for the
-   * mixer (issue 9). */
+  /* The attendee's audio PTs go to its meeting's mixer (issue 9, switch on); only the
+   * publishing section's payload types go to the router. */
+  if (rtc_mixer_on_rtp(x, now_us, buf, len)) return;
   if (!x->peer || len < 2 || !x->video_pt[buf[1] & 0x7f]) return;
   x->rtc->last_now_us = now_us;
   sfu_router_on_rtp(x->rr->router, x->peer, now_us, buf, len);
@@ -229,6 +232,7 @@ void rtc_video_on_rtp(void *user, sfu_transport_t *t, uint64_t now_us, uint8_t *
 
 void rtc_video_on_rtcp(void *user, sfu_transport_t *t, uint64_t now_us, uint8_t *buf, size_t len) {
   rtc_rec_t *x = user;
+  rtc_mixer_on_rtcp(x, now_us, buf, len); /* reads receiver reports about the mix */
   if (!x->peer) return;
   x->rtc->last_now_us = now_us;
   sfu_router_on_rtcp(x->rr->router, x->peer, now_us, buf, len);

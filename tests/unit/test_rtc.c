@@ -13,8 +13,11 @@
  * close_notify to the old client); LeaveMeeting → Left never Dropped; consent loss →
  * Dropped never Left; DeleteAttendee while connected → close_notify and nothing after
  * AttendeeDeleted; idle end counts connected attendees; the deadline heap. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <opus/opus.h>
 
 #include "sfu/dtls.h"
 #include "sfu/err.h"
@@ -950,6 +953,113 @@ TEST(audio_mix_declared_only_when_the_mixer_is_on) {
   env_free(&e);
 }
 
+/* issue 9, the wiring (rtc_mixer.c): with the switch on, a connected attendee's Opus RTP
+ * reaches its meeting's mixer through its audio receiver (level extension parsed), the
+ * mix of it leaves on the other attendee's transport with RTCP SRs; capabilities act
+ * live; the mixer goes with the meeting's last audio attendee (no timer left). Off: no
+ * mixer, no timer. */
+static int both_joined(void *u) {
+  env_t *e = u;
+  return e->cli[0].connected && e->cli[1].connected && count_ev(e, SFU_EV_ATTENDEE_JOINED) > 1;
+}
+
+/* One 20 ms Opus packet of a 440 Hz tone from client ci (SRTP-protected), with the
+ * RFC 6464 level element (id 1 in the captured offer) saying -20 dBov, voice. */
+static void send_opus(env_t *e, int ci, OpusEncoder *enc, uint16_t seq, uint32_t ts, uint32_t ssrc) {
+  float pcm[960];
+  for (int i = 0; i < 960; i++) pcm[i] = 0.3f * sinf(2.0f * 3.14159265f * 440.0f * (float)(ts + (uint32_t)i) / 48000.0f);
+  uint8_t pkt[1500] = {0x90, 111, (uint8_t)(seq >> 8), (uint8_t)seq, (uint8_t)(ts >> 24),
+                       (uint8_t)(ts >> 16), (uint8_t)(ts >> 8), (uint8_t)ts, (uint8_t)(ssrc >> 24),
+                       (uint8_t)(ssrc >> 16), (uint8_t)(ssrc >> 8), (uint8_t)ssrc,
+                       0xBE, 0xDE, 0x00, 0x01, 0x10, 0x80 | 20, 0, 0};
+  int n = opus_encode_float(enc, pcm, 960, pkt + 20, 1200);
+  if (n <= 0) return;
+  size_t len = 20 + (size_t)n;
+  if (sfu_srtp_protect_rtp(e->cli[ci].srtp, pkt, &len, sizeof pkt) != 0) return;
+  cli_send(&e->ref[ci], pkt, len);
+}
+
+TEST(audio_mixer_wired_end_to_end) {
+  env_t e;
+  /* off: nothing */
+  REQUIRE(connect_alice(&e, 21, 300));
+  CHECK(e.m->audio == NULL);
+  CHECK_EQ_INT(e.rtc->audio_deadline == UINT64_MAX, 1);
+  CHECK(((rtc_rec_t *)e.a->transport)->mix.mx == NULL);
+  env_free(&e);
+
+  env_init(&e, 22, 300);
+  e.rtc->cfg.audio_mixer = 1;
+  char err[256];
+  REQUIRE(subscribe_as(&e, e.a, 0, err, sizeof err) == 0);
+  CHECK(e.m->audio == NULL); /* not before DTLS is connected */
+  REQUIRE(subscribe_as(&e, e.b, 1, err, sizeof err) == 0);
+  REQUIRE(run(&e, now_of(&e) + 5 * SEC, both_joined, &e) == 1);
+  rtc_rec_t *xa = e.a->transport, *xb = e.b->transport;
+  REQUIRE(xa && xb && xa->mix.mx && xa->mix.mx == xb->mix.mx && e.m->audio == xa->mix.mx);
+  REQUIRE(xa->mix.in && xb->mix.in);
+  CHECK(xa->mix.can_send && xa->mix.can_receive && xb->mix.can_receive);
+  CHECK(e.rtc->audio_deadline != UINT64_MAX);
+  const sfu_mixer_t *mixer = sfu_rtc_meeting_mixer(e.m);
+  REQUIRE(mixer);
+
+  int oerr;
+  OpusEncoder *enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &oerr);
+  REQUIRE(enc);
+  uint32_t ssrc = xa->audio.client_ssrc;
+  uint64_t bob_out0 = sfu_transport_stats(xb->tp)->packets_out;
+  for (int i = 0; i < 100; i++) { /* 2 s of alice talking */
+    send_opus(&e, 0, enc, (uint16_t)(1000 + i), 5000u + 960u * (uint32_t)i, ssrc);
+    run(&e, now_of(&e) + 20000, NULL, NULL);
+  }
+  sfu_rtc_audio_info_t ia, ib;
+  REQUIRE(sfu_rtc_attendee_audio(e.a, now_of(&e), &ia) == 0);
+  REQUIRE(sfu_rtc_attendee_audio(e.b, now_of(&e), &ib) == 0);
+  CHECK(ia.has_in && ia.in.packets >= 95);
+  CHECK_EQ_INT(ia.in.bad_payloads, 0);
+  CHECK(ia.in_mixer && ia.has_signal);
+  sfu_mixer_stats_t ms;
+  sfu_mixer_stats(mixer, &ms);
+  CHECK(ms.ticks >= 95 && ms.ticks <= 110); /* 20 ms of loop time each */
+  CHECK(ms.decodes > 50);
+  /* bob hears alice: the mix goes out on his transport, SRTP-protected, with SRs */
+  CHECK(ib.mix_packets > 50);
+  CHECK(ib.mix_bytes > 50 * 10);
+  CHECK(ib.srs_sent >= 1);
+  CHECK(sfu_transport_stats(xb->tp)->packets_out >= bob_out0 + ib.mix_packets);
+  CHECK_EQ_INT(ib.mix_ssrc, xb->audio.worker_ssrc);
+  /* alice hears nobody but herself, i.e. nothing audible: her stream is at most DTX */
+  CHECK(ia.mix_packets < ib.mix_packets);
+
+  /* bob's Audio capability withdrawn live: nothing more for him */
+  sfu_caps_t caps = e.b->caps;
+  caps.audio = SFU_CAP_NONE;
+  sfu_attendee_t *ub = NULL;
+  REQUIRE(sfu_session_update_caps(e.s, e.m->id, e.b->id, &caps, now_of(&e), &ub, err, sizeof err) == 0);
+  sfu_rtc_attendee_caps_changed(e.rtc, e.b, now_of(&e));
+  CHECK_EQ_INT(xb->mix.can_receive, 0);
+  CHECK_EQ_INT(xb->mix.can_send, 0);
+  for (int i = 100; i < 110; i++) {
+    send_opus(&e, 0, enc, (uint16_t)(1000 + i), 5000u + 960u * (uint32_t)i, ssrc);
+    run(&e, now_of(&e) + 20000, NULL, NULL);
+  }
+  uint64_t bob_mix = xb->mix.packets;
+  for (int i = 110; i < 130; i++) {
+    send_opus(&e, 0, enc, (uint16_t)(1000 + i), 5000u + 960u * (uint32_t)i, ssrc);
+    run(&e, now_of(&e) + 20000, NULL, NULL);
+  }
+  CHECK_EQ_INT(xb->mix.packets, bob_mix);
+  opus_encoder_destroy(enc);
+
+  /* the mixer goes with the last audio attendee, and its timer with it */
+  REQUIRE(sfu_rtc_leave(e.rtc, e.m->id, e.a->id, now_of(&e), err, sizeof err) == 0);
+  CHECK(e.m->audio != NULL);
+  REQUIRE(sfu_rtc_leave(e.rtc, e.m->id, e.b->id, now_of(&e), err, sizeof err) == 0);
+  CHECK(e.m->audio == NULL);
+  CHECK_EQ_INT(e.rtc->audio_deadline == UINT64_MAX, 1);
+  env_free(&e);
+}
+
 int main(void) {
   sfu_openssl_init();
   if (sfu_srtp_global_init() != 0) return 1;
@@ -975,6 +1085,7 @@ int main(void) {
   RUN(close_all_is_silent);
   RUN(content_attendee_emits_content_events);
   RUN(audio_mix_declared_only_when_the_mixer_is_on);
+  RUN(audio_mixer_wired_end_to_end);
   free(g_offer_tpl);
   sfu_dtls_cert_free(g_srv_cert);
   sfu_dtls_cert_free(g_cli_cert[0]);
