@@ -187,9 +187,13 @@ static rtc_mixer_t *meeting_mixer(sfu_rtc_t *r, sfu_meeting_t *m, uint64_t now_u
   mx->rtc = r;
   mx->m = m;
   sfu_list_init(&mx->recs);
-  /* Defaults: 5 talkers, 32 kbps (issue 9); CreateMeeting does not carry an audio bitrate
-   * yet. */
+  /* The meeting's MeetingFeatures.Audio (control-api.md): the stereo mix at BitrateKbps,
+   * the mono mix at most 64 kbps (issue 9); MaxTalkers voices at once. */
   sfu_mixer_config_t cfg = {0};
+  int kbps = m->features.audio_kbps ? m->features.audio_kbps : SFU_AUDIO_KBPS_DEFAULT;
+  cfg.stereo_bitrate_bps = (uint32_t)kbps * 1000u;
+  cfg.bitrate_bps = (uint32_t)(kbps < SFU_AUDIO_KBPS_MONO_MAX ? kbps : SFU_AUDIO_KBPS_MONO_MAX) * 1000u;
+  cfg.max_talkers = m->features.max_talkers;
   cfg.send = on_send;
   cfg.signals = on_signals;
   cfg.user = mx;
