@@ -16,6 +16,7 @@
 #include "media/router_internal.h"
 #include "sfu/err.h"
 #include "sfu/rtcp.h"
+#include "sfu/pacer.h"
 #include "sfu/rtp_forward.h"
 
 /* Start where libwebrtc starts (300 kbps) and let probes prove more: starting high sent
@@ -292,6 +293,15 @@ void router_downlink_tick(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us
     p->cluster_bytes = p->cluster_packets = 0;
     view_t *pv = probe_view(p);
     p->probe_rtx_seq = pv ? pv->last_out_seq : 0;
+    /* Only what has left: the newest packets may still wait in the viewer's pacer, and an
+     * RTX copy overtaking its original makes the original a duplicate (every queued
+     * packet is skipped, the other views' too: a few more steps back, never a copy ahead
+     * of its original). */
+    if (p->pacer) {
+      sfu_pacer_stats_t ps;
+      sfu_pacer_stats(p->pacer, &ps);
+      p->probe_rtx_seq = (uint16_t)(p->probe_rtx_seq - ps.queued_packets);
+    }
     p->probe_rtx_left = pv && pv->packets_out ? ROUTER_PROBE_RTX_BACK : 0;
     p->probe_id = c.id;
     p->probes_sent++;
