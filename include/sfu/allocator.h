@@ -58,8 +58,9 @@
  * hold_us (the lowest rung reached during the hold is taken, the rest of the way needs
  * a hold of its own), the budget it needs stays reserved meanwhile, and never within
  * calm_us of a down-switch the budget caused (the whole viewer stays conservative). A
- * stream paused by the budget resumes like an up-switch (margin, hold, calm); a stream
- * new to the allocator gets its floor at once.
+ * stream paused by the budget resumes with the margin and the hold but not the calm (a
+ * frozen tile is worse than one more switch); a stream new to the allocator gets its
+ * floor at once.
  *
  * Runs. Not on every feedback: sfu_alloc_due says when (estimate moved > move_pct,
  * period_us passed, inputs changed, or a hold / calm period the last run waits for ends).

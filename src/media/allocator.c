@@ -290,16 +290,20 @@ void sfu_alloc_run(sfu_alloc_t *a, uint64_t now_us, uint64_t estimate_bps, uint6
     int8_t d = q->level >= 0 ? q->rung[q->level].key : -1;
     int8_t t;         /* the rung key given */
     if (d > q->cur) { /* up: only what the walk kept reaching for hold_us */
+      /* A resume (nothing flows now) waits for the hold and the margin, not the calm
+       * period: the viewer sees a frozen tile meanwhile, worse than a second switch
+       * (Chromium behind a 250 kbit/s cap froze 5 s on a pause that had already fitted). */
+      int c = q->cur >= 0 ? calm : 0;
       if (q->slot.up_rung <= q->cur)
         q->slot.up_rung = d, q->slot.up_since_us = now_us;
       else if (d < q->slot.up_rung)
         q->slot.up_rung = d;
-      uint64_t ready = up_ready(a, &q->slot, calm);
+      uint64_t ready = up_ready(a, &q->slot, c);
       t = now_us >= ready ? rung_at_or_below(q, q->slot.up_rung) : -1;
       /* The held rung stopped since, or it was a step on the way to d: d's own hold. */
       if (now_us >= ready && t < d) {
         q->slot.up_rung = d, q->slot.up_since_us = now_us;
-        ready = up_ready(a, &q->slot, calm);
+        ready = up_ready(a, &q->slot, c);
       }
       if (t <= q->cur) t = meanwhile(q);
       if (t < d && (!wake || ready < wake)) wake = ready;

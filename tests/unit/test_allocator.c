@@ -312,13 +312,14 @@ TEST(lowest_layers_do_not_fit_pause_from_the_end) {
   CHECK_EQ_INT(v.res.required_bps, 600000);
   CHECK_EQ_INT(v.res.allocated_bps, 300000);
   CHECK(v.res.want_bps > 400000); /* the probe controller's goal: a resume */
-  /* The estimate recovers 1 s after the pause: resuming is an up-switch, so it waits
-   * for the calm period after that down-switch. */
-  uint64_t paused_at = v.now - 1 * S;
-  while (v.now < paused_at + SFU_ALLOC_DEFAULT_CALM_US - STEP_US) step(&v, 2000000, 0);
+  /* The estimate recovers 1 s after the pause: a resume waits for the hold (not for the
+   * calm period after that down-switch: a frozen tile is worse than one more switch). */
+  uint64_t recovered_at = v.now;
+  while (v.now < recovered_at + SFU_ALLOC_DEFAULT_HOLD_US - 2 * STEP_US) step(&v, 2000000, 0);
   CHECK_EQ_INT(v.s[2].current, -1);
   CHECK_EQ_INT(v.res.insufficient, 1);
   hold_estimate(&v, 2000000, 0, 1 * S);
+  CHECK(v.now < recovered_at + SFU_ALLOC_DEFAULT_CALM_US); /* before the calm ends */
   CHECK(v.s[2].current >= 0);
   CHECK(v.s[3].current >= 0);
   CHECK_EQ_INT(v.res.insufficient, 0);
