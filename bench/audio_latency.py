@@ -176,8 +176,15 @@ async def talker_main(control, meeting_id, attendee_id, token, bursts):
     await asyncio.sleep(WARMUP_S)
     track.arm()
     await asyncio.sleep(bursts * PERIOD_S + 0.3)
+    # What the worker's report blocks about our stream told aiortc (RFC 3550 §6.4.1).
+    remote = {}
+    for st in (await pc.getStats()).values():
+        if st.type == "remote-inbound-rtp":
+            remote = {"packetsLost": st.packetsLost, "fractionLost": st.fractionLost,
+                      "roundTripTime": st.roundTripTime}
     await pc.close()
-    print(json.dumps({"mouths": track.mouths[:bursts], "sent": _sent}), flush=True)
+    print(json.dumps({"mouths": track.mouths[:bursts], "sent": _sent, "remote": remote}),
+          flush=True)
 
 
 def packet_onsets(packets, t0):
@@ -254,6 +261,9 @@ async def one_run(worker_path, bursts):
         net = match(mouths, packet_onsets(_packets, t0))
         e2e = match(mouths, decoded)
         wk = [None if n is None or e is None else n - e for n, e in zip(net, enc)]
+        if got.get("remote"):
+            print("  talker's remote-inbound-rtp (from the worker's report blocks): %s"
+                  % json.dumps(got["remote"]))
         return mouths, enc, wk, net, e2e, figures
     finally:
         for c in consumers:
