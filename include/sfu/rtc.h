@@ -180,6 +180,8 @@ typedef struct {
   uint64_t srs_sent, rrs_in; /* RTCP sender reports sent for the mix; receiver-report
                                 blocks about it received */
   float mix_loss;            /* last fraction lost it reported (0..1) */
+  uint64_t rrs_sent;         /* report blocks about its own stream sent to it (in the
+                                mix's SRs, or RRs when it gets no mix) */
   uint64_t signals_sent, signals_failed; /* sfu:audio messages on its data channel */
 } sfu_rtc_audio_info_t;
 /* 0, or SFU_ENOENT when the attendee has no transport (out zeroed). */

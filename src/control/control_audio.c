@@ -40,6 +40,7 @@ cJSON *sfu_control_attendee_audio_json(const sfu_attendee_t *a, uint64_t now_us)
       add_u64(in, "SilentFrames", s->silent_frames);
       add_u64(in, "DecoderCalls", s->decoder_calls);
       cJSON_AddNumberToObject(in, "Channels", s->channels);
+      add_u64(in, "ReportsSent", ai.rrs_sent);
     }
   }
   if (ai.has_signal) {

@@ -7,6 +7,7 @@
 #include "sfu/dtls.h"
 #include "sfu/list.h"
 #include "sfu/rtc.h"
+#include "sfu/rtp_recv_stats.h"
 #include "sfu/sctp.h"
 #include "sfu/sdp.h"
 
@@ -60,6 +61,10 @@ typedef struct rtc_rec {
     uint64_t packets, bytes;    /* RFC 3550 §6.4.1 sender's packet / octet counts */
     uint64_t srs_sent, rrs_in, signals_sent, signals_failed;
     float loss;
+    /* its incoming Opus stream as a receiver sees it (RFC 3550 §6.4.1), for the report
+     * blocks it gets once a second: fed with every packet `in` takes, and its SRs */
+    sfu_recv_stats_t rs;
+    uint64_t rrs_sent;          /* reports carrying a block about its stream */
   } mix;
 } rtc_rec_t;
 

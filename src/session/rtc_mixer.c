@@ -13,7 +13,10 @@
  *   - In: decrypted RTP with its Opus or red PT goes to sfu_audio_in_handle_rtp with the
  *     RFC 6464 level byte; receiver reports about the mix set the listener's loss.
  *   - Out: the mixer's plain RTP is protected and sent on the listener's transport; an
- *     RTCP SR (RFC 3550 §6.4.1) + SDES CNAME once a second per mix stream; the signals
+ *     RTCP SR (RFC 3550 §6.4.1) + SDES CNAME once a second per mix stream; a report block
+ *     about each attendee's own Opus stream once a second (loss, jitter, LSR/DLSR for its
+ *     RTT: RFC 3550 §6.4.1; libwebrtc's audio sender tunes its FEC and bitrate from it),
+ *     inside that SR when it gets the mix, else in an RR (§6.4.2); the signals
  *     document goes on each listener's first data channel as a data message of topic
  *     `sfu:audio` (docs/data-messages.md).
  * Loop thread only. */
@@ -38,6 +41,8 @@
 #define SIDE_PERIOD_US 200000ull  /* signal strength in, newcomers' snapshots out */
 #define MAX_CATCHUP_TICKS 5       /* a loop late by more than 100 ms skips, not bursts */
 #define PPID_STRING 51            /* RFC 8831 §8: WebRTC String */
+#define REPORTER_SSRC 1u          /* an RR's sender when the attendee gets no mix stream
+                                     (the video router's own RTCP uses the same) */
 
 typedef struct rtc_mixer {
   sfu_list_t link; /* rtc->mixers */
@@ -78,10 +83,25 @@ static void on_send(void *user, void *listener_user, const uint8_t *rtp, size_t 
   x->mix.bytes += h.payload_len; /* RFC 3550 §6.4.1: payload octets */
 }
 
+/* A report block about the attendee's own Opus stream (RFC 3550 §6.4.1), if it sends one
+ * and a packet of it arrived: 1 and *rb filled, else 0. Starts a new interval for the
+ * fraction lost, so exactly one report a period takes it. */
+static int own_stream_block(rtc_rec_t *x, uint64_t now_us, sfu_rtcp_rb_t *rb) {
+  if (!x->mix.in || !x->mix.rs.started) return 0;
+  sfu_recv_stats_block(&x->mix.rs, now_us, rb);
+  return 1;
+}
+
 /* RFC 3550 §6.4.1: the SR's RTP timestamp is the mix's clock at the SR's NTP time,
- * extrapolated from the last packet sent (48 kHz). */
+ * extrapolated from the last packet sent (48 kHz). The worker is an active sender to
+ * this attendee, so its report block about the attendee's stream rides in the SR
+ * (§6.4: "SR ... for transmission and reception statistics from participants that are
+ * active senders"). */
 static void send_sr(rtc_mixer_t *mx, rtc_rec_t *x, uint64_t now_us) {
+  (void)mx;
   uint8_t buf[256];
+  sfu_rtcp_rb_t rb;
+  unsigned nrb = (unsigned)own_stream_block(x, now_us, &rb);
   uint64_t dt = now_us - x->mix.last_us;
   sfu_rtcp_sr_t sr = {
       .ssrc = x->mix.ssrc,
@@ -90,13 +110,32 @@ static void send_sr(rtc_mixer_t *mx, rtc_rec_t *x, uint64_t now_us) {
       .packet_count = (uint32_t)x->mix.packets,
       .octet_count = (uint32_t)x->mix.bytes,
   };
-  int n = sfu_rtcp_write_sr(buf, sizeof buf - 16, &sr, NULL, 0);
+  int n = sfu_rtcp_write_sr(buf, sizeof buf - 16, &sr, nrb ? &rb : NULL, nrb);
   if (n <= 0) return;
   /* RFC 3550 §6.1: a compound starts with SR/RR and carries an SDES CNAME, the one the
    * answer declared for the mix (rtc_audio.c). */
   int k = sfu_rtcp_write_sdes_cname(buf + n, sizeof buf - 16 - (size_t)n, x->mix.ssrc, "sfu-worker", 10);
   if (k > 0) n += k;
-  if (sfu_transport_send_rtcp(x->tp, buf, (size_t)n, sizeof buf) == 0) x->mix.srs_sent++;
+  if (sfu_transport_send_rtcp(x->tp, buf, (size_t)n, sizeof buf) == 0) {
+    x->mix.srs_sent++;
+    x->mix.rrs_sent += nrb;
+  }
+}
+
+/* An attendee that sends audio but gets no mix (Send only, or its offer receives none):
+ * an RR (RFC 3550 §6.4.2) with the block, from the mix's SSRC when it has one. RFC 3550
+ * §6.1 wants an SDES CNAME in every compound; RFC 5506 reduced size would allow the RR
+ * alone, but not every client negotiates it. */
+static void send_rr(rtc_rec_t *x, uint64_t now_us) {
+  uint8_t buf[128];
+  sfu_rtcp_rb_t rb;
+  if (!own_stream_block(x, now_us, &rb)) return;
+  uint32_t me = x->mix.ssrc ? x->mix.ssrc : REPORTER_SSRC;
+  int n = sfu_rtcp_write_rr(buf, sizeof buf - 16, me, &rb, 1);
+  if (n <= 0) return;
+  int k = sfu_rtcp_write_sdes_cname(buf + n, sizeof buf - 16 - (size_t)n, me, "sfu-worker", 10);
+  if (k > 0) n += k;
+  if (sfu_transport_send_rtcp(x->tp, buf, (size_t)n, sizeof buf) == 0) x->mix.rrs_sent++;
 }
 
 /* {"topic":"sfu:audio","data":"<json, escaped>","senderAttendeeId":"sfu",
@@ -250,7 +289,13 @@ void rtc_mixer_timeout(sfu_rtc_t *r, uint64_t now_us) {
       sfu_list_t *jt;
       sfu_list_foreach(jt, &mx->recs) {
         rtc_rec_t *x = sfu_container_of(jt, rtc_rec_t, mix.link);
-        if (x->mix.sent && x->tp) send_sr(mx, x, now_us);
+        if (!x->tp) continue;
+        /* RFC 3550 §6.3.8: a participant that sent nothing in the last two report
+         * intervals is no longer a sender: an RR, not an SR */
+        if (x->mix.sent && now_us - x->mix.last_us < 2 * SR_PERIOD_US)
+          send_sr(mx, x, now_us);
+        else
+          send_rr(x, now_us);
       }
     }
   }
@@ -323,6 +368,9 @@ void rtc_mixer_sync(sfu_rtc_t *r, rtc_rec_t *x, uint64_t now_us) {
     }
     x->mix.in_opus_pt = au->opus_pt;
     x->mix.in_red_pt = au->red_pt;
+    /* 48 kHz: RFC 7587 §4.1, whatever the Opus mode; SSRC from the offer, or the
+     * first packet's when the offer declared none */
+    sfu_recv_stats_init(&x->mix.rs, au->client_ssrc, SFU_AUDIO_RATE);
     new_in = 1;
   }
   if (!x->mix.mx) {
@@ -388,12 +436,16 @@ int rtc_mixer_on_rtp(rtc_rec_t *x, uint64_t now_us, const uint8_t *buf, size_t l
   /* RFC 6464 §3: one byte, V (bit 7) and the level in -dBov (low 7 bits). */
   if (x->audio.level_ext_id && sfu_rtp_ext_find(&h, x->audio.level_ext_id, &d, &dl) == 0 && dl >= 1)
     level = d[0];
+  /* A new undeclared SSRC is a new stream: its statistics start again. A red packet
+   * shares the Opus stream's sequence space (RFC 2198 §3: it is one RTP stream). */
+  if (h.ssrc != x->mix.rs.ssrc) sfu_recv_stats_init(&x->mix.rs, h.ssrc, SFU_AUDIO_RATE);
+  sfu_recv_stats_on_packet(&x->mix.rs, now_us, h.seq, h.timestamp);
   sfu_audio_in_handle_rtp(x->mix.in, now_us, buf, len, level);
   return 1;
 }
 
 void rtc_mixer_on_rtcp(rtc_rec_t *x, uint64_t now_us, const uint8_t *buf, size_t len) {
-  if (!x->mix.mx || !x->mix.ssrc) return;
+  if (!x->mix.mx) return;
   sfu_rtcp_iter_t it;
   sfu_rtcp_pkt_t p;
   sfu_rtcp_iter_init(&it, buf, len);
@@ -402,7 +454,12 @@ void rtc_mixer_on_rtcp(rtc_rec_t *x, uint64_t now_us, const uint8_t *buf, size_t
     unsigned n = 0;
     if (p.pt == SFU_RTCP_SR) {
       sfu_rtcp_sr_t sr;
-      if (sfu_rtcp_sr_parse(&p, &sr) == 0) blocks = sr.blocks, n = sr.rb_count;
+      if (sfu_rtcp_sr_parse(&p, &sr) != 0) continue;
+      blocks = sr.blocks, n = sr.rb_count;
+      /* its SR about its audio: LSR / DLSR of our next block (RFC 3550 §6.4.1), from
+       * which it computes its RTT */
+      if (x->mix.in && x->mix.rs.started && sr.ssrc == x->mix.rs.ssrc)
+        sfu_recv_stats_on_sr(&x->mix.rs, now_us, sr.ntp);
     } else if (p.pt == SFU_RTCP_RR) {
       sfu_rtcp_rr_t rr;
       if (sfu_rtcp_rr_parse(&p, &rr) == 0) blocks = rr.blocks, n = rr.rb_count;
@@ -410,14 +467,13 @@ void rtc_mixer_on_rtcp(rtc_rec_t *x, uint64_t now_us, const uint8_t *buf, size_t
     for (unsigned i = 0; i < n; i++) {
       sfu_rtcp_rb_t rb;
       sfu_rtcp_rb_get(blocks, i, &rb);
-      if (rb.ssrc != x->mix.ssrc) continue;
+      if (!x->mix.ssrc || rb.ssrc != x->mix.ssrc) continue;
       /* RFC 3550 §6.4.1: fraction lost, 8-bit fixed point: tunes the encoder's FEC */
       x->mix.loss = rb.fraction_lost / 256.0f;
       x->mix.rrs_in++;
       sfu_mixer_attendee_set_loss(x->mix.mx->mixer, x->mix.ma, x->mix.loss);
     }
   }
-  (void)now_us;
 }
 
 /* ---- figures ---- */
@@ -449,6 +505,7 @@ int sfu_rtc_attendee_audio(const sfu_attendee_t *a, uint64_t now_us, sfu_rtc_aud
   out->mix_bytes = x->mix.bytes;
   out->srs_sent = x->mix.srs_sent;
   out->rrs_in = x->mix.rrs_in;
+  out->rrs_sent = x->mix.rrs_sent;
   out->mix_loss = x->mix.loss;
   out->signals_sent = x->mix.signals_sent;
   out->signals_failed = x->mix.signals_failed;

@@ -22,6 +22,7 @@
 #include "sfu/dtls.h"
 #include "sfu/err.h"
 #include "sfu/rtc.h"
+#include "sfu/rtcp.h"
 #include "sfu/sdp.h"
 #include "sfu/session.h"
 #include "sfu/srtp.h"
@@ -62,7 +63,45 @@ struct env {
   sfu_event_t ev[MAX_EV];
   int n_ev;
   int with_session_timers;
+  /* RTCP the server sends client `watch_ci`, decrypted with its SRTP session: report
+   * blocks about SSRC watch_ssrc (0: not watching) */
+  uint32_t watch_ssrc;
+  int watch_ci;
+  int rb_seen, rb_in_sr, rb_in_rr;
+  sfu_rtcp_rb_t rb_last;
 };
+
+static void watch_rtcp(env_t *e, int ci, const uint8_t *buf, size_t len) {
+  /* RFC 7983 / RFC 5761 §4: RTP/RTCP, and RTCP by its packet type 192..223 */
+  if (!e->watch_ssrc || ci != e->watch_ci || len < 8 || buf[0] < 128 || buf[0] > 191 ||
+      buf[1] < 192 || buf[1] > 223 || !e->cli[ci].srtp)
+    return;
+  uint8_t plain[2048];
+  size_t n = len;
+  memcpy(plain, buf, len);
+  if (sfu_srtp_unprotect_rtcp(e->cli[ci].srtp, plain, &n) != 0) return;
+  sfu_rtcp_iter_t it;
+  sfu_rtcp_pkt_t p;
+  sfu_rtcp_iter_init(&it, plain, n);
+  while (sfu_rtcp_iter_next(&it, &p) == 1) {
+    const uint8_t *blocks = NULL;
+    unsigned nb = 0;
+    int in_sr = p.pt == SFU_RTCP_SR;
+    sfu_rtcp_sr_t sr;
+    sfu_rtcp_rr_t rr;
+    if (in_sr && sfu_rtcp_sr_parse(&p, &sr) == 0) blocks = sr.blocks, nb = sr.rb_count;
+    if (p.pt == SFU_RTCP_RR && sfu_rtcp_rr_parse(&p, &rr) == 0) blocks = rr.blocks, nb = rr.rb_count;
+    for (unsigned i = 0; i < nb; i++) {
+      sfu_rtcp_rb_t rb;
+      sfu_rtcp_rb_get(blocks, i, &rb);
+      if (rb.ssrc != e->watch_ssrc) continue;
+      e->rb_seen++;
+      e->rb_in_sr += in_sr;
+      e->rb_in_rr += !in_sr;
+      e->rb_last = rb;
+    }
+  }
+}
 
 /* ---- events and server side ---- */
 
@@ -91,6 +130,7 @@ static void srv_send(void *user, const sfu_addr_t *to, const uint8_t *buf, size_
   if (len + 1 > sizeof pkt) return;
   pkt[0] = sfu_addr_equal(to, &e->cli[1].addr) ? 1 : 0;
   memcpy(pkt + 1, buf, len);
+  watch_rtcp(e, pkt[0], buf, len);
   sim_link_send(e->link, SIM_BA, sim_link_now(e->link), pkt, len + 1);
 }
 
@@ -979,6 +1019,17 @@ static void send_opus(env_t *e, int ci, OpusEncoder *enc, uint16_t seq, uint32_t
   cli_send(&e->ref[ci], pkt, len);
 }
 
+/* An RTCP SR from client ci (SRTCP-protected): sender info only. */
+static void send_client_sr(env_t *e, int ci, uint32_t ssrc, uint64_t ntp) {
+  uint8_t pkt[256];
+  sfu_rtcp_sr_t sr = {.ssrc = ssrc, .ntp = ntp, .rtp_ts = 1, .packet_count = 1, .octet_count = 1};
+  int n = sfu_rtcp_write_sr(pkt, sizeof pkt - 32, &sr, NULL, 0);
+  if (n <= 0) return;
+  size_t len = (size_t)n;
+  if (sfu_srtp_protect_rtcp(e->cli[ci].srtp, pkt, &len, sizeof pkt) != 0) return;
+  cli_send(&e->ref[ci], pkt, len);
+}
+
 TEST(audio_mixer_wired_end_to_end) {
   env_t e;
   /* off: nothing */
@@ -1008,8 +1059,15 @@ TEST(audio_mixer_wired_end_to_end) {
   REQUIRE(enc);
   uint32_t ssrc = xa->audio.client_ssrc;
   uint64_t bob_out0 = sfu_transport_stats(xb->tp)->packets_out;
-  for (int i = 0; i < 100; i++) { /* 2 s of alice talking */
-    send_opus(&e, 0, enc, (uint16_t)(1000 + i), 5000u + 960u * (uint32_t)i, ssrc);
+  e.watch_ssrc = ssrc; /* report blocks about alice's stream, sent to alice */
+  e.watch_ci = 0;
+  uint64_t last_sr_us = 0;
+  for (int i = 0; i < 100; i++) { /* 2 s of alice talking; packet 5 lost */
+    if (i != 5) send_opus(&e, 0, enc, (uint16_t)(1000 + i), 5000u + 960u * (uint32_t)i, ssrc);
+    if (i % 25 == 10) { /* her SR every 500 ms: NTP i.0x8000 (middle 32 bits) */
+      send_client_sr(&e, 0, ssrc, ((uint64_t)i << 32) | 0x80000000ull);
+      last_sr_us = now_of(&e);
+    }
     run(&e, now_of(&e) + 20000, NULL, NULL);
   }
   sfu_rtc_audio_info_t ia, ib;
@@ -1030,6 +1088,23 @@ TEST(audio_mixer_wired_end_to_end) {
   CHECK_EQ_INT(ib.mix_ssrc, xb->audio.worker_ssrc);
   /* alice hears nobody but herself, i.e. nothing audible: her stream is at most DTX */
   CHECK(ia.mix_packets < ib.mix_packets);
+  /* alice got a report block about her stream once a second (RFC 3550 §6.4): in the
+   * mix's SR when she gets the mix, else in an RR; the last one says what was sent */
+  CHECK(e.rb_seen >= 1 && e.rb_seen <= 3);
+  CHECK_EQ_INT((uint64_t)e.rb_seen, ia.rrs_sent);
+  CHECK_EQ_INT(e.rb_in_sr + e.rb_in_rr, e.rb_seen);
+  sfu_rtcp_rb_t rb = e.rb_last;
+  CHECK_EQ_INT(rb.ssrc, ssrc);
+  CHECK_EQ_INT(rb.cumulative_lost, 1);                       /* packet 5 */
+  CHECK(rb.ext_highest_seq >= 1050 && rb.ext_highest_seq <= 1099); /* no wrap yet */
+  CHECK(rb.fraction_lost <= 8);                              /* none since the last */
+  CHECK(rb.jitter < 48 * 2);                                 /* a steady link: < 2 ms */
+  CHECK_EQ_INT(rb.lsr & 0xffffu, 0x8000u);                   /* her SR's middle bits */
+  unsigned sr_i = rb.lsr >> 16;
+  CHECK(sr_i == 10 || sr_i == 35 || sr_i == 60 || sr_i == 85);
+  /* DLSR in 1/65536 s: from her SR's arrival (10 ms link) to the report, < 500 ms */
+  CHECK(rb.dlsr > 0 && rb.dlsr < 65536u / 2);
+  (void)last_sr_us;
 
   /* bob's Audio capability withdrawn live: nothing more for him */
   sfu_caps_t caps = e.b->caps;
@@ -1049,6 +1124,24 @@ TEST(audio_mixer_wired_end_to_end) {
     run(&e, now_of(&e) + 20000, NULL, NULL);
   }
   CHECK_EQ_INT(xb->mix.packets, bob_mix);
+
+  /* alice Send only: no mix for her any more, so after two silent report intervals her
+   * report blocks come in RRs (RFC 3550 §6.3.8, §6.4.2), still counting her stream */
+  caps = e.a->caps;
+  caps.audio = SFU_CAP_SEND;
+  sfu_attendee_t *ua = NULL;
+  REQUIRE(sfu_session_update_caps(e.s, e.m->id, e.a->id, &caps, now_of(&e), &ua, err, sizeof err) == 0);
+  sfu_rtc_attendee_caps_changed(e.rtc, e.a, now_of(&e));
+  CHECK_EQ_INT(xa->mix.can_receive, 0);
+  int rr0 = e.rb_in_rr;
+  for (int i = 130; i < 330; i++) { /* 4 s */
+    send_opus(&e, 0, enc, (uint16_t)(1000 + i), 5000u + 960u * (uint32_t)i, ssrc);
+    run(&e, now_of(&e) + 20000, NULL, NULL);
+  }
+  CHECK(e.rb_in_rr >= rr0 + 1);
+  CHECK_EQ_INT(e.rb_last.ssrc, ssrc);
+  CHECK_EQ_INT(e.rb_last.cumulative_lost, 1);
+  CHECK(e.rb_last.ext_highest_seq >= 1000 + 280 && e.rb_last.ext_highest_seq <= 1000 + 329);
   opus_encoder_destroy(enc);
 
   /* the mixer goes with the last audio attendee, and its timer with it */
