@@ -110,11 +110,13 @@ class MassExpiryTests(WorkerTest):
 
     def test_api_answers_while_20000_meetings_end_together(self):
         w = self.w
-        # The bound. An ASan build is several times slower at the allocation-
-        # heavy work of ending meetings and publishing their events (measured: 2 ms
-        # worst without, 20 ms with, on a loaded 2-core machine). Before the fix the
-        # worst was 3.5 to 4.7 s, growing with the square of the meetings.
-        bound = 0.25 if harness.is_asan_build(harness.WORKER) else 0.1
+        # What this asserts is structural: the control thread keeps answering while the
+        # loop ends 20,000 meetings. Before the fix the worst latency was 3.5 to 4.7 s
+        # (growing with the square of the meetings); now it is 2 ms (20 ms under ASan)
+        # on an idle machine. The 100 ms goal is a timing goal and lives in
+        # bench/meetings.py (part 2); here the bound is one the old code fails by far
+        # and a loaded 2-core CI machine running an ASan build does not (393 ms seen).
+        bound = 1.0
 
         def not_found(rep):
             assert rep["error"]["code"] == "NotFound", rep
