@@ -1,5 +1,5 @@
 /* The meetings' audio mixers on this loop (issue 9, mixer.h), wired to the attendees'
- * transports. Only with the switch on (sfu_rtc_config_t.audio_mixer, SFU_AUDIO_MIXER=1).
+ * transports. Only with the switch on (sfu_rtc_config_t.audio_mixer; on unless SFU_AUDIO_MIXER=0).
  *
  *   - One mixer per meeting, hung on meeting->audio, created with the meeting's first
  *     connected attendee that negotiated audio and freed with its last: a meeting without
