@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Interop: the audio mixer (issue 9) with three aiortc (Debian python3-aiortc) peers.
 
-The worker runs with the mixer on (the default; the script also sets SFU_AUDIO_MIXER=1). Three attendees of one meeting each send a
+The worker runs with the mixer on (its default). Three attendees of one meeting each send a
 sine tone of its own frequency (48 kHz s16 mono, 20 ms frames, paced in real time) on a
 sendrecv audio transceiver and open a data channel. What is checked:
 
@@ -177,7 +177,6 @@ class Peer:
 
 class AiortcAudioTest(unittest.TestCase):
     def setUp(self):
-        os.environ["SFU_AUDIO_MIXER"] = "1"
         self.w = Worker().start()
         self.ok = False
         self.peers = []
