@@ -929,7 +929,8 @@ TEST(audio_mix_declared_only_when_the_mixer_is_on) {
   env_t e;
   env_init(&e, 11, 300);
   REQUIRE(e.rtc && e.a);
-  /* off (the default): the audio answer of before, the bookkeeping filled */
+  /* off (the config's zero value; the worker turns it on unless SFU_AUDIO_MIXER=0): the
+   * audio answer of before, the bookkeeping filled */
   CHECK_EQ_INT(e.rtc->cfg.audio_mixer, 0);
   char *ans = subscribe_answer(&e, e.a, 0, NULL);
   REQUIRE(ans);
