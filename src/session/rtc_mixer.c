@@ -39,6 +39,7 @@
 #define SR_PERIOD_US 1000000ull   /* RFC 3550 §6.2: 5 s minimum is for big sessions; one
                                      stream, one receiver: a second, like libwebrtc */
 #define SIDE_PERIOD_US 200000ull  /* signal strength in, newcomers' snapshots out */
+#define IN_MUTED_MS 200           /* decoded digital silence this long: muted (apply_muted) */
 #define MAX_CATCHUP_TICKS 5       /* a loop late by more than 100 ms skips, not bursts */
 #define PPID_STRING 51            /* RFC 8831 §8: WebRTC String */
 #define REPORTER_SSRC 1u          /* an RR's sender when the attendee gets no mix stream
@@ -204,12 +205,15 @@ static void on_signals(void *user, const char *json, size_t len) {
  *     it has lasted the buffer's delay plus one frame, so the last voiced frame has played
  *     before the attendee leaves the talker choice. Before, the signals alone said muted
  *     after 1 s of level below -60 dBov.
- *   - audio_in's own detection: its decoded audio has been digital silence for 1 s (a
- *     sender without the level extension, like aiortc), read with the signal strength
- *     every SIDE_PERIOD_US. It sets the signal only, not the mixer's flag: a stream of
- *     digital silence is never chosen as a talker anyway (its level is 0), and taking it
- *     out of the choice would cut up to SIDE_PERIOD_US of its first words when it speaks
- *     again (the flag would clear at the next read).
+ *   - audio_in's own detection (its stats' silent_ms): its decoded audio has been digital
+ *     silence (RMS < 1e-5, -100 dBFS) for IN_MUTED_MS, for a sender without the level
+ *     extension (aiortc), read with the signal strength every SIDE_PERIOD_US. A live
+ *     microphone never gets there (its noise floor is tens of dB above), so a short run
+ *     says "silence is being sent"; 200 ms, not one frame, so that a stray zero frame
+ *     does not blink the signal. It sets the signal only, not the mixer's flag: a stream
+ *     of digital silence is never chosen as a talker anyway (its level is 0), and taking
+ *     it out of the choice would cut up to SIDE_PERIOD_US of its first words when it
+ *     speaks again (the flag would clear at the next read).
  * The mixer's flag (out of the talker choice, "m":1) follows level_muted; the signal
  * shows either. */
 static void apply_muted(rtc_rec_t *x) {
@@ -255,8 +259,9 @@ static void side_tasks(rtc_mixer_t *mx, uint64_t now_us) {
       sfu_audio_in_stats_t st;
       sfu_audio_in_stats(x->mix.in, &st);
       sfu_mixer_attendee_set_strength(mx->mixer, x->mix.ma, st.signal_strength);
-      if ((uint8_t)(st.muted != 0) != x->mix.in_muted) {
-        x->mix.in_muted = st.muted != 0;
+      uint8_t in_muted = st.silent_ms >= IN_MUTED_MS;
+      if (in_muted != x->mix.in_muted) {
+        x->mix.in_muted = in_muted;
         apply_muted(x);
       }
     }
