@@ -207,7 +207,7 @@ static void on_signals(void *user, const char *json, size_t len) {
  *     after 1 s of level below -60 dBov.
  *   - audio_in's own detection (its stats' silent_ms): its decoded audio has been digital
  *     silence (RMS < 1e-5, -100 dBFS) for IN_MUTED_MS, for a sender without the level
- *     extension (aiortc), read with the signal strength every SIDE_PERIOD_US. A live
+ *     extension (aiortc 1.4.0 does send it, V always 0, 127 for zeros), read with the signal strength every SIDE_PERIOD_US. A live
  *     microphone never gets there (its noise floor is tens of dB above), so a short run
  *     says "silence is being sent"; 200 ms, not one frame, so that a stray zero frame
  *     does not blink the signal. It sets the signal only, not the mixer's flag: a stream

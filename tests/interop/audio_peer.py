@@ -117,13 +117,18 @@ class Peer:
             self.track = ToneTrack(freq, amp)
             self.pc.addTransceiver(self.track, direction=direction)
         self.dc = self.pc.createDataChannel("chat")
-        self.messages = []
-        self.dc.on("message", self.messages.append)
+        self.messages = []  # data-channel messages, in order
+        self.message_times = []  # and when each arrived (time.monotonic())
+        self.dc.on("message", self._on_message)
         self.chunks = []  # (arrival monotonic, mono float samples)
         self.last_db = {}
         self.tracks = []
         self._consumers = []
         self.pc.on("track", self._on_track)
+
+    def _on_message(self, msg):
+        self.messages.append(msg)
+        self.message_times.append(time.monotonic())
 
     def _on_track(self, track):
         self.tracks.append(track)
@@ -158,6 +163,19 @@ class Peer:
 
     def signals(self):
         return audio_signals(self.messages)
+
+    def signal_docs(self, since=0.0):
+        """[(arrival, document)] of the sfu:audio messages that arrived after `since`."""
+        out = []
+        for t, msg in zip(list(self.message_times), list(self.messages)):
+            if t < since:
+                continue
+            for e in audio_signals([msg]):
+                try:
+                    out.append((t, json.loads(e.get("data"))))
+                except (TypeError, ValueError):
+                    pass
+        return out
 
     async def join(self):
         await self.pc.setLocalDescription(await self.pc.createOffer())

@@ -11,7 +11,8 @@ sendrecv audio transceiver and open a data channel. What is checked:
         three frequencies, relative to the total power), the two other tones are present
         and its own is absent (at least 20 dB below the weaker of the others);
       - then one peer sends digital silence: within a few seconds the other two no
-        longer hear its tone (20 dB below the remaining one) and still hear each other;
+        longer hear its tone (20 dB below the remaining one) and still hear each other,
+        and their sfu:audio signals say it is muted ("m":1);
       - GetAttendeeStats "Audio" counts the incoming packets and the mix sent;
       - sfu:audio signals arrive on the peers' data channels as data-message envelopes
         ({"topic":"sfu:audio","data":"<json>",...}, docs/data-messages.md).
@@ -135,7 +136,18 @@ class AiortcAudioTest(unittest.TestCase):
             # One peer goes silent: the others stop hearing it.
             quiet = self.peers[2]
             quiet.track.silent = True
+            t_silent = time.monotonic()
             await asyncio.sleep(SILENCE_S)
+            # ... and its muted signal reaches them: aiortc marks all-zero frames with
+            # RFC 6464 level 127 (its compute_audio_level_dbov), which rtc_mixer.c
+            # follows within the buffer's delay plus a frame
+            for p in self.peers[:2]:
+                got = [t for t, d in p.signal_docs(t_silent)
+                       if (d.get("m") or {}).get(quiet.aid) == 1]
+                self.assertTrue(got, "%s: no \"m\":1 for the silent peer within %.0fs: %s"
+                                % (p.tag, SILENCE_S, p.signal_docs(t_silent)))
+                print("%s: tone2 muted signal %.2fs after it went silent"
+                      % (p.tag, got[0] - t_silent))
             for p in self.peers[:2]:
                 other = [f for f in FREQS if f not in (p.freq, quiet.freq)]
                 await self.wait_hears(p, other, [p.freq, quiet.freq], "tone2 silent", 10.0)

@@ -1226,7 +1226,7 @@ TEST(audio_muted_follows_the_sender) {
   /* a quiet level that is not 127 is not a mute (RFC 6464 §3 reserves 127) */
   for (int k = 0; k < 20; k++) STEP(0.0001f, 100);
   CHECK_EQ_INT(xa->mix.level_muted, 0);
-  /* without the extension (bob, like aiortc): digital silence decoded for 200 ms ->
+  /* without the extension (bob): digital silence decoded for 200 ms ->
    * muted (audio_in's detection), sound -> unmuted within a side period */
   rtc_rec_t *xb = e.b->transport;
   REQUIRE(xb && xb->mix.in);
