@@ -39,7 +39,6 @@ import unittest
 import audio_peer
 import harness
 from audio_peer import Peer, goertzel_db, np
-from harness import Worker
 
 SETTLE_S = 4.0          # connected -> measure (jitter buffers filled, talkers chosen)
 WINDOW_S = 1.5          # analysed tail of what a peer heard
@@ -49,19 +48,8 @@ ABSENT_DB = 20.0        # own (or silenced) tone at least this far below the oth
 RATE = audio_peer.RATE
 
 
-class AiortcAudioTest(unittest.TestCase):
-    def setUp(self):
-        self.w = Worker().start()
-        self.ok = False
-        self.peers = []
-
-    def tearDown(self):
-        alive = self.w.alive()
-        rc = self.w.stop()
-        self.w.cleanup(keep_log_as=None if self.ok and alive
-                       else "aiortc-audio-%s-worker.log" % self._testMethodName)
-        self.assertTrue(alive and rc == 0, "worker exited with %s (log in %s)"
-                        % (rc, harness.ARTIFACTS))
+class AiortcAudioTest(harness.WorkerCase):
+    LOG_TAG = "aiortc-audio"
 
     def report(self):
         out = []
@@ -160,20 +148,7 @@ class AiortcAudioTest(unittest.TestCase):
                 json.loads(sig[0]["data"])  # the document is JSON
                 self.assertEqual(sig[0].get("senderAttendeeId"), "sfu", sig[0])
 
-        self.run_scenario(scenario, 75)
-
-    def run_scenario(self, scenario, timeout):
-        """Runs the coroutine function `scenario` with a time limit, closing every peer
-        whatever happens; marks the case ok (its worker log is then deleted)."""
-        async def guarded():
-            try:
-                await scenario()
-            finally:
-                for p in self.peers:
-                    await p.close()
-
-        asyncio.run(asyncio.wait_for(guarded(), timeout))
-        self.ok = True
+        self.run_scenario(scenario(), 75)
 
     async def audio_of(self, p):
         st = await asyncio.to_thread(p.stats)
@@ -226,7 +201,7 @@ class AiortcAudioTest(unittest.TestCase):
                                 % (p.tag, len(p.signals())))
                 self.assertNotIn(share.aid, [a for o in orders for a in o], orders)
 
-        self.run_scenario(scenario, 60)
+        self.run_scenario(scenario(), 60)
 
     def test_capabilities_live(self):
         """issue 9 "capabilities respected live", through UpdateAttendeeCapabilities on
@@ -292,7 +267,7 @@ class AiortcAudioTest(unittest.TestCase):
             await self.wait_hears(a, FREQS[1:], [FREQS[0]], "tone2 back: mixed", 10.0,
                                   since=t)
 
-        self.run_scenario(scenario, 110)
+        self.run_scenario(scenario(), 110)
 
 
 if __name__ == "__main__":

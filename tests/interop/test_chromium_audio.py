@@ -38,7 +38,6 @@ import unittest
 import audio_peer
 import harness
 from audio_peer import Peer
-from harness import Worker
 from test_chromium import CHROMIUM, OFFER_TIMEOUT, CONNECT_TIMEOUT, BrowserRun, dtls_connected
 
 LOUD = (500.0, 16000)   # Hz, s16 amplitude: -6 dBFS
@@ -93,19 +92,8 @@ def replay(docs):
     return st
 
 
-class ChromiumAudioTest(unittest.TestCase):
-    def setUp(self):
-        self.w = Worker().start()
-        self.ok = False
-        self.peers = []
-
-    def tearDown(self):
-        alive = self.w.alive()
-        rc = self.w.stop()
-        self.w.cleanup(keep_log_as=None if self.ok and alive
-                       else "chromium-audio-%s-worker.log" % self._testMethodName)
-        self.assertTrue(alive and rc == 0, "worker exited with %s (log in %s)"
-                        % (rc, harness.ARTIFACTS))
+class ChromiumAudioTest(harness.WorkerCase):
+    LOG_TAG = "chromium-audio"
 
     def energy_rate(self, run, seconds):
         """totalAudioEnergy per second of the page's inbound audio over the next
@@ -203,16 +191,8 @@ class ChromiumAudioTest(unittest.TestCase):
             self.assertGreater(inc.get("Packets", 0), 50, au)
             self.assertGreater(inc.get("SilentFrames", 0), 50, au)  # RFC 6464: not decoded
 
-        async def guarded():
-            try:
-                await scenario()
-            finally:
-                for p in self.peers:
-                    await p.close()
-
         try:
-            asyncio.run(asyncio.wait_for(guarded(), 120))
-            self.ok = True
+            self.run_scenario(scenario(), 120)
         finally:
             run.close(keep=not self.ok)
 
