@@ -37,7 +37,7 @@ else:
 class ToneTrack(MediaStreamTrack):
     """A sine tone at `freq` of amplitude `amp` (s16 units), 20 ms frames of 48 kHz s16
     mono, paced in real time; `silent = True` switches to digital silence (all-zero
-    samples)."""
+    samples). `frames` counts the frames handed out."""
 
     kind = "audio"
     SAMPLES = 960
@@ -46,6 +46,7 @@ class ToneTrack(MediaStreamTrack):
         super().__init__()
         self.freq, self.amp, self.silent = freq, amp, False
         self._start, self._pts = None, 0
+        self.frames = 0
 
     async def recv(self):
         if self.readyState != "live":
@@ -64,6 +65,7 @@ class ToneTrack(MediaStreamTrack):
         frame.planes[0].update(data)
         frame.pts, frame.sample_rate = self._pts, RATE
         frame.time_base = fractions.Fraction(1, RATE)
+        self.frames += 1
         return frame
 
 
