@@ -82,6 +82,8 @@ typedef struct {
   float signal_strength;     /* 1, 0.5 or 0: see sfu_audio_in_stats() */
   int muted;                 /* the level said silence, or the decoded audio was digital
                               * silence, for >= 1 s */
+  int silent_ms;             /* the current run of such silence, ms (0: the last frame
+                              * had sound); the session's muted signal uses a shorter run */
   int channels;              /* of the last packet (1 or 2), 0 before any */
 } sfu_audio_in_stats_t;
 

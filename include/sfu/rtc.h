@@ -48,9 +48,9 @@ typedef struct {
   uint16_t tcp_port;       /* 0 = no TCP candidate */
   /* issue 9: the meetings' audio mixers (rtc_mixer.c): answers declare the worker's
    * mixed audio stream (rtc_audio.c), each connected attendee's Opus goes into its
-   * meeting's mixer and the mix comes back. Off (0, the default): audio is answered as
-   * before and its packets dropped. The worker sets it from SFU_AUDIO_MIXER=1
-   * (docs/operations.md). */
+   * meeting's mixer and the mix comes back. Off (0, the zero value of the struct): audio
+   * is answered as before and its packets dropped. The worker turns it on unless
+   * SFU_AUDIO_MIXER=0 (docs/operations.md). */
   uint8_t audio_mixer;
 } sfu_rtc_config_t;
 

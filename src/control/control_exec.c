@@ -93,7 +93,7 @@ cJSON *sfu_control_meeting_json(const sfu_meeting_t *m, const sfu_control_ctx_t 
   add_host_port(mp, "AudioHostUrl", ctx->announce_ip, ctx->udp_port);
   add_host_port(mp, "AudioFallbackUrl", ctx->announce_ip, ctx->tcp_port);
   cJSON_AddNumberToObject(o, "Loop", ctx->loop_index);
-  /* issue 9: the meeting's mixer, while it has one (SFU_AUDIO_MIXER=1) */
+  /* issue 9: the meeting's mixer, while it has one (on unless SFU_AUDIO_MIXER=0) */
   const sfu_mixer_t *mx = sfu_rtc_meeting_mixer(m);
   if (mx) {
     sfu_mixer_stats_t st;

@@ -158,7 +158,7 @@ cJSON *sfu_control_exec_attendee_stats(sfu_session_t *s, const sfu_cmd_t *cmd,
   const sfu_router_t *router = ctx->rtc ? sfu_rtc_meeting_router(ctx->rtc, m) : NULL;
   cJSON_AddItemToObject(r, "Video",
                         sfu_control_attendee_video_json(router, sfu_rtc_attendee_peer(a)));
-  /* issue 9: only while the attendee is in its meeting's mixer (SFU_AUDIO_MIXER=1) */
+  /* issue 9: only while the attendee is in its meeting's mixer (on unless SFU_AUDIO_MIXER=0) */
   cJSON *au = sfu_control_attendee_audio_json(a, now_us);
   if (au) cJSON_AddItemToObject(r, "Audio", au);
   return r;

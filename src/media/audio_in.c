@@ -1059,4 +1059,5 @@ void sfu_audio_in_stats(const sfu_audio_in_t *a, sfu_audio_in_stats_t *out) {
                          : (l < 0.20f && j < 100.f) ? 0.5f
                                                     : 0.f;
   out->muted = a->silent_run_ms >= MUTED_MS;
+  out->silent_ms = a->silent_run_ms;
 }

@@ -5,7 +5,7 @@
  * dropped in rtc_video_on_rtp, as before.
  *
  * The mix is declared in answers (an audio plan entry, sfu/sdp.h) only when the loop's
- * config turns the mixer on (sfu_rtc_config_t.audio_mixer, SFU_AUDIO_MIXER=1): an answer
+ * config turns the mixer on (sfu_rtc_config_t.audio_mixer, on unless SFU_AUDIO_MIXER=0): an answer
  * must not announce a stream that never arrives (the client would show a track that stays
  * silent, and Chromium would wait for its packets). Off, audio is answered as before plans.
  * Loop thread only. */

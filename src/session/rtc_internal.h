@@ -65,6 +65,12 @@ typedef struct rtc_rec {
      * blocks it gets once a second: fed with every packet `in` takes, and its SRs */
     sfu_recv_stats_t rs;
     uint64_t rrs_sent;          /* reports carrying a block about its stream */
+    /* muted (rtc_mixer.c, apply_muted): the sender says so with RFC 6464 level 127
+     * (level_muted; level_127_us: arrival of the first packet of the current run of
+     * them, 0 when the last packet said otherwise), or its decoded audio has been
+     * digital silence for 1 s (in_muted, audio_in's own detection) */
+    uint64_t level_127_us;
+    uint8_t level_muted, in_muted;
   } mix;
 } rtc_rec_t;
 

@@ -1,5 +1,5 @@
 /* The meetings' audio mixers on this loop (issue 9, mixer.h), wired to the attendees'
- * transports. Only with the switch on (sfu_rtc_config_t.audio_mixer, SFU_AUDIO_MIXER=1).
+ * transports. Only with the switch on (sfu_rtc_config_t.audio_mixer; on unless SFU_AUDIO_MIXER=0).
  *
  *   - One mixer per meeting, hung on meeting->audio, created with the meeting's first
  *     connected attendee that negotiated audio and freed with its last: a meeting without
@@ -39,6 +39,7 @@
 #define SR_PERIOD_US 1000000ull   /* RFC 3550 §6.2: 5 s minimum is for big sessions; one
                                      stream, one receiver: a second, like libwebrtc */
 #define SIDE_PERIOD_US 200000ull  /* signal strength in, newcomers' snapshots out */
+#define IN_MUTED_MS 200           /* decoded digital silence this long: muted (apply_muted) */
 #define MAX_CATCHUP_TICKS 5       /* a loop late by more than 100 ms skips, not bursts */
 #define PPID_STRING 51            /* RFC 8831 §8: WebRTC String */
 #define REPORTER_SSRC 1u          /* an RR's sender when the attendee gets no mix stream
@@ -194,6 +195,58 @@ static void on_signals(void *user, const char *json, size_t len) {
   }
 }
 
+/* Muted (issue 9: "the sender sends silence or the audio level says muted"), from two
+ * sources:
+ *   - RFC 6464 §3: "The audio level for digital silence -- for a muted audio source, for
+ *     example -- MUST be represented as 127 (-127 dBov)": the sender says so (Chromium
+ *     does for a disabled track). Followed at packet arrival (rtc_mixer_on_rtp): the first
+ *     packet with another level unmutes at once (it plays later, from the jitter buffer,
+ *     so the attendee is eligible again before its voice is due); a run of 127s mutes once
+ *     it has lasted the buffer's delay plus one frame, so the last voiced frame has played
+ *     before the attendee leaves the talker choice. Before, the signals alone said muted
+ *     after 1 s of level below -60 dBov.
+ *   - audio_in's own detection (its stats' silent_ms): its decoded audio has been digital
+ *     silence (RMS < 1e-5, -100 dBFS) for IN_MUTED_MS, for a sender without the level
+ *     extension (aiortc 1.4.0 does send it, V always 0, 127 for zeros), read with the signal strength every SIDE_PERIOD_US. A live
+ *     microphone never gets there (its noise floor is tens of dB above), so a short run
+ *     says "silence is being sent"; 200 ms, not one frame, so that a stray zero frame
+ *     does not blink the signal. It sets the signal only, not the mixer's flag: a stream
+ *     of digital silence is never chosen as a talker anyway (its level is 0), and taking
+ *     it out of the choice would cut up to SIDE_PERIOD_US of its first words when it
+ *     speaks again (the flag would clear at the next read).
+ * The mixer's flag (out of the talker choice, "m":1) follows level_muted; the signal
+ * shows either. */
+static void apply_muted(rtc_rec_t *x) {
+  if (!x->mix.mx || !x->mix.ma) return;
+  sfu_mixer_t *mixer = x->mix.mx->mixer;
+  sfu_mixer_attendee_set_muted(mixer, x->mix.ma, x->mix.level_muted);
+  if (x->mix.in_muted && !x->mix.level_muted)
+    sfu_audio_signals_set_muted(sfu_mixer_signals(mixer), sfu_mixer_attendee_slot(x->mix.ma), 1);
+}
+
+#define LEVEL_MUTED 127 /* RFC 6464 §3: digital silence, a muted source */
+
+static void level_muted_on_packet(rtc_rec_t *x, uint64_t now_us, int level) {
+  if (level < 0 || (level & 0x7f) != LEVEL_MUTED) {
+    /* another level (or none: a sender that dropped the extension says nothing) */
+    x->mix.level_127_us = 0;
+    if (x->mix.level_muted) {
+      x->mix.level_muted = 0;
+      apply_muted(x);
+    }
+    return;
+  }
+  if (x->mix.level_muted) return;
+  if (!x->mix.level_127_us) x->mix.level_127_us = now_us ? now_us : 1;
+  sfu_audio_in_stats_t st;
+  sfu_audio_in_stats(x->mix.in, &st); /* only while a run is pending: a few packets */
+  float buf_ms = st.level_ms > st.target_ms ? st.level_ms : st.target_ms;
+  uint64_t hold_us = (uint64_t)(buf_ms * 1000.0f) + SFU_MIXER_TICK_US;
+  if (now_us - x->mix.level_127_us < hold_us) return;
+  x->mix.level_muted = 1;
+  apply_muted(x);
+}
+
 /* Every SIDE_PERIOD_US: the receive side's signal strength into the signals; a listener
  * whose channel is open and has had no complete document gets the snapshot first (the
  * pushes are deltas, audio_signals.h). */
@@ -206,6 +259,11 @@ static void side_tasks(rtc_mixer_t *mx, uint64_t now_us) {
       sfu_audio_in_stats_t st;
       sfu_audio_in_stats(x->mix.in, &st);
       sfu_mixer_attendee_set_strength(mx->mixer, x->mix.ma, st.signal_strength);
+      uint8_t in_muted = st.silent_ms >= IN_MUTED_MS;
+      if (in_muted != x->mix.in_muted) {
+        x->mix.in_muted = in_muted;
+        apply_muted(x);
+      }
     }
     if (x->mix.primed || !x->mix.can_receive || !has_channel(x)) continue;
     const char *json;
@@ -371,6 +429,9 @@ void rtc_mixer_sync(sfu_rtc_t *r, rtc_rec_t *x, uint64_t now_us) {
     /* 48 kHz: RFC 7587 §4.1, whatever the Opus mode; SSRC from the offer, or the
      * first packet's when the offer declared none */
     sfu_recv_stats_init(&x->mix.rs, au->client_ssrc, SFU_AUDIO_RATE);
+    /* a new stream says nothing yet about muting */
+    x->mix.level_127_us = 0;
+    x->mix.level_muted = x->mix.in_muted = 0;
     new_in = 1;
   }
   if (!x->mix.mx) {
@@ -412,7 +473,10 @@ void rtc_mixer_sync(sfu_rtc_t *r, rtc_rec_t *x, uint64_t now_us) {
     return;
   }
   rtc_mixer_t *mx = x->mix.mx;
-  if (new_in) sfu_mixer_attendee_set_source(mx->mixer, x->mix.ma, &sfu_audio_in_ops, x->mix.in);
+  if (new_in) {
+    sfu_mixer_attendee_set_source(mx->mixer, x->mix.ma, &sfu_audio_in_ops, x->mix.in);
+    apply_muted(x);
+  }
   if (cs != x->mix.can_send || cr != x->mix.can_receive)
     sfu_mixer_attendee_set_caps(mx->mixer, x->mix.ma, cs, cr);
   x->mix.can_send = cs;
@@ -441,6 +505,7 @@ int rtc_mixer_on_rtp(rtc_rec_t *x, uint64_t now_us, const uint8_t *buf, size_t l
   if (h.ssrc != x->mix.rs.ssrc) sfu_recv_stats_init(&x->mix.rs, h.ssrc, SFU_AUDIO_RATE);
   sfu_recv_stats_on_packet(&x->mix.rs, now_us, h.seq, h.timestamp);
   sfu_audio_in_handle_rtp(x->mix.in, now_us, buf, len, level);
+  level_muted_on_packet(x, now_us, level);
   return 1;
 }
 

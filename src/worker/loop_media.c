@@ -57,10 +57,10 @@ int sfu_loop_media_open(sfu_loop_media_t **out, struct sfu_loop *l,
   sfu_rtc_config_t cfg = {.announce_ip = l->ctx.announce_ip,
                           .udp_port = (uint16_t)l->udp_port,
                           .tcp_port = (uint16_t)l->tcp_port};
-  /* issue 9: answers declare the audio mix only once the mixer is wired; until then an
-   * opt-in for tests and development (docs/operations.md). Read at loop start. */
+  /* issue 9: the audio mixer is on unless SFU_AUDIO_MIXER=0 (an operator's way back to
+   * answers without the mix stream; docs/operations.md). Read at loop start. */
   const char *mix = getenv("SFU_AUDIO_MIXER");
-  cfg.audio_mixer = mix && strcmp(mix, "1") == 0;
+  cfg.audio_mixer = !(mix && strcmp(mix, "0") == 0);
   sfu_rtc_cbs_t cbs = {rtc_send, rtc_event, m, rtc_addr_released};
   m->rtc = sfu_rtc_new(l->session, cert, &cfg, &cbs);
   if (!m->rtc) {

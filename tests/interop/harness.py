@@ -8,6 +8,7 @@ Exit status 77 means "skipped" (meson reports SKIP): only when a peer (aiortc,
 chromium) is genuinely not installed.
 """
 
+import asyncio
 import atexit
 import ctypes
 import json
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+import unittest
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -447,6 +449,41 @@ class Worker:
             os.unlink(self.log.name)
         except OSError:
             pass
+
+
+class WorkerCase(unittest.TestCase):
+    """A test case with a worker of its own (self.w); `peers` for the case to fill.
+    The case sets self.ok = True when it passed: the worker log is then deleted, else
+    kept under ARTIFACTS as <LOG_TAG>-<test method>-worker.log. A worker that died or
+    did not exit cleanly fails the case."""
+
+    LOG_TAG = "interop"
+
+    def setUp(self):
+        self.w = Worker().start()
+        self.ok = False
+        self.peers = []
+
+    def tearDown(self):
+        alive = self.w.alive()
+        rc = self.w.stop()
+        self.w.cleanup(keep_log_as=None if self.ok and alive
+                       else "%s-%s-worker.log" % (self.LOG_TAG, self._testMethodName))
+        self.assertTrue(alive and rc == 0, "worker exited with %s (log in %s)"
+                        % (rc, ARTIFACTS))
+
+    def run_scenario(self, coro, timeout=60):
+        """Runs the coroutine `coro` (aiortc peers live in asyncio) with a time limit,
+        closing every peer of self.peers (their async close()) whatever happens, and
+        marks the case ok when it returns."""
+        async def guarded():
+            try:
+                await coro
+            finally:
+                for p in self.peers:
+                    await p.close()
+        asyncio.run(asyncio.wait_for(guarded(), timeout))
+        self.ok = True
 
 
 # ---------------------------------------------------------------------------

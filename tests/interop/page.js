@@ -5,7 +5,13 @@
 //   "publisher" (the default): the fake microphone (audio sendonly) and the fake camera
 //       as 3-layer simulcast (rid q/h/f, scaleResolutionDownBy 4/2/1, sendonly);
 //   "viewer": one audio recvonly and `receive` video recvonly transceivers, each video
-//       track rendered in a <video> element (a real sink, as in an application).
+//       track rendered in a <video> element (a real sink, as in an application);
+//   "listener": the fake microphone, muted (track.enabled = false: Chromium then sends
+//       silence marked with RFC 6464 level 127), on an audio sendrecv transceiver; the
+//       audio it receives (the worker's mix) plays in an <audio> element, so that
+//       inbound-rtp audioLevel / totalAudioEnergy measure it.
+// Every role: data-channel messages of topic "sfu:audio" (the worker's audio signals,
+// docs/data-messages.md) are passed on, as {t, data}, in the next snapshot's audioSignals.
 // POSTs the complete offer (after ICE gathering: the worker is ICE-lite and Subscribe
 // is one-shot) to /offer, which answers {answer} or {error}; applies the answer; then
 // POSTs a getStats() summary to /stats every statsIntervalMs. A viewer also polls
@@ -129,6 +135,25 @@ function view(pc, n) {
   });
 }
 
+async function listen(pc) {
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({audio: true});
+  } catch (e) { log('fatal', 'getUserMedia failed: ' + e); return false; }
+  const mic = stream.getAudioTracks()[0];
+  mic.enabled = false; // muted: silence is sent (RFC 6464 level 127), the track stays
+  pc.addTransceiver(mic, {direction: 'sendrecv', streams: [stream]});
+  pc.addEventListener('track', (e) => {
+    if (e.track.kind !== 'audio') return;
+    const a = document.createElement('audio');
+    a.autoplay = true;
+    a.srcObject = new MediaStream([e.track]);
+    document.body.appendChild(a);
+    a.play().catch((err) => log('error', 'audio.play: ' + err));
+  });
+  return true;
+}
+
 // One renegotiation at a time; commands come from the test through GET /command.
 function pollCommands(pc, ms) {
   let done = 0;
@@ -167,17 +192,27 @@ async function main() {
   pc.addEventListener('connectionstatechange', () => log('state', pc.connectionState));
   if (viewer) {
     view(pc, cfg.receive || 1);
+  } else if (cfg.role === 'listener') {
+    if (!await listen(pc)) return;
   } else if (!await publish(pc)) {
     return;
   }
   const dc = pc.createDataChannel('chat');
   const dcInfo = {opened: false, sent: 0, received: 0};
+  let audioSignals = []; // sfu:audio documents not yet in a snapshot
   dc.onopen = () => {
     dcInfo.opened = true;
     log('dc', 'open');
     for (let i = 0; i < 5; i++) { dc.send('hello ' + i); dcInfo.sent++; }
   };
-  dc.onmessage = () => { dcInfo.received++; };
+  dc.onmessage = (e) => {
+    dcInfo.received++;
+    if (typeof e.data !== 'string') return;
+    try {
+      const env = JSON.parse(e.data);
+      if (env && env.topic === 'sfu:audio') audioSignals.push({t: Date.now(), data: env.data});
+    } catch (err) { /* not an envelope: only counted */ }
+  };
   dc.onerror = (e) => log('dc', 'error ' + (e.error && e.error.message));
 
   const offer = await pc.createOffer();
@@ -195,7 +230,10 @@ async function main() {
 
   const tick = async () => {
     try {
-      await post('/stats', await snapshot(pc, dc, dcInfo));
+      const s = await snapshot(pc, dc, dcInfo);
+      s.audioSignals = audioSignals;
+      audioSignals = [];
+      await post('/stats', s);
     } catch (e) {
       await log('error', 'stats: ' + e);
     }

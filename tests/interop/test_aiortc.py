@@ -18,9 +18,7 @@ Run: /usr/bin/python3 test_aiortc.py <sfu-worker>   (exit 77 = aiortc not instal
 """
 
 import asyncio
-import fractions
 import json
-import math
 import os
 import re
 import time
@@ -41,52 +39,19 @@ try:
     import aioice.ice
     import aiortc
     from aiortc import (RTCConfiguration, RTCPeerConnection, RTCSessionDescription)
-    from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-    from av import AudioFrame
 except ImportError as e:  # checked in __main__: skip, not fail
     aiortc = None
     _import_error = e
-    MediaStreamTrack = object
 else:
     # aioice leaves 127.0.0.1 out of its host candidates (interop.md).
     aioice.ice.get_host_addresses = lambda use_ipv4=True, use_ipv6=False: ["127.0.0.1"]
 
 
-class SineTrack(MediaStreamTrack):
-    """A 440 Hz tone, 20 ms frames of 48 kHz s16 mono, paced in real time."""
-
-    kind = "audio"
-    RATE = 48000
-    SAMPLES = 960
-
-    def __init__(self):
-        super().__init__()
-        self._start = None
-        self._pts = 0
-        one = [int(8000 * math.sin(2 * math.pi * 440 * i / self.RATE))
-               for i in range(self.RATE // 440 * 440)]  # whole periods, wraps cleanly
-        self._wave = b"".join(v.to_bytes(2, "little", signed=True) for v in one)
-        self.frames = 0
-
-    async def recv(self):
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            self._pts += self.SAMPLES
-            await asyncio.sleep(max(0, self._start + self._pts / self.RATE
-                                    - time.monotonic()))
-        frame = AudioFrame(format="s16", layout="mono", samples=self.SAMPLES)
-        n = self.SAMPLES * 2
-        off = (self._pts * 2) % len(self._wave)
-        chunk = (self._wave[off:] + self._wave)[:n]
-        frame.planes[0].update(chunk)
-        frame.pts = self._pts
-        frame.sample_rate = self.RATE
-        frame.time_base = fractions.Fraction(1, self.RATE)
-        self.frames += 1
-        return frame
+def SineTrack():
+    """A 440 Hz tone at -12 dBFS, 20 ms frames of 48 kHz s16 mono, paced in real time
+    (audio_peer.ToneTrack; `frames` counts what it handed out)."""
+    from audio_peer import ToneTrack
+    return ToneTrack(440.0, 8000)
 
 
 def _connection(pc):

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Interop: the audio mixer (issue 9) with three aiortc (Debian python3-aiortc) peers.
 
-The worker runs with SFU_AUDIO_MIXER=1. Three attendees of one meeting each send a
+The worker runs with the mixer on (its default). Three attendees of one meeting each send a
 sine tone of its own frequency (48 kHz s16 mono, 20 ms frames, paced in real time) on a
 sendrecv audio transceiver and open a data channel. What is checked:
 
@@ -11,10 +11,18 @@ sendrecv audio transceiver and open a data channel. What is checked:
         three frequencies, relative to the total power), the two other tones are present
         and its own is absent (at least 20 dB below the weaker of the others);
       - then one peer sends digital silence: within a few seconds the other two no
-        longer hear its tone (20 dB below the remaining one) and still hear each other;
+        longer hear its tone (20 dB below the remaining one) and still hear each other,
+        and their sfu:audio signals say it is muted ("m":1);
       - GetAttendeeStats "Audio" counts the incoming packets and the mix sent;
       - sfu:audio signals arrive on the peers' data channels as data-message envelopes
         ({"topic":"sfu:audio","data":"<json>",...}, docs/data-messages.md).
+  test_content_share_heard_by_everyone
+      - an owner's content share (ContentShareOf, an aiortc peer sending its own tone)
+        is heard by the owner and by the other attendee; it is not an active speaker.
+  test_capabilities_live
+      - UpdateAttendeeCapabilities on one of three talkers: Send (mixed, gets no mix),
+        Receive (hears the others, not mixed), None (neither), SendReceive (both).
+(The tone sender, the meter and the peer are in audio_peer.py.)
 
 Failures print each peer's measured tone powers, its stats and the worker log; offers
 and answers are saved under $SFU_INTEROP_ARTIFACTS.
@@ -23,177 +31,30 @@ Run: /usr/bin/python3 test_aiortc_audio.py <sfu-worker>   (exit 77 = aiortc miss
 """
 
 import asyncio
-import fractions
 import json
-import math
 import os
 import time
 import unittest
 
+import audio_peer
 import harness
-from harness import Worker
+from audio_peer import Peer, goertzel_db, np
 
-CONNECT_TIMEOUT = 10.0
 SETTLE_S = 4.0          # connected -> measure (jitter buffers filled, talkers chosen)
 WINDOW_S = 1.5          # analysed tail of what a peer heard
 SILENCE_S = 3.0         # one peer silent -> measure again
 FREQS = (500.0, 800.0, 1300.0)
 ABSENT_DB = 20.0        # own (or silenced) tone at least this far below the others
-RATE = 48000
-
-try:
-    import aioice.ice
-    import numpy as np
-    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-    from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-    from av import AudioFrame
-except ImportError as e:  # checked in __main__: skip, not fail
-    np = None
-    _import_error = e
-    MediaStreamTrack = object
-else:
-    # aioice leaves 127.0.0.1 out of its host candidates (interop.md).
-    aioice.ice.get_host_addresses = lambda use_ipv4=True, use_ipv6=False: ["127.0.0.1"]
+RATE = audio_peer.RATE
 
 
-class ToneTrack(MediaStreamTrack):
-    """A sine tone at `freq`, 20 ms frames of 48 kHz s16 mono, paced in real time;
-    `silent = True` switches to digital silence (all-zero samples)."""
-
-    kind = "audio"
-    SAMPLES = 960
-
-    def __init__(self, freq):
-        super().__init__()
-        self.freq, self.silent = freq, False
-        self._start, self._pts = None, 0
-
-    async def recv(self):
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            self._pts += self.SAMPLES
-            await asyncio.sleep(max(0, self._start + self._pts / RATE - time.monotonic()))
-        frame = AudioFrame(format="s16", layout="mono", samples=self.SAMPLES)
-        if self.silent:
-            data = bytes(self.SAMPLES * 2)
-        else:
-            n = np.arange(self._pts, self._pts + self.SAMPLES)
-            data = (6000 * np.sin(2 * np.pi * self.freq * n / RATE)).astype("<i2").tobytes()
-        frame.planes[0].update(data)
-        frame.pts, frame.sample_rate = self._pts, RATE
-        frame.time_base = fractions.Fraction(1, RATE)
-        return frame
-
-
-def goertzel_db(x, freqs):
-    """Power at each frequency relative to the signal's total power, in dB (a tone
-    alone reads about -3 dB; absent, far below)."""
-    n = len(x)
-    mean_power = float(np.sum(x * x)) / max(n, 1) + 1e-12
-    out = []
-    t = np.arange(n)
-    win = np.hanning(n)
-    xw = x * win
-    for f in freqs:
-        c = np.exp(-2j * np.pi * f * t / RATE)
-        # a tone of amplitude A: |X| = A/2 * sum(w), its mean power A^2/2
-        p = 2 * abs(np.sum(xw * c)) ** 2 / float(np.sum(win)) ** 2
-        out.append(10 * math.log10(p / mean_power + 1e-12))
-    return out
-
-
-class Peer:
-    def __init__(self, test, meeting, freq, tag):
-        self.t, self.w, self.m, self.tag = test, test.w, meeting, tag
-        self.a = self.w.create_attendee(meeting["MeetingId"])
-        self.aid = self.a["AttendeeId"]
-        self.freq = freq
-        self.pc = RTCPeerConnection(RTCConfiguration())
-        self.track = ToneTrack(freq)
-        self.pc.addTransceiver(self.track, direction="sendrecv")
-        self.dc = self.pc.createDataChannel("chat")
-        self.messages = []
-        self.dc.on("message", self.messages.append)
-        self.chunks = []  # (arrival monotonic, mono float samples)
-        self.last_db = {}
-        self.tracks = []
-        self._consumers = []
-        self.pc.on("track", self._on_track)
-
-    def _on_track(self, track):
-        self.tracks.append(track)
-        if track.kind == "audio":
-            self._consumers.append(asyncio.ensure_future(self._consume(track)))
-
-    async def _consume(self, track):
-        while True:
-            try:
-                f = await track.recv()
-            except MediaStreamError:
-                return
-            a = f.to_ndarray().astype(np.float32).reshape(-1)
-            ch = len(f.layout.channels)
-            if ch > 1:  # packed s16: interleaved
-                a = a.reshape(-1, ch).mean(axis=1)
-            self.chunks.append((time.monotonic(), a / 32768.0))
-
-    def heard(self, seconds=WINDOW_S):
-        """The last `seconds` of decoded audio (mono floats)."""
-        need = int(seconds * RATE)
-        out, have = [], 0
-        for _, a in reversed(self.chunks):
-            out.append(a)
-            have += len(a)
-            if have >= need:
-                break
-        return np.concatenate(list(reversed(out)))[-need:] if out else np.zeros(0)
-
-    async def join(self):
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        offer = self.pc.localDescription.sdp
-        rep = await asyncio.to_thread(self.w.request, {
-            "op": "Subscribe", "MeetingId": self.m["MeetingId"], "AttendeeId": self.aid,
-            "JoinToken": self.a["JoinToken"], "SdpOffer": offer}, 10.0)
-        harness.save_artifact(self.tag + "-offer.sdp", offer)
-        harness.save_artifact(self.tag + "-reply.json", rep)
-        self.t.assertIs(rep.get("ok"), True, "%s: Subscribe: %s" % (self.tag, json.dumps(rep)))
-        await self.pc.setRemoteDescription(
-            RTCSessionDescription(sdp=rep["SdpAnswer"], type="answer"))
-        ev = await asyncio.to_thread(self.w.wait_event, "chime:AttendeeJoined", self.aid,
-                                     CONNECT_TIMEOUT)
-        self.t.assertIsNotNone(ev, "%s: not joined within %.0fs" % (self.tag, CONNECT_TIMEOUT))
-
-    def stats(self):
-        return self.w.attendee_stats(self.m["MeetingId"], self.aid)
-
-    async def close(self):
-        for c in self._consumers:
-            c.cancel()
-        await self.pc.close()
-
-
-class AiortcAudioTest(unittest.TestCase):
-    def setUp(self):
-        os.environ["SFU_AUDIO_MIXER"] = "1"
-        self.w = Worker().start()
-        self.ok = False
-        self.peers = []
-
-    def tearDown(self):
-        alive = self.w.alive()
-        rc = self.w.stop()
-        self.w.cleanup(keep_log_as=None if self.ok and alive
-                       else "aiortc-audio-%s-worker.log" % self._testMethodName)
-        self.assertTrue(alive and rc == 0, "worker exited with %s (log in %s)"
-                        % (rc, harness.ARTIFACTS))
+class AiortcAudioTest(harness.WorkerCase):
+    LOG_TAG = "aiortc-audio"
 
     def report(self):
         out = []
         for p in self.peers:
-            x = p.heard()
+            x = p.heard(WINDOW_S)
             try:
                 st = p.stats()
             except AssertionError as e:
@@ -208,10 +69,11 @@ class AiortcAudioTest(unittest.TestCase):
         out.append("worker log (tail):\n%s" % self.w.log_text(3000))
         return "\n".join(out)
 
-    def hears(self, p, present, absent):
-        """None if, in the last WINDOW_S p decoded, every `present` tone is there and
-        every `absent` one ABSENT_DB below the weakest of them; else what is wrong."""
-        x = p.heard()
+    def hears(self, p, present, absent, since=None):
+        """None if, in the last WINDOW_S p decoded (arrived after `since`, if given),
+        every `present` tone is there and every `absent` one ABSENT_DB below the weakest
+        of them; else what is wrong."""
+        x = p.heard(WINDOW_S, since)
         if len(x) < int(WINDOW_S * RATE * 0.9):
             return "too little audio decoded (%d samples)" % len(x)
         db = dict(zip(FREQS, goertzel_db(x, FREQS)))
@@ -224,13 +86,13 @@ class AiortcAudioTest(unittest.TestCase):
                 return "hears %.0f Hz: %s" % (f, db)
         return None
 
-    async def wait_hears(self, p, present, absent, what, timeout):
+    async def wait_hears(self, p, present, absent, what, timeout, since=None):
         """Polls hears() for up to `timeout` s: on a loaded machine aiortc's receive
         side can run seconds behind the worker (its decoded-frame queue is unbounded),
         so the window may still hold audio from before a change."""
         deadline = time.monotonic() + timeout
         while True:
-            why = self.hears(p, present, absent)
+            why = self.hears(p, present, absent, since)
             if why is None:
                 print("%s: %s: %s" % (p.tag, what, ", ".join(
                     "%.0f Hz %.1f dB" % kv for kv in sorted(p.last_db.items()))))
@@ -262,38 +124,154 @@ class AiortcAudioTest(unittest.TestCase):
             # One peer goes silent: the others stop hearing it.
             quiet = self.peers[2]
             quiet.track.silent = True
+            t_silent = time.monotonic()
             await asyncio.sleep(SILENCE_S)
+            # ... and its muted signal reaches them: aiortc marks all-zero frames with
+            # RFC 6464 level 127 (its compute_audio_level_dbov), which rtc_mixer.c
+            # follows within the buffer's delay plus a frame
+            for p in self.peers[:2]:
+                got = [t for t, d in p.signal_docs(t_silent)
+                       if (d.get("m") or {}).get(quiet.aid) == 1]
+                self.assertTrue(got, "%s: no \"m\":1 for the silent peer within %.0fs: %s"
+                                % (p.tag, SILENCE_S, p.signal_docs(t_silent)))
+                print("%s: tone2 muted signal %.2fs after it went silent"
+                      % (p.tag, got[0] - t_silent))
             for p in self.peers[:2]:
                 other = [f for f in FREQS if f not in (p.freq, quiet.freq)]
                 await self.wait_hears(p, other, [p.freq, quiet.freq], "tone2 silent", 10.0)
             # sfu:audio signals on the data channel.
             for p in self.peers:
-                envs = []
-                for msg in p.messages:
-                    try:
-                        envs.append(json.loads(msg))
-                    except (TypeError, ValueError):
-                        pass
-                sig = [e for e in envs if isinstance(e, dict) and e.get("topic") == "sfu:audio"]
+                sig = p.signals()
                 self.assertTrue(sig, "%s: no sfu:audio message (%d messages)\n%s"
                                 % (p.tag, len(p.messages), self.report()))
                 self.assertIsInstance(sig[0].get("data"), str, sig[0])
                 json.loads(sig[0]["data"])  # the document is JSON
                 self.assertEqual(sig[0].get("senderAttendeeId"), "sfu", sig[0])
 
-        async def guarded():
-            try:
-                await scenario()
-            finally:
-                for p in self.peers:
-                    await p.close()
+        self.run_scenario(scenario(), 75)
 
-        asyncio.run(asyncio.wait_for(guarded(), 75))
-        self.ok = True
+    async def audio_of(self, p):
+        st = await asyncio.to_thread(p.stats)
+        return st.get("Audio") or {}
+
+    async def mix_sent(self, p):
+        """Mix packets the worker sent p so far (GetAttendeeStats Audio.Mix)."""
+        return ((await self.audio_of(p)).get("Mix") or {}).get("PacketsSent", 0)
+
+    async def gets_nothing(self, p, what, seconds=1.5):
+        """p is sent no mix packet during `seconds` (its Mix.PacketsSent stays)."""
+        n0 = await self.mix_sent(p)
+        await asyncio.sleep(seconds)
+        n1 = await self.mix_sent(p)
+        self.assertEqual(n1, n0, "%s: %s: still sent the mix (%d -> %d packets)\n%s"
+                         % (p.tag, what, n0, n1, self.report()))
+
+    def test_content_share_heard_by_everyone(self):
+        """issue 9: "A content share's audio is heard by everyone including its owner".
+        The owner (500 Hz) and another attendee (800 Hz) talk; the owner's content share
+        (CreateAttendee ContentShareOf, `<owner>#content`, an aiortc peer sending
+        1300 Hz, sendonly like a screen share) joins: both hear it, the owner too, and
+        neither hears itself. The share is not listed among the active speakers."""
+        async def scenario():
+            m = self.w.create_meeting()
+            owner = Peer(self, m, FREQS[0], "owner")
+            other = Peer(self, m, FREQS[1], "other")
+            share_att = self.w.ok({"op": "CreateAttendee", "MeetingId": m["MeetingId"],
+                                   "ContentShareOf": owner.aid})["Attendee"]
+            self.assertTrue(share_att["AttendeeId"].endswith("#content"), share_att)
+            share = Peer(self, m, FREQS[2], "share", attendee=share_att,
+                         direction="sendonly")
+            self.peers += [owner, other, share]
+            for p in self.peers:
+                await p.join()
+            await asyncio.sleep(SETTLE_S)
+            await self.wait_hears(owner, [FREQS[1], FREQS[2]], [FREQS[0]],
+                                  "owner hears its content share", 10.0)
+            await self.wait_hears(other, [FREQS[0], FREQS[2]], [FREQS[1]],
+                                  "other hears the content share", 10.0)
+            au = await self.audio_of(share)
+            self.assertIs(au.get("CanSend"), True, au)
+            self.assertIs(au.get("CanReceive"), False, au)  # sendonly: no mix declared
+            self.assertGreater((au.get("Incoming") or {}).get("Packets", 0), 100, au)
+            # Active speakers (wire-formats.md "o"): the voices, not the share.
+            for p in (owner, other):
+                orders = [json.loads(e["data"]).get("o") for e in p.signals()]
+                orders = [o for o in orders if o]
+                self.assertTrue(orders, "%s: no speaker order in %d signals"
+                                % (p.tag, len(p.signals())))
+                self.assertNotIn(share.aid, [a for o in orders for a in o], orders)
+
+        self.run_scenario(scenario(), 60)
+
+    def test_capabilities_live(self):
+        """issue 9 "capabilities respected live", through UpdateAttendeeCapabilities on
+        the real worker: three talkers; the third is switched to Audio Send (still mixed
+        into the others' audio, gets no mix), then Receive (hears the other two, no
+        longer mixed), then None (neither), then SendReceive again (both)."""
+        async def scenario():
+            m = self.w.create_meeting()
+            for i, f in enumerate(FREQS):
+                self.peers.append(Peer(self, m, f, "tone%d" % i))
+            a, b, c = self.peers
+            for p in self.peers:
+                await p.join()
+            await asyncio.sleep(SETTLE_S)
+            await self.wait_hears(a, FREQS[1:], [FREQS[0]], "all talking", 10.0)
+            await self.wait_hears(c, FREQS[:2], [FREQS[2]], "all talking", 10.0)
+
+            def set_audio(cap):
+                rep = self.w.ok({"op": "UpdateAttendeeCapabilities",
+                                 "MeetingId": m["MeetingId"], "AttendeeId": c.aid,
+                                 "Capabilities": {"Audio": cap, "Video": "SendReceive",
+                                                  "Content": "SendReceive"}})
+                self.assertEqual(rep["Attendee"]["Capabilities"]["Audio"], cap, rep)
+
+            async def caps_are(send, receive):
+                au = await self.audio_of(c)
+                self.assertEqual((au.get("CanSend"), au.get("CanReceive")), (send, receive),
+                                 json.dumps(au))
+
+            # Each phase judges only audio that arrived after its change (`since`).
+            t = time.monotonic()
+            await asyncio.to_thread(set_audio, "Send")
+            await caps_are(True, False)
+            await self.gets_nothing(c, "Audio Send")
+            for p in (a, b):
+                await self.wait_hears(p, [f for f in FREQS if f != p.freq], [p.freq],
+                                      "tone2 Send only: still mixed", 10.0, since=t)
+
+            t = time.monotonic()  # c got nothing since Send: what it hears now is new
+            await asyncio.to_thread(set_audio, "Receive")
+            await caps_are(False, True)
+            await self.wait_hears(c, FREQS[:2], [FREQS[2]], "tone2 Receive only: hears", 10.0,
+                                  since=t)
+            for p in (a, b):
+                other = [f for f in FREQS[:2] if f != p.freq]
+                await self.wait_hears(p, other, [p.freq, FREQS[2]],
+                                      "tone2 Receive only: not mixed", 10.0, since=t)
+
+            t = time.monotonic()
+            await asyncio.to_thread(set_audio, "None")
+            await caps_are(False, False)
+            await self.gets_nothing(c, "Audio None")
+            for p in (a, b):
+                other = [f for f in FREQS[:2] if f != p.freq]
+                await self.wait_hears(p, other, [p.freq, FREQS[2]], "tone2 None", 10.0,
+                                      since=t)
+
+            t = time.monotonic()
+            await asyncio.to_thread(set_audio, "SendReceive")
+            await caps_are(True, True)
+            await self.wait_hears(c, FREQS[:2], [FREQS[2]], "tone2 back: hears", 10.0,
+                                  since=t)
+            await self.wait_hears(a, FREQS[1:], [FREQS[0]], "tone2 back: mixed", 10.0,
+                                  since=t)
+
+        self.run_scenario(scenario(), 110)
 
 
 if __name__ == "__main__":
     harness.parse_args()
-    if np is None:
-        harness.skip("aiortc/numpy not importable: %s" % _import_error)
+    if not audio_peer.AVAILABLE:
+        harness.skip("aiortc/numpy not importable: %s" % audio_peer.IMPORT_ERROR)
     unittest.main(verbosity=2)

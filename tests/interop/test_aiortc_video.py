@@ -44,7 +44,6 @@ import time
 import unittest
 
 import harness
-from harness import Worker
 
 CONNECT_TIMEOUT = 10.0   # answer applied -> chime:AttendeeJoined
 INDEX_TIMEOUT = 10.0     # publisher connected -> its 640x480 keyframe in the index
@@ -358,29 +357,8 @@ def layer_packets(rep):
     return ((pl[0].get("Layers") or [{}])[0]).get("Packets", 0)
 
 
-class AiortcVideoTest(unittest.TestCase):
-    def setUp(self):
-        self.w = Worker().start()
-        self.ok = False
-        self.peers = []
-
-    def tearDown(self):
-        alive = self.w.alive()
-        rc = self.w.stop()
-        self.w.cleanup(keep_log_as=None if self.ok and alive
-                       else "aiortc-video-%s-worker.log" % self._testMethodName)
-        self.assertTrue(alive and rc == 0, "worker exited with %s (log in %s)"
-                        % (rc, harness.ARTIFACTS))
-
-    def run_scenario(self, coro, timeout=60):
-        async def guarded():
-            try:
-                await coro
-            finally:
-                for p in self.peers:
-                    await p.close()
-        asyncio.run(asyncio.wait_for(guarded(), timeout))
-        self.ok = True
+class AiortcVideoTest(harness.WorkerCase):
+    LOG_TAG = "aiortc-video"
 
     # ---- diagnostics -----------------------------------------------------
     def report(self, *peers):

@@ -195,6 +195,10 @@ class BrowserRun:
         self.watchdog = None
 
     # ---- HTTP ------------------------------------------------------------
+    def config(self):
+        """What the page gets from GET /config (page.js): its role and stats period."""
+        return {"statsIntervalMs": 500}
+
     def _handler(run):
         class H(http.server.BaseHTTPRequestHandler):
             def log_message(self, *a):
@@ -217,7 +221,7 @@ class BrowserRun:
                                  else "text/html")
                         return self._reply(200, f.read(), ctype)
                 if self.path == "/config":
-                    return self._reply(200, json.dumps({"statsIntervalMs": 500}))
+                    return self._reply(200, json.dumps(run.config()))
                 self._reply(404, "{}")
 
             def do_POST(self):

@@ -99,8 +99,6 @@ class VideoRun(BrowserRun):
 
         class H(base):
             def do_GET(self):
-                if self.path == "/config":
-                    return self._reply(200, json.dumps(run.config()))
                 if self.path == "/command":
                     with run.cond:
                         return self._reply(200, json.dumps(run.command))

@@ -929,7 +929,8 @@ TEST(audio_mix_declared_only_when_the_mixer_is_on) {
   env_t e;
   env_init(&e, 11, 300);
   REQUIRE(e.rtc && e.a);
-  /* off (the default): the audio answer of before, the bookkeeping filled */
+  /* off (the config's zero value; the worker turns it on unless SFU_AUDIO_MIXER=0): the
+   * audio answer of before, the bookkeeping filled */
   CHECK_EQ_INT(e.rtc->cfg.audio_mixer, 0);
   char *ans = subscribe_answer(&e, e.a, 0, NULL);
   REQUIRE(ans);
@@ -1003,20 +1004,32 @@ static int both_joined(void *u) {
   return e->cli[0].connected && e->cli[1].connected && count_ev(e, SFU_EV_ATTENDEE_JOINED) > 1;
 }
 
-/* One 20 ms Opus packet of a 440 Hz tone from client ci (SRTP-protected), with the
- * RFC 6464 level element (id 1 in the captured offer) saying -20 dBov, voice. */
-static void send_opus(env_t *e, int ci, OpusEncoder *enc, uint16_t seq, uint32_t ts, uint32_t ssrc) {
+/* One 20 ms Opus packet of a 440 Hz tone of amplitude amp (0: digital silence) from
+ * client ci (SRTP-protected), with the RFC 6464 level element (id 1 in the captured offer)
+ * carrying the byte `level` (V << 7 | -dBov), or without the extension when level < 0. */
+static void send_opus_lv(env_t *e, int ci, OpusEncoder *enc, uint16_t seq, uint32_t ts,
+                         uint32_t ssrc, float amp, int level) {
   float pcm[960];
-  for (int i = 0; i < 960; i++) pcm[i] = 0.3f * sinf(2.0f * 3.14159265f * 440.0f * (float)(ts + (uint32_t)i) / 48000.0f);
+  for (int i = 0; i < 960; i++) pcm[i] = amp * sinf(2.0f * 3.14159265f * 440.0f * (float)(ts + (uint32_t)i) / 48000.0f);
   uint8_t pkt[1500] = {0x90, 111, (uint8_t)(seq >> 8), (uint8_t)seq, (uint8_t)(ts >> 24),
                        (uint8_t)(ts >> 16), (uint8_t)(ts >> 8), (uint8_t)ts, (uint8_t)(ssrc >> 24),
                        (uint8_t)(ssrc >> 16), (uint8_t)(ssrc >> 8), (uint8_t)ssrc,
-                       0xBE, 0xDE, 0x00, 0x01, 0x10, 0x80 | 20, 0, 0};
-  int n = opus_encode_float(enc, pcm, 960, pkt + 20, 1200);
+                       0xBE, 0xDE, 0x00, 0x01, 0x10, (uint8_t)level, 0, 0};
+  size_t hdr = 20;
+  if (level < 0) {
+    pkt[0] = 0x80; /* no extension */
+    hdr = 12;
+  }
+  int n = opus_encode_float(enc, pcm, 960, pkt + hdr, 1200);
   if (n <= 0) return;
-  size_t len = 20 + (size_t)n;
+  size_t len = hdr + (size_t)n;
   if (sfu_srtp_protect_rtp(e->cli[ci].srtp, pkt, &len, sizeof pkt) != 0) return;
   cli_send(&e->ref[ci], pkt, len);
+}
+
+/* ... a tone at 0.3 (-10 dBFS) saying -20 dBov, voice. */
+static void send_opus(env_t *e, int ci, OpusEncoder *enc, uint16_t seq, uint32_t ts, uint32_t ssrc) {
+  send_opus_lv(e, ci, enc, seq, ts, ssrc, 0.3f, 0x80 | 20);
 }
 
 /* An RTCP SR from client ci (SRTCP-protected): sender info only. */
@@ -1153,6 +1166,114 @@ TEST(audio_mixer_wired_end_to_end) {
   env_free(&e);
 }
 
+/* issue 9, muted (rtc_mixer.c apply_muted): the signal follows the sender. RFC 6464
+ * level 127 (a muted source, §3) mutes within the buffer's delay plus a frame (not the
+ * signals' 1 s of silence) and takes the attendee out of the talker choice; the first
+ * packet with another level unmutes at once. Without the extension, audio_in's own
+ * detection (decoded digital silence for 200 ms) sets the signal, and sound clears it. */
+static int alice_muted(env_t *e) {
+  sfu_rtc_audio_info_t ia;
+  if (sfu_rtc_attendee_audio(e->a, now_of(e), &ia) != 0 || !ia.has_signal) return -1;
+  return ia.signal.muted;
+}
+
+TEST(audio_muted_follows_the_sender) {
+  env_t e;
+  env_init(&e, 23, 300);
+  e.rtc->cfg.audio_mixer = 1;
+  char err[256];
+  REQUIRE(subscribe_as(&e, e.a, 0, err, sizeof err) == 0);
+  REQUIRE(subscribe_as(&e, e.b, 1, err, sizeof err) == 0);
+  REQUIRE(run(&e, now_of(&e) + 5 * SEC, both_joined, &e) == 1);
+  rtc_rec_t *xa = e.a->transport;
+  REQUIRE(xa && xa->mix.mx && xa->mix.in);
+  int oerr;
+  OpusEncoder *enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &oerr);
+  REQUIRE(enc);
+  uint32_t ssrc = xa->audio.client_ssrc;
+  int i = 0;
+#define STEP(amp, lv)                                                                       \
+  do {                                                                                      \
+    send_opus_lv(&e, 0, enc, (uint16_t)(1000 + i), 5000u + 960u * (uint32_t)i, ssrc, amp, lv); \
+    i++;                                                                                    \
+    run(&e, now_of(&e) + 20000, NULL, NULL);                                                \
+  } while (0)
+  for (int k = 0; k < 50; k++) STEP(0.3f, 0x80 | 20); /* 1 s talking */
+  CHECK_EQ_INT(alice_muted(&e), 0);
+  sfu_rtc_audio_info_t ia;
+  REQUIRE(sfu_rtc_attendee_audio(e.a, now_of(&e), &ia) == 0);
+  CHECK_EQ_INT(ia.talking, 1);
+  /* she mutes: Chromium sends encoded silence marked 127 */
+  int muted_after = -1;
+  for (int k = 0; k < 40 && muted_after < 0; k++) {
+    STEP(0.0f, 127);
+    if (alice_muted(&e) == 1) muted_after = k + 1;
+  }
+  /* not on the first packet (the buffer still holds her voice), well before 1 s */
+  CHECK(muted_after >= 2 && muted_after <= 10);
+  CHECK_EQ_INT(xa->mix.level_muted, 1);
+  for (int k = 0; k < 10; k++) STEP(0.0f, 127);
+  REQUIRE(sfu_rtc_attendee_audio(e.a, now_of(&e), &ia) == 0);
+  CHECK_EQ_INT(ia.talking, 0);
+  CHECK_EQ_INT(ia.signal.muted, 1);
+  /* she unmutes: the first voiced packet clears it (one 20 ms step: 10 ms of link) */
+  STEP(0.3f, 0x80 | 20);
+  CHECK_EQ_INT(alice_muted(&e), 0);
+  CHECK_EQ_INT(xa->mix.level_muted, 0);
+  for (int k = 0; k < 25; k++) STEP(0.3f, 0x80 | 20);
+  REQUIRE(sfu_rtc_attendee_audio(e.a, now_of(&e), &ia) == 0);
+  CHECK_EQ_INT(ia.talking, 1);
+  /* a quiet level that is not 127 is not a mute (RFC 6464 §3 reserves 127) */
+  for (int k = 0; k < 20; k++) STEP(0.0001f, 100);
+  CHECK_EQ_INT(xa->mix.level_muted, 0);
+  /* without the extension (bob): digital silence decoded for 200 ms ->
+   * muted (audio_in's detection), sound -> unmuted within a side period */
+  rtc_rec_t *xb = e.b->transport;
+  REQUIRE(xb && xb->mix.in);
+  uint32_t bssrc = xb->audio.client_ssrc;
+  OpusEncoder *enc_b = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &oerr);
+  REQUIRE(enc_b);
+  int j = 0;
+#define STEP_B(amp)                                                                          \
+  do {                                                                                       \
+    send_opus_lv(&e, 0, enc, (uint16_t)(1000 + i), 5000u + 960u * (uint32_t)i, ssrc, 0.3f, \
+                 0x80 | 20);                                                                 \
+    i++;                                                                                     \
+    send_opus_lv(&e, 1, enc_b, (uint16_t)(7000 + j), 9000u + 960u * (uint32_t)j, bssrc, amp, \
+                 -1);                                                                        \
+    j++;                                                                                     \
+    run(&e, now_of(&e) + 20000, NULL, NULL);                                                 \
+  } while (0)
+  sfu_rtc_audio_info_t ib;
+  for (int k = 0; k < 25; k++) STEP_B(0.3f);
+  REQUIRE(sfu_rtc_attendee_audio(e.b, now_of(&e), &ib) == 0);
+  CHECK_EQ_INT(ib.signal.muted, 0);
+  int in_muted_after = -1;
+  for (int k = 0; k < 100 && in_muted_after < 0; k++) {
+    STEP_B(0.0f);
+    if (xb->mix.in_muted) in_muted_after = k + 1;
+  }
+  /* 200 ms of silence played out (after the buffer's ~40-60 ms), read within a 200 ms
+   * side period: 0.3-0.5 s, not the signals' 1 s */
+  CHECK(in_muted_after >= 12 && in_muted_after <= 27);
+  REQUIRE(sfu_rtc_attendee_audio(e.b, now_of(&e), &ib) == 0);
+  CHECK_EQ_INT(ib.signal.muted, 1);
+  CHECK_EQ_INT(xb->mix.level_muted, 0); /* the mixer's flag stays: signal only */
+  int unmuted_after = -1;
+  for (int k = 0; k < 30 && unmuted_after < 0; k++) {
+    STEP_B(0.3f);
+    REQUIRE(sfu_rtc_attendee_audio(e.b, now_of(&e), &ib) == 0);
+    if (ib.signal.muted == 0) unmuted_after = k + 1;
+  }
+  CHECK(unmuted_after >= 1 && unmuted_after <= 20);
+  CHECK_EQ_INT(xb->mix.in_muted, 0);
+  opus_encoder_destroy(enc_b);
+#undef STEP_B
+#undef STEP
+  opus_encoder_destroy(enc);
+  env_free(&e);
+}
+
 int main(void) {
   sfu_openssl_init();
   if (sfu_srtp_global_init() != 0) return 1;
@@ -1179,6 +1300,7 @@ int main(void) {
   RUN(content_attendee_emits_content_events);
   RUN(audio_mix_declared_only_when_the_mixer_is_on);
   RUN(audio_mixer_wired_end_to_end);
+  RUN(audio_muted_follows_the_sender);
   free(g_offer_tpl);
   sfu_dtls_cert_free(g_srv_cert);
   sfu_dtls_cert_free(g_cli_cert[0]);
