@@ -26,6 +26,7 @@
 #define STOP_US 2000000u      /* no packet for this long: the next one restarts the buffer */
 #define LEVEL_TTL_US 2000000u /* no RFC 6464 byte for this long: the sender stopped sending it */
 #define QUIET_DBOV 50         /* a frame at or below -50 dBov may be dropped / treated as DTX */
+#define NOVOICE_QUIET_DBOV 30 /* the same at -30 dBov when its V bit says no voice */
 #define QUIET_RMS 0.003f      /* the same for decoded energy (-50 dBFS) */
 #define DIGITAL_SILENCE_RMS 1e-5f
 #define MUTED_MS 1000
@@ -87,7 +88,7 @@ struct sfu_audio_in {
   float last_rms, env, avg_bytes; /* avg_bytes: per 20 ms, of decoded packets */
   int rms_valid;
   int64_t win_min, last_min;
-  int win_pulls, win_dropped, excess_windows, deficit_windows;
+  int win_pulls, win_dropped, excess_windows, deficit_windows, since_drop;
   int silent_run_ms;
   int fifo_n, nseg;
   seg_t seg[NSEG];
@@ -108,8 +109,15 @@ static inline int64_t unwrap32(int64_t ref, uint32_t v) {
 static inline int dbov_of(int level) { return level < 0 ? -1 : (level & 0x7f); }
 
 static int level_quiet(int level) {
-  /* RFC 6464 §3: V = 0 says the sender's VAD found no voice. */
-  return level >= 0 && (dbov_of(level) >= QUIET_DBOV || !(level & 0x80));
+  /* RFC 6464 §3: V = 0 says the sender's VAD found no voice, but only a sender whose VAD
+   * is on sets it: aiortc 1.4 sends V = 0 on every packet, loud or not. Taken alone it
+   * made every aiortc packet "quiet", so each late burst (a stalled sender catching up)
+   * was played as DTX: the play position ran on, the burst was dropped as late, and the
+   * level read 0 meanwhile. V = 0 counts only with a low level, as the SILK VAD bit does
+   * with a low energy (packet_quiet). */
+  if (level < 0) return 0;
+  int d = dbov_of(level);
+  return d >= QUIET_DBOV || (!(level & 0x80) && d >= NOVOICE_QUIET_DBOV);
 }
 
 /* libopus 1.3 has no opus_packet_has_lbrr (1.5 does): its logic, RFC 6716 §4.2.3-4.2.4:
@@ -931,11 +939,22 @@ static int level_control(sfu_audio_in_t *a, int64_t level) {
   }
   if (level > MS(SFU_AUDIO_IN_MAX_DELAY_MS) + MS(60) && level > a->target + MS(60))
     return 1; /* a burst (e.g. after a network freeze): come down fast */
-  if (a->last_min < 0 || a->win_dropped) return 0;
+  if (a->since_drop < INT32_MAX) a->since_drop++;
+  if (a->last_min < 0) return 0;
   int64_t excess = a->last_min - a->target;
-  if (excess > MS(30) && (next_quiet(a) || excess > MS(80) || a->excess_windows >= 3)) {
+  /* Far too deep (the burst after a stall, or ticks skipped by a late loop): a frame every
+   * 100 ms, so 200 ms of excess latency drains in ~1 s rather than 10. */
+  if (excess > MS(80) && a->since_drop >= 5) {
     a->win_dropped = 1;
     a->last_min -= FRAME;
+    a->since_drop = 0;
+    return 1;
+  }
+  if (a->win_dropped) return 0;
+  if (excess > MS(30) && (next_quiet(a) || a->excess_windows >= 3)) {
+    a->win_dropped = 1;
+    a->last_min -= FRAME;
+    a->since_drop = 0;
     return 1;
   }
   if (excess < -MS(20) && (next_quiet(a) || a->deficit_windows >= 3)) {

@@ -30,7 +30,7 @@ typedef struct {
   uint64_t dur_us;
   sim_dir_cfg_t link;
   uint64_t seed;
-  int level;        /* send RFC 6464 levels */
+  int level;        /* send RFC 6464 levels (2: with V = 0 always, as aiortc 1.4 does) */
   int red;          /* RFC 2198 with the previous packet as redundancy */
   int dup_swap;     /* deliver in pairs: swapped and duplicated (no link) */
   int pairs;        /* deliver in pairs, in order (the reference of dup_swap) */
@@ -42,6 +42,14 @@ typedef struct {
   int voice;        /* 1: harmonics and a 3 Hz syllable-like envelope (libopus's VAD calls
                      * a pure tone noise and then sends no LBRR, in-band FEC, at all);
                      * 2: the same with a +-10 % vibrato, which PLC cannot predict */
+  /* Stalls (each [at_ms, at_ms + ms)): the sender's (its frames are made late, then sent
+   * in a burst with their own timestamps, as aiortc's paced track catches up; with
+   * tx_skip the frames of the stall are never made: a timestamp jump with contiguous seq)
+   * or the receiver's loop (no packets read, no pulls; then the ticks resume as
+   * rtc_mixer's timer does: timers before I/O, a loop late by > 100 ms resynchronises
+   * instead of bursting pulls). */
+  int tx_stall_at_ms, tx_stall_ms, tx_stall_every_ms, tx_skip;
+  int rx_stall_at_ms, rx_stall_ms, rx_stall_every_ms;
 } run_cfg_t;
 
 /* The sent signal at sample i (before the envelope). */
@@ -59,6 +67,8 @@ typedef struct {
   size_t n;
   int pcm_frames, silent_frames, none_frames, stereo_frames;
   float max_abs, max_frame_rms, max_level_ms, max_target_ms;
+  int zero_peeks_after_1s; /* pulls after 1 s whose peeked level was 0 (the mixer's volume) */
+  float level_ms_at_s[128]; /* the buffer level at each whole second */
   sfu_audio_in_stats_t st;
   uint64_t sent;
 } run_out_t;
@@ -109,6 +119,14 @@ static OpusEncoder *enc_new(const run_cfg_t *c, int ch) {
   return e;
 }
 
+/* Whether t is inside a stall of ms from at_ms (repeated every every_ms when > 0). */
+static int stalled(uint64_t t, int at_ms, int ms, int every_ms) {
+  int64_t x = (int64_t)(t / 1000) - at_ms;
+  if (ms <= 0 || x < 0) return 0;
+  if (every_ms > 0) x %= every_ms;
+  return x < ms;
+}
+
 /* Sends the tone for c->dur_us and pulls every 20 ms; fills o (o->out malloc'd). */
 static void run(const run_cfg_t *c, run_out_t *o) {
   memset(o, 0, sizeof *o);
@@ -130,9 +148,15 @@ static void run(const run_cfg_t *c, run_out_t *o) {
   uint16_t seq = 1000;
   uint32_t ts0 = 12345;
   uint64_t k = 0, pull_t = 5 * MS_US;
+  int rx_was_stalled = 0;
   for (uint64_t t = 0; t <= c->dur_us; t += 250) {
+    int tx_stalled = stalled(t, c->tx_stall_at_ms, c->tx_stall_ms, c->tx_stall_every_ms);
+    int rx_stalled = stalled(t, c->rx_stall_at_ms, c->rx_stall_ms, c->rx_stall_every_ms);
+    if (c->tx_skip && tx_stalled) { /* frames never made: the timestamps jump */
+      while ((double)(k * frame_us) / (1.0 + c->drift) <= (double)t) k++;
+    }
     /* the sender's frames due by t (its clock runs 1 + drift times ours) */
-    while ((double)(k * frame_us) / (1.0 + c->drift) <= (double)t &&
+    while (!tx_stalled && (double)(k * frame_us) / (1.0 + c->drift) <= (double)t &&
            (double)(k * frame_us) / (1.0 + c->drift) < (double)c->dur_us) {
       double ts_s = (double)(k * fs) / SR;
       if (c->stereo_at_ms && ch == 1 && ts_s * 1000 >= c->stereo_at_ms) {
@@ -147,6 +171,7 @@ static void run(const run_cfg_t *c, run_out_t *o) {
       }
       int n = opus_encode_float(enc, in, fs, pay, sizeof pay);
       int lvl = c->level ? level_byte(in, fs, ch) : -1;
+      if (c->level == 2) lvl &= 0x7f; /* aiortc 1.4: V = 0 on every packet */
       uint32_t ts = ts0 + (uint32_t)(k * fs);
       k++;
       if (n <= 0 || (c->dtx && n <= 2)) continue; /* DTX: not sent, seq not used */
@@ -205,17 +230,28 @@ static void run(const run_cfg_t *c, run_out_t *o) {
       pkt[len + 1] = lvl < 0 ? 1 : 0;
       sim_link_send(l, SIM_AB, t, pkt, len + 2);
     }
-    uint8_t rb[1700];
-    size_t rl = sizeof rb;
-    while (sim_link_poll(l, t, SIM_AB, rb, &rl) == 1) {
-      int lvl = rb[rl - 1] ? -1 : rb[rl - 2];
-      sfu_audio_in_handle_rtp(a, t, rb, rl - 2, lvl);
-      rl = sizeof rb;
+    if (rx_stalled) {
+      rx_was_stalled = 1;
+      continue;
     }
-    if (t >= pull_t) {
+    /* After a stall the timer runs before the packets are read (libuv: timers, then I/O). */
+    for (int phase = rx_was_stalled ? 0 : 1; phase < 3; phase++) {
+      if (phase == 1) {
+        uint8_t rb[1700];
+        size_t rl = sizeof rb;
+        while (sim_link_poll(l, t, SIM_AB, rb, &rl) == 1) {
+          int lvl = rb[rl - 1] ? -1 : rb[rl - 2];
+          sfu_audio_in_handle_rtp(a, t, rb, rl - 2, lvl);
+          rl = sizeof rb;
+        }
+        continue;
+      }
+      if (phase == 0 ? !rx_was_stalled : rx_was_stalled) continue;
+      if (t >= pull_t + 5 * 20 * MS_US) pull_t = t; /* rtc_mixer's MAX_CATCHUP_TICKS */
+    while (t >= pull_t) {
       pull_t += 20 * MS_US;
       float lv = sfu_audio_in_peek_level(a, t);
-      (void)lv;
+      if (lv == 0.f && t > 1000000) o->zero_peeks_after_1s++;
       int chs = 0;
       int dec = c->decode >= 0;
       sfu_audio_pull_t r = sfu_audio_in_pull(a, t, dec, pcm, &chs);
@@ -242,8 +278,12 @@ static void run(const run_cfg_t *c, run_out_t *o) {
       sfu_audio_in_stats_t st;
       sfu_audio_in_stats(a, &st);
       if (st.level_ms > o->max_level_ms && t > 3000000) o->max_level_ms = st.level_ms;
+      if (t / 1000000 < 128 && (t - 5 * MS_US) % 1000000 < 20 * MS_US)
+        o->level_ms_at_s[t / 1000000] = st.level_ms;
       if (st.target_ms > o->max_target_ms) o->max_target_ms = st.target_ms;
     }
+    }
+    rx_was_stalled = 0;
   }
   sfu_audio_in_stats(a, &o->st);
   opus_encoder_destroy(enc);
@@ -818,7 +858,67 @@ TEST(no_allocation_per_packet) {
   sfu_audio_in_free(a);
 }
 
+/* Bursty late arrival, as under CPU load: a continuous tone whose packets stop for 200 ms
+ * and then arrive all at once (the sender's loop stalled and caught up, or the network
+ * held them), or whose receiving loop stalls (no packets read, no ticks) and then reads
+ * them in a burst after its timer. The gap is late audio, not DTX: no DTX frames, the
+ * stream keeps playing (the late packets play, or are dropped as late), the peeked level
+ * (the mixer's volume) never says 0 while the tone plays. */
+TEST(bursty_late_arrival_is_not_dtx) {
+  for (int mode = 0; mode < 8; mode++) {
+    run_cfg_t c = base_cfg();
+    c.level = mode >= 4 ? 2 : 0;
+    c.channels = mode >= 4 ? 2 : 1;
+    c.bitrate = mode >= 4 ? 96000 : 0;
+    c.dur_us = 12000000;
+    c.freq = 440;
+    c.amp = 0.18; /* the interop ToneTrack's 6000 / 32768 */
+    c.link.jitter_us = 2 * MS_US;
+    const char *name = "";
+    switch (mode % 4) {
+    case 0:
+      name = "sender stall 200 ms once";
+      c.tx_stall_at_ms = 3000, c.tx_stall_ms = 200;
+      break;
+    case 1:
+      name = "sender stalls 200 ms every 1.3 s";
+      c.tx_stall_at_ms = 2000, c.tx_stall_ms = 200, c.tx_stall_every_ms = 1300;
+      break;
+    case 2:
+      name = "receiver stall 200 ms once";
+      c.rx_stall_at_ms = 3000, c.rx_stall_ms = 200;
+      break;
+    case 3:
+      name = "receiver stalls 60-200 ms every 0.7 s";
+      c.rx_stall_at_ms = 2000, c.rx_stall_ms = 130, c.rx_stall_every_ms = 700;
+      break;
+    }
+    run_out_t o;
+    run(&c, &o);
+    printf("  %s%s: dtx %llu, late %llu, concealed %llu, inserts %llu, drops %llu, lost %llu, "
+           "zero peeks %d, none %d, target %.0f ms, buffer at 3/4/6/9 s %.0f/%.0f/%.0f/%.0f ms\n",
+           name, c.level ? " (aiortc-like: stereo, levels with V = 0)" : "", (unsigned long long)o.st.dtx_frames, (unsigned long long)o.st.late,
+           (unsigned long long)o.st.concealed_frames, (unsigned long long)o.st.drift_inserts,
+           (unsigned long long)o.st.drift_drops, (unsigned long long)o.st.lost,
+           o.zero_peeks_after_1s, o.none_frames, o.st.target_ms, o.level_ms_at_s[3],
+           o.level_ms_at_s[4], o.level_ms_at_s[6], o.level_ms_at_s[9]);
+    CHECK_EQ_INT(o.st.dtx_frames, 0);
+    CHECK_EQ_INT(o.st.lost, 0);
+    CHECK_EQ_INT(o.st.late, 0);              /* waited for, not dropped */
+    CHECK_EQ_INT(o.zero_peeks_after_1s, 0);  /* the mixer's volume never says 0 */
+    CHECK(o.none_frames <= 3);               /* before the first packets only */
+    if (mode % 4 == 0) { /* the stall was concealed while waiting (an insert), not DTX */
+      CHECK(o.st.drift_inserts >= 5 && o.st.drift_inserts <= 12);
+      CHECK_EQ_INT(o.st.concealed_frames, o.st.drift_inserts);
+    }
+    if (mode % 2 == 0) /* one stall: the excess latency drains within ~3 s */
+      CHECK(o.level_ms_at_s[6] <= 100 && o.level_ms_at_s[9] <= 60);
+    free(o.out);
+  }
+}
+
 int main(void) {
+  RUN(bursty_late_arrival_is_not_dtx);
   RUN(clean_link_plays_the_tone);
   RUN(loss_fec_beats_plc);
   RUN(dtx_gap_is_silence);
