@@ -103,9 +103,9 @@ void sfu_ain_fifo_clear(sfu_audio_in_t *a) { a->fifo_n = a->nseg = 0; }
 
 /* RMS of n stereo samples, 0..1. */
 float sfu_ain_rms(const int16_t *x, int n) {
-  double e = 0;
-  for (int i = 0; i < n * 2; i++) e += (double)x[i] * x[i];
-  return n > 0 ? (float)(sqrt(e / (n * 2)) / 32768.0) : 0.f;
+  int64_t e = 0; /* exact: 2^30 per sample, < 2^43 per 120 ms */
+  for (int i = 0; i < n * 2; i++) e += (int32_t)x[i] * x[i];
+  return n > 0 ? (float)(sqrt((double)e / (n * 2)) / 32768.0) : 0.f;
 }
 
 /* The loudest 20 ms window of n samples at x. */
@@ -172,12 +172,18 @@ static int gate_concealed(sfu_audio_in_t *a, int at, int n) {
 
 /* ---- decode ---------------------------------------------------------------------------- */
 
+/* libopus's float output, before it is stored as 16-bit in the FIFO: one buffer per
+ * thread (every stream of a meeting is decoded on its loop's thread, one at a time), not
+ * per stream. Decoding to float and converting here costs ~5 instructions a sample;
+ * opus_decode's own int16 path (soft clip, then convert) ~30. */
+static _Thread_local float dec_out[DECODE_MAX * 2];
+
 /* Decodes into the FIFO at sample `at` (>= fifo_n, nothing appended yet): data = NULL is
  * PLC (RFC 6716 §4.4), fec = 1 rebuilds the packet before `data` from its LBRR
- * (frame_size = the missing duration). Returns the samples written, or < 0. After
- * undecoded packets the decoder is reset first and the output faded in over 5 ms: a reset
- * decoder starts from zero filter state, and the ramp hides the step (RFC 6716 §4.5.2: a
- * decoder can start at any packet). The int16 API saturates, so no clipping check. */
+ * (frame_size = the missing duration, <= DECODE_MAX). Returns the samples written, or < 0.
+ * After undecoded packets the decoder is reset first and the output faded in over 5 ms: a
+ * reset decoder starts from zero filter state, and the ramp hides the step (RFC 6716
+ * §4.5.2: a decoder can start at any packet). */
 static int decode(sfu_audio_in_t *a, int at, const uint8_t *data, int len, int fec,
                   int frame_size) {
   if (a->stale && data) {
@@ -186,14 +192,22 @@ static int decode(sfu_audio_in_t *a, int at, const uint8_t *data, int len, int f
     a->stale = 0;
     a->fade = FADE_SAMPLES;
   }
-  int16_t *out = a->fifo + (size_t)at * 2;
-  int n = opus_decode(a->dec, data, len, out, frame_size, fec);
+  if (frame_size > DECODE_MAX) frame_size = DECODE_MAX;
+  int n = opus_decode_float(a->dec, data, len, dec_out, frame_size, fec);
   a->st.decoder_calls++;
   if (n <= 0) return -1;
   for (int i = 0; i < n && a->fade > 0; i++, a->fade--) {
-    int g = FADE_SAMPLES - a->fade; /* / FADE_SAMPLES */
-    out[2 * i] = (int16_t)(out[2 * i] * g / FADE_SAMPLES);
-    out[2 * i + 1] = (int16_t)(out[2 * i + 1] * g / FADE_SAMPLES);
+    float g = (float)(FADE_SAMPLES - a->fade) / FADE_SAMPLES;
+    dec_out[2 * i] *= g;
+    dec_out[2 * i + 1] *= g;
+  }
+  int16_t *out = a->fifo + (size_t)at * 2;
+  for (int i = 0; i < n * 2; i++) { /* branch-free, so it vectorises */
+    float v = dec_out[i] * 32768.f;  /* opus_decode_float does not clip */
+    v = v == v ? v : 0.f;            /* NaN -> 0 */
+    v = v > 32767.f ? 32767.f : v;
+    v = v < -32768.f ? -32768.f : v;
+    out[i] = (int16_t)(int)v; /* truncation: under one 16-bit step */
   }
   return n;
 }
