@@ -203,8 +203,8 @@ static int decode(sfu_audio_in_t *a, int at, const uint8_t *data, int len, int f
   }
   int16_t *out = a->fifo + (size_t)at * 2;
   for (int i = 0; i < n * 2; i++) { /* branch-free, so it vectorises */
-    float v = dec_out[i] * 32768.f;  /* opus_decode_float does not clip */
-    v = v == v ? v : 0.f;            /* NaN -> 0 */
+    float v = dec_out[i] * 32768.f; /* opus_decode_float does not clip */
+    v = v == v ? v : 0.f;           /* NaN -> 0 */
     v = v > 32767.f ? 32767.f : v;
     v = v < -32768.f ? -32768.f : v;
     out[i] = (int16_t)(int)v; /* truncation: under one 16-bit step */
@@ -263,7 +263,7 @@ static void play_slot(sfu_audio_in_t *a, slot_t *s, int want) {
     n = part * spf;
   }
   int whole = part == 0 || n >= s->dur;
-  if (lead >= n) { /* played over already: consume the part unheard */
+  if (lead >= n) {          /* played over already: consume the part unheard */
   } else if (s->len <= 2) { /* a TOC-only DTX packet (RFC 6716 §3.2.1 length 0 frame) */
     fifo_append(a, SEG_SIL, n - lead);
     a->st.dtx_frames += (uint64_t)(n - lead) / FRAME;

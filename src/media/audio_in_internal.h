@@ -36,10 +36,10 @@
 #define FIFO_CAP (DECODE_MAX + FRAME)
 #define NSEG 32
 #define TRANSIT_N 64
-#define FADE_SAMPLES 240      /* 5 ms fade-in after a decoder reset */
-#define QUIET_DBOV 50         /* a frame at or below -50 dBov may be dropped / treated as DTX */
-#define NOVOICE_QUIET_DBOV 30 /* the same at -30 dBov when its V bit says no voice */
-#define QUIET_RMS 0.003f      /* the same for decoded energy (-50 dBFS) */
+#define FADE_SAMPLES 240          /* 5 ms fade-in after a decoder reset */
+#define QUIET_DBOV 50             /* a frame at or below -50 dBov may be dropped / treated as DTX */
+#define NOVOICE_QUIET_DBOV 30     /* the same at -30 dBov when its V bit says no voice */
+#define QUIET_RMS 0.003f          /* the same for decoded energy (-50 dBFS) */
 #define DIGITAL_SILENCE_RMS 2e-5f /* below a 16-bit sample's last bit (-94 dBFS) */
 #define RED_MAX_BLOCKS 8
 #define WINDOW_PULLS 50 /* 1 s of pulls for the buffer-level minimum */

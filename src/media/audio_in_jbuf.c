@@ -103,9 +103,7 @@ static int64_t newest_end(const sfu_audio_in_t *a) {
 }
 
 /* Audio queued ahead of the play position: the FIFO plus the slots' span. */
-int64_t sfu_ain_buffered(const sfu_audio_in_t *a) {
-  return newest_end(a) - a->next_ts + a->fifo_n;
-}
+int64_t sfu_ain_buffered(const sfu_audio_in_t *a) { return newest_end(a) - a->next_ts + a->fifo_n; }
 
 /* A new epoch: the sender restarted (seq/ts jump) or came back after a long stop. Stats
  * counters carry on; the buffer, the timing state and the decoder start over. */

@@ -40,11 +40,11 @@ typedef struct {
   int drop_burst;   /* with drop_every: drop this many in a row from each n-th on */
   int mono_at_ms;   /* after stereo_at_ms: back to a mono encoder at this time */
   int fs_switch_ms, fs_switch_ms10; /* switch to this frame size at this time */
-  int complexity;   /* encoder complexity (0: 5) */
-  int decode;       /* pull with decode = 1 (default when 0: yes; -1: decode = 0) */
-  int voice;        /* 1: harmonics and a 3 Hz syllable-like envelope (libopus's VAD calls
-                     * a pure tone noise and then sends no LBRR, in-band FEC, at all);
-                     * 2: the same with a +-10 % vibrato, which PLC cannot predict */
+  int complexity;                   /* encoder complexity (0: 5) */
+  int decode;                       /* pull with decode = 1 (default when 0: yes; -1: decode = 0) */
+  int voice; /* 1: harmonics and a 3 Hz syllable-like envelope (libopus's VAD calls
+              * a pure tone noise and then sends no LBRR, in-band FEC, at all);
+              * 2: the same with a +-10 % vibrato, which PLC cannot predict */
   /* Stalls (each [at_ms, at_ms + ms)): the sender's (its frames are made late, then sent
    * in a burst with their own timestamps, as aiortc's paced track catches up; with
    * tx_skip the frames of the stall are never made: a timestamp jump with contiguous seq)
@@ -70,7 +70,7 @@ typedef struct {
   size_t n;
   int pcm_frames, silent_frames, none_frames, stereo_frames;
   float max_abs, max_frame_rms, max_level_ms, max_target_ms;
-  int zero_peeks_after_1s; /* pulls after 1 s whose peeked level was 0 (the mixer's volume) */
+  int zero_peeks_after_1s;  /* pulls after 1 s whose peeked level was 0 (the mixer's volume) */
   float level_ms_at_s[128]; /* the buffer level at each whole second */
   int muted_on_ms, muted_off_ms, muted_pulls; /* first 0->1, last 1->0 of muted; pulls muted */
   sfu_audio_in_stats_t st;
@@ -131,6 +131,48 @@ static int stalled(uint64_t t, int at_ms, int ms, int every_ms) {
   return x < ms;
 }
 
+/* One tick of the mixer: peek, pull, record. */
+static void pull_once(sfu_audio_in_t *a, const run_cfg_t *c, run_out_t *o, uint64_t *pull_t,
+                      uint64_t t) {
+  float pcm[960 * 2];
+  *pull_t += 20 * MS_US;
+  float lv = sfu_audio_in_peek_level(a, t);
+  if (lv == 0.f && t > 1000000) o->zero_peeks_after_1s++;
+  int chs = 0;
+  int dec = c->decode >= 0;
+  sfu_audio_pull_t r = sfu_audio_in_pull(a, t, dec, pcm, &chs);
+  float *dst = o->out + o->n;
+  if (r == SFU_AUDIO_PCM) {
+    o->pcm_frames++;
+    if (chs == 2) o->stereo_frames++;
+    double e = 0;
+    for (int i = 0; i < 960; i++) {
+      dst[i] = pcm[i * chs];
+      for (int j = 0; j < chs; j++) {
+        float v = fabsf(pcm[i * chs + j]);
+        if (v > o->max_abs) o->max_abs = v;
+        e += (double)pcm[i * chs + j] * pcm[i * chs + j];
+      }
+    }
+    float rms = (float)sqrt(e / (960 * chs));
+    if (rms > o->max_frame_rms) o->max_frame_rms = rms;
+  } else {
+    if (r == SFU_AUDIO_SILENT) o->silent_frames++;
+    if (r == SFU_AUDIO_NONE) o->none_frames++;
+  }
+  o->n += 960;
+  sfu_audio_in_stats_t st;
+  sfu_audio_in_stats(a, &st);
+  if (st.level_ms > o->max_level_ms && t > 3000000) o->max_level_ms = st.level_ms;
+  if (st.muted != sfu_audio_in_muted(a)) o->muted_pulls = -1000000; /* must agree */
+  if (st.muted) o->muted_pulls++;
+  if (st.muted && o->muted_pulls == 1) o->muted_on_ms = (int)(t / 1000);
+  if (!st.muted && o->muted_pulls > 0 && !o->muted_off_ms) o->muted_off_ms = (int)(t / 1000);
+  if (t / 1000000 < 128 && (t - 5 * MS_US) % 1000000 < 20 * MS_US)
+    o->level_ms_at_s[t / 1000000] = st.level_ms;
+  if (st.target_ms > o->max_target_ms) o->max_target_ms = st.target_ms;
+}
+
 /* Sends the tone for c->dur_us and pulls every 20 ms; fills o (o->out malloc'd). */
 static void run(const run_cfg_t *c, run_out_t *o) {
   memset(o, 0, sizeof *o);
@@ -143,7 +185,7 @@ static void run(const run_cfg_t *c, run_out_t *o) {
   int ch = c->channels ? c->channels : 1;
   size_t cap = (size_t)(c->dur_us / 20000 + 2) * 960;
   o->out = calloc(cap, sizeof(float));
-  float in[5760 * 2], pcm[960 * 2];
+  float in[5760 * 2];
   uint8_t pay[1500], pkt[1600], prev[1500], held[2][1600];
   size_t held_len[2];
   int nheld = 0;
@@ -246,59 +288,19 @@ static void run(const run_cfg_t *c, run_out_t *o) {
       rx_was_stalled = 1;
       continue;
     }
-    /* After a stall the timer runs before the packets are read (libuv: timers, then I/O). */
-    for (int phase = rx_was_stalled ? 0 : 1; phase < 3; phase++) {
-      if (phase == 1) {
-        uint8_t rb[1700];
-        size_t rl = sizeof rb;
-        while (sim_link_poll(l, t, SIM_AB, rb, &rl) == 1) {
-          int lvl = rb[rl - 1] ? -1 : rb[rl - 2];
-          sfu_audio_in_handle_rtp(a, t, rb, rl - 2, lvl);
-          rl = sizeof rb;
-        }
-        continue;
-      }
-      if (phase == 0 ? !rx_was_stalled : rx_was_stalled) continue;
-      if (t >= pull_t + 5 * 20 * MS_US) pull_t = t; /* rtc_mixer's MAX_CATCHUP_TICKS */
-    while (t >= pull_t) {
-      pull_t += 20 * MS_US;
-      float lv = sfu_audio_in_peek_level(a, t);
-      if (lv == 0.f && t > 1000000) o->zero_peeks_after_1s++;
-      int chs = 0;
-      int dec = c->decode >= 0;
-      sfu_audio_pull_t r = sfu_audio_in_pull(a, t, dec, pcm, &chs);
-      float *dst = o->out + o->n;
-      if (r == SFU_AUDIO_PCM) {
-        o->pcm_frames++;
-        if (chs == 2) o->stereo_frames++;
-        double e = 0;
-        for (int i = 0; i < 960; i++) {
-          dst[i] = pcm[i * chs];
-          for (int j = 0; j < chs; j++) {
-            float v = fabsf(pcm[i * chs + j]);
-            if (v > o->max_abs) o->max_abs = v;
-            e += (double)pcm[i * chs + j] * pcm[i * chs + j];
-          }
-        }
-        float rms = (float)sqrt(e / (960 * chs));
-        if (rms > o->max_frame_rms) o->max_frame_rms = rms;
-      } else {
-        if (r == SFU_AUDIO_SILENT) o->silent_frames++;
-        if (r == SFU_AUDIO_NONE) o->none_frames++;
-      }
-      o->n += 960;
-      sfu_audio_in_stats_t st;
-      sfu_audio_in_stats(a, &st);
-      if (st.level_ms > o->max_level_ms && t > 3000000) o->max_level_ms = st.level_ms;
-      if (st.muted != sfu_audio_in_muted(a)) o->muted_pulls = -1000000; /* must agree */
-      if (st.muted) o->muted_pulls++;
-      if (st.muted && o->muted_pulls == 1) o->muted_on_ms = (int)(t / 1000);
-      if (!st.muted && o->muted_pulls > 0 && !o->muted_off_ms) o->muted_off_ms = (int)(t / 1000);
-      if (t / 1000000 < 128 && (t - 5 * MS_US) % 1000000 < 20 * MS_US)
-        o->level_ms_at_s[t / 1000000] = st.level_ms;
-      if (st.target_ms > o->max_target_ms) o->max_target_ms = st.target_ms;
+    /* After a stall the timer runs before the packets are read (libuv: timers, then
+     * I/O); a timer late by > 100 ms resynchronises (rtc_mixer's MAX_CATCHUP_TICKS). */
+    if (t >= pull_t + 5 * 20 * MS_US) pull_t = t;
+    if (rx_was_stalled)
+      while (t >= pull_t) pull_once(a, c, o, &pull_t, t);
+    uint8_t rb[1700];
+    size_t rl = sizeof rb;
+    while (sim_link_poll(l, t, SIM_AB, rb, &rl) == 1) {
+      int lvl = rb[rl - 1] ? -1 : rb[rl - 2];
+      sfu_audio_in_handle_rtp(a, t, rb, rl - 2, lvl);
+      rl = sizeof rb;
     }
-    }
+    while (t >= pull_t) pull_once(a, c, o, &pull_t, t);
     rx_was_stalled = 0;
   }
   sfu_audio_in_stats(a, &o->st);
@@ -450,11 +452,11 @@ TEST(fec_and_plc_combined) {
   run(&c, &plc);
   uint64_t bursts = o.st.lost / 3;
   double s1 = snr_of(&o, &c, 1.0, 5.8), s0 = snr_of(&plc, &c, 1.0, 5.8);
-  printf("  fec+plc: lost %llu in %llu bursts, fec %llu, concealed %llu, SNR %.1f dB (PLC "
-         "alone %.1f dB)\n",
-         (unsigned long long)o.st.lost, (unsigned long long)bursts,
-         (unsigned long long)o.st.fec_recovered, (unsigned long long)o.st.concealed_frames, s1,
-         s0);
+  printf(
+      "  fec+plc: lost %llu in %llu bursts, fec %llu, concealed %llu, SNR %.1f dB (PLC "
+      "alone %.1f dB)\n",
+      (unsigned long long)o.st.lost, (unsigned long long)bursts,
+      (unsigned long long)o.st.fec_recovered, (unsigned long long)o.st.concealed_frames, s1, s0);
   CHECK(bursts >= 9);
   /* LBRR only where the encoder's VAD saw voice: most bursts, never more than one each */
   CHECK(o.st.fec_recovered >= bursts / 2 && o.st.fec_recovered <= bursts);
@@ -484,8 +486,8 @@ TEST(plc_bounded_then_silent) {
     if (sqrt(e / 960) > 1e-3) loud_past_limit++;
   }
   printf("  loss run: lost %llu, concealed %llu, loud frames past the limit %d, SNR after %.1f\n",
-         (unsigned long long)o.st.lost, (unsigned long long)o.st.concealed_frames,
-         loud_past_limit, snr_of(&o, &c, 3.0, 3.9));
+         (unsigned long long)o.st.lost, (unsigned long long)o.st.concealed_frames, loud_past_limit,
+         snr_of(&o, &c, 3.0, 3.9));
   CHECK_EQ_INT(o.st.lost, 80);
   CHECK(o.st.concealed_frames <= 2 * (SFU_AUDIO_IN_PLC_MAX_MS / 20 + 1));
   CHECK(o.st.concealed_frames >= 2 * (SFU_AUDIO_IN_PLC_MAX_MS / 20 - 2));
@@ -969,37 +971,39 @@ TEST(bursty_late_arrival_is_not_dtx) {
     c.link.jitter_us = 2 * MS_US;
     const char *name = "";
     switch (mode % 4) {
-    case 0:
-      name = "sender stall 200 ms once";
-      c.tx_stall_at_ms = 3000, c.tx_stall_ms = 200;
-      break;
-    case 1:
-      name = "sender stalls 200 ms every 1.3 s";
-      c.tx_stall_at_ms = 2000, c.tx_stall_ms = 200, c.tx_stall_every_ms = 1300;
-      break;
-    case 2:
-      name = "receiver stall 200 ms once";
-      c.rx_stall_at_ms = 3000, c.rx_stall_ms = 200;
-      break;
-    case 3:
-      name = "receiver stalls 60-200 ms every 0.7 s";
-      c.rx_stall_at_ms = 2000, c.rx_stall_ms = 130, c.rx_stall_every_ms = 700;
-      break;
+      case 0:
+        name = "sender stall 200 ms once";
+        c.tx_stall_at_ms = 3000, c.tx_stall_ms = 200;
+        break;
+      case 1:
+        name = "sender stalls 200 ms every 1.3 s";
+        c.tx_stall_at_ms = 2000, c.tx_stall_ms = 200, c.tx_stall_every_ms = 1300;
+        break;
+      case 2:
+        name = "receiver stall 200 ms once";
+        c.rx_stall_at_ms = 3000, c.rx_stall_ms = 200;
+        break;
+      case 3:
+        name = "receiver stalls 60-200 ms every 0.7 s";
+        c.rx_stall_at_ms = 2000, c.rx_stall_ms = 130, c.rx_stall_every_ms = 700;
+        break;
     }
     run_out_t o;
     run(&c, &o);
-    printf("  %s%s: dtx %llu, late %llu, concealed %llu, inserts %llu, drops %llu, lost %llu, "
-           "zero peeks %d, none %d, target %.0f ms, buffer at 3/4/6/9 s %.0f/%.0f/%.0f/%.0f ms\n",
-           name, c.level ? " (aiortc-like: stereo, levels with V = 0)" : "", (unsigned long long)o.st.dtx_frames, (unsigned long long)o.st.late,
-           (unsigned long long)o.st.concealed_frames, (unsigned long long)o.st.drift_inserts,
-           (unsigned long long)o.st.drift_drops, (unsigned long long)o.st.lost,
-           o.zero_peeks_after_1s, o.none_frames, o.st.target_ms, o.level_ms_at_s[3],
-           o.level_ms_at_s[4], o.level_ms_at_s[6], o.level_ms_at_s[9]);
+    printf(
+        "  %s%s: dtx %llu, late %llu, concealed %llu, inserts %llu, drops %llu, lost %llu, "
+        "zero peeks %d, none %d, target %.0f ms, buffer at 3/4/6/9 s %.0f/%.0f/%.0f/%.0f ms\n",
+        name, c.level ? " (aiortc-like: stereo, levels with V = 0)" : "",
+        (unsigned long long)o.st.dtx_frames, (unsigned long long)o.st.late,
+        (unsigned long long)o.st.concealed_frames, (unsigned long long)o.st.drift_inserts,
+        (unsigned long long)o.st.drift_drops, (unsigned long long)o.st.lost, o.zero_peeks_after_1s,
+        o.none_frames, o.st.target_ms, o.level_ms_at_s[3], o.level_ms_at_s[4], o.level_ms_at_s[6],
+        o.level_ms_at_s[9]);
     CHECK_EQ_INT(o.st.dtx_frames, 0);
     CHECK_EQ_INT(o.st.lost, 0);
-    CHECK_EQ_INT(o.st.late, 0);              /* waited for, not dropped */
-    CHECK_EQ_INT(o.zero_peeks_after_1s, 0);  /* the mixer's volume never says 0 */
-    CHECK(o.none_frames <= 3);               /* before the first packets only */
+    CHECK_EQ_INT(o.st.late, 0);             /* waited for, not dropped */
+    CHECK_EQ_INT(o.zero_peeks_after_1s, 0); /* the mixer's volume never says 0 */
+    CHECK(o.none_frames <= 3);              /* before the first packets only */
     if (mode % 4 == 0) { /* the stall was concealed while waiting (an insert), not DTX */
       CHECK(o.st.drift_inserts >= 5 && o.st.drift_inserts <= 12);
       CHECK_EQ_INT(o.st.concealed_frames, o.st.drift_inserts);
@@ -1026,11 +1030,12 @@ TEST(frame_size_and_channel_switches) {
   run_out_t o2;
   run(&c, &o2);
   double s2 = snr_of(&o2, &c, 3.5, 4.8);
-  printf("  switches: 20->60 ms SNR %.1f dB; 20->10 ms + mono/stereo/mono SNR %.1f dB, stereo "
-         "frames %d, concealed %llu/%llu, bad %llu/%llu\n",
-         s1, s2, o2.stereo_frames, (unsigned long long)o.st.concealed_frames,
-         (unsigned long long)o2.st.concealed_frames, (unsigned long long)o.st.bad_payloads,
-         (unsigned long long)o2.st.bad_payloads);
+  printf(
+      "  switches: 20->60 ms SNR %.1f dB; 20->10 ms + mono/stereo/mono SNR %.1f dB, stereo "
+      "frames %d, concealed %llu/%llu, bad %llu/%llu\n",
+      s1, s2, o2.stereo_frames, (unsigned long long)o.st.concealed_frames,
+      (unsigned long long)o2.st.concealed_frames, (unsigned long long)o.st.bad_payloads,
+      (unsigned long long)o2.st.bad_payloads);
   CHECK(s1 > 15 && s2 > 15);
   CHECK(o2.stereo_frames > 50 && o2.pcm_frames - o2.stereo_frames > 100);
   CHECK(o.st.concealed_frames + o2.st.concealed_frames <= 2);
@@ -1080,10 +1085,12 @@ TEST(absurd_toc_bytes) {
   }
   sfu_audio_in_stats_t st;
   sfu_audio_in_stats(a, &st);
-  printf("  absurd TOC (%d spliced): bad %llu, concealed %llu, max frame rms %.3f (tone 0.212), pcm %d\n",
-         spliced, (unsigned long long)st.bad_payloads, (unsigned long long)st.concealed_frames,
-         max_rms, pcm_n);
-  CHECK(st.bad_payloads >= (uint64_t)spliced / 2); /* the rest decode to plausible audio */
+  printf(
+      "  absurd TOC (%d spliced): bad %llu, concealed %llu, max frame rms %.3f (tone 0.212), pcm "
+      "%d\n",
+      spliced, (unsigned long long)st.bad_payloads, (unsigned long long)st.concealed_frames,
+      max_rms, pcm_n);
+  CHECK(st.bad_payloads >= (uint64_t)spliced / 2);     /* the rest decode to plausible audio */
   CHECK(st.concealed_frames <= (uint64_t)spliced + 2); /* one frame each at most */
   CHECK(max_rms < 0.3f);
   CHECK(pcm_n > 490);
@@ -1108,8 +1115,8 @@ TEST(muted_accessor) {
     run(&c, &o);
     static const char *names[] = {"level 127", "decoded zeros, no levels", "level 127 + DTX",
                                   "-50 dBFS noise"};
-    printf("  muted (%s): on at %d ms, off at %d ms, %d pulls muted\n", names[mode],
-           o.muted_on_ms, o.muted_off_ms, o.muted_pulls);
+    printf("  muted (%s): on at %d ms, off at %d ms, %d pulls muted\n", names[mode], o.muted_on_ms,
+           o.muted_off_ms, o.muted_pulls);
     CHECK(!o.st.muted); /* the tone is back at the end */
     if (mode == 3) {
       CHECK_EQ_INT(o.muted_pulls, 0);
@@ -1124,8 +1131,33 @@ TEST(muted_accessor) {
   CHECK(!sfu_audio_in_muted(NULL));
 }
 
+/* The other reading of a stall: a sender whose timestamps follow its wall clock skips the
+ * frames of a 200 ms stall (seq contiguous, timestamp +200 ms). RFC 7587 §3.3 makes that
+ * indistinguishable from DTX, and silence is right (nothing was sent for that time): it is
+ * counted as DTX, not loss, not concealed, no signal-strength penalty, and the tone plays
+ * on after it. */
+TEST(timestamp_jump_is_dtx) {
+  run_cfg_t c = base_cfg();
+  c.dur_us = 6000000;
+  c.amp = 0.18;
+  c.tx_stall_at_ms = 3000, c.tx_stall_ms = 200, c.tx_skip = 1;
+  run_out_t o;
+  run(&c, &o);
+  printf("  ts jump 200 ms: dtx %llu, concealed %llu, lost %llu, late %llu, strength %.1f\n",
+         (unsigned long long)o.st.dtx_frames, (unsigned long long)o.st.concealed_frames,
+         (unsigned long long)o.st.lost, (unsigned long long)o.st.late, o.st.signal_strength);
+  CHECK(o.st.dtx_frames >= 8 && o.st.dtx_frames <= 12);
+  CHECK_EQ_INT(o.st.lost, 0);
+  CHECK_EQ_INT(o.st.late, 0);
+  CHECK(o.st.concealed_frames <= 1);
+  CHECK(o.st.signal_strength == 1.f);
+  CHECK(snr_of(&o, &c, 4.0, 5.8) > 15);
+  free(o.out);
+}
+
 int main(void) {
   RUN(bursty_late_arrival_is_not_dtx);
+  RUN(timestamp_jump_is_dtx);
   RUN(clean_link_plays_the_tone);
   RUN(loss_fec_beats_plc);
   RUN(fec_and_plc_combined);
