@@ -198,6 +198,30 @@ float sfu_audio_in_peek_level(sfu_audio_in_t *a, uint64_t now_us) {
   return a->rms_valid ? a->last_rms : -1.f;
 }
 
+/* The FIFO's first frame as float PCM, in the channel count of the packet it came from
+ * (the decoder is always stereo: a mono packet's two channels are the same); samples not
+ * decoded (silence, skipped) are zeros. Returns the channels. */
+static int frame_out(sfu_audio_in_t *a, float *pcm) {
+  int ch = a->fifo_channels == 2 ? 2 : 1;
+  const float k16 = 1.f / 32768.f;
+  int at = 0;
+  for (int k = 0; k < a->nseg && at < FRAME; k++) {
+    int t = a->seg[k].n < FRAME - at ? a->seg[k].n : FRAME - at;
+    int d = a->seg[k].kind == SEG_DEC;
+    for (int i = at; i < at + t; i++) {
+      if (ch == 2) {
+        pcm[2 * i] = d ? a->fifo[2 * i] * k16 : 0.f;
+        pcm[2 * i + 1] = d ? a->fifo[2 * i + 1] * k16 : 0.f;
+      } else {
+        pcm[i] = d ? a->fifo[2 * i] * k16 : 0.f;
+      }
+    }
+    at += t;
+  }
+  a->out_channels = ch;
+  return ch;
+}
+
 sfu_audio_pull_t sfu_audio_in_pull(sfu_audio_in_t *a, uint64_t now_us, int decode_pcm, float *pcm,
                                    int *channels) {
   (void)now_us;
@@ -254,23 +278,7 @@ sfu_audio_pull_t sfu_audio_in_pull(sfu_audio_in_t *a, uint64_t now_us, int decod
       a->rms_valid = 1;
     }
     if (decode_pcm && pcm && channels) {
-      int ch = a->fifo_channels == 2 ? 2 : 1;
-      int at = 0;
-      const float k16 = 1.f / 32768.f;
-      for (int k = 0; k < a->nseg && at < FRAME; k++) {
-        int t = a->seg[k].n < FRAME - at ? a->seg[k].n : FRAME - at;
-        int d = a->seg[k].kind == SEG_DEC;
-        for (int i = at; i < at + t; i++) {
-          float l = d ? a->fifo[2 * i] * k16 : 0.f;
-          if (ch == 2)
-            pcm[2 * i] = l, pcm[2 * i + 1] = d ? a->fifo[2 * i + 1] * k16 : 0.f;
-          else
-            pcm[i] = l;
-        }
-        at += t;
-      }
-      *channels = ch;
-      a->out_channels = ch;
+      *channels = frame_out(a, pcm);
       r = SFU_AUDIO_PCM;
     }
   }

@@ -1155,6 +1155,38 @@ TEST(timestamp_jump_is_dtx) {
   free(o.out);
 }
 
+/* The payload arena (SFU_AUDIO_IN_ARENA) against the bitrate: 128 kbit/s stereo (the
+ * most the mixer itself sends) with 60 ms of jitter fits without a drop; Opus's maximum,
+ * 510 kbit/s, with 150 ms of jitter does not: the oldest packets are dropped and
+ * counted (overflow), concealed like a loss, and the stream plays on. */
+TEST(arena_bound_high_bitrate) {
+  for (int hi = 0; hi <= 1; hi++) {
+    run_cfg_t c = base_cfg();
+    c.dur_us = 4000000;
+    c.channels = 2;
+    c.bitrate = hi ? 510000 : 128000;
+    c.complexity = 1;
+    c.link.jitter_us = (hi ? 150 : 60) * MS_US;
+    run_out_t o;
+    run(&c, &o);
+    double snr = snr_of(&o, &c, 1.5, 3.8);
+    printf(
+        "  %d kbit/s stereo, %d ms jitter: overflow %llu, target %.0f ms, concealed %llu, "
+        "pcm %d, SNR %.1f dB\n",
+        c.bitrate / 1000, hi ? 150 : 60, (unsigned long long)o.st.overflow, o.st.target_ms,
+        (unsigned long long)o.st.concealed_frames, o.pcm_frames, snr);
+    if (!hi) {
+      CHECK_EQ_INT(o.st.overflow, 0);
+      CHECK(snr > 15);
+    } else {
+      CHECK(o.st.overflow > 0);
+    }
+    CHECK(o.pcm_frames > 150);
+    CHECK(o.max_abs <= 1.f);
+    free(o.out);
+  }
+}
+
 int main(void) {
   RUN(bursty_late_arrival_is_not_dtx);
   RUN(timestamp_jump_is_dtx);
@@ -1165,6 +1197,7 @@ int main(void) {
   RUN(frame_size_and_channel_switches);
   RUN(absurd_toc_bytes);
   RUN(muted_accessor);
+  RUN(arena_bound_high_bitrate);
   RUN(dtx_gap_is_silence);
   RUN(duplicates_and_reordering_same_output);
   RUN(garbage_payloads);
