@@ -9,7 +9,7 @@
  *     -> SFU_AUDIO_IN_SLOTS packet slots keyed by RTP timestamp, their payloads in an
  *        arena of SFU_AUDIO_IN_ARENA bytes (a RED redundant block fills the slot of a
  *        missing packet)
- *     -> playout: the slot at the play position is decoded (opus_decode, 48 kHz, channels
+ *     -> playout: the slot at the play position is decoded (opus_decode_float, 48 kHz, channels
  *        from the TOC; packets over 60 ms a part at a time) into a PCM FIFO, or, when a
  *        packet is missing, its slot is rebuilt from the next packet's in-band FEC (RFC
  *        6716 §2.1.7 LBRR) or concealed (PLC) for at most SFU_AUDIO_IN_PLC_MAX_MS, or played
@@ -23,7 +23,8 @@
  *
  * Memory per stream (sfu_audio_in_memory): 53 KB = sizeof(sfu_audio_in_t) 26 KB (payload
  * arena 8 KB, 16-bit stereo PCM FIFO of 80 ms 15 KB, slots and state 3 KB) +
- * opus_decoder_get_size(2) 27 KB. Owner: the attendee's audio state (new/free); one thread
+ * opus_decoder_get_size(2) 27 KB (plus one 23 KB float decode buffer per thread, shared by
+ * all streams). Owner: the attendee's audio state (new/free); one thread
  * (the meeting's loop). Code: src/media/audio_in*.c (map in audio_in_internal.h). */
 #ifndef SFU_AUDIO_IN_H
 #define SFU_AUDIO_IN_H
