@@ -5,7 +5,6 @@
  * the map of the files: audio_in_internal.h. */
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "audio_in_internal.h"
 #include "sfu/err.h"

@@ -2,7 +2,6 @@
  * RTP timestamp and the arena that holds their payloads, the target delay from measured
  * transit, the loss interval, the start of playout, re-anchoring after DTX or an underrun,
  * and the buffer-level control that absorbs clock drift. No decoding here. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "audio_in_internal.h"
