@@ -269,8 +269,22 @@ int sfu_ain_level_control(sfu_audio_in_t *a, int64_t level) {
     else
       a->deficit_windows = 0;
   }
-  if (level > MS(SFU_AUDIO_IN_MAX_DELAY_MS) + MS(60) && level > a->target + MS(60))
-    return 1; /* a burst beyond the bound: come down at once */
+  if (level > MS(SFU_AUDIO_IN_MAX_DELAY_MS) + MS(60) && level > a->target + MS(60)) {
+    /* A burst beyond the bound: come down a frame per pull. When the play position faces
+     * a gap (the oldest packets of the burst were dropped for room: a stall longer than
+     * the slot ring), that audio will never come, or too late to play: skip it at once
+     * rather than play it out as concealment in real time. */
+    slot_t *e = sfu_ain_earliest(a);
+    if (e && e->ts - a->next_ts >= FRAME) {
+      a->st.drift_drops += (uint64_t)((e->ts - a->next_ts) / FRAME);
+      a->next_ts = e->ts;
+      a->last_seq = e->seq - 1;
+      a->stale = 1; /* no PLC over the skipped part: the decoder restarts, faded in */
+      a->plc_run = 0;
+      return 0;
+    }
+    return 1;
+  }
   if (a->since_drop < INT32_MAX) a->since_drop++;
   if (a->last_min < 0) return 0;
   int64_t excess = a->last_min - a->target;

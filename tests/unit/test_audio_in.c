@@ -1195,9 +1195,44 @@ TEST(arena_bound_high_bitrate) {
   }
 }
 
+/* A stall longer than the slot ring (1.3 s: 65 packets at once, 32 slots): the oldest
+ * are dropped (overflow), which leaves a gap at the play position. The play position
+ * skips it rather than playing it out in real time: the buffer is back near its target
+ * within a second, and the stream plays on. */
+TEST(long_stall_overflow_recovers) {
+  for (int rx = 0; rx <= 1; rx++) {
+    run_cfg_t c = base_cfg();
+    c.dur_us = 8000000;
+    c.amp = 0.18;
+    if (rx)
+      c.rx_stall_at_ms = 3000, c.rx_stall_ms = 1300;
+    else
+      c.tx_stall_at_ms = 3000, c.tx_stall_ms = 1300;
+    run_out_t o;
+    run(&c, &o);
+    printf(
+        "  %s stall 1.3 s: overflow %llu, dtx %llu, late %llu, concealed %llu, drops %llu, "
+        "none %d, buffer at 3/5/6/7 s %.0f/%.0f/%.0f/%.0f ms, target %.0f ms\n",
+        rx ? "receiver" : "sender", (unsigned long long)o.st.overflow,
+        (unsigned long long)o.st.dtx_frames, (unsigned long long)o.st.late,
+        (unsigned long long)o.st.concealed_frames, (unsigned long long)o.st.drift_drops,
+        o.none_frames, o.level_ms_at_s[3], o.level_ms_at_s[5], o.level_ms_at_s[6],
+        o.level_ms_at_s[7], o.st.target_ms);
+    CHECK(o.level_ms_at_s[5] <= 300); /* 0.7 s after the burst */
+    CHECK(o.level_ms_at_s[6] <= 160);
+    CHECK(o.level_ms_at_s[7] <= 100);
+    CHECK(o.st.overflow <= 40);     /* the burst's excess only */
+    CHECK(o.none_frames <= 3 + 50); /* a sender stall past the PLC limit stops the stream */
+    CHECK_EQ_INT(o.st.dtx_frames, 0);
+    CHECK(snr_of(&o, &c, 7.0, 7.9) > 15 || rx); /* the receiver skipped pulls: no alignment */
+    free(o.out);
+  }
+}
+
 int main(void) {
   RUN(bursty_late_arrival_is_not_dtx);
   RUN(timestamp_jump_is_dtx);
+  RUN(long_stall_overflow_recovers);
   RUN(clean_link_plays_the_tone);
   RUN(loss_fec_beats_plc);
   RUN(fec_and_plc_combined);
