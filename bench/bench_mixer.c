@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "media/mixer_internal.h"
+#include "sfu/audio_in.h"
 #include "sfu/limiter.h"
 #include "sfu/mixer.h"
 
@@ -371,8 +372,9 @@ int main(int argc, char **argv) {
     }
   size_t per = sfu_mixer_bytes_per_attendee();
   if (json) {
-    printf("], \"bytes_per_attendee\": %zu, \"meeting_bytes\": %zu, \"encoder_bytes\": %d}\n", per,
-           sizeof(struct sfu_mixer), opus_encoder_get_size(1));
+    printf("], \"bytes_per_attendee\": %zu, \"meeting_bytes\": %zu, \"encoder_bytes\": %d, "
+           "\"audio_in_bytes\": %zu}\n",
+           per, sizeof(struct sfu_mixer), opus_encoder_get_size(1), sfu_audio_in_memory());
   } else {
     printf("instructions: %s\n",
            fd >= 0 ? "perf_event_open" : "n/a (perf_event_open refused; use callgrind)");
@@ -384,6 +386,9 @@ int main(int argc, char **argv) {
         "memory: %zu bytes per attendee (mixer + signals), %zu per meeting (buffers), "
         "%d per mono encoder in the pool (pool high-water in the last run: %zu bytes)\n",
         per, sizeof(struct sfu_mixer), opus_encoder_get_size(1), pool_bytes);
+    printf("memory: %zu bytes per sending attendee's receive side (sfu_audio_in_memory: jitter "
+           "buffer + stereo decoder)\n",
+           sfu_audio_in_memory());
   }
   if (fd >= 0) close(fd);
   return 0;

@@ -6,22 +6,26 @@
  * Pipeline (docs/architecture.md, "Audio: the receive side", says why each choice):
  *   RTP (plain Opus, RFC 7587, or RFC 2198 RED carrying Opus)
  *     -> unwrap seq/timestamp, jitter (RFC 3550 §A.8), duplicate / late / jump checks
- *     -> a fixed ring of SFU_AUDIO_IN_SLOTS packet slots keyed by RTP timestamp (a RED
- *        redundant block fills the slot of a missing packet)
- *     -> playout: the slot at the play position is decoded (opus_decode_float, 48 kHz,
- *        channels from the TOC) into a PCM FIFO, or, when a packet is missing, its slot is
- *        rebuilt from the next packet's in-band FEC (RFC 6716 §2.1.7 LBRR) or concealed
- *        (PLC) for at most SFU_AUDIO_IN_PLC_MAX_MS, or played as silence when the sequence
- *        numbers say the gap is DTX (contiguous seq, timestamp jump)
+ *     -> SFU_AUDIO_IN_SLOTS packet slots keyed by RTP timestamp, their payloads in an
+ *        arena of SFU_AUDIO_IN_ARENA bytes (a RED redundant block fills the slot of a
+ *        missing packet)
+ *     -> playout: the slot at the play position is decoded (opus_decode_float, 48 kHz, channels
+ *        from the TOC; packets over 60 ms a part at a time) into a PCM FIFO, or, when a
+ *        packet is missing, its slot is rebuilt from the next packet's in-band FEC (RFC
+ *        6716 §2.1.7 LBRR) or concealed (PLC) for at most SFU_AUDIO_IN_PLC_MAX_MS, or played
+ *        as silence when the sequence numbers say the gap is DTX (contiguous seq,
+ *        timestamp jump)
  *     -> 960-sample frames pulled by the mixer once per 20 ms tick.
  * The buffer targets the ~98th percentile of the packets' extra transit delay plus one
  * frame, bounded to [SFU_AUDIO_IN_MIN_DELAY_MS, SFU_AUDIO_IN_MAX_DELAY_MS]; a buffer above
  * its target drops a frame (preferably a quiet one), one that runs dry conceals without
  * advancing: that absorbs clock drift between the sender and the meeting's tick.
  *
- * Memory per stream (sfu_audio_in_memory): 131 KB = sizeof(sfu_audio_in_t) 104 KB (slots
- * 32 x 1.5 KB, PCM FIFO 6720 x 2 floats 54 KB) + opus_decoder_get_size(2) 27 KB. Owner: the
- * attendee's audio state (new/free); one thread (the meeting's loop). */
+ * Memory per stream (sfu_audio_in_memory): 53 KB = sizeof(sfu_audio_in_t) 26 KB (payload
+ * arena 8 KB, 16-bit stereo PCM FIFO of 80 ms 15 KB, slots and state 3 KB) +
+ * opus_decoder_get_size(2) 27 KB (plus one 23 KB float decode buffer per thread, shared by
+ * all streams). Owner: the attendee's audio state (new/free); one thread
+ * (the meeting's loop). Code: src/media/audio_in*.c (map in audio_in_internal.h). */
 #ifndef SFU_AUDIO_IN_H
 #define SFU_AUDIO_IN_H
 
@@ -37,6 +41,11 @@
 /* Largest Opus payload kept (an Ethernet MTU; RFC 7587 packets in WebRTC are far below);
  * a bigger one is counted bad and played as a loss. */
 #define SFU_AUDIO_IN_MAX_PAYLOAD 1500
+/* Bytes of buffered payloads (plain or RED-recovered). Opus in WebRTC is 6-128 kbit/s:
+ * 15-320 bytes per 20 ms. 8 KB hold the 200 ms delay bound at up to 320 kbit/s and the
+ * whole slot ring (640 ms of 20 ms packets) at up to 100 kbit/s; past that the oldest
+ * packet is dropped (counted as overflow), as when the slots are full. */
+#define SFU_AUDIO_IN_ARENA 8192
 #define SFU_AUDIO_IN_MAX_PACKET_SAMPLES 5760 /* 120 ms at 48 kHz (RFC 6716 §3.2.5) */
 #define SFU_AUDIO_IN_MIN_DELAY_MS 20
 #define SFU_AUDIO_IN_MAX_DELAY_MS 200
@@ -45,6 +54,8 @@
 /* RFC 6464 level (-dBov) at or beyond which a frame is silence: not decoded. 127 is what
  * Chromium sends for digital silence; 96 dB is below a 16-bit microphone's last bit. */
 #define SFU_AUDIO_IN_SILENT_DBOV 96
+/* Muted (sfu_audio_in_muted): this long of digital silence in a row. */
+#define SFU_AUDIO_IN_MUTED_MS 500
 
 typedef struct {
   uint8_t opus_pt; /* payload type of plain Opus packets */
@@ -80,8 +91,7 @@ typedef struct {
   float target_ms;           /* current target buffer level */
   float level_ms;            /* current buffer level (queued audio ahead of the play position) */
   float signal_strength;     /* 1, 0.5 or 0: see sfu_audio_in_stats() */
-  int muted;                 /* the level said silence, or the decoded audio was digital
-                              * silence, for >= 1 s */
+  int muted;                 /* sfu_audio_in_muted() */
   int silent_ms;             /* the current run of such silence, ms (0: the last frame
                               * had sound); the session's muted signal uses a shorter run */
   int channels;              /* of the last packet (1 or 2), 0 before any */
@@ -116,6 +126,15 @@ sfu_audio_pull_t sfu_audio_in_pull(sfu_audio_in_t *a, uint64_t now_us, int decod
 /* Signal strength: 1 when loss < 5 % and jitter < 40 ms, 0.5 when loss < 20 % and jitter
  * < 100 ms, else 0 (DTX gaps are neither loss nor jitter). */
 void sfu_audio_in_stats(const sfu_audio_in_t *a, sfu_audio_in_stats_t *out);
+
+/* The sender's muted state as the receive side sees it: 1 when the last
+ * SFU_AUDIO_IN_MUTED_MS of played frames were all digital silence: RFC 6464 levels at or
+ * beyond SFU_AUDIO_IN_SILENT_DBOV (Chromium sends 127 for a muted track), decoded frames
+ * below -94 dBFS, or DTX right after such a frame. A frame with sound (a level below it,
+ * or decoded energy above it) ends it at once; concealment and gaps with no packets leave
+ * it as it was. 0 for NULL or a stream that has not started. A microphone never produces
+ * digital silence, so half a second of it is a mute, not a pause. */
+int sfu_audio_in_muted(const sfu_audio_in_t *a);
 
 /* Bytes one stream takes (the struct and its decoder), for docs and the bench. */
 size_t sfu_audio_in_memory(void);

@@ -30,18 +30,29 @@ typedef struct {
   uint64_t dur_us;
   sim_dir_cfg_t link;
   uint64_t seed;
-  int level;        /* send RFC 6464 levels */
+  int level;        /* send RFC 6464 levels (2: with V = 0 always, as aiortc 1.4 does) */
   int red;          /* RFC 2198 with the previous packet as redundancy */
   int dup_swap;     /* deliver in pairs: swapped and duplicated (no link) */
   int pairs;        /* deliver in pairs, in order (the reference of dup_swap) */
   double garbage;   /* fraction of payloads replaced by random bytes */
   int stereo_at_ms; /* switch to a stereo encoder at this time (0 = never) */
   int drop_every;   /* drop every n-th packet before the link (0 = none) */
-  int complexity;   /* encoder complexity (0: 5) */
-  int decode;       /* pull with decode = 1 (default when 0: yes; -1: decode = 0) */
-  int voice;        /* 1: harmonics and a 3 Hz syllable-like envelope (libopus's VAD calls
-                     * a pure tone noise and then sends no LBRR, in-band FEC, at all);
-                     * 2: the same with a +-10 % vibrato, which PLC cannot predict */
+  int drop_burst;   /* with drop_every: drop this many in a row from each n-th on */
+  int mono_at_ms;   /* after stereo_at_ms: back to a mono encoder at this time */
+  int fs_switch_ms, fs_switch_ms10; /* switch to this frame size at this time */
+  int complexity;                   /* encoder complexity (0: 5) */
+  int decode;                       /* pull with decode = 1 (default when 0: yes; -1: decode = 0) */
+  int voice; /* 1: harmonics and a 3 Hz syllable-like envelope (libopus's VAD calls
+              * a pure tone noise and then sends no LBRR, in-band FEC, at all);
+              * 2: the same with a +-10 % vibrato, which PLC cannot predict */
+  /* Stalls (each [at_ms, at_ms + ms)): the sender's (its frames are made late, then sent
+   * in a burst with their own timestamps, as aiortc's paced track catches up; with
+   * tx_skip the frames of the stall are never made: a timestamp jump with contiguous seq)
+   * or the receiver's loop (no packets read, no pulls; then the ticks resume as
+   * rtc_mixer's timer does: timers before I/O, a loop late by > 100 ms resynchronises
+   * instead of bursting pulls). */
+  int tx_stall_at_ms, tx_stall_ms, tx_stall_every_ms, tx_skip;
+  int rx_stall_at_ms, rx_stall_ms, rx_stall_every_ms;
 } run_cfg_t;
 
 /* The sent signal at sample i (before the envelope). */
@@ -59,6 +70,10 @@ typedef struct {
   size_t n;
   int pcm_frames, silent_frames, none_frames, stereo_frames;
   float max_abs, max_frame_rms, max_level_ms, max_target_ms;
+  int loud_frames;          /* PCM frames over the sent signal's RMS by more than 3 dB */
+  int zero_peeks_after_1s;  /* pulls after 1 s whose peeked level was 0 (the mixer's volume) */
+  float level_ms_at_s[128]; /* the buffer level at each whole second */
+  int muted_on_ms, muted_off_ms, muted_pulls; /* first 0->1, last 1->0 of muted; pulls muted */
   sfu_audio_in_stats_t st;
   uint64_t sent;
 } run_out_t;
@@ -109,6 +124,57 @@ static OpusEncoder *enc_new(const run_cfg_t *c, int ch) {
   return e;
 }
 
+/* Whether t is inside a stall of ms from at_ms (repeated every every_ms when > 0). */
+static int stalled(uint64_t t, int at_ms, int ms, int every_ms) {
+  int64_t x = (int64_t)(t / 1000) - at_ms;
+  if (ms <= 0 || x < 0) return 0;
+  if (every_ms > 0) x %= every_ms;
+  return x < ms;
+}
+
+/* One tick of the mixer: peek, pull, record. */
+static void pull_once(sfu_audio_in_t *a, const run_cfg_t *c, run_out_t *o, uint64_t *pull_t,
+                      uint64_t t) {
+  float pcm[960 * 2];
+  *pull_t += 20 * MS_US;
+  float lv = sfu_audio_in_peek_level(a, t);
+  if (lv == 0.f && t > 1000000) o->zero_peeks_after_1s++;
+  int chs = 0;
+  int dec = c->decode >= 0;
+  sfu_audio_pull_t r = sfu_audio_in_pull(a, t, dec, pcm, &chs);
+  float *dst = o->out + o->n;
+  if (r == SFU_AUDIO_PCM) {
+    o->pcm_frames++;
+    if (chs == 2) o->stereo_frames++;
+    double e = 0;
+    for (int i = 0; i < 960; i++) {
+      dst[i] = pcm[i * chs];
+      for (int j = 0; j < chs; j++) {
+        float v = fabsf(pcm[i * chs + j]);
+        if (v > o->max_abs) o->max_abs = v;
+        e += (double)pcm[i * chs + j] * pcm[i * chs + j];
+      }
+    }
+    float rms = (float)sqrt(e / (960 * chs));
+    if (rms > o->max_frame_rms) o->max_frame_rms = rms;
+    if (rms > 1.41 * c->amp / sqrt(2)) o->loud_frames++;
+  } else {
+    if (r == SFU_AUDIO_SILENT) o->silent_frames++;
+    if (r == SFU_AUDIO_NONE) o->none_frames++;
+  }
+  o->n += 960;
+  sfu_audio_in_stats_t st;
+  sfu_audio_in_stats(a, &st);
+  if (st.level_ms > o->max_level_ms && t > 3000000) o->max_level_ms = st.level_ms;
+  if (st.muted != sfu_audio_in_muted(a)) o->muted_pulls = -1000000; /* must agree */
+  if (st.muted) o->muted_pulls++;
+  if (st.muted && o->muted_pulls == 1) o->muted_on_ms = (int)(t / 1000);
+  if (!st.muted && o->muted_pulls > 0 && !o->muted_off_ms) o->muted_off_ms = (int)(t / 1000);
+  if (t / 1000000 < 128 && (t - 5 * MS_US) % 1000000 < 20 * MS_US)
+    o->level_ms_at_s[t / 1000000] = st.level_ms;
+  if (st.target_ms > o->max_target_ms) o->max_target_ms = st.target_ms;
+}
+
 /* Sends the tone for c->dur_us and pulls every 20 ms; fills o (o->out malloc'd). */
 static void run(const run_cfg_t *c, run_out_t *o) {
   memset(o, 0, sizeof *o);
@@ -117,38 +183,51 @@ static void run(const run_cfg_t *c, run_out_t *o) {
   sim_link_t *l = sim_link_new(c->seed ? c->seed : 7);
   sim_link_config(l, SIM_AB, &c->link);
   int fs = c->frame_ms10 ? c->frame_ms10 * 48 / 10 : 960;
-  uint64_t frame_us = (uint64_t)fs * 1000000u / SR;
   OpusEncoder *enc = enc_new(c, c->channels ? c->channels : 1);
   int ch = c->channels ? c->channels : 1;
   size_t cap = (size_t)(c->dur_us / 20000 + 2) * 960;
   o->out = calloc(cap, sizeof(float));
-  float in[5760 * 2], pcm[960 * 2];
+  float in[5760 * 2];
   uint8_t pay[1500], pkt[1600], prev[1500], held[2][1600];
   size_t held_len[2];
   int nheld = 0;
   int prev_len = 0, prev_level = -1;
   uint16_t seq = 1000;
   uint32_t ts0 = 12345;
-  uint64_t k = 0, pull_t = 5 * MS_US;
+  uint64_t pos = 0, pull_t = 5 * MS_US; /* pos: samples the sender has made */
+  int rx_was_stalled = 0;
   for (uint64_t t = 0; t <= c->dur_us; t += 250) {
+    int tx_stalled = stalled(t, c->tx_stall_at_ms, c->tx_stall_ms, c->tx_stall_every_ms);
+    int rx_stalled = stalled(t, c->rx_stall_at_ms, c->rx_stall_ms, c->rx_stall_every_ms);
+    if (c->tx_skip && tx_stalled) { /* frames never made: the timestamps jump */
+      while ((double)pos * 1e6 / SR / (1.0 + c->drift) <= (double)t) pos += (uint64_t)fs;
+    }
     /* the sender's frames due by t (its clock runs 1 + drift times ours) */
-    while ((double)(k * frame_us) / (1.0 + c->drift) <= (double)t &&
-           (double)(k * frame_us) / (1.0 + c->drift) < (double)c->dur_us) {
-      double ts_s = (double)(k * fs) / SR;
-      if (c->stereo_at_ms && ch == 1 && ts_s * 1000 >= c->stereo_at_ms) {
+    while (!tx_stalled && (double)pos * 1e6 / SR / (1.0 + c->drift) <= (double)t &&
+           (double)pos * 1e6 / SR / (1.0 + c->drift) < (double)c->dur_us) {
+      double ts_s = (double)pos / SR;
+      if (c->stereo_at_ms && ch == 1 && ts_s * 1000 >= c->stereo_at_ms &&
+          !(c->mono_at_ms && ts_s * 1000 >= c->mono_at_ms)) {
         opus_encoder_destroy(enc);
         ch = 2;
         enc = enc_new(c, 2);
       }
+      if (c->mono_at_ms && ch == 2 && ts_s * 1000 >= c->mono_at_ms) {
+        opus_encoder_destroy(enc);
+        ch = 1;
+        enc = enc_new(c, 1);
+      }
+      if (c->fs_switch_ms && ts_s * 1000 >= c->fs_switch_ms) fs = c->fs_switch_ms10 * 48 / 10;
       double g = c->env ? c->env(ts_s) : 1.0;
       for (int i = 0; i < fs; i++) {
-        double v = g * signal_at(c, (int64_t)(k * fs + (uint64_t)i));
+        double v = g * signal_at(c, (int64_t)(pos + (uint64_t)i));
         for (int j = 0; j < ch; j++) in[i * ch + j] = (float)v;
       }
       int n = opus_encode_float(enc, in, fs, pay, sizeof pay);
       int lvl = c->level ? level_byte(in, fs, ch) : -1;
-      uint32_t ts = ts0 + (uint32_t)(k * fs);
-      k++;
+      if (c->level == 2) lvl &= 0x7f; /* aiortc 1.4: V = 0 on every packet */
+      uint32_t ts = ts0 + (uint32_t)pos;
+      pos += (uint64_t)fs;
       if (n <= 0 || (c->dtx && n <= 2)) continue; /* DTX: not sent, seq not used */
       if (c->garbage > 0 && (rnd() % 1000) < c->garbage * 1000) {
         n = (int)(rnd() % 1400);
@@ -181,7 +260,9 @@ static void run(const run_cfg_t *c, run_out_t *o) {
       prev_level = lvl;
       seq++;
       o->sent++;
-      if (c->drop_every && o->sent % (uint64_t)c->drop_every == 0) continue;
+      if (c->drop_every &&
+          o->sent % (uint64_t)c->drop_every < (uint64_t)(c->drop_burst ? c->drop_burst : 1))
+        continue;
       if (c->dup_swap || c->pairs) { /* no link: pairs handed over together */
         memcpy(held[nheld], pkt, len);
         held_len[nheld++] = len;
@@ -205,6 +286,15 @@ static void run(const run_cfg_t *c, run_out_t *o) {
       pkt[len + 1] = lvl < 0 ? 1 : 0;
       sim_link_send(l, SIM_AB, t, pkt, len + 2);
     }
+    if (rx_stalled) {
+      rx_was_stalled = 1;
+      continue;
+    }
+    /* After a stall the timer runs before the packets are read (libuv: timers, then
+     * I/O); a timer late by > 100 ms resynchronises (rtc_mixer's MAX_CATCHUP_TICKS). */
+    if (t >= pull_t + 5 * 20 * MS_US) pull_t = t;
+    if (rx_was_stalled)
+      while (t >= pull_t) pull_once(a, c, o, &pull_t, t);
     uint8_t rb[1700];
     size_t rl = sizeof rb;
     while (sim_link_poll(l, t, SIM_AB, rb, &rl) == 1) {
@@ -212,38 +302,8 @@ static void run(const run_cfg_t *c, run_out_t *o) {
       sfu_audio_in_handle_rtp(a, t, rb, rl - 2, lvl);
       rl = sizeof rb;
     }
-    if (t >= pull_t) {
-      pull_t += 20 * MS_US;
-      float lv = sfu_audio_in_peek_level(a, t);
-      (void)lv;
-      int chs = 0;
-      int dec = c->decode >= 0;
-      sfu_audio_pull_t r = sfu_audio_in_pull(a, t, dec, pcm, &chs);
-      float *dst = o->out + o->n;
-      if (r == SFU_AUDIO_PCM) {
-        o->pcm_frames++;
-        if (chs == 2) o->stereo_frames++;
-        double e = 0;
-        for (int i = 0; i < 960; i++) {
-          dst[i] = pcm[i * chs];
-          for (int j = 0; j < chs; j++) {
-            float v = fabsf(pcm[i * chs + j]);
-            if (v > o->max_abs) o->max_abs = v;
-            e += (double)pcm[i * chs + j] * pcm[i * chs + j];
-          }
-        }
-        float rms = (float)sqrt(e / (960 * chs));
-        if (rms > o->max_frame_rms) o->max_frame_rms = rms;
-      } else {
-        if (r == SFU_AUDIO_SILENT) o->silent_frames++;
-        if (r == SFU_AUDIO_NONE) o->none_frames++;
-      }
-      o->n += 960;
-      sfu_audio_in_stats_t st;
-      sfu_audio_in_stats(a, &st);
-      if (st.level_ms > o->max_level_ms && t > 3000000) o->max_level_ms = st.level_ms;
-      if (st.target_ms > o->max_target_ms) o->max_target_ms = st.target_ms;
-    }
+    while (t >= pull_t) pull_once(a, c, o, &pull_t, t);
+    rx_was_stalled = 0;
   }
   sfu_audio_in_stats(a, &o->st);
   opus_encoder_destroy(enc);
@@ -329,40 +389,114 @@ TEST(clean_link_plays_the_tone) {
   free(o.out);
 }
 
-/* Reordering (5 % held back 30 ms), jitter, 10 % random loss: FEC must beat PLC alone. */
+/* Issue 9's "jitter buffer and FEC on the simulated link with reordering and 10% loss":
+ * 5 % of packets held back 30 ms, 0-10 ms jitter, 10 % random loss, a voice-like signal
+ * with vibrato (PLC cannot predict it). The stated bound (docs/architecture.md, "Audio:
+ * the receive side"): with in-band FEC the output's SNR against the sent signal is above
+ * SNR_FEC_BOUND_DB (9 dB) for every seed, and beats PLC alone by more than 1.5 dB. The
+ * seeds differ (9.7-13.8 dB with FEC, 7.4-10.3 dB without): the loss comes in clumps of
+ * its own, and each drift insert or drop shifts the alignment the SNR is measured at. */
+#define SNR_FEC_BOUND_DB 9.0
 TEST(loss_fec_beats_plc) {
+  uint64_t seeds[] = {42, 7, 1234, 99};
+  for (int i = 0; i < 4; i++) {
+    run_cfg_t c = base_cfg();
+    c.dur_us = 10000000;
+    c.link.jitter_us = 10 * MS_US;
+    c.link.loss = 0.10;
+    c.link.reorder = 0.05;
+    c.link.reorder_extra_us = 30 * MS_US;
+    c.seed = seeds[i];
+    c.loss_perc = 10;
+    c.freq = 440;
+    c.voice = 2;
+    run_out_t with, without;
+    c.fec = 1;
+    run(&c, &with);
+    c.fec = 0;
+    run(&c, &without);
+    double s1 = snr_of(&with, &c, 1.0, 9.8);
+    double s0 = snr_of(&without, &c, 1.0, 9.8);
+    printf(
+        "  seed %llu, 10%% loss: SNR with FEC %.1f dB (fec %llu, plc %llu), without %.1f dB "
+        "(plc %llu); target %.1f ms, jitter %.1f ms, loss %.3f, strength %.1f\n",
+        (unsigned long long)seeds[i], s1, (unsigned long long)with.st.fec_recovered,
+        (unsigned long long)with.st.concealed_frames, s0,
+        (unsigned long long)without.st.concealed_frames, with.st.target_ms, with.st.jitter_ms,
+        with.st.loss_fraction, with.st.signal_strength);
+    CHECK(s1 > SNR_FEC_BOUND_DB);
+    CHECK(s1 > s0 + 1.5);
+    CHECK(with.st.fec_recovered > 20);
+    CHECK_EQ_INT(without.st.fec_recovered, 0);
+    CHECK(with.st.lost > 30);
+    CHECK(with.st.signal_strength == 0.5f);
+    CHECK(with.max_abs <= 1.f);
+    free(with.out);
+    free(without.out);
+  }
+}
+
+/* Bursts of 3 lost packets every 25 with FEC on: the packet right before the next one
+ * received comes back from its LBRR, the two before it are concealed (FEC holds only the
+ * previous packet: RFC 6716 §2.1.7), and the output stays close to the signal. */
+TEST(fec_and_plc_combined) {
   run_cfg_t c = base_cfg();
-  c.dur_us = 10000000;
-  c.link.jitter_us = 10 * MS_US;
-  c.link.loss = 0.10;
-  c.link.reorder = 0.05;
-  c.link.reorder_extra_us = 30 * MS_US;
-  c.seed = 42;
-  c.loss_perc = 10;
-  c.freq = 440;
-  c.voice = 2;
-  run_out_t with, without;
+  c.dur_us = 6000000;
   c.fec = 1;
-  run(&c, &with);
+  c.loss_perc = 20;
+  c.freq = 300;
+  c.voice = 1;
+  c.drop_every = 25;
+  c.drop_burst = 3;
+  run_out_t o, plc;
+  run(&c, &o);
   c.fec = 0;
-  run(&c, &without);
-  double s1 = snr_of(&with, &c, 1.0, 9.8);
-  double s0 = snr_of(&without, &c, 1.0, 9.8);
+  run(&c, &plc);
+  uint64_t bursts = o.st.lost / 3;
+  double s1 = snr_of(&o, &c, 1.0, 5.8), s0 = snr_of(&plc, &c, 1.0, 5.8);
   printf(
-      "  10%% loss: SNR with FEC %.1f dB (fec %llu, plc %llu), without %.1f dB (plc %llu); "
-      "target %.1f ms, jitter %.1f ms, loss %.3f, strength %.1f\n",
-      s1, (unsigned long long)with.st.fec_recovered, (unsigned long long)with.st.concealed_frames,
-      s0, (unsigned long long)without.st.concealed_frames, with.st.target_ms, with.st.jitter_ms,
-      with.st.loss_fraction, with.st.signal_strength);
-  CHECK(s1 > 12);
-  CHECK(s1 > s0 + 2);
-  CHECK(with.st.fec_recovered > 25);
-  CHECK_EQ_INT(without.st.fec_recovered, 0);
-  CHECK(with.st.lost > 30);
-  CHECK(with.st.signal_strength == 0.5f);
-  CHECK(with.max_abs <= 1.f);
-  free(with.out);
-  free(without.out);
+      "  fec+plc: lost %llu in %llu bursts, fec %llu, concealed %llu, SNR %.1f dB (PLC "
+      "alone %.1f dB)\n",
+      (unsigned long long)o.st.lost, (unsigned long long)bursts,
+      (unsigned long long)o.st.fec_recovered, (unsigned long long)o.st.concealed_frames, s1, s0);
+  CHECK(bursts >= 9);
+  /* LBRR only where the encoder's VAD saw voice: most bursts, never more than one each */
+  CHECK(o.st.fec_recovered >= bursts / 2 && o.st.fec_recovered <= bursts);
+  CHECK(o.st.concealed_frames >= 2 * bursts); /* the two before it: PLC */
+  CHECK(s1 > s0);
+  free(o.out);
+  free(plc.out);
+}
+
+/* 40 packets (800 ms) lost in a row mid-talk: concealment for SFU_AUDIO_IN_PLC_MAX_MS,
+ * then silence (no invented audio), then the stream plays again. */
+TEST(plc_bounded_then_silent) {
+  run_cfg_t c = base_cfg();
+  c.dur_us = 5000000;
+  c.drop_every = 100; /* packets 100..139 (2.0 s .. 2.8 s), then 200..239 */
+  c.drop_burst = 40;
+  run_out_t o;
+  run(&c, &o);
+  /* output frames whose time is well past the PLC limit inside the first run: the run
+   * starts ~2.0 s + the buffer delay, the limit is 400 ms later */
+  int loud_past_limit = 0;
+  for (size_t f = 0; f * 960 < o.n; f++) {
+    double ts = f * 0.02;
+    if (ts < 2.50 || ts > 2.75) continue;
+    double e = 0;
+    for (int i = 0; i < 960; i++) e += o.out[f * 960 + i] * o.out[f * 960 + i];
+    if (sqrt(e / 960) > 1e-3) loud_past_limit++;
+  }
+  printf("  loss run: lost %llu, concealed %llu, loud frames past the limit %d, SNR after %.1f\n",
+         (unsigned long long)o.st.lost, (unsigned long long)o.st.concealed_frames, loud_past_limit,
+         snr_of(&o, &c, 3.0, 3.9));
+  CHECK_EQ_INT(o.st.lost, 80);
+  CHECK(o.st.concealed_frames <= 2 * (SFU_AUDIO_IN_PLC_MAX_MS / 20 + 1));
+  CHECK(o.st.concealed_frames >= 2 * (SFU_AUDIO_IN_PLC_MAX_MS / 20 - 2));
+  CHECK_EQ_INT(loud_past_limit, 0);
+  CHECK_EQ_INT(o.st.dtx_frames, 0);
+  CHECK(snr_of(&o, &c, 3.0, 3.9) > 15);
+  free(o.out);
 }
 
 /* Tone for 1 s, fades out, silence for 2 s (libopus DTX: packets of <= 2 bytes not sent),
@@ -385,7 +519,10 @@ TEST(dtx_gap_is_silence) {
          (unsigned long long)o.st.dtx_frames, (unsigned long long)o.st.concealed_frames,
          (unsigned long long)o.sent, o.silent_frames, o.pcm_frames);
   CHECK_EQ_INT(o.st.concealed_frames, 0);
+  CHECK_EQ_INT(o.st.fec_recovered, 0);
+  CHECK(o.st.decoder_calls <= o.st.packets); /* one decode per packet: no PLC, no FEC */
   CHECK_EQ_INT(o.st.lost, 0);
+  CHECK(o.st.loss_fraction == 0.f);
   CHECK(o.st.dtx_frames > 50);
   CHECK(o.sent < 200);                  /* DTX happened */
   CHECK(snr_of(&o, &c, 4.0, 4.9) > 15); /* the tone comes back cleanly */
@@ -423,11 +560,17 @@ TEST(garbage_payloads) {
     c.level = level;
     run_out_t o;
     run(&c, &o);
-    printf("  garbage (levels %d): bad %llu, max |s| %.3f, max frame rms %.3f (tone %.3f)\n", level,
-           (unsigned long long)o.st.bad_payloads, o.max_abs, o.max_frame_rms, c.amp / sqrt(2));
+    printf(
+        "  garbage (levels %d): bad %llu of %llu sent, max |s| %.3f, max frame rms %.3f (tone "
+        "%.3f), frames > +3 dB %d of %d\n",
+        level, (unsigned long long)o.st.bad_payloads, (unsigned long long)o.sent, o.max_abs,
+        o.max_frame_rms, c.amp / sqrt(2), o.loud_frames, o.pcm_frames);
     CHECK(o.st.bad_payloads > 80);
     CHECK(o.max_abs <= 1.f);
     CHECK(o.max_frame_rms < 0.5f);
+    /* ~165 garbage packets: what gets past the gates is heard as one odd frame each, and
+     * only a few are louder than the tone (the gate allows +6 dB over a level) */
+    CHECK(o.loud_frames <= o.pcm_frames / 20);
     CHECK(o.pcm_frames > 300);
     free(o.out);
   }
@@ -818,9 +961,286 @@ TEST(no_allocation_per_packet) {
   sfu_audio_in_free(a);
 }
 
+/* Bursty late arrival, as under CPU load: a continuous tone whose packets stop for 200 ms
+ * and then arrive all at once (the sender's loop stalled and caught up, or the network
+ * held them), or whose receiving loop stalls (no packets read, no ticks) and then reads
+ * them in a burst after its timer. The gap is late audio, not DTX: no DTX frames, the
+ * stream keeps playing (the late packets play, or are dropped as late), the peeked level
+ * (the mixer's volume) never says 0 while the tone plays. */
+TEST(bursty_late_arrival_is_not_dtx) {
+  for (int mode = 0; mode < 8; mode++) {
+    run_cfg_t c = base_cfg();
+    c.level = mode >= 4 ? 2 : 0;
+    c.channels = mode >= 4 ? 2 : 1;
+    c.bitrate = mode >= 4 ? 96000 : 0;
+    c.dur_us = 12000000;
+    c.freq = 440;
+    c.amp = 0.18; /* the interop ToneTrack's 6000 / 32768 */
+    c.link.jitter_us = 2 * MS_US;
+    const char *name = "";
+    switch (mode % 4) {
+      case 0:
+        name = "sender stall 200 ms once";
+        c.tx_stall_at_ms = 3000, c.tx_stall_ms = 200;
+        break;
+      case 1:
+        name = "sender stalls 200 ms every 1.3 s";
+        c.tx_stall_at_ms = 2000, c.tx_stall_ms = 200, c.tx_stall_every_ms = 1300;
+        break;
+      case 2:
+        name = "receiver stall 200 ms once";
+        c.rx_stall_at_ms = 3000, c.rx_stall_ms = 200;
+        break;
+      case 3:
+        name = "receiver stalls 60-200 ms every 0.7 s";
+        c.rx_stall_at_ms = 2000, c.rx_stall_ms = 130, c.rx_stall_every_ms = 700;
+        break;
+    }
+    run_out_t o;
+    run(&c, &o);
+    printf(
+        "  %s%s: dtx %llu, late %llu, concealed %llu, inserts %llu, drops %llu, lost %llu, "
+        "zero peeks %d, none %d, target %.0f ms, buffer at 3/4/6/9 s %.0f/%.0f/%.0f/%.0f ms\n",
+        name, c.level ? " (aiortc-like: stereo, levels with V = 0)" : "",
+        (unsigned long long)o.st.dtx_frames, (unsigned long long)o.st.late,
+        (unsigned long long)o.st.concealed_frames, (unsigned long long)o.st.drift_inserts,
+        (unsigned long long)o.st.drift_drops, (unsigned long long)o.st.lost, o.zero_peeks_after_1s,
+        o.none_frames, o.st.target_ms, o.level_ms_at_s[3], o.level_ms_at_s[4], o.level_ms_at_s[6],
+        o.level_ms_at_s[9]);
+    CHECK_EQ_INT(o.st.dtx_frames, 0);
+    CHECK_EQ_INT(o.st.lost, 0);
+    CHECK_EQ_INT(o.st.late, 0);             /* waited for, not dropped */
+    CHECK_EQ_INT(o.zero_peeks_after_1s, 0); /* the mixer's volume never says 0 */
+    CHECK(o.none_frames <= 3);              /* before the first packets only */
+    if (mode % 4 == 0) { /* the stall was concealed while waiting (an insert), not DTX */
+      CHECK(o.st.drift_inserts >= 5 && o.st.drift_inserts <= 12);
+      CHECK_EQ_INT(o.st.concealed_frames, o.st.drift_inserts);
+    }
+    if (mode % 2 == 0) /* one stall: the excess latency drains within ~3 s */
+      CHECK(o.level_ms_at_s[6] <= 100 && o.level_ms_at_s[9] <= 60);
+    free(o.out);
+  }
+}
+
+/* A sender switching frame size (20 -> 60 -> 10 ms, RFC 6716 §3.1: a new TOC config)
+ * and mono -> stereo -> mono mid-stream: every switch plays on, nothing concealed, no
+ * packet taken for garbage. */
+TEST(frame_size_and_channel_switches) {
+  run_cfg_t c = base_cfg();
+  c.dur_us = 5000000;
+  c.bitrate = 32000;
+  c.fs_switch_ms = 1500, c.fs_switch_ms10 = 600;
+  run_out_t o;
+  run(&c, &o);
+  double s1 = snr_of(&o, &c, 2.0, 4.8);
+  c.fs_switch_ms10 = 100;
+  c.stereo_at_ms = 1500, c.mono_at_ms = 3000;
+  run_out_t o2;
+  run(&c, &o2);
+  double s2 = snr_of(&o2, &c, 3.5, 4.8);
+  printf(
+      "  switches: 20->60 ms SNR %.1f dB; 20->10 ms + mono/stereo/mono SNR %.1f dB, stereo "
+      "frames %d, concealed %llu/%llu, bad %llu/%llu\n",
+      s1, s2, o2.stereo_frames, (unsigned long long)o.st.concealed_frames,
+      (unsigned long long)o2.st.concealed_frames, (unsigned long long)o.st.bad_payloads,
+      (unsigned long long)o2.st.bad_payloads);
+  CHECK(s1 > 15 && s2 > 15);
+  CHECK(o2.stereo_frames > 50 && o2.pcm_frames - o2.stereo_frames > 100);
+  CHECK(o.st.concealed_frames + o2.st.concealed_frames <= 2);
+  CHECK(o.st.bad_payloads + o2.st.bad_payloads <= 2);
+  CHECK(o.none_frames <= 3 && o2.none_frames <= 3);
+  free(o.out);
+  free(o2.out);
+}
+
+/* Valid Opus packets with absurd TOC bytes (another config, the stereo bit, code 3 with
+ * padding) spliced into a tone one at a time: each costs at most one frame's concealment,
+ * never a burst louder than the tone. */
+TEST(absurd_toc_bytes) {
+  sfu_audio_in_cfg_t cfg = {.opus_pt = PT, .red_pt = -1};
+  sfu_audio_in_t *a = sfu_audio_in_new(&cfg);
+  int err;
+  OpusEncoder *e = opus_encoder_create(SR, 1, OPUS_APPLICATION_VOIP, &err);
+  float in[960], pcm[1920];
+  uint8_t pay[1500], pkt[1600];
+  float max_rms = 0;
+  int pcm_n = 0, spliced = 0;
+  for (int k = 0; k < 500; k++) {
+    for (int i = 0; i < 960; i++) in[i] = 0.3f * sinf(2 * (float)M_PI * 700 * (k * 960 + i) / SR);
+    int n = opus_encode_float(e, in, 960, pay, sizeof pay);
+    if (k > 50 && k % 9 == 0) { /* the TOC of another config / channel count / code */
+      uint8_t tocs[] = {0x04, 0xfc, 0x7c | 0x04, 0x48, 0xe8, 0x0b};
+      pay[0] = tocs[(k / 9) % 6];
+      spliced++;
+      if ((pay[0] & 3) == 3) { /* code 3: one frame, padded (RFC 6716 §3.2.5) */
+        memmove(pay + 3, pay + 1, (size_t)n - 1);
+        pay[1] = 0x41, pay[2] = 2;
+        n += 4;
+        pay[n - 2] = pay[n - 1] = 0;
+      }
+    }
+    sfu_audio_in_handle_rtp(a, (uint64_t)k * 20000, pkt,
+                            rtp_build(pkt, PT, (uint16_t)k, (uint32_t)k * 960, pay, (size_t)n), -1);
+    int ch;
+    sfu_audio_in_peek_level(a, (uint64_t)k * 20000 + 5000);
+    if (sfu_audio_in_pull(a, (uint64_t)k * 20000 + 5000, 1, pcm, &ch) == SFU_AUDIO_PCM) {
+      pcm_n++;
+      double en = 0;
+      for (int i = 0; i < 960 * ch; i++) en += pcm[i] * pcm[i];
+      float r = (float)sqrt(en / (960 * ch));
+      if (r > max_rms) max_rms = r;
+    }
+  }
+  sfu_audio_in_stats_t st;
+  sfu_audio_in_stats(a, &st);
+  printf(
+      "  absurd TOC (%d spliced): bad %llu, concealed %llu, max frame rms %.3f (tone 0.212), pcm "
+      "%d\n",
+      spliced, (unsigned long long)st.bad_payloads, (unsigned long long)st.concealed_frames,
+      max_rms, pcm_n);
+  CHECK(st.bad_payloads >= (uint64_t)spliced / 2);     /* the rest decode to plausible audio */
+  CHECK(st.concealed_frames <= (uint64_t)spliced + 2); /* one frame each at most */
+  CHECK(max_rms < 0.3f);
+  CHECK(pcm_n > 490);
+  opus_encoder_destroy(e);
+  sfu_audio_in_free(a);
+}
+
+/* sfu_audio_in_muted: 0 for a tone and for quiet room noise; 1 after
+ * SFU_AUDIO_IN_MUTED_MS of digital silence, whether the level says so (127, Chromium's
+ * muted track, with or without DTX) or the decoded audio is all zeros (aiortc's silent
+ * track, no levels); back to 0 with the first frame of sound. */
+static double mute_env(double t) { return t >= 1.0 && t < 3.0 ? 0.0 : 1.0; }
+static double noise_env(double t) { return t >= 1.0 && t < 3.0 ? 0.003 : 1.0; }
+TEST(muted_accessor) {
+  for (int mode = 0; mode < 4; mode++) {
+    run_cfg_t c = base_cfg();
+    c.dur_us = 4000000;
+    c.env = mode == 3 ? noise_env : mute_env;
+    c.level = mode == 0 || mode == 2; /* 0: levels; 1: decoded zeros; 2: levels + DTX */
+    c.dtx = mode == 2;
+    run_out_t o;
+    run(&c, &o);
+    static const char *names[] = {"level 127", "decoded zeros, no levels", "level 127 + DTX",
+                                  "-50 dBFS noise"};
+    printf("  muted (%s): on at %d ms, off at %d ms, %d pulls muted\n", names[mode], o.muted_on_ms,
+           o.muted_off_ms, o.muted_pulls);
+    CHECK(!o.st.muted); /* the tone is back at the end */
+    if (mode == 3) {
+      CHECK_EQ_INT(o.muted_pulls, 0);
+    } else { /* silence from 1.0 s (+ the buffer delay), sound again from 3.0 s */
+      CHECK(o.muted_on_ms >= 1000 + SFU_AUDIO_IN_MUTED_MS);
+      CHECK(o.muted_on_ms <= 1000 + SFU_AUDIO_IN_MUTED_MS + 200);
+      CHECK(o.muted_off_ms >= 3000 && o.muted_off_ms <= 3200);
+      CHECK(o.muted_pulls >= 60);
+    }
+    free(o.out);
+  }
+  CHECK(!sfu_audio_in_muted(NULL));
+}
+
+/* The other reading of a stall: a sender whose timestamps follow its wall clock skips the
+ * frames of a 200 ms stall (seq contiguous, timestamp +200 ms). RFC 7587 §3.3 makes that
+ * indistinguishable from DTX, and silence is right (nothing was sent for that time): it is
+ * counted as DTX, not loss, not concealed, no signal-strength penalty, and the tone plays
+ * on after it. */
+TEST(timestamp_jump_is_dtx) {
+  run_cfg_t c = base_cfg();
+  c.dur_us = 6000000;
+  c.amp = 0.18;
+  c.tx_stall_at_ms = 3000, c.tx_stall_ms = 200, c.tx_skip = 1;
+  run_out_t o;
+  run(&c, &o);
+  printf("  ts jump 200 ms: dtx %llu, concealed %llu, lost %llu, late %llu, strength %.1f\n",
+         (unsigned long long)o.st.dtx_frames, (unsigned long long)o.st.concealed_frames,
+         (unsigned long long)o.st.lost, (unsigned long long)o.st.late, o.st.signal_strength);
+  CHECK(o.st.dtx_frames >= 8 && o.st.dtx_frames <= 12);
+  CHECK_EQ_INT(o.st.lost, 0);
+  CHECK_EQ_INT(o.st.late, 0);
+  CHECK(o.st.concealed_frames <= 1);
+  CHECK(o.st.signal_strength == 1.f);
+  CHECK(snr_of(&o, &c, 4.0, 5.8) > 15);
+  free(o.out);
+}
+
+/* The payload arena (SFU_AUDIO_IN_ARENA) against the bitrate: 128 kbit/s stereo (the
+ * most the mixer itself sends) with 60 ms of jitter fits without a drop; Opus's maximum,
+ * 510 kbit/s, with 150 ms of jitter does not: the oldest packets are dropped and
+ * counted (overflow), concealed like a loss, and the stream plays on. */
+TEST(arena_bound_high_bitrate) {
+  for (int hi = 0; hi <= 1; hi++) {
+    run_cfg_t c = base_cfg();
+    c.dur_us = 4000000;
+    c.channels = 2;
+    c.bitrate = hi ? 510000 : 128000;
+    c.complexity = 1;
+    c.link.jitter_us = (hi ? 150 : 60) * MS_US;
+    run_out_t o;
+    run(&c, &o);
+    double snr = snr_of(&o, &c, 1.5, 3.8);
+    printf(
+        "  %d kbit/s stereo, %d ms jitter: overflow %llu, target %.0f ms, concealed %llu, "
+        "pcm %d, SNR %.1f dB\n",
+        c.bitrate / 1000, hi ? 150 : 60, (unsigned long long)o.st.overflow, o.st.target_ms,
+        (unsigned long long)o.st.concealed_frames, o.pcm_frames, snr);
+    if (!hi) {
+      CHECK_EQ_INT(o.st.overflow, 0);
+      CHECK(snr > 15);
+    } else {
+      CHECK(o.st.overflow > 0);
+    }
+    CHECK(o.pcm_frames > 150);
+    CHECK(o.max_abs <= 1.f);
+    free(o.out);
+  }
+}
+
+/* A stall longer than the slot ring (1.3 s: 65 packets at once, 32 slots): the oldest
+ * are dropped (overflow), which leaves a gap at the play position. The play position
+ * skips it rather than playing it out in real time: the buffer is back near its target
+ * within a second, and the stream plays on. */
+TEST(long_stall_overflow_recovers) {
+  for (int rx = 0; rx <= 1; rx++) {
+    run_cfg_t c = base_cfg();
+    c.dur_us = 8000000;
+    c.amp = 0.18;
+    if (rx)
+      c.rx_stall_at_ms = 3000, c.rx_stall_ms = 1300;
+    else
+      c.tx_stall_at_ms = 3000, c.tx_stall_ms = 1300;
+    run_out_t o;
+    run(&c, &o);
+    printf(
+        "  %s stall 1.3 s: overflow %llu, dtx %llu, late %llu, concealed %llu, drops %llu, "
+        "none %d, buffer at 3/5/6/7 s %.0f/%.0f/%.0f/%.0f ms, target %.0f ms\n",
+        rx ? "receiver" : "sender", (unsigned long long)o.st.overflow,
+        (unsigned long long)o.st.dtx_frames, (unsigned long long)o.st.late,
+        (unsigned long long)o.st.concealed_frames, (unsigned long long)o.st.drift_drops,
+        o.none_frames, o.level_ms_at_s[3], o.level_ms_at_s[5], o.level_ms_at_s[6],
+        o.level_ms_at_s[7], o.st.target_ms);
+    CHECK(o.level_ms_at_s[5] <= 300); /* 0.7 s after the burst */
+    CHECK(o.level_ms_at_s[6] <= 160);
+    CHECK(o.level_ms_at_s[7] <= 100);
+    CHECK(o.st.overflow <= 40);     /* the burst's excess only */
+    CHECK(o.none_frames <= 3 + 50); /* a sender stall past the PLC limit stops the stream */
+    CHECK_EQ_INT(o.st.dtx_frames, 0);
+    CHECK(snr_of(&o, &c, 7.0, 7.9) > 15 || rx); /* the receiver skipped pulls: no alignment */
+    free(o.out);
+  }
+}
+
 int main(void) {
+  RUN(bursty_late_arrival_is_not_dtx);
+  RUN(timestamp_jump_is_dtx);
+  RUN(long_stall_overflow_recovers);
   RUN(clean_link_plays_the_tone);
   RUN(loss_fec_beats_plc);
+  RUN(fec_and_plc_combined);
+  RUN(plc_bounded_then_silent);
+  RUN(frame_size_and_channel_switches);
+  RUN(absurd_toc_bytes);
+  RUN(muted_accessor);
+  RUN(arena_bound_high_bitrate);
   RUN(dtx_gap_is_silence);
   RUN(duplicates_and_reordering_same_output);
   RUN(garbage_payloads);
