@@ -91,6 +91,7 @@ typedef struct {
   uint64_t worker_received; /* the worker's own messages delivered to it */
   uint64_t dropped;       /* dropped for it: backpressure, too big for it, flushed on close */
   uint64_t stuck;         /* times reported stuck */
+  uint64_t refusals_lost; /* refusals to it its association did not take (the owner's count) */
   uint32_t queued, queued_bytes; /* its queue now */
   uint64_t mark;          /* delivered up to (seq) */
   int open;
@@ -131,5 +132,8 @@ uint64_t sfu_data_relay_next_deadline(const sfu_data_relay_t *r); /* UINT64_MAX:
 void sfu_data_relay_stats(const sfu_data_relay_t *r, sfu_data_relay_stats_t *out);
 void sfu_data_peer_stats(const sfu_data_peer_t *p, sfu_data_peer_stats_t *out);
 int sfu_data_peer_is_open(const sfu_data_peer_t *p);
+/* The owner sends refusals itself (on the channel the message came in on, not through
+ * the queue); one its association refused is counted here. */
+void sfu_data_peer_count_refusal_lost(sfu_data_peer_t *p);
 
 #endif

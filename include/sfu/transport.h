@@ -109,6 +109,10 @@ typedef struct {
    * data-message relay (roadmap item 5) sits here. Never free the transport from it. */
   void (*on_data_message_cb)(void *user, sfu_transport_t *t, uint16_t stream, uint32_t ppid,
                              const uint8_t *buf, size_t len);
+  /* issue 10: the channel the worker sends on (sfu_transport_data_channel) changed: the
+   * first channel the client opened is now open (stream >= 0), or it closed (-1). Called
+   * after usrsctp returned (sends are allowed). Optional; never free the transport from it. */
+  void (*on_data_channel_cb)(void *user, sfu_transport_t *t, int stream);
 } sfu_transport_cbs_t;
 
 /* What the offer says about the remote side of the transport. The DTLS fingerprints are
@@ -147,6 +151,10 @@ int sfu_transport_same_fingerprint(const sfu_transport_t *t, const sfu_fingerpri
 
 /* Orderly close: sends close_notify if DTLS is up, departs with LEFT (err 0). */
 void sfu_transport_close(sfu_transport_t *t, uint64_t now_us);
+/* The owner gives up on a peer that stopped taking what it is sent (issue 10: a data
+ * receiver stuck past the limit): close_notify if DTLS is up, departs with DROPPED and
+ * err, like a transport whose consent lapsed. */
+void sfu_transport_drop(sfu_transport_t *t, uint64_t now_us, int err);
 
 /* A datagram for this transport (already routed). buf may be modified in place (SRTP).
  * 0 if consumed, negative if dropped (counted). */

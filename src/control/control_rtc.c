@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "control/control_audio.h"
+#include "control/control_data.h"
 #include "control/control_video.h"
 #include "sfu/err.h"
 
@@ -161,6 +162,9 @@ cJSON *sfu_control_exec_attendee_stats(sfu_session_t *s, const sfu_cmd_t *cmd,
   /* issue 9: only while the attendee is in its meeting's mixer (SFU_AUDIO_MIXER=1) */
   cJSON *au = sfu_control_attendee_audio_json(a, now_us);
   if (au) cJSON_AddItemToObject(r, "Audio", au);
+  /* issue 10: once the attendee has a data-relay peer (its channel opened, it sent) */
+  cJSON *d = sfu_control_attendee_data_json(a);
+  if (d) cJSON_AddItemToObject(r, "Data", d);
   return r;
 }
 

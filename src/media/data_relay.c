@@ -370,3 +370,5 @@ void sfu_data_peer_stats(const sfu_data_peer_t *p, sfu_data_peer_stats_t *out) {
 }
 
 int sfu_data_peer_is_open(const sfu_data_peer_t *p) { return p->open; }
+
+void sfu_data_peer_count_refusal_lost(sfu_data_peer_t *p) { p->st.refusals_lost++; }

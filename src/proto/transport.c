@@ -185,8 +185,11 @@ static void sctp_channel(void *user, const sfu_sctp_channel_t *ch, int open) {
   else if (t->st.data_channels) t->st.data_channels--;
   /* The worker's own messages (sfu:audio) go on the first channel the client opened
    * (issue 10's rule); once it closes, none until the client opens another. */
+  int before = t->first_channel;
   if (open && t->first_channel < 0) t->first_channel = ch->stream;
   else if (!open && t->first_channel == ch->stream) t->first_channel = -1;
+  if (t->first_channel != before && t->cbs.on_data_channel_cb)
+    t->cbs.on_data_channel_cb(t->cbs.user, t, t->first_channel);
   SFU_INFO("transport", "%s: data channel '%s' on stream %u %s", t->local_ufrag, ch->label, ch->stream,
            open ? "open" : "closed");
 }
@@ -407,6 +410,12 @@ void sfu_transport_close(sfu_transport_t *t, uint64_t now_us) {
   /* RFC 5246 §7.2.1 close_notify, sent while the 5-tuples are still known. */
   if (t->dtls) sfu_dtls_close(t->dtls);
   depart(t, SFU_DEPART_LEFT, 0);
+}
+
+void sfu_transport_drop(sfu_transport_t *t, uint64_t now_us, int err) {
+  if (t->state == ST_GONE) return;
+  if (t->dtls) sfu_dtls_close(t->dtls);
+  depart(t, SFU_DEPART_DROPPED, err);
 }
 
 /* ---- input ---- */
