@@ -14,6 +14,7 @@
 #include "sfu/data_relay.h"
 #include "sfu/err.h"
 #include "test.h"
+#include "test_alloc.h"
 
 #define MS 1000ull
 #define SEC 1000000ull
@@ -574,6 +575,47 @@ TEST(many_peers_no_leak) {
   sfu_data_relay_free(r);            /* with queues, cache and peers: ASan checks */
 }
 
+/* Issue 10 speed rule: a fan-out allocates the envelope once, nothing per delivery; a
+ * backlogged receiver takes a reference, its ring grows only to a new high-water mark. */
+static int null_send(void *user, void *peer_user, const uint8_t *buf, size_t len) {
+  int *mode = peer_user;
+  return *mode ? SFU_EAGAIN : 0;
+}
+TEST(fanout_allocates_once_per_message) {
+  if (!TEST_ALLOC_COUNTS) return;
+  sfu_data_relay_cbs_t cbs = {null_send, NULL, NULL, NULL};
+  sfu_data_relay_t *r = sfu_data_relay_new(&cbs, NULL);
+  static int modes[250];
+  sfu_data_peer_t *p[250];
+  for (int i = 0; i < 250; i++) {
+    modes[i] = i == 7; /* one receiver refuses everything */
+    p[i] = sfu_data_relay_peer_new(r);
+    sfu_data_relay_peer_open(r, p[i], &modes[i], 0);
+  }
+  char data[1500];
+  memset(data, 'x', sizeof data - 1);
+  data[sizeof data - 1] = 0;
+  /* Warm-up: receiver 7's ring grows to 32 entries (20 queued); nothing ages out below. */
+  for (int i = 0; i < 20; i++) pub(r, p[0], (uint64_t)i * MS, data, 0);
+  uint64_t t = 100 * MS;
+  test_alloc_calls = 0;
+  test_alloc_counting = 1;
+  for (int i = 0; i < 10; i++, t += 10 * MS) {
+    pub(r, p[1 + i % 5], t, data, 0);  /* 249 deliveries, one queued */
+    sfu_data_relay_handle_timeout(r, t + 5 * MS);
+  }
+  test_alloc_counting = 0;
+  /* One malloc per message (receiver 7 still holds each: no free yet). */
+  CHECK_EQ_INT(test_alloc_calls, 10);
+  sfu_data_relay_stats_t st;
+  sfu_data_relay_stats(r, &st);
+  CHECK_EQ_INT(st.delivered, 20 * 248 + 10 * 248);
+  sfu_data_peer_stats_t ps;
+  sfu_data_peer_stats(p[7], &ps);
+  CHECK_EQ_INT(ps.queued, 30);
+  sfu_data_relay_free(r);
+}
+
 int main(void) {
   RUN(bucket_burst_then_rate);
   RUN(bucket_150_spread_over_a_second);
@@ -591,5 +633,6 @@ int main(void) {
   RUN(too_big_for_one_receiver);
   RUN(worker_messages_share_the_queue);
   RUN(many_peers_no_leak);
+  RUN(fanout_allocates_once_per_message);
   return test_summary();
 }
