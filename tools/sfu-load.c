@@ -99,6 +99,7 @@ typedef struct {
   /* counters since data_reset */
   uint64_t sent, blocked, received, other, refused[5];
   uint32_t *lat;    /* µs, one per delivery */
+  uint32_t *up;     /* µs, send → the worker's timestampMs (ms resolution), per delivery */
   size_t n_lat, cap_lat;
 } data_t;
 static data_t D;
@@ -137,9 +138,20 @@ static void on_data(void *user, const uint8_t *buf, size_t len) {
     uint32_t *p = realloc(D.lat, cap * sizeof *p);
     if (!p) return;
     D.lat = p;
+    p = realloc(D.up, cap * sizeof *p);
+    if (!p) return;
+    D.up = p;
     D.cap_lat = cap;
   }
   uint64_t l = now > t ? now - t : 0;
+  /* Where the time went: the worker stamps timestampMs (wall clock, ms) when it relays. */
+  const char *w = memmem(s, len, "\"timestampMs\":", sizeof "\"timestampMs\":" - 1);
+  uint64_t wms = 0;
+  if (w)
+    for (w += sizeof "\"timestampMs\":" - 1; w < end && *w >= '0' && *w <= '9'; w++)
+      wms = wms * 10 + (uint64_t)(*w - '0');
+  int64_t up = wms ? (int64_t)wms * 1000 - ((int64_t)t + g_wall_offset) : 0;
+  D.up[D.n_lat] = up < 0 ? 0 : up > UINT32_MAX ? UINT32_MAX : (uint32_t)up;
   D.lat[D.n_lat++] = l > UINT32_MAX ? UINT32_MAX : (uint32_t)l;
 }
 
@@ -470,6 +482,12 @@ static void cmd_data_stats(void) {
     add_u(l, "p99", D.lat[(size_t)(D.n_lat * 0.99)]);
     add_u(l, "p999", D.lat[(size_t)(D.n_lat * 0.999)]);
     add_u(l, "max", D.lat[D.n_lat - 1]);
+    /* The sender → worker leg (to the worker's relay stamp, ms resolution). */
+    qsort(D.up, D.n_lat, sizeof *D.up, cmp_u32);
+    cJSON *u = cJSON_AddObjectToObject(o, "up_leg_us");
+    add_u(u, "p50", D.up[D.n_lat / 2]);
+    add_u(u, "p99", D.up[(size_t)(D.n_lat * 0.99)]);
+    add_u(u, "max", D.up[D.n_lat - 1]);
   }
   size_t open = 0, n = 0;
   for (size_t i = 0; i < g_n_att; i++) {
@@ -696,6 +714,7 @@ int main(int argc, char **argv) {
     sfu_sctp_global_shutdown();
   }
   free(D.lat);
+  free(D.up);
   free(D.next_us);
   close(g_ep);
   free(g_line);
