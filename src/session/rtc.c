@@ -157,6 +157,7 @@ static const sfu_transport_cbs_t tp_cbs_template = {
     .on_rtp_cb = rtc_video_on_rtp,
     .on_rtcp_cb = rtc_video_on_rtcp,
     .on_data_message_cb = rtc_data_on_message,
+    .on_data_writable_cb = rtc_data_on_writable,
     .on_data_channel_cb = rtc_data_on_channel,
 };
 

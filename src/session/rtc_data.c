@@ -58,12 +58,10 @@ static void touch(sfu_rtc_t *r, rtc_data_t *rd) {
 static int relay_send(void *user, void *peer_user, const uint8_t *buf, size_t len) {
   rtc_data_t *rd = user;
   rtc_rec_t *x = peer_user;
-  struct sfu_sctp *a = x->tp ? sfu_transport_sctp(x->tp) : NULL;
-  int stream = x->tp ? sfu_transport_data_channel(x->tp) : -1;
-  if (!a || stream < 0) return SFU_ESTATE;
-  /* SFU_EAGAIN (usrsctp's send buffer full) is backpressure: the relay queues; an
-   * envelope over the client's a=max-message-size is SFU_ETOOBIG: dropped for it. */
-  return sfu_sctp_send(a, rd->rtc->last_now_us, (uint16_t)stream, SFU_SCTP_PPID_STRING, buf, len);
+  /* On its first channel (stream -1). SFU_EAGAIN (usrsctp's send buffer full) is
+   * backpressure: the relay queues and on_data_writable_cb drains; an envelope over the
+   * client's a=max-message-size is SFU_ETOOBIG: dropped for it. */
+  return sfu_transport_send_data(x->tp, rd->rtc->last_now_us, -1, SFU_SCTP_PPID_STRING, buf, len);
 }
 
 static void relay_stuck(void *user, sfu_data_peer_t *p, void *peer_user) {
@@ -129,6 +127,15 @@ void rtc_data_on_channel(void *user, sfu_transport_t *t, int stream) {
   touch(r, rd);
 }
 
+/* The association has room again (sctp.h low-water): drain x's queue now rather than
+ * at the next retry tick. */
+void rtc_data_on_writable(void *user, sfu_transport_t *t, size_t buffered) {
+  rtc_rec_t *x = user;
+  if (!x->data.peer) return;
+  sfu_data_relay_peer_writable(x->data.rd->relay, x->data.peer, x->rtc->last_now_us);
+  touch(x->rtc, x->data.rd);
+}
+
 void rtc_data_gone(sfu_rtc_t *r, rtc_rec_t *x) {
   if (!x->data.peer) return;
   sfu_data_relay_peer_close(x->data.rd->relay, x->data.peer);
@@ -183,8 +190,8 @@ static void refuse(rtc_rec_t *x, sfu_data_peer_t *p, uint16_t stream, sfu_data_c
                    const char *why, const char *topic) {
   char buf[SFU_DATA_REFUSAL_MAX];
   size_t n = sfu_data_refusal_write(buf, sizeof buf, code, why, topic);
-  struct sfu_sctp *a = sfu_transport_sctp(x->tp);
-  if (!n || !a || sfu_sctp_send(a, x->rtc->last_now_us, stream, SFU_SCTP_PPID_STRING, (const uint8_t *)buf, n)) {
+  if (!n || sfu_transport_send_data(x->tp, x->rtc->last_now_us, stream, SFU_SCTP_PPID_STRING,
+                                    (const uint8_t *)buf, n)) {
     if (p) sfu_data_peer_count_refusal_lost(p);
   }
 }

@@ -148,6 +148,7 @@ void rtc_mixer_free_all(sfu_rtc_t *r);
 void rtc_data_on_message(void *user, sfu_transport_t *t, uint16_t stream, uint32_t ppid,
                          const uint8_t *buf, size_t len);
 void rtc_data_on_channel(void *user, sfu_transport_t *t, int stream);
+void rtc_data_on_writable(void *user, sfu_transport_t *t, size_t buffered);
 /* x's transport departed or is freed: its peer closes (queue flushed). */
 void rtc_data_gone(sfu_rtc_t *r, rtc_rec_t *x);
 void rtc_data_attendee_removed(sfu_rtc_t *r, sfu_attendee_t *a);
