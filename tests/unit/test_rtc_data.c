@@ -10,7 +10,8 @@
  * plane's SendDataMessage reaches everyone as "sfu"; a receiver whose link went dead
  * (server -> client packets lost: its usrsctp send buffer fills, then its queue) does
  * not delay the others, is dropped with AttendeeDropped past the stuck limit, and its
- * losses are counted; the meeting's figures. */
+ * losses are counted; one back after a 4 s outage recovers in order; a flood of 2,000
+ * gives 100 relayed and 1,900 Throttled, one fate each; the meeting's figures. */
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -570,6 +571,44 @@ TEST(stuck_receiver_dropped_others_unaffected) {
   env_free(&e);
 }
 
+/* A flood of 2,000 messages at once from one client: 100 relayed (the meeting's rate),
+ * 1,900 refused Throttled to the sender (each refusal received or counted lost), the
+ * others get exactly the 100, in order; nothing else is disturbed. */
+TEST(flood_throttled_one_fate_each) {
+  env_t e;
+  env_init(&e, 5);
+  REQUIRE(connect_clients(&e, 7));
+  char d[16];
+  for (int i = 0; i < 2000; i++) {
+    snprintf(d, sizeof d, "%d", i);
+    send_msg(&e, 0, "flood", d, 0);
+  }
+  settle(&e, 3 * SEC);
+  REQUIRE(e.cl[1].n_rx == 100);
+  CHECK_EQ_INT(e.cl[2].n_rx, 100);
+  for (int i = 0; i < 100; i++) {
+    snprintf(d, sizeof d, "%d", i);
+    CHECK_EQ_STR(e.cl[1].rx[i].data, d);
+  }
+  int throttled = 0;
+  for (int i = 0; i < e.cl[0].n_rx; i++) throttled += !strcmp(e.cl[0].rx[i].err, "Throttled");
+  CHECK_EQ_INT(throttled, e.cl[0].n_rx); /* the sender got refusals only */
+  sfu_data_peer_stats_t ps;
+  sfu_rtc_attendee_data_stats(e.att[0], &ps);
+  CHECK_EQ_INT(ps.sent, 100);
+  CHECK_EQ_INT(ps.refused, 1900);
+  CHECK_EQ_INT((uint64_t)throttled + ps.refusals_lost, 1900);
+  sfu_data_relay_stats_t st;
+  sfu_rtc_meeting_data_stats(e.m, &st);
+  CHECK_EQ_INT(st.messages_in, 2000);
+  CHECK_EQ_INT(st.refused[SFU_DATA_THROTTLED], 1900);
+  CHECK_EQ_INT(st.delivered, 200);
+  CHECK_EQ_INT(count_ev(&e, SFU_EV_ATTENDEE_DROPPED, NULL), 0);
+  fprintf(stderr, "flood: %d refusals received, %llu lost\n", throttled,
+          (unsigned long long)ps.refusals_lost);
+  env_free(&e);
+}
+
 /* A receiver whose link is gone for 4 s, then back (sends go on at 20 a second): its
  * association's buffer fills (sends blocked), its queue takes over, then the low-water
  * callback and the retries drain it; what it gets is in order without duplicates, each
@@ -631,6 +670,7 @@ int main(void) {
   RUN(late_joiner_and_reconnect_replay);
   RUN(stuck_receiver_dropped_others_unaffected);
   RUN(slow_receiver_recovers_in_order);
+  RUN(flood_throttled_one_fate_each);
   free(g_offer_tpl);
   sfu_dtls_cert_free(g_srv_cert);
   for (int i = 0; i < NCLI; i++) sfu_dtls_cert_free(g_cli_cert[i]);
