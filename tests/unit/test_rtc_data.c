@@ -288,13 +288,13 @@ static void cl_init(env_t *e, int i) {
   c->rx = rx ? rx : calloc(MAX_RX, sizeof *rx);
   c->env = e;
   c->idx = i;
-  char ufrag[16], pwd[32];
+  char ufrag[24], pwd[48];
   snprintf(ufrag, sizeof ufrag, "cli%d", i);
   snprintf(pwd, sizeof pwd, "clientpasswordclientpass%02d", i);
   sim_client_config_t cc = {g_cli_cert[i], sfu_dtls_cert_fingerprint(g_srv_cert), ufrag, pwd,
                             (uint8_t)i, {cli_send, cli_app, c}};
   sim_client_init(&c->c, &cc);
-  char addr[32];
+  char addr[48];
   snprintf(addr, sizeof addr, "10.0.0.%d:5000%d", 2 + i, i);
   sfu_addr_parse(&c->c.addr, addr);
 }
