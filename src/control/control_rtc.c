@@ -107,6 +107,11 @@ static void add_counters(cJSON *o, const sfu_transport_stats_t *st) {
   cJSON_AddNumberToObject(o, "DataChannels", (double)st->data_channels); /* open now */
   cJSON_AddNumberToObject(o, "DataMessagesIn", (double)st->data_messages_in);
   cJSON_AddNumberToObject(o, "DataBytesIn", (double)st->data_bytes_in);
+  /* issue 10: what the worker sent on data channels (relayed messages, refusals,
+   * sfu:audio) and the sends its association refused (backpressure) */
+  cJSON_AddNumberToObject(o, "DataMessagesOut", (double)st->data_messages_out);
+  cJSON_AddNumberToObject(o, "DataBytesOut", (double)st->data_bytes_out);
+  cJSON_AddNumberToObject(o, "DataSendBlocked", (double)st->data_send_blocked);
 }
 
 static void transport_fields(cJSON *o, const sfu_transport_t *t) {

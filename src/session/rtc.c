@@ -184,6 +184,9 @@ static void add_stats(sfu_transport_stats_t *s, const sfu_transport_stats_t *a) 
   s->data_channels += a->data_channels;
   s->data_messages_in += a->data_messages_in;
   s->data_bytes_in += a->data_bytes_in;
+  s->data_messages_out += a->data_messages_out;
+  s->data_bytes_out += a->data_bytes_out;
+  s->data_send_blocked += a->data_send_blocked;
 }
 
 static void rec_free(sfu_rtc_t *r, rtc_rec_t *x) {
