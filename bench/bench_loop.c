@@ -402,7 +402,7 @@ static void run_client(client_t *c, uint64_t until, int until_ready) {
     if (until_ready && ready(c)) return;
     if (c->cli.dtls && O.dc && !c->sctp && c->cli.connected) {
       sfu_sctp_opts_t so = {.role = SFU_SCTP_ROLE_CLIENT};
-      sfu_sctp_cbs_t cb = {sctp_out, sctp_state, sctp_channel, NULL, c};
+      sfu_sctp_cbs_t cb = {sctp_out, sctp_state, sctp_channel, NULL, c, NULL};
       c->sctp = sfu_sctp_new(c->sg, &so, &cb, now);
       if (!c->sctp) die("client SCTP association");
     }

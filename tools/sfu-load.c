@@ -22,6 +22,20 @@
  *   {"cmd":"quit"}                                          → {"ok":true}, exit 0
  * Errors: {"id":..,"error":"<why>"}. End of stdin is a quit.
  *
+ * Data messages (issue 10's bench, bench/data_relay.py): "data": true in an "add" gives the
+ * attendee an application section and, once connected, an SCTP association with one
+ * reliable channel (load_peer.h). Then
+ *   {"cmd":"data_send","senders":10,"rate":10,"bytes":200,"seconds":20}  → {"ok":true}
+ * has the first `senders` data attendees (in "add" order) each send `rate` envelopes a
+ * second ({"topic":"bench","data":"<send µs> <seq> <pad>","lifetimeMs":0}, `bytes` long
+ * in all), evenly staggered, for `seconds`; every attendee parses what it receives: a
+ * relayed "bench" envelope gives a delivery latency (receive - send, one monotonic clock:
+ * every attendee is in this process), a refusal ({"error":{"code":..}}) is counted by
+ * code. {"cmd":"data_stats"} → {"sent","blocked","received","refused":{code:n},"other",
+ * "latency_us":{"n","p50","p90","p99","p999","max"},"dc_open","attendees"};
+ * {"cmd":"data_reset"} zeroes those (after a warm-up). A send refused by the local
+ * association (EAGAIN) is counted as blocked and not retried.
+ *
  * Usage: sfu-load [--stdin] [--seed N] [--no-twcc-feedback]
  *
  * Transport-cc feedback: every receiving attendee offers transport-cc (as Chromium does)
@@ -47,6 +61,8 @@
 
 #include "load/load_peer.h"
 #include "sfu/dtls.h"
+#include "sfu/err.h"
+#include "sfu/sctp.h"
 #include "sfu/srtp.h"
 
 #define MAX_ATTENDEES 1024
@@ -69,6 +85,75 @@ static uint64_t g_seed;
 static int g_no_twcc_fb; /* --no-twcc-feedback: the default of "twcc_feedback" */
 static int64_t g_wall_offset;
 static int g_quit;
+static sfu_sctp_group_t *g_sg; /* SCTP associations of every data attendee (lazily made) */
+
+/* ---- data messages (bench/data_relay.py) ---- */
+typedef struct {
+  int on;
+  size_t senders;
+  double rate;      /* per sender, messages/s */
+  size_t bytes;
+  uint64_t start_us, end_us, iv_us;
+  uint64_t *next_us; /* per sender */
+  uint64_t seq;
+  /* counters since data_reset */
+  uint64_t sent, blocked, received, other, refused[5];
+  uint32_t *lat;    /* µs, one per delivery */
+  uint32_t *up;     /* µs, send → the worker's timestampMs (ms resolution), per delivery */
+  size_t n_lat, cap_lat;
+} data_t;
+static data_t D;
+static const char *const refusal_codes[5] = {"Throttled", "TooLarge", "BadTopic", "BadRequest",
+                                             "other"};
+
+static void on_data(void *user, const uint8_t *buf, size_t len) {
+  (void)user;
+  uint64_t now;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+  /* Cheap scan rather than a JSON parse per delivery (25,000/s): the relay writes the
+   * envelope, "data" is ours ("<µs> <seq> ..."), "error" marks a refusal. */
+  const char *s = (const char *)buf;
+  const char *end = s + len;
+  const char *e = memmem(s, len, "\"error\"", sizeof "\"error\"" - 1);
+  if (e) {
+    int k = 4;
+    for (int i = 0; i < 4; i++)
+      if (memmem(s, len, refusal_codes[i], strlen(refusal_codes[i]))) k = i;
+    D.refused[k]++;
+    return;
+  }
+  const char *d = memmem(s, len, "\"data\":\"", sizeof "\"data\":\"" - 1);
+  if (!d || !memmem(s, len, "\"topic\":\"bench\"", sizeof "\"topic\":\"bench\"" - 1)) {
+    D.other++;
+    return;
+  }
+  d += sizeof "\"data\":\"" - 1;
+  uint64_t t = 0;
+  while (d < end && *d >= '0' && *d <= '9') t = t * 10 + (uint64_t)(*d++ - '0');
+  D.received++;
+  if (D.n_lat == D.cap_lat) {
+    size_t cap = D.cap_lat ? D.cap_lat * 2 : (1u << 20);
+    uint32_t *p = realloc(D.lat, cap * sizeof *p);
+    if (!p) return;
+    D.lat = p;
+    p = realloc(D.up, cap * sizeof *p);
+    if (!p) return;
+    D.up = p;
+    D.cap_lat = cap;
+  }
+  uint64_t l = now > t ? now - t : 0;
+  /* Where the time went: the worker stamps timestampMs (wall clock, ms) when it relays. */
+  const char *w = memmem(s, len, "\"timestampMs\":", sizeof "\"timestampMs\":" - 1);
+  uint64_t wms = 0;
+  if (w)
+    for (w += sizeof "\"timestampMs\":" - 1; w < end && *w >= '0' && *w <= '9'; w++)
+      wms = wms * 10 + (uint64_t)(*w - '0');
+  int64_t up = wms ? (int64_t)wms * 1000 - ((int64_t)t + g_wall_offset) : 0;
+  D.up[D.n_lat] = up < 0 ? 0 : up > UINT32_MAX ? UINT32_MAX : (uint32_t)up;
+  D.lat[D.n_lat++] = l > UINT32_MAX ? UINT32_MAX : (uint32_t)l;
+}
 
 static uint64_t now_us(void) {
   struct timespec ts;
@@ -186,7 +271,14 @@ static void cmd_add(const char *id, const cJSON *req) {
   cfg.n_recv = (size_t)recv;
   cfg.recv_rtx = json_bool(req, "rtx", 1);
   cfg.no_twcc_fb = !json_bool(req, "twcc_feedback", !g_no_twcc_fb);
-  if (!cfg.publish && !cfg.n_recv) return reply_err(id, "nothing to publish or receive");
+  cfg.data = json_bool(req, "data", 0);
+  if (cfg.data && !g_sg) {
+    if (sfu_sctp_global_init() != 0 || !(g_sg = sfu_sctp_group_new()))
+      return reply_err(id, "usrsctp init failed");
+  }
+  cfg.sctp_group = g_sg;
+  if (!cfg.publish && !cfg.n_recv && !cfg.data)
+    return reply_err(id, "nothing to publish, receive or exchange");
 
   attendee_t *a = calloc(1, sizeof *a);
   if (!a) return reply_err(id, "no memory");
@@ -196,7 +288,7 @@ static void cmd_add(const char *id, const cJSON *req) {
     free(a);
     return reply_err(id, "socket");
   }
-  load_peer_cbs_t cbs = {peer_send, NULL, a};
+  load_peer_cbs_t cbs = {peer_send, NULL, a, on_data};
   g_seed = g_seed * 6364136223846793005ull + 1442695040888963407ull;
   a->peer = load_peer_new(&cfg, g_cert, a->port, &cbs, g_seed | 1, g_wall_offset,
                           (uint8_t)(g_n_att + 1));
@@ -252,6 +344,12 @@ static cJSON *stats_of(const attendee_t *a) {
   add_u(o, "twcc_ext", p->twcc.ext_id);
   add_u(o, "twcc_fb_out", p->twcc_fb_out);
   add_u(o, "send_errors", a->send_errors);
+  if (p->cfg.data) {
+    cJSON_AddBoolToObject(o, "dc_open", p->dc_open);
+    add_u(o, "dc_in", p->dc_in);
+    add_u(o, "dc_out", p->dc_out);
+    add_u(o, "dc_blocked", p->dc_blocked);
+  }
   cJSON *sent = cJSON_AddObjectToObject(o, "sent");
   cJSON *layers = cJSON_AddArrayToObject(sent, "layers");
   for (size_t i = 0; i < p->n_layers; i++) {
@@ -335,6 +433,109 @@ static void reap(void) {
   g_n_att = k;
 }
 
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void data_reset(void) {
+  D.sent = D.blocked = D.received = D.other = 0;
+  memset(D.refused, 0, sizeof D.refused);
+  D.n_lat = 0;
+}
+
+static void cmd_data_send(const cJSON *req) {
+  double senders = json_num(req, "senders", 1), rate = json_num(req, "rate", 10);
+  double bytes = json_num(req, "bytes", 200), secs = json_num(req, "seconds", 10);
+  if (senders < 1 || senders > MAX_ATTENDEES || rate <= 0 || rate > 10000 || bytes < 64 ||
+      bytes > 65536 || secs <= 0 || secs > 3600)
+    return reply_err(NULL, "data_send: senders 1.., rate 0..10000, bytes 64..65536, seconds");
+  free(D.next_us);
+  D.senders = (size_t)senders;
+  D.next_us = calloc(D.senders, sizeof *D.next_us);
+  if (!D.next_us) return reply_err(NULL, "no memory");
+  D.rate = rate;
+  D.bytes = (size_t)bytes;
+  D.iv_us = (uint64_t)(1e6 / rate);
+  D.start_us = now_us() + 10000;
+  D.end_us = D.start_us + (uint64_t)(secs * 1e6);
+  for (size_t k = 0; k < D.senders; k++) D.next_us[k] = D.start_us + D.iv_us * k / D.senders;
+  D.on = 1;
+  reply_ok(NULL);
+}
+
+static void cmd_data_stats(void) {
+  cJSON *o = cJSON_CreateObject();
+  add_u(o, "sent", D.sent);
+  add_u(o, "blocked", D.blocked);
+  add_u(o, "received", D.received);
+  add_u(o, "other", D.other);
+  cJSON_AddBoolToObject(o, "sending", D.on);
+  cJSON *r = cJSON_AddObjectToObject(o, "refused");
+  for (int i = 0; i < 5; i++) add_u(r, refusal_codes[i], D.refused[i]);
+  cJSON *l = cJSON_AddObjectToObject(o, "latency_us");
+  add_u(l, "n", D.n_lat);
+  if (D.n_lat) {
+    qsort(D.lat, D.n_lat, sizeof *D.lat, cmp_u32);
+    add_u(l, "p50", D.lat[D.n_lat / 2]);
+    add_u(l, "p90", D.lat[(size_t)(D.n_lat * 0.90)]);
+    add_u(l, "p99", D.lat[(size_t)(D.n_lat * 0.99)]);
+    add_u(l, "p999", D.lat[(size_t)(D.n_lat * 0.999)]);
+    add_u(l, "max", D.lat[D.n_lat - 1]);
+    /* The sender → worker leg (to the worker's relay stamp, ms resolution). */
+    qsort(D.up, D.n_lat, sizeof *D.up, cmp_u32);
+    cJSON *u = cJSON_AddObjectToObject(o, "up_leg_us");
+    add_u(u, "p50", D.up[D.n_lat / 2]);
+    add_u(u, "p99", D.up[(size_t)(D.n_lat * 0.99)]);
+    add_u(u, "max", D.up[D.n_lat - 1]);
+  }
+  size_t open = 0, n = 0;
+  for (size_t i = 0; i < g_n_att; i++) {
+    if (g_att[i]->dead || !g_att[i]->peer->cfg.data) continue;
+    n++;
+    open += g_att[i]->peer->dc_open;
+  }
+  add_u(o, "dc_open", open);
+  add_u(o, "attendees", n);
+  reply(o);
+}
+
+/* The data attendees' sends due now. */
+static void data_tick(uint64_t now) {
+  if (!D.on) return;
+  if (now >= D.end_us) {
+    D.on = 0;
+    return;
+  }
+  char buf[65600];
+  size_t k = 0;
+  for (size_t i = 0; i < g_n_att && k < D.senders; i++) {
+    attendee_t *a = g_att[i];
+    if (a->dead || !a->peer->cfg.data) continue;
+    while (D.next_us[k] <= now) {
+      uint64_t t = now_us();
+      int n = snprintf(buf, sizeof buf, "{\"topic\":\"bench\",\"data\":\"%" PRIu64 " %" PRIu64 " ",
+                       t, D.seq++);
+      size_t want = D.bytes > (size_t)n + 18 ? D.bytes - 18 : (size_t)n;
+      while ((size_t)n < want) buf[n++] = 'x';
+      n += snprintf(buf + n, sizeof buf - (size_t)n, "\",\"lifetimeMs\":0}");
+      int rc = load_peer_send_data(a->peer, t, (const uint8_t *)buf, (size_t)n);
+      if (rc == 0) D.sent++;
+      else if (rc == SFU_EAGAIN) D.blocked++;
+      D.next_us[k] += D.iv_us;
+    }
+    k++;
+  }
+}
+
+static uint64_t data_deadline(void) {
+  if (!D.on) return UINT64_MAX;
+  uint64_t d = D.end_us;
+  for (size_t k = 0; k < D.senders; k++)
+    if (D.next_us[k] < d) d = D.next_us[k];
+  return d;
+}
+
 static int known_cmd(const char *cmd) {
   static const char *const cmds[] = {"add", "answer", "reoffer", "set", "pli",
                                      "remb", "stats", "remove"};
@@ -356,6 +557,13 @@ static void command(char *line) {
     reply_err(id, "cmd: missing");
   } else if (strcmp(cmd, "quit") == 0) {
     g_quit = 1;
+    reply_ok(NULL);
+  } else if (strcmp(cmd, "data_send") == 0) {
+    cmd_data_send(req);
+  } else if (strcmp(cmd, "data_stats") == 0) {
+    cmd_data_stats();
+  } else if (strcmp(cmd, "data_reset") == 0) {
+    data_reset();
     reply_ok(NULL);
   } else if (strcmp(cmd, "stats") == 0 && !id) {
     cJSON *o = cJSON_CreateObject();
@@ -476,6 +684,13 @@ int main(int argc, char **argv) {
       uint64_t d = load_peer_next_deadline(p);
       if (d < next) next = d;
     }
+    if (g_sg) {
+      if (sfu_sctp_group_next_deadline(g_sg) <= now) sfu_sctp_group_handle_timeout(g_sg, now);
+      uint64_t d = sfu_sctp_group_next_deadline(g_sg);
+      if (d < next) next = d;
+    }
+    data_tick(now);
+    if (data_deadline() < next) next = data_deadline();
     int timeout = -1;
     if (next != UINT64_MAX) {
       uint64_t now2 = now_us();
@@ -494,6 +709,13 @@ int main(int argc, char **argv) {
   }
   for (size_t i = 0; i < g_n_att; i++) remove_attendee(g_att[i]);
   reap();
+  if (g_sg) {
+    sfu_sctp_group_free(g_sg);
+    sfu_sctp_global_shutdown();
+  }
+  free(D.lat);
+  free(D.up);
+  free(D.next_us);
   close(g_ep);
   free(g_line);
   sfu_dtls_cert_free(g_cert);

@@ -45,6 +45,7 @@ typedef enum {
     OPT_COUNT,
     OPT_RECEIVE,
     OPT_MAX_RECEIVE_KBPS,
+    OPT_LIFETIME_MS,
     OPT__N
 } sfuctl_opt_t;
 
@@ -55,6 +56,7 @@ static const char *const opt_names[OPT__N] = {
     [OPT_PRIMARY] = "primary",         [OPT_MAX_RESULTS] = "max-results",
     [OPT_NEXT_TOKEN] = "next-token",   [OPT_COUNT] = "count",
     [OPT_RECEIVE] = "receive",         [OPT_MAX_RECEIVE_KBPS] = "max-receive-kbps",
+    [OPT_LIFETIME_MS] = "lifetime-ms",
 };
 
 #define OPTBIT(o) (1u << (o))
@@ -293,6 +295,37 @@ static int build_attendee_stats(const sfuctl_args_t *a, cJSON **out)
 static int build_stream_index(const sfuctl_args_t *a, cJSON **out)
 {
     return build_by_position(a, "GetStreamIndex", f_meeting, out);
+}
+
+/* send-data MEETING_ID TOPIC DATA|- [--lifetime-ms N]: DATA as given, or stdin for "-"
+ * (one trailing newline removed). The worker checks the rules (docs/data-messages.md):
+ * sfuctl passes what it is given, so that an operator sees the worker's own answer. */
+static int build_send_data(const sfuctl_args_t *a, cJSON **out)
+{
+    long life = 0;
+    if (a->opt[OPT_LIFETIME_MS] &&
+        parse_int("--lifetime-ms", a->opt[OPT_LIFETIME_MS], 0, 1000000000L, &life))
+        return EXIT_USAGE;
+    char *heap = NULL;
+    const char *data = a->pos[2];
+    if (strcmp(data, "-") == 0) {
+        size_t n = 0;
+        heap = read_all("-", &n);
+        if (!heap)
+            return EXIT_USAGE;
+        if (n && heap[n - 1] == '\n')
+            heap[n - 1] = 0;
+        data = heap;
+    }
+    cJSON *req = new_request("SendDataMessage");
+    add_str(req, "MeetingId", a->pos[0]);
+    add_str(req, "Topic", a->pos[1]);
+    add_str(req, "Data", data);
+    if (a->opt[OPT_LIFETIME_MS] && !cJSON_AddNumberToObject(req, "LifetimeMs", (double)life))
+        die_oom();
+    free(heap);
+    *out = req;
+    return 0;
 }
 
 static int build_stats(const sfuctl_args_t *a, cJSON **out)
@@ -651,6 +684,10 @@ static const sfuctl_cmd_t cmds[] = {
     {"leave-meeting", "LeaveMeeting", "MEETING_ID ATTENDEE_ID",
      "Close an attendee's media transport (the attendee stays).", 2, 2, 0,
      build_leave_meeting},
+    {"send-data", "SendDataMessage", "MEETING_ID TOPIC DATA|- [--lifetime-ms N]",
+     "Send a data message into a meeting as sender \"sfu\" (DATA, or stdin for -); "
+     "with --lifetime-ms it is kept for attendees who join later.",
+     3, 3, OPTBIT(OPT_LIFETIME_MS), build_send_data},
     {"attendee-stats", "GetAttendeeStats", "MEETING_ID ATTENDEE_ID",
      "Show one attendee's transport figures.", 2, 2, 0, build_attendee_stats},
     {"stats", "GetWorkerStats", "", "Show worker and per-loop figures.", 0, 0, 0,

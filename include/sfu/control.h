@@ -42,6 +42,7 @@ typedef enum {
   SFU_OP_LEAVE_MEETING,      /* issue 3 */
   SFU_OP_GET_ATTENDEE_STATS, /* issue 3 */
   SFU_OP_GET_STREAM_INDEX,   /* issue 7 */
+  SFU_OP_SEND_DATA_MESSAGE,  /* issue 10 */
   SFU_OP__COUNT
 } sfu_op_t;
 
@@ -76,6 +77,13 @@ typedef struct {
   /* Subscribe: ReceiveStreamIds (has_receive 0 if absent) */
   sfu_rtc_sub_req_t receive;
   sfu_end_reason_t reason; /* DeleteMeeting: set by the worker, never decoded */
+  /* SendDataMessage (issue 10): Topic and Data as given (owned; checked on the loop by
+   * the client's rules, sfu_data_validate), LifetimeMs (0 if absent). */
+  char *data_topic;
+  size_t data_topic_len;
+  char *data;
+  size_t data_len;
+  int64_t lifetime_ms;
 } sfu_cmd_t;
 
 /* Where the executing loop lives (for MediaPlacement and stats). */

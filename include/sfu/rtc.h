@@ -33,6 +33,7 @@
 
 #include "sfu/addr.h"
 #include "sfu/audio_in.h"
+#include "sfu/data_relay.h"
 #include "sfu/mixer.h"
 #include "sfu/router.h"
 #include "sfu/session.h"
@@ -186,5 +187,19 @@ typedef struct {
 } sfu_rtc_audio_info_t;
 /* 0, or SFU_ENOENT when the attendee has no transport (out zeroed). */
 int sfu_rtc_attendee_audio(const sfu_attendee_t *a, uint64_t now_us, sfu_rtc_audio_info_t *out);
+
+/* ---- issue 10: data messages (rtc_data.c, data_relay.h) ---- */
+/* SendDataMessage: the control plane sends into a meeting (sender "sfu"). 0, or with
+ * *code set and err filled: SFU_DATA_BAD_TOPIC / TOO_LARGE / BAD_REQUEST (the client's
+ * rules, sfu_data_validate) or SFU_DATA_THROTTLED (the meeting's rate), returned as
+ * SFU_EINVAL / SFU_ELIMIT; SFU_ENOENT (no meeting), SFU_ENOMEM. */
+int sfu_rtc_send_data_message(sfu_rtc_t *r, const char *meeting_id, const char *topic,
+                              size_t topic_len, const char *data, size_t data_len,
+                              int64_t lifetime_ms, uint64_t now_us, int *code, char *err,
+                              size_t errlen);
+/* The meeting's relay figures; 0, or SFU_ENOENT while it has none (no data yet). */
+int sfu_rtc_meeting_data_stats(const sfu_meeting_t *m, sfu_data_relay_stats_t *out);
+/* One attendee's data figures; 0, or SFU_ENOENT while it has none. */
+int sfu_rtc_attendee_data_stats(const sfu_attendee_t *a, sfu_data_peer_stats_t *out);
 
 #endif

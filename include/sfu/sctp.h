@@ -52,7 +52,10 @@
 #define SFU_SCTP_DEFAULT_PORT 5000         /* RFC 8841 §5: a=sctp-port default */
 #define SFU_SCTP_MAX_MESSAGE (256u * 1024) /* our a=max-message-size (sdp.h: 262144) */
 #define SFU_SCTP_STREAMS 1024              /* inbound and outbound streams we ask for */
-#define SFU_SCTP_MAX_CHANNELS 64           /* open channels per association (bounded table) */
+#define SFU_SCTP_MAX_CHANNELS 64           /* open channels per association (bounded table:
+                                              further DCEP opens are refused, see below) */
+/* Backpressure (see "Send buffer and backpressure" below). */
+#define SFU_SCTP_SEND_BUFFER (256u * 1024) /* default bytes usrsctp may hold per association */
 #define SFU_SCTP_LABEL_MAX 128             /* longer labels/protocols are truncated */
 /* Ticks (sctp.c explains the rules): when a delayed SACK for received DATA is due;
  * every SFU_SCTP_TICK_US while DATA, a handshake, shutdown or stream reset is outstanding
@@ -101,10 +104,17 @@ typedef struct {
   uint64_t messages_out, message_bytes_out;
   uint64_t channels_opened, channels_closed;
   uint64_t dcep_errors;   /* malformed DCEP, OPEN on a used stream, table full */
+  uint64_t channels_refused; /* of which: OPENs refused because the table was full (the
+                                stream is reset, RFC 8832 §6; the association and its
+                                other channels carry on) */
   uint64_t unknown_ppid;  /* messages with a PPID we do not know (dropped) */
   uint64_t no_channel;    /* user messages on a stream with no open channel (dropped) */
   uint64_t oversize;      /* messages over the max message size (dropped) */
   uint64_t queue_drops;   /* packets made on a foreign thread that did not fit the queue */
+  uint64_t send_blocked;  /* sfu_sctp_send refused with SFU_EAGAIN (send buffer full) */
+  uint64_t writable;      /* on_writable_cb events (low water reached after a block) */
+  uint64_t partial_messages; /* messages that arrived in pieces (no MSG_EOR) and were
+                                reassembled (or dropped as oversize) before delivery */
 } sfu_sctp_stats_t;
 
 typedef struct {
@@ -115,6 +125,9 @@ typedef struct {
   uint32_t remote_max_message_size; /* peer's; 0 = 65536 (RFC 8841 §6.1 default) */
   unsigned mtu;             /* SCTP path MTU; 0 = 1150 (DTLS MTU 1200 less its 37 bytes) */
   uint32_t heartbeat_ms;    /* RFC 4960 §8.3 heartbeat interval; 0 = usrsctp's 30 s */
+  uint32_t send_buffer;     /* bytes usrsctp may hold (SO_SNDBUF: queued + unacknowledged);
+                               0 = SFU_SCTP_SEND_BUFFER */
+  uint32_t low_water;       /* on_writable_cb threshold (bytes); 0 = send_buffer / 4 */
 } sfu_sctp_opts_t;
 
 typedef struct sfu_sctp sfu_sctp_t;
@@ -132,6 +145,11 @@ typedef struct {
   void (*on_message_cb)(void *user, uint16_t stream, uint32_t ppid, const uint8_t *buf,
                         size_t len);
   void *user;
+  /* (After `user`: positional initialisers stay valid.) Backpressure relief: after a
+   * sfu_sctp_send returned SFU_EAGAIN, once the buffered amount (sfu_sctp_buffered_amount)
+   * is at or below the low-water mark; once per block. `buffered` is that amount. The
+   * callee may send again (not free the association). Optional. */
+  void (*on_writable_cb)(void *user, size_t buffered);
 } sfu_sctp_cbs_t;
 
 /* ---- process-global (main thread) ---- */
@@ -166,8 +184,18 @@ int sfu_sctp_handle_input(sfu_sctp_t *a, uint64_t now_us, const uint8_t *buf, si
 
 /* A message on `stream` with `ppid` (len 0 with PPID 51/53 is sent as 56/57 with one
  * zero byte, RFC 8831 §6.6). Ordered/reliability from the channel if open on that
- * stream. SFU_ESTATE before established, SFU_ETOOBIG over the peer's max message
- * size, SFU_EAGAIN when usrsctp's send buffer is full, SFU_EINVAL for a bad stream. */
+ * stream (RFC 8831 §6.4; a PARTIAL_RELIABLE_REXMIT channel with reliability 0 is sent
+ * once and never retransmitted, see sctp.c raw_send). SFU_ESTATE before established,
+ * SFU_ETOOBIG over the peer's max message size (or larger than the whole send buffer),
+ * SFU_EAGAIN when usrsctp's send buffer is full (backpressure: nothing was queued; drop
+ * or keep it yourself and wait for on_writable_cb, never retry in a loop), SFU_EINVAL
+ * for a bad stream.
+ *
+ * Send buffer and backpressure: usrsctp holds each accepted message until the peer
+ * acknowledges it (or PR-SCTP abandons it), at most opts.send_buffer bytes per
+ * association; a peer that stops reading (or whose path is lost) fills it and every
+ * further send is SFU_EAGAIN at once, so a stuck receiver costs its own sender nothing
+ * but memory bounded by send_buffer and never delays other associations. */
 int sfu_sctp_send(sfu_sctp_t *a, uint64_t now_us, uint16_t stream, uint32_t ppid,
                   const uint8_t *buf, size_t len);
 /* Client side of DCEP (RFC 8832 §6): sends DATA_CHANNEL_OPEN on `stream` and enters the
@@ -177,6 +205,17 @@ int sfu_sctp_open_channel(sfu_sctp_t *a, uint64_t now_us, uint16_t stream, const
 /* RFC 8831 §6.7: closes a channel by resetting our outgoing stream; the channel is gone
  * once the peer resets its side too. SFU_ENOENT if no channel on that stream. */
 int sfu_sctp_close_channel(sfu_sctp_t *a, uint64_t now_us, uint16_t stream);
+
+/* Bytes usrsctp holds for this association now: messages queued and sent but not yet
+ * acknowledged, with usrsctp's per-chunk overhead (SCTP_GET_SNDBUF_USE; the figure its
+ * EAGAIN check compares with send_buffer). The analogue of RTCDataChannel.bufferedAmount
+ * for the whole association. 0 before established. One getsockopt (a lock and a lookup),
+ * no allocation. */
+size_t sfu_sctp_buffered_amount(const sfu_sctp_t *a);
+/* Changes the on_writable_cb threshold (bytes, < send_buffer). */
+void sfu_sctp_set_low_water(sfu_sctp_t *a, size_t bytes);
+/* Whether a send was refused with SFU_EAGAIN and on_writable_cb has not fired since. */
+int sfu_sctp_blocked(const sfu_sctp_t *a);
 
 sfu_sctp_state_t sfu_sctp_state(const sfu_sctp_t *a);
 const char *sfu_sctp_state_name(sfu_sctp_state_t st); /* "none" "connecting" ... */

@@ -170,7 +170,8 @@ typedef struct {
   size_t n_candidates_seen;
   const char *candidates[SFU_SDP_MAX_CANDIDATES];  /* value after "a=candidate:" */
   uint16_t sctp_port;              /* a=sctp-port, or the legacy fmt/sctpmap port; 0 none */
-  uint32_t max_message_size;       /* a=max-message-size; 0 = absent */
+  uint32_t max_message_size;       /* a=max-message-size; 0 = absent (64 KiB, RFC 8841
+                                      §6.1), UINT32_MAX = "0" in the SDP: any size */
   uint8_t has_sctpmap;
 } sfu_sdp_media_t;
 

@@ -166,6 +166,7 @@ typedef struct sfu_attendee {
   struct sfu_attendee *content_owner;
   int connected;   /* set through sfu_session_set_connected (issue 3: media transport) */
   void *transport; /* issue 3: the attendee's media transport; closed in on_attendee_removed */
+  void *data;      /* issue 10: its data-relay peer (rtc_data.c); freed in on_attendee_removed */
 } sfu_attendee_t;
 
 /* A meeting. Owned by the session; freed when it ends; touched only by its thread. */
@@ -186,6 +187,7 @@ typedef struct sfu_meeting {
   uint64_t next_seq;
   void *media; /* issue 7: the meeting's video router (rtc.c); freed in on_meeting_removed */
   void *audio; /* issue 9: the meeting's audio mixer (rtc_mixer.c); same lifetime rules */
+  void *data;  /* issue 10: the meeting's data-message relay (rtc_data.c); same rules */
 } sfu_meeting_t;
 
 /* Outputs of a session. Called synchronously from inside session calls, on the session's

@@ -85,6 +85,9 @@ typedef struct {
    * the transport is gone); the others are cumulative. */
   uint64_t data_channels;
   uint64_t data_messages_in, data_bytes_in; /* user messages (PPID 51/53/56/57) */
+  uint64_t data_messages_out, data_bytes_out; /* accepted by sfu_transport_send_data */
+  uint64_t data_send_blocked; /* refused with SFU_EAGAIN: the association's send buffer
+                                 was full (backpressure, sctp.h) */
 } sfu_transport_stats_t;
 
 typedef struct {
@@ -109,6 +112,15 @@ typedef struct {
    * data-message relay (roadmap item 5) sits here. Never free the transport from it. */
   void (*on_data_message_cb)(void *user, sfu_transport_t *t, uint16_t stream, uint32_t ppid,
                              const uint8_t *buf, size_t len);
+  /* Backpressure relief: after sfu_transport_send_data returned SFU_EAGAIN, the
+   * association's buffered amount fell to its low-water mark (sfu_sctp_cbs_t
+   * on_writable_cb); `buffered` is that amount. Once per block. The callee may send;
+   * never free the transport from it. Optional. */
+  void (*on_data_writable_cb)(void *user, sfu_transport_t *t, size_t buffered);
+  /* issue 10: the channel the worker sends on (sfu_transport_data_channel) changed: the
+   * first channel the client opened is now open (stream >= 0), or it closed (-1). Called
+   * after usrsctp returned (sends are allowed). Optional; never free the transport from it. */
+  void (*on_data_channel_cb)(void *user, sfu_transport_t *t, int stream);
 } sfu_transport_cbs_t;
 
 /* What the offer says about the remote side of the transport. The DTLS fingerprints are
@@ -147,6 +159,10 @@ int sfu_transport_same_fingerprint(const sfu_transport_t *t, const sfu_fingerpri
 
 /* Orderly close: sends close_notify if DTLS is up, departs with LEFT (err 0). */
 void sfu_transport_close(sfu_transport_t *t, uint64_t now_us);
+/* The owner gives up on a peer that stopped taking what it is sent (issue 10: a data
+ * receiver stuck past the limit): close_notify if DTLS is up, departs with DROPPED and
+ * err, like a transport whose consent lapsed. */
+void sfu_transport_drop(sfu_transport_t *t, uint64_t now_us, int err);
 
 /* A datagram for this transport (already routed). buf may be modified in place (SRTP).
  * 0 if consumed, negative if dropped (counted). */
@@ -200,6 +216,27 @@ struct sfu_sctp *sfu_transport_sctp(const sfu_transport_t *t);
 /* The stream of the first data channel the client opened, while it is open; -1 if none
  * (the channel the worker's own messages go on: sfu:audio, issue 9). */
 int sfu_transport_data_channel(const sfu_transport_t *t);
+
+/* ---- data channels: sending with backpressure (issue 10's relay) ----
+ * One message on `stream` (< 0: the first channel the client opened, see above) with
+ * PPID 51 (string) or 53 (binary). 0 when usrsctp took it; SFU_ENOENT no such open
+ * channel (none opened yet, or closed), SFU_ESTATE no association / not established /
+ * transport gone, SFU_ETOOBIG over the client's a=max-message-size (RFC 8841 §6.1: 64 KiB
+ * when absent) or the send buffer, SFU_EAGAIN the send buffer is full: backpressure,
+ * nothing queued; drop it or keep it and wait for on_data_writable_cb — never retry in
+ * a loop. Counted in data_messages_out / data_send_blocked. */
+int sfu_transport_send_data(sfu_transport_t *t, uint64_t now_us, int stream, uint32_t ppid,
+                            const uint8_t *buf, size_t len);
+/* Bytes the association holds (queued + unacknowledged, sfu_sctp_buffered_amount); 0
+ * without one. */
+size_t sfu_transport_data_buffered(const sfu_transport_t *t);
+/* Whether a send got SFU_EAGAIN and on_data_writable_cb has not fired since. */
+int sfu_transport_data_blocked(const sfu_transport_t *t);
+/* The association's send buffer and low-water mark (bytes; 0 = sctp.h's defaults:
+ * SFU_SCTP_SEND_BUFFER, a quarter of it). Takes effect for an association created
+ * after the call (set it before sfu_transport_set_sctp); the low-water mark also for a
+ * live one. */
+void sfu_transport_set_data_buffer(sfu_transport_t *t, uint32_t send_buffer, uint32_t low_water);
 /* The SRTP session (its stats: SSRCs live, evicted, ended by BYE), NULL before joined. */
 struct sfu_srtp *sfu_transport_srtp(const sfu_transport_t *t);
 

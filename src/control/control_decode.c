@@ -25,7 +25,7 @@ static const char *const g_op_names[SFU_OP__COUNT] = {
     "DeleteAttendee", "UpdateAttendeeCapabilities",
     "GetWorkerStats", "Subscribe",
     "LeaveMeeting",   "GetAttendeeStats",
-    "GetStreamIndex"};
+    "GetStreamIndex", "SendDataMessage"};
 
 const char *sfu_op_name(sfu_op_t op) { return (unsigned)op < SFU_OP__COUNT ? g_op_names[op] : "?"; }
 
@@ -410,6 +410,38 @@ static int dec_subscribe(const cJSON *o, sfu_cmd_t *c, char *err, size_t errlen)
   return 0;
 }
 
+/* SendDataMessage (issue 10): types and presence here (BadRequest); the data-message
+ * rules (topic, size, lifetime range: BadTopic, TooLarge, BadRequest) on the loop, by the
+ * same function a client's message goes through (sfu_data_validate), so that both get
+ * the same answers and the meeting counts every refusal. */
+static int dec_data_string(const cJSON *o, const char *name, char **out, size_t *len, char *err,
+                           size_t errlen) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+  if (!v) return bad(err, errlen, "%s: missing (a string)", name);
+  if (!cJSON_IsString(v)) return bad(err, errlen, "%s: must be a string", name);
+  *len = strlen(v->valuestring); /* \u0000 was refused before parsing (precheck) */
+  *out = strdup(v->valuestring);
+  if (!*out) return bad(err, errlen, "request: out of memory");
+  return 0;
+}
+
+static int dec_send_data(const cJSON *o, sfu_cmd_t *c, char *err, size_t errlen) {
+  int rc;
+  if ((rc = get_uuid(o, "MeetingId", 1, c->meeting_id, err, errlen)) ||
+      (rc = dec_data_string(o, "Topic", &c->data_topic, &c->data_topic_len, err, errlen)) ||
+      (rc = dec_data_string(o, "Data", &c->data, &c->data_len, err, errlen)))
+    return rc;
+  const cJSON *l = cJSON_GetObjectItemCaseSensitive(o, "LifetimeMs");
+  c->lifetime_ms = 0;
+  if (!l || cJSON_IsNull(l)) return 0;
+  if (!cJSON_IsNumber(l) || l->valuedouble != floor(l->valuedouble))
+    return bad(err, errlen, "LifetimeMs: must be an integer from 0 to 300000");
+  /* Out of range is the loop's answer (the client's rule); clamped so the cast is defined. */
+  double d = l->valuedouble;
+  c->lifetime_ms = d < -1 ? -1 : d > 1e9 ? (int64_t)1e9 : (int64_t)d;
+  return 0;
+}
+
 static int dec_op(const cJSON *o, sfu_cmd_t *c, char *err, size_t errlen) {
   int rc;
   switch (c->op) {
@@ -441,6 +473,8 @@ static int dec_op(const cJSON *o, sfu_cmd_t *c, char *err, size_t errlen) {
       return get_caps(o, 1, &c->caps, err, errlen);
     case SFU_OP_SUBSCRIBE:
       return dec_subscribe(o, c, err, errlen);
+    case SFU_OP_SEND_DATA_MESSAGE:
+      return dec_send_data(o, c, err, errlen);
     default:
       return bad(err, errlen, "op: unknown operation");
   }
@@ -527,6 +561,9 @@ void sfu_cmd_free(sfu_cmd_t *cmd) {
     free(cmd->join_token);
   }
   free(cmd->sdp_offer);
+  free(cmd->data_topic);
+  free(cmd->data);
+  cmd->data_topic = cmd->data = NULL;
   cmd->items = NULL;
   cmd->n_items = 0;
   cmd->join_token = NULL;

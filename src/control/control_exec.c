@@ -10,6 +10,7 @@
 #include "sfu/control.h"
 #include "control/control_rtc.h"
 #include "control/control_audio.h"
+#include "control/control_data.h"
 #include "control/control_video.h"
 #include "sfu/err.h"
 
@@ -100,6 +101,9 @@ cJSON *sfu_control_meeting_json(const sfu_meeting_t *m, const sfu_control_ctx_t 
     sfu_mixer_stats(mx, &st);
     cJSON_AddItemToObject(o, "Audio", sfu_control_mixer_json(&st));
   }
+  /* issue 10: the meeting's data relay, once it has one (a channel opened, a message) */
+  cJSON *d = sfu_control_meeting_data_json(m);
+  if (d) cJSON_AddItemToObject(o, "Data", d);
   return o;
 }
 
@@ -199,6 +203,7 @@ static cJSON *exec_stats(sfu_session_t *s, const sfu_control_ctx_t *ctx) {
   sfu_control_add_rtc_stats(l, ctx->rtc);
   sfu_control_add_loop_video_stats(l, s, ctx->rtc);
   sfu_control_add_loop_audio_stats(l, s);
+  sfu_control_add_loop_data_stats(l, s);
   return with_item("Loop", l);
 }
 
@@ -317,6 +322,8 @@ cJSON *sfu_control_exec(sfu_session_t *s, const sfu_cmd_t *cmd, const sfu_contro
       return sfu_control_exec_attendee_stats(s, cmd, ctx, now_us);
     case SFU_OP_GET_STREAM_INDEX:
       return exec_stream_index(s, cmd, ctx);
+    case SFU_OP_SEND_DATA_MESSAGE:
+      return sfu_control_exec_send_data(s, cmd, ctx, now_us);
     default:
       return sfu_control_error(SFU_EINVAL, "op: unknown operation");
   }

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "control/control_audio.h"
+#include "control/control_data.h"
 #include "control/control_video.h"
 #include "sfu/err.h"
 
@@ -106,6 +107,11 @@ static void add_counters(cJSON *o, const sfu_transport_stats_t *st) {
   cJSON_AddNumberToObject(o, "DataChannels", (double)st->data_channels); /* open now */
   cJSON_AddNumberToObject(o, "DataMessagesIn", (double)st->data_messages_in);
   cJSON_AddNumberToObject(o, "DataBytesIn", (double)st->data_bytes_in);
+  /* issue 10: what the worker sent on data channels (relayed messages, refusals,
+   * sfu:audio) and the sends its association refused (backpressure) */
+  cJSON_AddNumberToObject(o, "DataMessagesOut", (double)st->data_messages_out);
+  cJSON_AddNumberToObject(o, "DataBytesOut", (double)st->data_bytes_out);
+  cJSON_AddNumberToObject(o, "DataSendBlocked", (double)st->data_send_blocked);
 }
 
 static void transport_fields(cJSON *o, const sfu_transport_t *t) {
@@ -161,6 +167,9 @@ cJSON *sfu_control_exec_attendee_stats(sfu_session_t *s, const sfu_cmd_t *cmd,
   /* issue 9: only while the attendee is in its meeting's mixer (on unless SFU_AUDIO_MIXER=0) */
   cJSON *au = sfu_control_attendee_audio_json(a, now_us);
   if (au) cJSON_AddItemToObject(r, "Audio", au);
+  /* issue 10: once the attendee has a data-relay peer (its channel opened, it sent) */
+  cJSON *d = sfu_control_attendee_data_json(a);
+  if (d) cJSON_AddItemToObject(r, "Data", d);
   return r;
 }
 

@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,19 @@
 #define RECV_BUF (64 * 1024)   /* scratch receive buffer per group */
 #define RECV_BATCH 256         /* messages read per service before yielding to the loop */
 #define ARG_SOCK (1ull << 63)  /* upcall arg bit: accepted/connected socket, not listener */
+
+/* usrsctp's SCTP_GET_SNDBUF_USE (netinet/sctp.h and sctp_uio.h of usrsctp 0.9.5; not in
+ * its public usrsctp.h): bytes queued on the association's send side
+ * (asoc.total_output_queue_size) and its receive side. Stable in usrsctp since the
+ * FreeBSD import; sctp_getopt answers it for any socket (sctp_usrreq.c). */
+#ifndef SCTP_GET_SNDBUF_USE
+#define SCTP_GET_SNDBUF_USE 0x00001101
+#endif
+struct sfu_usrsctp_sockstat {
+  sctp_assoc_t ss_assoc_id;
+  uint32_t ss_total_sndbuf;
+  uint32_t ss_total_recv_buf;
+};
 
 /* ---- process-global state (usrsctp is one stack per process) ----
  * g_mu guards the registry (id → association), every association's queue and flags and
@@ -88,6 +102,9 @@ struct sfu_sctp {
   uint8_t *partial; /* a message arriving in pieces (no MSG_EOR yet) */
   size_t partial_len, partial_cap;
   int partial_drop;
+  uint16_t partial_sid;
+  int partial_on;   /* a message is being gathered (partial_sid) */
+  int blocked;      /* a send got EAGAIN; on_writable_cb pending (owner) */
   /* Ticks (owner): why a usrsctp timer may be armed for this association. */
   sfu_list_t busy_link; /* in g->busy while any of the below holds */
   int in_busy;
@@ -449,6 +466,32 @@ static void sync_clock(sfu_sctp_group_t *g, uint64_t now_us) {
 
 static void service(sfu_sctp_t *a);
 
+/* ---- backpressure ---- */
+
+static size_t buffered(const sfu_sctp_t *a) {
+  if (!a->sock || a->state != SFU_SCTP_ESTABLISHED) return 0;
+  struct sfu_usrsctp_sockstat ss;
+  socklen_t l = sizeof ss;
+  memset(&ss, 0, sizeof ss);
+  if (usrsctp_getsockopt(a->sock, IPPROTO_SCTP, SCTP_GET_SNDBUF_USE, &ss, &l) != 0) return 0;
+  return ss.ss_total_sndbuf;
+}
+
+/* Owner thread, outside usrsctp. Space comes back when a SACK is processed (usrsctp's
+ * upcall after every packet in flags the association: service runs) or when PR-SCTP
+ * abandons chunks at a timer (group_handle_timeout looks at blocked busy ones: an
+ * association with unacknowledged data stays on the busy list). One getsockopt per
+ * look, only while blocked. */
+static void check_writable(sfu_sctp_t *a) {
+  if (!a->blocked) return;
+  size_t b = buffered(a);
+  if (a->state == SFU_SCTP_ESTABLISHED && b > a->o.low_water) return;
+  a->blocked = 0;
+  if (a->state != SFU_SCTP_ESTABLISHED) return; /* closed: nothing will be writable */
+  a->st.writable++;
+  if (a->cbs.on_writable_cb) a->cbs.on_writable_cb(a->cbs.user, b);
+}
+
 void sfu_sctp_group_handle_timeout(sfu_sctp_group_t *g, uint64_t now_us) {
   if (!g) return;
   sfu_sctp_group_t *prev = tls_group;
@@ -476,6 +519,11 @@ void sfu_sctp_group_handle_timeout(sfu_sctp_group_t *g, uint64_t now_us) {
     pthread_mutex_lock(&g_mu);
   }
   pthread_mutex_unlock(&g_mu);
+  sfu_list_t *it, *tmp;
+  sfu_list_foreach_safe(it, tmp, &g->busy) {
+    sfu_sctp_t *a = sfu_container_of(it, sfu_sctp_t, busy_link);
+    if (a->blocked) check_writable(a);
+  }
   review_busy(g, now_us);
   tls_group = prev;
 }
@@ -584,6 +632,17 @@ static int raw_send(sfu_sctp_t *a, uint16_t stream, uint32_t ppid, const uint8_t
     /* RFC 8831 §6.4: the channel type's ordering and partial reliability (RFC 3758). */
     if (c->channel_type & 0x80) spa.sendv_sndinfo.snd_flags |= SCTP_UNORDERED;
     uint8_t pr = c->channel_type & 0x7f;
+    /* RFC 8832 §5.1: REXMIT's reliability is the number of retransmissions, 0 included
+     * (maxRetransmits: 0, "send once"); TIMED's is a lifetime in ms. The policy is
+     * always set explicitly, whatever the value: usrsctp keys partial reliability on
+     * the policy alone (sctp_set_prsctp_policy: PR_SCTP_ENABLED(policy)) and stores the
+     * count in timetodrop.tv_sec, abandoning a chunk once snd_count > count
+     * (sctp_timer.c sctp_mark_all_for_resend, sctp_indata.c fast retransmit), so RTX
+     * with 0 is sent once and never retransmitted. Leaving the policy out when the
+     * value is 0 (the trap: "no limit" = reliable) or mapping TIMED 0 to RTX with an
+     * unset count (libwebrtc's old usrsctp transport passed max_rtx_count -1, i.e.
+     * 0xffffffff retransmissions) would make such a channel reliable.
+     * test_sctp `rexmit_zero_channel_is_sent_once`. */
     if (pr == SFU_DCEP_PARTIAL_RELIABLE_REXMIT || pr == SFU_DCEP_PARTIAL_RELIABLE_TIMED) {
       spa.sendv_flags |= SCTP_SEND_PRINFO_VALID;
       spa.sendv_prinfo.pr_policy = pr == SFU_DCEP_PARTIAL_RELIABLE_REXMIT ? SCTP_PR_SCTP_RTX : SCTP_PR_SCTP_TTL;
@@ -591,8 +650,16 @@ static int raw_send(sfu_sctp_t *a, uint16_t stream, uint32_t ppid, const uint8_t
     }
   }
   ssize_t n = usrsctp_sendv(a->sock, buf, len, NULL, 0, &spa, sizeof spa, SCTP_SENDV_SPA, 0);
-  if (n < 0) return errno == EWOULDBLOCK || errno == EAGAIN ? SFU_EAGAIN : SFU_EIO;
-  return 0;
+  if (n >= 0) return 0;
+  if (errno == EWOULDBLOCK || errno == EAGAIN) {
+    /* Backpressure, not failure (sctp.h): nothing was queued; the owner hears of relief
+     * through on_writable_cb (check_writable), and nobody retries here. */
+    a->st.send_blocked++;
+    a->blocked = 1;
+    return SFU_EAGAIN;
+  }
+  if (errno == EMSGSIZE) return SFU_ETOOBIG; /* larger than the whole send buffer */
+  return SFU_EIO;
 }
 
 static void dcep_open(sfu_sctp_t *a, uint16_t sid, const uint8_t *buf, size_t len) {
@@ -609,8 +676,13 @@ static void dcep_open(sfu_sctp_t *a, uint16_t sid, const uint8_t *buf, size_t le
   }
   sfu_sctp_channel_t *c = ch_add(a, sid, &o);
   if (!c) {
+    /* Hundreds of OPENs cost a table scan and a reset each (flush_resets batches up to
+     * 64 streams per RE-CONFIG request): the channels already open are untouched. */
     a->st.dcep_errors++;
-    SFU_INFO("sctp", "channel table full (%d): stream %u refused", SFU_SCTP_MAX_CHANNELS, sid);
+    a->st.channels_refused++;
+    if (a->st.channels_refused == 1 || a->st.channels_refused % 1000 == 0)
+      SFU_INFO("sctp", "channel table full (%d): stream %u refused (%" PRIu64 " refused so far)",
+               SFU_SCTP_MAX_CHANNELS, sid, a->st.channels_refused);
     reset_stream(a, sid);
     return;
   }
@@ -661,10 +733,28 @@ static void deliver(sfu_sctp_t *a, uint16_t sid, uint32_t ppid, const uint8_t *b
  * gathered (bounded by the max message size; past it the message is dropped). */
 static void on_data(sfu_sctp_t *a, uint16_t sid, uint32_t ppid, const uint8_t *buf, size_t n, int eor) {
   size_t max = a->o.max_message_size;
-  if (eor && a->partial_len == 0 && !a->partial_drop) {
+  if (eor && !a->partial_on) {
     if (n > max) a->st.oversize++;
     else deliver(a, sid, ppid, buf, n);
     return;
+  }
+  if (a->partial_on && sid != a->partial_sid) {
+    /* usrsctp's default fragment interleave level (1) never interleaves the pieces of
+     * two streams on one association, and I-DATA is off: a piece of another stream
+     * means the gathered message can never complete. Dropped, never mixed. */
+    a->st.oversize++;
+    a->partial_len = 0;
+    a->partial_drop = 0;
+    a->partial_on = 0;
+    if (eor) {
+      on_data(a, sid, ppid, buf, n, eor);
+      return;
+    }
+  }
+  if (!a->partial_on) {
+    a->partial_on = 1;
+    a->partial_sid = sid;
+    a->st.partial_messages++;
   }
   if (!a->partial_drop) {
     if (a->partial_len + n > max) {
@@ -689,10 +779,15 @@ static void on_data(sfu_sctp_t *a, uint16_t sid, uint32_t ppid, const uint8_t *b
     }
   }
   if (!eor) return;
-  if (a->partial_drop) a->st.oversize++;
-  else deliver(a, sid, ppid, a->partial, a->partial_len);
+  /* Reset before delivering: the callee may send, and a send never re-enters here, but
+   * the state must not depend on that. */
+  size_t len = a->partial_len;
+  int drop = a->partial_drop;
   a->partial_len = 0;
   a->partial_drop = 0;
+  a->partial_on = 0;
+  if (drop) a->st.oversize++;
+  else deliver(a, sid, ppid, a->partial, len);
 }
 
 /* ---- notifications ---- */
@@ -777,6 +872,15 @@ static void set_mtu(sfu_sctp_t *a, struct socket *s, sctp_assoc_t assoc) {
     SFU_DEBUG("sctp", "SCTP_PEER_ADDR_PARAMS: errno %d", errno);
 }
 
+/* The bounded send buffer (sctp.h "Send buffer and backpressure"): usrsctp refuses a
+ * non-blocking send with EWOULDBLOCK once queued + unacknowledged bytes would pass it
+ * (sctp_lower_sosend: SCTP_SB_LIMIT_SND, i.e. so_snd.sb_hiwat, which SO_SNDBUF sets). */
+static void set_sndbuf(sfu_sctp_t *a, struct socket *s) {
+  int v = (int)a->o.send_buffer;
+  if (usrsctp_setsockopt(s, SOL_SOCKET, SO_SNDBUF, &v, sizeof v))
+    SFU_DEBUG("sctp", "SO_SNDBUF %d: errno %d", v, errno);
+}
+
 static int set_opts(sfu_sctp_t *a, struct socket *s) {
   struct linger lg = {1, 0}; /* close = ABORT, freed at once: no lingering state */
   int on = 1;
@@ -795,6 +899,7 @@ static int set_opts(sfu_sctp_t *a, struct socket *s) {
     if (usrsctp_setsockopt(s, IPPROTO_SCTP, SCTP_EVENT, &ev, sizeof ev)) return SFU_EINTERNAL;
   }
   set_mtu(a, s, SCTP_FUTURE_ASSOC);
+  set_sndbuf(a, s);
   return 0;
 }
 
@@ -804,6 +909,7 @@ static void do_accept(sfu_sctp_t *a) {
   usrsctp_set_non_blocking(s, 1);
   usrsctp_set_upcall(s, upcall, (void *)(uintptr_t)(a->id | ARG_SOCK));
   set_mtu(a, s, 0);
+  set_sndbuf(a, s); /* inherited from the listener already (sonewconn); made explicit */
   a->sock = s;
   /* One association per transport: the listener has done its job. */
   usrsctp_set_upcall(a->lsock, NULL, NULL);
@@ -862,6 +968,7 @@ static void service(sfu_sctp_t *a) {
   if (a->lsock && !a->sock) do_accept(a);
   if (a->sock) do_recv(a);
   flush_resets(a);
+  check_writable(a);
 }
 
 /* ---- associations ---- */
@@ -913,6 +1020,9 @@ sfu_sctp_t *sfu_sctp_new(sfu_sctp_group_t *g, const sfu_sctp_opts_t *opts, const
   if (!a->o.max_message_size) a->o.max_message_size = SFU_SCTP_MAX_MESSAGE;
   if (!a->o.remote_max_message_size) a->o.remote_max_message_size = REMOTE_MMS_DEFAULT;
   if (!a->o.mtu) a->o.mtu = DEFAULT_MTU;
+  if (!a->o.send_buffer) a->o.send_buffer = SFU_SCTP_SEND_BUFFER;
+  if (a->o.send_buffer > INT32_MAX) a->o.send_buffer = INT32_MAX;
+  if (!a->o.low_water || a->o.low_water >= a->o.send_buffer) a->o.low_water = a->o.send_buffer / 4;
   a->state = SFU_SCTP_CONNECTING;
   a->sack_due_us = UINT64_MAX;
   pthread_mutex_lock(&g_mu);
@@ -1056,6 +1166,12 @@ const char *sfu_sctp_state_name(sfu_sctp_state_t st) {
 }
 
 const sfu_sctp_stats_t *sfu_sctp_stats(const sfu_sctp_t *a) { return &a->st; }
+size_t sfu_sctp_buffered_amount(const sfu_sctp_t *a) { return a ? buffered(a) : 0; }
+int sfu_sctp_blocked(const sfu_sctp_t *a) { return a ? a->blocked : 0; }
+void sfu_sctp_set_low_water(sfu_sctp_t *a, size_t bytes) {
+  if (!a) return;
+  a->o.low_water = bytes < a->o.send_buffer ? (uint32_t)bytes : a->o.send_buffer / 4;
+}
 size_t sfu_sctp_open_channels(const sfu_sctp_t *a) { return a ? a->n_open : 0; }
 
 const sfu_sctp_channel_t *sfu_sctp_channel(const sfu_sctp_t *a, uint16_t stream) {

@@ -580,10 +580,12 @@ static int attr_sctp(pctx_t *c, span_t name, span_t v, int *handled) {
       return PERR(c, SFU_EPARSE, "line %zu: sctp-port not in 1..65535", c->line_no);
     m->sctp_port = (uint16_t)x;
   } else if (span_eq(name, "max-message-size")) {
-    /* RFC 8841 §6.1; 0 means "no limit" there, which we clamp to our own later. */
+    /* RFC 8841 §6.1: "A value of 0 indicates that the SDP offerer/answerer can handle
+     * messages of any size"; absent means 64 KiB. 0 is the field's "absent" here, so
+     * "any size" is kept as UINT32_MAX (the send buffer still bounds what we send). */
     if (parse_u64(trim(v), UINT32_MAX, &x))
       return PERR(c, SFU_EPARSE, "line %zu: max-message-size not a number", c->line_no);
-    m->max_message_size = (uint32_t)x;
+    m->max_message_size = x == 0 ? UINT32_MAX : (uint32_t)x;
   } else if (span_eq(name, "sctpmap")) {
     /* Legacy: a=sctpmap:<port> webrtc-datachannel [<streams>] */
     span_t p = next_tok(&v), app = next_tok(&v);

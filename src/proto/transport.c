@@ -185,8 +185,11 @@ static void sctp_channel(void *user, const sfu_sctp_channel_t *ch, int open) {
   else if (t->st.data_channels) t->st.data_channels--;
   /* The worker's own messages (sfu:audio) go on the first channel the client opened
    * (issue 10's rule); once it closes, none until the client opens another. */
+  int before = t->first_channel;
   if (open && t->first_channel < 0) t->first_channel = ch->stream;
   else if (!open && t->first_channel == ch->stream) t->first_channel = -1;
+  if (t->first_channel != before && t->cbs.on_data_channel_cb)
+    t->cbs.on_data_channel_cb(t->cbs.user, t, t->first_channel);
   SFU_INFO("transport", "%s: data channel '%s' on stream %u %s", t->local_ufrag, ch->label, ch->stream,
            open ? "open" : "closed");
 }
@@ -199,10 +202,16 @@ static void sctp_message(void *user, uint16_t stream, uint32_t ppid, const uint8
   if (t->cbs.on_data_message_cb) t->cbs.on_data_message_cb(t->cbs.user, t, stream, ppid, buf, len);
 }
 
+static void sctp_writable(void *user, size_t buffered) {
+  sfu_transport_t *t = user;
+  if (t->state == ST_GONE) return;
+  if (t->cbs.on_data_writable_cb) t->cbs.on_data_writable_cb(t->cbs.user, t, buffered);
+}
+
 /* Once joined and configured: the SCTP server side waits for the client's INIT. */
 static void start_sctp(sfu_transport_t *t) {
   if (t->sctp || !t->sctp_group || t->state != ST_JOINED) return;
-  sfu_sctp_cbs_t cbs = {sctp_out, NULL, sctp_channel, sctp_message, t};
+  sfu_sctp_cbs_t cbs = {sctp_out, NULL, sctp_channel, sctp_message, t, sctp_writable};
   t->sctp = sfu_sctp_new(t->sctp_group, &t->sctp_opts, &cbs, t->last_now_us);
   if (!t->sctp) SFU_WARN("transport", "%s: could not create the SCTP association", t->local_ufrag);
 }
@@ -213,7 +222,10 @@ int sfu_transport_set_sctp(sfu_transport_t *t, sfu_sctp_group_t *group, uint16_t
   if (t->state == ST_GONE) return SFU_ECLOSED;
   if (t->sctp_group) return 0;
   t->sctp_group = group;
+  uint32_t sb = t->sctp_opts.send_buffer, lw = t->sctp_opts.low_water; /* set_data_buffer */
   memset(&t->sctp_opts, 0, sizeof t->sctp_opts);
+  t->sctp_opts.send_buffer = sb;
+  t->sctp_opts.low_water = lw;
   t->sctp_opts.role = SFU_SCTP_ROLE_SERVER; /* we are the DTLS server (RFC 8832 §4: even/odd ids) */
   t->sctp_opts.local_port = local_port;
   t->sctp_opts.remote_port = remote_port;
@@ -407,6 +419,12 @@ void sfu_transport_close(sfu_transport_t *t, uint64_t now_us) {
   /* RFC 5246 §7.2.1 close_notify, sent while the 5-tuples are still known. */
   if (t->dtls) sfu_dtls_close(t->dtls);
   depart(t, SFU_DEPART_LEFT, 0);
+}
+
+void sfu_transport_drop(sfu_transport_t *t, uint64_t now_us, int err) {
+  if (t->state == ST_GONE) return;
+  if (t->dtls) sfu_dtls_close(t->dtls);
+  depart(t, SFU_DEPART_DROPPED, err);
 }
 
 /* ---- input ---- */
@@ -716,3 +734,38 @@ int sfu_transport_data_channel(const sfu_transport_t *t) {
   return t->sctp && t->state != ST_GONE ? t->first_channel : -1;
 }
 sfu_srtp_t *sfu_transport_srtp(const sfu_transport_t *t) { return t->srtp; }
+
+/* ---- data channels: sending with backpressure ---- */
+
+int sfu_transport_send_data(sfu_transport_t *t, uint64_t now_us, int stream, uint32_t ppid,
+                            const uint8_t *buf, size_t len) {
+  if (!t->sctp || t->state != ST_JOINED) return SFU_ESTATE;
+  if (ppid != SFU_SCTP_PPID_STRING && ppid != SFU_SCTP_PPID_BINARY) return SFU_EINVAL;
+  if (stream < 0) stream = t->first_channel;
+  if (stream < 0 || stream > 0xffff) return SFU_ENOENT;
+  const sfu_sctp_channel_t *ch = sfu_sctp_channel(t->sctp, (uint16_t)stream);
+  if (!ch || !ch->open || ch->closing) return SFU_ENOENT;
+  if (now_us > t->last_now_us) t->last_now_us = now_us;
+  int rc = sfu_sctp_send(t->sctp, now_us, (uint16_t)stream, ppid, buf, len);
+  if (rc == 0) {
+    t->st.data_messages_out++;
+    t->st.data_bytes_out += len;
+  } else if (rc == SFU_EAGAIN) {
+    t->st.data_send_blocked++;
+  }
+  return rc;
+}
+
+size_t sfu_transport_data_buffered(const sfu_transport_t *t) {
+  return t->sctp ? sfu_sctp_buffered_amount(t->sctp) : 0;
+}
+
+int sfu_transport_data_blocked(const sfu_transport_t *t) {
+  return t->sctp ? sfu_sctp_blocked(t->sctp) : 0;
+}
+
+void sfu_transport_set_data_buffer(sfu_transport_t *t, uint32_t send_buffer, uint32_t low_water) {
+  t->sctp_opts.send_buffer = send_buffer;
+  t->sctp_opts.low_water = low_water;
+  if (t->sctp) sfu_sctp_set_low_water(t->sctp, low_water);
+}

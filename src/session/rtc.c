@@ -134,6 +134,7 @@ static void tp_departed(void *user, sfu_transport_t *t, sfu_depart_kind_t kind, 
   heap_remove(r, x);
   rtc_video_peer_gone(r, x);
   rtc_mixer_gone(r, x);
+  rtc_data_gone(r, x);
   if (!x->att) return;
   if (x->att->transport == x) x->att->transport = NULL;
   if (joined) {
@@ -147,9 +148,18 @@ static void tp_departed(void *user, sfu_transport_t *t, sfu_depart_kind_t kind, 
 
 /* Decrypted media goes to the meeting's video router (rtc_video.c) and, for the
  * attendee's audio PTs with the mixer on, to its meeting's mixer (rtc_mixer.c). */
-/* Data-channel messages are counted by the transport (DataMessagesIn) and dropped here
- * for now: the data-message relay (roadmap item 5) will take them from on_data_message_cb. */
-static const sfu_transport_cbs_t tp_cbs_template = {tp_send, tp_joined, tp_departed, rtc_video_on_rtp, rtc_video_on_rtcp, NULL, NULL, NULL};
+/* Data-channel messages (counted by the transport, DataMessagesIn) and the client's first
+ * channel opening and closing go to the meeting's data relay (rtc_data.c, issue 10). */
+static const sfu_transport_cbs_t tp_cbs_template = {
+    .send_cb = tp_send,
+    .on_joined_cb = tp_joined,
+    .on_departed_cb = tp_departed,
+    .on_rtp_cb = rtc_video_on_rtp,
+    .on_rtcp_cb = rtc_video_on_rtcp,
+    .on_data_message_cb = rtc_data_on_message,
+    .on_data_writable_cb = rtc_data_on_writable,
+    .on_data_channel_cb = rtc_data_on_channel,
+};
 
 /* ---- lifetime ---- */
 
@@ -174,11 +184,15 @@ static void add_stats(sfu_transport_stats_t *s, const sfu_transport_stats_t *a) 
   s->data_channels += a->data_channels;
   s->data_messages_in += a->data_messages_in;
   s->data_bytes_in += a->data_bytes_in;
+  s->data_messages_out += a->data_messages_out;
+  s->data_bytes_out += a->data_bytes_out;
+  s->data_send_blocked += a->data_send_blocked;
 }
 
 static void rec_free(sfu_rtc_t *r, rtc_rec_t *x) {
   rtc_video_peer_gone(r, x);
   rtc_mixer_gone(r, x);
+  rtc_data_gone(r, x);
   add_stats(&r->closed.sum, sfu_transport_stats(x->tp));
   heap_remove(r, x);
   sfu_list_remove(&x->link);
@@ -215,6 +229,8 @@ sfu_rtc_t *sfu_rtc_new(sfu_session_t *session, const sfu_dtls_cert_t *cert,
   r->video_deadline = UINT64_MAX;
   sfu_list_init(&r->mixers);
   r->audio_deadline = UINT64_MAX;
+  sfu_list_init(&r->datas);
+  r->data_deadline = UINT64_MAX;
   if (sfu_transport_table_init(&r->table)) {
     free(r);
     return NULL;
@@ -237,6 +253,7 @@ void sfu_rtc_free(sfu_rtc_t *r) {
   reap(r);
   rtc_video_free_all(r);
   rtc_mixer_free_all(r);
+  rtc_data_free_all(r); /* after the records (they close their peers) */
   sfu_sctp_group_free(r->sctp); /* after the transports: they own the associations */
   sfu_transport_table_free(&r->table);
   free(r->heap);
@@ -475,7 +492,10 @@ int sfu_rtc_leave(sfu_rtc_t *r, const char *meeting_id, const char *attendee_id,
 
 void sfu_rtc_attendee_removed(sfu_rtc_t *r, sfu_attendee_t *a) {
   rtc_rec_t *x = a->transport;
-  if (!x) return;
+  if (!x) {
+    rtc_data_attendee_removed(r, a); /* its mark, stats (no transport to close) */
+    return;
+  }
   /* Inside a session call: detach first so that the departure touches neither the
    * session nor the event stream (AttendeeDeleted is this attendee's last event). */
   a->transport = NULL;
@@ -483,6 +503,7 @@ void sfu_rtc_attendee_removed(sfu_rtc_t *r, sfu_attendee_t *a) {
   x->silent = 1;
   sfu_transport_close(x->tp, r->last_now_us);
   reap(r);
+  rtc_data_attendee_removed(r, a); /* after its transport closed its peer */
 }
 
 void sfu_rtc_close_all(sfu_rtc_t *r) {
@@ -523,6 +544,7 @@ void sfu_rtc_handle_timeout(sfu_rtc_t *r, uint64_t now_us) {
   if (sfu_sctp_group_next_deadline(r->sctp) <= now_us) sfu_sctp_group_handle_timeout(r->sctp, now_us);
   if (r->video_deadline <= now_us) rtc_video_timeout(r, now_us);
   if (r->audio_deadline <= now_us) rtc_mixer_timeout(r, now_us);
+  if (r->data_deadline <= now_us) rtc_data_timeout(r, now_us); /* may drop a stuck receiver */
   while (r->heap_n > 0 && r->heap[0]->deadline <= now_us) {
     rtc_rec_t *x = r->heap[0];
     sfu_transport_handle_timeout(x->tp, now_us);
@@ -547,6 +569,7 @@ uint64_t sfu_rtc_next_deadline(const sfu_rtc_t *r) {
   uint64_t s = sfu_sctp_group_next_deadline(r->sctp);
   if (r->video_deadline < d) d = r->video_deadline;
   if (r->audio_deadline < d) d = r->audio_deadline;
+  if (r->data_deadline < d) d = r->data_deadline;
   return s < d ? s : d;
 }
 

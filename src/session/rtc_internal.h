@@ -4,6 +4,7 @@
 #define SFU_SESSION_RTC_INTERNAL_H
 
 #include "sfu/audio_in.h"
+#include "sfu/data_relay.h"
 #include "sfu/dtls.h"
 #include "sfu/list.h"
 #include "sfu/rtc.h"
@@ -72,6 +73,12 @@ typedef struct rtc_rec {
     uint64_t level_127_us;
     uint8_t level_muted, in_muted;
   } mix;
+  /* issue 10: its attendee's peer in its meeting's data relay (rtc_data.c), set while
+   * the peer is open on this transport (its first data channel is open); else NULL */
+  struct {
+    struct rtc_data *rd;
+    sfu_data_peer_t *peer;
+  } data;
 } rtc_rec_t;
 
 struct sfu_rtc {
@@ -96,6 +103,8 @@ struct sfu_rtc {
   uint8_t mix_buf[SFU_MIXER_RTP_MAX + 64]; /* a mix packet being protected (SRTP tag) */
   char *env_buf;          /* the sfu:audio envelope being sent; grows to its high-water */
   size_t env_cap;
+  sfu_list_t datas;       /* rtc_data_t of the meetings that have a data relay (rtc_data.c) */
+  uint64_t data_deadline; /* <= the earliest of their deadlines (UINT64_MAX: none) */
 };
 
 /* One meeting's video router, hung on meeting->media. */
@@ -140,6 +149,24 @@ void rtc_mixer_on_rtcp(rtc_rec_t *x, uint64_t now_us, const uint8_t *buf, size_t
 void rtc_mixer_timeout(sfu_rtc_t *r, uint64_t now_us);
 void rtc_mixer_meeting_removed(sfu_rtc_t *r, sfu_meeting_t *m);
 void rtc_mixer_free_all(sfu_rtc_t *r);
+/* rtc_data.c (issue 10): the meetings' data-message relays. */
+/* Transport callbacks (on_data_message_cb, on_data_channel_cb); user is the record. */
+void rtc_data_on_message(void *user, sfu_transport_t *t, uint16_t stream, uint32_t ppid,
+                         const uint8_t *buf, size_t len);
+void rtc_data_on_channel(void *user, sfu_transport_t *t, int stream);
+void rtc_data_on_writable(void *user, sfu_transport_t *t, size_t buffered);
+/* x's transport departed or is freed: its peer closes (queue flushed). */
+void rtc_data_gone(sfu_rtc_t *r, rtc_rec_t *x);
+void rtc_data_attendee_removed(sfu_rtc_t *r, sfu_attendee_t *a);
+void rtc_data_meeting_removed(sfu_rtc_t *r, sfu_meeting_t *m);
+void rtc_data_timeout(sfu_rtc_t *r, uint64_t now_us);
+void rtc_data_free_all(sfu_rtc_t *r);
+/* One of the worker's own messages (the sfu:audio envelope) to x's first channel, under
+ * the same queue and backpressure rules as relayed messages. *shared: see
+ * sfu_data_relay_send_worker (the caller unrefs it after the last listener). 0 sent or
+ * queued, negative dropped. */
+int rtc_data_send_worker(sfu_rtc_t *r, rtc_rec_t *x, uint64_t now_us, const char *msg, size_t len,
+                         sfu_data_msg_t **shared);
 /* rtc_audio.c */
 void rtc_audio_init(rtc_rec_t *x);
 /* After rtc_video_negotiate, from the probe answer: with the mixer on (cfg.audio_mixer),

@@ -163,17 +163,19 @@ static size_t envelope(sfu_rtc_t *r, const char *json, size_t len) {
   return (size_t)(p - r->env_buf);
 }
 
-static void send_data(rtc_rec_t *x, uint64_t now_us, const char *msg, size_t len) {
-  struct sfu_sctp *a = sfu_transport_sctp(x->tp);
-  int stream = sfu_transport_data_channel(x->tp);
-  if (!a || stream < 0) return;
-  if (sfu_sctp_send(a, now_us, (uint16_t)stream, PPID_STRING, (const uint8_t *)msg, len) == 0) {
-    x->mix.signals_sent++;
+/* Through the data relay's per-receiver queue (rtc_data.c, issue 10): the same
+ * backpressure rules as relayed messages; *shared holds one copy for every listener that
+ * had to queue it (unref'd by the caller). */
+static void send_data(rtc_rec_t *x, uint64_t now_us, const char *msg, size_t len,
+                      sfu_data_msg_t **shared) {
+  if (rtc_data_send_worker(x->rtc, x, now_us, msg, len, shared) == 0) {
+    x->mix.signals_sent++; /* sent, or queued behind what it already waits for */
     return;
   }
-  /* Backpressure (SFU_EAGAIN) or a message over the peer's limit: dropped for this
-   * listener alone and counted. The pushes are deltas, so it has missed a change: it
-   * gets a complete document again at the next side task (never a retry loop). */
+  /* Not open, too big for it, or out of memory: dropped for this listener alone and
+   * counted. The pushes are deltas, so it has missed a change: it gets a complete
+   * document again at the next side task (never a retry loop). A queued one that the
+   * queue's bounds drop later clears `primed` the same way (rtc_data.c). */
   x->mix.signals_failed++;
   x->mix.primed = 0;
 }
@@ -186,13 +188,15 @@ static void on_signals(void *user, const char *json, size_t len) {
   rtc_mixer_t *mx = user;
   sfu_rtc_t *r = mx->rtc;
   size_t n = 0;
+  sfu_data_msg_t *shared = NULL;
   sfu_list_t *it;
   sfu_list_foreach(it, &mx->recs) {
     rtc_rec_t *x = sfu_container_of(it, rtc_rec_t, mix.link);
     if (!x->mix.can_receive || !x->mix.primed || !has_channel(x)) continue;
-    if (!n && !(n = envelope(r, json, len))) return;
-    send_data(x, mx->now_us, r->env_buf, n);
+    if (!n && !(n = envelope(r, json, len))) break;
+    send_data(x, mx->now_us, r->env_buf, n, &shared);
   }
+  sfu_data_msg_unref(shared);
 }
 
 /* Muted (issue 9: "the sender sends silence or the audio level says muted"), from two
@@ -271,7 +275,9 @@ static void side_tasks(rtc_mixer_t *mx, uint64_t now_us) {
     size_t n = len ? envelope(r, json, len) : 0;
     if (!n) continue;
     x->mix.primed = 1;
-    send_data(x, now_us, r->env_buf, n); /* clears primed again if refused */
+    sfu_data_msg_t *one = NULL;
+    send_data(x, now_us, r->env_buf, n, &one); /* clears primed again if refused */
+    sfu_data_msg_unref(one);
   }
 }
 

@@ -141,6 +141,7 @@ void rtc_video_timeout(sfu_rtc_t *r, uint64_t now_us) {
 
 void sfu_rtc_meeting_removed(sfu_rtc_t *r, sfu_meeting_t *m) {
   rtc_mixer_meeting_removed(r, m);
+  rtc_data_meeting_removed(r, m);
   rtc_router_t *rr = m->media;
   if (!rr) return;
   if (rr->peers) {

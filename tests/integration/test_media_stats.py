@@ -23,7 +23,7 @@ TRANSPORT_FIELDS = {"IceState", "SelectedProtocol", "DtlsState", "SrtpProfile", 
                     "RtpPackets", "RtcpPackets", "Decrypted", "DecryptedBytes",
                     "DecryptFailures", "DtlsFailures", "FingerprintMismatches", "Dropped",
                     "PacketsOut", "BytesOut", "SctpState", "DataChannels", "DataMessagesIn",
-                    "DataBytesIn"}
+                    "DataBytesIn", "DataMessagesOut", "DataBytesOut", "DataSendBlocked"}
 
 
 class MediaStatsTests(WorkerTest):

@@ -18,6 +18,10 @@
 // GET /command: {seq, op: "renegotiate"} with a seq above the last one done makes it
 // create a new offer on the same PeerConnection (same transceivers, same ICE and DTLS),
 // POST it to /offer with that seq, apply the answer and log "renegotiated" <seq>.
+// "data" (test_data.py, issue 10): no media at all, only the data channel; no greeting
+//     messages. Every message received is POSTed to /dc in batches ({msgs: [{t, data}]},
+//     t = Date.now() on arrival); GET /command {seq, op: "send", msgs: [...]} with a seq
+//     above the last one done sends those strings in order and logs "sent" <seq>.
 // Anything unexpected goes to /log so the test can show it.
 'use strict';
 
@@ -185,16 +189,51 @@ function pollCommands(pc, ms) {
   poll();
 }
 
+// role "data": received messages to /dc in batches, sends on command (see the top).
+function dataRole(dc, dcInfo, ms) {
+  let box = [], done = 0, busy = false;
+  dc.addEventListener('message', (e) => {
+    box.push({t: Date.now(), data: typeof e.data === 'string' ? e.data : '<binary>'});
+  });
+  const flush = async () => {
+    if (box.length) {
+      const msgs = box;
+      box = [];
+      await post('/dc', {msgs}).catch(() => {});
+    }
+    setTimeout(flush, ms);
+  };
+  const poll = async () => {
+    if (!busy) {
+      busy = true;
+      try {
+        const c = await (await fetch('/command')).json();
+        if (c.op === 'send' && c.seq > done && dc.readyState === 'open') {
+          done = c.seq;
+          for (const m of c.msgs) { dc.send(m); dcInfo.sent++; }
+          await log('sent', c.seq);
+        }
+      } catch (e) {
+        await log('error', 'command: ' + e);
+      }
+      busy = false;
+    }
+    setTimeout(poll, ms);
+  };
+  flush();
+  poll();
+}
+
 async function main() {
   const cfg = await (await fetch('/config')).json();
-  const viewer = cfg.role === 'viewer';
+  const viewer = cfg.role === 'viewer', data = cfg.role === 'data';
   const pc = new RTCPeerConnection({bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require'});
   pc.addEventListener('connectionstatechange', () => log('state', pc.connectionState));
   if (viewer) {
     view(pc, cfg.receive || 1);
   } else if (cfg.role === 'listener') {
     if (!await listen(pc)) return;
-  } else if (!await publish(pc)) {
+  } else if (!data && !await publish(pc)) {
     return;
   }
   const dc = pc.createDataChannel('chat');
@@ -203,6 +242,7 @@ async function main() {
   dc.onopen = () => {
     dcInfo.opened = true;
     log('dc', 'open');
+    if (data) return;
     for (let i = 0; i < 5; i++) { dc.send('hello ' + i); dcInfo.sent++; }
   };
   dc.onmessage = (e) => {
@@ -213,6 +253,7 @@ async function main() {
       if (env && env.topic === 'sfu:audio') audioSignals.push({t: Date.now(), data: env.data});
     } catch (err) { /* not an envelope: only counted */ }
   };
+  if (data) dataRole(dc, dcInfo, 50);
   dc.onerror = (e) => log('dc', 'error ' + (e.error && e.error.message));
 
   const offer = await pc.createOffer();

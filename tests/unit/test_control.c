@@ -835,6 +835,48 @@ TEST(decode_receive_stream_ids) {
       "SdpOffer: missing");
 }
 
+/* Issue 10: SendDataMessage decodes types and presence; the data-message rules (topic,
+ * sizes, the LifetimeMs range) are the loop's (test_rtc_data, integration test_data). */
+TEST(decode_send_data_message) {
+  CHECK_EQ_INT(dec("{\"op\":\"SendDataMessage\",\"MeetingId\":\"" MID "\",\"Topic\":\"chat\","
+                   "\"Data\":\"h\\u00e9\",\"LifetimeMs\":300000}"), 0);
+  CHECK_EQ_INT(g_cmd.op, SFU_OP_SEND_DATA_MESSAGE);
+  CHECK_EQ_STR(g_cmd.meeting_id, MID);
+  CHECK_EQ_STR(g_cmd.data_topic, "chat");
+  CHECK_EQ_INT(g_cmd.data_topic_len, 4);
+  CHECK_EQ_STR(g_cmd.data, "h\xc3\xa9");
+  CHECK_EQ_INT(g_cmd.data_len, 3);
+  CHECK_EQ_INT(g_cmd.lifetime_ms, 300000);
+  CHECK_EQ_STR(sfu_op_name(SFU_OP_SEND_DATA_MESSAGE), "SendDataMessage");
+  /* LifetimeMs optional (null = absent), Data may be empty, rules not checked here. */
+  CHECK_EQ_INT(dec("{\"op\":\"SendDataMessage\",\"MeetingId\":\"" MID "\",\"Topic\":\"sfu:x\","
+                   "\"Data\":\"\",\"LifetimeMs\":null}"), 0);
+  CHECK_EQ_INT(g_cmd.lifetime_ms, 0);
+  CHECK_EQ_INT(g_cmd.data_len, 0);
+  CHECK_EQ_INT(dec("{\"op\":\"SendDataMessage\",\"MeetingId\":\"" MID "\",\"Topic\":\"t\","
+                   "\"Data\":\"x\",\"LifetimeMs\":1e12}"), 0);
+  CHECK(g_cmd.lifetime_ms > 300000); /* clamped, refused on the loop */
+  BAD("{\"op\":\"SendDataMessage\",\"Topic\":\"t\",\"Data\":\"x\"}", "MeetingId: missing");
+  BAD("{\"op\":\"SendDataMessage\",\"MeetingId\":\"" MID "\",\"Data\":\"x\"}", "Topic: missing");
+  BAD("{\"op\":\"SendDataMessage\",\"MeetingId\":\"" MID "\",\"Topic\":\"t\"}", "Data: missing");
+  BAD("{\"op\":\"SendDataMessage\",\"MeetingId\":\"" MID "\",\"Topic\":1,\"Data\":\"x\"}",
+      "Topic: must be a string");
+  BAD("{\"op\":\"SendDataMessage\",\"MeetingId\":\"" MID "\",\"Topic\":\"t\",\"Data\":[]}",
+      "Data: must be a string");
+  BAD("{\"op\":\"SendDataMessage\",\"MeetingId\":\"" MID "\",\"Topic\":\"t\",\"Data\":\"x\","
+      "\"LifetimeMs\":1.5}", "LifetimeMs: must be an integer");
+  BAD("{\"op\":\"SendDataMessage\",\"MeetingId\":\"" MID "\",\"Topic\":\"t\",\"Data\":\"x\","
+      "\"LifetimeMs\":\"5\"}", "LifetimeMs: must be an integer");
+  /* Without media (ctx.rtc NULL) the loop cannot send: ServiceUnavailable. */
+  sfu_session_config_t cfg = {300000000, 86400000000ull};
+  sfu_session_t *s = sfu_session_new(&cfg, NULL);
+  cJSON *r = run(s, "{\"op\":\"SendDataMessage\",\"MeetingId\":\"" MID "\",\"Topic\":\"t\",\"Data\":\"x\"}");
+  CHECK_EQ_STR(err_code(r), "ServiceUnavailable");
+  cJSON_Delete(r);
+  sfu_session_free(s);
+  dec("{}");
+}
+
 TEST(decode_and_exec_get_stream_index) {
   CHECK_EQ_INT(dec("{\"op\":\"GetStreamIndex\",\"MeetingId\":\"" MID "\"}"), 0);
   CHECK_EQ_INT(g_cmd.op, SFU_OP_GET_STREAM_INDEX);
@@ -1459,6 +1501,7 @@ int main(void) {
   RUN(exec_limit_exceeded_in_batch);
   RUN(error_and_event_shapes);
   RUN(decode_receive_stream_ids);
+  RUN(decode_send_data_message);
   RUN(decode_and_exec_get_stream_index);
   RUN(index_and_video_json);
   RUN(video_event_shapes);

@@ -333,7 +333,7 @@ static void wire_init(wire_t *w, const load_peer_cfg_t *pc, size_t layer) {
   w->q = calloc(QCAP, sizeof *w->q);
   w->forward_layer = layer;
   w->now = 1000000;
-  load_peer_cbs_t pcb = {no_send, pub_plain, w}, vcb = {no_send, view_plain, w};
+  load_peer_cbs_t pcb = {no_send, pub_plain, w, NULL}, vcb = {no_send, view_plain, w, NULL};
   load_peer_cfg_t vc = {.n_recv = 1, .recv_rtx = 1};
   w->pub = load_peer_new(pc, g_cert, 5000, &pcb, 42, 0, 1);
   w->view = load_peer_new(&vc, g_cert, 5001, &vcb, 43, 0, 2);
@@ -544,7 +544,7 @@ TEST(viewer_sends_transport_cc_feedback) {
 TEST(answer_turns_transport_cc_feedback_on_unless_off) {
   for (int off = 0; off <= 1; off++) {
     load_peer_cfg_t vc = {.n_recv = 2, .recv_rtx = 1, .no_twcc_fb = off};
-    load_peer_cbs_t cbs = {no_send, NULL, NULL};
+    load_peer_cbs_t cbs = {no_send, NULL, NULL, NULL};
     load_peer_t *p = load_peer_new(&vc, g_cert, 5000, &cbs, 9, 0, 1);
     REQUIRE(p != NULL);
     CHECK_EQ_INT(p->twcc.ext_id, 0);
@@ -574,7 +574,7 @@ TEST(answer_turns_transport_cc_feedback_on_unless_off) {
 TEST(reoffer_keeps_credentials_and_mids) {
   load_peer_cfg_t pc = {.publish = 1, .codec = LOAD_VP8, .layers = 3, .pub_rtx = 1, .n_recv = 1,
                         .recv_rtx = 1};
-  load_peer_cbs_t cbs = {no_send, NULL, NULL};
+  load_peer_cbs_t cbs = {no_send, NULL, NULL, NULL};
   load_peer_t *p = load_peer_new(&pc, g_cert, 5000, &cbs, 7, 0, 1);
   REQUIRE(p != NULL);
   char *o1 = load_peer_offer(p), *o2 = load_peer_reoffer(p, 3), *o3 = load_peer_reoffer(p, 2);

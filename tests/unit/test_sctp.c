@@ -60,6 +60,11 @@ typedef struct {
   uint64_t ticks;          /* sfu_sctp_group_handle_timeout calls */
   uint64_t last_out_us;    /* when it last sent a packet */
   uint64_t drop_next_data; /* drop this many of its next packets carrying DATA */
+  int drop_all;            /* the path from it is cut: every packet it sends is lost */
+  uint64_t data_pkts;      /* packets it sent carrying DATA (dropped ones included) */
+  uint32_t last_hash;      /* FNV-1a of the whole last message */
+  uint64_t writable_events;
+  size_t writable_buffered;
 } peer_t;
 
 /* Whether an SCTP packet carries a DATA chunk (RFC 4960 §3: chunks after 12 bytes). */
@@ -77,6 +82,8 @@ static void p_send(void *user, const uint8_t *buf, size_t len) {
   peer_t *p = user;
   if (len > p->max_pkt) p->max_pkt = len;
   p->last_out_us = g_now;
+  if (has_data(buf, len)) p->data_pkts++;
+  if (p->drop_all) return;
   if (p->drop_next_data && has_data(buf, len)) {
     p->drop_next_data--;
     return;
@@ -102,6 +109,21 @@ static void p_message(void *user, uint16_t stream, uint32_t ppid, const uint8_t 
   p->last_stream = stream;
   p->last_len = len;
   memcpy(p->last_msg, buf, len < sizeof p->last_msg ? len : sizeof p->last_msg);
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < len; i++) h = (h ^ buf[i]) * 16777619u;
+  p->last_hash = h;
+}
+
+static void p_writable(void *user, size_t buffered) {
+  peer_t *p = user;
+  p->writable_events++;
+  p->writable_buffered = buffered;
+}
+
+static uint32_t fnv(const uint8_t *buf, size_t len) {
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < len; i++) h = (h ^ buf[i]) * 16777619u;
+  return h;
 }
 
 typedef struct {
@@ -151,6 +173,8 @@ static void step(pair_t *P) {
   } while (0)
 
 static uint32_t g_heartbeat_ms; /* sfu_sctp_opts_t.heartbeat_ms for the next pair_open */
+/* Options of the next pair_open (0: the defaults). */
+static uint32_t g_srv_max_msg, g_srv_send_buffer, g_srv_low_water, g_cli_remote_max_msg;
 
 static int pair_open(pair_t *P, double loss, uint64_t seed) {
   memset(P, 0, sizeof *P);
@@ -165,16 +189,20 @@ static int pair_open(pair_t *P, double loss, uint64_t seed) {
   P->srv.link = P->cli.link = P->link;
   P->srv.dir = SIM_BA;
   P->cli.dir = SIM_AB;
-  sfu_sctp_cbs_t scb = {p_send, NULL, p_channel, p_message, &P->srv};
-  sfu_sctp_cbs_t ccb = {p_send, NULL, p_channel, p_message, &P->cli};
+  sfu_sctp_cbs_t scb = {p_send, NULL, p_channel, p_message, &P->srv, p_writable};
+  sfu_sctp_cbs_t ccb = {p_send, NULL, p_channel, p_message, &P->cli, p_writable};
   sfu_sctp_opts_t so = {.role = SFU_SCTP_ROLE_SERVER,
                         .local_port = 5000,
                         .remote_port = 5001,
-                        .heartbeat_ms = g_heartbeat_ms};
+                        .heartbeat_ms = g_heartbeat_ms,
+                        .max_message_size = g_srv_max_msg,
+                        .send_buffer = g_srv_send_buffer,
+                        .low_water = g_srv_low_water};
   sfu_sctp_opts_t co = {.role = SFU_SCTP_ROLE_CLIENT,
                         .local_port = 5001,
                         .remote_port = 5000,
-                        .heartbeat_ms = g_heartbeat_ms};
+                        .heartbeat_ms = g_heartbeat_ms,
+                        .remote_max_message_size = g_cli_remote_max_msg};
   P->srv.a = sfu_sctp_new(P->srv.g, &so, &scb, g_now);
   P->cli.a = sfu_sctp_new(P->cli.g, &co, &ccb, g_now);
   return P->srv.a && P->cli.a ? 0 : -1;
@@ -381,8 +409,8 @@ TEST(oversize_message_dropped_and_counted) {
   P.srv.link = P.cli.link = P.link;
   P.srv.dir = SIM_BA;
   P.cli.dir = SIM_AB;
-  sfu_sctp_cbs_t scb = {p_send, NULL, p_channel, p_message, &P.srv};
-  sfu_sctp_cbs_t ccb = {p_send, NULL, p_channel, p_message, &P.cli};
+  sfu_sctp_cbs_t scb = {p_send, NULL, p_channel, p_message, &P.srv, p_writable};
+  sfu_sctp_cbs_t ccb = {p_send, NULL, p_channel, p_message, &P.cli, p_writable};
   sfu_sctp_opts_t so = {.role = SFU_SCTP_ROLE_SERVER, .max_message_size = 1000};
   sfu_sctp_opts_t co = {.role = SFU_SCTP_ROLE_CLIENT, .remote_max_message_size = 100000};
   P.srv.a = sfu_sctp_new(P.srv.g, &so, &scb, g_now);
@@ -532,6 +560,189 @@ TEST(before_established_and_bad_args) {
   pair_close(&P);
 }
 
+/* ---- issue 10: partial reliability, backpressure, message sizes, channel floods ---- */
+
+/* RFC 8832 §5.1 / RFC 8831 §6.4: a channel opened with maxRetransmits 0
+ * (PARTIAL_RELIABLE_REXMIT, reliability 0) is partially reliable with no
+ * retransmission: a lost message is abandoned (RFC 3758 FORWARD-TSN), never resent, and
+ * the ordered stream moves past it. A reliable channel on the same association resends
+ * its lost message (the control). */
+TEST(rexmit_zero_channel_is_sent_once) {
+  pair_t P;
+  REQUIRE(pair_open(&P, 0, 11) == 0);
+  REQUIRE(pair_up_with_channel(&P, 0, "reliable") == 0);
+  REQUIRE(sfu_sctp_open_channel(P.cli.a, g_now, 2, "rexmit0", "", SFU_DCEP_PARTIAL_RELIABLE_REXMIT, 0) == 0);
+  RUN_UNTIL(&P, sfu_sctp_open_channels(P.srv.a) == 2 && sfu_sctp_open_channels(P.cli.a) == 2, 5000000);
+  const sfu_sctp_channel_t *ch = sfu_sctp_channel(P.srv.a, 2);
+  REQUIRE(ch && ch->open);
+  CHECK_EQ_INT(ch->channel_type, SFU_DCEP_PARTIAL_RELIABLE_REXMIT);
+  CHECK_EQ_INT(ch->reliability, 0);
+  run_for(&P, SFU_SCTP_BUSY_US); /* the channels' SACKs settle */
+
+  /* Worker → client on the rexmit-0 channel, its one DATA lost. */
+  uint64_t d0 = P.srv.data_pkts;
+  P.srv.drop_next_data = 1;
+  CHECK_EQ_INT(sfu_sctp_send(P.srv.a, g_now, 2, SFU_SCTP_PPID_STRING, (const uint8_t *)"gone", 4), 0);
+  CHECK_EQ_INT(P.srv.drop_next_data, 0);
+  run_for(&P, 10 * 1000000ull); /* several RTOs */
+  CHECK_EQ_INT(P.srv.data_pkts - d0, 1); /* sent once, never again */
+  CHECK_EQ_INT(P.cli.msgs, 0);
+  /* The next message on the same ordered stream is not stuck behind the abandoned one. */
+  CHECK_EQ_INT(sfu_sctp_send(P.srv.a, g_now, 2, SFU_SCTP_PPID_STRING, (const uint8_t *)"next", 4), 0);
+  RUN_UNTIL(&P, P.cli.msgs == 1, 5000000);
+  CHECK_EQ_INT(P.cli.msgs, 1);
+  CHECK(P.cli.last_len == 4 && memcmp(P.cli.last_msg, "next", 4) == 0);
+  CHECK_EQ_INT(P.cli.last_stream, 2);
+
+  /* Control: the reliable channel resends its lost message. */
+  d0 = P.srv.data_pkts;
+  P.srv.drop_next_data = 1;
+  CHECK_EQ_INT(sfu_sctp_send(P.srv.a, g_now, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"kept", 4), 0);
+  RUN_UNTIL(&P, P.cli.msgs == 2, 20000000);
+  CHECK_EQ_INT(P.cli.msgs, 2);
+  CHECK(P.cli.last_len == 4 && memcmp(P.cli.last_msg, "kept", 4) == 0);
+  CHECK(P.srv.data_pkts - d0 >= 2);
+  CHECK(both_up(&P));
+  pair_close(&P);
+}
+
+/* A receiver whose path is cut: the worker's bounded send buffer fills, the next send is
+ * SFU_EAGAIN at once (counted, nothing queued, no retry), the buffered amount says how
+ * full it is; once the path is back and the peer acknowledges, on_writable_cb fires
+ * once at the low-water mark, sends work again and everything accepted arrives in order. */
+TEST(backpressure_eagain_then_writable_at_low_water) {
+  pair_t P;
+  g_srv_send_buffer = 16384;
+  g_srv_low_water = 4096;
+  int rc = pair_open(&P, 0, 12);
+  g_srv_send_buffer = g_srv_low_water = 0;
+  REQUIRE(rc == 0);
+  REQUIRE(pair_up_with_channel(&P, 0, "bp") == 0);
+  run_for(&P, SFU_SCTP_BUSY_US);
+  CHECK_EQ_INT(sfu_sctp_buffered_amount(P.srv.a), 0);
+  CHECK(!sfu_sctp_blocked(P.srv.a));
+
+  P.srv.drop_all = 1; /* the client receives nothing more: no SACK comes back */
+  static uint8_t msg[1000];
+  int accepted = 0, r = 0;
+  for (int i = 0; i < 100; i++) {
+    memset(msg, 'a' + i % 26, sizeof msg);
+    r = sfu_sctp_send(P.srv.a, g_now, 0, SFU_SCTP_PPID_BINARY, msg, sizeof msg);
+    if (r != 0) break;
+    accepted++;
+    step(&P);
+  }
+  CHECK_EQ_INT(r, SFU_EAGAIN);
+  CHECK(accepted >= 8 && accepted <= 16);
+  size_t b = sfu_sctp_buffered_amount(P.srv.a);
+  CHECK(b >= (size_t)accepted * 1000 && b <= 16384);
+  CHECK(sfu_sctp_blocked(P.srv.a));
+  CHECK_EQ_INT(sfu_sctp_stats(P.srv.a)->send_blocked, 1);
+  /* Still full a while later (retransmissions go nowhere): EAGAIN again, no callback. */
+  run_for(&P, 2 * 1000000ull);
+  CHECK_EQ_INT(sfu_sctp_send(P.srv.a, g_now, 0, SFU_SCTP_PPID_BINARY, msg, sizeof msg), SFU_EAGAIN);
+  CHECK_EQ_INT(sfu_sctp_stats(P.srv.a)->send_blocked, 2);
+  CHECK_EQ_INT(P.srv.writable_events, 0);
+  CHECK(both_up(&P));
+
+  P.srv.drop_all = 0; /* the path is back: the next retransmission gets through */
+  RUN_UNTIL(&P, P.srv.writable_events == 1, 30000000);
+  CHECK_EQ_INT(P.srv.writable_events, 1);
+  CHECK(P.srv.writable_buffered <= 4096);
+  CHECK_EQ_INT(sfu_sctp_stats(P.srv.a)->writable, 1);
+  CHECK(!sfu_sctp_blocked(P.srv.a));
+  RUN_UNTIL(&P, P.cli.msgs == (uint64_t)accepted, 30000000);
+  CHECK_EQ_INT(P.cli.msgs, accepted);
+  CHECK_EQ_INT(P.cli.last_msg[0], 'a' + (accepted - 1) % 26); /* in order, the last one last */
+  CHECK_EQ_INT(sfu_sctp_send(P.srv.a, g_now, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"again", 5), 0);
+  RUN_UNTIL(&P, P.cli.msgs == (uint64_t)accepted + 1, 5000000);
+  CHECK_EQ_INT(P.cli.msgs, accepted + 1);
+  RUN_UNTIL(&P, sfu_sctp_buffered_amount(P.srv.a) == 0, 5000000);
+  CHECK_EQ_INT(sfu_sctp_buffered_amount(P.srv.a), 0);
+  CHECK_EQ_INT(P.srv.writable_events, 1); /* once per block */
+  /* A message larger than the whole send buffer can never fit: too big, not EAGAIN. */
+  static uint8_t huge[20000];
+  CHECK_EQ_INT(sfu_sctp_send(P.srv.a, g_now, 0, SFU_SCTP_PPID_BINARY, huge, sizeof huge), SFU_ETOOBIG);
+  pair_close(&P);
+}
+
+/* Messages longer than a read (the 64 KiB scratch buffer) arrive in pieces without
+ * MSG_EOR: gathered and delivered whole; past our max message size they are dropped and
+ * counted, never truncated, and the next message is whole again. RFC 8841 §6.1: a peer
+ * that announced no a=max-message-size gets at most 64 KiB from us. */
+TEST(partial_messages_reassembled_bounded_and_max_message_size) {
+  pair_t P;
+  g_srv_max_msg = 150000;
+  g_cli_remote_max_msg = 262144;
+  int rc = pair_open(&P, 0, 13);
+  g_srv_max_msg = g_cli_remote_max_msg = 0;
+  REQUIRE(rc == 0);
+  REQUIRE(pair_up_with_channel(&P, 0, "big") == 0);
+  static uint8_t big[200000];
+  for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)(i * 131 + (i >> 9));
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_BINARY, big, 140000), 0);
+  RUN_UNTIL(&P, P.srv.msgs == 1, 20000000);
+  CHECK_EQ_INT(P.srv.msgs, 1);
+  CHECK_EQ_INT(P.srv.last_len, 140000);
+  CHECK(P.srv.last_hash == fnv(big, 140000));
+  CHECK(sfu_sctp_stats(P.srv.a)->partial_messages >= 1);
+  /* 200,000 > the server's 150,000: dropped whole, counted. */
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_BINARY, big, sizeof big), 0);
+  /* (Both would not fit the client's 256 KiB send buffer at once: SFU_EAGAIN.) */
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_BINARY, big + 7, 70000), SFU_EAGAIN);
+  RUN_UNTIL(&P, sfu_sctp_buffered_amount(P.cli.a) == 0, 20000000);
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_BINARY, big + 7, 70000), 0);
+  RUN_UNTIL(&P, P.srv.msgs == 2, 20000000);
+  CHECK_EQ_INT(P.srv.msgs, 2);
+  CHECK_EQ_INT(P.srv.last_len, 70000);
+  CHECK(P.srv.last_hash == fnv(big + 7, 70000));
+  CHECK_EQ_INT(sfu_sctp_stats(P.srv.a)->oversize, 1);
+  /* The server never heard the client's a=max-message-size: 64 KiB both at and past. */
+  CHECK_EQ_INT(sfu_sctp_send(P.srv.a, g_now, 0, SFU_SCTP_PPID_BINARY, big, 65537), SFU_ETOOBIG);
+  CHECK_EQ_INT(sfu_sctp_send(P.srv.a, g_now, 0, SFU_SCTP_PPID_BINARY, big, 65536), 0);
+  RUN_UNTIL(&P, P.cli.msgs == 1, 20000000);
+  CHECK_EQ_INT(P.cli.msgs, 1);
+  CHECK_EQ_INT(P.cli.last_len, 65536);
+  CHECK(P.cli.last_hash == fnv(big, 65536));
+  pair_close(&P);
+}
+
+/* Hundreds of DATA_CHANNEL_OPENs: the table takes SFU_SCTP_MAX_CHANNELS, the rest are
+ * refused (stream reset, counted), and the association and the channels already open
+ * carry on both ways. */
+TEST(dcep_open_flood_bounded_others_unaffected) {
+  pair_t P;
+  REQUIRE(pair_open(&P, 0, 14) == 0);
+  REQUIRE(pair_up_with_channel(&P, 0, "chat") == 0);
+  uint8_t open[64];
+  for (int k = 1; k <= 300; k++) {
+    char label[16];
+    snprintf(label, sizeof label, "f%d", k);
+    sfu_dcep_open_t o = {SFU_DCEP_RELIABLE, 0, 0, (const uint8_t *)label, NULL, (uint16_t)strlen(label), 0};
+    int n = sfu_dcep_build_open(open, sizeof open, &o);
+    REQUIRE(n > 0);
+    /* Raw OPENs (the client's own table is bounded too), on odd-free even streams. */
+    CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, (uint16_t)(2 * k), SFU_SCTP_PPID_DCEP, open, (size_t)n), 0);
+    if (k % 20 == 0) step(&P);
+  }
+  const sfu_sctp_stats_t *st = sfu_sctp_stats(P.srv.a);
+  RUN_UNTIL(&P, st->channels_refused == 300 - (SFU_SCTP_MAX_CHANNELS - 1), 20000000);
+  CHECK_EQ_INT(st->channels_refused, 300 - (SFU_SCTP_MAX_CHANNELS - 1));
+  CHECK_EQ_INT(sfu_sctp_open_channels(P.srv.a), SFU_SCTP_MAX_CHANNELS);
+  CHECK_EQ_INT(st->channels_opened, SFU_SCTP_MAX_CHANNELS);
+  run_for(&P, 3 * 1000000ull); /* the refusals' stream resets go out, 64 per request */
+  CHECK(both_up(&P));
+  CHECK_EQ_STR(sfu_sctp_channel(P.srv.a, 0)->label, "chat");
+  CHECK_EQ_INT(sfu_sctp_send(P.cli.a, g_now, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"still", 5), 0);
+  RUN_UNTIL(&P, P.srv.msgs == 1, 5000000);
+  CHECK_EQ_INT(P.srv.msgs, 1);
+  CHECK_EQ_INT(sfu_sctp_send(P.srv.a, g_now, 0, SFU_SCTP_PPID_STRING, (const uint8_t *)"here", 4), 0);
+  RUN_UNTIL(&P, P.cli.msgs == 1, 5000000);
+  CHECK_EQ_INT(P.cli.msgs, 1);
+  CHECK(P.cli.last_len == 4 && memcmp(P.cli.last_msg, "here", 4) == 0);
+  pair_close(&P);
+}
+
 int main(void) {
   if (sfu_sctp_global_init()) {
     fprintf(stderr, "usrsctp init failed\n");
@@ -547,6 +758,10 @@ int main(void) {
   RUN(delayed_sack_on_time_after_idle);
   RUN(retransmission_on_time_after_idle);
   RUN(before_established_and_bad_args);
+  RUN(rexmit_zero_channel_is_sent_once);
+  RUN(backpressure_eagain_then_writable_at_low_water);
+  RUN(partial_messages_reassembled_bounded_and_max_message_size);
+  RUN(dcep_open_flood_bounded_others_unaffected);
   int rc = sfu_sctp_global_shutdown();
   if (rc) fprintf(stderr, "sfu_sctp_global_shutdown: %d\n", rc);
   return test_summary() + (rc != 0);

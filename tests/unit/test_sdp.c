@@ -423,8 +423,10 @@ TEST(chromium_audio_only_and_datachannel_only) {
   CHECK_EQ_INT(r.neg.media[0].kind, SFU_SDP_KIND_APPLICATION);
   CHECK(strstr(r.text, "a=sctp-port:5000\r\n"));
   CHECK(strstr(r.text, "a=candidate:1 1 udp"));
+  CHECK_EQ_INT(r.neg.media[0].max_message_size, 262144);
   result_free(&r);
 }
+
 
 /* ---- aiortc --------------------------------------------------------------------------- */
 
@@ -586,6 +588,32 @@ static char *mini(const char *body) {
   char *s = malloc(n);
   snprintf(s, n, "%s%s", mini_head, body);
   return s;
+}
+
+/* RFC 8841 §6.1: a=max-message-size absent = 64 KiB (left 0 for sctp.h's default), "0" =
+ * any size, a value = that value; passed through to the negotiated section. */
+TEST(max_message_size_absent_zero_and_value) {
+  static const char *const cases[][2] = {{"", "0"},
+                                         {"a=max-message-size:0\r\n", "4294967295"},
+                                         {"a=max-message-size:1024\r\n", "1024"}};
+  for (size_t k = 0; k < 3; k++) {
+    char body[512];
+    snprintf(body, sizeof body,
+             "a=group:BUNDLE d\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+             "c=IN IP4 0.0.0.0\r\na=mid:d\r\na=sctp-port:5000\r\n%s"
+             "a=candidate:1 1 udp 1 127.0.0.1 5000 typ host\r\n",
+             cases[k][0]);
+    char *s = mini(body);
+    result_t r;
+    answer_str(s, &r);
+    free(s);
+    CHECK_EQ_INT(r.rc, 0);
+    if (r.rc == 0) {
+      CHECK_EQ_INT(r.neg.n_media, 1);
+      CHECK_EQ_INT(r.neg.media[0].max_message_size, strtoull(cases[k][1], NULL, 10));
+    }
+    result_free(&r);
+  }
 }
 
 TEST(error_no_codec) {
@@ -2091,6 +2119,7 @@ int main(int argc, char **argv) {
   RUN(chromium_h264_only);
   RUN(chromium_recvonly_subscriber);
   RUN(chromium_audio_only_and_datachannel_only);
+  RUN(max_message_size_absent_zero_and_value);
   RUN(aiortc_extension_id_reuse_mapped_per_section);
   RUN(aiortc_legacy_sctp_form);
   RUN(no_bundle_accepts_first_section_only);

@@ -116,7 +116,7 @@ static void env_init(env_t *e, uint64_t seed) {
   sfu_addr_parse(&e->srv_addr, "10.0.0.1:3478");
   sfu_transport_remote_t rm = {CLI_UFRAG, CLI_PWD, "sha-256",
                                g_fp_override ? g_fp_override : sfu_dtls_cert_fingerprint(g_cli_cert), NULL};
-  sfu_transport_cbs_t cbs = {srv_send, srv_joined, srv_departed, srv_rtp, srv_rtcp, NULL, e, NULL};
+  sfu_transport_cbs_t cbs = {srv_send, srv_joined, srv_departed, srv_rtp, srv_rtcp, NULL, e, NULL, NULL, NULL};
   e->t = sfu_transport_new(&e->table, g_srv_cert, &rm, &cbs, e, 0);
   if (e->t)
     sim_client_set_server_ice(&e->cli, sfu_transport_local_ufrag(e->t), sfu_transport_local_pwd(e->t));
@@ -464,7 +464,7 @@ TEST(selected_pair_is_not_taken_over) {
   REQUIRE(do_connect(&e, 11));
   sfu_transport_remote_t rm = {"othU", "otherpasswordotherpasswd", "sha-256",
                                sfu_dtls_cert_fingerprint(g_cli_cert), NULL};
-  sfu_transport_cbs_t cbs = {srv_send, NULL, NULL, NULL, NULL, NULL, &e, NULL};
+  sfu_transport_cbs_t cbs = {srv_send, NULL, NULL, NULL, NULL, NULL, &e, NULL, NULL, NULL};
   uint64_t now = sim_link_now(e.link);
   sfu_transport_t *b = sfu_transport_new(&e.table, g_srv_cert, &rm, &cbs, NULL, now);
   REQUIRE(b);

@@ -10,6 +10,7 @@
 #include "sfu/demux.h"
 #include "sfu/err.h"
 #include "sfu/rtcp.h"
+#include "sfu/sctp.h"
 #include "sfu/srtp.h"
 
 /* xorshift64* (Vigna): cheap, seeded, good enough for SSRCs, filler and loss. */
@@ -72,6 +73,56 @@ static void ice_send(void *user, const uint8_t *buf, size_t len) {
   p->cbs.send(p->cbs.user, buf, len);
 }
 
+/* ---- data channel (cfg.data) ---- */
+
+static void ice_app(void *user, const uint8_t *buf, size_t len) {
+  load_peer_t *p = user;
+  if (p->sctp) sfu_sctp_handle_input(p->sctp, p->now_us, buf, len);
+}
+
+static void dc_out(void *user, const uint8_t *buf, size_t len) {
+  load_peer_t *p = user;
+  if (p->ice.dtls) sfu_dtls_send(p->ice.dtls, buf, len);
+}
+
+static void dc_state(void *user, sfu_sctp_state_t st) {
+  load_peer_t *p = user;
+  /* RFC 8832 §6: the DTLS client opens on even streams. */
+  if (st == SFU_SCTP_ESTABLISHED)
+    sfu_sctp_open_channel(p->sctp, p->now_us, 0, "bench", "", SFU_DCEP_RELIABLE, 0);
+}
+
+static void dc_channel(void *user, const sfu_sctp_channel_t *ch, int open) {
+  load_peer_t *p = user;
+  if (ch->stream == 0) p->dc_open = (uint8_t)open;
+}
+
+static void dc_message(void *user, uint16_t stream, uint32_t ppid, const uint8_t *buf, size_t len) {
+  load_peer_t *p = user;
+  (void)stream;
+  (void)ppid;
+  p->dc_in++;
+  if (p->cbs.on_data) p->cbs.on_data(p->cbs.user, buf, len);
+}
+
+static void start_data(load_peer_t *p, uint64_t now_us) {
+  if (!p->cfg.data || p->sctp || !p->cfg.sctp_group || !p->ice.connected) return;
+  /* The worker announces a=max-message-size:262144. */
+  sfu_sctp_opts_t so = {.role = SFU_SCTP_ROLE_CLIENT, .remote_max_message_size = 262144};
+  sfu_sctp_cbs_t cb = {dc_out, dc_state, dc_channel, dc_message, p, NULL};
+  p->sctp = sfu_sctp_new(p->cfg.sctp_group, &so, &cb, now_us);
+  if (!p->sctp) p->dc_errors++;
+}
+
+int load_peer_send_data(load_peer_t *p, uint64_t now_us, const uint8_t *buf, size_t len) {
+  if (!p->sctp || !p->dc_open) return -1;
+  int rc = sfu_sctp_send(p->sctp, now_us, 0, SFU_SCTP_PPID_STRING, buf, len);
+  if (rc == 0) p->dc_out++;
+  else if (rc == SFU_EAGAIN) p->dc_blocked++;
+  else p->dc_errors++;
+  return rc;
+}
+
 static uint32_t rand_ssrc(load_peer_t *p) {
   uint32_t s;
   do s = (uint32_t)load_rand(p);
@@ -126,7 +177,8 @@ load_peer_t *load_peer_new(const load_peer_cfg_t *cfg, const sfu_dtls_cert_t *ce
   p->local_ssrc = rand_ssrc(p);
   p->twcc_seq = (uint16_t)load_rand(p);
   sim_client_config_t cc = {.cert = cert, .server_fingerprint = "", .ufrag = p->ufrag,
-                            .pwd = p->pwd, .tag = tag, .cbs = {ice_send, NULL, p}};
+                            .pwd = p->pwd, .tag = tag,
+                            .cbs = {ice_send, cfg->data ? ice_app : NULL, p}};
   sim_client_init(&p->ice, &cc);
   sfu_twcc_recv_init(&p->twcc, 0); /* on once the answer names the extension */
   if ((cfg->publish && load_pub_init(p) != 0) || set_recv_count(p, cfg->n_recv) != 0) {
@@ -138,6 +190,7 @@ load_peer_t *load_peer_new(const load_peer_cfg_t *cfg, const sfu_dtls_cert_t *ce
 
 void load_peer_free(load_peer_t *p) {
   if (!p) return;
+  sfu_sctp_free(p->sctp);
   sim_client_free(&p->ice);
   load_pub_free(p);
   for (size_t i = 0; i < p->n_recv; i++) free(p->recv[i]);
@@ -151,7 +204,7 @@ char *load_peer_offer(load_peer_t *p) {
       .cname = p->cname, .msid_stream = p->msid_stream, .msid_track = p->msid_track,
       .publish = p->cfg.publish, .codec = p->cfg.codec, .layers = p->cfg.layers,
       .pub_rtx = p->cfg.pub_rtx, .pub_ssrcs = p->cfg.pub_ssrcs, .n_recv = p->n_recv,
-      .recv_rtx = p->cfg.recv_rtx};
+      .recv_rtx = p->cfg.recv_rtx, .data = p->cfg.data};
   for (size_t i = 0; i < p->n_layers; i++) {
     o.ssrcs[i] = p->layers[i].ssrc;
     o.rtx_ssrcs[i] = p->layers[i].rtx_ssrc;
@@ -251,7 +304,9 @@ void load_peer_set_remb(load_peer_t *p, uint64_t now_us, uint64_t bps) {
 }
 
 void load_peer_handle_timeout(load_peer_t *p, uint64_t now_us) {
+  if (now_us > p->now_us) p->now_us = now_us;
   sim_client_handle_timeout(&p->ice, now_us);
+  start_data(p, now_us);
   if (!p->media_on) {
     if (!load_peer_connected(p)) return;
     load_peer_start_media(p, now_us);
@@ -331,6 +386,7 @@ void load_peer_input_plain(load_peer_t *p, uint64_t now_us, uint8_t *buf, size_t
 }
 
 void load_peer_input(load_peer_t *p, uint64_t now_us, uint8_t *buf, size_t len) {
+  if (now_us > p->now_us) p->now_us = now_us;
   sfu_pkt_kind_t k = sfu_demux_classify(buf, len);
   if (k == SFU_PKT_STUN || k == SFU_PKT_DTLS) {
     sim_client_handle_input(&p->ice, now_us, buf, len);

@@ -51,6 +51,8 @@ typedef struct {
   /* Tests: plain RTP (rtcp 0) / RTCP (1) instead of SRTP through send. NULL normally. */
   void (*send_plain)(void *user, const uint8_t *buf, size_t len, int rtcp);
   void *user;
+  /* A whole data-channel message from the worker (cfg.data). Optional. */
+  void (*on_data)(void *user, const uint8_t *buf, size_t len);
 } load_peer_cbs_t;
 
 typedef struct {
@@ -67,6 +69,11 @@ typedef struct {
   int recv_rtx;         /* offer RTX in the receive sections */
   int no_twcc_fb;       /* send no transport-cc feedback (still offered, as before it
                            existed: the worker's downlink estimate stays unknown) */
+  /* Data channels (issue 10's bench): an application section in the offer; once DTLS
+   * is up an SCTP association in the client role (sctp.h) in this group (the driver's,
+   * one per process, which it ticks), and one reliable channel "bench" on stream 0. */
+  int data;
+  struct sfu_sctp_group *sctp_group;
 } load_peer_cfg_t;
 
 typedef struct {
@@ -158,6 +165,11 @@ typedef struct load_peer {
   /* transport-cc feedback for what we receive: ext id from the answer (0: off) */
   sfu_twcc_recv_t twcc;
   uint64_t twcc_fb_out;        /* feedback packets sent */
+  /* data channel (cfg.data) */
+  struct sfu_sctp *sctp;
+  uint8_t dc_open;
+  uint64_t now_us;             /* latest time passed in (the SCTP calls need it) */
+  uint64_t dc_in, dc_out, dc_blocked, dc_errors;
 } load_peer_t;
 
 /* A new attendee; port is its UDP port (for the offer's candidate), wall_offset_us the
@@ -189,6 +201,9 @@ void load_peer_input_plain(load_peer_t *p, uint64_t now_us, uint8_t *buf, size_t
 void load_peer_start_media(load_peer_t *p, uint64_t now_us);
 
 int load_peer_connected(const load_peer_t *p);
+/* A text message on the data channel: 0, -1 if the channel is not open, or the
+ * sfu_sctp_send error (SFU_EAGAIN: the association's send buffer is full). */
+int load_peer_send_data(load_peer_t *p, uint64_t now_us, const uint8_t *buf, size_t len);
 /* Receive section by mid; NULL if none. */
 load_recv_t *load_peer_recv_by_mid(load_peer_t *p, const char *mid);
 void load_peer_set_loss(load_peer_t *p, double loss);

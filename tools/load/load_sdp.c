@@ -118,17 +118,33 @@ static void recv_section(sbuf_t *b, const load_offer_t *o, size_t i) {
   codec_lines(b, LOAD_PT_H264, "H264", h264_fmtp, o->recv_rtx ? LOAD_PT_H264_RTX : -1);
 }
 
+/* RFC 8841 §5.1 / §6.1, as Chromium offers it. */
+static void data_section(sbuf_t *b, const load_offer_t *o, size_t index) {
+  int first = index == 0;
+  add(b, "m=application %u UDP/DTLS/SCTP webrtc-datachannel\r\n", first ? (unsigned)o->port : 9u);
+  add(b, "c=IN IP4 %s\r\n", first ? "127.0.0.1" : "0.0.0.0");
+  if (first)
+    add(b, "a=candidate:1 1 udp 2122194687 127.0.0.1 %u typ host generation 0\r\n",
+        (unsigned)o->port);
+  add(b, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\na=ice-options:trickle\r\n"
+      "a=fingerprint:sha-256 %s\r\na=setup:actpass\r\na=mid:%zu\r\n"
+      "a=sctp-port:5000\r\na=max-message-size:262144\r\n",
+      o->ufrag, o->pwd, o->fingerprint, index);
+}
+
 char *load_offer_write(const load_offer_t *o) {
   sbuf_t b = {0};
   add(&b, "v=0\r\no=- %" PRIu64 " %" PRIu64 " IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n",
       o->session_id, o->session_version);
   add(&b, "a=group:BUNDLE");
-  size_t n_media = (o->publish ? 1 : 0) + o->n_recv;
+  size_t n_av = (o->publish ? 1 : 0) + o->n_recv;
+  size_t n_media = n_av + (o->data ? 1 : 0);
   for (size_t i = 0; i < n_media; i++) add(&b, " %zu", i);
   add(&b, "\r\na=extmap-allow-mixed\r\na=msid-semantic: WMS %s\r\n",
       o->publish ? o->msid_stream : "");
   if (o->publish) publish_section(&b, o);
   for (size_t i = 0; i < o->n_recv && i < LOAD_MAX_RECV; i++) recv_section(&b, o, i);
+  if (o->data) data_section(&b, o, n_av);
   if (b.oom) {
     free(b.p);
     return NULL;

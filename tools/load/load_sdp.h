@@ -50,9 +50,13 @@ typedef struct {
   size_t n_recv;
   uint8_t recv_inactive[LOAD_MAX_RECV];
   int recv_rtx;
+  /* An application section (SCTP over DTLS, RFC 8841, Chromium's form) after the
+   * others, its mid the next number: the data channels of issue 10's bench. */
+  int data;
 } load_offer_t;
 
-/* The mid of receive section i ("1".. with a publish section, else "0".."). */
+/* The mid of receive section i ("1".. with a publish section, else "0".."); the data
+ * section's mid is the count of the others. */
 void load_recv_mid(const load_offer_t *o, size_t i, char out[LOAD_MID_MAX]);
 /* The offer text (malloc'd, CRLF lines, NUL-terminated), NULL on no memory. */
 char *load_offer_write(const load_offer_t *o);
