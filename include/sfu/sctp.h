@@ -223,6 +223,13 @@ const sfu_sctp_stats_t *sfu_sctp_stats(const sfu_sctp_t *a);
 size_t sfu_sctp_open_channels(const sfu_sctp_t *a); /* open now */
 const sfu_sctp_channel_t *sfu_sctp_channel(const sfu_sctp_t *a, uint16_t stream);
 
+/* ---- checksums (sctp.c "Checksums"), exposed for tests ---- */
+/* RFC 4960 Appendix B CRC32c of buf, in the byte order the SCTP common header stores it
+ * (as usrsctp_crc32c returns it); SSE 4.2 when the CPU has it. */
+uint32_t sfu_sctp_crc32c(const uint8_t *buf, size_t len);
+/* Writes the checksum of an SCTP packet (bytes 8..11 of its common header). */
+void sfu_sctp_set_checksum(uint8_t *pkt, size_t len);
+
 /* ---- DCEP (RFC 8832 §5) codec, exposed for tests and fuzzing ---- */
 typedef struct {
   uint8_t channel_type;
