@@ -80,13 +80,18 @@ static void note_deadline(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us
   if (d < r->pace_next_us) r->pace_next_us = d;
 }
 
-/* Sends what is due of p's queue at now_us (in pace_buf: the caller may be sending from
- * scratch or scratch2); p->pace_due_us becomes its next deadline. */
+/* Sends what is due of p's queue at now_us; p->pace_due_us becomes its next deadline.
+ * Each packet is SRTP-protected and sent from its pacer slot (sfu_pacer_peek: the slot
+ * has room for the tag), not copied out first: one 1,200-byte copy less per queued
+ * packet. */
 static void drain(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
   uint32_t tag;
-  size_t n;
-  while ((n = sfu_pacer_pop(p->pacer, now_us, r->pace_buf, SFU_PACER_SLOT, &tag, NULL)) > 0) {
-    if (!r->cbs.send_rtp || r->cbs.send_rtp(p->user, r->pace_buf, n, ROUTER_SCRATCH) != 0) {
+  uint8_t *pkt;
+  size_t n, room;
+  while ((n = sfu_pacer_peek(p->pacer, now_us, &pkt, &room, &tag, NULL)) > 0) {
+    int rc = r->cbs.send_rtp ? r->cbs.send_rtp(p->user, pkt, n, room) : SFU_ESTATE;
+    sfu_pacer_take(p->pacer, now_us);
+    if (rc != 0) {
       p->pace_send_failed++;
       continue;
     }
