@@ -6,7 +6,8 @@ runs, whiskers min..max) in A-top and A-top x4, with and without the viewers'
 transport-cc feedback (estimation + pacing on / off), for this build and, if measured, the
 base build; the label over each "on" bar is its cost on top of the "off" bar beside it.
 Right: the router's own instructions per forwarded packet (bench_router_pace, callgrind,
-deterministic), feedback on / off."""
+deterministic), feedback on / off. Pairs whose viewers saw sequence gaps (sfu-load fell
+behind: not a measurement of the worker) are left out."""
 import json
 import os
 import sys
@@ -26,7 +27,10 @@ fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios
 groups = []
 for sc in ("A-top", "A-top-x4"):
     for pre, name in (("base-", "before"), ("", "this build")):
-        if sc + "/" + pre + "on" in med and sc + "/" + pre + "off" in med:
+        on, off = med.get(sc + "/" + pre + "on"), med.get(sc + "/" + pre + "off")
+        # a pair where sfu-load fell behind (sequence gaps at the viewers) is not a
+        # measurement of the worker: left out
+        if on and off and on["seq_gaps"] == 0 and off["seq_gaps"] == 0:
             groups.append((sc, pre, name))
 x = 0.0
 ticks, labels = [], []
@@ -55,13 +59,18 @@ ax1.set_title("Estimation + pacing on (feedback) vs off (plain forwarding); targ
 ax1.legend(fontsize=8, loc="lower right")
 
 rt = {r["feedback"]: r["instr"] / r["packets"] for r in doc.get("router", [])}
-if rt:
-    ks = [k for k in ("off", "on") if k in rt]
-    ax2.bar(range(len(ks)), [rt[k] for k in ks], 0.6, color=["#55a868", "#4c72b0"][:len(ks)])
-    for i, k in enumerate(ks):
-        ax2.text(i, rt[k], "%.0f" % rt[k], ha="center", va="bottom", fontsize=9)
-    ax2.set_xticks(range(len(ks)))
-    ax2.set_xticklabels(["feedback " + k for k in ks])
+before = {r["feedback"]: r["instr"] / r["packets"] for r in doc.get("router_before", [])}
+bars = [("feedback off", rt.get("off"), "#55a868")]
+if "on" in before:
+    bars.append(("on, before", before["on"], "#8c8c8c"))
+bars.append(("feedback on", rt.get("on"), "#4c72b0"))
+bars = [b for b in bars if b[1]]
+if bars:
+    ax2.bar(range(len(bars)), [b[1] for b in bars], 0.6, color=[b[2] for b in bars])
+    for i, b in enumerate(bars):
+        ax2.text(i, b[1], "%.0f" % b[1], ha="center", va="bottom", fontsize=9)
+    ax2.set_xticks(range(len(bars)))
+    ax2.set_xticklabels([b[0] for b in bars], fontsize=8)
     ax2.set_ylabel("router instructions per forwarded packet")
     ax2.set_title("bench_router_pace (callgrind,\n100 viewers, no SRTP / kernel)", fontsize=10)
 fig.suptitle("sfu-worker: issue 8 estimation + pacing on top of forwarding — %s, load %s"

@@ -1,9 +1,10 @@
 /* Per-transport pacer (issue 8): what goes to one viewer leaves at a set rate, in bursts
- * of at most a few milliseconds, so that a keyframe (tens of packets at once) does not
+ * of at most burst_us of that rate, so that a keyframe (tens of packets at once) does not
  * hit the viewer's bottleneck queue as one wall of packets and read as congestion.
  *
  * Packets are copied in as plain RTP (before SRTP: the owner protects each packet when it
- * pops it, so the SRTP index order of a stream is its send order) and leave by priority:
+ * leaves, in its slot with sfu_pacer_peek or after sfu_pacer_pop, so the SRTP index order
+ * of a stream is its send order) and leave by priority:
  *   SFU_PACER_PRIO_URGENT  audio, RTCP-like: never waits for the budget (libwebrtc does
  *                          not pace audio either) but what it sends counts in it;
  *   SFU_PACER_PRIO_RTX     retransmissions: paced, before video;
@@ -27,11 +28,11 @@
  * max_age is dropped when it reaches the front. Drops are counted: the viewer NACKs or
  * sends a PLI for dropped video.
  *
- * Storage: fixed slots of SFU_PACER_SLOT bytes from a pool that grows by slabs up to the
+ * Storage: fixed slots of SFU_PACER_SLOT bytes (+ SFU_PACER_TAIL of room) from a pool that grows by slabs up to the
  * bound and is then reused: no allocation per packet in steady state.
  *
  * Sans-IO: time is now_us; the owner arms its loop timer at sfu_pacer_next_deadline and
- * pops until sfu_pacer_pop returns 0. One thread. */
+ * pops until sfu_pacer_pop (or sfu_pacer_peek) returns 0. One thread. */
 #ifndef SFU_PACER_H
 #define SFU_PACER_H
 
