@@ -14,8 +14,10 @@
  * allocator is interposed: calls during the run are counted (must be 0 after warm-up).
  *
  * --router: as the video router uses it (router_pace.c): one priority (FIFO), no audio,
- * and every packet tries sfu_pacer_admit first (sent from the caller's buffer when the
- * queue is empty and the budget allows), pushed only otherwise.
+ * bursts of SFU_ROUTER_PACE_BURST_US (40 ms), every packet tries sfu_pacer_admit first
+ * (sent from the caller's buffer when the queue is empty and the budget allows), pushed
+ * only otherwise, and a due packet is sent from its slot (sfu_pacer_peek + take, no copy
+ * out) instead of popped.
  *
  * Usage: bench_pacer [seconds of virtual time (default 20)] [--viewers=N] [--kbps=R]
  *                    [--router]
@@ -31,6 +33,7 @@
 #include <unistd.h>
 
 #include "sfu/pacer.h"
+#include "sfu/router.h"
 
 #include "alloc_count.h"
 
@@ -98,7 +101,15 @@ static __attribute__((noinline)) void run(uint64_t from_ms, uint64_t to_ms, tota
       if (!router_mode && phase % 20 == 0) in(p, now, SFU_PACER_PRIO_URGENT, pkt, 120, 0, t);
       if (sfu_pacer_next_deadline(p, now) > now) continue;
       size_t len;
-      while ((len = sfu_pacer_pop(p, now, out, sizeof out, NULL, NULL)) > 0) t->popped++;
+      if (router_mode) {
+        uint8_t *slot;
+        while (sfu_pacer_peek(p, now, &slot, NULL, NULL, NULL) > 0) {
+          sfu_pacer_take(p, now);
+          t->popped++;
+        }
+      } else {
+        while ((len = sfu_pacer_pop(p, now, out, sizeof out, NULL, NULL)) > 0) t->popped++;
+      }
       (void)sfu_pacer_next_deadline(p, now); /* the owner re-arms its timer */
     }
     t->turns++;
@@ -125,6 +136,7 @@ int main(int argc, char **argv) {
     pacers[v] = sfu_pacer_new(0, 0);
     if (!pacers[v]) return 1;
     sfu_pacer_set_rate(pacers[v], 0, kbps * 1000 * 25 / 10); /* libwebrtc's 2.5 factor */
+    if (router_mode) sfu_pacer_set_burst(pacers[v], 0, SFU_ROUTER_PACE_BURST_US);
   }
   totals_t warm = {0}, t = {0};
   run(1, 2001, &warm); /* 2 s: pools grow to their high-water mark */

@@ -1,9 +1,10 @@
 /* Per-transport pacer (issue 8): what goes to one viewer leaves at a set rate, in bursts
- * of at most a few milliseconds, so that a keyframe (tens of packets at once) does not
+ * of at most burst_us of that rate, so that a keyframe (tens of packets at once) does not
  * hit the viewer's bottleneck queue as one wall of packets and read as congestion.
  *
  * Packets are copied in as plain RTP (before SRTP: the owner protects each packet when it
- * pops it, so the SRTP index order of a stream is its send order) and leave by priority:
+ * leaves, in its slot with sfu_pacer_peek or after sfu_pacer_pop, so the SRTP index order
+ * of a stream is its send order) and leave by priority:
  *   SFU_PACER_PRIO_URGENT  audio, RTCP-like: never waits for the budget (libwebrtc does
  *                          not pace audio either) but what it sends counts in it;
  *   SFU_PACER_PRIO_RTX     retransmissions: paced, before video;
@@ -27,11 +28,11 @@
  * max_age is dropped when it reaches the front. Drops are counted: the viewer NACKs or
  * sends a PLI for dropped video.
  *
- * Storage: fixed slots of SFU_PACER_SLOT bytes from a pool that grows by slabs up to the
+ * Storage: fixed slots of SFU_PACER_SLOT bytes (+ SFU_PACER_TAIL of room) from a pool that grows by slabs up to the
  * bound and is then reused: no allocation per packet in steady state.
  *
  * Sans-IO: time is now_us; the owner arms its loop timer at sfu_pacer_next_deadline and
- * pops until sfu_pacer_pop returns 0. One thread. */
+ * pops until sfu_pacer_pop (or sfu_pacer_peek) returns 0. One thread. */
 #ifndef SFU_PACER_H
 #define SFU_PACER_H
 
@@ -45,6 +46,7 @@
 #define SFU_PACER_PRIOS 4
 
 #define SFU_PACER_SLOT 1500                 /* largest packet (bytes) */
+#define SFU_PACER_TAIL 64 /* room after a queued packet for the owner (an SRTP tag) */
 #define SFU_PACER_DEFAULT_BURST_US 5000ull  /* bucket depth: 5 ms of the rate */
 #define SFU_PACER_MAX_DEBT_US 500000ull     /* urgent traffic overdraws at most 0.5 s */
 #define SFU_PACER_MIN_AVG_BYTES 300         /* slots bound: max_bytes / this */
@@ -92,6 +94,20 @@ int sfu_pacer_admit(sfu_pacer_t *p, uint64_t now_us, size_t len);
  * than cap is dropped (counted) rather than blocking the queue. */
 size_t sfu_pacer_pop(sfu_pacer_t *p, uint64_t now_us, uint8_t *out, size_t cap, uint32_t *tag,
                      int *prio);
+
+/* sfu_pacer_pop without the copy: the next packet allowed to leave at now_us stays in
+ * its slot, *pkt points to it, *room (if not NULL) is the slot's size (>= len +
+ * SFU_PACER_TAIL), so that the owner may transform it in place (SRTP-protect it: the tag
+ * goes after it) and send it from there. Returns its length, 0 if none is due (expired
+ * packets at the front are dropped on the way, counted). The owner then calls
+ * sfu_pacer_take(p, now_us) before any other call on p: that takes it out and counts it as
+ * sent (*pkt is invalid from then on). A peek not followed by take leaves it queued. */
+size_t sfu_pacer_peek(sfu_pacer_t *p, uint64_t now_us, uint8_t **pkt, size_t *room,
+                      uint32_t *tag, int *prio);
+void sfu_pacer_take(sfu_pacer_t *p, uint64_t now_us);
+
+/* Packets queued now. O(1). */
+size_t sfu_pacer_queued(const sfu_pacer_t *p);
 
 /* Withdraws every queued packet (any priority) for which match(pkt, len, tag, ctx) is
  * nonzero, keeping the others in order; not counted as drops (the owner took them back:

@@ -36,6 +36,8 @@ typedef struct {
   double accumulated_ms, smoothed_ms;
   double hist_x[BWE_TREND_WINDOW], hist_y[BWE_TREND_WINDOW];
   int hist_n, hist_head;
+  /* The window's sums, of the points less (base_x, base_y): see bwe_delay.c trendline */
+  double base_x, base_y, sum_x, sum_y, sum_xx, sum_xy;
   /* overuse detector (§5.4) */
   double threshold, prev_trend, time_over_using_ms;
   int overuse_counter, have_threshold_update;

@@ -19,7 +19,7 @@ typedef struct slot {
   uint32_t tag;
   uint16_t len;
   uint8_t prio;
-  uint8_t data[SFU_PACER_SLOT];
+  uint8_t data[SFU_PACER_SLOT + SFU_PACER_TAIL];
 } slot_t;
 
 typedef struct {
@@ -33,6 +33,7 @@ struct sfu_pacer {
   int64_t credit; /* bucket level in units at last_us */
   uint64_t last_us;
   fifo_t q[SFU_PACER_PRIOS];
+  int peeked; /* the queue sfu_pacer_peek left its packet at the front of; -1 none */
   sfu_pool_t pool;
   sfu_pacer_stats_t st; /* queued_* kept current; oldest_queued_us filled by stats() */
 };
@@ -45,6 +46,7 @@ sfu_pacer_t *sfu_pacer_new(size_t max_bytes, uint64_t max_age_us) {
   p->max_packets = p->max_bytes / SFU_PACER_MIN_AVG_BYTES;
   if (p->max_packets < SLAB_SLOTS) p->max_packets = SLAB_SLOTS;
   p->burst_us = SFU_PACER_DEFAULT_BURST_US;
+  p->peeked = -1;
   sfu_pool_init(&p->pool, sizeof(slot_t), SLAB_SLOTS, p->max_packets);
   return p;
 }
@@ -151,6 +153,7 @@ int sfu_pacer_push(sfu_pacer_t *p, uint64_t now_us, int prio, const uint8_t *pkt
                    uint32_t tag) {
   if (prio < 0 || prio >= SFU_PACER_PRIOS || !pkt || len == 0) return SFU_EINVAL;
   if (len > SFU_PACER_SLOT) return SFU_ETOOBIG;
+  p->peeked = -1; /* an eviction may free the peeked slot: peek again */
   if (p->st.queued_bytes + len > p->max_bytes || p->st.queued_packets + 1 > p->max_packets)
     expire(p, now_us); /* what expired goes before anything fresh is evicted */
   while (p->st.queued_bytes + len > p->max_bytes || p->st.queued_packets + 1 > p->max_packets) {
@@ -188,44 +191,74 @@ static int due_queue(const sfu_pacer_t *p, int64_t credit) {
   return -1;
 }
 
-size_t sfu_pacer_pop(sfu_pacer_t *p, uint64_t now_us, uint8_t *out, size_t cap, uint32_t *tag,
-                     int *prio) {
+size_t sfu_pacer_peek(sfu_pacer_t *p, uint64_t now_us, uint8_t **pkt, size_t *room,
+                      uint32_t *tag, int *prio) {
   settle(p, now_us);
+  p->peeked = -1;
   for (;;) {
     int q = due_queue(p, p->credit);
     if (q < 0) return 0;
-    slot_t *s = fifo_pop(&p->q[q]);
-    size_t len = s->len;
-    /* Expired (at the front: it waited past max_age), or too big for the caller. */
-    if (too_old(p, s, now_us) || !out || len > cap) {
-      release(p, s);
-      p->st.dropped_packets++;
+    slot_t *s = p->q[q].head;
+    /* Expired (at the front: it waited past max_age). */
+    if (too_old(p, s, now_us)) {
+      drop_head(p, q);
       continue;
     }
-    memcpy(out, s->data, len);
+    p->peeked = q;
+    *pkt = s->data;
+    if (room) *room = sizeof s->data;
     if (tag) *tag = s->tag;
     if (prio) *prio = q;
-    if (q != SFU_PACER_PRIO_PROBE && p->rate_bps) {
-      p->credit -= (int64_t)len * BYTE_UNITS;
-      clamp_credit(p);
-    }
-    uint64_t waited = now_us > s->at_us ? now_us - s->at_us : 0;
-    if (waited > p->st.max_delay_us) p->st.max_delay_us = waited;
-    p->st.sent_packets++;
-    p->st.sent_bytes += len;
-    if (q == SFU_PACER_PRIO_PROBE) {
-      p->st.probe_packets++;
-      p->st.probe_bytes += len;
-    }
-    release(p, s);
-    return len;
+    return s->len;
   }
 }
+
+void sfu_pacer_take(sfu_pacer_t *p, uint64_t now_us) {
+  int q = p->peeked;
+  if (q < 0) return;
+  p->peeked = -1;
+  slot_t *s = fifo_pop(&p->q[q]);
+  size_t len = s->len;
+  if (q != SFU_PACER_PRIO_PROBE && p->rate_bps) {
+    p->credit -= (int64_t)len * BYTE_UNITS;
+    clamp_credit(p);
+  }
+  uint64_t waited = now_us > s->at_us ? now_us - s->at_us : 0;
+  if (waited > p->st.max_delay_us) p->st.max_delay_us = waited;
+  p->st.sent_packets++;
+  p->st.sent_bytes += len;
+  if (q == SFU_PACER_PRIO_PROBE) {
+    p->st.probe_packets++;
+    p->st.probe_bytes += len;
+  }
+  release(p, s);
+}
+
+size_t sfu_pacer_pop(sfu_pacer_t *p, uint64_t now_us, uint8_t *out, size_t cap, uint32_t *tag,
+                     int *prio) {
+  uint8_t *pkt;
+  size_t len;
+  while ((len = sfu_pacer_peek(p, now_us, &pkt, NULL, tag, prio)) > 0) {
+    if (out && len <= cap) {
+      memcpy(out, pkt, len);
+      sfu_pacer_take(p, now_us);
+      return len;
+    }
+    /* too big for the caller: dropped rather than blocking the queue */
+    int q = p->peeked;
+    p->peeked = -1;
+    drop_head(p, q);
+  }
+  return 0;
+}
+
+size_t sfu_pacer_queued(const sfu_pacer_t *p) { return (size_t)p->st.queued_packets; }
 
 size_t sfu_pacer_remove(sfu_pacer_t *p,
                         int (*match)(const uint8_t *pkt, size_t len, uint32_t tag, void *ctx),
                         void *ctx) {
   size_t n = 0;
+  p->peeked = -1;
   for (int q = 0; q < SFU_PACER_PRIOS; q++) {
     slot_t *s = p->q[q].head;
     fifo_t keep = {NULL, NULL};

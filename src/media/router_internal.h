@@ -198,7 +198,6 @@ struct sfu_router {
   sfu_router_stats_t st;
   uint8_t scratch[ROUTER_SCRATCH];
   uint8_t scratch2[ROUTER_SCRATCH];
-  uint8_t pace_buf[ROUTER_SCRATCH]; /* a packet popped from a pacer, while it is sent */
 };
 
 /* router.c */

@@ -1,6 +1,6 @@
 /* The video router's pacing (issue 8, "what goes to one viewer leaves paced at the
  * estimate, keyframe bursts included"): one pacer (pacer.h) per viewer peer that has a
- * send-side estimate (transport-cc), at 2.5 x the estimate, bursts of 5 ms.
+ * send-side estimate (transport-cc), at 2.5 x the estimate, bursts of up to 40 ms.
  *
  *   send_built / fill_holes / router_resend ──router_pace_send──▶ admitted: send_rtp now
  *                                                                └▶ else: pacer (a copy)
@@ -48,6 +48,17 @@
  * forwarded packet in bench/forward.py A-top (docs/benchmarks.md). libwebrtc's pacer
  * also ran every 5 ms for years (PacedSender::Process). */
 #define PACE_GRID_US 5000ull
+/* Bursts: what the bucket holds, libwebrtc's PacingController defaults today
+ * (kDefaultBurstInterval 40 ms, capped at kMaxBurstSize 63,000 bytes so that a burst at a
+ * high rate cannot overfill a socket buffer): a pacer may send 40 ms of its rate (100 ms
+ * of the estimate) at once and spreads only what is bigger. A video frame (~10 KB at 2
+ * Mbit/s, 15 fps) then leaves whole, as the encoder made it, from the caller's buffer
+ * (sfu_pacer_admit), and only keyframes and bursts well above the estimate wait in the
+ * queue: the 5 ms bucket used before queued two thirds of all packets (each copied in,
+ * out, and served by a timer), which cost more than the estimation itself
+ * (docs/benchmarks.md "Forwarding with estimation and pacing"). */
+#define PACE_BURST_US SFU_ROUTER_PACE_BURST_US
+#define PACE_MAX_BURST_BYTES 63000ull
 /* The tag of a queued packet: its twcc seq, and whether it has one. */
 #define TAG_TWCC 0x10000u
 
@@ -80,13 +91,18 @@ static void note_deadline(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us
   if (d < r->pace_next_us) r->pace_next_us = d;
 }
 
-/* Sends what is due of p's queue at now_us (in pace_buf: the caller may be sending from
- * scratch or scratch2); p->pace_due_us becomes its next deadline. */
+/* Sends what is due of p's queue at now_us; p->pace_due_us becomes its next deadline.
+ * Each packet is SRTP-protected and sent from its pacer slot (sfu_pacer_peek: the slot
+ * has room for the tag), not copied out first: one 1,200-byte copy less per queued
+ * packet. */
 static void drain(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
   uint32_t tag;
-  size_t n;
-  while ((n = sfu_pacer_pop(p->pacer, now_us, r->pace_buf, SFU_PACER_SLOT, &tag, NULL)) > 0) {
-    if (!r->cbs.send_rtp || r->cbs.send_rtp(p->user, r->pace_buf, n, ROUTER_SCRATCH) != 0) {
+  uint8_t *pkt;
+  size_t n, room;
+  while ((n = sfu_pacer_peek(p->pacer, now_us, &pkt, &room, &tag, NULL)) > 0) {
+    int rc = r->cbs.send_rtp ? r->cbs.send_rtp(p->user, pkt, n, room) : SFU_ESTATE;
+    sfu_pacer_take(p->pacer, now_us);
+    if (rc != 0) {
       p->pace_send_failed++;
       continue;
     }
@@ -128,7 +144,11 @@ void router_pace_rate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
   if (!p->pacer) return;
   uint64_t rate = p->bwe && p->bwe_fed ? sfu_bwe_estimate(p->bwe) * PACE_FACTOR_X2 / 2 : 0;
   if (rate == sfu_pacer_rate(p->pacer)) return;
+  uint64_t burst = PACE_BURST_US;
+  if (rate && PACE_MAX_BURST_BYTES * 8000000ull / rate < burst)
+    burst = PACE_MAX_BURST_BYTES * 8000000ull / rate;
   sfu_pacer_set_rate(p->pacer, now_us, rate);
+  sfu_pacer_set_burst(p->pacer, now_us, burst);
   note_deadline(r, p, now_us); /* a higher rate: due sooner */
 }
 

@@ -465,6 +465,47 @@ TEST(remove_keeps_the_rest_in_order) {
   sfu_pacer_free(p);
 }
 
+/* In place (the router's way: SRTP-protect in the slot, send from there): peek leaves
+ * the packet queued until take, which spends the budget and counts it as pop would; the
+ * slot has room for a tag after the packet; an expired front is dropped on the way. */
+TEST(peek_take_in_place) {
+  sfu_pacer_t *p = sfu_pacer_new(0, 100 * MS);
+  REQUIRE(p);
+  sfu_pacer_set_rate(p, T0, 1000000);
+  CHECK_EQ_INT(push(p, T0, SFU_PACER_PRIO_VIDEO, 1200, 1), 0);
+  CHECK_EQ_INT(push(p, T0, SFU_PACER_PRIO_VIDEO, 1000, 2), 0);
+  uint8_t *slot = NULL;
+  size_t room = 0;
+  uint32_t tag = 0;
+  int prio = -1;
+  CHECK_EQ_INT(sfu_pacer_peek(p, T0, &slot, &room, &tag, &prio), 1200);
+  REQUIRE(slot);
+  CHECK_EQ_INT(tag, 1);
+  CHECK_EQ_INT(prio, SFU_PACER_PRIO_VIDEO);
+  CHECK(room >= 1200 + SFU_PACER_TAIL);
+  CHECK_EQ_INT(slot[0], 1); /* push() fills the packet with its tag's low byte */
+  memset(slot + 1200, 0xAB, SFU_PACER_TAIL); /* the owner's tag goes there */
+  /* peeked, not taken: still queued, nothing spent */
+  CHECK_EQ_INT(sfu_pacer_queued(p), 2);
+  CHECK_EQ_INT(sfu_pacer_peek(p, T0, &slot, &room, &tag, NULL), 1200);
+  sfu_pacer_take(p, T0);
+  CHECK_EQ_INT(sfu_pacer_queued(p), 1);
+  /* the 1,200 bytes emptied the 5 ms bucket: the next one waits for the debt */
+  CHECK_EQ_INT(sfu_pacer_peek(p, T0, &slot, &room, &tag, NULL), 0);
+  sfu_pacer_take(p, T0); /* nothing peeked: no-op */
+  CHECK_EQ_INT(sfu_pacer_queued(p), 1);
+  CHECK_EQ_INT(sfu_pacer_next_deadline(p, T0), T0 + 4601);
+  /* past max_age at the front: dropped by peek, not returned */
+  CHECK_EQ_INT(sfu_pacer_peek(p, T0 + SEC, &slot, &room, &tag, NULL), 0);
+  sfu_pacer_stats_t st;
+  sfu_pacer_stats(p, &st);
+  CHECK_EQ_INT(st.sent_packets, 1);
+  CHECK_EQ_INT(st.sent_bytes, 1200);
+  CHECK_EQ_INT(st.dropped_packets, 1);
+  CHECK_EQ_INT(st.queued_packets, 0);
+  sfu_pacer_free(p);
+}
+
 int main(void) {
   RUN(paces_at_rate_with_burst_bound);
   RUN(idle_refills_one_burst_only);
@@ -477,5 +518,6 @@ int main(void) {
   RUN(bad_input);
   RUN(admit_fast_path);
   RUN(remove_keeps_the_rest_in_order);
+  RUN(peek_take_in_place);
   return test_summary();
 }
