@@ -36,9 +36,6 @@
 #define SFU_ROUTER_MID_MAX 33          /* mid + NUL */
 #define SFU_ROUTER_STOPPED_US (5ull * 1000000ull) /* no packets this long: video stopped */
 #define SFU_ROUTER_OVER_BITRATE_US (5ull * 1000000ull) /* over the limit this long: drop */
-/* A paced viewer's pacer may send this much of its rate at once (router_pace.c: libwebrtc's
- * burst interval; less above ~12.6 Mbit/s, where 63 KB is reached first). */
-#define SFU_ROUTER_PACE_BURST_US 40000ull
 
 typedef struct sfu_router sfu_router_t;
 typedef struct sfu_router_peer sfu_router_peer_t;

@@ -1,6 +1,6 @@
 /* The video router's pacing (issue 8, "what goes to one viewer leaves paced at the
  * estimate, keyframe bursts included"): one pacer (pacer.h) per viewer peer that has a
- * send-side estimate (transport-cc), at 2.5 x the estimate, bursts of up to 40 ms.
+ * send-side estimate (transport-cc), at 2.5 x the estimate, bursts of 5 ms.
  *
  *   send_built / fill_holes / router_resend ──router_pace_send──▶ admitted: send_rtp now
  *                                                                └▶ else: pacer (a copy)
@@ -48,17 +48,6 @@
  * forwarded packet in bench/forward.py A-top (docs/benchmarks.md). libwebrtc's pacer
  * also ran every 5 ms for years (PacedSender::Process). */
 #define PACE_GRID_US 5000ull
-/* Bursts: what the bucket holds, libwebrtc's PacingController defaults today
- * (kDefaultBurstInterval 40 ms, capped at kMaxBurstSize 63,000 bytes so that a burst at a
- * high rate cannot overfill a socket buffer): a pacer may send 40 ms of its rate (100 ms
- * of the estimate) at once and spreads only what is bigger. A video frame (~10 KB at 2
- * Mbit/s, 15 fps) then leaves whole, as the encoder made it, from the caller's buffer
- * (sfu_pacer_admit), and only keyframes and bursts well above the estimate wait in the
- * queue: the 5 ms bucket used before queued two thirds of all packets (each copied in,
- * out, and served by a timer), which cost more than the estimation itself
- * (docs/benchmarks.md "Forwarding with estimation and pacing"). */
-#define PACE_BURST_US SFU_ROUTER_PACE_BURST_US
-#define PACE_MAX_BURST_BYTES 63000ull
 /* The tag of a queued packet: its twcc seq, and whether it has one. */
 #define TAG_TWCC 0x10000u
 
@@ -144,11 +133,7 @@ void router_pace_rate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
   if (!p->pacer) return;
   uint64_t rate = p->bwe && p->bwe_fed ? sfu_bwe_estimate(p->bwe) * PACE_FACTOR_X2 / 2 : 0;
   if (rate == sfu_pacer_rate(p->pacer)) return;
-  uint64_t burst = PACE_BURST_US;
-  if (rate && PACE_MAX_BURST_BYTES * 8000000ull / rate < burst)
-    burst = PACE_MAX_BURST_BYTES * 8000000ull / rate;
   sfu_pacer_set_rate(p->pacer, now_us, rate);
-  sfu_pacer_set_burst(p->pacer, now_us, burst);
   note_deadline(r, p, now_us); /* a higher rate: due sooner */
 }
 

@@ -65,7 +65,7 @@ static void add_unpaced_viewer(sim_t *s) {
 }
 
 /* Pacing (router_pace.c): a 60-packet keyframe (~40 KB) to a viewer whose estimate is
- * ~250 kbps leaves at 2.5 x the estimate, never more than the rate x elapsed + one 40 ms
+ * ~250 kbps leaves at 2.5 x the estimate, never more than the rate x elapsed + one 5 ms
  * burst + one packet in any window, in order (RTP and transport-wide seqs), with no drop;
  * the same keyframe to a viewer without transport-cc leaves at once. */
 TEST(keyframe_paced_at_the_estimate) {
@@ -136,7 +136,7 @@ TEST(keyframe_paced_at_the_estimate) {
   for (size_t i = 0, k = 0; i < L.n && k < 60; i++)
     if (L.pkt[i].pt == 96) kf_bytes += L.pkt[i].len, k++;
   uint64_t min_span = kf_bytes * 8000000 / max_rate;
-  min_span -= SFU_ROUTER_PACE_BURST_US + 1200ull * 8000000 / max_rate;
+  min_span -= SFU_PACER_DEFAULT_BURST_US + 1200ull * 8000000 / max_rate;
   printf("  the keyframe's 60 packets (%llu bytes) left over %.0f ms (at least %.0f)\n",
          (unsigned long long)kf_bytes, (double)(last_at - first_at) / 1000, (double)min_span / 1000);
   CHECK(last_at - first_at >= min_span);
@@ -149,7 +149,7 @@ TEST(keyframe_paced_at_the_estimate) {
     for (size_t j = i; j < L.n; j++) {
       if (L.pkt[j].probe) continue;
       bytes += L.pkt[j].len;
-      uint64_t allowed = (max_rate * (L.pkt[j].at - L.pkt[i].at + SFU_ROUTER_PACE_BURST_US)) / 8000000 +
+      uint64_t allowed = (max_rate * (L.pkt[j].at - L.pkt[i].at + SFU_PACER_DEFAULT_BURST_US)) / 8000000 +
                          L.pkt[j].len;
       if (bytes > allowed) over++;
     }
