@@ -14,7 +14,7 @@
  * allocator is interposed: calls during the run are counted (must be 0 after warm-up).
  *
  * --router: as the video router uses it (router_pace.c): one priority (FIFO), no audio,
- * bursts of SFU_ROUTER_PACE_BURST_US (40 ms), every packet tries sfu_pacer_admit first
+ * bursts of 5 ms (SFU_PACER_DEFAULT_BURST_US), every packet tries sfu_pacer_admit first
  * (sent from the caller's buffer when the queue is empty and the budget allows), pushed
  * only otherwise, and a due packet is sent from its slot (sfu_pacer_peek + take, no copy
  * out) instead of popped.
@@ -136,7 +136,6 @@ int main(int argc, char **argv) {
     pacers[v] = sfu_pacer_new(0, 0);
     if (!pacers[v]) return 1;
     sfu_pacer_set_rate(pacers[v], 0, kbps * 1000 * 25 / 10); /* libwebrtc's 2.5 factor */
-    if (router_mode) sfu_pacer_set_burst(pacers[v], 0, SFU_ROUTER_PACE_BURST_US);
   }
   totals_t warm = {0}, t = {0};
   run(1, 2001, &warm); /* 2 s: pools grow to their high-water mark */
