@@ -63,10 +63,24 @@ uint64_t sfu_bwe_estimate(const sfu_bwe_t *b);
 
 /* The rate the viewer received probe cluster `id` at, once feedback reported at least 5 of
  * its packets and 80 % of those sent so far (refined by later feedback); 0 = not
- * measurable yet, failed, or unknown id. A cluster received clearly slower than sent
- * (< 90 %) saturated the link: 95 % of the received rate. A result above the estimate
- * has already raised it (when the feedback came). */
+ * measurable yet, failed, or unknown id. The lower of the send and the receive rate
+ * (libwebrtc's ProbeBitrateEstimator); the receive rate is the lower of the whole
+ * cluster's and its second half's (a token-bucket shaper's burst cannot fake it, bwe.c);
+ * a cluster received clearly slower than sent (< 90 %) saturated the link: 95 % of the
+ * received rate. A cluster whose feedback came while the delay detector said overuse
+ * failed (0 for good, as goog_cc ignores probes then). A result above the estimate has
+ * already raised it (when the feedback came). */
 uint64_t sfu_bwe_probe_result(sfu_bwe_t *b, int id);
+
+/* What the estimator saw of probe cluster `id` (for traces and tests): -1 if unknown. */
+typedef struct {
+  uint32_t sent, received;
+  uint64_t bytes_sent, bytes_received;
+  uint64_t send_span_us, recv_span_us; /* first to last packet sent / received */
+  uint64_t send_bps, recv_bps;         /* as probe_measure computed them (0: not yet) */
+  uint64_t result_bps;
+} sfu_bwe_probe_info_t;
+int sfu_bwe_probe_info(const sfu_bwe_t *b, int id, sfu_bwe_probe_info_t *out);
 
 typedef struct {
   uint64_t estimate_bps, delay_bps, loss_bps, remb_bps, acked_bps;

@@ -21,6 +21,22 @@
 #define PROBE_MAX_RATIO 2.0     /* received faster than twice the send rate: bogus */
 #define PROBE_SATURATED 0.9     /* received below 90 % of the send rate: link saturated, */
 #define PROBE_TARGET_SHARE 0.95 /* so take 95 % of the received rate */
+/* Arrivals remembered per cluster for the tail rate (the router's clusters have at most
+ * 64 packets; more are counted in the whole-cluster rate only). */
+#define PROBE_MAX_PKTS 64
+/* The tail: the received rate is also read over the packets that arrived after the first
+ * half of the cluster's bytes, and the lower of the two counts. A token-bucket shaper
+ * (tc htb / tbf, a home router's policer) lets its bucket's worth through at line rate
+ * when a probe starts on an idle link, then the rate; the whole-cluster rate then reads
+ * rate x N / (N - bucket): a 2 KB bucket made a 6 KB cluster of small RTX copies read
+ * ~350 kbit/s through a 250 kbit/s cap, the allocator tried a layer the link could not
+ * carry and the viewer froze (test_chromium_video.py case 4, 2 runs in 12). Once the
+ * bucket is spent the packets leave at the shaper's rate, so the tail reads the rate as
+ * long as the bucket is under half the cluster (DOWNLINK_PROBE_MIN_BYTES). On a link
+ * faster than the probe the tail reads the send rate like the whole does. */
+#define PROBE_TAIL_SHARE 0.5
+#define PROBE_TAIL_MIN_PKTS 2    /* packets after the head, for a span */
+#define PROBE_MIN_RECV_SPAN_US 2000 /* shorter: a burst, no rate (250 us twcc ticks) */
 
 enum { REC_NONE, REC_SENT, REC_LOST, REC_RECEIVED };
 
@@ -38,7 +54,12 @@ typedef struct {
   uint64_t first_send, last_send, bytes_sent, last_sent_size;
   int64_t first_arrival, last_arrival;
   uint64_t bytes_received, first_received_size, result_bps;
+  uint64_t send_bps, recv_bps; /* of the last measure (for traces) */
   int touched;
+  uint8_t spoiled; /* the delay detector said overuse while its feedback came */
+  uint16_t n_arr;  /* arrivals remembered, unordered */
+  int64_t arr_t[PROBE_MAX_PKTS];
+  uint16_t arr_size[PROBE_MAX_PKTS];
 } probe_t;
 
 struct sfu_bwe {
@@ -141,25 +162,81 @@ static void probe_on_received(sfu_bwe_t *b, int id, int64_t arrival, size_t size
   p->received++;
   p->bytes_received += size;
   p->touched = 1;
+  if (p->n_arr < PROBE_MAX_PKTS) {
+    p->arr_t[p->n_arr] = arrival;
+    p->arr_size[p->n_arr++] = (uint16_t)size;
+  }
 }
 
-/* The send rate excludes the last packet sent (its bytes left after the interval), the
- * receive rate the first received (its bytes arrived before it). */
-static uint64_t probe_measure(const probe_t *p) {
+/* The received rate over the tail (see PROBE_TAIL_SHARE): the packets that arrived after
+ * the one that completed the first half of the remembered bytes, over the span from that
+ * one to the last. 0 when too few packets are left for a span. O(n^2) sort of <= 64
+ * arrivals, once per feedback that touches the cluster: fine. */
+static double probe_tail_bps(const probe_t *p) {
+  int64_t t[PROBE_MAX_PKTS];
+  uint16_t sz[PROBE_MAX_PKTS];
+  size_t n = p->n_arr;
+  uint64_t total = 0;
+  for (size_t i = 0; i < n; i++) { /* insertion sort by arrival */
+    size_t j = i;
+    while (j > 0 && t[j - 1] > p->arr_t[i]) t[j] = t[j - 1], sz[j] = sz[j - 1], j--;
+    t[j] = p->arr_t[i], sz[j] = p->arr_size[i];
+    total += p->arr_size[i];
+  }
+  uint64_t head = 0;
+  size_t k = 0;
+  while (k < n && (double)(head += sz[k]) < PROBE_TAIL_SHARE * (double)total) k++;
+  if (k >= n || n - 1 - k < PROBE_TAIL_MIN_PKTS) return 0;
+  int64_t span = t[n - 1] - t[k];
+  if (span < PROBE_MIN_RECV_SPAN_US) return 0;
+  return (double)(total - head) * 8e6 / (double)span;
+}
+
+/* libwebrtc's ProbeBitrateEstimator: the send rate excludes the last packet sent (its
+ * bytes left after the interval), the receive rate the first received (its bytes arrived
+ * before it); the result is the lower of the two, 95 % of the received rate when that is
+ * clearly below the send rate (the link saturated: what it carried is its capacity).
+ * Beyond libwebrtc: the received rate is the lower of the whole cluster's and its tail's
+ * (PROBE_TAIL_SHARE: a shaper's burst cannot fake a rate), and a receive span under
+ * PROBE_MIN_RECV_SPAN_US measures nothing (arrivals read in one batch). */
+static uint64_t probe_measure(probe_t *p) {
+  p->send_bps = p->recv_bps = 0;
   if (p->received < PROBE_MIN_RECEIVED ||
       (double)p->received < PROBE_MIN_RECEIVED_RATIO * (double)p->sent)
     return 0;
   uint64_t send_iv = p->last_send - p->first_send;
   int64_t recv_iv = p->last_arrival - p->first_arrival;
-  if (send_iv == 0 || send_iv > PROBE_MAX_INTERVAL_US || recv_iv <= 0 ||
+  if (send_iv == 0 || send_iv > PROBE_MAX_INTERVAL_US || recv_iv < PROBE_MIN_RECV_SPAN_US ||
       recv_iv > PROBE_MAX_INTERVAL_US)
     return 0;
   double send_bps = (double)(p->bytes_sent - p->last_sent_size) * 8e6 / (double)send_iv;
   double recv_bps = (double)(p->bytes_received - p->first_received_size) * 8e6 / (double)recv_iv;
+  double tail = probe_tail_bps(p);
+  if (tail > 0 && tail < recv_bps) recv_bps = tail;
+  p->send_bps = (uint64_t)send_bps;
+  p->recv_bps = (uint64_t)recv_bps;
   if (recv_bps > PROBE_MAX_RATIO * send_bps) return 0;
   double r = recv_bps < send_bps ? recv_bps : send_bps;
   if (recv_bps < PROBE_SATURATED * send_bps) r = PROBE_TARGET_SHARE * recv_bps;
   return (uint64_t)r;
+}
+
+int sfu_bwe_probe_info(const sfu_bwe_t *b, int id, sfu_bwe_probe_info_t *out) {
+  memset(out, 0, sizeof *out);
+  const probe_t *p = NULL;
+  for (int i = 0; id >= 0 && i < SFU_BWE_PROBE_SLOTS; i++)
+    if (b->probes[i].id == id) p = &b->probes[i];
+  if (!p) return -1;
+  out->sent = p->sent;
+  out->received = p->received;
+  out->bytes_sent = p->bytes_sent;
+  out->bytes_received = p->bytes_received;
+  out->send_span_us = p->sent ? p->last_send - p->first_send : 0;
+  out->recv_span_us = p->received ? (uint64_t)(p->last_arrival - p->first_arrival) : 0;
+  out->send_bps = p->send_bps;
+  out->recv_bps = p->recv_bps;
+  out->result_bps = p->result_bps;
+  return 0;
 }
 
 uint64_t sfu_bwe_probe_result(sfu_bwe_t *b, int id) {
@@ -255,7 +332,13 @@ void sfu_bwe_on_feedback(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *h
     probe_t *p = &b->probes[i];
     if (p->id < 0 || !p->touched) continue;
     p->touched = 0;
+    /* goog_cc (DelayBasedBwe::MaybeUpdateEstimate): a probe result is used only while
+     * the delay detector does not say overuse. A cluster whose feedback showed the queue
+     * growing proved nothing above what the link already carries: it failed, and stays
+     * failed when later feedback refines it. */
+    if (b->delay.state == BWE_OVERUSE) p->spoiled = 1;
     p->result_bps = probe_measure(p);
+    if (p->spoiled) p->result_bps = 0;
     /* goog_cc: a probe result above the estimate becomes the estimate, delay- and
      * loss-based alike (the probe just proved it). */
     if (p->result_bps > b->estimate) {

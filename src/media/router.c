@@ -617,6 +617,7 @@ void sfu_router_peer_downlink(const sfu_router_peer_t *p, sfu_router_downlink_in
   }
   out->allocated_bps = p->allocated_bps;
   out->required_bps = p->required_bps;
+  out->other_bps = p->other_bps;
   out->insufficient = p->insufficient;
   out->probes_sent = p->probes_sent;
   out->probes_done = p->probes_done;

@@ -15,6 +15,7 @@
 
 #include "media/router_internal.h"
 #include "sfu/err.h"
+#include "sfu/log.h"
 #include "sfu/rtcp.h"
 #include "sfu/pacer.h"
 #include "sfu/rtp_forward.h"
@@ -28,6 +29,7 @@
 #define DOWNLINK_MAX_BPS 20000000ull
 #define DOWNLINK_PROBE_MIN_BYTES 6000
 #define DOWNLINK_ALR_PROBE_US 5000000ull /* requirements.md: receivers under about 6 Mbps */
+#define DOWNLINK_OTHER_WINDOW_US 2000000ull /* the rate of what else goes to the viewer */
 
 static int want_twcc(const sfu_router_peer_t *p) {
   for (size_t i = 0; i < p->n_views; i++)
@@ -42,6 +44,23 @@ uint64_t router_downlink_estimate(const sfu_router_peer_t *p) {
   if (p->bwe && p->bwe_fed) return sfu_bwe_estimate(p->bwe);
   if (p->remb_bps) return p->remb_bps;
   return UINT64_MAX;
+}
+
+void sfu_router_peer_sent_other(sfu_router_peer_t *p, uint64_t now_us, size_t bytes) {
+  if (!p || !bytes) return;
+  if (!p->other.bucket_us) sfu_rate_meter_init(&p->other, DOWNLINK_OTHER_WINDOW_US);
+  sfu_rate_meter_add(&p->other, now_us, bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes, 0);
+}
+
+/* The video budget: the estimate less what else the transport carries to the viewer
+ * (the audio mix, its RTCP, data channel messages: sfu_router_peer_sent_other). The mix
+ * carries no transport-wide seq, so the estimator never counts it as sent; libwebrtc's
+ * BitrateAllocator likewise gives audio its share before video. At least 1 bps (0 would
+ * mean "no estimate" to the allocator): all video paused when audio takes it all. */
+static uint64_t video_budget(sfu_router_peer_t *p, uint64_t now_us, uint64_t est) {
+  p->other_bps = p->other.bucket_us ? sfu_rate_meter_bps(&p->other, now_us) : 0;
+  if (est == UINT64_MAX) return est;
+  return est > p->other_bps ? est - p->other_bps : 1;
 }
 
 void router_downlink_setup(sfu_router_t *r, sfu_router_peer_t *p) {
@@ -73,8 +92,32 @@ void router_downlink_feedback(sfu_router_t *r, sfu_router_peer_t *p, const sfu_r
   p->bwe_fed = 1;
   router_pace_rate(r, p, now_us);
   if (p->rtt_us) sfu_bwe_on_rtt(p->bwe, p->rtt_us);
+  /* The per-feedback trace (--log-level debug): how the estimate moved and why, the
+   * evidence a flaky interop run leaves (test_chromium_video.py keeps the log of a
+   * failure). One level check per feedback when off. */
+  if (sfu_log_get_level() <= SFU_LOG_DEBUG) {
+    sfu_bwe_stats_t bs;
+    sfu_bwe_stats(p->bwe, &bs);
+    SFU_DEBUG("bwe", "%s t=%.3f n=%zu est %llu delay %llu loss %llu acked %llu state %d "
+              "lossr %.3f alloc %llu want %llu other %llu", p->attendee_id, (double)now_us / 1e6,
+              n, (unsigned long long)bs.estimate_bps, (unsigned long long)bs.delay_bps,
+              (unsigned long long)bs.loss_bps, (unsigned long long)bs.acked_bps, bs.state,
+              bs.loss_ratio, (unsigned long long)p->allocated_bps,
+              (unsigned long long)p->want_bps, (unsigned long long)p->other_bps);
+  }
   if (p->probe_id > 0) {
     uint64_t got = sfu_bwe_probe_result(p->bwe, p->probe_id);
+    if (got && sfu_log_get_level() <= SFU_LOG_DEBUG) {
+      sfu_bwe_probe_info_t pi;
+      sfu_bwe_probe_info(p->bwe, p->probe_id, &pi);
+      SFU_DEBUG("bwe", "%s probe %d result %llu: sent %u pkts %llu B over %llu us (%llu bps), "
+                "received %u pkts %llu B over %llu us (%llu bps), goal %llu",
+                p->attendee_id, p->probe_id, (unsigned long long)got, pi.sent,
+                (unsigned long long)pi.bytes_sent, (unsigned long long)pi.send_span_us,
+                (unsigned long long)pi.send_bps, pi.received, (unsigned long long)pi.bytes_received,
+                (unsigned long long)pi.recv_span_us, (unsigned long long)pi.recv_bps,
+                (unsigned long long)p->probe.cur.goal_bps);
+    }
     if (got) {
       sfu_probe_on_result(&p->probe, now_us, p->probe_id, got);
       p->probes_done++;
@@ -133,7 +176,7 @@ void router_allocate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, int
     vs[n++] = v;
   }
   if (!n) return;
-  uint64_t est = router_downlink_estimate(p);
+  uint64_t est = video_budget(p, now_us, router_downlink_estimate(p));
   uint64_t cap = r->cfg.receive_bitrate_bps; /* the meeting's (MaxReceiveKbps) */
   if (!sfu_alloc_due(&p->alloc, now_us, est == UINT64_MAX ? cap : est, changed))
     return;
@@ -159,6 +202,8 @@ void router_allocate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, int
     p->want_bps = full > res.want_bps ? full : res.want_bps;
   else
     p->want_bps = resume && full > res.allocated_bps + res.allocated_bps / 10 ? full : 0;
+  /* The probes prove the whole downlink: video's want plus what else goes to the viewer. */
+  if (p->want_bps) p->want_bps += p->other_bps;
   /* A goal well above the last one probed for is a new reason to probe: the backoff of
    * failed probes (for a goal the link could not carry) does not apply to it. */
   if (p->want_bps > p->probed_goal_bps + p->probed_goal_bps / 3 && p->probe.failures) {
@@ -180,6 +225,10 @@ void router_allocate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, int
     int8_t t = out[i] >= 0 ? (int8_t)s->rank[out[i]] : -1;
     view_temporal(v, t, out_tid[i]);
     if (t == v->target) continue;
+    SFU_DEBUG("bwe", "%s t=%.3f stream %u target %d -> %d (layer %d) est %llu budget %llu "
+              "alloc %llu want %llu", p->attendee_id, (double)now_us / 1e6, s->id, v->target, t,
+              v->layer, (unsigned long long)est, (unsigned long long)res.budget_bps,
+              (unsigned long long)res.allocated_bps, (unsigned long long)res.want_bps);
     v->target = t;
     if (t >= 0 && t != v->layer && p->ready) {
       v->keyframe_waits++;
@@ -305,6 +354,9 @@ void router_downlink_tick(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us
     p->probe_rtx_left = pv && pv->packets_out ? ROUTER_PROBE_RTX_BACK : 0;
     p->probe_id = c.id;
     p->probes_sent++;
+    SFU_DEBUG("bwe", "%s t=%.3f probe %d start: target %llu goal %llu bytes %zu est %llu",
+              p->attendee_id, (double)now_us / 1e6, c.id, (unsigned long long)c.target_bps,
+              (unsigned long long)c.goal_bps, c.min_bytes, (unsigned long long)est);
     send_cluster_part(r, p, now_us);
   }
 }

@@ -176,6 +176,11 @@ struct sfu_router_peer {
   uint64_t want_bps, allocated_bps, required_bps;
   uint64_t probed_goal_bps;        /* want_bps when the last cluster started */
   uint8_t insufficient;
+  /* What else its transport carries to it, outside the router (the audio mix, data
+   * channel messages, the router's own RTCP): its rate comes off the allocation's budget
+   * (sfu_router_peer_sent_other). bucket_us 0: nothing counted yet. */
+  sfu_rate_meter_t other;
+  uint64_t other_bps; /* at the last allocation */
   /* its pacer (router_pace.c): with the bwe, NULL without transport-cc */
   sfu_pacer_t *pacer;
   uint64_t pace_due_us;            /* its pacer's next deadline (UINT64_MAX: empty) */

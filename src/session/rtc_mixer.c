@@ -76,6 +76,8 @@ static void on_send(void *user, void *listener_user, const uint8_t *rtp, size_t 
   sfu_rtp_hdr_t h;
   if (sfu_rtp_parse(rtp, len, &h) != 0) return;
   if (sfu_transport_send_rtp(x->tp, r->mix_buf, len, sizeof r->mix_buf) != 0) return;
+  /* issue 8: the mix comes off this listener's video budget (its downlink estimate) */
+  if (x->peer) sfu_router_peer_sent_other(x->peer, mx->now_us, len);
   x->mix.sent = 1;
   x->mix.last_ts = h.timestamp;
   x->mix.last_us = mx->now_us;
@@ -167,6 +169,7 @@ static void send_data(rtc_rec_t *x, uint64_t now_us, const char *msg, size_t len
   int stream = sfu_transport_data_channel(x->tp);
   if (!a || stream < 0) return;
   if (sfu_sctp_send(a, now_us, (uint16_t)stream, PPID_STRING, (const uint8_t *)msg, len) == 0) {
+    if (x->peer) sfu_router_peer_sent_other(x->peer, now_us, len); /* off its video budget */
     x->mix.signals_sent++;
     return;
   }

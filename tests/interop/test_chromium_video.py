@@ -197,6 +197,19 @@ def stalls(samples, window_ms):
     return bad
 
 
+def longest_gap(samples):
+    """The longest time (ms, at the sampling's resolution) between two snapshots in which
+    framesDecoded grew: the worst freeze the viewer saw."""
+    worst, last_t, last_n = 0, None, None
+    for t, x in samples:
+        n = x.get("framesDecoded") or 0
+        if last_n is None or n > last_n:
+            if last_t is not None:
+                worst = max(worst, t - last_t)
+            last_t, last_n = t, n
+    return worst
+
+
 def stream_of(index, sid):
     for st in (index or {}).get("Streams", []):
         if st.get("StreamId") == sid:
@@ -581,7 +594,9 @@ class ChromiumVideoTest(unittest.TestCase):
         w = runs = None
         failed = True
         try:
-            w = Worker(extra=["--announce-ip", link.host_addr]).start()
+            # --log-level debug: the worker's per-feedback estimate trace ("bwe: ...",
+            # router_downlink.c), kept with a failure's worker log.
+            w = Worker(extra=["--announce-ip", link.host_addr, "--log-level", "debug"]).start()
             runs = []
             m = w.create_meeting()
             a_run, a, sid = self.start_publisher(w, m, runs)
@@ -646,7 +661,9 @@ class ChromiumVideoTest(unittest.TestCase):
         w = runs = None
         failed = True
         try:
-            w = Worker(extra=["--announce-ip", link.host_addr]).start()
+            # --log-level debug: the worker's per-feedback estimate trace ("bwe: ...",
+            # router_downlink.c), kept with a failure's worker log.
+            w = Worker(extra=["--announce-ip", link.host_addr, "--log-level", "debug"]).start()
             runs = []
             m = w.create_meeting()
             a_run, a, sid = self.start_publisher(w, m, runs)
@@ -712,6 +729,8 @@ class ChromiumVideoTest(unittest.TestCase):
             samples = run.samples(mid, t_first, t_end)
             self.assertGreater(len(samples), (t_end - t_first) / STATS_MS / 2, samples)
             gaps = stalls(samples, CAP_GAP_MS)
+            self.phase("longest time between decoded frames: %d ms (sampled every %d ms)"
+                       % (longest_gap(samples), STATS_MS))
             if gaps:
                 failures.append("%d windows of %d ms without a decoded frame, the first "
                                 "from %+d ms after the cap (lifted at %+d ms)"
