@@ -72,6 +72,15 @@ uint64_t sfu_bwe_estimate(const sfu_bwe_t *b);
  * already raised it (when the feedback came). */
 uint64_t sfu_bwe_probe_result(sfu_bwe_t *b, int id);
 
+/* The size of probe cluster `id` as planned (probe.h: its min_packets and min_bytes), told
+ * before or with its first packet: no result until feedback reported 80 % of both
+ * (libwebrtc's ProbeBitrateEstimator reads the same from each packet's PacedPacketInfo).
+ * Without it, 5 packets were enough: a cluster spread over 50 ms had its result read
+ * from its first 2 KB, which a shaper's bucket let through at line rate (1 Mbit/s read
+ * through a 250 kbit/s cap, test_chromium_video.py case 4). */
+void sfu_bwe_probe_expect(sfu_bwe_t *b, int id, uint64_t now_us, size_t min_packets,
+                          size_t min_bytes);
+
 /* What the estimator saw of probe cluster `id` (for traces and tests): -1 if unknown. */
 typedef struct {
   uint32_t sent, received;

@@ -46,6 +46,7 @@ void sfu_alloc_init(sfu_alloc_t *a) {
   a->period_us = SFU_ALLOC_DEFAULT_PERIOD_US;
   a->margin_pct = SFU_ALLOC_DEFAULT_MARGIN_PCT;
   a->move_pct = SFU_ALLOC_DEFAULT_MOVE_PCT;
+  a->keep_pct = SFU_ALLOC_DEFAULT_KEEP_PCT;
 }
 
 static uint64_t since(uint64_t now_us, uint64_t t_us) { return now_us > t_us ? now_us - t_us : 0; }
@@ -193,8 +194,10 @@ static void walk(const sfu_alloc_t *a, const sfu_alloc_stream_t *s, plan_t *p, c
     plan_t *q = &p[order[o]];
     q->level = -1;
     if (q->n == 0) continue;
-    /* The floor: at once for a stream that has it or is new; a resume needs the margin. */
+    /* The floor: at once for a stream that is new; a resume needs the margin; a stream
+     * that flows keeps it while keep_pct of it fits (sfu/allocator.h). */
     uint64_t cost = q->slot.paused ? rung_cost(a, q, &q->rung[0]) : q->rung[0].bps;
+    if (q->cur >= 0) cost = (uint64_t)q->rung[0].bps * a->keep_pct / 100u;
     if (w.used + cost <= budget) {
       q->level = 0;
       w.used += q->rung[0].bps;

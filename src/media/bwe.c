@@ -36,6 +36,11 @@
  * faster than the probe the tail reads the send rate like the whole does. */
 #define PROBE_TAIL_SHARE 0.5
 #define PROBE_TAIL_MIN_PKTS 2    /* packets after the head, for a span */
+/* A tail shorter than this is not read: over ~10 ms the arrival clock's resolution and
+ * the cluster's pieces (a few packets each, probe.h) make it noisy, and a shaper's
+ * bucket only fakes a rate where what follows it takes long to drain (a slow link):
+ * 2 KB at 250 kbit/s is 64 ms. */
+#define PROBE_TAIL_MIN_SPAN_US 20000
 #define PROBE_MIN_RECV_SPAN_US 2000 /* shorter: a burst, no rate (250 us twcc ticks) */
 
 enum { REC_NONE, REC_SENT, REC_LOST, REC_RECEIVED };
@@ -55,6 +60,7 @@ typedef struct {
   int64_t first_arrival, last_arrival;
   uint64_t bytes_received, first_received_size, result_bps;
   uint64_t send_bps, recv_bps; /* of the last measure (for traces) */
+  uint64_t want_packets, want_bytes; /* planned size (sfu_bwe_probe_expect), 0 unknown */
   int touched;
   uint8_t spoiled; /* the delay detector said overuse while its feedback came */
   uint16_t n_arr;  /* arrivals remembered, unordered */
@@ -139,6 +145,15 @@ static probe_t *probe_add(sfu_bwe_t *b, int id, uint64_t now_us) {
   return p;
 }
 
+void sfu_bwe_probe_expect(sfu_bwe_t *b, int id, uint64_t now_us, size_t min_packets,
+                          size_t min_bytes) {
+  if (!b || id < 0) return;
+  probe_t *p = probe_find(b, id);
+  if (!p) p = probe_add(b, id, now_us);
+  p->want_packets = min_packets;
+  p->want_bytes = min_bytes;
+}
+
 static void probe_on_sent(sfu_bwe_t *b, int id, uint64_t send_us, size_t size) {
   probe_t *p = probe_find(b, id);
   if (!p) p = probe_add(b, id, send_us);
@@ -188,7 +203,7 @@ static double probe_tail_bps(const probe_t *p) {
   while (k < n && (double)(head += sz[k]) < PROBE_TAIL_SHARE * (double)total) k++;
   if (k >= n || n - 1 - k < PROBE_TAIL_MIN_PKTS) return 0;
   int64_t span = t[n - 1] - t[k];
-  if (span < PROBE_MIN_RECV_SPAN_US) return 0;
+  if (span < PROBE_TAIL_MIN_SPAN_US) return 0;
   return (double)(total - head) * 8e6 / (double)span;
 }
 
@@ -202,7 +217,9 @@ static double probe_tail_bps(const probe_t *p) {
 static uint64_t probe_measure(probe_t *p) {
   p->send_bps = p->recv_bps = 0;
   if (p->received < PROBE_MIN_RECEIVED ||
-      (double)p->received < PROBE_MIN_RECEIVED_RATIO * (double)p->sent)
+      (double)p->received < PROBE_MIN_RECEIVED_RATIO * (double)p->sent ||
+      (double)p->received < PROBE_MIN_RECEIVED_RATIO * (double)p->want_packets ||
+      (double)p->bytes_received < PROBE_MIN_RECEIVED_RATIO * (double)p->want_bytes)
     return 0;
   uint64_t send_iv = p->last_send - p->first_send;
   int64_t recv_iv = p->last_arrival - p->first_arrival;

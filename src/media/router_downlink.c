@@ -336,6 +336,7 @@ void router_downlink_tick(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us
       c.duration_us = c.target_bps ? (uint64_t)c.min_bytes * 8000000u / c.target_bps : 20000;
     }
     p->cluster = c;
+    sfu_bwe_probe_expect(p->bwe, c.id, now_us, c.min_packets, c.min_bytes);
     p->probed_goal_bps = p->want_bps;
     p->cluster_on = 1;
     p->cluster_started_us = now_us;

@@ -189,7 +189,9 @@ TEST(shaper_burst_does_not_fake_a_probe) {
   sim_dir_cfg_t open_link = {.delay_us = 20000};
   sim_link_config(s->link, SIM_AB, &open_link);
   uint64_t t_up = s->now;
+  s->on_frame = getenv("SIM_DEBUG") ? bucket_watch : NULL;
   while (s->now < t_up + 25000000 && s->width != 1280) run(s, s->now + 100000);
+  s->on_frame = NULL;
   printf("  top layer %.1f s after the lift\n", (double)(s->now - t_up) / 1e6);
   CHECK_EQ_INT(s->width, 1280);
   sim_free(s);
