@@ -43,7 +43,7 @@
  * floor, in order; a floor that does not fit beside the floors before it pauses its
  * stream (so streams are paused from the end of the order) and makes the result
  * `insufficient` (the router's sfu:DownlinkInsufficient). A stream that flows now keeps
- * its floor while keep_pct (80 %) of the floor's bitrate fits: it is paused only when the
+ * its floor while keep_pct (75 %) of the floor's bitrate fits: it is paused only when the
  * budget is clearly short. Why: libwebrtc never pauses a camera by default
  * (enforce_min_bitrate); a frozen tile is worse than a link a little over its estimate;
  * and under a tight cap the delay-based estimate dips to 85 % of what the link carried
@@ -92,7 +92,7 @@
 #define SFU_ALLOC_DEFAULT_PERIOD_US 2000000u
 #define SFU_ALLOC_DEFAULT_MARGIN_PCT 10u
 #define SFU_ALLOC_DEFAULT_MOVE_PCT 15u
-#define SFU_ALLOC_DEFAULT_KEEP_PCT 80u
+#define SFU_ALLOC_DEFAULT_KEEP_PCT 75u
 
 typedef struct {
   uint32_t bitrate_bps; /* measured; 0: not yet (only the floor then) */

@@ -59,6 +59,16 @@ void sfu_bwe_on_remb(sfu_bwe_t *b, uint64_t now_us, uint64_t bps);
  * additive increase. */
 void sfu_bwe_on_rtt(sfu_bwe_t *b, uint64_t rtt_us);
 
+/* The rate of what else the worker sends the viewer on the same path without a
+ * transport-wide seq (the audio mix, data channel messages, RTCP). It is added to the
+ * acknowledged rate where that sets the estimate (the delay-based decrease to 85 % of
+ * it, the loss bound's 90 % of what was delivered), so that the estimate is of the whole
+ * downlink and the owner's budget (estimate - other) counts the other traffic once:
+ * without it the decrease was to 85 % of the video alone and the owner subtracted the
+ * audio a second time (a 170 kbit/s low layer paused behind a 250 kbit/s cap with the
+ * audio mix on, test_chromium_video.py case 4). */
+void sfu_bwe_set_other_rate(sfu_bwe_t *b, uint64_t bps);
+
 uint64_t sfu_bwe_estimate(const sfu_bwe_t *b);
 
 /* The rate the viewer received probe cluster `id` at, once feedback reported at least 5 of
@@ -88,6 +98,10 @@ typedef struct {
   uint64_t send_span_us, recv_span_us; /* first to last packet sent / received */
   uint64_t send_bps, recv_bps;         /* as probe_measure computed them (0: not yet) */
   uint64_t result_bps;
+  /* arrivals (us after the first received, in feedback order) and sizes of the first 64 */
+  size_t n_arrivals;
+  uint32_t arrival_us[64];
+  uint16_t arrival_size[64];
 } sfu_bwe_probe_info_t;
 int sfu_bwe_probe_info(const sfu_bwe_t *b, int id, sfu_bwe_probe_info_t *out);
 

@@ -11,6 +11,7 @@
  *
  * Loss for the estimate comes from the viewer's own transport-cc feedback only (what
  * the publisher's uplink lost was never sent to the viewer, so it cannot count). */
+#include <stdio.h>
 #include <string.h>
 
 #include "media/router_internal.h"
@@ -88,6 +89,7 @@ void router_downlink_feedback(sfu_router_t *r, sfu_router_peer_t *p, const sfu_r
   sfu_rtcp_twcc_t hdr;
   size_t n = 0;
   if (sfu_rtcp_twcc_parse(fb, &hdr, pkts, 4096, &n) != 0) return;
+  sfu_bwe_set_other_rate(p->bwe, p->other.bucket_us ? sfu_rate_meter_bps(&p->other, now_us) : 0);
   sfu_bwe_on_feedback(p->bwe, now_us, &hdr, pkts, n);
   p->bwe_fed = 1;
   router_pace_rate(r, p, now_us);
@@ -117,6 +119,11 @@ void router_downlink_feedback(sfu_router_t *r, sfu_router_peer_t *p, const sfu_r
                 (unsigned long long)pi.send_bps, pi.received, (unsigned long long)pi.bytes_received,
                 (unsigned long long)pi.recv_span_us, (unsigned long long)pi.recv_bps,
                 (unsigned long long)p->probe.cur.goal_bps);
+      char line[64 * 14], *q = line;
+      for (size_t i = 0; i < pi.n_arrivals; i++)
+        q += snprintf(q, sizeof line - (size_t)(q - line), " %u/%u", pi.arrival_us[i] / 100,
+                      pi.arrival_size[i]);
+      SFU_DEBUG("bwe", "%s probe %d arrivals (0.1 ms/bytes):%s", p->attendee_id, p->probe_id, line);
     }
     if (got) {
       sfu_probe_on_result(&p->probe, now_us, p->probe_id, got);

@@ -326,7 +326,7 @@ TEST(lowest_layers_do_not_fit_pause_from_the_end) {
   CHECK_EQ_INT(v.res.n_paused, 0);
 }
 
-/* A flowing floor stays while 80 % of it fits (the estimate under a tight cap dips to
+/* A flowing floor stays while 75 % of it fits (the estimate under a tight cap dips to
  * 85 % of what the link carries after each overuse); below that it is paused; a new or
  * paused stream still needs its whole floor (with the margin to resume). */
 TEST(flowing_floor_kept_while_most_of_it_fits) {
@@ -338,14 +338,14 @@ TEST(flowing_floor_kept_while_most_of_it_fits) {
   CHECK_EQ_INT(v.s[0].current, 0);
   CHECK_EQ_INT(v.switches[0], 1); /* the first floor only */
   CHECK_EQ_INT(v.res.insufficient, 0);
-  hold_estimate(&v, 110000, 0, 1 * S); /* 73 %: paused */
+  hold_estimate(&v, 105000, 0, 1 * S); /* 70 %: paused */
   CHECK_EQ_INT(v.s[0].current, -1);
   CHECK_EQ_INT(v.res.insufficient, 1);
   hold_estimate(&v, 130000, 0, 5 * S); /* no resume below the floor */
   CHECK_EQ_INT(v.s[0].current, -1);
   hold_estimate(&v, 170000, 0, 3 * S); /* the floor + margin: resumes */
   CHECK_EQ_INT(v.s[0].current, 0);
-  /* a new stream does not start on 80 % */
+  /* a new stream does not start on 75 % */
   static viewer_t w;
   viewer_init(&w, 1);
   hold_estimate(&w, 130000, 0, 3 * S);
