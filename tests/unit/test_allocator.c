@@ -300,7 +300,9 @@ TEST(lowest_layers_do_not_fit_pause_from_the_end) {
   viewer_init(&v, 4);
   hold_estimate(&v, 1000000, 0, 5 * S);
   for (size_t i = 0; i < 4; i++) REQUIRE(v.s[i].current >= 0);
-  hold_estimate(&v, 400000, 0, 1 * S);
+  hold_estimate(&v, 400000, 0, 1 * S); /* flowing floors are paused after the pause hold */
+  CHECK(v.s[3].current >= 0);
+  hold_estimate(&v, 400000, 0, SFU_ALLOC_DEFAULT_PAUSE_HOLD_US);
   CHECK_EQ_INT(v.s[0].current, 0);
   CHECK_EQ_INT(v.s[1].current, 0);
   CHECK_EQ_INT(v.s[2].current, -1);
@@ -338,7 +340,15 @@ TEST(flowing_floor_kept_while_most_of_it_fits) {
   CHECK_EQ_INT(v.s[0].current, 0);
   CHECK_EQ_INT(v.switches[0], 1); /* the first floor only */
   CHECK_EQ_INT(v.res.insufficient, 0);
-  hold_estimate(&v, 105000, 0, 1 * S); /* 70 %: paused */
+  /* a cut to half the floor that lasts under the pause hold: no pause (a shaper that
+   * dropped its queue, the drain after a sudden cap) */
+  hold_estimate(&v, 75000, 0, SFU_ALLOC_DEFAULT_PAUSE_HOLD_US - 3 * STEP_US);
+  hold_estimate(&v, 150000, 0, 5 * S);
+  CHECK_EQ_INT(v.s[0].current, 0);
+  CHECK_EQ_INT(v.switches[0], 1);
+  hold_estimate(&v, 105000, 0, 1 * S); /* 70 %: paused, after the pause hold */
+  CHECK_EQ_INT(v.s[0].current, 0);
+  hold_estimate(&v, 105000, 0, SFU_ALLOC_DEFAULT_PAUSE_HOLD_US);
   CHECK_EQ_INT(v.s[0].current, -1);
   CHECK_EQ_INT(v.res.insufficient, 1);
   hold_estimate(&v, 130000, 0, 5 * S); /* no resume below the floor */
