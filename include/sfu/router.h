@@ -243,6 +243,8 @@ typedef struct {
   uint64_t switches, keyframe_waits, packets_out, bytes_out, retransmissions, nacks_in,
       plis_in;
   uint64_t repairs_skipped; /* NACKed packets not re-sent (left layer, paused, down-switch) */
+  uint64_t shed_packets;    /* not forwarded: a layer far over the budget, while a
+                             * down-switch waited for the lower layer's keyframe */
 } sfu_router_view_info_t;
 
 /* Streams in StreamId order: i in [0, count). 0 or SFU_ENOENT. */

@@ -231,6 +231,19 @@ void router_allocate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, int
     if (out[i] < 0 && !paused) continue;
     int8_t t = out[i] >= 0 ? (int8_t)s->rank[out[i]] : -1;
     view_temporal(v, t, out_tid[i]);
+    /* A down-switch for a budget under half the rate of the layer the view is on: that
+     * layer is not forwarded while the lower one's keyframe is awaited. Its frames cannot
+     * get through such a link whole anyway (a sudden cap: 1280 px at 750 kbit/s into
+     * 250 kbit/s lost two packets in three), and what is sent of them fills the pacer and
+     * the bottleneck's queue ahead of that keyframe: the viewer's freeze lasted until it
+     * had drained (1.1-1.3 s from the cap to the 320 px frames, test_chromium_video.py
+     * case 4). A milder cut keeps the old layer flowing to the switch. */
+    v->shed = 0;
+    if (t >= 0 && v->layer >= 0 && t != v->layer &&
+        router_layer_rank(s, t) < router_layer_rank(s, v->layer)) {
+      uint64_t cur_bps = sfu_rate_meter_bps(&s->layers[v->layer].rate, now_us);
+      v->shed = est != UINT64_MAX && est * 2 < cur_bps;
+    }
     if (t == v->target) continue;
     SFU_DEBUG("bwe", "%s t=%.3f stream %u target %d -> %d (layer %d) est %llu budget %llu "
               "alloc %llu want %llu", p->attendee_id, (double)now_us / 1e6, s->id, v->target, t,

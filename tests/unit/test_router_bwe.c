@@ -163,8 +163,19 @@ TEST(shaper_burst_does_not_fake_a_probe) {
                         .burst_bytes = 2000};
   sim_link_config(s->link, SIM_AB, &down);
   uint64_t t_cap = s->now;
-  while (s->now < t_cap + 10000000 && s->width != 320) run(s, s->now + 100000);
-  printf("  low layer %.1f s after the cap\n", (double)(s->now - t_cap) / 1e6);
+  while (s->now < t_cap + 10000000 && s->width != 320) {
+    run(s, s->now + 20000);
+    if (getenv("SIM_DEBUG")) {
+      sfu_router_view_info_t v;
+      sfu_router_peer_view_info(s->view, 0, &v);
+      printf("  [+%.2f s] est %llu layer %d target %d\n", (s->now - t_cap) / 1e6,
+             (unsigned long long)estimate(s), v.layer, v.target_layer);
+    }
+  }
+  sfu_router_view_info_t vi0;
+  REQUIRE(sfu_router_peer_view_info(s->view, 0, &vi0) == 0);
+  printf("  low layer %.2f s after the cap (%llu packets of the top layer shed meanwhile)\n",
+         (double)(s->now - t_cap) / 1e6, (unsigned long long)vi0.shed_packets);
   CHECK_EQ_INT(s->width, 320);
   run(s, s->now + 3000000); /* the cut settles */
   int sw = s->switches;
