@@ -33,7 +33,8 @@ with another Subscribe: that is how MaxLayer changes.
       flaky (2 failures in 12 runs; with the audio mix on, intermediate fixes failed 6 in
       12: probes read 330 kbit/s to 1 Mbit/s through the shaper, a pause under a tight
       cap, a slow down-switch; docs/architecture.md, issue 8); since the fixes it passed
-      10 of 10 runs with SFU_AUDIO_MIXER=1 and 5 of 5 without (2026-12-04).
+      15 of 15 runs with SFU_AUDIO_MIXER=1 and 5 of 5 without (2026-12-04; one more of
+      each through meson).
 
 Run: /usr/bin/python3 test_chromium_video.py <sfu-worker> [ChromiumVideoTest.test_x ...]
 (exit 77 = chromium not installed, or every selected case skipped)
