@@ -42,7 +42,19 @@
  * order; a tier is a run of streams with equal (content, priority). First every stream's
  * floor, in order; a floor that does not fit beside the floors before it pauses its
  * stream (so streams are paused from the end of the order) and makes the result
- * `insufficient` (the router's sfu:DownlinkInsufficient). Then, round-robin over all
+ * `insufficient` (the router's sfu:DownlinkInsufficient). A stream that flows now keeps
+ * its floor while keep_pct (75 %) of the floor's bitrate fits: it is paused only when the
+ * budget is clearly short. Why: libwebrtc never pauses a camera by default
+ * (enforce_min_bitrate); a frozen tile is worse than a link a little over its estimate;
+ * and under a tight cap the delay-based estimate dips to 85 % of what the link carried
+ * after each overuse (AIMD), so a floor that fits the link reads as not fitting half
+ * the time (Chromium behind 250 kbit/s with the audio mix: a 170 kbit/s low layer paused
+ * for seconds, test_chromium_video.py case 4). The layer a down-switch lands on counts
+ * as flowing (it is the one the viewer goes to at once). And it is paused only once it
+ * has not fitted for pause_hold_us (2 s): a cut that lasts less (the loss of a queue a
+ * shaper dropped, the drain of a queue after a sudden cap) recovers within a second or
+ * two, while a pause costs a frozen tile until a probe, a hold and a keyframe bring it
+ * back (the same cap case: a 2.7 s freeze right after the cap was lifted). Then, round-robin over all
  * streams in order, each climbs its floor layer's reduced rungs up to its full rate
  * (everyone's lowest layer at full rate before anyone's higher; nothing to do without
  * temporal rungs). Then tier by tier, round-robin
@@ -84,6 +96,8 @@
 #define SFU_ALLOC_DEFAULT_PERIOD_US 2000000u
 #define SFU_ALLOC_DEFAULT_MARGIN_PCT 10u
 #define SFU_ALLOC_DEFAULT_MOVE_PCT 15u
+#define SFU_ALLOC_DEFAULT_KEEP_PCT 75u
+#define SFU_ALLOC_DEFAULT_PAUSE_HOLD_US 2000000u
 
 typedef struct {
   uint32_t bitrate_bps; /* measured; 0: not yet (only the floor then) */
@@ -115,6 +129,7 @@ typedef struct {
   uint32_t stream_id;
   int8_t up_rung; /* the rung (ladder order key) held since up_since_us (-1: none pending) */
   uint8_t paused; /* paused by the budget: resuming is an up-switch */
+  uint64_t short_since_us; /* its flowing floor has not fitted since (0: it fits) */
   uint64_t up_since_us;
 } sfu_alloc_slot_t;
 
@@ -122,6 +137,8 @@ typedef struct {
   /* Configuration: sfu_alloc_init sets the defaults above; change after init. */
   uint64_t hold_us, calm_us, min_age_us, period_us;
   uint32_t margin_pct, move_pct;
+  uint32_t keep_pct; /* a flowing stream keeps its floor while this % of it fits */
+  uint64_t pause_hold_us; /* ... and for this long after it stopped fitting */
   /* State. */
   uint8_t ran, calm; /* calm: down_at_us is set */
   uint64_t last_run_us, last_estimate_bps;

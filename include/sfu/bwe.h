@@ -59,14 +59,51 @@ void sfu_bwe_on_remb(sfu_bwe_t *b, uint64_t now_us, uint64_t bps);
  * additive increase. */
 void sfu_bwe_on_rtt(sfu_bwe_t *b, uint64_t rtt_us);
 
+/* The rate of what else the worker sends the viewer on the same path without a
+ * transport-wide seq (the audio mix, data channel messages, RTCP). It is added to the
+ * acknowledged rate where that sets the estimate (the delay-based decrease to 85 % of
+ * it, the loss bound's 90 % of what was delivered), so that the estimate is of the whole
+ * downlink and the owner's budget (estimate - other) counts the other traffic once:
+ * without it the decrease was to 85 % of the video alone and the owner subtracted the
+ * audio a second time (a 170 kbit/s low layer paused behind a 250 kbit/s cap with the
+ * audio mix on, test_chromium_video.py case 4). */
+void sfu_bwe_set_other_rate(sfu_bwe_t *b, uint64_t bps);
+
 uint64_t sfu_bwe_estimate(const sfu_bwe_t *b);
 
 /* The rate the viewer received probe cluster `id` at, once feedback reported at least 5 of
  * its packets and 80 % of those sent so far (refined by later feedback); 0 = not
- * measurable yet, failed, or unknown id. A cluster received clearly slower than sent
- * (< 90 %) saturated the link: 95 % of the received rate. A result above the estimate
- * has already raised it (when the feedback came). */
+ * measurable yet, failed, or unknown id. The lower of the send and the receive rate
+ * (libwebrtc's ProbeBitrateEstimator); the receive rate is the lower of the whole
+ * cluster's and its second half's (a token-bucket shaper's burst cannot fake it, bwe.c);
+ * a cluster received clearly slower than sent (< 90 %) saturated the link: 95 % of the
+ * received rate. A cluster whose feedback came while the delay detector said overuse
+ * failed (0 for good, as goog_cc ignores probes then). A result above the estimate has
+ * already raised it (when the feedback came). */
 uint64_t sfu_bwe_probe_result(sfu_bwe_t *b, int id);
+
+/* The size of probe cluster `id` as planned (probe.h: its min_packets and min_bytes), told
+ * before or with its first packet: no result until feedback reported 80 % of both
+ * (libwebrtc's ProbeBitrateEstimator reads the same from each packet's PacedPacketInfo).
+ * Without it, 5 packets were enough: a cluster spread over 50 ms had its result read
+ * from its first 2 KB, which a shaper's bucket let through at line rate (1 Mbit/s read
+ * through a 250 kbit/s cap, test_chromium_video.py case 4). */
+void sfu_bwe_probe_expect(sfu_bwe_t *b, int id, uint64_t now_us, size_t min_packets,
+                          size_t min_bytes);
+
+/* What the estimator saw of probe cluster `id` (for traces and tests): -1 if unknown. */
+typedef struct {
+  uint32_t sent, received;
+  uint64_t bytes_sent, bytes_received;
+  uint64_t send_span_us, recv_span_us; /* first to last packet sent / received */
+  uint64_t send_bps, recv_bps;         /* as probe_measure computed them (0: not yet) */
+  uint64_t result_bps;
+  /* arrivals (us after the first received, in feedback order) and sizes of the first 64 */
+  size_t n_arrivals;
+  uint32_t arrival_us[64];
+  uint16_t arrival_size[64];
+} sfu_bwe_probe_info_t;
+int sfu_bwe_probe_info(const sfu_bwe_t *b, int id, sfu_bwe_probe_info_t *out);
 
 typedef struct {
   uint64_t estimate_bps, delay_bps, loss_bps, remb_bps, acked_bps;

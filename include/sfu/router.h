@@ -243,6 +243,8 @@ typedef struct {
   uint64_t switches, keyframe_waits, packets_out, bytes_out, retransmissions, nacks_in,
       plis_in;
   uint64_t repairs_skipped; /* NACKed packets not re-sent (left layer, paused, down-switch) */
+  uint64_t shed_packets;    /* not forwarded: a layer far over the budget, while a
+                             * down-switch waited for the lower layer's keyframe */
 } sfu_router_view_info_t;
 
 /* Streams in StreamId order: i in [0, count). 0 or SFU_ENOENT. */
@@ -264,6 +266,7 @@ typedef struct {
   uint64_t delay_bps, loss_bps, remb_bps;
   double loss_ratio;
   uint64_t allocated_bps, required_bps;
+  uint64_t other_bps;           /* what else the transport carries (off the budget) */
   uint8_t insufficient;
   uint64_t probes_sent, probes_done, probe_bytes, probe_last_bps;
   uint64_t probe_rtx_packets; /* probe packets that were RTX copies of media (not padding) */
@@ -278,6 +281,14 @@ typedef struct {
   uint64_t pacer_dropped;       /* queue full, waited over 2 s, or too big: never sent */
 } sfu_router_downlink_info_t;
 void sfu_router_peer_downlink(const sfu_router_peer_t *p, sfu_router_downlink_info_t *out);
+
+/* `bytes` (a datagram's RTP/RTCP/SCTP length, as the router counts its own) sent to the
+ * viewer's transport by someone else than the router: the meeting's audio mix, data
+ * channel messages. The rate of these over the last 2 s comes off the viewer's video
+ * budget (issue 8: the estimate is of the whole downlink, the allocator shares out what
+ * is left for video; libwebrtc's BitrateAllocator serves audio first the same way).
+ * O(1), no allocation. */
+void sfu_router_peer_sent_other(sfu_router_peer_t *p, uint64_t now_us, size_t bytes);
 
 typedef struct {
   uint64_t streams, views;            /* gauges */

@@ -154,6 +154,7 @@ cJSON *sfu_control_receiving_json(const sfu_router_view_info_t *vi) {
   add_u64(o, "BytesOut", vi->bytes_out);
   add_u64(o, "Retransmissions", vi->retransmissions);
   add_u64(o, "RepairsSkipped", vi->repairs_skipped);
+  add_u64(o, "ShedPackets", vi->shed_packets);
   add_u64(o, "NacksIn", vi->nacks_in);
   add_u64(o, "PlisIn", vi->plis_in);
   cJSON_AddBoolToObject(o, "Paused", vi->paused);
@@ -191,6 +192,7 @@ cJSON *sfu_control_attendee_video_json(const sfu_router_t *r, const sfu_router_p
       cJSON_AddNumberToObject(dl, "LossRatio", d.loss_ratio);
       add_u64(dl, "AllocatedBps", d.allocated_bps);
       add_u64(dl, "RequiredBps", d.required_bps);
+      add_u64(dl, "OtherBps", d.other_bps);
       cJSON_AddBoolToObject(dl, "Insufficient", d.insufficient);
       add_u64(dl, "Feedbacks", d.feedbacks);
       add_u64(dl, "ProbesSent", d.probes_sent);

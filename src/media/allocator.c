@@ -46,6 +46,8 @@ void sfu_alloc_init(sfu_alloc_t *a) {
   a->period_us = SFU_ALLOC_DEFAULT_PERIOD_US;
   a->margin_pct = SFU_ALLOC_DEFAULT_MARGIN_PCT;
   a->move_pct = SFU_ALLOC_DEFAULT_MOVE_PCT;
+  a->keep_pct = SFU_ALLOC_DEFAULT_KEEP_PCT;
+  a->pause_hold_us = SFU_ALLOC_DEFAULT_PAUSE_HOLD_US;
 }
 
 static uint64_t since(uint64_t now_us, uint64_t t_us) { return now_us > t_us ? now_us - t_us : 0; }
@@ -186,16 +188,32 @@ static void climb(const sfu_alloc_t *a, plan_t *p, const uint8_t *order, size_t 
 
 /* The walk (sfu/allocator.h "Walk"): p[i].level for every stream within budget, and
  * *want_bps: the budget the first step that did not fit would have needed. */
-static void walk(const sfu_alloc_t *a, const sfu_alloc_stream_t *s, plan_t *p, const uint8_t *order,
-                 size_t n, uint64_t budget, uint64_t *want_bps) {
+static void walk(const sfu_alloc_t *a, uint64_t now_us, const sfu_alloc_stream_t *s, plan_t *p,
+                 const uint8_t *order, size_t n, uint64_t budget, uint64_t cap,
+                 uint64_t *want_bps, uint64_t *wake) {
   walk_t w = {.used = 0, .budget = budget, .first_fail = -1};
   for (size_t o = 0; o < n; o++) {
     plan_t *q = &p[order[o]];
     q->level = -1;
     if (q->n == 0) continue;
-    /* The floor: at once for a stream that has it or is new; a resume needs the margin. */
+    /* The floor: at once for a stream that is new; a resume needs the margin; a stream
+     * that flows keeps it while keep_pct of it fits (sfu/allocator.h). */
     uint64_t cost = q->slot.paused ? rung_cost(a, q, &q->rung[0]) : q->rung[0].bps;
-    if (w.used + cost <= budget) {
+    if (q->cur >= 0) cost = (uint64_t)q->rung[0].bps * a->keep_pct / 100u;
+    int fits = w.used + cost <= budget;
+    /* A flowing floor that no longer fits is paused only once it has not fitted for
+     * pause_hold_us (sfu/allocator.h). */
+    if (fits || q->cur < 0) {
+      q->slot.short_since_us = 0;
+    } else if (!q->slot.short_since_us) {
+      q->slot.short_since_us = now_us ? now_us : 1;
+    }
+    /* (the receive cap is a limit, not an estimate: never held over it) */
+    int held = !fits && q->cur >= 0 && now_us < q->slot.short_since_us + a->pause_hold_us &&
+               w.used + q->rung[0].bps <= cap;
+    if (held && (!*wake || q->slot.short_since_us + a->pause_hold_us < *wake))
+      *wake = q->slot.short_since_us + a->pause_hold_us;
+    if (fits || held) {
       q->level = 0;
       w.used += q->rung[0].bps;
     } else if (w.first_fail < 0) {
@@ -275,7 +293,8 @@ void sfu_alloc_run(sfu_alloc_t *a, uint64_t now_us, uint64_t estimate_bps, uint6
     order[j] = (uint8_t)i;
   }
   uint64_t want = 0;
-  walk(a, s, p, order, n, budget, &want);
+  uint64_t wake = 0;
+  walk(a, now_us, s, p, order, n, budget, cap_bps, &want, &wake);
   res->want_bps = want <= cap_bps ? want : 0;
 
   /* Down-switches the budget caused first: they make the viewer calm before any up. */
@@ -284,7 +303,6 @@ void sfu_alloc_run(sfu_alloc_t *a, uint64_t now_us, uint64_t estimate_bps, uint6
     if (p[i].cur_ok && d < p[i].cur) a->calm = 1, a->down_at_us = now_us;
   }
   int calm = a->calm && since(now_us, a->down_at_us) < a->calm_us;
-  uint64_t wake = 0;
   for (size_t i = 0; i < n; i++) {
     plan_t *q = &p[i];
     int8_t d = q->level >= 0 ? q->rung[q->level].key : -1;

@@ -21,6 +21,28 @@
 #define PROBE_MAX_RATIO 2.0     /* received faster than twice the send rate: bogus */
 #define PROBE_SATURATED 0.9     /* received below 90 % of the send rate: link saturated, */
 #define PROBE_TARGET_SHARE 0.95 /* so take 95 % of the received rate */
+/* Arrivals remembered per cluster for the tail rate (the router's clusters have at most
+ * 64 packets; more are counted in the whole-cluster rate only). */
+#define PROBE_MAX_PKTS 64
+/* The tail: the received rate is also read over the packets that arrived after the first
+ * half of the cluster's bytes, and the lower of the two counts. A token-bucket shaper
+ * (tc htb / tbf, a home router's policer) lets its bucket's worth through at line rate
+ * when a probe starts on an idle link, then the rate; the whole-cluster rate then reads
+ * rate x N / (N - bucket): a 2 KB bucket made a 6 KB cluster of small RTX copies read
+ * ~350 kbit/s through a 250 kbit/s cap, the allocator tried a layer the link could not
+ * carry and the viewer froze (test_chromium_video.py case 4, 2 runs in 12). Once the
+ * bucket is spent the packets leave at the shaper's rate, so the tail reads the rate as
+ * long as the bucket is under half the cluster (DOWNLINK_PROBE_MIN_BYTES). On a link
+ * faster than the probe the tail reads the send rate like the whole does. */
+#define PROBE_TAIL_SHARE 0.5
+#define PROBE_BATCH_US 250 /* arrivals this close: one read of the receiver (a twcc tick) */
+#define PROBE_TAIL_MIN_PKTS 2    /* packets after the head, for a span */
+/* A tail shorter than this is not read: over ~10 ms the arrival clock's resolution and
+ * the cluster's pieces (a few packets each, probe.h) make it noisy, and a shaper's
+ * bucket only fakes a rate where what follows it takes long to drain (a slow link):
+ * 2 KB at 250 kbit/s is 64 ms. */
+#define PROBE_TAIL_MIN_SPAN_US 20000
+#define PROBE_MIN_RECV_SPAN_US 2000 /* shorter: a burst, no rate (250 us twcc ticks) */
 
 enum { REC_NONE, REC_SENT, REC_LOST, REC_RECEIVED };
 
@@ -38,7 +60,13 @@ typedef struct {
   uint64_t first_send, last_send, bytes_sent, last_sent_size;
   int64_t first_arrival, last_arrival;
   uint64_t bytes_received, first_received_size, result_bps;
+  uint64_t send_bps, recv_bps; /* of the last measure (for traces) */
+  uint64_t want_packets, want_bytes; /* planned size (sfu_bwe_probe_expect), 0 unknown */
   int touched;
+  uint8_t spoiled; /* the delay detector said overuse while its feedback came */
+  uint16_t n_arr;  /* arrivals remembered, unordered */
+  int64_t arr_t[PROBE_MAX_PKTS];
+  uint16_t arr_size[PROBE_MAX_PKTS];
 } probe_t;
 
 struct sfu_bwe {
@@ -50,6 +78,7 @@ struct sfu_bwe {
   int64_t arrival_newest; /* mapped */
   int have_arrival;
   uint64_t acked_bps;
+  uint64_t other_bps; /* sfu_bwe_set_other_rate */
   int have_ref; /* transport-cc reference time unwrapping */
   int64_t ext_ref;
   uint32_t last_ref;
@@ -118,6 +147,15 @@ static probe_t *probe_add(sfu_bwe_t *b, int id, uint64_t now_us) {
   return p;
 }
 
+void sfu_bwe_probe_expect(sfu_bwe_t *b, int id, uint64_t now_us, size_t min_packets,
+                          size_t min_bytes) {
+  if (!b || id < 0) return;
+  probe_t *p = probe_find(b, id);
+  if (!p) p = probe_add(b, id, now_us);
+  p->want_packets = min_packets;
+  p->want_bytes = min_bytes;
+}
+
 static void probe_on_sent(sfu_bwe_t *b, int id, uint64_t send_us, size_t size) {
   probe_t *p = probe_find(b, id);
   if (!p) p = probe_add(b, id, send_us);
@@ -141,25 +179,111 @@ static void probe_on_received(sfu_bwe_t *b, int id, int64_t arrival, size_t size
   p->received++;
   p->bytes_received += size;
   p->touched = 1;
+  if (p->n_arr < PROBE_MAX_PKTS) {
+    p->arr_t[p->n_arr] = arrival;
+    p->arr_size[p->n_arr++] = (uint16_t)size;
+  }
 }
 
-/* The send rate excludes the last packet sent (its bytes left after the interval), the
- * receive rate the first received (its bytes arrived before it). */
-static uint64_t probe_measure(const probe_t *p) {
+/* Received rates of a cluster from its remembered arrivals, sorted (insertion sort of
+ * <= 64, once per feedback that touches the cluster: fine), batch-aware: a rate is read
+ * from the LAST packet of a batch (arrivals within PROBE_BATCH_US of each other) to the
+ * last packet, over the bytes after that batch. A receiver that reads its socket late
+ * stamps a batch of packets with one time (Chromium on a loaded machine: batches of 4-9
+ * packets, 30-40 ms apart, on an idle link); the last packet of a batch arrived just
+ * before the read, the first ones may have waited long: starting at the first one's
+ * stamp shortens the span by the wait. A shaper's bucket arrives as one batch too, so the
+ * whole-cluster rate excludes it. *whole: from the first batch (0 when the cluster has
+ * more packets than are remembered, or no span); *tail: from the batch of the packet
+ * that completed PROBE_TAIL_SHARE of the bytes (0 when too short to read). */
+static void probe_recv_rates(const probe_t *p, double *whole, double *tail) {
+  int64_t t[PROBE_MAX_PKTS];
+  uint16_t sz[PROBE_MAX_PKTS];
+  size_t n = p->n_arr;
+  uint64_t total = 0;
+  *whole = *tail = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t j = i;
+    while (j > 0 && t[j - 1] > p->arr_t[i]) t[j] = t[j - 1], sz[j] = sz[j - 1], j--;
+    t[j] = p->arr_t[i], sz[j] = p->arr_size[i];
+    total += p->arr_size[i];
+  }
+  if (n < 2) return;
+  /* suffix[i]: bytes of the packets after i */
+  uint64_t after[PROBE_MAX_PKTS];
+  after[n - 1] = 0;
+  for (size_t i = n - 1; i > 0; i--) after[i - 1] = after[i] + sz[i];
+  size_t s = 0;
+  while (s + 1 < n && t[s + 1] - t[s] <= PROBE_BATCH_US) s++;
+  int64_t span = t[n - 1] - t[s];
+  if (n == p->received && s + 1 < n && span >= PROBE_MIN_RECV_SPAN_US)
+    *whole = (double)after[s] * 8e6 / (double)span;
+  uint64_t head = 0;
+  size_t k = 0;
+  while (k < n && (double)(head += sz[k]) < PROBE_TAIL_SHARE * (double)total) k++;
+  while (k + 1 < n && t[k + 1] - t[k] <= PROBE_BATCH_US) k++;
+  if (k >= n || n - 1 - k < PROBE_TAIL_MIN_PKTS) return;
+  span = t[n - 1] - t[k];
+  if (span >= PROBE_TAIL_MIN_SPAN_US) *tail = (double)after[k] * 8e6 / (double)span;
+}
+
+/* libwebrtc's ProbeBitrateEstimator: the send rate excludes the last packet sent (its
+ * bytes left after the interval), the receive rate the first received (its bytes arrived
+ * before it); the result is the lower of the two, 95 % of the received rate when that is
+ * clearly below the send rate (the link saturated: what it carried is its capacity).
+ * Beyond libwebrtc: the received rate is read batch-aware (probe_recv_rates: from the
+ * end of the first batch of arrivals rather than past the first packet only), and is the
+ * lower of the whole cluster's and its tail's (PROBE_TAIL_SHARE: a shaper's burst
+ * cannot fake a rate); a receive span under PROBE_MIN_RECV_SPAN_US measures nothing. */
+static uint64_t probe_measure(probe_t *p) {
+  p->send_bps = p->recv_bps = 0;
   if (p->received < PROBE_MIN_RECEIVED ||
-      (double)p->received < PROBE_MIN_RECEIVED_RATIO * (double)p->sent)
+      (double)p->received < PROBE_MIN_RECEIVED_RATIO * (double)p->sent ||
+      (double)p->received < PROBE_MIN_RECEIVED_RATIO * (double)p->want_packets ||
+      (double)p->bytes_received < PROBE_MIN_RECEIVED_RATIO * (double)p->want_bytes)
     return 0;
   uint64_t send_iv = p->last_send - p->first_send;
   int64_t recv_iv = p->last_arrival - p->first_arrival;
-  if (send_iv == 0 || send_iv > PROBE_MAX_INTERVAL_US || recv_iv <= 0 ||
+  if (send_iv == 0 || send_iv > PROBE_MAX_INTERVAL_US || recv_iv < PROBE_MIN_RECV_SPAN_US ||
       recv_iv > PROBE_MAX_INTERVAL_US)
     return 0;
   double send_bps = (double)(p->bytes_sent - p->last_sent_size) * 8e6 / (double)send_iv;
   double recv_bps = (double)(p->bytes_received - p->first_received_size) * 8e6 / (double)recv_iv;
+  double whole, tail;
+  probe_recv_rates(p, &whole, &tail);
+  if (whole > 0) recv_bps = whole;
+  if (tail > 0 && tail < recv_bps) recv_bps = tail;
+  p->send_bps = (uint64_t)send_bps;
+  p->recv_bps = (uint64_t)recv_bps;
   if (recv_bps > PROBE_MAX_RATIO * send_bps) return 0;
   double r = recv_bps < send_bps ? recv_bps : send_bps;
   if (recv_bps < PROBE_SATURATED * send_bps) r = PROBE_TARGET_SHARE * recv_bps;
   return (uint64_t)r;
+}
+
+int sfu_bwe_probe_info(const sfu_bwe_t *b, int id, sfu_bwe_probe_info_t *out) {
+  memset(out, 0, sizeof *out);
+  const probe_t *p = NULL;
+  for (int i = 0; id >= 0 && i < SFU_BWE_PROBE_SLOTS; i++)
+    if (b->probes[i].id == id) p = &b->probes[i];
+  if (!p) return -1;
+  out->sent = p->sent;
+  out->received = p->received;
+  out->bytes_sent = p->bytes_sent;
+  out->bytes_received = p->bytes_received;
+  out->send_span_us = p->sent ? p->last_send - p->first_send : 0;
+  out->recv_span_us = p->received ? (uint64_t)(p->last_arrival - p->first_arrival) : 0;
+  out->send_bps = p->send_bps;
+  out->recv_bps = p->recv_bps;
+  out->result_bps = p->result_bps;
+  _Static_assert(PROBE_MAX_PKTS <= 64, "sfu_bwe_probe_info_t holds 64");
+  out->n_arrivals = p->n_arr;
+  for (size_t i = 0; i < p->n_arr; i++) {
+    int64_t d = p->arr_t[i] - p->first_arrival;
+    out->arrival_us[i] = d < 0 ? 0 : d > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+    out->arrival_size[i] = p->arr_size[i];
+  }
+  return 0;
 }
 
 uint64_t sfu_bwe_probe_result(sfu_bwe_t *b, int id) {
@@ -249,13 +373,22 @@ void sfu_bwe_on_feedback(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *h
   b->feedbacks++;
   b->have_twcc = 1;
   if (b->have_arrival) b->acked_bps = sfu_rate_meter_bps(&b->acked, (uint64_t)b->arrival_newest);
-  bwe_delay_update(&b->delay, now_us, b->acked_bps, b->rtt_us);
+  /* What the link carried: ours plus what else shares it unstamped (sfu_bwe_set_other_rate),
+   * as libwebrtc's acknowledged rate includes the audio that carries transport-cc. */
+  uint64_t carried = b->acked_bps ? b->acked_bps + b->other_bps : 0;
+  bwe_delay_update(&b->delay, now_us, carried, b->rtt_us);
   recompute(b);
   for (int i = 0; i < SFU_BWE_PROBE_SLOTS; i++) {
     probe_t *p = &b->probes[i];
     if (p->id < 0 || !p->touched) continue;
     p->touched = 0;
+    /* goog_cc (DelayBasedBwe::MaybeUpdateEstimate): a probe result is used only while
+     * the delay detector does not say overuse. A cluster whose feedback showed the queue
+     * growing proved nothing above what the link already carries: it failed, and stays
+     * failed when later feedback refines it. */
+    if (b->delay.state == BWE_OVERUSE) p->spoiled = 1;
     p->result_bps = probe_measure(p);
+    if (p->spoiled) p->result_bps = 0;
     /* goog_cc: a probe result above the estimate becomes the estimate, delay- and
      * loss-based alike (the probe just proved it). */
     if (p->result_bps > b->estimate) {
@@ -264,7 +397,7 @@ void sfu_bwe_on_feedback(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *h
       recompute(b);
     }
   }
-  bwe_loss_update(&b->loss, now_us, b->estimate, b->acked_bps, b->rtt_us);
+  bwe_loss_update(&b->loss, now_us, b->estimate, carried, b->rtt_us);
   recompute(b);
 }
 
@@ -273,6 +406,10 @@ void sfu_bwe_on_remb(sfu_bwe_t *b, uint64_t now_us, uint64_t bps) {
   b->have_remb = 1;
   b->remb_bps = bps;
   recompute(b);
+}
+
+void sfu_bwe_set_other_rate(sfu_bwe_t *b, uint64_t bps) {
+  if (b) b->other_bps = bps;
 }
 
 void sfu_bwe_on_rtt(sfu_bwe_t *b, uint64_t rtt_us) {

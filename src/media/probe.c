@@ -86,7 +86,9 @@ void sfu_probe_on_result(sfu_probe_t *p, uint64_t now_us, int id, uint64_t measu
   if (!p->in_flight || id != p->cur.id) return;
   p->in_flight = 0;
   p->last_result_bps = measured_bps;
-  if (measured_bps >= p->cur.goal_bps) on_success(p);
+  if (measured_bps >= p->cur.goal_bps ||
+      measured_bps * 100 >= p->cur.target_bps * SFU_PROBE_FURTHER_PCT)
+    on_success(p);
   else on_failure(p, now_us);
 }
 

@@ -594,6 +594,7 @@ int sfu_router_peer_view_info(const sfu_router_peer_t *p, size_t i, sfu_router_v
   out->bytes_out = v->bytes_out;
   out->retransmissions = v->retransmissions;
   out->repairs_skipped = v->repairs_skipped;
+  out->shed_packets = v->shed_packets;
   out->nacks_in = v->nacks_in;
   out->plis_in = v->plis_in;
   return 0;
@@ -617,6 +618,7 @@ void sfu_router_peer_downlink(const sfu_router_peer_t *p, sfu_router_downlink_in
   }
   out->allocated_bps = p->allocated_bps;
   out->required_bps = p->required_bps;
+  out->other_bps = p->other_bps;
   out->insufficient = p->insufficient;
   out->probes_sent = p->probes_sent;
   out->probes_done = p->probes_done;

@@ -339,8 +339,14 @@ static void forward(sfu_router_t *r, stream_t *s, layer_t *l, int li, const sfu_
       sfu_temporal_set_target(&v->tl, v->target_tid); /* the rung is (target, target_tid) */
       if (v->layer >= 0) v->switches++;
       v->layer = (int8_t)li;
+      v->shed = 0;
       v->started = 1;
     } else if (!v->started) {
+      continue;
+    } else if (v->shed && v->target >= 0 && v->target != li) {
+      /* a down-switch waits and this layer is far over the budget (router_allocate) */
+      sfu_rewrite_skip(&v->rw, in.src, h->seq);
+      v->shed_packets++;
       continue;
     }
     if (!temporal_pass(r, v, l, pi, &in, is_rtx, now_us)) continue;

@@ -125,6 +125,9 @@ typedef struct view {
   uint16_t max_height;             /* the viewer's cap (0 none) */
   int priority;                    /* the viewer's order (higher first) */
   uint8_t paused;                  /* the allocation gives it nothing */
+  uint8_t shed;                    /* a down-switch waits and the layer it leaves is far
+                                    * over the budget: not forwarded meanwhile
+                                    * (router_downlink.c, router_allocate) */
   uint8_t started;                 /* a keyframe went out: packets may follow */
   uint64_t last_pli_in_us;         /* viewer throttle */
   /* The viewer asked for a keyframe (PLI/FIR): until one is sent, NACKs for what was sent
@@ -144,6 +147,7 @@ typedef struct view {
   uint64_t switches, keyframe_waits, packets_out, bytes_out, retransmissions, nacks_in, plis_in;
   uint64_t repairs_skipped;        /* NACKed packets not resent (router_resend) */
   uint64_t probe_rtx;              /* probe packets that were RTX copies of its media */
+  uint64_t shed_packets;           /* not forwarded: its layer shed during a down-switch */
 } view_t;
 
 struct sfu_router_peer {
@@ -176,6 +180,11 @@ struct sfu_router_peer {
   uint64_t want_bps, allocated_bps, required_bps;
   uint64_t probed_goal_bps;        /* want_bps when the last cluster started */
   uint8_t insufficient;
+  /* What else its transport carries to it, outside the router (the audio mix, data
+   * channel messages, the router's own RTCP): its rate comes off the allocation's budget
+   * (sfu_router_peer_sent_other). bucket_us 0: nothing counted yet. */
+  sfu_rate_meter_t other;
+  uint64_t other_bps; /* at the last allocation */
   /* its pacer (router_pace.c): with the bwe, NULL without transport-cc */
   sfu_pacer_t *pacer;
   uint64_t pace_due_us;            /* its pacer's next deadline (UINT64_MAX: empty) */

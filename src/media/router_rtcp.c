@@ -21,6 +21,7 @@ void router_choose_layer(sfu_router_t *r, view_t *v, uint64_t now_us) {
 
 static int send_rtcp(sfu_router_t *r, sfu_router_peer_t *p, uint8_t *buf, int n) {
   if (n <= 0 || !r->cbs.send_rtcp) return SFU_EINVAL;
+  sfu_router_peer_sent_other(p, r->now_us, (size_t)n); /* off its video budget */
   return r->cbs.send_rtcp(p->user, buf, (size_t)n, ROUTER_SCRATCH);
 }
 

@@ -61,7 +61,11 @@ static int relay_send(void *user, void *peer_user, const uint8_t *buf, size_t le
   /* On its first channel (stream -1). SFU_EAGAIN (usrsctp's send buffer full) is
    * backpressure: the relay queues and on_data_writable_cb drains; an envelope over the
    * client's a=max-message-size is SFU_ETOOBIG: dropped for it. */
-  return sfu_transport_send_data(x->tp, rd->rtc->last_now_us, -1, SFU_SCTP_PPID_STRING, buf, len);
+  int rc = sfu_transport_send_data(x->tp, rd->rtc->last_now_us, -1, SFU_SCTP_PPID_STRING, buf, len);
+  /* Relayed messages and sfu:audio share the viewer's downlink with its video: off its
+   * video budget (issue 8, sfu_router_peer_sent_other). */
+  if (rc == 0 && x->peer) sfu_router_peer_sent_other(x->peer, rd->rtc->last_now_us, len);
+  return rc;
 }
 
 static void relay_stuck(void *user, sfu_data_peer_t *p, void *peer_user) {

@@ -77,6 +77,8 @@ static void on_send(void *user, void *listener_user, const uint8_t *rtp, size_t 
   sfu_rtp_hdr_t h;
   if (sfu_rtp_parse(rtp, len, &h) != 0) return;
   if (sfu_transport_send_rtp(x->tp, r->mix_buf, len, sizeof r->mix_buf) != 0) return;
+  /* issue 8: the mix comes off this listener's video budget (its downlink estimate) */
+  if (x->peer) sfu_router_peer_sent_other(x->peer, mx->now_us, len);
   x->mix.sent = 1;
   x->mix.last_ts = h.timestamp;
   x->mix.last_us = mx->now_us;

@@ -31,6 +31,8 @@ struct sim_link {
   sim_dir_cfg_t cfg[2];
   sim_dir_stats_t stats[2];
   uint64_t link_free_ns[2]; /* serialisation: when the bottleneck is idle again */
+  uint64_t tb_ns[2];        /* token bucket (burst_bytes): when its credit is whole again,
+                             * less burst / rate (credit = burst - (tb - now) x rate) */
   uint64_t last_arrival[2]; /* FIFO floor for packets not picked for reordering */
   sim_filter_cb filter;
   void *filter_user;
@@ -146,13 +148,34 @@ int sim_link_send(sim_link_t *l, int dir, uint64_t now_us, const uint8_t *buf, s
     uint64_t wait_ns = backlog_ns(l, dir, now_us);
     uint64_t ser_ns = (uint64_t)len * 8 * 1000000000ull / c->rate_bps;
     /* Drop-tail: the packet must fit behind what is queued, in bytes and in time. */
-    if ((c->queue_bytes && sim_link_queued_bytes(l, dir, now_us) + len > c->queue_bytes) ||
-        (c->queue_us && wait_ns + ser_ns > c->queue_us * 1000)) {
+    if (!c->burst_bytes &&
+        ((c->queue_bytes && sim_link_queued_bytes(l, dir, now_us) + len > c->queue_bytes) ||
+         (c->queue_us && wait_ns + ser_ns > c->queue_us * 1000))) {
       st->queue_drops++;
       return 0;
     }
-    leave_ns += wait_ns + ser_ns;
-    l->link_free_ns[dir] = leave_ns;
+    if (c->burst_bytes) {
+      /* Token bucket: credit(t) = burst - (tb - t) x rate, at most burst. The packet
+       * leaves when credit >= len, not before the one ahead of it; it spends len. */
+      uint64_t burst_ns = (uint64_t)c->burst_bytes * 8 * 1000000000ull / c->rate_bps;
+      uint64_t tb = l->tb_ns[dir] > leave_ns ? l->tb_ns[dir] : leave_ns;
+      uint64_t ready = tb + ser_ns > burst_ns ? tb + ser_ns - burst_ns : 0;
+      uint64_t at = leave_ns;
+      if (ready > at) at = ready;
+      if (l->link_free_ns[dir] > at) at = l->link_free_ns[dir];
+      wait_ns = at - leave_ns;
+      if ((c->queue_bytes && (u128)wait_ns * c->rate_bps / 8000000000ull + len > c->queue_bytes) ||
+          (c->queue_us && wait_ns > c->queue_us * 1000)) {
+        st->queue_drops++;
+        return 0;
+      }
+      l->tb_ns[dir] = tb + ser_ns;
+      l->link_free_ns[dir] = at;
+      leave_ns = at;
+    } else {
+      leave_ns += wait_ns + ser_ns;
+      l->link_free_ns[dir] = leave_ns;
+    }
   }
   sim_pkt_t p = {.dir = dir, .kind = PKT_FIFO, .sent_us = now_us, .leave_ns = leave_ns};
   p.extra_us = c->delay_us + (uint64_t)(r_jit * (double)(c->jitter_us + 1));
@@ -184,6 +207,7 @@ void sim_link_set_rate(sim_link_t *l, int dir, uint64_t now_us, uint64_t rate_bp
    * was sent before now), so the rest of the schedule stretches by old / new. */
 #define STRETCH(t) (now_ns + (rate_bps ? (uint64_t)((u128)((t) - now_ns) * old / rate_bps) : 0))
   l->link_free_ns[dir] = STRETCH(l->link_free_ns[dir]);
+  if (l->tb_ns[dir] > now_ns) l->tb_ns[dir] = STRETCH(l->tb_ns[dir]);
   qsort(l->q, l->n, sizeof *l->q, by_seq);
   uint64_t floor = 0, prev_at = 0;
   int any_fifo = 0;

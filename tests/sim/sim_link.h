@@ -14,7 +14,8 @@
  *                  and in time at the current rate (queue_us): backlog + len <= bound
  *   serialised  -> leaves at max(now, link free) + len*8/rate (rate 0 = infinite), so
  *                  under overload the link delivers exactly rate_bps and the queueing
- *                  delay (leave - now) grows to the bound, then packets are dropped
+ *                  delay (leave - now) grows to the bound, then packets are dropped;
+ *                  with burst_bytes, a token bucket instead (see there)
  *   arrives     -> leave + delay + uniform[0, jitter]; arrivals keep the sending order
  *                  unless the packet is picked for reordering (probability `reorder`),
  *                  in which case it gets `reorder_extra_us` more and may be overtaken
@@ -42,6 +43,13 @@ typedef struct {
   uint64_t rate_bps;         /* capacity in bits/s; 0 = unlimited (no queue, no serialisation) */
   size_t queue_bytes;        /* drop-tail queue bound behind the cap in bytes; 0 = none */
   uint64_t queue_us;         /* the same bound in time at the current rate; 0 = none */
+  /* A token-bucket shaper instead of a serialising link (tc htb / tbf, a policer's
+   * bucket): 0 = none. The bottleneck earns rate_bps of credit up to burst_bytes while
+   * idle; a packet leaves at once (line rate) when the credit covers it, else when it
+   * will, behind the packets before it (FIFO). So after an idle spell burst_bytes go
+   * through at once, then exactly rate_bps: a short burst measured at the receiver reads
+   * faster than the rate. The queue bounds apply to the wait for credit. */
+  size_t burst_bytes;
 } sim_dir_cfg_t;
 
 /* Return non-zero to drop this packet (deterministic losses: "the first 3 flights"). */

@@ -300,7 +300,9 @@ TEST(lowest_layers_do_not_fit_pause_from_the_end) {
   viewer_init(&v, 4);
   hold_estimate(&v, 1000000, 0, 5 * S);
   for (size_t i = 0; i < 4; i++) REQUIRE(v.s[i].current >= 0);
-  hold_estimate(&v, 400000, 0, 1 * S);
+  hold_estimate(&v, 400000, 0, 1 * S); /* flowing floors are paused after the pause hold */
+  CHECK(v.s[3].current >= 0);
+  hold_estimate(&v, 400000, 0, SFU_ALLOC_DEFAULT_PAUSE_HOLD_US);
   CHECK_EQ_INT(v.s[0].current, 0);
   CHECK_EQ_INT(v.s[1].current, 0);
   CHECK_EQ_INT(v.s[2].current, -1);
@@ -324,6 +326,40 @@ TEST(lowest_layers_do_not_fit_pause_from_the_end) {
   CHECK(v.s[3].current >= 0);
   CHECK_EQ_INT(v.res.insufficient, 0);
   CHECK_EQ_INT(v.res.n_paused, 0);
+}
+
+/* A flowing floor stays while 75 % of it fits (the estimate under a tight cap dips to
+ * 85 % of what the link carries after each overuse); below that it is paused; a new or
+ * paused stream still needs its whole floor (with the margin to resume). */
+TEST(flowing_floor_kept_while_most_of_it_fits) {
+  static viewer_t v;
+  viewer_init(&v, 1);
+  hold_estimate(&v, 300000, 0, 3 * S);
+  REQUIRE(v.s[0].current == 0);
+  hold_estimate(&v, 130000, 5, 10 * S); /* 87 % of the 150k floor, +-5 % */
+  CHECK_EQ_INT(v.s[0].current, 0);
+  CHECK_EQ_INT(v.switches[0], 1); /* the first floor only */
+  CHECK_EQ_INT(v.res.insufficient, 0);
+  /* a cut to half the floor that lasts under the pause hold: no pause (a shaper that
+   * dropped its queue, the drain after a sudden cap) */
+  hold_estimate(&v, 75000, 0, SFU_ALLOC_DEFAULT_PAUSE_HOLD_US - 3 * STEP_US);
+  hold_estimate(&v, 150000, 0, 5 * S);
+  CHECK_EQ_INT(v.s[0].current, 0);
+  CHECK_EQ_INT(v.switches[0], 1);
+  hold_estimate(&v, 105000, 0, 1 * S); /* 70 %: paused, after the pause hold */
+  CHECK_EQ_INT(v.s[0].current, 0);
+  hold_estimate(&v, 105000, 0, SFU_ALLOC_DEFAULT_PAUSE_HOLD_US);
+  CHECK_EQ_INT(v.s[0].current, -1);
+  CHECK_EQ_INT(v.res.insufficient, 1);
+  hold_estimate(&v, 130000, 0, 5 * S); /* no resume below the floor */
+  CHECK_EQ_INT(v.s[0].current, -1);
+  hold_estimate(&v, 170000, 0, 3 * S); /* the floor + margin: resumes */
+  CHECK_EQ_INT(v.s[0].current, 0);
+  /* a new stream does not start on 75 % */
+  static viewer_t w;
+  viewer_init(&w, 1);
+  hold_estimate(&w, 130000, 0, 3 * S);
+  CHECK_EQ_INT(w.s[0].current, -1);
 }
 
 /* An up-switch takes what was reachable for the whole hold: a dip to the middle layer's
@@ -620,6 +656,7 @@ int main(void) {
   RUN(stopped_layer_replaced_by_next_lower_at_once);
   RUN(young_layer_not_an_up_target_but_a_floor);
   RUN(lowest_layers_do_not_fit_pause_from_the_end);
+  RUN(flowing_floor_kept_while_most_of_it_fits);
   RUN(hold_takes_the_level_sustained);
   RUN(calm_after_a_down_switch);
   RUN(cap_6m_with_25_streams);

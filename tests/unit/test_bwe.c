@@ -640,6 +640,45 @@ TEST(probe_below_estimate_ignored) {
   sim_free(s);
 }
 
+/* A token-bucket shaper in front of a 250 kbit/s link (tc htb, burst 2,000 B): a cluster
+ * of 20 x 300 B sent at 1.2 Mbit/s onto the idle link has its first 7 packets (its
+ * bucket) arrive at once, the rest 9.5 ms apart. Read from the first 10 packets reported
+ * (a partial cluster) it was 1 Mbit/s; over the whole cluster 369 kbit/s; its tail reads
+ * the shaper's rate (test_chromium_video.py case 4: 350 kbit/s and 1 Mbit/s through
+ * 250 kbit/s, and a layer the link could not carry). */
+TEST(probe_through_a_shaper_burst) {
+  sfu_bwe_t *b = sfu_bwe_new(NULL);
+  uint64_t t0 = 1 * SEC;
+  sfu_bwe_probe_expect(b, 3, t0, 5, 6000);
+  for (int i = 0; i < 20; i++) sfu_bwe_on_sent(b, (uint16_t)(100 + i), t0 + (uint64_t)i * 2000, 300, 3);
+  sfu_rtcp_twcc_pkt_t p[20];
+  for (int i = 0; i < 20; i++) {
+    p[i].seq = (uint16_t)(100 + i);
+    p[i].status = SFU_TWCC_SMALL_DELTA;
+    p[i].delta = i == 0 ? 0 : i < 7 ? 0 : 38; /* x 250 us */
+  }
+  sfu_rtcp_twcc_t h = {.base_seq = 100, .status_count = 10, .ref_time = 20};
+  sfu_bwe_on_feedback(b, t0 + 60 * MS, &h, p, 10); /* the first 10: 3,000 B */
+  CHECK_EQ_INT(sfu_bwe_probe_result(b, 3), 0);        /* under 80 % of the cluster */
+  uint64_t e1 = sfu_bwe_estimate(b);
+  CHECK(e1 < 400000); /* not raised by the partial read */
+  sfu_rtcp_twcc_t h2 = {.base_seq = 110, .status_count = 10, .ref_time = 21, .fb_count = 1};
+  int64_t at10 = 20 * 64000 + 3 * 38 * 250; /* the first 10's last arrival, from ref 20 */
+  p[10].delta = (int16_t)((at10 + 38 * 250 - 21 * 64000) / 250);
+  sfu_bwe_on_feedback(b, t0 + 200 * MS, &h2, p + 10, 10);
+  sfu_bwe_probe_info_t pi;
+  REQUIRE(sfu_bwe_probe_info(b, 3, &pi) == 0);
+  uint64_t r = sfu_bwe_probe_result(b, 3);
+  printf("  estimate %llu after the partial read; received %u pkts over %llu us: %llu bps "
+         "read, result %llu\n", (unsigned long long)e1, pi.received,
+         (unsigned long long)pi.recv_span_us, (unsigned long long)pi.recv_bps,
+         (unsigned long long)r);
+  CHECK_EQ_INT(pi.received, 20);
+  CHECK(r > 200000 && r <= 260000);
+  CHECK(sfu_bwe_estimate(b) < 400000);
+  sfu_bwe_free(b);
+}
+
 int main(void) {
   RUN(defaults_and_remb_only);
   RUN(remb_caps_twcc_estimate);
@@ -657,5 +696,6 @@ int main(void) {
   RUN(garbage_feedback);
   RUN(probe_measures_rate);
   RUN(probe_below_estimate_ignored);
+  RUN(probe_through_a_shaper_burst);
   return test_summary();
 }

@@ -1024,7 +1024,8 @@ TEST(index_and_video_json) {
   CHECK_EQ_STR(txt, "{\"Mid\":\"4\",\"StreamId\":3,\"Ssrc\":3735928559,\"Layer\":null,"
                     "\"TargetLayer\":1,\"MaxLayer\":null,\"TemporalLayer\":null,"
                     "\"TargetTemporalLayer\":null,\"Switches\":2,\"KeyframeWaits\":0,"
-                    "\"PacketsOut\":0,\"BytesOut\":0,\"Retransmissions\":0,\"RepairsSkipped\":0,\"NacksIn\":0,"
+                    "\"PacketsOut\":0,\"BytesOut\":0,\"Retransmissions\":0,\"RepairsSkipped\":0,\"ShedPackets\":0,"
+                    "\"NacksIn\":0,"
                     "\"PlisIn\":3,\"Paused\":false}");
   free(txt);
   vi.max_layer = 0;

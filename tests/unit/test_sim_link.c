@@ -366,6 +366,45 @@ static int drop_odd(void *u, int dir, uint64_t now, const uint8_t *b, size_t l) 
   return b[0] & 1;
 }
 
+/* A token-bucket shaper (tc htb's burst): after an idle spell the bucket's worth goes
+ * through at once, then exactly the rate; the queue bound applies to the wait. */
+TEST(token_bucket_burst_then_rate) {
+  sim_link_t *l = sim_link_new(1);
+  /* 250 kbit/s: 500 bytes take 16 ms; bucket 2,000 bytes; queue 100 ms */
+  sim_dir_cfg_t c = {.rate_bps = 250000, .burst_bytes = 2000, .queue_us = 100 * MS};
+  sim_link_config(l, SIM_AB, &c);
+  uint8_t b[2048], p[500] = {0};
+  size_t len;
+  uint64_t t0 = 1000 * MS; /* idle long enough: the bucket is full */
+  for (int i = 0; i < 10; i++) sim_link_send(l, SIM_AB, t0, p, sizeof p);
+  uint64_t at[10];
+  int n = 0;
+  for (uint64_t t = t0; t < t0 + 1000 * MS && n < 10; t += 100) {
+    while (n < 10 && poll_one(l, t, SIM_AB, b, &len) == 1) at[n++] = t;
+  }
+  /* 4 at once (the bucket), then one per 16 ms up to the 100 ms bound: 6 more fit
+   * (the 10th would wait 6 x 16 = 96 ms: fits; none dropped) */
+  CHECK_EQ_INT(n, 10);
+  for (int i = 0; i < 4; i++) CHECK_EQ_INT(at[i], t0);
+  for (int i = 4; i < 10; i++) CHECK(at[i] >= t0 + (uint64_t)(i - 3) * 16 * MS &&
+                                     at[i] <= t0 + (uint64_t)(i - 3) * 16 * MS + 100);
+  /* a receiver reading the whole burst (first packet excluded) sees 9 x 500 B in 96 ms:
+   * 375 kbit/s through a 250 kbit/s shaper */
+  /* busy now: the next one waits behind the queue; over the bound it is dropped */
+  uint64_t t1 = at[9];
+  for (int i = 0; i < 7; i++) sim_link_send(l, SIM_AB, t1, p, sizeof p);
+  CHECK_EQ_INT(sim_link_stats(l, SIM_AB)->queue_drops, 1); /* 7 x 16 = 112 ms > 100 */
+  /* idle again for a second: the bucket refills, at most to its depth */
+  uint64_t t2 = t1 + 2000 * MS;
+  while (poll_one(l, t2, SIM_AB, b, &len) == 1) {}
+  for (int i = 0; i < 5; i++) sim_link_send(l, SIM_AB, t2, p, sizeof p);
+  n = 0;
+  while (poll_one(l, t2, SIM_AB, b, &len) == 1) n++;
+  CHECK_EQ_INT(n, 4);
+  CHECK_EQ_INT(poll_one(l, t2 + 16 * MS, SIM_AB, b, &len), 1);
+  sim_link_free(l);
+}
+
 TEST(filter) {
   sim_link_t *l = sim_link_new(10);
   sim_link_set_filter(l, drop_odd, NULL);
@@ -439,6 +478,7 @@ int main(void) {
   RUN(throughput_equals_capacity_under_overload);
   RUN(queue_delay_grows_to_the_bound_then_drops);
   RUN(capacity_change_drains_the_backlog_at_the_new_rate);
+  RUN(token_bucket_burst_then_rate);
   RUN(filter);
   RUN(driver_steps_both_peers);
   return test_summary();
