@@ -13,7 +13,9 @@
  * SFU_SHIM_NO_GSO=1 also answers the worker's UDP GSO probe (getsockopt UDP_SEGMENT,
  * src/worker/udp_io.c) with ENOPROTOOPT, as a kernel before 4.18 would: the same worker
  * then sends with plain sendmmsg, for a with/without comparison. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>

@@ -168,6 +168,7 @@ def main():
             "lost": expected - st["received"], "other": st["other"],
             "deliveries_per_s": round(st["received"] / o.seconds),
             "latency_us": st["latency_us"], "up_leg_us": st.get("up_leg_us"),
+            "at_socket_us": st.get("at_socket_us"),
             "worker_cpu_s": round(c1 - c0, 3),
             "worker_cpu_pct": round(100 * (c1 - c0) / wall, 1),
             "worker_cpu_us_per_delivery": round(1e6 * (c1 - c0) / max(st["received"], 1), 2),
@@ -196,11 +197,13 @@ def main():
         print(json.dumps(res))
     else:
         lat = res.get("latency_us", {})
+        ats = res.get("at_socket_us") or {}
         print("%d attendees, %.0f msg/s: %d deliveries/s, latency p50 %.2f ms p99 %.2f ms "
-              "max %.2f ms, lost %d, refused %s, worker CPU %.1f %% = %.2f us/delivery, "
+              "max %.2f ms (at the receiver's socket: p50 %.2f ms p99 %.2f ms), lost %d, refused %s, worker CPU %.1f %% = %.2f us/delivery, "
               "UDP drops worker %d / load %d, loop waited for a CPU %.1f %% of the time"
               % (o.attendees, o.rate, res["deliveries_per_s"], lat.get("p50", 0) / 1e3,
-                 lat.get("p99", 0) / 1e3, lat.get("max", 0) / 1e3, res["lost"],
+                 lat.get("p99", 0) / 1e3, lat.get("max", 0) / 1e3, ats.get("p50", 0) / 1e3,
+                 ats.get("p99", 0) / 1e3, res["lost"],
                  res["refused"], res["worker_cpu_pct"], res["worker_cpu_us_per_delivery"],
                  res["udp_drops_worker"], res["udp_drops_load"], res["loop_runq_wait_pct"]))
 

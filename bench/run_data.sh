@@ -41,9 +41,11 @@ for n in $SIZES; do
 import json, sys
 r = json.load(open(sys.argv[1]))
 l = r["latency_us"]
-print("   %d deliveries/s, p50 %.2f ms, p99 %.2f ms, lost %d, refused %s, worker %.2f us/delivery, "
+a = r.get("at_socket_us") or {}
+print("   %d deliveries/s, p50 %.2f ms, p99 %.2f ms (at the receiver's socket: p50 %.2f, p99 %.2f), "
+      "lost %d, refused %s, worker %.2f us/delivery, "
       "UDP drops %d, loop waited %.1f %%" % (r["deliveries_per_s"], l.get("p50", 0) / 1e3,
-      l.get("p99", 0) / 1e3, r["lost"], sum(r["refused"].values()),
+      l.get("p99", 0) / 1e3, a.get("p50", 0) / 1e3, a.get("p99", 0) / 1e3, r["lost"], sum(r["refused"].values()),
       r["worker_cpu_us_per_delivery"], r["udp_drops_worker"], r["loop_runq_wait_pct"]))
 PYEOF
     r=$((r + 1))

@@ -32,7 +32,9 @@
  * relayed "bench" envelope gives a delivery latency (receive - send, one monotonic clock:
  * every attendee is in this process), a refusal ({"error":{"code":..}}) is counted by
  * code. {"cmd":"data_stats"} → {"sent","blocked","received","refused":{code:n},"other",
- * "latency_us":{"n","p50","p90","p99","p999","max"},"dc_open","attendees"};
+ * "latency_us":{"n","p50","p90","p99","p999","max"},"up_leg_us":{..},
+ * "at_socket_us":{"p50","p99","max"} (send → the kernel's arrival stamp of the datagram that
+ * completed the message, SO_TIMESTAMPNS),"dc_open","attendees"};
  * {"cmd":"data_reset"} zeroes those (after a warm-up). A send refused by the local
  * association (EAGAIN) is counted as blocked and not retried.
  *
@@ -84,6 +86,11 @@ static sfu_dtls_cert_t *g_cert;
 static uint64_t g_seed;
 static int g_no_twcc_fb; /* --no-twcc-feedback: the default of "twcc_feedback" */
 static int64_t g_wall_offset;
+/* The kernel's arrival stamp (SO_TIMESTAMPNS, wall clock, µs) of the datagram being
+ * processed, 0 if none: a delivery's "at the socket" latency excludes the time this one
+ * process spends serving the other receivers' datagrams first (250 receivers on 250
+ * machines would each read their own in parallel). */
+static int64_t g_rx_wall_us;
 static int g_quit;
 static sfu_sctp_group_t *g_sg; /* SCTP associations of every data attendee (lazily made) */
 
@@ -100,6 +107,7 @@ typedef struct {
   uint64_t sent, blocked, received, other, refused[5];
   uint32_t *lat;    /* µs, one per delivery */
   uint32_t *up;     /* µs, send → the worker's timestampMs (ms resolution), per delivery */
+  uint32_t *arr;    /* µs, send → the datagram's arrival at the receiver's socket */
   size_t n_lat, cap_lat;
 } data_t;
 static data_t D;
@@ -141,6 +149,9 @@ static void on_data(void *user, const uint8_t *buf, size_t len) {
     p = realloc(D.up, cap * sizeof *p);
     if (!p) return;
     D.up = p;
+    p = realloc(D.arr, cap * sizeof *p);
+    if (!p) return;
+    D.arr = p;
     D.cap_lat = cap;
   }
   uint64_t l = now > t ? now - t : 0;
@@ -152,6 +163,8 @@ static void on_data(void *user, const uint8_t *buf, size_t len) {
       wms = wms * 10 + (uint64_t)(*w - '0');
   int64_t up = wms ? (int64_t)wms * 1000 - ((int64_t)t + g_wall_offset) : 0;
   D.up[D.n_lat] = up < 0 ? 0 : up > UINT32_MAX ? UINT32_MAX : (uint32_t)up;
+  int64_t arr = g_rx_wall_us ? g_rx_wall_us - ((int64_t)t + g_wall_offset) : (int64_t)l;
+  D.arr[D.n_lat] = arr < 0 ? 0 : arr > UINT32_MAX ? UINT32_MAX : (uint32_t)arr;
   D.lat[D.n_lat++] = l > UINT32_MAX ? UINT32_MAX : (uint32_t)l;
 }
 
@@ -217,6 +230,8 @@ static int open_socket(uint16_t *port) {
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
   if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof big) != 0)
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+  int on = 1; /* arrival stamps for the data bench's at-socket latency (best effort) */
+  setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t sl = sizeof sa;
   if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
@@ -488,6 +503,13 @@ static void cmd_data_stats(void) {
     add_u(u, "p50", D.up[D.n_lat / 2]);
     add_u(u, "p99", D.up[(size_t)(D.n_lat * 0.99)]);
     add_u(u, "max", D.up[D.n_lat - 1]);
+    /* Send → arrival at the receiver's socket (kernel stamp): the relay's latency
+     * without this process's serial receive work. */
+    qsort(D.arr, D.n_lat, sizeof *D.arr, cmp_u32);
+    cJSON *ar = cJSON_AddObjectToObject(o, "at_socket_us");
+    add_u(ar, "p50", D.arr[D.n_lat / 2]);
+    add_u(ar, "p99", D.arr[(size_t)(D.n_lat * 0.99)]);
+    add_u(ar, "max", D.arr[D.n_lat - 1]);
   }
   size_t open = 0, n = 0;
   for (size_t i = 0; i < g_n_att; i++) {
@@ -640,10 +662,24 @@ static void read_stdin(void) {
 static void read_socket(attendee_t *a) {
   uint8_t buf[2048];
   for (int i = 0; i < 64; i++) {
-    ssize_t n = recv(a->fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n <= 0) return;
+    union {
+      struct cmsghdr h;
+      uint8_t b[CMSG_SPACE(sizeof(struct timespec))];
+    } ctl;
+    struct iovec iov = {buf, sizeof buf};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = &ctl, .msg_controllen = sizeof ctl};
+    ssize_t n = recvmsg(a->fd, &mh, MSG_DONTWAIT);
+    if (n <= 0) break;
+    g_rx_wall_us = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+        struct timespec ts;
+        memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        g_rx_wall_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+      }
     load_peer_input(a->peer, now_us(), buf, (size_t)n);
   }
+  g_rx_wall_us = 0;
 }
 
 int main(int argc, char **argv) {

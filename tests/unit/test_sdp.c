@@ -1236,7 +1236,7 @@ TEST(echoed_tokens_are_short_tokens) {
       "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:a\"b",
       "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0123456789012345678901234567890123456789012345678901234567890123456789",
       "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=extmap:1 urn:x\x01y",
-      "m=au\x7f" "dio 9 UDP/TLS/RTP/SAVPF 111",
+      ("m=au\x7f" "dio 9 UDP/TLS/RTP/SAVPF 111"), /* split: \x7f must not swallow "d" */
       "m=text 9 RTP/x(y) 0",
       "m=text 9 TCP/MSRP *\x02",
   };
