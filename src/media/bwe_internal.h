@@ -96,6 +96,15 @@ typedef struct {
     uint64_t t, bps;
   } hist[BWE_LOSS_HIST]; /* the combined estimate, newest at head-1 */
   int hist_n, hist_head;
+  /* The same samples as a monotonic deque (sliding-window minimum): times and estimates
+   * both increasing from the front, the front the minimum of the last second. Exact only
+   * while time does not go back; when it does (dq_ok 0) the minimum is read from hist as
+   * before, until bwe_loss_raise starts both over. */
+  struct {
+    uint64_t t, bps;
+  } dq[BWE_LOSS_HIST];
+  int dq_head, dq_n, dq_ok;
+  uint64_t latest_us; /* newest now_us given to bwe_loss_update */
 } bwe_loss_t;
 
 void bwe_loss_init(bwe_loss_t *l, uint64_t start_bps, uint64_t min_bps, uint64_t max_bps);
