@@ -19,18 +19,6 @@ void bwe_loss_init(bwe_loss_t *l, uint64_t start_bps, uint64_t min_bps, uint64_t
   l->dq_ok = 1;
 }
 
-void bwe_loss_count(bwe_loss_t *l, uint64_t now_us, uint64_t send_us, int received, int lost) {
-  if (l->have_decrease && send_us < l->last_decrease_us) return;
-  if (!l->win_started) {
-    l->win_started = 1;
-    l->win_start_us = now_us;
-  }
-  if (received > 0) l->win_received += (uint32_t)received;
-  if (lost > 0) l->win_lost += (uint32_t)lost;
-  /* a loss counted in an earlier window stays there: only this window's is taken back */
-  if (lost < 0 && l->win_lost >= (uint32_t)-lost) l->win_lost -= (uint32_t)-lost;
-}
-
 /* Deque: drops the samples at the back not below `bps` (a newer sample at most as high
  * outlives them in the window), then appends. Full (32 samples >= 50 ms apart, so the
  * front is > 1.5 s older than the back): the front has left the window, drop it. */
