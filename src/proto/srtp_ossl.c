@@ -4,7 +4,9 @@
  * Cost model. Everything that allocates happens at key time: the EVP cipher contexts are
  * keyed once per direction and stream kind (sfu_srtp_ossl_new) and only re-IV'd per packet
  * (AES-CM: EVP_CipherInit_ex with a NULL cipher and NULL key, no key schedule, no
- * allocation; GCM: no init at all, one EVP_CIPHER_CTX_set_params, see gcm_crypt);
+ * allocation, or for payloads up to CM_ECB_MAX no init at all: the keystream from a second,
+ * ECB context, see cm_crypt; GCM: no init at all, one EVP_CIPHER_CTX_set_params, see
+ * gcm_crypt);
  * HMAC-SHA1 restarts from SHA-1 states precomputed after the key pads (RFC 2104), copied
  * by value per packet. EVP_MAC_init / EVP_MD_CTX_copy_ex would go through the provider's
  * dupctx, i.e. a malloc per packet, hence the low-level SHA1_* calls (deprecated in 3.0,
