@@ -112,5 +112,8 @@ typedef struct {
   uint64_t feedbacks, packets_acked, packets_lost;
 } sfu_bwe_stats_t;
 void sfu_bwe_stats(const sfu_bwe_t *b, sfu_bwe_stats_t *out);
+/* The stats' loss_ratio alone: read per feedback on the router's hot path, where copying
+ * the whole struct cost ~25 instructions per forwarded packet (docs/benchmarks.md). */
+double sfu_bwe_loss_ratio(const sfu_bwe_t *b);
 
 #endif

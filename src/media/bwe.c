@@ -85,6 +85,7 @@ struct sfu_bwe {
   int have_twcc, have_remb;
   uint64_t remb_bps, rtt_us, estimate;
   uint64_t feedbacks, packets_acked, packets_lost;
+  int probes_touched; /* some probe has p->touched: the per-feedback slot scan is needed */
   probe_t probes[SFU_BWE_PROBE_SLOTS];
   send_rec_t ring[SFU_BWE_SEND_RING];
 };
@@ -179,6 +180,7 @@ static void probe_on_received(sfu_bwe_t *b, int id, int64_t arrival, size_t size
   p->received++;
   p->bytes_received += size;
   p->touched = 1;
+  b->probes_touched = 1;
   if (p->n_arr < PROBE_MAX_PKTS) {
     p->arr_t[p->n_arr] = arrival;
     p->arr_size[p->n_arr++] = (uint16_t)size;
@@ -378,8 +380,10 @@ void sfu_bwe_on_feedback(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *h
   uint64_t carried = b->acked_bps ? b->acked_bps + b->other_bps : 0;
   bwe_delay_update(&b->delay, now_us, carried, b->rtt_us);
   recompute(b);
-  for (int i = 0; i < SFU_BWE_PROBE_SLOTS; i++) {
+  /* Most feedback carries no probe packet: skip the scan of the slots then. */
+  for (int i = 0; b->probes_touched && i < SFU_BWE_PROBE_SLOTS; i++) {
     probe_t *p = &b->probes[i];
+    if (i == SFU_BWE_PROBE_SLOTS - 1) b->probes_touched = 0; /* all seen by the end */
     if (p->id < 0 || !p->touched) continue;
     p->touched = 0;
     /* goog_cc (DelayBasedBwe::MaybeUpdateEstimate): a probe result is used only while
@@ -417,6 +421,8 @@ void sfu_bwe_on_rtt(sfu_bwe_t *b, uint64_t rtt_us) {
 }
 
 uint64_t sfu_bwe_estimate(const sfu_bwe_t *b) { return b->estimate; }
+
+double sfu_bwe_loss_ratio(const sfu_bwe_t *b) { return b->loss.last_ratio; }
 
 void sfu_bwe_stats(const sfu_bwe_t *b, sfu_bwe_stats_t *out) {
   memset(out, 0, sizeof *out);

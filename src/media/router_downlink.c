@@ -329,12 +329,10 @@ void router_downlink_tick(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us
   /* Not into a lossy link: a probe's packets queued behind a cap can look fast, and its
    * result would undo the loss-based cut that is under way ("probe again after the link
    * recovers"). */
-  sfu_bwe_stats_t bs;
-  sfu_bwe_stats(p->bwe, &bs);
   /* But a viewer whose streams are all paused gets probes whatever the last loss said:
    * nothing else it receives could close a loss window, and its estimate would never
    * recover (issue 8, "where peer SFUs went wrong"). */
-  if (bs.loss_ratio > 0.05 && !p->insufficient) return;
+  if (sfu_bwe_loss_ratio(p->bwe) > 0.05 && !p->insufficient) return;
   sfu_probe_cluster_t c;
   uint64_t est = sfu_bwe_estimate(p->bwe);
   /* Application-limited (what is allocated is well under the estimate, so the estimate
