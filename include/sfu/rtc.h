@@ -53,6 +53,11 @@ typedef struct {
    * is answered as before and its packets dropped. The worker turns it on unless
    * SFU_AUDIO_MIXER=0 (docs/operations.md). */
   uint8_t audio_mixer;
+  /* The wall clock (µs since the Unix epoch) minus the now_us clock the caller passes in:
+   * the envelopes' timestampMs (docs/data-messages.md) is (now_us + wall_offset_us) / 1000,
+   * so the core reads no clock. The worker measures it when the loop starts
+   * (loop_media.c); tests leave 0 (their virtual clock is the epoch). */
+  int64_t wall_offset_us;
 } sfu_rtc_config_t;
 
 typedef struct {

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "session/rtc_internal.h"
 #include "sfu/data_bucket.h"
@@ -39,14 +38,6 @@ typedef struct rtc_data {
   sfu_meeting_t *m;
   sfu_data_relay_t *relay;
 } rtc_data_t;
-
-/* timestampMs: the worker's wall clock, ms since the epoch (the envelope's contract; the
- * loop's clock is monotonic). As rtc_mixer.c does for sfu:audio. */
-static uint64_t wall_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void touch(sfu_rtc_t *r, rtc_data_t *rd) {
   uint64_t d = sfu_data_relay_next_deadline(rd->relay);
@@ -236,7 +227,7 @@ void rtc_data_on_message(void *user, sfu_transport_t *t, uint16_t stream, uint32
       .lifetime_ms = in.lifetime_ms,
       .sender_attendee_id = x->att->id,
       .sender_external_user_id = x->att->external_user_id,
-      .timestamp_ms = wall_ms(),
+      .timestamp_ms = rtc_wall_ms(r, now_us),
   };
   int rc = sfu_data_relay_publish(rd->relay, p, now_us, &f);
   if (rc == SFU_DATA_THROTTLED)
@@ -303,7 +294,7 @@ int sfu_rtc_send_data_message(sfu_rtc_t *r, const char *meeting_id, const char *
       .lifetime_ms = (uint32_t)lifetime_ms,
       .sender_attendee_id = "sfu",
       .sender_external_user_id = "sfu",
-      .timestamp_ms = wall_ms(),
+      .timestamp_ms = rtc_wall_ms(r, now_us),
   };
   int rc = sfu_data_relay_publish(rd->relay, NULL, now_us, &f);
   touch(r, rd);

@@ -176,4 +176,11 @@ int rtc_audio_plan(sfu_rtc_t *r, rtc_rec_t *x, const sfu_sdp_answer_t *neg, rtc_
 /* From the final answer: fills x->audio. */
 void rtc_audio_record(rtc_rec_t *x, const sfu_sdp_answer_t *fin);
 
+/* timestampMs of the worker's envelopes: wall-clock ms since the epoch, from the loop's
+ * clock (sfu_rtc_config_t.wall_offset_us). */
+static inline uint64_t rtc_wall_ms(const sfu_rtc_t *r, uint64_t now_us) {
+  int64_t w = (int64_t)now_us + r->cfg.wall_offset_us;
+  return w > 0 ? (uint64_t)w / 1000u : 0;
+}
+
 #endif

@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "session/rtc_internal.h"
 #include "sfu/err.h"
@@ -143,7 +142,7 @@ static void send_rr(rtc_rec_t *x, uint64_t now_us) {
 
 /* {"topic":"sfu:audio","data":"<json, escaped>","senderAttendeeId":"sfu",
  *  "timestampMs":N}: issue 10's worker -> attendee envelope (docs/data-messages.md). */
-static size_t envelope(sfu_rtc_t *r, const char *json, size_t len) {
+static size_t envelope(sfu_rtc_t *r, uint64_t now_us, const char *json, size_t len) {
   size_t need = len * 2 + 160;
   if (need > r->env_cap) {
     char *b = realloc(r->env_buf, need); /* high-water only: steady state allocates nothing */
@@ -151,9 +150,7 @@ static size_t envelope(sfu_rtc_t *r, const char *json, size_t len) {
     r->env_buf = b;
     r->env_cap = need;
   }
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts); /* timestampMs is wall-clock ms since the epoch */
-  uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+  uint64_t ms = rtc_wall_ms(r, now_us); /* timestampMs: wall-clock ms since the epoch */
   char *p = r->env_buf;
   p += sprintf(p, "{\"topic\":\"sfu:audio\",\"data\":\"");
   for (size_t i = 0; i < len; i++) {
@@ -195,7 +192,7 @@ static void on_signals(void *user, const char *json, size_t len) {
   sfu_list_foreach(it, &mx->recs) {
     rtc_rec_t *x = sfu_container_of(it, rtc_rec_t, mix.link);
     if (!x->mix.can_receive || !x->mix.primed || !has_channel(x)) continue;
-    if (!n && !(n = envelope(r, json, len))) break;
+    if (!n && !(n = envelope(r, mx->now_us, json, len))) break;
     send_data(x, mx->now_us, r->env_buf, n, &shared);
   }
   sfu_data_msg_unref(shared);
@@ -274,7 +271,7 @@ static void side_tasks(rtc_mixer_t *mx, uint64_t now_us) {
     if (x->mix.primed || !x->mix.can_receive || !has_channel(x)) continue;
     const char *json;
     size_t len = sfu_audio_signals_snapshot(sfu_mixer_signals(mx->mixer), now_us, &json);
-    size_t n = len ? envelope(r, json, len) : 0;
+    size_t n = len ? envelope(r, now_us, json, len) : 0;
     if (!n) continue;
     x->mix.primed = 1;
     sfu_data_msg_t *one = NULL;

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -61,6 +62,11 @@ int sfu_loop_media_open(sfu_loop_media_t **out, struct sfu_loop *l,
    * answers without the mix stream; docs/operations.md). Read at loop start. */
   const char *mix = getenv("SFU_AUDIO_MIXER");
   cfg.audio_mixer = !(mix && strcmp(mix, "0") == 0);
+  /* The core derives wall-clock timestampMs from the loop's clock (rtc.h); the shell is
+   * where clocks are read. A later step of the wall clock (NTP) is not followed. */
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  cfg.wall_offset_us = (int64_t)wall.tv_sec * 1000000 + wall.tv_nsec / 1000 - (int64_t)sfu_loop_now_us();
   sfu_rtc_cbs_t cbs = {rtc_send, rtc_event, m, rtc_addr_released};
   m->rtc = sfu_rtc_new(l->session, cert, &cfg, &cbs);
   if (!m->rtc) {
