@@ -82,6 +82,17 @@ void sfu_pacer_set_burst(sfu_pacer_t *p, uint64_t now_us, uint64_t burst_us);
 int sfu_pacer_push(sfu_pacer_t *p, uint64_t now_us, int prio, const uint8_t *pkt, size_t len,
                    uint32_t tag);
 
+/* sfu_pacer_push for a packet the owner builds only when it leaves (the router queues a
+ * reference to a forwarded packet and rebuilds it from the publisher's history then:
+ * router_pace.c): ref[ref_len] (at most SFU_PACER_SLOT bytes) is copied in instead of
+ * the packet, and wire_len, what the packet is expected to weigh on the wire, is what the
+ * queue bound counts and what sfu_pacer_peek returns as its length. The owner tells the
+ * pacer what really left with sfu_pacer_take_sent. The same errors as sfu_pacer_push
+ * (wire_len is checked against SFU_PACER_SLOT as len is). sfu_pacer_pop copies len
+ * bytes: use peek + take_sent for references. */
+int sfu_pacer_push_ref(sfu_pacer_t *p, uint64_t now_us, int prio, const void *ref, size_t ref_len,
+                       size_t wire_len, uint32_t tag);
+
 /* The owner's fast path: 1 if a paced packet of len bytes may leave at now_us without
  * being queued, i.e. nothing is queued (it must not overtake anything: FIFO) and the
  * budget allows it (or the pacer is unpaced). Its size is then taken from the budget and
@@ -105,6 +116,9 @@ size_t sfu_pacer_pop(sfu_pacer_t *p, uint64_t now_us, uint8_t *out, size_t cap, 
 size_t sfu_pacer_peek(sfu_pacer_t *p, uint64_t now_us, uint8_t **pkt, size_t *room,
                       uint32_t *tag, int *prio);
 void sfu_pacer_take(sfu_pacer_t *p, uint64_t now_us);
+/* sfu_pacer_take when what left was sent_len bytes rather than the queued length (a
+ * reference rebuilt at send time; 0: nothing could be sent, nothing is charged). */
+void sfu_pacer_take_sent(sfu_pacer_t *p, uint64_t now_us, size_t sent_len);
 
 /* Packets queued now. O(1). */
 size_t sfu_pacer_queued(const sfu_pacer_t *p);

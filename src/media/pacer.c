@@ -149,10 +149,12 @@ static int victim(const sfu_pacer_t *p, int prio) {
   return -1;
 }
 
-int sfu_pacer_push(sfu_pacer_t *p, uint64_t now_us, int prio, const uint8_t *pkt, size_t len,
-                   uint32_t tag) {
-  if (prio < 0 || prio >= SFU_PACER_PRIOS || !pkt || len == 0) return SFU_EINVAL;
-  if (len > SFU_PACER_SLOT) return SFU_ETOOBIG;
+/* copy_len bytes of src are stored; len is what the packet counts for (the queue bound,
+ * the budget unless take_sent says otherwise). */
+static int push_slot(sfu_pacer_t *p, uint64_t now_us, int prio, const void *src, size_t copy_len,
+                     size_t len, uint32_t tag) {
+  if (prio < 0 || prio >= SFU_PACER_PRIOS || !src || len == 0 || copy_len == 0) return SFU_EINVAL;
+  if (len > SFU_PACER_SLOT || copy_len > SFU_PACER_SLOT) return SFU_ETOOBIG;
   p->peeked = -1; /* an eviction may free the peeked slot: peek again */
   if (p->st.queued_bytes + len > p->max_bytes || p->st.queued_packets + 1 > p->max_packets)
     expire(p, now_us); /* what expired goes before anything fresh is evicted */
@@ -169,7 +171,7 @@ int sfu_pacer_push(sfu_pacer_t *p, uint64_t now_us, int prio, const uint8_t *pkt
     p->st.dropped_packets++;
     return SFU_ENOMEM;
   }
-  memcpy(s->data, pkt, len);
+  memcpy(s->data, src, copy_len);
   s->len = (uint16_t)len;
   s->at_us = now_us;
   s->tag = tag;
@@ -178,6 +180,16 @@ int sfu_pacer_push(sfu_pacer_t *p, uint64_t now_us, int prio, const uint8_t *pkt
   p->st.queued_bytes += len;
   p->st.queued_packets++;
   return 0;
+}
+
+int sfu_pacer_push(sfu_pacer_t *p, uint64_t now_us, int prio, const uint8_t *pkt, size_t len,
+                   uint32_t tag) {
+  return push_slot(p, now_us, prio, pkt, len, len, tag);
+}
+
+int sfu_pacer_push_ref(sfu_pacer_t *p, uint64_t now_us, int prio, const void *ref, size_t ref_len,
+                       size_t wire_len, uint32_t tag) {
+  return push_slot(p, now_us, prio, ref, ref_len, wire_len, tag);
 }
 
 /* The queue whose front may leave at now_us (credit: the bucket at now_us), -1 if none. */
@@ -215,10 +227,19 @@ size_t sfu_pacer_peek(sfu_pacer_t *p, uint64_t now_us, uint8_t **pkt, size_t *ro
 
 void sfu_pacer_take(sfu_pacer_t *p, uint64_t now_us) {
   int q = p->peeked;
+  if (q >= 0) sfu_pacer_take_sent(p, now_us, p->q[q].head->len);
+}
+
+void sfu_pacer_take_sent(sfu_pacer_t *p, uint64_t now_us, size_t len) {
+  int q = p->peeked;
   if (q < 0) return;
   p->peeked = -1;
   slot_t *s = fifo_pop(&p->q[q]);
-  size_t len = s->len;
+  if (len == 0) { /* the owner could not build or send it */
+    p->st.dropped_packets++;
+    release(p, s);
+    return;
+  }
   if (q != SFU_PACER_PRIO_PROBE && p->rate_bps) {
     p->credit -= (int64_t)len * BYTE_UNITS;
     clamp_credit(p);

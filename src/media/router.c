@@ -155,6 +155,7 @@ static void stream_free(sfu_router_t *r, stream_t *s, uint64_t now_us) {
   }
   if (s->flowing) router_event(r, SFU_ROUTER_EV_VIDEO_STOPPED, s, NULL);
   for (size_t i = 0; i < s->n_layers; i++) sfu_history_free(s->layers[i].hist);
+  r->hist_gen++; /* r->src_cache may point into them */
   r->st.streams--;
   free(s->views);
   free(s);

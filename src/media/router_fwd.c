@@ -14,15 +14,6 @@
 #include "sfu/rtp.h"
 #include "sfu/rtp_forward.h"
 
-/* What the codec says about one packet. */
-typedef struct {
-  uint8_t keyframe;     /* first packet of a frame a viewer can start decoding at */
-  uint8_t frame_start;
-  uint16_t width, height;
-  uint8_t vp8_ok;
-  sfu_vp8_desc_t vp8;
-} pkt_info_t;
-
 static int read_codec(const stream_t *s, const sfu_rtp_hdr_t *h, pkt_info_t *pi) {
   memset(pi, 0, sizeof *pi);
   switch (s->codec) {
@@ -174,11 +165,10 @@ static int16_t media_pt_of_rtx(const stream_t *s, uint8_t rtx_pt) {
   return -1;
 }
 
-/* Builds the packet for v into the router's scratch and hands it to the viewer's
- * transport. rec: the ring entry of out_seq (its fields are used as they are: a resend
- * rebuilds the same bytes). */
-static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const pkt_info_t *pi,
-                      const sfu_rw_out_t *o, uint16_t twcc, int has_twcc, int rtx, int cluster) {
+/* v's packet made of the publisher's packet h, as o maps it, into out (ROUTER_SCRATCH
+ * bytes, room for the SRTP tag after it). Its length, or a negative error. */
+static inline __attribute__((always_inline)) int build_into(uint8_t *out, const view_t *v, const sfu_rtp_hdr_t *h, const pkt_info_t *pi,
+                      const sfu_rw_out_t *o, uint16_t twcc, int has_twcc) {
   sfu_fwd_params_t fp = {
       .ssrc = v->ssrc,
       .seq = o->seq,
@@ -195,8 +185,71 @@ static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const 
       .pic_id = o->pic_id,
       .tl0 = o->tl0,
   };
+  return sfu_rtp_forward_build(out, ROUTER_SCRATCH - 64, h, pi->vp8_ok ? &pi->vp8 : NULL, &fp);
+}
+
+/* What v sent (or queued) as rec, read back from its layer's history and parsed: *h and
+ * *pi point into r->src_cache, valid until the next history put or free (r->hist_gen). */
+static int source_of(sfu_router_t *r, const view_t *v, const sfu_rw_sent_t *rec, uint64_t now_us,
+                     const sfu_rtp_hdr_t **h, const pkt_info_t **pi) {
+  src_cache_t *c = &r->src_cache[(rec->src_seq ^ rec->src_ssrc) & (ROUTER_SRC_CACHE - 1)];
+  size_t len;
+  const uint8_t *pkt;
+  if (c->gen == r->hist_gen + 1 && c->ssrc == rec->src_ssrc && c->seq == rec->src_seq) {
+    /* still there (its age is the history's to judge) */
+    pkt = sfu_history_get(c->hist, now_us, rec->src_seq, &len);
+    if (!pkt) return SFU_ENOENT;
+    if (pkt == c->h.raw) {
+      *h = &c->h;
+      *pi = &c->pi;
+      return 0;
+    }
+  }
+  const stream_t *s = v->s;
+  const layer_t *l = NULL;
+  for (size_t i = 0; i < s->n_layers; i++)
+    if (s->layers[i].known && s->layers[i].ssrc == rec->src_ssrc) l = &s->layers[i];
+  if (!l) return SFU_ENOENT;
+  pkt = sfu_history_get(l->hist, now_us, rec->src_seq, &len);
+  if (!pkt) return SFU_ENOENT;
+  c->gen = 0;
+  if (sfu_rtp_parse(pkt, len, &c->h) != 0) return SFU_EPARSE;
+  int rc = read_codec(s, &c->h, &c->pi);
+  if (rc != 0) return rc;
+  c->gen = r->hist_gen + 1;
+  c->hist = l->hist;
+  c->ssrc = rec->src_ssrc;
+  c->seq = rec->src_seq;
+  *h = &c->h;
+  *pi = &c->pi;
+  return 0;
+}
+
+static void count_out(view_t *v, size_t n, const sfu_rtp_hdr_t *h) {
+  v->bytes_out += (uint64_t)n;
+  v->sr_octets += (uint64_t)n - h->header_len;
+}
+
+/* Builds the packet for v into the router's scratch and hands it to the viewer's
+ * transport. rec: the ring entry of out_seq (its fields are used as they are: a resend
+ * rebuilds the same bytes). A packet of the view's own stream (not RTX, not a probe)
+ * that would wait in the viewer's pacer anyway is not built now: the pacer keeps a
+ * reference and it is built when it leaves (router_pace.c). */
+static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const pkt_info_t *pi,
+                      const sfu_rw_out_t *o, uint16_t twcc, int has_twcc, int rtx, int cluster) {
+  sfu_router_peer_t *p = v->viewer;
+  int ref = !rtx && cluster < 0;
+  if (ref && p->pace_due_us != UINT64_MAX && router_pace_busy(r, p)) {
+    /* its expected size: the publisher's, give or take the header extensions */
+    int rc = router_pace_queue_ref(r, p, v, o->seq, h->timestamp, h->raw_len, has_twcc, twcc);
+    if (rc == 0) {
+      v->packets_out++;
+      v->sr_packets++;
+    }
+    return rc;
+  }
   uint8_t *buf = r->scratch2;
-  int n = sfu_rtp_forward_build(buf, ROUTER_SCRATCH - 64, h, pi->vp8_ok ? &pi->vp8 : NULL, &fp);
+  int n = build_into(buf, v, h, pi, o, twcc, has_twcc);
   if (n < 0) return n;
   if (rtx) {
     /* RFC 4588 §4: the viewer's RTX SSRC, its own sequence space, OSN first. */
@@ -206,23 +259,46 @@ static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const 
     buf = r->scratch;
     n = m;
   }
-  /* Through the viewer's pacer (router_pace.c): the counters count it when handed over.
-   * A probe made of media (cluster >= 0) bypasses it, as every probe does. */
+  /* Through the viewer's pacer (router_pace.c): the counters count it when handed over
+   * (its bytes when it leaves if it is queued as a reference). A probe made of media
+   * (cluster >= 0) bypasses it, as every probe does. */
   int rc;
   if (cluster >= 0) {
-    rc = r->cbs.send_rtp ? r->cbs.send_rtp(v->viewer->user, buf, (size_t)n, ROUTER_SCRATCH)
-                         : SFU_ESTATE;
-    if (rc == 0 && has_twcc) router_downlink_sent(v->viewer, twcc, r->now_us, (size_t)n, cluster);
+    rc = r->cbs.send_rtp ? r->cbs.send_rtp(p->user, buf, (size_t)n, ROUTER_SCRATCH) : SFU_ESTATE;
+    if (rc == 0 && has_twcc) router_downlink_sent(p, twcc, r->now_us, (size_t)n, cluster);
   } else {
-    rc = router_pace_send(r, v->viewer, buf, (size_t)n, has_twcc, twcc);
+    pace_ref_t pr = {.v = v, .src_ts = h->timestamp, .out_seq = o->seq};
+    rc = router_pace_send(r, p, buf, (size_t)n, has_twcc, twcc, ref ? &pr : NULL);
   }
-  if (rc == 0) {
+  if (rc >= 0) {
     v->packets_out++;
-    v->bytes_out += (uint64_t)n;
     v->sr_packets++;
-    v->sr_octets += (uint64_t)n - h->header_len;
+    if (rc == 0) count_out(v, (size_t)n, h);
+    rc = 0;
   }
   return rc;
+}
+
+/* A reference the viewer's pacer kept (router_pace.c), built now into out: its length,
+ * or a negative error when the view's record or the publisher's packet is gone (more
+ * than SFU_REWRITE_RING later packets, the history's age, a new source: nothing is
+ * sent). */
+int router_fwd_rebuild(sfu_router_t *r, const pace_ref_t *ref, uint8_t *out) {
+  view_t *v = ref->v;
+  if (!v->s) return SFU_ENOENT;
+  sfu_rw_sent_t *rec = sfu_rewrite_lookup(&v->rw, ref->out_seq);
+  if (!rec) return SFU_ENOENT;
+  const sfu_rtp_hdr_t *h;
+  const pkt_info_t *pi;
+  int rc = source_of(r, v, rec, r->now_us, &h, &pi);
+  if (rc != 0) return rc;
+  /* the history's packet under that seq is another one (the publisher restarted its
+   * numbering since) */
+  if (h->timestamp != ref->src_ts) return SFU_ESTALE;
+  sfu_rw_out_t o = {.seq = rec->out_seq, .ts = rec->out_ts, .pic_id = rec->pic_id, .tl0 = rec->tl0};
+  int n = build_into(out, v, h, pi, &o, rec->twcc_seq, rec->has_twcc);
+  if (n > 0) count_out(v, (size_t)n, h);
+  return n;
 }
 
 /* Slots of the viewer's sequence space that no packet will fill any more (a packet
@@ -240,7 +316,7 @@ static void fill_holes(sfu_router_t *r, view_t *v) {
       fp.twcc_seq = v->viewer->twcc_seq++;
     }
     int n = sfu_rtp_padding_build(r->scratch2, ROUTER_SCRATCH - 64, 4, &fp);
-    if (n > 0 && router_pace_send(r, v->viewer, r->scratch2, (size_t)n, fp.has_twcc, fp.twcc_seq) == 0)
+    if (n > 0 && router_pace_send(r, v->viewer, r->scratch2, (size_t)n, fp.has_twcc, fp.twcc_seq, NULL) == 0)
       v->packets_out++;
   }
 }
@@ -491,6 +567,7 @@ void router_fwd_rtp(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, uint
     sfu_rate_meter_add(&l->tl_rate[pi.vp8.tid & 3], now_us, (uint32_t)len, pi.frame_start);
   if (pi.keyframe && !is_rtx) on_keyframe(r, s, l, &pi, now_us);
   sfu_history_put(l->hist, now_us, h.seq, buf, len);
+  r->hist_gen++; /* the parsed copies of history packets (r->src_cache) may be stale */
   if (s->refused) {
     s->dropped_resolution++;
     r->st.dropped++;
@@ -514,22 +591,14 @@ void router_fwd_rtp(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, uint
  * cluster it belongs to (-1 none). */
 static int resend_rec(sfu_router_t *r, view_t *v, sfu_rw_sent_t *rec, uint64_t now_us, int rtx,
                       int cluster) {
-  stream_t *s = v->s;
-  layer_t *l = NULL;
-  for (size_t i = 0; i < s->n_layers; i++)
-    if (s->layers[i].known && s->layers[i].ssrc == rec->src_ssrc) l = &s->layers[i];
-  if (!l) return SFU_ENOENT;
-  size_t len;
-  const uint8_t *pkt = sfu_history_get(l->hist, now_us, rec->src_seq, &len);
-  if (!pkt) return SFU_ENOENT;
-  sfu_rtp_hdr_t h;
-  if (sfu_rtp_parse(pkt, len, &h) != 0) return SFU_EPARSE;
-  pkt_info_t pi;
-  if (read_codec(s, &h, &pi) != 0) return SFU_EPARSE;
+  const sfu_rtp_hdr_t *h;
+  const pkt_info_t *pi;
+  int rc = source_of(r, v, rec, now_us, &h, &pi);
+  if (rc != 0) return rc;
   sfu_rw_out_t o = {.seq = rec->out_seq, .ts = rec->out_ts, .pic_id = rec->pic_id, .tl0 = rec->tl0};
   uint16_t twcc = rec->twcc_seq;
   if (rtx && rec->has_twcc) twcc = v->viewer->twcc_seq++;
-  return send_built(r, v, &h, &pi, &o, twcc, rec->has_twcc, rtx, cluster);
+  return send_built(r, v, h, pi, &o, twcc, rec->has_twcc, rtx, cluster);
 }
 
 int router_resend(sfu_router_t *r, view_t *v, uint16_t out_seq, uint64_t now_us) {

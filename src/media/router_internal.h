@@ -15,6 +15,7 @@
 
 #include "sfu/allocator.h"
 #include "sfu/bwe.h"
+#include "sfu/codec_vp8.h"
 #include "sfu/keyframe_req.h"
 #include "sfu/list.h"
 #include "sfu/nack_gen.h"
@@ -24,6 +25,7 @@
 #include "sfu/rate_meter.h"
 #include "sfu/router.h"
 #include "sfu/rtcp.h"
+#include "sfu/rtp.h"
 #include "sfu/rtp_recv_stats.h"
 #include "sfu/rtp_rewrite.h"
 #include "sfu/temporal_filter.h"
@@ -192,6 +194,30 @@ struct sfu_router_peer {
   uint64_t pace_send_failed;       /* popped, but send_rtp refused it */
 };
 
+/* What the codec says about one packet (router_fwd.c). */
+typedef struct {
+  uint8_t keyframe;     /* first packet of a frame a viewer can start decoding at */
+  uint8_t frame_start;
+  uint16_t width, height;
+  uint8_t vp8_ok;
+  sfu_vp8_desc_t vp8;
+} pkt_info_t;
+
+/* A publisher's packet read back from its layer's history, parsed (router_fwd.c
+ * source_of): the viewers' pacers rebuild their references to the same packets one after
+ * the other at the same instant, and each would parse it again. Valid while hist_gen is
+ * the router's (every history put or free moves it: h points into the history) and the
+ * history still returns that packet (its age). */
+#define ROUTER_SRC_CACHE 16 /* power of 2 */
+typedef struct {
+  uint64_t gen; /* 0: empty */
+  const sfu_history_t *hist; /* its layer's */
+  uint32_t ssrc;
+  uint16_t seq;
+  sfu_rtp_hdr_t h;
+  pkt_info_t pi;
+} src_cache_t;
+
 struct sfu_router {
   sfu_router_config_t cfg;
   sfu_router_cbs_t cbs;
@@ -207,6 +233,9 @@ struct sfu_router {
   sfu_router_stats_t st;
   uint8_t scratch[ROUTER_SCRATCH];
   uint8_t scratch2[ROUTER_SCRATCH];
+  uint8_t pace_buf[ROUTER_SCRATCH]; /* a pacer's reference built as it leaves (router_pace.c) */
+  uint64_t hist_gen; /* moves at every history put or free: src_cache entries of older ones are stale */
+  src_cache_t src_cache[ROUTER_SRC_CACHE];
 };
 
 /* router.c */
@@ -218,7 +247,17 @@ int router_layer_rank(const stream_t *s, int storage_idx);
 /* The layer's temporal layers flowing now: their number (0: no TID seen within the last
  * second) and cum[t] = the bitrate of TIDs <= t (cum holds SFU_TEMPORAL_MAX). */
 int router_layer_temporal(layer_t *l, uint64_t now_us, uint32_t *cum);
+/* A forwarded packet the viewer's pacer keeps as a reference (router_pace.c): the view,
+ * its sequence number there (the view's rewrite record says the rest) and the
+ * publisher's RTP timestamp (to tell the history's packet is still that one). */
+typedef struct {
+  view_t *v;
+  uint32_t src_ts;
+  uint16_t out_seq;
+} pace_ref_t;
+
 /* router_fwd.c */
+int router_fwd_rebuild(sfu_router_t *r, const pace_ref_t *ref, uint8_t *out);
 void router_fwd_rtp(sfu_router_t *r, struct sfu_router_peer *p, uint64_t now_us, uint8_t *buf,
                     size_t len);
 int router_resend(sfu_router_t *r, view_t *v, uint16_t out_seq, uint64_t now_us);
@@ -239,7 +278,10 @@ void router_downlink_event(sfu_router_t *r, struct sfu_router_peer *p, uint64_t 
 void router_pace_setup(struct sfu_router_peer *p);
 void router_pace_free(struct sfu_router_peer *p);
 int router_pace_send(sfu_router_t *r, struct sfu_router_peer *p, uint8_t *buf, size_t len,
-                     int has_twcc, uint16_t twcc_seq);
+                     int has_twcc, uint16_t twcc_seq, const pace_ref_t *ref);
+int router_pace_busy(sfu_router_t *r, struct sfu_router_peer *p);
+int router_pace_queue_ref(sfu_router_t *r, struct sfu_router_peer *p, view_t *v, uint16_t out_seq,
+                          uint32_t src_ts, size_t wire_len, int has_twcc, uint16_t twcc_seq);
 void router_pace_rate(sfu_router_t *r, struct sfu_router_peer *p, uint64_t now_us);
 void router_pace_timeout(sfu_router_t *r, uint64_t now_us);
 void router_pace_info(const struct sfu_router_peer *p, sfu_router_downlink_info_t *out);

@@ -3,8 +3,22 @@
  * send-side estimate (transport-cc), at 2.5 x the estimate, bursts of 5 ms.
  *
  *   send_built / fill_holes / router_resend ──router_pace_send──▶ admitted: send_rtp now
- *                                                                └▶ else: pacer (a copy)
- *   sfu_router_handle_timeout ──router_pace_timeout──▶ pop what is due ──▶ send_rtp
+ *                                                                └▶ else: pacer
+ *   sfu_router_handle_timeout ──router_pace_timeout──▶ what is due ──▶ send_rtp
+ *
+ * What waits in a pacer. A packet of a view's own stream (forwarded, or resent without
+ * RTX) waits as a reference (pace_ref_t: the view and its sequence number there) and is
+ * built from the publisher's history (pkt_history.h) when it leaves, exactly as a NACK's
+ * resend rebuilds it (the view's rewrite record keeps its numbers and transport-wide
+ * seq): while the viewer's queue holds packets, send_built does not even build it.
+ * Copying each queued packet into a per-viewer slot and out again cost more than the
+ * estimation itself: 2 x 1,200 bytes per packet into memory 100 viewers' queues spread
+ * over (~1 MB), i.e. ~21 cache-line misses of a 512 KB L2 per forwarded packet
+ * (callgrind's cache model on bench_router_pace); the publisher's packet, read by every
+ * viewer at the same grid instant, stays in L1. Padding (fill_holes), RTX and anything
+ * else are copied in as bytes. A reference whose packet is gone when it leaves (the
+ * history's 2 s, more than SFU_REWRITE_RING later packets of the view, a publisher that
+ * restarted its numbering) is dropped, counted as a pacer drop: the viewer NACKs it.
  *
  * Why the viewer's bottleneck needs it: a keyframe of tens of packets handed to the
  * socket at once reaches the bottleneck as one wall, fills its queue, and the estimator
@@ -29,8 +43,9 @@
  * then ignores those few older packets' delay samples (never their loss or rate).
  *
  * The estimate's send record (router_downlink_sent: the bwe's on_sent) is written when
- * the packet leaves, with that time. The views' counters (packets_out, bytes_out, the SR
- * packet and octet counts) count when a packet is handed to the pacer.
+ * the packet leaves, with that time. The views' packet counters (packets_out, the SR
+ * packet count) count when a packet is handed to the pacer; the byte counters (bytes_out,
+ * the SR octet count) then too for a byte packet, and when it is built for a reference.
  *
  * Viewers without transport-cc (no estimate), and those with it before the first
  * feedback (the estimate is only the start value then), are unpaced: sent at once. */
@@ -48,8 +63,10 @@
  * forwarded packet in bench/forward.py A-top (docs/benchmarks.md). libwebrtc's pacer
  * also ran every 5 ms for years (PacedSender::Process). */
 #define PACE_GRID_US 5000ull
-/* The tag of a queued packet: its twcc seq, and whether it has one. */
+/* The tag of a queued packet: its twcc seq, whether it has one, and whether the slot
+ * holds a pace_ref_t rather than the packet. */
 #define TAG_TWCC 0x10000u
+#define TAG_REF 0x20000u
 
 void router_pace_setup(sfu_router_peer_t *p) {
   if (p->pacer) return;
@@ -81,16 +98,27 @@ static void note_deadline(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us
 }
 
 /* Sends what is due of p's queue at now_us; p->pace_due_us becomes its next deadline.
- * Each packet is SRTP-protected and sent from its pacer slot (sfu_pacer_peek: the slot
- * has room for the tag), not copied out first: one 1,200-byte copy less per queued
- * packet. */
+ * A byte packet is SRTP-protected and sent from its pacer slot (sfu_pacer_peek: the slot
+ * has room for the tag), not copied out first; a reference is built into r->pace_buf
+ * (not the scratch buffers: a drain runs from router_pace_send too, whose caller's
+ * packet is in one of them). */
 static void drain(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
   uint32_t tag;
   uint8_t *pkt;
   size_t n, room;
   while ((n = sfu_pacer_peek(p->pacer, now_us, &pkt, &room, &tag, NULL)) > 0) {
+    if (tag & TAG_REF) {
+      int m = router_fwd_rebuild(r, (const pace_ref_t *)(void *)pkt, r->pace_buf);
+      if (m <= 0) {
+        sfu_pacer_take_sent(p->pacer, now_us, 0); /* dropped, counted */
+        continue;
+      }
+      pkt = r->pace_buf;
+      n = (size_t)m;
+      room = ROUTER_SCRATCH;
+    }
     int rc = r->cbs.send_rtp ? r->cbs.send_rtp(p->user, pkt, n, room) : SFU_ESTATE;
-    sfu_pacer_take(p->pacer, now_us);
+    sfu_pacer_take_sent(p->pacer, now_us, n);
     if (rc != 0) {
       p->pace_send_failed++;
       continue;
@@ -100,10 +128,41 @@ static void drain(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
   p->pace_due_us = due_on_grid(p->pacer, now_us);
 }
 
+/* 1 when a packet for p would wait in its pacer whatever it is: something is queued
+ * (FIFO) after what is due now has left. */
+int router_pace_busy(sfu_router_t *r, sfu_router_peer_t *p) {
+  if (!p->pacer || p->pace_due_us == UINT64_MAX) return 0;
+  if (p->pace_due_us <= r->now_us) drain(r, p, r->now_us);
+  return p->pace_due_us != UINT64_MAX;
+}
+
+static int push_ref(sfu_router_t *r, sfu_router_peer_t *p, const pace_ref_t *ref, size_t wire_len,
+                    int has_twcc, uint16_t twcc_seq) {
+  if (wire_len > SFU_PACER_SLOT) {
+    p->pace_refused++;
+    return SFU_ETOOBIG;
+  }
+  int rc = sfu_pacer_push_ref(p->pacer, r->now_us, SFU_PACER_PRIO_VIDEO, ref, sizeof *ref, wire_len,
+                              TAG_REF | (has_twcc ? TAG_TWCC | twcc_seq : 0));
+  note_deadline(r, p, r->now_us); /* queued, or older ones evicted for it */
+  return rc < 0 ? rc : 1;
+}
+
+/* v's packet out_seq waits in p's pacer as a reference (router_pace_busy said it must
+ * wait); wire_len: its expected size (the queue bound counts it; the budget counts what
+ * leaves). 1 when queued (its bytes are counted when it leaves), negative when refused. */
+int router_pace_queue_ref(sfu_router_t *r, sfu_router_peer_t *p, view_t *v, uint16_t out_seq,
+                          uint32_t src_ts, size_t wire_len, int has_twcc, uint16_t twcc_seq) {
+  pace_ref_t ref = {.v = v, .src_ts = src_ts, .out_seq = out_seq};
+  return push_ref(r, p, &ref, wire_len, has_twcc, twcc_seq);
+}
+
 /* One RTP packet for viewer p, built in buf (ROUTER_SCRATCH bytes). 0 when sent or
- * queued; negative when refused (send_rtp's error, or dropped by the pacer: counted). */
+ * queued as bytes; 1 when queued as the reference ref (if not NULL: the packet can be
+ * rebuilt when it leaves); negative when refused (send_rtp's error, or dropped by the
+ * pacer: counted). */
 int router_pace_send(sfu_router_t *r, sfu_router_peer_t *p, uint8_t *buf, size_t len,
-                     int has_twcc, uint16_t twcc_seq) {
+                     int has_twcc, uint16_t twcc_seq, const pace_ref_t *ref) {
   uint64_t now = r->now_us;
   sfu_pacer_t *q = p->pacer;
   if (q) {
@@ -111,6 +170,7 @@ int router_pace_send(sfu_router_t *r, sfu_router_peer_t *p, uint8_t *buf, size_t
      * may be late): then this one may still take the fast path. */
     if (p->pace_due_us <= now) drain(r, p, now);
     if (!sfu_pacer_admit(q, now, len)) {
+      if (ref) return push_ref(r, p, ref, len, has_twcc, twcc_seq);
       if (len > SFU_PACER_SLOT) {
         p->pace_refused++;
         return SFU_ETOOBIG;
@@ -153,12 +213,13 @@ void router_pace_timeout(sfu_router_t *r, uint64_t now_us) {
 }
 
 typedef struct {
+  const view_t *v;
   uint32_t ssrc, rtx_ssrc;
 } forget_t;
 
 static int of_view(const uint8_t *pkt, size_t len, uint32_t tag, void *ctx) {
   const forget_t *f = ctx;
-  (void)tag;
+  if (tag & TAG_REF) return ((const pace_ref_t *)(const void *)pkt)->v == f->v;
   if (len < 12) return 0;
   uint32_t ssrc = sfu_rd32(pkt + 8);
   return ssrc == f->ssrc || (f->rtx_ssrc && ssrc == f->rtx_ssrc);
@@ -172,7 +233,7 @@ static int of_view(const uint8_t *pkt, size_t len, uint32_t tag, void *ctx) {
 void router_pace_forget(sfu_router_t *r, view_t *v) {
   sfu_router_peer_t *p = v->viewer;
   if (!p || !p->pacer || p->pace_due_us == UINT64_MAX) return;
-  forget_t f = {v->ssrc, v->rtx_ssrc};
+  forget_t f = {v, v->ssrc, v->rtx_ssrc};
   if (sfu_pacer_remove(p->pacer, of_view, &f)) note_deadline(r, p, r->now_us);
 }
 
