@@ -188,18 +188,25 @@ static inline __attribute__((always_inline)) int build_into(uint8_t *out, const 
   return sfu_rtp_forward_build(out, ROUTER_SCRATCH - 64, h, pi->vp8_ok ? &pi->vp8 : NULL, &fp);
 }
 
-/* What v sent (or queued) as rec, read back from its layer's history and parsed: *h and
+/* The publisher's packet src_seq of layer src_ssrc, read back from its history and parsed: *h and
  * *pi point into r->src_cache, valid until the next history put or free (r->hist_gen). */
-static int source_of(sfu_router_t *r, const view_t *v, const sfu_rw_sent_t *rec, uint64_t now_us,
-                     const sfu_rtp_hdr_t **h, const pkt_info_t **pi) {
-  src_cache_t *c = &r->src_cache[(rec->src_seq ^ rec->src_ssrc) & (ROUTER_SRC_CACHE - 1)];
+static int source_of(sfu_router_t *r, const view_t *v, uint32_t src_ssrc, uint16_t src_seq,
+                     uint64_t now_us, const sfu_rtp_hdr_t **h, const pkt_info_t **pi) {
+  src_cache_t *c = &r->src_cache[(src_seq ^ src_ssrc) & (ROUTER_SRC_CACHE - 1)];
   size_t len;
   const uint8_t *pkt;
-  if (c->gen == r->hist_gen + 1 && c->ssrc == rec->src_ssrc && c->seq == rec->src_seq) {
-    /* still there (its age is the history's to judge) */
-    pkt = sfu_history_get(c->hist, now_us, rec->src_seq, &len);
+  if (c->gen == r->hist_gen + 1 && c->ssrc == src_ssrc && c->seq == src_seq) {
+    /* still there: its age is the history's to judge, once per instant (a grid drain
+     * rebuilds it for every viewer at the same now_us) */
+    if (c->checked_us == now_us) {
+      *h = &c->h;
+      *pi = &c->pi;
+      return 0;
+    }
+    pkt = sfu_history_get(c->hist, now_us, src_seq, &len);
     if (!pkt) return SFU_ENOENT;
     if (pkt == c->h.raw) {
+      c->checked_us = now_us;
       *h = &c->h;
       *pi = &c->pi;
       return 0;
@@ -208,18 +215,19 @@ static int source_of(sfu_router_t *r, const view_t *v, const sfu_rw_sent_t *rec,
   const stream_t *s = v->s;
   const layer_t *l = NULL;
   for (size_t i = 0; i < s->n_layers; i++)
-    if (s->layers[i].known && s->layers[i].ssrc == rec->src_ssrc) l = &s->layers[i];
+    if (s->layers[i].known && s->layers[i].ssrc == src_ssrc) l = &s->layers[i];
   if (!l) return SFU_ENOENT;
-  pkt = sfu_history_get(l->hist, now_us, rec->src_seq, &len);
+  pkt = sfu_history_get(l->hist, now_us, src_seq, &len);
   if (!pkt) return SFU_ENOENT;
   c->gen = 0;
   if (sfu_rtp_parse(pkt, len, &c->h) != 0) return SFU_EPARSE;
   int rc = read_codec(s, &c->h, &c->pi);
   if (rc != 0) return rc;
   c->gen = r->hist_gen + 1;
+  c->checked_us = now_us;
   c->hist = l->hist;
-  c->ssrc = rec->src_ssrc;
-  c->seq = rec->src_seq;
+  c->ssrc = src_ssrc;
+  c->seq = src_seq;
   *h = &c->h;
   *pi = &c->pi;
   return 0;
@@ -235,14 +243,24 @@ static void count_out(view_t *v, size_t n, const sfu_rtp_hdr_t *h) {
  * rebuilds the same bytes). A packet of the view's own stream (not RTX, not a probe)
  * that would wait in the viewer's pacer anyway is not built now: the pacer keeps a
  * reference and it is built when it leaves (router_pace.c). */
+/* The reference a paced viewer's queue keeps instead of the packet (router_pace.c). */
+static void ref_of(pace_ref_t *pr, view_t *v, const sfu_rtp_hdr_t *h, const sfu_rw_out_t *o,
+                   uint16_t twcc, int has_twcc) {
+  *pr = (pace_ref_t){.v = v, .src_ssrc = h->ssrc, .src_ts = h->timestamp, .out_ts = o->ts,
+                     .src_seq = h->seq, .out_seq = o->seq, .pic_id = o->pic_id,
+                     .twcc_seq = twcc, .tl0 = o->tl0, .has_twcc = (uint8_t)has_twcc};
+}
+
 static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const pkt_info_t *pi,
                       const sfu_rw_out_t *o, uint16_t twcc, int has_twcc, int rtx, int cluster) {
   sfu_router_peer_t *p = v->viewer;
   int ref = !rtx && cluster < 0;
+  pace_ref_t pr;
   if (ref && p->pace_due_us != UINT64_MAX && router_pace_busy(r, p)) {
     /* its expected size: the publisher's, give or take the header extensions */
-    int rc = router_pace_queue_ref(r, p, v, o->seq, h->timestamp, h->raw_len, has_twcc, twcc);
-    if (rc == 0) {
+    ref_of(&pr, v, h, o, twcc, has_twcc);
+    int rc = router_pace_queue_ref(r, p, &pr, h->raw_len);
+    if (rc > 0) {
       v->packets_out++;
       v->sr_packets++;
     }
@@ -267,8 +285,11 @@ static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const 
     rc = r->cbs.send_rtp ? r->cbs.send_rtp(p->user, buf, (size_t)n, ROUTER_SCRATCH) : SFU_ESTATE;
     if (rc == 0 && has_twcc) router_downlink_sent(p, twcc, r->now_us, (size_t)n, cluster);
   } else {
-    pace_ref_t pr = {.v = v, .src_ts = h->timestamp, .out_seq = o->seq};
-    rc = router_pace_send(r, p, buf, (size_t)n, has_twcc, twcc, ref ? &pr : NULL);
+    rc = router_pace_send(r, p, buf, (size_t)n, has_twcc, twcc, ref);
+    if (rc == ROUTER_PACE_HOLD) { /* it waits: as a reference */
+      ref_of(&pr, v, h, o, twcc, has_twcc);
+      rc = router_pace_queue_ref(r, p, &pr, (size_t)n);
+    }
   }
   if (rc >= 0) {
     v->packets_out++;
@@ -280,23 +301,20 @@ static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const 
 }
 
 /* A reference the viewer's pacer kept (router_pace.c), built now into out: its length,
- * or a negative error when the view's record or the publisher's packet is gone (more
- * than SFU_REWRITE_RING later packets, the history's age, a new source: nothing is
- * sent). */
+ * or a negative error when the publisher's packet is gone (the history's age, a source
+ * that restarted its numbering, a stream that ended: nothing is sent). */
 int router_fwd_rebuild(sfu_router_t *r, const pace_ref_t *ref, uint8_t *out) {
   view_t *v = ref->v;
   if (!v->s) return SFU_ENOENT;
-  sfu_rw_sent_t *rec = sfu_rewrite_lookup(&v->rw, ref->out_seq);
-  if (!rec) return SFU_ENOENT;
   const sfu_rtp_hdr_t *h;
   const pkt_info_t *pi;
-  int rc = source_of(r, v, rec, r->now_us, &h, &pi);
+  int rc = source_of(r, v, ref->src_ssrc, ref->src_seq, r->now_us, &h, &pi);
   if (rc != 0) return rc;
   /* the history's packet under that seq is another one (the publisher restarted its
    * numbering since) */
   if (h->timestamp != ref->src_ts) return SFU_ESTALE;
-  sfu_rw_out_t o = {.seq = rec->out_seq, .ts = rec->out_ts, .pic_id = rec->pic_id, .tl0 = rec->tl0};
-  int n = build_into(out, v, h, pi, &o, rec->twcc_seq, rec->has_twcc);
+  sfu_rw_out_t o = {.seq = ref->out_seq, .ts = ref->out_ts, .pic_id = ref->pic_id, .tl0 = ref->tl0};
+  int n = build_into(out, v, h, pi, &o, ref->twcc_seq, ref->has_twcc);
   if (n > 0) count_out(v, (size_t)n, h);
   return n;
 }
@@ -316,7 +334,7 @@ static void fill_holes(sfu_router_t *r, view_t *v) {
       fp.twcc_seq = v->viewer->twcc_seq++;
     }
     int n = sfu_rtp_padding_build(r->scratch2, ROUTER_SCRATCH - 64, 4, &fp);
-    if (n > 0 && router_pace_send(r, v->viewer, r->scratch2, (size_t)n, fp.has_twcc, fp.twcc_seq, NULL) == 0)
+    if (n > 0 && router_pace_send(r, v->viewer, r->scratch2, (size_t)n, fp.has_twcc, fp.twcc_seq, 0) == 0)
       v->packets_out++;
   }
 }
@@ -593,7 +611,7 @@ static int resend_rec(sfu_router_t *r, view_t *v, sfu_rw_sent_t *rec, uint64_t n
                       int cluster) {
   const sfu_rtp_hdr_t *h;
   const pkt_info_t *pi;
-  int rc = source_of(r, v, rec, now_us, &h, &pi);
+  int rc = source_of(r, v, rec->src_ssrc, rec->src_seq, now_us, &h, &pi);
   if (rc != 0) return rc;
   sfu_rw_out_t o = {.seq = rec->out_seq, .ts = rec->out_ts, .pic_id = rec->pic_id, .tl0 = rec->tl0};
   uint16_t twcc = rec->twcc_seq;

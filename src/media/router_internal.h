@@ -220,6 +220,7 @@ typedef struct {
 typedef struct {
   uint64_t gen; /* 0: empty */
   const sfu_history_t *hist; /* its layer's */
+  uint64_t checked_us;       /* the history still held it then */
   uint32_t ssrc;
   uint16_t seq;
   sfu_rtp_hdr_t h;
@@ -256,13 +257,15 @@ int router_layer_rank(const stream_t *s, int storage_idx);
 /* The layer's temporal layers flowing now: their number (0: no TID seen within the last
  * second) and cum[t] = the bitrate of TIDs <= t (cum holds SFU_TEMPORAL_MAX). */
 int router_layer_temporal(layer_t *l, uint64_t now_us, uint32_t *cum);
-/* A forwarded packet the viewer's pacer keeps as a reference (router_pace.c): the view,
- * its sequence number there (the view's rewrite record says the rest) and the
- * publisher's RTP timestamp (to tell the history's packet is still that one). */
+/* A packet of a view's own stream the viewer's pacer keeps as a reference (router_pace.c):
+ * the view, the publisher's packet it is made of (its layer's SSRC and seq, and its RTP
+ * timestamp to tell the history still holds that one) and what the view's rewrite gave it
+ * (the numbers a NACK's resend would use too: sfu_rw_sent_t). */
 typedef struct {
   view_t *v;
-  uint32_t src_ts;
-  uint16_t out_seq;
+  uint32_t src_ssrc, src_ts, out_ts;
+  uint16_t src_seq, out_seq, pic_id, twcc_seq;
+  uint8_t tl0, has_twcc;
 } pace_ref_t;
 
 /* router_fwd.c */
@@ -286,11 +289,12 @@ void router_downlink_event(sfu_router_t *r, struct sfu_router_peer *p, uint64_t 
 /* router_pace.c */
 void router_pace_setup(struct sfu_router_peer *p);
 void router_pace_free(struct sfu_router_peer *p);
+#define ROUTER_PACE_HOLD 2 /* router_pace_send: it must wait; queue a reference to it */
 int router_pace_send(sfu_router_t *r, struct sfu_router_peer *p, uint8_t *buf, size_t len,
-                     int has_twcc, uint16_t twcc_seq, const pace_ref_t *ref);
+                     int has_twcc, uint16_t twcc_seq, int can_ref);
 int router_pace_busy(sfu_router_t *r, struct sfu_router_peer *p);
-int router_pace_queue_ref(sfu_router_t *r, struct sfu_router_peer *p, view_t *v, uint16_t out_seq,
-                          uint32_t src_ts, size_t wire_len, int has_twcc, uint16_t twcc_seq);
+int router_pace_queue_ref(sfu_router_t *r, struct sfu_router_peer *p, const pace_ref_t *ref,
+                          size_t wire_len);
 void router_pace_rate(sfu_router_t *r, struct sfu_router_peer *p, uint64_t now_us);
 void router_pace_timeout(sfu_router_t *r, uint64_t now_us);
 void router_pace_info(const struct sfu_router_peer *p, sfu_router_downlink_info_t *out);

@@ -7,18 +7,18 @@
  *   sfu_router_handle_timeout ──router_pace_timeout──▶ what is due ──▶ send_rtp
  *
  * What waits in a pacer. A packet of a view's own stream (forwarded, or resent without
- * RTX) waits as a reference (pace_ref_t: the view and its sequence number there) and is
- * built from the publisher's history (pkt_history.h) when it leaves, exactly as a NACK's
- * resend rebuilds it (the view's rewrite record keeps its numbers and transport-wide
- * seq): while the viewer's queue holds packets, send_built does not even build it.
+ * RTX) waits as a reference (pace_ref_t: the view, the publisher's packet, and the
+ * numbers the view's rewrite gave it) and is built from the publisher's history
+ * (pkt_history.h) when it leaves, exactly as a NACK's resend rebuilds it: while the
+ * viewer's queue holds packets, send_built does not even build it.
  * Copying each queued packet into a per-viewer slot and out again cost more than the
  * estimation itself: 2 x 1,200 bytes per packet into memory 100 viewers' queues spread
  * over (~1 MB), i.e. ~21 cache-line misses of a 512 KB L2 per forwarded packet
  * (callgrind's cache model on bench_router_pace); the publisher's packet, read by every
  * viewer at the same grid instant, stays in L1. Padding (fill_holes), RTX and anything
  * else are copied in as bytes. A reference whose packet is gone when it leaves (the
- * history's 2 s, more than SFU_REWRITE_RING later packets of the view, a publisher that
- * restarted its numbering) is dropped, counted as a pacer drop: the viewer NACKs it.
+ * history's 2 s or span, a publisher that restarted its numbering, a stream that ended)
+ * is dropped, counted as a pacer drop: the viewer NACKs it.
  *
  * Why the viewer's bottleneck needs it: a keyframe of tens of packets handed to the
  * socket at once reaches the bottleneck as one wall, fills its queue, and the estimator
@@ -136,33 +136,28 @@ int router_pace_busy(sfu_router_t *r, sfu_router_peer_t *p) {
   return p->pace_due_us != UINT64_MAX;
 }
 
-static int push_ref(sfu_router_t *r, sfu_router_peer_t *p, const pace_ref_t *ref, size_t wire_len,
-                    int has_twcc, uint16_t twcc_seq) {
+/* A packet waits in p's pacer as the reference ref (router_pace_busy or router_pace_send
+ * said it must wait); wire_len: its expected size (the queue bound counts it; the budget
+ * counts what leaves). 1 when queued (its bytes are counted when it leaves), negative
+ * when refused. */
+int router_pace_queue_ref(sfu_router_t *r, sfu_router_peer_t *p, const pace_ref_t *ref,
+                          size_t wire_len) {
   if (wire_len > SFU_PACER_SLOT) {
     p->pace_refused++;
     return SFU_ETOOBIG;
   }
   int rc = sfu_pacer_push_ref(p->pacer, r->now_us, SFU_PACER_PRIO_VIDEO, ref, sizeof *ref, wire_len,
-                              TAG_REF | (has_twcc ? TAG_TWCC | twcc_seq : 0));
+                              TAG_REF | (ref->has_twcc ? TAG_TWCC | ref->twcc_seq : 0));
   note_deadline(r, p, r->now_us); /* queued, or older ones evicted for it */
   return rc < 0 ? rc : 1;
 }
 
-/* v's packet out_seq waits in p's pacer as a reference (router_pace_busy said it must
- * wait); wire_len: its expected size (the queue bound counts it; the budget counts what
- * leaves). 1 when queued (its bytes are counted when it leaves), negative when refused. */
-int router_pace_queue_ref(sfu_router_t *r, sfu_router_peer_t *p, view_t *v, uint16_t out_seq,
-                          uint32_t src_ts, size_t wire_len, int has_twcc, uint16_t twcc_seq) {
-  pace_ref_t ref = {.v = v, .src_ts = src_ts, .out_seq = out_seq};
-  return push_ref(r, p, &ref, wire_len, has_twcc, twcc_seq);
-}
-
 /* One RTP packet for viewer p, built in buf (ROUTER_SCRATCH bytes). 0 when sent or
- * queued as bytes; 1 when queued as the reference ref (if not NULL: the packet can be
- * rebuilt when it leaves); negative when refused (send_rtp's error, or dropped by the
- * pacer: counted). */
+ * queued as bytes; ROUTER_PACE_HOLD when it must wait and can_ref says the caller can
+ * rebuild it (nothing done: the caller queues a reference, router_pace_queue_ref);
+ * negative when refused (send_rtp's error, or dropped by the pacer: counted). */
 int router_pace_send(sfu_router_t *r, sfu_router_peer_t *p, uint8_t *buf, size_t len,
-                     int has_twcc, uint16_t twcc_seq, const pace_ref_t *ref) {
+                     int has_twcc, uint16_t twcc_seq, int can_ref) {
   uint64_t now = r->now_us;
   sfu_pacer_t *q = p->pacer;
   if (q) {
@@ -170,7 +165,7 @@ int router_pace_send(sfu_router_t *r, sfu_router_peer_t *p, uint8_t *buf, size_t
      * may be late): then this one may still take the fast path. */
     if (p->pace_due_us <= now) drain(r, p, now);
     if (!sfu_pacer_admit(q, now, len)) {
-      if (ref) return push_ref(r, p, ref, len, has_twcc, twcc_seq);
+      if (can_ref) return ROUTER_PACE_HOLD;
       if (len > SFU_PACER_SLOT) {
         p->pace_refused++;
         return SFU_ETOOBIG;
