@@ -260,11 +260,10 @@ static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const 
     /* its expected size: the publisher's, give or take the header extensions */
     ref_of(&pr, v, h, o, twcc, has_twcc);
     int rc = router_pace_queue_ref(r, p, &pr, h->raw_len);
-    if (rc > 0) {
-      v->packets_out++;
-      v->sr_packets++;
-    }
-    return rc;
+    if (rc < 0) return rc;
+    v->packets_out++;
+    v->sr_packets++;
+    return 0;
   }
   uint8_t *buf = r->scratch2;
   int n = build_into(buf, v, h, pi, o, twcc, has_twcc);

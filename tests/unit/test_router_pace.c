@@ -87,6 +87,8 @@ TEST(keyframe_paced_at_the_estimate) {
   /* the next frame: a big keyframe on the low layer */
   s->pub[0].pli_pending[0] = 1;
   s->pub[0].big_kf = 60;
+  sfu_router_stats_t st0, st1;
+  sfu_router_stats(s->r, &st0);
   L.on = 1;
   uint64_t t_kf = s->next_frame;
   uint64_t max_rate = d.pacer_rate_bps, max_q = 0;
@@ -96,15 +98,16 @@ TEST(keyframe_paced_at_the_estimate) {
     if (d.pacer_rate_bps > max_rate) max_rate = d.pacer_rate_bps;
     if (d.pacer_queued_packets > max_q) max_q = d.pacer_queued_packets;
   }
+  /* drained: just before the next frame nothing waits (a frame's own packets may wait a
+   * few ms behind the budget the instant it arrives) */
+  run(s, s->next_frame - 2000);
   L.on = 0;
+  sfu_router_stats(s->r, &st1);
   printf("  pacing rate up to %llu bps, queue up to %llu packets, max delay %llu us\n",
          (unsigned long long)max_rate, (unsigned long long)max_q,
          (unsigned long long)d.pacer_max_delay_us);
   CHECK(max_q >= 30); /* the keyframe waited in the pacer */
   CHECK_EQ_INT(d.pacer_dropped, dropped0);
-  /* drained: just before the next frame nothing waits (a frame's own packets may wait a
-   * few ms behind the budget the instant it arrives) */
-  run(s, s->next_frame - 2000);
   sfu_router_peer_downlink(s->view, &d);
   CHECK_EQ_INT(d.pacer_queued_packets, 0);
   /* The paced viewer: media in RTP order without a gap, transport-wide seqs in send order
@@ -129,6 +132,8 @@ TEST(keyframe_paced_at_the_estimate) {
   CHECK_EQ_INT(twcc_back, 0);
   CHECK_EQ_INT(gaps, 0);
   CHECK(n_media >= 60);
+  /* every packet counts as forwarded once, queued (a reference, router_pace.c) or not */
+  CHECK_EQ_INT(st1.forwarded - st0.forwarded, (uint64_t)n_media + L.n2);
   CHECK_EQ_INT(first_at, t_kf - t_kf % 1000 + (t_kf % 1000 ? 1000 : 0));
   /* ~40 KB at ~650 kbps: about half a second; at least its bits at the highest rate
    * seen, less the first burst and one packet */
