@@ -457,8 +457,6 @@ sfu_router_peer_t *sfu_router_peer_new(sfu_router_t *r, const sfu_router_peer_de
   sfu_alloc_init(&p->alloc);
   if (r->cfg.alloc_immediate) p->alloc.hold_us = p->alloc.calm_us = p->alloc.min_age_us = 0;
   sfu_probe_init(&p->probe);
-  /* downlink ticks: peers made together do not all tick on the same instant */
-  p->downlink_due_us = r->now_us + (r->peers_made++ % (ROUTER_DOWNLINK_TICK_US / ROUTER_TICK_US)) * ROUTER_TICK_US;
   sfu_list_insert_tail(&r->peers, &p->link);
   return p;
 }

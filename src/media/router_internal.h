@@ -37,13 +37,6 @@
  * meetings of a loop tick in one wake-up: NACK and keyframe-request timers, 1-s reports. */
 #define ROUTER_TICK_US 20000ull
 #define ROUTER_REPORT_US 1000000ull
-/* A viewer's downlink tick (allocation when time alone makes it due, probe decisions):
- * every 100 ms, on every tick while a probe cluster is being sent. Its allocation also
- * runs on every transport-cc feedback (15-20 a second) and on every change of what it
- * receives, so time-driven steps (hold times of seconds) are at most this late. Every 20
- * ms it cost 100 viewers ~5,000 visits a second to per-viewer state that is cold by then
- * (the estimate, the allocator, the prober): docs/benchmarks.md. */
-#define ROUTER_DOWNLINK_TICK_US 100000ull
 /* A layer with no packet for this long is inactive: viewers move off it. */
 #define ROUTER_LAYER_IDLE_US 1500000ull
 #define ROUTER_SCRATCH 1600 /* > MTU + SRTP tag + a grown VP8 picture id */
@@ -167,7 +160,6 @@ struct sfu_router_peer {
   char external_user_id[257];
   uint8_t content, can_send, can_receive;
   uint8_t ready;                   /* its transport carries media (sfu_router_peer_set_ready) */
-  uint64_t downlink_due_us;        /* its next downlink tick (ROUTER_DOWNLINK_TICK_US) */
   stream_t *pub;
   size_t n_views;
   view_t *views[SFU_ROUTER_MAX_VIEWS];
@@ -237,7 +229,6 @@ struct sfu_router {
   uint64_t index_version;
   uint64_t next_tick_us, next_report_us;
   uint64_t now_us; /* of the latest call: figures read between calls use it */
-  uint64_t peers_made; /* spreads the peers' downlink ticks */
   uint64_t pace_next_us; /* no viewer's pacer is due before (may be early, never late) */
   uint8_t index_dirty; /* an INDEX_CHANGED event is due at the next tick */
   sfu_router_stats_t st;

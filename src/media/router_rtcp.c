@@ -322,12 +322,7 @@ void sfu_router_handle_timeout(sfu_router_t *r, uint64_t now_us) {
   int probing = 0;
   sfu_list_foreach(pit, &r->peers) {
     sfu_router_peer_t *p = sfu_container_of(pit, sfu_router_peer_t, link);
-    if (p->n_views && (p->cluster_on || now_us >= p->downlink_due_us)) {
-      router_downlink_tick(r, p, now_us);
-      /* phases spread over the tick grid: a fifth of the viewers on each tick */
-      if (now_us >= p->downlink_due_us)
-        p->downlink_due_us = now_us + ROUTER_DOWNLINK_TICK_US;
-    }
+    if (p->n_views) router_downlink_tick(r, p, now_us);
     probing |= p->cluster_on;
   }
   if (r->index_dirty) {
