@@ -13,6 +13,7 @@
 #
 #   bench/run_pace_ab.sh
 #   BENCH_REPEAT=3 BENCH_BASE_WORKER=/tmp/base/sfu-worker bench/run_pace_ab.sh
+#   BENCH_WORKER=/tmp/this/sfu-worker ...   (default: the build's)
 #
 # Numbers, never pass/fail. Native CPU time moves with the machine's load (2 cores shared
 # with other work): medians, ranges, and the instruction counts to compare.
@@ -24,6 +25,8 @@ WARM=${BENCH_WARMUP:-12}
 REPEAT=${BENCH_REPEAT:-3}
 REPEAT_X4=${BENCH_REPEAT_X4:-2}
 BASE=${BENCH_BASE_WORKER:-}
+# the build under test (a copy keeps a rebuild during the runs out of them)
+WORKER=${BENCH_WORKER:-$BUILD/sfu-worker}
 OUT=${BENCH_OUT:-bench/results/pace_ab.json}
 PY=${PYTHON:-python3}
 NICE=${BENCH_NICE:--10}
@@ -47,9 +50,9 @@ for sc in A-top A-top-x4; do
   [ "$sc" = A-top-x4 ] && args="$args --meetings 4" && n=$REPEAT_X4
   for r in $(seq 1 "$n"); do
     # shellcheck disable=SC2086
-    run "$BUILD/sfu-worker" "$sc/on" $args
+    run "$WORKER" "$sc/on" $args
     # shellcheck disable=SC2086
-    run "$BUILD/sfu-worker" "$sc/off" $args --no-twcc-feedback
+    run "$WORKER" "$sc/off" $args --no-twcc-feedback
     if [ -n "$BASE" ]; then
       # shellcheck disable=SC2086
       run "$BASE" "$sc/base-on" $args

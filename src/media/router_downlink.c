@@ -178,15 +178,17 @@ void router_allocate(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us, int
   size_t n = 0;
   for (size_t i = 0; i < p->n_views; i++) {
     view_t *v = p->views[i];
-    if (!v->s || !v->s->n_layers) continue;
-    stream_in(v, &in[n]);
-    vs[n++] = v;
+    if (v->s && v->s->n_layers) vs[n++] = v;
   }
   if (!n) return;
   uint64_t est = video_budget(p, now_us, router_downlink_estimate(p));
   uint64_t cap = r->cfg.receive_bitrate_bps; /* the meeting's (MaxReceiveKbps) */
   if (!sfu_alloc_due(&p->alloc, now_us, est == UINT64_MAX ? cap : est, changed))
     return;
+  /* The inputs only for a run: every view's layer and temporal rates (rate meters) read
+   * at every tick for runs that almost never happen cost 16 % of the router's own
+   * forwarding work (bench_router_pace, docs/benchmarks.md). */
+  for (size_t i = 0; i < n; i++) stream_in(vs[i], &in[i]);
   int8_t out[SFU_ROUTER_MAX_VIEWS], out_tid[SFU_ROUTER_MAX_VIEWS];
   sfu_alloc_result_t res;
   sfu_alloc_run(&p->alloc, now_us, est == UINT64_MAX ? cap : est, cap, in,
