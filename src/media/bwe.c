@@ -322,7 +322,8 @@ static int64_t unwrap_ref(sfu_bwe_t *b, int32_t ref_time) {
 }
 
 /* Acknowledged rate over the viewer's arrival clock (what the bottleneck let through). */
-static void acked_add(sfu_bwe_t *b, int64_t arrival, uint16_t size) {
+__attribute__((always_inline)) static inline void acked_add(sfu_bwe_t *b, int64_t arrival,
+                                                         uint16_t size) {
   int64_t m = arrival - b->arrival_base + ARRIVAL_ORIGIN_US;
   if (!b->have_arrival || m < b->arrival_newest - ARRIVAL_BACK_US || m < 0) {
     /* first arrival, or the viewer's clock went back: start the meter over */
@@ -336,42 +337,77 @@ static void acked_add(sfu_bwe_t *b, int64_t arrival, uint16_t size) {
   sfu_rate_meter_add(&b->acked, (uint64_t)m, size, 0);
 }
 
+/* One packet of a feedback, in feedback order: *t is the arrival clock, moved by each
+ * received packet's delta (relative to the previous received one), whether or not the
+ * packet is ours to act on. Inline into both feedback loops (array, iterator): per packet
+ * of every feedback. stale_before: send records older than this are stale
+ * (SFU_BWE_MAX_FEEDBACK_AGE_US before now, 0 when now is younger than that): one compare
+ * per packet. Returns 1 if the packet told something new. */
+__attribute__((always_inline)) static inline int feedback_packet(sfu_bwe_t *b, uint64_t now_us, uint64_t stale_before,
+                                  int64_t *t, uint16_t seq, uint8_t status, int32_t delta) {
+  int received = status != SFU_TWCC_NOT_RECEIVED;
+  if (received) *t += (int64_t)delta * SFU_TWCC_DELTA_US;
+  send_rec_t *r = &b->ring[seq & RING_MASK];
+  if (r->state == REC_NONE || r->seq != seq) return 0; /* never sent, or overwritten */
+  if (r->send_us < stale_before) return 0;
+  if (!received) {
+    if (r->state != REC_SENT) return 0;
+    r->state = REC_LOST;
+    b->packets_lost++;
+    bwe_loss_count(&b->loss, now_us, r->send_us, 0, 1);
+    return 1;
+  }
+  if (r->state == REC_RECEIVED) return 0; /* repeated feedback */
+  if (r->state == REC_LOST) { /* late after all */
+    if (b->packets_lost) b->packets_lost--;
+    bwe_loss_count(&b->loss, now_us, r->send_us, 1, -1);
+  } else {
+    bwe_loss_count(&b->loss, now_us, r->send_us, 1, 0);
+  }
+  r->state = REC_RECEIVED;
+  b->packets_acked++;
+  acked_add(b, *t, r->size);
+  bwe_delay_on_packet(&b->delay, (int64_t)r->send_us, *t, (int64_t)now_us);
+  if (r->cluster >= 0) probe_on_received(b, r->cluster, *t, r->size);
+  return 1;
+}
+
+static void feedback_done(sfu_bwe_t *b, uint64_t now_us);
+
+static uint64_t stale_before(uint64_t now_us) {
+  return now_us > SFU_BWE_MAX_FEEDBACK_AGE_US ? now_us - SFU_BWE_MAX_FEEDBACK_AGE_US : 0;
+}
+
 void sfu_bwe_on_feedback(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *hdr,
                          const sfu_rtcp_twcc_pkt_t *pkts, size_t n) {
   if (!b || !hdr || (!pkts && n)) return;
   int64_t t = unwrap_ref(b, hdr->ref_time);
+  uint64_t stale = stale_before(now_us);
   int any = 0;
-  for (size_t i = 0; i < n; i++) {
-    const sfu_rtcp_twcc_pkt_t *p = &pkts[i];
-    int received = p->status != SFU_TWCC_NOT_RECEIVED;
-    if (received) t += (int64_t)p->delta * SFU_TWCC_DELTA_US; /* relative to the previous */
-    send_rec_t *r = &b->ring[p->seq & RING_MASK];
-    if (r->state == REC_NONE || r->seq != p->seq) continue; /* never sent, or overwritten */
-    if (now_us > r->send_us && now_us - r->send_us > SFU_BWE_MAX_FEEDBACK_AGE_US) continue;
-    if (!received) {
-      if (r->state == REC_SENT) {
-        any = 1;
-        r->state = REC_LOST;
-        b->packets_lost++;
-        bwe_loss_count(&b->loss, now_us, r->send_us, 0, 1);
-      }
-      continue;
-    }
-    if (r->state == REC_RECEIVED) continue; /* repeated feedback */
-    any = 1;
-    if (r->state == REC_LOST) { /* late after all */
-      if (b->packets_lost) b->packets_lost--;
-      bwe_loss_count(&b->loss, now_us, r->send_us, 1, -1);
-    } else {
-      bwe_loss_count(&b->loss, now_us, r->send_us, 1, 0);
-    }
-    r->state = REC_RECEIVED;
-    b->packets_acked++;
-    acked_add(b, t, r->size);
-    bwe_delay_on_packet(&b->delay, (int64_t)r->send_us, t, (int64_t)now_us);
-    if (r->cluster >= 0) probe_on_received(b, r->cluster, t, r->size);
-  }
-  if (!any) return; /* nothing new of ours (a repeat, garbage): nothing to act on */
+  for (size_t i = 0; i < n; i++)
+    any |= feedback_packet(b, now_us, stale, &t, pkts[i].seq, pkts[i].status, pkts[i].delta);
+  if (any) feedback_done(b, now_us); /* else nothing new of ours (a repeat, garbage) */
+}
+
+void sfu_bwe_on_twcc(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *hdr,
+                     sfu_rtcp_twcc_iter_t *it) {
+  if (!b || !hdr || !it) return;
+  int64_t t = unwrap_ref(b, hdr->ref_time);
+  uint64_t stale = stale_before(now_us);
+  int any = 0;
+  /* A copy that does not escape: the compiler keeps it in registers (through `it`, every
+   * byte store to the ring would make it reload the iterator's fields). */
+  sfu_rtcp_twcc_iter_t i = *it;
+  sfu_rtcp_twcc_pkt_t pk;
+  while (sfu_rtcp_twcc_next(&i, &pk))
+    any |= feedback_packet(b, now_us, stale, &t, pk.seq, pk.status, pk.delta);
+  *it = i;
+  if (any) feedback_done(b, now_us);
+}
+
+/* After a feedback's packets, if one told something new: the acknowledged rate, the
+ * delay-based rate control, probe results, the loss bound, the estimate. */
+static void feedback_done(sfu_bwe_t *b, uint64_t now_us) {
   b->feedbacks++;
   b->have_twcc = 1;
   if (b->have_arrival) b->acked_bps = sfu_rate_meter_bps(&b->acked, (uint64_t)b->arrival_newest);

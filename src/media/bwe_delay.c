@@ -243,7 +243,8 @@ static void trendline(bwe_delay_t *d, double recv_delta_ms, double send_delta_ms
   detect(d, trend, send_delta_ms, arrival_us);
 }
 
-void bwe_delay_on_packet(bwe_delay_t *d, int64_t send_us, int64_t arrival_us, int64_t now_us) {
+void bwe_delay_on_packet_slow(bwe_delay_t *d, int64_t send_us, int64_t arrival_us,
+                              int64_t now_us) {
   int64_t sd, ad;
   if (inter_arrival(d, send_us, arrival_us, now_us, &sd, &ad))
     trendline(d, (double)ad / 1000.0, (double)sd / 1000.0, arrival_us);
