@@ -4,7 +4,7 @@
  * clusters (probe.h) when the next upgrade needs more than the estimate proves.
  *
  *   send_built ──sfu_bwe_on_sent (twcc seq, size, time)──▶ bwe
- *   viewer RTCP transport-cc ──sfu_bwe_on_feedback──▶ bwe ──estimate──▶ allocator
+ *   viewer RTCP transport-cc ──sfu_bwe_on_twcc (iterator, no array)──▶ bwe ──estimate──▶ allocator
  *   allocator ──target (layer, max TID) per view──▶ switching (router_fwd.c: spatial at a
  *              keyframe, temporal at a frame start / layer sync frame, temporal_filter.h)
  *   allocator.want > estimate ──▶ probe cluster: padding on the viewer's RTX SSRC
