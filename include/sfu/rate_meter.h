@@ -45,7 +45,7 @@ void sfu_rate_meter_add_slow(sfu_rate_meter_t *m, uint64_t now_us, uint32_t byte
  * saturates at UINT32_MAX bytes. */
 static inline void sfu_rate_meter_add(sfu_rate_meter_t *m, uint64_t now_us, uint32_t bytes,
                                       int frame) {
-  if (m->started && now_us < m->cur_end_us) {
+  if (__builtin_expect(m->started && now_us < m->cur_end_us, 1)) {
     uint32_t *b = &m->bytes[m->cur_idx];
     uint32_t v = bytes > UINT32_MAX - *b ? UINT32_MAX : *b + bytes;
     m->sum_bytes += v - *b;

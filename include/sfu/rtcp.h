@@ -229,9 +229,9 @@ int sfu_rtcp_twcc_parse(const sfu_rtcp_fb_t *fb, sfu_rtcp_twcc_t *hdr, sfu_rtcp_
 typedef struct {
   const uint8_t *chunk; /* the next chunk */
   const uint8_t *delta; /* the next receive delta */
-  uint32_t left;        /* packets not returned yet */
+  uint32_t left;        /* packets after the current chunk's */
   uint32_t bits;        /* the current chunk's next symbol in the top 2 bits */
-  uint16_t in_chunk;    /* symbols of the current chunk not returned yet */
+  uint32_t in_chunk;    /* packets of the current chunk not returned yet (<= left was) */
   uint16_t seq;         /* of the next packet */
   uint8_t step;         /* bits shifted out per symbol: 2 (a vector), 0 (a run) */
 } sfu_rtcp_twcc_iter_t;
@@ -243,18 +243,19 @@ int sfu_rtcp_twcc_iter_init(const sfu_rtcp_fb_t *fb, sfu_rtcp_twcc_t *hdr,
  * top of `bits`, so that a packet's symbol is one shift whatever the chunk's kind:
  * §3.1.3 run length chunk T=0 | S 2 | run 13: S at the top, not shifted; §3.1.4 status
  * vector T=1 | S | 7 two-bit symbols (S=1) as they are, or 14 one-bit symbols (S=0)
- * spread to two bits each (bit i to bit 2i). */
+ * spread to two bits each (bit i to bit 2i). The chunk's symbols past status_count
+ * are not counted in in_chunk, so that the per-packet test is in_chunk alone. */
 static inline void sfu_rtcp_twcc_iter_chunk(sfu_rtcp_twcc_iter_t *it) {
-  uint32_t c = (uint32_t)it->chunk[0] << 8 | it->chunk[1];
+  uint32_t c = (uint32_t)it->chunk[0] << 8 | it->chunk[1], n;
   it->chunk += 2;
   if (!(c & 0x8000)) {
     it->bits = (c >> 13) << 30;
     it->step = 0;
-    it->in_chunk = (uint16_t)(c & 0x1FFF); /* a run of 0: the next chunk */
+    n = c & 0x1FFF; /* a run of 0: the next chunk */
   } else if (c & 0x4000) {
     it->bits = (c & 0x3FFF) << 18;
     it->step = 2;
-    it->in_chunk = 7;
+    n = 7;
   } else {
     uint32_t x = c & 0x3FFF;
     x = (x | x << 8) & 0x00FF00FFu;
@@ -263,19 +264,24 @@ static inline void sfu_rtcp_twcc_iter_chunk(sfu_rtcp_twcc_iter_t *it) {
     x = (x | x << 1) & 0x55555555u;
     it->bits = x << 4; /* bit 13 (the first symbol) went to 26: to 30 */
     it->step = 2;
-    it->in_chunk = 14;
+    n = 14;
   }
+  if (n > it->left) n = it->left;
+  it->in_chunk = n;
+  it->left -= n;
 }
 
 /* Inline, with the iterator's fields in registers when it is a local that does not
  * escape: per packet of every feedback. */
 static inline int sfu_rtcp_twcc_next(sfu_rtcp_twcc_iter_t *it, sfu_rtcp_twcc_pkt_t *pk) {
-  if (!it->left) return 0;
-  while (!it->in_chunk) sfu_rtcp_twcc_iter_chunk(it);
+  if (!it->in_chunk) {
+    if (!it->left) return 0;
+    do sfu_rtcp_twcc_iter_chunk(it);
+    while (!it->in_chunk);
+  }
   uint8_t s = (uint8_t)(it->bits >> 30);
   it->bits <<= it->step;
   it->in_chunk--;
-  it->left--;
   pk->seq = it->seq++;
   pk->status = s;
   if (s == SFU_TWCC_SMALL_DELTA) {

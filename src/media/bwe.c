@@ -17,6 +17,9 @@
 #include "sfu/rate_meter.h"
 
 #define RING_MASK (SFU_BWE_SEND_RING - 1)
+/* Branch hint for the feedback loop's exceptions (unknown, stale, lost, repeated, late,
+ * probe packets): the common path (a packet received once, in order) laid out straight. */
+#define RARE(x) __builtin_expect(!!(x), 0)
 #define ACKED_WINDOW_US 500000ull  /* acknowledged rate over the last 0.5 s of arrivals */
 #define ARRIVAL_ORIGIN_US 10000000 /* arrival clock mapped so that it starts here */
 #define ARRIVAL_BACK_US 1000000    /* arrivals going back this far: the viewer restarted */
@@ -335,7 +338,7 @@ static int64_t unwrap_ref(sfu_bwe_t *b, int32_t ref_time) {
 __attribute__((always_inline)) static inline void acked_add(sfu_bwe_t *b, int64_t arrival,
                                                             uint16_t size) {
   int64_t m = arrival - b->arrival_base + ARRIVAL_ORIGIN_US;
-  if (!b->have_arrival || m < b->arrival_newest - ARRIVAL_BACK_US || m < 0) {
+  if (RARE(!b->have_arrival || m < b->arrival_newest - ARRIVAL_BACK_US || m < 0)) {
     /* first arrival, or the viewer's clock went back: start the meter over */
     b->have_arrival = 1;
     b->arrival_base = arrival;
@@ -357,32 +360,36 @@ __attribute__((always_inline)) static inline void acked_add(sfu_bwe_t *b, int64_
  * the packet told something new. */
 __attribute__((always_inline)) static inline int feedback_packet(sfu_bwe_t *b, uint64_t now_us,
                                                                  uint64_t stale_before, int64_t *t,
+                                                                 uint32_t *n_rx, uint32_t *n_lost,
                                                                  uint16_t seq, uint8_t status,
                                                                  int32_t delta) {
   int received = status != SFU_TWCC_NOT_RECEIVED;
   if (received) *t += (int64_t)delta * SFU_TWCC_DELTA_US;
   send_rec_t *r = &b->ring[seq & RING_MASK];
-  if (r->seq != seq) return 0; /* never sent (sfu_bwe_new), or overwritten */
-  if (r->send_us < stale_before) return 0;
-  if (!received) {
+  if (RARE(r->seq != seq)) return 0; /* never sent (sfu_bwe_new), or overwritten */
+  if (RARE(r->send_us < stale_before)) return 0;
+  if (RARE(!received)) {
     if (r->state != REC_SENT) return 0;
     r->state = REC_LOST;
     b->packets_lost++;
-    bwe_loss_count(&b->loss, now_us, r->send_us, 0, 1);
+    *n_lost += (uint32_t)bwe_loss_counts(&b->loss, r->send_us);
     return 1;
   }
-  if (r->state == REC_RECEIVED) return 0; /* repeated feedback */
-  if (r->state == REC_LOST) { /* late after all */
+  if (RARE(r->state == REC_RECEIVED)) return 0; /* repeated feedback */
+  if (RARE(r->state == REC_LOST)) {             /* late after all */
     if (b->packets_lost) b->packets_lost--;
+    /* what was gathered goes first: the take-back applies to the window as it is */
+    bwe_loss_add(&b->loss, now_us, *n_rx, *n_lost);
+    *n_rx = *n_lost = 0;
     bwe_loss_count(&b->loss, now_us, r->send_us, 1, -1);
   } else {
-    bwe_loss_count(&b->loss, now_us, r->send_us, 1, 0);
+    *n_rx += (uint32_t)bwe_loss_counts(&b->loss, r->send_us);
   }
   r->state = REC_RECEIVED;
   b->packets_acked++;
   acked_add(b, *t, r->size);
   bwe_delay_on_packet(&b->delay, (int64_t)r->send_us, *t, (int64_t)now_us);
-  if (r->cluster >= 0) probe_on_received(b, r->cluster, *t, r->size);
+  if (RARE(r->cluster >= 0)) probe_on_received(b, r->cluster, *t, r->size);
   return 1;
 }
 
@@ -432,8 +439,11 @@ void sfu_bwe_on_feedback(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *h
   int64_t t = unwrap_ref(b, hdr->ref_time);
   uint64_t stale = stale_before(now_us);
   int any = 0;
+  uint32_t n_rx = 0, n_lost = 0; /* loss-window counts not handed over yet */
   for (size_t i = 0; i < n; i++)
-    any |= feedback_packet(b, now_us, stale, &t, pkts[i].seq, pkts[i].status, pkts[i].delta);
+    any |= feedback_packet(b, now_us, stale, &t, &n_rx, &n_lost, pkts[i].seq, pkts[i].status,
+                           pkts[i].delta);
+  bwe_loss_add(&b->loss, now_us, n_rx, n_lost);
   if (any) feedback_done(b, now_us); /* else nothing new of ours (a repeat, garbage) */
 }
 
@@ -447,9 +457,11 @@ void sfu_bwe_on_twcc(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *hdr,
    * byte store to the ring would make it reload the iterator's fields). */
   sfu_rtcp_twcc_iter_t i = *it;
   sfu_rtcp_twcc_pkt_t pk;
+  uint32_t n_rx = 0, n_lost = 0; /* loss-window counts not handed over yet */
   while (sfu_rtcp_twcc_next(&i, &pk))
-    any |= feedback_packet(b, now_us, stale, &t, pk.seq, pk.status, pk.delta);
+    any |= feedback_packet(b, now_us, stale, &t, &n_rx, &n_lost, pk.seq, pk.status, pk.delta);
   *it = i;
+  bwe_loss_add(&b->loss, now_us, n_rx, n_lost);
   if (any) feedback_done(b, now_us);
 }
 

@@ -67,7 +67,8 @@ void bwe_delay_on_packet_slow(bwe_delay_t *d, int64_t send_us, int64_t arrival_u
 static inline void bwe_delay_on_packet(bwe_delay_t *d, int64_t send_us, int64_t arrival_us,
                                        int64_t now_us) {
   bwe_group_t *g = &d->cur;
-  if (g->valid && send_us >= g->first_send && send_us - g->first_send <= BWE_GROUP_US) {
+  if (__builtin_expect(g->valid && send_us >= g->first_send &&
+                           send_us - g->first_send <= BWE_GROUP_US, 1)) {
     if (send_us > g->last_send) g->last_send = send_us;
     g->last_arrival = arrival_us;
     g->last_system = now_us;
@@ -133,7 +134,8 @@ void bwe_loss_init(bwe_loss_t *l, uint64_t start_bps, uint64_t min_bps, uint64_t
  * forwarded packet in bench_router_pace). */
 static inline void bwe_loss_count(bwe_loss_t *l, uint64_t now_us, uint64_t send_us, int received,
                                   int lost) {
-  if (l->have_decrease && send_us < l->last_decrease_us) return;
+  /* last_decrease_us is 0 until the first decrease: no have_decrease test needed */
+  if (send_us < l->last_decrease_us) return;
   if (!l->win_started) {
     l->win_started = 1;
     l->win_start_us = now_us;
@@ -142,6 +144,24 @@ static inline void bwe_loss_count(bwe_loss_t *l, uint64_t now_us, uint64_t send_
   if (lost > 0) l->win_lost += (uint32_t)lost;
   /* a loss counted in an earlier window stays there: only this window's is taken back */
   if (lost < 0 && l->win_lost >= (uint32_t)-lost) l->win_lost -= (uint32_t)-lost;
+}
+
+/* The same counts gathered over a feedback's packets and given at once (the estimator's
+ * loop keeps them in registers instead of updating the window per packet): exactly what
+ * bwe_loss_count(l, now_us, send_us, 1, 0) per received and (.., 0, 1) per lost packet
+ * gives, for packets that bwe_loss_counts() let count, provided no take-back (lost -1)
+ * falls between: the caller hands over what it gathered before each. */
+static inline int bwe_loss_counts(const bwe_loss_t *l, uint64_t send_us) {
+  return send_us >= l->last_decrease_us;
+}
+static inline void bwe_loss_add(bwe_loss_t *l, uint64_t now_us, uint32_t received, uint32_t lost) {
+  if (!(received | lost)) return;
+  if (!l->win_started) {
+    l->win_started = 1;
+    l->win_start_us = now_us;
+  }
+  l->win_received += received;
+  l->win_lost += lost;
 }
 
 /* Once per feedback: closes the window if it is long enough and moves the bound.

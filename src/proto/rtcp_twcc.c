@@ -38,6 +38,15 @@ static int twcc_header(const sfu_rtcp_fb_t *fb, sfu_rtcp_twcc_t *hdr, const uint
   return 0;
 }
 
+/* Set bits of a value under 2^16, inline: __builtin_popcount is a libgcc call on the
+ * baseline x86-64 target (no POPCNT), ~40 instructions per feedback here. */
+static inline unsigned pop16(unsigned v) {
+  v = v - ((v >> 1) & 0x5555u);
+  v = (v & 0x3333u) + ((v >> 2) & 0x3333u);
+  v = (v + (v >> 4)) & 0x0F0Fu;
+  return (v + (v >> 8)) & 0x1Fu;
+}
+
 /* Checks the chunk list and the deltas without decoding a packet: the chunks must give
  * `count` status symbols, none reserved (§3.1.3: S=3 in a run; a 2-bit vector's symbol
  * 3 among those used), and the deltas they call for (1 byte per "small delta" symbol,
@@ -66,7 +75,7 @@ static int twcc_check(const uint8_t *p, const uint8_t *end, size_t count, const 
       size_t m = left < 14 ? left : 14;
       unsigned v = (c & 0x3FFFu) >> (14 - m);
       k += m;
-      need += (size_t)__builtin_popcount(v);
+      need += pop16(v);
     } else {
       /* S=1: 7 two-bit symbols; the used ones are the first m. */
       size_t m = left < 7 ? left : 7;
@@ -74,7 +83,7 @@ static int twcc_check(const uint8_t *p, const uint8_t *end, size_t count, const 
       unsigned lo = v & 0x1555u, hi = (v >> 1) & 0x1555u;
       if (lo & hi) return SFU_EPARSE;
       k += m;
-      need += (size_t)__builtin_popcount(lo) + 2 * (size_t)__builtin_popcount(hi);
+      need += pop16(lo) + 2 * (size_t)pop16(hi);
     }
   }
   if ((size_t)(end - p) < need) return SFU_ETRUNC;
