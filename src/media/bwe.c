@@ -338,7 +338,10 @@ static int64_t unwrap_ref(sfu_bwe_t *b, int32_t ref_time) {
 __attribute__((always_inline)) static inline void acked_add(sfu_bwe_t *b, int64_t arrival,
                                                             uint16_t size) {
   int64_t m = arrival - b->arrival_base + ARRIVAL_ORIGIN_US;
-  if (RARE(!b->have_arrival || m < b->arrival_newest - ARRIVAL_BACK_US || m < 0)) {
+  /* (m < 0 is inside the second test: arrival_newest starts at ARRIVAL_ORIGIN_US at each
+   * start-over and only grows, so arrival_newest - ARRIVAL_BACK_US > 0.) */
+  _Static_assert(ARRIVAL_ORIGIN_US > ARRIVAL_BACK_US, "a mapped arrival below 0 starts over");
+  if (RARE(!b->have_arrival || m < b->arrival_newest - ARRIVAL_BACK_US)) {
     /* first arrival, or the viewer's clock went back: start the meter over */
     b->have_arrival = 1;
     b->arrival_base = arrival;
