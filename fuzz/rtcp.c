@@ -35,7 +35,21 @@ static void fb_round_trips(const sfu_rtcp_fb_t *fb) {
     }
   }
   sfu_rtcp_twcc_t th, th2;
-  if (sfu_rtcp_twcc_parse(fb, &th, tw_in, 65536, &n) == 0 && n > 0) {
+  /* the iterator (the estimator's path) returns what the parser does, packet by packet */
+  sfu_rtcp_twcc_iter_t twi;
+  int pr = sfu_rtcp_twcc_parse(fb, &th, tw_in, 65536, &n);
+  CHECK(sfu_rtcp_twcc_iter_init(fb, &th2, &twi) == pr);
+  if (pr == 0) {
+    sfu_rtcp_twcc_pkt_t pk;
+    size_t k = 0;
+    while (sfu_rtcp_twcc_next(&twi, &pk)) {
+      CHECK(k < n && pk.seq == tw_in[k].seq && pk.status == tw_in[k].status &&
+            pk.delta == tw_in[k].delta);
+      k++;
+    }
+    CHECK(k == n);
+  }
+  if (pr == 0 && n > 0) {
     int len = sfu_rtcp_write_twcc(wbuf, sizeof wbuf, &th, tw_in, n);
     CHECK(len > 0);
     sfu_rtcp_iter_t it;

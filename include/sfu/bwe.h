@@ -52,6 +52,11 @@ void sfu_bwe_on_sent(sfu_bwe_t *b, uint16_t seq, uint64_t send_us, size_t size, 
  * now_us. O(n), no allocation. */
 void sfu_bwe_on_feedback(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *hdr,
                          const sfu_rtcp_twcc_pkt_t *pkts, size_t n);
+/* The same from an iterator (sfu_rtcp_twcc_iter_init succeeded on it), which it walks to
+ * the end: the packets are decoded as they are used, never written to an array (the
+ * router's path: per feedback of every viewer). Same estimates as sfu_bwe_on_feedback. */
+void sfu_bwe_on_twcc(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *hdr,
+                     sfu_rtcp_twcc_iter_t *it);
 /* The viewer's REMB (draft-alvestrand-rmcat-remb-03): the estimate of a REMB-only viewer,
  * a cap otherwise. */
 void sfu_bwe_on_remb(sfu_bwe_t *b, uint64_t now_us, uint64_t bps);

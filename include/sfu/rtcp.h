@@ -214,9 +214,87 @@ typedef struct {
 /* Parses into pkts[cap]; *n = status_count on success. SFU_ELIMIT if status_count > cap
  * (nothing partial is promised), SFU_EPARSE for a reserved symbol, SFU_ETRUNC for a
  * chunk/delta list that overruns the FCI, SFU_EINVAL if fb is not transport-cc. Bounded work: at most
- * status_count symbols and fci_len bytes are read. */
+ * status_count symbols and fci_len bytes are read. (sfu_rtcp_twcc_iter_init + _next.) */
 int sfu_rtcp_twcc_parse(const sfu_rtcp_fb_t *fb, sfu_rtcp_twcc_t *hdr, sfu_rtcp_twcc_pkt_t *pkts,
                         size_t cap, size_t *n);
+
+/* The same packets without an array: a consumer that takes them one by one (the
+ * bandwidth estimator, per feedback of every viewer) walks the chunks and the deltas
+ * together instead of having them written out and read back (twice the work, and an
+ * array of status_count entries). init checks the whole FCI first, as sfu_rtcp_twcc_parse
+ * does, and returns what it would (except SFU_ELIMIT: no cap here): 0, or the error
+ * before anything is returned, so a consumer never acts on part of a bad feedback.
+ * Then sfu_rtcp_twcc_next gives the status_count packets in order (1), then 0. The
+ * iterator points into fb's buffer: valid while that is. */
+typedef struct {
+  const uint8_t *chunk; /* the next chunk */
+  const uint8_t *delta; /* the next receive delta */
+  uint32_t left;        /* packets after the current chunk's */
+  uint32_t bits;        /* the current chunk's next symbol in the top 2 bits */
+  uint32_t in_chunk;    /* packets of the current chunk not returned yet (<= left was) */
+  uint16_t seq;         /* of the next packet */
+  uint8_t step;         /* bits shifted out per symbol: 2 (a vector), 0 (a run) */
+} sfu_rtcp_twcc_iter_t;
+
+int sfu_rtcp_twcc_iter_init(const sfu_rtcp_fb_t *fb, sfu_rtcp_twcc_t *hdr,
+                            sfu_rtcp_twcc_iter_t *it);
+
+/* Loads the next chunk (init has checked that there is one) as 2-bit symbols from the
+ * top of `bits`, so that a packet's symbol is one shift whatever the chunk's kind:
+ * §3.1.3 run length chunk T=0 | S 2 | run 13: S at the top, not shifted; §3.1.4 status
+ * vector T=1 | S | 7 two-bit symbols (S=1) as they are, or 14 one-bit symbols (S=0)
+ * spread to two bits each (bit i to bit 2i). The chunk's symbols past status_count
+ * are not counted in in_chunk, so that the per-packet test is in_chunk alone. */
+static inline void sfu_rtcp_twcc_iter_chunk(sfu_rtcp_twcc_iter_t *it) {
+  uint32_t c = (uint32_t)it->chunk[0] << 8 | it->chunk[1], n;
+  it->chunk += 2;
+  if (!(c & 0x8000)) {
+    it->bits = (c >> 13) << 30;
+    it->step = 0;
+    n = c & 0x1FFF; /* a run of 0: the next chunk */
+  } else if (c & 0x4000) {
+    it->bits = (c & 0x3FFF) << 18;
+    it->step = 2;
+    n = 7;
+  } else {
+    uint32_t x = c & 0x3FFF;
+    x = (x | x << 8) & 0x00FF00FFu;
+    x = (x | x << 4) & 0x0F0F0F0Fu;
+    x = (x | x << 2) & 0x33333333u;
+    x = (x | x << 1) & 0x55555555u;
+    it->bits = x << 4; /* bit 13 (the first symbol) went to 26: to 30 */
+    it->step = 2;
+    n = 14;
+  }
+  if (n > it->left) n = it->left;
+  it->in_chunk = n;
+  it->left -= n;
+}
+
+/* Inline, with the iterator's fields in registers when it is a local that does not
+ * escape: per packet of every feedback. */
+static inline int sfu_rtcp_twcc_next(sfu_rtcp_twcc_iter_t *it, sfu_rtcp_twcc_pkt_t *pk) {
+  if (!it->in_chunk) {
+    if (!it->left) return 0;
+    do sfu_rtcp_twcc_iter_chunk(it);
+    while (!it->in_chunk);
+  }
+  uint8_t s = (uint8_t)(it->bits >> 30);
+  it->bits <<= it->step;
+  it->in_chunk--;
+  pk->seq = it->seq++;
+  pk->status = s;
+  if (s == SFU_TWCC_SMALL_DELTA) {
+    pk->delta = it->delta[0];
+    it->delta += 1;
+  } else if (s == SFU_TWCC_LARGE_DELTA) {
+    pk->delta = (int16_t)(uint16_t)(it->delta[0] << 8 | it->delta[1]);
+    it->delta += 2;
+  } else {
+    pk->delta = 0;
+  }
+  return 1;
+}
 /* Writes a transport-cc feedback for pkts[0..n) (pkts[i].seq must be base_seq+i; status
  * decides what is encoded; a received packet's delta picks a small or a large symbol).
  * n 1..65535. SFU_EINVAL if a delta does not fit 16 bits signed. The packet is padded to

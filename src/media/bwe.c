@@ -1,7 +1,13 @@
 /* Send-side bandwidth estimator of one viewer transport (see sfu/bwe.h): the send ring,
  * transport-cc feedback turned into per-packet send and arrival times, the acknowledged
  * rate, probe cluster results, and the estimate as the lower of the delay-based estimate
- * (bwe_delay.c) and the loss-based bound (bwe_loss.c). */
+ * (bwe_delay.c) and the loss-based bound (bwe_loss.c).
+ *
+ * Cost: a feedback's packets go through one inline body (feedback_packet) straight from
+ * the transport-cc iterator; per packet it is a ring lookup, the loss window's counts,
+ * the acknowledged-rate meter's inline add, and the delay filter's inline group test;
+ * the trendline runs per packet group, the rest once per feedback (feedback_done).
+ * docs/benchmarks.md has the figures. */
 #include "sfu/bwe.h"
 
 #include <stdlib.h>
@@ -11,6 +17,9 @@
 #include "sfu/rate_meter.h"
 
 #define RING_MASK (SFU_BWE_SEND_RING - 1)
+/* Branch hint for the feedback loop's exceptions (unknown, stale, lost, repeated, late,
+ * probe packets): the common path (a packet received once, in order) laid out straight. */
+#define RARE(x) __builtin_expect(!!(x), 0)
 #define ACKED_WINDOW_US 500000ull  /* acknowledged rate over the last 0.5 s of arrivals */
 #define ARRIVAL_ORIGIN_US 10000000 /* arrival clock mapped so that it starts here */
 #define ARRIVAL_BACK_US 1000000    /* arrivals going back this far: the viewer restarted */
@@ -118,6 +127,9 @@ sfu_bwe_t *sfu_bwe_new(const sfu_bwe_config_t *cfg) {
   sfu_rate_meter_init(&b->acked, ACKED_WINDOW_US);
   b->rtt_us = SFU_BWE_DEFAULT_RTT_US;
   for (int i = 0; i < SFU_BWE_PROBE_SLOTS; i++) b->probes[i].id = -1;
+  /* A record never written (REC_NONE) holds a seq that cannot be looked up in its slot
+   * (slot + 1 is another slot's): the feedback path's one compare of seq covers it. */
+  for (int i = 0; i < SFU_BWE_SEND_RING; i++) b->ring[i].seq = (uint16_t)(i + 1);
   recompute(b);
   return b;
 }
@@ -321,10 +333,15 @@ static int64_t unwrap_ref(sfu_bwe_t *b, int32_t ref_time) {
   return b->ext_ref * SFU_TWCC_REF_TIME_US;
 }
 
-/* Acknowledged rate over the viewer's arrival clock (what the bottleneck let through). */
-static void acked_add(sfu_bwe_t *b, int64_t arrival, uint16_t size) {
+/* Acknowledged rate over the viewer's arrival clock (what the bottleneck let through).
+ * Per received packet; forced inline, as feedback_packet. */
+__attribute__((always_inline)) static inline void acked_add(sfu_bwe_t *b, int64_t arrival,
+                                                            uint16_t size) {
   int64_t m = arrival - b->arrival_base + ARRIVAL_ORIGIN_US;
-  if (!b->have_arrival || m < b->arrival_newest - ARRIVAL_BACK_US || m < 0) {
+  /* (m < 0 is inside the second test: arrival_newest starts at ARRIVAL_ORIGIN_US at each
+   * start-over and only grows, so arrival_newest - ARRIVAL_BACK_US > 0.) */
+  _Static_assert(ARRIVAL_ORIGIN_US > ARRIVAL_BACK_US, "a mapped arrival below 0 starts over");
+  if (RARE(!b->have_arrival || m < b->arrival_newest - ARRIVAL_BACK_US)) {
     /* first arrival, or the viewer's clock went back: start the meter over */
     b->have_arrival = 1;
     b->arrival_base = arrival;
@@ -336,42 +353,56 @@ static void acked_add(sfu_bwe_t *b, int64_t arrival, uint16_t size) {
   sfu_rate_meter_add(&b->acked, (uint64_t)m, size, 0);
 }
 
-void sfu_bwe_on_feedback(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *hdr,
-                         const sfu_rtcp_twcc_pkt_t *pkts, size_t n) {
-  if (!b || !hdr || (!pkts && n)) return;
-  int64_t t = unwrap_ref(b, hdr->ref_time);
-  int any = 0;
-  for (size_t i = 0; i < n; i++) {
-    const sfu_rtcp_twcc_pkt_t *p = &pkts[i];
-    int received = p->status != SFU_TWCC_NOT_RECEIVED;
-    if (received) t += (int64_t)p->delta * SFU_TWCC_DELTA_US; /* relative to the previous */
-    send_rec_t *r = &b->ring[p->seq & RING_MASK];
-    if (r->state == REC_NONE || r->seq != p->seq) continue; /* never sent, or overwritten */
-    if (now_us > r->send_us && now_us - r->send_us > SFU_BWE_MAX_FEEDBACK_AGE_US) continue;
-    if (!received) {
-      if (r->state == REC_SENT) {
-        any = 1;
-        r->state = REC_LOST;
-        b->packets_lost++;
-        bwe_loss_count(&b->loss, now_us, r->send_us, 0, 1);
-      }
-      continue;
-    }
-    if (r->state == REC_RECEIVED) continue; /* repeated feedback */
-    any = 1;
-    if (r->state == REC_LOST) { /* late after all */
-      if (b->packets_lost) b->packets_lost--;
-      bwe_loss_count(&b->loss, now_us, r->send_us, 1, -1);
-    } else {
-      bwe_loss_count(&b->loss, now_us, r->send_us, 1, 0);
-    }
-    r->state = REC_RECEIVED;
-    b->packets_acked++;
-    acked_add(b, t, r->size);
-    bwe_delay_on_packet(&b->delay, (int64_t)r->send_us, t, (int64_t)now_us);
-    if (r->cluster >= 0) probe_on_received(b, r->cluster, t, r->size);
+/* One packet of a feedback, in feedback order: *t is the arrival clock, moved by each
+ * received packet's delta (relative to the previous received one), whether or not the
+ * packet is ours to act on. Forced inline into both feedback loops (array, iterator):
+ * it runs per packet of every feedback, and as a call (gcc declined to inline a body
+ * used twice) it cost ~25 instructions per forwarded packet more in bench_router_pace.
+ * stale_before: send records older than this are stale (SFU_BWE_MAX_FEEDBACK_AGE_US
+ * before now, 0 when now is younger than that): one compare per packet. Returns 1 if
+ * the packet told something new. */
+__attribute__((always_inline)) static inline int feedback_packet(sfu_bwe_t *b, uint64_t now_us,
+                                                                 uint64_t stale_before, int64_t *t,
+                                                                 uint32_t *n_rx, uint32_t *n_lost,
+                                                                 uint16_t seq, uint8_t status,
+                                                                 int32_t delta) {
+  int received = status != SFU_TWCC_NOT_RECEIVED;
+  if (received) *t += (int64_t)delta * SFU_TWCC_DELTA_US;
+  send_rec_t *r = &b->ring[seq & RING_MASK];
+  if (RARE(r->seq != seq)) return 0; /* never sent (sfu_bwe_new), or overwritten */
+  if (RARE(r->send_us < stale_before)) return 0;
+  if (RARE(!received)) {
+    if (r->state != REC_SENT) return 0;
+    r->state = REC_LOST;
+    b->packets_lost++;
+    *n_lost += (uint32_t)bwe_loss_counts(&b->loss, r->send_us);
+    return 1;
   }
-  if (!any) return; /* nothing new of ours (a repeat, garbage): nothing to act on */
+  if (RARE(r->state == REC_RECEIVED)) return 0; /* repeated feedback */
+  if (RARE(r->state == REC_LOST)) {             /* late after all */
+    if (b->packets_lost) b->packets_lost--;
+    /* what was gathered goes first: the take-back applies to the window as it is */
+    bwe_loss_add(&b->loss, now_us, *n_rx, *n_lost);
+    *n_rx = *n_lost = 0;
+    bwe_loss_count(&b->loss, now_us, r->send_us, 1, -1);
+  } else {
+    *n_rx += (uint32_t)bwe_loss_counts(&b->loss, r->send_us);
+  }
+  r->state = REC_RECEIVED;
+  b->packets_acked++;
+  acked_add(b, *t, r->size);
+  bwe_delay_on_packet(&b->delay, (int64_t)r->send_us, *t, (int64_t)now_us);
+  if (RARE(r->cluster >= 0)) probe_on_received(b, r->cluster, *t, r->size);
+  return 1;
+}
+
+static uint64_t stale_before(uint64_t now_us) {
+  return now_us > SFU_BWE_MAX_FEEDBACK_AGE_US ? now_us - SFU_BWE_MAX_FEEDBACK_AGE_US : 0;
+}
+
+/* After a feedback's packets, if one told something new: the acknowledged rate, the
+ * delay-based rate control, probe results, the loss bound, the estimate. */
+static void feedback_done(sfu_bwe_t *b, uint64_t now_us) {
   b->feedbacks++;
   b->have_twcc = 1;
   if (b->have_arrival) b->acked_bps = sfu_rate_meter_bps(&b->acked, (uint64_t)b->arrival_newest);
@@ -403,6 +434,38 @@ void sfu_bwe_on_feedback(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *h
   }
   bwe_loss_update(&b->loss, now_us, b->estimate, carried, b->rtt_us);
   recompute(b);
+}
+
+void sfu_bwe_on_feedback(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *hdr,
+                         const sfu_rtcp_twcc_pkt_t *pkts, size_t n) {
+  if (!b || !hdr || (!pkts && n)) return;
+  int64_t t = unwrap_ref(b, hdr->ref_time);
+  uint64_t stale = stale_before(now_us);
+  int any = 0;
+  uint32_t n_rx = 0, n_lost = 0; /* loss-window counts not handed over yet */
+  for (size_t i = 0; i < n; i++)
+    any |= feedback_packet(b, now_us, stale, &t, &n_rx, &n_lost, pkts[i].seq, pkts[i].status,
+                           pkts[i].delta);
+  bwe_loss_add(&b->loss, now_us, n_rx, n_lost);
+  if (any) feedback_done(b, now_us); /* else nothing new of ours (a repeat, garbage) */
+}
+
+void sfu_bwe_on_twcc(sfu_bwe_t *b, uint64_t now_us, const sfu_rtcp_twcc_t *hdr,
+                     sfu_rtcp_twcc_iter_t *it) {
+  if (!b || !hdr || !it) return;
+  int64_t t = unwrap_ref(b, hdr->ref_time);
+  uint64_t stale = stale_before(now_us);
+  int any = 0;
+  /* A copy that does not escape: the compiler keeps it in registers (through `it`, every
+   * byte store to the ring would make it reload the iterator's fields). */
+  sfu_rtcp_twcc_iter_t i = *it;
+  sfu_rtcp_twcc_pkt_t pk;
+  uint32_t n_rx = 0, n_lost = 0; /* loss-window counts not handed over yet */
+  while (sfu_rtcp_twcc_next(&i, &pk))
+    any |= feedback_packet(b, now_us, stale, &t, &n_rx, &n_lost, pk.seq, pk.status, pk.delta);
+  *it = i;
+  bwe_loss_add(&b->loss, now_us, n_rx, n_lost);
+  if (any) feedback_done(b, now_us);
 }
 
 void sfu_bwe_on_remb(sfu_bwe_t *b, uint64_t now_us, uint64_t bps) {

@@ -142,10 +142,19 @@ static void fit_rebuild(bwe_delay_t *d) {
   }
 }
 
-static void fit_sums(bwe_delay_t *d, double x, double y, double sign) {
+/* A point into the sums, and one out: the same as multiplying each term by +1 or -1
+ * (exact in IEEE arithmetic: a + (-b) is a - b, (-a) * b is -(a * b)), without the
+ * multiplications. */
+static void fit_add(bwe_delay_t *d, double x, double y) {
   double dx = x - d->base_x, dy = y - d->base_y;
-  d->sum_x += sign * dx, d->sum_y += sign * dy;
-  d->sum_xx += sign * dx * dx, d->sum_xy += sign * dx * dy;
+  d->sum_x += dx, d->sum_y += dy;
+  d->sum_xx += dx * dx, d->sum_xy += dx * dy;
+}
+
+static void fit_remove(bwe_delay_t *d, double x, double y) {
+  double dx = x - d->base_x, dy = y - d->base_y;
+  d->sum_x -= dx, d->sum_y -= dy;
+  d->sum_xx -= dx * dx, d->sum_xy -= dx * dy;
 }
 
 /* Least-squares slope of the window: sum (x - mx)(y - my) / sum (x - mx)^2, i.e.
@@ -229,21 +238,21 @@ static void trendline(bwe_delay_t *d, double recv_delta_ms, double send_delta_ms
    * ring wraps, so that rounding cannot build up and the base stays near the points. */
   double x = (double)(arrival_us - d->first_arrival) / 1000.0, y = d->smoothed_ms;
   if (d->hist_n == BWE_TREND_WINDOW)
-    fit_sums(d, d->hist_x[d->hist_head], d->hist_y[d->hist_head], -1.0);
+    fit_remove(d, d->hist_x[d->hist_head], d->hist_y[d->hist_head]);
   d->hist_x[d->hist_head] = x;
   d->hist_y[d->hist_head] = y;
-  d->hist_head = (d->hist_head + 1) % BWE_TREND_WINDOW;
+  if (++d->hist_head == BWE_TREND_WINDOW) d->hist_head = 0; /* not %: a division */
   if (d->hist_n < BWE_TREND_WINDOW) d->hist_n++;
   if (d->hist_head == 0)
     fit_rebuild(d);
   else
-    fit_sums(d, x, y, 1.0);
+    fit_add(d, x, y);
   double trend = d->prev_trend;
   if (d->hist_n == BWE_TREND_WINDOW) linear_fit_slope(d, &trend);
   detect(d, trend, send_delta_ms, arrival_us);
 }
 
-void bwe_delay_on_packet(bwe_delay_t *d, int64_t send_us, int64_t arrival_us, int64_t now_us) {
+void bwe_delay_on_packet_slow(bwe_delay_t *d, int64_t send_us, int64_t arrival_us, int64_t now_us) {
   int64_t sd, ad;
   if (inter_arrival(d, send_us, arrival_us, now_us, &sd, &ad))
     trendline(d, (double)ad / 1000.0, (double)sd / 1000.0, arrival_us);

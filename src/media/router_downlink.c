@@ -4,7 +4,7 @@
  * clusters (probe.h) when the next upgrade needs more than the estimate proves.
  *
  *   send_built ──sfu_bwe_on_sent (twcc seq, size, time)──▶ bwe
- *   viewer RTCP transport-cc ──sfu_bwe_on_feedback──▶ bwe ──estimate──▶ allocator
+ *   viewer RTCP transport-cc ──sfu_bwe_on_twcc (iterator, no array)──▶ bwe ──estimate──▶ allocator
  *   allocator ──target (layer, max TID) per view──▶ switching (router_fwd.c: spatial at a
  *              keyframe, temporal at a frame start / layer sync frame, temporal_filter.h)
  *   allocator.want > estimate ──▶ probe cluster: padding on the viewer's RTX SSRC
@@ -85,12 +85,16 @@ void router_downlink_sent(sfu_router_peer_t *p, uint16_t twcc_seq, uint64_t now_
 void router_downlink_feedback(sfu_router_t *r, sfu_router_peer_t *p, const sfu_rtcp_fb_t *fb,
                               uint64_t now_us) {
   if (!p->bwe) return;
-  static __thread sfu_rtcp_twcc_pkt_t pkts[4096];
   sfu_rtcp_twcc_t hdr;
-  size_t n = 0;
-  if (sfu_rtcp_twcc_parse(fb, &hdr, pkts, 4096, &n) != 0) return;
+  sfu_rtcp_twcc_iter_t it;
+  /* A bad feedback is dropped whole (the iterator checks it first). One covering more
+   * packets than the send ring remembers is dropped too, as when it was parsed into a
+   * 4,096-entry array: its seqs would alias in the ring. */
+  if (sfu_rtcp_twcc_iter_init(fb, &hdr, &it) != 0 || hdr.status_count > SFU_BWE_SEND_RING)
+    return;
+  size_t n = hdr.status_count;
   sfu_bwe_set_other_rate(p->bwe, p->other.bucket_us ? sfu_rate_meter_bps(&p->other, now_us) : 0);
-  sfu_bwe_on_feedback(p->bwe, now_us, &hdr, pkts, n);
+  sfu_bwe_on_twcc(p->bwe, now_us, &hdr, &it);
   p->bwe_fed = 1;
   router_pace_rate(r, p, now_us);
   if (p->rtt_us) sfu_bwe_on_rtt(p->bwe, p->rtt_us);

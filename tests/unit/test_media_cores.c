@@ -488,6 +488,90 @@ TEST(rate_meter_bps_fps) {
   CHECK(bps > 1960000 && bps < 2040000);
 }
 
+/* The meter as it was before its sums were kept running (sum of the buckets per read, a
+ * division per add): the kept sums and the inline add must give exactly its values. */
+typedef struct {
+  uint64_t bucket_us, cur, first_us;
+  int started;
+  uint32_t bytes[SFU_RATE_BUCKETS], frames[SFU_RATE_BUCKETS];
+} ref_meter_t;
+
+static void ref_advance(ref_meter_t *m, uint64_t now_us) {
+  uint64_t b = now_us / m->bucket_us;
+  if (b <= m->cur) return;
+  if (b - m->cur >= SFU_RATE_BUCKETS) {
+    memset(m->bytes, 0, sizeof m->bytes);
+    memset(m->frames, 0, sizeof m->frames);
+  } else {
+    for (uint64_t i = m->cur + 1; i <= b; i++)
+      m->bytes[i % SFU_RATE_BUCKETS] = m->frames[i % SFU_RATE_BUCKETS] = 0;
+  }
+  m->cur = b;
+}
+
+static void ref_add(ref_meter_t *m, uint64_t now_us, uint32_t bytes, int frame) {
+  if (!m->started) {
+    m->started = 1;
+    m->first_us = now_us;
+    m->cur = now_us / m->bucket_us;
+  }
+  ref_advance(m, now_us);
+  size_t i = (size_t)(m->cur % SFU_RATE_BUCKETS);
+  m->bytes[i] = bytes > UINT32_MAX - m->bytes[i] ? UINT32_MAX : m->bytes[i] + bytes;
+  if (frame) m->frames[i]++;
+}
+
+static uint32_t ref_rate(ref_meter_t *m, uint64_t now_us, const uint32_t *v, uint64_t scale) {
+  if (!m->started) return 0;
+  ref_advance(m, now_us);
+  uint64_t start =
+      m->cur >= SFU_RATE_BUCKETS - 1 ? (m->cur - (SFU_RATE_BUCKETS - 1)) * m->bucket_us : 0;
+  if (m->first_us > start) start = m->first_us;
+  uint64_t span = now_us > start ? now_us - start : 0;
+  if (span < m->bucket_us) span = m->bucket_us;
+  uint64_t sum = 0;
+  for (size_t i = 0; i < SFU_RATE_BUCKETS; i++) sum += v[i];
+  uint64_t r = (sum * scale + span / 2) / span;
+  return r > UINT32_MAX ? UINT32_MAX : (uint32_t)r;
+}
+
+/* Random adds and reads: mostly small steps, some time going back, jumps past the
+ * window, huge sizes that saturate a bucket, reads between adds. */
+TEST(rate_meter_same_as_summing_the_buckets) {
+  srand(11);
+  int bad = 0, reads = 0;
+  for (int round = 0; round < 20; round++) {
+    uint64_t window = round % 4 == 0 ? 1 * SEC : round % 4 == 1 ? 500 * MS : round % 4 == 2 ? 37 : 0;
+    sfu_rate_meter_t m;
+    sfu_rate_meter_init(&m, window);
+    ref_meter_t r = {0};
+    r.bucket_us = m.bucket_us;
+    uint64_t t = (uint64_t)(rand() % 5) * SEC + (uint64_t)(rand() % 1000);
+    for (int i = 0; i < 5000; i++) {
+      int k = rand() % 100;
+      if (k < 70) t += (uint64_t)(rand() % (int)(m.bucket_us / 4 + 2));
+      else if (k < 80) t -= t > 200 * MS ? (uint64_t)(rand() % (int)(200 * MS)) : 0;
+      else if (k < 85) t += (uint64_t)(rand() % (int)(3 * SEC));
+      else t += m.bucket_us;
+      uint32_t bytes = rand() % 50 == 0 ? UINT32_MAX - (uint32_t)(rand() % 3) : (uint32_t)(rand() % 1500);
+      int frame = rand() % 4 == 0;
+      if (rand() % 3) {
+        sfu_rate_meter_add(&m, t, bytes, frame);
+        ref_add(&r, t, bytes, frame);
+      }
+      if (rand() % 2) {
+        uint64_t at = t + (uint64_t)(rand() % 3 == 0 ? rand() % (int)(2 * SEC) : 0);
+        reads++;
+        if (sfu_rate_meter_bps(&m, at) != ref_rate(&r, at, r.bytes, 8000000ull)) bad++;
+        if (sfu_rate_meter_fps(&m, at) != ref_rate(&r, at, r.frames, 1000000ull)) bad++;
+        if (at > t) t = at;
+      }
+    }
+  }
+  CHECK(reads > 40000);
+  CHECK_EQ_INT(bad, 0);
+}
+
 /* ---- receiver statistics ------------------------------------------------------------- */
 
 TEST(recv_jitter_steady_and_jittered) {
@@ -633,6 +717,7 @@ int main(void) {
   RUN(nack_hopeless_and_cap);
   RUN(nack_random_invariants);
   RUN(rate_meter_bps_fps);
+  RUN(rate_meter_same_as_summing_the_buckets);
   RUN(recv_jitter_steady_and_jittered);
   RUN(recv_loss_fraction_and_cumulative);
   RUN(recv_seq_jump_resync);

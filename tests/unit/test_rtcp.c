@@ -521,6 +521,143 @@ TEST(twcc_writer_round_trips) {
   CHECK_EQ_INT(sfu_rtcp_write_twcc(buf, sizeof buf, &h, in, 0), SFU_EINVAL);
 }
 
+/* The two-pass parser as it was before the iterator (statuses into the array, then the
+ * deltas): the iterator, and sfu_rtcp_twcc_parse on top of it, must give exactly its
+ * packets and its error codes. */
+static int ref_twcc_parse(const sfu_rtcp_fb_t *fb, sfu_rtcp_twcc_t *hdr, sfu_rtcp_twcc_pkt_t *pkts,
+                          size_t cap, size_t *n) {
+  *n = 0;
+  if (fb->pt != SFU_RTCP_RTPFB || fb->fmt != SFU_RTCP_RTPFB_TWCC) return SFU_EINVAL;
+  if (fb->fci_len < 8) return SFU_ETRUNC;
+  const uint8_t *p = fb->fci, *end = fb->fci + fb->fci_len;
+  hdr->base_seq = (uint16_t)(p[0] << 8 | p[1]);
+  hdr->status_count = (uint16_t)(p[2] << 8 | p[3]);
+  uint32_t rt = (uint32_t)p[4] << 16 | (uint32_t)p[5] << 8 | p[6];
+  hdr->ref_time = (rt & 0x800000u) ? (int32_t)rt - 0x1000000 : (int32_t)rt;
+  hdr->fb_count = p[7];
+  size_t count = hdr->status_count, k = 0;
+  if (count > cap) return SFU_ELIMIT;
+  p += 8;
+  while (k < count) {
+    if (end - p < 2) return SFU_ETRUNC;
+    uint16_t c = (uint16_t)(p[0] << 8 | p[1]);
+    p += 2;
+    if (!(c & 0x8000)) {
+      uint8_t s = (c >> 13) & 3;
+      if (s == 3) return SFU_EPARSE;
+      for (size_t j = 0; j < (size_t)(c & 0x1FFF) && k < count; j++) pkts[k++].status = s;
+    } else if (!(c & 0x4000)) {
+      for (int j = 13; j >= 0 && k < count; j--) pkts[k++].status = (c >> j) & 1;
+    } else {
+      for (int j = 6; j >= 0 && k < count; j--) {
+        uint8_t s = (c >> (2 * j)) & 3;
+        if (s == 3) return SFU_EPARSE;
+        pkts[k++].status = s;
+      }
+    }
+  }
+  for (size_t i = 0; i < count; i++) {
+    pkts[i].seq = (uint16_t)(hdr->base_seq + i);
+    pkts[i].delta = 0;
+    if (pkts[i].status == SFU_TWCC_SMALL_DELTA) {
+      if (end - p < 1) return SFU_ETRUNC;
+      pkts[i].delta = p[0];
+      p += 1;
+    } else if (pkts[i].status == SFU_TWCC_LARGE_DELTA) {
+      if (end - p < 2) return SFU_ETRUNC;
+      pkts[i].delta = (int16_t)(uint16_t)(p[0] << 8 | p[1]);
+      p += 2;
+    }
+  }
+  *n = count;
+  return 0;
+}
+
+/* One FCI through the reference, the parser and the iterator; 0 if they agree. The FCI
+ * is copied to an exact-size buffer so that ASan sees any read past it. */
+static int twcc_same(const uint8_t *fci, size_t len, size_t cap) {
+  static sfu_rtcp_twcc_pkt_t want[70000], got[70000];
+  uint8_t *b = malloc(len ? len : 1);
+  memcpy(b, fci, len);
+  sfu_rtcp_fb_t fb = {SFU_RTCP_RTPFB, SFU_RTCP_RTPFB_TWCC, 1, 2, b, len};
+  sfu_rtcp_twcc_t h1, h2, h3;
+  size_t n1, n2;
+  int bad = 0;
+  int r1 = ref_twcc_parse(&fb, &h1, want, cap, &n1);
+  int r2 = sfu_rtcp_twcc_parse(&fb, &h2, got, cap, &n2);
+  if (r1 != r2 || n1 != n2) bad++;
+  for (size_t i = 0; r1 == 0 && i < n1; i++)
+    if (want[i].seq != got[i].seq || want[i].status != got[i].status || want[i].delta != got[i].delta)
+      bad++;
+  sfu_rtcp_twcc_iter_t it;
+  int r3 = sfu_rtcp_twcc_iter_init(&fb, &h3, &it);
+  if (r1 == SFU_ELIMIT) r1 = ref_twcc_parse(&fb, &h1, want, 70000, &n1); /* no cap here */
+  if (r3 != r1) bad++;
+  sfu_rtcp_twcc_pkt_t pk;
+  size_t k = 0;
+  while (sfu_rtcp_twcc_next(&it, &pk)) {
+    if (r1 != 0 || k >= n1 || pk.seq != want[k].seq || pk.status != want[k].status ||
+        pk.delta != want[k].delta)
+      bad++;
+    k++;
+  }
+  if (r1 == 0 && (k != n1 || h3.base_seq != h1.base_seq || h3.ref_time != h1.ref_time ||
+                  h3.fb_count != h1.fb_count || h3.status_count != h1.status_count))
+    bad++;
+  free(b);
+  return bad;
+}
+
+/* The draft's example and every truncation of it, the writer's output for random
+ * feedback, and random FCIs (random chunks and deltas: reserved symbols, runs of 0,
+ * vectors cut by the status count, deltas short by a byte) at several caps. */
+TEST(twcc_iterator_same_as_two_pass_parse) {
+  const uint8_t *ex = twcc_pkt + 12; /* past the common header and the SSRCs */
+  size_t ex_len = sizeof twcc_pkt - 12;
+  int bad = 0, ok = 0;
+  for (size_t l = 0; l <= ex_len; l++) bad += twcc_same(ex, l, 300);
+  bad += twcc_same(ex, ex_len, 238); /* SFU_ELIMIT */
+  srand(5);
+  static sfu_rtcp_twcc_pkt_t in[3000];
+  uint8_t buf[8000];
+  for (int round = 0; round < 300; round++) {
+    size_t n = 1 + (size_t)(rand() % (round % 10 == 0 ? 3000 : 40));
+    int mode = rand() % 3;
+    for (size_t i = 0; i < n; i++) {
+      in[i].seq = (uint16_t)i;
+      int r = rand() % 10;
+      in[i].status = r < 2 && mode ? SFU_TWCC_NOT_RECEIVED : SFU_TWCC_SMALL_DELTA;
+      in[i].delta = in[i].status ? (mode == 2 && r == 9 ? -(rand() % 3000) : rand() % 256) : 0;
+      if (mode == 0 && i > 5 && i < n - 3) in[i] = in[5]; /* runs */
+    }
+    sfu_rtcp_twcc_t h = {1, 2, (uint16_t)rand(), 0, rand() % 1000, 7};
+    int len = sfu_rtcp_write_twcc(buf, sizeof buf, &h, in, n);
+    REQUIRE(len > 20);
+    bad += twcc_same(buf + 12, (size_t)len - 12, 3000);
+    bad += twcc_same(buf + 12, (size_t)len - 12 - 1 - (size_t)(rand() % 8), 3000);
+    bad += twcc_same(buf + 12, (size_t)len - 12, n - 1);
+  }
+  for (int round = 0; round < 20000; round++) {
+    uint8_t f[200];
+    size_t len = 8 + (size_t)(rand() % 192);
+    for (size_t i = 0; i < len; i++) f[i] = (uint8_t)rand();
+    uint16_t count = (uint16_t)(rand() % 4 == 0 ? rand() : rand() % 100);
+    f[2] = (uint8_t)(count >> 8), f[3] = (uint8_t)count;
+    if (rand() % 2) /* mostly vectors, no reserved 2-bit symbols */
+      for (size_t i = 8; i + 1 < len && i < 8 + 2 * (size_t)(rand() % 12); i += 2)
+        f[i] = (uint8_t)(0x80 | (f[i] & 0x40) | (rand() % 4 ? f[i] & 0x15 : f[i] & 0x3F)),
+        f[i + 1] &= rand() % 4 ? 0x55 : 0xFF;
+    sfu_rtcp_twcc_t h;
+    size_t n;
+    static sfu_rtcp_twcc_pkt_t tp[70000];
+    sfu_rtcp_fb_t fb = {SFU_RTCP_RTPFB, SFU_RTCP_RTPFB_TWCC, 1, 2, f, len};
+    if (ref_twcc_parse(&fb, &h, tp, 70000, &n) == 0) ok++;
+    bad += twcc_same(f, len, rand() % 2 ? 70000 : (size_t)(rand() % 100));
+  }
+  CHECK(ok > 1000); /* the random FCIs are not all rejected */
+  CHECK_EQ_INT(bad, 0);
+}
+
 TEST(rr_sr_round_trip) {
   sfu_rtcp_rb_t rbs[31];
   for (int i = 0; i < 31; i++) {
@@ -653,6 +790,7 @@ int main(void) {
   RUN(twcc_draft_example);
   RUN(twcc_reserved_symbol_and_overruns);
   RUN(twcc_writer_round_trips);
+  RUN(twcc_iterator_same_as_two_pass_parse);
   RUN(rr_sr_round_trip);
   RUN(sdes_bye);
   return test_summary();
