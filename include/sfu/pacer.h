@@ -28,11 +28,15 @@
  * max_age is dropped when it reaches the front. Drops are counted: the viewer NACKs or
  * sends a PLI for dropped video.
  *
- * Storage: fixed slots of SFU_PACER_SLOT bytes (+ SFU_PACER_TAIL of room) from a pool that grows by slabs up to the
- * bound and is then reused: no allocation per packet in steady state.
+ * Storage: fixed slots of SFU_PACER_SLOT bytes (+ SFU_PACER_TAIL of room) from a pool
+ * that grows by slabs up to the bound and is then reused: no allocation per packet in
+ * steady state. A packet is copied in (sfu_pacer_push) or built in a reserved slot
+ * (sfu_pacer_reserve / sfu_pacer_commit), and leaves from its slot (sfu_pacer_peek /
+ * sfu_pacer_take, sfu_pacer_drain) or is copied out (sfu_pacer_pop).
  *
  * Sans-IO: time is now_us; the owner arms its loop timer at sfu_pacer_next_deadline and
- * pops until sfu_pacer_pop (or sfu_pacer_peek) returns 0. One thread. */
+ * pops until sfu_pacer_pop (or sfu_pacer_peek) returns 0, or drains (sfu_pacer_drain,
+ * which returns the next deadline). One thread. */
 #ifndef SFU_PACER_H
 #define SFU_PACER_H
 
@@ -82,6 +86,19 @@ void sfu_pacer_set_burst(sfu_pacer_t *p, uint64_t now_us, uint64_t burst_us);
 int sfu_pacer_push(sfu_pacer_t *p, uint64_t now_us, int prio, const uint8_t *pkt, size_t len,
                    uint32_t tag);
 
+/* Building in place, for a packet the owner knows will be queued (something is queued
+ * already, so FIFO keeps it from sfu_pacer_admit): a free slot's buffer (*room, if not
+ * NULL, is its size, SFU_PACER_SLOT + SFU_PACER_TAIL), so that the packet is built there
+ * and not copied in by sfu_pacer_push (one 1,200-byte copy less per queued packet). NULL
+ * when the pool gives no slot (the queue is at its packet bound, or out of memory):
+ * build elsewhere and push, which evicts. The owner then calls sfu_pacer_commit (queues
+ * it exactly as sfu_pacer_push would: same checks, evictions, errors and counts; on an
+ * error the slot goes back) or sfu_pacer_cancel (the slot goes back), before any other
+ * call on p. A second reserve before either returns the same slot. */
+uint8_t *sfu_pacer_reserve(sfu_pacer_t *p, size_t *room);
+int sfu_pacer_commit(sfu_pacer_t *p, uint64_t now_us, int prio, size_t len, uint32_t tag);
+void sfu_pacer_cancel(sfu_pacer_t *p);
+
 /* The owner's fast path: 1 if a paced packet of len bytes may leave at now_us without
  * being queued, i.e. nothing is queued (it must not overtake anything: FIFO) and the
  * budget allows it (or the pacer is unpaced). Its size is then taken from the budget and
@@ -105,6 +122,15 @@ size_t sfu_pacer_pop(sfu_pacer_t *p, uint64_t now_us, uint8_t *out, size_t cap, 
 size_t sfu_pacer_peek(sfu_pacer_t *p, uint64_t now_us, uint8_t **pkt, size_t *room,
                       uint32_t *tag, int *prio);
 void sfu_pacer_take(sfu_pacer_t *p, uint64_t now_us);
+
+/* The owner's drain: what a loop of sfu_pacer_peek / sfu_pacer_take at now_us does (the
+ * same packets in the same order, the same drops and counts), without two calls per
+ * packet: each due packet is handed to send in its slot (pkt[len], room as peek gives
+ * it, the tag and priority) and counted as sent when send returns, whatever send did
+ * with it. send must not call p. Returns sfu_pacer_next_deadline(p, now_us) after it. */
+typedef void (*sfu_pacer_send_cb)(void *ctx, uint8_t *pkt, size_t len, size_t room, uint32_t tag,
+                                  int prio);
+uint64_t sfu_pacer_drain(sfu_pacer_t *p, uint64_t now_us, sfu_pacer_send_cb send, void *ctx);
 
 /* Packets queued now. O(1). */
 size_t sfu_pacer_queued(const sfu_pacer_t *p);

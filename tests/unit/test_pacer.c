@@ -506,6 +506,221 @@ TEST(peek_take_in_place) {
   sfu_pacer_free(p);
 }
 
+/* Built in place (the router's way for a packet that will be queued anyway): the slot
+ * reserve gives is the one the packet leaves from (no copy in, no copy out); commit
+ * checks what push checks, and on an error or a cancel the slot goes back. */
+TEST(reserve_commit_in_place) {
+  sfu_pacer_t *p = sfu_pacer_new(0, 0);
+  REQUIRE(p);
+  sfu_pacer_set_rate(p, T0, 1000000);
+  CHECK_EQ_INT(sfu_pacer_commit(p, T0, SFU_PACER_PRIO_VIDEO, 100, 1), SFU_EINVAL); /* none */
+  size_t room = 0;
+  uint8_t *slot = sfu_pacer_reserve(p, &room);
+  REQUIRE(slot);
+  CHECK(room >= SFU_PACER_SLOT + SFU_PACER_TAIL);
+  CHECK(sfu_pacer_reserve(p, NULL) == slot); /* not committed yet: the same one */
+  memset(slot, 7, 1200);
+  CHECK_EQ_INT(sfu_pacer_commit(p, T0, SFU_PACER_PRIO_VIDEO, 1200, 7), 0);
+  CHECK_EQ_INT(sfu_pacer_queued(p), 1);
+  /* errors: the slot goes back, nothing queued, nothing counted as dropped */
+  REQUIRE(sfu_pacer_reserve(p, NULL));
+  CHECK_EQ_INT(sfu_pacer_commit(p, T0, SFU_PACER_PRIO_VIDEO, 0, 2), SFU_EINVAL);
+  REQUIRE(sfu_pacer_reserve(p, NULL));
+  CHECK_EQ_INT(sfu_pacer_commit(p, T0, SFU_PACER_PRIO_VIDEO, SFU_PACER_SLOT + 1, 2), SFU_ETOOBIG);
+  REQUIRE(sfu_pacer_reserve(p, NULL));
+  CHECK_EQ_INT(sfu_pacer_commit(p, T0, SFU_PACER_PRIOS, 100, 2), SFU_EINVAL);
+  REQUIRE(sfu_pacer_reserve(p, NULL));
+  sfu_pacer_cancel(p);
+  sfu_pacer_cancel(p); /* nothing reserved: no-op */
+  CHECK_EQ_INT(sfu_pacer_queued(p), 1);
+  /* a second one, built in place too */
+  uint8_t *slot2 = sfu_pacer_reserve(p, NULL);
+  REQUIRE(slot2);
+  memset(slot2, 8, 1000);
+  CHECK_EQ_INT(sfu_pacer_commit(p, T0, SFU_PACER_PRIO_VIDEO, 1000, 8), 0);
+  /* they leave from those very slots */
+  uint8_t *at = NULL;
+  uint32_t tag = 0;
+  CHECK_EQ_INT(sfu_pacer_peek(p, T0, &at, NULL, &tag, NULL), 1200);
+  CHECK(at == slot);
+  CHECK_EQ_INT(tag, 7);
+  sfu_pacer_take(p, T0);
+  CHECK_EQ_INT(sfu_pacer_next_deadline(p, T0), T0 + 4601); /* as for a pushed one */
+  CHECK_EQ_INT(sfu_pacer_peek(p, T0 + 4601, &at, NULL, &tag, NULL), 1000);
+  CHECK(at == slot2);
+  CHECK_EQ_INT(at[999], 8);
+  sfu_pacer_take(p, T0 + 4601);
+  sfu_pacer_stats_t st;
+  sfu_pacer_stats(p, &st);
+  CHECK_EQ_INT(st.sent_packets, 2);
+  CHECK_EQ_INT(st.sent_bytes, 2200);
+  CHECK_EQ_INT(st.dropped_packets, 0);
+  CHECK_EQ_INT(st.queued_packets, 0);
+  sfu_pacer_free(p);
+}
+
+/* The queue bound: at the packet bound the pool has no slot to reserve (the owner
+ * pushes, which evicts); over the byte bound commit evicts exactly as push does. */
+TEST(reserve_at_the_bound) {
+  /* 4,800 bytes: 16 packets */
+  sfu_pacer_t *p = sfu_pacer_new(16 * SFU_PACER_MIN_AVG_BYTES, 0);
+  REQUIRE(p);
+  sfu_pacer_set_rate(p, T0, 100000);
+  for (uint32_t i = 0; i < 16; i++) CHECK_EQ_INT(push(p, T0, SFU_PACER_PRIO_VIDEO, 100, i), 0);
+  CHECK(sfu_pacer_reserve(p, NULL) == NULL);
+  CHECK_EQ_INT(push(p, T0, SFU_PACER_PRIO_VIDEO, 100, 16), 0); /* evicts tag 0 */
+  sfu_pacer_stats_t st;
+  sfu_pacer_stats(p, &st);
+  CHECK_EQ_INT(st.dropped_packets, 1);
+  sfu_pacer_free(p);
+
+  /* byte bound: the same packets pushed into a and committed into b */
+  sfu_pacer_t *a = sfu_pacer_new(16 * SFU_PACER_MIN_AVG_BYTES, 0);
+  sfu_pacer_t *b = sfu_pacer_new(16 * SFU_PACER_MIN_AVG_BYTES, 0);
+  REQUIRE(a && b);
+  sfu_pacer_set_rate(a, T0, 100000);
+  sfu_pacer_set_rate(b, T0, 100000);
+  for (uint32_t i = 0; i < 12; i++) {
+    int prio = i % 3 ? SFU_PACER_PRIO_VIDEO : SFU_PACER_PRIO_PROBE;
+    if (i == 11) prio = SFU_PACER_PRIO_RTX;
+    int ra = push(a, T0 + i, prio, 1000, i);
+    uint8_t *s = sfu_pacer_reserve(b, NULL);
+    REQUIRE(s);
+    memset(s, (int)i, 1000);
+    CHECK_EQ_INT(sfu_pacer_commit(b, T0 + i, prio, 1000, i), ra);
+  }
+  sfu_pacer_stats_t sa, sb;
+  sfu_pacer_stats(a, &sa);
+  sfu_pacer_stats(b, &sb);
+  CHECK(sa.dropped_packets > 0);
+  CHECK(memcmp(&sa, &sb, sizeof sa) == 0);
+  log_t la = {0}, lb = {0};
+  drive(a, T0 + 20, T0 + 10 * SEC, 0, &la);
+  drive(b, T0 + 20, T0 + 10 * SEC, 0, &lb);
+  CHECK_EQ_INT(la.n, lb.n);
+  CHECK(memcmp(la.tag, lb.tag, sizeof la.tag) == 0);
+  CHECK(memcmp(la.at, lb.at, sizeof la.at) == 0);
+  sfu_pacer_free(a);
+  sfu_pacer_free(b);
+}
+
+/* sfu_pacer_drain and reserve/commit against peek/take and push, as one owner would mix
+ * them: random packets of every priority (and runs of one priority only: drain's FIFO
+ * path), rate and burst changes down to rates where the debt floor binds, expiries,
+ * evictions, removals, idle gaps. Both pacers must send the same packets at the same
+ * times and agree on every deadline and counter at every step. */
+static uint64_t rng_state;
+static uint32_t rng(void) {
+  rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+  return (uint32_t)(rng_state >> 33);
+}
+
+typedef struct {
+  size_t n;
+  uint32_t tag[512];
+  size_t len[512];
+  uint8_t last[512];
+} drained_t;
+
+static void on_drained(void *ctx, uint8_t *b, size_t len, size_t room, uint32_t tag, int prio) {
+  drained_t *d = ctx;
+  (void)prio;
+  if (room < len + SFU_PACER_TAIL) return; /* leaves n short: the check below fails */
+  memset(b + len, 0xEE, SFU_PACER_TAIL);   /* the owner's SRTP tag goes there */
+  if (d->n < 512) {
+    d->tag[d->n] = tag;
+    d->len[d->n] = len;
+    d->last[d->n] = b[len - 1];
+  }
+  d->n++;
+}
+
+static int tag_multiple(const uint8_t *b, size_t len, uint32_t tag, void *ctx) {
+  (void)b;
+  (void)len;
+  return tag % *(uint32_t *)ctx == 0;
+}
+
+TEST(drain_and_commit_match_peek_take_and_push) {
+  int mismatches = 0;
+  uint64_t sent = 0, committed = 0;
+  for (uint64_t seed = 1; seed <= 60 && mismatches == 0; seed++) {
+    rng_state = seed;
+    size_t max_bytes = rng() % 2 ? 20000 + rng() % 40000 : 0;
+    uint64_t max_age = rng() % 2 ? 20 * MS + rng() % (300 * MS) : 0;
+    sfu_pacer_t *a = sfu_pacer_new(max_bytes, max_age), *b = sfu_pacer_new(max_bytes, max_age);
+    REQUIRE(a && b);
+    int mix = (int)(rng() % 3); /* 0: video only, 1: video + RTX, 2: every priority */
+    uint64_t now = T0;
+    uint32_t next_tag = 1;
+    for (int step = 0; step < 1500 && mismatches == 0; step++) {
+      uint32_t op = rng() % 100;
+      if (op < 30) {
+        now += rng() % 10 ? rng() % 3000 : rng() % (600 * MS);
+      } else if (op < 65) {
+        int prio = mix == 0   ? SFU_PACER_PRIO_VIDEO
+                   : mix == 1 ? (int)(1 + rng() % 2)
+                              : (int)(rng() % SFU_PACER_PRIOS);
+        size_t len = rng() % 8 ? 1 + rng() % SFU_PACER_SLOT : 1 + rng() % 100;
+        uint32_t tag = next_tag++;
+        int ad = sfu_pacer_admit(a, now, len);
+        if (ad != sfu_pacer_admit(b, now, len)) mismatches++;
+        if (ad) continue;
+        int ra = push(a, now, prio, len, tag), rb;
+        uint8_t *s = rng() % 4 ? sfu_pacer_reserve(b, NULL) : NULL;
+        if (s) {
+          memset(s, (int)(tag & 0xff), len);
+          rb = sfu_pacer_commit(b, now, prio, len, tag);
+          committed++;
+        } else {
+          rb = push(b, now, prio, len, tag);
+        }
+        if (ra != rb) mismatches++;
+      } else if (op < 88) {
+        drained_t d = {0};
+        uint64_t db = sfu_pacer_drain(b, now, on_drained, &d);
+        uint8_t *at;
+        uint32_t tag;
+        size_t len, k = 0;
+        while ((len = sfu_pacer_peek(a, now, &at, NULL, &tag, NULL)) > 0) {
+          if (k >= d.n || k >= 512 || d.tag[k] != tag || d.len[k] != len ||
+              d.last[k] != at[len - 1])
+            mismatches++;
+          sfu_pacer_take(a, now);
+          k++;
+        }
+        if (k != d.n || db != sfu_pacer_next_deadline(a, now)) mismatches++;
+        sent += k;
+      } else if (op < 95) {
+        uint64_t rate = rng() % 6 ? 100000 + rng() % 5000000 : rng() % 2 ? 0 : 200 + rng() % 20000;
+        sfu_pacer_set_rate(a, now, rate);
+        sfu_pacer_set_rate(b, now, rate);
+      } else if (op < 97) {
+        uint64_t burst = rng() % 3 ? 1000 + rng() % 40000 : 0;
+        sfu_pacer_set_burst(a, now, burst);
+        sfu_pacer_set_burst(b, now, burst);
+      } else if (op < 98) {
+        uint32_t m = 2 + rng() % 5;
+        if (sfu_pacer_remove(a, tag_multiple, &m) != sfu_pacer_remove(b, tag_multiple, &m))
+          mismatches++;
+      }
+      uint64_t t = now + (rng() % 4 ? 0 : rng() % 20000);
+      if (sfu_pacer_next_deadline(a, t) != sfu_pacer_next_deadline(b, t)) mismatches++;
+      sfu_pacer_stats_t sa, sb;
+      sfu_pacer_stats(a, &sa);
+      sfu_pacer_stats(b, &sb);
+      if (memcmp(&sa, &sb, sizeof sa) != 0) mismatches++;
+      if (mismatches)
+        printf("     seed %llu step %d: the two pacers differ\n", (unsigned long long)seed, step);
+    }
+    sfu_pacer_free(a);
+    sfu_pacer_free(b);
+  }
+  CHECK_EQ_INT(mismatches, 0);
+  CHECK(sent > 10000);
+  CHECK(committed > 10000);
+}
+
 int main(void) {
   RUN(paces_at_rate_with_burst_bound);
   RUN(idle_refills_one_burst_only);
@@ -519,5 +734,8 @@ int main(void) {
   RUN(admit_fast_path);
   RUN(remove_keeps_the_rest_in_order);
   RUN(peek_take_in_place);
+  RUN(reserve_commit_in_place);
+  RUN(reserve_at_the_bound);
+  RUN(drain_and_commit_match_peek_take_and_push);
   return test_summary();
 }
