@@ -174,9 +174,11 @@ static int16_t media_pt_of_rtx(const stream_t *s, uint8_t rtx_pt) {
   return -1;
 }
 
-/* Builds the packet for v into the router's scratch and hands it to the viewer's
- * transport. rec: the ring entry of out_seq (its fields are used as they are: a resend
- * rebuilds the same bytes). */
+/* Builds the packet for v and hands it to the viewer's transport. rec: the ring entry of
+ * out_seq (its fields are used as they are: a resend rebuilds the same bytes). Built
+ * into the router's scratch, or, when the viewer's pacer will queue it anyway (FIFO
+ * behind what is queued: router_pace_slot), straight into a pacer slot: no copy into
+ * the pacer for most queued packets. */
 static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const pkt_info_t *pi,
                       const sfu_rw_out_t *o, uint16_t twcc, int has_twcc, int rtx, int cluster) {
   sfu_fwd_params_t fp = {
@@ -195,21 +197,29 @@ static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const 
       .pic_id = o->pic_id,
       .tl0 = o->tl0,
   };
-  uint8_t *buf = r->scratch2;
-  int n = sfu_rtp_forward_build(buf, ROUTER_SCRATCH - 64, h, pi->vp8_ok ? &pi->vp8 : NULL, &fp);
-  if (n < 0) return n;
-  if (rtx) {
-    /* RFC 4588 §4: the viewer's RTX SSRC, its own sequence space, OSN first. */
-    int m = sfu_rtp_rtx_wrap(buf, (size_t)n, (uint8_t)v->rtx_pt, v->rtx_ssrc, v->rtx_seq++,
-                             r->scratch, ROUTER_SCRATCH - 64);
-    if (m < 0) return m;
-    buf = r->scratch;
-    n = m;
+  /* A probe made of media (cluster >= 0) bypasses the pacer, as every probe does.
+   * pace_due_us is UINT64_MAX exactly while the viewer's pacer queue is empty
+   * (router_pace.c keeps it so): an unpaced or idle viewer costs one compare here. */
+  uint8_t *slot = NULL;
+  if (v->viewer->pace_due_us != UINT64_MAX && cluster < 0 && v->viewer->pacer)
+    slot = router_pace_slot(r, v->viewer);
+  /* The packet ends in buf: an RTX one is built in scratch2 and wrapped into buf. */
+  uint8_t *buf = slot ? slot : rtx ? r->scratch : r->scratch2;
+  int n = sfu_rtp_forward_build(rtx ? r->scratch2 : buf, ROUTER_SCRATCH - 64, h,
+                                pi->vp8_ok ? &pi->vp8 : NULL, &fp);
+  /* RFC 4588 §4: the viewer's RTX SSRC, its own sequence space, OSN first. */
+  if (rtx && n >= 0)
+    n = sfu_rtp_rtx_wrap(r->scratch2, (size_t)n, (uint8_t)v->rtx_pt, v->rtx_ssrc, v->rtx_seq++, buf,
+                         ROUTER_SCRATCH - 64);
+  if (n < 0) {
+    if (slot) router_pace_cancel(v->viewer); /* the slot goes back */
+    return n;
   }
-  /* Through the viewer's pacer (router_pace.c): the counters count it when handed over.
-   * A probe made of media (cluster >= 0) bypasses it, as every probe does. */
+  /* Through the viewer's pacer (router_pace.c): the counters count it when handed over. */
   int rc;
-  if (cluster >= 0) {
+  if (slot) {
+    rc = router_pace_commit(r, v->viewer, (size_t)n, has_twcc, twcc);
+  } else if (cluster >= 0) {
     rc = r->cbs.send_rtp ? r->cbs.send_rtp(v->viewer->user, buf, (size_t)n, ROUTER_SCRATCH)
                          : SFU_ESTATE;
     if (rc == 0 && has_twcc) router_downlink_sent(v->viewer, twcc, r->now_us, (size_t)n, cluster);

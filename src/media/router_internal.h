@@ -240,6 +240,10 @@ void router_pace_setup(struct sfu_router_peer *p);
 void router_pace_free(struct sfu_router_peer *p);
 int router_pace_send(sfu_router_t *r, struct sfu_router_peer *p, uint8_t *buf, size_t len,
                      int has_twcc, uint16_t twcc_seq);
+uint8_t *router_pace_slot(sfu_router_t *r, struct sfu_router_peer *p);
+int router_pace_commit(sfu_router_t *r, struct sfu_router_peer *p, size_t len, int has_twcc,
+                       uint16_t twcc_seq);
+void router_pace_cancel(struct sfu_router_peer *p);
 void router_pace_rate(sfu_router_t *r, struct sfu_router_peer *p, uint64_t now_us);
 void router_pace_timeout(sfu_router_t *r, uint64_t now_us);
 void router_pace_info(const struct sfu_router_peer *p, sfu_router_downlink_info_t *out);

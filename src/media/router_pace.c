@@ -4,7 +4,17 @@
  *
  *   send_built / fill_holes / router_resend ──router_pace_send──▶ admitted: send_rtp now
  *                                                                └▶ else: pacer (a copy)
- *   sfu_router_handle_timeout ──router_pace_timeout──▶ pop what is due ──▶ send_rtp
+ *   send_built, something queued ──router_pace_slot──▶ built in a pacer slot
+ *                                 ──router_pace_commit──▶ queued there (no copy)
+ *   sfu_router_handle_timeout ──router_pace_timeout──▶ drain what is due ──▶ send_rtp
+ *
+ * Cost (issue 8's "≤ 10 % on top of plain forwarding"; docs/benchmarks.md, "Estimation +
+ * pacing after the speed work"): at 5 ms bursts of 2.5 x the estimate about two thirds
+ * of a viewer's packets wait in the queue. A packet that will wait anyway (FIFO: something
+ * is queued before it) is built straight into its pacer slot, so it is never copied in;
+ * every queued packet is SRTP-protected and sent in its slot, so it is never copied out;
+ * a drain is one call (sfu_pacer_drain), not a peek and a take per packet, and returns
+ * the next deadline with it.
  *
  * Why the viewer's bottleneck needs it: a keyframe of tens of packets handed to the
  * socket at once reaches the bottleneck as one wall, fills its queue, and the estimator
@@ -63,13 +73,16 @@ void router_pace_free(sfu_router_peer_t *p) {
   p->pacer = NULL;
 }
 
-/* The pacer's next deadline, on the grid (never earlier: the pacer has nothing due
- * before it). */
-static uint64_t due_on_grid(const sfu_pacer_t *q, uint64_t now_us) {
-  uint64_t d = sfu_pacer_next_deadline(q, now_us);
+/* A pacer's deadline d (sfu_pacer_next_deadline at now_us) on the grid (never earlier:
+ * the pacer has nothing due before it). */
+static uint64_t on_grid(uint64_t d, uint64_t now_us) {
   if (d == UINT64_MAX || d <= now_us) return d;
   uint64_t g = (d + PACE_GRID_US - 1) / PACE_GRID_US * PACE_GRID_US;
   return g >= d ? g : d;
+}
+
+static uint64_t due_on_grid(const sfu_pacer_t *q, uint64_t now_us) {
+  return on_grid(sfu_pacer_next_deadline(q, now_us), now_us);
 }
 
 /* p's deadline after its queue or rate changed (it only moves then: the bucket fills
@@ -80,25 +93,73 @@ static void note_deadline(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us
   if (d < r->pace_next_us) r->pace_next_us = d;
 }
 
-/* Sends what is due of p's queue at now_us; p->pace_due_us becomes its next deadline.
- * Each packet is SRTP-protected and sent from its pacer slot (sfu_pacer_peek: the slot
- * has room for the tag), not copied out first: one 1,200-byte copy less per queued
- * packet. */
-static void drain(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
-  uint32_t tag;
-  uint8_t *pkt;
-  size_t n, room;
-  while ((n = sfu_pacer_peek(p->pacer, now_us, &pkt, &room, &tag, NULL)) > 0) {
-    int rc = r->cbs.send_rtp ? r->cbs.send_rtp(p->user, pkt, n, room) : SFU_ESTATE;
-    sfu_pacer_take(p->pacer, now_us);
-    if (rc != 0) {
-      p->pace_send_failed++;
-      continue;
-    }
-    if (tag & TAG_TWCC) router_downlink_sent(p, (uint16_t)tag, now_us, n, -1);
+/* One queued packet leaves (sfu_pacer_drain's send): counted sent by the pacer whatever
+ * send_rtp says, as a peek + take did. */
+typedef struct {
+  sfu_router_t *r;
+  sfu_router_peer_t *p;
+  uint64_t now_us;
+} drain_ctx_t;
+
+static void send_queued(void *ctx, uint8_t *pkt, size_t n, size_t room, uint32_t tag, int prio) {
+  drain_ctx_t *c = ctx;
+  sfu_router_t *r = c->r;
+  (void)prio;
+  int rc = r->cbs.send_rtp ? r->cbs.send_rtp(c->p->user, pkt, n, room) : SFU_ESTATE;
+  if (rc != 0) {
+    c->p->pace_send_failed++;
+    return;
   }
-  p->pace_due_us = due_on_grid(p->pacer, now_us);
+  if (tag & TAG_TWCC) router_downlink_sent(c->p, (uint16_t)tag, c->now_us, n, -1);
 }
+
+/* Sends what is due of p's queue at now_us; p->pace_due_us becomes its next deadline.
+ * Each packet is SRTP-protected and sent in its pacer slot (the slot has room for the
+ * tag), not copied out first: one 1,200-byte copy less per queued packet. One
+ * sfu_pacer_drain call per drain, not a peek and a take per packet (-30 instructions per
+ * forwarded packet in bench_router_pace), and the deadline comes with it. */
+static void drain(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
+  drain_ctx_t c = {r, p, now_us};
+  p->pace_due_us = on_grid(sfu_pacer_drain(p->pacer, now_us, send_queued, &c), now_us);
+}
+
+_Static_assert(SFU_PACER_SLOT + SFU_PACER_TAIL >= ROUTER_SCRATCH - 64,
+               "a pacer slot holds whatever a build into the scratch holds");
+
+/* A pacer slot to build p's next packet in (then router_pace_commit), when it will be
+ * queued whatever its size: something is still queued after what is due went (FIFO: it
+ * cannot be admitted). The slot holds ROUTER_SCRATCH - 64 bytes, what the scratch offers
+ * a build. NULL otherwise (unpaced, nothing queued, or no free slot: the queue is at its
+ * packet bound): build in the router's scratch and call router_pace_send. */
+uint8_t *router_pace_slot(sfu_router_t *r, sfu_router_peer_t *p) {
+  sfu_pacer_t *q = p->pacer;
+  if (!q) return NULL;
+  if (p->pace_due_us <= r->now_us) drain(r, p, r->now_us);
+  if (!sfu_pacer_queued(q)) return NULL;
+  return sfu_pacer_reserve(q, NULL);
+}
+
+/* The packet built in router_pace_slot's slot: queued, as router_pace_send would queue
+ * it after its admit failed (the same refusal of an oversized packet, the same push
+ * checks and evictions, the same deadline), minus the copy. The drain router_pace_slot
+ * may have done came before the build instead of after it: the build reads nothing a
+ * drain changes. */
+int router_pace_commit(sfu_router_t *r, sfu_router_peer_t *p, size_t len, int has_twcc,
+                       uint16_t twcc_seq) {
+  sfu_pacer_t *q = p->pacer;
+  if (len > SFU_PACER_SLOT) {
+    sfu_pacer_cancel(q);
+    p->pace_refused++;
+    return SFU_ETOOBIG;
+  }
+  int rc =
+      sfu_pacer_commit(q, r->now_us, SFU_PACER_PRIO_VIDEO, len, has_twcc ? TAG_TWCC | twcc_seq : 0);
+  note_deadline(r, p, r->now_us); /* queued, or older ones evicted for it */
+  return rc;
+}
+
+/* The build into router_pace_slot's slot failed: the slot goes back. */
+void router_pace_cancel(sfu_router_peer_t *p) { sfu_pacer_cancel(p->pacer); }
 
 /* One RTP packet for viewer p, built in buf (ROUTER_SCRATCH bytes). 0 when sent or
  * queued; negative when refused (send_rtp's error, or dropped by the pacer: counted). */
