@@ -28,11 +28,15 @@
  * max_age is dropped when it reaches the front. Drops are counted: the viewer NACKs or
  * sends a PLI for dropped video.
  *
- * Storage: fixed slots of SFU_PACER_SLOT bytes (+ SFU_PACER_TAIL of room) from a pool that grows by slabs up to the
- * bound and is then reused: no allocation per packet in steady state.
+ * Storage: fixed slots of SFU_PACER_SLOT bytes (+ SFU_PACER_TAIL of room) from a pool
+ * that grows by slabs up to the bound and is then reused: no allocation per packet in
+ * steady state. A packet is copied in (sfu_pacer_push), or only the owner's reference to
+ * it (sfu_pacer_push_ref), and leaves from its slot (sfu_pacer_peek / sfu_pacer_take,
+ * sfu_pacer_drain) or is copied out (sfu_pacer_pop).
  *
  * Sans-IO: time is now_us; the owner arms its loop timer at sfu_pacer_next_deadline and
- * pops until sfu_pacer_pop (or sfu_pacer_peek) returns 0. One thread. */
+ * pops until sfu_pacer_pop (or sfu_pacer_peek) returns 0, or drains (sfu_pacer_drain,
+ * which returns the next deadline). One thread. */
 #ifndef SFU_PACER_H
 #define SFU_PACER_H
 
@@ -86,10 +90,10 @@ int sfu_pacer_push(sfu_pacer_t *p, uint64_t now_us, int prio, const uint8_t *pkt
  * reference to a forwarded packet and rebuilds it from the publisher's history then:
  * router_pace.c): ref[ref_len] (at most SFU_PACER_SLOT bytes) is copied in instead of
  * the packet, and wire_len, what the packet is expected to weigh on the wire, is what the
- * queue bound counts and what sfu_pacer_peek returns as its length. The owner tells the
- * pacer what really left with sfu_pacer_take_sent. The same errors as sfu_pacer_push
- * (wire_len is checked against SFU_PACER_SLOT as len is). sfu_pacer_pop copies len
- * bytes: use peek + take_sent for references. */
+ * queue bound counts and what sfu_pacer_peek returns as its length. The owner says what
+ * really left (sfu_pacer_take_sent, or the drain's send callback). The same errors as
+ * sfu_pacer_push (wire_len is checked as len is). sfu_pacer_pop copies len bytes: use
+ * peek + take_sent, or drain, for references. */
 int sfu_pacer_push_ref(sfu_pacer_t *p, uint64_t now_us, int prio, const void *ref, size_t ref_len,
                        size_t wire_len, uint32_t tag);
 
@@ -117,8 +121,20 @@ size_t sfu_pacer_peek(sfu_pacer_t *p, uint64_t now_us, uint8_t **pkt, size_t *ro
                       uint32_t *tag, int *prio);
 void sfu_pacer_take(sfu_pacer_t *p, uint64_t now_us);
 /* sfu_pacer_take when what left was sent_len bytes rather than the queued length (a
- * reference rebuilt at send time; 0: nothing could be sent, nothing is charged). */
+ * reference built when it left); 0: nothing could be sent (counted as dropped, nothing
+ * charged). */
 void sfu_pacer_take_sent(sfu_pacer_t *p, uint64_t now_us, size_t sent_len);
+
+/* The owner's drain: what a loop of sfu_pacer_peek / sfu_pacer_take_sent at now_us does
+ * (the same packets in the same order, the same drops and counts), without two calls per
+ * packet: each due packet is handed to send in its slot (pkt[len], room as peek gives
+ * it, the tag and priority), and send returns the bytes that left for it (len, or what a
+ * reference became; 0: nothing could be sent, counted as dropped), whatever the
+ * transport then did with them. send must not call p. Returns
+ * sfu_pacer_next_deadline(p, now_us) after it. */
+typedef size_t (*sfu_pacer_send_cb)(void *ctx, uint8_t *pkt, size_t len, size_t room, uint32_t tag,
+                                    int prio);
+uint64_t sfu_pacer_drain(sfu_pacer_t *p, uint64_t now_us, sfu_pacer_send_cb send, void *ctx);
 
 /* Packets queued now. O(1). */
 size_t sfu_pacer_queued(const sfu_pacer_t *p);

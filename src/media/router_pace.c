@@ -80,13 +80,16 @@ void router_pace_free(sfu_router_peer_t *p) {
   p->pacer = NULL;
 }
 
-/* The pacer's next deadline, on the grid (never earlier: the pacer has nothing due
- * before it). */
-static uint64_t due_on_grid(const sfu_pacer_t *q, uint64_t now_us) {
-  uint64_t d = sfu_pacer_next_deadline(q, now_us);
+/* A pacer's deadline d (sfu_pacer_next_deadline at now_us) on the grid (never earlier:
+ * the pacer has nothing due before it). */
+static uint64_t on_grid(uint64_t d, uint64_t now_us) {
   if (d == UINT64_MAX || d <= now_us) return d;
   uint64_t g = (d + PACE_GRID_US - 1) / PACE_GRID_US * PACE_GRID_US;
   return g >= d ? g : d;
+}
+
+static uint64_t due_on_grid(const sfu_pacer_t *q, uint64_t now_us) {
+  return on_grid(sfu_pacer_next_deadline(q, now_us), now_us);
 }
 
 /* p's deadline after its queue or rate changed (it only moves then: the bucket fills
@@ -97,35 +100,44 @@ static void note_deadline(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us
   if (d < r->pace_next_us) r->pace_next_us = d;
 }
 
-/* Sends what is due of p's queue at now_us; p->pace_due_us becomes its next deadline.
- * A byte packet is SRTP-protected and sent from its pacer slot (sfu_pacer_peek: the slot
- * has room for the tag), not copied out first; a reference is built into r->pace_buf
- * (not the scratch buffers: a drain runs from router_pace_send too, whose caller's
- * packet is in one of them). */
-static void drain(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
-  uint32_t tag;
-  uint8_t *pkt;
-  size_t n, room;
-  while ((n = sfu_pacer_peek(p->pacer, now_us, &pkt, &room, &tag, NULL)) > 0) {
-    if (tag & TAG_REF) {
-      int m = router_fwd_rebuild(r, (const pace_ref_t *)(void *)pkt, r->pace_buf);
-      if (m <= 0) {
-        sfu_pacer_take_sent(p->pacer, now_us, 0); /* dropped, counted */
-        continue;
-      }
-      pkt = r->pace_buf;
-      n = (size_t)m;
-      room = ROUTER_SCRATCH;
-    }
-    int rc = r->cbs.send_rtp ? r->cbs.send_rtp(p->user, pkt, n, room) : SFU_ESTATE;
-    sfu_pacer_take_sent(p->pacer, now_us, n);
-    if (rc != 0) {
-      p->pace_send_failed++;
-      continue;
-    }
-    if (tag & TAG_TWCC) router_downlink_sent(p, (uint16_t)tag, now_us, n, -1);
+/* One queued packet leaves (sfu_pacer_drain's send): a byte packet is SRTP-protected and
+ * sent in its pacer slot (the slot has room for the tag), not copied out first; a
+ * reference is built into r->pace_buf (not the scratch buffers: a drain runs from
+ * router_pace_send too, whose caller's packet is in one of them). Returns the bytes that
+ * left for the pacer's budget (a packet send_rtp refused counts as sent, as a peek +
+ * take did), 0 when a reference could not be built (a pacer drop). */
+typedef struct {
+  sfu_router_t *r;
+  sfu_router_peer_t *p;
+  uint64_t now_us;
+} drain_ctx_t;
+
+static size_t send_queued(void *ctx, uint8_t *pkt, size_t n, size_t room, uint32_t tag, int prio) {
+  drain_ctx_t *c = ctx;
+  sfu_router_t *r = c->r;
+  (void)prio;
+  if (tag & TAG_REF) {
+    int m = router_fwd_rebuild(r, (const pace_ref_t *)(void *)pkt, r->pace_buf);
+    if (m <= 0) return 0;
+    pkt = r->pace_buf;
+    n = (size_t)m;
+    room = ROUTER_SCRATCH;
   }
-  p->pace_due_us = due_on_grid(p->pacer, now_us);
+  int rc = r->cbs.send_rtp ? r->cbs.send_rtp(c->p->user, pkt, n, room) : SFU_ESTATE;
+  if (rc != 0) {
+    c->p->pace_send_failed++;
+    return n;
+  }
+  if (tag & TAG_TWCC) router_downlink_sent(c->p, (uint16_t)tag, c->now_us, n, -1);
+  return n;
+}
+
+/* Sends what is due of p's queue at now_us; p->pace_due_us becomes its next deadline.
+ * One sfu_pacer_drain call, not a peek and a take per packet, and the deadline comes
+ * with it. */
+static void drain(sfu_router_t *r, sfu_router_peer_t *p, uint64_t now_us) {
+  drain_ctx_t c = {r, p, now_us};
+  p->pace_due_us = on_grid(sfu_pacer_drain(p->pacer, now_us, send_queued, &c), now_us);
 }
 
 /* 1 when a packet for p would wait in its pacer whatever it is: something is queued

@@ -506,6 +506,170 @@ TEST(peek_take_in_place) {
   sfu_pacer_free(p);
 }
 
+/* A reference (sfu_pacer_push_ref): the owner's few bytes stand for a packet of
+ * wire_len, which the queue bound counts and peek reports; what the owner says left
+ * (take_sent) is what the budget is charged; 0 is a drop. */
+TEST(push_ref_counts_what_left) {
+  sfu_pacer_t *p = sfu_pacer_new(10000, 0);
+  REQUIRE(p);
+  sfu_pacer_set_rate(p, T0, 1000000); /* 1 Mbit/s: 5 ms burst = 625 bytes */
+  uint8_t ref[32];
+  memset(ref, 0xA5, sizeof ref);
+  CHECK_EQ_INT(sfu_pacer_push_ref(p, T0, SFU_PACER_PRIO_VIDEO, NULL, 32, 1200, 1), SFU_EINVAL);
+  CHECK_EQ_INT(sfu_pacer_push_ref(p, T0, SFU_PACER_PRIO_VIDEO, ref, 0, 1200, 1), SFU_EINVAL);
+  CHECK_EQ_INT(sfu_pacer_push_ref(p, T0, SFU_PACER_PRIO_VIDEO, ref, 32, SFU_PACER_SLOT + 1, 1),
+               SFU_ETOOBIG);
+  CHECK_EQ_INT(sfu_pacer_push_ref(p, T0, SFU_PACER_PRIO_VIDEO, ref, 32, 0, 1), SFU_EINVAL);
+  for (uint32_t i = 0; i < 8; i++)
+    CHECK_EQ_INT(sfu_pacer_push_ref(p, T0, SFU_PACER_PRIO_VIDEO, ref, 32, 1200, i), 0);
+  /* the bound counts 8 x 1,200 bytes: a ninth evicts the oldest */
+  CHECK_EQ_INT(sfu_pacer_push_ref(p, T0, SFU_PACER_PRIO_VIDEO, ref, 32, 1200, 8), 0);
+  sfu_pacer_stats_t st;
+  sfu_pacer_stats(p, &st);
+  CHECK_EQ_INT(st.queued_packets, 8);
+  CHECK_EQ_INT(st.queued_bytes, 9600);
+  CHECK_EQ_INT(st.dropped_packets, 1);
+  uint8_t *at;
+  uint32_t tag;
+  CHECK_EQ_INT(sfu_pacer_peek(p, T0, &at, NULL, &tag, NULL), 1200);
+  CHECK_EQ_INT(tag, 1);
+  CHECK(memcmp(at, ref, sizeof ref) == 0);
+  /* it became 100 bytes: the budget (625 bytes) still lets the next one go */
+  sfu_pacer_take_sent(p, T0, 100);
+  CHECK_EQ_INT(sfu_pacer_peek(p, T0, &at, NULL, &tag, NULL), 1200);
+  CHECK_EQ_INT(tag, 2);
+  sfu_pacer_take_sent(p, T0, 0); /* could not be built: dropped, nothing charged */
+  CHECK_EQ_INT(sfu_pacer_peek(p, T0, &at, NULL, &tag, NULL), 1200);
+  CHECK_EQ_INT(tag, 3);
+  sfu_pacer_take_sent(p, T0, 1200); /* the bucket is below 0 now */
+  CHECK_EQ_INT(sfu_pacer_peek(p, T0, &at, NULL, &tag, NULL), 0);
+  sfu_pacer_stats(p, &st);
+  CHECK_EQ_INT(st.sent_packets, 2);
+  CHECK_EQ_INT(st.sent_bytes, 1300);
+  CHECK_EQ_INT(st.dropped_packets, 2);
+  CHECK_EQ_INT(st.queued_packets, 5);
+  /* due again when 1,300 - 625 bytes of budget have come back: 5.4 ms at 1 Mbit/s */
+  CHECK_EQ_INT(sfu_pacer_next_deadline(p, T0), T0 + (1300 - 625) * 8 + 1);
+  sfu_pacer_free(p);
+}
+
+/* sfu_pacer_drain and push_ref against peek/take and push, as one owner would mix
+ * them: random packets of every priority (and runs of one priority only: drain's FIFO
+ * path), rate and burst changes down to rates where the debt floor binds, expiries,
+ * evictions, removals, idle gaps. Both pacers must send the same packets at the same
+ * times and agree on every deadline and counter at every step. */
+static uint64_t rng_state;
+static uint32_t rng(void) {
+  rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+  return (uint32_t)(rng_state >> 33);
+}
+
+typedef struct {
+  size_t n;
+  uint32_t tag[512];
+  size_t len[512];
+  uint8_t last[512];
+} drained_t;
+
+static size_t on_drained(void *ctx, uint8_t *b, size_t len, size_t room, uint32_t tag, int prio) {
+  drained_t *d = ctx;
+  (void)prio;
+  if (room < len + SFU_PACER_TAIL) return len; /* leaves n short: the check below fails */
+  memset(b + len, 0xEE, SFU_PACER_TAIL);   /* the owner's SRTP tag goes there */
+  if (d->n < 512) {
+    d->tag[d->n] = tag;
+    d->len[d->n] = len;
+    d->last[d->n] = b[len - 1];
+  }
+  d->n++;
+  return len;
+}
+
+static int tag_multiple(const uint8_t *b, size_t len, uint32_t tag, void *ctx) {
+  (void)b;
+  (void)len;
+  return tag % *(uint32_t *)ctx == 0;
+}
+
+TEST(drain_and_push_ref_match_peek_take_and_push) {
+  int mismatches = 0;
+  uint64_t sent = 0, committed = 0;
+  for (uint64_t seed = 1; seed <= 60 && mismatches == 0; seed++) {
+    rng_state = seed;
+    size_t max_bytes = rng() % 2 ? 20000 + rng() % 40000 : 0;
+    uint64_t max_age = rng() % 2 ? 20 * MS + rng() % (300 * MS) : 0;
+    sfu_pacer_t *a = sfu_pacer_new(max_bytes, max_age), *b = sfu_pacer_new(max_bytes, max_age);
+    REQUIRE(a && b);
+    int mix = (int)(rng() % 3); /* 0: video only, 1: video + RTX, 2: every priority */
+    uint64_t now = T0;
+    uint32_t next_tag = 1;
+    for (int step = 0; step < 1500 && mismatches == 0; step++) {
+      uint32_t op = rng() % 100;
+      if (op < 30) {
+        now += rng() % 10 ? rng() % 3000 : rng() % (600 * MS);
+      } else if (op < 65) {
+        int prio = mix == 0   ? SFU_PACER_PRIO_VIDEO
+                   : mix == 1 ? (int)(1 + rng() % 2)
+                              : (int)(rng() % SFU_PACER_PRIOS);
+        size_t len = rng() % 8 ? 1 + rng() % SFU_PACER_SLOT : 1 + rng() % 100;
+        uint32_t tag = next_tag++;
+        int ad = sfu_pacer_admit(a, now, len);
+        if (ad != sfu_pacer_admit(b, now, len)) mismatches++;
+        if (ad) continue;
+        int ra = push(a, now, prio, len, tag), rb;
+        if (rng() % 4) { /* a reference that is the whole packet: the same as a push */
+          memset(pkt, (int)(tag & 0xff), len);
+          rb = sfu_pacer_push_ref(b, now, prio, pkt, len, len, tag);
+          committed++;
+        } else {
+          rb = push(b, now, prio, len, tag);
+        }
+        if (ra != rb) mismatches++;
+      } else if (op < 88) {
+        drained_t d = {0};
+        uint64_t db = sfu_pacer_drain(b, now, on_drained, &d);
+        uint8_t *at;
+        uint32_t tag;
+        size_t len, k = 0;
+        while ((len = sfu_pacer_peek(a, now, &at, NULL, &tag, NULL)) > 0) {
+          if (k >= d.n || k >= 512 || d.tag[k] != tag || d.len[k] != len ||
+              d.last[k] != at[len - 1])
+            mismatches++;
+          sfu_pacer_take(a, now);
+          k++;
+        }
+        if (k != d.n || db != sfu_pacer_next_deadline(a, now)) mismatches++;
+        sent += k;
+      } else if (op < 95) {
+        uint64_t rate = rng() % 6 ? 100000 + rng() % 5000000 : rng() % 2 ? 0 : 200 + rng() % 20000;
+        sfu_pacer_set_rate(a, now, rate);
+        sfu_pacer_set_rate(b, now, rate);
+      } else if (op < 97) {
+        uint64_t burst = rng() % 3 ? 1000 + rng() % 40000 : 0;
+        sfu_pacer_set_burst(a, now, burst);
+        sfu_pacer_set_burst(b, now, burst);
+      } else if (op < 98) {
+        uint32_t m = 2 + rng() % 5;
+        if (sfu_pacer_remove(a, tag_multiple, &m) != sfu_pacer_remove(b, tag_multiple, &m))
+          mismatches++;
+      }
+      uint64_t t = now + (rng() % 4 ? 0 : rng() % 20000);
+      if (sfu_pacer_next_deadline(a, t) != sfu_pacer_next_deadline(b, t)) mismatches++;
+      sfu_pacer_stats_t sa, sb;
+      sfu_pacer_stats(a, &sa);
+      sfu_pacer_stats(b, &sb);
+      if (memcmp(&sa, &sb, sizeof sa) != 0) mismatches++;
+      if (mismatches)
+        printf("     seed %llu step %d: the two pacers differ\n", (unsigned long long)seed, step);
+    }
+    sfu_pacer_free(a);
+    sfu_pacer_free(b);
+  }
+  CHECK_EQ_INT(mismatches, 0);
+  CHECK(sent > 10000);
+  CHECK(committed > 10000);
+}
+
 int main(void) {
   RUN(paces_at_rate_with_burst_bound);
   RUN(idle_refills_one_burst_only);
@@ -519,5 +683,7 @@ int main(void) {
   RUN(admit_fast_path);
   RUN(remove_keeps_the_rest_in_order);
   RUN(peek_take_in_place);
+  RUN(push_ref_counts_what_left);
+  RUN(drain_and_push_ref_match_peek_take_and_push);
   return test_summary();
 }
