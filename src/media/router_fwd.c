@@ -195,7 +195,8 @@ static int source_of(sfu_router_t *r, const view_t *v, uint32_t src_ssrc, uint16
   src_cache_t *c = &r->src_cache[(src_seq ^ src_ssrc) & (ROUTER_SRC_CACHE - 1)];
   size_t len;
   const uint8_t *pkt;
-  if (c->gen == r->hist_gen + 1 && c->ssrc == src_ssrc && c->seq == src_seq) {
+  /* the stream too: two publishers may use one SSRC (by chance, or on purpose) */
+  if (c->gen == r->hist_gen + 1 && c->ssrc == src_ssrc && c->seq == src_seq && c->s == v->s) {
     /* still there: its age is the history's to judge, once per instant (a grid drain
      * rebuilds it for every viewer at the same now_us) */
     if (c->checked_us == now_us) {
@@ -225,6 +226,7 @@ static int source_of(sfu_router_t *r, const view_t *v, uint32_t src_ssrc, uint16
   if (rc != 0) return rc;
   c->gen = r->hist_gen + 1;
   c->checked_us = now_us;
+  c->s = s;
   c->hist = l->hist;
   c->ssrc = src_ssrc;
   c->seq = src_seq;

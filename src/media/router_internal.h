@@ -211,6 +211,7 @@ typedef struct {
 #define ROUTER_SRC_CACHE 16 /* power of 2 */
 typedef struct {
   uint64_t gen; /* 0: empty */
+  const stream_t *s;         /* the stream it was read for */
   const sfu_history_t *hist; /* its layer's */
   uint64_t checked_us;       /* the history still held it then */
   uint32_t ssrc;

@@ -555,6 +555,46 @@ TEST(nack_answered_with_rtx_or_identical_resend_once_per_rtt) {
   }
 }
 
+/* Two publishers whose layers use the same SSRC (by chance, or one copying the other's):
+ * a NACK answered for a viewer of the one, then at the same instant for a viewer of the
+ * other, each resends its own publisher's packet (the router keeps the publisher's
+ * packets it read back for resends and pacer references parsed, src_cache_t: not shared
+ * across streams). The keyframes differ in width. */
+TEST(resend_with_a_shared_ssrc_reads_its_own_publisher) {
+  env_t *e = malloc(sizeof *e);
+  env_init(e, 1280, 720);
+  sfu_router_peer_t *pa = add_peer(e, 0, "pa");
+  sfu_router_peer_t *pb = add_peer(e, 1, "pb");
+  sfu_router_peer_t *va = add_peer(e, 2, "va");
+  sfu_router_peer_t *vb = add_peer(e, 3, "vb");
+  const char *const one[] = {"q"};
+  uint32_t sa = publish(e, pa, one, 1), sb = publish(e, pb, one, 1);
+  sfu_router_view_out_t oa, ob;
+  REQUIRE(view(e, va, sa, -1, 0, &oa) == 0);
+  REQUIRE(view(e, vb, sb, -1, 0, &ob) == 0);
+  src_t a[3], b[3];
+  sources(a, chrome_rids);
+  sources(b, chrome_rids);
+  b[0].w = 640;
+  b[0].h = 360;
+  frame(e, pa, &a[0], 1);
+  frame(e, pb, &b[0], 1);
+  fake_peer_t *fa = &e->peers[2], *fb = &e->peers[3];
+  REQUIRE(fa->n_out == 3 && fb->n_out == 3);
+  REQUIRE(fa->out[0].width == 320 && fb->out[0].width == 640);
+  uint8_t nb[64];
+  size_t n = write_nack(nb, oa.ssrc, &fa->out[0].seq, 1);
+  sfu_router_on_rtcp(e->r, va, e->now, nb, n);
+  n = write_nack(nb, ob.ssrc, &fb->out[0].seq, 1);
+  sfu_router_on_rtcp(e->r, vb, e->now, nb, n);
+  REQUIRE(fa->n_out == 4 && fb->n_out == 4);
+  CHECK_EQ_INT(fa->out[3].width, 320);
+  CHECK_EQ_INT(fb->out[3].width, 640);
+  CHECK_EQ_INT(fb->out[3].seq, fb->out[0].seq);
+  sfu_router_free(e->r);
+  free(e);
+}
+
 TEST(pli_flood_folds_into_throttled_requests) {
   env_t *e = malloc(sizeof *e);
   env_init(e, 1280, 720);
@@ -1199,6 +1239,7 @@ int main(void) {
   RUN(no_repairs_of_a_layer_being_left);
   RUN(padding_dropped_and_out_of_sequence_space);
   RUN(nack_answered_with_rtx_or_identical_resend_once_per_rtt);
+  RUN(resend_with_a_shared_ssrc_reads_its_own_publisher);
   RUN(pli_flood_folds_into_throttled_requests);
   RUN(resolution_over_limit_refused_with_reference_message);
   RUN(stream_limit_and_capabilities);
