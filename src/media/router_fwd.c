@@ -261,10 +261,9 @@ static void ref_of(pace_ref_t *pr, view_t *v, const sfu_rtp_hdr_t *h, const sfu_
 static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const pkt_info_t *pi,
                       const sfu_rw_out_t *o, uint16_t twcc, int has_twcc, int rtx, int cluster) {
   sfu_router_peer_t *p = v->viewer;
-  int ref = !rtx && cluster < 0;
-  pace_ref_t pr;
-  if (ref && p->pace_due_us != UINT64_MAX && router_pace_busy(r, p)) {
+  if (!rtx && cluster < 0 && p->pace_due_us != UINT64_MAX && router_pace_busy(r, p)) {
     /* its expected size: the publisher's, give or take the header extensions */
+    pace_ref_t pr;
     ref_of(&pr, v, h, o, twcc, has_twcc);
     int rc = router_pace_queue_ref(r, p, &pr, h->raw_len);
     if (rc < 0) return rc;
@@ -283,25 +282,22 @@ static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const 
     buf = r->scratch;
     n = m;
   }
-  /* Through the viewer's pacer (router_pace.c): the counters count it when handed over
-   * (its bytes when it leaves if it is queued as a reference). A probe made of media
-   * (cluster >= 0) bypasses it, as every probe does. */
+  /* Through the viewer's pacer (router_pace.c): the counters count it when handed over.
+   * A probe made of media (cluster >= 0) bypasses it, as every probe does. */
   int rc;
   if (cluster >= 0) {
     rc = r->cbs.send_rtp ? r->cbs.send_rtp(p->user, buf, (size_t)n, ROUTER_SCRATCH) : SFU_ESTATE;
     if (rc == 0 && has_twcc) router_downlink_sent(p, twcc, r->now_us, (size_t)n, cluster);
   } else {
-    rc = router_pace_send(r, p, buf, (size_t)n, has_twcc, twcc, ref);
-    if (rc == ROUTER_PACE_HOLD) { /* it waits: as a reference */
-      ref_of(&pr, v, h, o, twcc, has_twcc);
-      rc = router_pace_queue_ref(r, p, &pr, (size_t)n);
-    }
+    /* built already: if it must wait after all (the first of a run: the queue was empty
+     * but the budget is not), its bytes are copied in, which costs less than building it
+     * again when it leaves */
+    rc = router_pace_send(r, p, buf, (size_t)n, has_twcc, twcc);
   }
-  if (rc >= 0) {
+  if (rc == 0) {
     v->packets_out++;
     v->sr_packets++;
-    if (rc == 0) count_out(v, (size_t)n, h);
-    rc = 0;
+    count_out(v, (size_t)n, h);
   }
   return rc;
 }
@@ -340,7 +336,7 @@ static void fill_holes(sfu_router_t *r, view_t *v) {
       fp.twcc_seq = v->viewer->twcc_seq++;
     }
     int n = sfu_rtp_padding_build(r->scratch2, ROUTER_SCRATCH - 64, 4, &fp);
-    if (n > 0 && router_pace_send(r, v->viewer, r->scratch2, (size_t)n, fp.has_twcc, fp.twcc_seq, 0) == 0)
+    if (n > 0 && router_pace_send(r, v->viewer, r->scratch2, (size_t)n, fp.has_twcc, fp.twcc_seq) == 0)
       v->packets_out++;
   }
 }

@@ -281,9 +281,8 @@ void router_downlink_event(sfu_router_t *r, struct sfu_router_peer *p, uint64_t 
 /* router_pace.c */
 void router_pace_setup(struct sfu_router_peer *p);
 void router_pace_free(struct sfu_router_peer *p);
-#define ROUTER_PACE_HOLD 2 /* router_pace_send: it must wait; queue a reference to it */
 int router_pace_send(sfu_router_t *r, struct sfu_router_peer *p, uint8_t *buf, size_t len,
-                     int has_twcc, uint16_t twcc_seq, int can_ref);
+                     int has_twcc, uint16_t twcc_seq);
 int router_pace_busy(sfu_router_t *r, struct sfu_router_peer *p);
 int router_pace_queue_ref(sfu_router_t *r, struct sfu_router_peer *p, const pace_ref_t *ref,
                           size_t wire_len);

@@ -15,8 +15,9 @@
  * estimation itself: 2 x 1,200 bytes per packet into memory 100 viewers' queues spread
  * over (~1 MB), i.e. ~21 cache-line misses of a 512 KB L2 per forwarded packet
  * (callgrind's cache model on bench_router_pace); the publisher's packet, read by every
- * viewer at the same grid instant, stays in L1. Padding (fill_holes), RTX and anything
- * else are copied in as bytes. A reference whose packet is gone when it leaves (the
+ * viewer at the same grid instant, stays in L1. The first packet of a run (the queue was
+ * empty, so it was built before sfu_pacer_admit refused it), padding (fill_holes), RTX
+ * and anything else are copied in as bytes. A reference whose packet is gone when it leaves (the
  * history's 2 s or span, a publisher that restarted its numbering, a stream that ended)
  * is dropped, counted as a pacer drop: the viewer NACKs it.
  *
@@ -148,8 +149,7 @@ int router_pace_busy(sfu_router_t *r, sfu_router_peer_t *p) {
   return p->pace_due_us != UINT64_MAX;
 }
 
-/* A packet waits in p's pacer as the reference ref (router_pace_busy or router_pace_send
- * said it must wait); wire_len: its expected size (the queue bound counts it; the budget
+/* A packet waits in p's pacer as the reference ref (router_pace_busy said it must wait); wire_len: its expected size (the queue bound counts it; the budget
  * counts what leaves). 1 when queued (its bytes are counted when it leaves), negative
  * when refused. */
 int router_pace_queue_ref(sfu_router_t *r, sfu_router_peer_t *p, const pace_ref_t *ref,
@@ -165,11 +165,10 @@ int router_pace_queue_ref(sfu_router_t *r, sfu_router_peer_t *p, const pace_ref_
 }
 
 /* One RTP packet for viewer p, built in buf (ROUTER_SCRATCH bytes). 0 when sent or
- * queued as bytes; ROUTER_PACE_HOLD when it must wait and can_ref says the caller can
- * rebuild it (nothing done: the caller queues a reference, router_pace_queue_ref);
- * negative when refused (send_rtp's error, or dropped by the pacer: counted). */
+ * queued (its bytes copied in); negative when refused (send_rtp's error, or dropped by
+ * the pacer: counted). */
 int router_pace_send(sfu_router_t *r, sfu_router_peer_t *p, uint8_t *buf, size_t len,
-                     int has_twcc, uint16_t twcc_seq, int can_ref) {
+                     int has_twcc, uint16_t twcc_seq) {
   uint64_t now = r->now_us;
   sfu_pacer_t *q = p->pacer;
   if (q) {
@@ -177,7 +176,6 @@ int router_pace_send(sfu_router_t *r, sfu_router_peer_t *p, uint8_t *buf, size_t
      * may be late): then this one may still take the fast path. */
     if (p->pace_due_us <= now) drain(r, p, now);
     if (!sfu_pacer_admit(q, now, len)) {
-      if (can_ref) return ROUTER_PACE_HOLD;
       if (len > SFU_PACER_SLOT) {
         p->pace_refused++;
         return SFU_ETOOBIG;
