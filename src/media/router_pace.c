@@ -160,7 +160,9 @@ int router_pace_queue_ref(sfu_router_t *r, sfu_router_peer_t *p, const pace_ref_
   }
   int rc = sfu_pacer_push_ref(p->pacer, r->now_us, SFU_PACER_PRIO_VIDEO, ref, sizeof *ref, wire_len,
                               TAG_REF | (ref->has_twcc ? TAG_TWCC | ref->twcc_seq : 0));
-  note_deadline(r, p, r->now_us); /* queued, or older ones evicted for it */
+  /* No new deadline: the queue held packets (router_pace_busy), all of one paced
+   * priority, and their deadline is when the bucket is above 0 again, whatever joins
+   * the tail or is evicted or expires from the head for it. */
   return rc < 0 ? rc : 1;
 }
 
