@@ -230,21 +230,6 @@ static inline void enqueue(sfu_pacer_t *p, slot_t *s, uint64_t now_us, int prio,
   p->st.queued_packets++;
 }
 
-int sfu_pacer_push(sfu_pacer_t *p, uint64_t now_us, int prio, const uint8_t *pkt, size_t len,
-                   uint32_t tag) {
-  if (!pkt) return SFU_EINVAL;
-  int rc = make_room(p, now_us, prio, len);
-  if (rc) return rc;
-  slot_t *s = sfu_pool_get(&p->pool);
-  if (!s) {
-    p->st.dropped_packets++;
-    return SFU_ENOMEM;
-  }
-  memcpy(s->data, pkt, len);
-  enqueue(p, s, now_us, prio, len, tag);
-  return 0;
-}
-
 int sfu_pacer_push_ref(sfu_pacer_t *p, uint64_t now_us, int prio, const void *ref, size_t ref_len,
                        size_t wire_len, uint32_t tag) {
   if (!ref || ref_len == 0) return SFU_EINVAL;
@@ -259,6 +244,12 @@ int sfu_pacer_push_ref(sfu_pacer_t *p, uint64_t now_us, int prio, const void *re
   memcpy(s->data, ref, ref_len);
   enqueue(p, s, now_us, prio, wire_len, tag);
   return 0;
+}
+
+/* A packet is its own reference: all of it stored, all of it counted. */
+int sfu_pacer_push(sfu_pacer_t *p, uint64_t now_us, int prio, const uint8_t *pkt, size_t len,
+                   uint32_t tag) {
+  return sfu_pacer_push_ref(p, now_us, prio, pkt, len, len, tag);
 }
 
 /* The queue whose front may leave at now_us (credit: the bucket at now_us), -1 if none. */
