@@ -3,9 +3,10 @@
  * Costs (the video router queues about two thirds of its packets at 5 ms bursts, so this
  * is on its per-packet path; bench_router_pace): O(1) per packet, no allocation after
  * the pool has grown, a queued packet sent from its slot (or only a reference to it
- * queued, sfu_pacer_push_ref), and no 64-bit division per packet: the bucket's fill is bounded instead of divided
- * (credit_at), its bounds are kept with the rate (cap_u, floor_u), and the time it is
- * above 0 again (ready_us) is computed once per drain or burst, not per deadline asked. */
+ * queued, sfu_pacer_push_ref), and no 64-bit division per packet: the bucket's fill is
+ * bounded instead of divided (credit_at), its bounds are kept with the rate (cap_u,
+ * floor_u), and the time it is above 0 again (ready_us) is computed once per drain or
+ * burst, not per deadline asked. */
 #include "sfu/pacer.h"
 
 #include <stdlib.h>
@@ -26,7 +27,7 @@ typedef struct slot {
   uint32_t tag;
   uint16_t len;
   uint8_t prio;
-  /* 16-byte aligned (pool blocks are): the owner builds, protects and sends from here */
+  /* 16-byte aligned (pool blocks are): the owner protects and sends from here */
   _Alignas(16) uint8_t data[SFU_PACER_SLOT + SFU_PACER_TAIL];
 } slot_t;
 
