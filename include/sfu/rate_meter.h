@@ -43,17 +43,22 @@ void sfu_rate_meter_add_slow(sfu_rate_meter_t *m, uint64_t now_us, uint32_t byte
 /* One packet of `bytes` at now_us; frame = 1 on one packet per frame (its first or its
  * last, consistently). Time going backwards is counted in the newest bucket. A bucket
  * saturates at UINT32_MAX bytes. */
+/* Into the newest bucket, its sums following (the add's common case, and the end of the
+ * slow one). */
+static inline void sfu_rate_meter__put(sfu_rate_meter_t *m, uint32_t bytes, int frame) {
+  uint32_t *b = &m->bytes[m->cur_idx];
+  uint32_t v = bytes > UINT32_MAX - *b ? UINT32_MAX : *b + bytes;
+  m->sum_bytes += v - *b;
+  *b = v;
+  if (frame) m->frames[m->cur_idx]++, m->sum_frames++;
+}
+
 static inline void sfu_rate_meter_add(sfu_rate_meter_t *m, uint64_t now_us, uint32_t bytes,
                                       int frame) {
-  if (__builtin_expect(m->started && now_us < m->cur_end_us, 1)) {
-    uint32_t *b = &m->bytes[m->cur_idx];
-    uint32_t v = bytes > UINT32_MAX - *b ? UINT32_MAX : *b + bytes;
-    m->sum_bytes += v - *b;
-    *b = v;
-    if (frame) m->frames[m->cur_idx]++, m->sum_frames++;
-    return;
-  }
-  sfu_rate_meter_add_slow(m, now_us, bytes, frame);
+  if (__builtin_expect(m->started && now_us < m->cur_end_us, 1))
+    sfu_rate_meter__put(m, bytes, frame);
+  else
+    sfu_rate_meter_add_slow(m, now_us, bytes, frame);
 }
 
 /* Bits per second / frames per second over the window ending at now_us (rounded;

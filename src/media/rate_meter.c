@@ -51,11 +51,7 @@ void sfu_rate_meter_add_slow(sfu_rate_meter_t *m, uint64_t now_us, uint32_t byte
     set_cur(m, now_us / m->bucket_us);
   }
   advance(m, now_us);
-  uint32_t *b = &m->bytes[m->cur_idx];
-  uint32_t v = bytes > UINT32_MAX - *b ? UINT32_MAX : *b + bytes;
-  m->sum_bytes += v - *b;
-  *b = v;
-  if (frame) m->frames[m->cur_idx]++, m->sum_frames++;
+  sfu_rate_meter__put(m, bytes, frame);
 }
 
 /* sum over the buckets / the time they cover, scaled to per second. */
