@@ -9,13 +9,16 @@
  * gcm_crypt);
  * HMAC-SHA1 restarts from SHA-1 states precomputed after the key pads (RFC 2104), copied
  * by value per packet. EVP_MAC_init / EVP_MD_CTX_copy_ex would go through the provider's
- * dupctx, i.e. a malloc per packet, hence the low-level SHA1_* calls (deprecated in 3.0,
- * still exported, and SHA-NI accelerated). Transforms only: the per-SSRC state (index,
- * replay, repeats) is srtp.c's and srtp_stream.c's, shared with the libsrtp2 backend.
+ * dupctx, i.e. a malloc per packet (3.0 has no copyctx; EVP_MAC_init with a NULL key
+ * re-keys by exactly that copy), hence the low-level SHA1_* calls (deprecated in 3.0,
+ * still exported, and SHA-NI accelerated), padded by hand (sha1_finish) rather than
+ * through SHA1_Final. Per-packet costs by operation: bench/bench_srtp_ops.c.
+ * Transforms only: the per-SSRC state (index, replay, repeats) is srtp.c's and
+ * srtp_stream.c's, shared with the libsrtp2 backend.
  *
  * Owner: the sfu_srtp_t that holds it; its loop thread only (EVP contexts are not
  * shareable between threads). */
-#define OPENSSL_SUPPRESS_DEPRECATED 1 /* SHA1_Init/Update/Final: see above */
+#define OPENSSL_SUPPRESS_DEPRECATED 1 /* SHA1_Init/Update, SHA_CTX: see above */
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -116,27 +119,52 @@ void sfu_srtp_ossl_free(sfu_srtp_ossl_t *o) {
 
 /* ---- per-packet primitives ---- */
 
-/* RFC 3711 §4.2: HMAC-SHA1(k_a, m1 || m2), truncated by the caller. */
+/* SHA-1 of what c has absorbed || tail (ntail <= 20 bytes), into out. The FIPS 180-4
+ * §5.1.1 padding (0x80, zeros, the 64-bit message length in bits) is appended here and
+ * absorbed with the tail in one SHA1_Update, the digest read from the state words
+ * (SHA_CTX is a public struct; Nl/Nh count bits). Instead of SHA1_Final because that
+ * OPENSSL_cleanse()s its block buffer (~85 instructions, twice a packet: over a tenth of
+ * an RTCP packet's HMAC when SHA-NI does the blocks), and one update instead of two for
+ * the ROC (below). The buffer holds the tail and public padding; what stays on the
+ * stack is what SHA1_Final left before: the inner digest (hmac_sha1's `inner`). */
+static void sha1_finish(SHA_CTX *c, const uint8_t *tail, size_t ntail, uint8_t out[20]) {
+  uint8_t b[20 + 1 + 63 + 8];
+  uint64_t bits = ((uint64_t)c->Nh << 32 | c->Nl) + 8 * (uint64_t)ntail;
+  size_t used = (size_t)(bits / 8 % 64); /* bytes in the last block, tail included */
+  size_t zeros = used < 56 ? 55 - used : 119 - used;
+  if (ntail) memcpy(b, tail, ntail);
+  b[ntail] = 0x80;
+  memset(b + ntail + 1, 0, zeros);
+  sfu_wr64(b + ntail + 1 + zeros, bits);
+  SHA1_Update(c, b, ntail + 1 + zeros + 8);
+  sfu_wr32(out, c->h0);
+  sfu_wr32(out + 4, c->h1);
+  sfu_wr32(out + 8, c->h2);
+  sfu_wr32(out + 12, c->h3);
+  sfu_wr32(out + 16, c->h4);
+}
+
+/* RFC 3711 §4.2: HMAC-SHA1(k_a, m1 || m2), truncated by the caller; m2 (the ROC) <= 20
+ * bytes. RFC 2104: H(K ^ opad || H(K ^ ipad || m)), both key blocks precomputed. */
 static void hmac_sha1(const xform_t *x, const uint8_t *m1, size_t n1, const uint8_t *m2,
                       size_t n2, uint8_t out[20]) {
   SHA_CTX c = x->ipad;
   uint8_t inner[20];
   SHA1_Update(&c, m1, n1);
-  if (n2) SHA1_Update(&c, m2, n2);
-  SHA1_Final(inner, &c);
+  sha1_finish(&c, m2, n2, inner);
   c = x->opad;
-  SHA1_Update(&c, inner, 20);
-  SHA1_Final(out, &c);
+  sha1_finish(&c, inner, 20, out);
 }
 
 /* RFC 3711 §4.1.1: IV = (k_s * 2^16) XOR (SSRC * 2^64) XOR (i * 2^16), 128 bits; i is the
  * 48-bit SRTP packet index, or the 31-bit SRTCP index (§4.1.1 applies to SRTCP with it). */
 static void cm_iv(const xform_t *x, uint32_t ssrc, uint64_t i, uint8_t iv[16]) {
+  /* Word-wise XORs, not a byte loop: see gcm_iv. */
   memcpy(iv, x->salt, 14);
   iv[14] = iv[15] = 0;
-  iv[4] ^= (uint8_t)(ssrc >> 24), iv[5] ^= (uint8_t)(ssrc >> 16);
-  iv[6] ^= (uint8_t)(ssrc >> 8), iv[7] ^= (uint8_t)ssrc;
-  for (int b = 0; b < 6; b++) iv[8 + b] ^= (uint8_t)(i >> (40 - 8 * b));
+  sfu_wr32(iv + 4, sfu_rd32(x->salt + 4) ^ ssrc);
+  sfu_wr16(iv + 8, (uint16_t)(sfu_rd16(x->salt + 8) ^ (uint16_t)(i >> 32)));
+  sfu_wr32(iv + 10, sfu_rd32(x->salt + 10) ^ (uint32_t)i);
 }
 
 /* Payloads up to this size are encrypted through the ECB context (see cm_crypt). */
@@ -153,15 +181,25 @@ static int cm_crypt(const xform_t *x, const uint8_t iv[16], uint8_t *p, size_t n
      * CTR context's wide XOR. */
     uint8_t ks[CM_ECB_MAX];
     size_t nb = (n + 15) / 16;
-    for (size_t b = 0; b < nb; b++) {
-      memcpy(ks + 16 * b, iv, 14);
+    for (size_t b = 0; b < nb; b++) { /* whole-block copies, then the counter */
+      memcpy(ks + 16 * b, iv, 16);
       ks[16 * b + 14] = (uint8_t)(b >> 8);
       ks[16 * b + 15] = (uint8_t)b;
     }
     if (nb && EVP_CipherUpdate(x->ecb, ks, &outl, ks, (int)(16 * nb)) != 1) return SFU_ECRYPTO;
     /* ks is not cleansed: a keystream is worth what the plaintext beside it is (their
-     * XOR is on the wire), and the CTR context keeps its last block the same way. */
-    for (size_t i = 0; i < n; i++) p[i] ^= ks[i];
+     * XOR is on the wire), and the CTR context keeps its last block the same way. The XOR
+     * goes 8 bytes at a time (a byte loop: ~5 instructions a byte, most of cm_crypt's own
+     * cost for a feedback packet). */
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t a, k;
+      memcpy(&a, p + i, 8);
+      memcpy(&k, ks + i, 8);
+      a ^= k;
+      memcpy(p + i, &a, 8);
+    }
+    for (; i < n; i++) p[i] ^= ks[i];
     return 0;
   }
   if (EVP_CipherInit_ex(x->c, NULL, NULL, NULL, iv, -1) != 1) return SFU_ECRYPTO;
@@ -173,15 +211,16 @@ static int cm_crypt(const xform_t *x, const uint8_t iv[16], uint8_t *p, size_t n
  * hi32||lo16 = ROC||SEQ (SRTP) or 0x0000 || 0 || 31-bit SRTCP index (SRTCP). */
 static void gcm_iv(const xform_t *x, uint32_t ssrc, uint32_t hi32, uint16_t lo16,
                    uint8_t iv[12]) {
-  iv[0] = iv[1] = 0;
-  sfu_wr32(iv + 2, ssrc);
-  sfu_wr32(iv + 6, hi32);
-  sfu_wr16(iv + 10, lo16);
-  for (int i = 0; i < 12; i++) iv[i] ^= x->salt[i];
+  /* Word-wise XORs: the byte loop this replaces cost ~107 instructions a packet
+   * (callgrind, bench_srtp_ops), these a few. */
+  iv[0] = x->salt[0], iv[1] = x->salt[1]; /* XOR 0x0000 */
+  sfu_wr32(iv + 2, sfu_rd32(x->salt + 2) ^ ssrc);
+  sfu_wr32(iv + 6, sfu_rd32(x->salt + 6) ^ hi32);
+  sfu_wr16(iv + 10, (uint16_t)(sfu_rd16(x->salt + 10) ^ lo16));
 }
 
-/* AEAD: aad1 || aad2 authenticated, p[0..n) encrypted or decrypted in place, tag written
- * (enc) or checked (dec; OpenSSL compares it in constant time).
+/* AEAD: aad authenticated, p[0..n) encrypted or decrypted in place, tag written (enc) or
+ * checked (dec; OpenSSL compares it in constant time).
  *
  * No EVP_CipherInit_ex per packet: in OpenSSL 3.0 every init forgets the context's cached
  * IV length and asks the provider for it again (EVP_CIPHER_CTX_get_iv_length: a
@@ -193,10 +232,12 @@ static void gcm_iv(const xform_t *x, uint32_t ssrc, uint32_t hi32, uint16_t lo16
  * with it would, and used by the next update; the tests' libsrtp2 oracle checks it) and,
  * to decrypt, the expected tag (kept in the context until the final call). The IV length
  * stays the default 12 set at key time. Encrypting, the tag is read with one
- * EVP_CIPHER_CTX_get_params. */
-static int gcm_crypt(const xform_t *x, int enc, const uint8_t iv[12], const uint8_t *aad1,
-                     size_t a1, const uint8_t *aad2, size_t a2, uint8_t *p, size_t n,
-                     uint8_t *tag) {
+ * EVP_CIPHER_CTX_get_params. That is the floor through EVP: the 3.0 GCM provider looks up
+ * each of its 5 settable (8 gettable) keys in the array, whatever the array holds: ~50
+ * instructions a key (bench/bench_srtp_ops.c). (EVP_Cipher instead of the update/final
+ * calls saves nothing: measured, its provider "cipher" path costs the same.) */
+static int gcm_crypt(const xform_t *x, int enc, const uint8_t iv[12], const uint8_t *aad,
+                     size_t a, uint8_t *p, size_t n, uint8_t *tag) {
   int outl;
   OSSL_PARAM set[3] = {
       {OSSL_CIPHER_PARAM_AEAD_TAG, OSSL_PARAM_OCTET_STRING, tag, GCM_TAG,
@@ -205,8 +246,7 @@ static int gcm_crypt(const xform_t *x, int enc, const uint8_t iv[12], const uint
        OSSL_PARAM_UNMODIFIED},
       OSSL_PARAM_END};
   if (EVP_CIPHER_CTX_set_params(x->c, enc ? set + 1 : set) != 1 ||
-      EVP_CipherUpdate(x->c, NULL, &outl, aad1, (int)a1) != 1 ||
-      (a2 && EVP_CipherUpdate(x->c, NULL, &outl, aad2, (int)a2) != 1) ||
+      EVP_CipherUpdate(x->c, NULL, &outl, aad, (int)a) != 1 ||
       (n && EVP_CipherUpdate(x->c, p, &outl, p, (int)n) != 1))
     return SFU_ECRYPTO;
   if (enc) {
@@ -235,7 +275,7 @@ int sfu_srtp_ossl_unprotect_rtp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len, s
     uint8_t iv[12];
     n = *len - GCM_TAG;
     gcm_iv(&d->rtp, ssrc, roc, (uint16_t)idx, iv);
-    rc = gcm_crypt(&d->rtp, 0, iv, buf, hdr, NULL, 0, buf + hdr, n - hdr, buf + n);
+    rc = gcm_crypt(&d->rtp, 0, iv, buf, hdr, buf + hdr, n - hdr, buf + n);
   } else {
     /* §3.3 step 5 and §4.2: tag = HMAC(k_a, authenticated portion || ROC), checked in
      * constant time before anything is decrypted. */
@@ -261,7 +301,7 @@ int sfu_srtp_ossl_protect_rtp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len, siz
   if (o->gcm) {
     uint8_t iv[12];
     gcm_iv(&d->rtp, ssrc, roc, (uint16_t)idx, iv);
-    if (gcm_crypt(&d->rtp, 1, iv, buf, hdr, NULL, 0, buf + hdr, n - hdr, buf + n))
+    if (gcm_crypt(&d->rtp, 1, iv, buf, hdr, buf + hdr, n - hdr, buf + n))
       return SFU_ECRYPTO;
     *len = n + GCM_TAG;
     return 0;
@@ -299,7 +339,7 @@ int sfu_srtp_ossl_unprotect_rtcp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len) 
      * instructions, a fifth of a feedback's unprotect); GHASH sees the same bytes. */
     memcpy(aad, buf, 8);
     memcpy(aad + 8, ew, 4);
-    rc = gcm_crypt(&d->rtcp, 0, iv, aad, 12, NULL, 0, buf + 8, n - 8, buf + n);
+    rc = gcm_crypt(&d->rtcp, 0, iv, aad, 12, buf + 8, n - 8, buf + n);
   } else {
     /* §3.4: the authenticated portion includes the E/index word; no ROC for SRTCP. */
     uint8_t t[20], iv[16];
@@ -324,7 +364,7 @@ int sfu_srtp_ossl_protect_rtcp(sfu_srtp_ossl_t *o, uint8_t *buf, size_t *len, ui
     memcpy(aad, buf, 8);
     sfu_wr32(aad + 8, ew);
     gcm_iv(&d->rtcp, ssrc, idx >> 16, (uint16_t)idx, iv);
-    if (gcm_crypt(&d->rtcp, 1, iv, aad, 12, NULL, 0, buf + 8, n - 8, buf + n)) return SFU_ECRYPTO;
+    if (gcm_crypt(&d->rtcp, 1, iv, aad, 12, buf + 8, n - 8, buf + n)) return SFU_ECRYPTO;
     memcpy(buf + n + GCM_TAG, aad + 8, 4);
     *len = n + GCM_TAG + 4;
     return 0;

@@ -796,6 +796,52 @@ TEST(cross_openssl_libsrtp_dtls_keys) {
   }
 }
 
+/* Every length from the smallest up to past the AES-CM ECB/CTR switch (256 payload
+ * bytes, srtp_ossl.c cm_crypt), RTP and RTCP, both profiles: our output byte-identical to
+ * libsrtp2's and unprotected back. Covers each residue of the keystream XOR (8-byte words
+ * and tail) and of the SHA-1 padding srtp_ossl.c appends itself (sha1_finish: the length
+ * word in the same block or the next). */
+TEST(every_length_matches_libsrtp) {
+  for (int p = 0; p < 2; p++) {
+    sfu_srtp_keys_t k = fixed_keys(p ? SFU_SRTP_AEAD_AES_128_GCM : SFU_SRTP_AES128_CM_SHA1_80);
+    sfu_srtp_t *ours = sfu_srtp_new_backend(&k, 0, SFU_SRTP_BACKEND_OPENSSL);
+    sfu_srtp_t *lib = sfu_srtp_new_backend(&k, 0, SFU_SRTP_BACKEND_LIBSRTP);
+    sfu_srtp_t *rx = sfu_srtp_new_backend(&k, 1, SFU_SRTP_BACKEND_OPENSSL);
+    REQUIRE(ours && lib && rx);
+    for (size_t n = 0; n <= 300; n++) {
+      for (int rtcp = 0; rtcp < 2; rtcp++) {
+        if (rtcp && n % 4) continue; /* RTCP comes in 32-bit words (RFC 3550 §6.4.1) */
+        uint8_t a[400], b[400], plain[400];
+        size_t la, lb, pl;
+        if (rtcp) {
+          pl = make_rtcp_rr(plain, 0x3000u + (uint32_t)n);
+          for (size_t i = 0; i < n; i++) plain[pl + i] = (uint8_t)(i * 7 + n);
+          pl += n;
+          plain[2] = (uint8_t)((pl / 4 - 1) >> 8), plain[3] = (uint8_t)(pl / 4 - 1);
+        } else {
+          pl = make_rtp(plain, (uint16_t)n, 0x4000u + (uint32_t)n, n);
+        }
+        memcpy(a, plain, pl), memcpy(b, plain, pl);
+        la = lb = pl;
+        if (rtcp) {
+          CHECK_EQ_INT(sfu_srtp_protect_rtcp(ours, a, &la, sizeof a), 0);
+          CHECK_EQ_INT(sfu_srtp_protect_rtcp(lib, b, &lb, sizeof b), 0);
+        } else {
+          CHECK_EQ_INT(sfu_srtp_protect_rtp(ours, a, &la, sizeof a), 0);
+          CHECK_EQ_INT(sfu_srtp_protect_rtp(lib, b, &lb, sizeof b), 0);
+        }
+        CHECK(la == lb && memcmp(a, b, la) == 0);
+        CHECK_EQ_INT(rtcp ? sfu_srtp_unprotect_rtcp(rx, a, &la) : sfu_srtp_unprotect_rtp(rx, a, &la),
+                     0);
+        CHECK(la == pl && memcmp(a, plain, pl) == 0);
+      }
+    }
+    sfu_srtp_free(ours);
+    sfu_srtp_free(lib);
+    sfu_srtp_free(rx);
+  }
+}
+
 /* ---- hostile input (OpenSSL backend) ---- */
 
 TEST(ssrc_flood_bounded) {
@@ -915,6 +961,7 @@ int main(void) {
   RUN(streams_lru_and_tombstones);
   RUN(cross_openssl_libsrtp_fixed_keys);
   RUN(cross_openssl_libsrtp_dtls_keys);
+  RUN(every_length_matches_libsrtp);
   RUN(ssrc_flood_bounded);
   RUN(backend_selection);
   sfu_srtp_global_shutdown();
