@@ -28,11 +28,15 @@
  * max_age is dropped when it reaches the front. Drops are counted: the viewer NACKs or
  * sends a PLI for dropped video.
  *
- * Storage: fixed slots of SFU_PACER_SLOT bytes (+ SFU_PACER_TAIL of room) from a pool
- * that grows by slabs up to the bound and is then reused: no allocation per packet in
- * steady state. A packet is copied in (sfu_pacer_push), or only the owner's reference to
- * it (sfu_pacer_push_ref), and leaves from its slot (sfu_pacer_peek / sfu_pacer_take,
- * sfu_pacer_drain) or is copied out (sfu_pacer_pop).
+ * Storage: each priority's queue is a ring of small entries (push time, tag, length),
+ * which grows by doubling up to the bound and is then reused; a packet's bytes are in a
+ * fixed slot of SFU_PACER_SLOT bytes (+ SFU_PACER_TAIL of room) from a pool that grows
+ * by slabs up to the bound likewise: no allocation per packet in steady state. A packet
+ * is copied into a slot (sfu_pacer_push), or only the owner's reference to it
+ * (sfu_pacer_push_ref: into the entry itself when it has at most SFU_PACER_REF_INLINE
+ * bytes, no slot), and leaves from where it is (sfu_pacer_peek / sfu_pacer_take,
+ * sfu_pacer_drain) or is copied out (sfu_pacer_pop). One FIFO per priority, whatever
+ * its packets are stored as.
  *
  * Sans-IO: time is now_us; the owner arms its loop timer at sfu_pacer_next_deadline and
  * pops until sfu_pacer_pop (or sfu_pacer_peek) returns 0, or drains (sfu_pacer_drain,
@@ -51,6 +55,7 @@
 
 #define SFU_PACER_SLOT 1500                 /* largest packet (bytes) */
 #define SFU_PACER_TAIL 64 /* room after a queued packet for the owner (an SRTP tag) */
+#define SFU_PACER_REF_INLINE 32             /* a reference this small needs no slot */
 #define SFU_PACER_DEFAULT_BURST_US 5000ull  /* bucket depth: 5 ms of the rate */
 #define SFU_PACER_MAX_DEBT_US 500000ull     /* urgent traffic overdraws at most 0.5 s */
 #define SFU_PACER_MIN_AVG_BYTES 300         /* slots bound: max_bytes / this */
@@ -92,8 +97,12 @@ int sfu_pacer_push(sfu_pacer_t *p, uint64_t now_us, int prio, const uint8_t *pkt
  * the packet, and wire_len, what the packet is expected to weigh on the wire, is what the
  * queue bound counts and what sfu_pacer_peek returns as its length. The owner says what
  * really left (sfu_pacer_take_sent, or the drain's send callback). The same errors as
- * sfu_pacer_push (wire_len is checked as len is). sfu_pacer_pop copies len bytes: use
- * peek + take_sent, or drain, for references. */
+ * sfu_pacer_push (wire_len is checked as len is). A reference of at most
+ * SFU_PACER_REF_INLINE bytes is kept in the queue's own entry, not in a slot: peek and
+ * drain hand it at 8-byte alignment with room SFU_PACER_REF_INLINE (it is not a packet
+ * to transform in place), a larger one is in a slot as a packet is. sfu_pacer_pop copies
+ * len bytes, or only the reference's room of them: use peek + take_sent, or drain, for
+ * references. */
 int sfu_pacer_push_ref(sfu_pacer_t *p, uint64_t now_us, int prio, const void *ref, size_t ref_len,
                        size_t wire_len, uint32_t tag);
 
@@ -112,7 +121,8 @@ size_t sfu_pacer_pop(sfu_pacer_t *p, uint64_t now_us, uint8_t *out, size_t cap, 
 
 /* sfu_pacer_pop without the copy: the next packet allowed to leave at now_us stays in
  * its slot, *pkt points to it, *room (if not NULL) is the slot's size (>= len +
- * SFU_PACER_TAIL), so that the owner may transform it in place (SRTP-protect it: the tag
+ * SFU_PACER_TAIL; a reference kept in its entry: SFU_PACER_REF_INLINE, see
+ * sfu_pacer_push_ref), so that the owner may transform it in place (SRTP-protect it: the tag
  * goes after it) and send it from there. Returns its length, 0 if none is due (expired
  * packets at the front are dropped on the way, counted). The owner then calls
  * sfu_pacer_take(p, now_us) before any other call on p: that takes it out and counts it as

@@ -2,11 +2,12 @@
  *
  * Costs (the video router queues about two thirds of its packets at 5 ms bursts, so this
  * is on its per-packet path; bench_router_pace): O(1) per packet, no allocation after
- * the pool has grown, a queued packet sent from its slot (or only a reference to it
- * queued, sfu_pacer_push_ref), and no 64-bit division per packet: the bucket's fill is
- * bounded instead of divided (credit_at), its bounds are kept with the rate (cap_u,
- * floor_u), and the time it is above 0 again (ready_us) is computed once per drain or
- * burst, not per deadline asked. */
+ * the pool and the rings have grown, a queued packet sent from its slot (or only a
+ * reference to it queued, sfu_pacer_push_ref: kept in its ring entry, no slot, so a
+ * reference costs a few stores in and a few loads out), and no 64-bit division per
+ * packet: the bucket's fill is bounded instead of divided (credit_at), its bounds are
+ * kept with the rate (cap_u, floor_u), and the time it is above 0 again (ready_us) is
+ * computed once per drain or burst, not per deadline asked. */
 #include "sfu/pacer.h"
 
 #include <stdlib.h>
@@ -20,20 +21,42 @@
 #define MAX_RATE_BPS 100000000000ull /* 100 Gbit/s: keeps every product below 2^63 */
 #define MAX_BURST_US 1000000ull
 #define SLAB_SLOTS 16
+#define RING_MIN 16         /* entries a queue's ring starts with (a power of 2) */
+#define RING_MAX (1u << 30) /* it never grows past (the packet bound stops it first) */
 
-typedef struct slot {
-  struct slot *next;
-  uint64_t at_us; /* pushed */
-  uint32_t tag;
-  uint16_t len;
-  uint8_t prio;
+/* A packet's bytes, for what is queued as bytes (sfu_pacer_push, or a reference larger
+ * than SFU_PACER_REF_INLINE). */
+typedef struct {
   /* 16-byte aligned (pool blocks are): the owner protects and sends from here */
   _Alignas(16) uint8_t data[SFU_PACER_SLOT + SFU_PACER_TAIL];
 } slot_t;
 
+/* One queued packet: what the queue needs to order, expire and count it, and either the
+ * owner's reference itself (ref_len > 0) or the slot its bytes are in. 48 bytes: a
+ * reference costs a few stores to queue and a few loads to leave, in memory that stays
+ * hot (a ring per queue), instead of a 1.5 KB slot from the pool touched for 32 bytes. */
 typedef struct {
-  slot_t *head, *tail;
-} fifo_t;
+  uint64_t at_us; /* pushed */
+  uint32_t tag;
+  uint16_t len;    /* what the bound counts and peek returns (a reference's wire_len) */
+  uint8_t ref_len; /* > 0: a reference of that many bytes in ref; 0: the bytes are in slot */
+  union {
+    slot_t *slot;
+    uint8_t ref[SFU_PACER_REF_INLINE];
+  } u;
+} entry_t;
+
+_Static_assert(sizeof(entry_t) == 16 + SFU_PACER_REF_INLINE, "entry_t: 48 bytes, no padding");
+_Static_assert(SFU_PACER_REF_INLINE <= UINT8_MAX, "ref_len is 8 bits");
+
+/* One priority's FIFO: a ring of entries, grown by doubling when full (so, like the slot
+ * pool, it allocates only until it has held the most packets it will ever hold; the
+ * pacer's packet bound, max_packets in all queues, stops it: no allocation per packet in
+ * steady state). cap is 0 (e NULL) or a power of 2. */
+typedef struct {
+  entry_t *e;
+  uint32_t head, n, cap;
+} ring_t;
 
 struct sfu_pacer {
   size_t max_bytes, max_packets;
@@ -48,7 +71,7 @@ struct sfu_pacer {
    * packet sent, the rate or the burst set) drops it. */
   uint64_t ready_us;
   int ready_ok;
-  fifo_t q[SFU_PACER_PRIOS];
+  ring_t q[SFU_PACER_PRIOS];
   int peeked; /* the queue sfu_pacer_peek left its packet at the front of; -1 none */
   sfu_pool_t pool;
   sfu_pacer_stats_t st; /* queued_* kept current; oldest_queued_us filled by stats() */
@@ -70,6 +93,7 @@ sfu_pacer_t *sfu_pacer_new(size_t max_bytes, uint64_t max_age_us) {
 void sfu_pacer_free(sfu_pacer_t *p) {
   if (!p) return;
   sfu_pool_destroy(&p->pool);
+  for (int q = 0; q < SFU_PACER_PRIOS; q++) free(p->q[q].e);
   free(p);
 }
 
@@ -135,51 +159,78 @@ void sfu_pacer_set_burst(sfu_pacer_t *p, uint64_t now_us, uint64_t burst_us) {
   clamp_credit(p);
 }
 
-static void fifo_push(fifo_t *f, slot_t *s) {
-  s->next = NULL;
-  if (f->tail) f->tail->next = s;
-  else f->head = s;
-  f->tail = s;
+static inline entry_t *ring_front(const ring_t *r) { return &r->e[r->head]; }
+
+static inline entry_t *ring_at(const ring_t *r, uint32_t i) {
+  return &r->e[(r->head + i) & (r->cap - 1)];
 }
 
-static slot_t *fifo_pop(fifo_t *f) {
-  slot_t *s = f->head;
-  if (s) {
-    f->head = s->next;
-    if (!f->head) f->tail = NULL;
-  }
-  return s;
+/* The front leaves (it stays readable until the next push on r). An emptied ring starts
+ * again at its first entry: a queue that empties between bursts (the paced viewer's,
+ * every few ms) reuses the same few cache lines instead of walking its whole ring, which
+ * grew for the longest queue it ever held (with 100 viewers the walk missed the L2 on
+ * about one queued packet in three). */
+static inline entry_t *ring_pop(ring_t *r) {
+  entry_t *e = ring_front(r);
+  r->head = --r->n ? (r->head + 1) & (r->cap - 1) : 0;
+  return e;
 }
 
-static void release(sfu_pacer_t *p, slot_t *s) {
-  p->st.queued_bytes -= s->len;
+/* Twice the room, the entries kept in order from index 0. -1 when out of memory. */
+static int ring_grow(ring_t *r) {
+  uint32_t cap = r->cap ? r->cap * 2 : RING_MIN;
+  if (r->cap >= RING_MAX) return -1;
+  entry_t *e = malloc((size_t)cap * sizeof *e);
+  if (!e) return -1;
+  for (uint32_t i = 0; i < r->n; i++) e[i] = *ring_at(r, i);
+  free(r->e);
+  r->e = e;
+  r->head = 0;
+  r->cap = cap;
+  return 0;
+}
+
+/* Where the next packet goes at the tail (queued by r->n++ once filled), NULL when the
+ * ring could not grow. */
+static inline entry_t *ring_tail(ring_t *r) {
+  if (r->n == r->cap && ring_grow(r)) return NULL;
+  return ring_at(r, r->n);
+}
+
+static inline uint8_t *entry_data(entry_t *e) { return e->ref_len ? e->u.ref : e->u.slot->data; }
+
+static inline size_t entry_room(const entry_t *e) {
+  return e->ref_len ? sizeof e->u.ref : sizeof e->u.slot->data;
+}
+
+/* e is out of its queue: out of the counts, its slot (if any) back to the pool. */
+static inline void release(sfu_pacer_t *p, const entry_t *e) {
+  p->st.queued_bytes -= e->len;
   p->st.queued_packets--;
-  sfu_pool_put(&p->pool, s);
+  if (!e->ref_len) sfu_pool_put(&p->pool, e->u.slot);
 }
 
 static void drop_head(sfu_pacer_t *p, int prio) {
-  release(p, fifo_pop(&p->q[prio]));
+  release(p, ring_pop(&p->q[prio]));
   p->st.dropped_packets++;
 }
 
-static inline int too_old(const sfu_pacer_t *p, const slot_t *s, uint64_t now_us) {
-  return now_us > s->at_us && now_us - s->at_us > p->max_age_us;
+static inline int too_old(const sfu_pacer_t *p, const entry_t *e, uint64_t now_us) {
+  return now_us > e->at_us && now_us - e->at_us > p->max_age_us;
 }
 
 /* Drops the packets that waited past max_age from the front of every queue (each queue
  * is in push order, so its front is its oldest). */
 static void expire(sfu_pacer_t *p, uint64_t now_us) {
-  for (int q = 0; q < SFU_PACER_PRIOS; q++) {
-    slot_t *s;
-    while ((s = p->q[q].head) && too_old(p, s, now_us)) drop_head(p, q);
-  }
+  for (int q = 0; q < SFU_PACER_PRIOS; q++)
+    while (p->q[q].n && too_old(p, ring_front(&p->q[q]), now_us)) drop_head(p, q);
 }
 
 /* The queue to evict from for a packet of priority prio: the least important non-empty
  * one among prio..PROBE, never URGENT. -1 if none. */
 static int victim(const sfu_pacer_t *p, int prio) {
   for (int q = SFU_PACER_PRIO_PROBE; q >= prio && q > SFU_PACER_PRIO_URGENT; q--)
-    if (p->q[q].head) return q;
+    if (p->q[q].n) return q;
   return -1;
 }
 
@@ -219,61 +270,89 @@ static void fill_ready(sfu_pacer_t *p) {
   p->ready_ok = 1;
 }
 
-static inline void enqueue(sfu_pacer_t *p, slot_t *s, uint64_t now_us, int prio, size_t len,
+/* Fills e (at the tail of queue prio, its data stored) and queues it. */
+static inline void enqueue(sfu_pacer_t *p, entry_t *e, uint64_t now_us, int prio, size_t len,
                            uint32_t tag) {
   if (!p->ready_ok) fill_ready(p);
-  s->len = (uint16_t)len;
-  s->at_us = now_us;
-  s->tag = tag;
-  s->prio = (uint8_t)prio;
-  fifo_push(&p->q[prio], s);
+  e->len = (uint16_t)len;
+  e->at_us = now_us;
+  e->tag = tag;
+  p->q[prio].n++;
   p->st.queued_bytes += len;
   p->st.queued_packets++;
 }
 
-int sfu_pacer_push_ref(sfu_pacer_t *p, uint64_t now_us, int prio, const void *ref, size_t ref_len,
-                       size_t wire_len, uint32_t tag) {
-  if (!ref || ref_len == 0) return SFU_EINVAL;
-  if (ref_len > SFU_PACER_SLOT) return SFU_ETOOBIG;
+/* push and push_ref: src[src_len] stands for a packet of wire_len bytes; a reference
+ * (may_inline) that fits is kept in its entry, anything else is copied into a slot. */
+static int push_in(sfu_pacer_t *p, uint64_t now_us, int prio, const void *src, size_t src_len,
+                   size_t wire_len, uint32_t tag, int may_inline) {
+  if (!src || src_len == 0) return SFU_EINVAL;
+  if (src_len > SFU_PACER_SLOT) return SFU_ETOOBIG;
   int rc = make_room(p, now_us, prio, wire_len);
   if (rc) return rc;
-  slot_t *s = sfu_pool_get(&p->pool);
-  if (!s) {
-    p->st.dropped_packets++;
-    return SFU_ENOMEM;
+  entry_t *e = ring_tail(&p->q[prio]);
+  if (!e) goto nomem;
+  if (may_inline && src_len <= SFU_PACER_REF_INLINE) {
+    memcpy(e->u.ref, src, src_len);
+    e->ref_len = (uint8_t)src_len;
+  } else {
+    slot_t *s = sfu_pool_get(&p->pool);
+    if (!s) goto nomem;
+    memcpy(s->data, src, src_len);
+    e->u.slot = s;
+    e->ref_len = 0;
   }
-  memcpy(s->data, ref, ref_len);
-  enqueue(p, s, now_us, prio, wire_len, tag);
+  enqueue(p, e, now_us, prio, wire_len, tag);
+  return 0;
+nomem:
+  p->st.dropped_packets++;
+  return SFU_ENOMEM;
+}
+
+/* The owner's common case first, as a leaf (no call, no saved registers): a reference of
+ * SFU_PACER_REF_INLINE bytes (one constant copy) with room in the bound and in the ring;
+ * it does what push_in does then. Anything else: push_in. */
+int sfu_pacer_push_ref(sfu_pacer_t *p, uint64_t now_us, int prio, const void *ref, size_t ref_len,
+                       size_t wire_len, uint32_t tag) {
+  ring_t *r = &p->q[prio & (SFU_PACER_PRIOS - 1)];
+  if (ref_len != SFU_PACER_REF_INLINE || !ref || (unsigned)prio >= SFU_PACER_PRIOS ||
+      wire_len - 1 >= SFU_PACER_SLOT || over_bound(p, wire_len) || r->n == r->cap)
+    return push_in(p, now_us, prio, ref, ref_len, wire_len, tag, 1);
+  p->peeked = -1;
+  entry_t *e = ring_at(r, r->n);
+  memcpy(e->u.ref, ref, SFU_PACER_REF_INLINE);
+  e->ref_len = SFU_PACER_REF_INLINE;
+  enqueue(p, e, now_us, prio, wire_len, tag);
   return 0;
 }
 
-/* A packet is its own reference: all of it stored, all of it counted. */
+/* A packet in a slot, whatever its size: the owner may transform it there (peek). */
 int sfu_pacer_push(sfu_pacer_t *p, uint64_t now_us, int prio, const uint8_t *pkt, size_t len,
                    uint32_t tag) {
-  return sfu_pacer_push_ref(p, now_us, prio, pkt, len, len, tag);
+  return push_in(p, now_us, prio, pkt, len, len, tag, 0);
 }
 
 /* The queue whose front may leave at now_us (credit: the bucket at now_us), -1 if none. */
 static inline int due_queue(const sfu_pacer_t *p, int64_t credit) {
-  if (p->q[SFU_PACER_PRIO_URGENT].head) return SFU_PACER_PRIO_URGENT;
+  if (p->q[SFU_PACER_PRIO_URGENT].n) return SFU_PACER_PRIO_URGENT;
   if (p->rate_bps == 0 || credit > 0) {
-    if (p->q[SFU_PACER_PRIO_RTX].head) return SFU_PACER_PRIO_RTX;
-    if (p->q[SFU_PACER_PRIO_VIDEO].head) return SFU_PACER_PRIO_VIDEO;
+    if (p->q[SFU_PACER_PRIO_RTX].n) return SFU_PACER_PRIO_RTX;
+    if (p->q[SFU_PACER_PRIO_VIDEO].n) return SFU_PACER_PRIO_VIDEO;
   }
-  if (p->q[SFU_PACER_PRIO_PROBE].head) return SFU_PACER_PRIO_PROBE;
+  if (p->q[SFU_PACER_PRIO_PROBE].n) return SFU_PACER_PRIO_PROBE;
   return -1;
 }
 
 /* The front of queue q leaves at now_us as len bytes: out of the queue and the bucket,
  * counted (len 0: nothing could be sent, counted as dropped). */
 static inline void take_front(sfu_pacer_t *p, int q, uint64_t now_us, size_t len) {
-  slot_t *s = fifo_pop(&p->q[q]);
+  entry_t *e = ring_pop(&p->q[q]);
   if (len == 0) {
     p->st.dropped_packets++;
-    release(p, s);
+    release(p, e);
     return;
   }
-  uint64_t waited = now_us > s->at_us ? now_us - s->at_us : 0;
+  uint64_t waited = now_us > e->at_us ? now_us - e->at_us : 0;
   if (waited > p->st.max_delay_us) p->st.max_delay_us = waited;
   p->st.sent_packets++;
   p->st.sent_bytes += len;
@@ -283,7 +362,7 @@ static inline void take_front(sfu_pacer_t *p, int q, uint64_t now_us, size_t len
   } else {
     spend(p, len);
   }
-  release(p, s);
+  release(p, e);
 }
 
 size_t sfu_pacer_peek(sfu_pacer_t *p, uint64_t now_us, uint8_t **pkt, size_t *room,
@@ -293,18 +372,18 @@ size_t sfu_pacer_peek(sfu_pacer_t *p, uint64_t now_us, uint8_t **pkt, size_t *ro
   for (;;) {
     int q = due_queue(p, p->credit);
     if (q < 0) return 0;
-    slot_t *s = p->q[q].head;
+    entry_t *e = ring_front(&p->q[q]);
     /* Expired (at the front: it waited past max_age). */
-    if (too_old(p, s, now_us)) {
+    if (too_old(p, e, now_us)) {
       drop_head(p, q);
       continue;
     }
     p->peeked = q;
-    *pkt = s->data;
-    if (room) *room = sizeof s->data;
-    if (tag) *tag = s->tag;
+    *pkt = entry_data(e);
+    if (room) *room = entry_room(e);
+    if (tag) *tag = e->tag;
     if (prio) *prio = q;
-    return s->len;
+    return e->len;
   }
 }
 
@@ -312,7 +391,7 @@ void sfu_pacer_take(sfu_pacer_t *p, uint64_t now_us) {
   int q = p->peeked;
   if (q < 0) return;
   p->peeked = -1;
-  take_front(p, q, now_us, p->q[q].head->len);
+  take_front(p, q, now_us, ring_front(&p->q[q])->len);
 }
 
 void sfu_pacer_take_sent(sfu_pacer_t *p, uint64_t now_us, size_t sent_len) {
@@ -326,9 +405,11 @@ size_t sfu_pacer_pop(sfu_pacer_t *p, uint64_t now_us, uint8_t *out, size_t cap, 
                      int *prio) {
   uint8_t *pkt;
   size_t len;
-  while ((len = sfu_pacer_peek(p, now_us, &pkt, NULL, tag, prio)) > 0) {
+  size_t room;
+  while ((len = sfu_pacer_peek(p, now_us, &pkt, &room, tag, prio)) > 0) {
     if (out && len <= cap) {
-      memcpy(out, pkt, len);
+      /* a reference kept in its entry: only its bytes are there (see the header) */
+      memcpy(out, pkt, len < room ? len : room);
       sfu_pacer_take(p, now_us);
       return len;
     }
@@ -351,7 +432,7 @@ static inline uint64_t deadline(const sfu_pacer_t *p, uint64_t now_us, int64_t c
 
 /* Only paced queues (RTX, VIDEO) hold packets. */
 static inline int only_paced(const sfu_pacer_t *p) {
-  return !p->q[SFU_PACER_PRIO_URGENT].head && !p->q[SFU_PACER_PRIO_PROBE].head;
+  return !p->q[SFU_PACER_PRIO_URGENT].n && !p->q[SFU_PACER_PRIO_PROBE].n;
 }
 
 /* After a drain at now_us (settled): the next deadline (ready_us, for it and for the
@@ -362,46 +443,71 @@ static uint64_t drained(sfu_pacer_t *p, uint64_t now_us) {
   return sfu_pacer_next_deadline(p, now_us);
 }
 
+/* The front e of queue q leaves through send (which must not call p: e stays where it
+ * is, and nothing joins a queue meanwhile). */
+static inline void send_front(sfu_pacer_t *p, int q, entry_t *e, uint64_t now_us,
+                              sfu_pacer_send_cb send, void *ctx) {
+  if (too_old(p, e, now_us)) {
+    drop_head(p, q);
+    return;
+  }
+  take_front(p, q, now_us, send(ctx, entry_data(e), e->len, entry_room(e), e->tag, q));
+}
+
+/* The one paced queue (RTX or VIDEO) holding packets, -1 if another one holds some too
+ * (or none does). */
+static inline int lone_paced_queue(const sfu_pacer_t *p) {
+  const ring_t *q = p->q;
+  if (q[SFU_PACER_PRIO_URGENT].n || q[SFU_PACER_PRIO_PROBE].n) return -1;
+  if (!q[SFU_PACER_PRIO_RTX].n) return q[SFU_PACER_PRIO_VIDEO].n ? SFU_PACER_PRIO_VIDEO : -1;
+  return q[SFU_PACER_PRIO_VIDEO].n ? -1 : SFU_PACER_PRIO_RTX;
+}
+
 /* A peek/take loop without the calls: one settle (a second one at the same now_us
- * changes nothing), then per packet what peek and take do. */
+ * changes nothing), then per packet what peek and take do. The owner's common case, one
+ * paced queue only (the router queues everything at VIDEO), is a plain FIFO: with no
+ * other queue to consult (none can gain a packet during the drain), due_queue comes
+ * down to the bucket test. */
 uint64_t sfu_pacer_drain(sfu_pacer_t *p, uint64_t now_us, sfu_pacer_send_cb send, void *ctx) {
   settle(p, now_us);
   p->peeked = -1;
+  int lone = lone_paced_queue(p);
+  if (lone >= 0) {
+    ring_t *r = &p->q[lone];
+    while (r->n && (p->rate_bps == 0 || p->credit > 0))
+      send_front(p, lone, ring_front(r), now_us, send, ctx);
+    return drained(p, now_us);
+  }
   for (;;) {
     int q = due_queue(p, p->credit);
     if (q < 0) break;
-    slot_t *s = p->q[q].head;
-    if (too_old(p, s, now_us)) {
-      drop_head(p, q);
-      continue;
-    }
-    size_t sent = send(ctx, s->data, s->len, sizeof s->data, s->tag, q);
-    take_front(p, q, now_us, sent);
+    send_front(p, q, ring_front(&p->q[q]), now_us, send, ctx);
   }
   return drained(p, now_us);
 }
 
 size_t sfu_pacer_queued(const sfu_pacer_t *p) { return (size_t)p->st.queued_packets; }
 
+/* Each ring compacted in place: the kept entries move towards the head, in order. */
 size_t sfu_pacer_remove(sfu_pacer_t *p,
                         int (*match)(const uint8_t *pkt, size_t len, uint32_t tag, void *ctx),
                         void *ctx) {
   size_t n = 0;
   p->peeked = -1;
   for (int q = 0; q < SFU_PACER_PRIOS; q++) {
-    slot_t *s = p->q[q].head;
-    fifo_t keep = {NULL, NULL};
-    while (s) {
-      slot_t *next = s->next;
-      if (match(s->data, s->len, s->tag, ctx)) {
-        release(p, s);
+    ring_t *r = &p->q[q];
+    uint32_t kept = 0, total = r->n;
+    for (uint32_t i = 0; i < total; i++) {
+      entry_t *e = ring_at(r, i);
+      if (match(entry_data(e), e->len, e->tag, ctx)) {
+        release(p, e);
         n++;
       } else {
-        fifo_push(&keep, s);
+        if (kept != i) *ring_at(r, kept) = *e;
+        kept++;
       }
-      s = next;
     }
-    p->q[q] = keep;
+    r->n = kept;
   }
   return n;
 }
@@ -433,8 +539,8 @@ void sfu_pacer_stats(const sfu_pacer_t *p, sfu_pacer_stats_t *out) {
   *out = p->st;
   out->oldest_queued_us = 0;
   for (int q = 0; q < SFU_PACER_PRIOS; q++) {
-    const slot_t *s = p->q[q].head;
-    if (s && (out->oldest_queued_us == 0 || s->at_us < out->oldest_queued_us))
-      out->oldest_queued_us = s->at_us;
+    if (!p->q[q].n) continue;
+    uint64_t at = ring_front(&p->q[q])->at_us;
+    if (out->oldest_queued_us == 0 || at < out->oldest_queued_us) out->oldest_queued_us = at;
   }
 }

@@ -64,10 +64,13 @@
  * forwarded packet in bench/forward.py A-top (docs/benchmarks.md). libwebrtc's pacer
  * also ran every 5 ms for years (PacedSender::Process). */
 #define PACE_GRID_US 5000ull
-/* The tag of a queued packet: its twcc seq, whether it has one, and whether the slot
+/* The tag of a queued packet: its twcc seq, whether it has one, and whether the pacer
  * holds a pace_ref_t rather than the packet. */
 #define TAG_TWCC 0x10000u
 #define TAG_REF 0x20000u
+/* A reference is kept in the pacer's queue entry itself (no 1.5 KB slot per queued
+ * packet: sfu_pacer_push_ref), which hands it back 8-byte aligned. */
+_Static_assert(sizeof(pace_ref_t) <= SFU_PACER_REF_INLINE, "pace_ref_t fits a pacer entry");
 
 void router_pace_setup(sfu_router_peer_t *p) {
   if (p->pacer) return;

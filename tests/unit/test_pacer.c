@@ -346,6 +346,10 @@ TEST(no_allocation_per_packet) {
     }
     push(p, now, i % 10 == 0 ? SFU_PACER_PRIO_URGENT : SFU_PACER_PRIO_VIDEO, 1000, i);
     if (i % 7 == 0) push(p, now, SFU_PACER_PRIO_RTX, 1200, i);
+    if (i % 3 == 0) { /* references, kept in the queue's ring */
+      uint8_t ref[SFU_PACER_REF_INLINE] = {(uint8_t)i};
+      sfu_pacer_push_ref(p, now, SFU_PACER_PRIO_VIDEO, ref, sizeof ref, 900, i);
+    }
     while (sfu_pacer_pop(p, now, out, sizeof out, NULL, NULL)) popped++;
     now += 4 * MS;
   }
@@ -553,19 +557,198 @@ TEST(push_ref_counts_what_left) {
   sfu_pacer_free(p);
 }
 
+/* The ring a queue keeps its packets in, references inline and byte packets by slot,
+ * interleaved: what the drain hands out, in push order. */
+typedef struct {
+  size_t n, bad;
+  uint32_t tag[64];
+} ring_log_t;
+
+#define RT_REF 0x80000000u /* the tag of a reference (its 32 bytes: the tag, then the view) */
+
+static void ring_ref(uint8_t *ref, uint32_t tag, uint8_t view) {
+  memset(ref, view, SFU_PACER_REF_INLINE);
+  memcpy(ref, &tag, sizeof tag);
+}
+
+static size_t ring_sent(void *ctx, uint8_t *b, size_t len, size_t room, uint32_t tag, int prio) {
+  ring_log_t *l = ctx;
+  (void)prio;
+  if (tag & RT_REF) {
+    uint32_t t;
+    memcpy(&t, b, sizeof t);
+    if (room != SFU_PACER_REF_INLINE || t != tag || ((uintptr_t)b & 7)) l->bad++;
+  } else if (room < len + SFU_PACER_TAIL || b[0] != (uint8_t)tag || b[len - 1] != (uint8_t)tag) {
+    l->bad++;
+  }
+  if (l->n < 64) l->tag[l->n] = tag;
+  l->n++;
+  return len;
+}
+
+/* what router_pace.c's forget does: a view's references, and its byte packets (here the
+ * tag's low byte is the view) */
+static int of_view(const uint8_t *b, size_t len, uint32_t tag, void *ctx) {
+  uint8_t view = *(const uint8_t *)ctx;
+  (void)len;
+  return tag & RT_REF ? b[SFU_PACER_REF_INLINE - 1] == view : (tag & 0xf) == view;
+}
+
+/* Pushes tag: a reference when RT_REF is in it (of view tag & 0xf), else bytes. */
+static int ring_push(sfu_pacer_t *p, uint64_t now, int prio, uint32_t tag, size_t wire_len) {
+  if (!(tag & RT_REF)) return push(p, now, prio, wire_len, tag);
+  uint8_t ref[SFU_PACER_REF_INLINE];
+  ring_ref(ref, tag, (uint8_t)(tag & 0xf));
+  return sfu_pacer_push_ref(p, now, prio, ref, sizeof ref, wire_len, tag);
+}
+
+TEST(ring_wraps_grows_and_interleaves) {
+  sfu_pacer_t *p = sfu_pacer_new(0, 0);
+  REQUIRE(p);
+  /* 12 packets, references and bytes alternating; 8 leave (the ring's head moves on) */
+  uint32_t t = 0;
+  for (; t < 12; t++)
+    CHECK_EQ_INT(ring_push(p, T0, SFU_PACER_PRIO_VIDEO, t | (t % 2 ? 0 : RT_REF), 500), 0);
+  for (int i = 0; i < 8; i++) {
+    uint8_t *at;
+    uint32_t tag;
+    CHECK_EQ_INT(sfu_pacer_peek(p, T0, &at, NULL, &tag, NULL), 500);
+    CHECK_EQ_INT(tag & 0xff, i);
+    sfu_pacer_take_sent(p, T0, 480);
+  }
+  /* 12 more wrap around the ring's end (16 entries at first), a 17th grows it while
+   * wrapped; in between, references at another priority (their own ring) */
+  for (; t < 24; t++)
+    CHECK_EQ_INT(ring_push(p, T0 + MS, SFU_PACER_PRIO_VIDEO, t | (t % 3 ? RT_REF : 0), 500), 0);
+  CHECK_EQ_INT(ring_push(p, T0 + MS, SFU_PACER_PRIO_RTX, 0xF0 | RT_REF, 300), 0);
+  for (; t < 30; t++)
+    CHECK_EQ_INT(ring_push(p, T0 + 2 * MS, SFU_PACER_PRIO_VIDEO, t | (t % 2 ? RT_REF : 0), 500), 0);
+  sfu_pacer_stats_t st;
+  sfu_pacer_stats(p, &st);
+  CHECK_EQ_INT(st.queued_packets, 4 + 18 + 1);
+  CHECK_EQ_INT(st.queued_bytes, 22 * 500 + 300);
+  CHECK_EQ_INT(st.oldest_queued_us, T0);
+  /* they leave in push order, RTX first, each as it was stored */
+  ring_log_t l = {0};
+  CHECK_EQ_INT(sfu_pacer_drain(p, T0 + 20 * MS, ring_sent, &l), UINT64_MAX);
+  CHECK_EQ_INT(l.bad, 0);
+  REQUIRE(l.n == 23);
+  CHECK_EQ_INT(l.tag[0], 0xF0 | RT_REF);
+  for (uint32_t i = 1; i < 23; i++) CHECK_EQ_INT(l.tag[i] & 0xff, 8 + i - 1);
+  sfu_pacer_stats(p, &st);
+  CHECK_EQ_INT(st.queued_packets, 0);
+  CHECK_EQ_INT(st.queued_bytes, 0);
+  CHECK_EQ_INT(st.sent_packets, 8 + 23);
+  CHECK_EQ_INT(st.sent_bytes, 8 * 480 + 22 * 500 + 300);
+  CHECK_EQ_INT(st.max_delay_us, 20 * MS);
+  CHECK_EQ_INT(st.dropped_packets, 0);
+  CHECK_EQ_INT(st.oldest_queued_us, 0);
+  sfu_pacer_free(p);
+}
+
+/* The bound in packets (max_bytes / SFU_PACER_MIN_AVG_BYTES: 16 here) is what fills the
+ * ring: then a reference evicts as a byte packet does (the oldest of its priority or a
+ * less important one, counted), or is refused (counted) when nothing may go; a pacer fed
+ * the same packets as bytes agrees on every counter. */
+TEST(ring_full_drops_as_the_queue_does) {
+  sfu_pacer_t *p = sfu_pacer_new(16 * SFU_PACER_MIN_AVG_BYTES, 0);
+  sfu_pacer_t *b = sfu_pacer_new(16 * SFU_PACER_MIN_AVG_BYTES, 0);
+  REQUIRE(p && b);
+  sfu_pacer_set_rate(p, T0, 1000000);
+  sfu_pacer_set_rate(b, T0, 1000000);
+  /* 16 fill it (RTX 0, 3, 10; VIDEO the others); when full, VIDEO evicts the oldest
+   * VIDEO, RTX too, and the probe (18) has nothing to evict */
+  static const int prios[21] = {1, 2, 2, 1, 2, 2, 2, 2, 2, 2, 1, 2, 2, 2, 2, 2, 2, 1, 3, 1, 2};
+  for (uint32_t i = 0; i < 21; i++) {
+    int rc = i == 18 ? SFU_ELIMIT : 0;
+    uint32_t t = i | (i % 4 == 3 ? 0 : RT_REF); /* one in four as bytes */
+    CHECK_EQ_INT(ring_push(p, T0 + i, prios[i], t, 100), rc);
+    CHECK_EQ_INT(push(b, T0 + i, prios[i], 100, t), rc);
+  }
+  sfu_pacer_stats_t sp, sb;
+  sfu_pacer_stats(p, &sp);
+  sfu_pacer_stats(b, &sb);
+  CHECK_EQ_INT(sp.queued_packets, 16);
+  CHECK_EQ_INT(sp.queued_bytes, 1600);
+  CHECK_EQ_INT(sp.dropped_packets, 5); /* 4 evicted, 1 refused */
+  CHECK(memcmp(&sp, &sb, sizeof sp) == 0);
+  /* what is left: RTX first (5 of them), then the 11 VIDEO not evicted, in order */
+  ring_log_t l = {0};
+  uint64_t now = T0 + SEC;
+  while (sfu_pacer_queued(p)) now = sfu_pacer_drain(p, now, ring_sent, &l);
+  CHECK_EQ_INT(l.bad, 0);
+  REQUIRE(l.n == 16);
+  static const uint32_t want[16] = {0, 3, 10, 17, 19, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 20};
+  for (int i = 0; i < 16; i++) CHECK_EQ_INT(l.tag[i] & 0xff, want[i]);
+  sfu_pacer_free(p);
+  sfu_pacer_free(b);
+}
+
+/* A view's packets withdrawn (router_pace_forget's way: its references by the view in
+ * them, its byte packets by their SSRC) from a wrapped ring: the others stay in order,
+ * the counts follow, and the ring takes more after. */
+TEST(ring_forget_by_view) {
+  sfu_pacer_t *p = sfu_pacer_new(0, 0);
+  REQUIRE(p);
+  sfu_pacer_set_rate(p, T0, 1000000);
+  uint32_t t = 0;
+  for (; t < 10; t++)
+    CHECK_EQ_INT(ring_push(p, T0, SFU_PACER_PRIO_VIDEO, (t << 4) | 1 | RT_REF, 200), 0);
+  ring_log_t l = {0};
+  sfu_pacer_drain(p, T0, ring_sent, &l); /* 625 bytes of burst: 4 leave */
+  CHECK_EQ_INT(l.n, 4);
+  /* views 1 and 2 (view 2's as bytes), around the ring's end */
+  for (; t < 20; t++) {
+    uint32_t tag = (t << 4) | (t % 2 ? 2 : 1) | (t % 5 == 0 ? 0 : RT_REF);
+    CHECK_EQ_INT(ring_push(p, T0 + MS, SFU_PACER_PRIO_VIDEO, tag, 200), 0);
+  }
+  uint8_t view = 2;
+  CHECK_EQ_INT(sfu_pacer_remove(p, of_view, &view), 5);
+  view = 3;
+  CHECK_EQ_INT(sfu_pacer_remove(p, of_view, &view), 0);
+  sfu_pacer_stats_t st;
+  sfu_pacer_stats(p, &st);
+  CHECK_EQ_INT(st.queued_packets, 6 + 5);
+  CHECK_EQ_INT(st.queued_bytes, 11 * 200);
+  CHECK_EQ_INT(st.dropped_packets, 0);
+  for (; t < 24; t++)
+    CHECK_EQ_INT(ring_push(p, T0 + 2 * MS, SFU_PACER_PRIO_VIDEO, (t << 4) | 2 | RT_REF, 200), 0);
+  l.n = 0;
+  uint64_t now = T0 + SEC;
+  while (sfu_pacer_queued(p)) now = sfu_pacer_drain(p, now, ring_sent, &l);
+  CHECK_EQ_INT(l.bad, 0);
+  REQUIRE(l.n == 15);
+  static const uint32_t want[15] = {4, 5, 6, 7, 8, 9, 10, 12, 14, 16, 18, 20, 21, 22, 23};
+  for (int i = 0; i < 15; i++) CHECK_EQ_INT((l.tag[i] & ~RT_REF) >> 4, want[i]);
+  sfu_pacer_free(p);
+}
+
 /* sfu_pacer_drain and push_ref against peek/take and push, as one owner would mix
  * them: random packets of every priority (and runs of one priority only: drain's FIFO
  * path), rate and burst changes down to rates where the debt floor binds, expiries,
- * evictions, removals, idle gaps. Both pacers must send the same packets at the same
- * times and agree on every deadline and counter at every step. */
+ * evictions, removals, idle gaps. Pacer b gets each packet as bytes, as a reference that
+ * is the whole packet (in a slot), or as a small reference kept in its ring entry
+ * (REF_MARK on b's tag; the reference holds the tag), interleaved in one queue. Both
+ * pacers must send the same packets in the same order at the same times and agree on
+ * every deadline and counter at every step. */
 static uint64_t rng_state;
 static uint32_t rng(void) {
   rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
   return (uint32_t)(rng_state >> 33);
 }
 
+#define REF_MARK 0x80000000u
+
+/* b's small reference for the packet tagged tag: the tag, then a fill, 4..32 bytes. */
+static size_t small_ref(uint8_t *ref, uint32_t tag) {
+  size_t n = 4 + tag % (SFU_PACER_REF_INLINE - 3);
+  memset(ref, (int)((tag * 7) & 0xff), n);
+  memcpy(ref, &tag, 4);
+  return n;
+}
+
 typedef struct {
-  size_t n;
+  size_t n, bad_refs;
   uint32_t tag[512];
   size_t len[512];
   uint8_t last[512];
@@ -574,12 +757,23 @@ typedef struct {
 static size_t on_drained(void *ctx, uint8_t *b, size_t len, size_t room, uint32_t tag, int prio) {
   drained_t *d = ctx;
   (void)prio;
-  if (room < len + SFU_PACER_TAIL) return len; /* leaves n short: the check below fails */
-  memset(b + len, 0xEE, SFU_PACER_TAIL);   /* the owner's SRTP tag goes there */
+  uint8_t last;
+  if (tag & REF_MARK) { /* a small reference, handed from its ring entry */
+    tag &= ~REF_MARK;
+    uint8_t want[SFU_PACER_REF_INLINE];
+    size_t n = small_ref(want, tag);
+    if (room != SFU_PACER_REF_INLINE || ((uintptr_t)b & 7) || memcmp(b, want, n) != 0)
+      d->bad_refs++;
+    last = (uint8_t)(tag & 0xff); /* what the packet it stands for ends with */
+  } else {
+    if (room < len + SFU_PACER_TAIL) return len; /* leaves n short: the check below fails */
+    memset(b + len, 0xEE, SFU_PACER_TAIL);   /* the owner's SRTP tag goes there */
+    last = b[len - 1];
+  }
   if (d->n < 512) {
     d->tag[d->n] = tag;
     d->len[d->n] = len;
-    d->last[d->n] = b[len - 1];
+    d->last[d->n] = last;
   }
   d->n++;
   return len;
@@ -588,12 +782,12 @@ static size_t on_drained(void *ctx, uint8_t *b, size_t len, size_t room, uint32_
 static int tag_multiple(const uint8_t *b, size_t len, uint32_t tag, void *ctx) {
   (void)b;
   (void)len;
-  return tag % *(uint32_t *)ctx == 0;
+  return (tag & ~REF_MARK) % *(uint32_t *)ctx == 0;
 }
 
 TEST(drain_and_push_ref_match_peek_take_and_push) {
   int mismatches = 0;
-  uint64_t sent = 0, by_ref = 0;
+  uint64_t sent = 0, by_ref = 0, inline_refs = 0;
   for (uint64_t seed = 1; seed <= 60 && mismatches == 0; seed++) {
     rng_state = seed;
     size_t max_bytes = rng() % 2 ? 20000 + rng() % 40000 : 0;
@@ -617,12 +811,18 @@ TEST(drain_and_push_ref_match_peek_take_and_push) {
         if (ad != sfu_pacer_admit(b, now, len)) mismatches++;
         if (ad) continue;
         int ra = push(a, now, prio, len, tag), rb;
-        if (rng() % 4) { /* a reference that is the whole packet: the same as a push */
+        uint32_t how = rng() % 4;
+        if (how == 0) {
+          rb = push(b, now, prio, len, tag);
+        } else if (how == 1 || len <= SFU_PACER_REF_INLINE) {
+          /* a small reference standing for the packet: kept in the ring entry */
+          uint8_t ref[SFU_PACER_REF_INLINE];
+          rb = sfu_pacer_push_ref(b, now, prio, ref, small_ref(ref, tag), len, tag | REF_MARK);
+          inline_refs++;
+        } else { /* a reference that is the whole packet: the same as a push */
           memset(pkt, (int)(tag & 0xff), len);
           rb = sfu_pacer_push_ref(b, now, prio, pkt, len, len, tag);
           by_ref++;
-        } else {
-          rb = push(b, now, prio, len, tag);
         }
         if (ra != rb) mismatches++;
       } else if (op < 88) {
@@ -638,7 +838,7 @@ TEST(drain_and_push_ref_match_peek_take_and_push) {
           sfu_pacer_take(a, now);
           k++;
         }
-        if (k != d.n || db != sfu_pacer_next_deadline(a, now)) mismatches++;
+        if (k != d.n || d.bad_refs || db != sfu_pacer_next_deadline(a, now)) mismatches++;
         sent += k;
       } else if (op < 95) {
         uint64_t rate = rng() % 6 ? 100000 + rng() % 5000000 : rng() % 2 ? 0 : 200 + rng() % 20000;
@@ -667,7 +867,8 @@ TEST(drain_and_push_ref_match_peek_take_and_push) {
   }
   CHECK_EQ_INT(mismatches, 0);
   CHECK(sent > 10000);
-  CHECK(by_ref > 10000);
+  CHECK(by_ref > 5000);
+  CHECK(inline_refs > 5000);
 }
 
 int main(void) {
@@ -685,5 +886,8 @@ int main(void) {
   RUN(peek_take_in_place);
   RUN(push_ref_counts_what_left);
   RUN(drain_and_push_ref_match_peek_take_and_push);
+  RUN(ring_wraps_grows_and_interleaves);
+  RUN(ring_full_drops_as_the_queue_does);
+  RUN(ring_forget_by_view);
   return test_summary();
 }
