@@ -151,6 +151,14 @@ static void run(sfu_srtp_backend_t backend, sfu_srtp_profile_t prof, uint64_t pa
   sfu_srtp_free(rx);
 }
 
+static int usage(const char *argv0) {
+  fprintf(stderr,
+          "usage: %s [packets per op > 0] [--profile=cm|gcm] [--crypto=openssl|libsrtp]\n"
+          "       [--ssrcs=1..%d] [--rtcp-len=8..1200, a multiple of 4]\n",
+          argv0, MAX_SSRCS);
+  return 2;
+}
+
 int main(int argc, char **argv) {
   uint64_t packets = 100000;
   int pfirst = 0, plast = 1;
@@ -161,16 +169,19 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--profile=gcm") == 0)
       pfirst = plast = 1;
     else if (strncmp(argv[i], "--crypto=", 9) == 0) {
-      if (sfu_srtp_backend_parse(argv[i] + 9, &backend) != 0) return 2;
+      if (sfu_srtp_backend_parse(argv[i] + 9, &backend) != 0) return usage(argv[0]);
     } else if (strncmp(argv[i], "--ssrcs=", 8) == 0)
       nssrcs = atoi(argv[i] + 8);
     else if (strncmp(argv[i], "--rtcp-len=", 11) == 0)
       rtcp_len = strtoul(argv[i] + 11, NULL, 10);
-    else
-      packets = strtoull(argv[i], NULL, 10);
+    else {
+      char *end;
+      packets = strtoull(argv[i], &end, 10);
+      if (argv[i][0] < '0' || argv[i][0] > '9' || *end || packets == 0) return usage(argv[0]);
+    }
   }
   if (nssrcs < 1 || nssrcs > MAX_SSRCS || rtcp_len < 8 || rtcp_len % 4 || rtcp_len > 1200)
-    return 2;
+    return usage(argv[0]);
   if (sfu_srtp_global_init() != 0) return 1;
   sfu_srtp_profile_t profs[2] = {SFU_SRTP_AES128_CM_SHA1_80, SFU_SRTP_AEAD_AES_128_GCM};
   for (int p = pfirst; p <= plast; p++) run(backend, profs[p], packets);
