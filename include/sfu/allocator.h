@@ -133,17 +133,22 @@ typedef struct {
   uint64_t up_since_us;
 } sfu_alloc_slot_t;
 
+/* Field order: what sfu_alloc_due reads first, in 48 bytes (the router asks every
+ * viewer's allocator at every 20 ms tick, on state that has left the cache since). */
 typedef struct {
+  /* sfu_alloc_due's: state and configuration */
+  uint8_t ran, calm; /* calm: down_at_us is set */
+  uint32_t move_pct;
+  uint64_t last_run_us, last_estimate_bps;
+  uint64_t wake_us;    /* 0, or when a pending hold / calm period ends */
+  uint64_t period_us;
   /* Configuration: sfu_alloc_init sets the defaults above; change after init. */
-  uint64_t hold_us, calm_us, min_age_us, period_us;
-  uint32_t margin_pct, move_pct;
+  uint64_t hold_us, calm_us, min_age_us;
+  uint32_t margin_pct;
   uint32_t keep_pct; /* a flowing stream keeps its floor while this % of it fits */
   uint64_t pause_hold_us; /* ... and for this long after it stopped fitting */
   /* State. */
-  uint8_t ran, calm; /* calm: down_at_us is set */
-  uint64_t last_run_us, last_estimate_bps;
   uint64_t down_at_us; /* last down-switch the budget caused */
-  uint64_t wake_us;    /* 0, or when a pending hold / calm period ends */
   size_t n_slots;
   sfu_alloc_slot_t slots[SFU_ALLOC_MAX_STREAMS];
 } sfu_alloc_t;

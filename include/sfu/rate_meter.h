@@ -21,16 +21,22 @@
 #define SFU_RATE_BUCKETS 10
 #define SFU_RATE_DEFAULT_WINDOW_US 1000000ull
 
+/* Field order: the inline add's fields fill the first 64 bytes (one cache line where
+ * the embedder aligns the meter: the estimator adds every packet of every viewer's
+ * feedback, on state that has left the cache since the viewer's last one), what reads
+ * and bucket moves add follows. */
 typedef struct {
+  /* the add: sfu_rate_meter_add, sfu_rate_meter__put */
+  uint8_t started;
+  uint32_t cur_idx;    /* cur % SFU_RATE_BUCKETS */
+  uint64_t cur_end_us; /* (cur + 1) * bucket_us: an add before it stays in the newest bucket */
+  uint64_t sum_bytes;  /* of bytes[] */
+  uint32_t bytes[SFU_RATE_BUCKETS]; /* by bucket index % SFU_RATE_BUCKETS */
+  /* reads, the window's moves */
   uint64_t bucket_us;  /* window / SFU_RATE_BUCKETS */
   uint64_t cur;        /* now_us / bucket_us of the newest bucket */
-  uint64_t cur_end_us; /* (cur + 1) * bucket_us: an add before it stays in the newest bucket */
   uint64_t first_us;   /* first sfu_rate_meter_add */
-  uint64_t sum_bytes;  /* of bytes[] */
   uint64_t sum_frames; /* of frames[] */
-  uint32_t cur_idx;    /* cur % SFU_RATE_BUCKETS */
-  uint8_t started;
-  uint32_t bytes[SFU_RATE_BUCKETS]; /* by bucket index % SFU_RATE_BUCKETS */
   uint32_t frames[SFU_RATE_BUCKETS];
 } sfu_rate_meter_t;
 

@@ -133,11 +133,11 @@ static int inter_arrival(bwe_delay_t *d, int64_t send, int64_t arrival, int64_t 
 /* The window's sums, rebuilt from its points around a base at its oldest point. */
 static void fit_rebuild(bwe_delay_t *d) {
   int oldest = d->hist_n == BWE_TREND_WINDOW ? d->hist_head : 0;
-  d->base_x = d->hist_x[oldest];
-  d->base_y = d->hist_y[oldest];
+  d->base_x = d->hist[oldest].x;
+  d->base_y = d->hist[oldest].y;
   d->sum_x = d->sum_y = d->sum_xx = d->sum_xy = 0;
   for (int i = 0; i < d->hist_n; i++) {
-    double dx = d->hist_x[i] - d->base_x, dy = d->hist_y[i] - d->base_y;
+    double dx = d->hist[i].x - d->base_x, dy = d->hist[i].y - d->base_y;
     d->sum_x += dx, d->sum_y += dy, d->sum_xx += dx * dx, d->sum_xy += dx * dy;
   }
 }
@@ -238,9 +238,9 @@ static void trendline(bwe_delay_t *d, double recv_delta_ms, double send_delta_ms
    * ring wraps, so that rounding cannot build up and the base stays near the points. */
   double x = (double)(arrival_us - d->first_arrival) / 1000.0, y = d->smoothed_ms;
   if (d->hist_n == BWE_TREND_WINDOW)
-    fit_remove(d, d->hist_x[d->hist_head], d->hist_y[d->hist_head]);
-  d->hist_x[d->hist_head] = x;
-  d->hist_y[d->hist_head] = y;
+    fit_remove(d, d->hist[d->hist_head].x, d->hist[d->hist_head].y);
+  d->hist[d->hist_head].x = x;
+  d->hist[d->hist_head].y = y;
   if (++d->hist_head == BWE_TREND_WINDOW) d->hist_head = 0; /* not %: a division */
   if (d->hist_n < BWE_TREND_WINDOW) d->hist_n++;
   if (d->hist_head == 0)

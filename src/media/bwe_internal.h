@@ -26,15 +26,33 @@ typedef struct {
   int64_t first_send, last_send, first_arrival, last_arrival, last_system;
 } bwe_group_t;
 
+/* Field order is cache-line order (the struct is 64-byte aligned where sfu_bwe_t embeds
+ * it): with 100 viewers each viewer's state has left the 512 KB L2 by its next feedback
+ * (the packets copied in between are megabytes), so every line a feedback touches is a
+ * miss, ~100 instructions' worth of time. Line 0: what every packet and every feedback
+ * touch (the current group, the rate); line 1: the rest of the rate control (every
+ * feedback); lines 2-4: the grouping's previous group, the trendline and the detector
+ * (once per packet group); then the trendline window, each point's x and y together
+ * (one line a group, not two). bench_router_pace counts the misses. */
 typedef struct {
-  /* inter-arrival grouping (§5.2) */
-  bwe_group_t cur, prev;
+  /* line 0: per packet (bwe_delay_on_packet) and per feedback (rate control) */
+  bwe_group_t cur; /* inter-arrival grouping (§5.2) */
+  double bps;      /* AIMD rate control (§5.5) */
+  int state;       /* BWE_UNDERUSE / NORMAL / OVERUSE (§5.4) */
+  int rc;          /* BWE_RC_* */
+  /* line 1: per feedback, rate control */
+  double throughput_bps; /* last acknowledged rate given */
+  double min_bps, max_bps;
+  uint64_t last_change_us;
+  double link_kbps, link_var; /* link capacity estimate around the last overuses */
+  int have_last_change, link_valid;
+  /* lines 2-4: per packet group */
+  bwe_group_t prev;
   int reordered;
   /* trendline filter (libwebrtc's replacement of §5.3's Kalman filter) */
   uint32_t n_deltas;
   int64_t first_arrival;
   double accumulated_ms, smoothed_ms;
-  double hist_x[BWE_TREND_WINDOW], hist_y[BWE_TREND_WINDOW];
   int hist_n, hist_head;
   /* The window's sums, of the points less (base_x, base_y): see bwe_delay.c trendline */
   double base_x, base_y, sum_x, sum_y, sum_xx, sum_xy;
@@ -42,15 +60,10 @@ typedef struct {
   double threshold, prev_trend, time_over_using_ms;
   int overuse_counter, have_threshold_update;
   int64_t last_threshold_update;
-  int state; /* BWE_UNDERUSE / NORMAL / OVERUSE */
-  /* AIMD rate control (§5.5) */
-  double bps, min_bps, max_bps;
-  int rc; /* BWE_RC_* */
-  uint64_t last_change_us;
-  int have_last_change;
-  double throughput_bps;      /* last acknowledged rate given */
-  double link_kbps, link_var; /* link capacity estimate around the last overuses */
-  int link_valid;
+  /* the trendline window: a point per group, rebuilt whole once per wrap */
+  struct {
+    double x, y;
+  } hist[BWE_TREND_WINDOW];
 } bwe_delay_t;
 
 void bwe_delay_init(bwe_delay_t *d, uint64_t start_bps, uint64_t min_bps, uint64_t max_bps);
@@ -101,18 +114,26 @@ void bwe_delay_set(bwe_delay_t *d, uint64_t now_us, uint64_t bps);
  * three cuts, 1 s apart, from 1.2 Mbit/s to a 250 kbit/s cap. */
 #define BWE_LOSS_DELIVERED 0.3
 
+/* Field order is cache-line order, as bwe_delay_t's: line 0 what every packet and every
+ * feedback touch, line 1 the rest of the per-feedback scalars, then the two rings (a
+ * feedback touches one or two entries of each). */
 typedef struct {
-  double bps, min_bps, max_bps;
+  /* line 0 */
+  uint64_t last_decrease_us; /* per packet: bwe_loss_counts */
   uint32_t win_received, win_lost;
   uint64_t win_start_us;
   int win_started;
+  int decreased_this_window;
+  double bps, min_bps, max_bps;
+  int have_decrease, hist_n;
+  /* line 1 */
+  int hist_head;
+  int dq_head, dq_n, dq_ok; /* (the deque below) */
   double last_ratio;
-  uint64_t last_decrease_us;
-  int have_decrease, decreased_this_window;
+  uint64_t latest_us; /* newest now_us given to bwe_loss_update */
   struct {
     uint64_t t, bps;
   } hist[BWE_LOSS_HIST]; /* the combined estimate, newest at head-1 */
-  int hist_n, hist_head;
   /* The same samples as a monotonic deque (sliding-window minimum): times and estimates
    * both increasing from the front, the front the minimum of the last second. Exact only
    * while time does not go back; when it does (dq_ok 0) the minimum is read from hist as
@@ -120,8 +141,6 @@ typedef struct {
   struct {
     uint64_t t, bps;
   } dq[BWE_LOSS_HIST];
-  int dq_head, dq_n, dq_ok;
-  uint64_t latest_us; /* newest now_us given to bwe_loss_update */
 } bwe_loss_t;
 
 void bwe_loss_init(bwe_loss_t *l, uint64_t start_bps, uint64_t min_bps, uint64_t max_bps);
