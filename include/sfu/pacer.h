@@ -112,6 +112,10 @@ int sfu_pacer_push_ref(sfu_pacer_t *p, uint64_t now_us, int prio, const void *re
  * it counts as sent (waited 0), as if pushed and popped at once; the owner sends it from
  * its own buffer, which saves the two copies. 0: nothing changed, push it. */
 int sfu_pacer_admit(sfu_pacer_t *p, uint64_t now_us, size_t len);
+/* 1 if sfu_pacer_admit at now_us would let a packet through (its decision does not
+ * depend on the packet's size), changing nothing: the owner that can queue a packet more
+ * cheaply than it can build it asks before building (router_pace.c). */
+int sfu_pacer_would_admit(sfu_pacer_t *p, uint64_t now_us);
 
 /* The next packet allowed to leave at now_us, copied into out[cap], with its tag and
  * priority (either may be NULL); returns its length, 0 if none is due. A packet larger

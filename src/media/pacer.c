@@ -524,6 +524,13 @@ int sfu_pacer_admit(sfu_pacer_t *p, uint64_t now_us, size_t len) {
   return 1;
 }
 
+int sfu_pacer_would_admit(sfu_pacer_t *p, uint64_t now_us) {
+  if (p->st.queued_packets) return 0;
+  if (!p->rate_bps) return 1;
+  settle(p, now_us); /* the bucket as of now_us: what admit would see, at no cost later */
+  return p->credit > 0;
+}
+
 uint64_t sfu_pacer_rate(const sfu_pacer_t *p) { return p->rate_bps; }
 
 uint64_t sfu_pacer_next_deadline(const sfu_pacer_t *p, uint64_t now_us) {

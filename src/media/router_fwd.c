@@ -261,7 +261,8 @@ static void ref_of(pace_ref_t *pr, view_t *v, const sfu_rtp_hdr_t *h, const sfu_
 static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const pkt_info_t *pi,
                       const sfu_rw_out_t *o, uint16_t twcc, int has_twcc, int rtx, int cluster) {
   sfu_router_peer_t *p = v->viewer;
-  if (!rtx && cluster < 0 && p->pace_due_us != UINT64_MAX && router_pace_busy(r, p)) {
+  /* (bwe_fed first: before its first feedback a viewer is unpaced, router_pace_rate) */
+  if (!rtx && cluster < 0 && p->bwe_fed && router_pace_must_wait(r, p)) {
     /* its expected size: the publisher's, give or take the header extensions */
     pace_ref_t pr;
     ref_of(&pr, v, h, o, twcc, has_twcc);
@@ -289,9 +290,8 @@ static int send_built(sfu_router_t *r, view_t *v, const sfu_rtp_hdr_t *h, const 
     rc = r->cbs.send_rtp ? r->cbs.send_rtp(p->user, buf, (size_t)n, ROUTER_SCRATCH) : SFU_ESTATE;
     if (rc == 0 && has_twcc) router_downlink_sent(p, twcc, r->now_us, (size_t)n, cluster);
   } else {
-    /* built already: if it must wait after all (the first of a run: the queue was empty
-     * but the budget is not), its bytes are copied in, which costs less than building it
-     * again when it leaves */
+    /* admitted (router_pace_must_wait asked), or an RTX: an RTX that must wait is
+     * copied in as bytes (its OSN and RTX numbering are not in a reference) */
     rc = router_pace_send(r, p, buf, (size_t)n, has_twcc, twcc);
   }
   if (rc == 0) {

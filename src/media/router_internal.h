@@ -291,7 +291,7 @@ void router_pace_setup(struct sfu_router_peer *p);
 void router_pace_free(struct sfu_router_peer *p);
 int router_pace_send(sfu_router_t *r, struct sfu_router_peer *p, uint8_t *buf, size_t len,
                      int has_twcc, uint16_t twcc_seq);
-int router_pace_busy(sfu_router_t *r, struct sfu_router_peer *p);
+int router_pace_must_wait(sfu_router_t *r, struct sfu_router_peer *p);
 int router_pace_queue_ref(sfu_router_t *r, struct sfu_router_peer *p, const pace_ref_t *ref,
                           size_t wire_len);
 void router_pace_rate(sfu_router_t *r, struct sfu_router_peer *p, uint64_t now_us);

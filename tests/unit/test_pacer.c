@@ -398,35 +398,46 @@ TEST(bad_input) {
   sfu_pacer_free(NULL);
 }
 
+/* sfu_pacer_admit, after checking that sfu_pacer_would_admit (asked twice: it changes
+ * nothing) gives the same decision for a packet of any size. */
+static int admit(sfu_pacer_t *p, uint64_t now_us, size_t len) {
+  int w = sfu_pacer_would_admit(p, now_us);
+  CHECK_EQ_INT(sfu_pacer_would_admit(p, now_us), w);
+  int a = sfu_pacer_admit(p, now_us, len);
+  if (len) CHECK_EQ_INT(a, w);
+  return a;
+}
+
 /* The owner's fast path: admitted while nothing is queued and the budget allows, the size
  * taken from the budget exactly as a pop would; refused (nothing changed) otherwise, so
- * that a packet never overtakes a queued one. */
+ * that a packet never overtakes a queued one. sfu_pacer_would_admit says the same
+ * beforehand without spending or counting anything. */
 TEST(admit_fast_path) {
   sfu_pacer_t *p = sfu_pacer_new(0, 0);
   REQUIRE(p);
   /* unpaced: always, while nothing is queued */
-  for (int i = 0; i < 100; i++) CHECK_EQ_INT(sfu_pacer_admit(p, T0, 1200), 1);
-  CHECK_EQ_INT(sfu_pacer_admit(p, T0, 0), 0);
+  for (int i = 0; i < 100; i++) CHECK_EQ_INT(admit(p, T0, 1200), 1);
+  CHECK_EQ_INT(admit(p, T0, 0), 0);
   /* 1 Mbps, a full 5 ms bucket = 5,000 bits: one 1,200-byte packet empties it */
   sfu_pacer_set_rate(p, T0, 1000000);
   CHECK_EQ_INT(sfu_pacer_rate(p), 1000000);
-  CHECK_EQ_INT(sfu_pacer_admit(p, T0, 1200), 1);
-  CHECK_EQ_INT(sfu_pacer_admit(p, T0, 1200), 0);
+  CHECK_EQ_INT(admit(p, T0, 1200), 1);
+  CHECK_EQ_INT(admit(p, T0, 1200), 0);
   /* the debt (9,600 - 5,000 bits) is paid back after 4.6 ms at 1 Mbps */
-  CHECK_EQ_INT(sfu_pacer_admit(p, T0 + 4600, 1200), 0);
-  CHECK_EQ_INT(sfu_pacer_admit(p, T0 + 4601, 1200), 1);
+  CHECK_EQ_INT(admit(p, T0 + 4600, 1200), 0);
+  CHECK_EQ_INT(admit(p, T0 + 4601, 1200), 1);
   /* what admit spent counts for a pushed packet too: it waits for the same debt */
   CHECK_EQ_INT(push(p, T0 + 4601, SFU_PACER_PRIO_VIDEO, 1200, 7), 0);
   CHECK_EQ_INT(sfu_pacer_next_deadline(p, T0 + 4601), T0 + 4601 + 9600);
   /* something queued: refused even with budget (FIFO) */
-  CHECK_EQ_INT(sfu_pacer_admit(p, T0 + SEC, 100), 0);
+  CHECK_EQ_INT(admit(p, T0 + SEC, 100), 0);
   uint8_t out[SFU_PACER_SLOT];
   uint32_t tag = 0;
   CHECK_EQ_INT(sfu_pacer_pop(p, T0 + SEC, out, sizeof out, &tag, NULL), 1200);
   CHECK_EQ_INT(tag, 7);
   /* the pop took the full bucket below 0 again: admitted once it is paid back */
-  CHECK_EQ_INT(sfu_pacer_admit(p, T0 + SEC, 100), 0);
-  CHECK_EQ_INT(sfu_pacer_admit(p, T0 + SEC + 4601, 100), 1);
+  CHECK_EQ_INT(admit(p, T0 + SEC, 100), 0);
+  CHECK_EQ_INT(admit(p, T0 + SEC + 4601, 100), 1);
   sfu_pacer_stats_t st;
   sfu_pacer_stats(p, &st);
   CHECK_EQ_INT(st.sent_packets, 100 + 1 + 1 + 1 + 1);
