@@ -26,7 +26,9 @@ viewer i capped at MaxLayer i % 3, the third uncapped), B (P publishers -> P vie
 receiving all P streams); --meetings M runs M copies side by side on the one loop.
 The viewers send transport-cc feedback as browsers do (sfu-load's default), so the
 worker's downlink estimation, probing and pacing run too; --no-twcc-feedback turns it off
-(the cost of estimation on top of forwarding is the difference). Options: --help."""
+(the cost of estimation on top of forwarding is the difference). The publishers send each
+frame at once unless --publisher-pace F (paced at F x their bitrate in 5 ms bursts, as a
+browser's sender: libwebrtc paces at 2.5 x its estimate). Options: --help."""
 
 import argparse
 import glob
@@ -190,6 +192,8 @@ def setup(w, lc, o):
     pub = {"codec": "VP8", "layers": layers, "rtx": True, "fps": o.fps}
     if o.bitrate:
         pub["bitrate"] = o.bitrate
+    if o.publisher_pace:
+        pub["pace"] = o.publisher_pace
     mids, sids = [], []
     for m in range(o.meetings):
         mid = w.create_meeting(**fields)["MeetingId"]
@@ -284,6 +288,9 @@ def main():
     ap.add_argument("--publishers", type=int, default=25)
     ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--bitrate", type=int, default=0, help="top layer bits/s (0: default)")
+    ap.add_argument("--publisher-pace", type=float, default=0,
+                    help="publishers pace at this x their bitrate in 5 ms bursts, as a "
+                         "browser does (libwebrtc 2.5); 0: each frame at once (default)")
     ap.add_argument("--fps", type=int, default=15)
     ap.add_argument("--meetings", type=int, default=1, help="copies of the scenario")
     ap.add_argument("--seconds", type=float, default=10)
@@ -324,6 +331,7 @@ def main():
     w.start(ready_timeout=60 if o.wrap else 10)
     lc = None
     res = {"label": o.label, "scenario": o.scenario, "gso": not o.no_gso, "bitrate": o.bitrate, "fps": o.fps,
+           "publisher_pace": o.publisher_pace,
            "seconds": o.seconds, "load_avg": open("/proc/loadavg").read().split()[:3],
            "callgrind": bool(o.cg_out), "twcc_feedback": not o.no_twcc_feedback}
     try:

@@ -4,6 +4,9 @@
 #   2M     the issue's own condition, "100 viewers at 2 Mbps each": 4 meetings of one
 #          3-layer publisher (2 Mbit/s top layer, FHD meetings: 25 attendees at most) and
 #          24 viewers each, 96 viewers on the one loop;
+#   2M-paced  the same with publishers that pace as a browser does (2.5 x their bitrate,
+#          5 ms bursts: a frame reaches the worker spread over ~25 ms, not as one wall;
+#          the other scenarios' publishers send each frame at once);
 #   A-top  100 viewers of one publisher at sfu-load's default (~1.2 Mbit/s top layer);
 # each with the viewers' transport-cc feedback (the worker estimates, allocates, probes
 # and paces every viewer: "on") and without (--no-twcc-feedback: nothing estimated,
@@ -43,11 +46,13 @@ PY=${PYTHON:-python3}
 NICE=${BENCH_NICE:--10}
 ninja -C "$BUILD" sfu-worker tools/sfu-load bench/libsfu_alloc_shim.so bench/bench_router_pace >/dev/null
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+# kept if the summary fails (the runs are in $tmp/native.jsonl); removed at the end
+trap 'rm -rf "$tmp"' INT TERM
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 args_of() { # scenario -> forward.py arguments
   case $1 in
   2M) echo "--scenario A-top --meetings 4 --viewers 24 --bitrate 2000000" ;;
+  2M-paced) echo "--scenario A-top --meetings 4 --viewers 24 --bitrate 2000000 --publisher-pace 2.5" ;;
   A-top) echo "--scenario A-top --viewers 100" ;;
   *) echo "unknown scenario $1" >&2 && exit 2 ;;
   esac
@@ -172,3 +177,4 @@ for r in whole:
     print("whole worker loop (callgrind, 20 viewers at 2 Mbit/s), feedback %s: %.0f "
           "instructions per forwarded packet" % (r["label"].split("/")[1], r["instr_per_pkt"]))
 PYEOF
+rm -rf "$tmp"

@@ -10,6 +10,9 @@
  *    "fps":15,"padding":0,"bitrate":0},"receive":2,"rtx":true,"twcc_feedback":true}
  *                                                         → {"id":"p1","offer":"..."}
  *   (bitrate: bits/s of the top layer or single stream, 0 = default; lower layers scaled;
+ *   pace: 0 = each frame sent at once (default), F = paced at F x the total bitrate in
+ *   5 ms bursts as a browser paces (libwebrtc: 2.5), stats "pace" {sent, max_delay_us,
+ *   dropped, queued};
  *   twcc_feedback: send transport-cc feedback for what it receives, default true unless
  *   --no-twcc-feedback, see below)
  *   {"cmd":"answer","id":"p1","sdp":"..."}                  → {"id":"p1","ok":true}
@@ -64,6 +67,7 @@
 #include "load/load_peer.h"
 #include "sfu/dtls.h"
 #include "sfu/err.h"
+#include "sfu/pacer.h"
 #include "sfu/sctp.h"
 #include "sfu/srtp.h"
 
@@ -277,6 +281,9 @@ static void cmd_add(const char *id, const cJSON *req) {
     double bps = json_num(pub, "bitrate", 0);
     if (bps < 0 || bps > 50e6) return reply_err(id, "publish.bitrate: 0..50000000");
     cfg.bitrate_bps = (uint32_t)bps;
+    cfg.pace = json_num(pub, "pace", 0);
+    if (!(cfg.pace == 0 || (cfg.pace >= 1 && cfg.pace <= 100)))
+      return reply_err(id, "publish.pace: 0 (unpaced) or 1..100 (x the bitrate)");
     if (cfg.fps < 1 || cfg.fps > 120) return reply_err(id, "publish.fps: 1..120");
     if (cfg.padding_per_s < 0 || cfg.padding_per_s > 1000)
       return reply_err(id, "publish.padding: 0..1000");
@@ -388,6 +395,15 @@ static cJSON *stats_of(const attendee_t *a) {
     add_u(x, "nack_misses", l->nack_misses);
     add_u(x, "padding", l->padding_sent);
     cJSON_AddItemToArray(layers, x);
+  }
+  if (p->pacer) { /* publish.pace: every RTP packet of ours went through it */
+    sfu_pacer_stats_t ps;
+    sfu_pacer_stats(p->pacer, &ps);
+    cJSON *x = cJSON_AddObjectToObject(o, "pace");
+    add_u(x, "sent", ps.sent_packets);
+    add_u(x, "max_delay_us", ps.max_delay_us);
+    add_u(x, "dropped", ps.dropped_packets);
+    add_u(x, "queued", ps.queued_packets);
   }
   cJSON *recv = cJSON_AddArrayToObject(o, "recv");
   for (size_t i = 0; i < p->n_recv; i++) {

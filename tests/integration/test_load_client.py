@@ -3,7 +3,8 @@ stream) and a viewer connect over loopback UDP (ICE, DTLS, SRTP) with their own 
 and the worker decrypts the publisher's RTP (GetAttendeeStats: RtpPackets, Decrypted
 growing, no decrypt failures). A viewer's transport-cc feedback reaches the worker, which
 estimates its downlink from it; one added with "twcc_feedback": false leaves the estimate
-unknown. The command protocol's errors are checked too."""
+unknown. A publisher that paces (as a browser does) spreads its frames and loses nothing.
+The command protocol's errors are checked too."""
 
 import time
 
@@ -116,6 +117,35 @@ class LoadClientTests(WorkerTest):
         self.lc.remove("v")
         self.assertEqual({s["id"] for s in self.lc.stats()}, {"p"})
 
+    def test_paced_publisher_spreads_its_frames_and_loses_nothing(self):
+        # "pace": 2.5 (x the bitrate, 5 ms bursts, libwebrtc's factor): a frame is 1/15 s
+        # of the bitrate, so most of it waits ~27 ms in the publisher's pacer; every
+        # packet still reaches the worker, decrypted in order, and the viewer sees no gap.
+        pa = self.w.create_attendee(self.mid, "pub")
+        va = self.w.create_attendee(self.mid, "view")
+        pub = {"codec": "VP8", "layers": 3, "fps": 15, "pace": 2.5}
+        offer = self.lc.add("p", publish=pub)
+        rep = self.subscribe(pa, offer, full=True)
+        self.lc.answer("p", rep["SdpAnswer"])
+        self.lc.wait_for("p", lambda s: s["connected"], what="publisher connected")
+        offer = self.lc.add("v", receive=1)
+        self.lc.answer("v", self.subscribe(va, offer, receive=[rep["PublishedStreamId"]]))
+        v = self.lc.wait_for("v", lambda s: s["recv"][0]["packets"] >= 150,
+                             what="viewer receiving", timeout=20)
+        s = self.lc.stats("p")
+        sent = sum(l["packets"] + l["rtx_sent"] + l["resent"] + l["padding"]
+                   for l in s["sent"]["layers"])
+        pace = s["pace"]
+        self.assertEqual(pace["dropped"], 0, s)
+        self.assertLessEqual(pace["sent"] + pace["queued"], sent, s)
+        self.assertGreater(pace["sent"], 100, s)
+        self.assertGreaterEqual(pace["max_delay_us"], 10000, s)  # frames did wait
+        self.assertLess(pace["max_delay_us"], 500000, s)
+        self.assertEqual(s["protect_fail"], 0, s)
+        self.assertEqual(v["recv"][0]["seq_gaps"], 0, v)
+        t = self.transport(pa)
+        self.assertEqual(t["DecryptFailures"], 0, t)
+
     def downlink(self, att):
         v = self.w.ok({"op": "GetAttendeeStats", "MeetingId": self.mid,
                        "AttendeeId": att["AttendeeId"]})["Video"]
@@ -179,6 +209,8 @@ class LoadClientTests(WorkerTest):
                           "publish.codec"),
                          ({"cmd": "add", "id": "x", "publish": {"layers": 2}},
                           "publish.layers"),
+                         ({"cmd": "add", "id": "x", "publish": {"pace": 0.5}},
+                          "publish.pace"),
                          ({"cmd": "add", "id": "x"}, "nothing to publish"),
                          ({"cmd": "frobnicate", "id": "x"}, "cmd"),
                          ({"id": "x"}, "cmd")):

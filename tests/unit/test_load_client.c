@@ -3,7 +3,7 @@
  * sfu_h264_sps_resolution; its VP8 descriptor and keyframe header read back through
  * sfu_vp8_parse; and a publisher wired to a viewer in plain RTP (no SRTP, virtual time)
  * delivers frames the viewer counts as complete, recovers losses by NACK + RTX, and
- * answers a PLI with a keyframe; the viewer reports every arrival in transport-cc
+ * answers a PLI with a keyframe, and paced (as a browser) spreads its frames; the viewer reports every arrival in transport-cc
  * feedback (and what its simulated loss took as lost), on the extension id the worker's
  * answer names, or sends none when configured off. */
 #include <stdlib.h>
@@ -15,6 +15,7 @@
 #include "sfu/codec_h264.h"
 #include "sfu/codec_vp8.h"
 #include "sfu/dtls.h"
+#include "sfu/pacer.h"
 #include "sfu/rtcp.h"
 #include "sfu/rtp.h"
 #include "sfu/sdp.h"
@@ -279,6 +280,8 @@ typedef struct {
   qpkt_t *q;
   size_t head, tail;
   uint64_t now;
+  /* the publisher's RTP bytes handed out per 1 ms step: the largest step */
+  uint64_t step_at, step_bytes, max_step_bytes;
   /* transport-cc feedback from the viewer: packets, and the fates they report */
   uint64_t fb, fb_received, fb_lost, fb_bad;
   uint8_t fb_count_next;
@@ -295,6 +298,11 @@ static void pub_plain(void *user, const uint8_t *buf, size_t len, int rtcp) {
   wire_t *w = user;
   const load_layer_t *l = &w->pub->layers[w->forward_layer];
   uint32_t ssrc = rtcp ? 0 : sfu_rd32(buf + 8);
+  if (!rtcp) {
+    if (w->step_at != w->now) w->step_at = w->now, w->step_bytes = 0;
+    w->step_bytes += len;
+    if (w->step_bytes > w->max_step_bytes) w->max_step_bytes = w->step_bytes;
+  }
   if (rtcp || ssrc == l->ssrc || ssrc == l->rtx_ssrc) enqueue(w, buf, len, 1);
 }
 static void count_twcc(wire_t *w, const uint8_t *buf, size_t len) {
@@ -404,6 +412,39 @@ TEST(vp8_simulcast_publisher_to_viewer) {
     uint64_t frame = w.pub->layers[layer].bitrate_bps / 8 / 15;
     CHECK(w.pub->layers[layer].octets >= expect && w.pub->layers[layer].octets <= expect + 2 * frame);
     CHECK(w.view->recv[0]->lsr != 0); /* the SRs arrived */
+    wire_free(&w);
+  }
+}
+
+/* A paced publisher (cfg.pace 2.5, as libwebrtc paces) hands out at most its 5 ms burst
+ * plus one packet at a time, where an unpaced one hands out each frame (all three layers)
+ * at once; the stream is as clean, every packet leaves, and frames wait for it (a frame
+ * is 1/15 s of the bitrate: ~27 ms at 2.5 x, a keyframe twice that). */
+TEST(paced_publisher_spreads_each_frame) {
+  for (int paced = 0; paced <= 1; paced++) {
+    load_peer_cfg_t pc = {.publish = 1, .codec = LOAD_VP8, .layers = 3, .pub_rtx = 1,
+                          .fps = 15, .pace = paced ? 2.5 : 0};
+    wire_t w;
+    wire_init(&w, &pc, 2);
+    wire_run(&w, 3000000);
+    check_clean(w.view->recv[0], 1280, 720);
+    uint64_t total = 0;
+    for (size_t i = 0; i < 3; i++) total += w.pub->layers[i].bitrate_bps;
+    uint64_t frame = w.pub->layers[2].bitrate_bps / 8 / 15; /* the top layer's alone */
+    if (!paced) {
+      CHECK(w.pub->pacer == NULL);
+      CHECK(w.max_step_bytes >= frame);
+    } else {
+      CHECK(w.max_step_bytes <= total * 5 / 2 * 5000 / 8000000 + 1300); /* 5 ms + a packet */
+      sfu_pacer_stats_t st;
+      sfu_pacer_stats(w.pub->pacer, &st);
+      CHECK_EQ_INT(st.dropped_packets, 0);
+      CHECK(st.max_delay_us >= 15000);
+      CHECK(st.max_delay_us < 100000);
+      uint64_t pkts = 0;
+      for (size_t i = 0; i < 3; i++) pkts += w.pub->layers[i].packets;
+      CHECK_EQ_INT(st.sent_packets + st.queued_packets, pkts);
+    }
     wire_free(&w);
   }
 }
@@ -610,6 +651,7 @@ int main(void) {
   RUN(sps_round_trip);
   RUN(vp8_header_round_trip);
   RUN(vp8_simulcast_publisher_to_viewer);
+  RUN(paced_publisher_spreads_each_frame);
   RUN(viewer_counts_faults);
   RUN(h264_publisher_to_viewer);
   RUN(loss_is_nacked_and_recovered_by_rtx);

@@ -9,6 +9,7 @@
 #include "load_internal.h"
 #include "sfu/demux.h"
 #include "sfu/err.h"
+#include "sfu/pacer.h"
 #include "sfu/rtcp.h"
 #include "sfu/sctp.h"
 #include "sfu/srtp.h"
@@ -61,8 +62,23 @@ static void send_protected(load_peer_t *p, uint8_t *buf, size_t len, size_t cap,
   }
   p->cbs.send(p->cbs.user, buf, len);
 }
+/* A paced publisher's RTP (cfg.pace): what the budget allows now leaves from buf, the
+ * rest waits in the pacer in order (a full queue drops, counted in its stats) and leaves
+ * from load_peer_handle_timeout. RTCP is never paced (libwebrtc does not pace it). */
 void load_send_rtp(load_peer_t *p, uint8_t *buf, size_t len, size_t cap) {
+  if (p->pacer && !sfu_pacer_admit(p->pacer, p->now_us, len)) {
+    (void)sfu_pacer_push(p->pacer, p->now_us, SFU_PACER_PRIO_VIDEO, buf, len, 0);
+    return;
+  }
   send_protected(p, buf, len, cap, 0);
+}
+
+/* The pacer's drain: protected in its slot (room leaves SFU_PACER_TAIL for the tag). */
+static size_t send_paced(void *ctx, uint8_t *pkt, size_t len, size_t room, uint32_t tag,
+                         int prio) {
+  (void)tag, (void)prio;
+  send_protected(ctx, pkt, len, room, 0);
+  return len;
 }
 void load_send_rtcp(load_peer_t *p, uint8_t *buf, size_t len, size_t cap) {
   send_protected(p, buf, len, cap, 1);
@@ -278,7 +294,8 @@ uint64_t load_peer_next_deadline(const load_peer_t *p) {
   }
   uint64_t m[] = {p->cfg.publish ? p->next_frame_us : UINT64_MAX, p->next_rtcp_us,
                   p->cfg.publish ? p->next_pad_us : UINT64_MAX, p->next_nack_us,
-                  p->remb_bps ? p->next_remb_us : UINT64_MAX, sfu_twcc_recv_deadline(&p->twcc)};
+                  p->remb_bps ? p->next_remb_us : UINT64_MAX, sfu_twcc_recv_deadline(&p->twcc),
+                  p->pacer ? sfu_pacer_next_deadline(p->pacer, p->now_us) : UINT64_MAX};
   for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
     if (m[i] < d) d = m[i];
   return d;
@@ -311,6 +328,8 @@ void load_peer_handle_timeout(load_peer_t *p, uint64_t now_us) {
     if (!load_peer_connected(p)) return;
     load_peer_start_media(p, now_us);
   }
+  /* What waited first: a new frame's packets queue behind it. */
+  if (p->pacer && sfu_pacer_queued(p->pacer)) sfu_pacer_drain(p->pacer, now_us, send_paced, p);
   if (p->cfg.publish && now_us >= p->next_frame_us) {
     load_pub_frame(p, now_us);
     uint64_t iv = 1000000u / (unsigned)p->cfg.fps;

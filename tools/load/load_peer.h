@@ -65,6 +65,10 @@ typedef struct {
   int padding_per_s;    /* padding-only packets per second per layer (0: none) */
   uint32_t bitrate_bps; /* top layer / single stream bits per second, 0: the default
                            (1.2 Mbit/s / 800 kbit/s); lower layers keep their ratio */
+  double pace;          /* > 0: what we publish leaves paced at pace x its total bitrate
+                           in bursts of 5 ms (pacer.h), as a browser's sender paces
+                           (libwebrtc: 2.5 x its estimate); 0: each frame goes to the
+                           socket at once (a wall of packets per frame) */
   size_t n_recv;        /* recvonly sections */
   int recv_rtx;         /* offer RTX in the receive sections */
   int no_twcc_fb;       /* send no transport-cc feedback (still offered, as before it
@@ -156,6 +160,7 @@ typedef struct load_peer {
   uint64_t next_remb_us;
   load_layer_t layers[3];
   size_t n_layers;
+  struct sfu_pacer *pacer;     /* cfg.pace > 0: our RTP (media, RTX, padding) waits here */
   load_recv_t *recv[LOAD_MAX_RECV];
   size_t n_recv;
   double loss;                 /* fraction of incoming media dropped before processing */

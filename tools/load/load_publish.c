@@ -7,6 +7,7 @@
 
 #include "load_codec.h"
 #include "load_internal.h"
+#include "sfu/pacer.h"
 #include "sfu/rtcp.h"
 #include "sfu/rtp.h"
 
@@ -45,10 +46,21 @@ int load_pub_init(load_peer_t *p) {
     l->hist = calloc(LOAD_HIST, sizeof *l->hist);
     if (!l->hist) return -1;
   }
+  if (p->cfg.pace > 0) {
+    /* The rate a browser would pace at if its estimate were just what it sends (on a
+     * good uplink it is higher: a lower bound of the spreading). */
+    uint64_t total = 0;
+    for (size_t i = 0; i < p->n_layers; i++) total += p->layers[i].bitrate_bps;
+    p->pacer = sfu_pacer_new(0, 0);
+    if (!p->pacer) return -1;
+    sfu_pacer_set_rate(p->pacer, 0, (uint64_t)(p->cfg.pace * (double)total));
+  }
   return 0;
 }
 
 void load_pub_free(load_peer_t *p) {
+  sfu_pacer_free(p->pacer);
+  p->pacer = NULL;
   for (size_t i = 0; i < p->n_layers; i++) {
     free(p->layers[i].hist);
     p->layers[i].hist = NULL;
