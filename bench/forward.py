@@ -27,8 +27,9 @@ receiving all P streams); --meetings M runs M copies side by side on the one loo
 The viewers send transport-cc feedback as browsers do (sfu-load's default), so the
 worker's downlink estimation, probing and pacing run too; --no-twcc-feedback turns it off
 (the cost of estimation on top of forwarding is the difference). The publishers send each
-frame at once unless --publisher-pace F (paced at F x their bitrate in 5 ms bursts, as a
-browser's sender: libwebrtc paces at 2.5 x its estimate). Options: --help."""
+frame at once (as libwebrtc's pacer does since its 40 ms burst interval, for a frame under
+40 ms of its rate) unless --publisher-pace F (paced at F x their bitrate in 5 ms bursts,
+as libwebrtc paced before: 2.5 x its estimate). Options: --help."""
 
 import argparse
 import glob
@@ -289,8 +290,9 @@ def main():
     ap.add_argument("--layers", type=int, default=1)
     ap.add_argument("--bitrate", type=int, default=0, help="top layer bits/s (0: default)")
     ap.add_argument("--publisher-pace", type=float, default=0,
-                    help="publishers pace at this x their bitrate in 5 ms bursts, as a "
-                         "browser does (libwebrtc 2.5); 0: each frame at once (default)")
+                    help="publishers pace at this x their bitrate in 5 ms bursts, as "
+                         "libwebrtc did before its 40 ms bursts (2.5); 0: each frame at once "
+                         "(default)")
     ap.add_argument("--fps", type=int, default=15)
     ap.add_argument("--meetings", type=int, default=1, help="copies of the scenario")
     ap.add_argument("--seconds", type=float, default=10)

@@ -82,7 +82,7 @@ if bars:
     ax2.set_xticks(range(len(bars)))
     ax2.set_xticklabels([b[0] for b in bars], fontsize=8)
     ax2.set_ylabel("instructions per forwarded packet (callgrind)")
-    ax2.set_title("router alone (100 viewers, no SRTP / kernel);\nwhole loop (20 viewers at 2 Mbit/s)",
+    ax2.set_title("router alone (100 viewers, no SRTP / kernel);\nwhole loop (viewers at 2 Mbit/s)",
                   fontsize=9)
 fig.suptitle("sfu-worker: issue 8 estimation + pacing on top of forwarding — %s, load %s"
              % (doc.get("cpu", ""), doc.get("load_at_start", "?")), fontsize=10)

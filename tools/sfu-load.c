@@ -10,9 +10,10 @@
  *    "fps":15,"padding":0,"bitrate":0},"receive":2,"rtx":true,"twcc_feedback":true}
  *                                                         → {"id":"p1","offer":"..."}
  *   (bitrate: bits/s of the top layer or single stream, 0 = default; lower layers scaled;
- *   pace: 0 = each frame sent at once (default), F = paced at F x the total bitrate in
- *   5 ms bursts as a browser paces (libwebrtc: 2.5), stats "pace" {sent, max_delay_us,
- *   dropped, queued};
+ *   pace: 0 = each frame sent at once (default: what libwebrtc's pacer does since its
+ *   40 ms burst interval, for frames under 40 ms of its rate), F = paced at F x the total
+ *   bitrate in 5 ms bursts (libwebrtc's older pacer: 2.5 x its estimate), stats "pace"
+ *   {sent, max_delay_us, dropped, queued};
  *   twcc_feedback: send transport-cc feedback for what it receives, default true unless
  *   --no-twcc-feedback, see below)
  *   {"cmd":"answer","id":"p1","sdp":"..."}                  → {"id":"p1","ok":true}

@@ -76,7 +76,7 @@ class LoadClient:
     def add(self, aid, publish=None, receive=0, rtx=True, twcc_feedback=None):
         """Returns the attendee's SDP offer. publish: None, or a dict with codec
         ("VP8"/"H264"), layers (1/3), rtx, ssrcs, fps, padding, bitrate, pace (x the
-        bitrate: paced as a browser sends, 0 = each frame at once). twcc_feedback: False
+        bitrate: 5 ms bursts, 0 = each frame at once). twcc_feedback: False
         for a viewer that sends no transport-cc feedback (None: sfu-load's default, on
         unless it was started with --no-twcc-feedback)."""
         req = {"cmd": "add", "id": aid, "receive": receive, "rtx": rtx}

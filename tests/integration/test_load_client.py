@@ -3,7 +3,7 @@ stream) and a viewer connect over loopback UDP (ICE, DTLS, SRTP) with their own 
 and the worker decrypts the publisher's RTP (GetAttendeeStats: RtpPackets, Decrypted
 growing, no decrypt failures). A viewer's transport-cc feedback reaches the worker, which
 estimates its downlink from it; one added with "twcc_feedback": false leaves the estimate
-unknown. A publisher that paces (as a browser does) spreads its frames and loses nothing.
+unknown. A publisher that paces (5 ms bursts) spreads its frames and loses nothing.
 The command protocol's errors are checked too."""
 
 import time

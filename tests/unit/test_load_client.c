@@ -2,10 +2,10 @@
  * worker's own SDP code; the SPS it writes gives back its size through
  * sfu_h264_sps_resolution; its VP8 descriptor and keyframe header read back through
  * sfu_vp8_parse; and a publisher wired to a viewer in plain RTP (no SRTP, virtual time)
- * delivers frames the viewer counts as complete, recovers losses by NACK + RTX, and
- * answers a PLI with a keyframe, and paced (as a browser) spreads its frames; the viewer reports every arrival in transport-cc
- * feedback (and what its simulated loss took as lost), on the extension id the worker's
- * answer names, or sends none when configured off. */
+ * delivers frames the viewer counts as complete, recovers losses by NACK + RTX, answers
+ * a PLI with a keyframe, and paced (5 ms bursts) spreads its frames; the viewer reports
+ * every arrival in transport-cc feedback (and what its simulated loss took as lost), on
+ * the extension id the worker's answer names, or sends none when configured off. */
 #include <stdlib.h>
 #include <string.h>
 

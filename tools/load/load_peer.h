@@ -66,9 +66,10 @@ typedef struct {
   uint32_t bitrate_bps; /* top layer / single stream bits per second, 0: the default
                            (1.2 Mbit/s / 800 kbit/s); lower layers keep their ratio */
   double pace;          /* > 0: what we publish leaves paced at pace x its total bitrate
-                           in bursts of 5 ms (pacer.h), as a browser's sender paces
-                           (libwebrtc: 2.5 x its estimate); 0: each frame goes to the
-                           socket at once (a wall of packets per frame) */
+                           in bursts of 5 ms (pacer.h), as libwebrtc paced before its
+                           40 ms burst interval (2.5 x its estimate); 0: each frame goes
+                           to the socket at once, as a current libwebrtc sender sends a
+                           frame under 40 ms of its pacing rate */
   size_t n_recv;        /* recvonly sections */
   int recv_rtx;         /* offer RTX in the receive sections */
   int no_twcc_fb;       /* send no transport-cc feedback (still offered, as before it

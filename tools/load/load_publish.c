@@ -47,8 +47,8 @@ int load_pub_init(load_peer_t *p) {
     if (!l->hist) return -1;
   }
   if (p->cfg.pace > 0) {
-    /* The rate a browser would pace at if its estimate were just what it sends (on a
-     * good uplink it is higher: a lower bound of the spreading). */
+    /* The rate libwebrtc would pace at if its estimate were just what it sends (on a
+     * good uplink it is higher: this spreads a frame the most). */
     uint64_t total = 0;
     for (size_t i = 0; i < p->n_layers; i++) total += p->layers[i].bitrate_bps;
     p->pacer = sfu_pacer_new(0, 0);
