@@ -29,6 +29,7 @@
 #include "sfu/allocator.h"
 
 #include "alloc_count.h"
+#include "bench_clock.h"
 
 #define BATCH 256
 #define STEP_US 100000ull
@@ -38,12 +39,6 @@ static sfu_alloc_stream_t streams[SFU_ALLOC_MAX_STREAMS];
 static int8_t out[SFU_ALLOC_MAX_STREAMS], out_tid[SFU_ALLOC_MAX_STREAMS];
 static size_t nstreams = 25;
 static uint64_t switches, paused_runs;
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int open_instructions(void) {
   struct perf_event_attr pe;

@@ -26,6 +26,7 @@
 #include "sfu/bwe.h"
 
 #include "alloc_count.h"
+#include "bench_clock.h"
 
 #define MAX_TRANSPORTS 10000
 #define MAX_PACKETS 4096
@@ -41,12 +42,6 @@ typedef struct {
 static transport_t transports[MAX_TRANSPORTS];
 static sfu_rtcp_twcc_pkt_t pkts[MAX_PACKETS];
 static uint64_t send_times[MAX_PACKETS];
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t xorshift(uint64_t *s) {
   *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;

@@ -36,6 +36,7 @@
 #include "sfu/router.h"
 
 #include "alloc_count.h"
+#include "bench_clock.h"
 
 #define PKT_LEN 1200
 #define MAX_VIEWERS 10000
@@ -62,12 +63,6 @@ static void in(sfu_pacer_t *p, uint64_t now, int prio, const uint8_t *pkt, size_
 static sfu_pacer_t *pacers[MAX_VIEWERS];
 static int nviewers = 100;
 static uint64_t kbps = 2000;
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static int perf_open(void) {
   struct perf_event_attr a;

@@ -23,6 +23,7 @@
 #include "sfu/srtp.h"
 
 #include "alloc_count.h"
+#include "bench_clock.h"
 
 #define BATCH 64
 #define PKT_LEN 1200
@@ -44,12 +45,6 @@ typedef struct {
 static bench_transport_t transports[MAX_TRANSPORTS];
 static slot_t slots[BATCH];
 static int ntransports = 100, nssrcs = 8;
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 __attribute__((noinline)) void bench_stage_protect(slot_t *s, int n);
 

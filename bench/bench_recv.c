@@ -37,6 +37,7 @@
 #include "sfu/transport_table.h"
 
 #include "alloc_count.h"
+#include "bench_clock.h"
 
 #define NTRANSPORTS_MAX 10000
 static int ntransports = 1000; /* --transports=N */
@@ -68,12 +69,6 @@ static slot_t slots[BATCH];
 static sfu_rtp_ext_map_t ext_map;
 static uint64_t sink; /* defeats dead-code elimination */
 static sfu_srtp_backend_t backend; /* the sfu_srtp backend measured in this run */
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* One plaintext packet, as Chromium's simulcast sender would produce it. */
 static size_t build_packet(uint8_t *p, bench_transport_t *t, uint64_t n) {

@@ -29,6 +29,7 @@
 #include "sfu/srtp.h"
 
 #include "alloc_count.h"
+#include "bench_clock.h"
 
 #define BATCH 64
 #define RTP_LEN 1200
@@ -47,12 +48,6 @@ static const char *op_names[OPS] = {"protect_rtp", "unprotect_rtp", "protect_rtc
 static slot_t slots[BATCH];
 static int nssrcs = 4;
 static size_t rtcp_len = 48;
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void fail(const char *what) {
   fprintf(stderr, "%s failed\n", what);

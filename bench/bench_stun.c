@@ -21,16 +21,11 @@
 #include "sfu/stun.h"
 
 #include "alloc_count.h"
+#include "bench_clock.h"
 
 #define LFRAG "Wk3a"
 #define RFRAG "bC8s0T5pQx2mR7vZ"
 #define LPWD "Jq5XnV2bT9cLmW4sKd8ePz"
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t responses;
 static void on_send(void *user, const sfu_addr_t *to, const uint8_t *buf, size_t len) {
