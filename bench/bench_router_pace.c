@@ -200,7 +200,7 @@ static void publish_layer(int l) {
 }
 
 static int setup(void) {
-  sfu_router_config_t cfg = {1280, 720, 1920, 1080, 2500000, 25, 0, 0};
+  sfu_router_config_t cfg = {1280, 720, 1920, 1080, 2500000, 25, 0, 0, 0};
   sfu_router_cbs_t cbs = {send_rtp, send_rtcp, on_ev, NULL, NULL};
   R = sfu_router_new(&cfg, &cbs);
   if (!R) return -1;

@@ -166,6 +166,8 @@ uint64_t sfu_pacer_next_deadline(const sfu_pacer_t *p, uint64_t now_us);
 
 /* The rate set (0: unpaced). */
 uint64_t sfu_pacer_rate(const sfu_pacer_t *p);
+/* The burst set (sfu_pacer_set_burst; SFU_PACER_DEFAULT_BURST_US if never). */
+uint64_t sfu_pacer_burst(const sfu_pacer_t *p);
 
 void sfu_pacer_stats(const sfu_pacer_t *p, sfu_pacer_stats_t *out);
 

@@ -58,6 +58,9 @@ typedef struct {
    * so the core reads no clock. The worker measures it when the loop starts
    * (loop_media.c); tests leave 0 (their virtual clock is the epoch). */
   int64_t wall_offset_us;
+  /* The viewers' pacers' burst (router.h pace_burst_us; the worker's --pacer-burst-ms);
+   * 0: the pacer's default, 5 ms. */
+  uint64_t pacer_burst_us;
 } sfu_rtc_config_t;
 
 typedef struct {

@@ -208,6 +208,7 @@ cJSON *sfu_control_attendee_video_json(const sfu_router_t *r, const sfu_router_p
         add_u64(pc, "QueuedPackets", d.pacer_queued_packets);
         add_u64(pc, "SentPackets", d.pacer_sent_packets);
         add_u64(pc, "MaxDelayUs", d.pacer_max_delay_us);
+        add_u64(pc, "BurstUs", d.pacer_burst_us);
         add_u64(pc, "Dropped", d.pacer_dropped);
       }
     }

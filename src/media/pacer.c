@@ -532,6 +532,7 @@ int sfu_pacer_would_admit(sfu_pacer_t *p, uint64_t now_us) {
 }
 
 uint64_t sfu_pacer_rate(const sfu_pacer_t *p) { return p->rate_bps; }
+uint64_t sfu_pacer_burst(const sfu_pacer_t *p) { return p->burst_us; }
 
 uint64_t sfu_pacer_next_deadline(const sfu_pacer_t *p, uint64_t now_us) {
   if (p->st.queued_packets == 0) return UINT64_MAX;

@@ -78,6 +78,8 @@ void router_pace_setup(sfu_router_peer_t *p) {
   if (p->pacer) return;
   p->pacer = sfu_pacer_new(0, 0);
   p->pace_due_us = UINT64_MAX;
+  /* the meeting's burst (router.h pace_burst_us), else the pacer's 5 ms */
+  if (p->pacer && p->r->cfg.pace_burst_us) sfu_pacer_set_burst(p->pacer, 0, p->r->cfg.pace_burst_us);
 }
 
 /* Queued packets go with it (the pacer's pool). */
@@ -265,5 +267,6 @@ void router_pace_info(const sfu_router_peer_t *p, sfu_router_downlink_info_t *ou
   out->pacer_queued_packets = st.queued_packets;
   out->pacer_sent_packets = st.sent_packets;
   out->pacer_max_delay_us = st.max_delay_us;
+  out->pacer_burst_us = sfu_pacer_burst(p->pacer);
   out->pacer_dropped = st.dropped_packets + p->pace_refused;
 }

@@ -101,6 +101,7 @@ static rtc_router_t *meeting_router(sfu_rtc_t *r, sfu_meeting_t *m) {
   cfg.max_stream_bitrate_bps = sfu_features_is_hd(&m->features) ? 2500000 : 1500000;
   cfg.max_streams = SFU_ROUTER_MAX_STREAMS;
   cfg.receive_bitrate_bps = (uint32_t)m->features.receive_kbps * 1000u;
+  cfg.pace_burst_us = r->cfg.pacer_burst_us;
   sfu_router_cbs_t cbs = {send_rtp, send_rtcp, on_router_event, rr, release_ssrc};
   rr->router = sfu_router_new(&cfg, &cbs);
   if (!rr->router) {

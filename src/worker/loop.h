@@ -31,6 +31,7 @@ typedef struct sfu_loop {
   sfu_mq_t *control_inbox; /* where replies and events go (the control thread's queue) */
   const struct sfu_dtls_cert *cert; /* the worker's DTLS identity, shared read-only (issue 3) */
   unsigned tcp_max_conns; /* ICE-TCP connection budget (fd_budget.h); 0: none accepted */
+  uint64_t pacer_burst_us; /* --pacer-burst-ms (0: the pacer's default) */
 
   /* loop thread only */
   uv_thread_t thread;

@@ -57,7 +57,8 @@ int sfu_loop_media_open(sfu_loop_media_t **out, struct sfu_loop *l,
   m->armed_us = UINT64_MAX;
   sfu_rtc_config_t cfg = {.announce_ip = l->ctx.announce_ip,
                           .udp_port = (uint16_t)l->udp_port,
-                          .tcp_port = (uint16_t)l->tcp_port};
+                          .tcp_port = (uint16_t)l->tcp_port,
+                          .pacer_burst_us = l->pacer_burst_us};
   /* issue 9: the audio mixer is on unless SFU_AUDIO_MIXER=0 (an operator's way back to
    * answers without the mix stream; docs/operations.md). Read at loop start. */
   const char *mix = getenv("SFU_AUDIO_MIXER");

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sfu/pacer.h"
 #include "sfu/ids.h"
 #include "sfu/log.h"
 #include "sfu/srtp.h"
@@ -27,6 +28,7 @@ enum {
   OPT_MAX_DURATION,
   OPT_SRTP_BACKEND,
   OPT_MAX_MEETINGS,
+  OPT_PACER_BURST,
   OPT_HELP,
   OPT_VERSION
 };
@@ -44,6 +46,7 @@ static const struct option g_opts[] = {
     {"max-meeting-duration", required_argument, NULL, OPT_MAX_DURATION},
     {"srtp-backend", required_argument, NULL, OPT_SRTP_BACKEND},
     {"max-meetings", required_argument, NULL, OPT_MAX_MEETINGS},
+    {"pacer-burst-ms", required_argument, NULL, OPT_PACER_BURST},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0}};
@@ -70,6 +73,8 @@ static void usage(FILE *f) {
       "                            (libsrtp2 as packaged) (openssl)\n"
       "  --max-meetings N          meetings this worker holds at most, replicas included;\n"
       "                            more are refused with LimitExceeded (" STR(SFU_DEFAULT_MAX_MEETINGS) ")\n"
+      "  --pacer-burst-ms N        what a viewer's pacer lets go at once, in ms of its rate,\n"
+      "                            1 to 100 (5; libwebrtc's own pacer uses 40: docs/operations.md)\n"
       "  --help                    this text\n"
       "  --version                 print the version\n"
       "\n"
@@ -122,6 +127,7 @@ static void defaults(sfu_worker_opts_t *o) {
   o->idle_timeout_us = 300ull * 1000000;
   o->max_duration_us = 86400ull * 1000000;
   o->max_meetings = SFU_DEFAULT_MAX_MEETINGS;
+  o->pacer_burst_us = SFU_PACER_DEFAULT_BURST_US;
 }
 
 /* Applies one flag; returns 0, or -1 with the reason in *why. */
@@ -166,6 +172,11 @@ static int apply(sfu_worker_opts_t *o, int c, const char *v, const char **why) {
       *why = "must be an integer from 1 to 1000000";
       if (parse_long(v, 1, SFU_MAX_MEETINGS_LIMIT, &n)) return -1;
       o->max_meetings = (size_t)n;
+      return 0;
+    case OPT_PACER_BURST:
+      *why = "must be an integer number of milliseconds from 1 to 100";
+      if (parse_long(v, 1, 100, &n)) return -1;
+      o->pacer_burst_us = (uint64_t)n * 1000u;
       return 0;
     case OPT_SRTP_BACKEND: {
       *why = "must be openssl or libsrtp";

@@ -24,6 +24,7 @@ typedef struct {
   uint64_t max_duration_us; /* --max-meeting-duration */
   int srtp_backend;         /* --srtp-backend: sfu_srtp_backend_t (0: OpenSSL) */
   size_t max_meetings;      /* --max-meetings */
+  uint64_t pacer_burst_us;  /* --pacer-burst-ms: the viewers' pacers' burst (issue 8) */
 } sfu_worker_opts_t;
 
 /* Returns 0 to run, 1 if --help/--version was printed (exit 0), -1 on a bad flag (a

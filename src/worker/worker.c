@@ -521,6 +521,7 @@ static int start(worker_t *w) {
   for (int i = 0; i < w->opts.loops; i++) {
     w->loops[i].cert = w->cert;
     w->loops[i].tcp_max_conns = tcp_budget;
+    w->loops[i].pacer_burst_us = w->opts.pacer_burst_us;
     int rc = sfu_loop_start(&w->loops[i], i, w->opts.announce_ip, w->opts.udp_port + i,
                             w->opts.tcp_port + i, &cfg, &w->inbox);
     if (rc) {

@@ -178,6 +178,7 @@ class LoadClientTests(WorkerTest):
                 self.fail("vfb: no feedback-based estimate: %s / %s" % (d, self.lc.stats("vfb")))
             time.sleep(0.1)
         self.assertTrue(d["TransportCc"], d)
+        self.assertEqual(d["Pacer"]["BurstUs"], 5000, d)  # the default burst
         s = self.lc.stats("vfb")
         self.assertGreater(s["recv"][0]["packets"], 20, s)
         self.assertNotEqual(s["twcc_ext"], 0, s)
@@ -226,6 +227,35 @@ class LoadClientTests(WorkerTest):
         self.assertIn("ice-ufrag", str(cm.exception))
         with self.assertRaises(LoadError):
             self.lc.pli("dup", "7")
+
+
+class PacerBurstFlagTests(WorkerTest):
+    """--pacer-burst-ms reaches every viewer's pacer (GetAttendeeStats Pacer.BurstUs)."""
+    EXTRA = ("--pacer-burst-ms", "40")
+
+    def test_the_flag_sets_the_viewers_pacer_burst(self):
+        mid = self.w.create_meeting()["MeetingId"]
+        lc = LoadClient()
+        def subscribe(att, offer, receive=None):
+            req = {"op": "Subscribe", "MeetingId": mid, "AttendeeId": att["AttendeeId"],
+                   "JoinToken": att["JoinToken"], "SdpOffer": offer}
+            if receive is not None:
+                req["ReceiveStreamIds"] = receive
+            return self.w.ok(req)
+
+        try:
+            pa = self.w.create_attendee(mid, "pub")
+            rep = subscribe(pa, lc.add("p", publish={"codec": "VP8", "layers": 3}))
+            lc.answer("p", rep["SdpAnswer"])
+            va = self.w.create_attendee(mid, "viewer")
+            lc.answer("v", subscribe(va, lc.add("v", receive=1),
+                                     [rep["PublishedStreamId"]])["SdpAnswer"])
+            lc.wait_for("v", lambda s: s["recv"][0]["packets"] > 0, what="viewer receiving")
+            v = self.w.ok({"op": "GetAttendeeStats", "MeetingId": mid,
+                           "AttendeeId": va["AttendeeId"]})["Video"]
+            self.assertEqual(v["Downlink"]["Pacer"]["BurstUs"], 40000, v)
+        finally:
+            self.assertEqual(lc.close(), 0, "sfu-load exit status")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from harness import Worker, uid8
 
 FLAGS = ("--control", "--events", "--loops", "--udp-port", "--tcp-port", "--announce-ip",
          "--worker-id", "--log-level", "--idle-meeting-timeout", "--max-meeting-duration",
-         "--max-meetings")
+         "--max-meetings", "--pacer-burst-ms")
 
 
 class CommandLineTests(unittest.TestCase):
@@ -27,7 +27,9 @@ class CommandLineTests(unittest.TestCase):
     def test_bad_flags(self):
         for argv in (["--no-such-flag"], ["--loops", "0"], ["--loops", "abc"],
                      ["--udp-port", "70000"], ["--idle-meeting-timeout", "-5"],
-                     ["--max-meetings", "0"], ["--max-meetings", "1e3"], ["--control"]):
+                     ["--max-meetings", "0"], ["--max-meetings", "1e3"], ["--control"],
+                     ["--pacer-burst-ms", "0"], ["--pacer-burst-ms", "101"],
+                     ["--pacer-burst-ms", "2.5"]):
             with self.subTest(argv=argv):
                 out = subprocess.run([harness.WORKER] + argv, capture_output=True,
                                      timeout=10)

@@ -93,6 +93,8 @@ struct sim {
 static sim_t *G;
 /* The meeting's receive cap for the next sim_new (MaxReceiveKbps; 0 = the default). */
 static uint32_t sim_receive_cap_bps;
+/* The viewers' pacer burst (router.h pace_burst_us) of the next sim_new; 0: 5 ms. */
+static uint64_t sim_pace_burst_us;
 
 static const int SIM_CAM_NPK[3] = {2, 4, 11}, SIM_CAM_SIZE[3] = {625, 1040, 1136};
 static const int SIM_CONTENT_NPK[3] = {2, 4, 7}, SIM_CONTENT_SIZE[3] = {625, 625, 714};
@@ -271,7 +273,8 @@ SIM_OPTIONAL sim_t *sim_new_n(uint64_t cap_bps, double loss, size_t n_cams, size
   G = s;
   s->now = 1000000;
   s->n_pubs = n_cams + n_content;
-  sfu_router_config_t cfg = {1280, 720, 1920, 1080, 2500000, 25, 0, sim_receive_cap_bps};
+  sfu_router_config_t cfg = {1280, 720, 1920, 1080, 2500000, 25, 0, sim_receive_cap_bps,
+                             sim_pace_burst_us};
   sfu_router_cbs_t cbs = {send_rtp, send_rtcp, on_ev, s, NULL};
   s->r = sfu_router_new(&cfg, &cbs);
   for (size_t i = 0; i < s->n_pubs; i++) {

@@ -148,7 +148,7 @@ static void env_init(env_t *e, uint16_t maxw, uint16_t maxh) {
   g_env = e;
   /* alloc_immediate: these cases test forwarding, switching and repair, not the
    * allocation's stability timers (test_allocator.c, test_router_bwe.c) */
-  sfu_router_config_t cfg = {maxw, maxh, 1920, 1080, 1500000, 25, 1, 0};
+  sfu_router_config_t cfg = {maxw, maxh, 1920, 1080, 1500000, 25, 1, 0, 0};
   sfu_router_cbs_t cbs = {cap_rtp, cap_rtcp, on_ev, e, NULL};
   e->r = sfu_router_new(&cfg, &cbs);
   e->now = 1000000;

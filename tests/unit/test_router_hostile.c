@@ -323,7 +323,7 @@ static const char *const qhf[] = {"q", "h", "f"};
 
 static env_t *env_new(uint16_t maxw, uint16_t maxh) {
   env_t *e = calloc(1, sizeof *e);
-  sfu_router_config_t cfg = {maxw, maxh, 1920, 1080, 1500000, 25, 1, 0}; /* alloc_immediate */
+  sfu_router_config_t cfg = {maxw, maxh, 1920, 1080, 1500000, 25, 1, 0, 0}; /* alloc_immediate */
   sfu_router_cbs_t cbs = {cap_rtp, cap_rtcp, on_ev, e, NULL};
   e->r = sfu_router_new(&cfg, &cbs);
   e->now = 1000000;

@@ -65,11 +65,15 @@ static void add_unpaced_viewer(sim_t *s) {
 }
 
 /* Pacing (router_pace.c): a 60-packet keyframe (~40 KB) to a viewer whose estimate is
- * ~250 kbps leaves at 2.5 x the estimate, never more than the rate x elapsed + one 5 ms
- * burst + one packet in any window, in order (RTP and transport-wide seqs), with no drop;
- * the same keyframe to a viewer without transport-cc leaves at once. */
-TEST(keyframe_paced_at_the_estimate) {
+ * ~250 kbps leaves at 2.5 x the estimate, never more than the rate x elapsed + one burst
+ * (burst_us, the router's pace_burst_us; 0: the pacer's 5 ms) + one packet in any
+ * window, in order (RTP and transport-wide seqs), with no drop; the same keyframe to a
+ * viewer without transport-cc leaves at once. */
+static void keyframe_paced(uint64_t burst_us) {
+  uint64_t burst = burst_us ? burst_us : SFU_PACER_DEFAULT_BURST_US;
+  sim_pace_burst_us = burst_us;
   sim_t *s = sim_new(300000, 0);
+  sim_pace_burst_us = 0;
   add_unpaced_viewer(s);
   s->on_sent = log_sent;
   run(s, s->now + 6000000);
@@ -141,7 +145,7 @@ TEST(keyframe_paced_at_the_estimate) {
   for (size_t i = 0, k = 0; i < L.n && k < 60; i++)
     if (L.pkt[i].pt == 96) kf_bytes += L.pkt[i].len, k++;
   uint64_t min_span = kf_bytes * 8000000 / max_rate;
-  min_span -= SFU_PACER_DEFAULT_BURST_US + 1200ull * 8000000 / max_rate;
+  min_span -= burst + 1200ull * 8000000 / max_rate;
   printf("  the keyframe's 60 packets (%llu bytes) left over %.0f ms (at least %.0f)\n",
          (unsigned long long)kf_bytes, (double)(last_at - first_at) / 1000, (double)min_span / 1000);
   CHECK(last_at - first_at >= min_span);
@@ -154,12 +158,22 @@ TEST(keyframe_paced_at_the_estimate) {
     for (size_t j = i; j < L.n; j++) {
       if (L.pkt[j].probe) continue;
       bytes += L.pkt[j].len;
-      uint64_t allowed = (max_rate * (L.pkt[j].at - L.pkt[i].at + SFU_PACER_DEFAULT_BURST_US)) / 8000000 +
+      uint64_t allowed = (max_rate * (L.pkt[j].at - L.pkt[i].at + burst)) / 8000000 +
                          L.pkt[j].len;
       if (bytes > allowed) over++;
     }
   }
   CHECK_EQ_INT(over, 0);
+  /* The first instant's burst: the bucket was full (frames before it were small), so
+   * it held the configured burst's worth, more than 5 ms would let go when it is longer
+   * (--pacer-burst-ms reaches the pacer). */
+  uint64_t first_bytes = 0;
+  for (size_t i = 0; i < L.n; i++)
+    if (!L.pkt[i].probe && L.pkt[i].pt == 96 && L.pkt[i].at == first_at) first_bytes += L.pkt[i].len;
+  printf("  burst %llu us: %llu bytes in the first instant\n", (unsigned long long)burst,
+         (unsigned long long)first_bytes);
+  if (burst > SFU_PACER_DEFAULT_BURST_US)
+    CHECK(first_bytes > max_rate * SFU_PACER_DEFAULT_BURST_US / 8000000 + 1300);
   /* The unpaced viewer: the whole keyframe in the instant it arrived. */
   CHECK(L.n2 >= 60);
   int late = 0;
@@ -168,6 +182,11 @@ TEST(keyframe_paced_at_the_estimate) {
   CHECK_EQ_INT(L.at2[0], first_at);
   sim_free(s);
 }
+
+TEST(keyframe_paced_at_the_estimate) { keyframe_paced(0); }
+
+/* libwebrtc's burst interval (40 ms): the same bounds with the longer burst. */
+TEST(keyframe_paced_with_a_40_ms_burst) { keyframe_paced(40000); }
 
 /* A viewer freed with packets in its pacer, or the whole router: they go with it, and
  * the router's timer stays valid (ASan). A view that ends (its section answered
@@ -206,6 +225,7 @@ TEST(freed_with_queued_packets) {
 
 int main(void) {
   RUN(keyframe_paced_at_the_estimate);
+  RUN(keyframe_paced_with_a_40_ms_burst);
   RUN(freed_with_queued_packets);
   return test_summary();
 }
