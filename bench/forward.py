@@ -311,6 +311,8 @@ def main():
     ap.add_argument("--perf-event", default="cpu-clock", help="e.g. probe_libc:malloc")
     ap.add_argument("--wrap", default=None, help="e.g. 'valgrind --tool=callgrind ...'")
     ap.add_argument("--cg-out", default=None)
+    ap.add_argument("--worker-flag", action="append", default=[],
+                    help="one more sfu-worker argument (repeat), e.g. --worker-flag=--pacer-burst-ms=40")
     ap.add_argument("--label", default="")
     ap.add_argument("--json", action="store_true")
     o = ap.parse_args()
@@ -329,11 +331,11 @@ def main():
     prefix += nice + ["taskset", "-c", o.worker_cpu]
     if o.wrap:
         prefix += shlex.split(o.wrap)
-    w = harness.Worker(loops=1, prefix=prefix, extra=["--log-level", "warn"])
+    w = harness.Worker(loops=1, prefix=prefix, extra=["--log-level", "warn"] + o.worker_flag)
     w.start(ready_timeout=60 if o.wrap else 10)
     lc = None
     res = {"label": o.label, "scenario": o.scenario, "gso": not o.no_gso, "bitrate": o.bitrate, "fps": o.fps,
-           "publisher_pace": o.publisher_pace,
+           "publisher_pace": o.publisher_pace, "worker_flags": o.worker_flag,
            "seconds": o.seconds, "load_avg": open("/proc/loadavg").read().split()[:3],
            "callgrind": bool(o.cg_out), "twcc_feedback": not o.no_twcc_feedback}
     try:
