@@ -93,7 +93,7 @@ typedef struct {
    * probes' goal cap); 0 = 6 Mbps (requirements.md: receivers under about 6 Mbps). */
   uint32_t receive_bitrate_bps;
   /* What a viewer's pacer lets go at once, in µs of its rate (pacer.h's burst); 0 = 5 ms.
-   * The issue asks for bursts of a few ms; libwebrtc's own pacer allows 40 ms, which keeps
+   * Issue 8 asks for bursts of a few ms; libwebrtc's own pacer allows 40 ms, which keeps
    * a frame in one GSO message (docs/benchmarks.md: the native cost of the two). */
   uint64_t pace_burst_us;
 } sfu_router_config_t;

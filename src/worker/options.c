@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sfu/pacer.h"
 #include "sfu/ids.h"
 #include "sfu/log.h"
+#include "sfu/pacer.h"
 #include "sfu/srtp.h"
 #include "worker/sfu_version.h"
 
