@@ -13,7 +13,8 @@ from harness import WorkerTest
 from load import LoadClient, LoadError
 
 
-class LoadClientTests(WorkerTest):
+class LoadClientCase(WorkerTest):
+    """A meeting and an sfu-load per test, and the Subscribe they share."""
 
     def setUp(self):
         self.mid = self.w.create_meeting()["MeetingId"]
@@ -30,6 +31,9 @@ class LoadClientTests(WorkerTest):
             req["ReceiveStreamIds"] = receive
         rep = self.w.ok(req)
         return rep if full else rep["SdpAnswer"]
+
+
+class LoadClientTests(LoadClientCase):
 
     def transport(self, att):
         return self.w.ok({"op": "GetAttendeeStats", "MeetingId": self.mid,
@@ -229,33 +233,22 @@ class LoadClientTests(WorkerTest):
             self.lc.pli("dup", "7")
 
 
-class PacerBurstFlagTests(WorkerTest):
+class PacerBurstFlagTests(LoadClientCase):
     """--pacer-burst-ms reaches every viewer's pacer (GetAttendeeStats Pacer.BurstUs)."""
     EXTRA = ("--pacer-burst-ms", "40")
 
     def test_the_flag_sets_the_viewers_pacer_burst(self):
-        mid = self.w.create_meeting()["MeetingId"]
-        lc = LoadClient()
-        def subscribe(att, offer, receive=None):
-            req = {"op": "Subscribe", "MeetingId": mid, "AttendeeId": att["AttendeeId"],
-                   "JoinToken": att["JoinToken"], "SdpOffer": offer}
-            if receive is not None:
-                req["ReceiveStreamIds"] = receive
-            return self.w.ok(req)
-
-        try:
-            pa = self.w.create_attendee(mid, "pub")
-            rep = subscribe(pa, lc.add("p", publish={"codec": "VP8", "layers": 3}))
-            lc.answer("p", rep["SdpAnswer"])
-            va = self.w.create_attendee(mid, "viewer")
-            lc.answer("v", subscribe(va, lc.add("v", receive=1),
-                                     [rep["PublishedStreamId"]])["SdpAnswer"])
-            lc.wait_for("v", lambda s: s["recv"][0]["packets"] > 0, what="viewer receiving")
-            v = self.w.ok({"op": "GetAttendeeStats", "MeetingId": mid,
-                           "AttendeeId": va["AttendeeId"]})["Video"]
-            self.assertEqual(v["Downlink"]["Pacer"]["BurstUs"], 40000, v)
-        finally:
-            self.assertEqual(lc.close(), 0, "sfu-load exit status")
+        pa = self.w.create_attendee(self.mid, "pub")
+        rep = self.subscribe(pa, self.lc.add("p", publish={"codec": "VP8", "layers": 3}),
+                             full=True)
+        self.lc.answer("p", rep["SdpAnswer"])
+        va = self.w.create_attendee(self.mid, "viewer")
+        self.lc.answer("v", self.subscribe(va, self.lc.add("v", receive=1),
+                                           [rep["PublishedStreamId"]]))
+        self.lc.wait_for("v", lambda s: s["recv"][0]["packets"] > 0, what="viewer receiving")
+        v = self.w.ok({"op": "GetAttendeeStats", "MeetingId": self.mid,
+                       "AttendeeId": va["AttendeeId"]})["Video"]
+        self.assertEqual(v["Downlink"]["Pacer"]["BurstUs"], 40000, v)
 
 
 if __name__ == "__main__":
