@@ -383,6 +383,13 @@ static int parse_sim_list(pctx_t *c, span_t list, sfu_sdp_simulcast_t *sim) {
       if (paused) alt.p++, alt.n--;
       if (!valid_rid(alt))
         return PERR(c, SFU_EPARSE, "line %zu: bad rid in simulcast list", c->line_no);
+      /* One rid, one stream: listed twice it would be answered (and forwarded) twice,
+       * and the answer's a=rid lines would declare it twice. */
+      for (size_t t = 0; t <= s; t++)
+        for (size_t k = 0; k < sim->streams[t].n_alts; k++)
+          if (span_eq(alt, sim->streams[t].rid[k]))
+            return PERR(c, SFU_EPARSE, "line %zu: rid '%.*s' twice in the simulcast list",
+                        c->line_no, (int)alt.n, alt.p);
       if (sim->streams[s].n_alts >= SFU_SDP_MAX_SIM_ALTS)
         return PERR(c, SFU_ELIMIT, "line %zu: more than %d simulcast alternatives",
                     c->line_no, SFU_SDP_MAX_SIM_ALTS);

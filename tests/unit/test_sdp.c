@@ -716,6 +716,19 @@ TEST(simulcast_paused_alternatives_and_recv) {
   CHECK(!r.neg.media[0].simulcast_recv);
   result_free(&r);
   free(s);
+  /* a rid listed twice (a stream, or an alternative of another): refused with its line,
+   * or the answer would declare it twice (found by fuzz_sdp: our own parser refused it) */
+  static const char *const twice[] = {"a=simulcast:send h;h;f\r\n", "a=simulcast:send h;f,h\r\n",
+                                      "a=simulcast:send h,h\r\n"};
+  for (size_t i = 0; i < sizeof twice / sizeof twice[0]; i++) {
+    char body[300];
+    snprintf(body, sizeof body,
+             "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:v\r\na=rtcp-mux\r\n"
+             "a=rtpmap:96 VP8/90000\r\na=rid:h send\r\na=rid:f send\r\n%s", twice[i]);
+    s = mini(body);
+    expect_error(s, SFU_EPARSE, "rid 'h' twice in the simulcast list");
+    free(s);
+  }
 }
 
 TEST(bundle_only_section_rtcp_mux_only_and_ipv6) {
